@@ -1,0 +1,333 @@
+#include "common/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <sstream>
+
+extern char** environ;
+
+namespace herald {
+
+const char* ScopeName(Scope s) {
+  switch (s) {
+    case Scope::kCrm: return "crm";
+    case Scope::kScheduler: return "scheduler";
+    case Scope::kPrivacy: return "privacy";
+    case Scope::kAdmin: return "admin";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr char kEnvPrefix[] = "HERALD_";
+
+// One scalar option: where it lives in the file, which variable overrides it, and how a text
+// value is applied.
+struct Option {
+  const char* file_key;  // dotted path in YAML; nullptr: environment only (a secret)
+  const char* env;
+  const char* default_text;
+  const char* help;
+  std::function<void(Config&, const std::string&)> apply;
+};
+
+int ParseInt(const std::string& key, const std::string& text, int min, int max) {
+  try {
+    size_t used = 0;
+    int v = std::stoi(text, &used);
+    if (used != text.size() || v < min || v > max) throw std::out_of_range("");
+    return v;
+  } catch (const std::exception&) {
+    throw ConfigError(key + ": expected a whole number from " + std::to_string(min) + " to " +
+                      std::to_string(max));
+  }
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+std::set<std::string> ParseRoles(const std::string& key, const std::vector<std::string>& list) {
+  std::set<std::string> roles;
+  for (const auto& r : list) {
+    if (r != "api" && r != "web" && r != "worker") {
+      throw ConfigError(key + ": unknown role '" + r + "' (expected api, web, worker)");
+    }
+    roles.insert(r);
+  }
+  if (roles.empty()) throw ConfigError(key + ": at least one role is needed");
+  return roles;
+}
+
+std::string UpperRegion(const std::string& key, std::string v) {
+  if (v.size() != 2 || !isalpha(static_cast<unsigned char>(v[0])) ||
+      !isalpha(static_cast<unsigned char>(v[1]))) {
+    throw ConfigError(key + ": expected an ISO 3166-1 alpha-2 country code");
+  }
+  for (auto& c : v) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  return v;
+}
+
+void RejectPasswordInUrl(const std::string& key, const std::string& url) {
+  auto scheme = url.find("://");
+  auto at = url.find('@');
+  bool userinfo_password = scheme != std::string::npos && at != std::string::npos &&
+                           url.substr(scheme + 3, at - scheme - 3).find(':') != std::string::npos;
+  if (userinfo_password || url.find("password=") != std::string::npos) {
+    throw ConfigError(key + ": a password may not be written in the config file; set "
+                      "HERALD_DATABASE_URL or PGPASSWORD in the environment");
+  }
+}
+
+const std::vector<Option>& Options() {
+  static const std::vector<Option> kOptions = {
+      {"database.url", "HERALD_DATABASE_URL", "postgresql:///herald",
+       "libpq connection string of the PostgreSQL 15 primary (gate reads must see the primary).",
+       [](Config& c, const std::string& v) { c.database_url = v; }},
+      {"database.pool_size", "HERALD_DATABASE_POOL_SIZE", "8",
+       "Connections in the pool (1-256).",
+       [](Config& c, const std::string& v) {
+         c.database_pool_size = ParseInt("database.pool_size", v, 1, 256);
+       }},
+      {"database.acquire_timeout_ms", "HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "2000",
+       "How long a call waits for a free connection before failing UNAVAILABLE.",
+       [](Config& c, const std::string& v) {
+         c.database_acquire_timeout_ms = ParseInt("database.acquire_timeout_ms", v, 1, 600000);
+       }},
+      {"grpc.listen", "HERALD_GRPC_LISTEN", "127.0.0.1:50051", "gRPC listen address (api role).",
+       [](Config& c, const std::string& v) { c.grpc_listen = v; }},
+      {"http.listen", "HERALD_HTTP_LISTEN", "127.0.0.1:8080",
+       "HTTP listen address (web role: /healthz, /readyz, /metrics).",
+       [](Config& c, const std::string& v) { c.http_listen = v; }},
+      {"http.threads", "HERALD_HTTP_THREADS", "8", "HTTP worker threads (1-256).",
+       [](Config& c, const std::string& v) {
+         c.http_threads = ParseInt("http.threads", v, 1, 256);
+       }},
+      {"roles", "HERALD_ROLES", "api,web,worker", "Roles this process runs: api, web, worker.",
+       [](Config& c, const std::string& v) { c.roles = ParseRoles("roles", SplitList(v)); }},
+      {"addresses.default_phone_region", "HERALD_DEFAULT_PHONE_REGION", "RU",
+       "Region for phone numbers written without a country code (RU, AZ, ...).",
+       [](Config& c, const std::string& v) {
+         c.default_phone_region = UpperRegion("addresses.default_phone_region", v);
+       }},
+      {"home_jurisdictions", "HERALD_HOME_JURISDICTIONS", "RU",
+       "Countries whose providers need no cross-border consent (152-FZ art. 12).",
+       [](Config& c, const std::string& v) {
+         c.home_jurisdictions.clear();
+         for (auto& r : SplitList(v)) {
+           c.home_jurisdictions.push_back(UpperRegion("home_jurisdictions", r));
+         }
+       }},
+      {"public_base_url", "HERALD_PUBLIC_BASE_URL", "http://127.0.0.1:8080",
+       "Base of every link and webhook URL the service builds.",
+       [](Config& c, const std::string& v) { c.public_base_url = v; }},
+      {"log_level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error.",
+       [](Config& c, const std::string& v) {
+         if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+           throw ConfigError("log_level: expected debug, info, warn or error");
+         }
+         c.log_level = v;
+       }},
+      {nullptr, "HERALD_SUPPRESSION_KEYS", "(required)",
+       "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
+       "at least 32 bytes. Retire a key only after re-hashing its rows.",
+       [](Config& c, const std::string& v) { c.suppression_keys = v; }},
+  };
+  return kOptions;
+}
+
+// YAML keys that are structured (lists of maps) rather than scalar options.
+void ApplyTopics(Config& c, const YAML::Node& node) {
+  if (!node.IsSequence()) throw ConfigError("topics: expected a list");
+  for (size_t i = 0; i < node.size(); ++i) {
+    std::string where = "topics[" + std::to_string(i) + "]";
+    const YAML::Node& t = node[i];
+    if (!t.IsMap()) throw ConfigError(where + ": expected a map");
+    TopicConfig topic;
+    for (auto it = t.begin(); it != t.end(); ++it) {
+      std::string k = it->first.as<std::string>();
+      if (k == "name") topic.name = it->second.as<std::string>();
+      else if (k == "marketing") topic.marketing = it->second.as<bool>();
+      else if (k == "description") topic.description = it->second.as<std::string>();
+      else throw ConfigError(where + "." + k + ": unknown key");
+    }
+    if (topic.name.empty()) throw ConfigError(where + ".name: required");
+    for (char ch : topic.name) {
+      if (!(islower(static_cast<unsigned char>(ch)) || isdigit(static_cast<unsigned char>(ch)) ||
+            ch == '_')) {
+        throw ConfigError(where + ".name: use lower-case letters, digits and '_'");
+      }
+    }
+    c.topics.push_back(topic);
+  }
+}
+
+Scope ParseScope(const std::string& where, const std::string& s) {
+  if (s == "crm") return Scope::kCrm;
+  if (s == "scheduler") return Scope::kScheduler;
+  if (s == "privacy") return Scope::kPrivacy;
+  if (s == "admin") return Scope::kAdmin;
+  throw ConfigError(where + ": unknown scope '" + s + "' (crm, scheduler, privacy, admin)");
+}
+
+void ApplyClients(Config& c, const YAML::Node& node) {
+  if (!node.IsSequence()) throw ConfigError("clients: expected a list");
+  std::set<std::string> ids;
+  for (size_t i = 0; i < node.size(); ++i) {
+    std::string where = "clients[" + std::to_string(i) + "]";
+    const YAML::Node& n = node[i];
+    if (!n.IsMap()) throw ConfigError(where + ": expected a map");
+    ApiClient client;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string k = it->first.as<std::string>();
+      if (k == "id") {
+        client.id = it->second.as<std::string>();
+      } else if (k == "key_sha256") {
+        client.key_sha256_hex = it->second.as<std::string>();
+      } else if (k == "scopes") {
+        if (!it->second.IsSequence()) throw ConfigError(where + ".scopes: expected a list");
+        for (const auto& s : it->second) {
+          client.scopes.insert(ParseScope(where + ".scopes", s.as<std::string>()));
+        }
+      } else if (k == "key") {
+        throw ConfigError(where + ".key: store only key_sha256 (the SHA-256 of the key)");
+      } else {
+        throw ConfigError(where + "." + k + ": unknown key");
+      }
+    }
+    if (client.id.empty()) throw ConfigError(where + ".id: required");
+    if (!ids.insert(client.id).second) throw ConfigError(where + ".id: repeated");
+    bool hex = client.key_sha256_hex.size() == 64;
+    for (auto& ch : client.key_sha256_hex) {
+      ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+      hex = hex && isxdigit(static_cast<unsigned char>(ch));
+    }
+    if (!hex) throw ConfigError(where + ".key_sha256: expected 64 hex digits");
+    if (client.scopes.empty()) throw ConfigError(where + ".scopes: at least one scope");
+    c.clients.push_back(client);
+  }
+}
+
+std::string ScalarText(const std::string& key, const YAML::Node& node) {
+  if (node.IsScalar()) return node.as<std::string>();
+  if (node.IsSequence()) {
+    std::string joined;
+    for (const auto& item : node) {
+      if (!item.IsScalar()) throw ConfigError(key + ": expected a list of plain values");
+      if (!joined.empty()) joined += ",";
+      joined += item.as<std::string>();
+    }
+    return joined;
+  }
+  throw ConfigError(key + ": expected a value");
+}
+
+void ApplyFile(Config& c, const YAML::Node& root, const std::string& prefix) {
+  if (!root.IsMap()) {
+    throw ConfigError((prefix.empty() ? std::string("config file") : prefix) +
+                      ": expected a map");
+  }
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    std::string key = prefix + it->first.as<std::string>();
+    if (prefix.empty() && key == "topics") {
+      ApplyTopics(c, it->second);
+      continue;
+    }
+    if (prefix.empty() && key == "clients") {
+      ApplyClients(c, it->second);
+      continue;
+    }
+    if (key == "suppression_keys") {
+      throw ConfigError("suppression_keys: a secret; set HERALD_SUPPRESSION_KEYS instead");
+    }
+    const Option* match = nullptr;
+    bool is_section = false;
+    for (const auto& o : Options()) {
+      if (o.file_key == nullptr) continue;
+      if (key == o.file_key) match = &o;
+      if (std::string(o.file_key).rfind(key + ".", 0) == 0) is_section = true;
+    }
+    if (match) {
+      std::string text = ScalarText(key, it->second);
+      if (key == "database.url") RejectPasswordInUrl(key, text);
+      match->apply(c, text);
+    } else if (is_section && it->second.IsMap()) {
+      ApplyFile(c, it->second, key + ".");
+    } else {
+      throw ConfigError(key + ": unknown key");
+    }
+  }
+}
+
+}  // namespace
+
+Config LoadConfig(const std::string& path, const std::map<std::string, std::string>& env) {
+  Config c;
+  if (!path.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(path);
+    } catch (const YAML::Exception& e) {
+      throw ConfigError("config file " + path + ": " + e.what());
+    }
+    try {
+      if (!root.IsNull()) ApplyFile(c, root, "");
+    } catch (const YAML::Exception& e) {
+      throw ConfigError("config file " + path + ": " + e.what());
+    }
+  }
+  for (const auto& [name, value] : env) {
+    if (name.rfind(kEnvPrefix, 0) != 0) continue;
+    if (name == "HERALD_CONFIG") continue;
+    const Option* match = nullptr;
+    for (const auto& o : Options()) {
+      if (name == o.env) match = &o;
+    }
+    if (!match) throw ConfigError(name + ": unknown environment variable");
+    match->apply(c, value);
+  }
+  if (c.suppression_keys.empty()) {
+    throw ConfigError("HERALD_SUPPRESSION_KEYS: required (a secret, environment only)");
+  }
+  return c;
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    std::string name = entry.substr(0, eq);
+    if (name.rfind(kEnvPrefix, 0) == 0) env[name] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+std::string DescribeOptions() {
+  std::ostringstream out;
+  out << "Configuration: a YAML file (--config FILE or HERALD_CONFIG) and HERALD_* variables,\n"
+         "which override the file. Unknown keys and variables stop start-up.\n\n";
+  for (const auto& o : Options()) {
+    out << "  " << (o.file_key ? o.file_key : "(environment only)") << "  /  " << o.env
+        << "\n      " << o.help << "\n      default: " << o.default_text << "\n";
+  }
+  out << "  topics  (file only)\n"
+         "      Extra topics: list of {name, marketing (default true), description}. Built in:\n"
+         "      product_news, special_offers, events (marketing) and service.\n"
+         "  clients  (file only)\n"
+         "      API clients: list of {id, key_sha256, scopes: [crm|scheduler|privacy|admin]}.\n"
+         "      key_sha256 is the SHA-256 hex of the bearer key; the key itself is never stored.\n";
+  return out.str();
+}
+
+}  // namespace herald

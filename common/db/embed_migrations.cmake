@@ -1,0 +1,15 @@
+# Writes a C++ file holding every migrations/V###__name.sql as a string, so heraldd carries
+# its schema and needs no files beside it. Invoked with -DSRC_DIR= -DOUT=.
+file(GLOB files RELATIVE ${SRC_DIR} ${SRC_DIR}/V*__*.sql)
+list(SORT files)
+set(body "#include \"common/db/migrations.h\"\n\nnamespace herald::db {\n\nconst std::vector<Migration>& BuiltInMigrations() {\n  static const std::vector<Migration> kMigrations = {\n")
+foreach(f ${files})
+  string(REGEX MATCH "^V([0-9]+)__(.*)\\.sql$" _ ${f})
+  math(EXPR version "${CMAKE_MATCH_1}")
+  set(name ${CMAKE_MATCH_2})
+  file(READ ${SRC_DIR}/${f} sql)
+  string(APPEND body "      {${version}, \"${name}\", R\"herald_sql(${sql})herald_sql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return kMigrations;\n}\n\n}  // namespace herald::db\n")
+file(WRITE ${OUT}.tmp "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})

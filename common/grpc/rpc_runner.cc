@@ -1,0 +1,123 @@
+#include "common/grpc/rpc_runner.h"
+
+#include <openssl/rand.h>
+
+#include <pqxx/pqxx>
+
+#include "common/crypto/hash.h"
+#include "common/error.h"
+#include "common/log/log.h"
+
+namespace herald {
+
+const char* StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::OK: return "OK";
+    case grpc::CANCELLED: return "CANCELLED";
+    case grpc::UNKNOWN: return "UNKNOWN";
+    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND: return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::ABORTED: return "ABORTED";
+    case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::INTERNAL: return "INTERNAL";
+    case grpc::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::DATA_LOSS: return "DATA_LOSS";
+    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+grpc::StatusCode RpcRunner::ToGrpcCode(int herald_error_code) {
+  switch (static_cast<ErrorCode>(herald_error_code)) {
+    case ErrorCode::kInvalidArgument: return grpc::INVALID_ARGUMENT;
+    case ErrorCode::kNotFound: return grpc::NOT_FOUND;
+    case ErrorCode::kAlreadyExists: return grpc::ALREADY_EXISTS;
+    case ErrorCode::kFailedPrecondition: return grpc::FAILED_PRECONDITION;
+    case ErrorCode::kPermissionDenied: return grpc::PERMISSION_DENIED;
+    case ErrorCode::kUnauthenticated: return grpc::UNAUTHENTICATED;
+    case ErrorCode::kResourceExhausted: return grpc::RESOURCE_EXHAUSTED;
+    case ErrorCode::kUnavailable: return grpc::UNAVAILABLE;
+    case ErrorCode::kInternal: return grpc::INTERNAL;
+  }
+  return grpc::INTERNAL;
+}
+
+std::string RpcRunner::RequestId(grpc::ServerContext* ctx) {
+  auto it = ctx->client_metadata().find("x-request-id");
+  if (it != ctx->client_metadata().end()) {
+    std::string_view given(it->second.data(), it->second.size());
+    bool ok = !given.empty() && given.size() <= 64;
+    for (char c : given) ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+    if (ok) {
+      ctx->AddInitialMetadata("x-request-id", std::string(given));
+      return std::string(given);
+    }
+  }
+  unsigned char buf[8];
+  RAND_bytes(buf, sizeof buf);
+  std::string id = crypto::ToHex(std::string_view(reinterpret_cast<char*>(buf), sizeof buf));
+  ctx->AddInitialMetadata("x-request-id", id);
+  return id;
+}
+
+grpc::Status RpcRunner::Authorize(grpc::ServerContext* ctx, std::initializer_list<Scope> scopes,
+                                  Caller& caller) {
+  auto it = ctx->client_metadata().find("authorization");
+  if (it == ctx->client_metadata().end()) {
+    return grpc::Status(grpc::UNAUTHENTICATED, "authorization: a bearer API key is required");
+  }
+  const ApiClient* client =
+      auth_.Authenticate(std::string_view(it->second.data(), it->second.size()));
+  if (!client) return grpc::Status(grpc::UNAUTHENTICATED, "authorization: unknown API key");
+  caller.client_id = client->id;
+  if (!ApiKeyAuthenticator::Allows(*client, scopes)) {
+    std::string need;
+    for (Scope s : scopes) need += std::string(need.empty() ? "" : " or ") + ScopeName(s);
+    return grpc::Status(grpc::PERMISSION_DENIED, "this method needs the " + need + " scope");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
+                                     const Caller& caller) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error& err) {
+    return grpc::Status(ToGrpcCode(static_cast<int>(err.code())), err.what());
+  } catch (const pqxx::broken_connection&) {
+    return grpc::Status(grpc::UNAVAILABLE, "database unavailable");
+  } catch (const pqxx::sql_error& err) {
+    // The server's message may quote values: log only the SQLSTATE.
+    log::Error("database error", {{"method", method},
+                                  {"request_id", caller.request_id},
+                                  {"sqlstate", err.sqlstate()}});
+    if (err.sqlstate() == "40001" || err.sqlstate() == "40P01") {
+      return grpc::Status(grpc::ABORTED, "concurrent update, retry");
+    }
+    return grpc::Status(grpc::INTERNAL, "internal error");
+  } catch (const std::exception& err) {
+    log::Error("unhandled error", {{"method", method},
+                                   {"request_id", caller.request_id},
+                                   {"type", typeid(err).name()}});
+    return grpc::Status(grpc::INTERNAL, "internal error");
+  }
+}
+
+void RpcRunner::Finish(const char* method, const Caller& caller, const grpc::Status& status,
+                       std::chrono::nanoseconds latency) {
+  const char* code = StatusCodeName(status.error_code());
+  metrics_.ObserveRpc(method, code, latency);
+  log::Info("rpc", {{"method", method},
+                    {"request_id", caller.request_id},
+                    {"client", caller.client_id},
+                    {"status", code},
+                    {"latency_ms", std::chrono::duration<double, std::milli>(latency).count()}});
+}
+
+}  // namespace herald

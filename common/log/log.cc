@@ -1,0 +1,44 @@
+#include "common/log/log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+
+namespace herald::log {
+namespace {
+
+std::shared_ptr<spdlog::logger> Logger() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = spdlog::stderr_logger_mt("herald");
+    l->set_pattern("%v");
+    l->flush_on(spdlog::level::info);
+    return l;
+  }();
+  return logger;
+}
+
+void Write(spdlog::level::level_enum level, const char* name, const std::string& msg,
+           const nlohmann::json& fields) {
+  auto logger = Logger();
+  if (!logger->should_log(level)) return;
+  nlohmann::json line = {{"ts", ToIso8601(SystemClock().Now())}, {"level", name}, {"msg", msg}};
+  if (fields.is_object()) {
+    for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
+  }
+  logger->log(level, line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace
+
+void Init(const std::string& level) { Logger()->set_level(spdlog::level::from_str(level)); }
+void Debug(const std::string& m, const nlohmann::json& f) {
+  Write(spdlog::level::debug, "debug", m, f);
+}
+void Info(const std::string& m, const nlohmann::json& f) { Write(spdlog::level::info, "info", m, f); }
+void Warn(const std::string& m, const nlohmann::json& f) { Write(spdlog::level::warn, "warn", m, f); }
+void Error(const std::string& m, const nlohmann::json& f) {
+  Write(spdlog::level::err, "error", m, f);
+}
+
+}  // namespace herald::log

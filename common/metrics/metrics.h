@@ -1,0 +1,43 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace herald {
+
+// The process's Prometheus registry and the families shared across services. Labels carry
+// method names, codes and statement names only: never personal data.
+class Metrics {
+ public:
+  Metrics();
+
+  void ObserveRpc(const std::string& method, const std::string& code,
+                  std::chrono::nanoseconds latency);
+  void ObserveStatement(const char* name, std::chrono::nanoseconds latency);
+  void SetPool(int size, int open, int in_use, int waiting);
+
+  // Runs before every scrape (e.g. to refresh pool gauges).
+  void OnCollect(std::function<void()> fn) { on_collect_ = std::move(fn); }
+  // Prometheus text exposition format 0.0.4.
+  std::string Serialize();
+
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& rpc_total_;
+  prometheus::Family<prometheus::Histogram>& rpc_seconds_;
+  prometheus::Family<prometheus::Histogram>& statement_seconds_;
+  prometheus::Family<prometheus::Gauge>& pool_;
+  std::function<void()> on_collect_;
+};
+
+}  // namespace herald

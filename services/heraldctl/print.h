@@ -1,0 +1,43 @@
+// Human-readable output of SubscriptionService responses.
+#pragma once
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "herald/v1/subscriptions.pb.h"
+
+namespace herald::ctl {
+
+// Columns separated by two spaces, each padded to its widest cell (the last one is not).
+class Table {
+ public:
+  void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  void Print(std::ostream& out) const;
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// RFC 3339, or "-" when unset.
+std::string FormatTime(bool has, const google::protobuf::Timestamp& t);
+
+void PrintKeyValues(std::ostream& out, const std::vector<std::pair<std::string, std::string>>& kv);
+
+void PrintSubject(std::ostream& out, const v1::Subject& s, const std::string& outcome = "");
+void PrintSubjectList(std::ostream& out, const google::protobuf::RepeatedPtrField<v1::Subject>& s);
+void PrintConsent(std::ostream& out, const v1::Consent& c);
+void PrintPreferences(std::ostream& out,
+                      const google::protobuf::RepeatedPtrField<v1::Preference>& prefs);
+void PrintOptOut(std::ostream& out, const v1::OptOutResponse& r);
+// "ALLOW (address)" or "DENY REASON (address)".
+std::string FormatDecision(const v1::Decision& d);
+void PrintEvents(std::ostream& out,
+                 const google::protobuf::RepeatedPtrField<v1::SubjectEvent>& events);
+void PrintTopics(std::ostream& out, const google::protobuf::RepeatedPtrField<v1::Topic>& topics);
+void PrintNextPage(std::ostream& out, const std::string& token);
+
+}  // namespace herald::ctl

@@ -1,0 +1,205 @@
+// heraldd: one server binary that runs any set of roles (api, web, worker).
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <iostream>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/config/config.h"
+#include "common/crypto/key_ring.h"
+#include "common/db/migrations.h"
+#include "common/db/pool.h"
+#include "common/grpc/api_key_authenticator.h"
+#include "common/grpc/rpc_runner.h"
+#include "common/log/log.h"
+#include "common/metrics/metrics.h"
+#include "services/heraldd/readiness.h"
+#include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/grpc_service.h"
+#include "services/subscriptions/registry.h"
+#include "services/subscriptions/topics.h"
+#include "services/web/http_server.h"
+#include "services/web/ops_routes.h"
+
+namespace herald {
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: heraldd [serve|migrate] [--config FILE] [--wait-for-db SECONDS]\n"
+    "\n"
+    "  serve    apply migrations, then run the configured roles (default)\n"
+    "  migrate  apply migrations and exit\n"
+    "\n"
+    "  --config FILE        YAML config file (also HERALD_CONFIG)\n"
+    "  --wait-for-db SECS   how long to retry reaching PostgreSQL at start-up (default 60)\n"
+    "  --help               this text\n"
+    "\n"
+    "Roles: api (gRPC: SubscriptionService, health, reflection), web (HTTP: /healthz,\n"
+    "/readyz, /metrics), worker (background jobs). SIGTERM or SIGINT: stop accepting,\n"
+    "finish in-flight calls, exit 0.\n\n";
+
+struct Args {
+  std::string command = "serve";
+  std::string config_path;
+  int wait_for_db_s = 60;
+};
+
+Args ParseArgs(int argc, char** argv) {
+  Args a;
+  auto env = ProcessEnvironment();
+  if (env.count("HERALD_CONFIG")) a.config_path = env["HERALD_CONFIG"];
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage << DescribeOptions();
+      std::exit(0);
+    } else if (arg == "--config" && i + 1 < argc) {
+      a.config_path = argv[++i];
+    } else if (arg == "--wait-for-db" && i + 1 < argc) {
+      a.wait_for_db_s = std::atoi(argv[++i]);
+    } else if (arg == "serve" || arg == "migrate") {
+      a.command = arg;
+    } else {
+      std::cerr << "heraldd: unknown argument '" << arg << "'\n\n" << kUsage;
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+// Applies migrations, retrying while PostgreSQL is not reachable yet.
+void Migrate(const Config& config, int wait_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
+  while (true) {
+    try {
+      pqxx::connection conn(config.database_url);
+      int n = db::ApplyMigrations(conn, db::BuiltInMigrations());
+      log::Info("migrations current", {{"applied", n}});
+      return;
+    } catch (const pqxx::broken_connection&) {
+      if (std::chrono::steady_clock::now() > deadline) throw;
+      log::Warn("database not reachable yet; retrying");
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+}
+
+int Serve(const Config& config) {
+  // Signals are taken by sigwait in this thread only; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  SystemClock clock;
+  Metrics metrics;
+  crypto::SuppressionHasher hasher(crypto::KeyRing::Parse(config.suppression_keys));
+  db::Pool pool(config.database_url, config.database_pool_size,
+                std::chrono::milliseconds(config.database_acquire_timeout_ms),
+                [&metrics](const char* name, std::chrono::nanoseconds d) {
+                  metrics.ObserveStatement(name, d);
+                });
+  metrics.OnCollect([&pool, &metrics] {
+    auto s = pool.Stats();
+    metrics.SetPool(s.size, s.open, s.in_use, s.waiting);
+  });
+  subscriptions::TopicCatalog topics(config.topics);
+  subscriptions::EligibilityGate gate(hasher, config.default_phone_region,
+                                      config.home_jurisdictions);
+  subscriptions::SubscriptionRegistry registry(pool, clock, topics, hasher, gate);
+  ApiKeyAuthenticator auth(config.clients);
+  RpcRunner runner(auth, metrics);
+  subscriptions::SubscriptionGrpcService subscription_service(registry, runner);
+
+  std::unique_ptr<grpc::Server> grpc_server;
+  int grpc_port = 0;
+  if (config.roles.count("api")) {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(config.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port);
+    grpc::ResourceQuota quota("heraldd");
+    quota.SetMaxThreads(std::max(16, config.database_pool_size * 4));
+    builder.SetResourceQuota(quota);
+    builder.RegisterService(&subscription_service);
+    grpc_server = builder.BuildAndStart();
+    if (!grpc_server || grpc_port == 0) {
+      log::Error("cannot listen for gRPC", {{"listen", config.grpc_listen}});
+      return 1;
+    }
+    grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  }
+
+  Readiness readiness(pool, [&](bool ready) {
+    if (grpc_server) grpc_server->GetHealthCheckService()->SetServingStatus(ready);
+  });
+  readiness.Start();
+
+  std::unique_ptr<web::HttpServer> http;
+  if (config.roles.count("web")) {
+    web::HttpServerOptions opts;
+    opts.listen = config.http_listen;
+    opts.threads = config.http_threads;
+    http = std::make_unique<web::HttpServer>(opts);
+    web::AddOpsRoutes(*http, {[&readiness](std::string* why) { return readiness.Ready(why); },
+                              [&metrics] { return metrics.Serialize(); }});
+    http->Start();
+  }
+  if (config.roles.count("worker")) {
+    log::Info("worker role: no background jobs are defined yet");
+  }
+
+  std::string grpc_addr = grpc_server ? config.grpc_listen.substr(0, config.grpc_listen.rfind(':') + 1) +
+                                            std::to_string(grpc_port)
+                                      : "";
+  std::string http_addr =
+      http ? config.http_listen.substr(0, config.http_listen.rfind(':') + 1) +
+                 std::to_string(http->port())
+           : "";
+  log::Info("heraldd started", {{"grpc", grpc_addr}, {"http", http_addr}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::Info("shutting down", {{"signal", sig}});
+  if (grpc_server) {
+    grpc_server->GetHealthCheckService()->SetServingStatus(false);
+    // Stops accepting; in-flight calls get up to 10 s to finish.
+    grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  }
+  if (http) http->Stop();
+  readiness.Stop();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace herald
+
+int main(int argc, char** argv) {
+  using namespace herald;
+  Args args = ParseArgs(argc, argv);
+  Config config;
+  try {
+    config = LoadConfig(args.config_path, ProcessEnvironment());
+    crypto::KeyRing::Parse(config.suppression_keys);
+    subscriptions::TopicCatalog check(config.topics);
+  } catch (const std::exception& e) {
+    std::cerr << "heraldd: configuration error: " << e.what() << "\n";
+    return 2;
+  }
+  log::Init(config.log_level);
+  try {
+    Migrate(config, args.wait_for_db_s);
+    if (args.command == "migrate") return 0;
+    return Serve(config);
+  } catch (const std::exception& e) {
+    log::Error("fatal", {{"error", e.what()}});
+    return 1;
+  }
+}

@@ -1,0 +1,34 @@
+#include "services/subscriptions/event_log.h"
+
+#include "common/crypto/hash.h"
+#include "common/db/statement.h"
+
+namespace herald::subscriptions {
+namespace {
+
+constexpr db::Statement kInsertEvent{
+    "events.insert",
+    "INSERT INTO events (subject_id, address_key, type, actor, source, occurred_at,"
+    " recorded_at, details)"
+    " VALUES ($1::uuid, decode($2, 'hex'), $3, $4, $5, $6, $7, $8::jsonb) RETURNING id"};
+
+constexpr db::Statement kInsertPersonal{
+    "events.insert_personal",
+    "INSERT INTO event_personal (event_id, subject_id, address_key, data)"
+    " VALUES ($1, $2::uuid, decode($3, 'hex'), $4::jsonb)"};
+
+}  // namespace
+
+int64_t AppendEvent(db::Connection& conn, pqxx::transaction_base& txn, const EventRecord& e) {
+  std::optional<std::string> key_hex;
+  if (e.address_key) key_hex = crypto::ToHex(*e.address_key);
+  auto row = conn.Exec(txn, kInsertEvent, e.subject_id, key_hex, e.type, e.actor, e.source,
+                       ToIso8601(e.occurred_at), ToIso8601(e.recorded_at), e.details.dump())[0];
+  int64_t id = row[0].as<int64_t>();
+  if (!e.personal.empty()) {
+    conn.Exec(txn, kInsertPersonal, id, e.subject_id, key_hex, e.personal.dump());
+  }
+  return id;
+}
+
+}  // namespace herald::subscriptions

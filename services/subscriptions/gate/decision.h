@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "services/subscriptions/domain.h"
+
+namespace herald::subscriptions {
+
+// Which stored preference denies a (topic, channel), if any.
+enum class PreferenceDeny { kNone, kAll, kChannel, kTopic };
+
+// What the gate knows about one subject that a recipient resolves to.
+struct SubjectFacts {
+  enum class State { kActive, kDestroyed, kDepersonalized };
+  State state = State::kActive;
+  bool blocked = false;
+  bool revoked = false;
+  bool processing_consent = false;
+  bool marketing_consent = false;  // on the channel asked about
+  bool cross_border_consent = false;
+  PreferenceDeny preference = PreferenceDeny::kNone;
+};
+
+// Everything one decision needs, gathered set-based from the database by EligibilityGate.
+struct GateFacts {
+  bool address_valid = true;
+  bool address_suppressed = false;  // an active suppression applies to this topic and channel
+  bool provider_foreign = false;    // the provider's country is outside home jurisdictions
+  bool marketing_topic = true;
+  // The explicit subject and every other live subject that owns the address (fail safe).
+  std::vector<SubjectFacts> subjects;
+};
+
+// The decision table of DESIGN.md. Every rule yields a candidate reason; the answer is the
+// candidate with the highest precedence (DenyReason's order), or kNone to allow.
+DenyReason Decide(const GateFacts& facts);
+
+}  // namespace herald::subscriptions

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "common/crypto/key_ring.h"
+#include "common/db/connection.h"
+#include "services/subscriptions/domain.h"
+#include "services/subscriptions/topics.h"
+
+namespace herald::subscriptions {
+
+struct GateRequest {
+  std::optional<std::string> subject_id;  // a syntactically valid UUID
+  std::optional<std::string> address;     // as given; normalised here
+  Channel channel = Channel::kEmail;
+  const TopicInfo* topic = nullptr;       // a known topic
+  std::string provider_country;           // ISO alpha-2, upper case; empty: domestic
+};
+
+struct GateDecision {
+  DenyReason reason = DenyReason::kNone;
+  std::string address;          // normalised address decided for; empty if none was known
+  bool unknown_subject = false;  // the explicit subject id does not exist
+  bool allowed() const { return reason == DenyReason::kNone && !unknown_subject; }
+};
+
+// The gate: the one component that decides whether a message may go to a recipient. It
+// gathers facts for a whole batch with a fixed number of set-based statements (never one
+// query per recipient) inside the caller's transaction, then applies Decide().
+//
+// Dispatch calls it inside the transaction that moves messages to `sending`, after locking
+// the recipients' gate rows; CheckEligibility calls it in a read-only transaction.
+class EligibilityGate {
+ public:
+  EligibilityGate(const crypto::SuppressionHasher& hasher, std::string default_region,
+                  std::vector<std::string> home_jurisdictions);
+
+  std::vector<GateDecision> Decide(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const std::vector<GateRequest>& requests) const;
+
+  bool IsForeign(const std::string& provider_country) const;
+  const std::string& default_region() const { return default_region_; }
+
+ private:
+  const crypto::SuppressionHasher& hasher_;
+  std::string default_region_;
+  std::vector<std::string> home_;
+};
+
+}  // namespace herald::subscriptions

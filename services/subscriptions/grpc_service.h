@@ -1,0 +1,47 @@
+#pragma once
+
+#include "common/grpc/rpc_runner.h"
+#include "herald/v1/subscriptions.grpc.pb.h"
+#include "services/subscriptions/registry.h"
+
+namespace herald::subscriptions {
+
+// gRPC transport of SubscriptionService: authenticate, authorise by scope, delegate. The
+// synchronous API is used knowingly: handlers block on PostgreSQL, and gRPC's sync server
+// runs them on its own thread pool, bounded by the database pool behind it.
+class SubscriptionGrpcService final : public v1::SubscriptionService::Service {
+ public:
+  SubscriptionGrpcService(SubscriptionRegistry& registry, RpcRunner& runner)
+      : registry_(registry), runner_(runner) {}
+
+  grpc::Status UpsertSubject(grpc::ServerContext* ctx, const v1::UpsertSubjectRequest* req,
+                             v1::UpsertSubjectResponse* resp) override;
+  grpc::Status GetSubject(grpc::ServerContext* ctx, const v1::GetSubjectRequest* req,
+                          v1::GetSubjectResponse* resp) override;
+  grpc::Status FindSubjects(grpc::ServerContext* ctx, const v1::FindSubjectsRequest* req,
+                            v1::FindSubjectsResponse* resp) override;
+  grpc::Status RecordConsent(grpc::ServerContext* ctx, const v1::RecordConsentRequest* req,
+                             v1::RecordConsentResponse* resp) override;
+  grpc::Status SetPreferences(grpc::ServerContext* ctx, const v1::SetPreferencesRequest* req,
+                              v1::SetPreferencesResponse* resp) override;
+  grpc::Status GetPreferences(grpc::ServerContext* ctx, const v1::GetPreferencesRequest* req,
+                              v1::GetPreferencesResponse* resp) override;
+  grpc::Status OptOut(grpc::ServerContext* ctx, const v1::OptOutRequest* req,
+                      v1::OptOutResponse* resp) override;
+  grpc::Status CheckEligibility(grpc::ServerContext* ctx, const v1::CheckEligibilityRequest* req,
+                                v1::CheckEligibilityResponse* resp) override;
+  grpc::Status CheckEligibilityBatch(grpc::ServerContext* ctx,
+                                     const v1::CheckEligibilityBatchRequest* req,
+                                     v1::CheckEligibilityBatchResponse* resp) override;
+  grpc::Status ListSubjectEvents(grpc::ServerContext* ctx,
+                                 const v1::ListSubjectEventsRequest* req,
+                                 v1::ListSubjectEventsResponse* resp) override;
+  grpc::Status ListTopics(grpc::ServerContext* ctx, const v1::ListTopicsRequest* req,
+                          v1::ListTopicsResponse* resp) override;
+
+ private:
+  SubscriptionRegistry& registry_;
+  RpcRunner& runner_;
+};
+
+}  // namespace herald::subscriptions

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+
+#include "common/clock.h"
+#include "common/db/connection.h"
+#include "common/grpc/caller.h"
+
+namespace herald::subscriptions {
+
+// Idempotency keys scoped per client and RPC, stored with a hash of the request, in the
+// same transaction as the work they guard. A concurrent repeat waits on the key's row
+// and then sees the committed answer.
+class IdempotencyKey {
+ public:
+  // Empty key: not idempotent, every method call is a no-op.
+  IdempotencyKey(const Caller& caller, const char* method, const std::string& key,
+                 const google::protobuf::Message& request);
+
+  // Claims the key. Returns the stored answer of an earlier identical request, or nullopt
+  // when this call is the first (then Complete() must be called before commit). Throws
+  // ALREADY_EXISTS when the key was used with a different request.
+  std::optional<nlohmann::json> Claim(db::Connection& conn, pqxx::transaction_base& txn,
+                                      Timestamp now);
+  void Complete(db::Connection& conn, pqxx::transaction_base& txn,
+                const nlohmann::json& response);
+
+ private:
+  std::string client_id_;
+  std::string method_;
+  std::string key_;
+  std::string request_hash_hex_;
+};
+
+}  // namespace herald::subscriptions

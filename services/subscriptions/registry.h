@@ -1,0 +1,95 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/crypto/key_ring.h"
+#include "common/db/pool.h"
+#include "common/grpc/caller.h"
+#include "herald/v1/subscriptions.pb.h"
+#include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/topics.h"
+
+namespace herald::subscriptions {
+
+// The consent and subscription registry: subjects, addresses, consents, preferences,
+// opt-outs and suppressions, the event trail, and eligibility through the gate.
+//
+// A plain class: it takes its dependencies here and knows nothing of gRPC; the transport
+// (grpc_service.h) authenticates, then calls it. Requests and answers are the contract's
+// messages. Errors are herald::Error; every check runs before anything is written, and each
+// operation is one transaction.
+class SubscriptionRegistry {
+ public:
+  SubscriptionRegistry(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,
+                       const crypto::SuppressionHasher& hasher, const EligibilityGate& gate);
+
+  v1::UpsertSubjectResponse UpsertSubject(const Caller& caller, const v1::UpsertSubjectRequest& r);
+  v1::GetSubjectResponse GetSubject(const Caller& caller, const v1::GetSubjectRequest& r);
+  v1::FindSubjectsResponse FindSubjects(const Caller& caller, const v1::FindSubjectsRequest& r);
+  v1::RecordConsentResponse RecordConsent(const Caller& caller, const v1::RecordConsentRequest& r);
+  v1::SetPreferencesResponse SetPreferences(const Caller& caller,
+                                            const v1::SetPreferencesRequest& r);
+  v1::GetPreferencesResponse GetPreferences(const Caller& caller,
+                                            const v1::GetPreferencesRequest& r);
+  v1::OptOutResponse OptOut(const Caller& caller, const v1::OptOutRequest& r);
+  v1::CheckEligibilityResponse CheckEligibility(const Caller& caller,
+                                                const v1::CheckEligibilityRequest& r);
+  v1::CheckEligibilityBatchResponse CheckEligibilityBatch(
+      const Caller& caller, const v1::CheckEligibilityBatchRequest& r);
+  v1::ListSubjectEventsResponse ListSubjectEvents(const Caller& caller,
+                                                  const v1::ListSubjectEventsRequest& r);
+  v1::ListTopicsResponse ListTopics(const Caller& caller, const v1::ListTopicsRequest& r);
+
+  static constexpr int kMaxBatch = 10000;
+
+ private:
+  // Preference rows of one subject: (channel, topic) -> (subscribed, seq, updated_at).
+  struct PreferenceRow {
+    bool subscribed;
+    int64_t seq;
+    std::string updated_at;
+  };
+  using PreferenceRows = std::map<std::pair<int, std::string>, PreferenceRow>;
+
+  PreferenceRows LoadPreferences(db::Connection& conn, pqxx::transaction_base& txn,
+                                 const std::string& subject_id);
+  // The newest row matching (channel, topic), or nullptr: the same rule as the gate's SQL.
+  static const PreferenceRow* Deciding(const PreferenceRows& rows, Channel channel,
+                                       const std::string& topic,
+                                       std::pair<int, std::string>* key = nullptr);
+  std::vector<v1::Preference> BuildPreferences(db::Connection& conn,
+                                               pqxx::transaction_base& txn,
+                                               const std::string& subject_id);
+  // Locks the subject's gate row (bumping its version) and returns its state and consented
+  // marketing channels; NOT_FOUND or FAILED_PRECONDITION when it cannot change.
+  int LockSubjectForChange(db::Connection& conn, pqxx::transaction_base& txn,
+                           const std::string& subject_id, Timestamp now);
+  v1::Subject LoadSubject(db::Connection& conn, pqxx::transaction_base& txn,
+                          const std::string& subject_id);
+  void RecomputeConsentState(db::Connection& conn, pqxx::transaction_base& txn,
+                             const std::string& subject_id, int kind, int channel,
+                             Timestamp now);
+  void LiftSuppressions(db::Connection& conn, pqxx::transaction_base& txn,
+                        const std::string& subject_id, Channel channel, Timestamp consent_time,
+                        int64_t event_id, Timestamp now);
+  v1::OptOutResponse OptOutSubject(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const Caller& caller, const v1::OptOutRequest& r,
+                                   const std::string& subject_id, Timestamp now);
+  v1::OptOutResponse OptOutAddress(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const Caller& caller, const v1::OptOutRequest& r,
+                                   Timestamp now);
+  GateRequest ToGateRequest(const std::string& field, const v1::Recipient& recipient,
+                            Channel channel, const TopicInfo& topic,
+                            const std::string& provider_country) const;
+
+  db::Pool& pool_;
+  const Clock& clock_;
+  const TopicCatalog& topics_;
+  const crypto::SuppressionHasher& hasher_;
+  const EligibilityGate& gate_;
+};
+
+}  // namespace herald::subscriptions

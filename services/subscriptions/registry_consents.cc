@@ -1,0 +1,165 @@
+// Consent records: RecordConsent, and the current consent state derived from the trail.
+#include "common/crypto/hash.h"
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
+#include "common/error.h"
+#include "services/subscriptions/event_log.h"
+#include "services/subscriptions/idempotency.h"
+#include "services/subscriptions/input_checks.h"
+#include "services/subscriptions/pg_time.h"
+#include "services/subscriptions/registry.h"
+
+namespace herald::subscriptions {
+namespace {
+
+constexpr db::Statement kLockSubject{
+    "subjects.lock_gate_row",
+    "UPDATE subjects SET gate_version = gate_version + 1 WHERE id = $1::uuid"
+    " RETURNING state, marketing_channels"};
+constexpr db::Statement kInsertConsent{
+    "consents.insert",
+    "INSERT INTO consents (subject_id, kind, channel, granted, source, form_id,"
+    " document_version, occurred_at, recorded_at, actor, event_id)"
+    " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    " RETURNING id, recorded_at::text"};
+constexpr db::Statement kLatestConsent{
+    "consents.latest",
+    "SELECT granted FROM consents WHERE subject_id = $1::uuid AND kind = $2 AND channel = $3"
+    " ORDER BY occurred_at DESC, id DESC LIMIT 1"};
+constexpr db::Statement kSetProcessing{
+    "subjects.set_processing",
+    "UPDATE subjects SET processing_consent = $2, revoked = NOT $2, updated_at = $3"
+    " WHERE id = $1::uuid"};
+constexpr db::Statement kSetMarketing{
+    "subjects.set_marketing",
+    "UPDATE subjects SET marketing_channels = CASE WHEN $3 THEN marketing_channels | (1 << $2)"
+    " ELSE marketing_channels & ~(1 << $2) END, updated_at = $4 WHERE id = $1::uuid"};
+constexpr db::Statement kSetCrossBorder{
+    "subjects.set_cross_border",
+    "UPDATE subjects SET cross_border_consent = $2, updated_at = $3 WHERE id = $1::uuid"};
+constexpr db::Statement kSubjectMatchKeys{
+    "addresses.match_keys",
+    "SELECT match_key FROM addresses WHERE subject_id = $1::uuid AND kind = $2"};
+// Hard bounces and manual entries are lifted by an admin only, never by a consent.
+constexpr db::Statement kLift{
+    "suppressions.lift_by_consent",
+    "UPDATE suppressions SET lifted_at = $4, lifted_event_id = $5"
+    " WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)"
+    " AND lifted_at IS NULL AND channel IN (0, $2) AND created_at < $3 AND reason NOT IN (3, 6)"
+    " RETURNING id"};
+
+}  // namespace
+
+int SubscriptionRegistry::LockSubjectForChange(db::Connection& conn, pqxx::transaction_base& txn,
+                                               const std::string& subject_id, Timestamp) {
+  auto rows = conn.Exec(txn, kLockSubject, subject_id);
+  if (rows.empty()) throw NotFound("subject_id: subject");
+  if (rows[0][0].as<std::string>() != "active") {
+    throw FailedPrecondition("subject_id: the subject was destroyed or depersonalized");
+  }
+  return rows[0][1].as<int>();
+}
+
+void SubscriptionRegistry::RecomputeConsentState(db::Connection& conn,
+                                                 pqxx::transaction_base& txn,
+                                                 const std::string& subject_id, int kind,
+                                                 int channel, Timestamp now) {
+  auto latest = conn.Exec(txn, kLatestConsent, subject_id, kind, channel);
+  bool granted = !latest.empty() && latest[0][0].as<bool>();
+  switch (kind) {
+    case v1::PROCESSING:
+      // A withdrawn consent to processing is a revocation (152-FZ art. 9 p. 2).
+      if (latest.empty()) return;
+      conn.Exec(txn, kSetProcessing, subject_id, granted, ToIso8601(now));
+      break;
+    case v1::MARKETING:
+      conn.Exec(txn, kSetMarketing, subject_id, channel, granted, ToIso8601(now));
+      break;
+    case v1::CROSS_BORDER:
+      conn.Exec(txn, kSetCrossBorder, subject_id, granted, ToIso8601(now));
+      break;
+  }
+}
+
+void SubscriptionRegistry::LiftSuppressions(db::Connection& conn, pqxx::transaction_base& txn,
+                                            const std::string& subject_id, Channel channel,
+                                            Timestamp consent_time, int64_t event_id,
+                                            Timestamp now) {
+  AddressKind kind = KindOf(channel);
+  std::vector<std::string> hashes;
+  for (const auto& row : conn.Exec(txn, kSubjectMatchKeys, subject_id, static_cast<int>(kind))) {
+    for (const auto& h : hasher_.All(KindName(kind), row[0].as<std::string>())) {
+      hashes.push_back(crypto::ToHex(h.hash));
+    }
+  }
+  if (hashes.empty()) return;
+  conn.Exec(txn, kLift, db::ToArrayLiteral(hashes), static_cast<int>(channel),
+            ToIso8601(consent_time), ToIso8601(now), event_id);
+}
+
+v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& caller,
+                                                              const v1::RecordConsentRequest& r) {
+  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  if (r.kind() == v1::CONSENT_KIND_UNSPECIFIED || !v1::ConsentKind_IsValid(r.kind())) {
+    throw InvalidArgument("kind", "required (PROCESSING, MARKETING or CROSS_BORDER)");
+  }
+  int channel = 0;
+  if (r.kind() == v1::MARKETING) {
+    channel = static_cast<int>(RequireChannel("channel", r.channel()));
+  } else if (r.channel() != v1::CHANNEL_UNSPECIFIED) {
+    throw InvalidArgument("channel", "only marketing consent is per channel");
+  }
+  Timestamp now = clock_.Now();
+  CheckedProof proof = CheckProof("proof", r.proof(), now, r.granted());
+  IdempotencyKey idem(caller, "RecordConsent", r.idempotency_key(), r);
+
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  std::optional<nlohmann::json> stored = idem.Claim(*conn, txn, now);
+  v1::RecordConsentResponse resp;
+  v1::Consent* c = resp.mutable_consent();
+  if (!stored) {
+    LockSubjectForChange(*conn, txn, subject_id, now);
+    nlohmann::json details = {{"kind", v1::ConsentKind_Name(r.kind())},
+                              {"granted", r.granted()},
+                              {"form_id", proof.form_id},
+                              {"document_version", proof.document_version}};
+    if (channel) details["channel"] = ChannelName(static_cast<Channel>(channel));
+    nlohmann::json personal = nlohmann::json::object();
+    if (!proof.ip.empty()) personal["ip"] = proof.ip;
+    if (!proof.user_agent.empty()) personal["user_agent"] = proof.user_agent;
+    int64_t event_id = AppendEvent(
+        *conn, txn,
+        {subject_id, std::nullopt, r.granted() ? "consent.granted" : "consent.withdrawn",
+         caller.client_id, proof.source, proof.occurred_at, now, details, personal});
+    auto row = conn->Exec(txn, kInsertConsent, subject_id, static_cast<int>(r.kind()), channel,
+                          r.granted(), proof.source, proof.form_id, proof.document_version,
+                          ToIso8601(proof.occurred_at), ToIso8601(now), caller.client_id,
+                          event_id)[0];
+    RecomputeConsentState(*conn, txn, subject_id, r.kind(), channel, now);
+    if (r.kind() == v1::MARKETING && r.granted()) {
+      // A newer consent with proof lifts the address suppressions it postdates (DESIGN).
+      LiftSuppressions(*conn, txn, subject_id, static_cast<Channel>(channel), proof.occurred_at,
+                       event_id, now);
+    }
+    c->set_id(std::to_string(row[0].as<int64_t>()));
+    SetTimestamp(c->mutable_record_time(), row[1].as<std::string>());
+    idem.Complete(*conn, txn, {{"consent_id", c->id()}, {"record_time", ToIso8601(now)}});
+  } else {
+    c->set_id((*stored)["consent_id"]);
+    SetTimestamp(c->mutable_record_time(), (*stored)["record_time"]);
+  }
+  c->set_subject_id(subject_id);
+  c->set_kind(r.kind());
+  c->set_channel(r.channel());
+  c->set_granted(r.granted());
+  *c->mutable_proof() = r.proof();
+  if (!r.proof().has_occurred_at()) {
+    SetTimestamp(c->mutable_proof()->mutable_occurred_at(), ToIso8601(proof.occurred_at));
+  }
+  c->set_actor(caller.client_id);
+  txn.commit();
+  return resp;
+}
+
+}  // namespace herald::subscriptions

@@ -1,0 +1,193 @@
+// Opt-outs: by subject (preferences) or by bare address (keyed-hash suppressions).
+#include "common/crypto/hash.h"
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
+#include "common/error.h"
+#include "common/validation/address.h"
+#include "services/subscriptions/event_log.h"
+#include "services/subscriptions/idempotency.h"
+#include "services/subscriptions/input_checks.h"
+#include "services/subscriptions/registry.h"
+#include "services/subscriptions/shared_statements.h"
+
+namespace herald::subscriptions {
+namespace {
+
+constexpr db::Statement kBumpAddressGate{
+    "address_gates.bump",
+    "INSERT INTO address_gates (address_key, version) VALUES (decode($1, 'hex'), 1)"
+    " ON CONFLICT (address_key) DO UPDATE SET version = address_gates.version + 1"};
+// An active suppression at least as broad as the one asked for, for the same reason (a hard
+// bounce still counts after an unsubscribe: it also stops service notices).
+constexpr db::Statement kCoveringSuppression{
+    "suppressions.covering",
+    "SELECT 1 FROM suppressions WHERE address_key IN"
+    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) AND lifted_at IS NULL"
+    " AND channel IN (0, $2) AND topic IN ('', $3) AND reason = $4 LIMIT 1"};
+constexpr db::Statement kInsertSuppression{
+    "suppressions.insert",
+    "INSERT INTO suppressions (key_id, address_key, channel, topic, reason, source, created_at,"
+    " event_id) VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8)"};
+
+struct Scope {
+  int channel;        // 0: every channel
+  std::string topic;  // '': every marketing topic
+};
+
+}  // namespace
+
+v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::OptOutRequest& r) {
+  // Validate everything first: scope, topic, channel, proof, target.
+  switch (r.scope()) {
+    case v1::TOPIC:
+      RequireTopic(topics_, "topic", r.topic());
+      if (!topics_.Find(r.topic())->marketing) {
+        throw InvalidArgument("topic", "service notices cannot be opted out of by topic");
+      }
+      if (r.channel() != v1::CHANNEL_UNSPECIFIED) RequireChannel("channel", r.channel());
+      break;
+    case v1::CHANNEL:
+      RequireChannel("channel", r.channel());
+      if (!r.topic().empty()) throw InvalidArgument("topic", "not used with scope CHANNEL");
+      break;
+    case v1::ALL_MARKETING:
+      if (!r.topic().empty()) throw InvalidArgument("topic", "not used with scope ALL_MARKETING");
+      if (r.channel() != v1::CHANNEL_UNSPECIFIED) {
+        throw InvalidArgument("channel", "not used with scope ALL_MARKETING");
+      }
+      break;
+    default:
+      throw InvalidArgument("scope", "required (TOPIC, CHANNEL or ALL_MARKETING)");
+  }
+  if (r.reason() != v1::SUPPRESSION_REASON_UNSPECIFIED &&
+      !v1::SuppressionReason_IsValid(r.reason())) {
+    throw InvalidArgument("reason", "unknown");
+  }
+  Timestamp now = clock_.Now();
+  CheckProof("proof", r.proof(), now, false);
+  std::string subject_id;
+  if (r.target_case() == v1::OptOutRequest::kSubjectId) {
+    subject_id = RequireUuid("subject_id", r.subject_id());
+    if (r.reason() != v1::SUPPRESSION_REASON_UNSPECIFIED) {
+      throw InvalidArgument("reason", "only for address opt-outs");
+    }
+  } else if (r.target_case() != v1::OptOutRequest::kAddress) {
+    throw InvalidArgument("target", "give subject_id or address");
+  }
+  IdempotencyKey idem(caller, "OptOut", r.idempotency_key(), r);
+
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  v1::OptOutResponse resp;
+  if (auto stored = idem.Claim(*conn, txn, now)) {
+    resp.set_changed((*stored)["changed"]);
+    resp.set_in_flight_messages((*stored)["in_flight"]);
+  } else {
+    resp = subject_id.empty() ? OptOutAddress(*conn, txn, caller, r, now)
+                              : OptOutSubject(*conn, txn, caller, r, subject_id, now);
+    idem.Complete(*conn, txn,
+                  {{"changed", resp.changed()}, {"in_flight", resp.in_flight_messages()}});
+  }
+  txn.commit();
+  return resp;
+}
+
+v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
+                                                       pqxx::transaction_base& txn,
+                                                       const Caller& caller,
+                                                       const v1::OptOutRequest& r,
+                                                       const std::string& subject_id,
+                                                       Timestamp now) {
+  // The gate row first: a dispatch claim that locked it FOR SHARE has committed before this
+  // point, and every claim after our commit sees the opt-out.
+  LockSubjectForChange(conn, txn, subject_id, now);
+  Scope scope{r.scope() == v1::ALL_MARKETING ? 0 : static_cast<int>(r.channel()),
+              r.scope() == v1::TOPIC ? r.topic() : std::string()};
+
+  // Changed when any covered (topic, channel) is still subscribed by the preferences.
+  PreferenceRows rows = LoadPreferences(conn, txn, subject_id);
+  bool changed = false;
+  for (const auto& topic : topics_.MarketingTopicNames()) {
+    if (!scope.topic.empty() && topic != scope.topic) continue;
+    for (Channel ch : kAllChannels) {
+      if (scope.channel != 0 && static_cast<int>(ch) != scope.channel) continue;
+      const PreferenceRow* row = Deciding(rows, ch, topic);
+      if (!row || row->subscribed) changed = true;
+    }
+  }
+  v1::OptOutResponse resp;
+  resp.set_changed(changed);
+  if (!changed) return resp;
+
+  nlohmann::json details = {{"scope", v1::OptOutScope_Name(r.scope())}};
+  if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
+  if (!scope.topic.empty()) details["topic"] = scope.topic;
+  nlohmann::json personal = nlohmann::json::object();
+  if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
+  if (!r.proof().user_agent().empty()) personal["user_agent"] = r.proof().user_agent();
+  int64_t event_id =
+      AppendEvent(conn, txn,
+                  {subject_id, std::nullopt, "opt_out", caller.client_id, r.proof().source(),
+                   now, now, details, personal});
+  // The newest row decides, so this one overrides every narrower opt-in below it.
+  conn.Exec(txn, kUpsertPreference, subject_id, scope.channel, scope.topic, false, event_id,
+            ToIso8601(now));
+  // Messages in `sending` are counted here once dispatch exists; none can be yet.
+  resp.set_in_flight_messages(0);
+  return resp;
+}
+
+v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
+                                                       pqxx::transaction_base& txn,
+                                                       const Caller& caller,
+                                                       const v1::OptOutRequest& r,
+                                                       Timestamp now) {
+  auto res = validation::NormalizeAddress(r.address(), gate_.default_region());
+  if (auto* err = std::get_if<validation::AddressError>(&res)) {
+    throw InvalidArgument("address", err->message);
+  }
+  const auto& address = std::get<validation::NormalizedAddress>(res);
+  AddressKind kind = address.kind == validation::AddressKind::kEmail ? AddressKind::kEmail
+                                                                     : AddressKind::kPhone;
+  if (r.channel() != v1::CHANNEL_UNSPECIFIED &&
+      KindOf(static_cast<Channel>(r.channel())) != kind) {
+    throw InvalidArgument("channel", "does not reach that kind of address");
+  }
+  Scope scope{r.scope() == v1::ALL_MARKETING ? 0 : static_cast<int>(r.channel()),
+              r.scope() == v1::TOPIC ? r.topic() : std::string()};
+
+  crypto::SuppressionHash current = hasher_.Current(KindName(kind), address.match_key);
+  conn.Exec(txn, kBumpAddressGate, crypto::ToHex(current.hash));
+
+  std::vector<std::string> all;
+  for (const auto& h : hasher_.All(KindName(kind), address.match_key)) {
+    all.push_back(crypto::ToHex(h.hash));
+  }
+  int reason = r.reason() == v1::SUPPRESSION_REASON_UNSPECIFIED ? v1::UNSUBSCRIBED : r.reason();
+  v1::OptOutResponse resp;
+  bool covered = !conn.Exec(txn, kCoveringSuppression, db::ToArrayLiteral(all), scope.channel,
+                            scope.topic, reason)
+                      .empty();
+  resp.set_changed(!covered);
+  if (covered) return resp;
+
+  nlohmann::json details = {{"scope", v1::OptOutScope_Name(r.scope())},
+                            {"kind", KindName(kind)},
+                            {"reason", v1::SuppressionReason_Name(
+                                           static_cast<v1::SuppressionReason>(reason))}};
+  if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
+  if (!scope.topic.empty()) details["topic"] = scope.topic;
+  nlohmann::json personal = {{"address", address.value}};
+  if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
+  if (!r.proof().user_agent().empty()) personal["user_agent"] = r.proof().user_agent();
+  int64_t event_id =
+      AppendEvent(conn, txn,
+                  {std::nullopt, current.hash, "suppression.added", caller.client_id,
+                   r.proof().source(), now, now, details, personal});
+  conn.Exec(txn, kInsertSuppression, current.key_id, crypto::ToHex(current.hash), scope.channel,
+            scope.topic, reason, static_cast<int>(r.proof().source()), ToIso8601(now), event_id);
+  resp.set_in_flight_messages(0);
+  return resp;
+}
+
+}  // namespace herald::subscriptions

@@ -1,0 +1,33 @@
+#include "services/subscriptions/topics.h"
+
+namespace herald::subscriptions {
+
+TopicCatalog::TopicCatalog(const std::vector<TopicConfig>& extra)
+    : topics_({
+          {"product_news", true, "News about products and services", true},
+          {"special_offers", true, "Special offers", true},
+          {"events", true, "Events, webinars and conferences", true},
+          {"service", false, "Notices about the person's own requests (not marketing)", true},
+      }) {
+  for (const auto& t : extra) {
+    if (Find(t.name)) throw ConfigError("topics: '" + t.name + "' is defined twice");
+    topics_.push_back({t.name, t.marketing, t.description, false});
+  }
+}
+
+const TopicInfo* TopicCatalog::Find(std::string_view name) const {
+  for (const auto& t : topics_) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> TopicCatalog::MarketingTopicNames() const {
+  std::vector<std::string> out;
+  for (const auto& t : topics_) {
+    if (t.marketing) out.push_back(t.name);
+  }
+  return out;
+}
+
+}  // namespace herald::subscriptions

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config/config.h"
+
+namespace herald::subscriptions {
+
+struct TopicInfo {
+  std::string name;
+  bool marketing;
+  std::string description;
+  bool built_in;
+};
+
+// The built-in topics of the design (product_news, special_offers, events: marketing;
+// service: not) plus those from config.
+class TopicCatalog {
+ public:
+  // Throws ConfigError when a configured topic repeats another.
+  explicit TopicCatalog(const std::vector<TopicConfig>& extra);
+
+  const TopicInfo* Find(std::string_view name) const;
+  const std::vector<TopicInfo>& all() const { return topics_; }
+  std::vector<std::string> MarketingTopicNames() const;
+
+ private:
+  std::vector<TopicInfo> topics_;
+};
+
+}  // namespace herald::subscriptions

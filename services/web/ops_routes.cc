@@ -1,0 +1,17 @@
+#include "services/web/ops_routes.h"
+
+namespace herald::web {
+
+void AddOpsRoutes(HttpServer& server, OpsProbes probes) {
+  server.Get("/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain", "ok\n", {}}; });
+  server.Get("/readyz", [ready = probes.ready](const HttpRequest&) {
+    std::string why;
+    if (ready(&why)) return HttpResponse{200, "text/plain", "ready\n", {}};
+    return HttpResponse{503, "text/plain", "not ready: " + why + "\n", {}};
+  });
+  server.Get("/metrics", [metrics = probes.metrics](const HttpRequest&) {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics(), {}};
+  });
+}
+
+}  // namespace herald::web

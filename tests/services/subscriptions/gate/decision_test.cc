@@ -1,0 +1,461 @@
+// The gate's decision table (DESIGN: gate, "Reason codes, in order of precedence" and
+// "Rules the gate encodes"). Decide() is pure, so every rule is checked here without a
+// database.
+#include "services/subscriptions/gate/decision.h"
+
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace herald::subscriptions {
+namespace {
+
+// DESIGN: gate — the reason codes, strongest first.
+constexpr DenyReason kPrecedence[] = {
+    DenyReason::kInvalidAddress,        DenyReason::kSubjectDestroyed,
+    DenyReason::kSubjectBlocked,        DenyReason::kConsentRevoked,
+    DenyReason::kAddressSuppressed,     DenyReason::kCrossBorderNotAllowed,
+    DenyReason::kNoConsent,             DenyReason::kUnsubscribedAll,
+    DenyReason::kUnsubscribedChannel,   DenyReason::kUnsubscribedTopic,
+};
+
+const char* Name(DenyReason r) {
+  switch (r) {
+    case DenyReason::kNone: return "None";
+    case DenyReason::kInvalidAddress: return "InvalidAddress";
+    case DenyReason::kSubjectDestroyed: return "SubjectDestroyed";
+    case DenyReason::kSubjectBlocked: return "SubjectBlocked";
+    case DenyReason::kConsentRevoked: return "ConsentRevoked";
+    case DenyReason::kAddressSuppressed: return "AddressSuppressed";
+    case DenyReason::kCrossBorderNotAllowed: return "CrossBorderNotAllowed";
+    case DenyReason::kNoConsent: return "NoConsent";
+    case DenyReason::kUnsubscribedAll: return "UnsubscribedAll";
+    case DenyReason::kUnsubscribedChannel: return "UnsubscribedChannel";
+    case DenyReason::kUnsubscribedTopic: return "UnsubscribedTopic";
+  }
+  return "?";
+}
+
+}  // namespace
+
+// Readable failure output: "NoConsent" instead of "4-byte object <07-00 00-00>". Static:
+// found by argument-dependent lookup, yet private to this file.
+static void PrintTo(DenyReason r, std::ostream* os) { *os << Name(r); }
+
+namespace {
+
+// A live subject that allows everything: every consent given, nothing opted out.
+SubjectFacts AllowingSubject() {
+  SubjectFacts s;
+  s.state = SubjectFacts::State::kActive;
+  s.blocked = false;
+  s.revoked = false;
+  s.processing_consent = true;
+  s.marketing_consent = true;
+  s.cross_border_consent = true;
+  s.preference = PreferenceDeny::kNone;
+  return s;
+}
+
+// A valid, unsuppressed address, home provider, marketing topic, one allowing subject.
+GateFacts AllowingFacts(size_t subjects = 1) {
+  GateFacts f;
+  f.address_valid = true;
+  f.address_suppressed = false;
+  f.provider_foreign = false;
+  f.marketing_topic = true;
+  f.subjects.assign(subjects, AllowingSubject());
+  return f;
+}
+
+// Switches on the condition of one reason. Address-level reasons change the facts;
+// subject-level reasons change subject `who` (which must exist).
+void SwitchOn(GateFacts& f, DenyReason r, size_t who = 0) {
+  switch (r) {
+    case DenyReason::kNone: break;
+    case DenyReason::kInvalidAddress: f.address_valid = false; break;
+    case DenyReason::kSubjectDestroyed:
+      f.subjects.at(who).state = SubjectFacts::State::kDestroyed;
+      break;
+    case DenyReason::kSubjectBlocked: f.subjects.at(who).blocked = true; break;
+    case DenyReason::kConsentRevoked: f.subjects.at(who).revoked = true; break;
+    case DenyReason::kAddressSuppressed: f.address_suppressed = true; break;
+    case DenyReason::kCrossBorderNotAllowed:
+      f.provider_foreign = true;
+      f.subjects.at(who).cross_border_consent = false;
+      break;
+    case DenyReason::kNoConsent: f.subjects.at(who).marketing_consent = false; break;
+    case DenyReason::kUnsubscribedAll:
+      f.subjects.at(who).preference = PreferenceDeny::kAll;
+      break;
+    case DenyReason::kUnsubscribedChannel:
+      f.subjects.at(who).preference = PreferenceDeny::kChannel;
+      break;
+    case DenyReason::kUnsubscribedTopic:
+      f.subjects.at(who).preference = PreferenceDeny::kTopic;
+      break;
+  }
+}
+
+bool IsPreference(DenyReason r) {
+  return r == DenyReason::kUnsubscribedAll || r == DenyReason::kUnsubscribedChannel ||
+         r == DenyReason::kUnsubscribedTopic;
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) The decision table: one row per situation, each reason code winning at least once.
+// ---------------------------------------------------------------------------------------
+
+struct Row {
+  std::string name;
+  GateFacts facts;
+  DenyReason expected;
+};
+
+void PrintTo(const Row& row, std::ostream* os) { *os << row.name; }
+
+template <typename Fn>
+GateFacts Build(Fn change, size_t subjects = 1) {
+  GateFacts f = AllowingFacts(subjects);
+  change(f);
+  return f;
+}
+
+std::vector<Row> DecisionTable() {
+  using R = DenyReason;
+  using State = SubjectFacts::State;
+  return {
+      {"AllowWhenEverythingIsGranted", AllowingFacts(), R::kNone},
+      {"InvalidAddress", Build([](GateFacts& f) { f.address_valid = false; }),
+       R::kInvalidAddress},
+      {"InvalidAddressWithoutSubjects",
+       Build([](GateFacts& f) { f.address_valid = false; }, 0), R::kInvalidAddress},
+      {"SubjectDestroyed",
+       Build([](GateFacts& f) { f.subjects[0].state = State::kDestroyed; }),
+       R::kSubjectDestroyed},
+      {"SubjectDepersonalizedAnswersDestroyed",
+       Build([](GateFacts& f) { f.subjects[0].state = State::kDepersonalized; }),
+       R::kSubjectDestroyed},
+      {"SubjectBlocked", Build([](GateFacts& f) { f.subjects[0].blocked = true; }),
+       R::kSubjectBlocked},
+      {"ConsentRevoked", Build([](GateFacts& f) { f.subjects[0].revoked = true; }),
+       R::kConsentRevoked},
+      {"AddressSuppressed", Build([](GateFacts& f) { f.address_suppressed = true; }),
+       R::kAddressSuppressed},
+      {"CrossBorderWithoutConsent",
+       Build([](GateFacts& f) {
+         f.provider_foreign = true;
+         f.subjects[0].cross_border_consent = false;
+       }),
+       R::kCrossBorderNotAllowed},
+      {"ForeignProviderWithCrossBorderConsentAllows",
+       Build([](GateFacts& f) { f.provider_foreign = true; }), R::kNone},
+      {"HomeProviderNeedsNoCrossBorderConsent",
+       Build([](GateFacts& f) { f.subjects[0].cross_border_consent = false; }), R::kNone},
+      {"NoProcessingConsent",
+       Build([](GateFacts& f) { f.subjects[0].processing_consent = false; }), R::kNoConsent},
+      {"NoMarketingConsentOnChannel",
+       Build([](GateFacts& f) { f.subjects[0].marketing_consent = false; }), R::kNoConsent},
+      {"UnsubscribedAll",
+       Build([](GateFacts& f) { f.subjects[0].preference = PreferenceDeny::kAll; }),
+       R::kUnsubscribedAll},
+      {"UnsubscribedChannel",
+       Build([](GateFacts& f) { f.subjects[0].preference = PreferenceDeny::kChannel; }),
+       R::kUnsubscribedChannel},
+      {"UnsubscribedTopic",
+       Build([](GateFacts& f) { f.subjects[0].preference = PreferenceDeny::kTopic; }),
+       R::kUnsubscribedTopic},
+      {"EveryConditionAtOnceGivesInvalidAddress",
+       Build([](GateFacts& f) {
+         for (DenyReason r : kPrecedence) {
+           if (!IsPreference(r)) SwitchOn(f, r);
+         }
+         f.subjects[0].preference = PreferenceDeny::kAll;
+       }),
+       R::kInvalidAddress},
+      {"EverySubjectConditionGivesDestroyed",
+       Build([](GateFacts& f) {
+         for (DenyReason r : kPrecedence) {
+           if (r != R::kInvalidAddress && !IsPreference(r)) SwitchOn(f, r);
+         }
+         f.subjects[0].processing_consent = false;
+         f.subjects[0].preference = PreferenceDeny::kTopic;
+       }),
+       R::kSubjectDestroyed},
+      // Service topic (marketing_topic = false).
+      {"ServiceTopicIgnoresMarketingConsentAndPreferences",
+       Build([](GateFacts& f) {
+         f.marketing_topic = false;
+         f.subjects[0].marketing_consent = false;
+         f.subjects[0].preference = PreferenceDeny::kAll;
+       }),
+       R::kNone},
+      {"ServiceTopicNeedsProcessingConsent",
+       Build([](GateFacts& f) {
+         f.marketing_topic = false;
+         f.subjects[0].processing_consent = false;
+       }),
+       R::kNoConsent},
+      // Bare address (no subject on record).
+      {"BareAddressHasNoConsent", AllowingFacts(0), R::kNoConsent},
+      {"BareAddressForeignProviderIsCrossBorder",
+       Build([](GateFacts& f) { f.provider_foreign = true; }, 0), R::kCrossBorderNotAllowed},
+      {"BareAddressSuppressed", Build([](GateFacts& f) { f.address_suppressed = true; }, 0),
+       R::kAddressSuppressed},
+      {"BareAddressSuppressedAndForeignIsSuppressed",
+       Build(
+           [](GateFacts& f) {
+             f.address_suppressed = true;
+             f.provider_foreign = true;
+           },
+           0),
+       R::kAddressSuppressed},
+      {"BareAddressServiceTopicHasNoConsent",
+       Build([](GateFacts& f) { f.marketing_topic = false; }, 0), R::kNoConsent},
+      // Several subjects share the address.
+      {"SharedAddressAllSubjectsAllow", AllowingFacts(3), R::kNone},
+      {"SharedAddressOneSubjectUnsubscribedDenies",
+       Build([](GateFacts& f) { f.subjects[2].preference = PreferenceDeny::kTopic; }, 3),
+       R::kUnsubscribedTopic},
+      {"SharedAddressOneSubjectWithoutConsentDenies",
+       Build([](GateFacts& f) { f.subjects[1].marketing_consent = false; }, 3), R::kNoConsent},
+      {"SharedAddressStrongestReasonAcrossSubjectsWins",
+       Build(
+           [](GateFacts& f) {
+             f.subjects[0].preference = PreferenceDeny::kTopic;
+             f.subjects[1].blocked = true;
+             f.subjects[2].marketing_consent = false;
+           },
+           3),
+       R::kSubjectBlocked},
+  };
+}
+
+class DecisionTableTest : public ::testing::TestWithParam<Row> {};
+
+TEST_P(DecisionTableTest, DecidesTheExpectedReason) {
+  EXPECT_EQ(Decide(GetParam().facts), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(DesignGate, DecisionTableTest, ::testing::ValuesIn(DecisionTable()),
+                         [](const ::testing::TestParamInfo<Row>& info) {
+                           return info.param.name;
+                         });
+
+// DESIGN: gate — every reason code must be reachable as the winning answer.
+TEST(DecisionTableCoverageTest, EveryReasonCodeWinsInSomeRow) {
+  std::vector<Row> rows = DecisionTable();
+  for (DenyReason r : kPrecedence) {
+    bool wins = false;
+    for (const Row& row : rows) wins = wins || (row.expected == r && Decide(row.facts) == r);
+    EXPECT_TRUE(wins) << Name(r);
+  }
+}
+
+// Each reason, switched on alone in an otherwise allowing situation, is the answer.
+TEST(DecisionTableCoverageTest, EachConditionAloneGivesItsReason) {
+  for (DenyReason r : kPrecedence) {
+    GateFacts f = AllowingFacts();
+    SwitchOn(f, r);
+    EXPECT_EQ(Decide(f), r) << Name(r);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) Pairwise precedence: for every (a, b) with a before b, both apply and a wins.
+// ---------------------------------------------------------------------------------------
+
+using Pair = std::pair<DenyReason, DenyReason>;
+
+std::vector<Pair> OrderedPairs() {
+  std::vector<Pair> pairs;
+  for (size_t i = 0; i < std::size(kPrecedence); ++i) {
+    for (size_t j = i + 1; j < std::size(kPrecedence); ++j) {
+      pairs.emplace_back(kPrecedence[i], kPrecedence[j]);
+    }
+  }
+  return pairs;
+}
+
+class PrecedenceTest : public ::testing::TestWithParam<Pair> {};
+
+// Both conditions on the same (only) subject. One subject has a single preference row's
+// outcome, so two preference reasons cannot both hold on it; those pairs are covered by
+// the two-subject test below.
+TEST_P(PrecedenceTest, StrongerReasonWinsOnOneSubject) {
+  const auto [a, b] = GetParam();
+  if (IsPreference(a) && IsPreference(b)) GTEST_SKIP() << "one subject, one preference";
+  GateFacts f = AllowingFacts();
+  SwitchOn(f, b);
+  SwitchOn(f, a);
+  EXPECT_EQ(Decide(f), a) << Name(a) << " vs " << Name(b);
+  // The order of switching does not matter.
+  GateFacts g = AllowingFacts();
+  SwitchOn(g, a);
+  SwitchOn(g, b);
+  EXPECT_EQ(Decide(g), a) << Name(a) << " vs " << Name(b);
+}
+
+// DESIGN: gate — "every one of them must allow": reasons from different subjects sharing
+// the address compete by the same precedence, whichever subject comes first.
+TEST_P(PrecedenceTest, StrongerReasonWinsAcrossSubjects) {
+  const auto [a, b] = GetParam();
+  for (bool a_first : {true, false}) {
+    GateFacts f = AllowingFacts(3);  // subject 0 keeps allowing throughout
+    SwitchOn(f, a, a_first ? 1 : 2);
+    SwitchOn(f, b, a_first ? 2 : 1);
+    EXPECT_EQ(Decide(f), a) << Name(a) << " vs " << Name(b) << (a_first ? "" : " (reversed)");
+  }
+}
+
+// With no subject at all only address-level reasons and the bare-address rules apply.
+TEST(PrecedenceBareAddressTest, AddressLevelReasonsKeepTheirOrder) {
+  GateFacts f = AllowingFacts(0);
+  f.provider_foreign = true;
+  EXPECT_EQ(Decide(f), DenyReason::kCrossBorderNotAllowed);
+  f.address_suppressed = true;
+  EXPECT_EQ(Decide(f), DenyReason::kAddressSuppressed);
+  f.address_valid = false;
+  EXPECT_EQ(Decide(f), DenyReason::kInvalidAddress);
+}
+
+std::string PairName(const ::testing::TestParamInfo<Pair>& info) {
+  return std::string(Name(info.param.first)) + "_Over_" + Name(info.param.second);
+}
+
+INSTANTIATE_TEST_SUITE_P(DesignGate, PrecedenceTest, ::testing::ValuesIn(OrderedPairs()),
+                         PairName);
+
+TEST(PrecedenceOrderTest, EnumOrderMatchesDesignOrder) {
+  // DESIGN: gate — DenyReason's numbers are the precedence (lower wins), 1..10.
+  int expected = 1;
+  for (DenyReason r : kPrecedence) EXPECT_EQ(static_cast<int>(r), expected++) << Name(r);
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) The rules.
+// ---------------------------------------------------------------------------------------
+
+// DESIGN: gate — "service topic messages need consent to processing but not marketing
+// consent".
+TEST(GateRulesTest, ServiceTopicNeedsProcessingButNotMarketingConsent) {
+  GateFacts f = AllowingFacts();
+  f.marketing_topic = false;
+  f.subjects[0].marketing_consent = false;
+  EXPECT_EQ(Decide(f), DenyReason::kNone);
+  f.subjects[0].processing_consent = false;
+  EXPECT_EQ(Decide(f), DenyReason::kNoConsent);
+}
+
+// Marketing topics need both.
+TEST(GateRulesTest, MarketingTopicNeedsProcessingAndMarketingConsent) {
+  GateFacts f = AllowingFacts();
+  f.subjects[0].processing_consent = false;
+  EXPECT_EQ(Decide(f), DenyReason::kNoConsent);
+  f.subjects[0].processing_consent = true;
+  f.subjects[0].marketing_consent = false;
+  EXPECT_EQ(Decide(f), DenyReason::kNoConsent);
+}
+
+// DESIGN: gate — preferences are marketing opt-outs; service notices ignore them.
+TEST(GateRulesTest, ServiceTopicIgnoresEveryPreference) {
+  for (PreferenceDeny p : {PreferenceDeny::kAll, PreferenceDeny::kChannel, PreferenceDeny::kTopic}) {
+    GateFacts f = AllowingFacts();
+    f.marketing_topic = false;
+    f.subjects[0].preference = p;
+    EXPECT_EQ(Decide(f), DenyReason::kNone) << static_cast<int>(p);
+  }
+}
+
+// DESIGN: gate — service notices "never skip destruction, block, revocation or a
+// hard-bounce suppression".
+TEST(GateRulesTest, ServiceTopicStillDeniedByDestroyedBlockedRevokedSuppressed) {
+  for (DenyReason r : {DenyReason::kInvalidAddress, DenyReason::kSubjectDestroyed,
+                       DenyReason::kSubjectBlocked, DenyReason::kConsentRevoked,
+                       DenyReason::kAddressSuppressed}) {
+    GateFacts f = AllowingFacts();
+    f.marketing_topic = false;
+    f.subjects[0].marketing_consent = false;  // irrelevant for service notices
+    SwitchOn(f, r);
+    EXPECT_EQ(Decide(f), r) << Name(r);
+  }
+  GateFacts depersonalized = AllowingFacts();
+  depersonalized.marketing_topic = false;
+  depersonalized.subjects[0].state = SubjectFacts::State::kDepersonalized;
+  EXPECT_EQ(Decide(depersonalized), DenyReason::kSubjectDestroyed);
+}
+
+// Cross-border transfer (152-FZ art. 12) is about the provider, not the topic.
+TEST(GateRulesTest, ServiceTopicStillNeedsCrossBorderConsentForForeignProvider) {
+  GateFacts f = AllowingFacts();
+  f.marketing_topic = false;
+  f.provider_foreign = true;
+  f.subjects[0].cross_border_consent = false;
+  EXPECT_EQ(Decide(f), DenyReason::kCrossBorderNotAllowed);
+}
+
+// DESIGN: gate — a recipient may be a bare address: no consent on record.
+TEST(GateRulesTest, BareAddressWithoutSubjectsHasNoConsent) {
+  EXPECT_EQ(Decide(AllowingFacts(0)), DenyReason::kNoConsent);
+}
+
+TEST(GateRulesTest, BareAddressWithForeignProviderIsCrossBorderNotAllowed) {
+  GateFacts f = AllowingFacts(0);
+  f.provider_foreign = true;
+  EXPECT_EQ(Decide(f), DenyReason::kCrossBorderNotAllowed);
+}
+
+TEST(GateRulesTest, BareAddressSuppressedIsAddressSuppressed) {
+  GateFacts f = AllowingFacts(0);
+  f.address_suppressed = true;
+  EXPECT_EQ(Decide(f), DenyReason::kAddressSuppressed);
+  f.provider_foreign = true;
+  EXPECT_EQ(Decide(f), DenyReason::kAddressSuppressed);
+}
+
+// DESIGN: gate — "When several live subjects share an address, every one of them must
+// allow (fail safe)."
+TEST(GateRulesTest, SharedAddressAllowsOnlyWhenEverySubjectAllows) {
+  EXPECT_EQ(Decide(AllowingFacts(2)), DenyReason::kNone);
+  for (size_t who = 0; who < 3; ++who) {
+    GateFacts f = AllowingFacts(3);
+    f.subjects[who].preference = PreferenceDeny::kChannel;
+    EXPECT_EQ(Decide(f), DenyReason::kUnsubscribedChannel) << "denying subject " << who;
+  }
+}
+
+TEST(GateRulesTest, SharedAddressOneDestroyedSubjectDenies) {
+  GateFacts f = AllowingFacts(2);
+  f.subjects[1].state = SubjectFacts::State::kDestroyed;
+  EXPECT_EQ(Decide(f), DenyReason::kSubjectDestroyed);
+}
+
+TEST(GateRulesTest, SharedAddressStrongestReasonAcrossSubjectsWins) {
+  GateFacts f = AllowingFacts(3);
+  f.subjects[0].preference = PreferenceDeny::kTopic;
+  f.subjects[1].revoked = true;
+  f.subjects[2].marketing_consent = false;
+  EXPECT_EQ(Decide(f), DenyReason::kConsentRevoked);
+  std::swap(f.subjects[0], f.subjects[1]);
+  EXPECT_EQ(Decide(f), DenyReason::kConsentRevoked);
+}
+
+TEST(GateRulesTest, SharedAddressCrossBorderNeedsEverySubjectsConsent) {
+  GateFacts f = AllowingFacts(2);
+  f.provider_foreign = true;
+  EXPECT_EQ(Decide(f), DenyReason::kNone);
+  f.subjects[1].cross_border_consent = false;
+  EXPECT_EQ(Decide(f), DenyReason::kCrossBorderNotAllowed);
+}
+
+TEST(GateRulesTest, AllowIsNone) {
+  GateFacts f = AllowingFacts();
+  EXPECT_EQ(Decide(f), DenyReason::kNone);
+  EXPECT_EQ(static_cast<int>(Decide(f)), 0);
+}
+
+}  // namespace
+}  // namespace herald::subscriptions
