@@ -57,6 +57,14 @@ Timestamp ParseTimestamp(std::string_view text) {
   tm.tm_min = mi;
   tm.tm_sec = s;
   int64_t secs = timegm(&tm);
+  // timegm() normalises impossible dates (Feb 30 -> Mar 2); a round trip rejects them.
+  std::tm check{};
+  std::time_t tt = static_cast<std::time_t>(secs);
+  gmtime_r(&tt, &check);
+  if (check.tm_year != y - 1900 || check.tm_mon != mo - 1 || check.tm_mday != d ||
+      check.tm_hour != h || check.tm_min != mi || check.tm_sec != s) {
+    throw std::invalid_argument("timestamp field out of range");
+  }
   return FromUnixMicros(secs * 1000000 + micros);
 }
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <regex>
 #include <sstream>
 
 extern char** environ;
@@ -82,7 +83,10 @@ void RejectPasswordInUrl(const std::string& key, const std::string& url) {
   auto at = url.find('@');
   bool userinfo_password = scheme != std::string::npos && at != std::string::npos &&
                            url.substr(scheme + 3, at - scheme - 3).find(':') != std::string::npos;
-  if (userinfo_password || url.find("password=") != std::string::npos) {
+  // libpq allows spaces around '=' in key=value strings and any case in the key.
+  static const std::regex kPasswordKeyword(R"((^|\s)password\s*=)", std::regex::icase);
+  if (userinfo_password || std::regex_search(url, kPasswordKeyword) ||
+      url.find("password=") != std::string::npos) {
     throw ConfigError(key + ": a password may not be written in the config file; set "
                       "HERALD_DATABASE_URL or PGPASSWORD in the environment");
   }

@@ -111,7 +111,9 @@ CheckedProof CheckProof(const std::string& field, const v1::Proof& proof, Timest
   out.occurred_at = now;
   if (proof.has_occurred_at()) {
     const auto& ts = proof.occurred_at();
-    if (ts.seconds() < 0 || ts.nanos() < 0 || ts.nanos() > 999999999) {
+    // Up to 9999-12-31: beyond it the microsecond arithmetic below would overflow.
+    if (ts.seconds() < 0 || ts.seconds() > 253402300799LL || ts.nanos() < 0 ||
+        ts.nanos() > 999999999) {
       throw InvalidArgument(field + ".occurred_at", "not a valid time");
     }
     out.occurred_at = FromUnixMicros(ts.seconds() * 1000000 + ts.nanos() / 1000);
@@ -121,7 +123,8 @@ CheckedProof CheckProof(const std::string& field, const v1::Proof& proof, Timest
   }
   if (!proof.ip().empty()) {
     unsigned char buf[16];
-    if (proof.ip().size() > 45 || (inet_pton(AF_INET, proof.ip().c_str(), buf) != 1 &&
+    if (proof.ip().size() > 45 || proof.ip().find('\0') != std::string::npos ||
+        (inet_pton(AF_INET, proof.ip().c_str(), buf) != 1 &&
                                    inet_pton(AF_INET6, proof.ip().c_str(), buf) != 1)) {
       throw InvalidArgument(field + ".ip", "not an IPv4 or IPv6 address");
     }

@@ -71,10 +71,10 @@ TEST(ParseTimestampTest, ParsesTimesBefore1970) {
 }
 
 TEST(ParseTimestampTest, RoundTripsFormattedValuesAtMicrosecondPrecision) {
-  for (int64_t us : {kSampleMicros, int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{999999},
-                     int64_t{-999999}, int64_t{-1000000}, int64_t{-1000001},
-                     int64_t{951825600000001}, int64_t{-301246184750000},
-                     int64_t{-2208988800000000}, int64_t{253402300799999999}}) {
+  for (int64_t us :
+       {kSampleMicros, int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{999999}, int64_t{-999999},
+        int64_t{-1000000}, int64_t{-1000001}, int64_t{951825600000001}, int64_t{-301246184750000},
+        int64_t{-2208988800000000}, int64_t{253402300799999999}}) {
     const Timestamp t = FromUnixMicros(us);
     EXPECT_EQ(ParseTimestamp(ToIso8601(t)), t) << us << " " << ToIso8601(t);
   }
@@ -112,6 +112,17 @@ TEST(ParseTimestampTest, RejectsGarbage) {
   EXPECT_THROW(ParseTimestamp("2026-11-27 17:58:33Zjunk"), std::invalid_argument);
   EXPECT_THROW(ParseTimestamp("2026-11-27 17:58:33.12x+00"), std::invalid_argument);
   EXPECT_THROW(ParseTimestamp("2026-11-27 17:58:33 +00"), std::invalid_argument);
+}
+
+TEST(ParseTimestampTest, RejectsOutOfRangeCalendarFields) {
+  // Regression (was a bug, now fixed): common/clock.cc:56 hands the scanned fields to timegm(), which normalises instead
+  // of validating, so impossible dates and times are silently turned into other instants
+  // ("2026-02-30" becomes 2026-03-02, month 13 becomes January of the next year) instead
+  // of being rejected as "not a timestamp".
+  EXPECT_THROW(ParseTimestamp("2026-02-30 00:00:00+00"), std::invalid_argument);
+  EXPECT_THROW(ParseTimestamp("2026-13-01 00:00:00+00"), std::invalid_argument);
+  EXPECT_THROW(ParseTimestamp("2026-11-27 25:00:00+00"), std::invalid_argument);
+  EXPECT_THROW(ParseTimestamp("2026-11-27 17:61:00+00"), std::invalid_argument);
 }
 
 TEST(ManualClockTest, StartsAtGivenTime) {

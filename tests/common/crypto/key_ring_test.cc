@@ -18,8 +18,7 @@ using ::testing::Not;
 // --- SHA-256: FIPS 180-2 / NIST example vectors. ---
 
 TEST(Sha256Test, EmptyInput) {
-  EXPECT_EQ(ToHex(Sha256("")),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(ToHex(Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST(Sha256Test, Abc) {
@@ -173,7 +172,8 @@ TEST(KeyRingParseTest, AcceptsLongerSecretsAndUpperCaseHex) {
   KeyRing ring = KeyRing::Parse("k:" + upper);
   ASSERT_EQ(ring.keys().size(), 1u);
   EXPECT_EQ(ring.keys()[0].secret.size(), 33u);
-  EXPECT_EQ(ToHex(ring.keys()[0].secret), "aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aa");
+  EXPECT_EQ(ToHex(ring.keys()[0].secret),
+            "aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aa");
 }
 
 TEST(KeyRingParseTest, SkipsEmptyItems) {
@@ -227,9 +227,7 @@ TEST(KeyRingParseTest, RejectsItemWithoutIdOrColonWithoutEchoingIt) {
   EXPECT_THAT(no_id, Not(HasSubstr(kSecretNew.substr(0, 16))));
 }
 
-TEST(KeyRingParseTest, RejectsEmptySecret) {
-  EXPECT_THAT(ParseError("k1:"), HasSubstr("k1"));
-}
+TEST(KeyRingParseTest, RejectsEmptySecret) { EXPECT_THAT(ParseError("k1:"), HasSubstr("k1")); }
 
 TEST(KeyRingTest, EmptyKeyListIsRejected) {
   EXPECT_THROW(KeyRing(std::vector<Key>{}), std::invalid_argument);
@@ -246,8 +244,7 @@ TEST(SuppressionHasherTest, CurrentUsesNewestKey) {
   EXPECT_EQ(h.key_id, "new");
   EXPECT_EQ(h.hash.size(), 32u);
   // HMAC-SHA256(newest secret, kind NUL match_key), as documented in key_ring.h.
-  EXPECT_EQ(h.hash,
-            HmacSha256(FromHex(kSecretNew), std::string("email\0user@example.com", 22)));
+  EXPECT_EQ(h.hash, HmacSha256(FromHex(kSecretNew), std::string("email\0user@example.com", 22)));
 }
 
 TEST(SuppressionHasherTest, AllReturnsOneHashPerKeyInRingOrder) {

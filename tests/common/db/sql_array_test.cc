@@ -51,7 +51,8 @@ TEST(ToArrayLiteralTest, TextNullIsQuotedSoItStaysText) {
 }
 
 TEST(ToArrayLiteralTest, UnicodeIsPassedThrough) {
-  EXPECT_EQ(ToArrayLiteral(Strings{"Иванов", "Əliyev", "日本"}), "{\"Иванов\",\"Əliyev\",\"日本\"}");
+  EXPECT_EQ(ToArrayLiteral(Strings{"Иванов", "Əliyev", "日本"}),
+            "{\"Иванов\",\"Əliyev\",\"日本\"}");
 }
 
 TEST(ToArrayLiteralTest, OptionalVectorWritesNulloptAsUnquotedNull) {

@@ -27,8 +27,7 @@ std::vector<ApiClient> Clients() {
 
 TEST(ApiKeyAuthenticatorTest, KnownKeyHashIsWhatConfigStores) {
   // Guards the fixture: the configured hash is lower-case hex of SHA-256.
-  EXPECT_EQ(HashOf("test-key"),
-            "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef");
+  EXPECT_EQ(HashOf("test-key"), "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef");
 }
 
 TEST(ApiKeyAuthenticatorTest, BearerKeyFindsItsClient) {
@@ -114,8 +113,8 @@ TEST(ApiKeyAuthenticatorTest, AdminScopeGrantsEverything) {
 
 TEST(ApiKeyAuthenticatorTest, ClientWithoutScopesIsAllowedNothing) {
   ApiClient none{"none", HashOf(kCrmKey), {}};
-  EXPECT_FALSE(ApiKeyAuthenticator::Allows(none, {Scope::kCrm, Scope::kScheduler,
-                                                  Scope::kPrivacy, Scope::kAdmin}));
+  EXPECT_FALSE(ApiKeyAuthenticator::Allows(
+      none, {Scope::kCrm, Scope::kScheduler, Scope::kPrivacy, Scope::kAdmin}));
 }
 
 }  // namespace

@@ -15,26 +15,37 @@ namespace {
 
 // DESIGN: gate — the reason codes, strongest first.
 constexpr DenyReason kPrecedence[] = {
-    DenyReason::kInvalidAddress,        DenyReason::kSubjectDestroyed,
-    DenyReason::kSubjectBlocked,        DenyReason::kConsentRevoked,
-    DenyReason::kAddressSuppressed,     DenyReason::kCrossBorderNotAllowed,
-    DenyReason::kNoConsent,             DenyReason::kUnsubscribedAll,
-    DenyReason::kUnsubscribedChannel,   DenyReason::kUnsubscribedTopic,
+    DenyReason::kInvalidAddress,      DenyReason::kSubjectDestroyed,
+    DenyReason::kSubjectBlocked,      DenyReason::kConsentRevoked,
+    DenyReason::kAddressSuppressed,   DenyReason::kCrossBorderNotAllowed,
+    DenyReason::kNoConsent,           DenyReason::kUnsubscribedAll,
+    DenyReason::kUnsubscribedChannel, DenyReason::kUnsubscribedTopic,
 };
 
 const char* Name(DenyReason r) {
   switch (r) {
-    case DenyReason::kNone: return "None";
-    case DenyReason::kInvalidAddress: return "InvalidAddress";
-    case DenyReason::kSubjectDestroyed: return "SubjectDestroyed";
-    case DenyReason::kSubjectBlocked: return "SubjectBlocked";
-    case DenyReason::kConsentRevoked: return "ConsentRevoked";
-    case DenyReason::kAddressSuppressed: return "AddressSuppressed";
-    case DenyReason::kCrossBorderNotAllowed: return "CrossBorderNotAllowed";
-    case DenyReason::kNoConsent: return "NoConsent";
-    case DenyReason::kUnsubscribedAll: return "UnsubscribedAll";
-    case DenyReason::kUnsubscribedChannel: return "UnsubscribedChannel";
-    case DenyReason::kUnsubscribedTopic: return "UnsubscribedTopic";
+    case DenyReason::kNone:
+      return "None";
+    case DenyReason::kInvalidAddress:
+      return "InvalidAddress";
+    case DenyReason::kSubjectDestroyed:
+      return "SubjectDestroyed";
+    case DenyReason::kSubjectBlocked:
+      return "SubjectBlocked";
+    case DenyReason::kConsentRevoked:
+      return "ConsentRevoked";
+    case DenyReason::kAddressSuppressed:
+      return "AddressSuppressed";
+    case DenyReason::kCrossBorderNotAllowed:
+      return "CrossBorderNotAllowed";
+    case DenyReason::kNoConsent:
+      return "NoConsent";
+    case DenyReason::kUnsubscribedAll:
+      return "UnsubscribedAll";
+    case DenyReason::kUnsubscribedChannel:
+      return "UnsubscribedChannel";
+    case DenyReason::kUnsubscribedTopic:
+      return "UnsubscribedTopic";
   }
   return "?";
 }
@@ -71,23 +82,42 @@ GateFacts AllowingFacts(size_t subjects = 1) {
   return f;
 }
 
+// How NO_CONSENT is switched on: either missing consent is enough on its own.
+enum class Missing { kMarketingConsent, kProcessingConsent };
+
 // Switches on the condition of one reason. Address-level reasons change the facts;
 // subject-level reasons change subject `who` (which must exist).
-void SwitchOn(GateFacts& f, DenyReason r, size_t who = 0) {
+void SwitchOn(GateFacts& f, DenyReason r, size_t who = 0,
+              Missing missing = Missing::kMarketingConsent) {
   switch (r) {
-    case DenyReason::kNone: break;
-    case DenyReason::kInvalidAddress: f.address_valid = false; break;
+    case DenyReason::kNone:
+      break;
+    case DenyReason::kInvalidAddress:
+      f.address_valid = false;
+      break;
     case DenyReason::kSubjectDestroyed:
       f.subjects.at(who).state = SubjectFacts::State::kDestroyed;
       break;
-    case DenyReason::kSubjectBlocked: f.subjects.at(who).blocked = true; break;
-    case DenyReason::kConsentRevoked: f.subjects.at(who).revoked = true; break;
-    case DenyReason::kAddressSuppressed: f.address_suppressed = true; break;
+    case DenyReason::kSubjectBlocked:
+      f.subjects.at(who).blocked = true;
+      break;
+    case DenyReason::kConsentRevoked:
+      f.subjects.at(who).revoked = true;
+      break;
+    case DenyReason::kAddressSuppressed:
+      f.address_suppressed = true;
+      break;
     case DenyReason::kCrossBorderNotAllowed:
       f.provider_foreign = true;
       f.subjects.at(who).cross_border_consent = false;
       break;
-    case DenyReason::kNoConsent: f.subjects.at(who).marketing_consent = false; break;
+    case DenyReason::kNoConsent:
+      if (missing == Missing::kMarketingConsent) {
+        f.subjects.at(who).marketing_consent = false;
+      } else {
+        f.subjects.at(who).processing_consent = false;
+      }
+      break;
     case DenyReason::kUnsubscribedAll:
       f.subjects.at(who).preference = PreferenceDeny::kAll;
       break;
@@ -129,12 +159,10 @@ std::vector<Row> DecisionTable() {
   using State = SubjectFacts::State;
   return {
       {"AllowWhenEverythingIsGranted", AllowingFacts(), R::kNone},
-      {"InvalidAddress", Build([](GateFacts& f) { f.address_valid = false; }),
+      {"InvalidAddress", Build([](GateFacts& f) { f.address_valid = false; }), R::kInvalidAddress},
+      {"InvalidAddressWithoutSubjects", Build([](GateFacts& f) { f.address_valid = false; }, 0),
        R::kInvalidAddress},
-      {"InvalidAddressWithoutSubjects",
-       Build([](GateFacts& f) { f.address_valid = false; }, 0), R::kInvalidAddress},
-      {"SubjectDestroyed",
-       Build([](GateFacts& f) { f.subjects[0].state = State::kDestroyed; }),
+      {"SubjectDestroyed", Build([](GateFacts& f) { f.subjects[0].state = State::kDestroyed; }),
        R::kSubjectDestroyed},
       {"SubjectDepersonalizedAnswersDestroyed",
        Build([](GateFacts& f) { f.subjects[0].state = State::kDepersonalized; }),
@@ -145,8 +173,7 @@ std::vector<Row> DecisionTable() {
        R::kConsentRevoked},
       {"AddressSuppressed", Build([](GateFacts& f) { f.address_suppressed = true; }),
        R::kAddressSuppressed},
-      {"CrossBorderWithoutConsent",
-       Build([](GateFacts& f) {
+      {"CrossBorderWithoutConsent", Build([](GateFacts& f) {
          f.provider_foreign = true;
          f.subjects[0].cross_border_consent = false;
        }),
@@ -155,8 +182,14 @@ std::vector<Row> DecisionTable() {
        Build([](GateFacts& f) { f.provider_foreign = true; }), R::kNone},
       {"HomeProviderNeedsNoCrossBorderConsent",
        Build([](GateFacts& f) { f.subjects[0].cross_border_consent = false; }), R::kNone},
-      {"NoProcessingConsent",
-       Build([](GateFacts& f) { f.subjects[0].processing_consent = false; }), R::kNoConsent},
+      {"NoProcessingConsent", Build([](GateFacts& f) { f.subjects[0].processing_consent = false; }),
+       R::kNoConsent},
+      {"CrossBorderBeatsMissingProcessingConsent", Build([](GateFacts& f) {
+         f.provider_foreign = true;
+         f.subjects[0].cross_border_consent = false;
+         f.subjects[0].processing_consent = false;
+       }),
+       R::kCrossBorderNotAllowed},
       {"NoMarketingConsentOnChannel",
        Build([](GateFacts& f) { f.subjects[0].marketing_consent = false; }), R::kNoConsent},
       {"UnsubscribedAll",
@@ -168,16 +201,14 @@ std::vector<Row> DecisionTable() {
       {"UnsubscribedTopic",
        Build([](GateFacts& f) { f.subjects[0].preference = PreferenceDeny::kTopic; }),
        R::kUnsubscribedTopic},
-      {"EveryConditionAtOnceGivesInvalidAddress",
-       Build([](GateFacts& f) {
+      {"EveryConditionAtOnceGivesInvalidAddress", Build([](GateFacts& f) {
          for (DenyReason r : kPrecedence) {
            if (!IsPreference(r)) SwitchOn(f, r);
          }
          f.subjects[0].preference = PreferenceDeny::kAll;
        }),
        R::kInvalidAddress},
-      {"EverySubjectConditionGivesDestroyed",
-       Build([](GateFacts& f) {
+      {"EverySubjectConditionGivesDestroyed", Build([](GateFacts& f) {
          for (DenyReason r : kPrecedence) {
            if (r != R::kInvalidAddress && !IsPreference(r)) SwitchOn(f, r);
          }
@@ -186,15 +217,13 @@ std::vector<Row> DecisionTable() {
        }),
        R::kSubjectDestroyed},
       // Service topic (marketing_topic = false).
-      {"ServiceTopicIgnoresMarketingConsentAndPreferences",
-       Build([](GateFacts& f) {
+      {"ServiceTopicIgnoresMarketingConsentAndPreferences", Build([](GateFacts& f) {
          f.marketing_topic = false;
          f.subjects[0].marketing_consent = false;
          f.subjects[0].preference = PreferenceDeny::kAll;
        }),
        R::kNone},
-      {"ServiceTopicNeedsProcessingConsent",
-       Build([](GateFacts& f) {
+      {"ServiceTopicNeedsProcessingConsent", Build([](GateFacts& f) {
          f.marketing_topic = false;
          f.subjects[0].processing_consent = false;
        }),
@@ -241,9 +270,7 @@ TEST_P(DecisionTableTest, DecidesTheExpectedReason) {
 }
 
 INSTANTIATE_TEST_SUITE_P(DesignGate, DecisionTableTest, ::testing::ValuesIn(DecisionTable()),
-                         [](const ::testing::TestParamInfo<Row>& info) {
-                           return info.param.name;
-                         });
+                         [](const ::testing::TestParamInfo<Row>& info) { return info.param.name; });
 
 // DESIGN: gate — every reason code must be reachable as the winning answer.
 TEST(DecisionTableCoverageTest, EveryReasonCodeWinsInSomeRow) {
@@ -270,6 +297,7 @@ TEST(DecisionTableCoverageTest, EachConditionAloneGivesItsReason) {
 
 using Pair = std::pair<DenyReason, DenyReason>;
 
+// Every pair (a, b) with a before b in the design's order.
 std::vector<Pair> OrderedPairs() {
   std::vector<Pair> pairs;
   for (size_t i = 0; i < std::size(kPrecedence); ++i) {
@@ -280,35 +308,67 @@ std::vector<Pair> OrderedPairs() {
   return pairs;
 }
 
-class PrecedenceTest : public ::testing::TestWithParam<Pair> {};
-
-// Both conditions on the same (only) subject. One subject has a single preference row's
-// outcome, so two preference reasons cannot both hold on it; those pairs are covered by
-// the two-subject test below.
-TEST_P(PrecedenceTest, StrongerReasonWinsOnOneSubject) {
-  const auto [a, b] = GetParam();
-  if (IsPreference(a) && IsPreference(b)) GTEST_SKIP() << "one subject, one preference";
-  GateFacts f = AllowingFacts();
-  SwitchOn(f, b);
-  SwitchOn(f, a);
-  EXPECT_EQ(Decide(f), a) << Name(a) << " vs " << Name(b);
-  // The order of switching does not matter.
-  GateFacts g = AllowingFacts();
-  SwitchOn(g, a);
-  SwitchOn(g, b);
-  EXPECT_EQ(Decide(g), a) << Name(a) << " vs " << Name(b);
+std::vector<Pair> PairsOnOneSubject() {
+  // One subject has a single preference outcome, so two preference reasons cannot both
+  // hold on it; those pairs are covered across subjects below.
+  std::vector<Pair> pairs;
+  for (const Pair& p : OrderedPairs()) {
+    if (!(IsPreference(p.first) && IsPreference(p.second))) pairs.push_back(p);
+  }
+  return pairs;
 }
+
+std::string PairName(const ::testing::TestParamInfo<Pair>& info) {
+  return std::string(Name(info.param.first)) + "_Over_" + Name(info.param.second);
+}
+
+class PrecedenceOnOneSubjectTest : public ::testing::TestWithParam<Pair> {};
+
+// DESIGN: gate — "the first that applies is the answer", with both conditions on the same
+// (only) subject.
+TEST_P(PrecedenceOnOneSubjectTest, StrongerReasonWins) {
+  const auto [a, b] = GetParam();
+  for (Missing missing : {Missing::kMarketingConsent, Missing::kProcessingConsent}) {
+    const char* how = missing == Missing::kMarketingConsent ? " (no marketing consent)"
+                                                            : " (no processing consent)";
+    GateFacts f = AllowingFacts();
+    SwitchOn(f, b, 0, missing);
+    SwitchOn(f, a, 0, missing);
+    EXPECT_EQ(Decide(f), a) << Name(a) << " vs " << Name(b) << how;
+    // The order of switching does not matter.
+    GateFacts g = AllowingFacts();
+    SwitchOn(g, a, 0, missing);
+    SwitchOn(g, b, 0, missing);
+    EXPECT_EQ(Decide(g), a) << Name(a) << " vs " << Name(b) << how;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(DesignGate, PrecedenceOnOneSubjectTest,
+                         ::testing::ValuesIn(PairsOnOneSubject()), PairName);
+
+class PrecedenceAcrossSubjectsTest : public ::testing::TestWithParam<Pair> {};
 
 // DESIGN: gate — "every one of them must allow": reasons from different subjects sharing
 // the address compete by the same precedence, whichever subject comes first.
-TEST_P(PrecedenceTest, StrongerReasonWinsAcrossSubjects) {
+TEST_P(PrecedenceAcrossSubjectsTest, StrongerReasonWins) {
   const auto [a, b] = GetParam();
-  for (bool a_first : {true, false}) {
-    GateFacts f = AllowingFacts(3);  // subject 0 keeps allowing throughout
-    SwitchOn(f, a, a_first ? 1 : 2);
-    SwitchOn(f, b, a_first ? 2 : 1);
-    EXPECT_EQ(Decide(f), a) << Name(a) << " vs " << Name(b) << (a_first ? "" : " (reversed)");
+  for (Missing missing : {Missing::kMarketingConsent, Missing::kProcessingConsent}) {
+    for (bool a_first : {true, false}) {
+      GateFacts f = AllowingFacts(3);  // subject 0 keeps allowing throughout
+      SwitchOn(f, a, a_first ? 1 : 2, missing);
+      SwitchOn(f, b, a_first ? 2 : 1, missing);
+      EXPECT_EQ(Decide(f), a) << Name(a) << " vs " << Name(b) << (a_first ? "" : " (reversed)")
+                              << (missing == Missing::kMarketingConsent ? "" : " (processing)");
+    }
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(DesignGate, PrecedenceAcrossSubjectsTest,
+                         ::testing::ValuesIn(OrderedPairs()), PairName);
+
+TEST(PrecedencePairsTest, EveryOrderedPairIsGenerated) {
+  EXPECT_EQ(OrderedPairs().size(), 45u);       // 10 choose 2
+  EXPECT_EQ(PairsOnOneSubject().size(), 42u);  // less the 3 preference-only pairs
 }
 
 // With no subject at all only address-level reasons and the bare-address rules apply.
@@ -321,13 +381,6 @@ TEST(PrecedenceBareAddressTest, AddressLevelReasonsKeepTheirOrder) {
   f.address_valid = false;
   EXPECT_EQ(Decide(f), DenyReason::kInvalidAddress);
 }
-
-std::string PairName(const ::testing::TestParamInfo<Pair>& info) {
-  return std::string(Name(info.param.first)) + "_Over_" + Name(info.param.second);
-}
-
-INSTANTIATE_TEST_SUITE_P(DesignGate, PrecedenceTest, ::testing::ValuesIn(OrderedPairs()),
-                         PairName);
 
 TEST(PrecedenceOrderTest, EnumOrderMatchesDesignOrder) {
   // DESIGN: gate — DenyReason's numbers are the precedence (lower wins), 1..10.
@@ -362,7 +415,8 @@ TEST(GateRulesTest, MarketingTopicNeedsProcessingAndMarketingConsent) {
 
 // DESIGN: gate — preferences are marketing opt-outs; service notices ignore them.
 TEST(GateRulesTest, ServiceTopicIgnoresEveryPreference) {
-  for (PreferenceDeny p : {PreferenceDeny::kAll, PreferenceDeny::kChannel, PreferenceDeny::kTopic}) {
+  for (PreferenceDeny p :
+       {PreferenceDeny::kAll, PreferenceDeny::kChannel, PreferenceDeny::kTopic}) {
     GateFacts f = AllowingFacts();
     f.marketing_topic = false;
     f.subjects[0].preference = p;
@@ -373,9 +427,9 @@ TEST(GateRulesTest, ServiceTopicIgnoresEveryPreference) {
 // DESIGN: gate — service notices "never skip destruction, block, revocation or a
 // hard-bounce suppression".
 TEST(GateRulesTest, ServiceTopicStillDeniedByDestroyedBlockedRevokedSuppressed) {
-  for (DenyReason r : {DenyReason::kInvalidAddress, DenyReason::kSubjectDestroyed,
-                       DenyReason::kSubjectBlocked, DenyReason::kConsentRevoked,
-                       DenyReason::kAddressSuppressed}) {
+  for (DenyReason r :
+       {DenyReason::kInvalidAddress, DenyReason::kSubjectDestroyed, DenyReason::kSubjectBlocked,
+        DenyReason::kConsentRevoked, DenyReason::kAddressSuppressed}) {
     GateFacts f = AllowingFacts();
     f.marketing_topic = false;
     f.subjects[0].marketing_consent = false;  // irrelevant for service notices

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace herald::testing {
+
+// A real heraldd child process on loopback ports, with a config written for it and a clean
+// environment, for integration tests over real sockets. Its stderr (the JSON log) is kept.
+class HeralddProcess {
+ public:
+  static constexpr char kAdminKey[] = "it-admin-key-0123456789";
+  static constexpr char kCrmKey[] = "it-crm-key-0123456789";
+  static constexpr char kSchedulerKey[] = "it-scheduler-key-0123456789";
+
+  explicit HeralddProcess(std::string database_url);
+  ~HeralddProcess();
+
+  // Starts and waits until /readyz answers 200; throws with the log on failure.
+  void Start();
+  // Sends `sig` and waits; returns the exit status (or 128 + signal).
+  int Stop(int sig);
+  bool running() const { return pid_ > 0; }
+
+  std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  int http_port() const { return http_port_; }
+  std::string Log() const;
+  std::shared_ptr<grpc::Channel> Channel() const;
+
+ private:
+  std::string database_url_;
+  std::string dir_;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// A free TCP port on 127.0.0.1 (bound to 0, then released).
+int FreePort();
+// GET http://127.0.0.1:port/path; returns the status (0 when unreachable) and body.
+int HttpGet(int port, const std::string& path, std::string* body = nullptr);
+// Adds the bearer key to a client context.
+void Authorize(grpc::ClientContext& ctx, const std::string& key);
+
+}  // namespace herald::testing
