@@ -199,7 +199,9 @@ void ApplyClients(Config& c, const YAML::Node& node) {
         client.key_sha256_hex = it->second.as<std::string>();
       } else if (k == "scopes") {
         if (!it->second.IsSequence()) throw ConfigError(where + ".scopes: expected a list");
-        for (const auto& s : it->second) {
+        // Copy the node: `it->second` lives in a proxy that dies with this statement.
+        YAML::Node scopes = it->second;
+        for (const auto& s : scopes) {
           client.scopes.insert(ParseScope(where + ".scopes", s.as<std::string>()));
         }
       } else if (k == "key") {

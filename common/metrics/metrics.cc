@@ -23,7 +23,7 @@ Metrics::Metrics()
                      .Register(*registry_)),
       rpc_seconds_(prometheus::BuildHistogram()
                        .Name("herald_rpc_duration_seconds")
-                       .Help("gRPC call latency, by method")
+                       .Help("gRPC call latency, by method and status code")
                        .Register(*registry_)),
       statement_seconds_(prometheus::BuildHistogram()
                              .Name("herald_db_statement_duration_seconds")
@@ -37,7 +37,8 @@ Metrics::Metrics()
 void Metrics::ObserveRpc(const std::string& method, const std::string& code,
                          std::chrono::nanoseconds latency) {
   rpc_total_.Add({{"method", method}, {"code", code}}).Increment();
-  rpc_seconds_.Add({{"method", method}}, LatencyBuckets()).Observe(Seconds(latency));
+  rpc_seconds_.Add({{"method", method}, {"code", code}}, LatencyBuckets())
+      .Observe(Seconds(latency));
 }
 
 void Metrics::ObserveStatement(const char* name, std::chrono::nanoseconds latency) {
