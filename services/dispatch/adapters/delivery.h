@@ -1,0 +1,31 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace herald::dispatch {
+
+// What a provider's answer means for the message.
+enum class DeliveryOutcome {
+  kSent,      // accepted by the provider
+  kRetry,     // temporary: 4xx SMTP reply, HTTP 429/5xx, timeout, connection failure
+  kFailed,    // permanent for this message: 5xx SMTP reply, other HTTP 4xx
+  kSuppress,  // permanent for the address: SMTP 5.1.x, Twilio 21610 (recipient unsubscribed)
+};
+
+const char* DeliveryOutcomeName(DeliveryOutcome o);
+
+struct DeliveryResult {
+  DeliveryOutcome outcome = DeliveryOutcome::kRetry;
+  int code = 0;                 // SMTP reply code or HTTP status; 0 for transport failures
+  std::string enhanced_status;  // SMTP enhanced status such as "5.1.1", when the server gave one
+  std::string provider_code;    // provider error code such as Twilio's "21610", when given
+  // The provider's own words, at most 300 bytes. May quote the address, so it is stored
+  // with the message (and destroyed with it) but never logged.
+  std::string detail;
+  std::string provider_message_id;
+  std::optional<std::chrono::seconds> retry_after;  // from Retry-After, when given
+};
+
+}  // namespace herald::dispatch

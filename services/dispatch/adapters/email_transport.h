@@ -1,0 +1,37 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "services/dispatch/adapters/delivery.h"
+
+namespace herald::dispatch {
+
+// One e-mail as the outbox hands it to a transport: already rendered, already allowed by
+// the gate.
+struct EmailMessage {
+  std::string message_id;  // Herald's id (UUID): Message-ID <id@domain> and X-Herald-Message-Id
+  std::string from_address;
+  std::string from_name;  // UTF-8, may be empty
+  std::string to_address;  // normalised (ASCII domain)
+  std::string subject;     // UTF-8
+  std::string text_body;   // UTF-8
+  std::string html_body;   // UTF-8, optional
+  // RFC 2369 / RFC 8058, set for marketing mail (E4): the HTTPS one-click URL, and a mailto
+  // fallback whose subject is the seed's opt-out marker.
+  std::string list_unsubscribe_url;
+  std::string list_unsubscribe_mailto;
+  std::string list_unsubscribe_subject;
+  Timestamp date;
+};
+
+class EmailTransport {
+ public:
+  virtual ~EmailTransport() = default;
+  // Thread-safe; blocks for at most the transport's timeout.
+  virtual DeliveryResult Send(const EmailMessage& message) = 0;
+};
+using EmailTransportPtr = std::unique_ptr<EmailTransport>;
+
+}  // namespace herald::dispatch
