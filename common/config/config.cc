@@ -141,6 +141,26 @@ const std::vector<Option>& Options() {
          }
          c.log_level = v;
        }},
+      {"email.from_address", "HERALD_EMAIL_FROM_ADDRESS", "no-reply@herald.invalid",
+       "Envelope and From address of e-mail.",
+       [](Config& c, const std::string& v) { c.email_from_address = v; }},
+      {"email.from_name", "HERALD_EMAIL_FROM_NAME", "", "Display name in From (UTF-8).",
+       [](Config& c, const std::string& v) { c.email_from_name = v; }},
+      {"dispatch.workers", "HERALD_DISPATCH_WORKERS", "2",
+       "Outbox worker threads of the worker role (1-64).",
+       [](Config& c, const std::string& v) {
+         c.dispatch_workers = ParseInt("dispatch.workers", v, 1, 64);
+       }},
+      {"dispatch.batch_size", "HERALD_DISPATCH_BATCH_SIZE", "100",
+       "Messages one claim takes (1-10000).",
+       [](Config& c, const std::string& v) {
+         c.dispatch_batch_size = ParseInt("dispatch.batch_size", v, 1, 10000);
+       }},
+      {"dispatch.lease_s", "HERALD_DISPATCH_LEASE_S", "120",
+       "Seconds a claim is held before another worker may reclaim it (5-3600).",
+       [](Config& c, const std::string& v) {
+         c.dispatch_lease_s = ParseInt("dispatch.lease_s", v, 5, 3600);
+       }},
       {nullptr, "HERALD_SUPPRESSION_KEYS", "(required)",
        "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
        "at least 32 bytes. Retire a key only after re-hashing its rows.",
@@ -223,6 +243,57 @@ void ApplyClients(Config& c, const YAML::Node& node) {
   }
 }
 
+void ApplyProviders(Config& c, const YAML::Node& node) {
+  if (!node.IsSequence()) throw ConfigError("providers: expected a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < node.size(); ++i) {
+    std::string where = "providers[" + std::to_string(i) + "]";
+    const YAML::Node& n = node[i];
+    if (!n.IsMap()) throw ConfigError(where + ": expected a map");
+    ProviderConfig p;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string k = it->first.as<std::string>();
+      YAML::Node v = it->second;
+      if (k == "name") {
+        p.name = v.as<std::string>();
+      } else if (k == "kind") {
+        p.kind = v.as<std::string>();
+      } else if (k == "country") {
+        p.country = UpperRegion(where + ".country", v.as<std::string>());
+      } else if (k == "priority") {
+        p.priority = ParseInt(where + ".priority", v.as<std::string>(), 0, 1000000);
+      } else if (k == "rate_per_second") {
+        p.rate_per_second = v.as<double>();
+      } else if (k == "burst") {
+        p.burst = v.as<double>();
+      } else if (k == "settings") {
+        if (!v.IsMap()) throw ConfigError(where + ".settings: expected a map");
+        for (auto s = v.begin(); s != v.end(); ++s) {
+          std::string sk = s->first.as<std::string>();
+          if (sk.find("password") != std::string::npos || sk.find("token") != std::string::npos ||
+              sk.find("secret") != std::string::npos) {
+            throw ConfigError(where + ".settings." + sk + ": a secret; set " +
+                              ProviderSecretVariable(p.name.empty() ? "NAME" : p.name));
+          }
+          p.settings[sk] = s->second.as<std::string>();
+        }
+      } else {
+        throw ConfigError(where + "." + k + ": unknown key");
+      }
+    }
+    if (p.name.empty()) throw ConfigError(where + ".name: required");
+    if (!names.insert(p.name).second) throw ConfigError(where + ".name: repeated");
+    if (p.kind != "smtp" && p.kind != "twilio" && p.kind != "json_sms") {
+      throw ConfigError(where + ".kind: expected smtp, twilio or json_sms");
+    }
+    if (p.country.empty()) throw ConfigError(where + ".country: required (152-FZ art. 12)");
+    if (p.rate_per_second < 0 || p.burst < 1) {
+      throw ConfigError(where + ": rate_per_second must be >= 0 and burst >= 1");
+    }
+    c.providers.push_back(p);
+  }
+}
+
 std::string ScalarText(const std::string& key, const YAML::Node& node) {
   if (node.IsScalar()) return node.as<std::string>();
   if (node.IsSequence()) {
@@ -250,6 +321,10 @@ void ApplyFile(Config& c, const YAML::Node& root, const std::string& prefix) {
     }
     if (prefix.empty() && key == "clients") {
       ApplyClients(c, it->second);
+      continue;
+    }
+    if (prefix.empty() && key == "providers") {
+      ApplyProviders(c, it->second);
       continue;
     }
     if (key == "suppression_keys") {
@@ -294,6 +369,14 @@ Config LoadConfig(const std::string& path, const std::map<std::string, std::stri
   for (const auto& [name, value] : env) {
     if (name.rfind(kEnvPrefix, 0) != 0) continue;
     if (name == "HERALD_CONFIG") continue;
+    bool provider_secret = false;
+    for (auto& p : c.providers) {
+      if (name == ProviderSecretVariable(p.name)) {
+        p.secret = value;
+        provider_secret = true;
+      }
+    }
+    if (provider_secret) continue;
     const Option* match = nullptr;
     for (const auto& o : Options()) {
       if (name == o.env) match = &o;
@@ -305,6 +388,16 @@ Config LoadConfig(const std::string& path, const std::map<std::string, std::stri
     throw ConfigError("HERALD_SUPPRESSION_KEYS: required (a secret, environment only)");
   }
   return c;
+}
+
+std::string ProviderSecretVariable(const std::string& provider_name) {
+  std::string v = "HERALD_PROVIDER_";
+  for (char ch : provider_name) {
+    v.push_back(isalnum(static_cast<unsigned char>(ch))
+                    ? static_cast<char>(toupper(static_cast<unsigned char>(ch)))
+                    : '_');
+  }
+  return v + "_SECRET";
 }
 
 std::map<std::string, std::string> ProcessEnvironment() {
@@ -332,7 +425,11 @@ std::string DescribeOptions() {
          "      product_news, special_offers, events (marketing) and service.\n"
          "  clients  (file only)\n"
          "      API clients: list of {id, key_sha256, scopes: [crm|scheduler|privacy|admin]}.\n"
-         "      key_sha256 is the SHA-256 hex of the bearer key; the key itself is never stored.\n";
+         "      key_sha256 is the SHA-256 hex of the bearer key; the key itself is never stored.\n"
+         "  providers  (file only)\n"
+         "      Outbound adapters: list of {name, kind: smtp|twilio|json_sms, country,\n"
+         "      priority, rate_per_second, burst, settings: {...}}. The password, token or\n"
+         "      auth value comes from HERALD_PROVIDER_<NAME>_SECRET only.\n";
   return out.str();
 }
 

@@ -23,6 +23,18 @@ struct TopicConfig {
   std::string description;
 };
 
+// An outbound adapter instance (an SMTP relay, an SMS provider).
+struct ProviderConfig {
+  std::string name;
+  std::string kind;  // smtp, twilio, json_sms
+  std::string country;  // ISO 3166-1 alpha-2, upper case
+  int priority = 100;  // lower goes first
+  double rate_per_second = 0;  // 0: unlimited
+  double burst = 10;
+  std::map<std::string, std::string> settings;  // kind-specific, checked by the factory
+  std::string secret;  // from HERALD_PROVIDER_<NAME>_SECRET only
+};
+
 struct Config {
   std::string database_url = "postgresql:///herald";
   int database_pool_size = 8;
@@ -39,6 +51,12 @@ struct Config {
   std::vector<ApiClient> clients;
   // Secret, environment only: "id:hexsecret,..." newest first.
   std::string suppression_keys;
+  std::vector<ProviderConfig> providers;
+  std::string email_from_address = "no-reply@herald.invalid";
+  std::string email_from_name;
+  int dispatch_workers = 2;
+  int dispatch_batch_size = 100;
+  int dispatch_lease_s = 120;
 };
 
 class ConfigError : public std::runtime_error {
@@ -53,6 +71,9 @@ Config LoadConfig(const std::string& path, const std::map<std::string, std::stri
 
 // The HERALD_* variables of this process.
 std::map<std::string, std::string> ProcessEnvironment();
+
+// The variable that carries a provider's secret: HERALD_PROVIDER_<NAME>_SECRET.
+std::string ProviderSecretVariable(const std::string& provider_name);
 
 // Every option with its file key, variable, default and meaning, for --help.
 std::string DescribeOptions();

@@ -1,4 +1,5 @@
-// heraldctl: the operator's command-line client of herald.v1.SubscriptionService.
+// heraldctl: the operator's command-line client of herald.v1.SubscriptionService and the
+// message RPCs of herald.v1.DispatchService.
 //
 //   heraldctl [global flags] <command> [flags]
 //
@@ -18,9 +19,11 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "services/heraldctl/flags.h"
 #include "services/heraldctl/print.h"
@@ -28,6 +31,7 @@
 namespace herald::ctl {
 namespace {
 
+using v1::DispatchService;
 using v1::SubscriptionService;
 namespace health = ::grpc::health::v1;
 
@@ -42,6 +46,18 @@ struct Env {
   std::chrono::milliseconds timeout{10000};
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<SubscriptionService::Stub> stub;
+  std::unique_ptr<DispatchService::Stub> dispatch;
+
+  // The stub of the service whose RPCs are members of Stub.
+  template <typename Stub>
+  Stub& StubFor() const {
+    if constexpr (std::is_same_v<Stub, DispatchService::Stub>) {
+      return *dispatch;
+    } else {
+      static_assert(std::is_same_v<Stub, SubscriptionService::Stub>);
+      return *stub;
+    }
+  }
 
   void Prepare(grpc::ClientContext* ctx, bool authenticate) const {
     ctx->set_deadline(std::chrono::system_clock::now() + timeout);
@@ -113,16 +129,17 @@ int Output(const Env& env, const google::protobuf::Message& resp,
   return 0;
 }
 
-template <typename Req, typename Resp>
-using Rpc = grpc::Status (SubscriptionService::Stub::*)(grpc::ClientContext*, const Req&, Resp*);
+template <typename Stub, typename Req, typename Resp>
+using Rpc = grpc::Status (Stub::*)(grpc::ClientContext*, const Req&, Resp*);
 
-// Makes one authenticated SubscriptionService call and prints its answer with `print`.
-template <typename Req, typename Resp, typename PrintFn>
-int Run(const Env& env, Rpc<Req, Resp> rpc, const Req& req, PrintFn print) {
+// Makes one authenticated SubscriptionService or DispatchService call and prints its answer
+// with `print`.
+template <typename Stub, typename Req, typename Resp, typename PrintFn>
+int Run(const Env& env, Rpc<Stub, Req, Resp> rpc, const Req& req, PrintFn print) {
   grpc::ClientContext ctx;
   env.Prepare(&ctx, /*authenticate=*/true);
   Resp resp;
-  grpc::Status status = (env.stub.get()->*rpc)(&ctx, req, &resp);
+  grpc::Status status = (env.StubFor<Stub>().*rpc)(&ctx, req, &resp);
   if (!status.ok()) return Fail(status);
   return Output(env, resp, [&] { print(resp); });
 }
@@ -195,6 +212,51 @@ v1::Proof ProofFromFlags(const Flags& f) {
   p.set_ip(f.Get("ip"));
   p.set_user_agent(f.Get("user-agent"));
   return p;
+}
+
+// --subject-id and/or --address.
+v1::Recipient RecipientFromFlags(const Flags& f) {
+  if (!f.Has("subject-id") && !f.Has("address")) {
+    throw UsageError("give --subject-id, --address or both");
+  }
+  v1::Recipient r;
+  r.set_subject_id(f.Get("subject-id"));
+  r.set_address(f.Get("address"));
+  return r;
+}
+
+// Fills what `send` and `preview` share: recipient, channel, topic, content and variables.
+// The channel/content rules are the server's, checked here to fail before the call.
+template <typename Req>
+void MessageFromFlags(const Flags& f, Req* req) {
+  *req->mutable_recipient() = RecipientFromFlags(f);
+  std::string given = f.Require("channel");
+  v1::Channel channel{};
+  if (!v1::Channel_Parse(Upper(given), &channel) ||
+      (channel != v1::EMAIL && channel != v1::SMS)) {
+    throw UsageError("--channel: expected EMAIL or SMS, got '" + given + "'");
+  }
+  req->set_channel(channel);
+  req->set_topic(f.Require("topic"));
+  v1::Content* c = req->mutable_content();
+  c->set_text(f.Require("text"));
+  if (channel == v1::EMAIL) {
+    c->set_subject(f.Require("subject"));
+    c->set_html(f.Get("html"));
+  } else if (f.Has("subject") || f.Has("html")) {
+    throw UsageError("--subject and --html are for e-mail; an SMS is --text only");
+  }
+  auto* vars = req->mutable_variables();
+  for (const auto& spec : f.GetAll("var")) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw UsageError("--var: expected NAME=VALUE, got '" + spec + "'");
+    }
+    std::string name = spec.substr(0, eq);
+    if (!vars->insert({name, spec.substr(eq + 1)}).second) {
+      throw UsageError("--var: " + name + " given more than once");
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -329,12 +391,8 @@ int OptOut(Env& env, const Flags& f) {
 }
 
 int Check(Env& env, const Flags& f) {
-  if (!f.Has("subject-id") && !f.Has("address")) {
-    throw UsageError("give --subject-id, --address or both");
-  }
   v1::CheckEligibilityRequest req;
-  req.mutable_recipient()->set_subject_id(f.Get("subject-id"));
-  req.mutable_recipient()->set_address(f.Get("address"));
+  *req.mutable_recipient() = RecipientFromFlags(f);
   req.set_channel(EnumFlag<v1::Channel>(f, "channel", v1::Channel_Parse));
   req.set_topic(f.Require("topic"));
   req.set_provider_country(f.Get("provider-country"));
@@ -410,6 +468,48 @@ int Topics(Env& env, const Flags&) {
              [](const v1::ListTopicsResponse& r) { PrintTopics(std::cout, r.topics()); });
 }
 
+int Send(Env& env, const Flags& f) {
+  v1::SendRequest req;
+  req.set_idempotency_key(f.Require("idempotency-key"));
+  MessageFromFlags(f, &req);
+  return Run(env, &DispatchService::Stub::Send, req, [](const v1::SendResponse& r) {
+    std::cout << FormatSendResult(r) << '\n';
+  });
+}
+
+int Preview(Env& env, const Flags& f) {
+  v1::PreviewMessageRequest req;
+  MessageFromFlags(f, &req);
+  return Run(env, &DispatchService::Stub::PreviewMessage, req,
+             [](const v1::PreviewMessageResponse& r) { PrintPreview(std::cout, r); });
+}
+
+int GetMessage(Env& env, const Flags& f) {
+  v1::GetMessageRequest req;
+  req.set_message_id(f.Require("message-id"));
+  return Run(env, &DispatchService::Stub::GetMessage, req,
+             [](const v1::Message& m) { PrintMessage(std::cout, m); });
+}
+
+int ListMessages(Env& env, const Flags& f) {
+  v1::ListMessagesRequest req;
+  if (OneOf(f, "campaign-id", "subject-id")) {
+    req.set_campaign_id(f.Get("campaign-id"));
+  } else {
+    req.set_subject_id(f.Get("subject-id"));
+  }
+  if (f.Has("status")) {
+    req.set_status(EnumFlag<v1::MessageStatus>(f, "status", v1::MessageStatus_Parse));
+  }
+  req.set_page_size(IntFlag(f, "page-size"));
+  req.set_page_token(f.Get("page-token"));
+  return Run(env, &DispatchService::Stub::ListMessages, req,
+             [](const v1::ListMessagesResponse& r) {
+               PrintMessageList(std::cout, r.messages());
+               PrintNextPage(std::cout, r.next_page_token());
+             });
+}
+
 // ---------------------------------------------------------------------------------------
 // The command table
 
@@ -456,6 +556,23 @@ std::vector<Command> BuildCommands() {
       {"topic", "T", "topic of the message (required; see `topics`)"},
       {"provider-country", "XX", "ISO country of the sending provider (default: domestic)"},
   };
+  FlagSpec required_idempotency = idempotency;
+  required_idempotency.help = "required; " + idempotency.help;
+  // What `send` and `preview` share.
+  const std::vector<FlagSpec> message = {
+      subject_id,
+      {"address", "A", "the address to send to (default: the subject's)"},
+      {"channel", "CHANNEL", "EMAIL|SMS; required"},
+      {"topic", "T", "topic of the message (required; see `topics`)"},
+      {"subject", "S", "e-mail subject (required for EMAIL)"},
+      {"text", "TEXT", "e-mail text part or SMS body (required)"},
+      {"html", "HTML", "e-mail HTML part"},
+      {"var", "NAME=VALUE", "a per-recipient template variable", true},
+  };
+  const std::string message_details =
+      "Subject, text and html are Mustache templates. Built-in variables: surname, given_name,\n"
+      "patronymic, locale, unsubscribe_url, preferences_url; --var adds more.\n"
+      "Write a value that starts with -- as --text=VALUE.\n";
 
   return {
       {"health",
@@ -545,6 +662,33 @@ std::vector<Command> BuildCommands() {
        "List a subject's event log: id, time, type, actor, source, details.",
        Concat({{subject_id}, paging}), Events},
       {"topics", "", "List topics: name, marketing or service, description.", {}, Topics},
+      {"send",
+       "--idempotency-key K (--subject-id ID and/or --address A) --channel EMAIL|SMS --topic T "
+       "[--subject S] --text TEXT [--html HTML] [--var NAME=VALUE]...",
+       "Send one message: QUEUED ID, or SUPPRESSED REASON ID when the gate refused.",
+       Concat({{required_idempotency}, message}),
+       Send, true, message_details},
+      {"preview",
+       "(--subject-id ID and/or --address A) --channel EMAIL|SMS --topic T [--subject S] "
+       "--text TEXT [--html HTML] [--var NAME=VALUE]...",
+       "Render a message and ask the gate about it, without sending.", message, Preview, true,
+       message_details +
+           "Prints the decision (ALLOW or DENY REASON), the rendered content and, for SMS,\n"
+           "its encoding (GSM7 or UCS2) and number of segments.\n"},
+      {"get-message",
+       "--message-id ID",
+       "Show one message with its status history and delivery attempts.",
+       {{"message-id", "ID", "the message's id (UUID)"}},
+       GetMessage},
+      {"list-messages",
+       "(--campaign-id ID | --subject-id ID) [--status STATUS] [--page-size N] [--page-token T]",
+       "List messages: id, status, deny reason, channel, topic, updated.",
+       Concat({{{"campaign-id", "ID", "the campaign's id (UUID)"},
+                subject_id,
+                EnumSpec("status", "STATUS", "only messages in this status",
+                         v1::MessageStatus_descriptor())},
+               paging}),
+       ListMessages},
   };
 }
 
@@ -562,7 +706,7 @@ const Command* FindCommand(const std::string& name) {
 
 void PrintUsage(std::ostream& out) {
   out << "Usage: heraldctl [global flags] <command> [flags]\n\n"
-         "Operator client of the Herald subscription service.\n\n"
+         "Operator client of the Herald subscription and dispatch services.\n\n"
          "Commands:\n";
   Table t;
   for (const auto& c : Commands()) t.AddRow({"  " + c.name, c.summary});
@@ -611,6 +755,7 @@ Env MakeEnv(const Flags& f, const Command& cmd) {
   env.channel = grpc::CreateChannel(f.Get("addr", EnvOr("HERALDCTL_ADDR", kDefaultAddr)),
                                     grpc::InsecureChannelCredentials());
   env.stub = SubscriptionService::NewStub(env.channel);
+  env.dispatch = DispatchService::NewStub(env.channel);
   return env;
 }
 

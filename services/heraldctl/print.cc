@@ -21,6 +21,33 @@ std::string Name(v1::Source s) { return EnumName(v1::Source_Name(s), s); }
 std::string Name(v1::DenyReason r) { return EnumName(v1::DenyReason_Name(r), r); }
 std::string Name(v1::SubjectState s) { return EnumName(v1::SubjectState_Name(s), s); }
 std::string Name(v1::ConsentKind k) { return EnumName(v1::ConsentKind_Name(k), k); }
+std::string Name(v1::MessageStatus s) { return EnumName(v1::MessageStatus_Name(s), s); }
+
+// The deny reason, or "-" when there is none.
+std::string ReasonOrDash(v1::DenyReason r) { return r == 0 ? "-" : Name(r); }
+
+// A free-text value (a note, a provider's reply) folded onto one table cell.
+std::string OneLine(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return OrDash(out);
+}
+
+// "label:" and the body below it, each line indented by two spaces.
+void PrintBody(std::ostream& out, const std::string& label, const std::string& body) {
+  out << label << ":\n";
+  size_t start = 0;
+  while (start < body.size()) {
+    size_t end = body.find('\n', start);
+    if (end == std::string::npos) end = body.size();
+    std::string line = body.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out << (line.empty() ? "" : "  " + line) << '\n';
+    start = end + 1;
+  }
+}
 
 std::string JoinList(const google::protobuf::RepeatedPtrField<std::string>& items,
                      const std::string& sep) {
@@ -165,6 +192,84 @@ void PrintTopics(std::ostream& out, const google::protobuf::RepeatedPtrField<v1:
 
 void PrintNextPage(std::ostream& out, const std::string& token) {
   if (!token.empty()) out << "next page: " << token << '\n';
+}
+
+std::string FormatSendResult(const v1::SendResponse& r) {
+  std::string out = Name(r.status());
+  if (r.deny_reason() != 0) out += " " + Name(r.deny_reason());
+  return out + " " + r.message_id();
+}
+
+void PrintPreview(std::ostream& out, const v1::PreviewMessageResponse& r) {
+  out << FormatDecision(r.decision()) << '\n';
+  const v1::Content& c = r.rendered();
+  if (!c.subject().empty()) out << "subject: " << c.subject() << '\n';
+  PrintBody(out, "text", c.text());
+  if (!c.html().empty()) PrintBody(out, "html", c.html());
+  if (!r.sms_encoding().empty()) {
+    out << "encoding: " << r.sms_encoding() << ", segments: " << r.sms_segments() << '\n';
+  }
+}
+
+void PrintMessage(std::ostream& out, const v1::Message& m) {
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"id", m.id()},
+      {"campaign", OrDash(m.campaign_id())},
+      {"subject_id", OrDash(m.subject_id())},
+      {"address", OrDash(m.address())},
+      {"channel", Name(m.channel())},
+      {"topic", m.topic()},
+      {"status", Name(m.status())},
+      {"deny_reason", ReasonOrDash(m.deny_reason())},
+      {"provider", OrDash(m.provider())},
+      {"attempts", std::to_string(m.attempts())},
+      {"created", FormatTime(m.has_create_time(), m.create_time())},
+      {"updated", FormatTime(m.has_update_time(), m.update_time())},
+  };
+  if (!m.sms_encoding().empty()) {
+    kv.emplace_back("sms_encoding", m.sms_encoding());
+    kv.emplace_back("sms_segments", std::to_string(m.sms_segments()));
+  }
+  PrintKeyValues(out, kv);
+
+  if (m.history().empty()) {
+    out << "history: none\n";
+  } else {
+    out << "history:\n";
+    Table t;
+    t.AddRow({"  TIME", "STATUS", "REASON", "NOTE"});
+    for (const auto& h : m.history()) {
+      t.AddRow({"  " + FormatTime(h.has_time(), h.time()), Name(h.status()),
+                ReasonOrDash(h.deny_reason()), OneLine(h.note())});
+    }
+    t.Print(out);
+  }
+
+  if (m.attempt_log().empty()) {
+    out << "attempts: none\n";
+  } else {
+    out << "attempts:\n";
+    Table t;
+    t.AddRow({"  NUMBER", "PROVIDER", "START", "OUTCOME", "CODE", "ENHANCED_STATUS",
+              "PROVIDER_CODE", "PROVIDER_MESSAGE_ID", "DETAIL"});
+    for (const auto& a : m.attempt_log()) {
+      t.AddRow({"  " + std::to_string(a.number()), OrDash(a.provider()),
+                FormatTime(a.has_start_time(), a.start_time()), OrDash(a.outcome()),
+                a.code() == 0 ? "-" : std::to_string(a.code()), OrDash(a.enhanced_status()),
+                OrDash(a.provider_code()), OrDash(a.provider_message_id()), OneLine(a.detail())});
+    }
+    t.Print(out);
+  }
+}
+
+void PrintMessageList(std::ostream& out,
+                      const google::protobuf::RepeatedPtrField<v1::Message>& messages) {
+  Table t;
+  for (const auto& m : messages) {
+    t.AddRow({m.id(), Name(m.status()), ReasonOrDash(m.deny_reason()), Name(m.channel()),
+              m.topic(), FormatTime(m.has_update_time(), m.update_time())});
+  }
+  t.Print(out);
 }
 
 }  // namespace herald::ctl

@@ -1,4 +1,4 @@
-// Human-readable output of SubscriptionService responses.
+// Human-readable output of SubscriptionService and DispatchService responses.
 #pragma once
 
 #include <google/protobuf/timestamp.pb.h>
@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "herald/v1/dispatch.pb.h"
 #include "herald/v1/subscriptions.pb.h"
 
 namespace herald::ctl {
@@ -39,5 +40,14 @@ void PrintEvents(std::ostream& out,
                  const google::protobuf::RepeatedPtrField<v1::SubjectEvent>& events);
 void PrintTopics(std::ostream& out, const google::protobuf::RepeatedPtrField<v1::Topic>& topics);
 void PrintNextPage(std::ostream& out, const std::string& token);
+
+// "QUEUED <id>" or "SUPPRESSED REASON <id>".
+std::string FormatSendResult(const v1::SendResponse& r);
+// The decision line, then the rendered content and, for SMS, its encoding and segments.
+void PrintPreview(std::ostream& out, const v1::PreviewMessageResponse& r);
+// The message's fields, then its status history and its delivery attempts.
+void PrintMessage(std::ostream& out, const v1::Message& m);
+void PrintMessageList(std::ostream& out,
+                      const google::protobuf::RepeatedPtrField<v1::Message>& messages);
 
 }  // namespace herald::ctl

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -18,6 +19,11 @@
 #include "common/grpc/rpc_runner.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
+#include "services/dispatch/grpc_service.h"
+#include "services/dispatch/message_service.h"
+#include "services/dispatch/outbox/outbox.h"
+#include "services/dispatch/providers/provider_registry.h"
+#include "services/dispatch/worker/dispatch_worker.h"
 #include "services/heraldd/readiness.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/grpc_service.h"
@@ -39,8 +45,9 @@ constexpr char kUsage[] =
     "  --wait-for-db SECS   how long to retry reaching PostgreSQL at start-up (default 60)\n"
     "  --help               this text\n"
     "\n"
-    "Roles: api (gRPC: SubscriptionService, health, reflection), web (HTTP: /healthz,\n"
-    "/readyz, /metrics), worker (background jobs). SIGTERM or SIGINT: stop accepting,\n"
+    "Roles: api (gRPC: SubscriptionService, DispatchService, health, reflection), web (HTTP:\n"
+    "/healthz, /readyz, /metrics), worker (the outbox: claims, gate, sends). SIGTERM or\n"
+    "SIGINT: stop accepting,\n"
     "finish in-flight calls, exit 0.\n\n";
 
 struct Args {
@@ -116,6 +123,15 @@ int Serve(const Config& config) {
   ApiKeyAuthenticator auth(config.clients);
   RpcRunner runner(auth, metrics);
   subscriptions::SubscriptionGrpcService subscription_service(registry, runner);
+  dispatch::MessageService messages(pool, clock, topics, gate);
+  dispatch::DispatchGrpcService dispatch_service(messages, runner);
+  dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
+  dispatch::Outbox outbox(
+      pool, clock, gate, topics,
+      [&providers](subscriptions::Channel ch, bool foreign_ok) {
+        return providers.Pick(ch, foreign_ok);
+      },
+      dispatch::RetryPolicy{});
 
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;
@@ -128,6 +144,7 @@ int Serve(const Config& config) {
     quota.SetMaxThreads(std::max(16, config.database_pool_size * 4));
     builder.SetResourceQuota(quota);
     builder.RegisterService(&subscription_service);
+    builder.RegisterService(&dispatch_service);
     grpc_server = builder.BuildAndStart();
     if (!grpc_server || grpc_port == 0) {
       log::Error("cannot listen for gRPC", {{"listen", config.grpc_listen}});
@@ -151,8 +168,20 @@ int Serve(const Config& config) {
                               [&metrics] { return metrics.Serialize(); }});
     http->Start();
   }
+  std::unique_ptr<dispatch::DispatchWorker> worker;
   if (config.roles.count("worker")) {
-    log::Info("worker role: no background jobs are defined yet");
+    if (providers.empty()) log::Warn("worker role: no providers configured; messages wait");
+    dispatch::WorkerOptions opts;
+    opts.threads = config.dispatch_workers;
+    opts.batch_size = config.dispatch_batch_size;
+    opts.lease = std::chrono::seconds(config.dispatch_lease_s);
+    opts.from_address = config.email_from_address;
+    opts.from_name = config.email_from_name;
+    char host[256] = "heraldd";
+    gethostname(host, sizeof host - 1);
+    opts.name = std::string(host) + "-" + std::to_string(getpid());
+    worker = std::make_unique<dispatch::DispatchWorker>(outbox, providers, registry, clock, opts);
+    worker->Start();
   }
 
   std::string grpc_addr = grpc_server ? config.grpc_listen.substr(0, config.grpc_listen.rfind(':') + 1) +
@@ -172,6 +201,7 @@ int Serve(const Config& config) {
     // Stops accepting; in-flight calls get up to 10 s to finish.
     grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   }
+  if (worker) worker->Stop();
   if (http) http->Stop();
   readiness.Stop();
   log::Info("stopped");
@@ -189,6 +219,8 @@ int main(int argc, char** argv) {
     config = LoadConfig(args.config_path, ProcessEnvironment());
     crypto::KeyRing::Parse(config.suppression_keys);
     subscriptions::TopicCatalog check(config.topics);
+    SystemClock probe_clock;
+    dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);
   } catch (const std::exception& e) {
     std::cerr << "heraldd: configuration error: " << e.what() << "\n";
     return 2;

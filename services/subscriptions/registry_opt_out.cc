@@ -29,6 +29,17 @@ constexpr db::Statement kInsertSuppression{
     "INSERT INTO suppressions (key_id, address_key, channel, topic, reason, source, created_at,"
     " event_id) VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8)"};
 
+// Messages already moved to SENDING (by claims that committed before our gate-row update)
+// may still go out: the caller is told how many.
+constexpr db::Statement kInFlightOfSubject{
+    "messages.in_flight_of_subject",
+    "SELECT count(*) FROM messages WHERE status = 'sending' AND (subject_id = $1::uuid"
+    " OR match_key IN (SELECT match_key FROM addresses WHERE subject_id = $1::uuid))"};
+constexpr db::Statement kInFlightOfAddress{
+    "messages.in_flight_of_address",
+    "SELECT count(*) FROM messages WHERE status = 'sending' AND match_key = $1"
+    " AND (channel = 1) = ($2 = 1)"};
+
 struct Scope {
   int channel;        // 0: every channel
   std::string topic;  // '': every marketing topic
@@ -117,7 +128,11 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
   }
   v1::OptOutResponse resp;
   resp.set_changed(changed);
-  if (!changed) return resp;
+  if (!changed) {
+    resp.set_in_flight_messages(
+        conn.Exec(txn, kInFlightOfSubject, subject_id)[0][0].as<int64_t>());
+    return resp;
+  }
 
   nlohmann::json details = {{"scope", v1::OptOutScope_Name(r.scope())}};
   if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
@@ -132,8 +147,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
   // The newest row decides, so this one overrides every narrower opt-in below it.
   conn.Exec(txn, kUpsertPreference, subject_id, scope.channel, scope.topic, false, event_id,
             ToIso8601(now));
-  // Messages in `sending` are counted here once dispatch exists; none can be yet.
-  resp.set_in_flight_messages(0);
+  resp.set_in_flight_messages(conn.Exec(txn, kInFlightOfSubject, subject_id)[0][0].as<int64_t>());
   return resp;
 }
 
@@ -169,6 +183,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
                             scope.topic, reason)
                       .empty();
   resp.set_changed(!covered);
+  resp.set_in_flight_messages(conn.Exec(txn, kInFlightOfAddress, address.match_key,
+                                        static_cast<int>(kind))[0][0]
+                                  .as<int64_t>());
   if (covered) return resp;
 
   nlohmann::json details = {{"scope", v1::OptOutScope_Name(r.scope())},
@@ -186,7 +203,6 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
                    r.proof().source(), now, now, details, personal});
   conn.Exec(txn, kInsertSuppression, current.key_id, crypto::ToHex(current.hash), scope.channel,
             scope.topic, reason, static_cast<int>(r.proof().source()), ToIso8601(now), event_id);
-  resp.set_in_flight_messages(0);
   return resp;
 }
 

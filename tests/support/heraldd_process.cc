@@ -52,8 +52,8 @@ void Authorize(grpc::ClientContext& ctx, const std::string& key) {
   ctx.AddMetadata("authorization", "Bearer " + key);
 }
 
-HeralddProcess::HeralddProcess(std::string database_url)
-    : database_url_(std::move(database_url)) {
+HeralddProcess::HeralddProcess(std::string database_url, std::string extra_yaml)
+    : database_url_(std::move(database_url)), extra_yaml_(std::move(extra_yaml)) {
   char tmpl[] = "/tmp/heraldd-it.XXXXXX";
   dir_ = mkdtemp(tmpl);
 }
@@ -78,7 +78,9 @@ void HeralddProcess::Start() {
         << "  - id: it-admin\n    key_sha256: " << Sha256Hex(kAdminKey) << "\n    scopes: [admin]\n"
         << "  - id: it-crm\n    key_sha256: " << Sha256Hex(kCrmKey) << "\n    scopes: [crm]\n"
         << "  - id: it-scheduler\n    key_sha256: " << Sha256Hex(kSchedulerKey)
-        << "\n    scopes: [scheduler]\n";
+        << "\n    scopes: [scheduler]\n"
+        << "dispatch:\n  lease_s: 10\n"
+        << extra_yaml_;
   }
   std::string log = dir_ + "/heraldd.log";
   pid_ = fork();

@@ -17,7 +17,8 @@ class HeralddProcess {
   static constexpr char kCrmKey[] = "it-crm-key-0123456789";
   static constexpr char kSchedulerKey[] = "it-scheduler-key-0123456789";
 
-  explicit HeralddProcess(std::string database_url);
+  // `extra_yaml` is appended to the generated config (e.g. a providers list).
+  explicit HeralddProcess(std::string database_url, std::string extra_yaml = "");
   ~HeralddProcess();
 
   // Starts and waits until /readyz answers 200; throws with the log on failure.
@@ -33,6 +34,7 @@ class HeralddProcess {
 
  private:
   std::string database_url_;
+  std::string extra_yaml_;
   std::string dir_;
   int grpc_port_ = 0;
   int http_port_ = 0;

@@ -43,6 +43,7 @@ class EligibilityGate {
 
   bool IsForeign(const std::string& provider_country) const;
   const std::string& default_region() const { return default_region_; }
+  const crypto::SuppressionHasher& hasher() const { return hasher_; }
 
  private:
   const crypto::SuppressionHasher& hasher_;

@@ -442,6 +442,27 @@ TEST(DescribeOptionsTest, MentionsEveryVariable) {
   }
 }
 
+TEST(LoadConfigTest, ProviderSecretComesFromItsVariableOnly) {
+  TempYaml file(
+      "providers:\n  - name: relay-1\n    kind: smtp\n    country: RU\n"
+      "    settings:\n      url: smtp://127.0.0.1:25\n");
+  auto env = WithEnv({{"HERALD_PROVIDER_RELAY_1_SECRET", "pw"}});
+  Config c = LoadConfig(file.path(), env);
+  ASSERT_EQ(c.providers.size(), 1u);
+  EXPECT_EQ(c.providers[0].secret, "pw");
+  EXPECT_EQ(ProviderSecretVariable("relay-1"), "HERALD_PROVIDER_RELAY_1_SECRET");
+  TempYaml in_file(
+      "providers:\n  - name: relay-1\n    kind: smtp\n    country: RU\n"
+      "    settings:\n      password: pw\n");
+  try {
+    LoadConfig(in_file.path(), WithEnv({}));
+    ADD_FAILURE() << "a password in the file was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("HERALD_PROVIDER_RELAY_1_SECRET"));
+    EXPECT_THAT(std::string(e.what()), Not(HasSubstr("pw\n")));
+  }
+}
+
 TEST(DescribeOptionsTest, EveryDescribedVariableIsAccepted) {
   // Each HERALD_* name the help text mentions is one LoadConfig knows (no stale help).
   const std::string text = DescribeOptions();
@@ -456,8 +477,10 @@ TEST(DescribeOptionsTest, EveryDescribedVariableIsAccepted) {
     }
     std::string name = text.substr(pos, end - pos);
     pos = end;
-    // "HERALD_*" in prose, and the two names that are not scalar options.
-    if (name == "HERALD_" || name == "HERALD_CONFIG" || name == "HERALD_SUPPRESSION_KEYS") {
+    // "HERALD_*" in prose, the per-provider template HERALD_PROVIDER_<NAME>_SECRET, and the
+    // two names that are not scalar options.
+    if (name == "HERALD_" || name == "HERALD_PROVIDER_" || name == "HERALD_CONFIG" ||
+        name == "HERALD_SUPPRESSION_KEYS") {
       continue;
     }
     ++checked;

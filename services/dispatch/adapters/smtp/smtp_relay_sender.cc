@@ -1,0 +1,250 @@
+#include "services/dispatch/adapters/smtp/smtp_relay_sender.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string_view>
+
+#include "services/dispatch/adapters/smtp/mime_message.h"
+#include "services/dispatch/adapters/smtp/smtp_outcome.h"
+#include "services/dispatch/adapters/smtp/smtp_transcript.h"
+
+namespace herald::dispatch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Relays drop idle sessions (Postfix after 300 s, many after 60 s); a connection idle
+// longer than this is closed and replaced rather than risked.
+constexpr long kMaxIdleConnectionSeconds = 30;
+
+struct CurlUrlDeleter {
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
+struct CurlStringDeleter {
+  void operator()(char* s) const { curl_free(s); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+std::string UrlPart(CURLU* url, CURLUPart part) {
+  char* raw = nullptr;
+  if (curl_url_get(url, part, &raw, 0) != CURLUE_OK) return "";
+  std::unique_ptr<char, CurlStringDeleter> owned(raw);
+  return raw;
+}
+
+bool LibcurlSupports(std::string_view protocol) {
+  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+  for (const char* const* p = info->protocols; *p != nullptr; ++p) {
+    if (protocol == *p) return true;
+  }
+  return false;
+}
+
+bool IsHostName(std::string_view s) {
+  return !s.empty() && s.size() <= 253 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+  });
+}
+
+// libcurl takes the EHLO name from the SMTP URL's path ("smtp://relay:25/client.example").
+std::string RelayUrl(const SmtpRelayConfig& config) {
+  std::unique_ptr<CURLU, CurlUrlDeleter> url(curl_url());
+  if (url == nullptr) throw std::runtime_error("libcurl could not allocate a URL");
+  if (curl_url_set(url.get(), CURLUPART_URL, config.url.c_str(), 0) != CURLUE_OK) {
+    throw std::invalid_argument("smtp relay url is not a valid URL");
+  }
+  std::string scheme = UrlPart(url.get(), CURLUPART_SCHEME);
+  if (scheme != "smtp" && scheme != "smtps") {
+    throw std::invalid_argument("smtp relay url must start with smtp:// or smtps://");
+  }
+  if (!LibcurlSupports(scheme)) {
+    throw std::invalid_argument("this libcurl was built without " + scheme + " support");
+  }
+  if (!config.helo_name.empty()) {
+    if (!IsHostName(config.helo_name)) {
+      throw std::invalid_argument("smtp helo_name must be a host name");
+    }
+    std::string path = UrlPart(url.get(), CURLUPART_PATH);
+    if (!path.empty() && path != "/") {
+      throw std::invalid_argument("smtp relay url has a path and helo_name is set too");
+    }
+    std::string new_path = "/" + config.helo_name;
+    curl_url_set(url.get(), CURLUPART_PATH, new_path.c_str(), 0);
+  }
+  return UrlPart(url.get(), CURLUPART_URL);
+}
+
+SmtpRelayConfig Validated(SmtpRelayConfig config) {
+  if (config.timeout_s <= 0) throw std::invalid_argument("smtp timeout_s must be positive");
+  if (config.max_connections <= 0) {
+    throw std::invalid_argument("smtp max_connections must be positive");
+  }
+  if (!IsHostName(config.message_id_domain)) {
+    throw std::invalid_argument("smtp message_id_domain must be a host name");
+  }
+  // Opportunistic STARTTLS falls back to cleartext when the offer is stripped, and would
+  // then hand the password to whoever stripped it. Credentials need TLS required, or an
+  // explicit kNone (a relay on the same host).
+  if (!config.username.empty() && config.url.rfind("smtps:", 0) != 0 &&
+      config.starttls == SmtpRelayConfig::StartTls::kOpportunistic) {
+    throw std::invalid_argument(
+        "smtp username is set: starttls must be kRequired (or kNone for a local relay)");
+  }
+  return config;
+}
+
+// curl_global_init is not thread-safe and must precede the first easy handle.
+void InitialiseCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct UploadCursor {
+  std::string_view rest;
+};
+
+size_t ReadMessage(char* buffer, size_t size, size_t count, void* userp) {
+  auto* cursor = static_cast<UploadCursor*>(userp);
+  size_t n = std::min(size * count, cursor->rest.size());
+  std::memcpy(buffer, cursor->rest.data(), n);
+  cursor->rest.remove_prefix(n);
+  return n;
+}
+
+int OnCurlDebug(CURL*, curl_infotype type, char* data, size_t size, void* userp) {
+  // Cleanup of an idle handle sends QUIT after the transcript is gone: userp is null then.
+  auto* transcript = static_cast<SmtpTranscript*>(userp);
+  if (transcript == nullptr) return 0;
+  if (type == CURLINFO_HEADER_IN) transcript->OnServerBytes(std::string_view(data, size));
+  if (type == CURLINFO_HEADER_OUT) transcript->OnClientBytes(std::string_view(data, size));
+  return 0;
+}
+
+struct Attempt {
+  CURLcode rc = CURLE_OK;
+  std::string error;
+  SmtpTranscript transcript;
+  bool reused_connection = false;
+};
+
+// One SMTP transaction on `handle`. Every pointer lent to the handle is taken back before
+// returning, so the idle handle holds nothing that dies with this frame.
+void Transfer(CURL* handle, const EmailMessage& m, std::string_view mime,
+              Clock::time_point deadline, Attempt& attempt) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  if (left.count() <= 0) {
+    attempt.rc = CURLE_OPERATION_TIMEDOUT;
+    attempt.error = "timed out waiting for a relay connection";
+    return;
+  }
+  // RenderMime has already refused CR, LF, '<' and '>' in both addresses, which is what
+  // makes them safe to put inside the envelope's "<...>" as well.
+  std::string from = "<" + m.from_address + ">";
+  std::unique_ptr<curl_slist, SlistDeleter> rcpt(
+      curl_slist_append(nullptr, ("<" + m.to_address + ">").c_str()));
+  UploadCursor cursor{mime};
+  char error[CURL_ERROR_SIZE] = {0};
+
+  curl_easy_setopt(handle, CURLOPT_MAIL_FROM, from.c_str());
+  curl_easy_setopt(handle, CURLOPT_MAIL_RCPT, rcpt.get());
+  curl_easy_setopt(handle, CURLOPT_READDATA, &cursor);
+  curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(mime.size()));
+  curl_easy_setopt(handle, CURLOPT_DEBUGDATA, &attempt.transcript);
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(left.count()));
+
+  attempt.rc = curl_easy_perform(handle);
+  attempt.error = error;
+  long connects = 0;
+  curl_easy_getinfo(handle, CURLINFO_NUM_CONNECTS, &connects);
+  attempt.reused_connection = connects == 0;
+
+  curl_easy_setopt(handle, CURLOPT_MAIL_RCPT, nullptr);
+  curl_easy_setopt(handle, CURLOPT_READDATA, nullptr);
+  curl_easy_setopt(handle, CURLOPT_DEBUGDATA, nullptr);
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
+}
+
+DeliveryResult Retry(std::string detail) {
+  DeliveryResult r;
+  r.outcome = DeliveryOutcome::kRetry;
+  r.detail = std::move(detail);
+  return r;
+}
+
+}  // namespace
+
+SmtpRelaySender::SmtpRelaySender(SmtpRelayConfig config)
+    : config_(Validated(std::move(config))),
+      url_(RelayUrl(config_)),
+      pool_(static_cast<std::size_t>(config_.max_connections),
+            [this](CURL* handle) { ConfigureHandle(handle); }) {
+  InitialiseCurlOnce();
+}
+
+void SmtpRelaySender::ConfigureHandle(CURL* h) const {
+  curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM timeouts in a threaded server
+  curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 0L);
+  curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, kMaxIdleConnectionSeconds);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadMessage);
+  // The debug stream is the only place libcurl shows the server's reply text; VERBOSE is
+  // what turns it on, and with a DEBUGFUNCTION set nothing is printed.
+  curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+  curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, OnCurlDebug);
+  curl_easy_setopt(h, CURLOPT_DEBUGDATA, nullptr);
+
+  long use_ssl = CURLUSESSL_TRY;
+  if (url_.rfind("smtps:", 0) == 0 || config_.starttls == SmtpRelayConfig::StartTls::kRequired) {
+    use_ssl = CURLUSESSL_ALL;
+  } else if (config_.starttls == SmtpRelayConfig::StartTls::kNone) {
+    use_ssl = CURLUSESSL_NONE;
+  }
+  curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, config_.verify_peer ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, config_.verify_peer ? 2L : 0L);
+  if (!config_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, config_.ca_file.c_str());
+  if (!config_.username.empty()) {
+    curl_easy_setopt(h, CURLOPT_USERNAME, config_.username.c_str());
+    curl_easy_setopt(h, CURLOPT_PASSWORD, config_.password.c_str());
+  }
+}
+
+DeliveryResult SmtpRelaySender::Send(const EmailMessage& message) {
+  Clock::time_point deadline = Clock::now() + std::chrono::seconds(config_.timeout_s);
+  std::string mime;
+  try {
+    mime = RenderMime(message, config_.message_id_domain);
+  } catch (const std::invalid_argument& e) {
+    DeliveryResult r;
+    r.outcome = DeliveryOutcome::kFailed;  // the same message would be refused every time
+    r.detail = std::string("not sent, message is malformed: ") + e.what();
+    return r;
+  }
+  CurlHandlePool::Lease lease = pool_.Acquire(deadline);
+  if (!lease) return Retry("no relay connection came free within the timeout");
+
+  Attempt first;
+  Transfer(lease.get(), message, mime, deadline, first);
+  // A relay may close an idle session just as we reuse it. If that connection failed
+  // before the server said a word, nothing was accepted, and one try on a fresh connection
+  // (libcurl opens one, the dead one is gone) cannot duplicate the message.
+  if (first.rc != CURLE_OK && first.reused_connection && first.transcript.reply_count() == 0) {
+    Attempt second;
+    Transfer(lease.get(), message, mime, deadline, second);
+    return ClassifySmtpTransfer(second.rc, second.error, second.transcript.last_reply());
+  }
+  return ClassifySmtpTransfer(first.rc, first.error, first.transcript.last_reply());
+}
+
+}  // namespace herald::dispatch

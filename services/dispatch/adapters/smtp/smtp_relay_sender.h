@@ -1,0 +1,46 @@
+#pragma once
+
+#include <string>
+
+#include "services/dispatch/adapters/email_transport.h"
+#include "services/dispatch/adapters/smtp/curl_handle_pool.h"
+
+namespace herald::dispatch {
+
+struct SmtpRelayConfig {
+  std::string url;  // "smtp://host:port" or "smtps://host:port"
+  // STARTTLS on smtp:// (ignored for smtps://, which is TLS from the first byte).
+  enum class StartTls { kNone, kOpportunistic, kRequired } starttls = StartTls::kOpportunistic;
+  // AUTH when username is non-empty; then smtp:// needs starttls kRequired (or kNone).
+  std::string username, password;
+  std::string ca_file;  // PEM to trust; empty = the system store
+  bool verify_peer = true;
+  std::string message_id_domain = "herald.invalid";
+  std::string helo_name;    // EHLO name; empty = libcurl's default (the local host name)
+  int timeout_s = 30;       // whole Send: waiting for a connection plus the SMTP dialogue
+  int max_connections = 4;  // connections kept open and reused across Send calls
+};
+
+// Sends each message as one SMTP transaction (MAIL FROM, one RCPT TO, DATA) to a relay,
+// through libcurl. Connections stay open and are reused by later Sends, up to
+// max_connections at once. Never logs: addresses and content stay out of logs, and the
+// relay's words go only into DeliveryResult::detail. See smtp_outcome.h for how replies
+// map to outcomes.
+class SmtpRelaySender final : public EmailTransport {
+ public:
+  // Throws std::invalid_argument when the config cannot work (not an smtp/smtps URL, bad
+  // EHLO name, non-positive limits), so a bad config stops start-up instead of failing
+  // every message.
+  explicit SmtpRelaySender(SmtpRelayConfig config);
+
+  DeliveryResult Send(const EmailMessage& message) override;
+
+ private:
+  void ConfigureHandle(CURL* handle) const;
+
+  const SmtpRelayConfig config_;
+  const std::string url_;  // config_.url with the EHLO name as its path
+  CurlHandlePool pool_;
+};
+
+}  // namespace herald::dispatch

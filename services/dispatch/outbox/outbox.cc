@@ -1,0 +1,307 @@
+#include "services/dispatch/outbox/outbox.h"
+
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "common/crypto/hash.h"
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
+
+namespace herald::dispatch {
+namespace {
+
+using subscriptions::Channel;
+using subscriptions::DenyReason;
+
+// Due messages, and SENDING ones whose lease ran out (their worker died): both are
+// (re)claimed under a new lease and decided by the gate again.
+constexpr db::Statement kClaimDue{
+    "outbox.claim_due",
+    "SELECT m.id::text, coalesce(m.campaign_id::text, ''), coalesce(m.subject_id::text, ''),"
+    " m.address, m.match_key, m.channel, m.topic, m.attempts, m.created_at::text,"
+    " coalesce(m.subject_template, c.subject_template, ''),"
+    " coalesce(m.text_template, c.text_template, ''),"
+    " coalesce(m.html_template, c.html_template, ''), m.variables::text, m.status,"
+    " coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),"
+    " coalesce(s.locale, '')"
+    " FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id"
+    " LEFT JOIN subjects s ON s.id = m.subject_id"
+    " WHERE ((m.status IN ('queued', 'retrying') AND m.next_attempt_at <= $1)"
+    "        OR (m.status = 'sending' AND m.lease_expires_at <= $1))"
+    "   AND (m.campaign_id IS NULL OR c.status = 'running')"
+    " ORDER BY m.next_attempt_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED"};
+
+// Gate rows, in a fixed order (ids, then keys) so claims and opt-outs cannot deadlock.
+constexpr db::Statement kLockSubjects{
+    "outbox.lock_subject_gates",
+    "SELECT id FROM subjects WHERE id IN ("
+    "  SELECT unnest($1::uuid[])"
+    "  UNION SELECT a.subject_id FROM unnest($2::smallint[], $3::text[]) AS r(kind, mk)"
+    "        JOIN addresses a ON a.kind = r.kind AND a.match_key = r.mk)"
+    " ORDER BY id FOR SHARE"};
+constexpr db::Statement kEnsureAddressGates{
+    "outbox.ensure_address_gates",
+    "INSERT INTO address_gates (address_key, version)"
+    " SELECT decode(k, 'hex'), 0 FROM unnest($1::text[]) AS k ORDER BY 1"
+    " ON CONFLICT (address_key) DO NOTHING"};
+constexpr db::Statement kLockAddressGates{
+    "outbox.lock_address_gates",
+    "SELECT 1 FROM address_gates WHERE address_key IN"
+    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) ORDER BY address_key FOR SHARE"};
+
+constexpr db::Statement kMarkClaimed{
+    "outbox.mark_claimed",
+    "UPDATE messages m SET status = u.status, deny_reason = nullif(u.reason, 0),"
+    " provider = nullif(u.provider, ''),"
+    " attempts = m.attempts + CASE WHEN u.status = 'sending' THEN 1 ELSE 0 END,"
+    " lease_owner = CASE WHEN u.status = 'sending' THEN $5 END,"
+    " lease_expires_at = CASE WHEN u.status = 'sending' THEN $6::timestamptz END,"
+    " next_attempt_at = CASE WHEN u.status = 'retrying' THEN $8::timestamptz"
+    "                   ELSE m.next_attempt_at END,"
+    " updated_at = $7"
+    " FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[])"
+    "   AS u(id, status, reason, provider) WHERE m.id = u.id"};
+// deny_reason 0 means none.
+
+constexpr db::Statement kHistory{
+    "outbox.history",
+    "INSERT INTO message_history (message_id, status, deny_reason, note, at)"
+    " SELECT id, status, nullif(reason, 0), note, $5 FROM unnest($1::uuid[], $2::text[], $3::smallint[],"
+    " $4::text[]) AS u(id, status, reason, note)"};
+
+constexpr db::Statement kAttempts{
+    "outbox.attempts",
+    "INSERT INTO message_attempts (message_id, number, provider, started_at, ended_at, outcome,"
+    " code, enhanced_status, provider_code, detail, provider_message_id)"
+    " SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[],"
+    " $5::timestamptz[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[])"};
+
+// Only the attempt that still holds the message may complete it: a reclaimed message
+// belongs to its new attempt.
+constexpr db::Statement kComplete{
+    "outbox.complete",
+    "UPDATE messages m SET status = u.status, next_attempt_at = u.next_at,"
+    " lease_owner = NULL, lease_expires_at = NULL, updated_at = $5"
+    " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])"
+    "   AS u(id, attempt, status, next_at)"
+    " WHERE m.id = u.id AND m.status = 'sending' AND m.attempts = u.attempt"
+    " RETURNING m.id::text"};
+
+std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
+                        const std::string& match_key) {
+  return crypto::ToHex(
+      hasher.Current(subscriptions::KindName(subscriptions::KindOf(ch)), match_key).hash);
+}
+
+}  // namespace
+
+Outbox::Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
+               const subscriptions::TopicCatalog& topics, ProviderPicker picker,
+               RetryPolicy retry)
+    : pool_(pool),
+      clock_(clock),
+      gate_(gate),
+      topics_(topics),
+      picker_(std::move(picker)),
+      retry_(retry) {}
+
+std::chrono::seconds Outbox::Backoff(const std::string& message_id, int attempt,
+                                     std::optional<std::chrono::seconds> retry_after) const {
+  int64_t cap = retry_.base_delay.count() << std::min(attempt - 1, 20);
+  cap = std::min<int64_t>(cap, retry_.max_delay.count());
+  std::seed_seq seed(message_id.begin(), message_id.end());
+  std::mt19937 rng(seed);
+  rng.discard(attempt);
+  int64_t delay = std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng);
+  if (retry_after && retry_after->count() > delay) delay = retry_after->count();
+  return std::chrono::seconds(delay);
+}
+
+std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
+                                          std::chrono::seconds lease) {
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  auto rows = conn->Exec(txn, kClaimDue, ToIso8601(now), limit);
+  if (rows.empty()) return {};
+
+  struct Row {
+    ClaimedMessage m;
+    std::string match_key;
+    std::string previous_status;
+    bool expired = false;
+  };
+  std::vector<Row> batch;
+  for (const auto& r : rows) {
+    Row row;
+    row.m.id = r[0].as<std::string>();
+    row.m.campaign_id = r[1].as<std::string>();
+    row.m.subject_id = r[2].as<std::string>();
+    row.m.address = r[3].as<std::string>();
+    row.match_key = r[4].as<std::string>();
+    row.m.channel = static_cast<Channel>(r[5].as<int>());
+    row.m.topic = r[6].as<std::string>();
+    row.m.attempt = r[7].as<int>() + 1;
+    row.m.first_created = ParseTimestamp(r[8].as<std::string>());
+    row.m.subject_template = r[9].as<std::string>();
+    row.m.text_template = r[10].as<std::string>();
+    row.m.html_template = r[11].as<std::string>();
+    nlohmann::json vars = nlohmann::json::parse(r[12].as<std::string>());
+    for (auto& [k, v] : vars.items()) row.m.variables[k] = v.get<std::string>();
+    row.previous_status = r[13].as<std::string>();
+    const char* fields[] = {"surname", "given_name", "patronymic", "locale"};
+    for (int f = 0; f < 4; ++f) row.m.variables[fields[f]] = r[14 + f].as<std::string>();
+    row.expired = now - row.m.first_created > retry_.max_age ||
+                  row.m.attempt > retry_.max_attempts;
+    batch.push_back(std::move(row));
+  }
+
+  // Lock the gate rows of every recipient before the gate reads them.
+  std::vector<std::optional<std::string>> subject_ids;
+  std::vector<std::string> kinds, match_keys, gate_keys;
+  std::set<std::string> gate_key_set;
+  for (const auto& row : batch) {
+    if (!row.m.subject_id.empty()) subject_ids.push_back(row.m.subject_id);
+    kinds.push_back(std::to_string(static_cast<int>(subscriptions::KindOf(row.m.channel))));
+    match_keys.push_back(row.match_key);
+    gate_key_set.insert(MatchKeyHex(gate_.hasher(), row.m.channel, row.match_key));
+  }
+  gate_keys.assign(gate_key_set.begin(), gate_key_set.end());
+  conn->Exec(txn, kLockSubjects, db::ToArrayLiteral(subject_ids), db::ToArrayLiteral(kinds),
+             db::ToArrayLiteral(match_keys));
+  conn->Exec(txn, kEnsureAddressGates, db::ToArrayLiteral(gate_keys));
+  conn->Exec(txn, kLockAddressGates, db::ToArrayLiteral(gate_keys));
+
+  // The gate, in its own statements, with the chosen provider's country.
+  std::vector<subscriptions::GateRequest> requests;
+  std::vector<std::optional<ProviderChoice>> providers;
+  for (const auto& row : batch) {
+    subscriptions::GateRequest g;
+    if (!row.m.subject_id.empty()) g.subject_id = row.m.subject_id;
+    g.address = row.m.address;
+    g.channel = row.m.channel;
+    g.topic = topics_.Find(row.m.topic);
+    auto provider = picker_(row.m.channel, /*foreign_ok=*/true);
+    if (provider) g.provider_country = provider->country;
+    providers.push_back(provider);
+    requests.push_back(g);
+  }
+  auto decisions = gate_.Decide(*conn, txn, requests);
+  // Cross-border refused: try the next domestic provider, asking the gate again.
+  std::vector<size_t> retry_domestic;
+  std::vector<subscriptions::GateRequest> domestic_requests;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (decisions[i].reason != DenyReason::kCrossBorderNotAllowed) continue;
+    auto domestic = picker_(batch[i].m.channel, /*foreign_ok=*/false);
+    if (!domestic) continue;
+    providers[i] = domestic;
+    requests[i].provider_country = domestic->country;
+    retry_domestic.push_back(i);
+    domestic_requests.push_back(requests[i]);
+  }
+  if (!domestic_requests.empty()) {
+    auto again = gate_.Decide(*conn, txn, domestic_requests);
+    for (size_t k = 0; k < retry_domestic.size(); ++k) decisions[retry_domestic[k]] = again[k];
+  }
+
+  std::vector<std::string> ids, statuses, reasons, provider_names, notes;
+  std::vector<ClaimedMessage> claimed;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& row = batch[i];
+    std::string status, note;
+    int reason = 0;
+    if (row.expired) {
+      status = "failed";
+      note = "gave up: too many attempts or too old";
+    } else if (!decisions[i].allowed()) {
+      status = "suppressed";
+      reason = static_cast<int>(decisions[i].unknown_subject ? DenyReason::kSubjectDestroyed
+                                                             : decisions[i].reason);
+    } else if (!providers[i]) {
+      // No provider can take it now (none configured or all circuits open): try later.
+      status = "retrying";
+      note = "no provider available";
+    } else {
+      status = "sending";
+      row.m.provider = providers[i]->name;
+      if (row.previous_status == "sending") note = "lease expired; reclaimed";
+      claimed.push_back(row.m);
+    }
+    ids.push_back(row.m.id);
+    statuses.push_back(status);
+    reasons.push_back(std::to_string(reason));
+    provider_names.push_back(providers[i] ? providers[i]->name : "");
+    notes.push_back(note);
+  }
+  conn->Exec(txn, kMarkClaimed, db::ToArrayLiteral(ids), db::ToArrayLiteral(statuses),
+             db::ToArrayLiteral(reasons), db::ToArrayLiteral(provider_names), worker,
+             ToIso8601(now + lease), ToIso8601(now), ToIso8601(now + retry_.base_delay));
+  conn->Exec(txn, kHistory, db::ToArrayLiteral(ids), db::ToArrayLiteral(statuses),
+             db::ToArrayLiteral(reasons), db::ToArrayLiteral(notes), ToIso8601(now));
+  txn.commit();
+  return claimed;
+}
+
+void Outbox::Complete(const std::vector<Outcome>& outcomes) {
+  if (outcomes.empty()) return;
+  Timestamp now = clock_.Now();
+  std::vector<std::string> ids, providers, starts, ends, outcome_names, enhanced, pcodes,
+      details, pids, statuses, next_at, notes, reasons;
+  std::vector<long long> attempts, codes;
+  for (const auto& o : outcomes) {
+    ids.push_back(o.message_id);
+    attempts.push_back(o.attempt);
+    providers.push_back(o.provider);
+    starts.push_back(ToIso8601(o.started));
+    ends.push_back(ToIso8601(o.ended));
+    outcome_names.push_back(DeliveryOutcomeName(o.result.outcome));
+    codes.push_back(o.result.code);
+    enhanced.push_back(o.result.enhanced_status);
+    pcodes.push_back(o.result.provider_code);
+    details.push_back(o.result.detail.substr(0, 300));
+    pids.push_back(o.result.provider_message_id);
+    std::string status = "failed", next;
+    switch (o.result.outcome) {
+      case DeliveryOutcome::kSent: status = "sent"; break;
+      case DeliveryOutcome::kRetry:
+        status = "retrying";
+        next = ToIso8601(now + Backoff(o.message_id, o.attempt, o.result.retry_after));
+        break;
+      case DeliveryOutcome::kFailed:
+      case DeliveryOutcome::kSuppress: status = "failed"; break;
+    }
+    statuses.push_back(status);
+    next_at.push_back(next.empty() ? ToIso8601(now) : next);
+    notes.push_back(std::string(DeliveryOutcomeName(o.result.outcome)) + " " +
+                    std::to_string(o.result.code));
+    reasons.push_back("0");
+  }
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  conn->Exec(txn, kAttempts, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
+             db::ToArrayLiteral(providers), db::ToArrayLiteral(starts), db::ToArrayLiteral(ends),
+             db::ToArrayLiteral(outcome_names), db::ToArrayLiteral(codes),
+             db::ToArrayLiteral(enhanced), db::ToArrayLiteral(pcodes), db::ToArrayLiteral(details),
+             db::ToArrayLiteral(pids));
+  auto done = conn->Exec(txn, kComplete, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
+                         db::ToArrayLiteral(statuses), db::ToArrayLiteral(next_at),
+                         ToIso8601(now));
+  std::set<std::string> completed;
+  for (const auto& r : done) completed.insert(r[0].as<std::string>());
+  std::vector<std::string> h_ids, h_status, h_reason, h_note;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!completed.count(ids[i])) continue;  // reclaimed meanwhile: its attempt is recorded
+    h_ids.push_back(ids[i]);
+    h_status.push_back(statuses[i]);
+    h_reason.push_back(reasons[i]);
+    h_note.push_back(notes[i]);
+  }
+  if (!h_ids.empty()) {
+    conn->Exec(txn, kHistory, db::ToArrayLiteral(h_ids), db::ToArrayLiteral(h_status),
+               db::ToArrayLiteral(h_reason), db::ToArrayLiteral(h_note), ToIso8601(now));
+  }
+  txn.commit();
+}
+
+}  // namespace herald::dispatch

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/db/pool.h"
+#include "services/dispatch/adapters/delivery.h"
+#include "services/subscriptions/domain.h"
+#include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/topics.h"
+
+namespace herald::dispatch {
+
+// A message the gate allowed and that is now SENDING under this worker's lease.
+struct ClaimedMessage {
+  std::string id;
+  std::string campaign_id;
+  std::string subject_id;
+  std::string address;  // normalised, as decided by the gate
+  subscriptions::Channel channel;
+  std::string topic;
+  std::string provider;
+  int attempt = 0;  // this attempt's number (1-based)
+  Timestamp first_created;
+  // Content and values to render.
+  std::string subject_template, text_template, html_template;
+  std::map<std::string, std::string> variables;  // per-recipient and subject fields
+};
+
+// Picks the provider for a channel: `foreign_ok` false asks for a domestic one.
+struct ProviderChoice {
+  std::string name;
+  std::string country;
+};
+using ProviderPicker =
+    std::function<std::optional<ProviderChoice>(subscriptions::Channel, bool foreign_ok)>;
+
+struct Outcome {
+  std::string message_id;
+  int attempt = 0;
+  std::string provider;
+  Timestamp started;
+  Timestamp ended;
+  DeliveryResult result;
+};
+
+struct RetryPolicy {
+  int max_attempts = 8;
+  std::chrono::seconds base_delay{30};
+  std::chrono::seconds max_delay{3600};
+  std::chrono::seconds max_age{24 * 3600};
+};
+
+// The outbox: claims due messages and records what became of them.
+//
+// Claim() is where the invariant lives: in ONE transaction it locks a batch of due messages
+// (FOR UPDATE SKIP LOCKED, so replicas share the work), locks the recipients' gate rows
+// FOR SHARE in a fixed order, asks the gate in a separate statement (so it sees every
+// opt-out that committed before the locks were granted), and moves each message to SENDING
+// or SUPPRESSED. Only SENDING messages are returned, and only after the commit. Retries and
+// reclaimed leases pass through here again, so the gate runs for every attempt.
+class Outbox {
+ public:
+  Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
+         const subscriptions::TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry);
+
+  std::vector<ClaimedMessage> Claim(const std::string& worker, int limit,
+                                    std::chrono::seconds lease);
+  // Records attempts and moves messages to SENT, RETRYING or FAILED in one transaction.
+  void Complete(const std::vector<Outcome>& outcomes);
+
+  // Delay before attempt `attempt` + 1: exponential with full jitter (seeded by message id,
+  // so it is reproducible in tests).
+  std::chrono::seconds Backoff(const std::string& message_id, int attempt,
+                               std::optional<std::chrono::seconds> retry_after) const;
+
+ private:
+  db::Pool& pool_;
+  const Clock& clock_;
+  const subscriptions::EligibilityGate& gate_;
+  const subscriptions::TopicCatalog& topics_;
+  ProviderPicker picker_;
+  RetryPolicy retry_;
+};
+
+}  // namespace herald::dispatch

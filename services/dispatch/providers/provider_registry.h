@@ -1,0 +1,51 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/config/config.h"
+#include "services/dispatch/adapters/email_transport.h"
+#include "services/dispatch/adapters/sms_transport.h"
+#include "services/dispatch/outbox/outbox.h"
+#include "services/subscriptions/domain.h"
+
+namespace herald::dispatch {
+
+class TokenBucket;
+class CircuitBreaker;
+
+// The configured providers, each built by a factory chosen by `kind`, with its own rate
+// limit shared by every worker thread and its own circuit breaker. Picks the provider for a
+// channel by priority, skipping open circuits; a failing provider's traffic moves to the
+// next one until it recovers.
+class ProviderRegistry {
+ public:
+  ProviderRegistry(const std::vector<ProviderConfig>& providers,
+                   const std::vector<std::string>& home_jurisdictions, const Clock& clock);
+  ~ProviderRegistry();
+
+  // Testing and embedding: register a ready transport.
+  void AddEmail(const ProviderConfig& config, EmailTransportPtr transport);
+  void AddSms(const ProviderConfig& config, SmsTransportPtr transport);
+
+  std::optional<ProviderChoice> Pick(subscriptions::Channel channel, bool foreign_ok) const;
+  // Waits for the provider's rate limit, sends, and feeds its circuit breaker.
+  DeliveryResult SendEmail(const std::string& provider, const EmailMessage& message);
+  DeliveryResult SendSms(const std::string& provider, const SmsMessage& message);
+  bool empty() const { return providers_.empty(); }
+
+ private:
+  struct Provider;
+  Provider* Find(const std::string& name);
+  void Add(const ProviderConfig& config, EmailTransportPtr email, SmsTransportPtr sms);
+  DeliveryResult Guarded(Provider& p, const std::function<DeliveryResult()>& send);
+
+  std::vector<std::string> home_;
+  const Clock& clock_;
+  std::vector<std::unique_ptr<Provider>> providers_;
+};
+
+}  // namespace herald::dispatch

@@ -1,0 +1,114 @@
+#include "services/dispatch/worker/dispatch_worker.h"
+
+#include "common/log/log.h"
+#include "services/dispatch/content/message_template.h"
+#include "services/dispatch/message_service.h"
+
+namespace herald::dispatch {
+
+using subscriptions::Channel;
+
+DispatchWorker::DispatchWorker(Outbox& outbox, ProviderRegistry& providers,
+                               subscriptions::SubscriptionRegistry& registry,
+                               const Clock& clock, WorkerOptions options)
+    : outbox_(outbox),
+      providers_(providers),
+      registry_(registry),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+DispatchWorker::~DispatchWorker() { Stop(); }
+
+void DispatchWorker::Start() {
+  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] { Loop(i); });
+}
+
+void DispatchWorker::Stop() {
+  stopping_ = true;
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void DispatchWorker::Loop(int index) {
+  std::string owner = options_.name + "-" + std::to_string(index);
+  while (!stopping_) {
+    int claimed = 0;
+    try {
+      claimed = RunOnce(owner);
+    } catch (const std::exception& e) {
+      log::Warn("dispatch round failed", {{"worker", owner}, {"error_type", typeid(e).name()}});
+    }
+    if (claimed == 0) {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, options_.idle_poll, [this] { return stopping_.load(); });
+    }
+  }
+}
+
+int DispatchWorker::RunOnce(const std::string& owner) {
+  auto claimed = outbox_.Claim(owner, options_.batch_size, options_.lease);
+  std::vector<Outcome> outcomes;
+  outcomes.reserve(claimed.size());
+  for (const auto& m : claimed) {
+    Outcome o = Deliver(m);
+    if (o.result.outcome == DeliveryOutcome::kSuppress) Suppress(m, o.result);
+    outcomes.push_back(std::move(o));
+  }
+  outbox_.Complete(outcomes);
+  return static_cast<int>(claimed.size());
+}
+
+Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
+  Outcome o;
+  o.message_id = m.id;
+  o.attempt = m.attempt;
+  o.provider = m.provider;
+  o.started = clock_.Now();
+  try {
+    std::set<std::string> allowed = MessageService::BuiltInVariables();
+    for (const auto& [k, v] : m.variables) allowed.insert(k);
+    auto tpl = MessageTemplate::Compile({m.subject_template, m.text_template, m.html_template},
+                                        allowed);
+    auto rendered = tpl.Render(m.variables);
+    if (m.channel == Channel::kEmail) {
+      EmailMessage e;
+      e.message_id = m.id;
+      e.from_address = options_.from_address;
+      e.from_name = options_.from_name;
+      e.to_address = m.address;
+      e.subject = rendered.subject;
+      e.text_body = rendered.text;
+      e.html_body = rendered.html;
+      e.date = o.started;
+      o.result = providers_.SendEmail(m.provider, e);
+    } else {
+      o.result = providers_.SendSms(m.provider, {m.id, m.address, rendered.text});
+    }
+  } catch (const std::exception& e) {
+    // A message that cannot be rendered or built will never go out: fail it, keep the rest.
+    o.result.outcome = DeliveryOutcome::kFailed;
+    o.result.detail = "could not build the message";
+  }
+  o.ended = clock_.Now();
+  return o;
+}
+
+void DispatchWorker::Suppress(const ClaimedMessage& m, const DeliveryResult& r) {
+  v1::OptOutRequest req;
+  req.set_address(m.address);
+  req.set_scope(v1::CHANNEL);
+  req.set_channel(static_cast<v1::Channel>(m.channel));
+  req.set_reason(m.channel == Channel::kEmail ? v1::HARD_BOUNCE : v1::SMS_STOP);
+  req.mutable_proof()->set_source(v1::PROVIDER);
+  try {
+    registry_.OptOut(Caller{"dispatch", "suppress-" + m.id}, req);
+  } catch (const std::exception&) {
+    log::Warn("could not record a provider suppression",
+              {{"message_id", m.id}, {"provider_code", r.provider_code}});
+  }
+}
+
+}  // namespace herald::dispatch
