@@ -161,6 +161,14 @@ const std::vector<Option>& Options() {
        [](Config& c, const std::string& v) {
          c.dispatch_lease_s = ParseInt("dispatch.lease_s", v, 5, 3600);
        }},
+      {"email.unsubscribe_mailto", "HERALD_EMAIL_UNSUBSCRIBE_MAILTO", "",
+       "Mailbox of the mailto: List-Unsubscribe fallback (its subject is the policy's "
+       "refusal marker); empty: no mailto fallback.",
+       [](Config& c, const std::string& v) { c.unsubscribe_mailto = v; }},
+      {nullptr, "HERALD_LINK_KEYS", "(the suppression keys)",
+       "Secret. Keys of unsubscribe and preference link tokens, 'id:hexsecret,...' newest "
+       "first. Older keys keep verifying until removed.",
+       [](Config& c, const std::string& v) { c.link_keys = v; }},
       {nullptr, "HERALD_SUPPRESSION_KEYS", "(required)",
        "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
        "at least 32 bytes. Retire a key only after re-hashing its rows.",
@@ -387,6 +395,7 @@ Config LoadConfig(const std::string& path, const std::map<std::string, std::stri
   if (c.suppression_keys.empty()) {
     throw ConfigError("HERALD_SUPPRESSION_KEYS: required (a secret, environment only)");
   }
+  if (c.link_keys.empty()) c.link_keys = c.suppression_keys;
   return c;
 }
 

@@ -51,6 +51,10 @@ struct Config {
   std::vector<ApiClient> clients;
   // Secret, environment only: "id:hexsecret,..." newest first.
   std::string suppression_keys;
+  // Secret, environment only: keys of link tokens; defaults to the suppression keys (the
+  // token MAC is domain-separated).
+  std::string link_keys;
+  std::string unsubscribe_mailto;
   std::vector<ProviderConfig> providers;
   std::string email_from_address = "no-reply@herald.invalid";
   std::string email_from_name;

@@ -29,4 +29,45 @@ grpc::Status DispatchGrpcService::ListMessages(grpc::ServerContext* ctx,
                      [&](const Caller& c) { *resp = messages_.ListMessages(c, *req); });
 }
 
+grpc::Status DispatchGrpcService::CreateCampaign(grpc::ServerContext* ctx,
+                                                 const v1::CreateCampaignRequest* req,
+                                                 v1::CreateCampaignResponse* resp) {
+  return runner_.Run(ctx, "CreateCampaign", {Scope::kScheduler, Scope::kCrm},
+                     [&](const Caller& c) { *resp = campaigns_.CreateCampaign(c, *req); });
+}
+
+grpc::Status DispatchGrpcService::AddRecipients(
+    grpc::ServerContext* ctx, grpc::ServerReader<v1::AddRecipientsRequest>* reader,
+    v1::AddRecipientsResponse* resp) {
+  return runner_.Run(ctx, "AddRecipients", {Scope::kScheduler, Scope::kCrm},
+                     [&](const Caller& c) {
+                       *resp = campaigns_.AddRecipients(
+                           c, [reader](v1::AddRecipientsRequest* m) { return reader->Read(m); },
+                           [ctx] { return ctx->IsCancelled(); });
+                     });
+}
+
+#define HERALD_CAMPAIGN_RPC(Rpc, Method)                                                  \
+  grpc::Status DispatchGrpcService::Rpc(grpc::ServerContext* ctx, const v1::Rpc##Request* req, \
+                                        v1::Campaign* resp) {                            \
+    return runner_.Run(ctx, #Rpc, {Scope::kScheduler, Scope::kCrm}, [&](const Caller& c) { \
+      *resp = campaigns_.Method(c, req->campaign_id());                                   \
+    });                                                                                    \
+  }
+
+HERALD_CAMPAIGN_RPC(StartCampaign, Start)
+HERALD_CAMPAIGN_RPC(PauseCampaign, Pause)
+HERALD_CAMPAIGN_RPC(ResumeCampaign, Resume)
+HERALD_CAMPAIGN_RPC(CancelCampaign, Cancel)
+HERALD_CAMPAIGN_RPC(GetCampaign, Get)
+
+#undef HERALD_CAMPAIGN_RPC
+
+grpc::Status DispatchGrpcService::ListCampaigns(grpc::ServerContext* ctx,
+                                                const v1::ListCampaignsRequest* req,
+                                                v1::ListCampaignsResponse* resp) {
+  return runner_.Run(ctx, "ListCampaigns", {Scope::kScheduler, Scope::kCrm},
+                     [&](const Caller& c) { *resp = campaigns_.List(c, *req); });
+}
+
 }  // namespace herald::dispatch

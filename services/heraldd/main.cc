@@ -107,6 +107,7 @@ int Serve(const Config& config) {
   SystemClock clock;
   Metrics metrics;
   crypto::SuppressionHasher hasher(crypto::KeyRing::Parse(config.suppression_keys));
+  crypto::LinkSigner links(crypto::KeyRing::Parse(config.link_keys));
   db::Pool pool(config.database_url, config.database_pool_size,
                 std::chrono::milliseconds(config.database_acquire_timeout_ms),
                 [&metrics](const char* name, std::chrono::nanoseconds d) {
@@ -124,7 +125,8 @@ int Serve(const Config& config) {
   RpcRunner runner(auth, metrics);
   subscriptions::SubscriptionGrpcService subscription_service(registry, runner);
   dispatch::MessageService messages(pool, clock, topics, gate);
-  dispatch::DispatchGrpcService dispatch_service(messages, runner);
+  dispatch::CampaignService campaigns(pool, clock, topics, gate);
+  dispatch::DispatchGrpcService dispatch_service(messages, campaigns, runner);
   dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
   dispatch::Outbox outbox(
       pool, clock, gate, topics,
@@ -180,7 +182,16 @@ int Serve(const Config& config) {
     char host[256] = "heraldd";
     gethostname(host, sizeof host - 1);
     opts.name = std::string(host) + "-" + std::to_string(getpid());
-    worker = std::make_unique<dispatch::DispatchWorker>(outbox, providers, registry, clock, opts);
+    opts.public_base_url = config.public_base_url;
+    opts.unsubscribe_mailto = config.unsubscribe_mailto;
+    opts.links = &links;
+    opts.hasher = &hasher;
+    if (config.public_base_url.rfind("https://", 0) != 0) {
+      log::Warn("public_base_url is not https: marketing mail goes out without "
+                "List-Unsubscribe (RFC 8058 needs an HTTPS URI)");
+    }
+    worker = std::make_unique<dispatch::DispatchWorker>(outbox, providers, campaigns, registry,
+                                                          clock, opts);
     worker->Start();
   }
 
@@ -218,6 +229,7 @@ int main(int argc, char** argv) {
   try {
     config = LoadConfig(args.config_path, ProcessEnvironment());
     crypto::KeyRing::Parse(config.suppression_keys);
+    crypto::LinkSigner check_links(crypto::KeyRing::Parse(config.link_keys));
     subscriptions::TopicCatalog check(config.topics);
     SystemClock probe_clock;
     dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);

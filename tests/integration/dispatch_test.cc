@@ -112,6 +112,10 @@ TEST_F(DispatchTest, AllowedMessageIsDeliveredOverSmtp) {
   EXPECT_THAT(mail[0], HasSubstr("X-Herald-Message-Id: " + sent.message_id()));
   EXPECT_THAT(mail[0], HasSubstr("=?UTF-8?"));  // the Cyrillic subject, encoded
   EXPECT_THAT(mail[0], HasSubstr("multipart/alternative"));
+  // E4: one-click unsubscribe on marketing mail, with an opaque token.
+  EXPECT_THAT(mail[0], HasSubstr("List-Unsubscribe: <https://herald.test/u/"));
+  EXPECT_THAT(mail[0], HasSubstr("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+  EXPECT_THAT(mail[0], ::testing::Not(HasSubstr("olga@example.com>")));
   // The idempotent repeat sends nothing new.
   EXPECT_EQ(Send(id, "e2e-1").message_id(), sent.message_id());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -79,7 +79,7 @@ void HeralddProcess::Start() {
         << "  - id: it-crm\n    key_sha256: " << Sha256Hex(kCrmKey) << "\n    scopes: [crm]\n"
         << "  - id: it-scheduler\n    key_sha256: " << Sha256Hex(kSchedulerKey)
         << "\n    scopes: [scheduler]\n"
-        << "dispatch:\n  lease_s: 10\n"
+        << "public_base_url: https://herald.test\n"
         << extra_yaml_;
   }
   std::string log = dir_ + "/heraldd.log";

@@ -88,10 +88,44 @@ constexpr db::Statement kComplete{
     " WHERE m.id = u.id AND m.status = 'sending' AND m.attempts = u.attempt"
     " RETURNING m.id::text"};
 
+constexpr db::Statement kRecipientsOf{
+    "outbox.recipients_of",
+    "SELECT coalesce(subject_id::text, ''), channel, match_key FROM messages"
+    " WHERE id IN (SELECT unnest($1::uuid[]))"};
+
 std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
                         const std::string& match_key) {
   return crypto::ToHex(
       hasher.Current(subscriptions::KindName(subscriptions::KindOf(ch)), match_key).hash);
+}
+
+struct Recipient {
+  std::string subject_id;  // may be empty
+  Channel channel;
+  std::string match_key;
+};
+
+// Locks the gate rows of these recipients FOR SHARE, in a fixed order (subjects by id, then
+// address keys), creating missing address rows. An opt-out updates the same rows first, so
+// it and any claim or completion touching its recipient are strictly ordered: a claim sees
+// every opt-out committed before it, and an opt-out's in-flight count is exact at its commit.
+void LockGateRows(db::Connection& conn, pqxx::transaction_base& txn,
+                  const crypto::SuppressionHasher& hasher,
+                  const std::vector<Recipient>& recipients) {
+  std::vector<std::optional<std::string>> subject_ids;
+  std::vector<std::string> kinds, match_keys;
+  std::set<std::string> gate_key_set;
+  for (const auto& r : recipients) {
+    if (!r.subject_id.empty()) subject_ids.push_back(r.subject_id);
+    kinds.push_back(std::to_string(static_cast<int>(subscriptions::KindOf(r.channel))));
+    match_keys.push_back(r.match_key);
+    gate_key_set.insert(MatchKeyHex(hasher, r.channel, r.match_key));
+  }
+  std::vector<std::string> gate_keys(gate_key_set.begin(), gate_key_set.end());
+  conn.Exec(txn, kLockSubjects, db::ToArrayLiteral(subject_ids), db::ToArrayLiteral(kinds),
+            db::ToArrayLiteral(match_keys));
+  conn.Exec(txn, kEnsureAddressGates, db::ToArrayLiteral(gate_keys));
+  conn.Exec(txn, kLockAddressGates, db::ToArrayLiteral(gate_keys));
 }
 
 }  // namespace
@@ -140,6 +174,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     row.m.subject_id = r[2].as<std::string>();
     row.m.address = r[3].as<std::string>();
     row.match_key = r[4].as<std::string>();
+    row.m.match_key = row.match_key;
     row.m.channel = static_cast<Channel>(r[5].as<int>());
     row.m.topic = r[6].as<std::string>();
     row.m.attempt = r[7].as<int>() + 1;
@@ -158,30 +193,22 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
   }
 
   // Lock the gate rows of every recipient before the gate reads them.
-  std::vector<std::optional<std::string>> subject_ids;
-  std::vector<std::string> kinds, match_keys, gate_keys;
-  std::set<std::string> gate_key_set;
+  std::vector<Recipient> recipients;
   for (const auto& row : batch) {
-    if (!row.m.subject_id.empty()) subject_ids.push_back(row.m.subject_id);
-    kinds.push_back(std::to_string(static_cast<int>(subscriptions::KindOf(row.m.channel))));
-    match_keys.push_back(row.match_key);
-    gate_key_set.insert(MatchKeyHex(gate_.hasher(), row.m.channel, row.match_key));
+    recipients.push_back({row.m.subject_id, row.m.channel, row.match_key});
   }
-  gate_keys.assign(gate_key_set.begin(), gate_key_set.end());
-  conn->Exec(txn, kLockSubjects, db::ToArrayLiteral(subject_ids), db::ToArrayLiteral(kinds),
-             db::ToArrayLiteral(match_keys));
-  conn->Exec(txn, kEnsureAddressGates, db::ToArrayLiteral(gate_keys));
-  conn->Exec(txn, kLockAddressGates, db::ToArrayLiteral(gate_keys));
+  LockGateRows(*conn, txn, gate_.hasher(), recipients);
 
   // The gate, in its own statements, with the chosen provider's country.
   std::vector<subscriptions::GateRequest> requests;
   std::vector<std::optional<ProviderChoice>> providers;
-  for (const auto& row : batch) {
+  for (auto& row : batch) {
     subscriptions::GateRequest g;
     if (!row.m.subject_id.empty()) g.subject_id = row.m.subject_id;
     g.address = row.m.address;
     g.channel = row.m.channel;
     g.topic = topics_.Find(row.m.topic);
+    row.m.marketing = g.topic && g.topic->marketing;
     auto provider = picker_(row.m.channel, /*foreign_ok=*/true);
     if (provider) g.provider_country = provider->country;
     providers.push_back(provider);
@@ -279,6 +306,13 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
   }
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
+  // Leaving SENDING is ordered against opt-outs like entering it.
+  std::vector<Recipient> recipients;
+  for (const auto& r : conn->Exec(txn, kRecipientsOf, db::ToArrayLiteral(ids))) {
+    recipients.push_back({r[0].as<std::string>(), static_cast<Channel>(r[1].as<int>()),
+                          r[2].as<std::string>()});
+  }
+  LockGateRows(*conn, txn, gate_.hasher(), recipients);
   conn->Exec(txn, kAttempts, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
              db::ToArrayLiteral(providers), db::ToArrayLiteral(starts), db::ToArrayLiteral(ends),
              db::ToArrayLiteral(outcome_names), db::ToArrayLiteral(codes),

@@ -22,6 +22,8 @@ struct ClaimedMessage {
   std::string campaign_id;
   std::string subject_id;
   std::string address;  // normalised, as decided by the gate
+  std::string match_key;
+  bool marketing = true;  // the topic is marketing (List-Unsubscribe, links)
   subscriptions::Channel channel;
   std::string topic;
   std::string provider;

@@ -9,10 +9,12 @@ namespace herald::dispatch {
 using subscriptions::Channel;
 
 DispatchWorker::DispatchWorker(Outbox& outbox, ProviderRegistry& providers,
+                               CampaignService& campaigns,
                                subscriptions::SubscriptionRegistry& registry,
                                const Clock& clock, WorkerOptions options)
     : outbox_(outbox),
       providers_(providers),
+      campaigns_(campaigns),
       registry_(registry),
       clock_(clock),
       options_(std::move(options)) {}
@@ -34,7 +36,17 @@ void DispatchWorker::Stop() {
 
 void DispatchWorker::Loop(int index) {
   std::string owner = options_.name + "-" + std::to_string(index);
+  auto last_advance = std::chrono::steady_clock::time_point();
   while (!stopping_) {
+    // One thread starts due campaigns and finishes done ones, about once a second.
+    if (index == 0 && std::chrono::steady_clock::now() - last_advance > std::chrono::seconds(1)) {
+      last_advance = std::chrono::steady_clock::now();
+      try {
+        campaigns_.AdvanceCampaigns();
+      } catch (const std::exception& e) {
+        log::Warn("campaign housekeeping failed", {{"error_type", typeid(e).name()}});
+      }
+    }
     int claimed = 0;
     try {
       claimed = RunOnce(owner);
@@ -61,6 +73,27 @@ int DispatchWorker::RunOnce(const std::string& owner) {
   return static_cast<int>(claimed.size());
 }
 
+std::pair<std::string, std::string> DispatchWorker::Links(const ClaimedMessage& m) const {
+  if (!options_.links || options_.public_base_url.empty()) return {};
+  crypto::LinkClaims claims;
+  if (!m.subject_id.empty()) {
+    claims.subject_id = m.subject_id;
+  } else if (options_.hasher) {
+    claims.address_key =
+        options_.hasher->Current(subscriptions::KindName(subscriptions::KindOf(m.channel)),
+                                 m.match_key)
+            .hash;
+  } else {
+    return {};
+  }
+  claims.topic = m.topic;
+  claims.channel = static_cast<int>(m.channel);
+  claims.message_id = m.id;
+  claims.issued_at = clock_.Now();
+  std::string token = options_.links->Sign(claims);
+  return {options_.public_base_url + "/u/" + token, options_.public_base_url + "/p/" + token};
+}
+
 Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
   Outcome o;
   o.message_id = m.id;
@@ -72,7 +105,11 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
     for (const auto& [k, v] : m.variables) allowed.insert(k);
     auto tpl = MessageTemplate::Compile({m.subject_template, m.text_template, m.html_template},
                                         allowed);
-    auto rendered = tpl.Render(m.variables);
+    auto [unsubscribe_url, preferences_url] = Links(m);
+    auto values = m.variables;
+    values["unsubscribe_url"] = unsubscribe_url;
+    values["preferences_url"] = preferences_url;
+    auto rendered = tpl.Render(values);
     if (m.channel == Channel::kEmail) {
       EmailMessage e;
       e.message_id = m.id;
@@ -82,6 +119,13 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
       e.subject = rendered.subject;
       e.text_body = rendered.text;
       e.html_body = rendered.html;
+      // E4: marketing mail carries one-click List-Unsubscribe (HTTPS only) and the mailto
+      // fallback whose subject is the refusal marker.
+      if (m.marketing && unsubscribe_url.rfind("https://", 0) == 0) {
+        e.list_unsubscribe_url = unsubscribe_url;
+        e.list_unsubscribe_mailto = options_.unsubscribe_mailto;
+        e.list_unsubscribe_subject = kRefusalMarker;
+      }
       e.date = o.started;
       o.result = providers_.SendEmail(m.provider, e);
     } else {

@@ -7,6 +7,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/crypto/key_ring.h"
+#include "common/crypto/link_token.h"
+#include "services/dispatch/campaign_service.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/subscriptions/registry.h"
@@ -22,14 +25,25 @@ struct WorkerOptions {
   std::string from_name;
   std::string message_id_domain = "herald.invalid";
   std::string name = "worker";  // lease owner prefix (host name in production)
+  // Links: {public_base_url}/u/{token} (one-click unsubscribe) and /p/{token} (preferences).
+  // List-Unsubscribe is set only when the base URL is https (RFC 8058).
+  std::string public_base_url;
+  std::string unsubscribe_mailto;  // empty: no mailto fallback
+  const crypto::LinkSigner* links = nullptr;
+  const crypto::SuppressionHasher* hasher = nullptr;
 };
+
+// The policy's refusal marker (seed §4.2, Azerbaijani): the subject of the mailto
+// unsubscribe, recognised again when the mail comes back.
+inline constexpr char kRefusalMarker[] =
+    "yeni məhsul və xidmətlər və xüsusi təkliflər barədə bildirişlərdən imtina";
 
 // Outbox workers: claim (gate inside), render, send through the chosen provider, record the
 // outcomes in one batch, and turn permanent address failures (SMTP 5.1.x, carrier opt-outs)
 // into suppressions.
 class DispatchWorker {
  public:
-  DispatchWorker(Outbox& outbox, ProviderRegistry& providers,
+  DispatchWorker(Outbox& outbox, ProviderRegistry& providers, CampaignService& campaigns,
                  subscriptions::SubscriptionRegistry& registry, const Clock& clock,
                  WorkerOptions options);
   ~DispatchWorker();
@@ -44,10 +58,13 @@ class DispatchWorker {
  private:
   void Loop(int index);
   Outcome Deliver(const ClaimedMessage& m);
+  // The recipient's one-click unsubscribe and preference links for this message.
+  std::pair<std::string, std::string> Links(const ClaimedMessage& m) const;
   void Suppress(const ClaimedMessage& m, const DeliveryResult& r);
 
   Outbox& outbox_;
   ProviderRegistry& providers_;
+  CampaignService& campaigns_;
   subscriptions::SubscriptionRegistry& registry_;
   const Clock& clock_;
   WorkerOptions options_;

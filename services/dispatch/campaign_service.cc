@@ -1,0 +1,436 @@
+#include "services/dispatch/campaign_service.h"
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
+#include "common/error.h"
+#include "common/validation/address.h"
+#include "services/dispatch/content/message_template.h"
+#include "services/dispatch/message_service.h"
+#include "services/subscriptions/idempotency.h"
+#include "services/subscriptions/input_checks.h"
+#include "services/subscriptions/pg_time.h"
+
+namespace herald::dispatch {
+namespace {
+
+using subscriptions::Channel;
+
+constexpr db::Statement kInsertCampaign{
+    "campaigns.insert",
+    "INSERT INTO campaigns (id, client_id, name, topic, channel, subject_template,"
+    " text_template, html_template, variables, status, start_at, rate_per_second, created_at)"
+    " VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8::text[], 'draft',"
+    " $9::timestamptz, $10, $11) RETURNING id::text"};
+constexpr db::Statement kLoadCampaign{
+    "campaigns.load",
+    "SELECT id::text, name, topic, channel, subject_template, text_template, html_template,"
+    " variables, status, coalesce(start_at::text, ''), rate_per_second, created_at::text,"
+    " coalesce(started_at::text, ''), coalesce(finished_at::text, '')"
+    " FROM campaigns WHERE id = $1::uuid"};
+constexpr db::Statement kLockCampaign{
+    "campaigns.lock",
+    "SELECT status, coalesce(start_at > $2, false), channel, topic, variables::text"
+    " FROM campaigns WHERE id = $1::uuid FOR UPDATE"};
+constexpr db::Statement kSetStatus{
+    "campaigns.set_status",
+    "UPDATE campaigns SET status = $2,"
+    " started_at = CASE WHEN $2 = 'running' AND started_at IS NULL THEN $3 ELSE started_at END,"
+    " finished_at = CASE WHEN $2 IN ('cancelled', 'finished') THEN $3 ELSE finished_at END"
+    " WHERE id = $1::uuid"};
+constexpr db::Statement kCancelMessages{
+    "campaigns.cancel_messages",
+    "WITH c AS (UPDATE messages SET status = 'cancelled', updated_at = $2"
+    "  WHERE campaign_id = $1::uuid AND status IN ('queued', 'retrying') RETURNING id)"
+    " INSERT INTO message_history (message_id, status, note, at)"
+    " SELECT id, 'cancelled', 'campaign cancelled', $2 FROM c"};
+constexpr db::Statement kCountsByStatus{
+    "campaigns.counts_by_status",
+    "SELECT status, count(*) FROM messages WHERE campaign_id = $1::uuid GROUP BY status"};
+constexpr db::Statement kCountsByReason{
+    "campaigns.counts_by_reason",
+    "SELECT deny_reason, count(*) FROM messages WHERE campaign_id = $1::uuid"
+    " AND deny_reason IS NOT NULL GROUP BY deny_reason"};
+constexpr db::Statement kListCampaigns{
+    "campaigns.list",
+    "SELECT id::text FROM campaigns WHERE id::text > $1 ORDER BY id LIMIT $2"};
+constexpr db::Statement kStartDue{
+    "campaigns.start_due",
+    "UPDATE campaigns SET status = 'running', started_at = $1"
+    " WHERE status = 'scheduled' AND start_at <= $1"};
+constexpr db::Statement kFinishDone{
+    "campaigns.finish_done",
+    "UPDATE campaigns c SET status = 'finished', finished_at = $1 WHERE status = 'running'"
+    " AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id)"
+    " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id"
+    "   AND m.status IN ('queued', 'retrying', 'sending'))"};
+
+// Staging for one AddRecipients stream (COPY target); dropped at commit.
+constexpr char kCreateStage[] =
+    "CREATE TEMP TABLE recipients_stage (row_no bigint, subject_id text, external_id text,"
+    " address text, match_key text, variables text) ON COMMIT DROP";
+constexpr db::Statement kResolveExternal{
+    "recipients.resolve_external",
+    "UPDATE recipients_stage r SET subject_id = s.id::text FROM subjects s"
+    " WHERE r.subject_id = '' AND r.external_id <> '' AND s.external_id = r.external_id"
+    " AND s.state = 'active'"};
+constexpr db::Statement kUnknownSubjects{
+    "recipients.unknown_subjects",
+    "DELETE FROM recipients_stage r WHERE (r.external_id <> '' AND r.subject_id = '')"
+    " OR (r.subject_id <> '' AND NOT EXISTS"
+    "     (SELECT 1 FROM subjects s WHERE s.id = r.subject_id::uuid AND s.state = 'active'))"
+    " RETURNING row_no"};
+constexpr db::Statement kPrimaryAddresses{
+    "recipients.primary_addresses",
+    "UPDATE recipients_stage r SET address = a.value, match_key = a.match_key"
+    " FROM (SELECT DISTINCT ON (subject_id) subject_id, value, match_key FROM addresses"
+    "       WHERE kind = $1 ORDER BY subject_id, added_at, id) a"
+    " WHERE r.address = '' AND a.subject_id = r.subject_id::uuid"};
+constexpr db::Statement kNoAddress{
+    "recipients.no_address",
+    "DELETE FROM recipients_stage WHERE address = '' RETURNING row_no"};
+constexpr db::Statement kQueueRecipients{
+    "recipients.queue",
+    "INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key, channel,"
+    " topic, variables, status, next_attempt_at, created_at, updated_at)"
+    " SELECT gen_random_uuid(), $1::uuid, $2, nullif(subject_id, '')::uuid, address, match_key,"
+    " $3, $4, variables::jsonb, 'queued', $5, $5, $5"
+    " FROM (SELECT DISTINCT ON (match_key) * FROM recipients_stage ORDER BY match_key, row_no) d"
+    " ON CONFLICT (campaign_id, channel, match_key) WHERE campaign_id IS NOT NULL DO NOTHING"};
+
+v1::CampaignStatus StatusFromText(const std::string& s) {
+  if (s == "draft") return v1::DRAFT;
+  if (s == "scheduled") return v1::SCHEDULED;
+  if (s == "running") return v1::RUNNING;
+  if (s == "paused") return v1::PAUSED;
+  if (s == "cancelled") return v1::CANCELLED_CAMPAIGN;
+  if (s == "finished") return v1::FINISHED;
+  return v1::CAMPAIGN_STATUS_UNSPECIFIED;
+}
+
+std::vector<std::string> ParseTextArray(const std::string& literal) {
+  // PostgreSQL text[] output of identifiers: {a,b,c} (names are [a-z0-9_], never quoted).
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : literal) {
+    if (c == '{' || c == '}' || c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool IsVariableName(const std::string& s) {
+  static const std::regex kName("[a-z][a-z0-9_]{0,63}");
+  return std::regex_match(s, kName);
+}
+
+}  // namespace
+
+CampaignService::CampaignService(db::Pool& pool, const Clock& clock,
+                                 const subscriptions::TopicCatalog& topics,
+                                 const subscriptions::EligibilityGate& gate)
+    : pool_(pool), clock_(clock), topics_(topics), gate_(gate) {}
+
+v1::CreateCampaignResponse CampaignService::CreateCampaign(const Caller& caller,
+                                                           const v1::CreateCampaignRequest& r) {
+  if (r.idempotency_key().empty()) throw InvalidArgument("idempotency_key", "required");
+  if (r.name().empty()) throw InvalidArgument("name", "required");
+  subscriptions::CheckText("name", r.name(), 200);
+  const auto& topic = subscriptions::RequireTopic(topics_, "topic", r.topic());
+  Channel channel = subscriptions::RequireChannel("channel", r.channel());
+  if (channel == Channel::kCall) throw InvalidArgument("channel", "calls are made by people");
+  std::set<std::string> allowed = MessageService::BuiltInVariables();
+  for (int i = 0; i < r.variables_size(); ++i) {
+    const std::string& v = r.variables(i);
+    std::string field = "variables[" + std::to_string(i) + "]";
+    if (!IsVariableName(v)) throw InvalidArgument(field, "lower-case letters, digits and '_'");
+    if (allowed.count(v)) throw InvalidArgument(field, "repeated or reserved name");
+    allowed.insert(v);
+  }
+  const auto& c = r.content();
+  if (c.text().empty()) throw InvalidArgument("content.text", "required");
+  if (channel == Channel::kEmail && c.subject().empty()) {
+    throw InvalidArgument("content.subject", "required for e-mail");
+  }
+  if (channel == Channel::kSms && (!c.subject().empty() || !c.html().empty())) {
+    throw InvalidArgument("content", "SMS takes text only");
+  }
+  MessageTemplate::Compile({c.subject(), c.text(), c.html()}, allowed);
+  if (r.rate_per_second() < 0) throw InvalidArgument("rate_per_second", "must not be negative");
+  std::optional<std::string> start;
+  if (r.has_start_time()) {
+    start = ToIso8601(FromUnixMicros(r.start_time().seconds() * 1000000));
+  }
+  subscriptions::IdempotencyKey idem(caller, "CreateCampaign", r.idempotency_key(), r);
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  std::string id;
+  if (auto stored = idem.Claim(*conn, txn, now)) {
+    id = (*stored)["campaign_id"];
+  } else {
+    std::vector<std::string> vars(r.variables().begin(), r.variables().end());
+    id = conn->Exec(txn, kInsertCampaign, caller.client_id, r.name(), topic.name,
+                    static_cast<int>(channel), c.subject(), c.text(), c.html(),
+                    db::ToArrayLiteral(vars), start, r.rate_per_second(), ToIso8601(now))[0][0]
+             .as<std::string>();
+    idem.Complete(*conn, txn, {{"campaign_id", id}});
+  }
+  v1::CreateCampaignResponse resp;
+  *resp.mutable_campaign() = Load(*conn, txn, id);
+  txn.commit();
+  return resp;
+}
+
+v1::AddRecipientsResponse CampaignService::AddRecipients(
+    const Caller& caller, const std::function<bool(v1::AddRecipientsRequest*)>& next,
+    const std::function<bool()>& cancelled) {
+  v1::AddRecipientsRequest msg;
+  if (!next(&msg)) throw InvalidArgument("campaign_id", "the stream was empty");
+  std::string campaign_id = subscriptions::RequireUuid("campaign_id", msg.campaign_id());
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  auto rows = conn->Exec(txn, kLockCampaign, campaign_id, ToIso8601(now));
+  if (rows.empty()) throw NotFound("campaign_id: campaign");
+  std::string status = rows[0][0].as<std::string>();
+  if (status == "cancelled" || status == "finished") {
+    throw FailedPrecondition("campaign_id: the campaign is " + status);
+  }
+  Channel channel = static_cast<Channel>(rows[0][2].as<int>());
+  std::string topic = rows[0][3].as<std::string>();
+  std::vector<std::string> declared = ParseTextArray(rows[0][4].as<std::string>());
+  bool email = channel == Channel::kEmail;
+
+  v1::AddRecipientsResponse resp;
+  std::map<std::string, int64_t> skipped;
+  std::vector<std::pair<int64_t, std::string>> errors;
+  auto skip = [&](int64_t row, const std::string& reason) {
+    ++skipped[reason];
+    if (errors.size() < kMaxReportedErrors) errors.emplace_back(row, reason);
+  };
+  txn.exec(kCreateStage);
+  int64_t row_no = 0;
+  {
+    pqxx::stream_to stage(txn, "recipients_stage",
+                          std::vector<std::string>{"row_no", "subject_id", "external_id",
+                                                   "address", "match_key", "variables"});
+    do {
+      if (!msg.campaign_id().empty() && msg.campaign_id() != campaign_id &&
+          row_no > 0) {
+        stage.complete();
+        throw InvalidArgument("campaign_id", "one stream adds to one campaign");
+      }
+      for (const auto& row : msg.rows()) {
+        ++row_no;
+        std::string subject_id, external_id, address, match_key;
+        if (!row.subject_id().empty()) {
+          if (!subscriptions::IsUuid(row.subject_id())) {
+            skip(row_no, "bad subject id");
+            continue;
+          }
+          subject_id = row.subject_id();
+        }
+        if (!row.external_id().empty()) {
+          if (row.external_id().size() > 128) {
+            skip(row_no, "bad external id");
+            continue;
+          }
+          external_id = row.external_id();
+        }
+        if (!row.address().empty()) {
+          auto res = email ? validation::NormalizeEmail(row.address())
+                           : validation::NormalizePhone(row.address(), gate_.default_region());
+          auto* a = std::get_if<validation::NormalizedAddress>(&res);
+          if (!a) {
+            skip(row_no, "bad address");
+            continue;
+          }
+          address = a->value;
+          match_key = a->match_key;
+        }
+        if (subject_id.empty() && external_id.empty() && address.empty()) {
+          skip(row_no, "no recipient");
+          continue;
+        }
+        nlohmann::json vars = nlohmann::json::object();
+        bool missing = false;
+        for (const auto& name : declared) {
+          auto it = row.variables().find(name);
+          if (it == row.variables().end()) {
+            missing = true;
+            break;
+          }
+          vars[name] = it->second;
+        }
+        if (missing) {
+          skip(row_no, "missing variable");
+          continue;
+        }
+        stage << std::make_tuple(row_no, subject_id, external_id, address, match_key,
+                                 vars.dump(-1, ' ', false,
+                                           nlohmann::json::error_handler_t::replace));
+      }
+    } while (next(&msg));
+    stage.complete();
+  }
+  if (cancelled()) throw Error(ErrorCode::kUnavailable, "the stream was broken; nothing added");
+
+  resp.set_received(row_no);
+  conn->Exec(txn, kResolveExternal);
+  for (const auto& r : conn->Exec(txn, kUnknownSubjects)) {
+    skip(r[0].as<int64_t>(), "unknown subject");
+  }
+  conn->Exec(txn, kPrimaryAddresses, email ? 1 : 2);
+  for (const auto& r : conn->Exec(txn, kNoAddress)) {
+    skip(r[0].as<int64_t>(), "no address for the channel");
+  }
+  int64_t valid = std::stoll(txn.exec("SELECT count(*) FROM recipients_stage")[0][0].c_str());
+  auto added = conn->Exec(txn, kQueueRecipients, campaign_id, caller.client_id,
+                          static_cast<int>(channel), topic, ToIso8601(now));
+  resp.set_added(static_cast<int64_t>(added.affected_rows()));
+  resp.set_duplicates(valid - resp.added());
+  int64_t total_skipped = 0;
+  for (const auto& [reason, n] : skipped) {
+    (*resp.mutable_skipped_by_reason())[reason] = n;
+    total_skipped += n;
+  }
+  resp.set_skipped(total_skipped);
+  std::sort(errors.begin(), errors.end());
+  for (size_t i = 0; i < errors.size() && i < kMaxReportedErrors; ++i) {
+    auto* e = resp.add_errors();
+    e->set_row(errors[i].first);
+    e->set_reason(errors[i].second);
+  }
+  txn.commit();
+  return resp;
+}
+
+v1::Campaign CampaignService::Transition(
+    const std::string& campaign_id, const char* verb,
+    const std::function<std::string(const std::string&, bool)>& next_status) {
+  std::string id = subscriptions::RequireUuid("campaign_id", campaign_id);
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  auto rows = conn->Exec(txn, kLockCampaign, id, ToIso8601(now));
+  if (rows.empty()) throw NotFound("campaign_id: campaign");
+  std::string status = rows[0][0].as<std::string>();
+  std::string next = next_status(status, rows[0][1].as<bool>());
+  if (next.empty()) {
+    throw FailedPrecondition(std::string("campaign_id: cannot ") + verb + " a campaign that is " +
+                             status);
+  }
+  conn->Exec(txn, kSetStatus, id, next, ToIso8601(now));
+  if (next == "cancelled") conn->Exec(txn, kCancelMessages, id, ToIso8601(now));
+  v1::Campaign c = Load(*conn, txn, id);
+  txn.commit();
+  return c;
+}
+
+v1::Campaign CampaignService::Start(const Caller&, const std::string& campaign_id) {
+  return Transition(campaign_id, "start", [](const std::string& s, bool future) {
+    return s == "draft" ? std::string(future ? "scheduled" : "running") : std::string();
+  });
+}
+
+v1::Campaign CampaignService::Pause(const Caller&, const std::string& campaign_id) {
+  return Transition(campaign_id, "pause", [](const std::string& s, bool) {
+    return s == "running" || s == "scheduled" ? std::string("paused") : std::string();
+  });
+}
+
+v1::Campaign CampaignService::Resume(const Caller&, const std::string& campaign_id) {
+  return Transition(campaign_id, "resume", [](const std::string& s, bool future) {
+    return s == "paused" ? std::string(future ? "scheduled" : "running") : std::string();
+  });
+}
+
+v1::Campaign CampaignService::Cancel(const Caller&, const std::string& campaign_id) {
+  return Transition(campaign_id, "cancel", [](const std::string& s, bool) {
+    return s == "cancelled" || s == "finished" ? std::string() : std::string("cancelled");
+  });
+}
+
+v1::Campaign CampaignService::Get(const Caller&, const std::string& campaign_id) {
+  std::string id = subscriptions::RequireUuid("campaign_id", campaign_id);
+  auto conn = pool_.Acquire();
+  pqxx::read_transaction txn(conn->raw());
+  return Load(*conn, txn, id);
+}
+
+v1::ListCampaignsResponse CampaignService::List(const Caller&, const v1::ListCampaignsRequest& r) {
+  int limit = subscriptions::PageSize(r.page_size());
+  std::string after = subscriptions::DecodePageToken(r.page_token());
+  auto conn = pool_.Acquire();
+  pqxx::read_transaction txn(conn->raw());
+  auto ids = conn->Exec(txn, kListCampaigns, after, limit + 1);
+  v1::ListCampaignsResponse resp;
+  for (int i = 0; i < static_cast<int>(ids.size()) && i < limit; ++i) {
+    *resp.add_campaigns() = Load(*conn, txn, ids[i][0].as<std::string>());
+  }
+  if (static_cast<int>(ids.size()) > limit) {
+    resp.set_next_page_token(subscriptions::EncodePageToken(resp.campaigns(limit - 1).id()));
+  }
+  return resp;
+}
+
+void CampaignService::AdvanceCampaigns() {
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  conn->Exec(txn, kStartDue, ToIso8601(now));
+  conn->Exec(txn, kFinishDone, ToIso8601(now));
+  txn.commit();
+}
+
+v1::Campaign CampaignService::Load(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const std::string& id) {
+  auto rows = conn.Exec(txn, kLoadCampaign, id);
+  if (rows.empty()) throw NotFound("campaign_id: campaign");
+  const auto& row = rows[0];
+  v1::Campaign c;
+  c.set_id(row[0].as<std::string>());
+  c.set_name(row[1].as<std::string>());
+  c.set_topic(row[2].as<std::string>());
+  c.set_channel(static_cast<v1::Channel>(row[3].as<int>()));
+  c.mutable_content()->set_subject(row[4].as<std::string>());
+  c.mutable_content()->set_text(row[5].as<std::string>());
+  c.mutable_content()->set_html(row[6].as<std::string>());
+  for (const auto& v : ParseTextArray(row[7].as<std::string>())) c.add_variables(v);
+  c.set_status(StatusFromText(row[8].as<std::string>()));
+  if (!row[9].as<std::string>().empty()) {
+    subscriptions::SetTimestamp(c.mutable_start_time(), row[9].as<std::string>());
+  }
+  c.set_rate_per_second(row[10].as<double>());
+  subscriptions::SetTimestamp(c.mutable_create_time(), row[11].as<std::string>());
+  if (!row[12].as<std::string>().empty()) {
+    subscriptions::SetTimestamp(c.mutable_started_time(), row[12].as<std::string>());
+  }
+  if (!row[13].as<std::string>().empty()) {
+    subscriptions::SetTimestamp(c.mutable_finished_time(), row[13].as<std::string>());
+  }
+  int64_t total = 0, terminal = 0;
+  for (const auto& r : conn.Exec(txn, kCountsByStatus, id)) {
+    std::string s = r[0].as<std::string>();
+    int64_t n = r[1].as<int64_t>();
+    (*c.mutable_counts_by_status())[s] = n;
+    total += n;
+    if (s != "queued" && s != "retrying" && s != "sending") terminal += n;
+  }
+  for (const auto& r : conn.Exec(txn, kCountsByReason, id)) {
+    (*c.mutable_counts_by_deny_reason())[v1::DenyReason_Name(
+        static_cast<v1::DenyReason>(r[0].as<int>()))] = r[1].as<int64_t>();
+  }
+  c.set_recipients(total);
+  c.set_progress(total ? static_cast<double>(terminal) / static_cast<double>(total) : 0.0);
+  return c;
+}
+
+}  // namespace herald::dispatch

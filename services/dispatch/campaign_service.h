@@ -1,0 +1,56 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/db/pool.h"
+#include "common/grpc/caller.h"
+#include "herald/v1/dispatch.pb.h"
+#include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/topics.h"
+
+namespace herald::dispatch {
+
+// Campaigns: one content to many recipients on one topic and channel. Recipients are
+// bulk-loaded with COPY into a staging table inside one transaction per stream, then
+// resolved, de-duplicated and queued set-based. The outbox claims a campaign's messages
+// only while it runs, through the same gate as every other message.
+class CampaignService {
+ public:
+  CampaignService(db::Pool& pool, const Clock& clock, const subscriptions::TopicCatalog& topics,
+                  const subscriptions::EligibilityGate& gate);
+
+  v1::CreateCampaignResponse CreateCampaign(const Caller& caller,
+                                            const v1::CreateCampaignRequest& r);
+  // `next` fills the next stream message and returns false at the end of the stream;
+  // `cancelled` tells whether the stream was broken (then nothing is added).
+  v1::AddRecipientsResponse AddRecipients(const Caller& caller,
+                                          const std::function<bool(v1::AddRecipientsRequest*)>& next,
+                                          const std::function<bool()>& cancelled);
+  v1::Campaign Start(const Caller& caller, const std::string& campaign_id);
+  v1::Campaign Pause(const Caller& caller, const std::string& campaign_id);
+  v1::Campaign Resume(const Caller& caller, const std::string& campaign_id);
+  v1::Campaign Cancel(const Caller& caller, const std::string& campaign_id);
+  v1::Campaign Get(const Caller& caller, const std::string& campaign_id);
+  v1::ListCampaignsResponse List(const Caller& caller, const v1::ListCampaignsRequest& r);
+
+  // Housekeeping run by the workers: scheduled campaigns whose time came start, running ones
+  // with nothing left to do finish.
+  void AdvanceCampaigns();
+
+  static constexpr int kMaxReportedErrors = 1000;
+
+ private:
+  v1::Campaign Load(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id);
+  v1::Campaign Transition(const std::string& campaign_id, const char* verb,
+                          const std::function<std::string(const std::string& status,
+                                                          bool start_in_future)>& next_status);
+
+  db::Pool& pool_;
+  const Clock& clock_;
+  const subscriptions::TopicCatalog& topics_;
+  const subscriptions::EligibilityGate& gate_;
+};
+
+}  // namespace herald::dispatch

@@ -1,0 +1,250 @@
+// The invariant under fire. A 20,000-recipient campaign runs into a slowed capturing SMTP
+// server while another client opts 2,000 recipients out at random moments; then heraldd is
+// killed mid-campaign and restarted. Every assertion is made from the sink's capture and
+// from PostgreSQL (commit timestamps), never from the service's own counters.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "common/db/sql_array.h"
+#include "herald/v1/dispatch.grpc.pb.h"
+#include "herald/v1/subscriptions.grpc.pb.h"
+#include "tests/support/heraldd_process.h"
+#include "tests/support/smtp_capture.h"
+#include "tests/support/test_database.h"
+
+namespace herald {
+namespace {
+
+using testing::HeralddProcess;
+
+std::string Providers(int port, int workers) {
+  return "email:\n  from_address: news@herald.test\n"
+         "dispatch:\n  workers: " + std::to_string(workers) + "\n  batch_size: 50\n  lease_s: 5\n"
+         "providers:\n  - name: sink\n    kind: smtp\n    country: RU\n"
+         "    settings:\n      url: smtp://127.0.0.1:" + std::to_string(port) +
+         "\n      starttls: none\n      max_connections: 4\n";
+}
+
+// `n` consenting subjects with one e-mail each, written set-based for speed.
+std::vector<std::string> MakeSubjects(testing::TestDatabase& db, int n) {
+  db.Exec("INSERT INTO subjects (id, surname, processing_consent, marketing_channels,"
+          " created_at, updated_at) SELECT gen_random_uuid(), 'r' || g, true, 2, now(), now()"
+          " FROM generate_series(1, " + std::to_string(n) + ") g");
+  db.Exec("INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
+          " SELECT id, 1, surname || '@example.com', surname || '@example.com', now()"
+          " FROM subjects");
+  pqxx::connection conn(db.dsn());
+  pqxx::read_transaction txn(conn);
+  std::vector<std::string> ids;
+  for (const auto& r : txn.exec("SELECT id::text FROM subjects ORDER BY id")) {
+    ids.push_back(r[0].as<std::string>());
+  }
+  return ids;
+}
+
+std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>& subjects) {
+  auto stub = v1::DispatchService::NewStub(server.Channel());
+  v1::CreateCampaignResponse created;
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::CreateCampaignRequest r;
+    r.set_idempotency_key("race");
+    r.set_name("Race");
+    r.set_topic("special_offers");
+    r.set_channel(v1::EMAIL);
+    r.mutable_content()->set_subject("Offer");
+    r.mutable_content()->set_text("Hello {{surname}}");
+    EXPECT_TRUE(stub->CreateCampaign(&ctx, r, &created).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::AddRecipientsResponse added;
+    auto writer = stub->AddRecipients(&ctx, &added);
+    for (size_t i = 0; i < subjects.size(); i += 1000) {
+      v1::AddRecipientsRequest m;
+      if (i == 0) m.set_campaign_id(created.campaign().id());
+      for (size_t k = i; k < std::min(subjects.size(), i + 1000); ++k) {
+        m.add_rows()->set_subject_id(subjects[k]);
+      }
+      writer->Write(m);
+    }
+    writer->WritesDone();
+    EXPECT_TRUE(writer->Finish().ok());
+    EXPECT_EQ(added.added(), static_cast<int64_t>(subjects.size()));
+  }
+  grpc::ClientContext ctx;
+  testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+  v1::StartCampaignRequest s;
+  s.set_campaign_id(created.campaign().id());
+  v1::Campaign started;
+  EXPECT_TRUE(stub->StartCampaign(&ctx, s, &started).ok());
+  return created.campaign().id();
+}
+
+// Message ids the sink received, with how often each arrived.
+std::map<std::string, int> Captured(const testing::SmtpCapture& sink) {
+  std::map<std::string, int> ids;
+  std::ifstream in(sink.dir() + "/index.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto rec = nlohmann::json::parse(line);
+    ++ids[rec["parsed"]["headers"]["X-Herald-Message-Id"].get<std::string>()];
+  }
+  return ids;
+}
+
+bool WaitUntil(const std::function<bool()>& done, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+int64_t Number(testing::TestDatabase& db, const std::string& sql) {
+  return std::stoll(db.Scalar(sql));
+}
+
+TEST(DispatchRaceTest, OptOutsRacingACampaignAreHonouredFromTheirCommit) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  ASSERT_EQ(db->Scalar("SHOW track_commit_timestamp"), "on");
+  testing::SmtpCapture sink({"--delay-ms", "3"});
+  HeralddProcess server(db->dsn(), Providers(sink.port(), 4));
+  server.Start();
+  auto subjects = MakeSubjects(*db, 20000);
+  std::string campaign = StartCampaign(server, subjects);
+
+  // Another client opts 2,000 random recipients out while the campaign runs.
+  std::mt19937 rng(20261127);
+  std::vector<std::string> victims = subjects;
+  std::shuffle(victims.begin(), victims.end(), rng);
+  victims.resize(2000);
+  std::map<std::string, int64_t> reported;  // subject -> in-flight count it was told
+  std::thread opt_outs([&] {
+    auto stub = v1::SubscriptionService::NewStub(server.Channel());
+    std::mt19937 pace(7);
+    for (const auto& id : victims) {
+      grpc::ClientContext ctx;
+      testing::Authorize(ctx, HeralddProcess::kCrmKey);
+      v1::OptOutRequest r;
+      r.set_subject_id(id);
+      r.set_scope(v1::ALL_MARKETING);
+      r.mutable_proof()->set_source(v1::LINK);
+      v1::OptOutResponse resp;
+      auto status = stub->OptOut(&ctx, r, &resp);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      reported[id] = resp.in_flight_messages();
+      std::this_thread::sleep_for(std::chrono::microseconds(pace() % 8000));
+    }
+  });
+  opt_outs.join();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Number(*db, "SELECT count(*) FROM messages WHERE status IN"
+                           " ('queued', 'retrying', 'sending')") == 0;
+      },
+      300))
+      << "the campaign did not finish";
+  auto captured = Captured(sink);
+
+  pqxx::connection conn(db->dsn());
+  pqxx::work txn(conn);  // only a temporary table is written
+  // When each opt-out committed, and when each message was claimed (moved to SENDING).
+  txn.exec("CREATE TEMP TABLE opt_out_at AS SELECT subject_id, pg_xact_commit_timestamp(xmin) AS t"
+           " FROM events WHERE type = 'opt_out'");
+  // 1. No recipient received a message claimed after their opt-out committed.
+  std::vector<std::string> ids;
+  for (const auto& [id, n] : captured) ids.push_back(id);
+  auto late = txn.exec_params(
+      "SELECT count(*) FROM messages m JOIN message_history h ON h.message_id = m.id"
+      " AND h.status = 'sending' JOIN opt_out_at o ON o.subject_id = m.subject_id"
+      " WHERE m.id IN (SELECT unnest($1::uuid[]))"
+      " AND pg_xact_commit_timestamp(h.xmin) > o.t",
+      db::ToArrayLiteral(ids))[0][0].as<int64_t>();
+  EXPECT_EQ(late, 0) << "messages delivered although claimed after the opt-out";
+  // 2. Each opt-out's in-flight count equals that recipient's messages in SENDING at its
+  //    commit: claimed before it, completed after it.
+  std::map<std::string, int64_t> truth;
+  for (const auto& r : txn.exec(
+           "SELECT o.subject_id::text, count(m.id) FILTER (WHERE"
+           "  (SELECT min(pg_xact_commit_timestamp(h.xmin)) FROM message_history h"
+           "    WHERE h.message_id = m.id AND h.status = 'sending') < o.t"
+           "  AND coalesce((SELECT min(pg_xact_commit_timestamp(h.xmin)) FROM message_history h"
+           "    WHERE h.message_id = m.id AND h.status IN ('sent', 'failed', 'retrying')),"
+           "    'infinity') > o.t)"
+           " FROM opt_out_at o LEFT JOIN messages m ON m.subject_id = o.subject_id"
+           " GROUP BY o.subject_id")) {
+    truth[r[0].as<std::string>()] = r[1].as<int64_t>();
+  }
+  int mismatches = 0, in_flight_hits = 0;
+  for (const auto& [id, n] : reported) {
+    if (truth[id] != n) ++mismatches;
+    if (n > 0) ++in_flight_hits;
+  }
+  EXPECT_EQ(mismatches, 0);
+  // 3. The race really happened.
+  int64_t denied = txn.exec("SELECT count(*) FROM messages WHERE status = 'suppressed'"
+                            " AND deny_reason = 8")[0][0].as<int64_t>();
+  EXPECT_GE(denied, 100) << "fewer than 100 messages were denied mid-campaign";
+  EXPECT_GE(in_flight_hits, 1) << "no opt-out met a message in flight: the test did not race";
+  // Every message that the database calls sent reached the sink, exactly once.
+  int64_t sent = txn.exec("SELECT count(*) FROM messages WHERE status = 'sent'")[0][0].as<int64_t>();
+  EXPECT_EQ(static_cast<int64_t>(captured.size()), sent);
+  for (const auto& [id, n] : captured) EXPECT_EQ(n, 1) << id;
+  std::cout << "race: sent " << sent << ", denied mid-campaign " << denied
+            << ", opt-outs that met a message in flight " << in_flight_hits << "\n";
+}
+
+TEST(DispatchCrashTest, KillNineMidCampaignLosesNothing) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  testing::SmtpCapture sink({"--delay-ms", "5"});
+  auto server = std::make_unique<HeralddProcess>(db->dsn(), Providers(sink.port(), 4));
+  server->Start();
+  auto subjects = MakeSubjects(*db, 3000);
+  StartCampaign(*server, subjects);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") > 200 &&
+               Number(*db, "SELECT count(*) FROM messages WHERE status = 'sending'") > 0;
+      },
+      60));
+  server->Stop(SIGKILL);
+  int64_t sending = Number(*db, "SELECT count(*) FROM messages WHERE status = 'sending'");
+  ASSERT_GT(sending, 0) << "the kill was not mid-flight";
+
+  server = std::make_unique<HeralddProcess>(db->dsn(), Providers(sink.port(), 4));
+  server->Start();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Number(*db, "SELECT count(*) FROM messages WHERE status IN"
+                           " ('queued', 'retrying', 'sending')") == 0;
+      },
+      120))
+      << server->Log();
+  // Every recipient ends in exactly one terminal state, and nothing is lost.
+  EXPECT_EQ(Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'"), 3000);
+  EXPECT_EQ(Number(*db, "SELECT count(DISTINCT subject_id) FROM messages"), 3000);
+  auto captured = Captured(sink);
+  EXPECT_EQ(captured.size(), 3000u);
+  int64_t duplicates = 0;
+  for (const auto& [id, n] : captured) duplicates += n - 1;
+  EXPECT_LE(duplicates, sending) << "more duplicates than messages in flight at the kill";
+  std::cout << "crash: in flight at the kill " << sending << ", duplicates at the sink "
+            << duplicates << "\n";
+}
+
+}  // namespace
+}  // namespace herald

@@ -1,0 +1,231 @@
+// Campaigns on a real PostgreSQL: creation checks, bulk recipients (COPY, one transaction,
+// duplicates collapsed, bad rows counted by reason with row numbers), the state machine,
+// and the outbox claiming only running campaigns through the gate.
+#include <gmock/gmock.h>
+
+#include "services/dispatch/campaign_service.h"
+#include "services/dispatch/outbox/outbox.h"
+#include "tests/services/subscriptions/registry_fixture.h"
+
+namespace herald::dispatch {
+namespace {
+
+using ::testing::HasSubstr;
+using subscriptions::Channel;
+
+class CampaignTest : public subscriptions::RegistryTest {
+ protected:
+  void SetUp() override {
+    RegistryTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    campaigns_ = std::make_unique<CampaignService>(*pool_, clock_, topics_, *gate_);
+    outbox_ = std::make_unique<Outbox>(
+        *pool_, clock_, *gate_, topics_,
+        [](Channel, bool) { return std::optional<ProviderChoice>(ProviderChoice{"relay", "RU"}); },
+        RetryPolicy{});
+  }
+
+  v1::Campaign Create(const std::string& key, v1::Channel channel = v1::EMAIL) {
+    v1::CreateCampaignRequest r;
+    r.set_idempotency_key(key);
+    r.set_name("Autumn offers");
+    r.set_topic("special_offers");
+    r.set_channel(channel);
+    if (channel == v1::EMAIL) r.mutable_content()->set_subject("{{given_name}}, {{discount}}%");
+    r.mutable_content()->set_text("Hello {{given_name}}: {{discount}}% off");
+    r.add_variables("discount");
+    return campaigns_->CreateCampaign(crm_, r).campaign();
+  }
+
+  v1::AddRecipientsResponse Add(const std::string& campaign_id,
+                                const std::vector<v1::RecipientRow>& rows, int per_message = 3,
+                                bool break_stream = false) {
+    size_t pos = 0;
+    bool first = true;
+    return campaigns_->AddRecipients(
+        crm_,
+        [&](v1::AddRecipientsRequest* m) {
+          if (!first && pos >= rows.size()) return false;
+          m->Clear();
+          if (first) m->set_campaign_id(campaign_id);
+          first = false;
+          for (int i = 0; i < per_message && pos < rows.size(); ++i) *m->add_rows() = rows[pos++];
+          return true;
+        },
+        [&] { return break_stream; });
+  }
+
+  static v1::RecipientRow Row(const std::string& subject_id, const std::string& external_id,
+                              const std::string& address, const std::string& discount = "10") {
+    v1::RecipientRow r;
+    r.set_subject_id(subject_id);
+    r.set_external_id(external_id);
+    r.set_address(address);
+    if (!discount.empty()) (*r.mutable_variables())["discount"] = discount;
+    return r;
+  }
+
+  std::unique_ptr<CampaignService> campaigns_;
+  std::unique_ptr<Outbox> outbox_;
+};
+
+TEST_F(CampaignTest, RecipientsAreLoadedDeduplicatedAndBadRowsCounted) {
+  std::string a = NewSubject("a@example.com", "", "crm-a");
+  std::string b = NewSubject("b@example.com", "", "crm-b");
+  std::string phone_only = NewSubject("", "+79160000001", "crm-p");
+  auto c = Create("camp-1");
+  auto resp = Add(c.id(), {
+                              Row(a, "", ""),                      // 1 by subject id
+                              Row("", "crm-b", ""),                // 2 by CRM id
+                              Row("", "", "new@example.com"),      // 3 bare address
+                              Row("", "", "A@EXAMPLE.com"),        // 4 duplicate of row 1
+                              Row("", "", "not an address"),       // 5 bad address
+                              Row("", "crm-nobody", ""),           // 6 unknown subject
+                              Row(b, "", "", ""),                  // 7 missing variable
+                              Row(phone_only, "", ""),             // 8 no e-mail address
+                              Row("", "", ""),                     // 9 no recipient
+                          });
+  EXPECT_EQ(resp.received(), 9);
+  EXPECT_EQ(resp.added(), 3);
+  EXPECT_EQ(resp.duplicates(), 1);
+  EXPECT_EQ(resp.skipped(), 5);
+  EXPECT_EQ(resp.skipped_by_reason().at("bad address"), 1);
+  EXPECT_EQ(resp.skipped_by_reason().at("unknown subject"), 1);
+  EXPECT_EQ(resp.skipped_by_reason().at("missing variable"), 1);
+  EXPECT_EQ(resp.skipped_by_reason().at("no address for the channel"), 1);
+  EXPECT_EQ(resp.skipped_by_reason().at("no recipient"), 1);
+  std::vector<int64_t> rows;
+  for (const auto& e : resp.errors()) rows.push_back(e.row());
+  EXPECT_THAT(rows, ::testing::ElementsAre(5, 6, 7, 8, 9));
+  EXPECT_EQ(campaigns_->Get(crm_, c.id()).recipients(), 3);
+  // Adding the same rows again adds nothing.
+  EXPECT_EQ(Add(c.id(), {Row(a, "", "")}).duplicates(), 1);
+}
+
+TEST_F(CampaignTest, ABrokenStreamAddsNothing) {
+  std::string a = NewSubject("a@example.com");
+  auto c = Create("camp-broken");
+  try {
+    Add(c.id(), {Row(a, "", ""), Row("", "", "x@example.com")}, 1, /*break_stream=*/true);
+    ADD_FAILURE() << "a broken stream was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable);
+  }
+  EXPECT_EQ(Count("messages"), 0);
+}
+
+TEST_F(CampaignTest, OnlyRunningCampaignsAreClaimedAndTheGateDecides) {
+  std::vector<std::string> ids;
+  std::vector<v1::RecipientRow> rows;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(NewSubject("r" + std::to_string(i) + "@example.com"));
+    if (i != 5) ConsentAll(ids.back());  // r5 never consented
+    rows.push_back(Row(ids.back(), "", "", std::to_string(10 + i)));
+  }
+  auto c = Create("camp-run");
+  ASSERT_EQ(Add(c.id(), rows).added(), 6);
+  EXPECT_TRUE(outbox_->Claim("w", 100, std::chrono::seconds(60)).empty());  // a draft
+  OptOutSubject(ids[0], v1::ALL_MARKETING);
+  EXPECT_EQ(campaigns_->Start(crm_, c.id()).status(), v1::RUNNING);
+  auto claimed = outbox_->Claim("w", 100, std::chrono::seconds(60));
+  ASSERT_EQ(claimed.size(), 4u);
+  for (const auto& m : claimed) {
+    EXPECT_EQ(m.campaign_id, c.id());
+    EXPECT_EQ(m.text_template, "Hello {{given_name}}: {{discount}}% off");
+    EXPECT_FALSE(m.variables.at("discount").empty());
+  }
+  auto got = campaigns_->Get(crm_, c.id());
+  EXPECT_EQ(got.counts_by_status().at("sending"), 4);
+  EXPECT_EQ(got.counts_by_status().at("suppressed"), 2);
+  EXPECT_EQ(got.counts_by_deny_reason().at("UNSUBSCRIBED_ALL"), 1);
+  EXPECT_EQ(got.counts_by_deny_reason().at("NO_CONSENT"), 1);
+  EXPECT_DOUBLE_EQ(got.progress(), 2.0 / 6.0);
+}
+
+TEST_F(CampaignTest, StateMachineRefusesWhatMakesNoSense) {
+  std::string a = NewSubject("sm@example.com");
+  ConsentAll(a);
+  auto c = Create("camp-sm");
+  Add(c.id(), {Row(a, "", "")});
+  EXPECT_EQ(CatchError([&] { campaigns_->Resume(crm_, c.id()); }).code(),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(campaigns_->Start(crm_, c.id()).status(), v1::RUNNING);
+  auto twice = CatchError([&] { campaigns_->Start(crm_, c.id()); });
+  EXPECT_EQ(twice.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(campaigns_->Pause(crm_, c.id()).status(), v1::PAUSED);
+  EXPECT_TRUE(outbox_->Claim("w", 100, std::chrono::seconds(60)).empty());
+  EXPECT_EQ(campaigns_->Resume(crm_, c.id()).status(), v1::RUNNING);
+  EXPECT_EQ(campaigns_->Cancel(crm_, c.id()).status(), v1::CANCELLED_CAMPAIGN);
+  EXPECT_EQ(db_->Scalar("SELECT status FROM messages"), "cancelled");
+  EXPECT_EQ(CatchError([&] { campaigns_->Start(crm_, c.id()); }).code(),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(CatchError([&] { Add(c.id(), {Row(a, "", "")}); }).code(),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(CatchError([&] { campaigns_->Get(crm_, "00000000-0000-0000-0000-000000000000"); })
+                .code(),
+            ErrorCode::kNotFound);
+}
+
+TEST_F(CampaignTest, ScheduledCampaignStartsWhenItsTimeComesAndFinishes) {
+  std::string a = NewSubject("sched@example.com");
+  ConsentAll(a);
+  v1::CreateCampaignRequest r;
+  r.set_idempotency_key("camp-sched");
+  r.set_name("Later");
+  r.set_topic("events");
+  r.set_channel(v1::EMAIL);
+  r.mutable_content()->set_subject("S");
+  r.mutable_content()->set_text("T");
+  r.mutable_start_time()->set_seconds(ToUnixMicros(clock_.Now()) / 1000000 + 3600);
+  auto c = campaigns_->CreateCampaign(crm_, r).campaign();
+  Add(c.id(), {Row(a, "", "", "")});
+  EXPECT_EQ(campaigns_->Start(crm_, c.id()).status(), v1::SCHEDULED);
+  campaigns_->AdvanceCampaigns();
+  EXPECT_TRUE(outbox_->Claim("w", 100, std::chrono::seconds(60)).empty());
+  clock_.Advance(std::chrono::hours(2));
+  campaigns_->AdvanceCampaigns();
+  EXPECT_EQ(campaigns_->Get(crm_, c.id()).status(), v1::RUNNING);
+  auto claimed = outbox_->Claim("w", 100, std::chrono::seconds(60));
+  ASSERT_EQ(claimed.size(), 1u);
+  outbox_->Complete({{claimed[0].id, 1, "relay", clock_.Now(), clock_.Now(),
+                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt}}});
+  campaigns_->AdvanceCampaigns();
+  auto done = campaigns_->Get(crm_, c.id());
+  EXPECT_EQ(done.status(), v1::FINISHED);
+  EXPECT_DOUBLE_EQ(done.progress(), 1.0);
+  EXPECT_TRUE(done.has_finished_time());
+}
+
+TEST_F(CampaignTest, CreateChecksItsInput) {
+  auto code = [&](std::function<void(v1::CreateCampaignRequest&)> spoil) {
+    v1::CreateCampaignRequest r;
+    r.set_idempotency_key("bad");
+    r.set_name("N");
+    r.set_topic("events");
+    r.set_channel(v1::EMAIL);
+    r.mutable_content()->set_subject("S");
+    r.mutable_content()->set_text("T {{code}}");
+    r.add_variables("code");
+    spoil(r);
+    return CatchError([&] { campaigns_->CreateCampaign(crm_, r); });
+  };
+  EXPECT_EQ(code([](auto& r) { r.set_topic("nope"); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code([](auto& r) { r.set_channel(v1::CHANNEL_UNSPECIFIED); }).code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code([](auto& r) { r.mutable_content()->clear_text(); }).code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code([](auto& r) { r.clear_variables(); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(code([](auto& r) { r.mutable_content()->set_html("{{#x}}"); }).what(),
+              HasSubstr("content.html"));
+  EXPECT_EQ(code([](auto& r) { r.add_variables("Bad Name"); }).code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Count("campaigns"), 0);
+  // Idempotent by key.
+  auto c1 = Create("camp-idem");
+  auto c2 = Create("camp-idem");
+  EXPECT_EQ(c1.id(), c2.id());
+  EXPECT_EQ(Count("campaigns"), 1);
+}
+
+}  // namespace
+}  // namespace herald::dispatch
