@@ -165,10 +165,33 @@ const std::vector<Option>& Options() {
        "Mailbox of the mailto: List-Unsubscribe fallback (its subject is the policy's "
        "refusal marker); empty: no mailto fallback.",
        [](Config& c, const std::string& v) { c.unsubscribe_mailto = v; }},
+      {"sms.footer_az", "HERALD_SMS_FOOTER_AZ", "",
+       "Opt-out footer of marketing SMS for Azerbaijani (the default language), e.g. "
+       "'DAYAN -> 1234'.",
+       [](Config& c, const std::string& v) { c.sms_footers["az"] = v; }},
+      {"sms.footer_ru", "HERALD_SMS_FOOTER_RU", "", "The same footer in Russian.",
+       [](Config& c, const std::string& v) { c.sms_footers["ru"] = v; }},
+      {"sms.footer_en", "HERALD_SMS_FOOTER_EN", "", "The same footer in English.",
+       [](Config& c, const std::string& v) { c.sms_footers["en"] = v; }},
       {nullptr, "HERALD_LINK_KEYS", "(the suppression keys)",
        "Secret. Keys of unsubscribe and preference link tokens, 'id:hexsecret,...' newest "
        "first. Older keys keep verifying until removed.",
        [](Config& c, const std::string& v) { c.link_keys = v; }},
+      {"dispatch.retry_base_s", "HERALD_DISPATCH_RETRY_BASE_S", "30",
+       "First retry delay; each retry doubles it (with jitter) up to an hour (1-3600).",
+       [](Config& c, const std::string& v) {
+         c.dispatch_retry_base_s = ParseInt("dispatch.retry_base_s", v, 1, 3600);
+       }},
+      {"dispatch.max_attempts", "HERALD_DISPATCH_MAX_ATTEMPTS", "8",
+       "Attempts before a message fails (1-100).",
+       [](Config& c, const std::string& v) {
+         c.dispatch_max_attempts = ParseInt("dispatch.max_attempts", v, 1, 100);
+       }},
+      {"dispatch.max_age_s", "HERALD_DISPATCH_MAX_AGE_S", "86400",
+       "Age after which an unsent message fails instead of being retried (60-2592000).",
+       [](Config& c, const std::string& v) {
+         c.dispatch_max_age_s = ParseInt("dispatch.max_age_s", v, 60, 2592000);
+       }},
       {nullptr, "HERALD_SUPPRESSION_KEYS", "(required)",
        "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
        "at least 32 bytes. Retire a key only after re-hashing its rows.",
@@ -274,6 +297,10 @@ void ApplyProviders(Config& c, const YAML::Node& node) {
         p.rate_per_second = v.as<double>();
       } else if (k == "burst") {
         p.burst = v.as<double>();
+      } else if (k == "breaker_failures") {
+        p.breaker_failures = ParseInt(where + ".breaker_failures", v.as<std::string>(), 1, 1000);
+      } else if (k == "breaker_open_s") {
+        p.breaker_open_s = ParseInt(where + ".breaker_open_s", v.as<std::string>(), 1, 3600);
       } else if (k == "settings") {
         if (!v.IsMap()) throw ConfigError(where + ".settings: expected a map");
         for (auto s = v.begin(); s != v.end(); ++s) {

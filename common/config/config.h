@@ -31,6 +31,8 @@ struct ProviderConfig {
   int priority = 100;  // lower goes first
   double rate_per_second = 0;  // 0: unlimited
   double burst = 10;
+  int breaker_failures = 5;    // consecutive transport failures that take it out
+  int breaker_open_s = 30;     // how long it stays out before one probe is let through
   std::map<std::string, std::string> settings;  // kind-specific, checked by the factory
   std::string secret;  // from HERALD_PROVIDER_<NAME>_SECRET only
 };
@@ -55,12 +57,17 @@ struct Config {
   // token MAC is domain-separated).
   std::string link_keys;
   std::string unsubscribe_mailto;
+  // Appended to marketing SMS in the subject's language (az, ru, en); empty: no footer.
+  std::map<std::string, std::string> sms_footers;
   std::vector<ProviderConfig> providers;
   std::string email_from_address = "no-reply@herald.invalid";
   std::string email_from_name;
   int dispatch_workers = 2;
   int dispatch_batch_size = 100;
   int dispatch_lease_s = 120;
+  int dispatch_retry_base_s = 30;
+  int dispatch_max_attempts = 8;
+  int dispatch_max_age_s = 86400;
 };
 
 class ConfigError : public std::runtime_error {

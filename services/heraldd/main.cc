@@ -133,7 +133,10 @@ int Serve(const Config& config) {
       [&providers](subscriptions::Channel ch, bool foreign_ok) {
         return providers.Pick(ch, foreign_ok);
       },
-      dispatch::RetryPolicy{});
+      dispatch::RetryPolicy{config.dispatch_max_attempts,
+                            std::chrono::seconds(config.dispatch_retry_base_s),
+                            std::chrono::seconds(3600),
+                            std::chrono::seconds(config.dispatch_max_age_s)});
 
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;
@@ -184,6 +187,7 @@ int Serve(const Config& config) {
     opts.name = std::string(host) + "-" + std::to_string(getpid());
     opts.public_base_url = config.public_base_url;
     opts.unsubscribe_mailto = config.unsubscribe_mailto;
+    opts.sms_footers = config.sms_footers;
     opts.links = &links;
     opts.hasher = &hasher;
     if (config.public_base_url.rfind("https://", 0) != 0) {

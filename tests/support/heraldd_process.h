@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace herald::testing {
 
@@ -21,6 +22,9 @@ class HeralddProcess {
   explicit HeralddProcess(std::string database_url, std::string extra_yaml = "");
   ~HeralddProcess();
 
+  // Adds "NAME=value" to heraldd's environment (e.g. a provider secret); before Start().
+  void AddEnv(std::string name_value) { env_.push_back(std::move(name_value)); }
+
   // Starts and waits until /readyz answers 200; throws with the log on failure.
   void Start();
   // Sends `sig` and waits; returns the exit status (or 128 + signal).
@@ -35,6 +39,7 @@ class HeralddProcess {
  private:
   std::string database_url_;
   std::string extra_yaml_;
+  std::vector<std::string> env_;
   std::string dir_;
   int grpc_port_ = 0;
   int http_port_ = 0;

@@ -82,9 +82,11 @@ constexpr db::Statement kAttempts{
 constexpr db::Statement kComplete{
     "outbox.complete",
     "UPDATE messages m SET status = u.status, next_attempt_at = u.next_at,"
-    " lease_owner = NULL, lease_expires_at = NULL, updated_at = $5"
-    " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])"
-    "   AS u(id, attempt, status, next_at)"
+    " lease_owner = NULL, lease_expires_at = NULL, updated_at = $5,"
+    " sms_encoding = coalesce(nullif(u.enc, ''), m.sms_encoding),"
+    " sms_segments = coalesce(nullif(u.seg, 0), m.sms_segments)"
+    " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $6::text[], $7::int[])"
+    "   AS u(id, attempt, status, next_at, enc, seg)"
     " WHERE m.id = u.id AND m.status = 'sending' AND m.attempts = u.attempt"
     " RETURNING m.id::text"};
 
@@ -275,9 +277,12 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
   Timestamp now = clock_.Now();
   std::vector<std::string> ids, providers, starts, ends, outcome_names, enhanced, pcodes,
       details, pids, statuses, next_at, notes, reasons;
-  std::vector<long long> attempts, codes;
+  std::vector<long long> attempts, codes, segments;
+  std::vector<std::string> encodings;
   for (const auto& o : outcomes) {
     ids.push_back(o.message_id);
+    encodings.push_back(o.sms_encoding);
+    segments.push_back(o.sms_segments);
     attempts.push_back(o.attempt);
     providers.push_back(o.provider);
     starts.push_back(ToIso8601(o.started));
@@ -320,7 +325,8 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
              db::ToArrayLiteral(pids));
   auto done = conn->Exec(txn, kComplete, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
                          db::ToArrayLiteral(statuses), db::ToArrayLiteral(next_at),
-                         ToIso8601(now));
+                         ToIso8601(now), db::ToArrayLiteral(encodings),
+                         db::ToArrayLiteral(segments));
   std::set<std::string> completed;
   for (const auto& r : done) completed.insert(r[0].as<std::string>());
   std::vector<std::string> h_ids, h_status, h_reason, h_note;

@@ -49,6 +49,8 @@ struct Outcome {
   Timestamp started;
   Timestamp ended;
   DeliveryResult result;
+  std::string sms_encoding;  // of the text actually sent (SMS only)
+  int sms_segments = 0;
 };
 
 struct RetryPolicy {

@@ -144,7 +144,11 @@ void ProviderRegistry::Add(const ProviderConfig& config, EmailTransportPtr email
   p->email = std::move(email);
   p->sms = std::move(sms);
   p->bucket = std::make_unique<TokenBucket>(config.rate_per_second, config.burst, clock_);
-  p->breaker = std::make_unique<CircuitBreaker>(CircuitBreaker::Options{}, clock_);
+  CircuitBreaker::Options breaker;
+  breaker.failure_threshold = config.breaker_failures;
+  breaker.open_for = std::chrono::seconds(config.breaker_open_s);
+  breaker.max_open_for = std::max(breaker.open_for, std::chrono::seconds(300));
+  p->breaker = std::make_unique<CircuitBreaker>(breaker, clock_);
   providers_.push_back(std::move(p));
   std::stable_sort(providers_.begin(), providers_.end(),
                    [](const auto& a, const auto& b) {

@@ -1,6 +1,7 @@
 #include "services/dispatch/worker/dispatch_worker.h"
 
 #include "common/log/log.h"
+#include "services/dispatch/adapters/sms/sms_encoding.h"
 #include "services/dispatch/content/message_template.h"
 #include "services/dispatch/message_service.h"
 
@@ -94,6 +95,16 @@ std::pair<std::string, std::string> DispatchWorker::Links(const ClaimedMessage& 
   return {options_.public_base_url + "/u/" + token, options_.public_base_url + "/p/" + token};
 }
 
+std::string DispatchWorker::SmsFooter(const ClaimedMessage& m) const {
+  auto locale = m.variables.count("locale") ? m.variables.at("locale") : std::string();
+  std::string language = locale.substr(0, 2);
+  auto it = options_.sms_footers.find(language);
+  if (it == options_.sms_footers.end() || it->second.empty()) {
+    it = options_.sms_footers.find("az");
+  }
+  return it == options_.sms_footers.end() ? std::string() : it->second;
+}
+
 Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
   Outcome o;
   o.message_id = m.id;
@@ -129,7 +140,15 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
       e.date = o.started;
       o.result = providers_.SendEmail(m.provider, e);
     } else {
-      o.result = providers_.SendSms(m.provider, {m.id, m.address, rendered.text});
+      std::string body = rendered.text;
+      if (m.marketing) {
+        std::string footer = SmsFooter(m);
+        if (!footer.empty()) body += "\n" + footer;
+      }
+      auto enc = sms::AnalyzeSms(body);
+      o.sms_encoding = enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2";
+      o.sms_segments = enc.segments;
+      o.result = providers_.SendSms(m.provider, {m.id, m.address, body});
     }
   } catch (const std::exception& e) {
     // A message that cannot be rendered or built will never go out: fail it, keep the rest.

@@ -31,6 +31,9 @@ struct WorkerOptions {
   std::string unsubscribe_mailto;  // empty: no mailto fallback
   const crypto::LinkSigner* links = nullptr;
   const crypto::SuppressionHasher* hasher = nullptr;
+  // Marketing SMS footers by language ("az", "ru", "en"); Azerbaijani when the subject's
+  // locale has none.
+  std::map<std::string, std::string> sms_footers;
 };
 
 // The policy's refusal marker (seed §4.2, Azerbaijani): the subject of the mailto
@@ -60,6 +63,7 @@ class DispatchWorker {
   Outcome Deliver(const ClaimedMessage& m);
   // The recipient's one-click unsubscribe and preference links for this message.
   std::pair<std::string, std::string> Links(const ClaimedMessage& m) const;
+  std::string SmsFooter(const ClaimedMessage& m) const;
   void Suppress(const ClaimedMessage& m, const DeliveryResult& r);
 
   Outbox& outbox_;

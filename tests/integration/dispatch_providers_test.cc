@@ -1,0 +1,526 @@
+// The providers as the outside world sees them: a rate limit held at a real SMTP sink, a dead
+// relay taken out by its circuit breaker with the traffic moving to the next provider, a relay
+// that comes back after an outage, and volume into Postfix's smtp-sink. What was delivered is
+// read from the sinks (their capture files, smtp-sink's counter) and from PostgreSQL; the
+// service's own reports are checked against those, never trusted alone.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "herald/v1/dispatch.grpc.pb.h"
+#include "tests/support/heraldd_process.h"
+#include "tests/support/smtp_capture.h"
+#include "tests/support/test_database.h"
+
+namespace herald {
+namespace {
+
+using testing::HeralddProcess;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kCircuitOpen[] = "provider circuit open";  // ProviderRegistry::Guarded
+
+// One SMTP provider entry of the providers list; `extra` adds keys such as a rate limit.
+std::string SmtpProvider(const std::string& name, int port, const std::string& extra = "") {
+  return "  - name: " + name + "\n    kind: smtp\n    country: RU\n" + extra +
+         "    settings:\n      url: smtp://127.0.0.1:" + std::to_string(port) +
+         "\n      starttls: none\n      max_connections: 4\n      timeout_s: 5\n";
+}
+
+// The extra config: sender, dispatch tuning (a one-second retry base so that retries happen
+// within the test), and the providers.
+std::string Config(const std::string& providers, int workers = 2) {
+  return "email:\n  from_address: news@herald.test\n"
+         "dispatch:\n  workers: " + std::to_string(workers) +
+         "\n  batch_size: 50\n  retry_base_s: 1\n"
+         "providers:\n" + providers;
+}
+
+// `n` consenting subjects with one e-mail each, written set-based for speed.
+std::vector<std::string> MakeSubjects(testing::TestDatabase& db, int n) {
+  db.Exec("INSERT INTO subjects (id, surname, processing_consent, marketing_channels,"
+          " created_at, updated_at) SELECT gen_random_uuid(), 'p' || g, true, 2, now(), now()"
+          " FROM generate_series(1, " + std::to_string(n) + ") g");
+  db.Exec("INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
+          " SELECT id, 1, surname || '@example.com', surname || '@example.com', now()"
+          " FROM subjects");
+  pqxx::connection conn(db.dsn());
+  pqxx::read_transaction txn(conn);
+  std::vector<std::string> ids;
+  for (const auto& r : txn.exec("SELECT id::text FROM subjects ORDER BY id")) {
+    ids.push_back(r[0].as<std::string>());
+  }
+  return ids;
+}
+
+void FillContent(v1::Content* c) {
+  c->set_subject("Offer for {{surname}}");
+  c->set_text("Hello {{surname}}");
+}
+
+// Creates, fills and starts a campaign to `subjects`; returns its id.
+std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>& subjects) {
+  auto stub = v1::DispatchService::NewStub(server.Channel());
+  v1::CreateCampaignResponse created;
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::CreateCampaignRequest r;
+    r.set_idempotency_key("providers");
+    r.set_name("Providers");
+    r.set_topic("special_offers");
+    r.set_channel(v1::EMAIL);
+    FillContent(r.mutable_content());
+    auto status = stub->CreateCampaign(&ctx, r, &created);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::AddRecipientsResponse added;
+    auto writer = stub->AddRecipients(&ctx, &added);
+    for (size_t i = 0; i < subjects.size(); i += 1000) {
+      v1::AddRecipientsRequest m;
+      if (i == 0) m.set_campaign_id(created.campaign().id());
+      for (size_t k = i; k < std::min(subjects.size(), i + 1000); ++k) {
+        m.add_rows()->set_subject_id(subjects[k]);
+      }
+      writer->Write(m);
+    }
+    writer->WritesDone();
+    EXPECT_TRUE(writer->Finish().ok());
+    EXPECT_EQ(added.added(), static_cast<int64_t>(subjects.size()));
+  }
+  grpc::ClientContext ctx;
+  testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+  v1::StartCampaignRequest s;
+  s.set_campaign_id(created.campaign().id());
+  v1::Campaign started;
+  auto status = stub->StartCampaign(&ctx, s, &started);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return created.campaign().id();
+}
+
+// One Send per subject, each with its own idempotency key; returns the message ids.
+std::vector<std::string> SendEach(HeralddProcess& server, const std::vector<std::string>& subjects,
+                                  const std::string& key_prefix) {
+  auto stub = v1::DispatchService::NewStub(server.Channel());
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::SendRequest r;
+    r.set_idempotency_key(key_prefix + std::to_string(i));
+    r.mutable_recipient()->set_subject_id(subjects[i]);
+    r.set_channel(v1::EMAIL);
+    r.set_topic("special_offers");
+    FillContent(r.mutable_content());
+    v1::SendResponse resp;
+    auto status = stub->Send(&ctx, r, &resp);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.status(), v1::QUEUED);
+    ids.push_back(resp.message_id());
+  }
+  return ids;
+}
+
+v1::Message GetMessage(HeralddProcess& server, const std::string& id) {
+  auto stub = v1::DispatchService::NewStub(server.Channel());
+  grpc::ClientContext ctx;
+  testing::Authorize(ctx, HeralddProcess::kCrmKey);
+  v1::GetMessageRequest r;
+  r.set_message_id(id);
+  v1::Message m;
+  auto status = stub->GetMessage(&ctx, r, &m);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return m;
+}
+
+// A line of the capture's index.jsonl: which message arrived, and when (by the sink's clock).
+struct Arrival {
+  std::string message_id;
+  double time = 0;  // seconds since the epoch
+};
+
+// "2026-11-27T19:10:00.123456+00:00" (Python's isoformat of a UTC time) in seconds.
+double ParseIsoUtc(const std::string& text) {
+  std::tm tm{};
+  double seconds = 0;
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &seconds) != 6) {
+    throw std::runtime_error("not an ISO time: " + text);
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(timegm(&tm)) + seconds;
+}
+
+std::vector<Arrival> Arrivals(const testing::SmtpCapture& sink) {
+  std::vector<Arrival> out;
+  std::ifstream in(sink.dir() + "/index.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto rec = nlohmann::json::parse(line);
+    out.push_back({rec["parsed"]["headers"]["X-Herald-Message-Id"].get<std::string>(),
+                   ParseIsoUtc(rec["time"].get<std::string>())});
+  }
+  return out;
+}
+
+// Message ids the sink received, with how often each arrived.
+std::map<std::string, int> Captured(const testing::SmtpCapture& sink) {
+  std::map<std::string, int> ids;
+  for (const auto& a : Arrivals(sink)) ++ids[a.message_id];
+  return ids;
+}
+
+bool WaitUntil(const std::function<bool()>& done, int seconds) {
+  auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  while (Clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return done();
+}
+
+int64_t Number(testing::TestDatabase& db, const std::string& sql) {
+  return std::stoll(db.Scalar(sql));
+}
+
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A capturing server on a port chosen by the test. The script's argparse keeps the last
+// --port given, so ours overrides the "--port 0" that SmtpCapture passes first.
+std::unique_ptr<testing::SmtpCapture> CaptureOnPort(int port) {
+  auto capture = std::make_unique<testing::SmtpCapture>(
+      std::vector<std::string>{"--port", std::to_string(port)});
+  if (capture->port() != port) {
+    throw std::runtime_error("the capture listens on " + std::to_string(capture->port()) +
+                             ", not on " + std::to_string(port));
+  }
+  return capture;
+}
+
+// Postfix's smtp-sink on a free loopback port, its running counters (-c) written to a file.
+class SmtpSink {
+ public:
+  static constexpr char kPath[] = "/usr/sbin/smtp-sink";
+
+  SmtpSink() {
+    char tmpl[] = "/tmp/smtp-sink.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    port_ = testing::FreePort();
+    std::string listen = "127.0.0.1:" + std::to_string(port_);
+    std::string counters = dir_ + "/counters";
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* out = std::fopen(counters.c_str(), "w");
+      if (out) {
+        dup2(fileno(out), 1);
+        dup2(fileno(out), 2);
+      }
+      // As root it must be told whom to run as; 1000 is the listen backlog.
+      if (geteuid() == 0) {
+        execl(kPath, kPath, "-c", "-u", "postfix", listen.c_str(), "1000",
+              static_cast<char*>(nullptr));
+      } else {
+        execl(kPath, kPath, "-c", listen.c_str(), "1000", static_cast<char*>(nullptr));
+      }
+      _exit(127);
+    }
+    if (!WaitUntil([&] { return Accepts(); }, 5)) {
+      throw std::runtime_error("smtp-sink did not listen on " + listen + ": " + Output());
+    }
+  }
+
+  ~SmtpSink() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  int port() const { return port_; }
+
+  // Messages whose DATA completed, by smtp-sink's own count ("sess=N quit=N mesg=N\r").
+  int64_t Messages() const {
+    std::string out = Output();
+    auto at = out.rfind("mesg=");
+    return at == std::string::npos ? 0 : std::stoll(out.substr(at + 5));
+  }
+
+ private:
+  bool Accepts() const {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+  }
+
+  std::string Output() const {
+    std::ifstream in(dir_ + "/counters");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// 400 messages through a provider limited to 50/s with a burst of 1: the sink sees them
+// arrive at 50/s (within 10%) once the first second is past.
+TEST(DispatchProvidersTest, RateLimitIsHeldWithinTenPercent) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  constexpr double kRate = 50;
+  constexpr int kMessages = 400;
+  testing::SmtpCapture sink;
+  HeralddProcess server(
+      db->dsn(), Config(SmtpProvider("limited", sink.port(),
+                                     "    rate_per_second: 50\n    burst: 1\n")));
+  server.Start();
+  auto subjects = MakeSubjects(*db, kMessages);
+  StartCampaign(server, subjects);
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages; },
+      40))
+      << "not all messages were sent; by status: "
+      << db->Scalar("SELECT string_agg(status || '=' || n, ', ') FROM"
+                    " (SELECT status, count(*) n FROM messages GROUP BY status) s");
+
+  auto arrivals = Arrivals(sink);
+  ASSERT_EQ(arrivals.size(), static_cast<size_t>(kMessages));
+  std::set<std::string> distinct;
+  for (const auto& a : arrivals) distinct.insert(a.message_id);
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kMessages)) << "a message arrived twice";
+  std::vector<double> times;
+  for (const auto& a : arrivals) times.push_back(a.time);
+  std::sort(times.begin(), times.end());
+  std::vector<double> steady;
+  for (double t : times) {
+    if (t >= times.front() + 1.0) steady.push_back(t);
+  }
+  ASSERT_GE(steady.size(), 200u) << "the run was too short to measure";
+  double span = steady.back() - steady.front();
+  double rate = static_cast<double>(steady.size() - 1) / span;
+  // The busiest whole second of the steady part: a burst of 1 leaves no room to catch up.
+  size_t busiest = 0;
+  for (size_t i = 0, j = 0; i < steady.size(); ++i) {
+    while (steady[j] <= steady[i] - 1.0) ++j;
+    busiest = std::max(busiest, i - j + 1);
+  }
+  std::cout << "rate limit " << kRate << "/s: " << steady.size() << " messages in " << span
+            << " s after the first second = " << rate << "/s; busiest second " << busiest
+            << "; whole run " << times.back() - times.front() << " s\n";
+  EXPECT_NEAR(rate, kRate, kRate * 0.1);
+  EXPECT_LE(static_cast<double>(busiest), kRate * 1.1 + 1);
+}
+
+// Priority 1 points at a port where nothing listens, priority 2 at a capture server. The
+// dead relay is tried until its breaker opens (5 consecutive failures), then left alone;
+// every message ends at the second provider, exactly once, those that met the first after a
+// recorded, failed attempt (code 0) and a retry.
+TEST(DispatchProvidersTest, FailingProviderIsTakenOutAndTrafficMovesToTheNext) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  constexpr int kMessages = 30;
+  constexpr int kWorkers = 2;
+  constexpr int kBreakerFailures = 5;
+  testing::SmtpCapture backup_sink;
+  int dead_port = testing::FreePort();  // bound and released: nothing listens there
+  // The breaker stays open far longer than the test, so no half-open probe muddies the count.
+  HeralddProcess server(
+      db->dsn(),
+      Config(SmtpProvider("primary", dead_port,
+                          "    priority: 1\n    breaker_failures: 5\n    breaker_open_s: 600\n") +
+                 SmtpProvider("backup", backup_sink.port(), "    priority: 2\n"),
+             kWorkers));
+  server.Start();
+  auto start = Clock::now();
+  auto ids = SendEach(server, MakeSubjects(*db, kMessages), "failover-");
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages; },
+      30))
+      << "by status: "
+      << db->Scalar("SELECT string_agg(status || '=' || n, ', ') FROM"
+                    " (SELECT status, count(*) n FROM messages GROUP BY status) s")
+      << "\n" << server.Log();
+  double took = Since(start);
+
+  // The sink's view: every message once, nothing else.
+  auto captured = Captured(backup_sink);
+  EXPECT_EQ(captured.size(), static_cast<size_t>(kMessages));
+  for (const auto& id : ids) EXPECT_EQ(captured[id], 1) << id;
+
+  int met_primary = 0, connects_to_primary = 0, refused_by_breaker = 0;
+  for (const auto& id : ids) {
+    auto m = GetMessage(server, id);
+    EXPECT_EQ(m.status(), v1::SENT) << id;
+    ASSERT_GE(m.attempt_log_size(), 1) << id;
+    const auto& last = m.attempt_log(m.attempt_log_size() - 1);
+    EXPECT_EQ(last.provider(), "backup") << id;
+    EXPECT_EQ(last.outcome(), "SENT") << id;
+    EXPECT_EQ(last.code(), 250) << id;
+    EXPECT_EQ(last.number(), m.attempt_log_size()) << id;
+    bool on_primary = false;
+    for (int i = 0; i + 1 < m.attempt_log_size(); ++i) {
+      const auto& a = m.attempt_log(i);
+      EXPECT_EQ(a.provider(), "primary") << id;
+      EXPECT_EQ(a.outcome(), "RETRY") << id;
+      EXPECT_EQ(a.code(), 0) << id << " " << a.detail();
+      on_primary = true;
+      if (a.detail() == kCircuitOpen) {
+        ++refused_by_breaker;
+      } else {
+        ++connects_to_primary;
+      }
+    }
+    if (on_primary) {
+      ++met_primary;
+      // It was retried: it went through RETRYING before it was sent.
+      bool retried = false;
+      for (const auto& h : m.history()) retried = retried || h.status() == v1::RETRYING;
+      EXPECT_TRUE(retried) << id;
+    }
+  }
+  std::cout << "failover: " << kMessages << " sent via backup in " << took << " s; "
+            << met_primary << " met the dead primary first (" << connects_to_primary
+            << " connection attempts, " << refused_by_breaker << " refused by its open breaker)\n";
+  // The breaker opened after its threshold: each worker may have had one attempt in flight
+  // when the last counted failure landed, and no more reached the dead relay.
+  EXPECT_GE(connects_to_primary, kBreakerFailures);
+  EXPECT_LE(connects_to_primary, kBreakerFailures + kWorkers - 1);
+  EXPECT_GE(met_primary, kBreakerFailures);
+}
+
+// The only relay is down (nothing listens on its port): 20 messages are tried, fail with
+// code 0, and wait in RETRYING while the breaker is open. Then a server starts on that port;
+// the half-open probe gets through and every message is delivered, each exactly once.
+TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  constexpr int kMessages = 20;
+  int port = testing::FreePort();
+  HeralddProcess server(
+      db->dsn(), Config(SmtpProvider("relay", port,
+                                     "    breaker_failures: 5\n    breaker_open_s: 2\n")));
+  server.Start();
+  auto start = Clock::now();
+  auto ids = SendEach(server, MakeSubjects(*db, kMessages), "outage-");
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Number(*db, "SELECT count(*) FROM messages WHERE status = 'retrying'") ==
+                   kMessages &&
+               Number(*db, "SELECT count(*) FROM message_attempts") >= 5;
+      },
+      20))
+      << "the messages did not all wait in RETRYING with failed attempts\n" << server.Log();
+  double down_for = Since(start);
+  EXPECT_EQ(Number(*db, "SELECT count(*) FROM message_attempts WHERE outcome <> 'RETRY'"
+                        " OR code <> 0"),
+            0)
+      << "an attempt against a dead relay did not fail as a transport failure";
+  int64_t failed_attempts = Number(*db, "SELECT count(*) FROM message_attempts");
+
+  auto relay = CaptureOnPort(port);
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages; },
+      30))
+      << "by status: "
+      << db->Scalar("SELECT string_agg(status || '=' || n, ', ') FROM"
+                    " (SELECT status, count(*) n FROM messages GROUP BY status) s")
+      << "\n" << server.Log();
+  double recovered_after = Since(start) - down_for;
+  // Nothing arrives late, twice or extra.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto captured = Captured(*relay);
+  EXPECT_EQ(captured.size(), static_cast<size_t>(kMessages));
+  for (const auto& id : ids) EXPECT_EQ(captured[id], 1) << id;
+
+  int max_attempts = 0;
+  for (const auto& id : ids) {
+    auto m = GetMessage(server, id);
+    EXPECT_EQ(m.status(), v1::SENT) << id;
+    bool retried = false;
+    for (const auto& h : m.history()) retried = retried || h.status() == v1::RETRYING;
+    EXPECT_TRUE(retried) << id << " never waited";
+    ASSERT_GE(m.attempt_log_size(), 1) << id;
+    for (int i = 0; i + 1 < m.attempt_log_size(); ++i) {
+      EXPECT_EQ(m.attempt_log(i).outcome(), "RETRY") << id;
+      EXPECT_EQ(m.attempt_log(i).code(), 0) << id;
+    }
+    EXPECT_EQ(m.attempt_log(m.attempt_log_size() - 1).code(), 250) << id;
+    max_attempts = std::max(max_attempts, m.attempt_log_size());
+  }
+  std::cout << "outage: all " << kMessages << " in RETRYING after " << down_for << " s ("
+            << failed_attempts << " failed attempts); all sent " << recovered_after
+            << " s after the relay came up; at most " << max_attempts
+            << " attempts for one message\n";
+}
+
+// A 5,000-recipient campaign into Postfix's smtp-sink, as fast as the service goes: every
+// message SENT, and the sink counted exactly that many.
+TEST(DispatchProvidersTest, SmtpSinkTakesVolume) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  if (access(SmtpSink::kPath, X_OK) != 0) {
+    if (testing::InCi()) FAIL() << SmtpSink::kPath << " is missing under CI";
+    GTEST_SKIP() << SmtpSink::kPath << " is not installed (Debian: postfix)";
+  }
+  constexpr int kMessages = 5000;
+  SmtpSink sink;
+  HeralddProcess server(db->dsn(), Config(SmtpProvider("postfix", sink.port()), 4));
+  server.Start();
+  auto subjects = MakeSubjects(*db, kMessages);
+  auto start = Clock::now();
+  StartCampaign(server, subjects);
+  double sink_done = 0;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        if (sink_done == 0 && sink.Messages() >= kMessages) sink_done = Since(start);
+        return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
+      },
+      60))
+      << "by status: "
+      << db->Scalar("SELECT string_agg(status || '=' || n, ', ') FROM"
+                    " (SELECT status, count(*) n FROM messages GROUP BY status) s")
+      << "; the sink counted " << sink.Messages();
+  double all_sent = Since(start);
+  if (sink_done == 0) sink_done = all_sent;
+  EXPECT_EQ(sink.Messages(), kMessages);
+  EXPECT_EQ(Number(*db, "SELECT count(*) FROM message_attempts"), kMessages)
+      << "some messages needed more than one attempt";
+  std::cout << "smtp-sink: " << kMessages << " messages at the sink in " << sink_done
+            << " s (" << kMessages / sink_done << " msg/s), all SENT in the database after "
+            << all_sent << " s (" << kMessages / all_sent << " msg/s)\n";
+}
+
+}  // namespace
+}  // namespace herald
