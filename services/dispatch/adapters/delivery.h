@@ -26,6 +26,8 @@ struct DeliveryResult {
   std::string detail;
   std::string provider_message_id;
   std::optional<std::chrono::seconds> retry_after;  // from Retry-After, when given
+  // Nothing reached the provider (its circuit is open): not an attempt of the message.
+  bool not_attempted = false;
 };
 
 }  // namespace herald::dispatch

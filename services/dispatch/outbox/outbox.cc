@@ -82,11 +82,12 @@ constexpr db::Statement kAttempts{
 constexpr db::Statement kComplete{
     "outbox.complete",
     "UPDATE messages m SET status = u.status, next_attempt_at = u.next_at,"
+    " attempts = m.attempts - u.uncounted,"
     " lease_owner = NULL, lease_expires_at = NULL, updated_at = $5,"
     " sms_encoding = coalesce(nullif(u.enc, ''), m.sms_encoding),"
     " sms_segments = coalesce(nullif(u.seg, 0), m.sms_segments)"
-    " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $6::text[], $7::int[])"
-    "   AS u(id, attempt, status, next_at, enc, seg)"
+    " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $6::text[], $7::int[],"
+    "            $8::int[]) AS u(id, attempt, status, next_at, enc, seg, uncounted)"
     " WHERE m.id = u.id AND m.status = 'sending' AND m.attempts = u.attempt"
     " RETURNING m.id::text"};
 
@@ -275,38 +276,51 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
 void Outbox::Complete(const std::vector<Outcome>& outcomes) {
   if (outcomes.empty()) return;
   Timestamp now = clock_.Now();
-  std::vector<std::string> ids, providers, starts, ends, outcome_names, enhanced, pcodes,
-      details, pids, statuses, next_at, notes, reasons;
-  std::vector<long long> attempts, codes, segments;
+  std::vector<std::string> ids, statuses, next_at, notes, reasons;
+  std::vector<long long> attempts, segments, uncounted;
   std::vector<std::string> encodings;
+  // Attempt rows only for what reached a provider; a message refused by an open circuit
+  // gets its attempt back and is retried soon, so an outage cannot use up its attempts.
+  std::vector<std::string> a_ids, a_providers, a_starts, a_ends, a_outcomes, a_enhanced,
+      a_pcodes, a_details, a_pids;
+  std::vector<long long> a_numbers, a_codes;
   for (const auto& o : outcomes) {
+    if (!o.result.not_attempted) {
+      a_ids.push_back(o.message_id);
+      a_numbers.push_back(o.attempt);
+      a_providers.push_back(o.provider);
+      a_starts.push_back(ToIso8601(o.started));
+      a_ends.push_back(ToIso8601(o.ended));
+      a_outcomes.push_back(DeliveryOutcomeName(o.result.outcome));
+      a_codes.push_back(o.result.code);
+      a_enhanced.push_back(o.result.enhanced_status);
+      a_pcodes.push_back(o.result.provider_code);
+      a_details.push_back(o.result.detail.substr(0, 300));
+      a_pids.push_back(o.result.provider_message_id);
+    }
+    uncounted.push_back(o.result.not_attempted ? 1 : 0);
     ids.push_back(o.message_id);
     encodings.push_back(o.sms_encoding);
     segments.push_back(o.sms_segments);
     attempts.push_back(o.attempt);
-    providers.push_back(o.provider);
-    starts.push_back(ToIso8601(o.started));
-    ends.push_back(ToIso8601(o.ended));
-    outcome_names.push_back(DeliveryOutcomeName(o.result.outcome));
-    codes.push_back(o.result.code);
-    enhanced.push_back(o.result.enhanced_status);
-    pcodes.push_back(o.result.provider_code);
-    details.push_back(o.result.detail.substr(0, 300));
-    pids.push_back(o.result.provider_message_id);
     std::string status = "failed", next;
     switch (o.result.outcome) {
       case DeliveryOutcome::kSent: status = "sent"; break;
       case DeliveryOutcome::kRetry:
         status = "retrying";
-        next = ToIso8601(now + Backoff(o.message_id, o.attempt, o.result.retry_after));
+        next = o.result.not_attempted
+                   ? ToIso8601(now + std::min(retry_.base_delay, std::chrono::seconds(5)))
+                   : ToIso8601(now + Backoff(o.message_id, o.attempt, o.result.retry_after));
         break;
       case DeliveryOutcome::kFailed:
       case DeliveryOutcome::kSuppress: status = "failed"; break;
     }
     statuses.push_back(status);
     next_at.push_back(next.empty() ? ToIso8601(now) : next);
-    notes.push_back(std::string(DeliveryOutcomeName(o.result.outcome)) + " " +
-                    std::to_string(o.result.code));
+    notes.push_back(o.result.not_attempted
+                        ? std::string("provider circuit open; not attempted")
+                        : std::string(DeliveryOutcomeName(o.result.outcome)) + " " +
+                              std::to_string(o.result.code));
     reasons.push_back("0");
   }
   auto conn = pool_.Acquire();
@@ -318,15 +332,18 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
                           r[2].as<std::string>()});
   }
   LockGateRows(*conn, txn, gate_.hasher(), recipients);
-  conn->Exec(txn, kAttempts, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
-             db::ToArrayLiteral(providers), db::ToArrayLiteral(starts), db::ToArrayLiteral(ends),
-             db::ToArrayLiteral(outcome_names), db::ToArrayLiteral(codes),
-             db::ToArrayLiteral(enhanced), db::ToArrayLiteral(pcodes), db::ToArrayLiteral(details),
-             db::ToArrayLiteral(pids));
+  if (!a_ids.empty()) {
+    conn->Exec(txn, kAttempts, db::ToArrayLiteral(a_ids), db::ToArrayLiteral(a_numbers),
+               db::ToArrayLiteral(a_providers), db::ToArrayLiteral(a_starts),
+               db::ToArrayLiteral(a_ends), db::ToArrayLiteral(a_outcomes),
+               db::ToArrayLiteral(a_codes), db::ToArrayLiteral(a_enhanced),
+               db::ToArrayLiteral(a_pcodes), db::ToArrayLiteral(a_details),
+               db::ToArrayLiteral(a_pids));
+  }
   auto done = conn->Exec(txn, kComplete, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
                          db::ToArrayLiteral(statuses), db::ToArrayLiteral(next_at),
                          ToIso8601(now), db::ToArrayLiteral(encodings),
-                         db::ToArrayLiteral(segments));
+                         db::ToArrayLiteral(segments), db::ToArrayLiteral(uncounted));
   std::set<std::string> completed;
   for (const auto& r : done) completed.insert(r[0].as<std::string>());
   std::vector<std::string> h_ids, h_status, h_reason, h_note;

@@ -181,6 +181,7 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
     DeliveryResult r;
     r.outcome = DeliveryOutcome::kRetry;
     r.detail = "provider circuit open";
+    r.not_attempted = true;
     return r;
   }
   // Hold the provider's rate: every worker thread draws from the same bucket.
