@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "herald/v1/dispatch.grpc.pb.h"
+#include "tests/support/campaign_driver.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
@@ -33,6 +34,8 @@ namespace herald {
 namespace {
 
 using testing::HeralddProcess;
+using testing::Number;
+using testing::WaitUntil;
 using Clock = std::chrono::steady_clock;
 
 // Outbox::Complete's history note for a message an open circuit refused: not an attempt.
@@ -56,26 +59,6 @@ std::string Config(const std::string& providers, int workers = 2) {
          providers;
 }
 
-// `n` consenting subjects with one e-mail each, written set-based for speed.
-std::vector<std::string> MakeSubjects(testing::TestDatabase& db, int n) {
-  db.Exec(
-      "INSERT INTO subjects (id, surname, processing_consent, marketing_channels,"
-      " created_at, updated_at) SELECT gen_random_uuid(), 'p' || g, true, 2, now(), now()"
-      " FROM generate_series(1, " +
-      std::to_string(n) + ") g");
-  db.Exec(
-      "INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
-      " SELECT id, 1, surname || '@example.com', surname || '@example.com', now()"
-      " FROM subjects");
-  pqxx::connection conn(db.dsn());
-  pqxx::read_transaction txn(conn);
-  std::vector<std::string> ids;
-  for (const auto& r : txn.exec("SELECT id::text FROM subjects ORDER BY id")) {
-    ids.push_back(r[0].as<std::string>());
-  }
-  return ids;
-}
-
 void FillContent(v1::Content* c) {
   c->set_subject("Offer for {{surname}}");
   c->set_text("Hello {{surname}}");
@@ -83,45 +66,9 @@ void FillContent(v1::Content* c) {
 
 // Creates, fills and starts a campaign to `subjects`; returns its id.
 std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>& subjects) {
-  auto stub = v1::DispatchService::NewStub(server.Channel());
-  v1::CreateCampaignResponse created;
-  {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
-    v1::CreateCampaignRequest r;
-    r.set_idempotency_key("providers");
-    r.set_name("Providers");
-    r.set_topic("special_offers");
-    r.set_channel(v1::EMAIL);
-    FillContent(r.mutable_content());
-    auto status = stub->CreateCampaign(&ctx, r, &created);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-  }
-  {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
-    v1::AddRecipientsResponse added;
-    auto writer = stub->AddRecipients(&ctx, &added);
-    for (size_t i = 0; i < subjects.size(); i += 1000) {
-      v1::AddRecipientsRequest m;
-      if (i == 0) m.set_campaign_id(created.campaign().id());
-      for (size_t k = i; k < std::min(subjects.size(), i + 1000); ++k) {
-        m.add_rows()->set_subject_id(subjects[k]);
-      }
-      writer->Write(m);
-    }
-    writer->WritesDone();
-    EXPECT_TRUE(writer->Finish().ok());
-    EXPECT_EQ(added.added(), static_cast<int64_t>(subjects.size()));
-  }
-  grpc::ClientContext ctx;
-  testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
-  v1::StartCampaignRequest s;
-  s.set_campaign_id(created.campaign().id());
-  v1::Campaign started;
-  auto status = stub->StartCampaign(&ctx, s, &started);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return created.campaign().id();
+  v1::Content content;
+  FillContent(&content);
+  return testing::StartCampaign(server, subjects, content, "providers");
 }
 
 // One Send per subject, each with its own idempotency key; returns the message ids.
@@ -188,26 +135,6 @@ std::vector<Arrival> Arrivals(const testing::SmtpCapture& sink) {
                    ParseIsoUtc(rec["time"].get<std::string>())});
   }
   return out;
-}
-
-// Message ids the sink received, with how often each arrived.
-std::map<std::string, int> Captured(const testing::SmtpCapture& sink) {
-  std::map<std::string, int> ids;
-  for (const auto& a : Arrivals(sink)) ++ids[a.message_id];
-  return ids;
-}
-
-bool WaitUntil(const std::function<bool()>& done, int seconds) {
-  auto deadline = Clock::now() + std::chrono::seconds(seconds);
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
-
-int64_t Number(testing::TestDatabase& db, const std::string& sql) {
-  return std::stoll(db.Scalar(sql));
 }
 
 double Since(Clock::time_point start) {
@@ -311,7 +238,7 @@ TEST(DispatchProvidersTest, RateLimitIsHeldWithinTenPercent) {
   HeralddProcess server(db->dsn(), Config(SmtpProvider("limited", sink.port(),
                                                        "    rate_per_second: 50\n    burst: 1\n")));
   server.Start();
-  auto subjects = MakeSubjects(*db, kMessages);
+  auto subjects = testing::MakeSubjects(*db, kMessages, "p");
   StartCampaign(server, subjects);
   ASSERT_TRUE(WaitUntil(
       [&] {
@@ -372,7 +299,7 @@ TEST(DispatchProvidersTest, FailingProviderIsTakenOutAndTrafficMovesToTheNext) {
              kWorkers));
   server.Start();
   auto start = Clock::now();
-  auto ids = SendEach(server, MakeSubjects(*db, kMessages), "failover-");
+  auto ids = SendEach(server, testing::MakeSubjects(*db, kMessages, "p"), "failover-");
   ASSERT_TRUE(WaitUntil(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
@@ -387,7 +314,7 @@ TEST(DispatchProvidersTest, FailingProviderIsTakenOutAndTrafficMovesToTheNext) {
   double took = Since(start);
 
   // The sink's view: every message once, nothing else.
-  auto captured = Captured(backup_sink);
+  auto captured = testing::CapturedMessageIds(backup_sink);
   EXPECT_EQ(captured.size(), static_cast<size_t>(kMessages));
   for (const auto& id : ids) EXPECT_EQ(captured[id], 1) << id;
 
@@ -448,7 +375,7 @@ TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
       Config(SmtpProvider("relay", port, "    breaker_failures: 5\n    breaker_open_s: 2\n")));
   server.Start();
   auto start = Clock::now();
-  auto ids = SendEach(server, MakeSubjects(*db, kMessages), "outage-");
+  auto ids = SendEach(server, testing::MakeSubjects(*db, kMessages, "p"), "outage-");
   ASSERT_TRUE(WaitUntil(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'retrying'") ==
@@ -485,7 +412,7 @@ TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
   double recovered_after = Since(start) - down_for;
   // Nothing arrives late, twice or extra.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  auto captured = Captured(*relay);
+  auto captured = testing::CapturedMessageIds(*relay);
   EXPECT_EQ(captured.size(), static_cast<size_t>(kMessages));
   for (const auto& id : ids) EXPECT_EQ(captured[id], 1) << id;
 
@@ -523,7 +450,7 @@ TEST(DispatchProvidersTest, SmtpSinkTakesVolume) {
   SmtpSink sink;
   HeralddProcess server(db->dsn(), Config(SmtpProvider("postfix", sink.port()), 4));
   server.Start();
-  auto subjects = MakeSubjects(*db, kMessages);
+  auto subjects = testing::MakeSubjects(*db, kMessages, "p");
   auto start = Clock::now();
   StartCampaign(server, subjects);
   double sink_done = 0;

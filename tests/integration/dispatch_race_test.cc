@@ -17,6 +17,7 @@
 #include "common/db/sql_array.h"
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
+#include "tests/support/campaign_driver.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
@@ -24,7 +25,18 @@
 namespace herald {
 namespace {
 
+using testing::CapturedMessageIds;
 using testing::HeralddProcess;
+using testing::MakeSubjects;
+using testing::Number;
+using testing::WaitUntil;
+
+v1::Content OfferContent() {
+  v1::Content c;
+  c.set_subject("Offer");
+  c.set_text("Hello {{surname}}");
+  return c;
+}
 
 std::string Providers(int port, int workers) {
   return "email:\n  from_address: news@herald.test\n"
@@ -32,88 +44,6 @@ std::string Providers(int port, int workers) {
          "providers:\n  - name: sink\n    kind: smtp\n    country: RU\n"
          "    settings:\n      url: smtp://127.0.0.1:" + std::to_string(port) +
          "\n      starttls: none\n      max_connections: 4\n";
-}
-
-// `n` consenting subjects with one e-mail each, written set-based for speed.
-std::vector<std::string> MakeSubjects(testing::TestDatabase& db, int n) {
-  db.Exec("INSERT INTO subjects (id, surname, processing_consent, marketing_channels,"
-          " created_at, updated_at) SELECT gen_random_uuid(), 'r' || g, true, 2, now(), now()"
-          " FROM generate_series(1, " + std::to_string(n) + ") g");
-  db.Exec("INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
-          " SELECT id, 1, surname || '@example.com', surname || '@example.com', now()"
-          " FROM subjects");
-  pqxx::connection conn(db.dsn());
-  pqxx::read_transaction txn(conn);
-  std::vector<std::string> ids;
-  for (const auto& r : txn.exec("SELECT id::text FROM subjects ORDER BY id")) {
-    ids.push_back(r[0].as<std::string>());
-  }
-  return ids;
-}
-
-std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>& subjects) {
-  auto stub = v1::DispatchService::NewStub(server.Channel());
-  v1::CreateCampaignResponse created;
-  {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
-    v1::CreateCampaignRequest r;
-    r.set_idempotency_key("race");
-    r.set_name("Race");
-    r.set_topic("special_offers");
-    r.set_channel(v1::EMAIL);
-    r.mutable_content()->set_subject("Offer");
-    r.mutable_content()->set_text("Hello {{surname}}");
-    EXPECT_TRUE(stub->CreateCampaign(&ctx, r, &created).ok());
-  }
-  {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
-    v1::AddRecipientsResponse added;
-    auto writer = stub->AddRecipients(&ctx, &added);
-    for (size_t i = 0; i < subjects.size(); i += 1000) {
-      v1::AddRecipientsRequest m;
-      if (i == 0) m.set_campaign_id(created.campaign().id());
-      for (size_t k = i; k < std::min(subjects.size(), i + 1000); ++k) {
-        m.add_rows()->set_subject_id(subjects[k]);
-      }
-      writer->Write(m);
-    }
-    writer->WritesDone();
-    EXPECT_TRUE(writer->Finish().ok());
-    EXPECT_EQ(added.added(), static_cast<int64_t>(subjects.size()));
-  }
-  grpc::ClientContext ctx;
-  testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
-  v1::StartCampaignRequest s;
-  s.set_campaign_id(created.campaign().id());
-  v1::Campaign started;
-  EXPECT_TRUE(stub->StartCampaign(&ctx, s, &started).ok());
-  return created.campaign().id();
-}
-
-// Message ids the sink received, with how often each arrived.
-std::map<std::string, int> Captured(const testing::SmtpCapture& sink) {
-  std::map<std::string, int> ids;
-  std::ifstream in(sink.dir() + "/index.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto rec = nlohmann::json::parse(line);
-    ++ids[rec["parsed"]["headers"]["X-Herald-Message-Id"].get<std::string>()];
-  }
-  return ids;
-}
-
-bool WaitUntil(const std::function<bool()>& done, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
-int64_t Number(testing::TestDatabase& db, const std::string& sql) {
-  return std::stoll(db.Scalar(sql));
 }
 
 TEST(DispatchRaceTest, OptOutsRacingACampaignAreHonouredFromTheirCommit) {
@@ -124,7 +54,7 @@ TEST(DispatchRaceTest, OptOutsRacingACampaignAreHonouredFromTheirCommit) {
   HeralddProcess server(db->dsn(), Providers(sink.port(), 4));
   server.Start();
   auto subjects = MakeSubjects(*db, 20000);
-  std::string campaign = StartCampaign(server, subjects);
+  std::string campaign = testing::StartCampaign(server, subjects, OfferContent(), "race");
 
   // Another client opts 2,000 random recipients out while the campaign runs.
   std::mt19937 rng(20261127);
@@ -157,7 +87,7 @@ TEST(DispatchRaceTest, OptOutsRacingACampaignAreHonouredFromTheirCommit) {
       },
       300))
       << "the campaign did not finish";
-  auto captured = Captured(sink);
+  auto captured = CapturedMessageIds(sink);
 
   pqxx::connection conn(db->dsn());
   pqxx::work txn(conn);  // only a temporary table is written
@@ -214,7 +144,7 @@ TEST(DispatchCrashTest, KillNineMidCampaignLosesNothing) {
   auto server = std::make_unique<HeralddProcess>(db->dsn(), Providers(sink.port(), 4));
   server->Start();
   auto subjects = MakeSubjects(*db, 3000);
-  StartCampaign(*server, subjects);
+  testing::StartCampaign(*server, subjects, OfferContent(), "crash");
   ASSERT_TRUE(WaitUntil(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") > 200 &&
@@ -237,7 +167,7 @@ TEST(DispatchCrashTest, KillNineMidCampaignLosesNothing) {
   // Every recipient ends in exactly one terminal state, and nothing is lost.
   EXPECT_EQ(Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'"), 3000);
   EXPECT_EQ(Number(*db, "SELECT count(DISTINCT subject_id) FROM messages"), 3000);
-  auto captured = Captured(sink);
+  auto captured = CapturedMessageIds(sink);
   EXPECT_EQ(captured.size(), 3000u);
   int64_t duplicates = 0;
   for (const auto& [id, n] : captured) duplicates += n - 1;

@@ -14,7 +14,16 @@ enum class DeliveryOutcome {
   kSuppress,  // permanent for the address: SMTP 5.1.x, Twilio 21610 (recipient unsubscribed)
 };
 
-const char* DeliveryOutcomeName(DeliveryOutcome o);
+// "SENT", "RETRY", "FAILED", "SUPPRESS": stored in message_attempts.outcome.
+inline const char* DeliveryOutcomeName(DeliveryOutcome o) {
+  switch (o) {
+    case DeliveryOutcome::kSent: return "SENT";
+    case DeliveryOutcome::kRetry: return "RETRY";
+    case DeliveryOutcome::kFailed: return "FAILED";
+    case DeliveryOutcome::kSuppress: return "SUPPRESS";
+  }
+  return "?";
+}
 
 struct DeliveryResult {
   DeliveryOutcome outcome = DeliveryOutcome::kRetry;

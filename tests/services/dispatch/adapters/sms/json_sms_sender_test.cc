@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "tests/services/dispatch/adapters/sms/delivery_printers.h"
+#include "tests/services/dispatch/adapters/delivery_printers.h"
 #include "tests/services/dispatch/adapters/sms/fake_provider.h"
 
 namespace herald::dispatch::sms {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "tests/services/dispatch/adapters/sms/delivery_printers.h"
+#include "tests/services/dispatch/adapters/delivery_printers.h"
 
 namespace herald::dispatch::sms {
 namespace {

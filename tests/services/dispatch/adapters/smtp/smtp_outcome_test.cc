@@ -5,7 +5,7 @@
 
 #include "services/dispatch/adapters/smtp/smtp_transcript.h"
 #include "tests/services/dispatch/adapters/smtp/mime_test_util.h"
-#include "tests/services/dispatch/adapters/smtp/test_printers.h"
+#include "tests/services/dispatch/adapters/delivery_printers.h"
 
 namespace herald::dispatch {
 namespace {

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "tests/services/dispatch/adapters/smtp/capture_server.h"
-#include "tests/services/dispatch/adapters/smtp/test_printers.h"
+#include "tests/services/dispatch/adapters/delivery_printers.h"
 
 namespace herald::dispatch {
 namespace {

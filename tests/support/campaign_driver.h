@@ -1,0 +1,34 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "herald/v1/dispatch.pb.h"
+#include "tests/support/heraldd_process.h"
+#include "tests/support/smtp_capture.h"
+#include "tests/support/test_database.h"
+
+namespace herald::testing {
+
+// `n` consenting subjects with one e-mail each (<prefix><i>@example.com), written set-based
+// for speed; returns their ids in id order.
+std::vector<std::string> MakeSubjects(TestDatabase& db, int n, const std::string& prefix = "r");
+
+// Creates a campaign on special_offers by e-mail with `content`, streams `subjects` in as
+// recipients (1,000 rows a message), starts it, and returns its id. Failures are recorded as
+// test failures.
+std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>& subjects,
+                          const v1::Content& content, const std::string& key = "campaign");
+
+// Message ids (X-Herald-Message-Id) the sink received, with how often each arrived.
+std::map<std::string, int> CapturedMessageIds(const SmtpCapture& sink);
+
+// Polls `done` every 100 ms for up to `seconds`.
+bool WaitUntil(const std::function<bool()>& done, int seconds);
+
+// The first column of the first row, as a number.
+int64_t Number(TestDatabase& db, const std::string& sql);
+
+}  // namespace herald::testing
