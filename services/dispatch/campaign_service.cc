@@ -162,7 +162,10 @@ v1::CreateCampaignResponse CampaignService::CreateCampaign(const Caller& caller,
     throw InvalidArgument("content", "SMS takes text only");
   }
   MessageTemplate::Compile({c.subject(), c.text(), c.html()}, allowed);
-  if (r.rate_per_second() < 0) throw InvalidArgument("rate_per_second", "must not be negative");
+  if (r.rate_per_second() != 0 &&
+      (r.rate_per_second() < 0.001 || r.rate_per_second() > 100000)) {
+    throw InvalidArgument("rate_per_second", "0 (no limit) or from 0.001 to 100000");
+  }
   std::optional<std::string> start;
   if (r.has_start_time()) {
     start = ToIso8601(FromUnixMicros(r.start_time().seconds() * 1000000));

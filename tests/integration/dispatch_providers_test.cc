@@ -477,3 +477,71 @@ TEST(DispatchProvidersTest, SmtpSinkTakesVolume) {
 
 }  // namespace
 }  // namespace herald
+
+namespace herald {
+namespace {
+
+// The campaign's own rate, below an unlimited provider's, paces its messages.
+TEST(DispatchProvidersTest, CampaignRateIsHeld) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  constexpr double kRate = 25;
+  constexpr int kMessages = 150;
+  testing::SmtpCapture sink;
+  HeralddProcess server(db->dsn(), Config(SmtpProvider("fast", sink.port())));
+  server.Start();
+  auto stub = v1::DispatchService::NewStub(server.Channel());
+  v1::CreateCampaignResponse created;
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::CreateCampaignRequest r;
+    r.set_idempotency_key("paced");
+    r.set_name("Paced");
+    r.set_topic("special_offers");
+    r.set_channel(v1::EMAIL);
+    FillContent(r.mutable_content());
+    r.set_rate_per_second(kRate);
+    ASSERT_TRUE(stub->CreateCampaign(&ctx, r, &created).ok());
+  }
+  auto subjects = testing::MakeSubjects(*db, kMessages, "p");
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::AddRecipientsResponse added;
+    auto writer = stub->AddRecipients(&ctx, &added);
+    v1::AddRecipientsRequest m;
+    m.set_campaign_id(created.campaign().id());
+    for (const auto& id : subjects) m.add_rows()->set_subject_id(id);
+    writer->Write(m);
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::StartCampaignRequest s;
+    s.set_campaign_id(created.campaign().id());
+    v1::Campaign c;
+    ASSERT_TRUE(stub->StartCampaign(&ctx, s, &c).ok());
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
+      },
+      40));
+  std::vector<double> times;
+  for (const auto& a : Arrivals(sink)) times.push_back(a.time);
+  std::sort(times.begin(), times.end());
+  std::vector<double> steady;
+  for (double t : times) {
+    if (t >= times.front() + 1.0) steady.push_back(t);
+  }
+  ASSERT_GE(steady.size(), 100u);
+  double rate = static_cast<double>(steady.size() - 1) / (steady.back() - steady.front());
+  std::cout << "campaign rate " << kRate << "/s: measured " << rate << "/s\n";
+  EXPECT_NEAR(rate, kRate, kRate * 0.1);
+}
+
+}  // namespace
+}  // namespace herald

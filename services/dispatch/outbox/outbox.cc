@@ -24,7 +24,7 @@ constexpr db::Statement kClaimDue{
     " coalesce(m.text_template, c.text_template, ''),"
     " coalesce(m.html_template, c.html_template, ''), m.variables::text, m.status,"
     " coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),"
-    " coalesce(s.locale, '')"
+    " coalesce(s.locale, ''), coalesce(c.rate_per_second, 0)"
     " FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id"
     " LEFT JOIN subjects s ON s.id = m.subject_id"
     " WHERE ((m.status IN ('queued', 'retrying') AND m.next_attempt_at <= $1)"
@@ -190,6 +190,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     row.previous_status = r[13].as<std::string>();
     const char* fields[] = {"surname", "given_name", "patronymic", "locale"};
     for (int f = 0; f < 4; ++f) row.m.variables[fields[f]] = r[14 + f].as<std::string>();
+    row.m.campaign_rate = r[18].as<double>();
     row.expired = now - row.m.first_created > retry_.max_age ||
                   row.m.attempt > retry_.max_attempts;
     batch.push_back(std::move(row));

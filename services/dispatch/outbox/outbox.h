@@ -24,6 +24,7 @@ struct ClaimedMessage {
   std::string address;  // normalised, as decided by the gate
   std::string match_key;
   bool marketing = true;  // the topic is marketing (List-Unsubscribe, links)
+  double campaign_rate = 0;  // the campaign's messages per second; 0: no campaign limit
   subscriptions::Channel channel;
   std::string topic;
   std::string provider;

@@ -105,7 +105,23 @@ std::string DispatchWorker::SmsFooter(const ClaimedMessage& m) const {
   return it == options_.sms_footers.end() ? std::string() : it->second;
 }
 
+void DispatchWorker::PaceCampaign(const ClaimedMessage& m) {
+  if (m.campaign_id.empty() || m.campaign_rate <= 0) return;
+  TokenBucket* bucket;
+  {
+    std::lock_guard lock(campaign_mu_);
+    auto& slot = campaign_buckets_[m.campaign_id];
+    if (!slot) slot = std::make_unique<TokenBucket>(m.campaign_rate, 1.0, clock_);
+    bucket = slot.get();
+  }
+  while (!bucket->TryAcquire() && !stopping_) {
+    std::this_thread::sleep_for(
+        std::max(bucket->TimeUntilAvailable(), std::chrono::microseconds(200)));
+  }
+}
+
 Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
+  PaceCampaign(m);
   Outcome o;
   o.message_id = m.id;
   o.attempt = m.attempt;

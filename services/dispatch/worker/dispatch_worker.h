@@ -12,6 +12,7 @@
 #include "services/dispatch/campaign_service.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
+#include "services/dispatch/throttle/token_bucket.h"
 #include "services/subscriptions/registry.h"
 
 namespace herald::dispatch {
@@ -72,6 +73,11 @@ class DispatchWorker {
   subscriptions::SubscriptionRegistry& registry_;
   const Clock& clock_;
   WorkerOptions options_;
+  // Waits for the campaign's own rate (shared by this process's worker threads).
+  void PaceCampaign(const ClaimedMessage& m);
+
+  std::mutex campaign_mu_;
+  std::map<std::string, std::unique_ptr<TokenBucket>> campaign_buckets_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable cv_;

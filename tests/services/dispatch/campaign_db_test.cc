@@ -219,6 +219,9 @@ TEST_F(CampaignTest, CreateChecksItsInput) {
               HasSubstr("content.html"));
   EXPECT_EQ(code([](auto& r) { r.add_variables("Bad Name"); }).code(),
             ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code([](auto& r) { r.set_rate_per_second(-1); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code([](auto& r) { r.set_rate_per_second(0.0001); }).code(),
+            ErrorCode::kInvalidArgument);
   EXPECT_EQ(Count("campaigns"), 0);
   // Idempotent by key.
   auto c1 = Create("camp-idem");
