@@ -12,7 +12,11 @@ namespace herald::dispatch::sms {
 
 DeliveryOutcome OutcomeForStatus(int status) {
   if (status >= 200 && status < 300) return DeliveryOutcome::kSent;
-  if (status == 408 || status == 429) return DeliveryOutcome::kRetry;
+  // 401/403 say our credentials are wrong (rotated, revoked): provider trouble, not the
+  // message's. Retrying keeps the message and trips the provider's circuit breaker.
+  if (status == 408 || status == 429 || status == 401 || status == 403) {
+    return DeliveryOutcome::kRetry;
+  }
   if (status >= 400 && status < 500) return DeliveryOutcome::kFailed;
   return DeliveryOutcome::kRetry;
 }

@@ -155,7 +155,7 @@ TEST_F(JsonSmsSenderTest, NumericProviderIdIsKeptAsText) {
   EXPECT_EQ(result.provider_message_id, "9007199254740993");
 }
 
-TEST_F(JsonSmsSenderTest, WrongKeyIsRefusedByTheProviderAsFailed) {
+TEST_F(JsonSmsSenderTest, WrongKeyIsRefusedByTheProviderAndRetried) {
   FakeJsonProvider provider(FakeJsonProvider::Accepted());
   JsonSmsConfig config = Config(provider.url());
   config.auth_value = "Bearer wrong";
@@ -163,7 +163,7 @@ TEST_F(JsonSmsSenderTest, WrongKeyIsRefusedByTheProviderAsFailed) {
 
   DeliveryResult result = sender.Send(Message());
 
-  EXPECT_EQ(result.outcome, DeliveryOutcome::kFailed);
+  EXPECT_EQ(result.outcome, DeliveryOutcome::kRetry);
   EXPECT_EQ(result.code, 401);
   EXPECT_EQ(result.provider_code, "UNAUTHORIZED");
   EXPECT_EQ(result.detail, "bad API key");

@@ -21,7 +21,8 @@ TEST(ProviderReplyTest, OutcomeForStatus) {
   };
   for (const Row& row : {Row{200, DeliveryOutcome::kSent}, Row{201, DeliveryOutcome::kSent},
                          Row{202, DeliveryOutcome::kSent}, Row{204, DeliveryOutcome::kSent},
-                         Row{400, DeliveryOutcome::kFailed}, Row{401, DeliveryOutcome::kFailed},
+                         Row{400, DeliveryOutcome::kFailed}, Row{401, DeliveryOutcome::kRetry},
+                         Row{403, DeliveryOutcome::kRetry},
                          Row{404, DeliveryOutcome::kFailed}, Row{422, DeliveryOutcome::kFailed},
                          Row{408, DeliveryOutcome::kRetry}, Row{429, DeliveryOutcome::kRetry},
                          Row{500, DeliveryOutcome::kRetry}, Row{502, DeliveryOutcome::kRetry},

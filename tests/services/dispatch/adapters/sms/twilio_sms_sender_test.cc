@@ -162,7 +162,7 @@ TEST_F(TwilioSmsSenderTest, SendsStatusCallbackWhenConfigured) {
   EXPECT_EQ(twilio.requests()[0].form.at("StatusCallback"), config.status_callback_url);
 }
 
-TEST_F(TwilioSmsSenderTest, WrongTokenIsRefusedByTheProviderAsFailed) {
+TEST_F(TwilioSmsSenderTest, WrongTokenIsRefusedByTheProviderAndRetried) {
   FakeTwilio twilio(FakeTwilio::Created());
   TwilioConfig config = Config(twilio.base_url());
   config.auth_token = "wrong";
@@ -170,7 +170,7 @@ TEST_F(TwilioSmsSenderTest, WrongTokenIsRefusedByTheProviderAsFailed) {
 
   DeliveryResult result = sender.Send(Message());
 
-  EXPECT_EQ(result.outcome, DeliveryOutcome::kFailed);
+  EXPECT_EQ(result.outcome, DeliveryOutcome::kRetry);
   EXPECT_EQ(result.code, 401);
   EXPECT_EQ(result.provider_code, "20003");
   EXPECT_TRUE(twilio.requests().empty());
