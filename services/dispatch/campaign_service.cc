@@ -60,9 +60,15 @@ constexpr db::Statement kStartDue{
     "campaigns.start_due",
     "UPDATE campaigns SET status = 'running', started_at = $1"
     " WHERE status = 'scheduled' AND start_at <= $1"};
+// Finishing takes the campaign rows first (skipping any an AddRecipients stream holds), then
+// looks for work left in a separate statement, whose snapshot sees every committed stream.
+constexpr db::Statement kLockRunning{
+    "campaigns.lock_running",
+    "SELECT id::text FROM campaigns WHERE status = 'running' FOR UPDATE SKIP LOCKED"};
 constexpr db::Statement kFinishDone{
     "campaigns.finish_done",
-    "UPDATE campaigns c SET status = 'finished', finished_at = $1 WHERE status = 'running'"
+    "UPDATE campaigns c SET status = 'finished', finished_at = $1"
+    " WHERE id IN (SELECT unnest($2::uuid[]))"
     " AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id)"
     " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id"
     "   AND m.status IN ('queued', 'retrying', 'sending'))"};
@@ -225,8 +231,10 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
                           std::vector<std::string>{"row_no", "subject_id", "external_id",
                                                    "address", "match_key", "variables"});
     do {
-      if (!msg.campaign_id().empty() && msg.campaign_id() != campaign_id &&
-          row_no > 0) {
+      if (!msg.campaign_id().empty() && !(subscriptions::IsUuid(msg.campaign_id()) &&
+                                          subscriptions::RequireUuid("campaign_id",
+                                                                     msg.campaign_id()) ==
+                                              campaign_id)) {
         stage.complete();
         throw InvalidArgument("campaign_id", "one stream adds to one campaign");
       }
@@ -274,6 +282,18 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
         }
         if (missing) {
           skip(row_no, "missing variable");
+          continue;
+        }
+        bool bad_value = false;
+        for (const auto& [name, value] : vars.items()) {
+          try {
+            subscriptions::CheckText(name, value.get<std::string>(), 4096);
+          } catch (const Error&) {
+            bad_value = true;
+          }
+        }
+        if (bad_value) {
+          skip(row_no, "bad variable value");
           continue;
         }
         stage << std::make_tuple(row_no, subject_id, external_id, address, match_key,
@@ -389,7 +409,11 @@ void CampaignService::AdvanceCampaigns() {
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   conn->Exec(txn, kStartDue, ToIso8601(now));
-  conn->Exec(txn, kFinishDone, ToIso8601(now));
+  std::vector<std::string> running;
+  for (const auto& r : conn->Exec(txn, kLockRunning)) running.push_back(r[0].as<std::string>());
+  if (!running.empty()) {
+    conn->Exec(txn, kFinishDone, ToIso8601(now), db::ToArrayLiteral(running));
+  }
   txn.commit();
 }
 

@@ -24,12 +24,13 @@ constexpr db::Statement kClaimDue{
     " coalesce(m.text_template, c.text_template, ''),"
     " coalesce(m.html_template, c.html_template, ''), m.variables::text, m.status,"
     " coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),"
-    " coalesce(s.locale, ''), coalesce(c.rate_per_second, 0)"
+    " coalesce(s.locale, ''), coalesce(c.rate_per_second, 0), coalesce(c.status, ''),"
+    " coalesce(m.first_attempt_at, $1::timestamptz)::text"
     " FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id"
     " LEFT JOIN subjects s ON s.id = m.subject_id"
-    " WHERE ((m.status IN ('queued', 'retrying') AND m.next_attempt_at <= $1)"
-    "        OR (m.status = 'sending' AND m.lease_expires_at <= $1))"
-    "   AND (m.campaign_id IS NULL OR c.status = 'running')"
+    " WHERE (m.status IN ('queued', 'retrying') AND m.next_attempt_at <= $1"
+    "        AND (m.campaign_id IS NULL OR c.status IN ('running', 'cancelled')))"
+    "    OR (m.status = 'sending' AND m.lease_expires_at <= $1)"
     " ORDER BY m.next_attempt_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED"};
 
 // Gate rows, in a fixed order (ids, then keys) so claims and opt-outs cannot deadlock.
@@ -59,6 +60,8 @@ constexpr db::Statement kMarkClaimed{
     " lease_expires_at = CASE WHEN u.status = 'sending' THEN $6::timestamptz END,"
     " next_attempt_at = CASE WHEN u.status = 'retrying' THEN $8::timestamptz"
     "                   ELSE m.next_attempt_at END,"
+    " first_attempt_at = CASE WHEN u.status = 'sending'"
+    "                    THEN coalesce(m.first_attempt_at, $7) ELSE m.first_attempt_at END,"
     " updated_at = $7"
     " FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[])"
     "   AS u(id, status, reason, provider) WHERE m.id = u.id"};
@@ -131,6 +134,36 @@ void LockGateRows(db::Connection& conn, pqxx::transaction_base& txn,
   conn.Exec(txn, kLockAddressGates, db::ToArrayLiteral(gate_keys));
 }
 
+// Provider text is stored as given but must be valid UTF-8 without NUL (PostgreSQL refuses
+// both): anything else becomes '?'. At most 300 bytes, cut at a character boundary.
+std::string StorableText(const std::string& in) {
+  std::string out;
+  size_t i = 0;
+  while (i < in.size() && out.size() < 300) {
+    unsigned char c = static_cast<unsigned char>(in[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len > 0 && i + len <= in.size() && c != 0;
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
+    }
+    if (ok && len > 1) {
+      // Overlong forms and surrogates are invalid too.
+      unsigned char c1 = static_cast<unsigned char>(in[i + 1]);
+      ok = !(c == 0xc0 || c == 0xc1 || (c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) ||
+             (c == 0xf0 && c1 < 0x90) || c > 0xf4 || (c == 0xf4 && c1 >= 0x90));
+    }
+    if (!ok) {
+      out.push_back('?');
+      ++i;
+      continue;
+    }
+    if (out.size() + len > 300) break;
+    out.append(in, i, len);
+    i += len;
+  }
+  return out;
+}
+
 }  // namespace
 
 Outbox::Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
@@ -167,6 +200,8 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     ClaimedMessage m;
     std::string match_key;
     std::string previous_status;
+    std::string campaign_status;
+    Timestamp first_attempt;
     bool expired = false;
   };
   std::vector<Row> batch;
@@ -191,8 +226,10 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     const char* fields[] = {"surname", "given_name", "patronymic", "locale"};
     for (int f = 0; f < 4; ++f) row.m.variables[fields[f]] = r[14 + f].as<std::string>();
     row.m.campaign_rate = r[18].as<double>();
-    row.expired = now - row.m.first_created > retry_.max_age ||
-                  row.m.attempt > retry_.max_attempts;
+    row.campaign_status = r[19].as<std::string>();
+    row.first_attempt = ParseTimestamp(r[20].as<std::string>());
+    // Age counts from the first attempt: recipients may wait for a campaign to start.
+    row.expired = now - row.first_attempt > retry_.max_age || row.m.attempt > retry_.max_attempts;
     batch.push_back(std::move(row));
   }
 
@@ -212,7 +249,9 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     g.address = row.m.address;
     g.channel = row.m.channel;
     g.topic = topics_.Find(row.m.topic);
-    row.m.marketing = g.topic && g.topic->marketing;
+    // A topic removed from config: the message cannot be decided; it fails below.
+    if (!g.topic) g.topic = topics_.Find("service");
+    row.m.marketing = g.topic->marketing;
     auto provider = picker_(row.m.channel, /*foreign_ok=*/true);
     if (provider) g.provider_country = provider->country;
     providers.push_back(provider);
@@ -225,8 +264,9 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
   for (size_t i = 0; i < batch.size(); ++i) {
     if (decisions[i].reason != DenyReason::kCrossBorderNotAllowed) continue;
     auto domestic = picker_(batch[i].m.channel, /*foreign_ok=*/false);
-    if (!domestic) continue;
+    if (!domestic) continue;  // none configured: the refusal stands
     providers[i] = domestic;
+    if (!domestic->available) continue;  // configured but out: retried below
     requests[i].provider_country = domestic->country;
     retry_domestic.push_back(i);
     domestic_requests.push_back(requests[i]);
@@ -242,14 +282,25 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     auto& row = batch[i];
     std::string status, note;
     int reason = 0;
-    if (row.expired) {
+    if (row.campaign_status == "cancelled") {
+      status = "cancelled";
+      note = "campaign cancelled";
+    } else if (!topics_.Find(row.m.topic)) {
+      status = "failed";
+      note = "topic no longer configured";
+    } else if (row.expired) {
       status = "failed";
       note = "gave up: too many attempts or too old";
+    } else if (decisions[i].reason == DenyReason::kCrossBorderNotAllowed && providers[i] &&
+               !providers[i]->available) {
+      // The domestic provider exists but is out for now: wait for it, do not suppress.
+      status = "retrying";
+      note = "domestic provider unavailable";
     } else if (!decisions[i].allowed()) {
       status = "suppressed";
       reason = static_cast<int>(decisions[i].unknown_subject ? DenyReason::kSubjectDestroyed
                                                              : decisions[i].reason);
-    } else if (!providers[i]) {
+    } else if (!providers[i] || !providers[i]->available) {
       // No provider can take it now (none configured or all circuits open): try later.
       status = "retrying";
       note = "no provider available";
@@ -294,10 +345,10 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
       a_ends.push_back(ToIso8601(o.ended));
       a_outcomes.push_back(DeliveryOutcomeName(o.result.outcome));
       a_codes.push_back(o.result.code);
-      a_enhanced.push_back(o.result.enhanced_status);
-      a_pcodes.push_back(o.result.provider_code);
-      a_details.push_back(o.result.detail.substr(0, 300));
-      a_pids.push_back(o.result.provider_message_id);
+      a_enhanced.push_back(StorableText(o.result.enhanced_status));
+      a_pcodes.push_back(StorableText(o.result.provider_code));
+      a_details.push_back(StorableText(o.result.detail));
+      a_pids.push_back(StorableText(o.result.provider_message_id));
     }
     uncounted.push_back(o.result.not_attempted ? 1 : 0);
     ids.push_back(o.message_id);

@@ -39,6 +39,9 @@ struct ClaimedMessage {
 struct ProviderChoice {
   std::string name;
   std::string country;
+  // false: configured, but its circuit is open for now (messages wait instead of being
+  // decided against it).
+  bool available = true;
 };
 using ProviderPicker =
     std::function<std::optional<ProviderChoice>(subscriptions::Channel, bool foreign_ok)>;

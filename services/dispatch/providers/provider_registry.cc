@@ -158,15 +158,20 @@ void ProviderRegistry::Add(const ProviderConfig& config, EmailTransportPtr email
 
 std::optional<ProviderChoice> ProviderRegistry::Pick(Channel channel, bool foreign_ok) const {
   Channel wanted = channel == Channel::kEmail ? Channel::kEmail : Channel::kSms;
+  std::optional<ProviderChoice> out_for_now;
   for (const auto& p : providers_) {
     if (p->channel != wanted) continue;
     bool domestic =
         std::find(home_.begin(), home_.end(), p->config.country) != home_.end();
     if (!foreign_ok && !domestic) continue;
-    if (p->breaker->state() == CircuitBreaker::State::kOpen) continue;
-    return ProviderChoice{p->config.name, p->config.country};
+    if (p->breaker->state() == CircuitBreaker::State::kOpen) {
+      if (!out_for_now) out_for_now = ProviderChoice{p->config.name, p->config.country, false};
+      continue;
+    }
+    return ProviderChoice{p->config.name, p->config.country, true};
   }
-  return std::nullopt;
+  // Every matching provider is out: say so, so the outbox waits instead of deciding.
+  return out_for_now;
 }
 
 ProviderRegistry::Provider* ProviderRegistry::Find(const std::string& name) {

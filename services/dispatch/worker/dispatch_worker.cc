@@ -1,5 +1,6 @@
 #include "services/dispatch/worker/dispatch_worker.h"
 
+#include "common/error.h"
 #include "common/log/log.h"
 #include "services/dispatch/adapters/sms/sms_encoding.h"
 #include "services/dispatch/content/message_template.h"
@@ -166,10 +167,18 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
       o.sms_segments = enc.segments;
       o.result = providers_.SendSms(m.provider, {m.id, m.address, body});
     }
-  } catch (const std::exception& e) {
-    // A message that cannot be rendered or built will never go out: fail it, keep the rest.
+  } catch (const Error&) {
+    // A template that cannot render will never render: fail it, keep the rest.
+    o.result.outcome = DeliveryOutcome::kFailed;
+    o.result.detail = "could not render the message";
+  } catch (const std::invalid_argument&) {
+    // A message the transport refuses to build (e.g. an unusable header value).
     o.result.outcome = DeliveryOutcome::kFailed;
     o.result.detail = "could not build the message";
+  } catch (const std::exception&) {
+    // Anything else is transient (memory, handles): try again later.
+    o.result.outcome = DeliveryOutcome::kRetry;
+    o.result.detail = "internal error while sending";
   }
   o.ended = clock_.Now();
   return o;

@@ -10,7 +10,7 @@ DenyReason SubjectReason(const SubjectFacts& s, const GateFacts& facts) {
   if (s.blocked) return DenyReason::kSubjectBlocked;
   if (s.revoked) return DenyReason::kConsentRevoked;
   if (facts.provider_foreign && !s.cross_border_consent) return DenyReason::kCrossBorderNotAllowed;
-  if (!s.processing_consent) return DenyReason::kNoConsent;
+  if (!s.processing_consent || !s.owns_address) return DenyReason::kNoConsent;
   if (!facts.marketing_topic) return DenyReason::kNone;  // service notices skip marketing rules
   if (!s.marketing_consent) return DenyReason::kNoConsent;
   switch (s.preference) {

@@ -20,6 +20,9 @@ struct SubjectFacts {
   bool marketing_consent = false;  // on the channel asked about
   bool cross_border_consent = false;
   PreferenceDeny preference = PreferenceDeny::kNone;
+  // The address decided for is one of this subject's. A subject's consent covers only its
+  // own addresses (a stale CRM number may belong to someone else now).
+  bool owns_address = true;
 };
 
 // Everything one decision needs, gathered set-based from the database by EligibilityGate.

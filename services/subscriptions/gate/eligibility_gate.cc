@@ -29,9 +29,10 @@ constexpr db::Statement kSubjectFacts{
     "  SELECT * FROM unnest($1::int[], $2::uuid[], $3::smallint[], $4::text[], $5::smallint[],"
     "                       $6::text[]) AS r(idx, subject_id, kind, match_key, channel, topic)),"
     " rs AS ("
-    "  SELECT idx, subject_id, channel, topic FROM req WHERE subject_id IS NOT NULL"
+    "  SELECT idx, subject_id, channel, topic, kind, match_key FROM req"
+    "   WHERE subject_id IS NOT NULL"
     "  UNION"
-    "  SELECT r.idx, a.subject_id, r.channel, r.topic FROM req r"
+    "  SELECT r.idx, a.subject_id, r.channel, r.topic, r.kind, r.match_key FROM req r"
     "    JOIN addresses a ON a.kind = r.kind AND a.match_key = r.match_key"
     "    JOIN subjects o ON o.id = a.subject_id AND o.state = 'active'"
     "   WHERE r.match_key IS NOT NULL)"
@@ -41,7 +42,9 @@ constexpr db::Statement kSubjectFacts{
     "                              WHEN p.channel <> 0 THEN 2 ELSE 1 END"
     "                   FROM preferences p WHERE p.subject_id = s.id"
     "                    AND p.channel IN (0, rs.channel) AND p.topic IN ('', rs.topic)"
-    "                  ORDER BY p.seq DESC LIMIT 1), 0)"
+    "                  ORDER BY p.seq DESC LIMIT 1), 0),"
+    "        EXISTS (SELECT 1 FROM addresses o WHERE o.subject_id = s.id AND o.kind = rs.kind"
+    "                AND o.match_key = rs.match_key)"
     " FROM rs JOIN subjects s ON s.id = rs.subject_id"};
 
 // Recipients with an active suppression that applies. Service notices honour only hard
@@ -162,6 +165,7 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn,
         case 3: s.preference = PreferenceDeny::kTopic; break;
         default: s.preference = PreferenceDeny::kNone; break;
       }
+      s.owns_address = row[9].as<bool>();
       facts[i].subjects.push_back(s);
     }
   }

@@ -230,5 +230,18 @@ TEST_F(CampaignTest, CreateChecksItsInput) {
   EXPECT_EQ(Count("campaigns"), 1);
 }
 
+TEST_F(CampaignTest, CancelledCampaignsMessagesInFlightAreNotReclaimedForSending) {
+  std::string a = NewSubject("inflight@example.com");
+  ConsentAll(a);
+  auto c = Create("camp-cancel-inflight");
+  Add(c.id(), {Row(a, "", "")});
+  campaigns_->Start(crm_, c.id());
+  ASSERT_EQ(outbox_->Claim("dead", 10, std::chrono::seconds(60)).size(), 1u);
+  campaigns_->Cancel(crm_, c.id());
+  clock_.Advance(std::chrono::minutes(2));  // the worker died; its lease ran out
+  EXPECT_TRUE(outbox_->Claim("w", 10, std::chrono::seconds(60)).empty());
+  EXPECT_EQ(db_->Scalar("SELECT status FROM messages"), "cancelled");
+}
+
 }  // namespace
 }  // namespace herald::dispatch

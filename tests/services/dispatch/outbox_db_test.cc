@@ -26,7 +26,8 @@ class OutboxTest : public subscriptions::RegistryTest {
         [this](Channel ch, bool foreign_ok) -> std::optional<ProviderChoice> {
           if (foreign_ok && foreign_first_) return ProviderChoice{"abroad", "US"};
           if (!domestic_available_) return std::nullopt;
-          return ProviderChoice{ch == Channel::kEmail ? "relay" : "sms-ru", "RU"};
+          return ProviderChoice{ch == Channel::kEmail ? "relay" : "sms-ru", "RU",
+                                !domestic_out_for_now_};
         },
         retry);
   }
@@ -53,7 +54,8 @@ class OutboxTest : public subscriptions::RegistryTest {
   std::unique_ptr<MessageService> messages_;
   std::unique_ptr<Outbox> outbox_;
   bool foreign_first_ = false;
-  bool domestic_available_ = true;
+  bool domestic_available_ = true;   // a domestic provider is configured
+  bool domestic_out_for_now_ = false;  // ...but its circuit is open
 };
 
 TEST_F(OutboxTest, AllowedMessageIsQueuedThenClaimedAsSending) {
@@ -242,6 +244,44 @@ TEST_F(OutboxTest, SmsRecordsEncodingAndSegments) {
   EXPECT_EQ(m.sms_encoding(), "UCS2");
   EXPECT_EQ(m.sms_segments(), 1);
   EXPECT_EQ(m.address(), "+994501234567");
+}
+
+TEST_F(OutboxTest, ADomesticProviderOutForNowMakesMessagesWaitNotSuppressed) {
+  std::string id = NewSubject("wait@example.com");
+  ConsentAll(id);
+  foreign_first_ = true;
+  domestic_out_for_now_ = true;
+  auto m = SendTo(id, "", "k-wait");
+  EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());
+  EXPECT_EQ(Status(m.message_id()), "retrying");
+  domestic_out_for_now_ = false;
+  clock_.Advance(std::chrono::minutes(5));
+  auto claimed = outbox_->Claim("w1", 10, std::chrono::seconds(60));
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].provider, "relay");
+}
+
+TEST_F(OutboxTest, AgeCountsFromTheFirstAttemptNotFromQueueing) {
+  std::string id = NewSubject("patient@example.com");
+  ConsentAll(id);
+  auto m = SendTo(id, "", "k-old");
+  clock_.Advance(std::chrono::hours(72));  // queued long before anything tried it
+  auto claimed = outbox_->Claim("w1", 10, std::chrono::seconds(60));
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(Status(m.message_id()), "sending");
+}
+
+TEST_F(OutboxTest, ProviderTextThatIsNotUtf8IsStoredSafely) {
+  std::string id = NewSubject("cp1251@example.com");
+  ConsentAll(id);
+  auto m = SendTo(id, "", "k-bytes");
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  std::string detail = "550 \xcd\xe5\xf2 \xf2\xe0\xea\xee\xe3\xee";  // cp1251
+  detail.push_back('\0');  // and a NUL: 7 replaced bytes in the second word
+  outbox_->Complete({{m.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
+                      {DeliveryOutcome::kFailed, 550, "5.7.1", "", detail, "", std::nullopt}}});
+  EXPECT_EQ(Status(m.message_id()), "failed");
+  EXPECT_EQ(db_->Scalar("SELECT detail FROM message_attempts"), "550 ??? ???????");
 }
 
 }  // namespace

@@ -22,6 +22,17 @@ TEST_F(RegistryTest, AllowsWithProcessingAndChannelConsent) {
   EXPECT_TRUE(Check("", "OK@Example.com", v1::EMAIL).allowed());  // by bare address
 }
 
+TEST_F(RegistryTest, ASubjectsConsentDoesNotCoverAnAddressItDoesNotOwn) {
+  std::string id = NewSubject("mine@example.com", "+79161110000");
+  ConsentAll(id);
+  EXPECT_TRUE(Check(id, "mine@example.com", v1::EMAIL).allowed());
+  // A stale CRM number, now someone else's: the subject's consent does not reach it.
+  EXPECT_EQ(Check(id, "+79162220000", v1::SMS).reason(), v1::NO_CONSENT);
+  EXPECT_EQ(Check(id, "stranger@example.com", v1::EMAIL).reason(), v1::NO_CONSENT);
+  db_->Exec("UPDATE subjects SET blocked = true WHERE id = '" + id + "'");
+  EXPECT_EQ(Check(id, "stranger@example.com", v1::EMAIL).reason(), v1::SUBJECT_BLOCKED);
+}
+
 TEST_F(RegistryTest, ReasonInvalidAddress) {
   std::string id = NewSubject("only-mail@example.com");
   ConsentAll(id);

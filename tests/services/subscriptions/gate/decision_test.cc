@@ -513,3 +513,25 @@ TEST(GateRulesTest, AllowIsNone) {
 
 }  // namespace
 }  // namespace herald::subscriptions
+
+namespace herald::subscriptions {
+namespace {
+
+// DESIGN: gate — a subject's consent covers only its own addresses.
+TEST(DecisionOwnershipTest, ConsentDoesNotReachAnAddressTheSubjectDoesNotOwn) {
+  GateFacts facts;
+  SubjectFacts s;
+  s.processing_consent = true;
+  s.marketing_consent = true;
+  s.owns_address = false;
+  facts.subjects.push_back(s);
+  EXPECT_EQ(Decide(facts), DenyReason::kNoConsent);
+  facts.subjects[0].owns_address = true;
+  EXPECT_EQ(Decide(facts), DenyReason::kNone);
+  facts.subjects[0].owns_address = false;
+  facts.subjects[0].blocked = true;
+  EXPECT_EQ(Decide(facts), DenyReason::kSubjectBlocked);
+}
+
+}  // namespace
+}  // namespace herald::subscriptions
