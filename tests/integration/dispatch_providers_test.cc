@@ -545,3 +545,40 @@ TEST(DispatchProvidersTest, CampaignRateIsHeld) {
 
 }  // namespace
 }  // namespace herald
+
+namespace herald {
+namespace {
+
+// A batch that would outlive its lease is handed back before the lease runs out, so no
+// reclaiming worker sends a message twice.
+TEST(DispatchProvidersTest, ABatchLongerThanItsLeaseIsHandedBackNotSentTwice) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  constexpr int kMessages = 30;
+  testing::SmtpCapture sink;
+  std::string config = "email:\n  from_address: news@herald.test\n"
+                       "dispatch:\n  workers: 2\n  batch_size: 30\n  lease_s: 5\n"
+                       "  retry_base_s: 1\nproviders:\n" +
+                       SmtpProvider("slow", sink.port(),
+                                    "    rate_per_second: 5\n    burst: 1\n");
+  HeralddProcess server(db->dsn(), config);
+  server.Start();
+  auto subjects = testing::MakeSubjects(*db, kMessages, "p");
+  StartCampaign(server, subjects);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
+      },
+      60))
+      << server.Log();
+  auto captured = testing::CapturedMessageIds(sink);
+  EXPECT_EQ(captured.size(), static_cast<size_t>(kMessages));
+  for (const auto& [id, n] : captured) EXPECT_EQ(n, 1) << id;
+  // It really happened: some messages were handed back with their lease nearly over.
+  EXPECT_GE(Number(*db, "SELECT count(*) FROM message_history"
+                        " WHERE note = 'lease nearly over; not attempted'"),
+            1);
+}
+
+}  // namespace
+}  // namespace herald

@@ -307,6 +307,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     } else {
       status = "sending";
       row.m.provider = providers[i]->name;
+      row.m.lease_until = now + lease;
       if (row.previous_status == "sending") note = "lease expired; reclaimed";
       claimed.push_back(row.m);
     }
@@ -370,7 +371,7 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
     statuses.push_back(status);
     next_at.push_back(next.empty() ? ToIso8601(now) : next);
     notes.push_back(o.result.not_attempted
-                        ? std::string("provider circuit open; not attempted")
+                        ? o.result.detail + "; not attempted"
                         : std::string(DeliveryOutcomeName(o.result.outcome)) + " " +
                               std::to_string(o.result.code));
     reasons.push_back("0");

@@ -66,7 +66,23 @@ int DispatchWorker::RunOnce(const std::string& owner) {
   auto claimed = outbox_.Claim(owner, options_.batch_size, options_.lease);
   std::vector<Outcome> outcomes;
   outcomes.reserve(claimed.size());
+  // Never start a send that could outlive the lease: a message whose lease is nearly over is
+  // handed back (not an attempt), so a reclaiming worker cannot send it a second time.
+  auto margin = std::min(std::chrono::duration_cast<std::chrono::microseconds>(options_.lease) / 2,
+                         std::chrono::microseconds(std::chrono::seconds(35)));
   for (const auto& m : claimed) {
+    if (clock_.Now() + margin > m.lease_until) {
+      Outcome back;
+      back.message_id = m.id;
+      back.attempt = m.attempt;
+      back.provider = m.provider;
+      back.started = back.ended = clock_.Now();
+      back.result.outcome = DeliveryOutcome::kRetry;
+      back.result.not_attempted = true;
+      back.result.detail = "lease nearly over";
+      outcomes.push_back(std::move(back));
+      continue;
+    }
     Outcome o = Deliver(m);
     if (o.result.outcome == DeliveryOutcome::kSuppress) Suppress(m, o.result);
     outcomes.push_back(std::move(o));
