@@ -135,11 +135,7 @@ v1::SendResponse MessageService::Send(const Caller& caller, const v1::SendReques
   std::optional<std::string> address, match_key;
   if (!decision.address.empty()) {
     address = decision.address;
-    std::string mk = decision.address;
-    if (channel == Channel::kEmail) {
-      for (auto& c : mk) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    }
-    match_key = mk;
+    match_key = decision.match_key;
   }
   std::optional<std::string> encoding;
   std::optional<int> segments;

@@ -19,7 +19,7 @@ using subscriptions::DenyReason;
 constexpr db::Statement kClaimDue{
     "outbox.claim_due",
     "SELECT m.id::text, coalesce(m.campaign_id::text, ''), coalesce(m.subject_id::text, ''),"
-    " m.address, m.match_key, m.channel, m.topic, m.attempts, m.created_at::text,"
+    " m.address, m.match_key, m.channel, m.topic, m.attempts,"
     " coalesce(m.subject_template, c.subject_template, ''),"
     " coalesce(m.text_template, c.text_template, ''),"
     " coalesce(m.html_template, c.html_template, ''), m.variables::text, m.status,"
@@ -216,18 +216,17 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     row.m.channel = static_cast<Channel>(r[5].as<int>());
     row.m.topic = r[6].as<std::string>();
     row.m.attempt = r[7].as<int>() + 1;
-    row.m.first_created = ParseTimestamp(r[8].as<std::string>());
-    row.m.subject_template = r[9].as<std::string>();
-    row.m.text_template = r[10].as<std::string>();
-    row.m.html_template = r[11].as<std::string>();
-    nlohmann::json vars = nlohmann::json::parse(r[12].as<std::string>());
+    row.m.subject_template = r[8].as<std::string>();
+    row.m.text_template = r[9].as<std::string>();
+    row.m.html_template = r[10].as<std::string>();
+    nlohmann::json vars = nlohmann::json::parse(r[11].as<std::string>());
     for (auto& [k, v] : vars.items()) row.m.variables[k] = v.get<std::string>();
-    row.previous_status = r[13].as<std::string>();
+    row.previous_status = r[12].as<std::string>();
     const char* fields[] = {"surname", "given_name", "patronymic", "locale"};
-    for (int f = 0; f < 4; ++f) row.m.variables[fields[f]] = r[14 + f].as<std::string>();
-    row.m.campaign_rate = r[18].as<double>();
-    row.campaign_status = r[19].as<std::string>();
-    row.first_attempt = ParseTimestamp(r[20].as<std::string>());
+    for (int f = 0; f < 4; ++f) row.m.variables[fields[f]] = r[13 + f].as<std::string>();
+    row.m.campaign_rate = r[17].as<double>();
+    row.campaign_status = r[18].as<std::string>();
+    row.first_attempt = ParseTimestamp(r[19].as<std::string>());
     // Age counts from the first attempt: recipients may wait for a campaign to start.
     row.expired = now - row.first_attempt > retry_.max_age || row.m.attempt > retry_.max_attempts;
     batch.push_back(std::move(row));

@@ -30,7 +30,6 @@ struct ClaimedMessage {
   std::string provider;
   int attempt = 0;  // this attempt's number (1-based)
   Timestamp lease_until;  // after this another worker may reclaim it: do not send then
-  Timestamp first_created;
   // Content and values to render.
   std::string subject_template, text_template, html_template;
   std::map<std::string, std::string> variables;  // per-recipient and subject fields

@@ -100,6 +100,7 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn,
                         : validation::NormalizePhone(*r.address, default_region_);
       if (auto* a = std::get_if<validation::NormalizedAddress>(&result)) {
         out[i].address = a->value;
+        out[i].match_key = a->match_key;
         match_keys[i] = a->match_key;
       } else {
         facts[i].address_valid = false;
@@ -119,7 +120,8 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn,
     for (const auto& row : rows) {
       size_t i = row[0].as<size_t>();
       out[i].address = row[1].as<std::string>();
-      match_keys[i] = row[2].as<std::string>();
+      out[i].match_key = row[2].as<std::string>();
+      match_keys[i] = out[i].match_key;
       found[i] = true;
     }
     // No address for the channel: nothing to send to.

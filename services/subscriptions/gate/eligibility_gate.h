@@ -23,6 +23,7 @@ struct GateRequest {
 struct GateDecision {
   DenyReason reason = DenyReason::kNone;
   std::string address;          // normalised address decided for; empty if none was known
+  std::string match_key;        // its match key (what suppressions and duplicates compare)
   bool unknown_subject = false;  // the explicit subject id does not exist
   bool allowed() const { return reason == DenyReason::kNone && !unknown_subject; }
 };

@@ -188,7 +188,7 @@ TEST_F(CampaignTest, ScheduledCampaignStartsWhenItsTimeComesAndFinishes) {
   auto claimed = outbox_->Claim("w", 100, std::chrono::seconds(60));
   ASSERT_EQ(claimed.size(), 1u);
   outbox_->Complete({{claimed[0].id, 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt}}});
+                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false}, "", 0}});
   campaigns_->AdvanceCampaigns();
   auto done = campaigns_->Get(crm_, c.id());
   EXPECT_EQ(done.status(), v1::FINISHED);

@@ -75,7 +75,7 @@ TEST_F(OutboxTest, AllowedMessageIsQueuedThenClaimedAsSending) {
   // Nothing more is due: a second claim takes nothing.
   EXPECT_TRUE(outbox_->Claim("w2", 10, std::chrono::seconds(60)).empty());
   outbox_->Complete({{sent.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kSent, 250, "2.0.0", "", "ok", "Q123", std::nullopt}}});
+                      {DeliveryOutcome::kSent, 250, "2.0.0", "", "ok", "Q123", std::nullopt, false}, "", 0}});
   EXPECT_EQ(Status(sent.message_id()), "sent");
   v1::GetMessageRequest g;
   g.set_message_id(sent.message_id());
@@ -124,7 +124,7 @@ TEST_F(OutboxTest, RetryRunsTheGateAgain) {
   auto claimed = outbox_->Claim("w1", 10, std::chrono::seconds(60));
   ASSERT_EQ(claimed.size(), 1u);
   outbox_->Complete({{sent.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kRetry, 451, "4.3.0", "", "later", "", std::nullopt}}});
+                      {DeliveryOutcome::kRetry, 451, "4.3.0", "", "later", "", std::nullopt, false}, "", 0}});
   EXPECT_EQ(Status(sent.message_id()), "retrying");
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());  // not due yet
   OptOutAddress("retry@example.com", v1::CHANNEL, v1::EMAIL);
@@ -153,7 +153,7 @@ TEST_F(OutboxTest, ExpiredLeaseIsReclaimedAndDecidedAgain) {
             "lease expired; reclaimed");
   // The dead worker's late completion of attempt 1 changes nothing.
   outbox_->Complete({{ma.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt}}});
+                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false}, "", 0}});
   EXPECT_EQ(Status(ma.message_id()), "sending");
 }
 
@@ -184,7 +184,7 @@ TEST_F(OutboxTest, GivesUpAfterMaxAttempts) {
     auto c = outbox_->Claim("w1", 10, std::chrono::seconds(60));
     ASSERT_EQ(c.size(), 1u) << attempt;
     outbox_->Complete({{sent.message_id(), attempt, "relay", clock_.Now(), clock_.Now(),
-                        {DeliveryOutcome::kRetry, 421, "", "", "", "", std::nullopt}}});
+                        {DeliveryOutcome::kRetry, 421, "", "", "", "", std::nullopt, false}, "", 0}});
     clock_.Advance(std::chrono::hours(3));
   }
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());
@@ -279,7 +279,7 @@ TEST_F(OutboxTest, ProviderTextThatIsNotUtf8IsStoredSafely) {
   std::string detail = "550 \xcd\xe5\xf2 \xf2\xe0\xea\xee\xe3\xee";  // cp1251
   detail.push_back('\0');  // and a NUL: 7 replaced bytes in the second word
   outbox_->Complete({{m.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kFailed, 550, "5.7.1", "", detail, "", std::nullopt}}});
+                      {DeliveryOutcome::kFailed, 550, "5.7.1", "", detail, "", std::nullopt, false}, "", 0}});
   EXPECT_EQ(Status(m.message_id()), "failed");
   EXPECT_EQ(db_->Scalar("SELECT detail FROM message_attempts"), "550 ??? ???????");
 }
