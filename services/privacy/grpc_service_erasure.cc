@@ -36,9 +36,9 @@ grpc::Status PrivacyGrpcService::ExportSubjectData(grpc::ServerContext* ctx,
 }
 
 // ERASURE: ListDestructionRecords
-grpc::Status PrivacyGrpcService::ListDestructionRecords(
-    grpc::ServerContext* ctx, const v1::ListDestructionRecordsRequest*,
-    v1::ListDestructionRecordsResponse*) {
+grpc::Status PrivacyGrpcService::ListDestructionRecords(grpc::ServerContext* ctx,
+                                                        const v1::ListDestructionRecordsRequest*,
+                                                        v1::ListDestructionRecordsResponse*) {
   return NotYet(runner_, ctx, "ListDestructionRecords");
 }
 
