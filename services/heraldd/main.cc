@@ -29,6 +29,7 @@
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/topics.h"
+#include "services/web/hooks/sms_hooks_wiring.h"
 #include "services/web/http_server.h"
 #include "services/web/ops_routes.h"
 
@@ -46,7 +47,7 @@ constexpr char kUsage[] =
     "  --help               this text\n"
     "\n"
     "Roles: api (gRPC: SubscriptionService, DispatchService, health, reflection), web (HTTP:\n"
-    "/healthz, /readyz, /metrics), worker (the outbox: claims, gate, sends). SIGTERM or\n"
+    "/healthz, /readyz, /metrics, /hooks/sms/{provider}/inbound|status), worker (the outbox: claims, gate, sends). SIGTERM or\n"
     "SIGINT: stop accepting,\n"
     "finish in-flight calls, exit 0.\n\n";
 
@@ -163,6 +164,7 @@ int Serve(const Config& config) {
   });
   readiness.Start();
 
+  std::unique_ptr<web::SmsHooksBundle> sms_hooks;
   std::unique_ptr<web::HttpServer> http;
   if (config.roles.count("web")) {
     web::HttpServerOptions opts;
@@ -171,6 +173,10 @@ int Serve(const Config& config) {
     http = std::make_unique<web::HttpServer>(opts);
     web::AddOpsRoutes(*http, {[&readiness](std::string* why) { return readiness.Ready(why); },
                               [&metrics] { return metrics.Serialize(); }});
+    // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
+    sms_hooks = web::BuildSmsHooks(config, pool, clock, hasher, gate, topics, registry,
+                                   &metrics.registry());
+    web::AddSmsHooks(*http, *sms_hooks->hooks);
     http->Start();
   }
   std::unique_ptr<dispatch::DispatchWorker> worker;
@@ -237,6 +243,7 @@ int main(int argc, char** argv) {
     subscriptions::TopicCatalog check(config.topics);
     SystemClock probe_clock;
     dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);
+    web::KeywordsFromConfig(config);
   } catch (const std::exception& e) {
     std::cerr << "heraldd: configuration error: " << e.what() << "\n";
     return 2;
