@@ -64,6 +64,7 @@ std::string Config(const FakeSmsProvider& fake) {
          "\n      account_sid: AC123\n      from: Herald\n"
          "  - name: js\n    kind: json_sms\n    country: RU\n    priority: 2\n"
          "    settings:\n      url: " + fake.base_url() + "/json\n"
+         "      from: Herald\n      auth_header: X-Api-Key\n"
          "      body_template: '{\"to\":\"{{to}}\",\"text\":\"{{body}}\"}'\n";
 }
 
@@ -244,11 +245,26 @@ TEST_F(SmsInboundTest, S1_S2_StopStartStopSendsExactlyTheRightConfirmations) {
 
   // The provider re-posts the first STOP: idempotent, no second confirmation.
   ASSERT_EQ(TwilioInbound("SM1", kNumber, "Stop"), 200);
-  // Another START-less marketing message to the stopped number is still refused.
   EXPECT_EQ(Count("messages WHERE reply_to_inbound IS NOT NULL"), 3);
+  // Any other message to the stopped number is still refused: only replies pass.
+  auto stub = v1::DispatchService::NewStub(server_->Channel());
+  grpc::ClientContext ctx;
+  testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+  v1::SendRequest send;
+  send.set_idempotency_key("offer-1");
+  send.mutable_recipient()->set_subject_id(kSubject);
+  send.set_channel(v1::SMS);
+  send.set_topic("special_offers");
+  send.mutable_content()->set_text("Sale today");
+  v1::SendResponse sent_offer;
+  ASSERT_TRUE(stub->Send(&ctx, send, &sent_offer).ok());
+  EXPECT_EQ(sent_offer.status(), v1::SUPPRESSED);
+  EXPECT_EQ(sent_offer.deny_reason(), v1::ADDRESS_SUPPRESSED);
   EXPECT_EQ(WaitForSent(3).size(), 3u);
   // Every confirmation went out under the gate's keyword-reply rule: a real message each.
-  EXPECT_EQ(db_->Scalar("SELECT string_agg(DISTINCT status, ',') FROM messages"), "sent");
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(DISTINCT status, ',') FROM messages"
+                        " WHERE reply_to_inbound IS NOT NULL"),
+            "sent");
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM consents WHERE source = 4"), "3");
 }
 
@@ -267,7 +283,7 @@ TEST_F(SmsInboundTest, S1_UnknownNumberStopHonouredHelpChangesNothingAndReceipts
 
   // HELP answers and changes nothing.
   int64_t suppressions = Count("suppressions"), consents = Count("consents");
-  ASSERT_EQ(TwilioInbound("SM9", "+447700900123", "help"), 200);
+  ASSERT_EQ(TwilioInbound("SM9", "+447911123456", "help"), 200);
   sent = WaitForSent(2);
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_THAT(sent[1].body, HasSubstr("Reply STOP"));  // +44: English
@@ -309,7 +325,7 @@ TEST_F(SmsInboundTest, S1_UnknownNumberStopHonouredHelpChangesNothingAndReceipts
   EXPECT_THAT(metrics, HasSubstr("herald_sms_receipts_total{status=\"unknown\"} 1"));
   // No number in the log.
   EXPECT_EQ(server_->Log().find("79161234567"), std::string::npos);
-  EXPECT_EQ(server_->Log().find("447700900123"), std::string::npos);
+  EXPECT_EQ(server_->Log().find("447911123456"), std::string::npos);
 }
 
 }  // namespace
