@@ -138,6 +138,9 @@ int Serve(const Config& config) {
                             std::chrono::seconds(config.dispatch_retry_base_s),
                             std::chrono::seconds(3600),
                             std::chrono::seconds(config.dispatch_max_age_s)});
+  outbox.PreferReplyProviders([&providers](const std::string& name, subscriptions::Channel ch) {
+    return providers.PickNamed(name, ch);
+  });
 
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;

@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "herald/v1/dispatch.grpc.pb.h"
@@ -27,6 +28,7 @@ constexpr char kBase[] = "https://herald.test";  // HeralddProcess's public_base
 
 struct Sent {
   std::string to, body;
+  std::string via;  // twilio or json
 };
 
 // The SMS provider stand-in: Twilio's Messages API and a JSON API, recording every message.
@@ -37,12 +39,21 @@ class FakeSmsProvider {
                           [this](const httplib::Request& req, httplib::Response& res) {
                             std::lock_guard lock(mu_);
                             sent_.push_back({req.get_param_value("To"),
-                                             req.get_param_value("Body")});
+                                             req.get_param_value("Body"), "twilio"});
                             res.status = 201;
                             res.set_content(R"({"sid":"SMout)" + std::to_string(sent_.size()) +
                                                 R"("})",
                                             "application/json");
                           });
+    server_.server().Post("/json", [this](const httplib::Request& req,
+                                          httplib::Response& res) {
+      auto j = nlohmann::json::parse(req.body);
+      std::lock_guard lock(mu_);
+      sent_.push_back({j["to"].get<std::string>(), j["text"].get<std::string>(), "json"});
+      res.status = 200;
+      res.set_content(R"({"id":"J-out-)" + std::to_string(sent_.size()) + R"("})",
+                      "application/json");
+    });
     server_.Start();
   }
   std::string base_url() const { return server_.base_url(); }
@@ -278,6 +289,7 @@ TEST_F(SmsInboundTest, S1_UnknownNumberStopHonouredHelpChangesNothingAndReceipts
   auto sent = WaitForSent(1);
   ASSERT_EQ(sent.size(), 1u) << server_->Log();
   EXPECT_EQ(sent[0].to, "+79161234567");
+  EXPECT_EQ(sent[0].via, "json");  // back through the provider the keyword came in by
   EXPECT_THAT(sent[0].body, HasSubstr("отписались"));  // +7: Russian
   EXPECT_EQ(Check("", "+79161234567").reason(), v1::ADDRESS_SUPPRESSED);
 
@@ -287,14 +299,16 @@ TEST_F(SmsInboundTest, S1_UnknownNumberStopHonouredHelpChangesNothingAndReceipts
   sent = WaitForSent(2);
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_THAT(sent[1].body, HasSubstr("Reply STOP"));  // +44: English
+  EXPECT_EQ(sent[1].via, "twilio");
   EXPECT_EQ(Count("suppressions"), suppressions);
   EXPECT_EQ(Count("consents"), consents);
 
   // Delivery receipts, found by the provider message id recorded on the attempt.
   std::string message_id = db_->Scalar(
-      "SELECT message_id FROM message_attempts WHERE provider_message_id = 'SMout1'");
+      "SELECT message_id FROM message_attempts WHERE provider = 'tw'"
+      " AND provider_message_id = 'SMout2'");
   auto receipt = PostTwilio("/hooks/sms/tw/status",
-                            {{"MessageSid", "SMout1"}, {"MessageStatus", "delivered"}});
+                            {{"MessageSid", "SMout2"}, {"MessageStatus", "delivered"}});
   ASSERT_EQ(receipt->status, 200);
   EXPECT_THAT(receipt->body, HasSubstr("delivered"));
   auto unknown = PostTwilio("/hooks/sms/tw/status",
@@ -315,7 +329,15 @@ TEST_F(SmsInboundTest, S1_UnknownNumberStopHonouredHelpChangesNothingAndReceipts
   EXPECT_EQ(m.status(), v1::DELIVERED);
   ASSERT_FALSE(m.history().empty());
   EXPECT_EQ(m.history().rbegin()->status(), v1::DELIVERED);
-  EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id <> '" + message_id + "'"), "sent");
+  // The JSON dialect's receipt: {"message_id", "status"}; failed means undelivered.
+  auto json_receipt = PostJson("/hooks/sms/js/status",
+                               R"({"message_id":"J-out-1","status":"failed"})");
+  ASSERT_EQ(json_receipt->status, 200);
+  EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id <> '" + message_id + "'"),
+            "undelivered");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM message_history WHERE note LIKE"
+                        " 'delivery receipt%'"),
+            "2");
 
   std::string metrics;
   ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
@@ -323,6 +345,7 @@ TEST_F(SmsInboundTest, S1_UnknownNumberStopHonouredHelpChangesNothingAndReceipts
   EXPECT_THAT(metrics, HasSubstr("herald_sms_inbound_total{keyword=\"help\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("herald_sms_receipts_total{status=\"delivered\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("herald_sms_receipts_total{status=\"unknown\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("herald_sms_receipts_total{status=\"undelivered\"} 1"));
   // No number in the log.
   EXPECT_EQ(server_->Log().find("79161234567"), std::string::npos);
   EXPECT_EQ(server_->Log().find("447911123456"), std::string::npos);
