@@ -47,7 +47,7 @@ constexpr char kUsage[] =
     "  --help               this text\n"
     "\n"
     "Roles: api (gRPC: SubscriptionService, DispatchService, health, reflection), web (HTTP:\n"
-    "/healthz, /readyz, /metrics, /hooks/sms/{provider}/inbound|status), worker (the outbox: claims, gate, sends). SIGTERM or\n"
+    "/healthz, /readyz, /metrics), worker (the outbox: claims, gate, sends). SIGTERM or\n"
     "SIGINT: stop accepting,\n"
     "finish in-flight calls, exit 0.\n\n";
 
