@@ -42,8 +42,8 @@ QueuedReply QueueKeywordReply(db::Connection& conn, pqxx::transaction_base& txn,
     match_key = decision.match_key;
   }
   out.message_id =
-      conn.Exec(txn, kInsertReply, r.client_id, address, match_key, r.text, status,
-                reason, ToIso8601(r.now),
+      conn.Exec(txn, kInsertReply, r.client_id, address, match_key, r.text, status, reason,
+                ToIso8601(r.now),
                 std::string(enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2"),
                 enc.segments, r.inbound_id)[0][0]
           .as<std::string>();

@@ -35,18 +35,16 @@ struct Sent {
 class FakeSmsProvider {
  public:
   FakeSmsProvider() {
-    server_.server().Post(R"(/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json)",
-                          [this](const httplib::Request& req, httplib::Response& res) {
-                            std::lock_guard lock(mu_);
-                            sent_.push_back({req.get_param_value("To"),
-                                             req.get_param_value("Body"), "twilio"});
-                            res.status = 201;
-                            res.set_content(R"({"sid":"SMout)" + std::to_string(sent_.size()) +
-                                                R"("})",
-                                            "application/json");
-                          });
-    server_.server().Post("/json", [this](const httplib::Request& req,
-                                          httplib::Response& res) {
+    server_.server().Post(
+        R"(/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json)",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          std::lock_guard lock(mu_);
+          sent_.push_back({req.get_param_value("To"), req.get_param_value("Body"), "twilio"});
+          res.status = 201;
+          res.set_content(R"({"sid":"SMout)" + std::to_string(sent_.size()) + R"("})",
+                          "application/json");
+        });
+    server_.server().Post("/json", [this](const httplib::Request& req, httplib::Response& res) {
       auto j = nlohmann::json::parse(req.body);
       std::lock_guard lock(mu_);
       sent_.push_back({j["to"].get<std::string>(), j["text"].get<std::string>(), "json"});
@@ -71,10 +69,13 @@ class FakeSmsProvider {
 std::string Config(const FakeSmsProvider& fake) {
   return "providers:\n"
          "  - name: tw\n    kind: twilio\n    country: RU\n    priority: 1\n"
-         "    settings:\n      base_url: " + fake.base_url() +
+         "    settings:\n      base_url: " +
+         fake.base_url() +
          "\n      account_sid: AC123\n      from: Herald\n"
          "  - name: js\n    kind: json_sms\n    country: RU\n    priority: 2\n"
-         "    settings:\n      url: " + fake.base_url() + "/json\n"
+         "    settings:\n      url: " +
+         fake.base_url() +
+         "/json\n"
          "      from: Herald\n      auth_header: X-Api-Key\n"
          "      body_template: '{\"to\":\"{{to}}\",\"text\":\"{{body}}\"}'\n";
 }
@@ -98,12 +99,11 @@ class SmsInboundTest : public ::testing::Test {
     std::string body;
     for (const auto& [k, v] : params) {
       if (!body.empty()) body += "&";
-      body += httplib::detail::encode_query_param(k) + "=" +
-              httplib::detail::encode_query_param(v);
+      body += httplib::detail::encode_query_param(k) + "=" + httplib::detail::encode_query_param(v);
     }
     httplib::Headers h;
-    std::string sig = signature.value_or(
-        inbound::sms::TwilioSignature(kTwilioToken, kBase + path, params));
+    std::string sig =
+        signature.value_or(inbound::sms::TwilioSignature(kTwilioToken, kBase + path, params));
     if (!sig.empty()) h.emplace("X-Twilio-Signature", sig);
     return http_->Post(path.c_str(), h, body, "application/x-www-form-urlencoded");
   }
@@ -147,7 +147,9 @@ class SmsInboundTest : public ::testing::Test {
     return resp.decision();
   }
 
-  int64_t Count(const std::string& table) { return std::stoll(db_->Scalar("SELECT count(*) FROM " + table)); }
+  int64_t Count(const std::string& table) {
+    return std::stoll(db_->Scalar("SELECT count(*) FROM " + table));
+  }
 
   FakeSmsProvider fake_;
   std::unique_ptr<testing::TestDatabase> db_;
@@ -163,8 +165,8 @@ void AddSmsSubject(testing::TestDatabase& db) {
                       " marketing_channels, created_at, updated_at) VALUES ('") +
           kSubject + "', 'A', 'az', true, 4, now(), now())");
   db.Exec(std::string("INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
-                      " VALUES ('") + kSubject + "', 2, '" + kNumber + "', '" + kNumber +
-          "', now())");
+                      " VALUES ('") +
+          kSubject + "', 2, '" + kNumber + "', '" + kNumber + "', now())");
 }
 
 TEST_F(SmsInboundTest, S1_BadSignaturesAndMalformedBodiesAreRefusedAndChangeNothing) {
@@ -174,31 +176,27 @@ TEST_F(SmsInboundTest, S1_BadSignaturesAndMalformedBodiesAreRefusedAndChangeNoth
   ASSERT_TRUE(none);
   EXPECT_EQ(none->status, 403);
   EXPECT_THAT(none->body, HasSubstr("X-Twilio-Signature"));
-  EXPECT_EQ(PostTwilio("/hooks/sms/tw/inbound", stop, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")->status,
-            403);
+  EXPECT_EQ(PostTwilio("/hooks/sms/tw/inbound", stop, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")->status, 403);
   // Signed for another URL, or with another token.
   EXPECT_EQ(PostTwilio("/hooks/sms/tw/inbound", stop,
-                       inbound::sms::TwilioSignature(kTwilioToken,
-                                                     "https://evil.test/hooks/sms/tw/inbound",
-                                                     stop))
+                       inbound::sms::TwilioSignature(
+                           kTwilioToken, "https://evil.test/hooks/sms/tw/inbound", stop))
                 ->status,
             403);
   EXPECT_EQ(PostTwilio("/hooks/sms/tw/inbound", stop,
-                       inbound::sms::TwilioSignature("wrong", std::string(kBase) +
-                                                                  "/hooks/sms/tw/inbound",
-                                                     stop))
+                       inbound::sms::TwilioSignature(
+                           "wrong", std::string(kBase) + "/hooks/sms/tw/inbound", stop))
                 ->status,
             403);
   std::string json = R"({"message_id":"J1","from":"+994501234567","text":"STOP"})";
   EXPECT_EQ(PostJson("/hooks/sms/js/inbound", json, "")->status, 403);
-  EXPECT_EQ(PostJson("/hooks/sms/js/inbound", json,
-                     inbound::sms::JsonSignature("wrong", json))
-                ->status,
-            403);
-  EXPECT_EQ(PostJson("/hooks/sms/js/inbound", json + " ",
-                     inbound::sms::JsonSignature(kJsonSecret, json))
-                ->status,
-            403);
+  EXPECT_EQ(
+      PostJson("/hooks/sms/js/inbound", json, inbound::sms::JsonSignature("wrong", json))->status,
+      403);
+  EXPECT_EQ(
+      PostJson("/hooks/sms/js/inbound", json + " ", inbound::sms::JsonSignature(kJsonSecret, json))
+          ->status,
+      403);
   // The JSON signature does not open the Twilio door.
   EXPECT_EQ(PostJson("/hooks/sms/tw/inbound", json)->status, 403);
   // Unknown provider; an SMTP provider is not an SMS provider either.
@@ -213,8 +211,8 @@ TEST_F(SmsInboundTest, S1_BadSignaturesAndMalformedBodiesAreRefusedAndChangeNoth
                            R"({"message_id":"J3","from":"12ab-not-a-number","text":"STOP"})");
   EXPECT_EQ(bad_from->status, 400);
   EXPECT_EQ(bad_from->body.find("12ab"), std::string::npos);
-  auto bad_form = http_->Post("/hooks/sms/tw/inbound", "Body=%zz",
-                              "application/x-www-form-urlencoded");
+  auto bad_form =
+      http_->Post("/hooks/sms/tw/inbound", "Body=%zz", "application/x-www-form-urlencoded");
   EXPECT_EQ(bad_form->status, 400);
   auto bad_receipt = PostJson("/hooks/sms/js/status", R"({"message_id":"x"})");
   EXPECT_EQ(bad_receipt->status, 400);
@@ -330,8 +328,8 @@ TEST_F(SmsInboundTest, S1_UnknownNumberStopHonouredHelpChangesNothingAndReceipts
   ASSERT_FALSE(m.history().empty());
   EXPECT_EQ(m.history().rbegin()->status(), v1::DELIVERED);
   // The JSON dialect's receipt: {"message_id", "status"}; failed means undelivered.
-  auto json_receipt = PostJson("/hooks/sms/js/status",
-                               R"({"message_id":"J-out-1","status":"failed"})");
+  auto json_receipt =
+      PostJson("/hooks/sms/js/status", R"({"message_id":"J-out-1","status":"failed"})");
   ASSERT_EQ(json_receipt->status, 200);
   EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id <> '" + message_id + "'"),
             "undelivered");

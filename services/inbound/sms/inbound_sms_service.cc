@@ -28,12 +28,18 @@ constexpr db::Statement kBumpAddressGate{
     "inbound_sms.bump_address_gate",
     "INSERT INTO address_gates (address_key, version) VALUES (decode($1, 'hex'), 1)"
     " ON CONFLICT (address_key) DO UPDATE SET version = address_gates.version + 1"};
-// An explicit opt-out of this number by SMS that is still in force.
+// An explicit opt-out of this number by SMS that is still in force and that no START has
+// answered yet: a START being processed concurrently (its lift not committed) already
+// counts, so two STARTs racing each other confirm once.
 constexpr db::Statement kSmsStopped{
     "inbound_sms.sms_stopped",
-    "SELECT 1 FROM suppressions WHERE address_key IN"
-    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) AND lifted_at IS NULL"
-    " AND reason = 2 AND channel IN (0, 2) LIMIT 1"};
+    "WITH k AS (SELECT decode(h, 'hex') AS key FROM unnest($1::text[]) AS h)"
+    " SELECT 1 FROM suppressions s WHERE s.address_key IN (SELECT key FROM k)"
+    " AND s.lifted_at IS NULL AND s.reason = 2 AND s.channel IN (0, 2)"
+    " AND NOT EXISTS (SELECT 1 FROM inbound_sms i WHERE i.address_key IN (SELECT key FROM k)"
+    "   AND i.keyword_class = 'start' AND i.outcome = 'started'"
+    "   AND i.received_at >= s.created_at)"
+    " LIMIT 1"};
 constexpr db::Statement kInsert{
     "inbound_sms.insert",
     "INSERT INTO inbound_sms (provider, provider_message_id, key_id, address_key, keyword_class,"
@@ -46,11 +52,10 @@ constexpr db::Statement kFinish{
     "inbound_sms.finish",
     "UPDATE inbound_sms SET outcome = $2, processed_at = $3, reply_message_id = $4::uuid"
     " WHERE id = $1"};
-constexpr db::Statement kOwners{
-    "inbound_sms.owners",
-    "SELECT a.subject_id::text, s.locale FROM addresses a"
-    " JOIN subjects s ON s.id = a.subject_id AND s.state = 'active'"
-    " WHERE a.kind = 2 AND a.match_key = $1 ORDER BY a.subject_id"};
+constexpr db::Statement kOwners{"inbound_sms.owners",
+                                "SELECT a.subject_id::text, s.locale FROM addresses a"
+                                " JOIN subjects s ON s.id = a.subject_id AND s.state = 'active'"
+                                " WHERE a.kind = 2 AND a.match_key = $1 ORDER BY a.subject_id"};
 // A bare number (no subject owns it) has no consent to record: START lifts its SMS stop
 // directly, with its own event.
 constexpr db::Statement kLiftSmsStop{
@@ -108,7 +113,8 @@ ReplyTexts DefaultReplyTexts() {
         {"en", "You are subscribed to marketing SMS again. Reply STOP to unsubscribe."}}},
       {"help",
        {{"az", "Reklam SMS-lərindən imtina üçün DAYAN, yenidən abunə üçün START göndərin."},
-        {"ru", "Чтобы отписаться от рекламных SMS, отправьте СТОП; чтобы подписаться снова, START."},
+        {"ru",
+         "Чтобы отписаться от рекламных SMS, отправьте СТОП; чтобы подписаться снова, START."},
         {"en", "Reply STOP to unsubscribe from marketing SMS, START to subscribe again."}}},
   };
 }
@@ -160,8 +166,7 @@ std::string InboundSmsService::ReplyLanguage(const std::string& e164) {
 }
 
 InboundSmsService::Record InboundSmsService::Recall(const std::string& provider,
-                                                    const InboundSms& sms,
-                                                    const std::string& e164,
+                                                    const InboundSms& sms, const std::string& e164,
                                                     const std::string& match_key,
                                                     KeywordClass keyword, bool* duplicate) {
   auto conn = pool_.Acquire();
@@ -184,24 +189,35 @@ InboundSmsService::Record InboundSmsService::Recall(const std::string& provider,
   conn->Exec(txn, kBumpAddressGate, crypto::ToHex(current.hash));
   std::string outcome;
   switch (keyword) {
-    case KeywordClass::kStop: outcome = "pending"; break;  // the opt-out decides
+    case KeywordClass::kStop:
+      outcome = "pending";
+      break;  // the opt-out decides
     case KeywordClass::kStart:
-      outcome = conn->Exec(txn, kSmsStopped, db::ToArrayLiteral(HashesHex(hasher_, match_key)))
-                        .empty()
-                    ? "not_stopped"
-                    : "started";
+      outcome =
+          conn->Exec(txn, kSmsStopped, db::ToArrayLiteral(HashesHex(hasher_, match_key))).empty()
+              ? "not_stopped"
+              : "started";
       break;
-    case KeywordClass::kHelp: outcome = "help"; break;
-    case KeywordClass::kNone: outcome = "ignored"; break;
+    case KeywordClass::kHelp:
+      outcome = "help";
+      break;
+    case KeywordClass::kNone:
+      outcome = "ignored";
+      break;
   }
   std::string actor = "sms:" + provider;
-  int64_t event_id = subscriptions::AppendEvent(
-      *conn, txn,
-      {std::nullopt, current.hash, "sms.inbound", actor, v1::SMS_REPLY, now, now,
-       {{"provider", provider},
-        {"provider_message_id", sms.provider_message_id},
-        {"keyword", KeywordClassName(keyword)}},
-       {{"address", e164}}});
+  int64_t event_id = subscriptions::AppendEvent(*conn, txn,
+                                                {std::nullopt,
+                                                 current.hash,
+                                                 "sms.inbound",
+                                                 actor,
+                                                 v1::SMS_REPLY,
+                                                 now,
+                                                 now,
+                                                 {{"provider", provider},
+                                                  {"provider_message_id", sms.provider_message_id},
+                                                  {"keyword", KeywordClassName(keyword)}},
+                                                 {{"address", e164}}});
   rec.id = conn->Exec(txn, kInsert, provider, sms.provider_message_id, current.key_id,
                       crypto::ToHex(current.hash), KeywordClassName(keyword), outcome,
                       ToIso8601(now), event_id)[0][0]
@@ -213,16 +229,15 @@ InboundSmsService::Record InboundSmsService::Recall(const std::string& provider,
   return rec;
 }
 
-InboundResult InboundSmsService::HandleInbound(const std::string& provider,
-                                               const InboundSms& sms) {
+InboundResult InboundSmsService::HandleInbound(const std::string& provider, const InboundSms& sms) {
   auto normalized = validation::NormalizePhone(sms.from, options_.default_region);
   if (std::holds_alternative<validation::AddressError>(normalized)) {
     throw InvalidArgument("from", "not a phone number");
   }
   const auto& number = std::get<validation::NormalizedAddress>(normalized);
   bool duplicate = false;
-  Record rec = Recall(provider, sms, number.value, number.match_key,
-                      keywords_.Classify(sms.text), &duplicate);
+  Record rec = Recall(provider, sms, number.value, number.match_key, keywords_.Classify(sms.text),
+                      &duplicate);
   InboundResult out;
   out.keyword = rec.keyword;
   out.outcome = rec.outcome;
@@ -286,11 +301,17 @@ InboundResult InboundSmsService::HandleInbound(const std::string& provider,
   if (rec.keyword == KeywordClass::kStart && rec.outcome == "started" && owners.empty()) {
     crypto::SuppressionHash current = hasher_.Current("phone", number.match_key);
     conn->Exec(txn, kBumpAddressGate, crypto::ToHex(current.hash));
-    int64_t event_id = subscriptions::AppendEvent(
-        *conn, txn,
-        {std::nullopt, current.hash, "suppression.lifted", caller.client_id, v1::SMS_REPLY,
-         rec.received_at, now, {{"reason", "SMS_STOP"}, {"inbound_sms_id", rec.id}},
-         nlohmann::json::object()});
+    int64_t event_id =
+        subscriptions::AppendEvent(*conn, txn,
+                                   {std::nullopt,
+                                    current.hash,
+                                    "suppression.lifted",
+                                    caller.client_id,
+                                    v1::SMS_REPLY,
+                                    rec.received_at,
+                                    now,
+                                    {{"reason", "SMS_STOP"}, {"inbound_sms_id", rec.id}},
+                                    nlohmann::json::object()});
     conn->Exec(txn, kLiftSmsStop, db::ToArrayLiteral(HashesHex(hasher_, number.match_key)),
                ToIso8601(now), event_id);
   }
@@ -324,8 +345,8 @@ ReceiptResult InboundSmsService::HandleReceipt(const std::string& provider,
   if (conn->Exec(txn, kApplyReceipt, message_id, receipt.status, ToIso8601(now)).empty()) {
     return ReceiptResult::kUnchanged;
   }
-  conn->Exec(txn, kReceiptHistory, message_id, receipt.status,
-             "delivery receipt from " + provider, ToIso8601(now));
+  conn->Exec(txn, kReceiptHistory, message_id, receipt.status, "delivery receipt from " + provider,
+             ToIso8601(now));
   txn.commit();
   return ReceiptResult::kUpdated;
 }

@@ -34,7 +34,7 @@ struct InboundResult {
   KeywordClass keyword = KeywordClass::kNone;
   // stopped, already_stopped, started, not_stopped, help, ignored
   std::string outcome;
-  bool duplicate = false;  // the provider re-posted a message already handled
+  bool duplicate = false;        // the provider re-posted a message already handled
   std::string reply_message_id;  // empty: no reply
 };
 

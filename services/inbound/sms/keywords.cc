@@ -46,35 +46,39 @@ char32_t Lower(char32_t c) {
   if (c >= 'A' && c <= 'Z') return c + 0x20;
   // Azerbaijani I/ı and İ/i: people type either on any keyboard, so all four compare equal.
   if (c == 0x130 || c == 0x131) return 'i';
-  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 0x20;         // Latin-1
-  if (c >= 0x100 && c <= 0x137 && c % 2 == 0) return c + 1;          // Latin Ext-A (Ğ, …)
-  if (c >= 0x14A && c <= 0x177 && c % 2 == 0) return c + 1;          // Ş, …
-  if (c == 0x18F) return 0x259;                                      // Ə -> ə
-  if (c >= 0x410 && c <= 0x42F) return c + 0x20;                     // Cyrillic А-Я
-  if (c >= 0x400 && c <= 0x40F) return c + 0x50;                     // Ё, Ђ, …
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 0x20;  // Latin-1
+  if (c >= 0x100 && c <= 0x137 && c % 2 == 0) return c + 1;  // Latin Ext-A (Ğ, …)
+  if (c >= 0x14A && c <= 0x177 && c % 2 == 0) return c + 1;  // Ş, …
+  if (c == 0x18F) return 0x259;                              // Ə -> ə
+  if (c >= 0x410 && c <= 0x42F) return c + 0x20;             // Cyrillic А-Я
+  if (c >= 0x400 && c <= 0x40F) return c + 0x50;             // Ё, Ђ, …
   return c;
 }
 
 bool IsSpace(char32_t c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' ||
-         c == 0xA0 || c == 0x2007 || c == 0x202F || c == 0x3000 || c == 0xFEFF;
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == 0xA0 ||
+         c == 0x2007 || c == 0x202F || c == 0x3000 || c == 0xFEFF;
 }
 
 }  // namespace
 
 const char* KeywordClassName(KeywordClass k) {
   switch (k) {
-    case KeywordClass::kStop: return "stop";
-    case KeywordClass::kStart: return "start";
-    case KeywordClass::kHelp: return "help";
-    case KeywordClass::kNone: break;
+    case KeywordClass::kStop:
+      return "stop";
+    case KeywordClass::kStart:
+      return "start";
+    case KeywordClass::kHelp:
+      return "help";
+    case KeywordClass::kNone:
+      break;
   }
   return "none";
 }
 
 std::vector<std::string> DefaultStopKeywords() {
-  return {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
-          "OPTOUT", "OPT-OUT", "REMOVE", "СТОП", "ОТПИСАТЬСЯ", "DAYAN"};
+  return {"STOP",   "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",        "QUIT", "REVOKE",
+          "OPTOUT", "OPT-OUT", "REMOVE",      "СТОП",   "ОТПИСАТЬСЯ", "DAYAN"};
 }
 std::vector<std::string> DefaultStartKeywords() { return {"START", "YES", "UNSTOP"}; }
 std::vector<std::string> DefaultHelpKeywords() { return {"HELP", "INFO"}; }

@@ -23,8 +23,8 @@ class KeywordMatcher {
   // Throws std::invalid_argument when a keyword is empty, not UTF-8 or in two lists.
   KeywordMatcher(const std::vector<std::string>& stop, const std::vector<std::string>& start,
                  const std::vector<std::string>& help);
-  KeywordMatcher() : KeywordMatcher(DefaultStopKeywords(), DefaultStartKeywords(),
-                                    DefaultHelpKeywords()) {}
+  KeywordMatcher()
+      : KeywordMatcher(DefaultStopKeywords(), DefaultStartKeywords(), DefaultHelpKeywords()) {}
 
   KeywordClass Classify(std::string_view text) const;
 

@@ -99,7 +99,8 @@ std::optional<std::multimap<std::string, std::string>> ParseForm(std::string_vie
     if (!pair.empty()) {
       size_t eq = pair.find('=');
       auto name = UrlDecode(pair.substr(0, eq));
-      auto value = UrlDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+      auto value =
+          UrlDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
       if (!name || !value) return std::nullopt;
       out.emplace(*name, *value);
     }
@@ -122,8 +123,8 @@ std::string TwilioSignature(std::string_view auth_token, std::string_view url,
   HMAC(EVP_sha1(), auth_token.data(), static_cast<int>(auth_token.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_len);
   std::string b64(4 * ((mac_len + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), mac,
-                          static_cast<int>(mac_len));
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), mac, static_cast<int>(mac_len));
   b64.resize(n);
   return b64;
 }

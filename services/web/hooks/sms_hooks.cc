@@ -23,8 +23,7 @@ HttpResponse Answer(int status, const std::string& message) {
 
 std::string Header(const HttpRequest& req, const std::string& name) {
   for (const auto& [k, v] : req.headers) {
-    if (k.size() == name.size() &&
-        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
           return tolower(static_cast<unsigned char>(a)) == tolower(static_cast<unsigned char>(b));
         })) {
       return v;
@@ -65,8 +64,7 @@ SmsHooks::SmsHooks(std::vector<SmsHookProvider> providers, std::string public_ba
   }
 }
 
-const SmsHookProvider* SmsHooks::Authenticate(const HttpRequest& req,
-                                              HttpResponse* refusal) const {
+const SmsHookProvider* SmsHooks::Authenticate(const HttpRequest& req, HttpResponse* refusal) const {
   const std::string& name = req.path_params.at(0);
   const SmsHookProvider* p = nullptr;
   for (const auto& candidate : providers_) {
@@ -157,9 +155,15 @@ HttpResponse SmsHooks::Status(const HttpRequest& req) {
   }
   const char* what = "updated";
   switch (result) {
-    case inbound::sms::ReceiptResult::kUpdated: what = receipt->status.c_str(); break;
-    case inbound::sms::ReceiptResult::kUnchanged: what = "unchanged"; break;
-    case inbound::sms::ReceiptResult::kNotFinal: what = "not_final"; break;
+    case inbound::sms::ReceiptResult::kUpdated:
+      what = receipt->status.c_str();
+      break;
+    case inbound::sms::ReceiptResult::kUnchanged:
+      what = "unchanged";
+      break;
+    case inbound::sms::ReceiptResult::kNotFinal:
+      what = "not_final";
+      break;
     case inbound::sms::ReceiptResult::kUnknownMessage:
       what = "unknown";
       // Answered 200 so the provider does not retry forever.

@@ -46,13 +46,11 @@ std::unique_ptr<SmsHooksBundle> BuildSmsHooks(const Config& config, db::Pool& po
   for (const auto& p : config.providers) {
     if (p.kind != "twilio" && p.kind != "json_sms") continue;
     if (p.secret.empty()) {
-      log::Warn("sms provider without a secret: its webhooks are refused",
-                {{"provider", p.name}});
+      log::Warn("sms provider without a secret: its webhooks are refused", {{"provider", p.name}});
     }
-    providers.push_back({p.name,
-                         p.kind == "twilio" ? inbound::sms::Dialect::kTwilio
-                                            : inbound::sms::Dialect::kJson,
-                         p.secret});
+    providers.push_back(
+        {p.name, p.kind == "twilio" ? inbound::sms::Dialect::kTwilio : inbound::sms::Dialect::kJson,
+         p.secret});
   }
   bundle->hooks = std::make_unique<SmsHooks>(std::move(providers), config.public_base_url,
                                              *bundle->service, metrics);

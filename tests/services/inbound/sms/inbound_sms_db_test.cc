@@ -1,10 +1,9 @@
 // Inbound SMS keywords on a real PostgreSQL: the gate's keyword-reply fact (DESIGN "One
 // exception"), STOP/START/HELP through the registry (STANDARDS S1-S2), idempotent re-posts,
 // no number in clear, and delivery receipts.
-#include "services/inbound/sms/inbound_sms_service.h"
-
 #include <gmock/gmock.h>
 
+#include "services/inbound/sms/inbound_sms_service.h"
 #include "tests/services/subscriptions/registry_fixture.h"
 
 namespace herald::inbound::sms {
@@ -18,8 +17,7 @@ class InboundSmsTest : public subscriptions::RegistryTest {
     RegistryTest::SetUp();
     if (!db_) return;
     service_ = std::make_unique<InboundSmsService>(*pool_, clock_, *hasher_, *gate_, topics_,
-                                                   *registry_, KeywordMatcher(),
-                                                   InboundOptions());
+                                                   *registry_, KeywordMatcher(), InboundOptions());
   }
 
   InboundResult Post(const std::string& id, const std::string& from, const std::string& text,
@@ -100,8 +98,7 @@ TEST_F(InboundSmsTest, S1_S2_StopStartStopWithOneConfirmationEach) {
   EXPECT_FALSE(stop.reply_message_id.empty());
   EXPECT_EQ(Check(id, "", v1::SMS).reason(), v1::ADDRESS_SUPPRESSED);
   EXPECT_TRUE(Check(id, "", v1::CALL).allowed());  // only SMS marketing stops
-  EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id = '" + stop.reply_message_id +
-                        "'"),
+  EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id = '" + stop.reply_message_id + "'"),
             "queued");
   EXPECT_EQ(db_->Scalar("SELECT reason || ':' || source FROM suppressions"), "2:4");
 
@@ -124,9 +121,9 @@ TEST_F(InboundSmsTest, S1_S2_StopStartStopWithOneConfirmationEach) {
   EXPECT_EQ(Check(id, "", v1::SMS).reason(), v1::ADDRESS_SUPPRESSED);
   EXPECT_EQ(Replies(), 3);
   // Replies in the subject's language (az).
-  EXPECT_THAT(db_->Scalar("SELECT text_template FROM messages WHERE id = '" +
-                          stop2.reply_message_id + "'"),
-              ::testing::HasSubstr("START"));
+  EXPECT_THAT(
+      db_->Scalar("SELECT text_template FROM messages WHERE id = '" + stop2.reply_message_id + "'"),
+      ::testing::HasSubstr("START"));
 }
 
 TEST_F(InboundSmsTest, S2_StartWithoutAnSmsOptOutChangesNothing) {
@@ -144,6 +141,23 @@ TEST_F(InboundSmsTest, S2_StartWithoutAnSmsOptOutChangesNothing) {
   EXPECT_EQ(Replies(), 0);
 }
 
+TEST_F(InboundSmsTest, S2_AStartBeingProcessedCountsSoARacingStartConfirmsNothing) {
+  std::string id = NewSubject("", kNumber);
+  ConsentAll(id);
+  Post("SM-1", kNumber, "STOP");
+  clock_.Advance(std::chrono::minutes(1));
+  // Another START from the number was recorded as re-enabling but has not lifted the stop
+  // yet (its effects are still running on another replica).
+  db_->Exec("INSERT INTO inbound_sms (provider, provider_message_id, key_id, address_key,"
+            " keyword_class, outcome, received_at, event_id)"
+            " SELECT 'twilio-ru', 'SM-racing', key_id, address_key, 'start', 'started',"
+            " '2026-11-27T10:00:30Z', event_id FROM inbound_sms WHERE provider_message_id = 'SM-1'");
+  auto r = Post("SM-2", kNumber, "START");
+  EXPECT_EQ(r.outcome, "not_stopped");
+  EXPECT_TRUE(r.reply_message_id.empty());
+  EXPECT_EQ(Replies(), 1);
+}
+
 TEST_F(InboundSmsTest, S1_UnknownNumberStopIsHonouredAndConfirmed) {
   auto r = Post("SM-1", "+79161234567", "STOP");
   EXPECT_EQ(r.outcome, "stopped");
@@ -154,9 +168,9 @@ TEST_F(InboundSmsTest, S1_UnknownNumberStopIsHonouredAndConfirmed) {
   EXPECT_EQ(s.outcome, "started");
   EXPECT_EQ(Check("", "+79161234567", v1::SMS).reason(), v1::NO_CONSENT);
   // Russian reply for +7.
-  EXPECT_THAT(db_->Scalar("SELECT text_template FROM messages WHERE id = '" +
-                          r.reply_message_id + "'"),
-              ::testing::HasSubstr("отписались"));
+  EXPECT_THAT(
+      db_->Scalar("SELECT text_template FROM messages WHERE id = '" + r.reply_message_id + "'"),
+      ::testing::HasSubstr("отписались"));
 }
 
 TEST_F(InboundSmsTest, S2_HelpAnswersAndChangesNothing) {
@@ -199,8 +213,7 @@ TEST_F(InboundSmsTest, NoNumberInClearOutsideThePersonalSideTable) {
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM inbound_sms WHERE row_to_json(inbound_sms)::text"
                         " LIKE '%501234567%'"),
             "0");
-  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE details::text LIKE '%501234567%'"),
-            "0");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE details::text LIKE '%501234567%'"), "0");
   EXPECT_EQ(db_->Scalar("SELECT data->>'address' FROM event_personal ep JOIN events e"
                         " ON e.id = ep.event_id WHERE e.type = 'sms.inbound'"),
             kNumber);
@@ -218,9 +231,12 @@ TEST_F(InboundSmsTest, ReceiptsUpdateStatusHistory) {
   auto r = Post("SM-1", kNumber, "STOP");
   const std::string& m = r.reply_message_id;
   db_->Exec("UPDATE messages SET status = 'sent' WHERE id = '" + m + "'");
-  db_->Exec("INSERT INTO message_attempts (message_id, number, provider, started_at, ended_at,"
-            " outcome, provider_message_id) VALUES ('" + m + "', 1, 'twilio-ru', now(), now(),"
-            " 'sent', 'SMout1')");
+  db_->Exec(
+      "INSERT INTO message_attempts (message_id, number, provider, started_at, ended_at,"
+      " outcome, provider_message_id) VALUES ('" +
+      m +
+      "', 1, 'twilio-ru', now(), now(),"
+      " 'sent', 'SMout1')");
   EXPECT_EQ(service_->HandleReceipt("twilio-ru", {"SMout1", "sent", false}),
             ReceiptResult::kNotFinal);
   EXPECT_EQ(service_->HandleReceipt("other", {"SMout1", "delivered", true}),
@@ -233,7 +249,8 @@ TEST_F(InboundSmsTest, ReceiptsUpdateStatusHistory) {
             ReceiptResult::kUnchanged);
   EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id = '" + m + "'"), "delivered");
   EXPECT_EQ(db_->Scalar("SELECT string_agg(status, ',' ORDER BY id) FROM message_history"
-                        " WHERE message_id = '" + m + "'"),
+                        " WHERE message_id = '" +
+                        m + "'"),
             "queued,delivered");
 }
 

@@ -21,7 +21,10 @@ TEST(KeywordMatcherTest, S1_CaseAndSurroundingWhitespaceAreIgnored) {
   EXPECT_EQ(m.Classify("  sToP \r\n"), KeywordClass::kStop);
   EXPECT_EQ(m.Classify("\tunstop\t"), KeywordClass::kStart);
   EXPECT_EQ(m.Classify("opt-out"), KeywordClass::kStop);
-  EXPECT_EQ(m.Classify("\xC2\xA0" "help" "\xC2\xA0"), KeywordClass::kHelp);  // no-break spaces
+  EXPECT_EQ(m.Classify("\xC2\xA0"
+                       "help"
+                       "\xC2\xA0"),
+            KeywordClass::kHelp);  // no-break spaces
   EXPECT_EQ(m.Classify("Dayan"), KeywordClass::kStop);
   EXPECT_EQ(m.Classify("dayan "), KeywordClass::kStop);
 }
@@ -49,7 +52,7 @@ TEST(KeywordMatcherTest, S1_OnlyTheKeywordAloneCounts) {
   EXPECT_EQ(m.Classify(""), KeywordClass::kNone);
   EXPECT_EQ(m.Classify("   "), KeywordClass::kNone);
   EXPECT_EQ(m.Classify("\xFF\xFEstop"), KeywordClass::kNone);  // not UTF-8
-  EXPECT_EQ(m.Classify("ST\xC3"), KeywordClass::kNone);         // truncated sequence
+  EXPECT_EQ(m.Classify("ST\xC3"), KeywordClass::kNone);        // truncated sequence
 }
 
 TEST(KeywordMatcherTest, ConfiguredListsReplaceTheDefaults) {

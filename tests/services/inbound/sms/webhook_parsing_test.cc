@@ -8,8 +8,11 @@ namespace herald::inbound::sms {
 namespace {
 
 std::multimap<std::string, std::string> TwilioExampleParams(const std::string& number) {
-  return {{"CallSid", "CA1234567890ABCDE"}, {"Caller", number}, {"Digits", "1234"},
-          {"From", number}, {"To", "+18005551212"}};
+  return {{"CallSid", "CA1234567890ABCDE"},
+          {"Caller", number},
+          {"Digits", "1234"},
+          {"From", number},
+          {"To", "+18005551212"}};
 }
 
 TEST(TwilioSignatureTest, MatchesTwilioDocumentationVectors) {
@@ -39,10 +42,10 @@ TEST(TwilioSignatureTest, SignsTheDecodedFormValues) {
   ASSERT_TRUE(form);
   EXPECT_EQ(form->find("Body")->second, "Stöp now");
   EXPECT_EQ(form->find("From")->second, "+994501234567");
-  EXPECT_EQ(TwilioSignature("t", "https://h/x", *form),
-            TwilioSignature("t", "https://h/x", {{"MessageSid", "SM1"},
-                                                 {"From", "+994501234567"},
-                                                 {"Body", "Stöp now"}}));
+  EXPECT_EQ(
+      TwilioSignature("t", "https://h/x", *form),
+      TwilioSignature("t", "https://h/x",
+                      {{"MessageSid", "SM1"}, {"From", "+994501234567"}, {"Body", "Stöp now"}}));
 }
 
 TEST(JsonSignatureTest, IsHmacSha256OfTheRawBodyInHex) {
@@ -89,8 +92,7 @@ TEST(ParseInboundTest, ErrorsNameTheFieldNeverTheValue) {
   EXPECT_EQ(e.field, "body");
   EXPECT_FALSE(ParseInbound(Dialect::kJson, R"({"message_id":5,"from":"+1"})", &e));
   EXPECT_EQ(e.field, "message_id");
-  EXPECT_FALSE(
-      ParseInbound(Dialect::kJson, R"({"message_id":"a b","from":"+79161234567"})", &e));
+  EXPECT_FALSE(ParseInbound(Dialect::kJson, R"({"message_id":"a b","from":"+79161234567"})", &e));
   EXPECT_EQ(e.field, "message_id");
   EXPECT_EQ(e.message.find("+7916"), std::string::npos);
 }
