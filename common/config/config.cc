@@ -92,6 +92,19 @@ void RejectPasswordInUrl(const std::string& key, const std::string& url) {
   }
 }
 
+// A reply text to an SMS keyword: plain text (it is sent as a template with no variables).
+Option SmsReplyOption(const char* file_key, const char* env, std::string slot) {
+  return {file_key, env, "(built in)",
+          "Reply to an SMS keyword in one language (stop/start/help x az/ru/en).",
+          [file_key, slot](Config& c, const std::string& v) {
+            if (v.empty()) throw ConfigError(std::string(file_key) + ": must not be empty");
+            if (v.find("{{") != std::string::npos) {
+              throw ConfigError(std::string(file_key) + ": plain text only, no '{{'");
+            }
+            c.sms_replies[slot] = v;
+          }};
+}
+
 const std::vector<Option>& Options() {
   static const std::vector<Option> kOptions = {
       {"database.url", "HERALD_DATABASE_URL", "postgresql:///herald",
@@ -196,6 +209,30 @@ const std::vector<Option>& Options() {
        "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
        "at least 32 bytes. Retire a key only after re-hashing its rows.",
        [](Config& c, const std::string& v) { c.suppression_keys = v; }},
+      // SMS keyword replies (inbound hooks).
+      {"sms.stop_keywords", "HERALD_SMS_STOP_KEYWORDS",
+       "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT,OPT-OUT,REMOVE,СТОП,ОТПИСАТЬСЯ,DAYAN",
+       "Inbound SMS keywords that opt the number out (a list; the message must be the keyword "
+       "alone, case and surrounding space ignored).",
+       [](Config& c, const std::string& v) { c.sms_stop_keywords = SplitList(v); }},
+      {"sms.start_keywords", "HERALD_SMS_START_KEYWORDS", "START,YES,UNSTOP",
+       "Inbound SMS keywords that opt back in after an SMS opt-out.",
+       [](Config& c, const std::string& v) { c.sms_start_keywords = SplitList(v); }},
+      {"sms.help_keywords", "HERALD_SMS_HELP_KEYWORDS", "HELP,INFO",
+       "Inbound SMS keywords answered with the help text.",
+       [](Config& c, const std::string& v) { c.sms_help_keywords = SplitList(v); }},
+      {"sms.start_document_version", "HERALD_SMS_START_DOCUMENT_VERSION", "sms-start",
+       "Consent document version recorded on the consent a START grants.",
+       [](Config& c, const std::string& v) { c.sms_start_document_version = v; }},
+      SmsReplyOption("sms.reply_stop_az", "HERALD_SMS_REPLY_STOP_AZ", "stop.az"),
+      SmsReplyOption("sms.reply_stop_ru", "HERALD_SMS_REPLY_STOP_RU", "stop.ru"),
+      SmsReplyOption("sms.reply_stop_en", "HERALD_SMS_REPLY_STOP_EN", "stop.en"),
+      SmsReplyOption("sms.reply_start_az", "HERALD_SMS_REPLY_START_AZ", "start.az"),
+      SmsReplyOption("sms.reply_start_ru", "HERALD_SMS_REPLY_START_RU", "start.ru"),
+      SmsReplyOption("sms.reply_start_en", "HERALD_SMS_REPLY_START_EN", "start.en"),
+      SmsReplyOption("sms.reply_help_az", "HERALD_SMS_REPLY_HELP_AZ", "help.az"),
+      SmsReplyOption("sms.reply_help_ru", "HERALD_SMS_REPLY_HELP_RU", "help.ru"),
+      SmsReplyOption("sms.reply_help_en", "HERALD_SMS_REPLY_HELP_EN", "help.en"),
   };
   return kOptions;
 }

@@ -72,6 +72,12 @@ struct Config {
   int dispatch_max_age_s = 86400;
   // Data-subject requests (issue 5): deadlines, holidays, the privacy job.
   PrivacyConfig privacy;
+  // SMS keyword replies (inbound hooks). Empty lists: the STANDARDS S1-S2 defaults.
+  std::vector<std::string> sms_stop_keywords, sms_start_keywords, sms_help_keywords;
+  // Reply texts by "class.language" (stop.az, help.en, ...); unset ones keep the built-ins.
+  std::map<std::string, std::string> sms_replies;
+  // Consent document version recorded when START grants SMS marketing consent again.
+  std::string sms_start_document_version = "sms-start";
 };
 
 class ConfigError : public std::runtime_error {

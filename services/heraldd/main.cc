@@ -34,6 +34,7 @@
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/topics.h"
+#include "services/web/hooks/sms_hooks_wiring.h"
 #include "services/web/http_server.h"
 #include "services/web/ops_routes.h"
 
@@ -147,6 +148,9 @@ int Serve(const Config& config) {
                             std::chrono::seconds(config.dispatch_retry_base_s),
                             std::chrono::seconds(3600),
                             std::chrono::seconds(config.dispatch_max_age_s)});
+  outbox.PreferReplyProviders([&providers](const std::string& name, subscriptions::Channel ch) {
+    return providers.PickNamed(name, ch);
+  });
 
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;
@@ -174,6 +178,7 @@ int Serve(const Config& config) {
   });
   readiness.Start();
 
+  std::unique_ptr<web::SmsHooksBundle> sms_hooks;
   std::unique_ptr<web::HttpServer> http;
   if (config.roles.count("web")) {
     web::HttpServerOptions opts;
@@ -182,6 +187,10 @@ int Serve(const Config& config) {
     http = std::make_unique<web::HttpServer>(opts);
     web::AddOpsRoutes(*http, {[&readiness](std::string* why) { return readiness.Ready(why); },
                               [&metrics] { return metrics.Serialize(); }});
+    // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
+    sms_hooks = web::BuildSmsHooks(config, pool, clock, hasher, gate, topics, registry,
+                                   &metrics.registry());
+    web::AddSmsHooks(*http, *sms_hooks->hooks);
     http->Start();
   }
   std::unique_ptr<dispatch::DispatchWorker> worker;
@@ -259,6 +268,7 @@ int main(int argc, char** argv) {
     subscriptions::TopicCatalog check(config.topics);
     SystemClock probe_clock;
     dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);
+    web::KeywordsFromConfig(config);
   } catch (const std::exception& e) {
     std::cerr << "heraldd: configuration error: " << e.what() << "\n";
     return 2;

@@ -25,7 +25,8 @@ constexpr db::Statement kClaimDue{
     " coalesce(m.html_template, c.html_template, ''), m.variables::text, m.status,"
     " coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),"
     " coalesce(s.locale, ''), coalesce(c.rate_per_second, 0), coalesce(c.status, ''),"
-    " coalesce(m.first_attempt_at, $1::timestamptz)::text"
+    " coalesce(m.first_attempt_at, $1::timestamptz)::text, m.reply_to_inbound,"
+    " (SELECT i.provider FROM inbound_sms i WHERE i.id = m.reply_to_inbound)"
     " FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id"
     " LEFT JOIN subjects s ON s.id = m.subject_id"
     " WHERE (m.status IN ('queued', 'retrying') AND m.next_attempt_at <= $1"
@@ -203,6 +204,8 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     std::string campaign_status;
     Timestamp first_attempt;
     bool expired = false;
+    std::optional<int64_t> reply_to_inbound;  // a keyword reply: the gate's exception
+    std::string reply_provider;  // the provider its keyword came in by
   };
   std::vector<Row> batch;
   for (const auto& r : rows) {
@@ -229,6 +232,8 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     row.first_attempt = ParseTimestamp(r[19].as<std::string>());
     // Age counts from the first attempt: recipients may wait for a campaign to start.
     row.expired = now - row.first_attempt > retry_.max_age || row.m.attempt > retry_.max_attempts;
+    if (!r[20].is_null()) row.reply_to_inbound = r[20].as<int64_t>();
+    if (!r[21].is_null()) row.reply_provider = r[21].as<std::string>();
     batch.push_back(std::move(row));
   }
 
@@ -247,11 +252,17 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     if (!row.m.subject_id.empty()) g.subject_id = row.m.subject_id;
     g.address = row.m.address;
     g.channel = row.m.channel;
+    g.reply_to_inbound = row.reply_to_inbound;
+    g.now = now;
     g.topic = topics_.Find(row.m.topic);
     // A topic removed from config: the message cannot be decided; it fails below.
     if (!g.topic) g.topic = topics_.Find("service");
     row.m.marketing = g.topic->marketing;
-    auto provider = picker_(row.m.channel, /*foreign_ok=*/true);
+    std::optional<ProviderChoice> provider;
+    if (named_picker_ && !row.reply_provider.empty()) {
+      provider = named_picker_(row.reply_provider, row.m.channel);
+    }
+    if (!provider) provider = picker_(row.m.channel, /*foreign_ok=*/true);
     if (provider) g.provider_country = provider->country;
     providers.push_back(provider);
     requests.push_back(g);

@@ -45,6 +45,9 @@ struct ProviderChoice {
 };
 using ProviderPicker =
     std::function<std::optional<ProviderChoice>(subscriptions::Channel, bool foreign_ok)>;
+// Picks a provider by name (available and serving the channel), or nullopt.
+using NamedProviderPicker =
+    std::function<std::optional<ProviderChoice>(const std::string& name, subscriptions::Channel)>;
 
 struct Outcome {
   std::string message_id;
@@ -77,6 +80,9 @@ class Outbox {
   Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
          const subscriptions::TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry);
 
+  // Keyword replies prefer the provider their keyword came in by (if it can take them now).
+  void PreferReplyProviders(NamedProviderPicker named) { named_picker_ = std::move(named); }
+
   std::vector<ClaimedMessage> Claim(const std::string& worker, int limit,
                                     std::chrono::seconds lease);
   // Records attempts and moves messages to SENT, RETRYING or FAILED in one transaction.
@@ -93,6 +99,7 @@ class Outbox {
   const subscriptions::EligibilityGate& gate_;
   const subscriptions::TopicCatalog& topics_;
   ProviderPicker picker_;
+  NamedProviderPicker named_picker_;
   RetryPolicy retry_;
 };
 

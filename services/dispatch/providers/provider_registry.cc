@@ -174,6 +174,17 @@ std::optional<ProviderChoice> ProviderRegistry::Pick(Channel channel, bool forei
   return out_for_now;
 }
 
+std::optional<ProviderChoice> ProviderRegistry::PickNamed(const std::string& name,
+                                                          Channel channel) const {
+  Channel wanted = channel == Channel::kEmail ? Channel::kEmail : Channel::kSms;
+  for (const auto& p : providers_) {
+    if (p->config.name != name || p->channel != wanted) continue;
+    if (p->breaker->state() == CircuitBreaker::State::kOpen) return std::nullopt;
+    return ProviderChoice{p->config.name, p->config.country, true};
+  }
+  return std::nullopt;
+}
+
 ProviderRegistry::Provider* ProviderRegistry::Find(const std::string& name) {
   for (auto& p : providers_) {
     if (p->config.name == name) return p.get();

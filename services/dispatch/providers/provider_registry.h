@@ -32,6 +32,10 @@ class ProviderRegistry {
   void AddSms(const ProviderConfig& config, SmsTransportPtr transport);
 
   std::optional<ProviderChoice> Pick(subscriptions::Channel channel, bool foreign_ok) const;
+  // The provider called `name` when it serves `channel` and its circuit is closed; a reply
+  // goes back through the provider its keyword came in by when that one can take it.
+  std::optional<ProviderChoice> PickNamed(const std::string& name,
+                                          subscriptions::Channel channel) const;
   // Waits for the provider's rate limit, sends, and feeds its circuit breaker.
   DeliveryResult SendEmail(const std::string& provider, const EmailMessage& message);
   DeliveryResult SendSms(const std::string& provider, const SmsMessage& message);

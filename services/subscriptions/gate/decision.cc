@@ -34,6 +34,16 @@ DenyReason Stronger(DenyReason a, DenyReason b) {
 DenyReason Decide(const GateFacts& facts) {
   if (!facts.address_valid) return DenyReason::kInvalidAddress;
   DenyReason answer = DenyReason::kNone;
+  if (facts.keyword_reply) {
+    for (const auto& s : facts.subjects) {
+      if (s.state != SubjectFacts::State::kActive) {
+        answer = Stronger(answer, DenyReason::kSubjectDestroyed);
+      } else if (s.blocked) {
+        answer = Stronger(answer, DenyReason::kSubjectBlocked);
+      }
+    }
+    return answer;
+  }
   if (facts.address_suppressed) answer = Stronger(answer, DenyReason::kAddressSuppressed);
   if (facts.subjects.empty()) {
     // A bare address has no consent on record (S3) and no cross-border consent either.

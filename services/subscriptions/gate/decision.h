@@ -31,12 +31,20 @@ struct GateFacts {
   bool address_suppressed = false;  // an active suppression applies to this topic and channel
   bool provider_foreign = false;    // the provider's country is outside home jurisdictions
   bool marketing_topic = true;
+  // The message answers an inbound SMS keyword (STOP/START/HELP) recorded within the last
+  // 24 hours, and goes to the number that sent it (DESIGN "One exception").
+  bool keyword_reply = false;
   // The explicit subject and every other live subject that owns the address (fail safe).
   std::vector<SubjectFacts> subjects;
 };
 
 // The decision table of DESIGN.md. Every rule yields a candidate reason; the answer is the
 // candidate with the highest precedence (DenyReason's order), or kNone to allow.
+//
+// A keyword reply is allowed without consent and despite suppressions (the STOP it confirms
+// has just suppressed the number), but INVALID_ADDRESS, SUBJECT_DESTROYED and
+// SUBJECT_BLOCKED still deny it: a destroyed or blocked subject's number is not processed
+// for any purpose, even a confirmation.
 DenyReason Decide(const GateFacts& facts);
 
 }  // namespace herald::subscriptions

@@ -58,6 +58,17 @@ constexpr db::Statement kSuppressed{
     "  AND s.channel IN (0, h.channel) AND s.topic IN ('', h.topic)"
     "  AND (h.marketing OR s.reason IN (3, 5, 6))"};
 
+// Keyword replies: the inbound keyword exists, came from this number (under any live key)
+// and was received within the window before the decision time.
+constexpr db::Statement kKeywordReply{
+    "gate.keyword_reply",
+    "SELECT DISTINCT r.idx"
+    " FROM unnest($1::int[], $2::bigint[], $3::text[], $4::timestamptz[])"
+    "   AS r(idx, inbound_id, key_hex, now)"
+    " JOIN inbound_sms i ON i.id = r.inbound_id AND i.address_key = decode(r.key_hex, 'hex')"
+    "  AND i.keyword_class IN ('stop', 'start', 'help')"
+    "  AND i.received_at <= r.now AND i.received_at > r.now - $5::interval"};
+
 SubjectFacts::State ParseState(const std::string& s) {
   if (s == "destroyed") return SubjectFacts::State::kDestroyed;
   if (s == "depersonalized") return SubjectFacts::State::kDepersonalized;
@@ -193,6 +204,28 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn,
                           db::ToArrayLiteral(h_channels), db::ToArrayLiteral(h_topics),
                           db::ToArrayLiteral(h_marketing));
     for (const auto& row : rows) facts[row[0].as<size_t>()].address_suppressed = true;
+  }
+
+  // 5. Keyword replies (SMS only), to the number that sent the keyword.
+  std::vector<long long> k_idx;
+  std::vector<std::string> k_inbound, k_keys, k_now;
+  for (size_t i = 0; i < n; ++i) {
+    const GateRequest& r = requests[i];
+    if (!r.reply_to_inbound || r.channel != Channel::kSms) continue;
+    if (!facts[i].address_valid || !match_keys[i]) continue;
+    for (const auto& h : hasher_.All(KindName(AddressKind::kPhone), *match_keys[i])) {
+      k_idx.push_back(static_cast<long long>(i));
+      k_inbound.push_back(std::to_string(*r.reply_to_inbound));
+      k_keys.push_back(crypto::ToHex(h.hash));
+      k_now.push_back(ToIso8601(r.now));
+    }
+  }
+  if (!k_idx.empty()) {
+    auto rows = conn.Exec(txn, kKeywordReply, db::ToArrayLiteral(k_idx),
+                          db::ToArrayLiteral(k_inbound), db::ToArrayLiteral(k_keys),
+                          db::ToArrayLiteral(k_now),
+                          std::to_string(kKeywordReplyWindow.count()) + " hours");
+    for (const auto& row : rows) facts[row[0].as<size_t>()].keyword_reply = true;
   }
 
   for (size_t i = 0; i < n; ++i) out[i].reason = subscriptions::Decide(facts[i]);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/crypto/key_ring.h"
 #include "common/db/connection.h"
 #include "services/subscriptions/domain.h"
@@ -18,7 +19,15 @@ struct GateRequest {
   Channel channel = Channel::kEmail;
   const TopicInfo* topic = nullptr;       // a known topic
   std::string provider_country;           // ISO alpha-2, upper case; empty: domestic
+  // The message replies to this inbound SMS keyword (inbound_sms.id): the keyword-reply
+  // rule applies when that inbound came from this very number within kKeywordReplyWindow
+  // before `now` (the caller's clock; SQL never reads its own).
+  std::optional<int64_t> reply_to_inbound;
+  Timestamp now{};
 };
+
+// How long after an inbound keyword its reply may still go out without consent.
+inline constexpr std::chrono::hours kKeywordReplyWindow{24};
 
 struct GateDecision {
   DenyReason reason = DenyReason::kNone;

@@ -535,3 +535,68 @@ TEST(DecisionOwnershipTest, ConsentDoesNotReachAnAddressTheSubjectDoesNotOwn) {
 
 }  // namespace
 }  // namespace herald::subscriptions
+
+namespace herald::subscriptions {
+namespace {
+
+// DESIGN "One exception", STANDARDS S1: the reply to an inbound SMS keyword, to the number
+// that sent it, within 24 hours, is allowed without consent and despite the SMS stop it
+// confirms; invalid addresses, destroyed and blocked subjects still deny it.
+TEST(KeywordReplyRuleTest, S1_AllowedWithoutConsentAndDespiteSuppression) {
+  GateFacts bare;  // a number nobody owns, just suppressed by its STOP
+  bare.address_suppressed = true;
+  bare.marketing_topic = false;
+  EXPECT_EQ(Decide(bare), DenyReason::kAddressSuppressed);
+  bare.keyword_reply = true;
+  EXPECT_EQ(Decide(bare), DenyReason::kNone);
+}
+
+TEST(KeywordReplyRuleTest, S1_OverridesConsentRevocationCrossBorderAndPreferences) {
+  GateFacts f;
+  f.keyword_reply = true;
+  f.provider_foreign = true;
+  SubjectFacts s;
+  s.revoked = true;
+  s.preference = PreferenceDeny::kAll;
+  s.owns_address = true;
+  f.subjects.push_back(s);
+  f.address_suppressed = true;
+  EXPECT_EQ(Decide(f), DenyReason::kNone);
+  f.keyword_reply = false;
+  EXPECT_EQ(Decide(f), DenyReason::kConsentRevoked);
+}
+
+TEST(KeywordReplyRuleTest, S1_InvalidDestroyedAndBlockedStillDeny) {
+  GateFacts f;
+  f.keyword_reply = true;
+  f.address_valid = false;
+  EXPECT_EQ(Decide(f), DenyReason::kInvalidAddress);
+  f.address_valid = true;
+  SubjectFacts blocked;
+  blocked.blocked = true;
+  SubjectFacts destroyed;
+  destroyed.state = SubjectFacts::State::kDestroyed;
+  f.subjects = {blocked};
+  EXPECT_EQ(Decide(f), DenyReason::kSubjectBlocked);
+  f.subjects = {blocked, destroyed};
+  EXPECT_EQ(Decide(f), DenyReason::kSubjectDestroyed);
+  f.subjects = {SubjectFacts{}};
+  f.subjects[0].state = SubjectFacts::State::kDepersonalized;
+  EXPECT_EQ(Decide(f), DenyReason::kSubjectDestroyed);
+}
+
+TEST(KeywordReplyRuleTest, S1_WithoutTheFactEveryOtherMessageToAStoppedNumberIsDenied) {
+  GateFacts f;
+  f.address_suppressed = true;
+  SubjectFacts s;
+  s.processing_consent = true;
+  s.marketing_consent = true;
+  f.subjects.push_back(s);
+  EXPECT_EQ(Decide(f), DenyReason::kAddressSuppressed);
+  f.marketing_topic = false;  // a service notice honours only strong suppressions; the
+  f.address_suppressed = false;  // gate's SQL leaves SMS stops out for it
+  EXPECT_EQ(Decide(f), DenyReason::kNone);
+}
+
+}  // namespace
+}  // namespace herald::subscriptions

@@ -1,0 +1,54 @@
+// The SMS keyword and reply config keys: lists replace the defaults, reply texts land in
+// their slot, and texts or lists that cannot work stop start-up naming the key.
+#include <gtest/gtest.h>
+
+#include "common/config/config.h"
+#include "services/web/hooks/sms_hooks_wiring.h"
+
+namespace herald {
+namespace {
+
+const std::string kKeys = "k1:" + std::string(64, 'a');
+
+Config Load(std::map<std::string, std::string> env) {
+  env["HERALD_SUPPRESSION_KEYS"] = kKeys;
+  return LoadConfig("", env);
+}
+
+TEST(SmsConfigTest, DefaultsAreTheStandardsLists) {
+  Config c = Load({});
+  auto m = web::KeywordsFromConfig(c);
+  EXPECT_EQ(m.Classify("ОТПИСАТЬСЯ"), inbound::sms::KeywordClass::kStop);
+  EXPECT_EQ(m.Classify("unstop"), inbound::sms::KeywordClass::kStart);
+  auto o = web::InboundOptionsFromConfig(c);
+  EXPECT_EQ(o.start_document_version, "sms-start");
+  EXPECT_EQ(o.replies.at("help").size(), 3u);
+}
+
+TEST(SmsConfigTest, ListsAndRepliesFromTheEnvironment) {
+  Config c = Load({{"HERALD_SMS_STOP_KEYWORDS", "HALT, СТОП"},
+                   {"HERALD_SMS_REPLY_STOP_RU", "Готово, вы отписаны."},
+                   {"HERALD_SMS_START_DOCUMENT_VERSION", "sms-2026"}});
+  auto m = web::KeywordsFromConfig(c);
+  EXPECT_EQ(m.Classify("halt"), inbound::sms::KeywordClass::kStop);
+  EXPECT_EQ(m.Classify("стоп"), inbound::sms::KeywordClass::kStop);
+  EXPECT_EQ(m.Classify("STOP"), inbound::sms::KeywordClass::kNone);
+  auto o = web::InboundOptionsFromConfig(c);
+  EXPECT_EQ(o.replies.at("stop").at("ru"), "Готово, вы отписаны.");
+  EXPECT_NE(o.replies.at("stop").at("az"), "");  // the others keep their defaults
+  EXPECT_EQ(o.start_document_version, "sms-2026");
+}
+
+TEST(SmsConfigTest, UnusableValuesNameTheKey) {
+  try {
+    Load({{"HERALD_SMS_REPLY_HELP_EN", "Hi {{name}}"}});
+    FAIL() << "a template tag was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("sms.reply_help_en"), std::string::npos);
+  }
+  Config both = Load({{"HERALD_SMS_HELP_KEYWORDS", "STOP"}});
+  EXPECT_THROW(web::KeywordsFromConfig(both), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace herald
