@@ -45,7 +45,7 @@ struct Config {
   int database_acquire_timeout_ms = 2000;
   std::string grpc_listen = "127.0.0.1:50051";
   std::string http_listen = "127.0.0.1:8080";
-  int http_threads = 8;
+  int http_threads = 32;  // each idle keep-alive connection holds one for up to 2 s
   std::set<std::string> roles = {"api", "web", "worker"};
   std::string default_phone_region = "RU";
   std::vector<std::string> home_jurisdictions = {"RU"};
@@ -78,6 +78,12 @@ struct Config {
   std::map<std::string, std::string> sms_replies;
   // Consent document version recorded when START grants SMS marketing consent again.
   std::string sms_start_document_version = "sms-start";
+  // Recipient pages (web role): /u/{token}, /p/{token}, and the public-endpoint limits.
+  int links_lifetime_days = 365;  // older genuine tokens only unsubscribe (reduced page)
+  std::string links_policy_url;   // the operator's privacy policy, linked from /p/
+  int http_rate_limit_per_minute = 120;  // per client IP on /u/, /p/, /hooks/; 0: off
+  int http_rate_limit_burst = 20;
+  std::vector<std::string> http_trusted_proxies;  // CIDRs whose X-Forwarded-For we believe
 };
 
 class ConfigError : public std::runtime_error {
