@@ -68,6 +68,10 @@ struct Config {
   int dispatch_retry_base_s = 30;
   int dispatch_max_attempts = 8;
   int dispatch_max_age_s = 86400;
+  // Inbound e-mail hook, POST /hooks/email/inbound (web role). Secret, environment only:
+  // the bearer secret MTAs and heraldctl send; empty: the hook is off.
+  std::string inbound_mail_secret;
+  int inbound_mail_max_bytes = 1048576;
 };
 
 class ConfigError : public std::runtime_error {

@@ -25,6 +25,9 @@
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/worker/dispatch_worker.h"
 #include "services/heraldd/readiness.h"
+#include "services/inbound/mail/complaint_metrics.h"
+#include "services/inbound/mail/inbound_mail_service.h"
+#include "services/web/hooks/mail_hook.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/registry.h"
@@ -138,6 +141,10 @@ int Serve(const Config& config) {
                             std::chrono::seconds(3600),
                             std::chrono::seconds(config.dispatch_max_age_s)});
 
+  inbound::InboundMailService inbound_mail(pool, clock, registry, hasher);
+  inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
+  metrics.OnCollect([&complaint_metrics] { complaint_metrics.Refresh(); });
+
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;
   if (config.roles.count("api")) {
@@ -168,9 +175,23 @@ int Serve(const Config& config) {
     web::HttpServerOptions opts;
     opts.listen = config.http_listen;
     opts.threads = config.http_threads;
+    // Inbound mail: the hook checks its own limit (413); the server's must let it through.
+    if (!config.inbound_mail_secret.empty()) {
+      opts.max_body_bytes =
+          std::max(opts.max_body_bytes, static_cast<size_t>(config.inbound_mail_max_bytes));
+    }
     http = std::make_unique<web::HttpServer>(opts);
     web::AddOpsRoutes(*http, {[&readiness](std::string* why) { return readiness.Ready(why); },
                               [&metrics] { return metrics.Serialize(); }});
+    if (!config.inbound_mail_secret.empty()) {
+      web::AddMailHook(*http,
+                       {config.inbound_mail_secret,
+                        static_cast<size_t>(config.inbound_mail_max_bytes)},
+                       [&inbound_mail](std::string_view raw) {
+                         return std::string(
+                             inbound::OutcomeName(inbound_mail.Process(raw).outcome));
+                       });
+    }
     http->Start();
   }
   std::unique_ptr<dispatch::DispatchWorker> worker;
