@@ -313,7 +313,9 @@ TEST_F(InboundMailTest, DelayedDsnIsHistoryOnly) {
   v1::Message m = GetMessage(id);
   EXPECT_EQ(m.status(), v1::SENT);
   EXPECT_THAT(m.history(m.history_size() - 1).note(), HasSubstr("delayed 4.4.1"));
-  EXPECT_EQ(Check("", "slow@example.com", v1::EMAIL), v1::NO_CONSENT);  // not suppressed
+  // Not suppressed: the consenting owner may still be mailed.
+  EXPECT_EQ(Check("", "slow@example.com", v1::EMAIL), v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
 }
 
 TEST_F(InboundMailTest, DsnAboutAMessageWeDoNotKnowIsIgnored) {

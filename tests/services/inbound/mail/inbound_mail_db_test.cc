@@ -36,8 +36,8 @@ class InboundMailDbTest : public subscriptions::RegistryTest {
 // DESIGN: the refusal marker stops all marketing of every subject owning the address; when
 // several live subjects share it, each of them.
 TEST_F(InboundMailDbTest, RefusalReachesEveryLiveOwnerOfTheAddress) {
-  std::string a = NewSubject("anna@example.net", "+79161234567");
-  std::string b = NewSubject("Anna@Example.NET", "+79161234568");
+  std::string a = NewSubject("anna@example.net", "+79161234567", "ext-a");
+  std::string b = NewSubject("Anna@Example.NET", "+79161234568", "ext-b");
   std::string gone = NewSubject("anna@example.net", "", "ext-gone");
   ConsentAll(a);
   ConsentAll(b);
