@@ -148,13 +148,8 @@ class Processor {
       owners.push_back(row[0].as<std::string>());
     }
     if (refuse || revoke) {
-      // At once: the address, then every owner, in this one transaction.
-      v1::OptOutRequest by_address;
-      by_address.set_address(address->value);
-      by_address.set_scope(v1::ALL_MARKETING);
-      by_address.set_reason(revoke ? v1::REVOKED : v1::UNSUBSCRIBED);
-      by_address.mutable_proof()->set_source(v1::EMAIL_REPLY);
-      registry_.OptOutWithin(conn_, txn_, caller_, by_address, now_);
+      // At once, in this one transaction: every owner, then the address. Gate rows are taken
+      // in the dispatch claims' order (subjects by id, then address gates): no deadlock.
       for (const auto& subject_id : owners) {
         v1::OptOutRequest by_subject;
         by_subject.set_subject_id(subject_id);
@@ -162,6 +157,12 @@ class Processor {
         by_subject.mutable_proof()->set_source(v1::EMAIL_REPLY);
         registry_.OptOutWithin(conn_, txn_, caller_, by_subject, now_);
       }
+      v1::OptOutRequest by_address;
+      by_address.set_address(address->value);
+      by_address.set_scope(v1::ALL_MARKETING);
+      by_address.set_reason(revoke ? v1::REVOKED : v1::UNSUBSCRIBED);
+      by_address.mutable_proof()->set_source(v1::EMAIL_REPLY);
+      registry_.OptOutWithin(conn_, txn_, caller_, by_address, now_);
     }
     // Then the request events the privacy service turns into tracked requests.
     std::string address_key = hasher_.Current("email", address->match_key).hash;
