@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <csignal>
-
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -27,8 +26,8 @@ namespace herald {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HeralddProcess;
+using ::testing::Not;
 
 constexpr char kSecret[] = "inbound-mail-secret-0123456789";
 constexpr char kFailedId[] = "7d9f0a52-3c1e-4b6a-9e1f-2a7c5b8d4e01";
@@ -63,12 +62,13 @@ class InboundMailTest : public ::testing::Test {
     db_ = testing::TestDatabase::Create();
     HERALD_REQUIRE_DB(db_);
     capture_ = std::make_unique<testing::SmtpCapture>();
-    std::string yaml = "email:\n  from_address: news@herald.test\n"
-                       "  unsubscribe_mailto: unsubscribe@herald.test\n"
-                       "inbound_mail:\n  max_bytes: 200000\n"
-                       "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
-                       "    settings:\n      url: smtp://127.0.0.1:" +
-                       std::to_string(capture_->port()) + "\n      starttls: none\n";
+    std::string yaml =
+        "email:\n  from_address: news@herald.test\n"
+        "  unsubscribe_mailto: unsubscribe@herald.test\n"
+        "inbound_mail:\n  max_bytes: 200000\n"
+        "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
+        "    settings:\n      url: smtp://127.0.0.1:" +
+        std::to_string(capture_->port()) + "\n      starttls: none\n";
     server_ = std::make_unique<HeralddProcess>(db_->dsn(), yaml);
     server_->AddEnv(std::string("HERALD_INBOUND_MAIL_SECRET=") + kSecret);
     server_->Start();
@@ -102,9 +102,9 @@ class InboundMailTest : public ::testing::Test {
     v1::UpsertSubjectResponse resp;
     auto st = subs_->UpsertSubject(&ctx, r, &resp);
     EXPECT_TRUE(st.ok()) << st.error_message();
-    for (auto [kind, channel] : {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED},
-                                 std::pair{v1::MARKETING, v1::EMAIL},
-                                 std::pair{v1::MARKETING, v1::SMS}}) {
+    for (auto [kind, channel] :
+         {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED}, std::pair{v1::MARKETING, v1::EMAIL},
+          std::pair{v1::MARKETING, v1::SMS}}) {
       grpc::ClientContext c;
       testing::Authorize(c, HeralddProcess::kCrmKey);
       v1::RecordConsentRequest rc;
@@ -175,8 +175,8 @@ class InboundMailTest : public ::testing::Test {
     v1::SendResponse resp;
     auto st = dispatch_->Send(&ctx, r, &resp);
     EXPECT_TRUE(st.ok()) << st.error_message();
-    EXPECT_TRUE(testing::WaitUntil(
-        [&] { return GetMessage(resp.message_id()).status() == v1::SENT; }, 20))
+    EXPECT_TRUE(
+        testing::WaitUntil([&] { return GetMessage(resp.message_id()).status() == v1::SENT; }, 20))
         << server_->Log();
     return resp.message_id();
   }
@@ -302,7 +302,8 @@ TEST_F(InboundMailTest, PermanentFailureDsnMarksUndeliveredAndSuppresses) {
   EXPECT_EQ(Check("", "dsn-target@example.com", v1::EMAIL), v1::ADDRESS_SUPPRESSED);
   EXPECT_EQ(Count("SELECT count(*) FROM suppressions WHERE reason = 3 AND source = 8"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail WHERE status_code = '5.1.1'"
-                  " AND herald_message_id = '" + id + "'"),
+                  " AND herald_message_id = '" +
+                  id + "'"),
             1);
 }
 
@@ -359,10 +360,9 @@ TEST_F(InboundMailTest, ComplaintSuppressesAndCountsOnTheCampaign) {
   EXPECT_EQ(c.complaints(), 1);
   std::string metrics;
   ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
-  EXPECT_THAT(metrics, HasSubstr("herald_campaign_complaints{campaign_id=\"" + campaign +
-                                 "\"} 1"));
-  EXPECT_THAT(metrics, HasSubstr("herald_campaign_complaint_rate{campaign_id=\"" + campaign +
-                                 "\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("herald_campaign_complaints{campaign_id=\"" + campaign + "\"} 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("herald_campaign_complaint_rate{campaign_id=\"" + campaign + "\"} 1"));
   EXPECT_THAT(metrics, Not(HasSubstr(address)));
 }
 
@@ -407,8 +407,8 @@ TEST_F(InboundMailTest, GarbageAndOversizeNeverA500) {
 // heraldctl inbound-mail as a Postfix pipe transport: sysexits codes.
 int RunCtl(const std::string& env, const std::string& args, const std::string& stdin_file,
            std::string* out) {
-  std::string cmd = env + " " + HERALD_HERALDCTL_PATH + " inbound-mail " + args + " < '" +
-                    stdin_file + "' 2>&1";
+  std::string cmd =
+      env + " " + HERALD_HERALDCTL_PATH + " inbound-mail " + args + " < '" + stdin_file + "' 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string output;
   char buf[512];
@@ -420,8 +420,9 @@ int RunCtl(const std::string& env, const std::string& args, const std::string& s
 
 TEST_F(InboundMailTest, HeraldctlInboundMailExitCodes) {
   std::string dir = std::string(HERALD_SOURCE_DIR) + "/tests/data/inbound_mail/";
-  std::string url = "HERALDCTL_INBOUND_URL=http://127.0.0.1:" +
-                    std::to_string(server_->http_port()) + "/hooks/email/inbound";
+  std::string url =
+      "HERALDCTL_INBOUND_URL=http://127.0.0.1:" + std::to_string(server_->http_port()) +
+      "/hooks/email/inbound";
   std::string env = url + " HERALDCTL_INBOUND_SECRET=" + kSecret;
   std::string out;
   EXPECT_EQ(RunCtl(env, "", dir + "rectify_en_fwd.eml", &out), 0) << out;
@@ -435,8 +436,7 @@ TEST_F(InboundMailTest, HeraldctlInboundMailExitCodes) {
   std::string line = std::string(kSecret) + "\n";
   ASSERT_EQ(write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
   close(fd);
-  EXPECT_EQ(RunCtl(url, std::string("--secret-file ") + path, dir + "plain_no_marker.eml", &out),
-            0)
+  EXPECT_EQ(RunCtl(url, std::string("--secret-file ") + path, dir + "plain_no_marker.eml", &out), 0)
       << out;
   unlink(path);
   // A wrong secret keeps the mail queued (75), so a misconfiguration loses nothing.
@@ -455,9 +455,9 @@ TEST_F(InboundMailTest, HeraldctlInboundMailExitCodes) {
   unlink(garbage);
   EXPECT_EQ(RunCtl("", "--bogus", dir + "auto_reply.eml", &out), 64) << out;
   // Nobody listening: try again later (75).
-  std::string down = "HERALDCTL_INBOUND_URL=http://127.0.0.1:" +
-                     std::to_string(testing::FreePort()) + "/hooks/email/inbound" +
-                     " HERALDCTL_INBOUND_SECRET=" + kSecret;
+  std::string down =
+      "HERALDCTL_INBOUND_URL=http://127.0.0.1:" + std::to_string(testing::FreePort()) +
+      "/hooks/email/inbound" + " HERALDCTL_INBOUND_SECRET=" + kSecret;
   EXPECT_EQ(RunCtl(down, "", dir + "auto_reply.eml", &out), 75) << out;
   // And when heraldd itself is stopped.
   server_->Stop(SIGTERM);

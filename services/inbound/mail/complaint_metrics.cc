@@ -36,8 +36,7 @@ void ComplaintMetrics::Refresh() {
   try {
     auto conn = pool_.Acquire();
     pqxx::read_transaction txn(conn->raw());
-    rows = conn->Exec(txn, kComplaintCounts,
-                      ToIso8601(clock_.Now() - std::chrono::hours(24 * 30)));
+    rows = conn->Exec(txn, kComplaintCounts, ToIso8601(clock_.Now() - std::chrono::hours(24 * 30)));
   } catch (const std::exception&) {
     log::Warn("complaint gauges not refreshed: database unavailable");
     return;

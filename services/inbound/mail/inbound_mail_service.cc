@@ -101,15 +101,24 @@ struct Finding {
 
 const char* OutcomeName(MailOutcome o) {
   switch (o) {
-    case MailOutcome::kRefusalApplied: return "refusal_applied";
-    case MailOutcome::kRevocationApplied: return "revocation_applied";
-    case MailOutcome::kRectificationRecorded: return "rectification_recorded";
-    case MailOutcome::kBounceRecorded: return "bounce_recorded";
-    case MailOutcome::kDelayRecorded: return "delay_recorded";
-    case MailOutcome::kDeliveryRecorded: return "delivery_recorded";
-    case MailOutcome::kComplaintRecorded: return "complaint_recorded";
-    case MailOutcome::kIgnored: return "ignored";
-    case MailOutcome::kDuplicate: return "duplicate";
+    case MailOutcome::kRefusalApplied:
+      return "refusal_applied";
+    case MailOutcome::kRevocationApplied:
+      return "revocation_applied";
+    case MailOutcome::kRectificationRecorded:
+      return "rectification_recorded";
+    case MailOutcome::kBounceRecorded:
+      return "bounce_recorded";
+    case MailOutcome::kDelayRecorded:
+      return "delay_recorded";
+    case MailOutcome::kDeliveryRecorded:
+      return "delivery_recorded";
+    case MailOutcome::kComplaintRecorded:
+      return "complaint_recorded";
+    case MailOutcome::kIgnored:
+      return "ignored";
+    case MailOutcome::kDuplicate:
+      return "duplicate";
   }
   return "?";
 }
@@ -124,10 +133,15 @@ namespace {
 class Processor {
  public:
   Processor(db::Connection& conn, pqxx::transaction_base& txn,
-            subscriptions::SubscriptionRegistry& registry,
-            const crypto::SuppressionHasher& hasher, Timestamp now, int64_t mail_id)
-      : conn_(conn), txn_(txn), registry_(registry), hasher_(hasher), now_(now),
-        mail_id_(mail_id), caller_{kActor, "inbound-mail-" + std::to_string(mail_id)} {}
+            subscriptions::SubscriptionRegistry& registry, const crypto::SuppressionHasher& hasher,
+            Timestamp now, int64_t mail_id)
+      : conn_(conn),
+        txn_(txn),
+        registry_(registry),
+        hasher_(hasher),
+        now_(now),
+        mail_id_(mail_id),
+        caller_{kActor, "inbound-mail-" + std::to_string(mail_id)} {}
 
   Finding Markers(const ParsedMail& m, const std::vector<MarkerRequest>& requests) {
     Finding f;
@@ -172,13 +186,13 @@ class Processor {
       nlohmann::json personal = {{"address", address->value}};
       if (owners.empty()) {
         subscriptions::AppendEvent(conn_, txn_,
-                                   {std::nullopt, address_key, "privacy_request_received",
-                                    kActor, v1::EMAIL_REPLY, now_, now_, details, personal});
+                                   {std::nullopt, address_key, "privacy_request_received", kActor,
+                                    v1::EMAIL_REPLY, now_, now_, details, personal});
       }
       for (const auto& subject_id : owners) {
         subscriptions::AppendEvent(conn_, txn_,
-                                   {subject_id, std::nullopt, "privacy_request_received",
-                                    kActor, v1::EMAIL_REPLY, now_, now_, details, personal});
+                                   {subject_id, std::nullopt, "privacy_request_received", kActor,
+                                    v1::EMAIL_REPLY, now_, now_, details, personal});
       }
     }
     f.outcome = revoke   ? MailOutcome::kRevocationApplied
@@ -230,10 +244,10 @@ class Processor {
       const DsnRecipient* r = delayed ? delayed : other;
       f.status_code = r->status;
       f.outcome = delayed ? MailOutcome::kDelayRecorded : MailOutcome::kDeliveryRecorded;
-      conn_.Exec(txn_, kHistory, message->id, message->status,
-                 "delivery status notification: " + r->action +
-                     (r->status.empty() ? "" : " " + r->status),
-                 ToIso8601(now_));
+      conn_.Exec(
+          txn_, kHistory, message->id, message->status,
+          "delivery status notification: " + r->action + (r->status.empty() ? "" : " " + r->status),
+          ToIso8601(now_));
     } else {
       f.why = "delivery status without a recipient action";
     }
@@ -270,8 +284,8 @@ class Processor {
     if (message) {
       f.message_id = message->id;
       f.campaign_id = message->campaign_id;
-      conn_.Exec(txn_, kHistory, message->id, message->status,
-                 "complaint report (ARF): abuse", ToIso8601(now_));
+      conn_.Exec(txn_, kHistory, message->id, message->status, "complaint report (ARF): abuse",
+                 ToIso8601(now_));
       // One complaint per message, however many reports arrive for it.
       if (!message->campaign_id.empty() &&
           conn_.Exec(txn_, kEarlierComplaint, message->id, mail_id_).empty()) {
@@ -332,8 +346,8 @@ MailResult InboundMailService::Process(std::string_view raw) {
   conn->Exec(txn, kFinishMail, id, f.kind, OutcomeName(f.outcome), OrNull(f.message_id),
              OrNull(f.campaign_id), f.status_code);
   txn.commit();
-  nlohmann::json fields = {{"inbound_mail_id", id}, {"kind", f.kind},
-                           {"outcome", OutcomeName(f.outcome)}};
+  nlohmann::json fields = {
+      {"inbound_mail_id", id}, {"kind", f.kind}, {"outcome", OutcomeName(f.outcome)}};
   if (!f.why.empty()) fields["why"] = f.why;
   if (!f.message_id.empty()) fields["message_id"] = f.message_id;
   if (!f.status_code.empty()) fields["status"] = f.status_code;

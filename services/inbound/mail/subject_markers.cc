@@ -22,8 +22,7 @@ struct Marker {
 constexpr std::array<Marker, 9> kMarkers = {{
     {MarkerRequest::kRevokeConsent, "Şəxsi məlumatların işlənməsinə razılığın ləğvi"},
     {MarkerRequest::kRevokeConsent, "Отзыв согласия на обработку персональных данных"},
-    {MarkerRequest::kRevokeConsent,
-     "Revocation of consent to the processing of personal data"},
+    {MarkerRequest::kRevokeConsent, "Revocation of consent to the processing of personal data"},
     {MarkerRequest::kRefuseMarketing,
      "yeni məhsul və xidmətlər və xüsusi təkliflər barədə bildirişlərdən imtina"},
     {MarkerRequest::kRefuseMarketing,
@@ -40,7 +39,9 @@ std::string ValidUtf8(std::string_view s) {
   return valid.get();
 }
 
-bool IsSpace(gunichar c) { return g_unichar_isspace(c) || c == 0x00A0 || c == 0x2007 || c == 0x202F || c == 0xFEFF; }
+bool IsSpace(gunichar c) {
+  return g_unichar_isspace(c) || c == 0x00A0 || c == 0x2007 || c == 0x202F || c == 0xFEFF;
+}
 
 // Collapses white space runs to one ASCII space and trims.
 std::string CollapseSpace(const std::string& utf8) {
@@ -100,9 +101,12 @@ size_t PrefixLength(const std::string& s) {
 
 const char* RequestName(MarkerRequest r) {
   switch (r) {
-    case MarkerRequest::kRefuseMarketing: return "refuse_marketing";
-    case MarkerRequest::kRectify: return "rectify";
-    case MarkerRequest::kRevokeConsent: return "revoke_consent";
+    case MarkerRequest::kRefuseMarketing:
+      return "refuse_marketing";
+    case MarkerRequest::kRectify:
+      return "rectify";
+    case MarkerRequest::kRevokeConsent:
+      return "revoke_consent";
   }
   return "?";
 }
@@ -110,14 +114,14 @@ const char* RequestName(MarkerRequest r) {
 const std::vector<std::string>& ReplyPrefixes() {
   // Longest first where one is a prefix of another (fwd before fw, отв before от...).
   static const std::vector<std::string> kPrefixes = [] {
-    std::vector<std::string> raw = {
-        // English and common international forms
-        "re", "fwd", "fw", "aw", "wg", "sv", "vs", "antw", "doorst", "tr", "rif", "enc",
-        "res", "odp", "pd",
-        // Russian
-        "ответ", "отв", "пересл", "перес", "на", "фвд",
-        // Azerbaijani and Turkish
-        "cavab", "cvb", "yönləndir", "yönləndirilmiş", "ynt", "ilt", "yanıt", "yanit"};
+    std::vector<std::string> raw = {// English and common international forms
+                                    "re", "fwd", "fw", "aw", "wg", "sv", "vs", "antw", "doorst",
+                                    "tr", "rif", "enc", "res", "odp", "pd",
+                                    // Russian
+                                    "ответ", "отв", "пересл", "перес", "на", "фвд",
+                                    // Azerbaijani and Turkish
+                                    "cavab", "cvb", "yönləndir", "yönləndirilmiş", "ynt", "ilt",
+                                    "yanıt", "yanit"};
     std::vector<std::string> folded;
     for (const auto& p : raw) folded.push_back(FoldForMatch(p));
     std::sort(folded.begin(), folded.end(),

@@ -1,7 +1,8 @@
 #include "services/web/hooks/mail_hook.h"
 
-#include <nlohmann/json.hpp>
 #include <strings.h>
+
+#include <nlohmann/json.hpp>
 
 #include "common/crypto/hash.h"
 #include "common/error.h"
@@ -43,8 +44,8 @@ std::string MediaType(const std::string& value) {
 
 HttpHandler MailHookHandler(MailHookOptions options, MailProcessor process) {
   std::string secret_hash = crypto::Sha256(options.secret);
-  return [options = std::move(options), secret_hash, process = std::move(process)](
-             const HttpRequest& req) -> HttpResponse {
+  return [options = std::move(options), secret_hash,
+          process = std::move(process)](const HttpRequest& req) -> HttpResponse {
     const std::string* auth = Header(req, "Authorization");
     if (!auth || strncasecmp(auth->c_str(), "Bearer ", 7) != 0 || auth->size() == 7) {
       HttpResponse r = Problem(401, "Authorization: a Bearer secret is required");

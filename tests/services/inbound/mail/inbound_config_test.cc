@@ -58,8 +58,7 @@ TEST(InboundMailConfigTest, ShortSecretSecretInTheFileAndBadLimitAreRefused) {
               HasSubstr("inbound_mail.secret: unknown key"));
   EXPECT_THAT(Error("", {{"HERALD_INBOUND_MAIL_MAX_BYTES", "10"}}),
               HasSubstr("inbound_mail.max_bytes: expected a whole number from 1024 to 26214400"));
-  EXPECT_THAT(Error("inbound_mail:\n  max_bytes: lots\n", {}),
-              HasSubstr("inbound_mail.max_bytes"));
+  EXPECT_THAT(Error("inbound_mail:\n  max_bytes: lots\n", {}), HasSubstr("inbound_mail.max_bytes"));
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 // InboundMailService on a real PostgreSQL: several owners of one address, destroyed owners,
 // concurrent replays of one message, and time from the injected clock.
-#include "services/inbound/mail/inbound_mail_service.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "services/inbound/mail/inbound_mail_service.h"
 #include "tests/services/subscriptions/registry_fixture.h"
 
 namespace herald::inbound {
@@ -53,7 +52,8 @@ TEST_F(InboundMailDbTest, RefusalReachesEveryLiveOwnerOfTheAddress) {
               "1");
   }
   // The destroyed subject is left alone; revocation suppresses as REVOKED (reason 5).
-  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE subject_id = '" + gone + "'"
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE subject_id = '" + gone +
+                        "'"
                         " AND type IN ('opt_out', 'privacy_request_received')"),
             "0");
   EXPECT_EQ(db_->Scalar("SELECT reason FROM suppressions"), "5");
@@ -92,8 +92,9 @@ TEST_F(InboundMailDbTest, MessageWithoutMessageIdIsDedupedByItsBytes) {
 TEST_F(InboundMailDbTest, MarkerFromAnUnusableSenderIsIgnored) {
   EXPECT_EQ(service_->Process("Subject: Updating personal data\r\n\r\nhi").outcome,
             MailOutcome::kIgnored);
-  EXPECT_EQ(service_->Process("From: not an address\r\nSubject: Updating personal data\r\n"
-                              "Message-ID: <u2@example.com>\r\n\r\nhi")
+  EXPECT_EQ(service_
+                ->Process("From: not an address\r\nSubject: Updating personal data\r\n"
+                          "Message-ID: <u2@example.com>\r\n\r\nhi")
                 .outcome,
             MailOutcome::kIgnored);
   EXPECT_EQ(Count("events"), 0);

@@ -102,8 +102,9 @@ TEST(MailParserTest, UndeclaredEightBitSubjectFallsBackToUtf8) {
 TEST(MailParserTest, PaddedBase64WordsSplitAcrossFoldedLines) {
   // GMime 3.2.13 alone decodes this as "ab" (it merges same-charset B words and stops at
   // the padding); mail clients split long subjects this way.
-  auto m = ParseMail("From: a@example.com\r\nSubject: =?UTF-8?B?YWI=?=\r\n =?UTF-8?B?Y2Q=?="
-                     " x =?utf-8?b?0J4=?=\r\n\r\nbody");
+  auto m = ParseMail(
+      "From: a@example.com\r\nSubject: =?UTF-8?B?YWI=?=\r\n =?UTF-8?B?Y2Q=?="
+      " x =?utf-8?b?0J4=?=\r\n\r\nbody");
   ASSERT_TRUE(m);
   EXPECT_EQ(NormalizeSubject(m->subject), "abcd x О");
   // A multi-byte character split across two words (invalid, but seen) still decodes.
@@ -170,9 +171,10 @@ TEST(MailParserTest, GarbageIsNotAMessageAndNeverCrashes) {
   for (int i = 0; i < 4096; ++i) binary.push_back(static_cast<char>((i * 131 + 7) % 256));
   (void)ParseMail(binary);  // whatever it is, no crash
   // Truncated multipart/report: a report without its parts.
-  auto m = ParseMail("From: a@b.c\r\nContent-Type: multipart/report; report-type=delivery-status;"
-                     " boundary=zz\r\n\r\n--zz\r\nContent-Type: message/delivery-status\r\n\r\n"
-                     "Action: failed");
+  auto m = ParseMail(
+      "From: a@b.c\r\nContent-Type: multipart/report; report-type=delivery-status;"
+      " boundary=zz\r\n\r\n--zz\r\nContent-Type: message/delivery-status\r\n\r\n"
+      "Action: failed");
   ASSERT_TRUE(m);
   EXPECT_EQ(m->kind, ParsedMail::Kind::kDeliveryStatus);
 }

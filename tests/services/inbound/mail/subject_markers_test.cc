@@ -2,8 +2,8 @@
 // on the fixtures in mail_parser_test.cc; this is what happens to the decoded text.
 #include "services/inbound/mail/subject_markers.h"
 
-#include <gmock/gmock.h>
 #include <glib.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace herald::inbound {

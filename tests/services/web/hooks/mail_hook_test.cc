@@ -44,8 +44,8 @@ TEST(MailHookTest, TakesARawMessageWithTheSecret) {
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.content_type, "application/json");
   EXPECT_THAT(res.body, HasSubstr("\"outcome\":\"ignored\""));
-  res = f.handler(Request(std::string("bearer ") + kSecret,
-                          "Application/Octet-Stream; x=y", "From: a\r\n"));
+  res = f.handler(
+      Request(std::string("bearer ") + kSecret, "Application/Octet-Stream; x=y", "From: a\r\n"));
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(f.calls, 2);
 }
@@ -60,9 +60,9 @@ TEST(MailHookTest, MissingSecretIs401WrongIs403AndNothingIsProcessed) {
   res = f.handler(Request("Bearer wrong-secret-value", "message/rfc822", "From: a\r\n"));
   EXPECT_EQ(res.status, 403);
   EXPECT_THAT(res.body, Not(HasSubstr("wrong-secret-value")));
-  EXPECT_EQ(f.handler(Request(std::string("Bearer ") + kSecret + "x", "message/rfc822", "x"))
-                .status,
-            403);
+  EXPECT_EQ(
+      f.handler(Request(std::string("Bearer ") + kSecret + "x", "message/rfc822", "x")).status,
+      403);
   EXPECT_EQ(f.calls, 0);
 }
 
@@ -92,9 +92,7 @@ TEST(MailHookTest, NotAMessageIs400AndAnythingElseIs503NeverA500) {
   EXPECT_EQ(res.status, 503);
   EXPECT_EQ(res.headers["Retry-After"], "60");
   EXPECT_THAT(res.body, Not(HasSubstr("example.com")));
-  f.behaviour = [](std::string_view) -> std::string {
-    throw Unavailable("pool exhausted");
-  };
+  f.behaviour = [](std::string_view) -> std::string { throw Unavailable("pool exhausted"); };
   EXPECT_EQ(f.handler(Request(auth, "message/rfc822", "From: a\r\n")).status, 503);
 }
 
