@@ -305,6 +305,14 @@ TEST_F(InboundMailTest, PermanentFailureDsnMarksUndeliveredAndSuppresses) {
                   " AND herald_message_id = '" +
                   id + "'"),
             1);
+  // A second notification (another relay, another Message-ID) adds history, nothing else.
+  std::string again = Replace(Replace(Fixture("dsn_failed_5_1_1.eml"), kFailedId, id),
+                              "<dsn-dsn_failed_5_1_1@", "<dsn-second@");
+  EXPECT_EQ(Post(again).outcome, "bounce_recorded");
+  v1::Message after = GetMessage(id);
+  EXPECT_EQ(after.status(), v1::UNDELIVERED);
+  EXPECT_EQ(after.history_size(), m.history_size() + 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 1);
 }
 
 TEST_F(InboundMailTest, DelayedDsnIsHistoryOnly) {

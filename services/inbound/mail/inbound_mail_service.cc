@@ -228,8 +228,11 @@ class Processor {
     if (failed) {
       f.status_code = failed->status;
       f.outcome = MailOutcome::kBounceRecorded;
-      conn_.Exec(txn_, kMarkUndelivered, message->id, ToIso8601(now_));
-      conn_.Exec(txn_, kHistory, message->id, "undelivered",
+      // A message already failed (or bounced before) keeps its status; the history says
+      // what arrived either way.
+      bool marked =
+          conn_.Exec(txn_, kMarkUndelivered, message->id, ToIso8601(now_)).affected_rows() > 0;
+      conn_.Exec(txn_, kHistory, message->id, marked ? std::string("undelivered") : message->status,
                  "delivery status notification: failed " + failed->status, ToIso8601(now_));
       if (!message->address.empty()) {
         v1::OptOutRequest req;
