@@ -264,6 +264,20 @@ const std::vector<Option>& Options() {
        "Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; from any other "
        "peer the header is ignored.",
        [](Config& c, const std::string& v) { c.http_trusted_proxies = SplitList(v); }},
+      {nullptr, "HERALD_INBOUND_MAIL_SECRET", "(empty: the inbound mail hook is off)",
+       "Secret. Bearer secret of POST /hooks/email/inbound (at least 16 characters); the MTA "
+       "pipe (heraldctl inbound-mail) sends it.",
+       [](Config& c, const std::string& v) {
+         if (!v.empty() && v.size() < 16) {
+           throw ConfigError("HERALD_INBOUND_MAIL_SECRET: at least 16 characters");
+         }
+         c.inbound_mail_secret = v;
+       }},
+      {"inbound_mail.max_bytes", "HERALD_INBOUND_MAIL_MAX_BYTES", "1048576",
+       "Largest inbound message accepted, in bytes (1024-26214400); larger ones get 413.",
+       [](Config& c, const std::string& v) {
+         c.inbound_mail_max_bytes = ParseInt("inbound_mail.max_bytes", v, 1024, 26214400);
+       }},
   };
   return kOptions;
 }

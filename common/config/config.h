@@ -84,6 +84,10 @@ struct Config {
   int http_rate_limit_per_minute = 120;  // per client IP on /u/, /p/, /hooks/; 0: off
   int http_rate_limit_burst = 20;
   std::vector<std::string> http_trusted_proxies;  // CIDRs whose X-Forwarded-For we believe
+  // Inbound e-mail hook, POST /hooks/email/inbound (web role). Secret, environment only:
+  // the bearer secret MTAs and heraldctl send; empty: the hook is off.
+  std::string inbound_mail_secret;
+  int inbound_mail_max_bytes = 1048576;
 };
 
 class ConfigError : public std::runtime_error {

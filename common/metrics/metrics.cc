@@ -53,7 +53,7 @@ void Metrics::SetPool(int size, int open, int in_use, int waiting) {
 }
 
 std::string Metrics::Serialize() {
-  if (on_collect_) on_collect_();
+  for (const auto& fn : on_collect_) fn();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace herald {
 
@@ -24,8 +25,9 @@ class Metrics {
   void ObserveStatement(const char* name, std::chrono::nanoseconds latency);
   void SetPool(int size, int open, int in_use, int waiting);
 
-  // Runs before every scrape (e.g. to refresh pool gauges).
-  void OnCollect(std::function<void()> fn) { on_collect_ = std::move(fn); }
+  // Adds a hook run before every scrape (e.g. to refresh pool gauges); hooks run in the
+  // order they were added.
+  void OnCollect(std::function<void()> fn) { on_collect_.push_back(std::move(fn)); }
   // Prometheus text exposition format 0.0.4.
   std::string Serialize();
 
@@ -37,7 +39,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& rpc_seconds_;
   prometheus::Family<prometheus::Histogram>& statement_seconds_;
   prometheus::Family<prometheus::Gauge>& pool_;
-  std::function<void()> on_collect_;
+  std::vector<std::function<void()>> on_collect_;
 };
 
 }  // namespace herald

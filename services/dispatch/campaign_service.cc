@@ -28,7 +28,7 @@ constexpr db::Statement kLoadCampaign{
     "campaigns.load",
     "SELECT id::text, name, topic, channel, subject_template, text_template, html_template,"
     " variables, status, coalesce(start_at::text, ''), rate_per_second, created_at::text,"
-    " coalesce(started_at::text, ''), coalesce(finished_at::text, '')"
+    " coalesce(started_at::text, ''), coalesce(finished_at::text, ''), complaints"
     " FROM campaigns WHERE id = $1::uuid"};
 constexpr db::Statement kLockCampaign{
     "campaigns.lock",
@@ -443,6 +443,7 @@ v1::Campaign CampaignService::Load(db::Connection& conn, pqxx::transaction_base&
   if (!row[13].as<std::string>().empty()) {
     subscriptions::SetTimestamp(c.mutable_finished_time(), row[13].as<std::string>());
   }
+  c.set_complaints(row[14].as<int64_t>());
   int64_t total = 0, terminal = 0;
   for (const auto& r : conn.Exec(txn, kCountsByStatus, id)) {
     std::string s = r[0].as<std::string>();

@@ -26,6 +26,7 @@
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "services/heraldctl/flags.h"
+#include "services/heraldctl/inbound_mail_command.h"
 #include "services/heraldctl/print.h"
 #include "services/heraldctl/privacy_commands.h"
 
@@ -713,6 +714,7 @@ void PrintUsage(std::ostream& out) {
   for (const auto& c : Commands()) t.AddRow({"  " + c.name, c.summary});
   t.AddRow({"  privacy", kPrivacySummary});
   t.Print(out);
+  out << "  inbound-mail  Post a raw e-mail from standard input to heraldd (a Postfix pipe)\n";
   out << "\nGlobal flags (also accepted after the command):\n";
   PrintFlagHelp(out, GlobalFlags());
   out << "\nRun 'heraldctl <command> --help' for a command's flags.\n"
@@ -763,6 +765,10 @@ Env MakeEnv(const Flags& f, const Command& cmd) {
 
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  // A Postfix pipe transport: HTTP, sysexits codes, no API key (inbound_mail_command.h).
+  if (!args.empty() && args[0] == "inbound-mail") {
+    return RunInboundMail({args.begin() + 1, args.end()});
+  }
   const Command* cmd = nullptr;
   try {
     Flags flags;

@@ -30,6 +30,9 @@
 #include "services/privacy/privacy_job.h"
 #include "services/privacy/privacy_operations.h"
 #include "services/privacy/request_intake.h"
+#include "services/inbound/mail/complaint_metrics.h"
+#include "services/inbound/mail/inbound_mail_service.h"
+#include "services/web/hooks/mail_hook.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/registry.h"
@@ -153,6 +156,10 @@ int Serve(const Config& config) {
     return providers.PickNamed(name, ch);
   });
 
+  inbound::InboundMailService inbound_mail(pool, clock, registry, hasher);
+  inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
+  metrics.OnCollect([&complaint_metrics] { complaint_metrics.Refresh(); });
+
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;
   if (config.roles.count("api")) {
@@ -187,6 +194,11 @@ int Serve(const Config& config) {
     web::HttpServerOptions opts;
     opts.listen = config.http_listen;
     opts.threads = config.http_threads;
+    // Inbound mail: the hook checks its own limit (413); the server's must let it through.
+    if (!config.inbound_mail_secret.empty()) {
+      opts.max_body_bytes =
+          std::max(opts.max_body_bytes, static_cast<size_t>(config.inbound_mail_max_bytes));
+    }
     // Public endpoints (recipient pages, provider hooks): per-client limit before routing.
     opts.rate_per_second = config.http_rate_limit_per_minute / 60.0;
     opts.rate_burst = config.http_rate_limit_burst;
@@ -206,6 +218,23 @@ int Serve(const Config& config) {
     recipient_pages = std::make_unique<web::RecipientPages>(links, link_csrf, registry, topics,
                                                             clock, page_opts);
     recipient_pages->AddRoutes(*http);
+    if (!config.inbound_mail_secret.empty()) {
+      web::AddMailHook(*http,
+                       {config.inbound_mail_secret,
+                        static_cast<size_t>(config.inbound_mail_max_bytes)},
+                       [&inbound_mail, &privacy_intake](std::string_view raw) {
+                         auto outcome = inbound_mail.Process(raw).outcome;
+                         // A marker's request event is committed: open its privacy
+                         // request now (a rectification blocks at once), not at the
+                         // job's next tick. The job still picks up whatever this misses.
+                         try {
+                           privacy_intake.RunOnce();
+                         } catch (const std::exception&) {
+                           log::Warn("privacy intake after inbound mail failed; the job retries");
+                         }
+                         return std::string(inbound::OutcomeName(outcome));
+                       });
+    }
     http->Start();
   }
   std::unique_ptr<dispatch::DispatchWorker> worker;

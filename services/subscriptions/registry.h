@@ -41,6 +41,12 @@ class SubscriptionRegistry {
   v1::OptOutResponse OptOutAddressKey(const Caller& caller, const std::string& address_key,
                                       Channel channel, const std::string& topic,
                                       const v1::Proof& proof);
+  // The same opt-out inside the caller's transaction, for callers that must change several
+  // things at once (an inbound refusal: the address and every subject owning it). The
+  // idempotency key is not used: the caller dedupes.
+  v1::OptOutResponse OptOutWithin(db::Connection& conn, pqxx::transaction_base& txn,
+                                  const Caller& caller, const v1::OptOutRequest& r,
+                                  Timestamp now);
   v1::CheckEligibilityResponse CheckEligibility(const Caller& caller,
                                                 const v1::CheckEligibilityRequest& r);
   v1::CheckEligibilityBatchResponse CheckEligibilityBatch(
@@ -87,6 +93,8 @@ class SubscriptionRegistry {
   v1::OptOutResponse OptOutAddress(db::Connection& conn, pqxx::transaction_base& txn,
                                    const Caller& caller, const v1::OptOutRequest& r,
                                    Timestamp now);
+  // Validates an opt-out request; returns the subject id, or "" for an address opt-out.
+  std::string CheckOptOut(const v1::OptOutRequest& r, Timestamp now) const;
   GateRequest ToGateRequest(const std::string& field, const v1::Recipient& recipient,
                             Channel channel, const TopicInfo& topic,
                             const std::string& provider_country) const;

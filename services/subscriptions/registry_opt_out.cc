@@ -48,6 +48,37 @@ struct Scope {
 }  // namespace
 
 v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::OptOutRequest& r) {
+  Timestamp now = clock_.Now();
+  std::string subject_id = CheckOptOut(r, now);
+  IdempotencyKey idem(caller, "OptOut", r.idempotency_key(), r);
+
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  v1::OptOutResponse resp;
+  if (auto stored = idem.Claim(*conn, txn, now)) {
+    resp.set_changed((*stored)["changed"]);
+    resp.set_in_flight_messages((*stored)["in_flight"]);
+  } else {
+    resp = subject_id.empty() ? OptOutAddress(*conn, txn, caller, r, now)
+                              : OptOutSubject(*conn, txn, caller, r, subject_id, now);
+    idem.Complete(*conn, txn,
+                  {{"changed", resp.changed()}, {"in_flight", resp.in_flight_messages()}});
+  }
+  txn.commit();
+  return resp;
+}
+
+v1::OptOutResponse SubscriptionRegistry::OptOutWithin(db::Connection& conn,
+                                                      pqxx::transaction_base& txn,
+                                                      const Caller& caller,
+                                                      const v1::OptOutRequest& r,
+                                                      Timestamp now) {
+  std::string subject_id = CheckOptOut(r, now);
+  return subject_id.empty() ? OptOutAddress(conn, txn, caller, r, now)
+                            : OptOutSubject(conn, txn, caller, r, subject_id, now);
+}
+
+std::string SubscriptionRegistry::CheckOptOut(const v1::OptOutRequest& r, Timestamp now) const {
   // Validate everything first: scope, topic, channel, proof, target.
   switch (r.scope()) {
     case v1::TOPIC:
@@ -74,7 +105,6 @@ v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::
       !v1::SuppressionReason_IsValid(r.reason())) {
     throw InvalidArgument("reason", "unknown");
   }
-  Timestamp now = clock_.Now();
   CheckProof("proof", r.proof(), now, false);  // also checks proof.message_id is a UUID
   std::string subject_id;
   if (r.target_case() == v1::OptOutRequest::kSubjectId) {
@@ -85,22 +115,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::
   } else if (r.target_case() != v1::OptOutRequest::kAddress) {
     throw InvalidArgument("target", "give subject_id or address");
   }
-  IdempotencyKey idem(caller, "OptOut", r.idempotency_key(), r);
-
-  auto conn = pool_.Acquire();
-  pqxx::work txn(conn->raw());
-  v1::OptOutResponse resp;
-  if (auto stored = idem.Claim(*conn, txn, now)) {
-    resp.set_changed((*stored)["changed"]);
-    resp.set_in_flight_messages((*stored)["in_flight"]);
-  } else {
-    resp = subject_id.empty() ? OptOutAddress(*conn, txn, caller, r, now)
-                              : OptOutSubject(*conn, txn, caller, r, subject_id, now);
-    idem.Complete(*conn, txn,
-                  {{"changed", resp.changed()}, {"in_flight", resp.in_flight_messages()}});
-  }
-  txn.commit();
-  return resp;
+  return subject_id;
 }
 
 v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,

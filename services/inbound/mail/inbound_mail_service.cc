@@ -1,0 +1,361 @@
+#include "services/inbound/mail/inbound_mail_service.h"
+
+#include <optional>
+#include <regex>
+
+#include "common/crypto/hash.h"
+#include "common/db/statement.h"
+#include "common/error.h"
+#include "common/log/log.h"
+#include "common/validation/address.h"
+#include "services/inbound/mail/mail_parser.h"
+#include "services/inbound/mail/subject_markers.h"
+#include "services/subscriptions/event_log.h"
+
+namespace herald::inbound {
+namespace {
+
+constexpr char kActor[] = "inbound-mail";
+
+constexpr db::Statement kClaimMail{
+    "inbound_mail.claim",
+    "INSERT INTO inbound_mail (dedupe_hash, kind, outcome, received_at)"
+    " VALUES (decode($1, 'hex'), 'other', 'processing', $2)"
+    " ON CONFLICT (dedupe_hash) DO NOTHING RETURNING id"};
+constexpr db::Statement kFinishMail{
+    "inbound_mail.finish",
+    "UPDATE inbound_mail SET kind = $2, outcome = $3, herald_message_id = $4::uuid,"
+    " campaign_id = $5::uuid, status_code = $6 WHERE id = $1"};
+// Live subjects owning an e-mail address, in a fixed order (their gate rows are locked in
+// this order by the opt-outs).
+constexpr db::Statement kOwners{
+    "inbound_mail.owners",
+    "SELECT DISTINCT a.subject_id::text FROM addresses a JOIN subjects s ON s.id = a.subject_id"
+    " WHERE a.kind = 1 AND a.match_key = $1 AND s.state = 'active' ORDER BY 1"};
+constexpr db::Statement kFindMessage{
+    "inbound_mail.find_message",
+    "SELECT id::text, coalesce(campaign_id::text, ''), coalesce(address, ''), status"
+    " FROM messages WHERE id = $1::uuid AND channel = 1 FOR UPDATE"};
+constexpr db::Statement kMarkUndelivered{
+    "inbound_mail.mark_undelivered",
+    "UPDATE messages SET status = 'undelivered', updated_at = $2"
+    " WHERE id = $1::uuid AND status IN ('sending', 'sent', 'delivered')"};
+constexpr db::Statement kHistory{
+    "inbound_mail.history",
+    "INSERT INTO message_history (message_id, status, note, at) VALUES ($1::uuid, $2, $3, $4)"};
+constexpr db::Statement kEarlierComplaint{
+    "inbound_mail.earlier_complaint",
+    "SELECT 1 FROM inbound_mail WHERE herald_message_id = $1::uuid"
+    " AND outcome = 'complaint_recorded' AND id <> $2 LIMIT 1"};
+constexpr db::Statement kCountComplaint{
+    "inbound_mail.count_complaint",
+    "UPDATE campaigns SET complaints = complaints + 1 WHERE id = $1::uuid"};
+
+const std::regex& UuidPattern() {
+  static const std::regex kUuid(
+      "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+  return kUuid;
+}
+
+// The Herald message a report is about: X-Herald-Message-Id, then the local part of the
+// original Message-ID (<uuid@domain>), then the DSN's Original-Envelope-Id.
+std::vector<std::string> CandidateIds(const ParsedMail& m) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& v) {
+    if (std::regex_match(v, UuidPattern())) out.push_back(v);
+  };
+  add(m.original_herald_message_id);
+  add(m.original_message_id.substr(0, m.original_message_id.find('@')));
+  add(m.original_envelope_id);
+  return out;
+}
+
+struct KnownMessage {
+  std::string id, campaign_id, address, status;
+};
+
+std::optional<KnownMessage> FindMessage(db::Connection& conn, pqxx::transaction_base& txn,
+                                        const ParsedMail& m) {
+  for (const auto& id : CandidateIds(m)) {
+    auto rows = conn.Exec(txn, kFindMessage, id);
+    if (rows.empty()) continue;
+    return KnownMessage{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
+                        rows[0][2].as<std::string>(), rows[0][3].as<std::string>()};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> OrNull(const std::string& s) {
+  return s.empty() ? std::nullopt : std::optional<std::string>(s);
+}
+
+// What processing found, written back to the inbound_mail row.
+struct Finding {
+  MailOutcome outcome = MailOutcome::kIgnored;
+  std::string kind = "other";
+  std::string message_id, campaign_id, status_code;
+  std::string why;  // for the log: never personal
+};
+
+}  // namespace
+
+const char* OutcomeName(MailOutcome o) {
+  switch (o) {
+    case MailOutcome::kRefusalApplied:
+      return "refusal_applied";
+    case MailOutcome::kRevocationApplied:
+      return "revocation_applied";
+    case MailOutcome::kRectificationRecorded:
+      return "rectification_recorded";
+    case MailOutcome::kBounceRecorded:
+      return "bounce_recorded";
+    case MailOutcome::kDelayRecorded:
+      return "delay_recorded";
+    case MailOutcome::kDeliveryRecorded:
+      return "delivery_recorded";
+    case MailOutcome::kComplaintRecorded:
+      return "complaint_recorded";
+    case MailOutcome::kIgnored:
+      return "ignored";
+    case MailOutcome::kDuplicate:
+      return "duplicate";
+  }
+  return "?";
+}
+
+InboundMailService::InboundMailService(db::Pool& pool, const Clock& clock,
+                                       subscriptions::SubscriptionRegistry& registry,
+                                       const crypto::SuppressionHasher& hasher)
+    : pool_(pool), clock_(clock), registry_(registry), hasher_(hasher) {}
+
+namespace {
+
+class Processor {
+ public:
+  Processor(db::Connection& conn, pqxx::transaction_base& txn,
+            subscriptions::SubscriptionRegistry& registry, const crypto::SuppressionHasher& hasher,
+            Timestamp now, int64_t mail_id)
+      : conn_(conn),
+        txn_(txn),
+        registry_(registry),
+        hasher_(hasher),
+        now_(now),
+        mail_id_(mail_id),
+        caller_{kActor, "inbound-mail-" + std::to_string(mail_id)} {}
+
+  Finding Markers(const ParsedMail& m, const std::vector<MarkerRequest>& requests) {
+    Finding f;
+    f.kind = "marker";
+    auto res = validation::NormalizeAddress(m.from, "RU");
+    auto* address = std::get_if<validation::NormalizedAddress>(&res);
+    if (!address || address->kind != validation::AddressKind::kEmail) {
+      f.why = "marker without a usable From address";
+      return f;
+    }
+    bool refuse = false, revoke = false;
+    for (auto r : requests) {
+      refuse = refuse || r == MarkerRequest::kRefuseMarketing;
+      revoke = revoke || r == MarkerRequest::kRevokeConsent;
+    }
+    std::vector<std::string> owners;
+    for (const auto& row : conn_.Exec(txn_, kOwners, address->match_key)) {
+      owners.push_back(row[0].as<std::string>());
+    }
+    if (refuse || revoke) {
+      // At once, in this one transaction: every owner, then the address. Gate rows are taken
+      // in the dispatch claims' order (subjects by id, then address gates): no deadlock.
+      for (const auto& subject_id : owners) {
+        v1::OptOutRequest by_subject;
+        by_subject.set_subject_id(subject_id);
+        by_subject.set_scope(v1::ALL_MARKETING);
+        by_subject.mutable_proof()->set_source(v1::EMAIL_REPLY);
+        registry_.OptOutWithin(conn_, txn_, caller_, by_subject, now_);
+      }
+      v1::OptOutRequest by_address;
+      by_address.set_address(address->value);
+      by_address.set_scope(v1::ALL_MARKETING);
+      by_address.set_reason(revoke ? v1::REVOKED : v1::UNSUBSCRIBED);
+      by_address.mutable_proof()->set_source(v1::EMAIL_REPLY);
+      registry_.OptOutWithin(conn_, txn_, caller_, by_address, now_);
+    }
+    // Then the request events the privacy service turns into tracked requests.
+    std::string address_key = hasher_.Current("email", address->match_key).hash;
+    for (auto r : requests) {
+      nlohmann::json details = {
+          {"request", RequestName(r)}, {"source", "email"}, {"inbound_mail_id", mail_id_}};
+      nlohmann::json personal = {{"address", address->value}};
+      if (owners.empty()) {
+        subscriptions::AppendEvent(conn_, txn_,
+                                   {std::nullopt, address_key, "privacy_request_received", kActor,
+                                    v1::EMAIL_REPLY, now_, now_, details, personal});
+      }
+      for (const auto& subject_id : owners) {
+        subscriptions::AppendEvent(conn_, txn_,
+                                   {subject_id, std::nullopt, "privacy_request_received", kActor,
+                                    v1::EMAIL_REPLY, now_, now_, details, personal});
+      }
+    }
+    f.outcome = revoke   ? MailOutcome::kRevocationApplied
+                : refuse ? MailOutcome::kRefusalApplied
+                         : MailOutcome::kRectificationRecorded;
+    return f;
+  }
+
+  Finding DeliveryStatus(const ParsedMail& m) {
+    Finding f;
+    f.kind = "dsn";
+    auto message = FindMessage(conn_, txn_, m);
+    if (!message) {
+      f.why = "delivery status about a message we do not know";
+      return f;
+    }
+    f.message_id = message->id;
+    f.campaign_id = message->campaign_id;
+    // The most telling recipient block decides: a permanent failure, then a delay, then a
+    // success. The message has one recipient; its address is the one we sent to.
+    const DsnRecipient* failed = nullptr;
+    const DsnRecipient* delayed = nullptr;
+    const DsnRecipient* other = nullptr;
+    for (const auto& r : m.dsn_recipients) {
+      if (r.action == "failed" && r.status.rfind("5.", 0) == 0) {
+        if (!failed) failed = &r;
+      } else if (r.action == "delayed" || r.action == "failed") {
+        if (!delayed) delayed = &r;
+      } else if (!other) {
+        other = &r;
+      }
+    }
+    if (failed) {
+      f.status_code = failed->status;
+      f.outcome = MailOutcome::kBounceRecorded;
+      // A message already failed (or bounced before) keeps its status; the history says
+      // what arrived either way.
+      bool marked =
+          conn_.Exec(txn_, kMarkUndelivered, message->id, ToIso8601(now_)).affected_rows() > 0;
+      conn_.Exec(txn_, kHistory, message->id, marked ? std::string("undelivered") : message->status,
+                 "delivery status notification: failed " + failed->status, ToIso8601(now_));
+      if (!message->address.empty()) {
+        v1::OptOutRequest req;
+        req.set_address(message->address);
+        req.set_scope(v1::CHANNEL);
+        req.set_channel(v1::EMAIL);
+        req.set_reason(v1::HARD_BOUNCE);
+        req.mutable_proof()->set_source(v1::PROVIDER);
+        registry_.OptOutWithin(conn_, txn_, caller_, req, now_);
+      }
+    } else if (delayed || other) {
+      const DsnRecipient* r = delayed ? delayed : other;
+      f.status_code = r->status;
+      f.outcome = delayed ? MailOutcome::kDelayRecorded : MailOutcome::kDeliveryRecorded;
+      conn_.Exec(
+          txn_, kHistory, message->id, message->status,
+          "delivery status notification: " + r->action + (r->status.empty() ? "" : " " + r->status),
+          ToIso8601(now_));
+    } else {
+      f.why = "delivery status without a recipient action";
+    }
+    return f;
+  }
+
+  Finding Complaint(const ParsedMail& m) {
+    Finding f;
+    f.kind = "arf";
+    if (m.feedback_type != "abuse") {
+      f.why = "feedback report that is not an abuse complaint";
+      return f;
+    }
+    auto message = FindMessage(conn_, txn_, m);
+    std::string recipient = message ? message->address : m.original_rcpt_to;
+    if (recipient.empty()) {
+      f.why = "complaint naming no message of ours and no recipient";
+      return f;
+    }
+    auto res = validation::NormalizeAddress(recipient, "RU");
+    auto* address = std::get_if<validation::NormalizedAddress>(&res);
+    if (!address || address->kind != validation::AddressKind::kEmail) {
+      f.why = "complaint recipient is not a usable e-mail address";
+      return f;
+    }
+    f.outcome = MailOutcome::kComplaintRecorded;
+    v1::OptOutRequest req;
+    req.set_address(address->value);
+    req.set_scope(v1::CHANNEL);
+    req.set_channel(v1::EMAIL);
+    req.set_reason(v1::COMPLAINT);
+    req.mutable_proof()->set_source(v1::PROVIDER);
+    registry_.OptOutWithin(conn_, txn_, caller_, req, now_);
+    if (message) {
+      f.message_id = message->id;
+      f.campaign_id = message->campaign_id;
+      conn_.Exec(txn_, kHistory, message->id, message->status, "complaint report (ARF): abuse",
+                 ToIso8601(now_));
+      // One complaint per message, however many reports arrive for it.
+      if (!message->campaign_id.empty() &&
+          conn_.Exec(txn_, kEarlierComplaint, message->id, mail_id_).empty()) {
+        conn_.Exec(txn_, kCountComplaint, message->campaign_id);
+      }
+    }
+    return f;
+  }
+
+ private:
+  db::Connection& conn_;
+  pqxx::transaction_base& txn_;
+  subscriptions::SubscriptionRegistry& registry_;
+  const crypto::SuppressionHasher& hasher_;
+  Timestamp now_;
+  int64_t mail_id_;
+  Caller caller_;
+};
+
+}  // namespace
+
+MailResult InboundMailService::Process(std::string_view raw) {
+  auto parsed = ParseMail(raw);
+  if (!parsed) throw InvalidArgument("body", "not an RFC 5322 message (no header fields)");
+  const ParsedMail& m = *parsed;
+  std::string dedupe = crypto::ToHex(crypto::Sha256(
+      m.message_id.empty() ? "raw:" + std::string(raw) : "message-id:" + m.message_id));
+
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  auto claimed = conn->Exec(txn, kClaimMail, dedupe, ToIso8601(now));
+  if (claimed.empty()) {
+    txn.abort();
+    log::Info("inbound mail", {{"outcome", OutcomeName(MailOutcome::kDuplicate)}});
+    return {MailOutcome::kDuplicate, 0};
+  }
+  int64_t id = claimed[0][0].as<int64_t>();
+  Processor p(*conn, txn, registry_, hasher_, now, id);
+  Finding f;
+  switch (m.kind) {
+    case ParsedMail::Kind::kDeliveryStatus:
+      f = p.DeliveryStatus(m);
+      break;
+    case ParsedMail::Kind::kFeedbackReport:
+      f = p.Complaint(m);
+      break;
+    case ParsedMail::Kind::kPlain: {
+      auto requests = FindMarkers(m.subject);
+      if (requests.empty()) {
+        f.why = "no request marker";
+      } else {
+        f = p.Markers(m, requests);
+      }
+      break;
+    }
+  }
+  conn->Exec(txn, kFinishMail, id, f.kind, OutcomeName(f.outcome), OrNull(f.message_id),
+             OrNull(f.campaign_id), f.status_code);
+  txn.commit();
+  nlohmann::json fields = {
+      {"inbound_mail_id", id}, {"kind", f.kind}, {"outcome", OutcomeName(f.outcome)}};
+  if (!f.why.empty()) fields["why"] = f.why;
+  if (!f.message_id.empty()) fields["message_id"] = f.message_id;
+  if (!f.status_code.empty()) fields["status"] = f.status_code;
+  log::Info("inbound mail", fields);
+  return {f.outcome, id};
+}
+
+}  // namespace herald::inbound

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "common/crypto/key_ring.h"
+#include "common/db/pool.h"
+#include "services/subscriptions/registry.h"
+
+namespace herald::inbound {
+
+// What happened to one inbound message (the "outcome" the hook answers with).
+enum class MailOutcome {
+  kRefusalApplied,         // refusal marker (or our List-Unsubscribe mailto): all marketing stopped
+  kRevocationApplied,      // revocation marker: all marketing stopped, request recorded
+  kRectificationRecorded,  // update marker: request event only
+  kBounceRecorded,         // DSN, failed 5.x.x about our message: undelivered + hard bounce
+  kDelayRecorded,          // DSN, delayed / 4.x.x: history only
+  kDeliveryRecorded,       // DSN, delivered / relayed / expanded: history only
+  kComplaintRecorded,      // ARF abuse report: complaint suppression, counted on the campaign
+  kIgnored,                // anything else: recorded, never answered
+  kDuplicate,              // the same message (Message-ID) was processed before
+};
+const char* OutcomeName(MailOutcome o);
+
+struct MailResult {
+  MailOutcome outcome;
+  int64_t inbound_mail_id = 0;  // 0 for a duplicate
+};
+
+// Inbound e-mail: seed markers (STANDARDS §2b), our own mailto unsubscribe, delivery status
+// notifications (RFC 3464) and complaint reports (ARF, RFC 5965). A plain class: the HTTP
+// hook and heraldctl only carry bytes to it.
+//
+// Each message is handled in one transaction that also records it (under a hash of its
+// Message-ID) in inbound_mail, so a replay changes nothing, and a refusal stops all
+// marketing to the sender's address and to every subject owning it at once. Nothing
+// personal is stored in clear outside the events' personal side table. No reply is ever sent.
+class InboundMailService {
+ public:
+  InboundMailService(db::Pool& pool, const Clock& clock,
+                     subscriptions::SubscriptionRegistry& registry,
+                     const crypto::SuppressionHasher& hasher);
+
+  // Throws herald::Error kInvalidArgument ("body: ...") when the bytes are not a message.
+  MailResult Process(std::string_view raw);
+
+ private:
+  db::Pool& pool_;
+  const Clock& clock_;
+  subscriptions::SubscriptionRegistry& registry_;
+  const crypto::SuppressionHasher& hasher_;
+};
+
+}  // namespace herald::inbound

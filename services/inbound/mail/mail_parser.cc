@@ -1,0 +1,335 @@
+// Reads inbound mail with GMime 3: headers, RFC 2047 subjects in any charset, and the parts
+// of multipart/report (RFC 6522) for delivery status notifications (RFC 3464) and feedback
+// reports (ARF, RFC 5965). No MIME syntax is parsed here by hand: even the field blocks of
+// message/delivery-status and message/feedback-report go through GMime's header parser.
+#include "services/inbound/mail/mail_parser.h"
+
+#include <gmime/gmime.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <mutex>
+#include <regex>
+
+namespace herald::inbound {
+namespace {
+
+void InitGMime() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
+}
+
+// Owns one GObject reference.
+template <typename T>
+struct Ref {
+  T* p = nullptr;
+  explicit Ref(T* ptr = nullptr) : p(ptr) {}
+  ~Ref() {
+    if (p) g_object_unref(p);
+  }
+  Ref(const Ref&) = delete;
+  Ref& operator=(const Ref&) = delete;
+  T* get() const { return p; }
+  explicit operator bool() const { return p != nullptr; }
+};
+
+struct Options {
+  GMimeParserOptions* p;
+  Options() : p(g_mime_parser_options_new()) {
+    g_mime_parser_options_set_rfc2047_compliance_mode(p, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_address_compliance_mode(p, GMIME_RFC_COMPLIANCE_LOOSE);
+    // Undeclared 8-bit header text: UTF-8 first, then the legacy Cyrillic charsets.
+    static const char* kFallback[] = {"UTF-8", "windows-1251", "koi8-r", nullptr};
+    g_mime_parser_options_set_fallback_charsets(p, kFallback);
+  }
+  ~Options() { g_mime_parser_options_free(p); }
+  Options(const Options&) = delete;
+  Options& operator=(const Options&) = delete;
+};
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string Trim(std::string s) {
+  size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+std::string Str(const char* s) { return s ? std::string(s) : std::string(); }
+
+GMimeMessage* ParseMessage(std::string_view raw, const Options& options) {
+  Ref<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
+  Ref<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+  return g_mime_parser_construct_message(parser.get(), options.p);
+}
+
+// The fields of one header block ("Name: value" lines, folded or not) by lower-case name;
+// the first occurrence wins.
+std::map<std::string, std::string> ParseFieldBlock(const std::string& block,
+                                                   const Options& options) {
+  std::map<std::string, std::string> fields;
+  std::string text = block + "\n\n";
+  Ref<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(text.data(), text.size()));
+  Ref<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+  Ref<GMimeObject> part(g_mime_parser_construct_part(parser.get(), options.p));
+  if (!part) return fields;
+  GMimeHeaderList* headers = g_mime_object_get_header_list(part.get());
+  int n = g_mime_header_list_get_count(headers);
+  for (int i = 0; i < n; ++i) {
+    GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
+    fields.emplace(Lower(Str(g_mime_header_get_name(h))), Trim(Str(g_mime_header_get_value(h))));
+  }
+  return fields;
+}
+
+// The decoded content of a leaf part, or the text of an embedded message.
+std::string PartText(GMimeObject* obj) {
+  if (GMIME_IS_MESSAGE_PART(obj)) {
+    GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+    if (!inner) return std::string();
+    gchar* s = g_mime_object_to_string(GMIME_OBJECT(inner), nullptr);
+    std::string out = Str(s);
+    g_free(s);
+    return out;
+  }
+  if (!GMIME_IS_PART(obj)) return std::string();
+  GMimeDataWrapper* content = g_mime_part_get_content(GMIME_PART(obj));
+  if (!content) return std::string();
+  Ref<GMimeStream> mem(g_mime_stream_mem_new());
+  g_mime_data_wrapper_write_to_stream(content, mem.get());
+  GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+  return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+// Splits RFC 3464 / RFC 5965 field text into blocks separated by blank lines.
+std::vector<std::string> Blocks(const std::string& text) {
+  std::vector<std::string> blocks;
+  std::string current, line;
+  auto flush = [&] {
+    if (!Trim(current).empty()) blocks.push_back(current);
+    current.clear();
+  };
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (Trim(line).empty()) {
+      flush();
+    } else {
+      current += line + "\n";
+    }
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  flush();
+  return blocks;
+}
+
+// "rfc822; someone@example.com" -> "someone@example.com" (angle brackets dropped).
+std::string AddressOfTypedField(const std::string& value) {
+  auto semi = value.find(';');
+  std::string addr = Trim(semi == std::string::npos ? value : value.substr(semi + 1));
+  if (addr.size() > 2 && addr.front() == '<' && addr.back() == '>') {
+    addr = addr.substr(1, addr.size() - 2);
+  }
+  return addr;
+}
+
+// "5.1.1 (bad destination mailbox)" -> "5.1.1"; anything else -> "".
+std::string StatusCode(const std::string& value) {
+  static const std::regex kStatus(R"(^\s*([245])\.(\d{1,3})\.(\d{1,3})\b)");
+  std::smatch m;
+  if (!std::regex_search(value, m, kStatus)) return std::string();
+  return m[1].str() + "." + m[2].str() + "." + m[3].str();
+}
+
+std::string StripAngles(std::string id) {
+  id = Trim(id);
+  if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
+  return Trim(id);
+}
+
+// Message-ID and X-Herald-Message-Id of the returned original (message/rfc822 or
+// text/rfc822-headers).
+void ReadOriginal(GMimeObject* obj, const Options& options, ParsedMail& out) {
+  GMimeMessage* original = nullptr;
+  Ref<GMimeMessage> parsed;
+  if (GMIME_IS_MESSAGE_PART(obj)) {
+    original = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+  } else {
+    std::string headers = PartText(obj);
+    parsed.p = ParseMessage(headers + "\n\n", options);
+    original = parsed.get();
+  }
+  if (!original) return;
+  out.original_message_id = Str(g_mime_message_get_message_id(original));
+  out.original_herald_message_id =
+      Trim(Str(g_mime_object_get_header(GMIME_OBJECT(original), "X-Herald-Message-Id")));
+}
+
+void ReadDeliveryStatus(GMimeObject* obj, const Options& options, ParsedMail& out) {
+  auto blocks = Blocks(PartText(obj));
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    auto fields = ParseFieldBlock(blocks[i], options);
+    if (i == 0) {  // per-message fields
+      if (fields.count("original-envelope-id")) {
+        out.original_envelope_id = fields["original-envelope-id"];
+      }
+      continue;
+    }
+    DsnRecipient r;
+    r.action = Lower(fields["action"]);
+    r.status = StatusCode(fields["status"]);
+    r.final_recipient = AddressOfTypedField(
+        fields.count("final-recipient") ? fields["final-recipient"] : fields["original-recipient"]);
+    if (!r.action.empty()) out.dsn_recipients.push_back(std::move(r));
+  }
+}
+
+void ReadFeedbackReport(GMimeObject* obj, const Options& options, ParsedMail& out) {
+  for (const auto& block : Blocks(PartText(obj))) {
+    auto fields = ParseFieldBlock(block, options);
+    if (out.feedback_type.empty()) out.feedback_type = Lower(fields["feedback-type"]);
+    if (out.original_rcpt_to.empty() && fields.count("original-rcpt-to")) {
+      out.original_rcpt_to = AddressOfTypedField(fields["original-rcpt-to"]);
+    }
+  }
+}
+
+// GMime 3.2.13 merges adjacent encoded words of one charset before decoding them (so a
+// multi-byte character split across words survives), but for base64 words it decodes the
+// concatenated text as one stream and stops at the first word's "=" padding:
+// "=?UTF-8?B?YWI=?= =?UTF-8?B?Y2Q=?=" comes out as "ab". Mail clients split long subjects
+// exactly like that. So each B word is first re-spelt as the equivalent Q word (the same
+// bytes, every one as =XX), which GMime merges and decodes correctly; the decoding itself
+// (charsets, merging, white space between words) stays GMime's.
+std::string RespellBase64Words(const std::string& raw) {
+  static const std::regex kBWord(R"(=\?([^?\s]+)\?[Bb]\?([A-Za-z0-9+/=]*)\?=)");
+  std::string out;
+  auto begin = std::sregex_iterator(raw.begin(), raw.end(), kBWord);
+  size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const std::smatch& m = *it;
+    out.append(raw, last, static_cast<size_t>(m.position(0)) - last);
+    last = static_cast<size_t>(m.position(0) + m.length(0));
+    std::string payload = m[2].str();
+    gsize len = 0;
+    guchar* bytes = g_base64_decode(payload.c_str(), &len);
+    static const char kHex[] = "0123456789ABCDEF";
+    std::string q = "=?" + m[1].str() + "?Q?";
+    for (gsize i = 0; i < len; ++i) {
+      q += '=';
+      q += kHex[bytes[i] >> 4];
+      q += kHex[bytes[i] & 15];
+    }
+    g_free(bytes);
+    out += q + "?=";
+  }
+  out.append(raw, last, std::string::npos);
+  return out;
+}
+
+// The subject decoded to UTF-8 (RFC 2047, any charset iconv knows; undeclared 8-bit text
+// through the fallback charsets).
+std::string DecodeSubject(GMimeMessage* message, const Options& options) {
+  GMimeHeaderList* headers = g_mime_object_get_header_list(GMIME_OBJECT(message));
+  GMimeHeader* h = headers ? g_mime_header_list_get_header(headers, "Subject") : nullptr;
+  const char* raw = h ? g_mime_header_get_raw_value(h) : nullptr;
+  if (!raw) return Str(g_mime_message_get_subject(message));
+  gchar* unfolded = g_mime_utils_header_unfold(raw);
+  std::string respelt = RespellBase64Words(Str(unfolded));
+  g_free(unfolded);
+  gchar* decoded = g_mime_utils_header_decode_text(options.p, respelt.c_str());
+  std::string out = Trim(Str(decoded));
+  g_free(decoded);
+  return out;
+}
+
+bool IsType(GMimeObject* obj, const char* type, const char* subtype) {
+  GMimeContentType* ct = g_mime_object_get_content_type(obj);
+  return ct && g_mime_content_type_is_type(ct, type, subtype);
+}
+
+// The multipart/report of the message: the top part, or one level inside a multipart/mixed.
+GMimeMultipart* FindReport(GMimeObject* top) {
+  if (!top) return nullptr;
+  if (GMIME_IS_MULTIPART(top) && IsType(top, "multipart", "report")) {
+    return GMIME_MULTIPART(top);
+  }
+  if (!GMIME_IS_MULTIPART(top)) return nullptr;
+  GMimeMultipart* mp = GMIME_MULTIPART(top);
+  for (int i = 0; i < g_mime_multipart_get_count(mp); ++i) {
+    GMimeObject* child = g_mime_multipart_get_part(mp, i);
+    if (GMIME_IS_MULTIPART(child) && IsType(child, "multipart", "report")) {
+      return GMIME_MULTIPART(child);
+    }
+  }
+  return nullptr;
+}
+
+void ReadReport(GMimeMultipart* report, const Options& options, ParsedMail& out) {
+  std::string type = Lower(Str(g_mime_content_type_get_parameter(
+      g_mime_object_get_content_type(GMIME_OBJECT(report)), "report-type")));
+  bool dsn = type == "delivery-status";
+  bool arf = type == "feedback-report";
+  if (!dsn && !arf) return;
+  out.kind = dsn ? ParsedMail::Kind::kDeliveryStatus : ParsedMail::Kind::kFeedbackReport;
+  for (int i = 0; i < g_mime_multipart_get_count(report); ++i) {
+    GMimeObject* part = g_mime_multipart_get_part(report, i);
+    if (dsn && (IsType(part, "message", "delivery-status") ||
+                IsType(part, "message", "global-delivery-status"))) {
+      ReadDeliveryStatus(part, options, out);
+    } else if (arf && IsType(part, "message", "feedback-report")) {
+      ReadFeedbackReport(part, options, out);
+    } else if (IsType(part, "message", "rfc822") || IsType(part, "message", "global") ||
+               IsType(part, "text", "rfc822-headers") ||
+               IsType(part, "message", "global-headers")) {
+      ReadOriginal(part, options, out);
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<ParsedMail> ParseMail(std::string_view raw) {
+  InitGMime();
+  // An mbox "From " separator line (a pipe transport's F flag) is not a header.
+  if (raw.substr(0, 5) == "From ") {
+    auto nl = raw.find('\n');
+    raw = nl == std::string_view::npos ? std::string_view() : raw.substr(nl + 1);
+  }
+  if (raw.empty()) return std::nullopt;
+  Options options;
+  Ref<GMimeMessage> message(ParseMessage(raw, options));
+  if (!message) return std::nullopt;
+  GMimeHeaderList* headers = g_mime_object_get_header_list(GMIME_OBJECT(message.get()));
+  if (!headers || g_mime_header_list_get_count(headers) == 0) return std::nullopt;
+
+  ParsedMail out;
+  out.message_id = Str(g_mime_message_get_message_id(message.get()));
+  out.subject = DecodeSubject(message.get(), options);
+  InternetAddressList* from = g_mime_message_get_from(message.get());
+  if (from) {
+    for (int i = 0; i < internet_address_list_length(from); ++i) {
+      InternetAddress* a = internet_address_list_get_address(from, i);
+      if (INTERNET_ADDRESS_IS_MAILBOX(a)) {
+        out.from = Str(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a)));
+        break;
+      }
+    }
+  }
+  if (GMimeMultipart* report = FindReport(g_mime_message_get_mime_part(message.get()))) {
+    ReadReport(report, options, out);
+  }
+  out.original_message_id = StripAngles(out.original_message_id);
+  out.original_envelope_id = StripAngles(out.original_envelope_id);
+  return out;
+}
+
+}  // namespace herald::inbound

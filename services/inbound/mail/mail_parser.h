@@ -1,0 +1,42 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace herald::inbound {
+
+// One per-recipient block of a delivery status notification (RFC 3464 §2.3).
+struct DsnRecipient {
+  std::string action;           // failed, delayed, delivered, relayed, expanded (lower case)
+  std::string status;           // "5.1.1": the class.subject.detail part only
+  std::string final_recipient;  // the address part of Final-Recipient (personal)
+};
+
+// What Herald needs from an inbound message, read with GMime. Personal values (from,
+// recipients) are kept in memory only; nothing here is logged.
+struct ParsedMail {
+  enum class Kind { kPlain, kDeliveryStatus, kFeedbackReport };
+  Kind kind = Kind::kPlain;
+  std::string message_id;  // without angle brackets; empty when absent
+  std::string from;        // the first mailbox of From; empty when none
+  std::string subject;     // decoded (RFC 2047, any charset) to UTF-8, unfolded
+
+  // DSN and ARF: references to the original message (ours when we sent it).
+  std::string original_message_id;         // Message-ID of the returned original
+  std::string original_herald_message_id;  // X-Herald-Message-Id of the returned original
+  std::string original_envelope_id;        // DSN Original-Envelope-Id
+
+  std::vector<DsnRecipient> dsn_recipients;
+
+  // ARF (RFC 5965 §3.1)
+  std::string feedback_type;     // abuse, fraud, virus, other, not-spam ... (lower case)
+  std::string original_rcpt_to;  // address part of Original-Rcpt-To (personal)
+};
+
+// Parses a raw RFC 5322 message. Returns nullopt when the bytes are not a message at all
+// (no header could be read). Never throws on malformed input.
+std::optional<ParsedMail> ParseMail(std::string_view raw);
+
+}  // namespace herald::inbound

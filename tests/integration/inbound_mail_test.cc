@@ -1,0 +1,476 @@
+// Inbound e-mail end to end: the fixtures in tests/data/inbound_mail posted to a real heraldd
+// (POST /hooks/email/inbound) and through heraldctl inbound-mail, with the resulting state
+// read back over gRPC. DSN and ARF fixtures are pointed at messages heraldd really sent over
+// SMTP (their fixed message id is replaced by the real one).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "herald/v1/dispatch.grpc.pb.h"
+#include "herald/v1/subscriptions.grpc.pb.h"
+#include "tests/support/campaign_driver.h"
+#include "tests/support/heraldd_process.h"
+#include "tests/support/smtp_capture.h"
+#include "tests/support/test_database.h"
+
+namespace herald {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::HeralddProcess;
+using ::testing::Not;
+
+constexpr char kSecret[] = "inbound-mail-secret-0123456789";
+constexpr char kFailedId[] = "7d9f0a52-3c1e-4b6a-9e1f-2a7c5b8d4e01";
+constexpr char kDelayedId[] = "7d9f0a52-3c1e-4b6a-9e1f-2a7c5b8d4e02";
+constexpr char kArfId[] = "7d9f0a52-3c1e-4b6a-9e1f-2a7c5b8d4e03";
+
+std::string Fixture(const std::string& name) {
+  std::ifstream in(std::string(HERALD_SOURCE_DIR) + "/tests/data/inbound_mail/" + name,
+                   std::ios::binary);
+  EXPECT_TRUE(in) << name;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
+    s.replace(p, from.size(), to);
+  }
+  return s;
+}
+
+struct Posted {
+  int status = 0;
+  std::string body;
+  std::string outcome;
+};
+
+class InboundMailTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = testing::TestDatabase::Create();
+    HERALD_REQUIRE_DB(db_);
+    capture_ = std::make_unique<testing::SmtpCapture>();
+    std::string yaml =
+        "email:\n  from_address: news@herald.test\n"
+        "  unsubscribe_mailto: unsubscribe@herald.test\n"
+        "inbound_mail:\n  max_bytes: 200000\n"
+        "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
+        "    settings:\n      url: smtp://127.0.0.1:" +
+        std::to_string(capture_->port()) + "\n      starttls: none\n";
+    server_ = std::make_unique<HeralddProcess>(db_->dsn(), yaml);
+    server_->AddEnv(std::string("HERALD_INBOUND_MAIL_SECRET=") + kSecret);
+    server_->Start();
+    subs_ = v1::SubscriptionService::NewStub(server_->Channel());
+    dispatch_ = v1::DispatchService::NewStub(server_->Channel());
+  }
+
+  Posted Post(const std::string& raw, const std::string& secret = kSecret,
+              const std::string& type = "message/rfc822") {
+    httplib::Client client("127.0.0.1", server_->http_port());
+    client.set_read_timeout(10, 0);
+    httplib::Headers headers;
+    if (!secret.empty()) headers.emplace("Authorization", "Bearer " + secret);
+    auto res = client.Post("/hooks/email/inbound", headers, raw, type.c_str());
+    Posted p;
+    if (!res) return p;
+    p.status = res->status;
+    p.body = res->body;
+    if (p.status == 200) p.outcome = nlohmann::json::parse(p.body).value("outcome", "");
+    return p;
+  }
+
+  // A subject with consent to processing and to marketing on e-mail and SMS.
+  std::string Subject(const std::string& email, const std::string& phone = "") {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kCrmKey);
+    v1::UpsertSubjectRequest r;
+    r.set_given_name("Leyla");
+    r.add_emails(email);
+    if (!phone.empty()) r.add_phones(phone);
+    v1::UpsertSubjectResponse resp;
+    auto st = subs_->UpsertSubject(&ctx, r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    for (auto [kind, channel] :
+         {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED}, std::pair{v1::MARKETING, v1::EMAIL},
+          std::pair{v1::MARKETING, v1::SMS}}) {
+      grpc::ClientContext c;
+      testing::Authorize(c, HeralddProcess::kCrmKey);
+      v1::RecordConsentRequest rc;
+      rc.set_subject_id(resp.subject().id());
+      rc.set_kind(kind);
+      rc.set_channel(channel);
+      rc.set_granted(true);
+      rc.mutable_proof()->set_source(v1::WEB_FORM);
+      rc.mutable_proof()->set_document_version("v1");
+      v1::RecordConsentResponse ignored;
+      EXPECT_TRUE(subs_->RecordConsent(&c, rc, &ignored).ok());
+    }
+    return resp.subject().id();
+  }
+
+  v1::DenyReason Check(const std::string& subject_id, const std::string& address,
+                       v1::Channel channel) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::CheckEligibilityRequest r;
+    if (!subject_id.empty()) r.mutable_recipient()->set_subject_id(subject_id);
+    if (!address.empty()) r.mutable_recipient()->set_address(address);
+    r.set_channel(channel);
+    r.set_topic("special_offers");
+    v1::CheckEligibilityResponse resp;
+    auto st = subs_->CheckEligibility(&ctx, r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.decision().reason();
+  }
+
+  std::vector<v1::SubjectEvent> Events(const std::string& subject_id, const std::string& type) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::ListSubjectEventsRequest r;
+    r.set_subject_id(subject_id);
+    r.set_page_size(100);
+    v1::ListSubjectEventsResponse resp;
+    EXPECT_TRUE(subs_->ListSubjectEvents(&ctx, r, &resp).ok());
+    std::vector<v1::SubjectEvent> out;
+    for (const auto& e : resp.events()) {
+      if (e.type() == type) out.push_back(e);
+    }
+    return out;
+  }
+
+  v1::Message GetMessage(const std::string& id) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::GetMessageRequest r;
+    r.set_message_id(id);
+    v1::Message m;
+    EXPECT_TRUE(dispatch_->GetMessage(&ctx, r, &m).ok());
+    return m;
+  }
+
+  // Sends one marketing e-mail to a new subject and waits until the relay took it.
+  std::string SendAndWait(const std::string& email, const std::string& key) {
+    std::string subject_id = Subject(email);
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
+    v1::SendRequest r;
+    r.set_idempotency_key(key);
+    r.mutable_recipient()->set_subject_id(subject_id);
+    r.set_channel(v1::EMAIL);
+    r.set_topic("events");
+    r.mutable_content()->set_subject("Приглашение");
+    r.mutable_content()->set_text("Здравствуйте!");
+    v1::SendResponse resp;
+    auto st = dispatch_->Send(&ctx, r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_TRUE(
+        testing::WaitUntil([&] { return GetMessage(resp.message_id()).status() == v1::SENT; }, 20))
+        << server_->Log();
+    return resp.message_id();
+  }
+
+  int64_t Count(const std::string& sql) { return testing::Number(*db_, sql); }
+
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<testing::SmtpCapture> capture_;
+  std::unique_ptr<HeralddProcess> server_;
+  std::unique_ptr<v1::SubscriptionService::Stub> subs_;
+  std::unique_ptr<v1::DispatchService::Stub> dispatch_;
+};
+
+// STANDARDS §2b, DESIGN "seed's refusal marker": at once, the address and every channel of
+// its owner; then a request event for the privacy service.
+TEST_F(InboundMailTest, RefusalMarkerStopsAllMarketingOfTheOwnerAtOnce) {
+  std::string owner = Subject("Leyla.Mammadova@example.az", "+994501234567");
+  ASSERT_EQ(Check(owner, "", v1::SMS), v1::DENY_REASON_UNSPECIFIED);
+  Posted p = Post(Fixture("refuse_az_utf8_base64.eml"));
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(p.outcome, "refusal_applied");
+  EXPECT_EQ(Check(owner, "", v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check(owner, "", v1::SMS), v1::UNSUBSCRIBED_ALL);
+  EXPECT_EQ(Check("", "leyla.mammadova@example.az", v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  auto events = Events(owner, "privacy_request_received");
+  ASSERT_EQ(events.size(), 1u);
+  auto details = nlohmann::json::parse(events[0].details_json());
+  EXPECT_EQ(details["request"], "refuse_marketing");
+  EXPECT_EQ(details["source"], "email");
+  EXPECT_EQ(details["inbound_mail_id"], Count("SELECT max(id) FROM inbound_mail"));
+  EXPECT_EQ(events[0].source(), v1::EMAIL_REPLY);
+  EXPECT_EQ(Count("SELECT count(*) FROM events WHERE type = 'opt_out' AND source = 5"), 1);
+  // Nothing personal in clear in the table of inbound mail.
+  EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail WHERE kind = 'marker'"
+                  " AND outcome = 'refusal_applied'"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail WHERE row_to_json(inbound_mail)::text"
+                  " ILIKE '%example.az%' OR row_to_json(inbound_mail)::text ILIKE '%imtina%'"),
+            0);
+  // No auto-reply, ever; no personal data in the log.
+  EXPECT_TRUE(capture_->Messages().empty());
+  EXPECT_THAT(server_->Log(), Not(HasSubstr("example.az")));
+}
+
+TEST_F(InboundMailTest, ReplayIsProcessedOnce) {
+  std::string owner = Subject("ivan.petrov@example.ru");
+  std::string raw = Fixture("refuse_ru_koi8r_base64.eml");
+  EXPECT_EQ(Post(raw).outcome, "refusal_applied");
+  int64_t events = Count("SELECT count(*) FROM events");
+  EXPECT_EQ(Post(raw).outcome, "duplicate");
+  EXPECT_EQ(Post(raw).outcome, "duplicate");
+  EXPECT_EQ(Count("SELECT count(*) FROM events"), events);
+  EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail"), 1);
+  EXPECT_EQ(Events(owner, "privacy_request_received").size(), 1u);
+}
+
+// Each marker fixture in each language: the outcome, and the state it leaves.
+TEST_F(InboundMailTest, EveryMarkerFixture) {
+  struct Case {
+    const char* file;
+    const char* from;
+    const char* outcome;
+    const char* request;
+  };
+  const Case cases[] = {
+      {"refuse_az_utf8_base64.eml", "leyla.mammadova@example.az", "refusal_applied",
+       "refuse_marketing"},
+      {"refuse_ru_koi8r_base64.eml", "ivan.petrov@example.ru", "refusal_applied",
+       "refuse_marketing"},
+      {"refuse_en_folded.eml", "john.smith@example.com", "refusal_applied", "refuse_marketing"},
+      {"rectify_az_qp_capitals.eml", "aysel@example.az", "rectification_recorded", "rectify"},
+      {"rectify_ru_cp1251_qp.eml", "olga@example.ru", "rectification_recorded", "rectify"},
+      {"rectify_en_fwd.eml", "mary@example.org", "rectification_recorded", "rectify"},
+      {"revoke_az_qp_folded.eml", "rashad@example.az", "revocation_applied", "revoke_consent"},
+      {"revoke_ru_utf8_base64.eml", "sergey@example.ru", "revocation_applied", "revoke_consent"},
+      {"revoke_en_lowercase.eml", "anna@example.net", "revocation_applied", "revoke_consent"},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    std::string owner = Subject(c.from, "+99450123450" + std::to_string(n++));
+    Posted p = Post(Fixture(c.file));
+    ASSERT_EQ(p.status, 200) << p.body;
+    EXPECT_EQ(p.outcome, c.outcome);
+    auto events = Events(owner, "privacy_request_received");
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(nlohmann::json::parse(events[0].details_json())["request"], c.request);
+    bool stops = std::string(c.outcome) != "rectification_recorded";
+    EXPECT_EQ(Check(owner, "", v1::EMAIL),
+              stops ? v1::ADDRESS_SUPPRESSED : v1::DENY_REASON_UNSPECIFIED);
+    EXPECT_EQ(Check(owner, "", v1::SMS),
+              stops ? v1::UNSUBSCRIBED_ALL : v1::DENY_REASON_UNSPECIFIED);
+  }
+}
+
+// Our List-Unsubscribe mailto carries the refusal marker: the wider rule applies. With no
+// subject owning the address, the request event sits on the address key.
+TEST_F(InboundMailTest, MailtoUnsubscribeFromAnUnknownAddress) {
+  Posted p = Post(Fixture("list_unsubscribe_mailto.eml"));
+  EXPECT_EQ(p.outcome, "refusal_applied");
+  EXPECT_EQ(Check("", "olga@example.com", v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Count("SELECT count(*) FROM events WHERE type = 'privacy_request_received'"
+                  " AND subject_id IS NULL AND address_key IS NOT NULL"
+                  " AND details->>'request' = 'refuse_marketing'"),
+            1);
+  // The address itself lives only in the personal side table.
+  EXPECT_EQ(Count("SELECT count(*) FROM events WHERE details::text ILIKE '%olga%'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM event_personal WHERE data->>'address' ="
+                  " 'olga@example.com'"),
+            2);  // the suppression and the request
+}
+
+TEST_F(InboundMailTest, PermanentFailureDsnMarksUndeliveredAndSuppresses) {
+  std::string id = SendAndWait("dsn-target@example.com", "dsn-1");
+  Posted p = Post(Replace(Fixture("dsn_failed_5_1_1.eml"), kFailedId, id));
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(p.outcome, "bounce_recorded");
+  v1::Message m = GetMessage(id);
+  EXPECT_EQ(m.status(), v1::UNDELIVERED);
+  ASSERT_GT(m.history_size(), 0);
+  EXPECT_EQ(m.history(m.history_size() - 1).status(), v1::UNDELIVERED);
+  EXPECT_THAT(m.history(m.history_size() - 1).note(), HasSubstr("5.1.1"));
+  EXPECT_EQ(Check("", "dsn-target@example.com", v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions WHERE reason = 3 AND source = 8"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail WHERE status_code = '5.1.1'"
+                  " AND herald_message_id = '" +
+                  id + "'"),
+            1);
+  // A second notification (another relay, another Message-ID) adds history, nothing else.
+  std::string again = Replace(Replace(Fixture("dsn_failed_5_1_1.eml"), kFailedId, id),
+                              "<dsn-dsn_failed_5_1_1@", "<dsn-second@");
+  EXPECT_EQ(Post(again).outcome, "bounce_recorded");
+  v1::Message after = GetMessage(id);
+  EXPECT_EQ(after.status(), v1::UNDELIVERED);
+  EXPECT_EQ(after.history_size(), m.history_size() + 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 1);
+}
+
+TEST_F(InboundMailTest, DelayedDsnIsHistoryOnly) {
+  std::string id = SendAndWait("slow@example.com", "dsn-2");
+  Posted p = Post(Replace(Fixture("dsn_delayed_4_4_1.eml"), kDelayedId, id));
+  EXPECT_EQ(p.outcome, "delay_recorded");
+  v1::Message m = GetMessage(id);
+  EXPECT_EQ(m.status(), v1::SENT);
+  EXPECT_THAT(m.history(m.history_size() - 1).note(), HasSubstr("delayed 4.4.1"));
+  // Not suppressed: the consenting owner may still be mailed.
+  EXPECT_EQ(Check("", "slow@example.com", v1::EMAIL), v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
+}
+
+TEST_F(InboundMailTest, DsnAboutAMessageWeDoNotKnowIsIgnored) {
+  EXPECT_EQ(Post(Fixture("dsn_unknown_message.eml")).outcome, "ignored");
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail WHERE kind = 'dsn' AND outcome = 'ignored'"),
+            1);
+}
+
+TEST_F(InboundMailTest, ComplaintSuppressesAndCountsOnTheCampaign) {
+  auto subjects = testing::MakeSubjects(*db_, 1, "arf");
+  v1::Content content;
+  content.set_subject("Offer");
+  content.set_text("Hello");
+  std::string campaign = testing::StartCampaign(*server_, subjects, content, "arf");
+  std::string id;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        return Count("SELECT count(*) FROM messages WHERE campaign_id = '" + campaign +
+                     "' AND status = 'sent'") == 1;
+      },
+      20))
+      << server_->Log();
+  id = db_->Scalar("SELECT id FROM messages WHERE campaign_id = '" + campaign + "'");
+  std::string arf = Replace(Fixture("arf_abuse.eml"), kArfId, id);
+  Posted p = Post(arf);
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(p.outcome, "complaint_recorded");
+  std::string address = db_->Scalar("SELECT address FROM messages WHERE id = '" + id + "'");
+  EXPECT_EQ(Check("", address, v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions WHERE reason = 4 AND source = 8"), 1);
+  // A second report about the same message (another Message-ID) is not counted again.
+  EXPECT_EQ(Post(Replace(arf, "<arf-1@mailbox.example>", "<arf-2@mailbox.example>")).outcome,
+            "complaint_recorded");
+  grpc::ClientContext ctx;
+  testing::Authorize(ctx, HeralddProcess::kAdminKey);
+  v1::GetCampaignRequest r;
+  r.set_campaign_id(campaign);
+  v1::Campaign c;
+  ASSERT_TRUE(dispatch_->GetCampaign(&ctx, r, &c).ok());
+  EXPECT_EQ(c.complaints(), 1);
+  std::string metrics;
+  ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
+  EXPECT_THAT(metrics, HasSubstr("herald_campaign_complaints{campaign_id=\"" + campaign + "\"} 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("herald_campaign_complaint_rate{campaign_id=\"" + campaign + "\"} 1"));
+  EXPECT_THAT(metrics, Not(HasSubstr(address)));
+}
+
+TEST_F(InboundMailTest, UnrecognisedMailIsIgnoredAndNeverAnswered) {
+  EXPECT_EQ(Post(Fixture("plain_no_marker.eml")).outcome, "ignored");
+  EXPECT_EQ(Post(Fixture("auto_reply.eml")).outcome, "ignored");
+  EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail WHERE outcome = 'ignored'"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM events"), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(capture_->Messages().empty());
+}
+
+TEST_F(InboundMailTest, WrongOrMissingSecretChangesNothing) {
+  std::string raw = Fixture("refuse_en_folded.eml");
+  EXPECT_EQ(Post(raw, "").status, 401);
+  Posted wrong = Post(raw, "not-the-secret-at-all");
+  EXPECT_EQ(wrong.status, 403);
+  EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
+  // The real one afterwards still works: nothing was marked as seen.
+  EXPECT_EQ(Post(raw).outcome, "refusal_applied");
+}
+
+TEST_F(InboundMailTest, GarbageAndOversizeNeverA500) {
+  std::string binary;
+  for (int i = 0; i < 5000; ++i) binary.push_back(static_cast<char>((i * 131 + 7) % 256));
+  for (const std::string& body :
+       {binary, std::string("\r\n\r\nno headers"), std::string("From: \r\n\r\n"),
+        std::string("Content-Type: multipart/report; report-type=delivery-status; boundary=x"
+                    "\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed"),
+        std::string("From: x@y.z\r\nSubject: =?KOI8-R?B?!!!?= =?bogus?Q?=ZZ?=\r\n\r\nhi")}) {
+    Posted p = Post(body);
+    EXPECT_TRUE(p.status == 200 || p.status == 400) << p.status << " " << p.body;
+  }
+  EXPECT_EQ(Post(Fixture("plain_no_marker.eml"), kSecret, "text/plain").status, 415);
+  EXPECT_EQ(Post(std::string(300000, 'a')).status, 413);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
+  EXPECT_EQ(testing::HttpGet(server_->http_port(), "/healthz"), 200);
+}
+
+// heraldctl inbound-mail as a Postfix pipe transport: sysexits codes.
+int RunCtl(const std::string& env, const std::string& args, const std::string& stdin_file,
+           std::string* out) {
+  std::string cmd =
+      env + " " + HERALD_HERALDCTL_PATH + " inbound-mail " + args + " < '" + stdin_file + "' 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string output;
+  char buf[512];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
+  int status = pclose(pipe);
+  if (out) *out = output;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(InboundMailTest, HeraldctlInboundMailExitCodes) {
+  std::string dir = std::string(HERALD_SOURCE_DIR) + "/tests/data/inbound_mail/";
+  std::string url =
+      "HERALDCTL_INBOUND_URL=http://127.0.0.1:" + std::to_string(server_->http_port()) +
+      "/hooks/email/inbound";
+  std::string env = url + " HERALDCTL_INBOUND_SECRET=" + kSecret;
+  std::string out;
+  EXPECT_EQ(RunCtl(env, "", dir + "rectify_en_fwd.eml", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("rectification_recorded"));
+  EXPECT_EQ(RunCtl(env, "", dir + "rectify_en_fwd.eml", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("duplicate"));
+  // The secret from a file (Postfix pipe passes no environment).
+  char path[] = "/tmp/herald-inbound-secret.XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string line = std::string(kSecret) + "\n";
+  ASSERT_EQ(write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  close(fd);
+  EXPECT_EQ(RunCtl(url, std::string("--secret-file ") + path, dir + "plain_no_marker.eml", &out), 0)
+      << out;
+  unlink(path);
+  // A wrong secret keeps the mail queued (75), so a misconfiguration loses nothing.
+  EXPECT_EQ(RunCtl(url + " HERALDCTL_INBOUND_SECRET=wrong-secret-xxxxxxxx", "",
+                   dir + "auto_reply.eml", &out),
+            75)
+      << out;
+  EXPECT_EQ(RunCtl(url, "", dir + "auto_reply.eml", &out), 75) << out;  // no secret at all
+  // Not a message: refused for good (65).
+  EXPECT_EQ(RunCtl(env, "", "/dev/null", &out), 65) << out;
+  char garbage[] = "/tmp/herald-inbound-garbage.XXXXXX";
+  fd = mkstemp(garbage);
+  ASSERT_EQ(write(fd, "\r\n\r\nno headers\r\n", 16), 16);
+  close(fd);
+  EXPECT_EQ(RunCtl(env, "", garbage, &out), 65) << out;
+  unlink(garbage);
+  EXPECT_EQ(RunCtl("", "--bogus", dir + "auto_reply.eml", &out), 64) << out;
+  // Nobody listening: try again later (75).
+  std::string down =
+      "HERALDCTL_INBOUND_URL=http://127.0.0.1:" + std::to_string(testing::FreePort()) +
+      "/hooks/email/inbound" + " HERALDCTL_INBOUND_SECRET=" + kSecret;
+  EXPECT_EQ(RunCtl(down, "", dir + "auto_reply.eml", &out), 75) << out;
+  // And when heraldd itself is stopped.
+  server_->Stop(SIGTERM);
+  EXPECT_EQ(RunCtl(env, "", dir + "revoke_en_lowercase.eml", &out), 75) << out;
+}
+
+}  // namespace
+}  // namespace herald
