@@ -68,6 +68,10 @@ struct Config {
   int dispatch_retry_base_s = 30;
   int dispatch_max_attempts = 8;
   int dispatch_max_age_s = 86400;
+  // Issue 6: messages of one claimed batch sent at once by a worker thread.
+  int dispatch_send_concurrency = 4;
+  // Issue 6: concurrent CheckEligibility calls answered by one gate run (1: each alone).
+  int gate_coalesce_max_batch = 256;
 };
 
 class ConfigError : public std::runtime_error {
