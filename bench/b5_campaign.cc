@@ -33,7 +33,10 @@ int64_t Count(pqxx::connection& conn, const std::string& sql) {
 
 int main(int argc, char** argv) try {
   bool smoke = ParseSmoke(argc, argv);
-  const int n = smoke ? 3000 : 100000;
+  // HERALD_BENCH_B5_RECIPIENTS: another size, for profiling (perf record -p the pid printed
+  // at the start of the campaign).
+  const char* size = std::getenv("HERALD_BENCH_B5_RECIPIENTS");
+  const int n = size ? std::atoi(size) : smoke ? 3000 : 100000;
   const std::string dispatch_yaml = std::getenv("HERALD_BENCH_B5_DISPATCH")
                                         ? std::getenv("HERALD_BENCH_B5_DISPATCH")
                                         : "  workers: 4\n  batch_size: 200\n";
@@ -105,6 +108,7 @@ int main(int argc, char** argv) try {
     if (!st.ok() || added.added() != n) throw std::runtime_error("AddRecipients failed");
   }
   pqxx::connection conn(pg.Dsn("herald"));
+  std::cout << "campaign starting; heraldd pid " << server.pid() << std::endl;
   auto start = SteadyClock::now();
   {
     grpc::ClientContext ctx;
