@@ -59,7 +59,9 @@ int main(int argc, char** argv) try {
               << c.errors << " (" << c.first_error << ")\n";
     return 1;
   }
-  auto half = OpenLoop(check_call, c.rate / 2, run);
+  // At most 64 calls outstanding, as in the closed loop (the server's sync thread pool is
+  // sized for that); a call that must wait for a slot is late, and its lateness counts.
+  auto half = OpenLoop(check_call, c.rate / 2, run, concurrency);
   if (half.errors) {
     std::cerr << "B1: open-loop calls failed: " << half.first_error << "\n";
     return 1;

@@ -30,7 +30,7 @@ class SubscriptionRegistry {
   ~SubscriptionRegistry();
 
   // Coalesces concurrent CheckEligibility calls into gate runs of up to `max_batch` checks,
-  // at most half the pool's connections at once; max_batch <= 1 runs each check alone
+  // at most min(half the pool, the cores) runs at once; max_batch <= 1 runs each check alone
   // (the default until this is called). Call before serving.
   void CoalesceChecks(int max_batch);
 

@@ -1,6 +1,7 @@
 // Read-side operations: CheckEligibility(Batch), ListSubjectEvents, ListTopics, and the
 // registry's constructor.
 #include <algorithm>
+#include <thread>
 
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
@@ -51,7 +52,11 @@ void SubscriptionRegistry::CoalesceChecks(int max_batch) {
     coalescer_.reset();
     return;
   }
-  coalescer_ = std::make_unique<CheckCoalescer>(pool_, gate_, std::max(1, pool_.Stats().size / 2),
+  // Runs at once: no more than half the pool (writers keep the rest) nor than the cores
+  // (more concurrent runs only queue in PostgreSQL, and smaller batches cost more statements).
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int in_flight = std::max(1, std::min(pool_.Stats().size / 2, cores));
+  coalescer_ = std::make_unique<CheckCoalescer>(pool_, gate_, in_flight,
                                                 static_cast<std::size_t>(max_batch));
 }
 
