@@ -69,7 +69,7 @@ int main(int argc, char** argv) try {
 
   Pg pg("b4");
   pg.CreateDatabase("herald");
-  Server server(pg.Dsn("herald"), 8, "roles: api\n");
+  Server server(pg.Dsn("herald"), 8, "roles: api,web\n");
   server.Start();
   SeedSubjects(pg, "herald", rows, 0);
   auto stub = herald::v1::DispatchService::NewStub(server.Channel());

@@ -228,6 +228,17 @@ void Server::Start() {
 
 int Server::Stop() {
   if (pid_ <= 0) return -1;
+  // For profiling: HERALD_BENCH_STATEMENTS=1 prints where heraldd's database time went.
+  if (const char* v = std::getenv("HERALD_BENCH_STATEMENTS"); v && std::string(v) == "1") {
+    try {
+      std::cerr << "statement seconds (total, count) in heraldd:\n"
+                << Sh("curl -s http://127.0.0.1:" + std::to_string(http_port_) +
+                      "/metrics | grep -E '^herald_db_statement_duration_seconds_(sum|count)'"
+                      " | sed -E 's/herald_db_statement_duration_seconds_//' | sort -t' ' -k2 -g"
+                      " | tail -16");
+    } catch (const std::exception&) {
+    }
+  }
   kill(pid_, SIGTERM);
   int code = WaitExit(pid_);
   pid_ = -1;
