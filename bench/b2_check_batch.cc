@@ -21,7 +21,7 @@ int main(int argc, char** argv) try {
 
   Pg pg("b2");
   pg.CreateDatabase("herald");
-  Server server(pg.Dsn("herald"), 32, "roles: api\n");  // sync gRPC threads: 4 x pool
+  Server server(pg.Dsn("herald"), 32, "roles: api,web\n");  // sync gRPC threads: 4 x pool
   server.Start();
   SeedSubjects(pg, "herald", subjects, 10);
   auto ids = SubjectIds(pg, "herald");

@@ -22,7 +22,7 @@ int main(int argc, char** argv) try {
     return 1;
   }
   pg.CreateDatabase("herald");
-  Server server(pg.Dsn("herald"), 16, "roles: api\n");
+  Server server(pg.Dsn("herald"), 16, "roles: api,web\n");
   server.Start();
   SeedSubjects(pg, "herald", subjects, 0);
   auto ids = SubjectIds(pg, "herald");
