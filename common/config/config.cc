@@ -205,6 +205,18 @@ const std::vector<Option>& Options() {
        [](Config& c, const std::string& v) {
          c.dispatch_max_age_s = ParseInt("dispatch.max_age_s", v, 60, 2592000);
        }},
+      {"dispatch.send_concurrency", "HERALD_DISPATCH_SEND_CONCURRENCY", "4",
+       "Messages of one claimed batch a worker thread sends at once, each over its own "
+       "provider connection (1-64).",
+       [](Config& c, const std::string& v) {
+         c.dispatch_send_concurrency = ParseInt("dispatch.send_concurrency", v, 1, 64);
+       }},
+      {"gate.coalesce_max_batch", "HERALD_GATE_COALESCE_MAX_BATCH", "256",
+       "Concurrent CheckEligibility calls answered by one gate statement run (1-10000; 1: "
+       "each call alone).",
+       [](Config& c, const std::string& v) {
+         c.gate_coalesce_max_batch = ParseInt("gate.coalesce_max_batch", v, 1, 10000);
+       }},
       {nullptr, "HERALD_SUPPRESSION_KEYS", "(required)",
        "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
        "at least 32 bytes. Retire a key only after re-hashing its rows.",

@@ -88,6 +88,10 @@ struct Config {
   // the bearer secret MTAs and heraldctl send; empty: the hook is off.
   std::string inbound_mail_secret;
   int inbound_mail_max_bytes = 1048576;
+  // Issue 6: messages of one claimed batch sent at once by a worker thread.
+  int dispatch_send_concurrency = 4;
+  // Issue 6: concurrent CheckEligibility calls answered by one gate run (1: each alone).
+  int gate_coalesce_max_batch = 256;
 };
 
 class ConfigError : public std::runtime_error {

@@ -6,6 +6,7 @@
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "common/log/log.h"
 #include "common/validation/address.h"
 #include "services/dispatch/content/message_template.h"
 #include "services/dispatch/message_service.h"
@@ -72,6 +73,9 @@ constexpr db::Statement kFinishDone{
     " AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id)"
     " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id"
     "   AND m.status IN ('queued', 'retrying', 'sending'))"};
+
+// A stream that adds at least this many messages refreshes the planner's statistics.
+constexpr int64_t kAnalyzeAfterRows = 1000;
 
 // Staging for one AddRecipients stream (COPY target); dropped at commit.
 constexpr char kCreateStage[] =
@@ -332,6 +336,17 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
     e->set_reason(errors[i].second);
   }
   txn.commit();
+  // Issue 6: after a bulk load the planner still believes the outbox nearly empty and sorts
+  // every due message for each claim instead of reading the due index in order (O(N) per
+  // batch). Autovacuum would analyze later; a campaign starting now would not wait for it.
+  if (resp.added() >= kAnalyzeAfterRows) {
+    try {
+      pqxx::nontransaction analyze(conn->raw());
+      analyze.exec0("ANALYZE messages");
+    } catch (const std::exception& e) {
+      log::Warn("could not analyze messages after a bulk load", {{"error_type", typeid(e).name()}});
+    }
+  }
   return resp;
 }
 

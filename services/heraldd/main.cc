@@ -131,6 +131,7 @@ int Serve(const Config& config) {
   subscriptions::EligibilityGate gate(hasher, config.default_phone_region,
                                       config.home_jurisdictions);
   subscriptions::SubscriptionRegistry registry(pool, clock, topics, hasher, gate);
+  registry.CoalesceChecks(config.gate_coalesce_max_batch);  // issue 6
   ApiKeyAuthenticator auth(config.clients);
   RpcRunner runner(auth, metrics);
   subscriptions::SubscriptionGrpcService subscription_service(registry, runner);
@@ -243,6 +244,7 @@ int Serve(const Config& config) {
     dispatch::WorkerOptions opts;
     opts.threads = config.dispatch_workers;
     opts.batch_size = config.dispatch_batch_size;
+    opts.send_concurrency = config.dispatch_send_concurrency;  // issue 6
     opts.lease = std::chrono::seconds(config.dispatch_lease_s);
     opts.from_address = config.email_from_address;
     opts.from_name = config.email_from_name;

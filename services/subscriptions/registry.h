@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "common/db/pool.h"
 #include "common/grpc/caller.h"
 #include "herald/v1/subscriptions.pb.h"
+#include "services/subscriptions/gate/check_coalescer.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/topics.h"
 
@@ -25,6 +27,12 @@ class SubscriptionRegistry {
  public:
   SubscriptionRegistry(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,
                        const crypto::SuppressionHasher& hasher, const EligibilityGate& gate);
+  ~SubscriptionRegistry();
+
+  // Coalesces concurrent CheckEligibility calls into gate runs of up to `max_batch` checks,
+  // at most min(half the pool, the cores) runs at once; max_batch <= 1 runs each check alone
+  // (the default until this is called). Call before serving.
+  void CoalesceChecks(int max_batch);
 
   v1::UpsertSubjectResponse UpsertSubject(const Caller& caller, const v1::UpsertSubjectRequest& r);
   v1::GetSubjectResponse GetSubject(const Caller& caller, const v1::GetSubjectRequest& r);
@@ -104,6 +112,8 @@ class SubscriptionRegistry {
   const TopicCatalog& topics_;
   const crypto::SuppressionHasher& hasher_;
   const EligibilityGate& gate_;
+  // Issue 6: concurrent CheckEligibility calls share one gate run (null: each runs alone).
+  std::unique_ptr<CheckCoalescer> coalescer_;
 };
 
 }  // namespace herald::subscriptions

@@ -1,5 +1,8 @@
 // Read-side operations: CheckEligibility(Batch), ListSubjectEvents, ListTopics, and the
 // registry's constructor.
+#include <algorithm>
+#include <thread>
+
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
@@ -43,6 +46,21 @@ SubscriptionRegistry::SubscriptionRegistry(db::Pool& pool, const Clock& clock,
                                            const EligibilityGate& gate)
     : pool_(pool), clock_(clock), topics_(topics), hasher_(hasher), gate_(gate) {}
 
+SubscriptionRegistry::~SubscriptionRegistry() = default;
+
+void SubscriptionRegistry::CoalesceChecks(int max_batch) {
+  if (max_batch <= 1) {
+    coalescer_.reset();
+    return;
+  }
+  // Runs at once: no more than half the pool (writers keep the rest) nor than the cores
+  // (more concurrent runs only queue in PostgreSQL, and smaller batches cost more statements).
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int in_flight = std::max(1, std::min(pool_.Stats().size / 2, cores));
+  coalescer_ = std::make_unique<CheckCoalescer>(pool_, gate_, in_flight,
+                                                static_cast<std::size_t>(max_batch));
+}
+
 GateRequest SubscriptionRegistry::ToGateRequest(const std::string& field,
                                                 const v1::Recipient& recipient, Channel channel,
                                                 const TopicInfo& topic,
@@ -71,9 +89,14 @@ v1::CheckEligibilityResponse SubscriptionRegistry::CheckEligibility(
   std::string country = CheckCountry("provider_country", r.provider_country());
   std::vector<GateRequest> reqs = {
       ToGateRequest("recipient", r.recipient(), channel, topic, country)};
-  auto conn = pool_.Acquire();
-  pqxx::read_transaction txn(conn->raw());
-  auto decisions = gate_.Decide(*conn, txn, reqs);
+  std::vector<GateDecision> decisions;
+  if (coalescer_) {
+    decisions.push_back(coalescer_->Decide(reqs[0]));
+  } else {
+    auto conn = pool_.Acquire();
+    pqxx::read_transaction txn(conn->raw());
+    decisions = gate_.Decide(*conn, txn, reqs);
+  }
   if (decisions[0].unknown_subject) throw NotFound("recipient.subject_id: subject");
   v1::CheckEligibilityResponse resp;
   *resp.mutable_decision() = ToProto(decisions[0]);

@@ -1,5 +1,7 @@
 #include "services/dispatch/worker/dispatch_worker.h"
 
+#include <system_error>
+
 #include "common/error.h"
 #include "common/log/log.h"
 #include "services/dispatch/adapters/sms/sms_encoding.h"
@@ -64,29 +66,52 @@ void DispatchWorker::Loop(int index) {
 
 int DispatchWorker::RunOnce(const std::string& owner) {
   auto claimed = outbox_.Claim(owner, options_.batch_size, options_.lease);
-  std::vector<Outcome> outcomes;
-  outcomes.reserve(claimed.size());
   // Never start a send that could outlive the lease: a message whose lease is nearly over is
-  // handed back (not an attempt), so a reclaiming worker cannot send it a second time.
+  // handed back (not an attempt), so a reclaiming worker cannot send it a second time. Every
+  // outcome starts as that hand-back and is replaced once the message has been sent.
   auto margin = std::min(std::chrono::duration_cast<std::chrono::microseconds>(options_.lease) / 2,
                          std::chrono::microseconds(std::chrono::seconds(35)));
-  for (const auto& m : claimed) {
-    if (clock_.Now() + margin > m.lease_until) {
-      Outcome back;
-      back.message_id = m.id;
-      back.attempt = m.attempt;
-      back.provider = m.provider;
-      back.started = back.ended = clock_.Now();
-      back.result.outcome = DeliveryOutcome::kRetry;
-      back.result.not_attempted = true;
-      back.result.detail = "lease nearly over";
-      outcomes.push_back(std::move(back));
-      continue;
-    }
-    Outcome o = Deliver(m);
-    if (o.result.outcome == DeliveryOutcome::kSuppress) Suppress(m, o.result);
-    outcomes.push_back(std::move(o));
+  std::vector<Outcome> outcomes(claimed.size());
+  for (size_t i = 0; i < claimed.size(); ++i) {
+    Outcome& back = outcomes[i];
+    back.message_id = claimed[i].id;
+    back.attempt = claimed[i].attempt;
+    back.provider = claimed[i].provider;
+    back.started = back.ended = clock_.Now();
+    back.result.outcome = DeliveryOutcome::kRetry;
+    back.result.not_attempted = true;
+    back.result.detail = "lease nearly over";
   }
+  // Sends run in `lanes` at once (issue 6: one message at a time left the connection idle
+  // during every round trip). The gate invariant is untouched: every message here was moved
+  // to SENDING by the claim that ran the gate, and one Complete records the whole batch.
+  auto lane = [&](size_t first, size_t step) {
+    for (size_t i = first; i < claimed.size(); i += step) {
+      const auto& m = claimed[i];
+      if (clock_.Now() + margin > m.lease_until) continue;
+      try {
+        Outcome o = Deliver(m);
+        if (o.result.outcome == DeliveryOutcome::kSuppress) Suppress(m, o.result);
+        outcomes[i] = std::move(o);
+      } catch (const std::exception&) {
+        // Deliver records its own failures; anything escaping it leaves the hand-back.
+      }
+    }
+  };
+  const size_t step = std::min(claimed.size(),
+                               static_cast<size_t>(std::max(1, options_.send_concurrency)));
+  std::vector<std::thread> helpers;
+  size_t started = 1;  // lane 0 is the calling thread
+  for (; started < step; ++started) {
+    try {
+      helpers.emplace_back(lane, started, step);
+    } catch (const std::system_error&) {
+      break;  // no thread to be had: the calling thread takes the lanes that did not start
+    }
+  }
+  lane(0, step);
+  for (size_t r = started; r < step; ++r) lane(r, step);
+  for (auto& t : helpers) t.join();
   outbox_.Complete(outcomes);
   return static_cast<int>(claimed.size());
 }

@@ -20,6 +20,9 @@ namespace herald::dispatch {
 struct WorkerOptions {
   int threads = 2;
   int batch_size = 100;
+  // Messages of one claimed batch in flight at once (each over its own provider connection,
+  // up to the provider's max_connections); 1 sends the batch one message at a time.
+  int send_concurrency = 4;
   std::chrono::seconds lease{120};
   std::chrono::milliseconds idle_poll{200};
   std::string from_address;

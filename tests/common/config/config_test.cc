@@ -514,5 +514,21 @@ TEST(ProcessEnvironmentTest, ReturnsOnlyHeraldVariables) {
   for (const auto& [name, value] : env) EXPECT_EQ(name.rfind("HERALD_", 0), 0u) << name;
 }
 
+// Issue 6: sends of one batch at once; bounded like the other dispatch sizes.
+TEST(LoadConfigTest, DispatchSendConcurrency) {
+  EXPECT_EQ(LoadConfig("", MinimalEnv()).dispatch_send_concurrency, 4);
+  EXPECT_EQ(LoadYaml("dispatch:\n  send_concurrency: 16\n").dispatch_send_concurrency, 16);
+  EXPECT_EQ(LoadConfig("", WithEnv({{"HERALD_DISPATCH_SEND_CONCURRENCY", "1"}}))
+                .dispatch_send_concurrency,
+            1);
+  EXPECT_EQ(LoadConfig("", MinimalEnv()).gate_coalesce_max_batch, 256);
+  EXPECT_EQ(LoadYaml("gate:\n  coalesce_max_batch: 1\n").gate_coalesce_max_batch, 1);
+  EXPECT_THAT(YamlError("gate:\n  coalesce_max_batch: 0\n"), HasSubstr("gate.coalesce_max_batch"));
+  EXPECT_THAT(YamlError("dispatch:\n  send_concurrency: 0\n"),
+              HasSubstr("dispatch.send_concurrency"));
+  EXPECT_THAT(EnvError(WithEnv({{"HERALD_DISPATCH_SEND_CONCURRENCY", "65"}})),
+              HasSubstr("dispatch.send_concurrency"));
+}
+
 }  // namespace
 }  // namespace herald

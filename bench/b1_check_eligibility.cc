@@ -1,0 +1,98 @@
+// B1: CheckEligibility requests/s at 64 concurrent calls (closed loop), beside
+// grpc.health.v1.Health/Check on the same server with the same client and concurrency (the
+// gRPC ceiling); p50/p99 open-loop at half the maximum rate; pgbench -S on the same PostgreSQL.
+//   build/bench/bench_b1 [--smoke]
+#include <iostream>
+#include <random>
+
+#include "bench/bench_support.h"
+#include "bench/load_client.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "herald/v1/subscriptions.grpc.pb.h"
+
+using namespace herald::bench;
+using std::chrono::milliseconds;
+
+int main(int argc, char** argv) try {
+  bool smoke = ParseSmoke(argc, argv);
+  const int subjects = smoke ? 2000 : 100000;
+  const int concurrency = 64;
+  const milliseconds run(smoke ? 1500 : 15000);
+  const int pgbench_seconds = smoke ? 2 : 20;
+
+  Pg pg("b1");
+  pg.CreateDatabase("herald");
+  Server server(pg.Dsn("herald"), 32, "roles: api,web\n");  // sync gRPC threads: 4 x pool
+  server.Start();
+  SeedSubjects(pg, "herald", subjects, 10);
+  auto ids = SubjectIds(pg, "herald");
+  std::mt19937 rng(42);
+  std::shuffle(ids.begin(), ids.end(), rng);
+
+  auto channel = server.Channel();
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  auto subs = herald::v1::SubscriptionService::NewStub(channel);
+  using HReq = grpc::health::v1::HealthCheckRequest;
+  using HResp = grpc::health::v1::HealthCheckResponse;
+  auto health_call = Unary<HReq, HResp>(
+      [&](grpc::ClientContext* c, const HReq* q, HResp* r, std::function<void(grpc::Status)> cb) {
+        health->async()->Check(c, q, r, std::move(cb));
+      },
+      [](uint64_t, HReq&) {}, "");
+  using CReq = herald::v1::CheckEligibilityRequest;
+  using CResp = herald::v1::CheckEligibilityResponse;
+  auto check_call = Unary<CReq, CResp>(
+      [&](grpc::ClientContext* c, const CReq* q, CResp* r, std::function<void(grpc::Status)> cb) {
+        subs->async()->CheckEligibility(c, q, r, std::move(cb));
+      },
+      [&](uint64_t seq, CReq& q) {
+        q.mutable_recipient()->set_subject_id(ids[seq % ids.size()]);
+        q.set_channel(herald::v1::EMAIL);
+        q.set_topic("special_offers");
+      },
+      Server::kKey);
+
+  auto h = ClosedLoop(health_call, concurrency, run);
+  auto c = ClosedLoop(check_call, concurrency, run);
+  if (h.errors || c.errors || c.ok == 0 || h.ok == 0) {
+    std::cerr << "B1: calls failed: health " << h.errors << " (" << h.first_error << "), check "
+              << c.errors << " (" << c.first_error << ")\n";
+    return 1;
+  }
+  // At most 64 calls outstanding, as in the closed loop (the server's sync thread pool is
+  // sized for that); a call that must wait for a slot is late, and its lateness counts.
+  auto half = OpenLoop(check_call, c.rate / 2, run, concurrency);
+  if (half.errors) {
+    std::cerr << "B1: open-loop calls failed: " << half.first_error << "\n";
+    return 1;
+  }
+  server.Stop();
+
+  // Reference on the same PostgreSQL: pgbench -S (select-only), same client concurrency.
+  std::string bin = "/usr/lib/postgresql/15/bin/pgbench ";
+  pg.CreateDatabase("pgbench");
+  Sh(bin + pg.ConnArgs() + " -i -q -s 10 pgbench >/dev/null 2>&1");
+  std::string out = Sh(bin + pg.ConnArgs() + " -S -c " + std::to_string(concurrency) +
+                       " -j 2 -T " + std::to_string(pgbench_seconds) + " pgbench 2>/dev/null");
+  double tps = 0;
+  auto at = out.find("tps = ");
+  if (at != std::string::npos) tps = std::stod(out.substr(at + 6));
+
+  double ratio = c.rate / h.rate;
+  Report({"B1", "CheckEligibility requests/s at 64 concurrent calls", c.rate, "req/s",
+          "grpc.health.v1.Health/Check, same server/client/concurrency", h.rate, ratio,
+          "ratio >= 0.7", ratio >= 0.7});
+  Report({"B1.p50", "CheckEligibility p50 at half the max rate (" +
+                        std::to_string(static_cast<int>(c.rate / 2)) + "/s, open loop)",
+          half.p50_ms, "ms", "", 0, 0, "", true});
+  Report({"B1.p99", "CheckEligibility p99 at half the max rate (open loop)", half.p99_ms, "ms",
+          "", 0, 0, "<= 5 ms", half.p99_ms <= 5.0});
+  Report({"B1.pgbench", "CheckEligibility requests/s vs pgbench -S -c 64 -j 2 on the same PostgreSQL",
+          c.rate, "req/s", "pgbench -S tps", tps, tps > 0 ? c.rate / tps : 0, "", true});
+  Report({"B1.closed_p99", "CheckEligibility p99 at 64 concurrent calls (closed loop)", c.p99_ms,
+          "ms", "Health/Check p99", h.p99_ms, 0, "", true});
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "B1 failed: " << e.what() << "\n";
+  return 1;
+}

@@ -1,0 +1,304 @@
+#include "bench/bench_support.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "common/crypto/hash.h"
+
+namespace herald::bench {
+namespace {
+constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
+}
+
+std::string SourceDir() { return HERALD_SOURCE_DIR; }
+
+bool ParseSmoke(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--smoke") return true;
+  }
+  const char* env = std::getenv("HERALD_BENCH_SMOKE");
+  return env != nullptr && std::string(env) == "1";
+}
+
+void Report(const Figure& f) {
+  std::cout << std::fixed << std::setprecision(f.value < 100 ? 3 : 0) << f.id << "  " << f.figure
+            << ": " << f.value << " " << f.unit;
+  if (!f.reference.empty()) {
+    std::cout << std::setprecision(f.reference_value < 100 ? 3 : 0) << " | reference "
+              << f.reference << ": " << f.reference_value;
+  }
+  if (f.ratio > 0) std::cout << std::setprecision(3) << " | ratio " << f.ratio;
+  if (!f.goal.empty()) std::cout << " | goal " << f.goal << (f.pass ? " PASS" : " MISS");
+  std::cout << "\n";
+  nlohmann::json j = {{"id", f.id},       {"figure", f.figure},
+                      {"value", f.value}, {"unit", f.unit},
+                      {"reference", f.reference}, {"reference_value", f.reference_value},
+                      {"ratio", f.ratio}, {"goal", f.goal},
+                      {"pass", f.pass}};
+  std::cout << "BENCH_JSON " << j.dump() << std::endl;
+}
+
+std::string Sh(const std::string& command) {
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("popen failed: " + command);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  if (status != 0) throw std::runtime_error("command failed (" + std::to_string(status) + "): " + command);
+  return out;
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log_file) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!log_file.empty()) {
+      int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  if (pid < 0) throw std::runtime_error("fork failed");
+  return pid;
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+double PeakRssMb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return -1;
+}
+
+int FreePortIn(int first, int last) {
+  for (int port = first; port <= last; ++port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (ok) return port;
+  }
+  return 0;
+}
+
+static int EphemeralPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+Pg::Pg(const std::string& name) {
+  dir_ = "/var/tmp/herald-bench-" + name + "-" + std::to_string(getpid());
+  port_ = FreePortIn(55460, 55479);
+  if (port_ == 0) throw std::runtime_error("no free port in 55460-55479 for PostgreSQL");
+  Sh("bash " + SourceDir() + "/deploy/dev/pg start " + dir_ + " " + std::to_string(port_) +
+     " >/dev/null");
+}
+
+Pg::~Pg() {
+  try {
+    Sh("bash " + SourceDir() + "/deploy/dev/pg stop " + dir_ + " >/dev/null 2>&1");
+  } catch (...) {
+  }
+  (void)std::system(("rm -rf '" + dir_ + "'").c_str());
+}
+
+std::string Pg::Dsn(const std::string& db) const {
+  return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + db;
+}
+
+std::string Pg::ConnArgs() const { return "-h 127.0.0.1 -p " + std::to_string(port_) + " -U postgres"; }
+
+std::string Pg::Psql(const std::string& db, const std::string& sql) const {
+  std::string quoted;
+  for (char c : sql) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return Sh(std::string(kPgBin) + "/psql -X -q -v ON_ERROR_STOP=1 -At " + ConnArgs() + " -d " +
+            db + " -c '" + quoted + "'");
+}
+
+void Pg::CreateDatabase(const std::string& db) const { Psql("postgres", "CREATE DATABASE " + db); }
+
+Server::Server(std::string database_url, int pool_size, std::string extra_yaml)
+    : database_url_(std::move(database_url)), extra_yaml_(std::move(extra_yaml)), pool_size_(pool_size) {
+  char tmpl[] = "/tmp/herald-bench-server.XXXXXX";
+  dir_ = mkdtemp(tmpl);
+}
+
+Server::~Server() {
+  Stop();
+  (void)std::system(("rm -rf '" + dir_ + "'").c_str());
+}
+
+void Authorize(grpc::ClientContext& ctx) {
+  ctx.AddMetadata("authorization", std::string("Bearer ") + Server::kKey);
+}
+
+void Server::Start() {
+  grpc_port_ = EphemeralPort();
+  http_port_ = EphemeralPort();
+  std::string config = dir_ + "/herald.yaml";
+  {
+    std::ofstream out(config);
+    out << "database:\n  url: " << database_url_ << "\n  pool_size: " << pool_size_ << "\n"
+        << "grpc:\n  listen: 127.0.0.1:" << grpc_port_ << "\n"
+        << "http:\n  listen: 127.0.0.1:" << http_port_ << "\n"
+        << "log_level: warn\n"
+        << "clients:\n  - id: bench\n    key_sha256: "
+        << crypto::ToHex(crypto::Sha256(kKey)) << "\n    scopes: [admin]\n"
+        << "public_base_url: https://herald.test\n"
+        << extra_yaml_;
+    // For before/after figures of one knob, e.g. "gate:\n  coalesce_max_batch: 1\n".
+    if (const char* extra = std::getenv("HERALD_BENCH_EXTRA_YAML")) out << extra << "\n";
+  }
+  std::string log = dir_ + "/heraldd.log";
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::string keys =
+        "HERALD_SUPPRESSION_KEYS=bench:abababababababababababababababababababababababababababababababab";
+    std::string path = "PATH=/usr/bin:/bin";
+    char* envp[] = {keys.data(), path.data(), nullptr};
+    const char* bin = HERALD_HERALDD_PATH;
+    execle(bin, bin, "serve", "--config", config.c_str(), "--wait-for-db", "10",
+           static_cast<char*>(nullptr), envp);
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto channel = Channel();
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("heraldd exited during start-up:\n" + LogTail());
+    }
+    if (channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::milliseconds(200))) {
+      return;
+    }
+  }
+  throw std::runtime_error("heraldd did not start in 60 s:\n" + LogTail());
+}
+
+int Server::Stop() {
+  if (pid_ <= 0) return -1;
+  // For profiling: HERALD_BENCH_STATEMENTS=1 prints where heraldd's database time went.
+  if (const char* v = std::getenv("HERALD_BENCH_STATEMENTS"); v && std::string(v) == "1") {
+    try {
+      std::cerr << "statement seconds (total, count) in heraldd:\n"
+                << Sh("curl -s http://127.0.0.1:" + std::to_string(http_port_) +
+                      "/metrics | grep -E '^herald_db_statement_duration_seconds_(sum|count)'"
+                      " | sed -E 's/herald_db_statement_duration_seconds_//' | sort -t' ' -k2 -g"
+                      " | tail -16");
+    } catch (const std::exception&) {
+    }
+  }
+  kill(pid_, SIGTERM);
+  int code = WaitExit(pid_);
+  pid_ = -1;
+  return code;
+}
+
+std::shared_ptr<grpc::Channel> Server::Channel() const {
+  return grpc::CreateChannel(target(), grpc::InsecureChannelCredentials());
+}
+
+std::string Server::LogTail() const {
+  std::ifstream in(dir_ + "/heraldd.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
+}
+
+void SeedSubjects(const Pg& pg, const std::string& db, int n, int opted_out_every) {
+  std::string count = std::to_string(n);
+  pg.Psql(db,
+          "INSERT INTO subjects (id, external_id, surname, processing_consent,"
+          " marketing_channels, created_at, updated_at)"
+          " SELECT md5('subject-' || g)::uuid, 'crm-' || g, 'b' || g, true, 6, now(), now()"
+          " FROM generate_series(1, " + count + ") g");
+  pg.Psql(db,
+          "INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
+          " SELECT md5('subject-' || g)::uuid, 1, 'b' || g || '@example.com',"
+          " 'b' || g || '@example.com', now() FROM generate_series(1, " + count + ") g");
+  if (opted_out_every > 0) {
+    pg.Psql(db,
+            "INSERT INTO preferences (subject_id, channel, topic, subscribed, seq, updated_at)"
+            " SELECT md5('subject-' || g)::uuid, 0, '', false, 1, now()"
+            " FROM generate_series(1, " + count + ") g WHERE g % " +
+                std::to_string(opted_out_every) + " = 0");
+  }
+  pg.Psql(db, "VACUUM ANALYZE");
+}
+
+std::vector<std::string> SubjectIds(const Pg& pg, const std::string& db) {
+  std::string out = pg.Psql(db, "SELECT id FROM subjects ORDER BY substr(external_id, 5)::int");
+  std::vector<std::string> ids;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) ids.push_back(line);
+  }
+  return ids;
+}
+
+std::string Uptime() {
+  try {
+    std::string s = Sh("uptime");
+    auto at = s.find("load average");
+    s = at == std::string::npos ? s : s.substr(at);
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  } catch (...) {
+    return "";
+  }
+}
+
+}  // namespace herald::bench

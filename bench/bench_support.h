@@ -1,0 +1,93 @@
+#pragma once
+// What every benchmark (issue 6, rows B1-B5) needs: its own throwaway PostgreSQL (started
+// with deploy/dev/pg on a free port in 55460-55479), heraldd with its own config, child
+// processes, and the one-line-per-figure report that bench/run-all collects.
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace herald::bench {
+
+// --smoke (or HERALD_BENCH_SMOKE=1): a few-second run that only proves the benchmark works.
+bool ParseSmoke(int argc, char** argv);
+
+// One figure beside its reference measured in the same run. Prints a readable line and a
+// `BENCH_JSON {...}` line (collected by bench/run-all).
+struct Figure {
+  std::string id;         // "B1", "B1.p99", ...
+  std::string figure;     // what was measured
+  double value = 0;
+  std::string unit;
+  std::string reference;  // what it is compared with
+  double reference_value = 0;
+  double ratio = 0;       // value / reference_value, or 0 when there is no ratio
+  std::string goal;       // e.g. "ratio >= 0.7"; empty: no goal
+  bool pass = true;
+};
+void Report(const Figure& f);
+
+// Runs a shell command; returns its stdout. Throws (with stderr kept on the terminal) when it
+// exits non-zero.
+std::string Sh(const std::string& command);
+// fork+exec; stdout/stderr to `log_file` when given.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log_file = "");
+int WaitExit(pid_t pid);
+// VmHWM of a live process, in MB (-1 when unknown).
+double PeakRssMb(pid_t pid);
+// A free loopback TCP port in [first, last], or 0.
+int FreePortIn(int first, int last);
+
+// A PostgreSQL 15 cluster of our own, stopped and removed on destruction.
+class Pg {
+ public:
+  explicit Pg(const std::string& name);
+  ~Pg();
+  int port() const { return port_; }
+  std::string Dsn(const std::string& db = "postgres") const;
+  // psql -X -q -v ON_ERROR_STOP=1 -At -c SQL against `db`.
+  std::string Psql(const std::string& db, const std::string& sql) const;
+  void CreateDatabase(const std::string& db) const;
+  // -h/-p arguments for the PostgreSQL client tools.
+  std::string ConnArgs() const;
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+};
+
+// heraldd on loopback with a generated config (bench API keys, `extra_yaml` appended).
+class Server {
+ public:
+  static constexpr char kKey[] = "bench-key-0123456789abcdef";  // admin scope
+  Server(std::string database_url, int pool_size, std::string extra_yaml);
+  ~Server();
+  void Start();
+  int Stop();
+  pid_t pid() const { return pid_; }
+  std::string target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  std::shared_ptr<grpc::Channel> Channel() const;
+  std::string LogTail() const;
+
+ private:
+  std::string database_url_, extra_yaml_, dir_;
+  int pool_size_;
+  int grpc_port_ = 0, http_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+void Authorize(grpc::ClientContext& ctx);
+
+// `n` consenting subjects (fixed ids md5('subject-<i>')::uuid, CRM id crm-<i>, e-mail
+// b<i>@example.com, i = 1..n), every `opted_out_every`-th opted out of all marketing (0: none).
+// Set-based SQL, the same data on every run.
+void SeedSubjects(const Pg& pg, const std::string& db, int n, int opted_out_every);
+// All subject ids in subject order (i = 1..n).
+std::vector<std::string> SubjectIds(const Pg& pg, const std::string& db);
+// "load average: ..." of this machine now.
+std::string Uptime();
+
+std::string SourceDir();
+
+}  // namespace herald::bench
