@@ -196,6 +196,32 @@ const std::vector<Option>& Options() {
        "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
        "at least 32 bytes. Retire a key only after re-hashing its rows.",
        [](Config& c, const std::string& v) { c.suppression_keys = v; }},
+      // Destruction acts and retention (issue 5, docs/privacy-destruction.md).
+      {"operator.name", "HERALD_OPERATOR_NAME", "",
+       "The personal-data operator's legal name, printed on destruction acts.",
+       [](Config& c, const std::string& v) { c.operator_name = v; }},
+      {"operator.address", "HERALD_OPERATOR_ADDRESS", "",
+       "The operator's address, printed on destruction acts.",
+       [](Config& c, const std::string& v) { c.operator_address = v; }},
+      {"operator.information_system", "HERALD_OPERATOR_INFORMATION_SYSTEM", "Herald",
+       "Name of the information system in destruction records and acts.",
+       [](Config& c, const std::string& v) {
+         if (v.empty()) throw ConfigError("operator.information_system: must not be empty");
+         c.operator_information_system = v;
+       }},
+      {"retention.message_content_days", "HERALD_RETENTION_MESSAGE_CONTENT_DAYS", "90",
+       "Days a settled message keeps its content and provider texts (1-3650).",
+       [](Config& c, const std::string& v) {
+         c.retention_message_content_days =
+             ParseInt("retention.message_content_days", v, 1, 3650);
+       }},
+      {"retention.destruction_record_years", "HERALD_RETENTION_DESTRUCTION_RECORD_YEARS", "3",
+       "Years destruction records and acts are kept before they are purged (1-100; "
+       "Roskomnadzor order 179 asks for 3).",
+       [](Config& c, const std::string& v) {
+         c.retention_destruction_record_years =
+             ParseInt("retention.destruction_record_years", v, 1, 100);
+       }},
   };
   return kOptions;
 }

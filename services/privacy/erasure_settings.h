@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/config/config.h"
+
 namespace herald::privacy {
 
 // What the erasure side of PrivacyService needs from the configuration: who the operator is
@@ -16,5 +18,10 @@ struct ErasureSettings {
   // Destruction records (and acts) are kept this many years, then purged.
   int destruction_record_years = 3;
 };
+
+inline ErasureSettings ErasureSettingsFrom(const Config& c) {
+  return {c.operator_name, c.operator_address, c.operator_information_system,
+          c.retention_message_content_days, c.retention_destruction_record_years};
+}
 
 }  // namespace herald::privacy
