@@ -384,6 +384,10 @@ void ApplyFile(Config& c, const YAML::Node& root, const std::string& prefix) {
       ApplyClients(c, it->second);
       continue;
     }
+    if (prefix.empty() && key == "privacy") {
+      ApplyPrivacyConfig(c.privacy, it->second);
+      continue;
+    }
     if (prefix.empty() && key == "providers") {
       ApplyProviders(c, it->second);
       continue;
@@ -492,6 +496,7 @@ std::string DescribeOptions() {
          "      Outbound adapters: list of {name, kind: smtp|twilio|json_sms, country,\n"
          "      priority, rate_per_second, burst, settings: {...}}. The password, token or\n"
          "      auth value comes from HERALD_PROVIDER_<NAME>_SECRET only.\n";
+  out << DescribePrivacyConfig();
   return out.str();
 }
 

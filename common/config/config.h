@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/config/privacy_config.h"
+
 namespace herald {
 
 enum class Scope { kCrm, kScheduler, kPrivacy, kAdmin };
@@ -75,6 +77,8 @@ struct Config {
   int dispatch_retry_base_s = 30;
   int dispatch_max_attempts = 8;
   int dispatch_max_age_s = 86400;
+  // Data-subject requests (issue 5): deadlines, holidays, the privacy job.
+  PrivacyConfig privacy;
 };
 
 class ConfigError : public std::runtime_error {

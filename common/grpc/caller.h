@@ -8,6 +8,9 @@ namespace herald {
 struct Caller {
   std::string client_id;
   std::string request_id;
+  // The caller holds the privacy (or admin) scope: it may still read a blocked subject
+  // (152-FZ art. 21; the subject's own right of access, STANDARDS L2).
+  bool privacy_scope = false;
 };
 
 }  // namespace herald

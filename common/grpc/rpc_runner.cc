@@ -76,6 +76,7 @@ grpc::Status RpcRunner::Authorize(grpc::ServerContext* ctx, std::initializer_lis
       auth_.Authenticate(std::string_view(it->second.data(), it->second.size()));
   if (!client) return grpc::Status(grpc::UNAUTHENTICATED, "authorization: unknown API key");
   caller.client_id = client->id;
+  caller.privacy_scope = ApiKeyAuthenticator::Allows(*client, {Scope::kPrivacy});
   if (!ApiKeyAuthenticator::Allows(*client, scopes)) {
     std::string need;
     for (Scope s : scopes) need += std::string(need.empty() ? "" : " or ") + ScopeName(s);

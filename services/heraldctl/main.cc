@@ -27,6 +27,7 @@
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "services/heraldctl/flags.h"
 #include "services/heraldctl/print.h"
+#include "services/heraldctl/privacy_commands.h"
 
 namespace herald::ctl {
 namespace {
@@ -710,6 +711,7 @@ void PrintUsage(std::ostream& out) {
          "Commands:\n";
   Table t;
   for (const auto& c : Commands()) t.AddRow({"  " + c.name, c.summary});
+  t.AddRow({"  privacy", kPrivacySummary});
   t.Print(out);
   out << "\nGlobal flags (also accepted after the command):\n";
   PrintFlagHelp(out, GlobalFlags());
@@ -774,6 +776,7 @@ int Main(int argc, char** argv) {
       PrintUsage(std::cerr);
       return 2;
     }
+    if (args[i] == "privacy") return RunPrivacy(args, i + 1, flags, GlobalFlags());
     cmd = FindCommand(args[i]);
     if (!cmd) throw UsageError("unknown command '" + args[i] + "'");
     ++i;

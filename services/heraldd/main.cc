@@ -25,6 +25,12 @@
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/worker/dispatch_worker.h"
 #include "services/heraldd/readiness.h"
+#include "services/privacy/deadlines.h"
+#include "services/privacy/grpc_service.h"
+#include "services/privacy/privacy_job.h"
+#include "services/privacy/privacy_operations.h"
+#include "services/privacy/request_intake.h"
+#include "services/privacy/retention_sweep.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/registry.h"
@@ -127,6 +133,18 @@ int Serve(const Config& config) {
   dispatch::MessageService messages(pool, clock, topics, gate);
   dispatch::CampaignService campaigns(pool, clock, topics, gate);
   dispatch::DispatchGrpcService dispatch_service(messages, campaigns, runner);
+  // PrivacyService (issue 5): tracked data-subject requests with their legal due dates.
+  privacy::DeadlinePolicy privacy_deadlines(config.privacy);
+  privacy::PrivacyOperations privacy_operations(pool, clock, privacy_deadlines);
+  // Its erasure half: destruction, depersonalization, export, records and acts, retention.
+  privacy::ErasureSettings erasure_settings = privacy::ErasureSettingsFrom(config);
+  privacy::SubjectErasure subject_erasure(pool, clock, hasher, erasure_settings);
+  privacy::SubjectExport subject_export(pool, clock, hasher);
+  privacy::DestructionRecords destruction_records(pool, erasure_settings);
+  privacy::RetentionSweep retention_sweep(pool, clock, erasure_settings);
+  privacy::ErasureServices erasure_services{subject_erasure, subject_export, destruction_records};
+  privacy::PrivacyGrpcService privacy_service(privacy_operations, runner, &erasure_services);
+  privacy::RequestIntake privacy_intake(pool, clock, privacy_operations);
   dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
   dispatch::Outbox outbox(
       pool, clock, gate, topics,
@@ -150,6 +168,7 @@ int Serve(const Config& config) {
     builder.SetResourceQuota(quota);
     builder.RegisterService(&subscription_service);
     builder.RegisterService(&dispatch_service);
+    builder.RegisterService(&privacy_service);
     grpc_server = builder.BuildAndStart();
     if (!grpc_server || grpc_port == 0) {
       log::Error("cannot listen for gRPC", {{"listen", config.grpc_listen}});
@@ -199,6 +218,17 @@ int Serve(const Config& config) {
     worker->Start();
   }
 
+  // The privacy job (worker role): intake of inbound-mail requests, overdue report, due
+  // destructions. Without a SubjectDestroyer, due destructions wait and show as overdue.
+  privacy::SubjectDestroyer* privacy_destroyer = &subject_erasure;
+  std::unique_ptr<privacy::PrivacyJob> privacy_job;
+  if (config.roles.count("worker")) {
+    privacy_job = std::make_unique<privacy::PrivacyJob>(
+        pool, clock, privacy_intake, privacy_destroyer, metrics.registry(),
+        std::chrono::seconds(config.privacy.job_interval_s));
+    privacy_job->SetRetentionSweep(&retention_sweep, std::chrono::hours(1));
+    privacy_job->Start();
+  }
   std::string grpc_addr = grpc_server ? config.grpc_listen.substr(0, config.grpc_listen.rfind(':') + 1) +
                                             std::to_string(grpc_port)
                                       : "";
@@ -217,6 +247,7 @@ int Serve(const Config& config) {
     grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   }
   if (worker) worker->Stop();
+  if (privacy_job) privacy_job->Stop();
   if (http) http->Stop();
   readiness.Stop();
   log::Info("stopped");

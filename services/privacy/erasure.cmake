@@ -8,3 +8,4 @@ add_library(herald_privacy_erasure STATIC
 )
 target_compile_options(herald_privacy_erasure PRIVATE ${HERALD_WARNINGS})
 target_link_libraries(herald_privacy_erasure PUBLIC herald_subscriptions herald_common)
+target_link_libraries(herald_privacy PUBLIC herald_privacy_erasure)

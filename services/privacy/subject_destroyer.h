@@ -4,8 +4,10 @@
 
 namespace herald::privacy {
 
-// Destroys a subject's personal data irreversibly and returns the id of the destruction
-// record written for it. Called by DestroySubject and by the scheduled-destruction job.
+// Irreversibly destroys a subject's personal data and writes the destruction record
+// (implemented with DestroySubject). The privacy job calls it when a revocation's
+// scheduled destruction falls due. Returns the destruction record's id; throws
+// herald::Error (e.g. FAILED_PRECONDITION when the subject is already destroyed).
 class SubjectDestroyer {
  public:
   virtual ~SubjectDestroyer() = default;

@@ -105,17 +105,33 @@ SubjectErasure::SubjectErasure(db::Pool& pool, const Clock& clock,
 
 std::string SubjectErasure::Destroy(const std::string& subject_id, const std::string& reason,
                                     const std::string& performed_by) {
-  return Run(subject_id, reason, performed_by, Mode::kDestroy);
+  return Run(subject_id, reason, performed_by, Mode::kDestroy, nullptr).record_id;
+}
+
+SubjectErasure::Erased SubjectErasure::Destroy(const std::string& subject_id,
+                                               const std::string& reason,
+                                               const std::string& performed_by,
+                                               subscriptions::IdempotencyKey& idem) {
+  return Run(subject_id, reason, performed_by, Mode::kDestroy, &idem);
+}
+
+SubjectErasure::Erased SubjectErasure::Depersonalize(const std::string& subject_id,
+                                                     const std::string& reason,
+                                                     const std::string& performed_by,
+                                                     subscriptions::IdempotencyKey& idem) {
+  return Run(subject_id, reason, performed_by, Mode::kDepersonalize, &idem);
 }
 
 std::string SubjectErasure::Depersonalize(const std::string& subject_id,
                                           const std::string& reason,
                                           const std::string& performed_by) {
-  return Run(subject_id, reason, performed_by, Mode::kDepersonalize);
+  return Run(subject_id, reason, performed_by, Mode::kDepersonalize, nullptr).record_id;
 }
 
-std::string SubjectErasure::Run(const std::string& subject_id_in, const std::string& reason,
-                                const std::string& performed_by, Mode mode) {
+SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
+                                           const std::string& reason,
+                                           const std::string& performed_by, Mode mode,
+                                           subscriptions::IdempotencyKey* idem) {
   std::string subject_id = subscriptions::RequireUuid("subject_id", subject_id_in);
   subscriptions::CheckText("reason", reason, 1000);
   if (reason.empty()) throw InvalidArgument("reason", "required (it goes into the act)");
@@ -124,6 +140,12 @@ std::string SubjectErasure::Run(const std::string& subject_id_in, const std::str
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
+  if (idem) {
+    if (auto stored = idem->Claim(*conn, txn, now)) {
+      txn.commit();
+      return {(*stored)["record_id"], ParseTimestamp((*stored)["at"].get<std::string>())};
+    }
+  }
   Outcome out = Erase(*conn, txn, subject_id, performed_by, mode, now);
   bool destroy = mode == Mode::kDestroy;
   std::string record_id =
@@ -138,8 +160,9 @@ std::string SubjectErasure::Run(const std::string& subject_id_in, const std::str
        performed_by, v1::OPERATOR, now, now,
        {{"destruction_record_id", record_id}, {"categories", out.categories}},
        nlohmann::json::object()});
+  if (idem) idem->Complete(*conn, txn, {{"record_id", record_id}, {"at", ToIso8601(now)}});
   txn.commit();
-  return record_id;
+  return {record_id, now};
 }
 
 SubjectErasure::Outcome SubjectErasure::Erase(db::Connection& conn, pqxx::transaction_base& txn,

@@ -8,6 +8,7 @@
 #include "common/db/pool.h"
 #include "services/privacy/erasure_settings.h"
 #include "services/privacy/subject_destroyer.h"
+#include "services/subscriptions/idempotency.h"
 
 namespace herald::privacy {
 
@@ -38,6 +39,16 @@ class SubjectErasure final : public SubjectDestroyer {
   std::string Depersonalize(const std::string& subject_id, const std::string& reason,
                             const std::string& performed_by);
 
+  // The same two with an idempotency key (the RPCs): a repeat returns the first answer.
+  struct Erased {
+    std::string record_id;
+    Timestamp at;
+  };
+  Erased Destroy(const std::string& subject_id, const std::string& reason,
+                 const std::string& performed_by, subscriptions::IdempotencyKey& idem);
+  Erased Depersonalize(const std::string& subject_id, const std::string& reason,
+                       const std::string& performed_by, subscriptions::IdempotencyKey& idem);
+
   // The methods written into destruction records.
   static constexpr char kDestroyMethod[] =
       "automated erasure in the information system's database: personal values deleted or "
@@ -53,8 +64,8 @@ class SubjectErasure final : public SubjectDestroyer {
     std::string full_name;
     std::vector<std::string> categories;
   };
-  std::string Run(const std::string& subject_id, const std::string& reason,
-                  const std::string& performed_by, Mode mode);
+  Erased Run(const std::string& subject_id, const std::string& reason,
+             const std::string& performed_by, Mode mode, subscriptions::IdempotencyKey* idem);
   Outcome Erase(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
                 const std::string& performed_by, Mode mode, Timestamp now);
 

@@ -1,6 +1,7 @@
 // Preferences per topic x channel: SetPreferences, GetPreferences.
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/idempotency.h"
 #include "services/subscriptions/input_checks.h"
@@ -71,10 +72,11 @@ std::vector<v1::Preference> SubscriptionRegistry::BuildPreferences(db::Connectio
 }
 
 v1::GetPreferencesResponse SubscriptionRegistry::GetPreferences(
-    const Caller&, const v1::GetPreferencesRequest& r) {
+    const Caller& caller, const v1::GetPreferencesRequest& r) {
   std::string subject_id = RequireUuid("subject_id", r.subject_id());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
+  RefuseBlockedRead(*conn, txn, caller, subject_id);
   v1::GetPreferencesResponse resp;
   for (auto& p : BuildPreferences(*conn, txn, subject_id)) *resp.add_preferences() = std::move(p);
   return resp;

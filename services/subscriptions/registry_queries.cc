@@ -4,6 +4,7 @@
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/input_checks.h"
 #include "services/subscriptions/pg_time.h"
 #include "services/subscriptions/registry.h"
@@ -106,7 +107,7 @@ v1::CheckEligibilityBatchResponse SubscriptionRegistry::CheckEligibilityBatch(
 }
 
 v1::ListSubjectEventsResponse SubscriptionRegistry::ListSubjectEvents(
-    const Caller&, const v1::ListSubjectEventsRequest& r) {
+    const Caller& caller, const v1::ListSubjectEventsRequest& r) {
   std::string subject_id = RequireUuid("subject_id", r.subject_id());
   int limit = PageSize(r.page_size());
   std::string token = DecodePageToken(r.page_token());
@@ -121,6 +122,7 @@ v1::ListSubjectEventsResponse SubscriptionRegistry::ListSubjectEvents(
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   if (conn->Exec(txn, kSubjectExists, subject_id).empty()) throw NotFound("subject_id: subject");
+  RefuseBlockedRead(*conn, txn, caller, subject_id);
   std::vector<std::string> keys;
   for (const auto& row : conn->Exec(txn, kSubjectAddressKeys, subject_id)) {
     const char* kind = row[0].as<int>() == static_cast<int>(AddressKind::kEmail) ? "email" : "phone";

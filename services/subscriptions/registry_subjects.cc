@@ -6,6 +6,7 @@
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/validation/address.h"
+#include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/idempotency.h"
 #include "services/subscriptions/input_checks.h"
@@ -281,17 +282,18 @@ v1::Subject SubscriptionRegistry::LoadSubject(db::Connection& conn, pqxx::transa
   return s;
 }
 
-v1::GetSubjectResponse SubscriptionRegistry::GetSubject(const Caller&,
+v1::GetSubjectResponse SubscriptionRegistry::GetSubject(const Caller& caller,
                                                         const v1::GetSubjectRequest& r) {
   std::string id = RequireUuid("subject_id", r.subject_id());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   v1::GetSubjectResponse resp;
   *resp.mutable_subject() = LoadSubject(*conn, txn, id);
+  RefuseBlockedRead(caller, resp.subject().blocked());
   return resp;
 }
 
-v1::FindSubjectsResponse SubscriptionRegistry::FindSubjects(const Caller&,
+v1::FindSubjectsResponse SubscriptionRegistry::FindSubjects(const Caller& caller,
                                                             const v1::FindSubjectsRequest& r) {
   int limit = PageSize(r.page_size());
   std::string after = DecodePageToken(r.page_token());
@@ -323,6 +325,8 @@ v1::FindSubjectsResponse SubscriptionRegistry::FindSubjects(const Caller&,
   v1::FindSubjectsResponse resp;
   for (int i = 0; i < static_cast<int>(ids.size()) && i < limit; ++i) {
     *resp.add_subjects() = LoadSubject(*conn, txn, ids[i][0].as<std::string>());
+    // Fail safe: one blocked subject among the matches refuses the whole answer.
+    RefuseBlockedRead(caller, resp.subjects(i).blocked());
   }
   if (static_cast<int>(ids.size()) > limit) {
     resp.set_next_page_token(EncodePageToken(resp.subjects(limit - 1).id()));

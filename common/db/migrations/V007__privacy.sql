@@ -41,3 +41,7 @@ CREATE TABLE destruction_records (
 );
 CREATE INDEX destruction_records_performed ON destruction_records (performed_at, id);
 CREATE INDEX destruction_records_purge ON destruction_records (purge_after);
+
+-- Intake finds the privacy_request_received events not yet turned into requests.
+CREATE INDEX events_privacy_request_received ON events (id)
+  WHERE type = 'privacy_request_received';

@@ -1,0 +1,105 @@
+#include "common/config/privacy_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <regex>
+
+#include "common/config/config.h"
+
+namespace herald {
+namespace {
+
+int ParseBounded(const std::string& key, const std::string& v, int lo, int hi) {
+  static const std::regex kInt("[0-9]{1,9}");
+  if (!std::regex_match(v, kInt)) throw ConfigError(key + ": expected a whole number");
+  int n = std::stoi(v);
+  if (n < lo || n > hi) {
+    throw ConfigError(key + ": expected " + std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  return n;
+}
+
+bool IsDate(const std::string& s) {
+  static const std::regex kDate("([0-9]{4})-([0-9]{2})-([0-9]{2})");
+  std::smatch m;
+  if (!std::regex_match(s, m, kDate)) return false;
+  int mo = std::stoi(m[2]), d = std::stoi(m[3]);
+  return mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
+}
+
+}  // namespace
+
+const std::vector<std::string>& PrivacyRequestKindNames() {
+  static const std::vector<std::string> kNames = {"access", "stop_processing", "rectify",
+                                                  "revoke", "destroy"};
+  return kNames;
+}
+
+PrivacyDeadline ParsePrivacyDeadline(const std::string& key, const std::string& text) {
+  static const std::regex kDeadline("\\s*([0-9]{1,4})\\s+(working\\s+)?days?\\s*");
+  std::smatch m;
+  if (!std::regex_match(text, m, kDeadline)) {
+    throw ConfigError(key + ": expected '<N> days' or '<N> working days'");
+  }
+  PrivacyDeadline d;
+  d.count = std::stoi(m[1]);
+  d.working_days = m[2].matched;
+  if (d.count < 1 || d.count > 366) throw ConfigError(key + ": expected 1..366 days");
+  return d;
+}
+
+void ApplyPrivacyConfig(PrivacyConfig& c, const YAML::Node& node) {
+  if (!node.IsMap()) throw ConfigError("privacy: expected a map");
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string k = it->first.as<std::string>();
+    std::string key = "privacy." + k;
+    const YAML::Node& v = it->second;
+    if (k == "deadlines") {
+      if (!v.IsMap()) throw ConfigError(key + ": expected a map of request kind to deadline");
+      for (auto d = v.begin(); d != v.end(); ++d) {
+        std::string kind = d->first.as<std::string>();
+        std::string dkey = key + "." + kind;
+        const auto& names = PrivacyRequestKindNames();
+        if (std::find(names.begin(), names.end(), kind) == names.end()) {
+          throw ConfigError(dkey + ": unknown key (access, stop_processing, rectify, revoke, "
+                                   "destroy)");
+        }
+        if (!d->second.IsScalar()) throw ConfigError(dkey + ": expected a value");
+        c.deadlines[kind] = ParsePrivacyDeadline(dkey, d->second.as<std::string>());
+      }
+    } else if (k == "holidays") {
+      if (!v.IsSequence()) throw ConfigError(key + ": expected a list of YYYY-MM-DD dates");
+      c.holidays.clear();
+      for (size_t i = 0; i < v.size(); ++i) {
+        std::string where = key + "[" + std::to_string(i) + "]";
+        if (!v[i].IsScalar() || !IsDate(v[i].as<std::string>())) {
+          throw ConfigError(where + ": expected a YYYY-MM-DD date");
+        }
+        c.holidays.push_back(v[i].as<std::string>());
+      }
+    } else if (k == "utc_offset_minutes") {
+      if (!v.IsScalar()) throw ConfigError(key + ": expected a value");
+      std::string text = v.as<std::string>();
+      bool negative = !text.empty() && text[0] == '-';
+      int n = ParseBounded(key, negative ? text.substr(1) : text, 0, 14 * 60);
+      c.utc_offset_minutes = negative ? -n : n;
+    } else if (k == "job_interval_s") {
+      if (!v.IsScalar()) throw ConfigError(key + ": expected a value");
+      c.job_interval_s = ParseBounded(key, v.as<std::string>(), 1, 86400);
+    } else {
+      throw ConfigError(key + ": unknown key");
+    }
+  }
+}
+
+std::string DescribePrivacyConfig() {
+  return "  privacy  (file only)\n"
+         "      deadlines: {access, stop_processing, rectify, revoke, destroy}: '<N> days' or\n"
+         "      '<N> working days' (defaults 10 working, 10 working, 7 working, 30, 30; revoke\n"
+         "      is also the delay of the destruction a revocation schedules);\n"
+         "      holidays: [YYYY-MM-DD, ...] skipped by working days; utc_offset_minutes (180)\n"
+         "      the time zone days are counted in; job_interval_s (60) of the privacy job.\n";
+}
+
+}  // namespace herald

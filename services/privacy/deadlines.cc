@@ -1,0 +1,92 @@
+#include "services/privacy/deadlines.h"
+
+#include <stdexcept>
+
+namespace herald::privacy {
+namespace {
+
+using std::chrono::days;
+using std::chrono::sys_days;
+
+sys_days ParseDate(const std::string& text) {
+  int y = 0;
+  unsigned m = 0, d = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2u-%2u", &y, &m, &d) != 3) {
+    throw std::invalid_argument("holiday: expected YYYY-MM-DD");
+  }
+  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(m),
+                                  std::chrono::day(d)};
+  if (!ymd.ok()) throw std::invalid_argument("holiday: not a calendar date");
+  return sys_days(ymd);
+}
+
+}  // namespace
+
+const char* KindName(RequestKind k) {
+  switch (k) {
+    case RequestKind::kAccess: return "access";
+    case RequestKind::kStopProcessing: return "stop_processing";
+    case RequestKind::kRectify: return "rectify";
+    case RequestKind::kRevoke: return "revoke";
+    case RequestKind::kDestroy: return "destroy";
+  }
+  return "?";
+}
+
+std::optional<RequestKind> KindFromName(const std::string& name) {
+  for (int i = 1; i <= 5; ++i) {
+    auto k = static_cast<RequestKind>(i);
+    if (name == KindName(k)) return k;
+  }
+  return std::nullopt;
+}
+
+WorkingCalendar::WorkingCalendar(const std::vector<std::string>& holidays,
+                                 int utc_offset_minutes)
+    : offset_(utc_offset_minutes) {
+  for (const auto& h : holidays) holidays_.insert(ParseDate(h));
+}
+
+bool WorkingCalendar::IsWorkingDay(sys_days day) const {
+  std::chrono::weekday wd(day);
+  if (wd == std::chrono::Saturday || wd == std::chrono::Sunday) return false;
+  return !holidays_.count(day);
+}
+
+sys_days WorkingCalendar::LocalDay(Timestamp t) const {
+  return std::chrono::floor<days>(t + offset_);
+}
+
+Timestamp WorkingCalendar::StartOf(sys_days day) const {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(
+      std::chrono::sys_time<std::chrono::minutes>(day) - offset_);
+}
+
+Timestamp WorkingCalendar::DueAt(Timestamp received, const PrivacyDeadline& deadline) const {
+  sys_days day = LocalDay(received);
+  if (deadline.working_days) {
+    int left = deadline.count;
+    while (left > 0) {
+      day += days(1);
+      if (IsWorkingDay(day)) --left;
+    }
+  } else {
+    day += days(deadline.count);
+  }
+  return StartOf(day + days(1));
+}
+
+DeadlinePolicy::DeadlinePolicy(const PrivacyConfig& config)
+    : config_(config), calendar_(config.holidays, config.utc_offset_minutes) {}
+
+const PrivacyDeadline& DeadlinePolicy::DeadlineOf(RequestKind kind) const {
+  auto it = config_.deadlines.find(KindName(kind));
+  if (it == config_.deadlines.end()) throw std::logic_error("no deadline for a request kind");
+  return it->second;
+}
+
+Timestamp DeadlinePolicy::DueAt(RequestKind kind, Timestamp received) const {
+  return calendar_.DueAt(received, DeadlineOf(kind));
+}
+
+}  // namespace herald::privacy

@@ -1,0 +1,479 @@
+#include "services/privacy/privacy_operations.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/db/statement.h"
+#include "common/error.h"
+#include "services/privacy/request_store.h"
+#include "services/privacy/subject_state.h"
+#include "services/subscriptions/event_log.h"
+#include "services/subscriptions/idempotency.h"
+#include "services/subscriptions/input_checks.h"
+#include "services/subscriptions/pg_time.h"
+
+namespace herald::privacy {
+namespace {
+
+using subscriptions::CheckText;
+using subscriptions::IdempotencyKey;
+using subscriptions::RequireUuid;
+
+constexpr char kLiveOnly[] = "subject_id: the subject was destroyed or depersonalized";
+
+const std::string kListSql =
+    std::string("SELECT ") + kRequestColumns +
+    " FROM privacy_requests WHERE status = $1 AND ($2 = '' OR kind = $2)"
+    " AND ($3 = '' OR subject_id = nullif($3, '')::uuid)"
+    " AND (due_at, id) > ($4::timestamptz, $5::uuid) ORDER BY due_at, id LIMIT $6";
+const db::Statement kList{"privacy_requests.list", kListSql.c_str()};
+
+constexpr db::Statement kMarkBlockedBy{
+    "privacy_requests.mark_blocked_by",
+    "UPDATE privacy_requests SET blocked_by_request = true WHERE id = $1::uuid"};
+constexpr db::Statement kOpenOfKind{
+    "privacy_requests.open_of_kind",
+    "SELECT id::text FROM privacy_requests WHERE subject_id = $1::uuid AND kind = $2"
+    " AND status = 'open' ORDER BY received_at, id LIMIT 1"};
+constexpr db::Statement kPersonalFields{
+    "privacy.subject_personal_fields",
+    "SELECT surname, given_name, patronymic, locale FROM subjects WHERE id = $1::uuid"};
+constexpr db::Statement kRectify{
+    "privacy.subject_rectify",
+    "UPDATE subjects SET surname = $2, given_name = $3, patronymic = $4, locale = $5,"
+    " updated_at = $6 WHERE id = $1::uuid"};
+
+constexpr const char* kRectifiable[] = {"surname", "given_name", "patronymic", "locale"};
+
+void CheckLocale(const std::string& locale) {
+  bool ok = !locale.empty() && locale.size() <= 35;
+  size_t part_len = 0, part = 0;
+  for (char c : locale + "-") {
+    if (c == '-' || c == '_') {
+      ok = ok && part_len >= (part == 0 ? 2 : 1) && part_len <= 8;
+      part_len = 0;
+      ++part;
+    } else {
+      ok = ok && isalnum(static_cast<unsigned char>(c));
+      ++part_len;
+    }
+  }
+  if (!ok) throw InvalidArgument("locale", "must be a BCP 47 language tag such as az, ru or en");
+}
+
+int SourceOr(v1::Source given, v1::Source fallback) {
+  if (!v1::Source_IsValid(given)) throw InvalidArgument("source", "unknown");
+  return given == v1::SOURCE_UNSPECIFIED ? fallback : given;
+}
+
+Timestamp FromProto(const google::protobuf::Timestamp& t) {
+  return FromUnixMicros(t.seconds() * 1000000 + t.nanos() / 1000);
+}
+
+// A time the caller gives for when the subject acted: not in the future, not absurdly old.
+Timestamp CheckPast(const std::string& field, const google::protobuf::Timestamp& t,
+                    Timestamp now) {
+  if (t.nanos() < 0 || t.nanos() > 999999999) throw InvalidArgument(field, "invalid nanos");
+  Timestamp v = FromProto(t);
+  if (v > now + std::chrono::minutes(5)) throw InvalidArgument(field, "is in the future");
+  if (v < now - std::chrono::hours(24 * 366)) {
+    throw InvalidArgument(field, "is more than a year in the past");
+  }
+  return v;
+}
+
+// An optional request id that must name an open request of `kind` about `subject_id`.
+std::optional<std::string> CheckRequestFor(db::Connection& conn, pqxx::transaction_base& txn,
+                                           const std::string& request_id,
+                                           const std::string& subject_id, RequestKind kind,
+                                           Timestamp now, v1::PrivacyRequest* out) {
+  if (request_id.empty()) return std::nullopt;
+  std::string id = RequireUuid("request_id", request_id);
+  *out = LoadRequest(conn, txn, id, now, /*for_update=*/true);
+  if (out->subject_id() != subject_id) {
+    throw FailedPrecondition("request_id: the request is about another subject");
+  }
+  if (out->kind() != static_cast<v1::PrivacyRequestKind>(kind)) {
+    throw FailedPrecondition(std::string("request_id: not a ") + KindName(kind) + " request");
+  }
+  if (out->status() != v1::OPEN) throw FailedPrecondition("request_id: the request is not open");
+  return id;
+}
+
+}  // namespace
+
+PrivacyOperations::PrivacyOperations(db::Pool& pool, const Clock& clock,
+                                     const DeadlinePolicy& deadlines)
+    : pool_(pool), clock_(clock), deadlines_(deadlines) {}
+
+PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
+    db::Connection& conn, pqxx::transaction_base& txn, RequestKind kind,
+    const std::optional<std::string>& subject_id, std::optional<int64_t> origin_event_id,
+    int source, const std::string& actor, Timestamp received_at, Timestamp now,
+    const nlohmann::json& details) {
+  Opened out;
+  out.due_at = deadlines_.DueAt(kind, received_at);
+  SubjectFlags flags;
+  bool acts_on_subject =
+      subject_id && (kind == RequestKind::kRectify || kind == RequestKind::kRevoke);
+  if (acts_on_subject) {
+    flags = LockSubject(conn, txn, *subject_id);
+    if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
+  }
+  NewRequest req{kind,     subject_id, origin_event_id, source, received_at, out.due_at,
+                 false,    details};
+  // Data reported inaccurate: blocked from the moment of the request (art. 21 p. 1). The
+  // request owns the block only when it set it.
+  if (acts_on_subject && kind == RequestKind::kRectify && !flags.blocked) {
+    req.blocked_by_request = true;
+  }
+  out.request_id = InsertRequest(conn, txn, req);
+  if (!out.request_id) return out;  // this event was taken in already
+  if (req.blocked_by_request) {
+    SetBlocked(conn, txn, *subject_id, true, actor, source, "data reported inaccurate",
+               out.request_id, now);
+    out.changed = true;
+  }
+  if (acts_on_subject && kind == RequestKind::kRevoke && !flags.revoked) {
+    RecordRevocation(conn, txn, *subject_id, actor, source, received_at, now);
+    out.changed = true;
+  }
+  nlohmann::json opened = {{"kind", KindName(kind)}, {"request_id", *out.request_id},
+                           {"due_at", ToIso8601(out.due_at)}};
+  if (origin_event_id) opened["origin_event_id"] = *origin_event_id;
+  subscriptions::AppendEvent(conn, txn,
+                             {subject_id, std::nullopt, "privacy_request.opened", actor, source,
+                              received_at, now, opened, nlohmann::json::object()});
+  return out;
+}
+
+v1::OpenPrivacyRequestResponse PrivacyOperations::OpenRequest(
+    const Caller& caller, const v1::OpenPrivacyRequestRequest& r) {
+  if (!v1::PrivacyRequestKind_IsValid(r.kind()) ||
+      r.kind() == v1::PRIVACY_REQUEST_KIND_UNSPECIFIED) {
+    throw InvalidArgument("kind", "give ACCESS, STOP_PROCESSING, RECTIFY, REVOKE or DESTROY");
+  }
+  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  int source = SourceOr(r.source(), v1::OPERATOR);
+  Timestamp now = clock_.Now();
+  Timestamp received = r.has_received_time()
+                           ? CheckPast("received_time", r.received_time(), now)
+                           : now;
+  IdempotencyKey idem(caller, "OpenPrivacyRequest", r.idempotency_key(), r);
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  v1::OpenPrivacyRequestResponse resp;
+  if (auto stored = idem.Claim(*conn, txn, now)) {
+    *resp.mutable_request() = LoadRequest(*conn, txn, (*stored)["request_id"], now);
+    txn.commit();
+    return resp;
+  }
+  // Every kind needs a subject we know, even when it acts on nothing by itself.
+  LockSubject(*conn, txn, subject_id);
+  Opened opened = OpenInTxn(*conn, txn, static_cast<RequestKind>(r.kind()), subject_id,
+                            std::nullopt, source, caller.client_id, received, now);
+  idem.Complete(*conn, txn, {{"request_id", *opened.request_id}});
+  *resp.mutable_request() = LoadRequest(*conn, txn, *opened.request_id, now);
+  txn.commit();
+  return resp;
+}
+
+v1::GetPrivacyRequestResponse PrivacyOperations::GetRequest(
+    const Caller&, const v1::GetPrivacyRequestRequest& r) {
+  std::string id = RequireUuid("request_id", r.request_id());
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::read_transaction txn(conn->raw());
+  v1::GetPrivacyRequestResponse resp;
+  *resp.mutable_request() = LoadRequest(*conn, txn, id, now);
+  return resp;
+}
+
+v1::ListPrivacyRequestsResponse PrivacyOperations::ListRequests(
+    const Caller&, const v1::ListPrivacyRequestsRequest& r) {
+  if (!v1::PrivacyRequestStatus_IsValid(r.status())) throw InvalidArgument("status", "unknown");
+  if (!v1::PrivacyRequestKind_IsValid(r.kind())) throw InvalidArgument("kind", "unknown");
+  std::string subject;
+  if (!r.subject_id().empty()) subject = RequireUuid("subject_id", r.subject_id());
+  int limit = subscriptions::PageSize(r.page_size());
+  std::string after = subscriptions::DecodePageToken(r.page_token());
+  std::string after_due = "-infinity", after_id = "00000000-0000-0000-0000-000000000000";
+  if (!after.empty()) {
+    auto bar = after.find('|');
+    if (bar == std::string::npos || !subscriptions::IsUuid(after.substr(bar + 1))) {
+      throw InvalidArgument("page_token", "not a token this service issued");
+    }
+    after_due = after.substr(0, bar);
+    after_id = after.substr(bar + 1);
+    try {
+      ParseTimestamp(after_due);
+    } catch (const std::exception&) {
+      throw InvalidArgument("page_token", "not a token this service issued");
+    }
+  }
+  const char* status = r.status() == v1::DONE       ? "done"
+                       : r.status() == v1::REJECTED ? "rejected"
+                                                    : "open";
+  std::string kind = r.kind() == v1::PRIVACY_REQUEST_KIND_UNSPECIFIED
+                         ? ""
+                         : KindName(static_cast<RequestKind>(r.kind()));
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::read_transaction txn(conn->raw());
+  auto rows = conn->Exec(txn, kList, status, kind, subject, after_due, after_id, limit + 1);
+  v1::ListPrivacyRequestsResponse resp;
+  for (int i = 0; i < static_cast<int>(rows.size()) && i < limit; ++i) {
+    *resp.add_requests() = RequestFromRow(rows[i], now);
+  }
+  if (static_cast<int>(rows.size()) > limit) {
+    // The last row's due time, exactly as stored (microseconds), and its id.
+    const auto& last = rows[limit - 1];
+    resp.set_next_page_token(subscriptions::EncodePageToken(
+        ToIso8601(ParseTimestamp(last[5].as<std::string>())) + "|" + last[0].as<std::string>()));
+  }
+  return resp;
+}
+
+v1::CompletePrivacyRequestResponse PrivacyOperations::CompleteRequest(
+    const Caller& caller, const v1::CompletePrivacyRequestRequest& r) {
+  std::string id = RequireUuid("request_id", r.request_id());
+  if (r.status() != v1::DONE && r.status() != v1::REJECTED) {
+    throw InvalidArgument("status", "give DONE or REJECTED");
+  }
+  CheckText("note", r.note(), 1000);
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  v1::PrivacyRequest req = LoadRequest(*conn, txn, id, now, /*for_update=*/true);
+  if (req.status() != v1::OPEN) throw FailedPrecondition("request_id: the request is not open");
+  if (req.blocked_by_request() && !req.subject_id().empty()) {
+    // A block set for a rectification ends with it, corrected or found accurate
+    // (art. 21 p. 2).
+    SubjectFlags flags = LockSubject(*conn, txn, req.subject_id());
+    if (flags.state == "active" && flags.blocked) {
+      SetBlocked(*conn, txn, req.subject_id(), false, caller.client_id, v1::OPERATOR,
+                 "request closed", id, now);
+    }
+  }
+  nlohmann::json note = nlohmann::json::object();
+  if (!r.note().empty()) note["note"] = r.note();
+  CloseRequest(*conn, txn, id, r.status() == v1::DONE ? "done" : "rejected", caller.client_id,
+               note, now);
+  v1::CompletePrivacyRequestResponse resp;
+  *resp.mutable_request() = LoadRequest(*conn, txn, id, now);
+  txn.commit();
+  return resp;
+}
+
+v1::BlockSubjectResponse PrivacyOperations::BlockSubject(const Caller& caller,
+                                                         const v1::BlockSubjectRequest& r) {
+  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  CheckText("reason", r.reason(), 500);
+  std::string reason = r.reason().empty() ? "blocked by operator" : r.reason();
+  std::optional<std::string> request_id;
+  if (!r.request_id().empty()) request_id = RequireUuid("request_id", r.request_id());
+  IdempotencyKey idem(caller, "BlockSubject", r.idempotency_key(), r);
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  v1::BlockSubjectResponse resp;
+  if (auto stored = idem.Claim(*conn, txn, now)) {
+    resp.set_changed((*stored)["changed"]);
+    txn.commit();
+    return resp;
+  }
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id);
+  if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
+  if (request_id) {
+    v1::PrivacyRequest req = LoadRequest(*conn, txn, *request_id, now, true);
+    if (req.subject_id() != subject_id) {
+      throw FailedPrecondition("request_id: the request is about another subject");
+    }
+    if (req.status() != v1::OPEN) {
+      throw FailedPrecondition("request_id: the request is not open");
+    }
+  }
+  if (!flags.blocked) {
+    SetBlocked(*conn, txn, subject_id, true, caller.client_id, v1::OPERATOR, reason, request_id,
+               now);
+    if (request_id) conn->Exec(txn, kMarkBlockedBy, *request_id);
+    resp.set_changed(true);
+  }
+  idem.Complete(*conn, txn, {{"changed", resp.changed()}});
+  txn.commit();
+  return resp;
+}
+
+v1::UnblockSubjectResponse PrivacyOperations::UnblockSubject(
+    const Caller& caller, const v1::UnblockSubjectRequest& r) {
+  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  CheckText("reason", r.reason(), 500);
+  IdempotencyKey idem(caller, "UnblockSubject", r.idempotency_key(), r);
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  if (idem.Claim(*conn, txn, now)) {
+    txn.commit();
+    return {};
+  }
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id);
+  if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
+  if (!flags.blocked) throw FailedPrecondition("subject_id: the subject is not blocked");
+  SetBlocked(*conn, txn, subject_id, false, caller.client_id, v1::OPERATOR,
+             r.reason().empty() ? "unblocked by operator" : r.reason(), std::nullopt, now);
+  idem.Complete(*conn, txn, nlohmann::json::object());
+  txn.commit();
+  return {};
+}
+
+v1::RectifySubjectResponse PrivacyOperations::RectifySubject(
+    const Caller& caller, const v1::RectifySubjectRequest& r) {
+  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  if (r.update_fields().empty()) {
+    throw InvalidArgument("update_fields", "name at least one of surname, given_name, "
+                                           "patronymic, locale");
+  }
+  std::map<std::string, std::string> wanted;
+  for (const auto& f : r.update_fields()) {
+    const std::string* value = f == "surname"      ? &r.surname()
+                               : f == "given_name" ? &r.given_name()
+                               : f == "patronymic" ? &r.patronymic()
+                               : f == "locale"     ? &r.locale()
+                                                   : nullptr;
+    if (!value) {
+      throw InvalidArgument("update_fields",
+                            "unknown field (surname, given_name, patronymic, locale)");
+    }
+    if (!wanted.emplace(f, *value).second) {
+      throw InvalidArgument("update_fields", "a field is named twice");
+    }
+    if (f == "locale") {
+      CheckLocale(*value);
+    } else {
+      CheckText(f, *value, 256);
+    }
+  }
+  IdempotencyKey idem(caller, "RectifySubject", r.idempotency_key(), r);
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  v1::RectifySubjectResponse resp;
+  if (auto stored = idem.Claim(*conn, txn, now)) {
+    for (const auto& f : (*stored)["changed_fields"]) resp.add_changed_fields(f);
+    resp.set_unblocked((*stored)["unblocked"]);
+    std::string rid = (*stored)["request_id"];
+    if (!rid.empty()) *resp.mutable_request() = LoadRequest(*conn, txn, rid, now);
+    txn.commit();
+    return resp;
+  }
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id);
+  if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
+  v1::PrivacyRequest req;
+  std::optional<std::string> request_id = CheckRequestFor(
+      *conn, txn, r.request_id(), subject_id, RequestKind::kRectify, now, &req);
+  if (!request_id) {
+    // Without an explicit id, the subject's oldest open rectification is the one answered.
+    auto open = conn->Exec(txn, kOpenOfKind, subject_id, KindName(RequestKind::kRectify));
+    if (!open.empty()) {
+      request_id = open[0][0].as<std::string>();
+      req = LoadRequest(*conn, txn, *request_id, now, true);
+    }
+  }
+
+  auto cur = conn->Exec(txn, kPersonalFields, subject_id)[0];
+  std::map<std::string, std::string> values;
+  for (int i = 0; i < 4; ++i) values[kRectifiable[i]] = cur[i].as<std::string>();
+  nlohmann::json old_values = nlohmann::json::object(), new_values = nlohmann::json::object();
+  nlohmann::json changed = nlohmann::json::array();
+  for (const char* f : kRectifiable) {
+    auto it = wanted.find(f);
+    if (it == wanted.end() || it->second == values[f]) continue;
+    old_values[f] = values[f];
+    new_values[f] = it->second;
+    values[f] = it->second;
+    changed.push_back(f);
+    resp.add_changed_fields(f);
+  }
+  if (!changed.empty()) {
+    conn->Exec(txn, kRectify, subject_id, values["surname"], values["given_name"],
+               values["patronymic"], values["locale"], ToIso8601(now));
+  }
+  // Old and new values sit in the personal side table, so destruction removes them.
+  nlohmann::json details = {{"fields", changed}};
+  if (request_id) details["request_id"] = *request_id;
+  subscriptions::AppendEvent(*conn, txn,
+                             {subject_id, std::nullopt, "subject.rectified", caller.client_id,
+                              v1::OPERATOR, now, now, details,
+                              changed.empty() ? nlohmann::json::object()
+                                              : nlohmann::json{{"old", old_values},
+                                                               {"new", new_values}}});
+  if (request_id) {
+    if (req.blocked_by_request() && flags.blocked) {
+      SetBlocked(*conn, txn, subject_id, false, caller.client_id, v1::OPERATOR, "data rectified",
+                 request_id, now);
+      resp.set_unblocked(true);
+    }
+    CloseRequest(*conn, txn, *request_id, "done", caller.client_id,
+                 {{"changed_fields", changed}}, now);
+    *resp.mutable_request() = LoadRequest(*conn, txn, *request_id, now);
+  }
+  idem.Complete(*conn, txn,
+                {{"changed_fields", changed},
+                 {"unblocked", resp.unblocked()},
+                 {"request_id", request_id.value_or("")}});
+  txn.commit();
+  return resp;
+}
+
+v1::RevokeConsentResponse PrivacyOperations::RevokeConsent(const Caller& caller,
+                                                           const v1::RevokeConsentRequest& r) {
+  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  int source = SourceOr(r.proof().source(), v1::OPERATOR);
+  CheckText("proof.form_id", r.proof().form_id(), 256);
+  Timestamp now = clock_.Now();
+  Timestamp occurred = r.proof().has_occurred_at()
+                           ? CheckPast("proof.occurred_at", r.proof().occurred_at(), now)
+                           : now;
+  IdempotencyKey idem(caller, "RevokeConsent", r.idempotency_key(), r);
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  v1::RevokeConsentResponse resp;
+  auto finish = [&](const std::string& request_id) {
+    *resp.mutable_request() = LoadRequest(*conn, txn, request_id, now);
+    *resp.mutable_destruction_due_time() = resp.request().due_time();
+  };
+  if (auto stored = idem.Claim(*conn, txn, now)) {
+    resp.set_changed((*stored)["changed"]);
+    finish((*stored)["request_id"]);
+    txn.commit();
+    return resp;
+  }
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id);
+  if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
+  v1::PrivacyRequest req;
+  std::optional<std::string> request_id =
+      CheckRequestFor(*conn, txn, r.request_id(), subject_id, RequestKind::kRevoke, now, &req);
+  if (!request_id) {
+    auto open = conn->Exec(txn, kOpenOfKind, subject_id, KindName(RequestKind::kRevoke));
+    if (!open.empty()) request_id = open[0][0].as<std::string>();
+  }
+  if (request_id) {
+    // The revocation is already tracked: record it if the flag is not set yet (a consent
+    // granted again since), and keep the schedule the request carries.
+    if (!flags.revoked) {
+      RecordRevocation(*conn, txn, subject_id, caller.client_id, source, occurred, now);
+      resp.set_changed(true);
+    }
+  } else {
+    Opened opened = OpenInTxn(*conn, txn, RequestKind::kRevoke, subject_id, std::nullopt, source,
+                              caller.client_id, occurred, now);
+    request_id = opened.request_id;
+    resp.set_changed(opened.changed);
+  }
+  idem.Complete(*conn, txn, {{"request_id", *request_id}, {"changed", resp.changed()}});
+  finish(*request_id);
+  txn.commit();
+  return resp;
+}
+
+}  // namespace herald::privacy

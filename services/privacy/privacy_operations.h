@@ -1,0 +1,63 @@
+#pragma once
+
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+
+#include "common/clock.h"
+#include "common/db/pool.h"
+#include "common/grpc/caller.h"
+#include <nlohmann/json.hpp>
+#include "herald/v1/privacy.pb.h"
+#include "services/privacy/deadlines.h"
+
+namespace herald::privacy {
+
+// Data-subject requests and the operations that answer them: tracked requests with their
+// legal due dates, block/unblock, rectification and revocation (152-FZ art. 14, 20, 21).
+//
+// A plain class: dependencies in the constructor, no gRPC types, herald::Error for every
+// refusal (checked before anything is written), one transaction per operation.
+class PrivacyOperations {
+ public:
+  PrivacyOperations(db::Pool& pool, const Clock& clock, const DeadlinePolicy& deadlines);
+
+  v1::OpenPrivacyRequestResponse OpenRequest(const Caller& caller,
+                                             const v1::OpenPrivacyRequestRequest& r);
+  v1::GetPrivacyRequestResponse GetRequest(const Caller& caller,
+                                           const v1::GetPrivacyRequestRequest& r);
+  v1::ListPrivacyRequestsResponse ListRequests(const Caller& caller,
+                                               const v1::ListPrivacyRequestsRequest& r);
+  v1::CompletePrivacyRequestResponse CompleteRequest(const Caller& caller,
+                                                     const v1::CompletePrivacyRequestRequest& r);
+
+  v1::BlockSubjectResponse BlockSubject(const Caller& caller, const v1::BlockSubjectRequest& r);
+  v1::UnblockSubjectResponse UnblockSubject(const Caller& caller,
+                                            const v1::UnblockSubjectRequest& r);
+  v1::RectifySubjectResponse RectifySubject(const Caller& caller,
+                                            const v1::RectifySubjectRequest& r);
+  v1::RevokeConsentResponse RevokeConsent(const Caller& caller,
+                                          const v1::RevokeConsentRequest& r);
+
+  // The pieces intake shares, inside the caller's transaction. Each opens one request
+  // (origin_event_id: at most once per event; nullopt when that event already has one).
+  struct Opened {
+    std::optional<std::string> request_id;
+    Timestamp due_at;
+    bool changed = false;  // the subject's flags changed
+  };
+  // Any kind. RECTIFY blocks the subject at once (the request remembers it set the block);
+  // REVOKE records the revocation and schedules destruction at the request's due time.
+  Opened OpenInTxn(db::Connection& conn, pqxx::transaction_base& txn, RequestKind kind,
+                   const std::optional<std::string>& subject_id,
+                   std::optional<int64_t> origin_event_id, int source, const std::string& actor,
+                   Timestamp received_at, Timestamp now,
+                   const nlohmann::json& details = nlohmann::json::object());
+
+ private:
+  db::Pool& pool_;
+  const Clock& clock_;
+  const DeadlinePolicy& deadlines_;
+};
+
+}  // namespace herald::privacy

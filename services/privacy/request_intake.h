@@ -1,0 +1,37 @@
+#pragma once
+
+#include "common/clock.h"
+#include "common/db/pool.h"
+#include "services/privacy/privacy_operations.h"
+
+namespace herald::privacy {
+
+// Turns each `privacy_request_received` event (recorded by the inbound e-mail hook, with
+// details {"request": "refuse_marketing" | "revoke_consent" | "rectify", "source": "email",
+// "inbound_mail_id": ...}) into exactly one privacy request (origin_event_id is unique):
+//   refuse_marketing -> STOP_PROCESSING (the marketing stop itself happened at receipt),
+//   revoke_consent   -> REVOKE (revocation recorded, destruction scheduled),
+//   rectify          -> RECTIFY (the subject is blocked at once).
+// The privacy job calls RunOnce every interval; the mail hook may call it right after its
+// own transaction commits so the request opens at once. Safe to run concurrently.
+class RequestIntake {
+ public:
+  RequestIntake(db::Pool& pool, const Clock& clock, PrivacyOperations& operations)
+      : pool_(pool), clock_(clock), operations_(operations) {}
+
+  struct Result {
+    int opened = 0;
+    int skipped = 0;  // unknown request type, or a subject that can no longer be acted on
+  };
+  // Takes in up to `limit` pending events, each in its own transaction.
+  Result RunOnce(int limit = 200);
+
+  static constexpr char kEventType[] = "privacy_request_received";
+
+ private:
+  db::Pool& pool_;
+  const Clock& clock_;
+  PrivacyOperations& operations_;
+};
+
+}  // namespace herald::privacy

@@ -1,0 +1,89 @@
+#include "services/privacy/request_store.h"
+
+#include "common/db/statement.h"
+#include "common/error.h"
+#include "services/subscriptions/pg_time.h"
+
+namespace herald::privacy {
+
+const char kRequestColumns[] =
+    "id::text, kind, coalesce(subject_id::text, ''), source, received_at::text, due_at::text,"
+    " status, coalesce(handled_by, ''), coalesce(handled_at::text, ''), blocked_by_request,"
+    " coalesce(origin_event_id, 0), details::text";
+
+namespace {
+
+constexpr db::Statement kInsert{
+    "privacy_requests.insert",
+    "INSERT INTO privacy_requests (id, kind, subject_id, origin_event_id, source, received_at,"
+    " due_at, blocked_by_request, details)"
+    " VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, $5, $6, $7, $8::jsonb)"
+    " ON CONFLICT (origin_event_id) DO NOTHING RETURNING id::text"};
+
+const std::string kLoadSql = std::string("SELECT ") + kRequestColumns +
+                             " FROM privacy_requests WHERE id = $1::uuid";
+const std::string kLoadForUpdateSql = kLoadSql + " FOR UPDATE";
+const db::Statement kLoad{"privacy_requests.load", kLoadSql.c_str()};
+const db::Statement kLoadForUpdate{"privacy_requests.load_for_update",
+                                   kLoadForUpdateSql.c_str()};
+
+constexpr db::Statement kClose{
+    "privacy_requests.close",
+    "UPDATE privacy_requests SET status = $2, handled_by = $3, handled_at = $4,"
+    " details = details || $5::jsonb WHERE id = $1::uuid AND status = 'open' RETURNING 1"};
+
+v1::PrivacyRequestStatus StatusFromName(const std::string& s) {
+  if (s == "open") return v1::OPEN;
+  if (s == "done") return v1::DONE;
+  if (s == "rejected") return v1::REJECTED;
+  return v1::PRIVACY_REQUEST_STATUS_UNSPECIFIED;
+}
+
+}  // namespace
+
+std::optional<std::string> InsertRequest(db::Connection& conn, pqxx::transaction_base& txn,
+                                         const NewRequest& r) {
+  auto rows = conn.Exec(txn, kInsert, KindName(r.kind), r.subject_id, r.origin_event_id,
+                        r.source, ToIso8601(r.received_at), ToIso8601(r.due_at),
+                        r.blocked_by_request, r.details.dump());
+  if (rows.empty()) return std::nullopt;
+  return rows[0][0].as<std::string>();
+}
+
+v1::PrivacyRequest RequestFromRow(const pqxx::row& row, Timestamp now) {
+  v1::PrivacyRequest p;
+  p.set_id(row[0].as<std::string>());
+  auto kind = KindFromName(row[1].as<std::string>());
+  p.set_kind(kind ? static_cast<v1::PrivacyRequestKind>(*kind)
+                  : v1::PRIVACY_REQUEST_KIND_UNSPECIFIED);
+  p.set_subject_id(row[2].as<std::string>());
+  p.set_source(static_cast<v1::Source>(row[3].as<int>()));
+  subscriptions::SetTimestamp(p.mutable_received_time(), row[4].as<std::string>());
+  std::string due = row[5].as<std::string>();
+  subscriptions::SetTimestamp(p.mutable_due_time(), due);
+  p.set_status(StatusFromName(row[6].as<std::string>()));
+  p.set_handled_by(row[7].as<std::string>());
+  std::string handled = row[8].as<std::string>();
+  if (!handled.empty()) subscriptions::SetTimestamp(p.mutable_handled_time(), handled);
+  p.set_blocked_by_request(row[9].as<bool>());
+  p.set_origin_event_id(row[10].as<int64_t>());
+  p.set_details_json(row[11].as<std::string>());
+  p.set_overdue(p.status() == v1::OPEN && ParseTimestamp(due) < now);
+  return p;
+}
+
+v1::PrivacyRequest LoadRequest(db::Connection& conn, pqxx::transaction_base& txn,
+                               const std::string& id, Timestamp now, bool for_update) {
+  auto rows = conn.Exec(txn, for_update ? kLoadForUpdate : kLoad, id);
+  if (rows.empty()) throw NotFound("request_id: privacy request");
+  return RequestFromRow(rows[0], now);
+}
+
+void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                  const std::string& status, const std::string& handled_by,
+                  const nlohmann::json& note, Timestamp now) {
+  auto rows = conn.Exec(txn, kClose, id, status, handled_by, ToIso8601(now), note.dump());
+  if (rows.empty()) throw FailedPrecondition("request_id: the request is not open");
+}
+
+}  // namespace herald::privacy

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+
+#include "common/clock.h"
+#include "common/db/connection.h"
+#include "herald/v1/privacy.pb.h"
+#include "services/privacy/deadlines.h"
+
+namespace herald::privacy {
+
+// Rows of privacy_requests: one per data-subject request, whatever its channel. Every
+// function runs inside the caller's transaction.
+struct NewRequest {
+  RequestKind kind;
+  std::optional<std::string> subject_id;
+  std::optional<int64_t> origin_event_id;
+  int source = 0;  // herald.v1.Source
+  Timestamp received_at;
+  Timestamp due_at;
+  bool blocked_by_request = false;
+  nlohmann::json details = nlohmann::json::object();
+};
+
+// Returns the new id, or nullopt when origin_event_id already has its request.
+std::optional<std::string> InsertRequest(db::Connection& conn, pqxx::transaction_base& txn,
+                                         const NewRequest& r);
+
+// NOT_FOUND when there is none. `now` decides the overdue flag.
+v1::PrivacyRequest LoadRequest(db::Connection& conn, pqxx::transaction_base& txn,
+                               const std::string& id, Timestamp now, bool for_update = false);
+
+// Closes an open request: status "done" or "rejected". Merges `note` into its details.
+void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                  const std::string& status, const std::string& handled_by,
+                  const nlohmann::json& note, Timestamp now);
+
+v1::PrivacyRequest RequestFromRow(const pqxx::row& row, Timestamp now);
+// The column list RequestFromRow reads, in order.
+extern const char kRequestColumns[];
+
+}  // namespace herald::privacy

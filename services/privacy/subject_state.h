@@ -1,0 +1,37 @@
+#pragma once
+
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+
+#include "common/clock.h"
+#include "common/db/connection.h"
+
+namespace herald::privacy {
+
+// The flags of a subject that privacy operations change, read with its gate row locked
+// (gate_version bumped, as every opt-out does), so a dispatch claim holding that row FOR
+// SHARE is ordered against the change (DESIGN: consistency).
+struct SubjectFlags {
+  std::string state;  // active, destroyed, depersonalized
+  bool blocked = false;
+  bool revoked = false;
+};
+
+// NOT_FOUND for an unknown subject.
+SubjectFlags LockSubject(db::Connection& conn, pqxx::transaction_base& txn,
+                         const std::string& subject_id);
+
+// Sets `blocked` and appends subject.blocked / subject.unblocked (non-personal details).
+void SetBlocked(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
+                bool blocked, const std::string& actor, int source, const std::string& reason,
+                const std::optional<std::string>& request_id, Timestamp now);
+
+// Revocation of consent to processing (152-FZ art. 9 p. 2): a consent withdrawal record
+// with its event, subject.revoked = true. Every dispatch decided after commit is denied
+// CONSENT_REVOKED.
+void RecordRevocation(db::Connection& conn, pqxx::transaction_base& txn,
+                      const std::string& subject_id, const std::string& actor, int source,
+                      Timestamp occurred_at, Timestamp now);
+
+}  // namespace herald::privacy
