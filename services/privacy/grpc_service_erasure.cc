@@ -69,7 +69,7 @@ static void CloseAnsweredRequest(PrivacyOperations& ops, const Caller& caller,
 
 #define HERALD_ERASURE_REQUIRED()                                                  \
   if (!erasure_) {                                                                 \
-    return runner_.Run(ctx, method, {Scope::kPrivacy}, [](const Caller&) {          \
+    return runner_.Run(ctx, method, {Scope::kPrivacy}, [method](const Caller&) {    \
       throw Error(ErrorCode::kUnavailable, std::string(method) + ": not configured"); \
     });                                                                            \
   }
