@@ -79,6 +79,8 @@ void HeralddProcess::Start() {
         << "  - id: it-crm\n    key_sha256: " << Sha256Hex(kCrmKey) << "\n    scopes: [crm]\n"
         << "  - id: it-scheduler\n    key_sha256: " << Sha256Hex(kSchedulerKey)
         << "\n    scopes: [scheduler]\n"
+        << "  - id: it-privacy\n    key_sha256: " << Sha256Hex(kPrivacyKey)
+        << "\n    scopes: [privacy]\n"
         << "public_base_url: https://herald.test\n"
         << extra_yaml_;
   }

@@ -17,6 +17,7 @@ class HeralddProcess {
   static constexpr char kAdminKey[] = "it-admin-key-0123456789";
   static constexpr char kCrmKey[] = "it-crm-key-0123456789";
   static constexpr char kSchedulerKey[] = "it-scheduler-key-0123456789";
+  static constexpr char kPrivacyKey[] = "it-privacy-key-0123456789";
 
   // `extra_yaml` is appended to the generated config (e.g. a providers list).
   explicit HeralddProcess(std::string database_url, std::string extra_yaml = "");
