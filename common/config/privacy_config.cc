@@ -31,8 +31,8 @@ bool IsDate(const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& PrivacyRequestKindNames() {
-  static const std::vector<std::string> kNames = {"access", "stop_processing", "rectify",
-                                                  "revoke", "destroy"};
+  static const std::vector<std::string> kNames = {"access", "stop_processing", "rectify", "revoke",
+                                                  "destroy"};
   return kNames;
 }
 
@@ -54,7 +54,8 @@ void ApplyPrivacyConfig(PrivacyConfig& c, const YAML::Node& node) {
   for (auto it = node.begin(); it != node.end(); ++it) {
     std::string k = it->first.as<std::string>();
     std::string key = "privacy." + k;
-    const YAML::Node& v = it->second;
+    // A copy: it-> yields a proxy whose members die with the full expression.
+    const YAML::Node v = it->second;
     if (k == "deadlines") {
       if (!v.IsMap()) throw ConfigError(key + ": expected a map of request kind to deadline");
       for (auto d = v.begin(); d != v.end(); ++d) {
@@ -62,8 +63,9 @@ void ApplyPrivacyConfig(PrivacyConfig& c, const YAML::Node& node) {
         std::string dkey = key + "." + kind;
         const auto& names = PrivacyRequestKindNames();
         if (std::find(names.begin(), names.end(), kind) == names.end()) {
-          throw ConfigError(dkey + ": unknown key (access, stop_processing, rectify, revoke, "
-                                   "destroy)");
+          throw ConfigError(dkey +
+                            ": unknown key (access, stop_processing, rectify, revoke, "
+                            "destroy)");
         }
         if (!d->second.IsScalar()) throw ConfigError(dkey + ": expected a value");
         c.deadlines[kind] = ParsePrivacyDeadline(dkey, d->second.as<std::string>());

@@ -62,11 +62,23 @@ int32_t PageSize(const Flags& f) {
 }
 
 int Fail(const grpc::Status& s) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",      "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",    "INTERNAL",
-      "UNAVAILABLE", "DATA_LOSS",       "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   size_t i = static_cast<size_t>(s.error_code());
   std::cerr << "heraldctl: " << (i < std::size(kNames) ? kNames[i] : "UNKNOWN") << ": "
             << s.error_message() << '\n';
@@ -101,19 +113,18 @@ int Invoke(const Call& call,
 std::string KindName(v1::PrivacyRequestKind k) { return v1::PrivacyRequestKind_Name(k); }
 
 void PrintRequest(const v1::PrivacyRequest& r) {
-  PrintKeyValues(std::cout,
-                 {{"id", r.id()},
-                  {"kind", KindName(r.kind())},
-                  {"subject", r.subject_id().empty() ? "-" : r.subject_id()},
-                  {"source", v1::Source_Name(r.source())},
-                  {"received", FormatTime(r.has_received_time(), r.received_time())},
-                  {"due", FormatTime(r.has_due_time(), r.due_time())},
-                  {"status", v1::PrivacyRequestStatus_Name(r.status()) +
-                                 (r.overdue() ? " OVERDUE" : "")},
-                  {"handled by", r.handled_by().empty() ? "-" : r.handled_by()},
-                  {"handled", FormatTime(r.has_handled_time(), r.handled_time())},
-                  {"blocked by request", r.blocked_by_request() ? "yes" : "no"},
-                  {"details", r.details_json()}});
+  PrintKeyValues(std::cout, {{"id", r.id()},
+                             {"kind", KindName(r.kind())},
+                             {"subject", r.subject_id().empty() ? "-" : r.subject_id()},
+                             {"source", v1::Source_Name(r.source())},
+                             {"received", FormatTime(r.has_received_time(), r.received_time())},
+                             {"due", FormatTime(r.has_due_time(), r.due_time())},
+                             {"status", v1::PrivacyRequestStatus_Name(r.status()) +
+                                            (r.overdue() ? " OVERDUE" : "")},
+                             {"handled by", r.handled_by().empty() ? "-" : r.handled_by()},
+                             {"handled", FormatTime(r.has_handled_time(), r.handled_time())},
+                             {"blocked by request", r.blocked_by_request() ? "yes" : "no"},
+                             {"details", r.details_json()}});
 }
 
 // DUE  OVERDUE  KIND  STATUS  ID  SUBJECT
@@ -136,7 +147,8 @@ const FlagSpec kPageSize{"page-size", "N", "results per page (default 50, at mos
 
 std::vector<Sub> Subcommands() {
   return {
-      {"due", "[--kind KIND]",
+      {"due",
+       "[--kind KIND]",
        "Open requests, earliest due first; OVERDUE marks those past their deadline.",
        {{"kind", "KIND", "only this kind", false, v1::PrivacyRequestKind_descriptor()}},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
@@ -202,14 +214,18 @@ std::vector<Sub> Subcommands() {
                          PrintNextPage(std::cout, r.next_page_token());
                        });
        }},
-      {"request", "--request-id ID", "Show one request.", {kRequestId},
+      {"request",
+       "--request-id ID",
+       "Show one request.",
+       {kRequestId},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
          v1::GetPrivacyRequestRequest req;
          req.set_request_id(f.Require("request-id"));
          return Invoke(call, &PrivacyService::Stub::GetPrivacyRequest, stub, req,
                        [](const v1::GetPrivacyRequestResponse& r) { PrintRequest(r.request()); });
        }},
-      {"open", "--subject-id ID --kind KIND [--received-at TIME] [--idempotency-key K]",
+      {"open",
+       "--subject-id ID --kind KIND [--received-at TIME] [--idempotency-key K]",
        "Record a request a subject made (by letter, phone, in person); prints its due date.",
        {kSubjectId,
         {"kind", "KIND", "required", false, v1::PrivacyRequestKind_descriptor()},
@@ -229,7 +245,8 @@ std::vector<Sub> Subcommands() {
          return Invoke(call, &PrivacyService::Stub::OpenPrivacyRequest, stub, req,
                        [](const v1::OpenPrivacyRequestResponse& r) { PrintRequest(r.request()); });
        }},
-      {"complete", "--request-id ID (--done | --rejected) [--note TEXT]",
+      {"complete",
+       "--request-id ID (--done | --rejected) [--note TEXT]",
        "Close a request (a block its rectification set is lifted).",
        {kRequestId,
         {"done", "", "the request was carried out"},
@@ -243,12 +260,12 @@ std::vector<Sub> Subcommands() {
          req.set_request_id(f.Require("request-id"));
          req.set_status(f.Has("done") ? v1::DONE : v1::REJECTED);
          req.set_note(f.Get("note"));
-         return Invoke(call, &PrivacyService::Stub::CompletePrivacyRequest, stub, req,
-                       [](const v1::CompletePrivacyRequestResponse& r) {
-                         PrintRequest(r.request());
-                       });
+         return Invoke(
+             call, &PrivacyService::Stub::CompletePrivacyRequest, stub, req,
+             [](const v1::CompletePrivacyRequestResponse& r) { PrintRequest(r.request()); });
        }},
-      {"block", "--subject-id ID [--reason TEXT] [--request-id ID] [--idempotency-key K]",
+      {"block",
+       "--subject-id ID [--reason TEXT] [--request-id ID] [--idempotency-key K]",
        "Block a subject: every dispatch denied, CRM reads refused.",
        {kSubjectId, kReason, kRequestId, kIdempotency},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
@@ -262,7 +279,8 @@ std::vector<Sub> Subcommands() {
                          std::cout << (r.changed() ? "BLOCKED" : "ALREADY BLOCKED") << '\n';
                        });
        }},
-      {"unblock", "--subject-id ID [--reason TEXT] [--idempotency-key K]",
+      {"unblock",
+       "--subject-id ID [--reason TEXT] [--idempotency-key K]",
        "Lift a subject's block.",
        {kSubjectId, kReason, kIdempotency},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
@@ -277,8 +295,13 @@ std::vector<Sub> Subcommands() {
        "--subject-id ID [--request-id ID] [--surname S] [--given-name G] [--patronymic P] "
        "[--locale L] [--idempotency-key K]",
        "Correct personal fields; answers the subject's open rectification request.",
-       {kSubjectId, kRequestId, {"surname", "S", ""}, {"given-name", "G", ""},
-        {"patronymic", "P", ""}, {"locale", "L", "BCP 47, e.g. az, ru, en"}, kIdempotency},
+       {kSubjectId,
+        kRequestId,
+        {"surname", "S", ""},
+        {"given-name", "G", ""},
+        {"patronymic", "P", ""},
+        {"locale", "L", "BCP 47, e.g. az, ru, en"},
+        kIdempotency},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
          v1::RectifySubjectRequest req;
          req.set_subject_id(f.Require("subject-id"));
@@ -308,7 +331,8 @@ std::vector<Sub> Subcommands() {
                          if (!r.request().id().empty()) PrintRequest(r.request());
                        });
        }},
-      {"revoke", "--subject-id ID [--request-id ID] [--idempotency-key K]",
+      {"revoke",
+       "--subject-id ID [--request-id ID] [--idempotency-key K]",
        "Record a revocation of consent: dispatch stops now; prints the destruction date.",
        {kSubjectId, kRequestId, kIdempotency},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
@@ -319,11 +343,10 @@ std::vector<Sub> Subcommands() {
          req.mutable_proof()->set_source(v1::OPERATOR);
          return Invoke(call, &PrivacyService::Stub::RevokeConsent, stub, req,
                        [](const v1::RevokeConsentResponse& r) {
-                         std::cout << (r.changed() ? "REVOKED" : "ALREADY REVOKED")
-                                   << " destruction due "
-                                   << FormatTime(r.has_destruction_due_time(),
-                                                 r.destruction_due_time())
-                                   << " request " << r.request().id() << '\n';
+                         std::cout
+                             << (r.changed() ? "REVOKED" : "ALREADY REVOKED") << " destruction due "
+                             << FormatTime(r.has_destruction_due_time(), r.destruction_due_time())
+                             << " request " << r.request().id() << '\n';
                        });
        }},
   };
@@ -360,8 +383,9 @@ int RunPrivacy(const std::vector<std::string>& args, size_t index, Flags flags,
     ++index;
     for (size_t j = index; j < args.size(); ++j) {
       if (args[j] == "--help" || args[j] == "-h") {
-        std::cout << "Usage: heraldctl [global flags] privacy " << sub->name << " "
-                  << sub->synopsis << "\n\n" << sub->summary << "\n\nFlags:\n";
+        std::cout << "Usage: heraldctl [global flags] privacy " << sub->name << " " << sub->synopsis
+                  << "\n\n"
+                  << sub->summary << "\n\nFlags:\n";
         PrintFlagHelp(std::cout, sub->flags);
         return 0;
       }
@@ -378,15 +402,13 @@ int RunPrivacy(const std::vector<std::string>& args, size_t index, Flags flags,
       std::string v = flags.Get("timeout");
       double seconds = 0;
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
-      if (ec != std::errc() || end != v.data() + v.size() || !(seconds > 0) ||
-          seconds > 86400) {
+      if (ec != std::errc() || end != v.data() + v.size() || !(seconds > 0) || seconds > 86400) {
         throw UsageError("--timeout: expected a positive number of seconds, got '" + v + "'");
       }
       call.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000 + 0.5));
     }
     const char* env_addr = std::getenv("HERALDCTL_ADDR");
-    std::string addr =
-        flags.Get("addr", env_addr && *env_addr ? env_addr : "127.0.0.1:50051");
+    std::string addr = flags.Get("addr", env_addr && *env_addr ? env_addr : "127.0.0.1:50051");
     auto stub =
         PrivacyService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
     return sub->run(*stub, flags, call);

@@ -14,8 +14,7 @@ sys_days ParseDate(const std::string& text) {
   if (std::sscanf(text.c_str(), "%4d-%2u-%2u", &y, &m, &d) != 3) {
     throw std::invalid_argument("holiday: expected YYYY-MM-DD");
   }
-  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(m),
-                                  std::chrono::day(d)};
+  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(m), std::chrono::day(d)};
   if (!ymd.ok()) throw std::invalid_argument("holiday: not a calendar date");
   return sys_days(ymd);
 }
@@ -24,11 +23,16 @@ sys_days ParseDate(const std::string& text) {
 
 const char* KindName(RequestKind k) {
   switch (k) {
-    case RequestKind::kAccess: return "access";
-    case RequestKind::kStopProcessing: return "stop_processing";
-    case RequestKind::kRectify: return "rectify";
-    case RequestKind::kRevoke: return "revoke";
-    case RequestKind::kDestroy: return "destroy";
+    case RequestKind::kAccess:
+      return "access";
+    case RequestKind::kStopProcessing:
+      return "stop_processing";
+    case RequestKind::kRectify:
+      return "rectify";
+    case RequestKind::kRevoke:
+      return "revoke";
+    case RequestKind::kDestroy:
+      return "destroy";
   }
   return "?";
 }
@@ -41,8 +45,7 @@ std::optional<RequestKind> KindFromName(const std::string& name) {
   return std::nullopt;
 }
 
-WorkingCalendar::WorkingCalendar(const std::vector<std::string>& holidays,
-                                 int utc_offset_minutes)
+WorkingCalendar::WorkingCalendar(const std::vector<std::string>& holidays, int utc_offset_minutes)
     : offset_(utc_offset_minutes) {
   for (const auto& h : holidays) holidays_.insert(ParseDate(h));
 }

@@ -11,7 +11,13 @@
 namespace herald::privacy {
 
 // Same numbers as herald.v1.PrivacyRequestKind; stored by name in privacy_requests.kind.
-enum class RequestKind { kAccess = 1, kStopProcessing = 2, kRectify = 3, kRevoke = 4, kDestroy = 5 };
+enum class RequestKind {
+  kAccess = 1,
+  kStopProcessing = 2,
+  kRectify = 3,
+  kRevoke = 4,
+  kDestroy = 5
+};
 
 const char* KindName(RequestKind k);
 std::optional<RequestKind> KindFromName(const std::string& name);

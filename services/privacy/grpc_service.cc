@@ -3,13 +3,12 @@
 namespace herald::privacy {
 
 // Every PrivacyService RPC needs the privacy scope (admin holds every scope).
-#define HERALD_PRIVACY_DELEGATE(Method, Operation)                                        \
-  grpc::Status PrivacyGrpcService::Method(grpc::ServerContext* ctx,                       \
-                                          const v1::Method##Request* req,                 \
-                                          v1::Method##Response* resp) {                   \
-    return runner_.Run(ctx, #Method, {Scope::kPrivacy}, [&](const Caller& caller) {      \
-      *resp = operations_.Operation(caller, *req);                                        \
-    });                                                                                   \
+#define HERALD_PRIVACY_DELEGATE(Method, Operation)                                            \
+  grpc::Status PrivacyGrpcService::Method(                                                    \
+      grpc::ServerContext* ctx, const v1::Method##Request* req, v1::Method##Response* resp) { \
+    return runner_.Run(ctx, #Method, {Scope::kPrivacy}, [&](const Caller& caller) {           \
+      *resp = operations_.Operation(caller, *req);                                            \
+    });                                                                                       \
   }
 
 HERALD_PRIVACY_DELEGATE(RectifySubject, RectifySubject)

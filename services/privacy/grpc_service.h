@@ -33,8 +33,7 @@ class PrivacyGrpcService final : public v1::PrivacyService::Service {
   grpc::Status OpenPrivacyRequest(grpc::ServerContext* ctx,
                                   const v1::OpenPrivacyRequestRequest* req,
                                   v1::OpenPrivacyRequestResponse* resp) override;
-  grpc::Status GetPrivacyRequest(grpc::ServerContext* ctx,
-                                 const v1::GetPrivacyRequestRequest* req,
+  grpc::Status GetPrivacyRequest(grpc::ServerContext* ctx, const v1::GetPrivacyRequestRequest* req,
                                  v1::GetPrivacyRequestResponse* resp) override;
   grpc::Status ListPrivacyRequests(grpc::ServerContext* ctx,
                                    const v1::ListPrivacyRequestsRequest* req,
@@ -49,14 +48,12 @@ class PrivacyGrpcService final : public v1::PrivacyService::Service {
   grpc::Status DepersonalizeSubject(grpc::ServerContext* ctx,
                                     const v1::DepersonalizeSubjectRequest* req,
                                     v1::DepersonalizeSubjectResponse* resp) override;
-  grpc::Status ExportSubjectData(grpc::ServerContext* ctx,
-                                 const v1::ExportSubjectDataRequest* req,
+  grpc::Status ExportSubjectData(grpc::ServerContext* ctx, const v1::ExportSubjectDataRequest* req,
                                  v1::ExportSubjectDataResponse* resp) override;
   grpc::Status ListDestructionRecords(grpc::ServerContext* ctx,
                                       const v1::ListDestructionRecordsRequest* req,
                                       v1::ListDestructionRecordsResponse* resp) override;
-  grpc::Status GetDestructionAct(grpc::ServerContext* ctx,
-                                 const v1::GetDestructionActRequest* req,
+  grpc::Status GetDestructionAct(grpc::ServerContext* ctx, const v1::GetDestructionActRequest* req,
                                  v1::GetDestructionActResponse* resp) override;
 
  private:

@@ -12,10 +12,9 @@
 namespace herald::privacy {
 namespace {
 
-constexpr db::Statement kOverdue{
-    "privacy_job.overdue",
-    "SELECT id::text, kind, due_at::text FROM privacy_requests"
-    " WHERE status = 'open' AND due_at < $1 ORDER BY due_at, id"};
+constexpr db::Statement kOverdue{"privacy_job.overdue",
+                                 "SELECT id::text, kind, due_at::text FROM privacy_requests"
+                                 " WHERE status = 'open' AND due_at < $1 ORDER BY due_at, id"};
 // Revocations whose destruction is due. Locked so two workers never destroy the same one.
 constexpr db::Statement kDueRevocations{
     "privacy_job.due_revocations",
@@ -25,8 +24,7 @@ constexpr db::Statement kDueRevocations{
     " AND NOT (p.id = ANY($3::uuid[]))"
     " ORDER BY p.due_at, p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED"};
 
-constexpr char kDestructionReason[] =
-    "consent to processing revoked (152-FZ art. 21 p. 5)";
+constexpr char kDestructionReason[] = "consent to processing revoked (152-FZ art. 21 p. 5)";
 
 }  // namespace
 
@@ -128,8 +126,7 @@ void PrivacyJob::RunDueDestructions(Timestamp now, Result& result) {
   while (true) {
     auto conn = pool_.Acquire();
     pqxx::work txn(conn->raw());
-    auto rows =
-        conn->Exec(txn, kDueRevocations, ToIso8601(now), 1, db::ToArrayLiteral(failed));
+    auto rows = conn->Exec(txn, kDueRevocations, ToIso8601(now), 1, db::ToArrayLiteral(failed));
     if (rows.empty()) return;
     std::string request_id = rows[0][0].as<std::string>();
     std::string subject_id = rows[0][1].as<std::string>();

@@ -27,9 +27,8 @@ namespace herald::privacy {
 class PrivacyJob {
  public:
   // destroyer may be null: due destructions then wait (and show as overdue).
-  PrivacyJob(db::Pool& pool, const Clock& clock, RequestIntake& intake,
-             SubjectDestroyer* destroyer, prometheus::Registry& metrics,
-             std::chrono::milliseconds interval);
+  PrivacyJob(db::Pool& pool, const Clock& clock, RequestIntake& intake, SubjectDestroyer* destroyer,
+             prometheus::Registry& metrics, std::chrono::milliseconds interval);
   ~PrivacyJob();
 
   // Also runs the retention sweep, at most once per `every` (issue 5 part 2). Before Start().
@@ -42,12 +41,12 @@ class PrivacyJob {
   void Stop();
 
   struct Result {
-    int opened = 0;      // requests taken in
-    int overdue = 0;     // open requests past their due time
-    int destroyed = 0;   // scheduled destructions carried out
-    int closed = 0;      // revocations closed without destruction (consent given again)
-    int failed = 0;
-    bool retention_swept = false;  // the retention sweep ran this round      // destructions that failed (retried next run)
+    int opened = 0;     // requests taken in
+    int overdue = 0;    // open requests past their due time
+    int destroyed = 0;  // scheduled destructions carried out
+    int closed = 0;     // revocations closed without destruction (consent given again)
+    int failed = 0;     // destructions that failed (retried next run)
+    bool retention_swept = false;  // the retention sweep ran this round
   };
   // One round on the calling thread.
   Result RunOnce();

@@ -71,8 +71,7 @@ Timestamp FromProto(const google::protobuf::Timestamp& t) {
 }
 
 // A time the caller gives for when the subject acted: not in the future, not absurdly old.
-Timestamp CheckPast(const std::string& field, const google::protobuf::Timestamp& t,
-                    Timestamp now) {
+Timestamp CheckPast(const std::string& field, const google::protobuf::Timestamp& t, Timestamp now) {
   if (t.nanos() < 0 || t.nanos() > 999999999) throw InvalidArgument(field, "invalid nanos");
   Timestamp v = FromProto(t);
   if (v > now + std::chrono::minutes(5)) throw InvalidArgument(field, "is in the future");
@@ -120,8 +119,8 @@ PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
     flags = LockSubject(conn, txn, *subject_id);
     if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   }
-  NewRequest req{kind,     subject_id, origin_event_id, source, received_at, out.due_at,
-                 false,    details};
+  NewRequest req{kind,        subject_id, origin_event_id, source,
+                 received_at, out.due_at, false,           details};
   // Data reported inaccurate: blocked from the moment of the request (art. 21 p. 1). The
   // request owns the block only when it set it.
   if (acts_on_subject && kind == RequestKind::kRectify && !flags.blocked) {
@@ -138,8 +137,8 @@ PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
     RecordRevocation(conn, txn, *subject_id, actor, source, received_at, now);
     out.changed = true;
   }
-  nlohmann::json opened = {{"kind", KindName(kind)}, {"request_id", *out.request_id},
-                           {"due_at", ToIso8601(out.due_at)}};
+  nlohmann::json opened = {
+      {"kind", KindName(kind)}, {"request_id", *out.request_id}, {"due_at", ToIso8601(out.due_at)}};
   if (origin_event_id) opened["origin_event_id"] = *origin_event_id;
   subscriptions::AppendEvent(conn, txn,
                              {subject_id, std::nullopt, "privacy_request.opened", actor, source,
@@ -156,9 +155,8 @@ v1::OpenPrivacyRequestResponse PrivacyOperations::OpenRequest(
   std::string subject_id = RequireUuid("subject_id", r.subject_id());
   int source = SourceOr(r.source(), v1::OPERATOR);
   Timestamp now = clock_.Now();
-  Timestamp received = r.has_received_time()
-                           ? CheckPast("received_time", r.received_time(), now)
-                           : now;
+  Timestamp received =
+      r.has_received_time() ? CheckPast("received_time", r.received_time(), now) : now;
   IdempotencyKey idem(caller, "OpenPrivacyRequest", r.idempotency_key(), r);
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
@@ -178,8 +176,8 @@ v1::OpenPrivacyRequestResponse PrivacyOperations::OpenRequest(
   return resp;
 }
 
-v1::GetPrivacyRequestResponse PrivacyOperations::GetRequest(
-    const Caller&, const v1::GetPrivacyRequestRequest& r) {
+v1::GetPrivacyRequestResponse PrivacyOperations::GetRequest(const Caller&,
+                                                            const v1::GetPrivacyRequestRequest& r) {
   std::string id = RequireUuid("request_id", r.request_id());
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
@@ -257,8 +255,8 @@ v1::CompletePrivacyRequestResponse PrivacyOperations::CompleteRequest(
   }
   nlohmann::json note = nlohmann::json::object();
   if (!r.note().empty()) note["note"] = r.note();
-  CloseRequest(*conn, txn, id, r.status() == v1::DONE ? "done" : "rejected", caller.client_id,
-               note, now);
+  CloseRequest(*conn, txn, id, r.status() == v1::DONE ? "done" : "rejected", caller.client_id, note,
+               now);
   v1::CompletePrivacyRequestResponse resp;
   *resp.mutable_request() = LoadRequest(*conn, txn, id, now);
   txn.commit();
@@ -304,8 +302,8 @@ v1::BlockSubjectResponse PrivacyOperations::BlockSubject(const Caller& caller,
   return resp;
 }
 
-v1::UnblockSubjectResponse PrivacyOperations::UnblockSubject(
-    const Caller& caller, const v1::UnblockSubjectRequest& r) {
+v1::UnblockSubjectResponse PrivacyOperations::UnblockSubject(const Caller& caller,
+                                                             const v1::UnblockSubjectRequest& r) {
   std::string subject_id = RequireUuid("subject_id", r.subject_id());
   CheckText("reason", r.reason(), 500);
   IdempotencyKey idem(caller, "UnblockSubject", r.idempotency_key(), r);
@@ -326,12 +324,13 @@ v1::UnblockSubjectResponse PrivacyOperations::UnblockSubject(
   return {};
 }
 
-v1::RectifySubjectResponse PrivacyOperations::RectifySubject(
-    const Caller& caller, const v1::RectifySubjectRequest& r) {
+v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& caller,
+                                                             const v1::RectifySubjectRequest& r) {
   std::string subject_id = RequireUuid("subject_id", r.subject_id());
   if (r.update_fields().empty()) {
-    throw InvalidArgument("update_fields", "name at least one of surname, given_name, "
-                                           "patronymic, locale");
+    throw InvalidArgument("update_fields",
+                          "name at least one of surname, given_name, "
+                          "patronymic, locale");
   }
   std::map<std::string, std::string> wanted;
   for (const auto& f : r.update_fields()) {
@@ -369,8 +368,8 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(
   SubjectFlags flags = LockSubject(*conn, txn, subject_id);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   v1::PrivacyRequest req;
-  std::optional<std::string> request_id = CheckRequestFor(
-      *conn, txn, r.request_id(), subject_id, RequestKind::kRectify, now, &req);
+  std::optional<std::string> request_id =
+      CheckRequestFor(*conn, txn, r.request_id(), subject_id, RequestKind::kRectify, now, &req);
   if (!request_id) {
     // Without an explicit id, the subject's oldest open rectification is the one answered.
     auto open = conn->Exec(txn, kOpenOfKind, subject_id, KindName(RequestKind::kRectify));
@@ -401,20 +400,20 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(
   // Old and new values sit in the personal side table, so destruction removes them.
   nlohmann::json details = {{"fields", changed}};
   if (request_id) details["request_id"] = *request_id;
-  subscriptions::AppendEvent(*conn, txn,
-                             {subject_id, std::nullopt, "subject.rectified", caller.client_id,
-                              v1::OPERATOR, now, now, details,
-                              changed.empty() ? nlohmann::json::object()
-                                              : nlohmann::json{{"old", old_values},
-                                                               {"new", new_values}}});
+  subscriptions::AppendEvent(
+      *conn, txn,
+      {subject_id, std::nullopt, "subject.rectified", caller.client_id, v1::OPERATOR, now, now,
+       details,
+       changed.empty() ? nlohmann::json::object()
+                       : nlohmann::json{{"old", old_values}, {"new", new_values}}});
   if (request_id) {
     if (req.blocked_by_request() && flags.blocked) {
       SetBlocked(*conn, txn, subject_id, false, caller.client_id, v1::OPERATOR, "data rectified",
                  request_id, now);
       resp.set_unblocked(true);
     }
-    CloseRequest(*conn, txn, *request_id, "done", caller.client_id,
-                 {{"changed_fields", changed}}, now);
+    CloseRequest(*conn, txn, *request_id, "done", caller.client_id, {{"changed_fields", changed}},
+                 now);
     *resp.mutable_request() = LoadRequest(*conn, txn, *request_id, now);
   }
   idem.Complete(*conn, txn,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -7,7 +8,6 @@
 #include "common/clock.h"
 #include "common/db/pool.h"
 #include "common/grpc/caller.h"
-#include <nlohmann/json.hpp>
 #include "herald/v1/privacy.pb.h"
 #include "services/privacy/deadlines.h"
 
@@ -36,8 +36,7 @@ class PrivacyOperations {
                                             const v1::UnblockSubjectRequest& r);
   v1::RectifySubjectResponse RectifySubject(const Caller& caller,
                                             const v1::RectifySubjectRequest& r);
-  v1::RevokeConsentResponse RevokeConsent(const Caller& caller,
-                                          const v1::RevokeConsentRequest& r);
+  v1::RevokeConsentResponse RevokeConsent(const Caller& caller, const v1::RevokeConsentRequest& r);
 
   // The pieces intake shares, inside the caller's transaction. Each opens one request
   // (origin_event_id: at most once per event; nullopt when that event already has one).

@@ -42,10 +42,10 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
     auto conn = pool_.Acquire();
     pqxx::read_transaction txn(conn->raw());
     for (const auto& row : conn->Exec(txn, kPending, limit)) {
-      pending.emplace_back(row[0].as<int64_t>(),
-                           row[1].is_null() ? std::nullopt
-                                            : std::optional<std::string>(row[1].as<std::string>()),
-                           row[2].as<std::string>(), row[3].as<std::string>());
+      pending.emplace_back(
+          row[0].as<int64_t>(),
+          row[1].is_null() ? std::nullopt : std::optional<std::string>(row[1].as<std::string>()),
+          row[2].as<std::string>(), row[3].as<std::string>());
     }
   }
   for (const auto& [event_id, subject_id, details_text, occurred_text] : pending) {
@@ -68,8 +68,7 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
       pqxx::work txn(conn->raw());
       note["rejected"] = why;
       RequestKind k = kind.value_or(RequestKind::kStopProcessing);
-      NewRequest req{k,        subject_id, event_id, v1::EMAIL_REPLY,
-                     received, received,   false,    note};
+      NewRequest req{k, subject_id, event_id, v1::EMAIL_REPLY, received, received, false, note};
       auto id = InsertRequest(*conn, txn, req);
       if (!id) return;
       conn->Exec(txn, kReject, *id, ToIso8601(now), nlohmann::json::object().dump());
@@ -84,14 +83,14 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
     }
     try {
       pqxx::work txn(conn->raw());
-      auto opened = operations_.OpenInTxn(*conn, txn, *kind, subject_id, event_id,
-                                          v1::EMAIL_REPLY, kActor, received, now, note);
+      auto opened = operations_.OpenInTxn(*conn, txn, *kind, subject_id, event_id, v1::EMAIL_REPLY,
+                                          kActor, received, now, note);
       if (!opened.request_id) continue;  // another worker took this event in
       txn.commit();
       ++result.opened;
-      log::Info("privacy request opened", {{"event_id", event_id},
-                                           {"request_id", *opened.request_id},
-                                           {"kind", KindName(*kind)}});
+      log::Info(
+          "privacy request opened",
+          {{"event_id", event_id}, {"request_id", *opened.request_id}, {"kind", KindName(*kind)}});
     } catch (const Error& e) {
       // The subject was destroyed or is unknown: nothing to act on.
       reject(e.what());

@@ -20,12 +20,11 @@ constexpr db::Statement kInsert{
     " VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, $5, $6, $7, $8::jsonb)"
     " ON CONFLICT (origin_event_id) DO NOTHING RETURNING id::text"};
 
-const std::string kLoadSql = std::string("SELECT ") + kRequestColumns +
-                             " FROM privacy_requests WHERE id = $1::uuid";
+const std::string kLoadSql =
+    std::string("SELECT ") + kRequestColumns + " FROM privacy_requests WHERE id = $1::uuid";
 const std::string kLoadForUpdateSql = kLoadSql + " FOR UPDATE";
 const db::Statement kLoad{"privacy_requests.load", kLoadSql.c_str()};
-const db::Statement kLoadForUpdate{"privacy_requests.load_for_update",
-                                   kLoadForUpdateSql.c_str()};
+const db::Statement kLoadForUpdate{"privacy_requests.load_for_update", kLoadForUpdateSql.c_str()};
 
 constexpr db::Statement kClose{
     "privacy_requests.close",
@@ -43,9 +42,9 @@ v1::PrivacyRequestStatus StatusFromName(const std::string& s) {
 
 std::optional<std::string> InsertRequest(db::Connection& conn, pqxx::transaction_base& txn,
                                          const NewRequest& r) {
-  auto rows = conn.Exec(txn, kInsert, KindName(r.kind), r.subject_id, r.origin_event_id,
-                        r.source, ToIso8601(r.received_at), ToIso8601(r.due_at),
-                        r.blocked_by_request, r.details.dump());
+  auto rows = conn.Exec(txn, kInsert, KindName(r.kind), r.subject_id, r.origin_event_id, r.source,
+                        ToIso8601(r.received_at), ToIso8601(r.due_at), r.blocked_by_request,
+                        r.details.dump());
   if (rows.empty()) return std::nullopt;
   return rows[0][0].as<std::string>();
 }

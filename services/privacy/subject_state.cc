@@ -42,10 +42,10 @@ void SetBlocked(db::Connection& conn, pqxx::transaction_base& txn, const std::st
   conn.Exec(txn, kSetBlocked, subject_id, blocked, ToIso8601(now));
   nlohmann::json details = {{"reason", reason}};
   if (request_id) details["request_id"] = *request_id;
-  subscriptions::AppendEvent(conn, txn,
-                             {subject_id, std::nullopt,
-                              blocked ? "subject.blocked" : "subject.unblocked", actor, source,
-                              now, now, details, nlohmann::json::object()});
+  subscriptions::AppendEvent(
+      conn, txn,
+      {subject_id, std::nullopt, blocked ? "subject.blocked" : "subject.unblocked", actor, source,
+       now, now, details, nlohmann::json::object()});
 }
 
 void RecordRevocation(db::Connection& conn, pqxx::transaction_base& txn,
@@ -54,7 +54,13 @@ void RecordRevocation(db::Connection& conn, pqxx::transaction_base& txn,
   // The same shape RecordConsent gives a withdrawal of consent to processing.
   int64_t event_id = subscriptions::AppendEvent(
       conn, txn,
-      {subject_id, std::nullopt, "consent.withdrawn", actor, source, occurred_at, now,
+      {subject_id,
+       std::nullopt,
+       "consent.withdrawn",
+       actor,
+       source,
+       occurred_at,
+       now,
        {{"kind", "PROCESSING"}, {"granted", false}, {"revocation", true}},
        nlohmann::json::object()});
   conn.Exec(txn, kInsertWithdrawal, subject_id, source, ToIso8601(occurred_at), ToIso8601(now),

@@ -35,8 +35,8 @@ class PrivacyIntegrationTest : public ::testing::Test {
         "email:\n  from_address: news@herald.test\n"
         "dispatch:\n  workers: 2\n  batch_size: 20\n  lease_s: 30\n"
         "providers:\n  - name: sink\n    kind: smtp\n    country: RU\n"
-        "    settings:\n      url: smtp://127.0.0.1:" + std::to_string(sink_->port()) +
-        "\n      starttls: none\n      max_connections: 2\n";
+        "    settings:\n      url: smtp://127.0.0.1:" +
+        std::to_string(sink_->port()) + "\n      starttls: none\n      max_connections: 2\n";
     server_ = std::make_unique<HeralddProcess>(db_->dsn(), providers);
     server_->Start();
     subs_ = v1::SubscriptionService::NewStub(server_->Channel());
@@ -94,9 +94,8 @@ class PrivacyIntegrationTest : public ::testing::Test {
     v1::RevokeConsentRequest r;
     r.set_subject_id(id);
     v1::RevokeConsentResponse ignored;
-    return As(HeralddProcess::kPrivacyKey, [&](auto* c) {
-      return privacy_->RevokeConsent(c, r, resp ? resp : &ignored);
-    });
+    return As(HeralddProcess::kPrivacyKey,
+              [&](auto* c) { return privacy_->RevokeConsent(c, r, resp ? resp : &ignored); });
   }
 
   v1::SendResponse Send(const std::string& id, const std::string& key) {
@@ -108,8 +107,8 @@ class PrivacyIntegrationTest : public ::testing::Test {
     r.mutable_content()->set_subject("Invitation");
     r.mutable_content()->set_text("Hello");
     v1::SendResponse resp;
-    auto status = As(HeralddProcess::kSchedulerKey,
-                     [&](auto* c) { return dispatch_->Send(c, r, &resp); });
+    auto status =
+        As(HeralddProcess::kSchedulerKey, [&](auto* c) { return dispatch_->Send(c, r, &resp); });
     EXPECT_TRUE(status.ok()) << status.error_message();
     return resp;
   }
@@ -167,8 +166,8 @@ TEST_F(PrivacyIntegrationTest, SendAndCheckEligibilityRefuseBlockedAndRevokedSub
   auto crm = As(HeralddProcess::kCrmKey, [&](auto* c) { return subs_->GetSubject(c, get, &got); });
   EXPECT_EQ(crm.error_code(), grpc::FAILED_PRECONDITION);
   EXPECT_EQ(crm.error_message(), "subject is blocked");
-  auto own = As(HeralddProcess::kPrivacyKey,
-                [&](auto* c) { return subs_->GetSubject(c, get, &got); });
+  auto own =
+      As(HeralddProcess::kPrivacyKey, [&](auto* c) { return subs_->GetSubject(c, get, &got); });
   EXPECT_TRUE(own.ok()) << own.error_message();
   EXPECT_TRUE(got.subject().blocked());
 
@@ -185,9 +184,10 @@ TEST_F(PrivacyIntegrationTest, ARunningCampaignRefusesSubjectsBlockedOrRevokedMi
   content.set_subject("Offer");
   content.set_text("Hello");
   std::string campaign = testing::StartCampaign(*server_, subjects, content, "privacy-run");
-  ASSERT_TRUE(WaitUntil([&] {
-    return Number(*db_, "SELECT count(*) FROM messages WHERE status = 'sent'") >= 20;
-  }, 60)) << server_->Log();
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Number(*db_, "SELECT count(*) FROM messages WHERE status = 'sent'") >= 20; },
+      60))
+      << server_->Log();
 
   // Victims among the recipients not yet claimed: half blocked, half revoked.
   std::vector<std::string> queued;
@@ -210,28 +210,36 @@ TEST_F(PrivacyIntegrationTest, ARunningCampaignRefusesSubjectsBlockedOrRevokedMi
   auto still_queued = [&](const std::vector<std::string>& ids) {
     std::string in;
     for (const auto& id : ids) in += (in.empty() ? "'" : ",'") + id + "'";
-    return db_->Scalar("SELECT string_agg(id::text, ',') FROM messages WHERE status = 'queued'"
-                       " AND subject_id IN (" + in + ")");
+    return db_->Scalar(
+        "SELECT string_agg(id::text, ',') FROM messages WHERE status = 'queued'"
+        " AND subject_id IN (" +
+        in + ")");
   };
   std::string blocked_msgs = still_queued(to_block);
   std::string revoked_msgs = still_queued(to_revoke);
   ASSERT_FALSE(blocked_msgs.empty());
   ASSERT_FALSE(revoked_msgs.empty());
 
-  ASSERT_TRUE(WaitUntil([&] {
-    return Number(*db_, "SELECT count(*) FROM messages WHERE status IN"
-                        " ('queued', 'retrying', 'sending')") == 0;
-  }, 120)) << server_->Log();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Number(*db_,
+                      "SELECT count(*) FROM messages WHERE status IN"
+                      " ('queued', 'retrying', 'sending')") == 0;
+      },
+      120))
+      << server_->Log();
   auto quoted = [](const std::string& csv) {
     std::string out = "'";
     for (char c : csv) out += c == ',' ? std::string("','") : std::string(1, c);
     return out + "'";
   };
   EXPECT_EQ(db_->Scalar("SELECT string_agg(DISTINCT status || ':' || coalesce(deny_reason, 0), ',')"
-                        " FROM messages WHERE id::text IN (" + quoted(blocked_msgs) + ")"),
+                        " FROM messages WHERE id::text IN (" +
+                        quoted(blocked_msgs) + ")"),
             "suppressed:3");  // SUBJECT_BLOCKED
   EXPECT_EQ(db_->Scalar("SELECT string_agg(DISTINCT status || ':' || coalesce(deny_reason, 0), ',')"
-                        " FROM messages WHERE id::text IN (" + quoted(revoked_msgs) + ")"),
+                        " FROM messages WHERE id::text IN (" +
+                        quoted(revoked_msgs) + ")"),
             "suppressed:4");  // CONSENT_REVOKED
   // And the sink never saw them.
   auto captured = testing::CapturedMessageIds(*sink_);
@@ -258,10 +266,10 @@ TEST_F(PrivacyIntegrationTest, BadInputAndTheWrongScopeGetPreciseStatusesAndChan
     v1::DestroySubjectRequest r;
     r.set_subject_id(id);
     v1::DestroySubjectResponse resp;
-    EXPECT_EQ(As(HeralddProcess::kCrmKey, [&](auto* c) {
-                return privacy_->DestroySubject(c, r, &resp);
-              }).error_code(),
-              grpc::PERMISSION_DENIED);  // the CRM scope cannot destroy
+    EXPECT_EQ(
+        As(HeralddProcess::kCrmKey, [&](auto* c) { return privacy_->DestroySubject(c, r, &resp); })
+            .error_code(),
+        grpc::PERMISSION_DENIED);  // the CRM scope cannot destroy
   }
   // Unknown subject.
   auto unknown = Block("0b6f0c44-0000-4000-8000-00000000abcd");
@@ -317,8 +325,11 @@ TEST_F(PrivacyIntegrationTest, HeraldctlPrivacyDueListsOpenRequestsAndMarksOverd
   char when[32];
   std::time_t t = secs;
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  ASSERT_EQ(RunHeraldctl(*server_, "privacy open --subject-id " + late +
-                                       " --kind access --received-at " + when, &out), 0) << out;
+  ASSERT_EQ(RunHeraldctl(
+                *server_,
+                "privacy open --subject-id " + late + " --kind access --received-at " + when, &out),
+            0)
+      << out;
   ASSERT_EQ(RunHeraldctl(*server_, "privacy revoke --subject-id " + fresh, &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("REVOKED destruction due "));
   ASSERT_EQ(RunHeraldctl(*server_, "privacy due", &out), 0) << out;

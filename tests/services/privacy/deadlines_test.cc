@@ -51,8 +51,7 @@ TEST(DeadlinePolicyTest, TenWorkingDaysSkipTwoWeekends) {
   // end of 11 Dec, Moscow time.
   EXPECT_EQ(p.DueAt(RequestKind::kStopProcessing, At("2026-11-27T12:00:00Z")),
             At("2026-12-11T21:00:00Z"));
-  EXPECT_EQ(p.DueAt(RequestKind::kAccess, At("2026-11-27T12:00:00Z")),
-            At("2026-12-11T21:00:00Z"));
+  EXPECT_EQ(p.DueAt(RequestKind::kAccess, At("2026-11-27T12:00:00Z")), At("2026-12-11T21:00:00Z"));
 }
 
 TEST(DeadlinePolicyTest, AHolidayPushesAWorkingDayDeadline) {
@@ -66,32 +65,26 @@ TEST(DeadlinePolicyTest, AHolidayPushesAWorkingDayDeadline) {
 TEST(DeadlinePolicyTest, RectifyIsSevenWorkingDaysInLocalTime) {
   DeadlinePolicy p(Moscow());
   // Thursday 23:30 MSK: Fri 27 Nov is day 1, Mon 7 Dec day 7.
-  EXPECT_EQ(p.DueAt(RequestKind::kRectify, At("2026-11-26T20:30:00Z")),
-            At("2026-12-07T21:00:00Z"));
+  EXPECT_EQ(p.DueAt(RequestKind::kRectify, At("2026-11-26T20:30:00Z")), At("2026-12-07T21:00:00Z"));
   // Friday 00:30 MSK (still Thursday in UTC): Mon 30 Nov is day 1, Tue 8 Dec day 7.
-  EXPECT_EQ(p.DueAt(RequestKind::kRectify, At("2026-11-26T21:30:00Z")),
-            At("2026-12-08T21:00:00Z"));
+  EXPECT_EQ(p.DueAt(RequestKind::kRectify, At("2026-11-26T21:30:00Z")), At("2026-12-08T21:00:00Z"));
   // A request on Saturday counts from Monday too.
-  EXPECT_EQ(p.DueAt(RequestKind::kRectify, At("2026-11-28T09:00:00Z")),
-            At("2026-12-08T21:00:00Z"));
+  EXPECT_EQ(p.DueAt(RequestKind::kRectify, At("2026-11-28T09:00:00Z")), At("2026-12-08T21:00:00Z"));
 }
 
 // Art. 21 p. 5: a revocation's destruction is 30 calendar days; weekends count.
 TEST(DeadlinePolicyTest, RevokeIsThirtyCalendarDays) {
   DeadlinePolicy p(Moscow({"2026-12-08"}));
-  EXPECT_EQ(p.DueAt(RequestKind::kRevoke, At("2026-11-27T12:00:00Z")),
-            At("2026-12-27T21:00:00Z"));
-  EXPECT_EQ(p.DueAt(RequestKind::kDestroy, At("2026-11-27T12:00:00Z")),
-            At("2026-12-27T21:00:00Z"));
+  EXPECT_EQ(p.DueAt(RequestKind::kRevoke, At("2026-11-27T12:00:00Z")), At("2026-12-27T21:00:00Z"));
+  EXPECT_EQ(p.DueAt(RequestKind::kDestroy, At("2026-11-27T12:00:00Z")), At("2026-12-27T21:00:00Z"));
 }
 
 TEST(DeadlinePolicyTest, NewYearHolidaysAcrossTheYearBoundary) {
-  DeadlinePolicy p(Moscow({"2027-01-01", "2027-01-04", "2027-01-05", "2027-01-06",
-                           "2027-01-07", "2027-01-08"}));
+  DeadlinePolicy p(
+      Moscow({"2027-01-01", "2027-01-04", "2027-01-05", "2027-01-06", "2027-01-07", "2027-01-08"}));
   // Thursday 31 Dec: 1 Jan holiday, weekend, 4-8 Jan holidays, weekend; 11, 12, 13 Jan are
   // working days 1-3; 7 working days end on Tue 19 Jan.
-  EXPECT_EQ(p.DueAt(RequestKind::kRectify, At("2026-12-31T10:00:00Z")),
-            At("2027-01-19T21:00:00Z"));
+  EXPECT_EQ(p.DueAt(RequestKind::kRectify, At("2026-12-31T10:00:00Z")), At("2027-01-19T21:00:00Z"));
 }
 
 TEST(DeadlinePolicyTest, ConfiguredDeadlinesReplaceTheDefaults) {
@@ -100,8 +93,7 @@ TEST(DeadlinePolicyTest, ConfiguredDeadlinesReplaceTheDefaults) {
   c.deadlines["access"] = {1, true};
   c.utc_offset_minutes = 0;
   DeadlinePolicy p(c);
-  EXPECT_EQ(p.DueAt(RequestKind::kRevoke, At("2026-11-27T12:00:00Z")),
-            At("2026-11-30T00:00:00Z"));
+  EXPECT_EQ(p.DueAt(RequestKind::kRevoke, At("2026-11-27T12:00:00Z")), At("2026-11-30T00:00:00Z"));
   EXPECT_EQ(p.DueAt(RequestKind::kAccess, At("2026-11-27T12:00:00Z")),
             At("2026-12-01T00:00:00Z"));  // Monday is the one working day
 }

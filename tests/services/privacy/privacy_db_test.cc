@@ -15,8 +15,8 @@
 namespace herald::privacy {
 namespace {
 
-using ::testing::HasSubstr;
 using subscriptions::RegistryTest;
+using ::testing::HasSubstr;
 
 // Records every call; answers a record id, or throws when told to.
 class RecordingDestroyer : public SubjectDestroyer {
@@ -95,13 +95,17 @@ class PrivacyTest : public RegistryTest {
     pqxx::work txn(conn->raw());
     std::optional<std::string> key;
     if (!subject_id) key = std::string("\x01\x02\x03", 3);
-    subscriptions::AppendEvent(*conn, txn,
-                               {subject_id, key, "privacy_request_received", "inbound-mail",
-                                v1::EMAIL_REPLY, clock_.Now(), clock_.Now(),
-                                {{"request", request},
-                                 {"source", "email"},
-                                 {"inbound_mail_id", mail_id}},
-                                nlohmann::json::object()});
+    subscriptions::AppendEvent(
+        *conn, txn,
+        {subject_id,
+         key,
+         "privacy_request_received",
+         "inbound-mail",
+         v1::EMAIL_REPLY,
+         clock_.Now(),
+         clock_.Now(),
+         {{"request", request}, {"source", "email"}, {"inbound_mail_id", mail_id}},
+         nlohmann::json::object()});
     txn.commit();
   }
   double OverdueGauge(const std::string& kind) {
@@ -398,8 +402,10 @@ TEST_F(PrivacyTest, IntakeTurnsEachMarkerEventIntoExactlyOneRequest) {
   EXPECT_EQ(db_->Scalar("SELECT count(DISTINCT origin_event_id) FROM privacy_requests"), "6");
 
   auto kind_of = [&](const std::string& subject) {
-    return db_->Scalar("SELECT kind || ':' || status || ':' || source FROM privacy_requests"
-                       " WHERE subject_id = '" + subject + "' ORDER BY origin_event_id LIMIT 1");
+    return db_->Scalar(
+        "SELECT kind || ':' || status || ':' || source FROM privacy_requests"
+        " WHERE subject_id = '" +
+        subject + "' ORDER BY origin_event_id LIMIT 1");
   };
   EXPECT_EQ(kind_of(refuser), "stop_processing:open:5");
   EXPECT_EQ(kind_of(revoker), "revoke:open:5");
@@ -410,7 +416,8 @@ TEST_F(PrivacyTest, IntakeTurnsEachMarkerEventIntoExactlyOneRequest) {
   EXPECT_TRUE(Check(refuser, "", v1::EMAIL).allowed());  // the mail hook suppresses, not us
   EXPECT_EQ(db_->Scalar("SELECT status FROM privacy_requests WHERE subject_id IS NULL"), "open");
   EXPECT_EQ(db_->Scalar("SELECT details->>'inbound_mail_id' FROM privacy_requests"
-                        " WHERE subject_id = '" + revoker + "'"),
+                        " WHERE subject_id = '" +
+                        revoker + "'"),
             "12");
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM privacy_requests WHERE status = 'rejected'"), "2");
 }
@@ -418,9 +425,9 @@ TEST_F(PrivacyTest, IntakeTurnsEachMarkerEventIntoExactlyOneRequest) {
 TEST_F(PrivacyTest, OverdueRequestsAreListedFirstFlaggedAndCounted) {
   std::string a = LiveSubject("a@example.com");
   std::string b = LiveSubject("b@example.com");
-  v1::PrivacyRequest access = Open(a, v1::ACCESS);             // 10 working days
-  v1::PrivacyRequest stop = Open(b, v1::STOP_PROCESSING);      // 10 working days
-  v1::PrivacyRequest revoke = Revoke(b).request();             // 30 days
+  v1::PrivacyRequest access = Open(a, v1::ACCESS);         // 10 working days
+  v1::PrivacyRequest stop = Open(b, v1::STOP_PROCESSING);  // 10 working days
+  v1::PrivacyRequest revoke = Revoke(b).request();         // 30 days
   clock_.Set(FromUnixMicros(access.due_time().seconds() * 1000000) + std::chrono::minutes(1));
   auto r = job_->RunOnce();
   EXPECT_EQ(r.overdue, 2);
@@ -479,8 +486,7 @@ TEST_F(PrivacyTest, OpenRequestIsIdempotentPerKey) {
   EXPECT_EQ(first.id(), second.id());
   EXPECT_EQ(Count("privacy_requests"), 1);
   r.set_kind(v1::STOP_PROCESSING);
-  EXPECT_EQ(CatchError([&] { ops_->OpenRequest(privacy_, r); }).code(),
-            ErrorCode::kAlreadyExists);
+  EXPECT_EQ(CatchError([&] { ops_->OpenRequest(privacy_, r); }).code(), ErrorCode::kAlreadyExists);
   EXPECT_EQ(Count("privacy_requests"), 1);
 }
 
