@@ -36,11 +36,23 @@ struct Sub {
 };
 
 int Fail(const grpc::Status& s) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   size_t i = static_cast<size_t>(s.error_code());
   std::cerr << "heraldctl: " << (i < std::size(kNames) ? kNames[i] : "UNKNOWN") << ": "
             << s.error_message() << '\n';
@@ -87,7 +99,8 @@ const FlagSpec kReason{"reason", "TEXT",
 
 std::vector<Sub> Subcommands() {
   return {
-      {"destroy", "--subject-id ID --reason TEXT [--request-id ID] [--idempotency-key K]",
+      {"destroy",
+       "--subject-id ID --reason TEXT [--request-id ID] [--idempotency-key K]",
        "Destroy the subject's personal data irreversibly; prints the destruction record id.",
        {kSubjectId, kReason, kRequestId, kIdempotency},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
@@ -115,14 +128,14 @@ std::vector<Sub> Subcommands() {
          req.set_idempotency_key(f.Get("idempotency-key"));
          return Invoke(call, &PrivacyService::Stub::DepersonalizeSubject, stub, req,
                        [](const v1::DepersonalizeSubjectResponse& r) {
-                         std::cout << "DEPERSONALIZED record " << r.destruction_record_id()
-                                   << " at "
-                                   << FormatTime(r.has_depersonalized_time(),
-                                                 r.depersonalized_time())
-                                   << '\n';
+                         std::cout
+                             << "DEPERSONALIZED record " << r.destruction_record_id() << " at "
+                             << FormatTime(r.has_depersonalized_time(), r.depersonalized_time())
+                             << '\n';
                        });
        }},
-      {"export", "--subject-id ID [--format text|json]",
+      {"export",
+       "--subject-id ID [--format text|json]",
        "Everything held about the subject: the readable document, or the JSON export.",
        {kSubjectId, {"format", "F", "text (default) or json"}},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
@@ -138,7 +151,8 @@ std::vector<Sub> Subcommands() {
                          if (format == "json") std::cout << '\n';
                        });
        }},
-      {"act", "<RECORD-ID> | --record-id ID",
+      {"act",
+       "<RECORD-ID> | --record-id ID",
        "Print the act of destruction with the operator's name and address.",
        {{"record-id", "ID", "the destruction record's id"}},
        [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
@@ -147,7 +161,8 @@ std::vector<Sub> Subcommands() {
          return Invoke(call, &PrivacyService::Stub::GetDestructionAct, stub, req,
                        [](const v1::GetDestructionActResponse& r) { std::cout << r.text(); });
        }},
-      {"records", "[--since TIME] [--until TIME] [--page-size N] [--page-token T]",
+      {"records",
+       "[--since TIME] [--until TIME] [--page-size N] [--page-token T]",
        "Destruction records, newest first.",
        {{"since", "TIME", "RFC 3339, inclusive"},
         {"until", "TIME", "RFC 3339, exclusive"},
@@ -172,14 +187,12 @@ std::vector<Sub> Subcommands() {
                          Table t;
                          t.AddRow({"PERFORMED", "ID", "BY", "REASON", "SUBJECT"});
                          for (const auto& d : r.records()) {
-                           t.AddRow({FormatTime(d.has_performed_time(), d.performed_time()),
-                                     d.id(), d.performed_by(), d.reason(),
-                                     d.subject_full_name()});
+                           t.AddRow({FormatTime(d.has_performed_time(), d.performed_time()), d.id(),
+                                     d.performed_by(), d.reason(), d.subject_full_name()});
                          }
                          t.Print(std::cout);
                          if (!r.next_page_token().empty()) {
-                           std::cout << "next page: --page-token " << r.next_page_token()
-                                     << '\n';
+                           std::cout << "next page: --page-token " << r.next_page_token() << '\n';
                          }
                        });
        }},
@@ -207,8 +220,9 @@ int RunPrivacyErasure(const std::vector<std::string>& args, size_t index, Flags 
     ++index;
     for (size_t j = index; j < args.size(); ++j) {
       if (args[j] == "--help" || args[j] == "-h") {
-        std::cout << "Usage: heraldctl [global flags] privacy " << sub->name << " "
-                  << sub->synopsis << "\n\n" << sub->summary << "\n\nFlags:\n";
+        std::cout << "Usage: heraldctl [global flags] privacy " << sub->name << " " << sub->synopsis
+                  << "\n\n"
+                  << sub->summary << "\n\nFlags:\n";
         PrintFlagHelp(std::cout, sub->flags);
         return 0;
       }
@@ -230,15 +244,13 @@ int RunPrivacyErasure(const std::vector<std::string>& args, size_t index, Flags 
       std::string v = flags.Get("timeout");
       double seconds = 0;
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
-      if (ec != std::errc() || end != v.data() + v.size() || !(seconds > 0) ||
-          seconds > 86400) {
+      if (ec != std::errc() || end != v.data() + v.size() || !(seconds > 0) || seconds > 86400) {
         throw UsageError("--timeout: expected a positive number of seconds, got '" + v + "'");
       }
       call.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000 + 0.5));
     }
     const char* env_addr = std::getenv("HERALDCTL_ADDR");
-    std::string addr =
-        flags.Get("addr", env_addr && *env_addr ? env_addr : "127.0.0.1:50051");
+    std::string addr = flags.Get("addr", env_addr && *env_addr ? env_addr : "127.0.0.1:50051");
     auto stub =
         PrivacyService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
     return sub->run(*stub, flags, call);

@@ -83,9 +83,8 @@ DestructionRecordPage DestructionRecords::List(int page_size, const std::string&
   }
   if (static_cast<int>(rows.size()) > limit) {
     const auto& last = page.records.back();
-    page.next_page_token =
-        subscriptions::EncodePageToken(std::to_string(ToUnixMicros(last.performed_at)) + "|" +
-                                       last.id);
+    page.next_page_token = subscriptions::EncodePageToken(
+        std::to_string(ToUnixMicros(last.performed_at)) + "|" + last.id);
   }
   return page;
 }
@@ -103,8 +102,7 @@ std::string DestructionRecords::Act(const std::string& record_id) {
   return RenderAct(Get(record_id), settings_);
 }
 
-std::string DestructionRecords::RenderAct(const DestructionRecord& r,
-                                          const ErasureSettings& s) {
+std::string DestructionRecords::RenderAct(const DestructionRecord& r, const ErasureSettings& s) {
   auto or_unset = [](const std::string& v) {
     return v.empty() ? std::string("(not configured: set operator.* in the config)") : v;
   };
@@ -117,9 +115,8 @@ std::string DestructionRecords::RenderAct(const DestructionRecord& r,
       << "Operator:                " << or_unset(s.operator_name) << "\n"
       << "Operator's address:      " << or_unset(s.operator_address) << "\n"
       << "Information system:      " << r.information_system << "\n\n"
-      << "Data subject:            " << (r.subject_full_name.empty() ? "(no name was held)"
-                                                                      : r.subject_full_name)
-      << "\n"
+      << "Data subject:            "
+      << (r.subject_full_name.empty() ? "(no name was held)" : r.subject_full_name) << "\n"
       << "Subject identifier:      " << r.subject_id << "\n"
       << "Categories destroyed:\n";
   if (r.categories.empty()) out << "  (none held)\n";

@@ -19,8 +19,7 @@ void SetTime(google::protobuf::Timestamp* out, Timestamp t) {
 std::optional<Timestamp> TimeOf(const std::string& field, bool has,
                                 const google::protobuf::Timestamp& t) {
   if (!has) return std::nullopt;
-  if (t.nanos() < 0 || t.nanos() > 999999999 || t.seconds() < 0 ||
-      t.seconds() > 253402300799) {
+  if (t.nanos() < 0 || t.nanos() > 999999999 || t.seconds() < 0 || t.seconds() > 253402300799) {
     throw InvalidArgument(field, "not a valid timestamp");
   }
   return FromUnixMicros(t.seconds() * 1000000 + t.nanos() / 1000);
@@ -67,11 +66,11 @@ static void CloseAnsweredRequest(PrivacyOperations& ops, const Caller& caller,
   ops.CompleteRequest(caller, c);
 }
 
-#define HERALD_ERASURE_REQUIRED()                                                  \
-  if (!erasure_) {                                                                 \
-    return runner_.Run(ctx, method, {Scope::kPrivacy}, [method](const Caller&) {    \
+#define HERALD_ERASURE_REQUIRED()                                                     \
+  if (!erasure_) {                                                                    \
+    return runner_.Run(ctx, method, {Scope::kPrivacy}, [method](const Caller&) {      \
       throw Error(ErrorCode::kUnavailable, std::string(method) + ": not configured"); \
-    });                                                                            \
+    });                                                                               \
   }
 
 // ERASURE: DestroySubject
@@ -84,8 +83,7 @@ grpc::Status PrivacyGrpcService::DestroySubject(grpc::ServerContext* ctx,
     CheckAnsweredRequest(operations_, caller, req->request_id(), req->subject_id(),
                          {v1::REVOKE, v1::DESTROY});
     subscriptions::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
-    auto done = erasure_->erasure.Destroy(req->subject_id(), req->reason(), caller.client_id,
-                                          idem);
+    auto done = erasure_->erasure.Destroy(req->subject_id(), req->reason(), caller.client_id, idem);
     resp->set_destruction_record_id(done.record_id);
     SetTime(resp->mutable_destroyed_time(), done.at);
     CloseAnsweredRequest(operations_, caller, req->request_id(), "subject destroyed");
@@ -102,8 +100,8 @@ grpc::Status PrivacyGrpcService::DepersonalizeSubject(grpc::ServerContext* ctx,
     CheckAnsweredRequest(operations_, caller, req->request_id(), req->subject_id(),
                          {v1::REVOKE, v1::DESTROY, v1::STOP_PROCESSING});
     subscriptions::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
-    auto done = erasure_->erasure.Depersonalize(req->subject_id(), req->reason(),
-                                                caller.client_id, idem);
+    auto done =
+        erasure_->erasure.Depersonalize(req->subject_id(), req->reason(), caller.client_id, idem);
     resp->set_destruction_record_id(done.record_id);
     SetTime(resp->mutable_depersonalized_time(), done.at);
     CloseAnsweredRequest(operations_, caller, req->request_id(), "subject depersonalized");

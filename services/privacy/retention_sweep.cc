@@ -62,9 +62,8 @@ RetentionSweepResult RetentionSweep::Run() {
   result.message_contents_purged = batches([&](pqxx::work& txn) {
     return conn->Exec(txn, kPurgeContent, cutoff, kBatch)[0][0].as<int64_t>();
   });
-  result.erased_messages_scrubbed = batches([&](pqxx::work& txn) {
-    return conn->Exec(txn, kScrubErased, kBatch)[0][0].as<int64_t>();
-  });
+  result.erased_messages_scrubbed = batches(
+      [&](pqxx::work& txn) { return conn->Exec(txn, kScrubErased, kBatch)[0][0].as<int64_t>(); });
   result.destruction_records_purged = batches([&](pqxx::work& txn) {
     return conn->Exec(txn, kPurgeRecords, now_text, kBatch)[0][0].as<int64_t>();
   });

@@ -72,10 +72,10 @@ constexpr db::Statement kScrubMessages{
     " h AS (UPDATE message_history SET note = '' WHERE message_id IN (SELECT id FROM m)"
     " AND note <> '' AND note <> 'recipient erased' RETURNING 1)"
     " SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM a)"};
-constexpr db::Statement kDeleteAddresses{
-    "erasure.delete_addresses", "DELETE FROM addresses WHERE subject_id = $1::uuid"};
-constexpr db::Statement kDeletePreferences{
-    "erasure.delete_preferences", "DELETE FROM preferences WHERE subject_id = $1::uuid"};
+constexpr db::Statement kDeleteAddresses{"erasure.delete_addresses",
+                                         "DELETE FROM addresses WHERE subject_id = $1::uuid"};
+constexpr db::Statement kDeletePreferences{"erasure.delete_preferences",
+                                           "DELETE FROM preferences WHERE subject_id = $1::uuid"};
 constexpr db::Statement kBlankSubject{
     "erasure.blank_subject",
     "UPDATE subjects SET surname = '', given_name = '', patronymic = '', external_id = NULL,"
@@ -122,8 +122,7 @@ SubjectErasure::Erased SubjectErasure::Depersonalize(const std::string& subject_
   return Run(subject_id, reason, performed_by, Mode::kDepersonalize, &idem);
 }
 
-std::string SubjectErasure::Depersonalize(const std::string& subject_id,
-                                          const std::string& reason,
+std::string SubjectErasure::Depersonalize(const std::string& subject_id, const std::string& reason,
                                           const std::string& performed_by) {
   return Run(subject_id, reason, performed_by, Mode::kDepersonalize, nullptr).record_id;
 }
@@ -149,15 +148,20 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
   Outcome out = Erase(*conn, txn, subject_id, performed_by, mode, now);
   bool destroy = mode == Mode::kDestroy;
   std::string record_id =
-      conn->Exec(txn, kInsertRecord, subject_id, out.full_name,
-                 db::ToArrayLiteral(out.categories), settings_.information_system, reason,
+      conn->Exec(txn, kInsertRecord, subject_id, out.full_name, db::ToArrayLiteral(out.categories),
+                 settings_.information_system, reason,
                  std::string(destroy ? kDestroyMethod : kDepersonalizeMethod), ToIso8601(now),
                  performed_by, settings_.destruction_record_years)[0][0]
           .as<std::string>();
   subscriptions::AppendEvent(
       *conn, txn,
-      {subject_id, std::nullopt, destroy ? "subject.destroyed" : "subject.depersonalized",
-       performed_by, v1::OPERATOR, now, now,
+      {subject_id,
+       std::nullopt,
+       destroy ? "subject.destroyed" : "subject.depersonalized",
+       performed_by,
+       v1::OPERATOR,
+       now,
+       now,
        {{"destruction_record_id", record_id}, {"categories", out.categories}},
        nlohmann::json::object()});
   if (idem) idem->Complete(*conn, txn, {{"record_id", record_id}, {"at", ToIso8601(now)}});
@@ -202,14 +206,20 @@ SubjectErasure::Outcome SubjectErasure::Erase(db::Connection& conn, pqxx::transa
     if (!conn.Exec(txn, kCoveringSuppression, db::ToArrayLiteral(hashes)).empty()) continue;
     int64_t event_id = subscriptions::AppendEvent(
         conn, txn,
-        {std::nullopt, current.hash, "suppression.added", performed_by, v1::OPERATOR, now, now,
+        {std::nullopt,
+         current.hash,
+         "suppression.added",
+         performed_by,
+         v1::OPERATOR,
+         now,
+         now,
          {{"scope", "ALL_MARKETING"},
           {"kind", KindName(kind)},
           {"reason", "REVOKED"},
           {"cause", mode == Mode::kDestroy ? "subject destroyed" : "subject depersonalized"}},
          nlohmann::json::object()});
-    conn.Exec(txn, kInsertSuppression, current.key_id, crypto::ToHex(current.hash),
-              5 /* REVOKED */, static_cast<int>(v1::OPERATOR), ToIso8601(now), event_id);
+    conn.Exec(txn, kInsertSuppression, current.key_id, crypto::ToHex(current.hash), 5 /* REVOKED */,
+              static_cast<int>(v1::OPERATOR), ToIso8601(now), event_id);
   }
 
   auto personal = conn.Exec(txn, kDeletePersonal, subject_id, db::ToArrayLiteral(all_hashes));
@@ -222,8 +232,7 @@ SubjectErasure::Outcome SubjectErasure::Erase(db::Connection& conn, pqxx::transa
     preferences = conn.Exec(txn, kDeletePreferences, subject_id).affected_rows();
   }
   conn.Exec(txn, kBlankSubject, subject_id,
-            std::string(mode == Mode::kDestroy ? "destroyed" : "depersonalized"),
-            ToIso8601(now));
+            std::string(mode == Mode::kDestroy ? "destroyed" : "depersonalized"), ToIso8601(now));
 
   // Categories of data destroyed, in the words of the act.
   if (!out.full_name.empty()) out.categories.push_back("full name");

@@ -59,8 +59,8 @@ constexpr db::Statement kEvents{
     " '[]')::text FROM events e LEFT JOIN event_personal p ON p.event_id = e.id"
     " WHERE e.subject_id = $1::uuid"
     " OR e.address_key IN (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k)"};
-constexpr db::Statement kHasRequests{
-    "export.has_privacy_requests", "SELECT to_regclass('privacy_requests') IS NOT NULL"};
+constexpr db::Statement kHasRequests{"export.has_privacy_requests",
+                                     "SELECT to_regclass('privacy_requests') IS NOT NULL"};
 constexpr db::Statement kRequests{
     "export.privacy_requests",
     "SELECT coalesce(json_agg(row_to_json(r)), '[]')::text FROM privacy_requests r"
@@ -151,8 +151,8 @@ SubjectExportData SubjectExport::Export(const std::string& subject_id_in) {
   if (conn->Exec(txn, kHasRequests)[0][0].as<bool>()) {
     d["privacy_requests"] = Json(conn->Exec(txn, kRequests, subject_id));
   }
-  d["messages"] = Json(conn->Exec(txn, kMessages, subject_id, db::ToArrayLiteral(kinds),
-                                  db::ToArrayLiteral(keys)));
+  d["messages"] = Json(
+      conn->Exec(txn, kMessages, subject_id, db::ToArrayLiteral(kinds), db::ToArrayLiteral(keys)));
   txn.commit();
   out.document = RenderDocument(d);
   return out;

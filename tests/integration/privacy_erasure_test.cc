@@ -17,8 +17,8 @@ namespace herald {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HeralddProcess;
+using ::testing::Not;
 
 int Ctl(const HeralddProcess& server, const std::string& key, const std::string& args,
         std::string* out) {
@@ -103,8 +103,8 @@ TEST_F(PrivacyErasureIt, HeraldctlExportsDestroysAndPrintsTheAct) {
 
   EXPECT_EQ(Ctl(*server_, key, "privacy destroy --subject-id " + id, &out), 2);  // no reason
   EXPECT_THAT(out, HasSubstr("--reason"));
-  ASSERT_EQ(Ctl(*server_, key,
-                "privacy destroy --subject-id " + id + " --reason 'consent revoked'", &out),
+  ASSERT_EQ(Ctl(*server_, key, "privacy destroy --subject-id " + id + " --reason 'consent revoked'",
+                &out),
             0)
       << out;
   std::smatch m;
@@ -112,16 +112,15 @@ TEST_F(PrivacyErasureIt, HeraldctlExportsDestroysAndPrintsTheAct) {
   std::string record = m[1];
 
   ASSERT_EQ(Ctl(*server_, key, "privacy act " + record, &out), 0) << out;
-  for (const char* s : {"ACT OF DESTRUCTION", "OOO Integration Operator",
-                        "7 Loopback Lane, Moscow", "Herald IT", "Erasurova Itina",
-                        "consent revoked", "it-admin"}) {
+  for (const char* s : {"ACT OF DESTRUCTION", "OOO Integration Operator", "7 Loopback Lane, Moscow",
+                        "Herald IT", "Erasurova Itina", "consent revoked", "it-admin"}) {
     EXPECT_THAT(out, HasSubstr(s));
   }
   ASSERT_EQ(Ctl(*server_, key, "privacy records", &out), 0) << out;
   EXPECT_THAT(out, HasSubstr(record));
 
-  EXPECT_EQ(Ctl(*server_, key,
-                "privacy destroy --subject-id " + id + " --reason 'consent revoked'", &out),
+  EXPECT_EQ(Ctl(*server_, key, "privacy destroy --subject-id " + id + " --reason 'consent revoked'",
+                &out),
             1);
   EXPECT_THAT(out, HasSubstr("FAILED_PRECONDITION"));
   EXPECT_EQ(Ctl(*server_, key, "privacy act 00000000-0000-4000-8000-000000000000", &out), 1);

@@ -17,8 +17,8 @@ using ::testing::HasSubstr;
 constexpr char kKeys[] = "k1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 Config Load(const std::string& yaml, std::map<std::string, std::string> env = {}) {
-  std::string path = ::testing::TempDir() + "herald_erasure_config_" +
-                     std::to_string(getpid()) + ".yaml";
+  std::string path =
+      ::testing::TempDir() + "herald_erasure_config_" + std::to_string(getpid()) + ".yaml";
   {
     std::ofstream out(path);
     out << yaml;

@@ -27,17 +27,21 @@ constexpr char kUserAgent[] = "DistinctBrowser/7.7";
 const std::vector<std::string>& Needles() {
   static const std::vector<std::string> k = {
       kEmailGiven,
-      "Quill.Zyx@пример.рф",                 // as given, domain lower-cased
-      "quill.zyx@пример.рф",                 // lower-cased
-      "quill.zyx@xn--e1afmkfd.xn--p1ai",     // IDNA A-label form
-      "quill.zyx",                           // the local part alone
+      "Quill.Zyx@пример.рф",              // as given, domain lower-cased
+      "quill.zyx@пример.рф",              // lower-cased
+      "quill.zyx@xn--e1afmkfd.xn--p1ai",  // IDNA A-label form
+      "quill.zyx",                        // the local part alone
       kPhoneGiven,
-      "+79165551234",                        // E.164
-      "79165551234",                         // digits only
-      "9165551234",                          // national digits
-      kSurname, kGivenName, kPatronymic,
-      "zyxwvutsrov", "quillibald",           // lower-cased names
-      kIp, kUserAgent,
+      "+79165551234",  // E.164
+      "79165551234",   // digits only
+      "9165551234",    // national digits
+      kSurname,
+      kGivenName,
+      kPatronymic,
+      "zyxwvutsrov",
+      "quillibald",  // lower-cased names
+      kIp,
+      kUserAgent,
   };
   return k;
 }
@@ -190,8 +194,7 @@ TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionR
   EXPECT_TRUE(allowed_hits.count(kSurname));
   EXPECT_TRUE(allowed_hits.count(kPatronymic));
   auto record = records_->Get(record_id);
-  EXPECT_EQ(record.subject_full_name,
-            std::string(kSurname) + " " + kGivenName + " " + kPatronymic);
+  EXPECT_EQ(record.subject_full_name, std::string(kSurname) + " " + kGivenName + " " + kPatronymic);
   EXPECT_THAT(record.categories, ::testing::Contains("e-mail addresses"));
   EXPECT_THAT(record.categories, ::testing::Contains("phone numbers"));
   EXPECT_THAT(record.categories, ::testing::Contains("message recipient addresses and content"));
@@ -204,12 +207,11 @@ TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionR
   EXPECT_GT(Int("SELECT count(*) FROM events WHERE subject_id = '" + id + "'"), 5);
   EXPECT_EQ(Int("SELECT count(*) FROM consents WHERE subject_id = '" + id + "'"), 3);
   EXPECT_EQ(Int("SELECT count(*) FROM messages WHERE subject_id = '" + id + "'"), 3);
-  EXPECT_EQ(Int("SELECT count(*) FROM messages WHERE subject_id = '" + id +
-                "' AND status = 'sent'"),
-            2);
-  EXPECT_EQ(Int("SELECT count(*) FROM messages WHERE subject_id = '" + id +
-                "' AND status = 'cancelled'"),
-            1);
+  EXPECT_EQ(
+      Int("SELECT count(*) FROM messages WHERE subject_id = '" + id + "' AND status = 'sent'"), 2);
+  EXPECT_EQ(
+      Int("SELECT count(*) FROM messages WHERE subject_id = '" + id + "' AND status = 'cancelled'"),
+      1);
   // The gate refuses the destroyed subject at once, whatever address is named.
   EXPECT_EQ(Check(id, "quill.zyx@xn--e1afmkfd.xn--p1ai", v1::EMAIL).reason(),
             v1::SUBJECT_DESTROYED);
@@ -244,9 +246,8 @@ TEST_F(DestructionTest, DestroyingTwiceIsFailedPreconditionAndChangesNothing) {
 TEST_F(DestructionTest, BadInputIsRejectedByFieldWithoutEchoAndChangesNothing) {
   std::string id = NewSubject("bad@example.com");
   int64_t events = Count("events");
-  auto unknown = CatchError([&] {
-    erasure_->Destroy("6f1c2a52-0000-4000-8000-000000000001", "consent revoked", "op");
-  });
+  auto unknown = CatchError(
+      [&] { erasure_->Destroy("6f1c2a52-0000-4000-8000-000000000001", "consent revoked", "op"); });
   EXPECT_EQ(unknown.code(), ErrorCode::kNotFound);
   auto malformed = CatchError([&] { erasure_->Destroy("not-a-uuid", "x", "op"); });
   EXPECT_EQ(malformed.code(), ErrorCode::kInvalidArgument);
@@ -260,8 +261,8 @@ TEST_F(DestructionTest, BadInputIsRejectedByFieldWithoutEchoAndChangesNothing) {
   auto no_actor = CatchError([&] { erasure_->Depersonalize(id, "purpose achieved", ""); });
   EXPECT_EQ(no_actor.code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(no_actor.what(), HasSubstr("performed_by"));
-  auto unknown_export = CatchError(
-      [&] { export_->Export("6f1c2a52-0000-4000-8000-000000000001"); });
+  auto unknown_export =
+      CatchError([&] { export_->Export("6f1c2a52-0000-4000-8000-000000000001"); });
   EXPECT_EQ(unknown_export.code(), ErrorCode::kNotFound);
   auto bad_record = CatchError([&] { records_->Act("nope"); });
   EXPECT_EQ(bad_record.code(), ErrorCode::kInvalidArgument);

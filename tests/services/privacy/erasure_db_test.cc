@@ -46,9 +46,10 @@ TEST_F(ErasureTest, L4_ExportHoldsEverythingWrittenForTheSubject) {
   OptOutSubject(id, v1::TOPIC, v1::EMAIL, "events");
   std::string msg = SendAndSettle(id, v1::EMAIL, "m1", "250 accepted for reader@example.com");
   OptOutAddress("second.reader@example.com", v1::ALL_MARKETING);
-  db_->Exec("INSERT INTO privacy_requests (id, kind, subject_id, source, received_at, due_at)"
-            " VALUES ('11111111-2222-4333-8444-555555555555', 'access', '" + id +
-            "', 7, '2026-11-27T10:00:00Z', '2026-12-11T10:00:00Z')");
+  db_->Exec(
+      "INSERT INTO privacy_requests (id, kind, subject_id, source, received_at, due_at)"
+      " VALUES ('11111111-2222-4333-8444-555555555555', 'access', '" +
+      id + "', 7, '2026-11-27T10:00:00Z', '2026-12-11T10:00:00Z')");
   db_->Exec("UPDATE subjects SET blocked = true WHERE id = '" + id + "'");  // L2: still works
 
   auto out = export_->Export(id);
@@ -99,10 +100,10 @@ TEST_F(ErasureTest, L4_ExportHoldsEverythingWrittenForTheSubject) {
   EXPECT_FALSE(m["history"].empty());
 
   // The readable document carries the same values.
-  for (const char* s : {"Personal data", "Məmmədov", "reader@example.com",
-                        "second.reader@example.com", "+994501112233", "198.51.100.8",
-                        "ExportUA/2", "Consents and their proof", "Messages sent or prepared",
-                        "250 accepted for reader@example.com", "access"}) {
+  for (const char* s :
+       {"Personal data", "Məmmədov", "reader@example.com", "second.reader@example.com",
+        "+994501112233", "198.51.100.8", "ExportUA/2", "Consents and their proof",
+        "Messages sent or prepared", "250 accepted for reader@example.com", "access"}) {
     EXPECT_THAT(out.document, HasSubstr(s));
   }
 }
@@ -134,7 +135,8 @@ TEST_F(ErasureTest, DepersonalizeRemovesIdentityButKeepsAggregateCounts) {
   EXPECT_EQ(Count("consents"), consents);
   EXPECT_EQ(Count("preferences"), preferences);  // statistics of choices stay
   EXPECT_EQ(db_->Scalar("SELECT state || surname || given_name || coalesce(external_id, '')"
-                        " FROM subjects WHERE id = '" + id + "'"),
+                        " FROM subjects WHERE id = '" +
+                        id + "'"),
             "depersonalized");
   EXPECT_EQ(Int("SELECT count(*) FROM addresses WHERE subject_id = '" + id + "'"), 0);
   EXPECT_EQ(Int("SELECT count(*) FROM event_personal WHERE subject_id = '" + id + "'"), 0);
@@ -174,8 +176,8 @@ TEST_F(ErasureTest, DestructionRecordsPageNewestFirstAndTheActNamesTheOperator) 
   EXPECT_EQ(second.records[0].id, ids[0]);
   EXPECT_TRUE(second.next_page_token.empty());
   // since inclusive, until exclusive.
-  auto window = records_->List(0, "", records_->Get(ids[1]).performed_at,
-                               records_->Get(ids[2]).performed_at);
+  auto window =
+      records_->List(0, "", records_->Get(ids[1]).performed_at, records_->Get(ids[2]).performed_at);
   ASSERT_EQ(window.records.size(), 1u);
   EXPECT_EQ(window.records[0].id, ids[1]);
   auto bad_window = CatchError([&] {
@@ -184,10 +186,10 @@ TEST_F(ErasureTest, DestructionRecordsPageNewestFirstAndTheActNamesTheOperator) 
   EXPECT_EQ(bad_window.code(), ErrorCode::kInvalidArgument);
 
   std::string act = records_->Act(ids[0]);
-  for (const char* s : {"ACT OF DESTRUCTION OF PERSONAL DATA", "OOO Herald Test Operator",
-                        "1 Test Street, Baku", "Herald marketing consent registry",
-                        "Məmmədov Əli", "e-mail addresses", "consent revoked", "operator:0",
-                        "2026-11-27T11:00:00", "2029-11-27"}) {
+  for (const char* s :
+       {"ACT OF DESTRUCTION OF PERSONAL DATA", "OOO Herald Test Operator", "1 Test Street, Baku",
+        "Herald marketing consent registry", "Məmmədov Əli", "e-mail addresses", "consent revoked",
+        "operator:0", "2026-11-27T11:00:00", "2029-11-27"}) {
     EXPECT_THAT(act, HasSubstr(s));
   }
   EXPECT_THAT(act, HasSubstr(SubjectErasure::kDestroyMethod));
@@ -202,8 +204,10 @@ TEST_F(ErasureTest, RetentionSweepPurgesContentAfterItsPeriodAndRecordsAfterThei
   std::string settled = SendAndSettle(id, v1::EMAIL, "s1", "250 ok for kept@example.com");
   std::string destroyed_subject = NewSubject("gone@example.com");
   std::string record = erasure_->Destroy(destroyed_subject, "consent revoked", "op");
-  const std::string content = "SELECT coalesce(text_template, '') || variables::text FROM"
-                              " messages WHERE id = '" + settled + "'";
+  const std::string content =
+      "SELECT coalesce(text_template, '') || variables::text FROM"
+      " messages WHERE id = '" +
+      settled + "'";
   std::string before = db_->Scalar(content);
   ASSERT_THAT(before, HasSubstr("Offer for"));
 
@@ -225,8 +229,7 @@ TEST_F(ErasureTest, RetentionSweepPurgesContentAfterItsPeriodAndRecordsAfterThei
   auto r2 = sweep.Run();
   EXPECT_EQ(r2.message_contents_purged, 1);
   EXPECT_EQ(db_->Scalar(content), "{}");
-  EXPECT_EQ(db_->Scalar("SELECT detail FROM message_attempts WHERE message_id = '" + settled +
-                        "'"),
+  EXPECT_EQ(db_->Scalar("SELECT detail FROM message_attempts WHERE message_id = '" + settled + "'"),
             "");
   EXPECT_EQ(db_->Scalar("SELECT status || address FROM messages WHERE id = '" + settled + "'"),
             "sentkept@example.com");
@@ -260,10 +263,15 @@ TEST_F(ErasureTest, MessageInFlightDuringDestructionIsScrubbedWhenItSettles) {
   erasure_->Destroy(id, "consent revoked", "op");
   EXPECT_EQ(db_->Scalar("SELECT address FROM messages WHERE id = '" + msg + "'"),
             "flight@example.com");
-  outbox_->Complete({{msg, 1, "relay", clock_.Now(), clock_.Now(),
-                      {dispatch::DeliveryOutcome::kSent, 250, "", "", "ok flight@example.com",
-                       "", std::nullopt, false},
-                      "", 0}});
+  outbox_->Complete({{msg,
+                      1,
+                      "relay",
+                      clock_.Now(),
+                      clock_.Now(),
+                      {dispatch::DeliveryOutcome::kSent, 250, "", "", "ok flight@example.com", "",
+                       std::nullopt, false},
+                      "",
+                      0}});
   RetentionSweep sweep(*pool_, clock_, settings_);
   EXPECT_EQ(sweep.Run().erased_messages_scrubbed, 1);
   EXPECT_EQ(Int("SELECT count(*) FROM messages WHERE address IS NOT NULL OR match_key IS NOT"

@@ -30,8 +30,8 @@ class ErasureTest : public subscriptions::RegistryTest {
     outbox_ = std::make_unique<dispatch::Outbox>(
         *pool_, clock_, *gate_, topics_,
         [](subscriptions::Channel ch, bool) -> std::optional<dispatch::ProviderChoice> {
-          return dispatch::ProviderChoice{
-              ch == subscriptions::Channel::kEmail ? "relay" : "sms-ru", "RU"};
+          return dispatch::ProviderChoice{ch == subscriptions::Channel::kEmail ? "relay" : "sms-ru",
+                                          "RU"};
         },
         dispatch::RetryPolicy{});
     erasure_ = std::make_unique<SubjectErasure>(*pool_, clock_, *hasher_, settings_);
@@ -56,11 +56,15 @@ class ErasureTest : public subscriptions::RegistryTest {
     EXPECT_EQ(sent.status(), v1::QUEUED);
     auto claimed = outbox_->Claim("w1", 10, std::chrono::seconds(60));
     EXPECT_EQ(claimed.size(), 1u);
-    outbox_->Complete({{sent.message_id(), 1, claimed.empty() ? "relay" : claimed[0].provider,
-                        clock_.Now(), clock_.Now(),
-                        {outcome, outcome == dispatch::DeliveryOutcome::kSent ? 250 : 550, "",
-                         "", detail, "pm-1", std::nullopt, false},
-                        channel == v1::SMS ? "GSM-7" : "", channel == v1::SMS ? 1 : 0}});
+    outbox_->Complete({{sent.message_id(),
+                        1,
+                        claimed.empty() ? "relay" : claimed[0].provider,
+                        clock_.Now(),
+                        clock_.Now(),
+                        {outcome, outcome == dispatch::DeliveryOutcome::kSent ? 250 : 550, "", "",
+                         detail, "pm-1", std::nullopt, false},
+                        channel == v1::SMS ? "GSM-7" : "",
+                        channel == v1::SMS ? 1 : 0}});
     return sent.message_id();
   }
 
