@@ -289,6 +289,31 @@ const std::vector<Option>& Options() {
        "Largest inbound message accepted, in bytes (1024-26214400); larger ones get 413.",
        [](Config& c, const std::string& v) {
          c.inbound_mail_max_bytes = ParseInt("inbound_mail.max_bytes", v, 1024, 26214400);
+      // Destruction acts and retention (issue 5, docs/privacy-destruction.md).
+      {"operator.name", "HERALD_OPERATOR_NAME", "",
+       "The personal-data operator's legal name, printed on destruction acts.",
+       [](Config& c, const std::string& v) { c.operator_name = v; }},
+      {"operator.address", "HERALD_OPERATOR_ADDRESS", "",
+       "The operator's address, printed on destruction acts.",
+       [](Config& c, const std::string& v) { c.operator_address = v; }},
+      {"operator.information_system", "HERALD_OPERATOR_INFORMATION_SYSTEM", "Herald",
+       "Name of the information system in destruction records and acts.",
+       [](Config& c, const std::string& v) {
+         if (v.empty()) throw ConfigError("operator.information_system: must not be empty");
+         c.operator_information_system = v;
+       }},
+      {"retention.message_content_days", "HERALD_RETENTION_MESSAGE_CONTENT_DAYS", "90",
+       "Days a settled message keeps its content and provider texts (1-3650).",
+       [](Config& c, const std::string& v) {
+         c.retention_message_content_days =
+             ParseInt("retention.message_content_days", v, 1, 3650);
+       }},
+      {"retention.destruction_record_years", "HERALD_RETENTION_DESTRUCTION_RECORD_YEARS", "3",
+       "Years destruction records and acts are kept before they are purged (1-100; "
+       "Roskomnadzor order 179 asks for 3).",
+       [](Config& c, const std::string& v) {
+         c.retention_destruction_record_years =
+             ParseInt("retention.destruction_record_years", v, 1, 100);
        }},
   };
   return kOptions;

@@ -64,6 +64,13 @@ struct Config {
   std::vector<ProviderConfig> providers;
   std::string email_from_address = "no-reply@herald.invalid";
   std::string email_from_name;
+  // The operator named on destruction acts (Roskomnadzor order 179), and retention of
+  // rendered message content and of destruction records (issue 5).
+  std::string operator_name;
+  std::string operator_address;
+  std::string operator_information_system = "Herald";
+  int retention_message_content_days = 90;
+  int retention_destruction_record_years = 3;
   int dispatch_workers = 2;
   int dispatch_batch_size = 100;
   int dispatch_lease_s = 120;

@@ -17,6 +17,6 @@ int RunPrivacy(const std::vector<std::string>& args, size_t index, Flags global,
 // One line for heraldctl's command list.
 inline constexpr char kPrivacySummary[] =
     "Data-subject requests: due, requests, request, open, complete, block, unblock, rectify, "
-    "revoke.";
+    "revoke, destroy, depersonalize, export, act, records.";
 
 }  // namespace herald::ctl

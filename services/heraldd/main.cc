@@ -33,6 +33,7 @@
 #include "services/inbound/mail/complaint_metrics.h"
 #include "services/inbound/mail/inbound_mail_service.h"
 #include "services/web/hooks/mail_hook.h"
+#include "services/privacy/retention_sweep.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/registry.h"
@@ -141,7 +142,14 @@ int Serve(const Config& config) {
   // PrivacyService (issue 5): tracked data-subject requests with their legal due dates.
   privacy::DeadlinePolicy privacy_deadlines(config.privacy);
   privacy::PrivacyOperations privacy_operations(pool, clock, privacy_deadlines);
-  privacy::PrivacyGrpcService privacy_service(privacy_operations, runner);
+  // Its erasure half: destruction, depersonalization, export, records and acts, retention.
+  privacy::ErasureSettings erasure_settings = privacy::ErasureSettingsFrom(config);
+  privacy::SubjectErasure subject_erasure(pool, clock, hasher, erasure_settings);
+  privacy::SubjectExport subject_export(pool, clock, hasher);
+  privacy::DestructionRecords destruction_records(pool, erasure_settings);
+  privacy::RetentionSweep retention_sweep(pool, clock, erasure_settings);
+  privacy::ErasureServices erasure_services{subject_erasure, subject_export, destruction_records};
+  privacy::PrivacyGrpcService privacy_service(privacy_operations, runner, &erasure_services);
   privacy::RequestIntake privacy_intake(pool, clock, privacy_operations);
   dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
   dispatch::Outbox outbox(
@@ -267,12 +275,13 @@ int Serve(const Config& config) {
 
   // The privacy job (worker role): intake of inbound-mail requests, overdue report, due
   // destructions. Without a SubjectDestroyer, due destructions wait and show as overdue.
-  privacy::SubjectDestroyer* privacy_destroyer = nullptr;
+  privacy::SubjectDestroyer* privacy_destroyer = &subject_erasure;
   std::unique_ptr<privacy::PrivacyJob> privacy_job;
   if (config.roles.count("worker")) {
     privacy_job = std::make_unique<privacy::PrivacyJob>(
         pool, clock, privacy_intake, privacy_destroyer, metrics.registry(),
         std::chrono::seconds(config.privacy.job_interval_s));
+    privacy_job->SetRetentionSweep(&retention_sweep, std::chrono::hours(1));
     privacy_job->Start();
   }
   std::string grpc_addr = grpc_server ? config.grpc_listen.substr(0, config.grpc_listen.rfind(':') + 1) +

@@ -2,6 +2,7 @@
 
 #include "common/grpc/rpc_runner.h"
 #include "herald/v1/privacy.grpc.pb.h"
+#include "services/privacy/erasure_services.h"
 #include "services/privacy/privacy_operations.h"
 
 namespace herald::privacy {
@@ -16,6 +17,10 @@ class PrivacyGrpcService final : public v1::PrivacyService::Service {
  public:
   PrivacyGrpcService(PrivacyOperations& operations, RpcRunner& runner)
       : operations_(operations), runner_(runner) {}
+  // With the erasure half; without it those RPCs answer UNIMPLEMENTED.
+  PrivacyGrpcService(PrivacyOperations& operations, RpcRunner& runner,
+                     const ErasureServices* erasure)
+      : operations_(operations), runner_(runner), erasure_(erasure) {}
 
   grpc::Status RectifySubject(grpc::ServerContext* ctx, const v1::RectifySubjectRequest* req,
                               v1::RectifySubjectResponse* resp) override;
@@ -54,6 +59,7 @@ class PrivacyGrpcService final : public v1::PrivacyService::Service {
  private:
   PrivacyOperations& operations_;
   RpcRunner& runner_;
+  const ErasureServices* erasure_ = nullptr;
 };
 
 }  // namespace herald::privacy

@@ -1,52 +1,154 @@
 // The erasure half of PrivacyService (issue 5, part 2): destruction, depersonalization,
-// export, destruction records and acts. Each function below is filled in by that work;
-// until then each answers UNIMPLEMENTED after the usual authentication and scope check.
+// export, destruction records and acts. Translate, delegate to the domain classes of
+// erasure_services.h, translate back. Every RPC needs the privacy scope.
+#include "common/error.h"
 #include "services/privacy/grpc_service.h"
+#include "services/subscriptions/idempotency.h"
+#include "services/subscriptions/input_checks.h"
 
 namespace herald::privacy {
 namespace {
 
-grpc::Status NotYet(RpcRunner& runner, grpc::ServerContext* ctx, const char* method) {
-  grpc::Status status = runner.Run(ctx, method, {Scope::kPrivacy}, [](const Caller&) {});
-  if (!status.ok()) return status;
-  return grpc::Status(grpc::UNIMPLEMENTED, std::string(method) + " is not implemented yet");
+void SetTime(google::protobuf::Timestamp* out, Timestamp t) {
+  int64_t us = ToUnixMicros(t);
+  int64_t s = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
+  out->set_seconds(s);
+  out->set_nanos(static_cast<int32_t>((us - s * 1000000) * 1000));
+}
+
+std::optional<Timestamp> TimeOf(const std::string& field, bool has,
+                                const google::protobuf::Timestamp& t) {
+  if (!has) return std::nullopt;
+  if (t.nanos() < 0 || t.nanos() > 999999999 || t.seconds() < 0 || t.seconds() > 253402300799) {
+    throw InvalidArgument(field, "not a valid timestamp");
+  }
+  return FromUnixMicros(t.seconds() * 1000000 + t.nanos() / 1000);
+}
+
+void ToProto(const DestructionRecord& r, v1::DestructionRecord* out) {
+  out->set_id(r.id);
+  out->set_subject_full_name(r.subject_full_name);
+  for (const auto& c : r.categories) out->add_categories(c);
+  out->set_information_system(r.information_system);
+  out->set_reason(r.reason);
+  out->set_method(r.method);
+  SetTime(out->mutable_performed_time(), r.performed_at);
+  out->set_performed_by(r.performed_by);
 }
 
 }  // namespace
 
+// A tracked request an erasure answers must be open, about the same subject and of a kind
+// the erasure answers; checked before anything is erased.
+static void CheckAnsweredRequest(PrivacyOperations& ops, const Caller& caller,
+                                 const std::string& request_id, const std::string& subject_id,
+                                 std::initializer_list<v1::PrivacyRequestKind> kinds) {
+  if (request_id.empty()) return;
+  v1::GetPrivacyRequestRequest g;
+  g.set_request_id(subscriptions::RequireUuid("request_id", request_id));
+  v1::PrivacyRequest req = ops.GetRequest(caller, g).request();
+  if (req.subject_id() != subscriptions::RequireUuid("subject_id", subject_id)) {
+    throw FailedPrecondition("request_id: the request is about another subject");
+  }
+  if (req.status() != v1::OPEN) throw FailedPrecondition("request_id: the request is not open");
+  bool kind_ok = false;
+  for (auto k : kinds) kind_ok = kind_ok || req.kind() == k;
+  if (!kind_ok) throw FailedPrecondition("request_id: this operation does not answer that kind");
+}
+
+static void CloseAnsweredRequest(PrivacyOperations& ops, const Caller& caller,
+                                 const std::string& request_id, const char* note) {
+  if (request_id.empty()) return;
+  v1::CompletePrivacyRequestRequest c;
+  c.set_request_id(request_id);
+  c.set_status(v1::DONE);
+  c.set_note(note);
+  ops.CompleteRequest(caller, c);
+}
+
+#define HERALD_ERASURE_REQUIRED()                                                     \
+  if (!erasure_) {                                                                    \
+    return runner_.Run(ctx, method, {Scope::kPrivacy}, [method](const Caller&) {      \
+      throw Error(ErrorCode::kUnavailable, std::string(method) + ": not configured"); \
+    });                                                                               \
+  }
+
 // ERASURE: DestroySubject
 grpc::Status PrivacyGrpcService::DestroySubject(grpc::ServerContext* ctx,
-                                                const v1::DestroySubjectRequest*,
-                                                v1::DestroySubjectResponse*) {
-  return NotYet(runner_, ctx, "DestroySubject");
+                                                const v1::DestroySubjectRequest* req,
+                                                v1::DestroySubjectResponse* resp) {
+  const char* method = "DestroySubject";
+  HERALD_ERASURE_REQUIRED();
+  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller& caller) {
+    CheckAnsweredRequest(operations_, caller, req->request_id(), req->subject_id(),
+                         {v1::REVOKE, v1::DESTROY});
+    subscriptions::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
+    auto done = erasure_->erasure.Destroy(req->subject_id(), req->reason(), caller.client_id, idem);
+    resp->set_destruction_record_id(done.record_id);
+    SetTime(resp->mutable_destroyed_time(), done.at);
+    CloseAnsweredRequest(operations_, caller, req->request_id(), "subject destroyed");
+  });
 }
 
 // ERASURE: DepersonalizeSubject
 grpc::Status PrivacyGrpcService::DepersonalizeSubject(grpc::ServerContext* ctx,
-                                                      const v1::DepersonalizeSubjectRequest*,
-                                                      v1::DepersonalizeSubjectResponse*) {
-  return NotYet(runner_, ctx, "DepersonalizeSubject");
+                                                      const v1::DepersonalizeSubjectRequest* req,
+                                                      v1::DepersonalizeSubjectResponse* resp) {
+  const char* method = "DepersonalizeSubject";
+  HERALD_ERASURE_REQUIRED();
+  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller& caller) {
+    CheckAnsweredRequest(operations_, caller, req->request_id(), req->subject_id(),
+                         {v1::REVOKE, v1::DESTROY, v1::STOP_PROCESSING});
+    subscriptions::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
+    auto done =
+        erasure_->erasure.Depersonalize(req->subject_id(), req->reason(), caller.client_id, idem);
+    resp->set_destruction_record_id(done.record_id);
+    SetTime(resp->mutable_depersonalized_time(), done.at);
+    CloseAnsweredRequest(operations_, caller, req->request_id(), "subject depersonalized");
+  });
 }
 
 // ERASURE: ExportSubjectData
 grpc::Status PrivacyGrpcService::ExportSubjectData(grpc::ServerContext* ctx,
-                                                   const v1::ExportSubjectDataRequest*,
-                                                   v1::ExportSubjectDataResponse*) {
-  return NotYet(runner_, ctx, "ExportSubjectData");
+                                                   const v1::ExportSubjectDataRequest* req,
+                                                   v1::ExportSubjectDataResponse* resp) {
+  const char* method = "ExportSubjectData";
+  HERALD_ERASURE_REQUIRED();
+  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller&) {
+    auto out = erasure_->exporter.Export(req->subject_id());
+    resp->set_json(out.data.dump(2));
+    resp->set_document(out.document);
+    SetTime(resp->mutable_generated_time(),
+            ParseTimestamp(out.data["generated_at"].get<std::string>()));
+  });
 }
 
 // ERASURE: ListDestructionRecords
-grpc::Status PrivacyGrpcService::ListDestructionRecords(grpc::ServerContext* ctx,
-                                                        const v1::ListDestructionRecordsRequest*,
-                                                        v1::ListDestructionRecordsResponse*) {
-  return NotYet(runner_, ctx, "ListDestructionRecords");
+grpc::Status PrivacyGrpcService::ListDestructionRecords(
+    grpc::ServerContext* ctx, const v1::ListDestructionRecordsRequest* req,
+    v1::ListDestructionRecordsResponse* resp) {
+  const char* method = "ListDestructionRecords";
+  HERALD_ERASURE_REQUIRED();
+  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller&) {
+    auto page = erasure_->records.List(req->page_size(), req->page_token(),
+                                       TimeOf("since", req->has_since(), req->since()),
+                                       TimeOf("until", req->has_until(), req->until()));
+    for (const auto& r : page.records) ToProto(r, resp->add_records());
+    resp->set_next_page_token(page.next_page_token);
+  });
 }
 
 // ERASURE: GetDestructionAct
 grpc::Status PrivacyGrpcService::GetDestructionAct(grpc::ServerContext* ctx,
-                                                   const v1::GetDestructionActRequest*,
-                                                   v1::GetDestructionActResponse*) {
-  return NotYet(runner_, ctx, "GetDestructionAct");
+                                                   const v1::GetDestructionActRequest* req,
+                                                   v1::GetDestructionActResponse* resp) {
+  const char* method = "GetDestructionAct";
+  HERALD_ERASURE_REQUIRED();
+  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller&) {
+    resp->set_text(erasure_->records.Act(req->record_id()));
+  });
 }
+
+#undef HERALD_ERASURE_REQUIRED
 
 }  // namespace herald::privacy

@@ -81,6 +81,15 @@ PrivacyJob::Result PrivacyJob::RunOnce() {
   Timestamp now = clock_.Now();
   RunDueDestructions(now, result);
   result.overdue = ReportOverdue(now);
+  if (retention_ && (!last_retention_ || now - *last_retention_ >= retention_every_)) {
+    RetentionSweepResult swept = retention_->Run();
+    last_retention_ = now;
+    result.retention_swept = true;
+    log::Info("retention sweep",
+              {{"message_contents_purged", swept.message_contents_purged},
+               {"erased_messages_scrubbed", swept.erased_messages_scrubbed},
+               {"destruction_records_purged", swept.destruction_records_purged}});
+  }
   return result;
 }
 

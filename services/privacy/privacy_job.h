@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "common/clock.h"
 #include "common/db/pool.h"
 #include "services/privacy/request_intake.h"
+#include "services/privacy/retention_sweep.h"
 #include "services/privacy/subject_destroyer.h"
 
 namespace herald::privacy {
@@ -29,6 +31,12 @@ class PrivacyJob {
              prometheus::Registry& metrics, std::chrono::milliseconds interval);
   ~PrivacyJob();
 
+  // Also runs the retention sweep, at most once per `every` (issue 5 part 2). Before Start().
+  void SetRetentionSweep(RetentionSweep* sweep, std::chrono::seconds every) {
+    retention_ = sweep;
+    retention_every_ = every;
+  }
+
   void Start();
   void Stop();
 
@@ -38,6 +46,7 @@ class PrivacyJob {
     int destroyed = 0;  // scheduled destructions carried out
     int closed = 0;     // revocations closed without destruction (consent given again)
     int failed = 0;     // destructions that failed (retried next run)
+    bool retention_swept = false;  // the retention sweep ran this round
   };
   // One round on the calling thread.
   Result RunOnce();
@@ -62,6 +71,9 @@ class PrivacyJob {
   std::thread thread_;
   // Overdue requests already reported by this process: one warning per request.
   std::set<std::string> warned_;
+  RetentionSweep* retention_ = nullptr;
+  std::chrono::seconds retention_every_{3600};
+  std::optional<Timestamp> last_retention_;
 };
 
 }  // namespace herald::privacy

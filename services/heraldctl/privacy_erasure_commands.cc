@@ -1,0 +1,264 @@
+// `heraldctl privacy destroy|depersonalize|export|act|records`. Every call needs an API key
+// with the privacy scope. Output is human-readable by default, the response as JSON with
+// --json; `export` prints the readable document, or with --format json the JSON export.
+#include "services/heraldctl/privacy_erasure_commands.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+
+#include "herald/v1/privacy.grpc.pb.h"
+#include "services/heraldctl/print.h"
+
+namespace herald::ctl {
+namespace {
+
+using v1::PrivacyService;
+
+struct Call {
+  std::string key;
+  bool json = false;
+  std::chrono::milliseconds timeout{10000};
+};
+
+struct Sub {
+  std::string name;
+  std::string synopsis;
+  std::string summary;
+  std::vector<FlagSpec> flags;
+  std::function<int(PrivacyService::Stub&, const Flags&, const Call&)> run;
+};
+
+int Fail(const grpc::Status& s) {
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
+  size_t i = static_cast<size_t>(s.error_code());
+  std::cerr << "heraldctl: " << (i < std::size(kNames) ? kNames[i] : "UNKNOWN") << ": "
+            << s.error_message() << '\n';
+  return 1;
+}
+
+template <typename Req, typename Resp, typename PrintFn>
+int Invoke(const Call& call,
+           grpc::Status (PrivacyService::Stub::*rpc)(grpc::ClientContext*, const Req&, Resp*),
+           PrivacyService::Stub& stub, const Req& req, PrintFn print) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + call.timeout);
+  ctx.AddMetadata("authorization", "Bearer " + call.key);
+  Resp resp;
+  grpc::Status status = (stub.*rpc)(&ctx, req, &resp);
+  if (!status.ok()) return Fail(status);
+  if (call.json) {
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    std::string json;
+    if (!google::protobuf::util::MessageToJsonString(resp, &json, options).ok()) {
+      std::cerr << "heraldctl: cannot print the response as JSON\n";
+      return 1;
+    }
+    std::cout << json << '\n';
+  } else {
+    print(resp);
+  }
+  return 0;
+}
+
+bool ParseTime(const std::string& flag, const std::string& v, google::protobuf::Timestamp* t) {
+  if (!google::protobuf::util::TimeUtil::FromString(v, t)) {
+    throw UsageError("--" + flag + ": expected an RFC 3339 time such as 2026-11-27T10:00:00Z");
+  }
+  return true;
+}
+
+const FlagSpec kSubjectId{"subject-id", "ID", "the subject's id (UUID)"};
+const FlagSpec kRequestId{"request-id", "ID", "the privacy request being answered (optional)"};
+const FlagSpec kIdempotency{"idempotency-key", "K", "makes a retry safe"};
+const FlagSpec kReason{"reason", "TEXT",
+                       "required; goes into the destruction act (no personal data)"};
+
+std::vector<Sub> Subcommands() {
+  return {
+      {"destroy",
+       "--subject-id ID --reason TEXT [--request-id ID] [--idempotency-key K]",
+       "Destroy the subject's personal data irreversibly; prints the destruction record id.",
+       {kSubjectId, kReason, kRequestId, kIdempotency},
+       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+         v1::DestroySubjectRequest req;
+         req.set_subject_id(f.Require("subject-id"));
+         req.set_reason(f.Require("reason"));
+         req.set_request_id(f.Get("request-id"));
+         req.set_idempotency_key(f.Get("idempotency-key"));
+         return Invoke(call, &PrivacyService::Stub::DestroySubject, stub, req,
+                       [](const v1::DestroySubjectResponse& r) {
+                         std::cout << "DESTROYED record " << r.destruction_record_id() << " at "
+                                   << FormatTime(r.has_destroyed_time(), r.destroyed_time())
+                                   << '\n';
+                       });
+       }},
+      {"depersonalize",
+       "--subject-id ID --reason TEXT [--request-id ID] [--idempotency-key K]",
+       "Depersonalize the subject (identity removed, counts kept); prints the record id.",
+       {kSubjectId, kReason, kRequestId, kIdempotency},
+       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+         v1::DepersonalizeSubjectRequest req;
+         req.set_subject_id(f.Require("subject-id"));
+         req.set_reason(f.Require("reason"));
+         req.set_request_id(f.Get("request-id"));
+         req.set_idempotency_key(f.Get("idempotency-key"));
+         return Invoke(call, &PrivacyService::Stub::DepersonalizeSubject, stub, req,
+                       [](const v1::DepersonalizeSubjectResponse& r) {
+                         std::cout
+                             << "DEPERSONALIZED record " << r.destruction_record_id() << " at "
+                             << FormatTime(r.has_depersonalized_time(), r.depersonalized_time())
+                             << '\n';
+                       });
+       }},
+      {"export",
+       "--subject-id ID [--format text|json]",
+       "Everything held about the subject: the readable document, or the JSON export.",
+       {kSubjectId, {"format", "F", "text (default) or json"}},
+       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+         std::string format = f.Get("format", "text");
+         if (format != "text" && format != "json") {
+           throw UsageError("--format: expected text or json");
+         }
+         v1::ExportSubjectDataRequest req;
+         req.set_subject_id(f.Require("subject-id"));
+         return Invoke(call, &PrivacyService::Stub::ExportSubjectData, stub, req,
+                       [format](const v1::ExportSubjectDataResponse& r) {
+                         std::cout << (format == "json" ? r.json() : r.document());
+                         if (format == "json") std::cout << '\n';
+                       });
+       }},
+      {"act",
+       "<RECORD-ID> | --record-id ID",
+       "Print the act of destruction with the operator's name and address.",
+       {{"record-id", "ID", "the destruction record's id"}},
+       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+         v1::GetDestructionActRequest req;
+         req.set_record_id(f.Require("record-id"));
+         return Invoke(call, &PrivacyService::Stub::GetDestructionAct, stub, req,
+                       [](const v1::GetDestructionActResponse& r) { std::cout << r.text(); });
+       }},
+      {"records",
+       "[--since TIME] [--until TIME] [--page-size N] [--page-token T]",
+       "Destruction records, newest first.",
+       {{"since", "TIME", "RFC 3339, inclusive"},
+        {"until", "TIME", "RFC 3339, exclusive"},
+        {"page-size", "N", "default 50, at most 500"},
+        {"page-token", "T", "from the previous page"}},
+       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+         v1::ListDestructionRecordsRequest req;
+         if (f.Has("since")) ParseTime("since", f.Get("since"), req.mutable_since());
+         if (f.Has("until")) ParseTime("until", f.Get("until"), req.mutable_until());
+         if (f.Has("page-size")) {
+           std::string v = f.Get("page-size");
+           int32_t n = 0;
+           auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+           if (ec != std::errc() || end != v.data() + v.size() || n < 0) {
+             throw UsageError("--page-size: expected a non-negative number");
+           }
+           req.set_page_size(n);
+         }
+         req.set_page_token(f.Get("page-token"));
+         return Invoke(call, &PrivacyService::Stub::ListDestructionRecords, stub, req,
+                       [](const v1::ListDestructionRecordsResponse& r) {
+                         Table t;
+                         t.AddRow({"PERFORMED", "ID", "BY", "REASON", "SUBJECT"});
+                         for (const auto& d : r.records()) {
+                           t.AddRow({FormatTime(d.has_performed_time(), d.performed_time()), d.id(),
+                                     d.performed_by(), d.reason(), d.subject_full_name()});
+                         }
+                         t.Print(std::cout);
+                         if (!r.next_page_token().empty()) {
+                           std::cout << "next page: --page-token " << r.next_page_token() << '\n';
+                         }
+                       });
+       }},
+  };
+}
+
+}  // namespace
+
+bool IsPrivacyErasureSubcommand(const std::vector<std::string>& args, size_t index) {
+  if (index >= args.size()) return false;
+  for (const auto& s : Subcommands()) {
+    if (s.name == args[index]) return true;
+  }
+  return false;
+}
+
+int RunPrivacyErasure(const std::vector<std::string>& args, size_t index, Flags flags,
+                      const std::vector<FlagSpec>& global_specs) {
+  const auto subs = Subcommands();
+  const Sub* sub = nullptr;
+  for (const auto& s : subs) {
+    if (s.name == args[index]) sub = &s;
+  }
+  try {
+    ++index;
+    for (size_t j = index; j < args.size(); ++j) {
+      if (args[j] == "--help" || args[j] == "-h") {
+        std::cout << "Usage: heraldctl [global flags] privacy " << sub->name << " " << sub->synopsis
+                  << "\n\n"
+                  << sub->summary << "\n\nFlags:\n";
+        PrintFlagHelp(std::cout, sub->flags);
+        return 0;
+      }
+    }
+    std::vector<std::string> rest(args.begin(), args.end());
+    // `act <id>`: the record id may be given as a positional argument.
+    if (sub->name == "act" && index < rest.size() && rest[index].rfind("--", 0) != 0) {
+      rest[index] = "--record-id=" + rest[index];
+    }
+    std::vector<FlagSpec> specs = sub->flags;
+    specs.insert(specs.end(), global_specs.begin(), global_specs.end());
+    flags.Parse(specs, rest, &index, /*stop_at_positional=*/false);
+    const char* env_key = std::getenv("HERALDCTL_API_KEY");
+    Call call;
+    call.key = flags.Get("key", env_key ? env_key : "");
+    if (call.key.empty()) throw UsageError("no API key: set HERALDCTL_API_KEY or pass --key");
+    call.json = flags.Has("json");
+    if (flags.Has("timeout")) {
+      std::string v = flags.Get("timeout");
+      double seconds = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+      if (ec != std::errc() || end != v.data() + v.size() || !(seconds > 0) || seconds > 86400) {
+        throw UsageError("--timeout: expected a positive number of seconds, got '" + v + "'");
+      }
+      call.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000 + 0.5));
+    }
+    const char* env_addr = std::getenv("HERALDCTL_ADDR");
+    std::string addr = flags.Get("addr", env_addr && *env_addr ? env_addr : "127.0.0.1:50051");
+    auto stub =
+        PrivacyService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+    return sub->run(*stub, flags, call);
+  } catch (const UsageError& e) {
+    std::cerr << "heraldctl: " << e.what() << "\nRun 'heraldctl privacy " << sub->name
+              << " --help' for usage.\n";
+    return 2;
+  }
+}
+
+}  // namespace herald::ctl

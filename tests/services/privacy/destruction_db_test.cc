@@ -1,0 +1,291 @@
+// THE destruction proof (issue 5, STANDARDS L1, L3): a subject with a distinctive name,
+// e-mail (IDN domain) and phone gets consents with IP and user agent, preferences, an
+// e-mail and an SMS with provider answers quoting its addresses, a link opt-out, an SMS
+// STOP and an inbound-mail request; it is exported, then destroyed. Afterwards every row of
+// every table in the schema (found in pg_catalog, not listed here) is scanned as JSON for
+// every form of its data; only destruction_records may name it. The same address imported
+// again is still suppressed.
+#include <pqxx/pqxx>
+
+#include "tests/services/privacy/erasure_fixture.h"
+
+namespace herald::privacy {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kSurname[] = "Zyxwvutsrov";
+constexpr char kGivenName[] = "Quillibald";
+constexpr char kPatronymic[] = "Ксерксович";
+constexpr char kEmailGiven[] = "Quill.Zyx@Пример.рф";
+constexpr char kPhoneGiven[] = "+7 (916) 555-12-34";
+constexpr char kIp[] = "203.0.113.77";
+constexpr char kUserAgent[] = "DistinctBrowser/7.7";
+
+// Every form in which the subject's data could have been written anywhere.
+const std::vector<std::string>& Needles() {
+  static const std::vector<std::string> k = {
+      kEmailGiven,
+      "Quill.Zyx@пример.рф",              // as given, domain lower-cased
+      "quill.zyx@пример.рф",              // lower-cased
+      "quill.zyx@xn--e1afmkfd.xn--p1ai",  // IDNA A-label form
+      "quill.zyx",                        // the local part alone
+      kPhoneGiven,
+      "+79165551234",  // E.164
+      "79165551234",   // digits only
+      "9165551234",    // national digits
+      kSurname,
+      kGivenName,
+      kPatronymic,
+      "zyxwvutsrov",
+      "quillibald",  // lower-cased names
+      kIp,
+      kUserAgent,
+  };
+  return k;
+}
+
+std::string AsciiLower(std::string s) {
+  for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+struct Hit {
+  std::string table;
+  std::string needle;
+};
+
+// Scans row_to_json(t)::text of every row of every ordinary table outside the system
+// schemas for every needle, as stored and ASCII-lower-cased.
+std::vector<Hit> ScanEveryTable(const std::string& dsn, int* tables_scanned) {
+  pqxx::connection conn(dsn);
+  pqxx::work txn(conn);
+  std::vector<Hit> hits;
+  *tables_scanned = 0;
+  auto tables = txn.exec(
+      "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')"
+      " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+      " AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1");
+  for (const auto& t : tables) {
+    std::string table = t[0].as<std::string>();
+    ++*tables_scanned;
+    for (const auto& row : txn.exec("SELECT row_to_json(t)::text FROM " + table + " t")) {
+      std::string text = row[0].as<std::string>();
+      std::string lower = AsciiLower(text);
+      for (const auto& n : Needles()) {
+        if (text.find(n) != std::string::npos || lower.find(AsciiLower(n)) != std::string::npos) {
+          hits.push_back({table, n});
+        }
+      }
+    }
+  }
+  return hits;
+}
+
+class DestructionTest : public ErasureTest {
+ protected:
+  std::string NewDistinctSubject() {
+    v1::UpsertSubjectRequest r;
+    r.set_external_id("crm-4711");
+    r.set_surname(kSurname);
+    r.set_given_name(kGivenName);
+    r.set_patronymic(kPatronymic);
+    r.set_locale("ru");
+    r.add_emails(kEmailGiven);
+    r.add_phones(kPhoneGiven);
+    return registry_->UpsertSubject(crm_, r).subject().id();
+  }
+
+  void OptOutAddressWithProof(const std::string& address, v1::OptOutScope scope,
+                              v1::Channel channel, v1::SuppressionReason reason,
+                              v1::Source source) {
+    v1::OptOutRequest r;
+    r.set_address(address);
+    r.set_scope(scope);
+    r.set_channel(channel);
+    r.set_topic(scope == v1::TOPIC ? "special_offers" : "");
+    r.set_reason(reason);
+    r.mutable_proof()->set_source(source);
+    r.mutable_proof()->set_ip(kIp);
+    r.mutable_proof()->set_user_agent(kUserAgent);
+    registry_->OptOut(crm_, r);
+  }
+
+  // The subject's own actions through the inbound channels. On this branch they are the
+  // registry calls those channels end in; after the web (link click), inbound SMS (STOP)
+  // and inbound mail (marker e-mail) work is merged, the lead replaces each with the real
+  // step: an HTTP GET of the signed unsubscribe link, a provider webhook carrying "STOP",
+  // and a marker e-mail delivered to the inbound mailbox.
+  void LinkClickStopAndMarkerMail() {
+    // Link click: a topic opt-out of the address, proof source LINK, with the click's IP.
+    OptOutAddressWithProof(kEmailGiven, v1::TOPIC, v1::EMAIL, v1::UNSUBSCRIBED, v1::LINK);
+    // SMS STOP from the phone.
+    OptOutAddressWithProof(kPhoneGiven, v1::CHANNEL, v1::SMS, v1::SMS_STOP, v1::SMS_REPLY);
+    // Inbound marker e-mail: a refusal of all marketing sent from the address.
+    OptOutAddressWithProof(kEmailGiven, v1::ALL_MARKETING, v1::CHANNEL_UNSPECIFIED,
+                           v1::UNSUBSCRIBED, v1::EMAIL_REPLY);
+  }
+};
+
+// L3, L1: nothing of the subject is left anywhere but in its destruction record.
+TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionRecord) {
+  std::string id = NewDistinctSubject();
+  Grant(id, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED, kIp, kUserAgent);
+  Grant(id, v1::MARKETING, v1::EMAIL, kIp, kUserAgent);
+  Grant(id, v1::MARKETING, v1::SMS, kIp, kUserAgent);
+  {
+    v1::SetPreferencesRequest p;
+    p.set_subject_id(id);
+    auto* c = p.add_changes();
+    c->set_topic("events");
+    c->set_channel(v1::EMAIL);
+    c->set_subscribed(false);
+    p.mutable_proof()->set_source(v1::WEB_FORM);
+    p.mutable_proof()->set_ip(kIp);
+    p.mutable_proof()->set_user_agent(kUserAgent);
+    registry_->SetPreferences(crm_, p);
+  }
+  // The relay and the SMS provider quote the address back, as real ones do.
+  SendAndSettle(id, v1::EMAIL, "mail-1",
+                "250 2.0.0 OK queued for <quill.zyx@xn--e1afmkfd.xn--p1ai>");
+  SendAndSettle(id, v1::SMS, "sms-1", "accepted for 79165551234");
+  // A later message still waiting in the outbox: erasure cancels it.
+  {
+    v1::SendRequest r;
+    r.set_idempotency_key("mail-2");
+    r.mutable_recipient()->set_subject_id(id);
+    r.set_channel(v1::EMAIL);
+    r.set_topic("product_news");
+    r.mutable_content()->set_subject("Dear {{surname}}");
+    r.mutable_content()->set_text("News for Quillibald");
+    messages_->Send(crm_, r);
+  }
+  LinkClickStopAndMarkerMail();
+
+  // Before: the data is there (the scan can see it), and the export holds it.
+  int tables = 0;
+  auto before = ScanEveryTable(db_->dsn(), &tables);
+  EXPECT_GE(tables, 15);
+  std::set<std::string> tables_hit;
+  for (const auto& h : before) tables_hit.insert(h.table);
+  for (const char* t : {"public.subjects", "public.addresses", "public.event_personal",
+                        "public.messages", "public.message_attempts"}) {
+    EXPECT_TRUE(tables_hit.count(t)) << t << " should hold the data before destruction";
+  }
+  auto exported = export_->Export(id);
+  EXPECT_THAT(exported.document, HasSubstr(kSurname));
+  EXPECT_THAT(exported.data["addresses"].dump(), HasSubstr("xn--e1afmkfd.xn--p1ai"));
+
+  clock_.Advance(std::chrono::minutes(5));
+  std::string record_id = erasure_->Destroy(id, "consent revoked", "operator:anna");
+
+  auto after = ScanEveryTable(db_->dsn(), &tables);
+  std::set<std::string> allowed_hits;
+  for (const auto& h : after) {
+    if (h.table == "public.destruction_records") {
+      allowed_hits.insert(h.needle);
+      continue;
+    }
+    ADD_FAILURE() << "after destruction " << h.table << " still holds '" << h.needle << "'";
+  }
+  // The record names the person, as order 179 requires.
+  EXPECT_TRUE(allowed_hits.count(kSurname));
+  EXPECT_TRUE(allowed_hits.count(kPatronymic));
+  auto record = records_->Get(record_id);
+  EXPECT_EQ(record.subject_full_name, std::string(kSurname) + " " + kGivenName + " " + kPatronymic);
+  EXPECT_THAT(record.categories, ::testing::Contains("e-mail addresses"));
+  EXPECT_THAT(record.categories, ::testing::Contains("phone numbers"));
+  EXPECT_THAT(record.categories, ::testing::Contains("message recipient addresses and content"));
+  EXPECT_EQ(record.reason, "consent revoked");
+  EXPECT_EQ(record.performed_by, "operator:anna");
+  EXPECT_EQ(record.information_system, "Herald marketing consent registry");
+  EXPECT_EQ(ToIso8601(record.purge_after), "2029-11-27T10:05:00.000000Z");
+
+  // Events and consents stay; only their personal side went; counts of messages stay.
+  EXPECT_GT(Int("SELECT count(*) FROM events WHERE subject_id = '" + id + "'"), 5);
+  EXPECT_EQ(Int("SELECT count(*) FROM consents WHERE subject_id = '" + id + "'"), 3);
+  EXPECT_EQ(Int("SELECT count(*) FROM messages WHERE subject_id = '" + id + "'"), 3);
+  EXPECT_EQ(
+      Int("SELECT count(*) FROM messages WHERE subject_id = '" + id + "' AND status = 'sent'"), 2);
+  EXPECT_EQ(
+      Int("SELECT count(*) FROM messages WHERE subject_id = '" + id + "' AND status = 'cancelled'"),
+      1);
+  // The gate refuses the destroyed subject at once, whatever address is named.
+  EXPECT_EQ(Check(id, "quill.zyx@xn--e1afmkfd.xn--p1ai", v1::EMAIL).reason(),
+            v1::SUBJECT_DESTROYED);
+
+  // The same addresses imported again are still suppressed (L3).
+  v1::UpsertSubjectRequest again;
+  again.add_emails("quill.zyx@xn--e1afmkfd.xn--p1ai");
+  again.add_phones("+79165551234");
+  std::string new_id = registry_->UpsertSubject(crm_, again).subject().id();
+  EXPECT_NE(new_id, id);
+  EXPECT_EQ(Check(new_id, "", v1::EMAIL).reason(), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check(new_id, "", v1::SMS).reason(), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check("", kEmailGiven, v1::EMAIL).reason(), v1::ADDRESS_SUPPRESSED);
+}
+
+TEST_F(DestructionTest, DestroyingTwiceIsFailedPreconditionAndChangesNothing) {
+  std::string id = NewSubject("twice@example.com", "+994501234567");
+  ConsentAll(id);
+  erasure_->Destroy(id, "purpose achieved", "operator:anna");
+  int64_t events = Count("events"), records = Count("destruction_records");
+  std::string gate = db_->Scalar("SELECT gate_version FROM subjects WHERE id = '" + id + "'");
+  auto err = CatchError([&] { erasure_->Destroy(id, "purpose achieved", "operator:anna"); });
+  EXPECT_EQ(err.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(err.what(), HasSubstr("subject_id"));
+  EXPECT_EQ(Count("events"), events);
+  EXPECT_EQ(Count("destruction_records"), records);
+  EXPECT_EQ(db_->Scalar("SELECT gate_version FROM subjects WHERE id = '" + id + "'"), gate);
+  auto dep = CatchError([&] { erasure_->Depersonalize(id, "purpose achieved", "op"); });
+  EXPECT_EQ(dep.code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(DestructionTest, BadInputIsRejectedByFieldWithoutEchoAndChangesNothing) {
+  std::string id = NewSubject("bad@example.com");
+  int64_t events = Count("events");
+  auto unknown = CatchError(
+      [&] { erasure_->Destroy("6f1c2a52-0000-4000-8000-000000000001", "consent revoked", "op"); });
+  EXPECT_EQ(unknown.code(), ErrorCode::kNotFound);
+  auto malformed = CatchError([&] { erasure_->Destroy("not-a-uuid", "x", "op"); });
+  EXPECT_EQ(malformed.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(malformed.what(), HasSubstr("subject_id"));
+  EXPECT_THAT(malformed.what(), Not(HasSubstr("not-a-uuid")));
+  auto no_reason = CatchError([&] { erasure_->Destroy(id, "", "op"); });
+  EXPECT_EQ(no_reason.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(no_reason.what(), HasSubstr("reason"));
+  auto bad_reason = CatchError([&] { erasure_->Destroy(id, "line\nbreak", "op"); });
+  EXPECT_EQ(bad_reason.code(), ErrorCode::kInvalidArgument);
+  auto no_actor = CatchError([&] { erasure_->Depersonalize(id, "purpose achieved", ""); });
+  EXPECT_EQ(no_actor.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(no_actor.what(), HasSubstr("performed_by"));
+  auto unknown_export =
+      CatchError([&] { export_->Export("6f1c2a52-0000-4000-8000-000000000001"); });
+  EXPECT_EQ(unknown_export.code(), ErrorCode::kNotFound);
+  auto bad_record = CatchError([&] { records_->Act("nope"); });
+  EXPECT_EQ(bad_record.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(bad_record.what(), HasSubstr("record_id"));
+  auto no_record = CatchError([&] { records_->Act("6f1c2a52-0000-4000-8000-000000000001"); });
+  EXPECT_EQ(no_record.code(), ErrorCode::kNotFound);
+  auto bad_token = CatchError([&] { records_->List(10, "zz", std::nullopt, std::nullopt); });
+  EXPECT_EQ(bad_token.code(), ErrorCode::kInvalidArgument);
+  auto forged = CatchError([&] { records_->List(10, "41", std::nullopt, std::nullopt); });
+  EXPECT_EQ(forged.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Count("events"), events);
+  EXPECT_EQ(db_->Scalar("SELECT state FROM subjects WHERE id = '" + id + "'"), "active");
+  EXPECT_EQ(Count("addresses"), 1);
+}
+
+// A blocked subject can be destroyed (issue 5).
+TEST_F(DestructionTest, BlockedSubjectCanBeDestroyed) {
+  std::string id = NewSubject("blocked@example.com");
+  db_->Exec("UPDATE subjects SET blocked = true WHERE id = '" + id + "'");
+  erasure_->Destroy(id, "unlawful processing", "operator:anna");
+  EXPECT_EQ(db_->Scalar("SELECT state FROM subjects WHERE id = '" + id + "'"), "destroyed");
+  EXPECT_EQ(Count("addresses"), 0);
+}
+
+}  // namespace
+}  // namespace herald::privacy
