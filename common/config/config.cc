@@ -289,6 +289,7 @@ const std::vector<Option>& Options() {
        "Largest inbound message accepted, in bytes (1024-26214400); larger ones get 413.",
        [](Config& c, const std::string& v) {
          c.inbound_mail_max_bytes = ParseInt("inbound_mail.max_bytes", v, 1024, 26214400);
+       }},
       // Destruction acts and retention (issue 5, docs/privacy-destruction.md).
       {"operator.name", "HERALD_OPERATOR_NAME", "",
        "The personal-data operator's legal name, printed on destruction acts.",
