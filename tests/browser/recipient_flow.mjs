@@ -5,7 +5,7 @@
 // the pages must work without it. Screenshots go to --out.
 //
 // Usage: node recipient_flow.mjs --url URL --out DIR --name NAME --toggle pref:EMAIL:topic
-//                                [--accept-language TAG] [--chromium PATH]
+//                                [--accept-language TAG] [--chromium PATH] [--steps open|all]
 // Prints one JSON object on stdout (the C++ test checks it); exits 0 when the pages could be
 // driven to the end, 1 with {"error": ...} otherwise. Nothing personal is printed.
 import { mkdirSync } from 'node:fs';
@@ -23,6 +23,8 @@ const { values: opt } = parseArgs({
     'accept-language': { type: 'string', default: '' },
     chromium: { type: 'string', default: process.env.HERALD_CHROMIUM || '/usr/bin/chromium' },
     timeout: { type: 'string', default: '15000' },
+    // "open": only GET the link (as a mail scanner would) and stop; "all" (default): the flow.
+    steps: { type: 'string', default: 'all' },
   },
 });
 for (const k of ['url', 'out', 'name', 'toggle']) {
@@ -129,6 +131,11 @@ try {
   let entry = await snapshot(page, { name: 'unsubscribe', response });
   await need(page, '#unsubscribe-form', entry);
   await need(page, '#confirm-unsubscribe', entry);
+  if (opt.steps === 'open') {
+    await browser.close();
+    console.log(JSON.stringify(result));
+    process.exit(0);
+  }
 
   // 2. Confirm: the form POST unsubscribes and answers with a page, not a redirect (E2).
   response = await submitAndWait(page, '#confirm-unsubscribe');

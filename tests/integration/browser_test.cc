@@ -122,8 +122,9 @@ ChildResult RunChild(const std::vector<std::string>& args, const std::string& st
 }
 
 struct Language {
-  std::string locale;           // the subject's locale
-  std::string accept_language;  // the browser's, deliberately another language
+  std::string name;             // the test's name
+  std::string locale;           // the subject's locale ("" for none)
+  std::string accept_language;  // the browser's
   std::string expected;         // <html lang> of every page
   std::string given_name;
 };
@@ -133,7 +134,7 @@ void PrintTo(const Language& l, std::ostream* os) {
 }
 
 std::string Name(const ::testing::TestParamInfo<Language>& info) {
-  return info.param.expected;
+  return info.param.name;
 }
 
 class BrowserTest : public ::testing::TestWithParam<Language> {
@@ -190,7 +191,7 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
     grpc::ClientContext ctx;
     testing::Authorize(ctx, HeralddProcess::kSchedulerKey);
     v1::SendRequest r;
-    r.set_idempotency_key("browser-" + GetParam().expected);
+    r.set_idempotency_key("browser-" + GetParam().name);
     r.mutable_recipient()->set_subject_id(subject_id);
     r.set_channel(v1::EMAIL);
     r.set_topic(kMessageTopic);
@@ -265,6 +266,36 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
   }
 
   // The delivered message as the capture's reader decoded it (the last line of index.jsonl).
+  // Runs tests/browser/recipient_flow.mjs on `link`; fails the test unless it printed JSON
+  // and reached its end.
+  json Flow(const std::string& link, const std::string& name, const std::string& steps) {
+    std::string out_dir = OutputDir();
+    std::filesystem::create_directories(out_dir);
+    auto run = RunChild({NodePath(), BrowserDir() + "/recipient_flow.mjs", "--url", link,
+                         "--out", out_dir, "--name", name, "--toggle",
+                         std::string("pref:EMAIL:") + kToggledTopic, "--accept-language",
+                         GetParam().accept_language, "--chromium", ChromiumPath(), "--steps",
+                         steps},
+                        out_dir + "/" + name + "-node.stderr", 120);
+    json result;
+    try {
+      result = json::parse(run.out);
+    } catch (const std::exception&) {
+      ADD_FAILURE() << "recipient_flow.mjs printed no JSON (exit " << run.exit_code << "):\n"
+                    << run.out << "\nheraldd log:\n" << server_->Log();
+      return json();
+    }
+    EXPECT_EQ(run.exit_code, 0) << result.dump(2) << "\nheraldd log:\n" << server_->Log();
+    if (run.exit_code == 0) EXPECT_FALSE(result.contains("error")) << result.dump(2);
+    return run.exit_code == 0 ? result : json();
+  }
+
+  int LinkEvents(const std::string& subject_id) {
+    int n = 0;
+    for (const auto& e : Events(subject_id)) n += e.source() == v1::LINK;
+    return n;
+  }
+
   json Delivered() {
     std::ifstream in(capture_->dir() + "/index.jsonl");
     std::string line, last;
@@ -283,7 +314,7 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
 
 TEST_P(BrowserTest, UnsubscribeLinkThenPreferenceCenterInTheSubjectsLanguage) {
   const Language& lang = GetParam();
-  std::string subject = Subject("browser-" + lang.expected + "@example.com");
+  std::string subject = Subject("browser-" + lang.name + "@example.com");
   ASSERT_FALSE(subject.empty());
   // Before any click the message's topic is allowed, so the denial below is the link's doing.
   ASSERT_TRUE(Check(subject, kMessageTopic).allowed());
@@ -311,22 +342,21 @@ TEST_P(BrowserTest, UnsubscribeLinkThenPreferenceCenterInTheSubjectsLanguage) {
   std::string local_link = "http://127.0.0.1:" + std::to_string(server_->http_port()) +
                            public_link.substr(std::string(kPublicBase).size());
 
-  std::string out_dir = OutputDir();
-  std::filesystem::create_directories(out_dir);
+  // E1: opening the link (a mail scanner does) shows the page and changes nothing.
+  auto prefs_before = Preferences(subject);
+  json scan = Flow(local_link, lang.name + "-scan", "open");
+  ASSERT_TRUE(scan.is_object());
+  ASSERT_EQ(scan["steps"].size(), 1u) << scan.dump(2);
+  EXPECT_EQ(scan["steps"][0]["status"], 200);
+  EXPECT_EQ(scan["steps"][0]["lang"], lang.expected);
+  EXPECT_TRUE(Check(subject, kMessageTopic).allowed()) << "GET /u/{token} unsubscribed (E1)";
+  EXPECT_EQ(Preferences(subject), prefs_before) << "GET /u/{token} changed preferences (E1)";
+  EXPECT_EQ(LinkEvents(subject), 0) << "GET /u/{token} recorded an event (E1)";
+
+  // The whole path: confirm, preference center, toggle, save, read back.
   std::string toggle = std::string("pref:EMAIL:") + kToggledTopic;
-  auto run = RunChild({NodePath(), BrowserDir() + "/recipient_flow.mjs", "--url", local_link,
-                  "--out", out_dir, "--name", lang.expected, "--toggle", toggle,
-                  "--accept-language", lang.accept_language, "--chromium", ChromiumPath()},
-                 out_dir + "/" + lang.expected + "-node.stderr", 120);
-  json result;
-  try {
-    result = json::parse(run.out);
-  } catch (const std::exception&) {
-    FAIL() << "recipient_flow.mjs printed no JSON (exit " << run.exit_code << "):\n"
-           << run.out << "\nheraldd log:\n" << server_->Log();
-  }
-  ASSERT_EQ(run.exit_code, 0) << result.dump(2) << "\nheraldd log:\n" << server_->Log();
-  ASSERT_FALSE(result.contains("error")) << result.dump(2);
+  json result = Flow(local_link, lang.name, "all");
+  ASSERT_TRUE(result.is_object());
 
   // Every page: the subject's language (not the browser's Accept-Language), 200, no redirect
   // (E2), and the headers that keep the token from leaking or being framed.
@@ -395,9 +425,16 @@ TEST_P(BrowserTest, UnsubscribeLinkThenPreferenceCenterInTheSubjectsLanguage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Languages, BrowserTest,
-                         ::testing::Values(Language{"az", "ru-RU,ru;q=0.9", "az", "Aysel"},
-                                           Language{"ru", "en-US,en;q=0.9", "ru", "Ольга"},
-                                           Language{"en", "az-AZ,az;q=0.9", "en", "Olivia"}),
+                         ::testing::Values(
+                             // The subject's locale wins over the browser's language.
+                             Language{"az", "az", "ru-RU,ru;q=0.9", "az", "Aysel"},
+                             Language{"ru", "ru", "en-US,en;q=0.9", "ru", "Ольга"},
+                             Language{"en", "en", "az-AZ,az;q=0.9", "en", "Olivia"},
+                             // No locale on record: Accept-Language, then Azerbaijani.
+                             Language{"ru_from_accept_language", "", "ru-RU,ru;q=0.9,en;q=0.5",
+                                      "ru", "Olga"},
+                             Language{"az_by_default", "", "fr-FR,fr;q=0.9,de;q=0.5", "az",
+                                      "Aylin"}),
                          Name);
 
 }  // namespace
