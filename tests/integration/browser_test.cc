@@ -286,7 +286,9 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
       return json();
     }
     EXPECT_EQ(run.exit_code, 0) << result.dump(2) << "\nheraldd log:\n" << server_->Log();
-    if (run.exit_code == 0) EXPECT_FALSE(result.contains("error")) << result.dump(2);
+    if (run.exit_code == 0) {
+      EXPECT_FALSE(result.contains("error")) << result.dump(2);
+    }
     return run.exit_code == 0 ? result : json();
   }
 
