@@ -196,6 +196,37 @@ const std::vector<Option>& Options() {
        "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
        "at least 32 bytes. Retire a key only after re-hashing its rows.",
        [](Config& c, const std::string& v) { c.suppression_keys = v; }},
+      // Recipient pages and public-endpoint protection (web role).
+      {"links.lifetime_days", "HERALD_LINKS_LIFETIME_DAYS", "365",
+       "Days a link opens the full preference center; older genuine links still unsubscribe "
+       "but get a reduced page (1-36500).",
+       [](Config& c, const std::string& v) {
+         c.links_lifetime_days = ParseInt("links.lifetime_days", v, 1, 36500);
+       }},
+      {"links.policy_url", "HERALD_LINKS_POLICY_URL", "",
+       "The operator's privacy policy (http or https URL), linked from the preference center; "
+       "empty: no link.",
+       [](Config& c, const std::string& v) {
+         if (!v.empty() && v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0) {
+           throw ConfigError("links.policy_url: expected an http or https URL");
+         }
+         c.links_policy_url = v;
+       }},
+      {"http.rate_limit_per_minute", "HERALD_HTTP_RATE_LIMIT_PER_MINUTE", "120",
+       "Requests per minute per client IP on public paths (/u/, /p/, /hooks/); 0: no limit "
+       "(0-600000).",
+       [](Config& c, const std::string& v) {
+         c.http_rate_limit_per_minute = ParseInt("http.rate_limit_per_minute", v, 0, 600000);
+       }},
+      {"http.rate_limit_burst", "HERALD_HTTP_RATE_LIMIT_BURST", "20",
+       "Requests a client IP may make at once before the per-minute rate applies (1-100000).",
+       [](Config& c, const std::string& v) {
+         c.http_rate_limit_burst = ParseInt("http.rate_limit_burst", v, 1, 100000);
+       }},
+      {"http.trusted_proxies", "HERALD_HTTP_TRUSTED_PROXIES", "",
+       "Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; from any other "
+       "peer the header is ignored.",
+       [](Config& c, const std::string& v) { c.http_trusted_proxies = SplitList(v); }},
   };
   return kOptions;
 }

@@ -68,6 +68,12 @@ struct Config {
   int dispatch_retry_base_s = 30;
   int dispatch_max_attempts = 8;
   int dispatch_max_age_s = 86400;
+  // Recipient pages (web role): /u/{token}, /p/{token}, and the public-endpoint limits.
+  int links_lifetime_days = 365;  // older genuine tokens only unsubscribe (reduced page)
+  std::string links_policy_url;   // the operator's privacy policy, linked from /p/
+  int http_rate_limit_per_minute = 120;  // per client IP on /u/, /p/, /hooks/; 0: off
+  int http_rate_limit_burst = 20;
+  std::vector<std::string> http_trusted_proxies;  // CIDRs whose X-Forwarded-For we believe
 };
 
 class ConfigError : public std::runtime_error {

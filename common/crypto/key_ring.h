@@ -42,6 +42,7 @@ class SuppressionHasher {
   SuppressionHash Current(std::string_view kind, std::string_view match_key) const;
   // Under every live key: what lookups compare against.
   std::vector<SuppressionHash> All(std::string_view kind, std::string_view match_key) const;
+  const std::string& newest_key_id() const { return ring_.newest().id; }
 
  private:
   KeyRing ring_;

@@ -31,6 +31,7 @@
 #include "services/subscriptions/topics.h"
 #include "services/web/http_server.h"
 #include "services/web/ops_routes.h"
+#include "services/web/recipient/recipient_pages.h"
 
 namespace herald {
 namespace {
@@ -163,14 +164,28 @@ int Serve(const Config& config) {
   });
   readiness.Start();
 
+  web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.link_keys));
+  std::unique_ptr<web::RecipientPages> recipient_pages;
   std::unique_ptr<web::HttpServer> http;
   if (config.roles.count("web")) {
     web::HttpServerOptions opts;
     opts.listen = config.http_listen;
     opts.threads = config.http_threads;
+    // Public endpoints (recipient pages, provider hooks): per-client limit before routing.
+    opts.rate_per_second = config.http_rate_limit_per_minute / 60.0;
+    opts.rate_burst = config.http_rate_limit_burst;
+    opts.trusted_proxies = config.http_trusted_proxies;
+    opts.clock = &clock;
     http = std::make_unique<web::HttpServer>(opts);
     web::AddOpsRoutes(*http, {[&readiness](std::string* why) { return readiness.Ready(why); },
                               [&metrics] { return metrics.Serialize(); }});
+    web::RecipientPagesOptions page_opts;
+    page_opts.token_lifetime = std::chrono::hours(24) * config.links_lifetime_days;
+    page_opts.policy_url = config.links_policy_url;
+    page_opts.public_base_url = config.public_base_url;
+    recipient_pages = std::make_unique<web::RecipientPages>(links, link_csrf, registry, topics,
+                                                            clock, page_opts);
+    recipient_pages->AddRoutes(*http);
     http->Start();
   }
   std::unique_ptr<dispatch::DispatchWorker> worker;
@@ -235,6 +250,7 @@ int main(int argc, char** argv) {
     crypto::KeyRing::Parse(config.suppression_keys);
     crypto::LinkSigner check_links(crypto::KeyRing::Parse(config.link_keys));
     subscriptions::TopicCatalog check(config.topics);
+    web::TrustedProxies::Parse(config.http_trusted_proxies);
     SystemClock probe_clock;
     dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);
   } catch (const std::exception& e) {

@@ -132,6 +132,9 @@ CheckedProof CheckProof(const std::string& field, const v1::Proof& proof, Timest
   out.ip = proof.ip();
   CheckText(field + ".user_agent", proof.user_agent(), 512);
   out.user_agent = proof.user_agent();
+  if (!proof.message_id().empty()) {
+    out.message_id = RequireUuid(field + ".message_id", proof.message_id());
+  }
   return out;
 }
 

@@ -30,6 +30,7 @@ struct CheckedProof {
   Timestamp occurred_at;
   std::string ip;
   std::string user_agent;
+  std::string message_id;  // lower-case UUID or empty
 };
 CheckedProof CheckProof(const std::string& field, const v1::Proof& proof, Timestamp now,
                         bool require_document_version);

@@ -35,6 +35,12 @@ class SubscriptionRegistry {
   v1::GetPreferencesResponse GetPreferences(const Caller& caller,
                                             const v1::GetPreferencesRequest& r);
   v1::OptOutResponse OptOut(const Caller& caller, const v1::OptOutRequest& r);
+  // Opt-out of a bare address known only by its keyed hash (a link token's address key,
+  // raw 32 bytes): unsubscribes `topic` (empty: all marketing) on `channel`. Idempotent:
+  // changed is false when an equal or broader unsubscribe is already active.
+  v1::OptOutResponse OptOutAddressKey(const Caller& caller, const std::string& address_key,
+                                      Channel channel, const std::string& topic,
+                                      const v1::Proof& proof);
   v1::CheckEligibilityResponse CheckEligibility(const Caller& caller,
                                                 const v1::CheckEligibilityRequest& r);
   v1::CheckEligibilityBatchResponse CheckEligibilityBatch(

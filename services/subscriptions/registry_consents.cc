@@ -125,6 +125,7 @@ v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& call
                               {"form_id", proof.form_id},
                               {"document_version", proof.document_version}};
     if (channel) details["channel"] = ChannelName(static_cast<Channel>(channel));
+    if (!proof.message_id.empty()) details["message_id"] = proof.message_id;
     nlohmann::json personal = nlohmann::json::object();
     if (!proof.ip.empty()) personal["ip"] = proof.ip;
     if (!proof.user_agent.empty()) personal["user_agent"] = proof.user_agent;

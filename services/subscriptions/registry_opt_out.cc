@@ -75,7 +75,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::
     throw InvalidArgument("reason", "unknown");
   }
   Timestamp now = clock_.Now();
-  CheckProof("proof", r.proof(), now, false);
+  CheckProof("proof", r.proof(), now, false);  // also checks proof.message_id is a UUID
   std::string subject_id;
   if (r.target_case() == v1::OptOutRequest::kSubjectId) {
     subject_id = RequireUuid("subject_id", r.subject_id());
@@ -137,6 +137,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
   nlohmann::json details = {{"scope", v1::OptOutScope_Name(r.scope())}};
   if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
   if (!scope.topic.empty()) details["topic"] = scope.topic;
+  if (!r.proof().message_id().empty()) {
+    details["message_id"] = RequireUuid("proof.message_id", r.proof().message_id());
+  }
   nlohmann::json personal = nlohmann::json::object();
   if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
   if (!r.proof().user_agent().empty()) personal["user_agent"] = r.proof().user_agent();
@@ -194,6 +197,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
                                            static_cast<v1::SuppressionReason>(reason))}};
   if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
   if (!scope.topic.empty()) details["topic"] = scope.topic;
+  if (!r.proof().message_id().empty()) {
+    details["message_id"] = RequireUuid("proof.message_id", r.proof().message_id());
+  }
   nlohmann::json personal = {{"address", address.value}};
   if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
   if (!r.proof().user_agent().empty()) personal["user_agent"] = r.proof().user_agent();
@@ -203,6 +209,59 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
                    r.proof().source(), now, now, details, personal});
   conn.Exec(txn, kInsertSuppression, current.key_id, crypto::ToHex(current.hash), scope.channel,
             scope.topic, reason, static_cast<int>(r.proof().source()), ToIso8601(now), event_id);
+  return resp;
+}
+
+// A link token of a message sent to a bare address carries only the address's keyed hash
+// (under the suppression key that was newest when it was sent): the address itself is not
+// known here, so the suppression is stored under that hash as it is. The gate compares
+// against the hashes under every live key, so it matches while that key is in the ring.
+v1::OptOutResponse SubscriptionRegistry::OptOutAddressKey(const Caller& caller,
+                                                          const std::string& address_key,
+                                                          Channel channel,
+                                                          const std::string& topic,
+                                                          const v1::Proof& proof) {
+  if (address_key.size() != 32) throw InvalidArgument("address_key", "must be 32 bytes");
+  RequireChannel("channel", static_cast<int>(channel));
+  if (!topic.empty()) {
+    RequireTopic(topics_, "topic", topic);
+    if (!topics_.Find(topic)->marketing) {
+      throw InvalidArgument("topic", "service notices cannot be opted out of by topic");
+    }
+  }
+  Timestamp now = clock_.Now();
+  CheckedProof checked = CheckProof("proof", proof, now, false);
+  const std::string hex = crypto::ToHex(address_key);
+  const std::string key_id = hasher_.newest_key_id();  // see the note above
+  const int reason = v1::UNSUBSCRIBED;
+  const int scope_channel = static_cast<int>(channel);
+
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  conn->Exec(txn, kBumpAddressGate, hex);
+  v1::OptOutResponse resp;
+  bool covered = !conn->Exec(txn, kCoveringSuppression, db::ToArrayLiteral(std::vector<std::string>{hex}),
+                             scope_channel, topic, reason)
+                      .empty();
+  resp.set_changed(!covered);
+  if (!covered) {
+    nlohmann::json details = {{"scope", topic.empty() ? "CHANNEL" : "TOPIC"},
+                              {"kind", KindName(KindOf(channel))},
+                              {"reason", "UNSUBSCRIBED"},
+                              {"channel", ChannelName(channel)}};
+    if (!topic.empty()) details["topic"] = topic;
+    if (!checked.message_id.empty()) details["message_id"] = checked.message_id;
+    nlohmann::json personal = nlohmann::json::object();
+    if (!checked.ip.empty()) personal["ip"] = checked.ip;
+    if (!checked.user_agent.empty()) personal["user_agent"] = checked.user_agent;
+    int64_t event_id = AppendEvent(*conn, txn,
+                                   {std::nullopt, address_key, "suppression.added",
+                                    caller.client_id, checked.source, checked.occurred_at, now,
+                                    details, personal});
+    conn->Exec(txn, kInsertSuppression, key_id, hex, scope_channel, topic, reason,
+               checked.source, ToIso8601(now), event_id);
+  }
+  txn.commit();
   return resp;
 }
 

@@ -122,15 +122,15 @@ v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
       nlohmann::json personal = nlohmann::json::object();
       if (!proof.ip.empty()) personal["ip"] = proof.ip;
       if (!proof.user_agent.empty()) personal["user_agent"] = proof.user_agent;
-      int64_t event_id = AppendEvent(
-          *conn, txn,
-          {subject_id, std::nullopt, "preference.changed", caller.client_id, proof.source,
-           proof.occurred_at, now,
-           {{"topic", c.topic},
-            {"channel", ChannelName(c.channel)},
-            {"subscribed", c.subscribed},
-            {"form_id", proof.form_id}},
-           personal});
+      nlohmann::json details = {{"topic", c.topic},
+                                {"channel", ChannelName(c.channel)},
+                                {"subscribed", c.subscribed},
+                                {"form_id", proof.form_id}};
+      if (!proof.message_id.empty()) details["message_id"] = proof.message_id;
+      int64_t event_id = AppendEvent(*conn, txn,
+                                     {subject_id, std::nullopt, "preference.changed",
+                                      caller.client_id, proof.source, proof.occurred_at, now,
+                                      details, personal});
       conn->Exec(txn, kUpsertPreference, subject_id, static_cast<int>(c.channel), c.topic,
                  c.subscribed, event_id, ToIso8601(now));
       rows[{static_cast<int>(c.channel), c.topic}] = {c.subscribed, event_id, ToIso8601(now)};

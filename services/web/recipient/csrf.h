@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/crypto/key_ring.h"
+#include "services/web/http_types.h"
+
+namespace herald::web {
+
+// The hidden `csrf` field of the recipient pages' forms: an HMAC bound to the link token,
+// made with the link key ring under its own context label (so it is never a valid link
+// MAC), base64url. Stateless: no cookie, no session. Any key still in the ring verifies
+// it, so a rotation does not break a form that is open in a browser.
+class CsrfGuard {
+ public:
+  explicit CsrfGuard(crypto::KeyRing ring) : ring_(std::move(ring)) {}
+  std::string Token(std::string_view link_token) const;
+  bool Verify(std::string_view link_token, std::string_view csrf) const;
+
+ private:
+  crypto::KeyRing ring_;
+};
+
+// Whether a form POST comes from our own pages: refused when Sec-Fetch-Site says
+// cross-site, or when an Origin is given that is neither `public_origin` (scheme://host
+// [:port] of public_base_url) nor the origin of the Host the request was sent to. A request
+// without either header (an old browser, a mail client) passes; the csrf field still has
+// to verify.
+bool SameOriginPost(const HttpRequest& req, std::string_view public_origin);
+
+// "https://example.org:8443/x" -> "https://example.org:8443"; lower-cased scheme and host.
+std::string OriginOf(std::string_view url);
+
+}  // namespace herald::web
