@@ -78,12 +78,13 @@ async function snapshot(page, step) {
   return entry;
 }
 
-// Every checkbox of the preference form: name, checked, and whether a label names it.
+// Every checkbox of the preference form: name, checked, disabled, and whether a label names it.
 async function checkboxes(page) {
   return page.locator('#preferences-form input[type="checkbox"][name^="pref:"]').evaluateAll(
     (boxes) => boxes.map((b) => ({
       name: b.name,
       checked: b.checked,
+      disabled: b.disabled,
       labelled: (b.labels && b.labels.length > 0 &&
                  Array.from(b.labels).some((l) => l.textContent.trim().length > 0)),
     })));

@@ -45,6 +45,7 @@ using testing::HeralddProcess;
 using json = nlohmann::json;
 
 constexpr char kPublicBase[] = "https://herald.test";
+constexpr char kPolicyUrl[] = "https://herald.test/privacy-policy";
 constexpr char kMessageTopic[] = "special_offers";
 // The topic the recipient toggles in the preference center: not the one unsubscribed from.
 constexpr char kToggledTopic[] = "product_news";
@@ -151,7 +152,8 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
     std::string config = "email:\n  from_address: news@herald.test\n  from_name: Herald\n"
                          "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
                          "    settings:\n      url: smtp://127.0.0.1:" +
-                         std::to_string(capture_->port()) + "\n      starttls: none\n";
+                         std::to_string(capture_->port()) + "\n      starttls: none\n" +
+                         "links:\n  policy_url: " + kPolicyUrl + "\n";
     server_ = std::make_unique<HeralddProcess>(db_->dsn(), config);
     server_->Start();
     subs_ = v1::SubscriptionService::NewStub(server_->Channel());
@@ -221,8 +223,16 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
     return resp.decision();
   }
 
-  // "pref:EMAIL:product_news" -> subscribed, for every preference of the subject.
-  std::map<std::string, bool> Preferences(const std::string& subject_id) {
+  struct PrefState {
+    bool subscribed = false;
+    bool channel_consent = false;
+    bool operator==(const PrefState& o) const {
+      return subscribed == o.subscribed && channel_consent == o.channel_consent;
+    }
+  };
+
+  // "pref:EMAIL:product_news" -> its state, for every preference of the subject.
+  std::map<std::string, PrefState> Preferences(const std::string& subject_id) {
     grpc::ClientContext ctx;
     testing::Authorize(ctx, HeralddProcess::kCrmKey);
     v1::GetPreferencesRequest r;
@@ -230,9 +240,10 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
     v1::GetPreferencesResponse resp;
     auto status = subs_->GetPreferences(&ctx, r, &resp);
     EXPECT_TRUE(status.ok()) << status.error_message();
-    std::map<std::string, bool> out;
+    std::map<std::string, PrefState> out;
     for (const auto& p : resp.preferences()) {
-      out["pref:" + v1::Channel_Name(p.channel()) + ":" + p.topic()] = p.subscribed();
+      out["pref:" + v1::Channel_Name(p.channel()) + ":" + p.topic()] = {p.subscribed(),
+                                                                          p.channel_consent()};
     }
     return out;
   }
@@ -401,14 +412,19 @@ TEST_P(BrowserTest, UnsubscribeLinkThenPreferenceCenterInTheSubjectsLanguage) {
   EXPECT_NE(t["before"].get<bool>(), t["after"].get<bool>()) << "the toggle did not stick";
   auto prefs = Preferences(subject);
   ASSERT_TRUE(prefs.count(toggle)) << toggle << " missing from GetPreferences";
-  EXPECT_EQ(prefs[toggle], t["after"].get<bool>());
-  ASSERT_FALSE(t["after_all"].empty());
+  EXPECT_EQ(prefs[toggle].subscribed, t["after"].get<bool>());
+  EXPECT_TRUE(prefs[toggle].channel_consent);
+  // A box is shown checked when the preference is on and the channel has marketing consent,
+  // and can only be changed where there is consent (the subject gave it for e-mail alone).
+  ASSERT_EQ(t["after_all"].size(), prefs.size()) << "the page and GetPreferences differ";
   for (const auto& box : t["after_all"]) {
     std::string name = box["name"];
     SCOPED_TRACE(name);
     EXPECT_TRUE(box["labelled"].get<bool>()) << "a checkbox without a label";
     ASSERT_TRUE(prefs.count(name)) << "the page shows a preference the registry does not have";
-    EXPECT_EQ(prefs[name], box["checked"].get<bool>());
+    EXPECT_EQ(box["checked"].get<bool>(), prefs[name].subscribed && prefs[name].channel_consent);
+    EXPECT_EQ(box["disabled"].get<bool>(), !prefs[name].channel_consent);
+    EXPECT_EQ(prefs[name].channel_consent, name.rfind("pref:EMAIL:", 0) == 0);
   }
 
   // Every change made on the pages is an event with source LINK naming the message.
