@@ -217,6 +217,8 @@ HttpResponse RecipientPages::Invalid(const HttpRequest& req) {
 
 HttpResponse RecipientPages::ErrorPage(Language lang, const herald::Error& e) const {
   const PageText& t = TextFor(lang);
+  // Domain messages name fields, never values: safe to log.
+  log::Info("recipient page refused", {{"code", static_cast<int>(e.code())}, {"error", e.what()}});
   switch (e.code()) {
     case ErrorCode::kInvalidArgument:
       return Refused(lang, t.bad_request_title, t.bad_request_text, 400);

@@ -29,7 +29,7 @@ TEST(RateLimiterTest, BurstThenRetryAfterThenRefill) {
   EXPECT_EQ(limiter.Take("198.51.100.7"), 1);  // half a token there, one second to go
   clock.Advance(seconds(1));
   EXPECT_EQ(limiter.Take("198.51.100.7"), 0);
-  EXPECT_EQ(limiter.Take("198.51.100.7"), 1);
+  EXPECT_EQ(limiter.Take("198.51.100.7"), 2);  // empty again: a whole token to wait for
 }
 
 TEST(RateLimiterTest, RetryAfterIsAtLeastOneSecond) {
