@@ -71,6 +71,9 @@ async function snapshot(page, step) {
                     'policy-link', 'status']) {
     entry.ids[id] = (await page.locator(`#${id}`).count()) > 0;
   }
+  if (entry.ids['policy-link']) {
+    entry.policy_href = await page.locator('#policy-link').getAttribute('href');
+  }
   const file = join(opt.out, `${opt.name}-${step.name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   result.screenshots.push(file);

@@ -395,6 +395,7 @@ TEST_P(BrowserTest, UnsubscribeLinkThenPreferenceCenterInTheSubjectsLanguage) {
               ids(2)["unsubscribe-all"] && ids(2)["policy-link"])
       << ids(2).dump();
   EXPECT_TRUE(ids(3)["status"]) << ids(3).dump();
+  EXPECT_EQ(result["steps"][2].value("policy_href", ""), kPolicyUrl);
   EXPECT_EQ(result["steps"][1]["path"], "/u/{token}");  // the POST answered in place
   EXPECT_EQ(result["steps"][2]["path"], "/p/{token}");
 
