@@ -5,7 +5,7 @@
 // the pages must work without it. Screenshots go to --out.
 //
 // Usage: node recipient_flow.mjs --url URL --out DIR --name NAME --toggle pref:EMAIL:topic
-//                                [--accept-language TAG] [--chromium PATH] [--steps open|all]
+//                                [--accept-language TAG] [--chromium PATH] [--steps open|undo|all]
 // Prints one JSON object on stdout (the C++ test checks it); exits 0 when the pages could be
 // driven to the end, 1 with {"error": ...} otherwise. Nothing personal is printed.
 import { mkdirSync } from 'node:fs';
@@ -23,7 +23,8 @@ const { values: opt } = parseArgs({
     'accept-language': { type: 'string', default: '' },
     chromium: { type: 'string', default: process.env.HERALD_CHROMIUM || '/usr/bin/chromium' },
     timeout: { type: 'string', default: '15000' },
-    // "open": only GET the link (as a mail scanner would) and stop; "all" (default): the flow.
+    // "open": only GET the link (as a mail scanner would) and stop; "undo": confirm, then
+    // undo; "all" (default): confirm, preference center, toggle, save, read back.
     steps: { type: 'string', default: 'all' },
   },
 });
@@ -146,6 +147,16 @@ try {
   entry = await snapshot(page, { name: 'unsubscribed', response });
   await need(page, '#unsubscribed', entry);
   await need(page, '#preferences-link', entry);
+  if (opt.steps === 'undo') {
+    // The undo button on that page: a CSRF-checked form of our own.
+    await need(page, '#undo', entry);
+    response = await submitAndWait(page, '#undo');
+    entry = await snapshot(page, { name: 'undone', response });
+    await need(page, '#status', entry);
+    await browser.close();
+    console.log(JSON.stringify(result));
+    process.exit(0);
+  }
 
   // 3. The preference center from the link on that page.
   response = await submitAndWait(page, '#preferences-link');

@@ -318,6 +318,34 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
     return last.empty() ? json() : json::parse(last);
   }
 
+  // The unsubscribe link of the delivered message, its origin moved to the web listener.
+  std::string DeliveredLink() {
+    // E4: the link in the body and the one in List-Unsubscribe are the same public URL.
+    json mail = Delivered();
+    if (!mail.is_object()) {
+      ADD_FAILURE() << "nothing reached the capturing SMTP server";
+      return "";
+    }
+    std::string header = mail["parsed"]["headers"].value("List-Unsubscribe", "");
+    std::string text;
+    for (const auto& part : mail["parsed"]["parts"]) {
+      if (part["content_type"] == "text/plain") text = part["content"].get<std::string>();
+    }
+    std::regex link_re(std::string(kPublicBase) + R"(/u/[A-Za-z0-9_\-]+)");
+    std::smatch body_link;
+    if (!std::regex_search(text, body_link, link_re)) {
+      ADD_FAILURE() << "no unsubscribe link in the body";
+      return "";
+    }
+    std::string public_link = body_link.str();
+    EXPECT_THAT(header, HasSubstr("<" + public_link + ">"));
+    EXPECT_THAT(text, HasSubstr(std::string(kPublicBase) + "/p/"));
+
+    // The public origin is the operator's proxy; here the web role listens on loopback.
+    return "http://127.0.0.1:" + std::to_string(server_->http_port()) +
+           public_link.substr(std::string(kPublicBase).size());
+  }
+
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<testing::SmtpCapture> capture_;
   std::unique_ptr<HeralddProcess> server_;
@@ -336,24 +364,8 @@ TEST_P(BrowserTest, UnsubscribeLinkThenPreferenceCenterInTheSubjectsLanguage) {
   ASSERT_EQ(sent.status(), v1::QUEUED);
   WaitFor(sent.message_id(), v1::SENT);
 
-  // E4: the link in the body and the one in List-Unsubscribe are the same public URL.
-  json mail = Delivered();
-  ASSERT_TRUE(mail.is_object()) << "nothing reached the capturing SMTP server";
-  std::string header = mail["parsed"]["headers"].value("List-Unsubscribe", "");
-  std::string text;
-  for (const auto& part : mail["parsed"]["parts"]) {
-    if (part["content_type"] == "text/plain") text = part["content"].get<std::string>();
-  }
-  std::regex link_re(std::string(kPublicBase) + R"(/u/[A-Za-z0-9_\-]+)");
-  std::smatch body_link;
-  ASSERT_TRUE(std::regex_search(text, body_link, link_re)) << "no unsubscribe link in the body";
-  std::string public_link = body_link.str();
-  EXPECT_THAT(header, HasSubstr("<" + public_link + ">"));
-  EXPECT_THAT(text, HasSubstr(std::string(kPublicBase) + "/p/"));
-
-  // The public origin is the operator's proxy; here the web role listens on loopback.
-  std::string local_link = "http://127.0.0.1:" + std::to_string(server_->http_port()) +
-                           public_link.substr(std::string(kPublicBase).size());
+  std::string local_link = DeliveredLink();
+  ASSERT_FALSE(local_link.empty());
 
   // E1: opening the link (a mail scanner does) shows the page and changes nothing.
   auto prefs_before = Preferences(subject);
@@ -442,6 +454,46 @@ TEST_P(BrowserTest, UnsubscribeLinkThenPreferenceCenterInTheSubjectsLanguage) {
     EXPECT_GT(std::filesystem::file_size(shot.get<std::string>()), 1000u) << shot;
   }
 }
+
+// The undo offered after unsubscribing: a form of our own page (CSRF-checked, posted by the
+// browser with "Origin: null" under no-referrer), recorded as a preference change with
+// source LINK; the message's topic is allowed again.
+class BrowserUndoTest : public BrowserTest {};
+
+TEST_P(BrowserUndoTest, UndoAfterUnsubscribingResubscribesTheTopic) {
+  const Language& lang = GetParam();
+  std::string subject = Subject("undo-" + lang.name + "@example.com");
+  ASSERT_FALSE(subject.empty());
+  auto sent = Send(subject);
+  ASSERT_EQ(sent.status(), v1::QUEUED);
+  WaitFor(sent.message_id(), v1::SENT);
+  std::string local_link = DeliveredLink();
+  ASSERT_FALSE(local_link.empty());
+
+  json result = Flow(local_link, lang.name + "-undo", "undo");
+  ASSERT_TRUE(result.is_object());
+  ASSERT_EQ(result["steps"].size(), 3u) << result.dump(2);
+  for (const auto& step : result["steps"]) {
+    SCOPED_TRACE(step["step"].get<std::string>());
+    EXPECT_EQ(step["lang"], lang.expected);
+    EXPECT_EQ(step["status"], 200);
+  }
+  EXPECT_EQ(result["steps"][2]["step"], "undone");
+  EXPECT_TRUE(result["steps"][2]["ids"]["status"]) << result["steps"][2].dump();
+
+  EXPECT_TRUE(Check(subject, kMessageTopic).allowed()) << "the undo did not resubscribe";
+  int link_events = 0, naming_message = 0;
+  for (const auto& e : Events(subject)) {
+    if (e.source() != v1::LINK) continue;
+    ++link_events;
+    if (e.details_json().find(sent.message_id()) != std::string::npos) ++naming_message;
+  }
+  EXPECT_GE(link_events, 2) << "the unsubscribe and its undo";
+  EXPECT_GE(naming_message, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Languages, BrowserUndoTest,
+                         ::testing::Values(Language{"ru", "ru", "az", "ru", "Ольга"}), Name);
 
 INSTANTIATE_TEST_SUITE_P(Languages, BrowserTest,
                          ::testing::Values(
