@@ -112,7 +112,7 @@ const std::vector<Option>& Options() {
       {"http.listen", "HERALD_HTTP_LISTEN", "127.0.0.1:8080",
        "HTTP listen address (web role: /healthz, /readyz, /metrics).",
        [](Config& c, const std::string& v) { c.http_listen = v; }},
-      {"http.threads", "HERALD_HTTP_THREADS", "8", "HTTP worker threads (1-256).",
+      {"http.threads", "HERALD_HTTP_THREADS", "32", "HTTP worker threads (1-256).",
        [](Config& c, const std::string& v) {
          c.http_threads = ParseInt("http.threads", v, 1, 256);
        }},

@@ -43,7 +43,7 @@ struct Config {
   int database_acquire_timeout_ms = 2000;
   std::string grpc_listen = "127.0.0.1:50051";
   std::string http_listen = "127.0.0.1:8080";
-  int http_threads = 8;
+  int http_threads = 32;  // each idle keep-alive connection holds one for up to 2 s
   std::set<std::string> roles = {"api", "web", "worker"};
   std::string default_phone_region = "RU";
   std::vector<std::string> home_jurisdictions = {"RU"};

@@ -18,7 +18,7 @@ namespace herald::web {
 
 struct HttpServerOptions {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
-  int threads = 8;
+  int threads = 32;
   size_t max_body_bytes = 64 * 1024;
   int read_timeout_s = 5;
   int write_timeout_s = 5;

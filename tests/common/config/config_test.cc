@@ -85,7 +85,7 @@ TEST(LoadConfigTest, DefaultsWithoutFile) {
   EXPECT_EQ(c.database_acquire_timeout_ms, 2000);
   EXPECT_EQ(c.grpc_listen, "127.0.0.1:50051");
   EXPECT_EQ(c.http_listen, "127.0.0.1:8080");
-  EXPECT_EQ(c.http_threads, 8);
+  EXPECT_EQ(c.http_threads, 32);
   EXPECT_EQ(c.roles, (std::set<std::string>{"api", "web", "worker"}));
   EXPECT_EQ(c.default_phone_region, "RU");
   EXPECT_THAT(c.home_jurisdictions, ElementsAre("RU"));
