@@ -240,9 +240,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddressKey(const Caller& caller,
   pqxx::work txn(conn->raw());
   conn->Exec(txn, kBumpAddressGate, hex);
   v1::OptOutResponse resp;
-  bool covered = !conn->Exec(txn, kCoveringSuppression, db::ToArrayLiteral(std::vector<std::string>{hex}),
-                             scope_channel, topic, reason)
-                      .empty();
+  const std::string keys = db::ToArrayLiteral(std::vector<std::string>{hex});
+  bool covered =
+      !conn->Exec(txn, kCoveringSuppression, keys, scope_channel, topic, reason).empty();
   resp.set_changed(!covered);
   if (!covered) {
     nlohmann::json details = {{"scope", topic.empty() ? "CHANNEL" : "TOPIC"},

@@ -93,8 +93,7 @@ std::string ClientIp(const std::string& peer, const std::string& forwarded_for,
   std::string_view rest(forwarded_for);
   while (!rest.empty()) {
     auto comma = rest.rfind(',');
-    std::string_view hop =
-        Trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    std::string_view hop = Trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
     if (!ParseIp(hop)) break;  // garbage: keep the last hop we could vouch for
     client = std::string(hop);

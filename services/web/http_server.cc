@@ -50,14 +50,14 @@ HttpRequest Translate(const httplib::Request& req, const TrustedProxies& trusted
 }
 
 httplib::Server::Handler Wrap(HttpHandler handler, const TrustedProxies* trusted) {
-  return [handler = std::move(handler), trusted](const httplib::Request& req,
-                                                 httplib::Response& res) {
-    HttpResponse r = handler(Translate(req, *trusted));
-    res.status = r.status;
-    for (const auto& [k, v] : r.headers) res.set_header(k, v);
-    BaseHeaders(res);  // after the handler's own, so none is sent twice
-    res.set_content(r.body, r.content_type);
-  };
+  return
+      [handler = std::move(handler), trusted](const httplib::Request& req, httplib::Response& res) {
+        HttpResponse r = handler(Translate(req, *trusted));
+        res.status = r.status;
+        for (const auto& [k, v] : r.headers) res.set_header(k, v);
+        BaseHeaders(res);  // after the handler's own, so none is sent twice
+        res.set_content(r.body, r.content_type);
+      };
 }
 
 // httplib 0.11's ThreadPool queues without bound. This one holds at most `max_queued`

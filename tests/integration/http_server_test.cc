@@ -1,11 +1,12 @@
 // The web role's HttpServer over loopback, without a database: form decoding of both
 // encodings, the rate limit before routing, the bounded pool, and no 500 from a handler
 // that throws.
+#include "services/web/http_server.h"
+
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,8 +16,6 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
-#include "services/web/http_server.h"
 
 namespace herald::web {
 namespace {
@@ -74,7 +73,7 @@ TEST(HttpServerTest, RateLimitBeforeRoutingOnPublicPrefixesOnly) {
   EXPECT_EQ(r->status, 429);
   EXPECT_EQ(r->get_header_value("Retry-After"), "100");
   EXPECT_EQ(c.Get("/hooks/sms/x/inbound")->status, 429);  // a hook route added later is covered
-  EXPECT_EQ(c.Get("/boom")->status, 503);                  // not a public prefix: not limited
+  EXPECT_EQ(c.Get("/boom")->status, 503);                 // not a public prefix: not limited
 }
 
 // Opens a TCP connection and sends nothing: what an idle keep-alive client or a slow client

@@ -24,8 +24,8 @@ namespace herald {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HeralddProcess;
+using ::testing::Not;
 
 // k2 is newest (signs), k1 is older and still in the ring, k0 is retired (not in the ring).
 const std::string kHex0 = "0000000000000000000000000000000000000000000000000000000000000a0a";
@@ -213,8 +213,8 @@ TEST_F(RecipientPagesTest, E2_OneClickUrlEncodedUnsubscribesIdempotently) {
   StartServer();
   std::string subject = MakeSubject("en");
   std::string token = Sign("k2:" + kHex2, Claims(subject));
-  auto r = PostForm("/u/" + token, "List-Unsubscribe=One-Click",
-                    {{"User-Agent", "ExampleMail/1.0"}});
+  auto r =
+      PostForm("/u/" + token, "List-Unsubscribe=One-Click", {{"User-Agent", "ExampleMail/1.0"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << server_->Log();
   ExpectPageHeaders(*r);
@@ -431,8 +431,9 @@ TEST_F(RecipientPagesTest, PreferenceCenterTogglesAndUnsubscribeAll) {
 
   // Turn one back on from the page's own Host origin (no Origin header rewrite needed).
   auto on = PostForm("/p/" + token,
-                     "csrf=" + csrf + "&action=save&pref%3AEMAIL%3Aproduct_news=on"
-                                      "&pref%3AEMAIL%3Aevents=on&pref%3AEMAIL%3Awebinars=on",
+                     "csrf=" + csrf +
+                         "&action=save&pref%3AEMAIL%3Aproduct_news=on"
+                         "&pref%3AEMAIL%3Aevents=on&pref%3AEMAIL%3Awebinars=on",
                      {{"Origin", "http://127.0.0.1:" + std::to_string(server_->http_port())}});
   ASSERT_TRUE(on);
   EXPECT_EQ(on->status, 200);
@@ -613,9 +614,17 @@ TEST_F(RecipientPagesTest, GarbageNeverAnswers500) {
   std::string subject = MakeSubject();
   std::string token = Sign("k2:" + kHex2, Claims(subject));
   std::mt19937 rng(4);
-  std::vector<std::string> paths = {"/u/", "/p/", "/u//", "/u/" + token + "/x", "/p/%",
-                                    "/u/%E0%A4", "/p/..%2F..%2Fetc", "/static/../x",
-                                    "/u/" + std::string(5000, 'z'), "/hooks/", "/nope",
+  std::vector<std::string> paths = {"/u/",
+                                    "/p/",
+                                    "/u//",
+                                    "/u/" + token + "/x",
+                                    "/p/%",
+                                    "/u/%E0%A4",
+                                    "/p/..%2F..%2Fetc",
+                                    "/static/../x",
+                                    "/u/" + std::string(5000, 'z'),
+                                    "/hooks/",
+                                    "/nope",
                                     "/u/" + token + "?List-Unsubscribe=One-Click"};
   std::vector<std::pair<std::string, std::string>> bodies = {
       {"application/x-www-form-urlencoded", "%%%&&&==="},

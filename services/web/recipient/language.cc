@@ -20,7 +20,8 @@ std::optional<Language> Primary(std::string_view tag) {
   std::string_view primary = tag.substr(0, end);
   if (primary.size() != 2) return std::nullopt;
   std::string p;
-  for (char c : primary) p.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (char c : primary)
+    p.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (p == "az") return Language::kAz;
   if (p == "ru") return Language::kRu;
   if (p == "en") return Language::kEn;

@@ -205,8 +205,7 @@ std::string RecipientPages::Details(Language lang, const Link& link) const {
 HttpResponse RecipientPages::Refused(Language lang, const std::string& title,
                                      const std::string& text, int status) const {
   return Html(lang, status, title,
-              "<h1 id=\"error\">" + EscapeHtml(title) + "</h1>\n<p>" + EscapeHtml(text) +
-                  "</p>\n");
+              "<h1 id=\"error\">" + EscapeHtml(title) + "</h1>\n<p>" + EscapeHtml(text) + "</p>\n");
 }
 
 HttpResponse RecipientPages::Invalid(const HttpRequest& req) {
@@ -256,18 +255,17 @@ HttpResponse RecipientPages::GetUnsubscribe(const HttpRequest& req) {
 HttpResponse RecipientPages::Unsubscribed(Language lang, const Link& link) const {
   const PageText& t = TextFor(lang);
   const bool subject = !link.claims.subject_id.empty();
-  std::string main = std::string("<h1 id=\"unsubscribed\">") + t.unsubscribed_title +
-                     "</h1>\n<p>" +
+  std::string main = std::string("<h1 id=\"unsubscribed\">") + t.unsubscribed_title + "</h1>\n<p>" +
                      (subject ? t.unsubscribed_text : t.address_unsubscribed_text) + "</p>\n" +
                      Details(lang, link);
   if (subject && !link.expired) {
-    main += "<form method=\"post\" id=\"undo-form\">\n"
-            "<input type=\"hidden\" name=\"action\" value=\"undo\">\n"
-            "<input type=\"hidden\" name=\"csrf\" value=\"" +
-            csrf_.Token(link.token) +
-            "\">\n<button type=\"submit\" class=\"secondary\" id=\"undo\">" + t.undo_button +
-            "</button>\n</form>\n<p><a id=\"preferences-link\" href=\"/p/" + link.token + "\">" +
-            t.preferences_link + "</a></p>\n";
+    main +=
+        "<form method=\"post\" id=\"undo-form\">\n"
+        "<input type=\"hidden\" name=\"action\" value=\"undo\">\n"
+        "<input type=\"hidden\" name=\"csrf\" value=\"" +
+        csrf_.Token(link.token) + "\">\n<button type=\"submit\" class=\"secondary\" id=\"undo\">" +
+        t.undo_button + "</button>\n</form>\n<p><a id=\"preferences-link\" href=\"/p/" +
+        link.token + "\">" + t.preferences_link + "</a></p>\n";
   } else if (link.expired) {
     main += std::string("<p class=\"note\">") + t.expired_note + "</p>\n";
   }
@@ -283,7 +281,8 @@ HttpResponse RecipientPages::PostUnsubscribe(const HttpRequest& req) {
   try {
     if (action == "undo") {
       // The undo is a preference change like any other: our own form, so CSRF-checked.
-      if (!SameOriginPost(req, public_origin_) || !csrf_.Verify(link->token, req.FormValue("csrf"))) {
+      if (!SameOriginPost(req, public_origin_) ||
+          !csrf_.Verify(link->token, req.FormValue("csrf"))) {
         return Refused(lang, t.forbidden_title, t.forbidden_text, 403);
       }
       if (link->claims.subject_id.empty() || link->expired) {
@@ -352,17 +351,16 @@ HttpResponse RecipientPages::PostUnsubscribe(const HttpRequest& req) {
   }
 }
 
-HttpResponse RecipientPages::ReducedPreferences(Language lang, const Link& link,
-                                                int status) const {
+HttpResponse RecipientPages::ReducedPreferences(Language lang, const Link& link, int status) const {
   const PageText& t = TextFor(lang);
-  std::string main =
-      std::string("<h1>") + t.preferences_title + "</h1>\n<p class=\"note\" id=\"reduced\">" +
-      (link.claims.subject_id.empty() ? t.address_only_note : t.expired_note) + "</p>\n" +
-      Details(lang, link) + "<form method=\"post\" id=\"unsubscribe-form\" action=\"/u/" +
-      link.token +
-      "\">\n<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\n"
-      "<button type=\"submit\" id=\"confirm-unsubscribe\">" +
-      t.confirm_button + "</button>\n</form>\n";
+  std::string main = std::string("<h1>") + t.preferences_title +
+                     "</h1>\n<p class=\"note\" id=\"reduced\">" +
+                     (link.claims.subject_id.empty() ? t.address_only_note : t.expired_note) +
+                     "</p>\n" + Details(lang, link) +
+                     "<form method=\"post\" id=\"unsubscribe-form\" action=\"/u/" + link.token +
+                     "\">\n<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\n"
+                     "<button type=\"submit\" id=\"confirm-unsubscribe\">" +
+                     t.confirm_button + "</button>\n</form>\n";
   if (!options_.policy_url.empty()) {
     main += "<p><a id=\"policy-link\" href=\"" + EscapeHtml(options_.policy_url) + "\">" +
             t.policy_link + "</a></p>\n";
@@ -380,9 +378,10 @@ HttpResponse RecipientPages::PreferencesPage(
     main += "<p id=\"status\" class=\"status\" role=\"status\">" + status_text + "</p>\n";
   }
   main += std::string("<p>") + t.preferences_intro + "</p>\n";
-  main += "<form method=\"post\" id=\"preferences-form\">\n"
-          "<input type=\"hidden\" name=\"csrf\" value=\"" +
-          csrf_.Token(link.token) + "\">\n";
+  main +=
+      "<form method=\"post\" id=\"preferences-form\">\n"
+      "<input type=\"hidden\" name=\"csrf\" value=\"" +
+      csrf_.Token(link.token) + "\">\n";
   // Topics in the order the registry reports them; one fieldset per topic.
   std::vector<std::string> order;
   std::map<std::string, std::vector<const v1::Preference*>> by_topic;
@@ -410,8 +409,8 @@ HttpResponse RecipientPages::PreferencesPage(
   }
   for (const auto& [channel, has_consent] : consent) {
     if (has_consent) continue;
-    main += std::string("<p class=\"note\" id=\"no-consent-") + ChannelEnumName(channel) +
-            "\">" + ChannelLabel(t, channel) + ": " + t.no_consent + "</p>\n";
+    main += std::string("<p class=\"note\" id=\"no-consent-") + ChannelEnumName(channel) + "\">" +
+            ChannelLabel(t, channel) + ": " + t.no_consent + "</p>\n";
   }
   main += std::string(
               "<div class=\"actions\">\n<button type=\"submit\" name=\"action\" value=\"save\" "

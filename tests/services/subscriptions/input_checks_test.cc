@@ -242,6 +242,19 @@ TEST(CheckProofTest, CopiesAValidProof) {
   EXPECT_EQ(c.user_agent, "Mozilla/5.0 (X11; Linux x86_64)");
 }
 
+// The message a link or reply came from (issue 4): a UUID, stored lower-case.
+TEST(CheckProofTest, MessageIdIsAUuidWhenGiven) {
+  v1::Proof p = GoodProof();
+  EXPECT_EQ(CheckProof("proof", p, kNow, false).message_id, "");
+  p.set_message_id("0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D");
+  EXPECT_EQ(CheckProof("proof", p, kNow, false).message_id,
+            "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
+  p.set_message_id("not-a-uuid-person@example.org");
+  std::string msg = InvalidMessage([&] { CheckProof("proof", p, kNow, false); });
+  EXPECT_THAT(msg, HasSubstr("proof.message_id"));
+  EXPECT_THAT(msg, Not(HasSubstr("person@example.org")));
+}
+
 TEST(CheckProofTest, OccurredAtDefaultsToNow) {
   CheckedProof c = CheckProof("proof", GoodProof(), kNow, true);
   EXPECT_EQ(c.occurred_at, kNow);

@@ -105,7 +105,8 @@ TEST(ClientIpTest, ForwardedForReadFromTheRightThroughTrustedHops) {
 }
 
 TEST(UrlEncodedTest, DecodesFieldsPlusAndPercent) {
-  auto f = ParseUrlEncoded("List-Unsubscribe=One-Click&a=b+c&pref%3AEMAIL%3Aevents=on&x&=v&y=%zz%4");
+  auto f =
+      ParseUrlEncoded("List-Unsubscribe=One-Click&a=b+c&pref%3AEMAIL%3Aevents=on&x&=v&y=%zz%4");
   EXPECT_EQ(f.find("List-Unsubscribe")->second, "One-Click");
   EXPECT_EQ(f.find("a")->second, "b c");
   EXPECT_EQ(f.find("pref:EMAIL:events")->second, "on");

@@ -1,6 +1,8 @@
 // Unit tests of the recipient pages' pure parts (issue 4): language negotiation, the CSRF
 // field and same-origin check, token age (STANDARDS E3: old tokens still unsubscribe), and
 // the completeness of the three translations.
+#include "services/web/recipient/recipient_pages.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,7 +12,6 @@
 #include "services/web/recipient/csrf.h"
 #include "services/web/recipient/language.h"
 #include "services/web/recipient/page_text.h"
-#include "services/web/recipient/recipient_pages.h"
 
 namespace herald::web {
 namespace {
@@ -34,7 +35,7 @@ TEST(LanguageTest, AcceptLanguageQValuesAndOrder) {
   EXPECT_EQ(NegotiateLanguage("", "en;q=0.8, ru;q=0.8"), Language::kEn);  // tie: first
   EXPECT_EQ(NegotiateLanguage("", "ru;q=0, en;q=0.1"), Language::kEn);    // q=0: never
   EXPECT_EQ(NegotiateLanguage("", "ru;q=0"), Language::kAz);
-  EXPECT_EQ(NegotiateLanguage("", "ru;q=2, en;q=0.1"), Language::kEn);    // malformed q
+  EXPECT_EQ(NegotiateLanguage("", "ru;q=2, en;q=0.1"), Language::kEn);  // malformed q
   EXPECT_EQ(NegotiateLanguage("", "*"), Language::kAz);
 }
 
@@ -103,11 +104,11 @@ TEST(CsrfTest, SameOriginPost) {
   EXPECT_TRUE(SameOriginPost(Post({}), pub));  // no header at all: the csrf field decides
   EXPECT_TRUE(SameOriginPost(Post({{"Origin", "https://herald.example"}}), pub));
   EXPECT_TRUE(SameOriginPost(Post({{"Origin", "https://HERALD.example"}}), pub));
-  EXPECT_TRUE(SameOriginPost(
-      Post({{"Origin", "http://127.0.0.1:5610"}, {"Host", "127.0.0.1:5610"}}), pub));
+  EXPECT_TRUE(
+      SameOriginPost(Post({{"Origin", "http://127.0.0.1:5610"}, {"Host", "127.0.0.1:5610"}}), pub));
   EXPECT_FALSE(SameOriginPost(Post({{"Origin", "https://evil.example"}}), pub));
-  EXPECT_FALSE(SameOriginPost(
-      Post({{"Origin", "https://evil.example"}, {"Host", "herald.example"}}), pub));
+  EXPECT_FALSE(
+      SameOriginPost(Post({{"Origin", "https://evil.example"}, {"Host", "herald.example"}}), pub));
   EXPECT_FALSE(SameOriginPost(Post({{"Origin", "null"}}), pub));
   EXPECT_FALSE(SameOriginPost(Post({{"Sec-Fetch-Site", "cross-site"}}), pub));
   EXPECT_TRUE(SameOriginPost(Post({{"Sec-Fetch-Site", "same-origin"}}), pub));
