@@ -79,7 +79,7 @@ struct ChildResult {
 // Runs argv with stdout captured and stderr written to `stderr_file`; kills it after
 // `timeout_s`.
 ChildResult RunChild(const std::vector<std::string>& args, const std::string& stderr_file,
-                int timeout_s) {
+                     int timeout_s) {
   int fds[2];
   if (pipe(fds) != 0) return {};
   pid_t pid = fork();
@@ -134,9 +134,7 @@ void PrintTo(const Language& l, std::ostream* os) {
   *os << "locale " << l.locale << ", Accept-Language " << l.accept_language;
 }
 
-std::string Name(const ::testing::TestParamInfo<Language>& info) {
-  return info.param.name;
-}
+std::string Name(const ::testing::TestParamInfo<Language>& info) { return info.param.name; }
 
 class BrowserTest : public ::testing::TestWithParam<Language> {
  protected:
@@ -149,11 +147,12 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
       GTEST_SKIP() << "no " << missing;
     }
     capture_ = std::make_unique<testing::SmtpCapture>();
-    std::string config = "email:\n  from_address: news@herald.test\n  from_name: Herald\n"
-                         "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
-                         "    settings:\n      url: smtp://127.0.0.1:" +
-                         std::to_string(capture_->port()) + "\n      starttls: none\n" +
-                         "links:\n  policy_url: " + kPolicyUrl + "\n";
+    std::string config =
+        "email:\n  from_address: news@herald.test\n  from_name: Herald\n"
+        "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
+        "    settings:\n      url: smtp://127.0.0.1:" +
+        std::to_string(capture_->port()) + "\n      starttls: none\n" +
+        "links:\n  policy_url: " + kPolicyUrl + "\n";
     server_ = std::make_unique<HeralddProcess>(db_->dsn(), config);
     server_->Start();
     subs_ = v1::SubscriptionService::NewStub(server_->Channel());
@@ -243,7 +242,7 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
     std::map<std::string, PrefState> out;
     for (const auto& p : resp.preferences()) {
       out["pref:" + v1::Channel_Name(p.channel()) + ":" + p.topic()] = {p.subscribed(),
-                                                                          p.channel_consent()};
+                                                                        p.channel_consent()};
     }
     return out;
   }
@@ -282,18 +281,19 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
   json Flow(const std::string& link, const std::string& name, const std::string& steps) {
     std::string out_dir = OutputDir();
     std::filesystem::create_directories(out_dir);
-    auto run = RunChild({NodePath(), BrowserDir() + "/recipient_flow.mjs", "--url", link,
-                         "--out", out_dir, "--name", name, "--toggle",
-                         std::string("pref:EMAIL:") + kToggledTopic, "--accept-language",
-                         GetParam().accept_language, "--chromium", ChromiumPath(), "--steps",
-                         steps},
-                        out_dir + "/" + name + "-node.stderr", 120);
+    auto run =
+        RunChild({NodePath(), BrowserDir() + "/recipient_flow.mjs", "--url", link, "--out", out_dir,
+                  "--name", name, "--toggle", std::string("pref:EMAIL:") + kToggledTopic,
+                  "--accept-language", GetParam().accept_language, "--chromium", ChromiumPath(),
+                  "--steps", steps},
+                 out_dir + "/" + name + "-node.stderr", 120);
     json result;
     try {
       result = json::parse(run.out);
     } catch (const std::exception&) {
       ADD_FAILURE() << "recipient_flow.mjs printed no JSON (exit " << run.exit_code << "):\n"
-                    << run.out << "\nheraldd log:\n" << server_->Log();
+                    << run.out << "\nheraldd log:\n"
+                    << server_->Log();
       return json();
     }
     EXPECT_EQ(run.exit_code, 0) << result.dump(2) << "\nheraldd log:\n" << server_->Log();
@@ -414,9 +414,8 @@ TEST_P(BrowserTest, UnsubscribeLinkThenPreferenceCenterInTheSubjectsLanguage) {
   // The confirmed unsubscribe holds: the message's topic is now refused by the gate.
   v1::Decision after = Check(subject, kMessageTopic);
   EXPECT_FALSE(after.allowed());
-  EXPECT_THAT(after.reason(),
-              ::testing::AnyOf(v1::UNSUBSCRIBED_TOPIC, v1::UNSUBSCRIBED_CHANNEL,
-                               v1::UNSUBSCRIBED_ALL, v1::ADDRESS_SUPPRESSED))
+  EXPECT_THAT(after.reason(), ::testing::AnyOf(v1::UNSUBSCRIBED_TOPIC, v1::UNSUBSCRIBED_CHANNEL,
+                                               v1::UNSUBSCRIBED_ALL, v1::ADDRESS_SUPPRESSED))
       << v1::DenyReason_Name(after.reason());
 
   // The toggle was saved, and every box the page now shows matches the registry.
@@ -495,18 +494,17 @@ TEST_P(BrowserUndoTest, UndoAfterUnsubscribingResubscribesTheTopic) {
 INSTANTIATE_TEST_SUITE_P(Languages, BrowserUndoTest,
                          ::testing::Values(Language{"ru", "ru", "az", "ru", "Ольга"}), Name);
 
-INSTANTIATE_TEST_SUITE_P(Languages, BrowserTest,
-                         ::testing::Values(
-                             // The subject's locale wins over the browser's language.
-                             Language{"az", "az", "ru-RU,ru;q=0.9", "az", "Aysel"},
-                             Language{"ru", "ru", "en-US,en;q=0.9", "ru", "Ольга"},
-                             Language{"en", "en", "az-AZ,az;q=0.9", "en", "Olivia"},
-                             // No locale on record: Accept-Language, then Azerbaijani.
-                             Language{"ru_from_accept_language", "", "ru-RU,ru;q=0.9,en;q=0.5",
-                                      "ru", "Olga"},
-                             Language{"az_by_default", "", "fr-FR,fr;q=0.9,de;q=0.5", "az",
-                                      "Aylin"}),
-                         Name);
+INSTANTIATE_TEST_SUITE_P(
+    Languages, BrowserTest,
+    ::testing::Values(
+        // The subject's locale wins over the browser's language.
+        Language{"az", "az", "ru-RU,ru;q=0.9", "az", "Aysel"},
+        Language{"ru", "ru", "en-US,en;q=0.9", "ru", "Ольга"},
+        Language{"en", "en", "az-AZ,az;q=0.9", "en", "Olivia"},
+        // No locale on record: Accept-Language, then Azerbaijani.
+        Language{"ru_from_accept_language", "", "ru-RU,ru;q=0.9,en;q=0.5", "ru", "Olga"},
+        Language{"az_by_default", "", "fr-FR,fr;q=0.9,de;q=0.5", "az", "Aylin"}),
+    Name);
 
 }  // namespace
 }  // namespace herald

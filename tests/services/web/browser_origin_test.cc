@@ -21,11 +21,11 @@ HttpRequest BrowserPost(std::initializer_list<std::pair<std::string, std::string
 TEST(BrowserOriginTest, ChromiumsOwnPostUnderNoReferrerPasses) {
   const std::string pub = OriginOf("https://herald.example");
   EXPECT_TRUE(SameOriginPost(
-      BrowserPost({{"Origin", "null"}, {"Sec-Fetch-Site", "same-origin"},
-                   {"Host", "herald.example"}}),
+      BrowserPost(
+          {{"Origin", "null"}, {"Sec-Fetch-Site", "same-origin"}, {"Host", "herald.example"}}),
       pub));
-  EXPECT_TRUE(SameOriginPost(BrowserPost({{"Origin", "NULL"}, {"Sec-Fetch-Site", "Same-Origin"}}),
-                             pub));
+  EXPECT_TRUE(
+      SameOriginPost(BrowserPost({{"Origin", "NULL"}, {"Sec-Fetch-Site", "Same-Origin"}}), pub));
 }
 
 TEST(BrowserOriginTest, NullOriginWithoutSameOriginFetchSiteIsRefused) {
