@@ -54,8 +54,8 @@ httplib::Server::Handler Wrap(HttpHandler handler, const TrustedProxies* trusted
       [handler = std::move(handler), trusted](const httplib::Request& req, httplib::Response& res) {
         HttpResponse r = handler(Translate(req, *trusted));
         res.status = r.status;
-        BaseHeaders(res);
         for (const auto& [k, v] : r.headers) res.set_header(k, v);
+        BaseHeaders(res);  // after the handler's own, so none is sent twice
         res.set_content(r.body, r.content_type);
       };
 }

@@ -27,6 +27,8 @@ class CsrfGuard {
 // [:port] of public_base_url) nor the origin of the Host the request was sent to. A request
 // without either header (an old browser, a mail client) passes; the csrf field still has
 // to verify.
+// "Origin: null" passes only with Sec-Fetch-Site: same-origin (a browser's own post under
+// Referrer-Policy: no-referrer).
 bool SameOriginPost(const HttpRequest& req, std::string_view public_origin);
 
 // "https://example.org:8443/x" -> "https://example.org:8443"; lower-cased scheme and host.
