@@ -264,11 +264,20 @@ TEST_F(InboundMailTest, EveryMarkerFixture) {
     auto events = Events(owner, "privacy_request_received");
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(nlohmann::json::parse(events[0].details_json())["request"], c.request);
-    bool stops = std::string(c.outcome) != "rectification_recorded";
-    EXPECT_EQ(Check(owner, "", v1::EMAIL),
-              stops ? v1::ADDRESS_SUPPRESSED : v1::DENY_REASON_UNSPECIFIED);
-    EXPECT_EQ(Check(owner, "", v1::SMS),
-              stops ? v1::UNSUBSCRIBED_ALL : v1::DENY_REASON_UNSPECIFIED);
+    // The hook opens the privacy request at once (RequestIntake after its commit): a
+    // rectification blocks the subject, a revocation revokes it (both outrank the
+    // suppression); a refusal leaves the suppression and the all-marketing opt-out.
+    std::string request = c.request;
+    v1::DenyReason email = request == "rectify"          ? v1::SUBJECT_BLOCKED
+                           : request == "revoke_consent" ? v1::CONSENT_REVOKED
+                                                         : v1::ADDRESS_SUPPRESSED;
+    v1::DenyReason sms = request == "refuse_marketing" ? v1::UNSUBSCRIBED_ALL : email;
+    EXPECT_EQ(Check(owner, "", v1::EMAIL), email);
+    EXPECT_EQ(Check(owner, "", v1::SMS), sms);
+    EXPECT_EQ(Count("SELECT count(*) FROM privacy_requests WHERE subject_id = '" + owner +
+                    "' AND origin_event_id IS NOT NULL"),
+              1)
+        << "the marker's privacy request was not opened at once";
   }
 }
 
