@@ -1,5 +1,6 @@
 // Dispatch end to end: heraldd's worker claims through the gate and sends over real SMTP to
 // a capturing server on loopback.
+#include <regex>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -116,6 +117,17 @@ TEST_F(DispatchTest, AllowedMessageIsDeliveredOverSmtp) {
   EXPECT_THAT(mail[0], HasSubstr("List-Unsubscribe: <https://herald.test/u/"));
   EXPECT_THAT(mail[0], HasSubstr("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
   EXPECT_THAT(mail[0], ::testing::Not(HasSubstr("olga@example.com>")));
+  // E4: the template has no {{unsubscribe_url}}, so a visible link is added to the text and
+  // HTML bodies (quoted-printable: joined across soft line breaks before searching).
+  std::string joined = std::regex_replace(mail[0], std::regex("=\r?\n"), "");
+  size_t links = 0;
+  for (size_t at = joined.find("https://herald.test/u/"); at != std::string::npos;
+       at = joined.find("https://herald.test/u/", at + 1)) {
+    ++links;
+  }
+  EXPECT_EQ(links, 3u) << "List-Unsubscribe, the text body and the HTML body each carry it";
+  EXPECT_THAT(joined, HasSubstr("<a href=3D\"https://herald.test/u/"))
+      << "no unsubscribe link in the HTML body";
   // The idempotent repeat sends nothing new.
   EXPECT_EQ(Send(id, "e2e-1").message_id(), sent.message_id());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));

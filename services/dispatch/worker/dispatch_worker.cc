@@ -147,6 +147,29 @@ std::string DispatchWorker::SmsFooter(const ClaimedMessage& m) const {
   return it == options_.sms_footers.end() ? std::string() : it->second;
 }
 
+void DispatchWorker::AddUnsubscribeFooter(const ClaimedMessage& m, const std::string& url,
+                                          EmailMessage& e) const {
+  auto locale = m.variables.count("locale") ? m.variables.at("locale") : std::string();
+  std::string language = locale.substr(0, 2);
+  const char* label = language == "ru"   ? "Отписаться от этих писем"
+                      : language == "en" ? "Unsubscribe from these e-mails"
+                                         : "Bu məktublardan abunəlikdən çıxmaq";
+  if (e.text_body.find(url) == std::string::npos) {
+    e.text_body += std::string("\n\n-- \n") + label + ": " + url + "\n";
+  }
+  if (!e.html_body.empty() && e.html_body.find(url) == std::string::npos) {
+    // The URL is base64url and the base ours: nothing in it needs HTML escaping.
+    std::string footer = "<p style=\"font-size:small\"><a href=\"" + url + "\">" + label +
+                         "</a></p>";
+    size_t body_end = e.html_body.rfind("</body>");
+    if (body_end == std::string::npos) {
+      e.html_body += footer;
+    } else {
+      e.html_body.insert(body_end, footer);
+    }
+  }
+}
+
 void DispatchWorker::PaceCampaign(const ClaimedMessage& m) {
   if (m.campaign_id.empty() || m.campaign_rate <= 0) return;
   TokenBucket* bucket;
@@ -188,6 +211,9 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
       e.subject = rendered.subject;
       e.text_body = rendered.text;
       e.html_body = rendered.html;
+      // E4 and the bulk-sender rules: a visible unsubscribe link in the body too. A template
+      // that placed {{unsubscribe_url}} itself is left alone; otherwise a footer is added.
+      if (m.marketing && !unsubscribe_url.empty()) AddUnsubscribeFooter(m, unsubscribe_url, e);
       // E4: marketing mail carries one-click List-Unsubscribe (HTTPS only) and the mailto
       // fallback whose subject is the refusal marker.
       if (m.marketing && unsubscribe_url.rfind("https://", 0) == 0) {
