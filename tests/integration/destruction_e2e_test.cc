@@ -3,7 +3,8 @@
 //   1. a subject with a distinctive surname, given name and Cyrillic patronymic, an IDN
 //      e-mail and a phone consents (proof with IP and user agent);
 //   2. it is sent an e-mail (to the capturing SMTP server) and an SMS (to an in-test
-//      provider speaking Twilio's API, which quotes the number and text back, as Twilio does);
+//      provider speaking Twilio's API, which quotes the number and text back, as Twilio
+//      does); a second SMS is refused with Twilio's error words naming the number;
 //   3. the unsubscribe link is taken from the captured e-mail and POSTed one-click over HTTP
 //      with a User-Agent and X-Forwarded-For (loopback is a trusted proxy);
 //   4. a signed Twilio webhook brings "STOP" from its phone (and the confirmation SMS goes);
@@ -106,7 +107,8 @@ struct SentSms {
 };
 
 // Twilio's Messages API, answering as Twilio does: the created message, number and text
-// quoted back (so a provider response holding the subject's data is part of the proof).
+// quoted back; the second request is refused with Twilio's error body naming the number
+// (so a provider response holding the subject's data is part of the proof).
 class FakeTwilio {
  public:
   FakeTwilio() {
@@ -114,6 +116,16 @@ class FakeTwilio {
         R"(/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json)",
         [this](const httplib::Request& req, httplib::Response& res) {
           std::lock_guard lock(mu_);
+          if (++requests_ == refuse_request_) {
+            // Twilio's error body, which names the number (kept as the attempt's detail).
+            json error = {{"code", 21614},
+                          {"message", "'To' number " + req.get_param_value("To") +
+                                          " is not a valid mobile number"},
+                          {"status", 400}};
+            res.status = 400;
+            res.set_content(error.dump(), "application/json");
+            return;
+          }
           sent_.push_back({req.get_param_value("To"), req.get_param_value("Body")});
           json answer = {{"sid", "SMe2e" + std::to_string(sent_.size())},
                          {"to", req.get_param_value("To")},
@@ -135,6 +147,8 @@ class FakeTwilio {
   dispatch::sms::test_support::LoopbackServer server_;
   std::mutex mu_;
   std::vector<SentSms> sent_;
+  int requests_ = 0;
+  const int refuse_request_ = 2;  // the second SMS is refused (permanently, HTTP 400)
 };
 
 class DestructionE2eTest : public ::testing::Test {
@@ -298,6 +312,9 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
   std::string sms_id = Send(id, v1::SMS, "e2e-sms-1");
   ASSERT_EQ(WaitSettled(mail_id), v1::SENT) << server_->Log();
   ASSERT_EQ(WaitSettled(sms_id), v1::SENT) << server_->Log();
+  // A second SMS the provider refuses with words that quote the number.
+  std::string refused_id = Send(id, v1::SMS, "e2e-sms-2");
+  ASSERT_EQ(WaitSettled(refused_id), v1::FAILED) << server_->Log();
   ASSERT_EQ(twilio_.sent().size(), 1u);
   EXPECT_EQ(twilio_.sent()[0].to, kPhoneE164);
   EXPECT_THAT(twilio_.sent()[0].body, HasSubstr(kGivenName));
@@ -380,9 +397,15 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
   std::cout << "before destruction: " << before.tables << " tables, " << before.rows
             << " rows; the subject's data in:" << hit_list << "\n";
   for (const char* t : {"public.subjects", "public.addresses", "public.event_personal",
-                        "public.messages"}) {
+                        "public.messages", "public.message_attempts"}) {
     EXPECT_TRUE(tables_hit.count(t)) << t << " should hold the data before destruction";
   }
+
+  // Every path left its rows (inbound rows hold keyed hashes only, so the scan finds none).
+  EXPECT_GE(std::stoll(db_->Scalar("SELECT count(*) FROM inbound_sms")), 1);
+  EXPECT_GE(std::stoll(db_->Scalar("SELECT count(*) FROM inbound_mail")), 1);
+  EXPECT_GE(std::stoll(db_->Scalar("SELECT count(*) FROM message_attempts")), 4);
+  EXPECT_GE(std::stoll(db_->Scalar("SELECT count(*) FROM idempotency_keys")), 3);
 
   // 6. The export (privacy scope) holds the three opt-outs and the messages.
   {
@@ -407,6 +430,7 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
     for (const auto& m : d["messages"]) message_ids.insert(m["id"].get<std::string>());
     EXPECT_TRUE(message_ids.count(mail_id)) << d["messages"].dump();
     EXPECT_TRUE(message_ids.count(sms_id)) << d["messages"].dump();
+    EXPECT_TRUE(message_ids.count(refused_id)) << d["messages"].dump();
   }
 
   // 7. Destruction over gRPC, then the scan of every row of every table.
