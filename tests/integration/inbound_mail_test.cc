@@ -264,11 +264,20 @@ TEST_F(InboundMailTest, EveryMarkerFixture) {
     auto events = Events(owner, "privacy_request_received");
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(nlohmann::json::parse(events[0].details_json())["request"], c.request);
-    bool stops = std::string(c.outcome) != "rectification_recorded";
-    EXPECT_EQ(Check(owner, "", v1::EMAIL),
-              stops ? v1::ADDRESS_SUPPRESSED : v1::DENY_REASON_UNSPECIFIED);
-    EXPECT_EQ(Check(owner, "", v1::SMS),
-              stops ? v1::UNSUBSCRIBED_ALL : v1::DENY_REASON_UNSPECIFIED);
+    // With the privacy service merged the request is opened at once: a request to correct
+    // data blocks the subject (issue 5), a revocation denies every dispatch as
+    // CONSENT_REVOKED (L1), which the gate reports before the address suppression.
+    std::string outcome = c.outcome;
+    if (outcome == "rectification_recorded") {
+      EXPECT_EQ(Check(owner, "", v1::EMAIL), v1::SUBJECT_BLOCKED);
+      EXPECT_EQ(Check(owner, "", v1::SMS), v1::SUBJECT_BLOCKED);
+    } else if (outcome == "revocation_applied") {
+      EXPECT_EQ(Check(owner, "", v1::EMAIL), v1::CONSENT_REVOKED);
+      EXPECT_EQ(Check(owner, "", v1::SMS), v1::CONSENT_REVOKED);
+    } else {
+      EXPECT_EQ(Check(owner, "", v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+      EXPECT_EQ(Check(owner, "", v1::SMS), v1::UNSUBSCRIBED_ALL);
+    }
   }
 }
 
