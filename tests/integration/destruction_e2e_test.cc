@@ -71,11 +71,11 @@ const std::vector<std::string>& Needles() {
       "quill.zyx%40",         // URL-encoded forms
       "quill.zyx=40",         // quoted-printable
       kPhoneGiven,
-      kPhoneE164,      // E.164
-      "79165551234",   // digits only
-      "9165551234",    // national digits
-      "916 555",       // as written in a signature
-      "555-12-34",     // the local part as written
+      kPhoneE164,        // E.164
+      "79165551234",     // digits only
+      "9165551234",      // national digits
+      "916 555",         // as written in a signature
+      "555-12-34",       // the local part as written
       "%2B79165551234",  // URL-encoded E.164 (form posts)
       kSurname,
       kGivenName,
@@ -95,8 +95,8 @@ const std::vector<std::string>& Needles() {
 // in row_to_json as "\\x" + lower-case hex, which the scan finds.
 std::vector<std::string> NeedlesWithDigests() {
   std::vector<std::string> out = Needles();
-  for (const char* form : {kPhoneE164, "79165551234", "9165551234", kEmailALabel,
-                           "quill.zyx@пример.рф"}) {
+  for (const char* form :
+       {kPhoneE164, "79165551234", "9165551234", kEmailALabel, "quill.zyx@пример.рф"}) {
     out.push_back(crypto::ToHex(crypto::Sha256(form)));
   }
   return out;
@@ -269,8 +269,8 @@ class DestructionE2eTest : public ::testing::Test {
     // The text part may be quoted-printable: undo soft line breaks before matching.
     std::string raw = std::regex_replace(messages.back(), std::regex("=\r?\n"), "");
     std::smatch m;
-    if (!std::regex_search(raw, m, std::regex(std::string(kPublicBase) +
-                                              R"((/u/[A-Za-z0-9_\-]+))"))) {
+    if (!std::regex_search(raw, m,
+                           std::regex(std::string(kPublicBase) + R"((/u/[A-Za-z0-9_\-]+))"))) {
       ADD_FAILURE() << "no unsubscribe link in the captured e-mail";
       return "";
     }
@@ -343,9 +343,9 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
       body += httplib::detail::encode_query_param(k) + "=" + httplib::detail::encode_query_param(v);
     }
     const std::string hook = "/hooks/sms/tw/inbound";
-    httplib::Headers h = {{"X-Twilio-Signature",
-                           inbound::sms::TwilioSignature(kTwilioToken,
-                                                         std::string(kPublicBase) + hook, params)}};
+    httplib::Headers h = {
+        {"X-Twilio-Signature",
+         inbound::sms::TwilioSignature(kTwilioToken, std::string(kPublicBase) + hook, params)}};
     httplib::Client http("127.0.0.1", server_->http_port());
     auto res = http.Post(hook.c_str(), h, body, "application/x-www-form-urlencoded");
     ASSERT_TRUE(res);
@@ -356,8 +356,9 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
       << server_->Log();
   EXPECT_TRUE(testing::WaitUntil(
       [&] {
-        return db_->Scalar("SELECT count(*) FROM messages WHERE status IN ('queued', 'sending',"
-                           " 'retrying')") == "0";
+        return db_->Scalar(
+                   "SELECT count(*) FROM messages WHERE status IN ('queued', 'sending',"
+                   " 'retrying')") == "0";
       },
       20));
   EXPECT_NE(Check(id, v1::SMS), v1::DENY_REASON_UNSPECIFIED);

@@ -4,10 +4,9 @@
 // every row of every ordinary table outside the system schemas, found in pg_catalog (never a
 // list kept by hand, so a table added later is scanned too), searched for every needle as
 // stored and ASCII-lower-cased. Shared by the db-level test and the end-to-end one.
-#include <pqxx/pqxx>
-
 #include <cctype>
 #include <cstdint>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <vector>

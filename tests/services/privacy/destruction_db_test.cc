@@ -1,10 +1,11 @@
-// The destruction proof at the registry level (issue 5, STANDARDS L1, L3): a subject with a distinctive name,
-// e-mail (IDN domain) and phone gets consents with IP and user agent, preferences, an
-// e-mail and an SMS with provider answers quoting its addresses, a link opt-out, an SMS
-// STOP and an inbound-mail request; it is exported, then destroyed. Afterwards every row of
-// every table in the schema (found in pg_catalog, not listed here) is scanned as JSON for
-// every form of its data; only destruction_records may name it. The same address imported
-// again is still suppressed.
+// The destruction proof at the registry level (issue 5, STANDARDS L1, L3): a subject with a
+// distinctive name, e-mail (IDN domain) and phone gets consents with IP and user agent,
+// preferences, an e-mail and an SMS with provider answers quoting its addresses, and
+// registry-level opt-outs standing for a link click, an SMS STOP and a marker e-mail; it is
+// exported, then destroyed. Afterwards every row of every table (found in pg_catalog, not
+// listed here) is scanned as JSON for every form of its data; only destruction_records may
+// name it. The same address imported again is still suppressed. The same proof through the
+// real recipient paths of a running heraldd is tests/integration/destruction_e2e_test.cc.
 #include <pqxx/pqxx>
 
 #include "tests/services/privacy/erasure_fixture.h"
