@@ -1,13 +1,15 @@
-// THE destruction proof (issue 5, STANDARDS L1, L3): a subject with a distinctive name,
-// e-mail (IDN domain) and phone gets consents with IP and user agent, preferences, an
-// e-mail and an SMS with provider answers quoting its addresses, a link opt-out, an SMS
-// STOP and an inbound-mail request; it is exported, then destroyed. Afterwards every row of
-// every table in the schema (found in pg_catalog, not listed here) is scanned as JSON for
-// every form of its data; only destruction_records may name it. The same address imported
-// again is still suppressed.
+// The destruction proof at the registry level (issue 5, STANDARDS L1, L3): a subject with a
+// distinctive name, e-mail (IDN domain) and phone gets consents with IP and user agent,
+// preferences, an e-mail and an SMS with provider answers quoting its addresses, and
+// registry-level opt-outs standing for a link click, an SMS STOP and a marker e-mail; it is
+// exported, then destroyed. Afterwards every row of every table (found in pg_catalog, not
+// listed here) is scanned as JSON for every form of its data; only destruction_records may
+// name it. The same address imported again is still suppressed. The same proof through the
+// real recipient paths of a running heraldd is tests/integration/destruction_e2e_test.cc.
 #include <pqxx/pqxx>
 
 #include "tests/services/privacy/erasure_fixture.h"
+#include "tests/support/personal_data_scan.h"
 
 namespace herald::privacy {
 namespace {
@@ -46,44 +48,6 @@ const std::vector<std::string>& Needles() {
   return k;
 }
 
-std::string AsciiLower(std::string s) {
-  for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-struct Hit {
-  std::string table;
-  std::string needle;
-};
-
-// Scans row_to_json(t)::text of every row of every ordinary table outside the system
-// schemas for every needle, as stored and ASCII-lower-cased.
-std::vector<Hit> ScanEveryTable(const std::string& dsn, int* tables_scanned) {
-  pqxx::connection conn(dsn);
-  pqxx::work txn(conn);
-  std::vector<Hit> hits;
-  *tables_scanned = 0;
-  auto tables = txn.exec(
-      "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
-      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')"
-      " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-      " AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1");
-  for (const auto& t : tables) {
-    std::string table = t[0].as<std::string>();
-    ++*tables_scanned;
-    for (const auto& row : txn.exec("SELECT row_to_json(t)::text FROM " + table + " t")) {
-      std::string text = row[0].as<std::string>();
-      std::string lower = AsciiLower(text);
-      for (const auto& n : Needles()) {
-        if (text.find(n) != std::string::npos || lower.find(AsciiLower(n)) != std::string::npos) {
-          hits.push_back({table, n});
-        }
-      }
-    }
-  }
-  return hits;
-}
-
 class DestructionTest : public ErasureTest {
  protected:
   std::string NewDistinctSubject() {
@@ -113,12 +77,12 @@ class DestructionTest : public ErasureTest {
     registry_->OptOut(crm_, r);
   }
 
-  // The subject's own actions through the inbound channels. On this branch they are the
-  // registry calls those channels end in; after the web (link click), inbound SMS (STOP)
-  // and inbound mail (marker e-mail) work is merged, the lead replaces each with the real
-  // step: an HTTP GET of the signed unsubscribe link, a provider webhook carrying "STOP",
-  // and a marker e-mail delivered to the inbound mailbox.
-  void LinkClickStopAndMarkerMail() {
+  // Registry-level opt-outs: the calls the link click, the SMS STOP and the marker e-mail
+  // end in, made here directly so this db test stays fast. The real steps (an HTTP POST of
+  // the signed link taken from a captured e-mail, a signed provider webhook, a marker e-mail
+  // on the inbound hook) are driven against a running heraldd by
+  // tests/integration/destruction_e2e_test.cc, which is the proof of issue 5.
+  void RegistryLevelOptOuts() {
     // Link click: a topic opt-out of the address, proof source LINK, with the click's IP.
     OptOutAddressWithProof(kEmailGiven, v1::TOPIC, v1::EMAIL, v1::UNSUBSCRIBED, v1::LINK);
     // SMS STOP from the phone.
@@ -129,7 +93,8 @@ class DestructionTest : public ErasureTest {
   }
 };
 
-// L3, L1: nothing of the subject is left anywhere but in its destruction record.
+// L3, L1 at the registry level (see destruction_e2e_test.cc for the real inbound paths):
+// nothing of the subject is left anywhere but in its destruction record.
 TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionRecord) {
   std::string id = NewDistinctSubject();
   Grant(id, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED, kIp, kUserAgent);
@@ -162,14 +127,12 @@ TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionR
     r.mutable_content()->set_text("News for Quillibald");
     messages_->Send(crm_, r);
   }
-  LinkClickStopAndMarkerMail();
+  RegistryLevelOptOuts();
 
   // Before: the data is there (the scan can see it), and the export holds it.
-  int tables = 0;
-  auto before = ScanEveryTable(db_->dsn(), &tables);
-  EXPECT_GE(tables, 15);
-  std::set<std::string> tables_hit;
-  for (const auto& h : before) tables_hit.insert(h.table);
+  auto before = testing::ScanEveryTable(db_->dsn(), Needles());
+  EXPECT_GE(before.tables, 15);
+  std::set<std::string> tables_hit = before.TablesHit();
   for (const char* t : {"public.subjects", "public.addresses", "public.event_personal",
                         "public.messages", "public.message_attempts"}) {
     EXPECT_TRUE(tables_hit.count(t)) << t << " should hold the data before destruction";
@@ -181,9 +144,9 @@ TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionR
   clock_.Advance(std::chrono::minutes(5));
   std::string record_id = erasure_->Destroy(id, "consent revoked", "operator:anna");
 
-  auto after = ScanEveryTable(db_->dsn(), &tables);
+  auto after = testing::ScanEveryTable(db_->dsn(), Needles());
   std::set<std::string> allowed_hits;
-  for (const auto& h : after) {
+  for (const auto& h : after.hits) {
     if (h.table == "public.destruction_records") {
       allowed_hits.insert(h.needle);
       continue;
