@@ -2,6 +2,7 @@
 #pragma once
 
 #include <google/protobuf/timestamp.pb.h>
+#include <grpcpp/support/status.h>
 
 #include <ostream>
 #include <string>
@@ -12,6 +13,9 @@
 #include "herald/v1/subscriptions.pb.h"
 
 namespace herald::ctl {
+
+// "NOT_FOUND", "PERMISSION_DENIED", ...: the name of a gRPC status code.
+const char* StatusCodeName(grpc::StatusCode code);
 
 // Columns separated by two spaces, each padded to its widest cell (the last one is not).
 class Table {

@@ -15,74 +15,16 @@
 
 #include "herald/v1/privacy.grpc.pb.h"
 #include "services/heraldctl/print.h"
+#include "services/heraldctl/privacy_call.h"
 
 namespace herald::ctl {
 namespace {
 
 using v1::PrivacyService;
-
-struct Call {
-  std::string key;
-  bool json = false;
-  std::chrono::milliseconds timeout{10000};
-};
-
-struct Sub {
-  std::string name;
-  std::string synopsis;
-  std::string summary;
-  std::vector<FlagSpec> flags;
-  std::function<int(PrivacyService::Stub&, const Flags&, const Call&)> run;
-};
-
-int Fail(const grpc::Status& s) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  size_t i = static_cast<size_t>(s.error_code());
-  std::cerr << "heraldctl: " << (i < std::size(kNames) ? kNames[i] : "UNKNOWN") << ": "
-            << s.error_message() << '\n';
-  return 1;
-}
-
-template <typename Req, typename Resp, typename PrintFn>
-int Invoke(const Call& call,
-           grpc::Status (PrivacyService::Stub::*rpc)(grpc::ClientContext*, const Req&, Resp*),
-           PrivacyService::Stub& stub, const Req& req, PrintFn print) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + call.timeout);
-  ctx.AddMetadata("authorization", "Bearer " + call.key);
-  Resp resp;
-  grpc::Status status = (stub.*rpc)(&ctx, req, &resp);
-  if (!status.ok()) return Fail(status);
-  if (call.json) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.preserve_proto_field_names = true;
-    std::string json;
-    if (!google::protobuf::util::MessageToJsonString(resp, &json, options).ok()) {
-      std::cerr << "heraldctl: cannot print the response as JSON\n";
-      return 1;
-    }
-    std::cout << json << '\n';
-  } else {
-    print(resp);
-  }
-  return 0;
-}
+using privacy_cli::Call;
+using privacy_cli::Fail;
+using privacy_cli::Invoke;
+using privacy_cli::Sub;
 
 bool ParseTime(const std::string& flag, const std::string& v, google::protobuf::Timestamp* t) {
   if (!google::protobuf::util::TimeUtil::FromString(v, t)) {
@@ -235,24 +177,8 @@ int RunPrivacyErasure(const std::vector<std::string>& args, size_t index, Flags 
     std::vector<FlagSpec> specs = sub->flags;
     specs.insert(specs.end(), global_specs.begin(), global_specs.end());
     flags.Parse(specs, rest, &index, /*stop_at_positional=*/false);
-    const char* env_key = std::getenv("HERALDCTL_API_KEY");
-    Call call;
-    call.key = flags.Get("key", env_key ? env_key : "");
-    if (call.key.empty()) throw UsageError("no API key: set HERALDCTL_API_KEY or pass --key");
-    call.json = flags.Has("json");
-    if (flags.Has("timeout")) {
-      std::string v = flags.Get("timeout");
-      double seconds = 0;
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
-      if (ec != std::errc() || end != v.data() + v.size() || !(seconds > 0) || seconds > 86400) {
-        throw UsageError("--timeout: expected a positive number of seconds, got '" + v + "'");
-      }
-      call.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000 + 0.5));
-    }
-    const char* env_addr = std::getenv("HERALDCTL_ADDR");
-    std::string addr = flags.Get("addr", env_addr && *env_addr ? env_addr : "127.0.0.1:50051");
-    auto stub =
-        PrivacyService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+    Call call = privacy_cli::CallFromFlags(flags);
+    auto stub = privacy_cli::StubFromFlags(flags);
     return sub->run(*stub, flags, call);
   } catch (const UsageError& e) {
     std::cerr << "heraldctl: " << e.what() << "\nRun 'heraldctl privacy " << sub->name
