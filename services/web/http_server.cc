@@ -140,7 +140,7 @@ HttpServer::HttpServer(HttpServerOptions options)
   // TCP_NODELAY on the listening socket is inherited by every accepted one (Linux). Without
   // it a kept-alive client waits for a delayed ACK (~40 ms) before each small response body
   // leaves, since httplib writes headers and body separately.
-  server_->set_socket_options([](httplib::socket_t sock) {
+  server_->set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
