@@ -378,7 +378,7 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
   for (const auto& [reason, n] : skipped) skips += n;
   int64_t valid = row_no - skips;
   bool fresh = !conn->Exec(txn, kCampaignHasChannel, campaign_id, static_cast<int>(channel))[0][0]
-                     .as<bool>();
+                    .as<bool>();
   auto added = conn->Exec(txn, fresh ? kQueueFresh : kQueueRecipients, campaign_id,
                           caller.client_id, static_cast<int>(channel), topic, ToIso8601(now));
   resp.set_added(static_cast<int64_t>(added.affected_rows()));
