@@ -64,8 +64,11 @@ double Stream(herald::v1::DispatchService::Stub& stub, const std::string& campai
 
 int main(int argc, char** argv) try {
   bool smoke = ParseSmoke(argc, argv);
-  const int rows = smoke ? 20000 : 1000000;
+  int rows = smoke ? 20000 : 1000000;
   const int raw_rows = smoke ? 5000 : 200000;
+  // HERALD_BENCH_B4_ROWS: another size, for profiling (perf record -p the heraldd or
+  // postgres backend pid while the stream runs).
+  if (const char* size = std::getenv("HERALD_BENCH_B4_ROWS")) rows = std::stoi(size);
 
   Pg pg("b4");
   pg.CreateDatabase("herald");
@@ -75,6 +78,7 @@ int main(int argc, char** argv) try {
   auto stub = herald::v1::DispatchService::NewStub(server.Channel());
 
   std::string campaign = CreateCampaign(*stub, "b4", herald::v1::EMAIL);
+  std::cerr << "B4: heraldd pid " << server.pid() << ", streaming " << rows << " rows" << std::endl;
   double rate = Stream(*stub, campaign, rows, [](int i, herald::v1::RecipientRow& r) {
     r.set_external_id("crm-" + std::to_string(i));
     (*r.mutable_variables())["first_name"] = "N" + std::to_string(i);

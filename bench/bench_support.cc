@@ -129,8 +129,14 @@ static int EphemeralPort() {
 
 Pg::Pg(const std::string& name) {
   dir_ = "/var/tmp/herald-bench-" + name + "-" + std::to_string(getpid());
-  port_ = FreePortIn(55460, 55479);
-  if (port_ == 0) throw std::runtime_error("no free port in 55460-55479 for PostgreSQL");
+  // HERALD_BENCH_PG_PORTS="FIRST-LAST": another range, so parallel runs on one machine
+  // (several worktrees) do not race for the same port.
+  int first = 55460, last = 55479;
+  if (const char* range = std::getenv("HERALD_BENCH_PG_PORTS")) {
+    std::sscanf(range, "%d-%d", &first, &last);
+  }
+  port_ = FreePortIn(first, last);
+  if (port_ == 0) throw std::runtime_error("no free port in the range for PostgreSQL");
   Sh("bash " + SourceDir() + "/deploy/dev/pg start " + dir_ + " " + std::to_string(port_) +
      " >/dev/null");
 }

@@ -81,34 +81,83 @@ constexpr int64_t kAnalyzeAfterRows = 1000;
 constexpr char kCreateStage[] =
     "CREATE TEMP TABLE recipients_stage (row_no bigint, subject_id text, external_id text,"
     " address text, match_key text, variables text) ON COMMIT DROP";
+// Issue 6 (B4): a stream's statements sort and join the whole stage. With the default 4 MB
+// of work_mem every sort spilled to disk, and JIT compiled the anti-join of a million rows
+// for ~0.2 s of nothing; both settings end with the transaction.
+constexpr char kStreamSettings[] = "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off";
+// Rows given by subject id must name an active subject (checked before resolution, so rows
+// resolved from a CRM id below are not checked twice).
+constexpr db::Statement kUnknownGiven{
+    "recipients.unknown_given",
+    "DELETE FROM recipients_stage r WHERE r.subject_id <> '' AND NOT EXISTS"
+    " (SELECT 1 FROM subjects s WHERE s.id = r.subject_id::uuid AND s.state = 'active')"
+    " RETURNING row_no"};
+// A CRM id resolves to its active subject and, in the same pass, to the subject's primary
+// address of the channel's kind (the oldest; one index probe per row via
+// addresses (subject_id, kind, match_key)) unless the row gave its own address.
 constexpr db::Statement kResolveExternal{
     "recipients.resolve_external",
-    "UPDATE recipients_stage r SET subject_id = s.id::text FROM subjects s"
+    "UPDATE recipients_stage r SET subject_id = s.id::text,"
+    " address = CASE WHEN r.address = '' THEN coalesce(a.value, '') ELSE r.address END,"
+    " match_key = CASE WHEN r.address = '' THEN coalesce(a.match_key, '') ELSE r.match_key END"
+    " FROM subjects s LEFT JOIN LATERAL (SELECT value, match_key FROM addresses"
+    "   WHERE subject_id = s.id AND kind = $1 ORDER BY added_at, id LIMIT 1) a ON true"
     " WHERE r.subject_id = '' AND r.external_id <> '' AND s.external_id = r.external_id"
     " AND s.state = 'active'"};
-constexpr db::Statement kUnknownSubjects{
-    "recipients.unknown_subjects",
-    "DELETE FROM recipients_stage r WHERE (r.external_id <> '' AND r.subject_id = '')"
-    " OR (r.subject_id <> '' AND NOT EXISTS"
-    "     (SELECT 1 FROM subjects s WHERE s.id = r.subject_id::uuid AND s.state = 'active'))"
-    " RETURNING row_no"};
+constexpr db::Statement kUnresolved{
+    "recipients.unresolved",
+    "DELETE FROM recipients_stage WHERE external_id <> '' AND subject_id = '' RETURNING row_no"};
+// Rows given by subject id without an address: the subject's primary address of the kind.
 constexpr db::Statement kPrimaryAddresses{
     "recipients.primary_addresses",
-    "UPDATE recipients_stage r SET address = a.value, match_key = a.match_key"
-    " FROM (SELECT DISTINCT ON (subject_id) subject_id, value, match_key FROM addresses"
-    "       WHERE kind = $1 ORDER BY subject_id, added_at, id) a"
-    " WHERE r.address = '' AND a.subject_id = r.subject_id::uuid"};
+    "UPDATE recipients_stage r SET (address, match_key) = (SELECT coalesce(a.value, ''),"
+    "   coalesce(a.match_key, '') FROM addresses a WHERE a.subject_id = r.subject_id::uuid"
+    "   AND a.kind = $1 ORDER BY a.added_at, a.id LIMIT 1)"
+    " WHERE r.address = '' AND r.subject_id <> ''"};
 constexpr db::Statement kNoAddress{
     "recipients.no_address",
-    "DELETE FROM recipients_stage WHERE address = '' RETURNING row_no"};
+    "DELETE FROM recipients_stage WHERE address IS NULL OR address = '' RETURNING row_no"};
+// Message ids are time-ordered (UUID version 7 layout: 48-bit Unix milliseconds of the
+// clock's now, version 7, 40 random bits drawn once per statement, the variant, then a 32-bit
+// counter in insertion order). Issue 6 (B4): random v4 ids put every insertion into a random
+// leaf of messages_pkey; ordered ids append at its right edge, where PostgreSQL's btree
+// skips the descent. Rows are inserted in (match_key, row_no) order, which is also the
+// order of the campaign uniqueness index, so both indexes grow at one place per stream.
+// A campaign's first stream (nothing of the channel queued yet) inserts without ON CONFLICT:
+// the speculative insertion behind ON CONFLICT DO NOTHING (a probe of the arbiter index, a
+// speculative-insertion lock and its confirmation per row) took about half of the statement.
+// This is safe because this statement is the only writer of campaign messages and runs under
+// the campaign row's FOR UPDATE lock (kLockCampaign): no other stream of the campaign can add
+// rows meanwhile, and the stage is already distinct by match_key. Later streams keep ON
+// CONFLICT; messages_campaign_recipient enforces uniqueness either way.
+constexpr db::Statement kCampaignHasChannel{
+    "recipients.campaign_has_channel",
+    "SELECT EXISTS (SELECT 1 FROM messages WHERE campaign_id = $1::uuid AND channel = $2)"};
 constexpr db::Statement kQueueRecipients{
     "recipients.queue",
     "INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key, channel,"
     " topic, variables, status, next_attempt_at, created_at, updated_at)"
-    " SELECT gen_random_uuid(), $1::uuid, $2, nullif(subject_id, '')::uuid, address, match_key,"
-    " $3, $4, variables::jsonb, 'queued', $5, $5, $5"
-    " FROM (SELECT DISTINCT ON (match_key) * FROM recipients_stage ORDER BY match_key, row_no) d"
+    " SELECT (lpad(to_hex((extract(epoch FROM $5::timestamptz) * 1000)::bigint), 12, '0')"
+    "   || '7' || p.r || lpad(to_hex(d.n % 4294967296), 8, '0'))::uuid,"
+    " $1::uuid, $2, nullif(d.subject_id, '')::uuid, d.address, d.match_key,"
+    " $3, $4, d.variables::jsonb, 'queued', $5, $5, $5"
+    " FROM (SELECT *, row_number() OVER () AS n FROM (SELECT DISTINCT ON (match_key) *"
+    "   FROM recipients_stage ORDER BY match_key, row_no) u) d,"
+    " (SELECT substr(h, 14, 3) || substr(h, 17, 8) AS r"
+    "   FROM replace(gen_random_uuid()::text, '-', '') h) p"
     " ON CONFLICT (campaign_id, channel, match_key) WHERE campaign_id IS NOT NULL DO NOTHING"};
+constexpr db::Statement kQueueFresh{
+    "recipients.queue_fresh",
+    "INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key, channel,"
+    " topic, variables, status, next_attempt_at, created_at, updated_at)"
+    " SELECT (lpad(to_hex((extract(epoch FROM $5::timestamptz) * 1000)::bigint), 12, '0')"
+    "   || '7' || p.r || lpad(to_hex(d.n % 4294967296), 8, '0'))::uuid,"
+    " $1::uuid, $2, nullif(d.subject_id, '')::uuid, d.address, d.match_key,"
+    " $3, $4, d.variables::jsonb, 'queued', $5, $5, $5"
+    " FROM (SELECT *, row_number() OVER () AS n FROM (SELECT DISTINCT ON (match_key) *"
+    "   FROM recipients_stage ORDER BY match_key, row_no) u) d,"
+    " (SELECT substr(h, 14, 3) || substr(h, 17, 8) AS r"
+    "   FROM replace(gen_random_uuid()::text, '-', '') h) p"};
 
 v1::CampaignStatus StatusFromText(const std::string& s) {
   if (s == "draft") return v1::DRAFT;
@@ -228,6 +277,7 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
     ++skipped[reason];
     if (errors.size() < kMaxReportedErrors) errors.emplace_back(row, reason);
   };
+  txn.exec(kStreamSettings);
   txn.exec(kCreateStage);
   int64_t row_no = 0;
   {
@@ -310,17 +360,27 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
   if (cancelled()) throw Error(ErrorCode::kUnavailable, "the stream was broken; nothing added");
 
   resp.set_received(row_no);
-  conn->Exec(txn, kResolveExternal);
-  for (const auto& r : conn->Exec(txn, kUnknownSubjects)) {
+  const int kind = email ? 1 : 2;
+  for (const auto& r : conn->Exec(txn, kUnknownGiven)) {
     skip(r[0].as<int64_t>(), "unknown subject");
   }
-  conn->Exec(txn, kPrimaryAddresses, email ? 1 : 2);
+  conn->Exec(txn, kResolveExternal, kind);
+  for (const auto& r : conn->Exec(txn, kUnresolved)) {
+    skip(r[0].as<int64_t>(), "unknown subject");
+  }
+  conn->Exec(txn, kPrimaryAddresses, kind);
   for (const auto& r : conn->Exec(txn, kNoAddress)) {
     skip(r[0].as<int64_t>(), "no address for the channel");
   }
-  int64_t valid = std::stoll(txn.exec("SELECT count(*) FROM recipients_stage")[0][0].c_str());
-  auto added = conn->Exec(txn, kQueueRecipients, campaign_id, caller.client_id,
-                          static_cast<int>(channel), topic, ToIso8601(now));
+  // Every received row is either staged or skipped, and every staged row not queued now is a
+  // duplicate (no count(*) pass over the stage).
+  int64_t skips = 0;
+  for (const auto& [reason, n] : skipped) skips += n;
+  int64_t valid = row_no - skips;
+  bool fresh = !conn->Exec(txn, kCampaignHasChannel, campaign_id, static_cast<int>(channel))[0][0]
+                    .as<bool>();
+  auto added = conn->Exec(txn, fresh ? kQueueFresh : kQueueRecipients, campaign_id,
+                          caller.client_id, static_cast<int>(channel), topic, ToIso8601(now));
   resp.set_added(static_cast<int64_t>(added.affected_rows()));
   resp.set_duplicates(valid - resp.added());
   int64_t total_skipped = 0;

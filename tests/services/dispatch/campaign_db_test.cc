@@ -102,6 +102,39 @@ TEST_F(CampaignTest, RecipientsAreLoadedDeduplicatedAndBadRowsCounted) {
   EXPECT_EQ(Add(c.id(), {Row(a, "", "")}).duplicates(), 1);
 }
 
+// Issue 6 (B4): a stream's message ids are UUIDs of version 7 carrying the clock's
+// milliseconds, ascending in insertion order, distinct across streams of the same instant; a
+// CRM-id row that names its own address keeps it; a later stream of the campaign (the
+// ON CONFLICT path) adds only the recipients not already in it.
+TEST_F(CampaignTest, StreamIdsAreTimeOrderedAndLaterStreamsSkipRecipientsAlreadyIn) {
+  std::string a = NewSubject("a@example.com", "", "crm-a");
+  NewSubject("b@example.com", "", "crm-b");
+  std::string c1 = NewSubject("c1@example.com", "", "crm-c1");
+  auto c = Create("camp-ids");
+  auto first = Add(c.id(), {Row("", "crm-a", ""), Row("", "crm-b", "own@example.com"),
+                            Row("", "", "bare@example.com")});
+  EXPECT_EQ(first.added(), 3);
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(address, ',' ORDER BY address) FROM messages"),
+            "a@example.com,bare@example.com,own@example.com");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM messages WHERE substr(id::text, 15, 1) = '7'"
+                        " AND substr(replace(id::text, '-', ''), 1, 12) = lpad(to_hex("
+                        "(extract(epoch FROM created_at) * 1000)::bigint), 12, '0')"),
+            "3");
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(match_key, ',' ORDER BY id) FROM messages"),
+            "a@example.com,bare@example.com,own@example.com");
+  // Same instant (the clock has not moved), overlapping recipients: only the new one is added
+  // and its id differs from every id of the first stream.
+  auto second = Add(c.id(), {Row(a, "", ""), Row(c1, "", ""), Row("", "", "BARE@example.com")});
+  EXPECT_EQ(second.added(), 1);
+  EXPECT_EQ(second.duplicates(), 2);
+  EXPECT_EQ(Count("messages"), 4);
+  EXPECT_EQ(db_->Scalar("SELECT count(DISTINCT id) FROM messages"), "4");
+  // A second campaign's first stream at the same instant gets its own ids as well.
+  auto other = Create("camp-ids-2");
+  EXPECT_EQ(Add(other.id(), {Row(a, "", ""), Row(c1, "", "")}).added(), 2);
+  EXPECT_EQ(db_->Scalar("SELECT count(DISTINCT id) FROM messages"), "6");
+}
+
 TEST_F(CampaignTest, ABrokenStreamAddsNothing) {
   std::string a = NewSubject("a@example.com");
   auto c = Create("camp-broken");
