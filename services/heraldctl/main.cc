@@ -29,7 +29,6 @@
 #include "services/heraldctl/inbound_mail_command.h"
 #include "services/heraldctl/print.h"
 #include "services/heraldctl/privacy_commands.h"
-#include "services/heraldctl/privacy_erasure_commands.h"
 
 namespace herald::ctl {
 namespace {
@@ -758,9 +757,6 @@ int Main(int argc, char** argv) {
       }
       PrintUsage(std::cerr);
       return 2;
-    }
-    if (args[i] == "privacy" && IsPrivacyErasureSubcommand(args, i + 1)) {
-      return RunPrivacyErasure(args, i + 1, flags, GlobalFlags());
     }
     if (args[i] == "privacy") return RunPrivacy(args, i + 1, flags, GlobalFlags());
     cmd = FindCommand(args[i]);

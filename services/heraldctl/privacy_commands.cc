@@ -15,6 +15,7 @@
 #include "herald/v1/privacy.grpc.pb.h"
 #include "services/heraldctl/print.h"
 #include "services/heraldctl/privacy_call.h"
+#include "services/heraldctl/privacy_erasure_commands.h"
 
 namespace herald::ctl {
 namespace {
@@ -293,12 +294,19 @@ std::vector<Sub> Subcommands() {
   };
 }
 
+// Both halves' subcommands: requests and flags here, erasure in privacy_erasure_commands.cc.
+std::vector<Sub> AllSubcommands() {
+  std::vector<Sub> subs = Subcommands();
+  for (auto& s : PrivacyErasureSubcommands()) subs.push_back(std::move(s));
+  return subs;
+}
+
 void PrintPrivacyUsage(std::ostream& out, const std::vector<FlagSpec>& global_specs) {
   out << "Usage: heraldctl [global flags] privacy <subcommand> [flags]\n\n"
          "Data-subject requests under 152-FZ (needs an API key with the privacy scope).\n\n"
          "Subcommands:\n";
   Table t;
-  for (const auto& s : Subcommands()) t.AddRow({"  " + s.name, s.summary});
+  for (const auto& s : AllSubcommands()) t.AddRow({"  " + s.name, s.summary});
   t.Print(out);
   out << "\nGlobal flags:\n";
   PrintFlagHelp(out, global_specs);
@@ -315,7 +323,7 @@ int RunPrivacy(const std::vector<std::string>& args, size_t index, Flags flags,
       PrintPrivacyUsage(name.empty() ? std::cerr : std::cout, global_specs);
       return name.empty() ? 2 : 0;
     }
-    const auto subs = Subcommands();
+    const auto subs = AllSubcommands();
     const Sub* sub = nullptr;
     for (const auto& s : subs) {
       if (s.name == name) sub = &s;
@@ -331,9 +339,14 @@ int RunPrivacy(const std::vector<std::string>& args, size_t index, Flags flags,
         return 0;
       }
     }
+    std::vector<std::string> rest(args.begin(), args.end());
+    // `act <id>`: the record id may be given as a positional argument.
+    if (sub->name == "act" && index < rest.size() && rest[index].rfind("--", 0) != 0) {
+      rest[index] = "--record-id=" + rest[index];
+    }
     std::vector<FlagSpec> specs = sub->flags;
     specs.insert(specs.end(), global_specs.begin(), global_specs.end());
-    flags.Parse(specs, args, &index, /*stop_at_positional=*/false);
+    flags.Parse(specs, rest, &index, /*stop_at_positional=*/false);
     Call call = privacy_cli::CallFromFlags(flags);
     auto stub = privacy_cli::StubFromFlags(flags);
     return sub->run(*stub, flags, call);

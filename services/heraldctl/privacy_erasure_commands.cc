@@ -143,48 +143,6 @@ std::vector<Sub> Subcommands() {
 
 }  // namespace
 
-bool IsPrivacyErasureSubcommand(const std::vector<std::string>& args, size_t index) {
-  if (index >= args.size()) return false;
-  for (const auto& s : Subcommands()) {
-    if (s.name == args[index]) return true;
-  }
-  return false;
-}
-
-int RunPrivacyErasure(const std::vector<std::string>& args, size_t index, Flags flags,
-                      const std::vector<FlagSpec>& global_specs) {
-  const auto subs = Subcommands();
-  const Sub* sub = nullptr;
-  for (const auto& s : subs) {
-    if (s.name == args[index]) sub = &s;
-  }
-  try {
-    ++index;
-    for (size_t j = index; j < args.size(); ++j) {
-      if (args[j] == "--help" || args[j] == "-h") {
-        std::cout << "Usage: heraldctl [global flags] privacy " << sub->name << " " << sub->synopsis
-                  << "\n\n"
-                  << sub->summary << "\n\nFlags:\n";
-        PrintFlagHelp(std::cout, sub->flags);
-        return 0;
-      }
-    }
-    std::vector<std::string> rest(args.begin(), args.end());
-    // `act <id>`: the record id may be given as a positional argument.
-    if (sub->name == "act" && index < rest.size() && rest[index].rfind("--", 0) != 0) {
-      rest[index] = "--record-id=" + rest[index];
-    }
-    std::vector<FlagSpec> specs = sub->flags;
-    specs.insert(specs.end(), global_specs.begin(), global_specs.end());
-    flags.Parse(specs, rest, &index, /*stop_at_positional=*/false);
-    Call call = privacy_cli::CallFromFlags(flags);
-    auto stub = privacy_cli::StubFromFlags(flags);
-    return sub->run(*stub, flags, call);
-  } catch (const UsageError& e) {
-    std::cerr << "heraldctl: " << e.what() << "\nRun 'heraldctl privacy " << sub->name
-              << " --help' for usage.\n";
-    return 2;
-  }
-}
+std::vector<privacy_cli::Sub> PrivacyErasureSubcommands() { return Subcommands(); }
 
 }  // namespace herald::ctl

@@ -5,15 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "services/heraldctl/flags.h"
+#include "services/heraldctl/privacy_call.h"
 
 namespace herald::ctl {
 
-// True when args[index] names one of the erasure subcommands.
-bool IsPrivacyErasureSubcommand(const std::vector<std::string>& args, size_t index);
-
-// Runs it, as RunPrivacy does for the others. Returns 0, 1 (failed call) or 2 (usage).
-int RunPrivacyErasure(const std::vector<std::string>& args, size_t index, Flags global,
-                      const std::vector<FlagSpec>& global_specs);
+// destroy, depersonalize, export, act, records: run by RunPrivacy with the other half.
+std::vector<privacy_cli::Sub> PrivacyErasureSubcommands();
 
 }  // namespace herald::ctl
