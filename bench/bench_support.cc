@@ -188,12 +188,14 @@ void Authorize(grpc::ClientContext& ctx) {
 void Server::Start() {
   grpc_port_ = EphemeralPort();
   http_port_ = EphemeralPort();
+  ops_port_ = EphemeralPort();
   std::string config = dir_ + "/herald.yaml";
   {
     std::ofstream out(config);
     out << "database:\n  url: " << database_url_ << "\n  pool_size: " << pool_size_ << "\n"
         << "grpc:\n  listen: 127.0.0.1:" << grpc_port_ << "\n"
         << "http:\n  listen: 127.0.0.1:" << http_port_ << "\n"
+        << "ops:\n  listen: 127.0.0.1:" << ops_port_ << "\n"
         << "log_level: warn\n"
         << "clients:\n  - id: bench\n    key_sha256: "
         << crypto::ToHex(crypto::Sha256(kKey)) << "\n    scopes: [admin]\n"
@@ -238,7 +240,7 @@ int Server::Stop() {
   if (const char* v = std::getenv("HERALD_BENCH_STATEMENTS"); v && std::string(v) == "1") {
     try {
       std::cerr << "statement seconds (total, count) in heraldd:\n"
-                << Sh("curl -s http://127.0.0.1:" + std::to_string(http_port_) +
+                << Sh("curl -s http://127.0.0.1:" + std::to_string(ops_port_) +
                       "/metrics | grep -E '^herald_db_statement_duration_seconds_(sum|count)'"
                       " | sed -E 's/herald_db_statement_duration_seconds_//' | sort -t' ' -k2 -g"
                       " | tail -16");

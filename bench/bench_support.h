@@ -73,7 +73,7 @@ class Server {
  private:
   std::string database_url_, extra_yaml_, dir_;
   int pool_size_;
-  int grpc_port_ = 0, http_port_ = 0;
+  int grpc_port_ = 0, http_port_ = 0, ops_port_ = 0;
   pid_t pid_ = -1;
 };
 

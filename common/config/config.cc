@@ -92,6 +92,43 @@ void RejectPasswordInUrl(const std::string& key, const std::string& url) {
   }
 }
 
+// host:port (IPv6 hosts in brackets); port 0 picks a free port.
+std::string ListenAddress(const std::string& key, const std::string& v) {
+  auto colon = v.rfind(':');
+  bool ok = colon != std::string::npos && colon > 0 && colon + 1 < v.size();
+  if (ok) {
+    for (size_t i = colon + 1; i < v.size(); ++i) ok = ok && isdigit(static_cast<unsigned char>(v[i]));
+  }
+  if (ok) ok = v.size() - colon - 1 <= 5 && std::stoi(v.substr(colon + 1)) <= 65535;
+  if (!ok) throw ConfigError(key + ": expected host:port (port 0-65535)");
+  return v;
+}
+
+// Two listeners of one process on the same address would fail to bind at start-up with a
+// vaguer message; port 0 is exempt (each gets its own free port).
+void CheckListenersDistinct(const Config& c) {
+  struct Entry {
+    const char* key;
+    const std::string* address;
+    bool used;
+  };
+  bool web = c.roles.count("web") > 0;
+  const Entry entries[] = {{"grpc.listen", &c.grpc_listen, c.roles.count("api") > 0},
+                           {"http.listen", &c.http_listen, web},
+                           {"inbound_mail.listen", &c.inbound_mail_listen,
+                            web && !c.inbound_mail_secret.empty()},
+                           {"ops.listen", &c.ops_listen, true}};
+  for (size_t i = 0; i < std::size(entries); ++i) {
+    for (size_t j = i + 1; j < std::size(entries); ++j) {
+      const auto &a = entries[i], &b = entries[j];
+      if (!a.used || !b.used || *a.address != *b.address) continue;
+      if (a.address->size() >= 2 && a.address->substr(a.address->size() - 2) == ":0") continue;
+      throw ConfigError(std::string(a.key) + " and " + b.key + ": the same address " +
+                        *a.address + "; each listener needs its own");
+    }
+  }
+}
+
 // A reply text to an SMS keyword: plain text (it is sent as a template with no variables).
 Option SmsReplyOption(const char* file_key, const char* env, std::string slot) {
   return {file_key, env, "(built in)",
@@ -121,10 +158,35 @@ const std::vector<Option>& Options() {
          c.database_acquire_timeout_ms = ParseInt("database.acquire_timeout_ms", v, 1, 600000);
        }},
       {"grpc.listen", "HERALD_GRPC_LISTEN", "127.0.0.1:50051", "gRPC listen address (api role).",
-       [](Config& c, const std::string& v) { c.grpc_listen = v; }},
+       [](Config& c, const std::string& v) { c.grpc_listen = ListenAddress("grpc.listen", v); }},
       {"http.listen", "HERALD_HTTP_LISTEN", "127.0.0.1:8080",
-       "HTTP listen address (web role: /healthz, /readyz, /metrics).",
-       [](Config& c, const std::string& v) { c.http_listen = v; }},
+       "Public HTTP listen address (web role): recipient pages /u/, /p/ and SMS hooks "
+       "/hooks/sms/.",
+       [](Config& c, const std::string& v) { c.http_listen = ListenAddress("http.listen", v); }},
+      {"inbound_mail.listen", "HERALD_INBOUND_MAIL_LISTEN", "127.0.0.1:8081",
+       "Listen address of POST /hooks/email/inbound for the local MTA (web role, only when "
+       "HERALD_INBOUND_MAIL_SECRET is set).",
+       [](Config& c, const std::string& v) {
+         c.inbound_mail_listen = ListenAddress("inbound_mail.listen", v);
+       }},
+      {"ops.listen", "HERALD_OPS_LISTEN", "127.0.0.1:9090",
+       "Ops listen address, started by every role: /healthz (the process answers), /readyz "
+       "(database reachable, migrations applied), /metrics.",
+       [](Config& c, const std::string& v) { c.ops_listen = ListenAddress("ops.listen", v); }},
+      {"ops.metrics_cache_ms", "HERALD_OPS_METRICS_CACHE_MS", "5000",
+       "A /metrics scrape serves text computed at most this long ago (0-600000; 0: every "
+       "scrape computes).",
+       [](Config& c, const std::string& v) {
+         c.ops_metrics_cache_ms = ParseInt("ops.metrics_cache_ms", v, 0, 600000);
+       }},
+      {nullptr, "HERALD_OPS_METRICS_TOKEN", "(empty: /metrics needs no token)",
+       "Secret. Bearer token a scrape of /metrics must send (at least 16 characters).",
+       [](Config& c, const std::string& v) {
+         if (!v.empty() && v.size() < 16) {
+           throw ConfigError("HERALD_OPS_METRICS_TOKEN: at least 16 characters");
+         }
+         c.ops_metrics_token = v;
+       }},
       {"http.threads", "HERALD_HTTP_THREADS", "32", "HTTP worker threads (1-256).",
        [](Config& c, const std::string& v) {
          c.http_threads = ParseInt("http.threads", v, 1, 256);
@@ -547,6 +609,7 @@ Config LoadConfig(const std::string& path, const std::map<std::string, std::stri
     throw ConfigError("HERALD_SUPPRESSION_KEYS: required (a secret, environment only)");
   }
   if (c.link_keys.empty()) c.link_keys = c.suppression_keys;
+  CheckListenersDistinct(c);
   return c;
 }
 

@@ -44,7 +44,16 @@ struct Config {
   int database_pool_size = 8;
   int database_acquire_timeout_ms = 2000;
   std::string grpc_listen = "127.0.0.1:50051";
+  // The listener table (docs/security.md): public pages and SMS hooks (web role), the
+  // inbound-mail hook for the local MTA (web role, only with a secret), the gRPC API (api
+  // role) and the ops listener (/healthz, /readyz, /metrics) that every role starts.
   std::string http_listen = "127.0.0.1:8080";
+  std::string inbound_mail_listen = "127.0.0.1:8081";
+  std::string ops_listen = "127.0.0.1:9090";
+  // A scrape serves the text computed at most this long ago (0: computed on every scrape).
+  int ops_metrics_cache_ms = 5000;
+  // Secret, environment only: bearer token /metrics requires; empty: none.
+  std::string ops_metrics_token;
   int http_threads = 32;  // each idle keep-alive connection holds one for up to 2 s
   std::set<std::string> roles = {"api", "web", "worker"};
   std::string default_phone_region = "RU";

@@ -57,4 +57,15 @@ std::string Metrics::Serialize() {
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
+std::string Metrics::SerializeCached(std::chrono::milliseconds max_age) {
+  std::lock_guard lock(cache_mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (!has_cached_ || now - cached_at_ >= max_age) {
+    cached_ = Serialize();
+    cached_at_ = std::chrono::steady_clock::now();
+    has_cached_ = true;
+  }
+  return cached_;
+}
+
 }  // namespace herald

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ class Metrics {
   void OnCollect(std::function<void()> fn) { on_collect_.push_back(std::move(fn)); }
   // Prometheus text exposition format 0.0.4.
   std::string Serialize();
+  // The same text, computed at most `max_age` ago: a scrape runs the collect hooks (database
+  // queries among them) and renders every family, so a burst of scrapes shares one
+  // computation; callers that arrive while it runs wait for it instead of starting another.
+  std::string SerializeCached(std::chrono::milliseconds max_age);
 
   prometheus::Registry& registry() { return *registry_; }
 
@@ -40,6 +45,10 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& statement_seconds_;
   prometheus::Family<prometheus::Gauge>& pool_;
   std::vector<std::function<void()>> on_collect_;
+  std::mutex cache_mu_;
+  std::chrono::steady_clock::time_point cached_at_;
+  std::string cached_;
+  bool has_cached_ = false;
 };
 
 }  // namespace herald

@@ -19,7 +19,7 @@ constexpr int kExDataErr = 65;
 constexpr int kExIoErr = 74;
 constexpr int kExTempFail = 75;
 
-constexpr char kDefaultUrl[] = "http://127.0.0.1:8080/hooks/email/inbound";
+constexpr char kDefaultUrl[] = "http://127.0.0.1:8081/hooks/email/inbound";
 constexpr size_t kMaxRead = 64 * 1024 * 1024;
 
 std::string Env(const char* name) {

@@ -56,9 +56,10 @@ constexpr char kUsage[] =
     "  --wait-for-db SECS   how long to retry reaching PostgreSQL at start-up (default 60)\n"
     "  --help               this text\n"
     "\n"
-    "Roles: api (gRPC: SubscriptionService, DispatchService, health, reflection), web (HTTP:\n"
-    "/healthz, /readyz, /metrics), worker (the outbox: claims, gate, sends). SIGTERM or\n"
-    "SIGINT: stop accepting,\n"
+    "Roles: api (gRPC: SubscriptionService, DispatchService, PrivacyService, health,\n"
+    "reflection), web (HTTP: recipient pages and SMS hooks; the inbound-mail hook on its own\n"
+    "listener), worker (the outbox: claims, gate, sends; the privacy job). Every role starts\n"
+    "the ops listener: /healthz, /readyz, /metrics. SIGTERM or SIGINT: stop accepting,\n"
     "finish in-flight calls, exit 0.\n\n";
 
 struct Args {
@@ -195,27 +196,37 @@ int Serve(const Config& config) {
   });
   readiness.Start();
 
+  // The ops listener, started by every role (a worker-only replica is probed and scraped
+  // too): liveness, readiness and metrics, never on the public listener.
+  web::HttpServerOptions ops_opts;
+  ops_opts.listen = config.ops_listen;
+  ops_opts.threads = 4;
+  ops_opts.max_body_bytes = 1024;
+  ops_opts.clock = &clock;
+  auto ops = std::make_unique<web::HttpServer>(ops_opts);
+  const auto metrics_max_age = std::chrono::milliseconds(config.ops_metrics_cache_ms);
+  web::AddOpsRoutes(*ops, {[&readiness](std::string* why) { return readiness.Ready(why); },
+                           [&metrics, metrics_max_age] {
+                             return metrics.SerializeCached(metrics_max_age);
+                           },
+                           config.ops_metrics_token});
+  ops->Start();
+
   std::unique_ptr<web::SmsHooksBundle> sms_hooks;
   web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.link_keys));
   std::unique_ptr<web::RecipientPages> recipient_pages;
   std::unique_ptr<web::HttpServer> http;
+  std::unique_ptr<web::HttpServer> mail_http;
   if (config.roles.count("web")) {
+    // The public listener: recipients' pages and the providers' signed SMS hooks.
     web::HttpServerOptions opts;
     opts.listen = config.http_listen;
     opts.threads = config.http_threads;
-    // Inbound mail: the hook checks its own limit (413); the server's must let it through.
-    if (!config.inbound_mail_secret.empty()) {
-      opts.max_body_bytes =
-          std::max(opts.max_body_bytes, static_cast<size_t>(config.inbound_mail_max_bytes));
-    }
-    // Public endpoints (recipient pages, provider hooks): per-client limit before routing.
     opts.rate_per_second = config.http_rate_limit_per_minute / 60.0;
     opts.rate_burst = config.http_rate_limit_burst;
     opts.trusted_proxies = config.http_trusted_proxies;
     opts.clock = &clock;
     http = std::make_unique<web::HttpServer>(opts);
-    web::AddOpsRoutes(*http, {[&readiness](std::string* why) { return readiness.Ready(why); },
-                              [&metrics] { return metrics.Serialize(); }});
     // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
     sms_hooks = web::BuildSmsHooks(config, pool, clock, hasher, gate, topics, registry,
                                    &metrics.registry());
@@ -228,7 +239,15 @@ int Serve(const Config& config) {
                                                             clock, page_opts);
     recipient_pages->AddRoutes(*http);
     if (!config.inbound_mail_secret.empty()) {
-      web::AddMailHook(*http,
+      // The local MTA's listener: its own body limit (whole messages), and no per-client
+      // limit, since every request carries the secret and a bounce storm must not be deferred.
+      web::HttpServerOptions mail_opts;
+      mail_opts.listen = config.inbound_mail_listen;
+      mail_opts.threads = 8;
+      mail_opts.max_body_bytes = static_cast<size_t>(config.inbound_mail_max_bytes);
+      mail_opts.clock = &clock;
+      mail_http = std::make_unique<web::HttpServer>(mail_opts);
+      web::AddMailHook(*mail_http,
                        {config.inbound_mail_secret,
                         static_cast<size_t>(config.inbound_mail_max_bytes)},
                        [&inbound_mail, &privacy_intake](std::string_view raw) {
@@ -243,6 +262,7 @@ int Serve(const Config& config) {
                          }
                          return std::string(inbound::OutcomeName(outcome));
                        });
+      mail_http->Start();
     }
     http->Start();
   }
@@ -284,14 +304,15 @@ int Serve(const Config& config) {
     privacy_job->SetRetentionSweep(&retention_sweep, std::chrono::hours(1));
     privacy_job->Start();
   }
-  std::string grpc_addr = grpc_server ? config.grpc_listen.substr(0, config.grpc_listen.rfind(':') + 1) +
-                                            std::to_string(grpc_port)
-                                      : "";
-  std::string http_addr =
-      http ? config.http_listen.substr(0, config.http_listen.rfind(':') + 1) +
-                 std::to_string(http->port())
-           : "";
-  log::Info("heraldd started", {{"grpc", grpc_addr}, {"http", http_addr}});
+  auto bound = [](const std::string& listen, int port) {
+    return listen.substr(0, listen.rfind(':') + 1) + std::to_string(port);
+  };
+  std::string grpc_addr = grpc_server ? bound(config.grpc_listen, grpc_port) : "";
+  std::string http_addr = http ? bound(config.http_listen, http->port()) : "";
+  std::string mail_addr = mail_http ? bound(config.inbound_mail_listen, mail_http->port()) : "";
+  std::string ops_addr = bound(config.ops_listen, ops->port());
+  log::Info("heraldd started",
+            {{"grpc", grpc_addr}, {"http", http_addr}, {"mail", mail_addr}, {"ops", ops_addr}});
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -304,6 +325,9 @@ int Serve(const Config& config) {
   if (worker) worker->Stop();
   if (privacy_job) privacy_job->Stop();
   if (http) http->Stop();
+  if (mail_http) mail_http->Stop();
+  // Last: probes keep answering (unready) while the rest drains.
+  ops->Stop();
   readiness.Stop();
   log::Info("stopped");
   return 0;

@@ -7,11 +7,14 @@
 
 namespace herald::web {
 
-// /healthz (the process answers), /readyz (database reachable and migrations applied) and
-// /metrics (Prometheus text format).
+// The ops listener's routes, served by every role: /healthz (the process answers; never
+// asks the database, so a database outage does not get the process restarted), /readyz
+// (database reachable and migrations applied) and /metrics (Prometheus text format).
 struct OpsProbes {
   std::function<bool(std::string* why)> ready;
   std::function<std::string()> metrics;
+  // When set, /metrics answers only a request carrying "Authorization: Bearer <token>".
+  std::string metrics_token;
 };
 
 void AddOpsRoutes(HttpServer& server, OpsProbes probes);

@@ -379,7 +379,7 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
         "\r\n"
         "Please stop.\r\n--\r\n" +
         kGivenName + " " + kPatronymic + " " + kSurname + "\r\n" + kPhoneGiven + "\r\n";
-    httplib::Client http("127.0.0.1", server_->http_port());
+    httplib::Client http("127.0.0.1", server_->mail_port());
     http.set_read_timeout(10, 0);
     httplib::Headers h = {{"Authorization", std::string("Bearer ") + kMailSecret}};
     auto res = http.Post("/hooks/email/inbound", h, raw, "message/rfc822");

@@ -52,7 +52,7 @@ TEST_F(HeralddTest, HealthNeedsNoKeyAndSaysServing) {
   grpc::health::v1::HealthCheckResponse resp;
   ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
   EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
-  EXPECT_EQ(testing::HttpGet(server_->http_port(), "/healthz"), 200);
+  EXPECT_EQ(testing::HttpGet(server_->ops_port(), "/healthz"), 200);
 }
 
 TEST_F(HeralddTest, NoKeyWrongKeyAndWrongScope) {
@@ -145,7 +145,7 @@ TEST_F(HeralddTest, MetricsCountCallsAndLogsCarryNoPersonalData) {
   EXPECT_EQ(Upsert(HeralddProcess::kCrmKey, r).error_code(), grpc::INVALID_ARGUMENT);
 
   std::string metrics;
-  ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
+  ASSERT_EQ(testing::HttpGet(server_->ops_port(), "/metrics", &metrics), 200);
   EXPECT_THAT(metrics,
               HasSubstr("herald_rpc_requests_total{code=\"OK\",method=\"UpsertSubject\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("herald_rpc_requests_total{code=\"INVALID_ARGUMENT\","
@@ -240,7 +240,7 @@ TEST(HeralddReadiness, FollowsPostgresDownAndUp) {
   };
   auto wait_for = [&](int want, int seconds) {
     for (int i = 0; i < seconds * 10; ++i) {
-      if (testing::HttpGet(server.http_port(), "/readyz") == want) return true;
+      if (testing::HttpGet(server.ops_port(), "/readyz") == want) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;
@@ -252,8 +252,10 @@ TEST(HeralddReadiness, FollowsPostgresDownAndUp) {
   EXPECT_TRUE(wait_for(503, 10)) << server.Log();
   EXPECT_EQ(health_status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   std::string body;
-  testing::HttpGet(server.http_port(), "/readyz", &body);
+  testing::HttpGet(server.ops_port(), "/readyz", &body);
   EXPECT_THAT(body, HasSubstr("database"));
+  // SEC-8: liveness never asks the database: an outage must not get the process restarted.
+  EXPECT_EQ(testing::HttpGet(server.ops_port(), "/healthz"), 200);
 
   ASSERT_EQ(pg_cmd("start " + dir + " " + std::to_string(port)), 0);
   EXPECT_TRUE(wait_for(200, 15)) << server.Log();

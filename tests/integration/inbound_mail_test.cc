@@ -78,7 +78,7 @@ class InboundMailTest : public ::testing::Test {
 
   Posted Post(const std::string& raw, const std::string& secret = kSecret,
               const std::string& type = "message/rfc822") {
-    httplib::Client client("127.0.0.1", server_->http_port());
+    httplib::Client client("127.0.0.1", server_->mail_port());
     client.set_read_timeout(10, 0);
     httplib::Headers headers;
     if (!secret.empty()) headers.emplace("Authorization", "Bearer " + secret);
@@ -376,7 +376,7 @@ TEST_F(InboundMailTest, ComplaintSuppressesAndCountsOnTheCampaign) {
   ASSERT_TRUE(dispatch_->GetCampaign(&ctx, r, &c).ok());
   EXPECT_EQ(c.complaints(), 1);
   std::string metrics;
-  ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
+  ASSERT_EQ(testing::HttpGet(server_->ops_port(), "/metrics", &metrics), 200);
   EXPECT_THAT(metrics, HasSubstr("herald_campaign_complaints{campaign_id=\"" + campaign + "\"} 1"));
   EXPECT_THAT(metrics,
               HasSubstr("herald_campaign_complaint_rate{campaign_id=\"" + campaign + "\"} 1"));
@@ -418,7 +418,7 @@ TEST_F(InboundMailTest, GarbageAndOversizeNeverA500) {
   EXPECT_EQ(Post(Fixture("plain_no_marker.eml"), kSecret, "text/plain").status, 415);
   EXPECT_EQ(Post(std::string(300000, 'a')).status, 413);
   EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
-  EXPECT_EQ(testing::HttpGet(server_->http_port(), "/healthz"), 200);
+  EXPECT_EQ(testing::HttpGet(server_->ops_port(), "/healthz"), 200);
 }
 
 // heraldctl inbound-mail as a Postfix pipe transport: sysexits codes.
@@ -438,7 +438,7 @@ int RunCtl(const std::string& env, const std::string& args, const std::string& s
 TEST_F(InboundMailTest, HeraldctlInboundMailExitCodes) {
   std::string dir = std::string(HERALD_SOURCE_DIR) + "/tests/data/inbound_mail/";
   std::string url =
-      "HERALDCTL_INBOUND_URL=http://127.0.0.1:" + std::to_string(server_->http_port()) +
+      "HERALDCTL_INBOUND_URL=http://127.0.0.1:" + std::to_string(server_->mail_port()) +
       "/hooks/email/inbound";
   std::string env = url + " HERALDCTL_INBOUND_SECRET=" + kSecret;
   std::string out;

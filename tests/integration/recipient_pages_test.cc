@@ -579,7 +579,7 @@ TEST_F(RecipientPagesTest, RateLimitedWithRetryAfterAndXffIgnoredFromUntrustedPe
   auto hook = c.Post("/hooks/anything", "x", "text/plain");
   ASSERT_TRUE(hook);
   EXPECT_EQ(hook->status, 429);
-  EXPECT_EQ(testing::HttpGet(server_->http_port(), "/healthz"), 200);
+  EXPECT_EQ(testing::HttpGet(server_->ops_port(), "/healthz"), 200);
 }
 
 // From a trusted proxy, X-Forwarded-For names the client: each client has its own bucket.
@@ -658,7 +658,7 @@ TEST_F(RecipientPagesTest, GarbageNeverAnswers500) {
     }
   }
   EXPECT_GT(requests, 200);
-  EXPECT_EQ(testing::HttpGet(server_->http_port(), "/healthz"), 200);
+  EXPECT_EQ(testing::HttpGet(server_->ops_port(), "/healthz"), 200);
   EXPECT_THAT(server_->Log(), Not(HasSubstr("http handler failed")));
 }
 

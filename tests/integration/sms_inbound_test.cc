@@ -338,7 +338,7 @@ TEST_F(SmsInboundTest, S1_UnknownNumberStopHonouredHelpChangesNothingAndReceipts
             "2");
 
   std::string metrics;
-  ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
+  ASSERT_EQ(testing::HttpGet(server_->ops_port(), "/metrics", &metrics), 200);
   EXPECT_THAT(metrics, HasSubstr("herald_sms_inbound_total{keyword=\"stop\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("herald_sms_inbound_total{keyword=\"help\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("herald_sms_receipts_total{status=\"delivered\"} 1"));

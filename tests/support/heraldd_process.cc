@@ -67,6 +67,8 @@ HeralddProcess::~HeralddProcess() {
 void HeralddProcess::Start() {
   grpc_port_ = FreePort();
   http_port_ = FreePort();
+  ops_port_ = FreePort();
+  mail_port_ = FreePort();
   std::string config = dir_ + "/herald.yaml";
   {
     std::ofstream out(config);
@@ -93,7 +95,10 @@ void HeralddProcess::Start() {
     std::string keys =
         "HERALD_SUPPRESSION_KEYS=it:abababababababababababababababababababababababababababababababab";
     std::string path = "PATH=/usr/bin:/bin";
-    std::vector<char*> envp = {keys.data(), path.data()};
+    // Environment, not the file: a test's extra_yaml may hold its own inbound_mail section.
+    std::string ops = "HERALD_OPS_LISTEN=127.0.0.1:" + std::to_string(ops_port_);
+    std::string mail = "HERALD_INBOUND_MAIL_LISTEN=127.0.0.1:" + std::to_string(mail_port_);
+    std::vector<char*> envp = {keys.data(), path.data(), ops.data(), mail.data()};
     for (auto& e : env_) envp.push_back(e.data());
     envp.push_back(nullptr);
     const char* bin = HERALD_HERALDD_PATH;
@@ -108,7 +113,7 @@ void HeralddProcess::Start() {
       pid_ = -1;
       throw std::runtime_error("heraldd exited during start-up:\n" + Log());
     }
-    if (HttpGet(http_port_, "/readyz") == 200) return;
+    if (HttpGet(ops_port_, "/readyz") == 200) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   throw std::runtime_error("heraldd did not become ready in 30 s:\n" + Log());

@@ -26,14 +26,19 @@ class HeralddProcess {
   // Adds "NAME=value" to heraldd's environment (e.g. a provider secret); before Start().
   void AddEnv(std::string name_value) { env_.push_back(std::move(name_value)); }
 
-  // Starts and waits until /readyz answers 200; throws with the log on failure.
+  // Starts and waits until /readyz (ops listener) answers 200; throws with the log on failure.
   void Start();
   // Sends `sig` and waits; returns the exit status (or 128 + signal).
   int Stop(int sig);
   bool running() const { return pid_ > 0; }
 
   std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  // The public listener (recipient pages, SMS hooks).
   int http_port() const { return http_port_; }
+  // The ops listener (/healthz, /readyz, /metrics).
+  int ops_port() const { return ops_port_; }
+  // The inbound-mail hook's listener (only serves when HERALD_INBOUND_MAIL_SECRET is set).
+  int mail_port() const { return mail_port_; }
   std::string Log() const;
   std::shared_ptr<grpc::Channel> Channel() const;
 
@@ -44,6 +49,8 @@ class HeralddProcess {
   std::string dir_;
   int grpc_port_ = 0;
   int http_port_ = 0;
+  int ops_port_ = 0;
+  int mail_port_ = 0;
   pid_t pid_ = -1;
 };
 

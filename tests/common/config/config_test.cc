@@ -14,6 +14,7 @@
 namespace herald {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -437,7 +438,8 @@ TEST(DescribeOptionsTest, MentionsEveryVariable) {
        {"HERALD_DATABASE_URL", "HERALD_DATABASE_POOL_SIZE", "HERALD_DATABASE_ACQUIRE_TIMEOUT_MS",
         "HERALD_GRPC_LISTEN", "HERALD_HTTP_LISTEN", "HERALD_HTTP_THREADS", "HERALD_ROLES",
         "HERALD_DEFAULT_PHONE_REGION", "HERALD_HOME_JURISDICTIONS", "HERALD_PUBLIC_BASE_URL",
-        "HERALD_LOG_LEVEL", "HERALD_SUPPRESSION_KEYS", "HERALD_CONFIG"}) {
+        "HERALD_LOG_LEVEL", "HERALD_SUPPRESSION_KEYS", "HERALD_CONFIG", "HERALD_OPS_LISTEN",
+        "HERALD_INBOUND_MAIL_LISTEN", "HERALD_OPS_METRICS_CACHE_MS", "HERALD_OPS_METRICS_TOKEN"}) {
     EXPECT_THAT(text, HasSubstr(name));
   }
 }
@@ -500,7 +502,8 @@ TEST(DescribeOptionsTest, MentionsFileKeys) {
   for (const char* key :
        {"database.url", "database.pool_size", "database.acquire_timeout_ms", "grpc.listen",
         "http.listen", "http.threads", "roles", "addresses.default_phone_region",
-        "home_jurisdictions", "public_base_url", "log_level", "topics", "clients"}) {
+        "home_jurisdictions", "public_base_url", "log_level", "topics", "clients", "ops.listen",
+        "inbound_mail.listen", "ops.metrics_cache_ms"}) {
     EXPECT_THAT(text, HasSubstr(key));
   }
 }
@@ -528,6 +531,44 @@ TEST(LoadConfigTest, DispatchSendConcurrency) {
               HasSubstr("dispatch.send_concurrency"));
   EXPECT_THAT(EnvError(WithEnv({{"HERALD_DISPATCH_SEND_CONCURRENCY", "65"}})),
               HasSubstr("dispatch.send_concurrency"));
+}
+
+// SEC-8: one listener table; every listener has its own address, checked at start-up.
+TEST(LoadConfigTest, ListenerTable) {
+  Config d = LoadConfig("", MinimalEnv());
+  EXPECT_EQ(d.http_listen, "127.0.0.1:8080");
+  EXPECT_EQ(d.inbound_mail_listen, "127.0.0.1:8081");
+  EXPECT_EQ(d.ops_listen, "127.0.0.1:9090");
+  EXPECT_EQ(d.ops_metrics_cache_ms, 5000);
+  EXPECT_TRUE(d.ops_metrics_token.empty());
+  Config c = LoadYaml("ops:\n  listen: 127.0.0.2:9100\n  metrics_cache_ms: 0\n"
+                      "inbound_mail:\n  listen: 127.0.0.3:8100\n");
+  EXPECT_EQ(c.ops_listen, "127.0.0.2:9100");
+  EXPECT_EQ(c.ops_metrics_cache_ms, 0);
+  EXPECT_EQ(c.inbound_mail_listen, "127.0.0.3:8100");
+  EXPECT_EQ(LoadConfig("", WithEnv({{"HERALD_OPS_LISTEN", "[::1]:9200"}})).ops_listen,
+            "[::1]:9200");
+  EXPECT_THAT(YamlError("ops:\n  listen: nowhere\n"), HasSubstr("ops.listen: expected host:port"));
+  EXPECT_THAT(YamlError("ops:\n  listen: 127.0.0.1:70000\n"), HasSubstr("ops.listen"));
+  EXPECT_THAT(YamlError("grpc:\n  listen: \"127.0.0.1:\"\n"), HasSubstr("grpc.listen"));
+  // Same address twice: refused, naming both keys.
+  EXPECT_THAT(YamlError("ops:\n  listen: 127.0.0.1:8080\n"),
+              AllOf(HasSubstr("http.listen"), HasSubstr("ops.listen")));
+  // ...but only among the listeners this process starts (a worker has no public listener).
+  EXPECT_EQ(LoadYaml("roles: [worker]\nops:\n  listen: 127.0.0.1:8080\n").ops_listen,
+            "127.0.0.1:8080");
+  // The mail hook's listener counts only when the hook is on.
+  EXPECT_THAT(YamlError("inbound_mail:\n  listen: 127.0.0.1:9090\n",
+                        WithEnv({{"HERALD_INBOUND_MAIL_SECRET", "0123456789abcdef"}})),
+              HasSubstr("inbound_mail.listen"));
+  EXPECT_EQ(LoadYaml("inbound_mail:\n  listen: 127.0.0.1:9090\n").inbound_mail_listen,
+            "127.0.0.1:9090");
+  // Port 0 picks a free port for each: never a clash.
+  EXPECT_EQ(LoadYaml("ops:\n  listen: 127.0.0.1:0\nhttp:\n  listen: 127.0.0.1:0\n").ops_listen,
+            "127.0.0.1:0");
+  EXPECT_THAT(EnvError(WithEnv({{"HERALD_OPS_METRICS_TOKEN", "short"}})),
+              HasSubstr("HERALD_OPS_METRICS_TOKEN"));
+  EXPECT_THAT(YamlError("ops:\n  metrics_token: abcdefabcdefabcdef\n"), HasSubstr("unknown key"));
 }
 
 }  // namespace
