@@ -120,6 +120,9 @@ int Serve(const Config& config) {
   Metrics metrics;
   crypto::SuppressionHasher hasher(crypto::KeyRing::Parse(config.suppression_keys));
   crypto::LinkSigner links(crypto::KeyRing::Parse(config.link_keys));
+  // Report tags share the link keys' ring (their own MAC context keeps them apart): both
+  // must keep verifying for as long as mail sent under a key can come back.
+  crypto::ReportTagger report_tags(crypto::KeyRing::Parse(config.link_keys));
   db::Pool pool(config.database_url, config.database_pool_size,
                 std::chrono::milliseconds(config.database_acquire_timeout_ms),
                 [&metrics](const char* name, std::chrono::nanoseconds d) {
@@ -166,7 +169,7 @@ int Serve(const Config& config) {
     return providers.PickNamed(name, ch);
   });
 
-  inbound::InboundMailService inbound_mail(pool, clock, registry, hasher);
+  inbound::InboundMailService inbound_mail(pool, clock, registry, hasher, report_tags);
   inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
   metrics.OnCollect([&complaint_metrics] { complaint_metrics.Refresh(); });
 
@@ -284,6 +287,7 @@ int Serve(const Config& config) {
     opts.sms_footers = config.sms_footers;
     opts.links = &links;
     opts.hasher = &hasher;
+    opts.report_tags = &report_tags;
     if (config.public_base_url.rfind("https://", 0) != 0) {
       log::Warn("public_base_url is not https: marketing mail goes out without "
                 "List-Unsubscribe (RFC 8058 needs an HTTPS URI)");

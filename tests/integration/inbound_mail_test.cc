@@ -183,6 +183,33 @@ class InboundMailTest : public ::testing::Test {
 
   int64_t Count(const std::string& sql) { return testing::Number(*db_, sql); }
 
+  // What the SMTP relay received for one of our messages: the envelope sender and the
+  // Message-ID header (both carry its report token).
+  struct Sent {
+    std::string mail_from, message_id_header;
+  };
+  Sent Envelope(const std::string& message_id) {
+    std::ifstream in(capture_->dir() + "/index.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      auto rec = nlohmann::json::parse(line);
+      const auto& headers = rec["parsed"]["headers"];
+      if (headers.value("X-Herald-Message-Id", "") == message_id) {
+        return {rec["mail_from"].get<std::string>(), headers.value("Message-ID", "")};
+      }
+    }
+    ADD_FAILURE() << "the relay never received " << message_id;
+    return {};
+  }
+
+  // A fixture about kFixtureId made to quote our real message `id` as a genuine report
+  // does: the id, and the Message-ID exactly as the relay received it (with its token).
+  std::string Genuine(const std::string& fixture, const char* fixture_id, const std::string& id) {
+    return Replace(Replace(Fixture(fixture), "<" + std::string(fixture_id) + "@herald.test>",
+                           Envelope(id).message_id_header),
+                   fixture_id, id);
+  }
+
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<testing::SmtpCapture> capture_;
   std::unique_ptr<HeralddProcess> server_;
@@ -300,7 +327,7 @@ TEST_F(InboundMailTest, MailtoUnsubscribeFromAnUnknownAddress) {
 
 TEST_F(InboundMailTest, PermanentFailureDsnMarksUndeliveredAndSuppresses) {
   std::string id = SendAndWait("dsn-target@example.com", "dsn-1");
-  Posted p = Post(Replace(Fixture("dsn_failed_5_1_1.eml"), kFailedId, id));
+  Posted p = Post(Genuine("dsn_failed_5_1_1.eml", kFailedId, id));
   ASSERT_EQ(p.status, 200) << p.body;
   EXPECT_EQ(p.outcome, "bounce_recorded");
   v1::Message m = GetMessage(id);
@@ -315,7 +342,7 @@ TEST_F(InboundMailTest, PermanentFailureDsnMarksUndeliveredAndSuppresses) {
                   id + "'"),
             1);
   // A second notification (another relay, another Message-ID) adds history, nothing else.
-  std::string again = Replace(Replace(Fixture("dsn_failed_5_1_1.eml"), kFailedId, id),
+  std::string again = Replace(Genuine("dsn_failed_5_1_1.eml", kFailedId, id),
                               "<dsn-dsn_failed_5_1_1@", "<dsn-second@");
   EXPECT_EQ(Post(again).outcome, "bounce_recorded");
   v1::Message after = GetMessage(id);
@@ -326,7 +353,7 @@ TEST_F(InboundMailTest, PermanentFailureDsnMarksUndeliveredAndSuppresses) {
 
 TEST_F(InboundMailTest, DelayedDsnIsHistoryOnly) {
   std::string id = SendAndWait("slow@example.com", "dsn-2");
-  Posted p = Post(Replace(Fixture("dsn_delayed_4_4_1.eml"), kDelayedId, id));
+  Posted p = Post(Genuine("dsn_delayed_4_4_1.eml", kDelayedId, id));
   EXPECT_EQ(p.outcome, "delay_recorded");
   v1::Message m = GetMessage(id);
   EXPECT_EQ(m.status(), v1::SENT);
@@ -358,7 +385,7 @@ TEST_F(InboundMailTest, ComplaintSuppressesAndCountsOnTheCampaign) {
       20))
       << server_->Log();
   id = db_->Scalar("SELECT id FROM messages WHERE campaign_id = '" + campaign + "'");
-  std::string arf = Replace(Fixture("arf_abuse.eml"), kArfId, id);
+  std::string arf = Genuine("arf_abuse.eml", kArfId, id);
   Posted p = Post(arf);
   ASSERT_EQ(p.status, 200) << p.body;
   EXPECT_EQ(p.outcome, "complaint_recorded");
@@ -381,6 +408,116 @@ TEST_F(InboundMailTest, ComplaintSuppressesAndCountsOnTheCampaign) {
   EXPECT_THAT(metrics,
               HasSubstr("herald_campaign_complaint_rate{campaign_id=\"" + campaign + "\"} 1"));
   EXPECT_THAT(metrics, Not(HasSubstr(address)));
+}
+
+// SEC-3, SEC-4, end to end: a campaign of three goes out through the real SMTP relay; each
+// mail carries its report token in the envelope sender (VERP) and the Message-ID. One
+// recipient, who sees their own id and can derive the others' (campaign ids are
+// time-ordered), forges bounces and complaints for the other two: nothing changes and the
+// complaint rate does not move. Genuine reports still act (positive controls).
+TEST_F(InboundMailTest, ForgedReportsAboutOtherRecipientsChangeNothing) {
+  auto subjects = testing::MakeSubjects(*db_, 3, "sec4-");
+  v1::Content content;
+  content.set_subject("Offer");
+  content.set_text("Hello");
+  std::string campaign = testing::StartCampaign(*server_, subjects, content, "sec4");
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        return Count("SELECT count(*) FROM messages WHERE campaign_id = '" + campaign +
+                     "' AND status = 'sent'") == 3;
+      },
+      20))
+      << server_->Log();
+  std::vector<std::string> ids, addresses;
+  for (int i = 0; i < 3; ++i) {
+    std::string nth = " FROM messages WHERE campaign_id = '" + campaign + "' ORDER BY id OFFSET " +
+                      std::to_string(i) + " LIMIT 1";
+    ids.push_back(db_->Scalar("SELECT id" + nth));
+    addresses.push_back(db_->Scalar("SELECT address" + nth));
+  }
+  ASSERT_EQ(ids.size(), 3u);
+  // At the relay: MAIL FROM news+<token>@herald.test and Message-ID <token@herald.invalid>,
+  // the same token, starting with the compact id.
+  std::vector<std::string> tokens;
+  for (const auto& id : ids) {
+    Sent sent = Envelope(id);
+    std::string compact = Replace(id, "-", "");
+    ASSERT_THAT(sent.mail_from,
+                ::testing::MatchesRegex("news\\+" + compact + "\\.[a-z2-7]{16}@herald\\.test"));
+    std::string token = sent.mail_from.substr(5, 49);
+    EXPECT_EQ(sent.message_id_header, "<" + token + "@herald.invalid>");
+    tokens.push_back(token);
+  }
+  const std::string& attacker = ids[0];
+  std::string own_tag = tokens[0].substr(33);
+  auto campaign_complaints = [&] {
+    return Count("SELECT complaints FROM campaigns WHERE id = '" + campaign + "'");
+  };
+  std::string arf = Fixture("arf_abuse.eml");
+  std::string dsn = Fixture("dsn_failed_5_1_1.eml");
+  int n = 0;
+  for (size_t v = 1; v < 3; ++v) {
+    const std::string& victim = ids[v];
+    std::string glued = Replace(victim, "-", "") + "." + own_tag;
+    std::string label = std::to_string(v);
+    for (std::string forged :
+         {// The victim's id where ours would be, in the old <id@domain> form: no tag.
+          Replace(arf, kArfId, victim), Replace(dsn, kFailedId, victim),
+          // The attacker's genuine tag glued to the victim's id, in the Message-ID and as
+          // the bounce's envelope recipient.
+          Replace(Replace(arf, "<" + std::string(kArfId) + "@herald.test>",
+                          "<" + glued + "@herald.invalid>"),
+                  kArfId, victim),
+          "Delivered-To: news+" + glued + "@herald.test\r\n" + Replace(dsn, kFailedId, victim),
+          // SEC-3: no message of ours at all, only the victim's address.
+          Replace(Replace(arf, "complainer@example.com", addresses[v]), kArfId,
+                  "00000000-0000-4000-8000-000000000000")}) {
+      SCOPED_TRACE(++n);
+      forged = Replace(forged, "<arf-1@", "<arf-forged-" + label + "-" + std::to_string(n) + "@");
+      forged = Replace(forged, "<dsn-dsn_failed_5_1_1@",
+                       "<dsn-forged-" + label + "-" + std::to_string(n) + "@");
+      Posted p = Post(forged);
+      ASSERT_EQ(p.status, 200) << p.body;
+      EXPECT_EQ(p.outcome, "ignored");
+    }
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM message_history h JOIN messages m ON m.id = h.message_id"
+                  " WHERE m.campaign_id = '" +
+                  campaign + "' AND h.note LIKE '%report%'"),
+            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM messages WHERE campaign_id = '" + campaign +
+                  "' AND status <> 'sent'"),
+            0);
+  EXPECT_EQ(campaign_complaints(), 0);
+  std::string metrics;
+  ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
+  EXPECT_THAT(metrics, Not(HasSubstr("herald_campaign_complaints{campaign_id=\"" + campaign)));
+  for (size_t v = 1; v < 3; ++v) {
+    EXPECT_EQ(Check("", addresses[v], v1::EMAIL), v1::DENY_REASON_UNSPECIFIED) << v;
+  }
+  EXPECT_THAT(server_->Log(), HasSubstr("report without a verifiable report tag"));
+
+  // Positive controls. The attacker's own genuine complaint suppresses the attacker only,
+  // whatever address it writes in Original-Rcpt-To, and moves the rate by one message.
+  std::string own = Replace(
+      Replace(Genuine("arf_abuse.eml", kArfId, attacker), "complainer@example.com", addresses[1]),
+      "<arf-1@", "<arf-own@");
+  EXPECT_EQ(Post(own).outcome, "complaint_recorded");
+  EXPECT_EQ(campaign_complaints(), 1);
+  EXPECT_EQ(Check("", addresses[0], v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check("", addresses[1], v1::EMAIL), v1::DENY_REASON_UNSPECIFIED);
+  // A genuine bounce for the third recipient that arrives at its VERP address and returns
+  // only headers without our Message-ID: that message, that address.
+  std::string bounce =
+      "Delivered-To: " + Envelope(ids[2]).mail_from + "\r\n" +
+      Replace(Replace(dsn, "<" + std::string(kFailedId) + "@herald.test>", "<lost@relay.example>"),
+              kFailedId, "none");
+  EXPECT_EQ(Post(bounce).outcome, "bounce_recorded");
+  EXPECT_EQ(GetMessage(ids[2]).status(), v1::UNDELIVERED);
+  EXPECT_EQ(Check("", addresses[2], v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check("", addresses[1], v1::EMAIL), v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(GetMessage(ids[1]).status(), v1::SENT);
 }
 
 TEST_F(InboundMailTest, UnrecognisedMailIsIgnoredAndNeverAnswered) {

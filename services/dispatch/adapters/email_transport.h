@@ -11,9 +11,14 @@ namespace herald::dispatch {
 // One e-mail as the outbox hands it to a transport: already rendered, already allowed by
 // the gate.
 struct EmailMessage {
-  std::string message_id;  // Herald's id (UUID): Message-ID <id@domain> and X-Herald-Message-Id
+  std::string message_id;  // Herald's id (UUID): X-Herald-Message-Id
+  // The message's report token (common/crypto/report_tag.h): the Message-ID <token@domain>
+  // and, at an SMTP relay, the VERP return path local+token@domain, so that a bounce or a
+  // complaint can prove which message it is about. Empty: Message-ID <message_id@domain>
+  // and the plain return path (such reports then suppress nothing).
+  std::string report_token;
   std::string from_address;
-  std::string from_name;  // UTF-8, may be empty
+  std::string from_name;   // UTF-8, may be empty
   std::string to_address;  // normalised (ASCII domain)
   std::string subject;     // UTF-8
   std::string text_body;   // UTF-8

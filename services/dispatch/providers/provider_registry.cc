@@ -42,7 +42,8 @@ int IntSetting(const ProviderConfig& c, const std::string& key, int def) {
 
 EmailTransportPtr MakeSmtp(const ProviderConfig& c) {
   CheckSettings(c, {"url", "starttls", "username", "ca_file", "verify_peer",
-                    "message_id_domain", "helo_name", "timeout_s", "max_connections"});
+                    "message_id_domain", "helo_name", "timeout_s", "max_connections",
+                    "return_path"});
   SmtpRelayConfig s;
   s.url = Setting(c, "url");
   std::string tls = Setting(c, "starttls", "opportunistic");
@@ -62,6 +63,7 @@ EmailTransportPtr MakeSmtp(const ProviderConfig& c) {
   s.verify_peer = Setting(c, "verify_peer", "true") != "false";
   s.message_id_domain = Setting(c, "message_id_domain", "herald.invalid");
   s.helo_name = Setting(c, "helo_name");
+  s.return_path = Setting(c, "return_path");
   s.timeout_s = IntSetting(c, "timeout_s", 30);
   s.max_connections = IntSetting(c, "max_connections", 4);
   return std::make_unique<SmtpRelaySender>(s);

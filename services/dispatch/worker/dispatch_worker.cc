@@ -205,6 +205,7 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
     if (m.channel == Channel::kEmail) {
       EmailMessage e;
       e.message_id = m.id;
+      if (options_.report_tags) e.report_token = options_.report_tags->Token(m.id);
       e.from_address = options_.from_address;
       e.from_name = options_.from_name;
       e.to_address = m.address;

@@ -9,6 +9,7 @@
 
 #include "common/crypto/key_ring.h"
 #include "common/crypto/link_token.h"
+#include "common/crypto/report_tag.h"
 #include "services/dispatch/campaign_service.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
@@ -35,6 +36,9 @@ struct WorkerOptions {
   std::string unsubscribe_mailto;  // empty: no mailto fallback
   const crypto::LinkSigner* links = nullptr;
   const crypto::SuppressionHasher* hasher = nullptr;
+  // Tags every e-mail's Message-ID and return path so that bounces and complaints about it
+  // can be verified (services/inbound/mail); null: untagged, and reports about it are ignored.
+  const crypto::ReportTagger* report_tags = nullptr;
   // Marketing SMS footers by language ("az", "ru", "en"); Azerbaijani when the subject's
   // locale has none.
   std::map<std::string, std::string> sms_footers;

@@ -1,7 +1,6 @@
 #include "services/inbound/mail/inbound_mail_service.h"
 
 #include <optional>
-#include <regex>
 
 #include "common/crypto/hash.h"
 #include "common/db/statement.h"
@@ -51,22 +50,20 @@ constexpr db::Statement kCountComplaint{
     "inbound_mail.count_complaint",
     "UPDATE campaigns SET complaints = complaints + 1 WHERE id = $1::uuid"};
 
-const std::regex& UuidPattern() {
-  static const std::regex kUuid(
-      "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
-  return kUuid;
-}
-
-// The Herald message a report is about: X-Herald-Message-Id, then the local part of the
-// original Message-ID (<uuid@domain>), then the DSN's Original-Envelope-Id.
-std::vector<std::string> CandidateIds(const ParsedMail& m) {
+// Where a report may quote one of our report tokens, most direct first: the envelope
+// recipient of the report (our VERP return path), the DSN's Original-Envelope-Id, the
+// returned original's Message-ID and Return-Path, ARF's Original-Mail-From. An id without a
+// verifying tag (X-Herald-Message-Id, a bare <uuid@domain>) names nothing: ids are guessable.
+std::vector<std::string> CandidateTokens(const ParsedMail& m) {
   std::vector<std::string> out;
-  auto add = [&](const std::string& v) {
-    if (std::regex_match(v, UuidPattern())) out.push_back(v);
+  auto add = [&](const std::string& text) {
+    for (auto& t : crypto::FindReportTokens(text)) out.push_back(std::move(t));
   };
-  add(m.original_herald_message_id);
-  add(m.original_message_id.substr(0, m.original_message_id.find('@')));
+  for (const auto& r : m.envelope_recipients) add(r);
   add(m.original_envelope_id);
+  add(m.original_message_id);
+  add(m.original_return_path);
+  add(m.original_mail_from);
   return out;
 }
 
@@ -74,15 +71,30 @@ struct KnownMessage {
   std::string id, campaign_id, address, status;
 };
 
-std::optional<KnownMessage> FindMessage(db::Connection& conn, pqxx::transaction_base& txn,
-                                        const ParsedMail& m) {
-  for (const auto& id : CandidateIds(m)) {
-    auto rows = conn.Exec(txn, kFindMessage, id);
+struct Lookup {
+  std::optional<KnownMessage> message;
+  bool tagged = false;  // some token verified (for the log: forged or unknown)
+};
+
+Lookup FindMessage(db::Connection& conn, pqxx::transaction_base& txn,
+                   const crypto::ReportTagger& tags, const ParsedMail& m) {
+  Lookup out;
+  for (const auto& token : CandidateTokens(m)) {
+    auto id = tags.Verify(token);
+    if (!id) continue;
+    out.tagged = true;
+    auto rows = conn.Exec(txn, kFindMessage, *id);
     if (rows.empty()) continue;
-    return KnownMessage{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
-                        rows[0][2].as<std::string>(), rows[0][3].as<std::string>()};
+    out.message = KnownMessage{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
+                               rows[0][2].as<std::string>(), rows[0][3].as<std::string>()};
+    return out;
   }
-  return std::nullopt;
+  return out;
+}
+
+const char* UnmatchedWhy(const Lookup& l) {
+  return l.tagged ? "report about a message we do not know"
+                  : "report without a verifiable report tag";
 }
 
 std::optional<std::string> OrNull(const std::string& s) {
@@ -125,8 +137,9 @@ const char* OutcomeName(MailOutcome o) {
 
 InboundMailService::InboundMailService(db::Pool& pool, const Clock& clock,
                                        subscriptions::SubscriptionRegistry& registry,
-                                       const crypto::SuppressionHasher& hasher)
-    : pool_(pool), clock_(clock), registry_(registry), hasher_(hasher) {}
+                                       const crypto::SuppressionHasher& hasher,
+                                       const crypto::ReportTagger& report_tags)
+    : pool_(pool), clock_(clock), registry_(registry), hasher_(hasher), report_tags_(report_tags) {}
 
 namespace {
 
@@ -134,11 +147,12 @@ class Processor {
  public:
   Processor(db::Connection& conn, pqxx::transaction_base& txn,
             subscriptions::SubscriptionRegistry& registry, const crypto::SuppressionHasher& hasher,
-            Timestamp now, int64_t mail_id)
+            const crypto::ReportTagger& tags, Timestamp now, int64_t mail_id)
       : conn_(conn),
         txn_(txn),
         registry_(registry),
         hasher_(hasher),
+        tags_(tags),
         now_(now),
         mail_id_(mail_id),
         caller_{kActor, "inbound-mail-" + std::to_string(mail_id)} {}
@@ -204,11 +218,12 @@ class Processor {
   Finding DeliveryStatus(const ParsedMail& m) {
     Finding f;
     f.kind = "dsn";
-    auto message = FindMessage(conn_, txn_, m);
-    if (!message) {
-      f.why = "delivery status about a message we do not know";
+    Lookup found = FindMessage(conn_, txn_, tags_, m);
+    if (!found.message) {
+      f.why = UnmatchedWhy(found);
       return f;
     }
+    const KnownMessage* message = &*found.message;
     f.message_id = message->id;
     f.campaign_id = message->campaign_id;
     // The most telling recipient block decides: a permanent failure, then a delay, then a
@@ -264,16 +279,18 @@ class Processor {
       f.why = "feedback report that is not an abuse complaint";
       return f;
     }
-    auto message = FindMessage(conn_, txn_, m);
-    std::string recipient = message ? message->address : m.original_rcpt_to;
-    if (recipient.empty()) {
-      f.why = "complaint naming no message of ours and no recipient";
+    // Only the address of the message a verified tag names; never an address the report
+    // writes itself (Original-Rcpt-To, the returned To:): anyone can write any address.
+    Lookup found = FindMessage(conn_, txn_, tags_, m);
+    if (!found.message) {
+      f.why = UnmatchedWhy(found);
       return f;
     }
-    auto res = validation::NormalizeAddress(recipient, "RU");
+    const KnownMessage* message = &*found.message;
+    auto res = validation::NormalizeAddress(message->address, "RU");
     auto* address = std::get_if<validation::NormalizedAddress>(&res);
     if (!address || address->kind != validation::AddressKind::kEmail) {
-      f.why = "complaint recipient is not a usable e-mail address";
+      f.why = "complaint about a message without a usable e-mail address";
       return f;
     }
     f.outcome = MailOutcome::kComplaintRecorded;
@@ -284,16 +301,14 @@ class Processor {
     req.set_reason(v1::COMPLAINT);
     req.mutable_proof()->set_source(v1::PROVIDER);
     registry_.OptOutWithin(conn_, txn_, caller_, req, now_);
-    if (message) {
-      f.message_id = message->id;
-      f.campaign_id = message->campaign_id;
-      conn_.Exec(txn_, kHistory, message->id, message->status, "complaint report (ARF): abuse",
-                 ToIso8601(now_));
-      // One complaint per message, however many reports arrive for it.
-      if (!message->campaign_id.empty() &&
-          conn_.Exec(txn_, kEarlierComplaint, message->id, mail_id_).empty()) {
-        conn_.Exec(txn_, kCountComplaint, message->campaign_id);
-      }
+    f.message_id = message->id;
+    f.campaign_id = message->campaign_id;
+    conn_.Exec(txn_, kHistory, message->id, message->status, "complaint report (ARF): abuse",
+               ToIso8601(now_));
+    // One complaint per message, however many reports arrive for it.
+    if (!message->campaign_id.empty() &&
+        conn_.Exec(txn_, kEarlierComplaint, message->id, mail_id_).empty()) {
+      conn_.Exec(txn_, kCountComplaint, message->campaign_id);
     }
     return f;
   }
@@ -303,6 +318,7 @@ class Processor {
   pqxx::transaction_base& txn_;
   subscriptions::SubscriptionRegistry& registry_;
   const crypto::SuppressionHasher& hasher_;
+  const crypto::ReportTagger& tags_;
   Timestamp now_;
   int64_t mail_id_;
   Caller caller_;
@@ -327,7 +343,7 @@ MailResult InboundMailService::Process(std::string_view raw) {
     return {MailOutcome::kDuplicate, 0};
   }
   int64_t id = claimed[0][0].as<int64_t>();
-  Processor p(*conn, txn, registry_, hasher_, now, id);
+  Processor p(*conn, txn, registry_, hasher_, report_tags_, now, id);
   Finding f;
   switch (m.kind) {
     case ParsedMail::Kind::kDeliveryStatus:

@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
+#include "common/crypto/report_tag.h"
 #include "common/db/pool.h"
 #include "services/subscriptions/registry.h"
 
@@ -33,6 +34,10 @@ struct MailResult {
 // notifications (RFC 3464) and complaint reports (ARF, RFC 5965). A plain class: the HTTP
 // hook and heraldctl only carry bytes to it.
 //
+// A DSN or a complaint acts only on the message named by a report token whose tag verifies
+// (the one in our Message-ID or VERP return path), and only on the address that message was
+// sent to: ids alone are guessable, and an address written in a report is never acted on.
+//
 // Each message is handled in one transaction that also records it (under a hash of its
 // Message-ID) in inbound_mail, so a replay changes nothing, and a refusal stops all
 // marketing to the sender's address and to every subject owning it at once. Nothing
@@ -41,7 +46,8 @@ class InboundMailService {
  public:
   InboundMailService(db::Pool& pool, const Clock& clock,
                      subscriptions::SubscriptionRegistry& registry,
-                     const crypto::SuppressionHasher& hasher);
+                     const crypto::SuppressionHasher& hasher,
+                     const crypto::ReportTagger& report_tags);
 
   // Throws herald::Error kInvalidArgument ("body: ...") when the bytes are not a message.
   MailResult Process(std::string_view raw);
@@ -51,6 +57,7 @@ class InboundMailService {
   const Clock& clock_;
   subscriptions::SubscriptionRegistry& registry_;
   const crypto::SuppressionHasher& hasher_;
+  const crypto::ReportTagger& report_tags_;
 };
 
 }  // namespace herald::inbound

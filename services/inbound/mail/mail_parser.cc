@@ -171,6 +171,8 @@ void ReadOriginal(GMimeObject* obj, const Options& options, ParsedMail& out) {
   out.original_message_id = Str(g_mime_message_get_message_id(original));
   out.original_herald_message_id =
       Trim(Str(g_mime_object_get_header(GMIME_OBJECT(original), "X-Herald-Message-Id")));
+  out.original_return_path =
+      Trim(Str(g_mime_object_get_header(GMIME_OBJECT(original), "Return-Path")));
 }
 
 void ReadDeliveryStatus(GMimeObject* obj, const Options& options, ParsedMail& out) {
@@ -198,6 +200,9 @@ void ReadFeedbackReport(GMimeObject* obj, const Options& options, ParsedMail& ou
     if (out.feedback_type.empty()) out.feedback_type = Lower(fields["feedback-type"]);
     if (out.original_rcpt_to.empty() && fields.count("original-rcpt-to")) {
       out.original_rcpt_to = AddressOfTypedField(fields["original-rcpt-to"]);
+    }
+    if (out.original_mail_from.empty() && fields.count("original-mail-from")) {
+      out.original_mail_from = fields["original-mail-from"];
     }
   }
 }
@@ -321,6 +326,15 @@ std::optional<ParsedMail> ParseMail(std::string_view raw) {
       if (INTERNET_ADDRESS_IS_MAILBOX(a)) {
         out.from = Str(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a)));
         break;
+      }
+    }
+  }
+  for (const char* name : {"Delivered-To", "X-Original-To", "To"}) {
+    int n = g_mime_header_list_get_count(headers);
+    for (int i = 0; i < n; ++i) {
+      GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
+      if (g_ascii_strcasecmp(Str(g_mime_header_get_name(h)).c_str(), name) == 0) {
+        out.envelope_recipients.push_back(Trim(Str(g_mime_header_get_value(h))));
       }
     }
   }

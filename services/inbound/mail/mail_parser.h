@@ -27,6 +27,13 @@ struct ParsedMail {
   std::string original_message_id;         // Message-ID of the returned original
   std::string original_herald_message_id;  // X-Herald-Message-Id of the returned original
   std::string original_envelope_id;        // DSN Original-Envelope-Id
+  std::string original_return_path;        // Return-Path of the returned original
+  // Where report tokens (common/crypto/report_tag.h) may be found besides the above: the
+  // report's own envelope recipient as the MTA recorded it (Delivered-To, X-Original-To)
+  // and its To (a bounce is addressed to our VERP return path), and ARF's Original-Mail-From.
+  // Raw header text, in that order; never trusted by themselves.
+  std::vector<std::string> envelope_recipients;
+  std::string original_mail_from;
 
   std::vector<DsnRecipient> dsn_recipients;
 

@@ -219,6 +219,7 @@ std::string RenderMime(const EmailMessage& m, std::string_view message_id_domain
   CheckAddress("from_address", m.from_address);
   CheckAddress("to_address", m.to_address);
   CheckIdPart("message_id", m.message_id);
+  if (!m.report_token.empty()) CheckIdPart("report_token", m.report_token);
   CheckIdPart("message_id_domain", message_id_domain);
 
   std::string out;
@@ -226,7 +227,9 @@ std::string RenderMime(const EmailMessage& m, std::string_view message_id_domain
   out += FromHeader(m.from_name, m.from_address);
   out += "To: " + m.to_address + std::string(kCrlf);
   out += UnstructuredHeader("Subject", m.subject);
-  out += "Message-ID: <" + m.message_id + "@" + std::string(message_id_domain) + ">\r\n";
+  // The token, when there is one, is what a report has to quote back to be believed.
+  const std::string& id_left = m.report_token.empty() ? m.message_id : m.report_token;
+  out += "Message-ID: <" + id_left + "@" + std::string(message_id_domain) + ">\r\n";
   out += "X-Herald-Message-Id: " + m.message_id + std::string(kCrlf);
   out += ListUnsubscribeHeaders(m);
   out += "MIME-Version: 1.0\r\n";

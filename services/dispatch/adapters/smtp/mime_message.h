@@ -9,7 +9,8 @@
 namespace herald::dispatch {
 
 // Renders `m` as a complete RFC 5322 message with CRLF line endings, ready for SMTP DATA:
-// Date, From, To, Subject, Message-ID <message_id@message_id_domain>, X-Herald-Message-Id,
+// Date, From, To, Subject, Message-ID <report_token@message_id_domain> (or
+// <message_id@message_id_domain> without a token), X-Herald-Message-Id,
 // MIME-Version, the RFC 2369/8058 List-Unsubscribe headers when an unsubscribe URL is set,
 // and a quoted-printable UTF-8 text part (multipart/alternative with an HTML part when
 // html_body is set).

@@ -88,6 +88,21 @@ SmtpRelayConfig Validated(SmtpRelayConfig config) {
   if (!IsHostName(config.message_id_domain)) {
     throw std::invalid_argument("smtp message_id_domain must be a host name");
   }
+  if (!config.return_path.empty()) {
+    const std::string& rp = config.return_path;
+    size_t at = rp.rfind('@');
+    bool plain = std::all_of(rp.begin(), rp.end(), [](char c) {
+      return static_cast<unsigned char>(c) > 0x20 && c != 0x7F && c != '<' && c != '>';
+    });
+    if (!plain || at == std::string::npos || at == 0 || !IsHostName(rp.substr(at + 1))) {
+      throw std::invalid_argument("smtp return_path must be an address local@domain");
+    }
+    if (at > kMaxReturnPathLocalChars) {
+      throw std::invalid_argument(
+          "smtp return_path: the local part must be at most 14 characters, so that it "
+          "with '+' and the 49-character report token fits 64 octets");
+    }
+  }
   // Opportunistic STARTTLS falls back to cleartext when the offer is stripped, and would
   // then hand the password to whoever stripped it. Credentials need TLS required, or an
   // explicit kNone (a relay on the same host).
@@ -135,17 +150,17 @@ struct Attempt {
 
 // One SMTP transaction on `handle`. Every pointer lent to the handle is taken back before
 // returning, so the idle handle holds nothing that dies with this frame.
-void Transfer(CURL* handle, const EmailMessage& m, std::string_view mime,
-              Clock::time_point deadline, Attempt& attempt) {
+void Transfer(CURL* handle, const EmailMessage& m, const std::string& return_path,
+              std::string_view mime, Clock::time_point deadline, Attempt& attempt) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   if (left.count() <= 0) {
     attempt.rc = CURLE_OPERATION_TIMEDOUT;
     attempt.error = "timed out waiting for a relay connection";
     return;
   }
-  // RenderMime has already refused CR, LF, '<' and '>' in both addresses, which is what
-  // makes them safe to put inside the envelope's "<...>" as well.
-  std::string from = "<" + m.from_address + ">";
+  // RenderMime has already refused CR, LF, '<' and '>' in both addresses and made sure the
+  // token is dot-atom text, which is what makes them safe inside the envelope's "<...>".
+  std::string from = "<" + EnvelopeSender(m, return_path) + ">";
   std::unique_ptr<curl_slist, SlistDeleter> rcpt(
       curl_slist_append(nullptr, ("<" + m.to_address + ">").c_str()));
   UploadCursor cursor{mime};
@@ -180,6 +195,17 @@ DeliveryResult Retry(std::string detail) {
 }
 
 }  // namespace
+
+std::string EnvelopeSender(const EmailMessage& message, const std::string& return_path) {
+  const std::string& base = return_path.empty() ? message.from_address : return_path;
+  size_t at = base.rfind('@');
+  if (message.report_token.empty() || at == std::string::npos) return base;
+  // Bounces come back to this address, so the token in it identifies the message even when
+  // the report does not quote the original (RFC 5321 4.5.3.1.1: a local part has at most 64
+  // octets).
+  if (at + 1 + message.report_token.size() > 64) return base;
+  return base.substr(0, at) + "+" + message.report_token + base.substr(at);
+}
 
 SmtpRelaySender::SmtpRelaySender(SmtpRelayConfig config)
     : config_(Validated(std::move(config))),
@@ -235,13 +261,13 @@ DeliveryResult SmtpRelaySender::Send(const EmailMessage& message) {
   if (!lease) return Retry("no relay connection came free within the timeout");
 
   Attempt first;
-  Transfer(lease.get(), message, mime, deadline, first);
+  Transfer(lease.get(), message, config_.return_path, mime, deadline, first);
   // A relay may close an idle session just as we reuse it. If that connection failed
   // before the server said a word, nothing was accepted, and one try on a fresh connection
   // (libcurl opens one, the dead one is gone) cannot duplicate the message.
   if (first.rc != CURLE_OK && first.reused_connection && first.transcript.reply_count() == 0) {
     Attempt second;
-    Transfer(lease.get(), message, mime, deadline, second);
+    Transfer(lease.get(), message, config_.return_path, mime, deadline, second);
     return ClassifySmtpTransfer(second.rc, second.error, second.transcript.last_reply());
   }
   return ClassifySmtpTransfer(first.rc, first.error, first.transcript.last_reply());

@@ -16,10 +16,23 @@ struct SmtpRelayConfig {
   std::string ca_file;  // PEM to trust; empty = the system store
   bool verify_peer = true;
   std::string message_id_domain = "herald.invalid";
+  // The envelope sender (MAIL FROM) that bounces go to, "local@domain"; empty = the
+  // message's From address. A message with a report token is sent from the VERP address
+  // local+token@domain (see EnvelopeSender), so local is at most kMaxReturnPathLocalChars.
+  std::string return_path;
   std::string helo_name;    // EHLO name; empty = libcurl's default (the local host name)
   int timeout_s = 30;       // whole Send: waiting for a connection plus the SMTP dialogue
   int max_connections = 4;  // connections kept open and reused across Send calls
 };
+
+// 64 octets (RFC 5321 4.5.3.1.1) less "+" and a 49-character report token.
+inline constexpr size_t kMaxReturnPathLocalChars = 14;
+
+// MAIL FROM for `message`: `return_path` (or, when empty, the From address) as
+// local+report_token@domain when the message has a report token, the plain address
+// otherwise. A From address whose local part is too long for VERP is used plainly: its
+// reports can still be matched by the token in the Message-ID they quote.
+std::string EnvelopeSender(const EmailMessage& message, const std::string& return_path);
 
 // Sends each message as one SMTP transaction (MAIL FROM, one RCPT TO, DATA) to a relay,
 // through libcurl. Connections stay open and are reused by later Sends, up to

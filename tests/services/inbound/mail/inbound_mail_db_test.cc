@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/crypto/report_tag.h"
 #include "services/inbound/mail/inbound_mail_service.h"
 #include "tests/services/subscriptions/registry_fixture.h"
 
@@ -27,8 +28,11 @@ class InboundMailDbTest : public subscriptions::RegistryTest {
   void SetUp() override {
     RegistryTest::SetUp();
     if (!registry_) return;
-    service_ = std::make_unique<InboundMailService>(*pool_, clock_, *registry_, *hasher_);
+    service_ = std::make_unique<InboundMailService>(*pool_, clock_, *registry_, *hasher_, tags_);
   }
+  // The worker tags with the newest key ("r2"); "r1" is an older key still in the ring.
+  crypto::ReportTagger tags_{
+      crypto::KeyRing::Parse("r2:" + std::string(64, 'e') + ",r1:" + std::string(64, 'd'))};
   std::unique_ptr<InboundMailService> service_;
 };
 
@@ -106,6 +110,203 @@ TEST_F(InboundMailDbTest, NotAMessageIsAnInvalidArgumentAndRecordsNothing) {
   EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(e.what(), ::testing::StartsWith("body:"));
   EXPECT_EQ(Count("inbound_mail"), 0);
+}
+
+// --- Bounce and complaint reports (SEC-3, SEC-4) ---
+
+// Three recipients of one campaign whose message ids are consecutive, as the campaign path
+// mints them (time-ordered): whoever sees their own id can derive the others'.
+class ReportDbTest : public InboundMailDbTest {
+ protected:
+  static constexpr char kCampaign[] = "0190f5a2-7c3e-7a10-8b2c-0000000000c0";
+  static constexpr char kAttackerId[] = "0190f5a2-7c3e-7a10-8b2c-000000000001";
+  static constexpr char kVictimId[] = "0190f5a2-7c3e-7a10-8b2c-000000000002";
+  static constexpr char kOtherId[] = "0190f5a2-7c3e-7a10-8b2c-000000000003";
+
+  void SetUp() override {
+    InboundMailDbTest::SetUp();
+    if (!service_) return;
+    db_->Exec(std::string("INSERT INTO campaigns (id, client_id, name, topic, channel,"
+                          " text_template, status, created_at) VALUES ('") +
+              kCampaign + "', 'crm', 'Offers', 'webinars', 1, 'Hello', 'running', now())");
+    struct Row {
+      const char* id;
+      const char* address;
+    };
+    for (Row r : {Row{kAttackerId, "mallory@example.org"}, Row{kVictimId, "victim@example.com"},
+                  Row{kOtherId, "other@example.net"}}) {
+      std::string subject = NewSubject(r.address);
+      ConsentAll(subject, {v1::EMAIL});
+      subjects_[r.id] = subject;
+      db_->Exec(std::string("INSERT INTO messages (id, campaign_id, client_id, subject_id,"
+                            " address, channel, topic, status, created_at, updated_at) VALUES ('") +
+                r.id + "', '" + kCampaign + "', 'crm', '" + subject + "', '" + r.address +
+                "', 1, 'webinars', 'sent', now(), now())");
+    }
+  }
+
+  // The compact id of a message (what a token starts with).
+  static std::string Compact(std::string id) {
+    std::erase(id, '-');
+    return id;
+  }
+
+  // An ARF abuse report. original_ids: the returned message's Message-ID and
+  // X-Herald-Message-Id; rcpt_to: Original-Rcpt-To.
+  static std::string Arf(const std::string& report_id, const std::string& message_id_header,
+                         const std::string& herald_id, const std::string& rcpt_to,
+                         const std::string& mail_from = "<news@herald.test>") {
+    return "From: <abuse@mailbox.example>\r\nTo: <fbl@herald.test>\r\nMessage-ID: <" + report_id +
+           "@mailbox.example>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/report; report-type=feedback-report; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nabuse report\r\n"
+           "--b\r\nContent-Type: message/feedback-report\r\n\r\n"
+           "Feedback-Type: abuse\r\nVersion: 1\r\nOriginal-Mail-From: " +
+           mail_from + "\r\nOriginal-Rcpt-To: <" + rcpt_to +
+           ">\r\n\r\n"
+           "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+           "From: news@herald.test\r\nTo: " +
+           rcpt_to + "\r\nMessage-ID: " + message_id_header +
+           "\r\nX-Herald-Message-Id: " + herald_id +
+           "\r\nSubject: Offers\r\n\r\nHello\r\n--b--\r\n";
+  }
+
+  // A DSN, failed 5.1.1. envelope_to: the report's Delivered-To (our VERP return path when
+  // genuine); envelope_id: Original-Envelope-Id; original_headers: the returned headers.
+  static std::string Dsn(const std::string& report_id, const std::string& envelope_to,
+                         const std::string& envelope_id, const std::string& final_recipient,
+                         const std::string& original_headers) {
+    return "Delivered-To: " + envelope_to +
+           "\r\nFrom: MAILER-DAEMON@mx.example.com\r\nTo: " + envelope_to + "\r\nMessage-ID: <" +
+           report_id +
+           "@mx.example.com>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nundeliverable\r\n"
+           "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+           "Reporting-MTA: dns; mx.example.com\r\n" +
+           (envelope_id.empty() ? "" : "Original-Envelope-Id: " + envelope_id + "\r\n") +
+           "\r\nFinal-Recipient: rfc822; " + final_recipient +
+           "\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+           "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n" +
+           original_headers + "\r\n--b--\r\n";
+  }
+
+  // Nothing about the victims moved: no suppression, message still sent with no history,
+  // the campaign's complaint count (and so its rate) unchanged.
+  void ExpectVictimsUntouched(int64_t complaints) {
+    for (const char* id : {kVictimId, kOtherId}) {
+      SCOPED_TRACE(id);
+      EXPECT_EQ(Check(subjects_[id], "", v1::EMAIL, "webinars").reason(),
+                v1::DENY_REASON_UNSPECIFIED);
+      EXPECT_EQ(db_->Scalar(std::string("SELECT status FROM messages WHERE id = '") + id + "'"),
+                "sent");
+      EXPECT_EQ(
+          db_->Scalar(std::string("SELECT count(*) FROM message_history WHERE message_id = '") +
+                      id + "'"),
+          "0");
+    }
+    EXPECT_EQ(
+        db_->Scalar(std::string("SELECT complaints FROM campaigns WHERE id = '") + kCampaign + "'"),
+        std::to_string(complaints));
+  }
+
+  std::map<std::string, std::string> subjects_;
+};
+
+// SEC-3: a complaint about a message we cannot identify used to suppress the report's
+// Original-Rcpt-To. An address written in a report never suppresses.
+TEST_F(ReportDbTest, ComplaintNamingOnlyAnAddressSuppressesNothing) {
+  if (!service_) return;
+  auto r =
+      service_->Process(Arf("sec3-1", "<unknown-1@elsewhere.example>", "", "victim@example.com"));
+  EXPECT_EQ(r.outcome, MailOutcome::kIgnored);
+  EXPECT_EQ(Count("suppressions"), 0);
+  ExpectVictimsUntouched(0);
+  EXPECT_EQ(db_->Scalar("SELECT kind || '/' || outcome || '/' || (herald_message_id IS NULL)"
+                        " FROM inbound_mail"),
+            "arf/ignored/true");
+  // Positive control: the attacker's own genuine message, still naming the victim in
+  // Original-Rcpt-To and the returned To:, suppresses the address of that message only.
+  std::string own = tags_.Token(kAttackerId);
+  r = service_->Process(
+      Arf("sec3-2", "<" + own + "@herald.test>", kAttackerId, "victim@example.com"));
+  EXPECT_EQ(r.outcome, MailOutcome::kComplaintRecorded);
+  EXPECT_EQ(Check(subjects_[kAttackerId], "", v1::EMAIL, "webinars").reason(),
+            v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(reason::text, ',') FROM suppressions"), "4");
+  EXPECT_EQ(Check(subjects_[kVictimId], "", v1::EMAIL, "webinars").reason(),
+            v1::DENY_REASON_UNSPECIFIED);
+}
+
+// SEC-4: reports quoting a neighbour's (derivable) message id: bare, in our old
+// <id@domain> form, or glued to the attacker's own genuine tag, in every place a token is
+// looked for. None changes anything, and the complaint rate does not move.
+TEST_F(ReportDbTest, ReportsQuotingAnotherRecipientsIdWithoutItsTagChangeNothing) {
+  if (!service_) return;
+  std::string victim = kVictimId;
+  std::string own_tag = tags_.Token(kAttackerId).substr(33);
+  std::string glued = Compact(victim) + "." + own_tag;  // the attacker's tag, the victim's id
+  std::string headers_bare = "From: news@herald.test\r\nTo: victim@example.com\r\nMessage-ID: <" +
+                             victim + "@herald.test>\r\nX-Herald-Message-Id: " + victim + "\r\n";
+  std::string headers_glued = "From: news@herald.test\r\nMessage-ID: <" + glued +
+                              "@herald.test>\r\nReturn-Path: <news+" + glued + "@herald.test>\r\n";
+  int n = 0;
+  for (const std::string& report :
+       {Arf("f1", "<" + victim + "@herald.test>", victim, "victim@example.com"),
+        Arf("f2", "<" + glued + "@herald.test>", victim, "victim@example.com",
+            "<news+" + glued + "@herald.test>"),
+        Dsn("f3", "news@herald.test", victim, "victim@example.com", headers_bare),
+        Dsn("f4", "news+" + glued + "@herald.test", glued, "victim@example.com", headers_glued),
+        Dsn("f5", "news+" + Compact(victim) + ".aaaaaaaaaaaaaaaa@herald.test", "",
+            "other@example.net", "From: news@herald.test\r\n")}) {
+    SCOPED_TRACE(++n);
+    EXPECT_EQ(service_->Process(report).outcome, MailOutcome::kIgnored);
+  }
+  EXPECT_EQ(Count("suppressions"), 0);
+  ExpectVictimsUntouched(0);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM inbound_mail WHERE outcome = 'ignored'"
+                        " AND herald_message_id IS NULL"),
+            "5");
+
+  // Positive controls. A genuine bounce that returns nothing of the original but arrives at
+  // the victim's real VERP address: that message is undelivered and its address suppressed.
+  std::string real = tags_.Token(victim);
+  auto r = service_->Process(
+      Dsn("g1", "news+" + real + "@herald.test", "", "victim@example.com", "Subject: x\r\n"));
+  EXPECT_EQ(r.outcome, MailOutcome::kBounceRecorded);
+  EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id = '" + victim + "'"), "undelivered");
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(reason::text, ',') FROM suppressions"), "3");
+  EXPECT_EQ(Check(subjects_[kVictimId], "", v1::EMAIL, "webinars").reason(),
+            v1::ADDRESS_SUPPRESSED);
+  // A genuine complaint (its token only in the returned Message-ID) counts once.
+  r = service_->Process(Arf("g2", "<" + tags_.Token(kAttackerId) + "@herald.test>", kAttackerId,
+                            "mallory@example.org"));
+  EXPECT_EQ(r.outcome, MailOutcome::kComplaintRecorded);
+  EXPECT_EQ(
+      db_->Scalar(std::string("SELECT complaints FROM campaigns WHERE id = '") + kCampaign + "'"),
+      "1");
+  // The third recipient was never touched.
+  EXPECT_EQ(Check(subjects_[kOtherId], "", v1::EMAIL, "webinars").reason(),
+            v1::DENY_REASON_UNSPECIFIED);
+}
+
+// SEC-4: a token whose key has since been rotated out of first place still verifies; one
+// made with a key that is not in the ring does not.
+TEST_F(ReportDbTest, TokensOfAnOlderKeyStillVerify) {
+  if (!service_) return;
+  crypto::ReportTagger before(crypto::KeyRing::Parse("r1:" + std::string(64, 'd')));
+  crypto::ReportTagger stranger(crypto::KeyRing::Parse("r1:" + std::string(64, 'f')));
+  auto forged = service_->Process(
+      Arf("k0", "<" + stranger.Token(kVictimId) + "@herald.test>", kVictimId, "x@example.com"));
+  EXPECT_EQ(forged.outcome, MailOutcome::kIgnored);
+  ExpectVictimsUntouched(0);
+  auto r = service_->Process(
+      Arf("k1", "<" + before.Token(kVictimId) + "@herald.test>", kVictimId, "x@example.com"));
+  EXPECT_EQ(r.outcome, MailOutcome::kComplaintRecorded);
+  EXPECT_EQ(Check(subjects_[kVictimId], "", v1::EMAIL, "webinars").reason(),
+            v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check(subjects_[kOtherId], "", v1::EMAIL, "webinars").reason(),
+            v1::DENY_REASON_UNSPECIFIED);
 }
 
 }  // namespace

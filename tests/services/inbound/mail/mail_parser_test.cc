@@ -143,6 +143,27 @@ TEST(MailParserTest, ArfAbuseReport) {
   EXPECT_THAT(FindMarkers(m.subject), IsEmpty());
 }
 
+// Where report tokens are looked for (SEC-4): the report's envelope recipient as the MTA
+// recorded it and its To:, the returned original's Return-Path, ARF's Original-Mail-From.
+TEST(MailParserTest, PlacesAReportTokenMayBeFound) {
+  ParsedMail arf = Parse("arf_abuse.eml");
+  EXPECT_EQ(arf.original_mail_from, "<bounces@herald.test>");
+  EXPECT_THAT(arf.envelope_recipients, ElementsAre("<abuse@herald.test>"));
+  auto dsn = ParseMail(
+      "Delivered-To: news+t1@herald.test\r\nX-Original-To: news+t2@herald.test\r\n"
+      "To: news+t3@herald.test\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+      "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+      "Final-Recipient: rfc822; a@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+      "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+      "Return-Path: <news+t4@herald.test>\r\nMessage-ID: <t5@herald.test>\r\n\r\n--b--\r\n");
+  ASSERT_TRUE(dsn.has_value());
+  EXPECT_THAT(dsn->envelope_recipients,
+              ElementsAre("news+t1@herald.test", "news+t2@herald.test", "news+t3@herald.test"));
+  EXPECT_EQ(dsn->original_return_path, "<news+t4@herald.test>");
+  EXPECT_EQ(dsn->original_message_id, "t5@herald.test");
+}
+
 TEST(MailParserTest, FieldsOfAHandWrittenDsnInLowerCaseAndFolded) {
   std::string raw =
       "From: postmaster@example.com\r\nMessage-ID: <x1@example.com>\r\nMIME-Version: 1.0\r\n"

@@ -76,6 +76,19 @@ TEST(RenderMimeTest, CarriesEachRequiredHeaderOnceWithItsValue) {
   EXPECT_EQ(HeaderValue(mime, "Content-Transfer-Encoding"), "quoted-printable");
 }
 
+// SEC-4: the Message-ID carries the report token that reports must quote back; the
+// X-Herald-Message-Id stays the plain id. A token that could break out of <...> is refused.
+TEST(RenderMimeTest, MessageIdCarriesTheReportToken) {
+  EmailMessage m = Marketing();
+  m.report_token = "0b7e4c1e8d0a4c479a573f1e2d6c9b10.355xgau4fobhufki";
+  std::string mime = RenderMime(m, kDomain);
+  EXPECT_EQ(HeaderValue(mime, "Message-ID"),
+            "<0b7e4c1e8d0a4c479a573f1e2d6c9b10.355xgau4fobhufki@mail.herald.example>");
+  EXPECT_EQ(HeaderValue(mime, "X-Herald-Message-Id"), "0b7e4c1e-8d0a-4c47-9a57-3f1e2d6c9b10");
+  m.report_token = "x>\r\nBcc: y@example.com";
+  EXPECT_THROW(RenderMime(m, kDomain), std::invalid_argument);
+}
+
 TEST(RenderMimeTest, EveryLineEndsInCrlfAndStaysWithinLimits) {
   EmailMessage m = Marketing();
   m.subject =

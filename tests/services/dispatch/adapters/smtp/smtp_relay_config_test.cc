@@ -53,5 +53,36 @@ TEST(SmtpRelayConfigTest, CredentialsNeedTlsRequiredOrAnExplicitNone) {
   EXPECT_NO_THROW(SmtpRelaySender{c});
 }
 
+// SEC-4: the return path bounces come back to must carry the report token (VERP), within
+// the 64 octets of a local part.
+TEST(SmtpRelayConfigTest, ReturnPathMustLeaveRoomForTheToken) {
+  SmtpRelayConfig c = Valid();
+  c.return_path = "bounces@news.herald.example";
+  EXPECT_NO_THROW(SmtpRelaySender{c});
+  c.return_path = "fourteen-chars@news.herald.example";
+  EXPECT_NO_THROW(SmtpRelaySender{c});
+  for (const char* bad : {"fifteen-chars-x@news.herald.example", "bounces", "@news.example",
+                          "bounces@", "bounces@bad host", "b<x>@news.example", "b\r\n@x.example"}) {
+    SCOPED_TRACE(bad);
+    c.return_path = bad;
+    EXPECT_THROW(SmtpRelaySender{c}, std::invalid_argument);
+  }
+}
+
+TEST(EnvelopeSenderTest, VerpWhenTheMessageHasAToken) {
+  const std::string token = "0190f5a27c3e7a108b2c00000000002a.355xgau4fobhufki";
+  EmailMessage m;
+  m.from_address = "news@herald.example";
+  EXPECT_EQ(EnvelopeSender(m, ""), "news@herald.example");
+  EXPECT_EQ(EnvelopeSender(m, "bounces@b.herald.example"), "bounces@b.herald.example");
+  m.report_token = token;
+  EXPECT_EQ(EnvelopeSender(m, ""), "news+" + token + "@herald.example");
+  EXPECT_EQ(EnvelopeSender(m, "bounces@b.herald.example"),
+            "bounces+" + token + "@b.herald.example");
+  // A From address too long for VERP goes out plainly (the Message-ID still has the token).
+  m.from_address = "marketing-newsletter@herald.example";
+  EXPECT_EQ(EnvelopeSender(m, ""), "marketing-newsletter@herald.example");
+}
+
 }  // namespace
 }  // namespace herald::dispatch

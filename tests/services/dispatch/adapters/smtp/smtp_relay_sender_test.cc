@@ -16,8 +16,8 @@
 #include <set>
 #include <thread>
 
-#include "tests/services/dispatch/adapters/smtp/capture_server.h"
 #include "tests/services/dispatch/adapters/delivery_printers.h"
+#include "tests/services/dispatch/adapters/smtp/capture_server.h"
 
 namespace herald::dispatch {
 namespace {
@@ -153,6 +153,31 @@ TEST_F(SmtpRelaySenderTest, PlainSendArrivesWithItsHeaders) {
   EXPECT_EQ(msg["parsed"]["parts"][0]["content_type"], "text/plain");
   EXPECT_EQ(msg["parsed"]["parts"][0]["charset"], "utf-8");
   EXPECT_EQ(WithoutCr(msg["parsed"]["parts"][0]["content"]), m.text_body);
+}
+
+// SEC-4: what the relay receives for a tagged message: the token in the envelope sender
+// (VERP, where bounces come back) and in the Message-ID (what reports quote), never a bare id.
+TEST_F(SmtpRelaySenderTest, TaggedMessageCarriesItsTokenInTheEnvelopeAndMessageId) {
+  StartServer();
+  if (!server_) return;
+  const std::string token = "7d3c9a5211114e0b8a640c2a4b1f0002.355xgau4fobhufki";
+  SmtpRelayConfig config = Config();
+  config.return_path = "bounces@b.herald.test";
+  SmtpRelaySender sender(config);
+  EmailMessage m = Message("7d3c9a52-1111-4e0b-8a64-0c2a4b1f0002");
+  m.report_token = token;
+  ASSERT_EQ(sender.Send(m).outcome, DeliveryOutcome::kSent);
+  SmtpRelaySender from_default(Config());  // no return_path: the From address, VERP-ed
+  ASSERT_EQ(from_default.Send(m).outcome, DeliveryOutcome::kSent);
+  std::vector<Json> got = server_->Messages();
+  ASSERT_THAT(got, SizeIs(2));
+  EXPECT_EQ(got[0]["mail_from"], "bounces+" + token + "@b.herald.test");
+  EXPECT_EQ(got[1]["mail_from"], "news+" + token + "@herald.example");
+  for (const Json& msg : got) {
+    EXPECT_EQ(Header(msg, "Message-ID"), "<" + token + "@mail.herald.test>");
+    EXPECT_EQ(Header(msg, "X-Herald-Message-Id"), m.message_id);
+    EXPECT_EQ(Header(msg, "From"), "Herald News <news@herald.example>");
+  }
 }
 
 TEST_F(SmtpRelaySenderTest, CyrillicAndAzerbaijaniArriveDecodedRight) {
