@@ -44,6 +44,7 @@ struct Config {
   int database_pool_size = 8;
   int database_acquire_timeout_ms = 2000;
   std::string grpc_listen = "127.0.0.1:50051";
+  bool grpc_reflection = true;  // behind the API key check either way
   std::string http_listen = "127.0.0.1:8080";
   int http_threads = 32;  // each idle keep-alive connection holds one for up to 2 s
   std::set<std::string> roles = {"api", "web", "worker"};
