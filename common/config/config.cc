@@ -159,6 +159,12 @@ const std::vector<Option>& Options() {
        }},
       {"grpc.listen", "HERALD_GRPC_LISTEN", "127.0.0.1:50051", "gRPC listen address (api role).",
        [](Config& c, const std::string& v) { c.grpc_listen = ListenAddress("grpc.listen", v); }},
+      {"grpc.reflection", "HERALD_GRPC_REFLECTION", "true",
+       "Serve gRPC server reflection (the schema; any valid API key): true or false.",
+       [](Config& c, const std::string& v) {
+         if (v != "true" && v != "false") throw ConfigError("grpc.reflection: true or false");
+         c.grpc_reflection = v == "true";
+       }},
       {"http.listen", "HERALD_HTTP_LISTEN", "127.0.0.1:8080",
        "Public HTTP listen address (web role): recipient pages /u/, /p/ and SMS hooks "
        "/hooks/sms/.",

@@ -44,6 +44,7 @@ struct Config {
   int database_pool_size = 8;
   int database_acquire_timeout_ms = 2000;
   std::string grpc_listen = "127.0.0.1:50051";
+  bool grpc_reflection = true;  // behind the API key check either way
   // The listener table (docs/security.md): public pages and SMS hooks (web role), the
   // inbound-mail hook for the local MTA (web role, only with a secret), the gRPC API (api
   // role) and the ops listener (/healthz, /readyz, /metrics) that every role starts.

@@ -11,6 +11,8 @@ struct Caller {
   // The caller holds the privacy (or admin) scope: it may still read a blocked subject
   // (152-FZ art. 21; the subject's own right of access, STANDARDS L2).
   bool privacy_scope = false;
+  // The caller holds a scope that may read subjects' personal data (rpc_access.h).
+  bool reads_subjects = false;
 };
 
 }  // namespace herald

@@ -12,38 +12,65 @@ namespace herald {
 
 const char* StatusCodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::OK: return "OK";
-    case grpc::CANCELLED: return "CANCELLED";
-    case grpc::UNKNOWN: return "UNKNOWN";
-    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::NOT_FOUND: return "NOT_FOUND";
-    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::ABORTED: return "ABORTED";
-    case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::INTERNAL: return "INTERNAL";
-    case grpc::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::DATA_LOSS: return "DATA_LOSS";
-    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
+    case grpc::OK:
+      return "OK";
+    case grpc::CANCELLED:
+      return "CANCELLED";
+    case grpc::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::ABORTED:
+      return "ABORTED";
+    case grpc::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::INTERNAL:
+      return "INTERNAL";
+    case grpc::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
   }
 }
 
 grpc::StatusCode RpcRunner::ToGrpcCode(int herald_error_code) {
   switch (static_cast<ErrorCode>(herald_error_code)) {
-    case ErrorCode::kInvalidArgument: return grpc::INVALID_ARGUMENT;
-    case ErrorCode::kNotFound: return grpc::NOT_FOUND;
-    case ErrorCode::kAlreadyExists: return grpc::ALREADY_EXISTS;
-    case ErrorCode::kFailedPrecondition: return grpc::FAILED_PRECONDITION;
-    case ErrorCode::kPermissionDenied: return grpc::PERMISSION_DENIED;
-    case ErrorCode::kUnauthenticated: return grpc::UNAUTHENTICATED;
-    case ErrorCode::kResourceExhausted: return grpc::RESOURCE_EXHAUSTED;
-    case ErrorCode::kUnavailable: return grpc::UNAVAILABLE;
-    case ErrorCode::kInternal: return grpc::INTERNAL;
+    case ErrorCode::kInvalidArgument:
+      return grpc::INVALID_ARGUMENT;
+    case ErrorCode::kNotFound:
+      return grpc::NOT_FOUND;
+    case ErrorCode::kAlreadyExists:
+      return grpc::ALREADY_EXISTS;
+    case ErrorCode::kFailedPrecondition:
+      return grpc::FAILED_PRECONDITION;
+    case ErrorCode::kPermissionDenied:
+      return grpc::PERMISSION_DENIED;
+    case ErrorCode::kUnauthenticated:
+      return grpc::UNAUTHENTICATED;
+    case ErrorCode::kResourceExhausted:
+      return grpc::RESOURCE_EXHAUSTED;
+    case ErrorCode::kUnavailable:
+      return grpc::UNAVAILABLE;
+    case ErrorCode::kInternal:
+      return grpc::INTERNAL;
   }
   return grpc::INTERNAL;
 }
@@ -53,21 +80,28 @@ std::string RpcRunner::RequestId(grpc::ServerContext* ctx) {
   if (it != ctx->client_metadata().end()) {
     std::string_view given(it->second.data(), it->second.size());
     bool ok = !given.empty() && given.size() <= 64;
-    for (char c : given) ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+    for (char c : given) {
+      ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+    }
     if (ok) {
       ctx->AddInitialMetadata("x-request-id", std::string(given));
       return std::string(given);
     }
   }
-  unsigned char buf[8];
-  RAND_bytes(buf, sizeof buf);
-  std::string id = crypto::ToHex(std::string_view(reinterpret_cast<char*>(buf), sizeof buf));
+  std::string id = NewRequestId();
   ctx->AddInitialMetadata("x-request-id", id);
   return id;
 }
 
-grpc::Status RpcRunner::Authorize(grpc::ServerContext* ctx, std::initializer_list<Scope> scopes,
-                                  Caller& caller) {
+std::string RpcRunner::NewRequestId() {
+  unsigned char buf[8];
+  RAND_bytes(buf, sizeof buf);
+  return crypto::ToHex(std::string_view(reinterpret_cast<char*>(buf), sizeof buf));
+}
+
+grpc::Status RpcRunner::Authorize(grpc::ServerContext* ctx, const RpcRule* rule, Caller& caller) {
+  // Fail closed: a method without a row in the access table is nobody's to call.
+  if (!rule) return grpc::Status(grpc::PERMISSION_DENIED, "this method has no access rule");
   auto it = ctx->client_metadata().find("authorization");
   if (it == ctx->client_metadata().end()) {
     return grpc::Status(grpc::UNAUTHENTICATED, "authorization: a bearer API key is required");
@@ -77,12 +111,25 @@ grpc::Status RpcRunner::Authorize(grpc::ServerContext* ctx, std::initializer_lis
   if (!client) return grpc::Status(grpc::UNAUTHENTICATED, "authorization: unknown API key");
   caller.client_id = client->id;
   caller.privacy_scope = ApiKeyAuthenticator::Allows(*client, {Scope::kPrivacy});
-  if (!ApiKeyAuthenticator::Allows(*client, scopes)) {
+  for (Scope s : client->scopes) {
+    caller.reads_subjects = caller.reads_subjects || ScopeReadsSubjects(s);
+  }
+  if (!RuleAllows(*rule, client->scopes)) {
     std::string need;
-    for (Scope s : scopes) need += std::string(need.empty() ? "" : " or ") + ScopeName(s);
+    for (Scope s : rule->scopes) need += std::string(need.empty() ? "" : " or ") + ScopeName(s);
     return grpc::Status(grpc::PERMISSION_DENIED, "this method needs the " + need + " scope");
   }
   return grpc::Status::OK;
+}
+
+void RpcRunner::Redact(const RpcRule& rule, const Caller& caller,
+                       google::protobuf::Message& response) {
+  if (!rule.carries_personal_data()) return;
+  if (!caller.reads_subjects) {
+    RedactPersonalFields(rule, response, /*all=*/true);
+  } else if (rule.blocked == BlockedSubject::kRedacted && !caller.privacy_scope) {
+    RedactPersonalFields(rule, response, /*all=*/false);
+  }
 }
 
 grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
@@ -95,17 +142,17 @@ grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
     return grpc::Status(grpc::UNAVAILABLE, "database unavailable");
   } catch (const pqxx::sql_error& err) {
     // The server's message may quote values: log only the SQLSTATE.
-    log::Error("database error", {{"method", method},
-                                  {"request_id", caller.request_id},
-                                  {"sqlstate", err.sqlstate()}});
+    log::Error(
+        "database error",
+        {{"method", method}, {"request_id", caller.request_id}, {"sqlstate", err.sqlstate()}});
     if (err.sqlstate() == "40001" || err.sqlstate() == "40P01") {
       return grpc::Status(grpc::ABORTED, "concurrent update, retry");
     }
     return grpc::Status(grpc::INTERNAL, "internal error");
   } catch (const std::exception& err) {
-    log::Error("unhandled error", {{"method", method},
-                                   {"request_id", caller.request_id},
-                                   {"type", typeid(err).name()}});
+    log::Error(
+        "unhandled error",
+        {{"method", method}, {"request_id", caller.request_id}, {"type", typeid(err).name()}});
     return grpc::Status(grpc::INTERNAL, "internal error");
   }
 }
@@ -119,6 +166,13 @@ void RpcRunner::Finish(const char* method, const Caller& caller, const grpc::Sta
                     {"client", caller.client_id},
                     {"status", code},
                     {"latency_ms", std::chrono::duration<double, std::milli>(latency).count()}});
+}
+
+void RpcRunner::RecordRejected(const char* method, const grpc::Status& status,
+                               std::chrono::nanoseconds latency) {
+  Caller caller;
+  caller.request_id = NewRequestId();
+  Finish(method, caller, status, latency);
 }
 
 }  // namespace herald

@@ -1,5 +1,6 @@
 #include "common/log/log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -29,14 +30,43 @@ void Write(spdlog::level::level_enum level, const char* name, const std::string&
   logger->log(level, line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+// protobuf writes its own "[libprotobuf ERROR ...]" lines to stderr (e.g. a string field
+// that is not UTF-8); they join the JSON log instead. Its messages name fields and types,
+// never values.
+void ProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                 const std::string& message) {
+  nlohmann::json fields = {
+      {"component", "protobuf"},
+      {"detail", message.substr(0, 512)},
+      {"source", std::string(filename ? filename : "") + ":" + std::to_string(line)}};
+  switch (level) {
+    case google::protobuf::LOGLEVEL_INFO:
+      Write(spdlog::level::info, "info", "protobuf", fields);
+      break;
+    case google::protobuf::LOGLEVEL_WARNING:
+      Write(spdlog::level::warn, "warn", "protobuf", fields);
+      break;
+    default:
+      Write(spdlog::level::err, "error", "protobuf", fields);
+      break;
+  }
+}
+
 }  // namespace
 
-void Init(const std::string& level) { Logger()->set_level(spdlog::level::from_str(level)); }
+void Init(const std::string& level) {
+  Logger()->set_level(spdlog::level::from_str(level));
+  google::protobuf::SetLogHandler(&ProtobufLog);
+}
 void Debug(const std::string& m, const nlohmann::json& f) {
   Write(spdlog::level::debug, "debug", m, f);
 }
-void Info(const std::string& m, const nlohmann::json& f) { Write(spdlog::level::info, "info", m, f); }
-void Warn(const std::string& m, const nlohmann::json& f) { Write(spdlog::level::warn, "warn", m, f); }
+void Info(const std::string& m, const nlohmann::json& f) {
+  Write(spdlog::level::info, "info", m, f);
+}
+void Warn(const std::string& m, const nlohmann::json& f) {
+  Write(spdlog::level::warn, "warn", m, f);
+}
 void Error(const std::string& m, const nlohmann::json& f) {
   Write(spdlog::level::err, "error", m, f);
 }

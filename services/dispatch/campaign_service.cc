@@ -221,13 +221,20 @@ v1::CreateCampaignResponse CampaignService::CreateCampaign(const Caller& caller,
     throw InvalidArgument("content", "SMS takes text only");
   }
   MessageTemplate::Compile({c.subject(), c.text(), c.html()}, allowed);
-  if (r.rate_per_second() != 0 &&
-      (r.rate_per_second() < 0.001 || r.rate_per_second() > 100000)) {
+  // Written so that NaN fails too: every comparison with NaN is false.
+  double rate = r.rate_per_second();
+  if (rate != 0 && !(rate >= 0.001 && rate <= 100000)) {
     throw InvalidArgument("rate_per_second", "0 (no limit) or from 0.001 to 100000");
   }
   std::optional<std::string> start;
   if (r.has_start_time()) {
-    start = ToIso8601(FromUnixMicros(r.start_time().seconds() * 1000000));
+    // The edge (request_checks.h) already bounds it; this class is also called directly.
+    const auto& t = r.start_time();
+    if (t.seconds() < 0 || t.seconds() > 253402300799LL || t.nanos() < 0 ||
+        t.nanos() > 999999999) {
+      throw InvalidArgument("start_time", "not a valid time (from 1970-01-01 to 9999-12-31 UTC)");
+    }
+    start = ToIso8601(FromUnixMicros(t.seconds() * 1000000));
   }
   subscriptions::IdempotencyKey idem(caller, "CreateCampaign", r.idempotency_key(), r);
   Timestamp now = clock_.Now();

@@ -4,55 +4,59 @@ namespace herald::dispatch {
 
 grpc::Status DispatchGrpcService::Send(grpc::ServerContext* ctx, const v1::SendRequest* req,
                                        v1::SendResponse* resp) {
-  return runner_.Run(ctx, "Send", {Scope::kCrm, Scope::kScheduler},
+  return runner_.Run(ctx, "Send", req, resp,
                      [&](const Caller& c) { *resp = messages_.Send(c, *req); });
 }
 
 grpc::Status DispatchGrpcService::PreviewMessage(grpc::ServerContext* ctx,
                                                  const v1::PreviewMessageRequest* req,
                                                  v1::PreviewMessageResponse* resp) {
-  return runner_.Run(ctx, "PreviewMessage", {Scope::kCrm, Scope::kScheduler},
+  return runner_.Run(ctx, "PreviewMessage", req, resp,
                      [&](const Caller& c) { *resp = messages_.PreviewMessage(c, *req); });
 }
 
 grpc::Status DispatchGrpcService::GetMessage(grpc::ServerContext* ctx,
-                                             const v1::GetMessageRequest* req,
-                                             v1::Message* resp) {
-  return runner_.Run(ctx, "GetMessage", {Scope::kCrm, Scope::kScheduler},
+                                             const v1::GetMessageRequest* req, v1::Message* resp) {
+  return runner_.Run(ctx, "GetMessage", req, resp,
                      [&](const Caller& c) { *resp = messages_.GetMessage(c, *req); });
 }
 
 grpc::Status DispatchGrpcService::ListMessages(grpc::ServerContext* ctx,
                                                const v1::ListMessagesRequest* req,
                                                v1::ListMessagesResponse* resp) {
-  return runner_.Run(ctx, "ListMessages", {Scope::kCrm, Scope::kScheduler},
+  return runner_.Run(ctx, "ListMessages", req, resp,
                      [&](const Caller& c) { *resp = messages_.ListMessages(c, *req); });
 }
 
 grpc::Status DispatchGrpcService::CreateCampaign(grpc::ServerContext* ctx,
                                                  const v1::CreateCampaignRequest* req,
                                                  v1::CreateCampaignResponse* resp) {
-  return runner_.Run(ctx, "CreateCampaign", {Scope::kScheduler, Scope::kCrm},
+  return runner_.Run(ctx, "CreateCampaign", req, resp,
                      [&](const Caller& c) { *resp = campaigns_.CreateCampaign(c, *req); });
 }
 
 grpc::Status DispatchGrpcService::AddRecipients(
     grpc::ServerContext* ctx, grpc::ServerReader<v1::AddRecipientsRequest>* reader,
     v1::AddRecipientsResponse* resp) {
-  return runner_.Run(ctx, "AddRecipients", {Scope::kScheduler, Scope::kCrm},
-                     [&](const Caller& c) {
-                       *resp = campaigns_.AddRecipients(
-                           c, [reader](v1::AddRecipientsRequest* m) { return reader->Read(m); },
-                           [ctx] { return ctx->IsCancelled(); });
-                     });
+  // A stream: each message is range-checked as it is read.
+  return runner_.Run(ctx, "AddRecipients", nullptr, resp, [&](const Caller& c) {
+    *resp = campaigns_.AddRecipients(
+        c,
+        [reader](v1::AddRecipientsRequest* m) {
+          if (!reader->Read(m)) return false;
+          CheckRequestFields(*m);
+          return true;
+        },
+        [ctx] { return ctx->IsCancelled(); });
+  });
 }
 
-#define HERALD_CAMPAIGN_RPC(Rpc, Method)                                                  \
+#define HERALD_CAMPAIGN_RPC(Rpc, Method)                                                       \
   grpc::Status DispatchGrpcService::Rpc(grpc::ServerContext* ctx, const v1::Rpc##Request* req, \
-                                        v1::Campaign* resp) {                            \
-    return runner_.Run(ctx, #Rpc, {Scope::kScheduler, Scope::kCrm}, [&](const Caller& c) { \
-      *resp = campaigns_.Method(c, req->campaign_id());                                   \
-    });                                                                                    \
+                                        v1::Campaign* resp) {                                  \
+    return runner_.Run(ctx, #Rpc, req, resp, [&](const Caller& c) {                            \
+      *resp = campaigns_.Method(c, req->campaign_id());                                        \
+    });                                                                                        \
   }
 
 HERALD_CAMPAIGN_RPC(StartCampaign, Start)
@@ -66,7 +70,7 @@ HERALD_CAMPAIGN_RPC(GetCampaign, Get)
 grpc::Status DispatchGrpcService::ListCampaigns(grpc::ServerContext* ctx,
                                                 const v1::ListCampaignsRequest* req,
                                                 v1::ListCampaignsResponse* resp) {
-  return runner_.Run(ctx, "ListCampaigns", {Scope::kScheduler, Scope::kCrm},
+  return runner_.Run(ctx, "ListCampaigns", req, resp,
                      [&](const Caller& c) { *resp = campaigns_.List(c, *req); });
 }
 

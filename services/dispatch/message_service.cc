@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "services/dispatch/adapters/sms/sms_encoding.h"
 #include "services/dispatch/content/message_template.h"
+#include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/idempotency.h"
 #include "services/subscriptions/input_checks.h"
 #include "services/subscriptions/pg_time.h"
@@ -163,7 +164,7 @@ v1::SendResponse MessageService::Send(const Caller& caller, const v1::SendReques
   return resp;
 }
 
-v1::PreviewMessageResponse MessageService::PreviewMessage(const Caller&,
+v1::PreviewMessageResponse MessageService::PreviewMessage(const Caller& caller,
                                                           const v1::PreviewMessageRequest& r) {
   Channel channel = subscriptions::RequireChannel("channel", r.channel());
   const auto& topic = subscriptions::RequireTopic(topics_, "topic", r.topic());
@@ -183,8 +184,12 @@ v1::PreviewMessageResponse MessageService::PreviewMessage(const Caller&,
   if (decision.unknown_subject) throw NotFound("recipient.subject_id: subject");
   if (g.subject_id) {
     auto row = txn.exec_params(
-        "SELECT surname, given_name, patronymic, locale FROM subjects WHERE id = $1::uuid",
+        "SELECT surname, given_name, patronymic, locale, blocked FROM subjects"
+        " WHERE id = $1::uuid",
         *g.subject_id)[0];
+    // A preview renders the subject's names and address: a read of the subject, refused
+    // while it is blocked, like every CRM-facing read (STANDARDS L2).
+    subscriptions::RefuseBlockedRead(caller, row[4].as<bool>());
     variables["surname"] = row[0].as<std::string>();
     variables["given_name"] = row[1].as<std::string>();
     variables["patronymic"] = row[2].as<std::string>();

@@ -1,5 +1,4 @@
 // heraldd: one server binary that runs any set of roles (api, web, worker).
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -16,6 +15,8 @@
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
 #include "common/grpc/api_key_authenticator.h"
+#include "common/grpc/edge_interceptor.h"
+#include "common/grpc/reflection_service.h"
 #include "common/grpc/rpc_runner.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
@@ -173,11 +174,11 @@ int Serve(const Config& config) {
   inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
   metrics.OnCollect([&complaint_metrics] { complaint_metrics.Refresh(); });
 
+  std::unique_ptr<ReflectionService> reflection_service;  // outlives grpc_server
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;
   if (config.roles.count("api")) {
     grpc::EnableDefaultHealthCheckService(true);
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port);
     grpc::ResourceQuota quota("heraldd");
@@ -186,6 +187,19 @@ int Serve(const Config& config) {
     builder.RegisterService(&subscription_service);
     builder.RegisterService(&dispatch_service);
     builder.RegisterService(&privacy_service);
+    // Reflection behind the key check (any valid key), or not at all.
+    std::vector<std::string> served = {
+        v1::SubscriptionService::service_full_name(), v1::DispatchService::service_full_name(),
+        v1::PrivacyService::service_full_name(), "grpc.health.v1.Health"};
+    if (config.grpc_reflection) {
+      served.push_back(grpc::reflection::v1alpha::ServerReflection::service_full_name());
+      reflection_service = std::make_unique<ReflectionService>(runner, served);
+      builder.RegisterService(reflection_service.get());
+    }
+    // Requests the library cannot parse answer INVALID_ARGUMENT and are logged and counted.
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> edge;
+    edge.push_back(std::make_unique<EdgeInterceptorFactory>(runner));
+    builder.experimental().SetInterceptorCreators(std::move(edge));
     grpc_server = builder.BuildAndStart();
     if (!grpc_server || grpc_port == 0) {
       log::Error("cannot listen for gRPC", {{"listen", config.grpc_listen}});

@@ -2,11 +2,11 @@
 
 namespace herald::privacy {
 
-// Every PrivacyService RPC needs the privacy scope (admin holds every scope).
+// Every PrivacyService RPC needs the privacy scope (the access table, rpc_access.cc).
 #define HERALD_PRIVACY_DELEGATE(Method, Operation)                                            \
   grpc::Status PrivacyGrpcService::Method(                                                    \
       grpc::ServerContext* ctx, const v1::Method##Request* req, v1::Method##Response* resp) { \
-    return runner_.Run(ctx, #Method, {Scope::kPrivacy}, [&](const Caller& caller) {           \
+    return runner_.Run(ctx, #Method, req, resp, [&](const Caller& caller) {                   \
       *resp = operations_.Operation(caller, *req);                                            \
     });                                                                                       \
   }

@@ -68,7 +68,7 @@ static void CloseAnsweredRequest(PrivacyOperations& ops, const Caller& caller,
 
 #define HERALD_ERASURE_REQUIRED()                                                     \
   if (!erasure_) {                                                                    \
-    return runner_.Run(ctx, method, {Scope::kPrivacy}, [method](const Caller&) {      \
+    return runner_.Run(ctx, method, req, resp, [method](const Caller&) {              \
       throw Error(ErrorCode::kUnavailable, std::string(method) + ": not configured"); \
     });                                                                               \
   }
@@ -79,7 +79,7 @@ grpc::Status PrivacyGrpcService::DestroySubject(grpc::ServerContext* ctx,
                                                 v1::DestroySubjectResponse* resp) {
   const char* method = "DestroySubject";
   HERALD_ERASURE_REQUIRED();
-  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller& caller) {
+  return runner_.Run(ctx, method, req, resp, [&](const Caller& caller) {
     CheckAnsweredRequest(operations_, caller, req->request_id(), req->subject_id(),
                          {v1::REVOKE, v1::DESTROY});
     subscriptions::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
@@ -96,7 +96,7 @@ grpc::Status PrivacyGrpcService::DepersonalizeSubject(grpc::ServerContext* ctx,
                                                       v1::DepersonalizeSubjectResponse* resp) {
   const char* method = "DepersonalizeSubject";
   HERALD_ERASURE_REQUIRED();
-  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller& caller) {
+  return runner_.Run(ctx, method, req, resp, [&](const Caller& caller) {
     CheckAnsweredRequest(operations_, caller, req->request_id(), req->subject_id(),
                          {v1::REVOKE, v1::DESTROY, v1::STOP_PROCESSING});
     subscriptions::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
@@ -114,7 +114,7 @@ grpc::Status PrivacyGrpcService::ExportSubjectData(grpc::ServerContext* ctx,
                                                    v1::ExportSubjectDataResponse* resp) {
   const char* method = "ExportSubjectData";
   HERALD_ERASURE_REQUIRED();
-  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller&) {
+  return runner_.Run(ctx, method, req, resp, [&](const Caller&) {
     auto out = erasure_->exporter.Export(req->subject_id());
     resp->set_json(out.data.dump(2));
     resp->set_document(out.document);
@@ -129,7 +129,7 @@ grpc::Status PrivacyGrpcService::ListDestructionRecords(
     v1::ListDestructionRecordsResponse* resp) {
   const char* method = "ListDestructionRecords";
   HERALD_ERASURE_REQUIRED();
-  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller&) {
+  return runner_.Run(ctx, method, req, resp, [&](const Caller&) {
     auto page = erasure_->records.List(req->page_size(), req->page_token(),
                                        TimeOf("since", req->has_since(), req->since()),
                                        TimeOf("until", req->has_until(), req->until()));
@@ -144,7 +144,7 @@ grpc::Status PrivacyGrpcService::GetDestructionAct(grpc::ServerContext* ctx,
                                                    v1::GetDestructionActResponse* resp) {
   const char* method = "GetDestructionAct";
   HERALD_ERASURE_REQUIRED();
-  return runner_.Run(ctx, method, {Scope::kPrivacy}, [&](const Caller&) {
+  return runner_.Run(ctx, method, req, resp, [&](const Caller&) {
     resp->set_text(erasure_->records.Act(req->record_id()));
   });
 }

@@ -1,34 +1,27 @@
 #include "services/subscriptions/grpc_service.h"
 
 namespace herald::subscriptions {
-namespace {
 
-// Who may call what. The admin scope may call everything (ApiKeyAuthenticator::Allows).
-constexpr auto kCrm = Scope::kCrm;
-constexpr auto kScheduler = Scope::kScheduler;
-constexpr auto kPrivacy = Scope::kPrivacy;
-
-}  // namespace
-
-#define HERALD_DELEGATE(Method, ...)                                                     \
-  grpc::Status SubscriptionGrpcService::Method(grpc::ServerContext* ctx,                 \
-                                               const v1::Method##Request* req,           \
-                                               v1::Method##Response* resp) {             \
-    return runner_.Run(ctx, #Method, {__VA_ARGS__},                                      \
+// Who may call what, and what each caller may see, is the access table's
+// (common/grpc/rpc_access.cc), applied by the runner.
+#define HERALD_DELEGATE(Method)                                                                \
+  grpc::Status SubscriptionGrpcService::Method(                                                \
+      grpc::ServerContext* ctx, const v1::Method##Request* req, v1::Method##Response* resp) {  \
+    return runner_.Run(ctx, #Method, req, resp,                                                \
                        [&](const Caller& caller) { *resp = registry_.Method(caller, *req); }); \
   }
 
-HERALD_DELEGATE(UpsertSubject, kCrm)
-HERALD_DELEGATE(GetSubject, kCrm, kPrivacy)
-HERALD_DELEGATE(FindSubjects, kCrm, kPrivacy)
-HERALD_DELEGATE(RecordConsent, kCrm)
-HERALD_DELEGATE(SetPreferences, kCrm)
-HERALD_DELEGATE(GetPreferences, kCrm, kScheduler)
-HERALD_DELEGATE(OptOut, kCrm, kScheduler)
-HERALD_DELEGATE(CheckEligibility, kCrm, kScheduler)
-HERALD_DELEGATE(CheckEligibilityBatch, kCrm, kScheduler)
-HERALD_DELEGATE(ListSubjectEvents, kCrm, kPrivacy)
-HERALD_DELEGATE(ListTopics, kCrm, kScheduler, kPrivacy)
+HERALD_DELEGATE(UpsertSubject)
+HERALD_DELEGATE(GetSubject)
+HERALD_DELEGATE(FindSubjects)
+HERALD_DELEGATE(RecordConsent)
+HERALD_DELEGATE(SetPreferences)
+HERALD_DELEGATE(GetPreferences)
+HERALD_DELEGATE(OptOut)
+HERALD_DELEGATE(CheckEligibility)
+HERALD_DELEGATE(CheckEligibilityBatch)
+HERALD_DELEGATE(ListSubjectEvents)
+HERALD_DELEGATE(ListTopics)
 
 #undef HERALD_DELEGATE
 

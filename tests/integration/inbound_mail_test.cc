@@ -71,6 +71,8 @@ class InboundMailTest : public ::testing::Test {
         std::to_string(capture_->port()) + "\n      starttls: none\n";
     server_ = std::make_unique<HeralddProcess>(db_->dsn(), yaml);
     server_->AddEnv(std::string("HERALD_INBOUND_MAIL_SECRET=") + kSecret);
+    // The complaint gauges are read right after each report: no cached scrape.
+    server_->AddEnv("HERALD_OPS_METRICS_CACHE_MS=0");
     server_->Start();
     subs_ = v1::SubscriptionService::NewStub(server_->Channel());
     dispatch_ = v1::DispatchService::NewStub(server_->Channel());
@@ -491,7 +493,7 @@ TEST_F(InboundMailTest, ForgedReportsAboutOtherRecipientsChangeNothing) {
             0);
   EXPECT_EQ(campaign_complaints(), 0);
   std::string metrics;
-  ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
+  ASSERT_EQ(testing::HttpGet(server_->ops_port(), "/metrics", &metrics), 200);
   EXPECT_THAT(metrics, Not(HasSubstr("herald_campaign_complaints{campaign_id=\"" + campaign)));
   for (size_t v = 1; v < 3; ++v) {
     EXPECT_EQ(Check("", addresses[v], v1::EMAIL), v1::DENY_REASON_UNSPECIFIED) << v;
