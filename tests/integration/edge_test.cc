@@ -453,7 +453,7 @@ TEST_F(EdgeTest, InvalidUtf8AnswersInvalidArgumentWithLogLineAndMetric) {
   EXPECT_TRUE(LogEventually({"\"component\":\"protobuf\"", "UTF-8"}));
   EXPECT_THAT(server_->Log(), ::testing::Not(HasSubstr("[libprotobuf")));
   std::string metrics;
-  ASSERT_EQ(testing::HttpGet(server_->http_port(), "/metrics", &metrics), 200);
+  ASSERT_EQ(testing::HttpGet(server_->ops_port(), "/metrics", &metrics), 200);
   EXPECT_THAT(metrics, ::testing::ContainsRegex(
                            "herald_rpc_requests_total\\{code=\"INVALID_ARGUMENT\",method="
                            "\"UpsertSubject\"\\} 2"));
