@@ -42,6 +42,7 @@
 #include "services/web/http_server.h"
 #include "services/web/ops_routes.h"
 #include "services/web/recipient/recipient_pages.h"
+#include "services/web/recipient/privacy_confirmation_page.h"
 
 namespace herald {
 namespace {
@@ -151,6 +152,13 @@ int Serve(const Config& config) {
   privacy::ErasureServices erasure_services{subject_erasure, subject_export, destruction_records};
   privacy::PrivacyGrpcService privacy_service(privacy_operations, runner, &erasure_services);
   privacy::RequestIntake privacy_intake(pool, clock, privacy_operations);
+  // E-mail requests wait for confirmation before blocking or destruction (STANDARDS §2b).
+  privacy::ConfirmationTokens confirmation_tokens(crypto::KeyRing::Parse(config.link_keys));
+  privacy::ConfirmationMailer confirmation_mailer(confirmation_tokens, config.public_base_url);
+  privacy_intake.SetConfirmationMailer(&confirmation_mailer);
+  privacy::RequestConfirmation request_confirmation(
+      pool, clock, confirmation_tokens, privacy_operations,
+      std::chrono::hours(24) * config.privacy.confirmation_link_days);
   dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
   dispatch::Outbox outbox(
       pool, clock, gate, topics,
@@ -166,6 +174,7 @@ int Serve(const Config& config) {
   });
 
   inbound::InboundMailService inbound_mail(pool, clock, registry, hasher);
+  inbound_mail.SetTrustedAuthservIds(config.inbound_mail_trusted_authserv_ids);
   inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
   metrics.OnCollect([&complaint_metrics] { complaint_metrics.Refresh(); });
 
@@ -198,6 +207,7 @@ int Serve(const Config& config) {
   std::unique_ptr<web::SmsHooksBundle> sms_hooks;
   web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.link_keys));
   std::unique_ptr<web::RecipientPages> recipient_pages;
+  std::unique_ptr<web::PrivacyConfirmationPage> confirmation_page;
   std::unique_ptr<web::HttpServer> http;
   if (config.roles.count("web")) {
     web::HttpServerOptions opts;
@@ -212,6 +222,7 @@ int Serve(const Config& config) {
     opts.rate_per_second = config.http_rate_limit_per_minute / 60.0;
     opts.rate_burst = config.http_rate_limit_burst;
     opts.trusted_proxies = config.http_trusted_proxies;
+    opts.limited_prefixes.push_back("/c/");  // privacy-request confirmation links
     opts.clock = &clock;
     http = std::make_unique<web::HttpServer>(opts);
     web::AddOpsRoutes(*http, {[&readiness](std::string* why) { return readiness.Ready(why); },
@@ -227,6 +238,9 @@ int Serve(const Config& config) {
     recipient_pages = std::make_unique<web::RecipientPages>(links, link_csrf, registry, topics,
                                                             clock, page_opts);
     recipient_pages->AddRoutes(*http);
+    confirmation_page = std::make_unique<web::PrivacyConfirmationPage>(
+        request_confirmation, link_csrf, config.public_base_url);
+    confirmation_page->AddRoutes(*http);
     if (!config.inbound_mail_secret.empty()) {
       web::AddMailHook(*http,
                        {config.inbound_mail_secret,
