@@ -159,6 +159,7 @@ int Serve(const Config& config) {
   privacy::RequestConfirmation request_confirmation(
       pool, clock, confirmation_tokens, privacy_operations,
       std::chrono::hours(24) * config.privacy.confirmation_link_days);
+  request_confirmation.SetRegistry(&registry);
   dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
   dispatch::Outbox outbox(
       pool, clock, gate, topics,

@@ -13,6 +13,11 @@ constexpr db::Statement kView{
     "privacy_confirmation.view",
     "SELECT p.kind, p.status, p.confirmation, coalesce(s.locale, '') FROM privacy_requests p"
     " JOIN subjects s ON s.id = p.subject_id WHERE p.id = $1::uuid AND s.state = 'active'"};
+// The address the marker came from (personal side table of the event that opened it).
+constexpr db::Statement kMarkerAddress{
+    "privacy_confirmation.marker_address",
+    "SELECT coalesce(e.data->>'address', '') FROM privacy_requests p"
+    " JOIN event_personal e ON e.event_id = p.origin_event_id WHERE p.id = $1::uuid"};
 
 }  // namespace
 
@@ -51,6 +56,18 @@ RequestConfirmation::Result RequestConfirmation::Confirm(std::string_view token)
   pqxx::work txn(conn->raw());
   auto confirmed =
       operations_.ConfirmInTxn(*conn, txn, view->request_id, "link", kActor, v1::LINK, now);
+  if (confirmed.changed && view->kind == RequestKind::kRevoke && registry_) {
+    auto rows = conn->Exec(txn, kMarkerAddress, view->request_id);
+    if (!rows.empty() && !rows[0][0].as<std::string>().empty()) {
+      v1::OptOutRequest by_address;
+      by_address.set_address(rows[0][0].as<std::string>());
+      by_address.set_scope(v1::ALL_MARKETING);
+      by_address.set_reason(v1::REVOKED);
+      by_address.mutable_proof()->set_source(v1::LINK);
+      registry_->OptOutWithin(*conn, txn, Caller{kActor, "confirm-" + view->request_id}, by_address,
+                              now);
+    }
+  }
   txn.commit();
   Result r;
   r.changed = confirmed.changed;

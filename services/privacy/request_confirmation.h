@@ -10,6 +10,7 @@
 #include "services/privacy/confirmation_token.h"
 #include "services/privacy/deadlines.h"
 #include "services/privacy/privacy_operations.h"
+#include "services/subscriptions/registry.h"
 
 namespace herald::privacy {
 
@@ -47,6 +48,11 @@ class RequestConfirmation {
   // request is closed or its subject can no longer be acted on. Nothing changes then.
   Result Confirm(std::string_view token);
 
+  // With a registry, a confirmed revocation also suppresses the marker's address as
+  // REVOKED (service notices included), as the mail hook does at once for a sender our MTA
+  // authenticated; the suppression outlives the subject's destruction. Before Confirm.
+  void SetRegistry(subscriptions::SubscriptionRegistry* registry) { registry_ = registry; }
+
   static constexpr char kActor[] = "confirmation-link";
 
  private:
@@ -57,6 +63,7 @@ class RequestConfirmation {
   const ConfirmationTokens& tokens_;
   PrivacyOperations& operations_;
   std::chrono::seconds lifetime_;
+  subscriptions::SubscriptionRegistry* registry_ = nullptr;
 };
 
 }  // namespace herald::privacy

@@ -48,6 +48,7 @@ class PrivacyTest : public RegistryTest {
     intake_->SetConfirmationMailer(&mailer_);
     confirmation_ = std::make_unique<RequestConfirmation>(*pool_, clock_, tokens_, *ops_,
                                                           std::chrono::hours(24 * 30));
+    confirmation_->SetRegistry(registry_.get());
     job_ = std::make_unique<PrivacyJob>(*pool_, clock_, *intake_, &destroyer_, metrics_,
                                         std::chrono::seconds(60));
   }
@@ -568,10 +569,13 @@ TEST_F(PrivacyTest, RevocationConfirmedByLinkIsDestroyedAtTheDueTime_SEC5) {
   EXPECT_EQ(view->kind, RequestKind::kRevoke);
   EXPECT_EQ(Get(req.id()).confirmation(), v1::CONFIRMATION_PENDING);  // looking changed nothing
 
+  EXPECT_EQ(Count("suppressions"), 0);
   clock_.Advance(std::chrono::hours(2));
   auto confirmed = confirmation_->Confirm(token);
   EXPECT_TRUE(confirmed.changed);
   EXPECT_EQ(Check(subject, "", v1::EMAIL, "service").reason(), v1::CONSENT_REVOKED);
+  // The marker's address is suppressed as REVOKED (5): it outlives the destruction.
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(reason::text, ',') FROM suppressions"), "5");
   v1::PrivacyRequest after = Get(req.id());
   EXPECT_EQ(after.confirmation(), v1::CONFIRMED_BY_LINK);
   EXPECT_TRUE(after.has_confirmed_time());
