@@ -313,6 +313,19 @@ const std::vector<Option>& Options() {
       SmsReplyOption("sms.reply_help_az", "HERALD_SMS_REPLY_HELP_AZ", "help.az"),
       SmsReplyOption("sms.reply_help_ru", "HERALD_SMS_REPLY_HELP_RU", "help.ru"),
       SmsReplyOption("sms.reply_help_en", "HERALD_SMS_REPLY_HELP_EN", "help.en"),
+      {"inbound_mail.trusted_authserv_ids", "HERALD_INBOUND_MAIL_TRUSTED_AUTHSERV_IDS", "",
+       "authserv-ids of the operator's own MTA (a list): the topmost Authentication-Results of "
+       "one of them saying dmarc=pass for the From: domain confirms a revocation or "
+       "rectification marker at once; empty: every such marker waits for its e-mailed link.",
+       [](Config& c, const std::string& v) {
+         c.inbound_mail_trusted_authserv_ids.clear();
+         for (auto& id : SplitList(v)) {
+           if (id.find_first_of(" \t;()\"") != std::string::npos) {
+             throw ConfigError("inbound_mail.trusted_authserv_ids: an authserv-id is one token");
+           }
+           c.inbound_mail_trusted_authserv_ids.push_back(id);
+         }
+       }},
       // Recipient pages and public-endpoint protection (web role).
       {"links.lifetime_days", "HERALD_LINKS_LIFETIME_DAYS", "365",
        "Days a link opens the full preference center; older genuine links still unsubscribe "

@@ -105,6 +105,9 @@ struct Config {
   // the bearer secret MTAs and heraldctl send; empty: the hook is off.
   std::string inbound_mail_secret;
   int inbound_mail_max_bytes = 1048576;
+  // authserv-ids of the operator's own MTA whose Authentication-Results dmarc=pass confirms
+  // an e-mail marker's sender (STANDARDS §2b); empty: markers wait for their link.
+  std::vector<std::string> inbound_mail_trusted_authserv_ids;
   // Issue 6: messages of one claimed batch sent at once by a worker thread.
   int dispatch_send_concurrency = 4;
   // Issue 6: concurrent CheckEligibility calls answered by one gate run (1: each alone).

@@ -89,6 +89,9 @@ void ApplyPrivacyConfig(PrivacyConfig& c, const YAML::Node& node) {
     } else if (k == "job_interval_s") {
       if (!v.IsScalar()) throw ConfigError(key + ": expected a value");
       c.job_interval_s = ParseBounded(key, v.as<std::string>(), 1, 86400);
+    } else if (k == "confirmation_link_days") {
+      if (!v.IsScalar()) throw ConfigError(key + ": expected a value");
+      c.confirmation_link_days = ParseBounded(key, v.as<std::string>(), 1, 366);
     } else {
       throw ConfigError(key + ": unknown key");
     }
@@ -101,7 +104,9 @@ std::string DescribePrivacyConfig() {
          "      '<N> working days' (defaults 10 working, 10 working, 7 working, 30, 30; revoke\n"
          "      is also the delay of the destruction a revocation schedules);\n"
          "      holidays: [YYYY-MM-DD, ...] skipped by working days; utc_offset_minutes (180)\n"
-         "      the time zone days are counted in; job_interval_s (60) of the privacy job.\n";
+         "      the time zone days are counted in; job_interval_s (60) of the privacy job;\n"
+         "      confirmation_link_days (30): how long the link confirming an e-mail request\n"
+         "      works.\n";
 }
 
 }  // namespace herald

@@ -31,6 +31,8 @@ struct PrivacyConfig {
   int utc_offset_minutes = 180;
   // How often the worker role's privacy job runs (intake, overdue report, due destructions).
   int job_interval_s = 60;
+  // Days the confirmation link of an e-mail request (STANDARDS §2b) keeps working.
+  int confirmation_link_days = 30;
 };
 
 // The request kinds `deadlines` may name.

@@ -54,7 +54,25 @@ int32_t PageSize(const Flags& f) {
 
 std::string KindName(v1::PrivacyRequestKind k) { return v1::PrivacyRequestKind_Name(k); }
 
+// Whether an e-mail request still waits before blocking or destruction (STANDARDS §2b).
+std::string ConfirmationName(v1::PrivacyRequestConfirmation c) {
+  switch (c) {
+    case v1::CONFIRMATION_PENDING:
+      return "PENDING";
+    case v1::CONFIRMED_BY_LINK:
+      return "LINK";
+    case v1::CONFIRMED_BY_DMARC:
+      return "DMARC";
+    case v1::CONFIRMED_BY_OPERATOR:
+      return "OPERATOR";
+    default:
+      return "-";
+  }
+}
+
 void PrintRequest(const v1::PrivacyRequest& r) {
+  std::string confirmation = ConfirmationName(r.confirmation());
+  if (r.has_confirmed_time()) confirmation += " " + FormatTime(true, r.confirmed_time());
   PrintKeyValues(std::cout, {{"id", r.id()},
                              {"kind", KindName(r.kind())},
                              {"subject", r.subject_id().empty() ? "-" : r.subject_id()},
@@ -66,17 +84,18 @@ void PrintRequest(const v1::PrivacyRequest& r) {
                              {"handled by", r.handled_by().empty() ? "-" : r.handled_by()},
                              {"handled", FormatTime(r.has_handled_time(), r.handled_time())},
                              {"blocked by request", r.blocked_by_request() ? "yes" : "no"},
+                             {"confirmation", confirmation},
                              {"details", r.details_json()}});
 }
 
-// DUE  OVERDUE  KIND  STATUS  ID  SUBJECT
+// DUE  OVERDUE  KIND  STATUS  ID  SUBJECT  CONFIRMATION
 void PrintRequestTable(const google::protobuf::RepeatedPtrField<v1::PrivacyRequest>& list) {
   Table t;
-  t.AddRow({"DUE", "", "KIND", "STATUS", "ID", "SUBJECT"});
+  t.AddRow({"DUE", "", "KIND", "STATUS", "ID", "SUBJECT", "CONFIRMATION"});
   for (const auto& r : list) {
     t.AddRow({FormatTime(r.has_due_time(), r.due_time()), r.overdue() ? "OVERDUE" : "",
               KindName(r.kind()), v1::PrivacyRequestStatus_Name(r.status()), r.id(),
-              r.subject_id().empty() ? "-" : r.subject_id()});
+              r.subject_id().empty() ? "-" : r.subject_id(), ConfirmationName(r.confirmation())});
   }
   t.Print(std::cout);
 }

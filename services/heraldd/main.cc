@@ -43,6 +43,7 @@
 #include "services/web/http_server.h"
 #include "services/web/ops_routes.h"
 #include "services/web/recipient/recipient_pages.h"
+#include "services/web/recipient/privacy_confirmation_page.h"
 
 namespace herald {
 namespace {
@@ -156,6 +157,14 @@ int Serve(const Config& config) {
   privacy::ErasureServices erasure_services{subject_erasure, subject_export, destruction_records};
   privacy::PrivacyGrpcService privacy_service(privacy_operations, runner, &erasure_services);
   privacy::RequestIntake privacy_intake(pool, clock, privacy_operations);
+  // E-mail requests wait for confirmation before blocking or destruction (STANDARDS §2b).
+  privacy::ConfirmationTokens confirmation_tokens(crypto::KeyRing::Parse(config.link_keys));
+  privacy::ConfirmationMailer confirmation_mailer(confirmation_tokens, config.public_base_url);
+  privacy_intake.SetConfirmationMailer(&confirmation_mailer);
+  privacy::RequestConfirmation request_confirmation(
+      pool, clock, confirmation_tokens, privacy_operations,
+      std::chrono::hours(24) * config.privacy.confirmation_link_days);
+  request_confirmation.SetRegistry(&registry);
   dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
   dispatch::Outbox outbox(
       pool, clock, gate, topics,
@@ -171,6 +180,7 @@ int Serve(const Config& config) {
   });
 
   inbound::InboundMailService inbound_mail(pool, clock, registry, hasher, report_tags);
+  inbound_mail.SetTrustedAuthservIds(config.inbound_mail_trusted_authserv_ids);
   inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
   metrics.OnCollect([&complaint_metrics] { complaint_metrics.Refresh(); });
 
@@ -232,6 +242,7 @@ int Serve(const Config& config) {
   std::unique_ptr<web::SmsHooksBundle> sms_hooks;
   web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.link_keys));
   std::unique_ptr<web::RecipientPages> recipient_pages;
+  std::unique_ptr<web::PrivacyConfirmationPage> confirmation_page;
   std::unique_ptr<web::HttpServer> http;
   std::unique_ptr<web::HttpServer> mail_http;
   if (config.roles.count("web")) {
@@ -242,6 +253,7 @@ int Serve(const Config& config) {
     opts.rate_per_second = config.http_rate_limit_per_minute / 60.0;
     opts.rate_burst = config.http_rate_limit_burst;
     opts.trusted_proxies = config.http_trusted_proxies;
+    opts.limited_prefixes.push_back("/c/");  // privacy-request confirmation links
     opts.clock = &clock;
     http = std::make_unique<web::HttpServer>(opts);
     // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
@@ -255,6 +267,9 @@ int Serve(const Config& config) {
     recipient_pages = std::make_unique<web::RecipientPages>(links, link_csrf, registry, topics,
                                                             clock, page_opts);
     recipient_pages->AddRoutes(*http);
+    confirmation_page = std::make_unique<web::PrivacyConfirmationPage>(
+        request_confirmation, link_csrf, config.public_base_url);
+    confirmation_page->AddRoutes(*http);
     if (!config.inbound_mail_secret.empty()) {
       // The local MTA's listener: its own body limit (whole messages), and no per-client
       // limit, since every request carries the secret and a bounce storm must not be deferred.

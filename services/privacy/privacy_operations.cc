@@ -109,7 +109,7 @@ PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
     db::Connection& conn, pqxx::transaction_base& txn, RequestKind kind,
     const std::optional<std::string>& subject_id, std::optional<int64_t> origin_event_id,
     int source, const std::string& actor, Timestamp received_at, Timestamp now,
-    const nlohmann::json& details) {
+    const nlohmann::json& details, const std::string& confirmation) {
   Opened out;
   out.due_at = deadlines_.DueAt(kind, received_at);
   SubjectFlags flags;
@@ -119,11 +119,15 @@ PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
     flags = LockSubject(conn, txn, *subject_id);
     if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   }
-  NewRequest req{kind,        subject_id, origin_event_id, source,
-                 received_at, out.due_at, false,           details};
+  NewRequest req{kind,       subject_id, origin_event_id, source, received_at,
+                 out.due_at, false,      details,         "none", std::nullopt};
+  // Only a step that is not harmless needs to know who asked.
+  req.confirmation = acts_on_subject ? confirmation : "none";
+  if (req.confirmation != "none" && req.confirmation != "pending") req.confirmed_at = now;
+  const bool pending = req.confirmation == "pending";
   // Data reported inaccurate: blocked from the moment of the request (art. 21 p. 1). The
   // request owns the block only when it set it.
-  if (acts_on_subject && kind == RequestKind::kRectify && !flags.blocked) {
+  if (acts_on_subject && !pending && kind == RequestKind::kRectify && !flags.blocked) {
     req.blocked_by_request = true;
   }
   out.request_id = InsertRequest(conn, txn, req);
@@ -133,16 +137,59 @@ PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
                out.request_id, now);
     out.changed = true;
   }
-  if (acts_on_subject && kind == RequestKind::kRevoke && !flags.revoked) {
+  if (acts_on_subject && !pending && kind == RequestKind::kRevoke && !flags.revoked) {
     RecordRevocation(conn, txn, *subject_id, actor, source, received_at, now);
     out.changed = true;
   }
   nlohmann::json opened = {
       {"kind", KindName(kind)}, {"request_id", *out.request_id}, {"due_at", ToIso8601(out.due_at)}};
+  if (req.confirmation != "none") opened["confirmation"] = req.confirmation;
   if (origin_event_id) opened["origin_event_id"] = *origin_event_id;
   subscriptions::AppendEvent(conn, txn,
                              {subject_id, std::nullopt, "privacy_request.opened", actor, source,
                               received_at, now, opened, nlohmann::json::object()});
+  return out;
+}
+
+PrivacyOperations::Confirmed PrivacyOperations::ConfirmInTxn(
+    db::Connection& conn, pqxx::transaction_base& txn, const std::string& request_id,
+    const std::string& method, const std::string& actor, int source, Timestamp now) {
+  // The subject's gate row first, then the request: the order OpenInTxn and RevokeConsent
+  // lock them in.
+  v1::PrivacyRequest seen = LoadRequest(conn, txn, request_id, now);
+  SubjectFlags flags;
+  if (!seen.subject_id().empty()) flags = LockSubject(conn, txn, seen.subject_id());
+  Confirmed out;
+  out.request = LoadRequest(conn, txn, request_id, now, /*for_update=*/true);
+  if (out.request.status() != v1::OPEN) {
+    throw FailedPrecondition("request_id: the request is not open");
+  }
+  if (out.request.confirmation() != v1::CONFIRMATION_PENDING) return out;
+  if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
+  MarkConfirmed(conn, txn, request_id, method, now);
+  const std::string& subject_id = out.request.subject_id();
+  if (out.request.kind() == v1::RECTIFY && !flags.blocked) {
+    SetBlocked(conn, txn, subject_id, true, actor, source, "data reported inaccurate", request_id,
+               now);
+    conn.Exec(txn, kMarkBlockedBy, request_id);
+  }
+  if (out.request.kind() == v1::REVOKE && !flags.revoked) {
+    // The subject revoked when the request arrived; it is recorded now.
+    RecordRevocation(conn, txn, subject_id, actor, source, FromProto(out.request.received_time()),
+                     now);
+  }
+  subscriptions::AppendEvent(conn, txn,
+                             {subject_id,
+                              std::nullopt,
+                              "privacy_request.confirmed",
+                              actor,
+                              source,
+                              now,
+                              now,
+                              {{"request_id", request_id}, {"method", method}},
+                              nlohmann::json::object()});
+  out.changed = true;
+  out.request = LoadRequest(conn, txn, request_id, now);
   return out;
 }
 
@@ -290,6 +337,8 @@ v1::BlockSubjectResponse PrivacyOperations::BlockSubject(const Caller& caller,
     if (req.status() != v1::OPEN) {
       throw FailedPrecondition("request_id: the request is not open");
     }
+    // The privacy officer blocking for an unconfirmed e-mail rectification confirms it.
+    if (req.kind() == v1::RECTIFY) MarkConfirmed(*conn, txn, *request_id, "operator", now);
   }
   if (!flags.blocked) {
     SetBlocked(*conn, txn, subject_id, true, caller.client_id, v1::OPERATOR, reason, request_id,
@@ -463,6 +512,9 @@ v1::RevokeConsentResponse PrivacyOperations::RevokeConsent(const Caller& caller,
       RecordRevocation(*conn, txn, subject_id, caller.client_id, source, occurred, now);
       resp.set_changed(true);
     }
+    // An authenticated revocation confirms an e-mail request still waiting for it: its
+    // destruction is due at the request's due time.
+    MarkConfirmed(*conn, txn, *request_id, "operator", now);
   } else {
     Opened opened = OpenInTxn(*conn, txn, RequestKind::kRevoke, subject_id, std::nullopt, source,
                               caller.client_id, occurred, now);

@@ -47,11 +47,31 @@ class PrivacyOperations {
   };
   // Any kind. RECTIFY blocks the subject at once (the request remembers it set the block);
   // REVOKE records the revocation and schedules destruction at the request's due time.
+  //
+  // `confirmation` says how far the requester is known to be the subject: "none" (an
+  // authenticated API caller or operator), "dmarc" (a DMARC-aligned pass recorded by our
+  // MTA), or "pending" (an e-mail marker with a forgeable From:). A pending RECTIFY or
+  // REVOKE about a subject opens with its due date but takes none of its steps until
+  // ConfirmInTxn (STANDARDS §2b); other kinds have nothing to confirm.
   Opened OpenInTxn(db::Connection& conn, pqxx::transaction_base& txn, RequestKind kind,
                    const std::optional<std::string>& subject_id,
                    std::optional<int64_t> origin_event_id, int source, const std::string& actor,
                    Timestamp received_at, Timestamp now,
-                   const nlohmann::json& details = nlohmann::json::object());
+                   const nlohmann::json& details = nlohmann::json::object(),
+                   const std::string& confirmation = "none");
+
+  // Confirms a pending request ("link" or "operator") and takes the step it was waiting
+  // for: RECTIFY blocks the subject, REVOKE records the revocation (its destruction is due
+  // at the request's due time). `changed` is false when it was confirmed already.
+  // FAILED_PRECONDITION when the request is closed or its subject destroyed; NOT_FOUND
+  // when there is no such request.
+  struct Confirmed {
+    bool changed = false;
+    v1::PrivacyRequest request;
+  };
+  Confirmed ConfirmInTxn(db::Connection& conn, pqxx::transaction_base& txn,
+                         const std::string& request_id, const std::string& method,
+                         const std::string& actor, int source, Timestamp now);
 
  private:
   db::Pool& pool_;

@@ -24,6 +24,13 @@ constexpr db::Statement kReject{
     "UPDATE privacy_requests SET status = 'rejected', handled_by = 'herald:intake',"
     " handled_at = $2, details = details || $3::jsonb WHERE id = $1::uuid"};
 
+constexpr db::Statement kSenderAddress{
+    "privacy_intake.sender_address",
+    "SELECT coalesce(data->>'address', '') FROM event_personal WHERE event_id = $1"};
+constexpr db::Statement kNote{
+    "privacy_intake.note",
+    "UPDATE privacy_requests SET details = details || $2::jsonb WHERE id = $1::uuid"};
+
 constexpr char kActor[] = "herald:intake";
 
 std::optional<RequestKind> KindOfMarker(const std::string& request) {
@@ -55,9 +62,14 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
                            : "";
     std::optional<RequestKind> kind = KindOfMarker(word);
     nlohmann::json note = {{"request", word}};
+    // Only the mail hook writes this event type, and it says "dmarc" only for a pass our
+    // own MTA recorded for the From: domain.
+    bool dmarc = false;
     if (details.is_object()) {
       if (details.contains("inbound_mail_id")) note["inbound_mail_id"] = details["inbound_mail_id"];
       if (details.contains("source")) note["channel"] = details["source"];
+      dmarc = details.value("sender_verified", nlohmann::json()) == "dmarc";
+      if (dmarc) note["sender_verified"] = "dmarc";
     }
     if (!subject_id) note["subject_unknown"] = true;
     Timestamp now = clock_.Now();
@@ -68,7 +80,8 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
       pqxx::work txn(conn->raw());
       note["rejected"] = why;
       RequestKind k = kind.value_or(RequestKind::kStopProcessing);
-      NewRequest req{k, subject_id, event_id, v1::EMAIL_REPLY, received, received, false, note};
+      NewRequest req{k,        subject_id, event_id, v1::EMAIL_REPLY, received,
+                     received, false,      note,     "none",          std::nullopt};
       auto id = InsertRequest(*conn, txn, req);
       if (!id) return;
       conn->Exec(txn, kReject, *id, ToIso8601(now), nlohmann::json::object().dump());
@@ -84,13 +97,28 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
     try {
       pqxx::work txn(conn->raw());
       auto opened = operations_.OpenInTxn(*conn, txn, *kind, subject_id, event_id, v1::EMAIL_REPLY,
-                                          kActor, received, now, note);
+                                          kActor, received, now, note, dmarc ? "dmarc" : "pending");
       if (!opened.request_id) continue;  // another worker took this event in
+      auto request = LoadRequest(*conn, txn, *opened.request_id, now);
+      bool pending = request.confirmation() == v1::CONFIRMATION_PENDING;
+      std::string message_id;
+      if (pending && mailer_) {
+        auto rows = conn->Exec(txn, kSenderAddress, event_id);
+        std::string address = rows.empty() ? "" : rows[0][0].as<std::string>();
+        if (!address.empty()) {
+          message_id =
+              mailer_->Queue(*conn, txn, *opened.request_id, *kind, *subject_id, address, now);
+          conn->Exec(txn, kNote, *opened.request_id,
+                     nlohmann::json{{"confirmation_message_id", message_id}}.dump());
+        }
+      }
       txn.commit();
       ++result.opened;
-      log::Info(
-          "privacy request opened",
-          {{"event_id", event_id}, {"request_id", *opened.request_id}, {"kind", KindName(*kind)}});
+      nlohmann::json fields = {
+          {"event_id", event_id}, {"request_id", *opened.request_id}, {"kind", KindName(*kind)}};
+      if (pending) fields["confirmation"] = "pending";
+      if (!message_id.empty()) fields["confirmation_message_id"] = message_id;
+      log::Info("privacy request opened", fields);
     } catch (const Error& e) {
       // The subject was destroyed or is unknown: nothing to act on.
       reject(e.what());

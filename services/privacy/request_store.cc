@@ -9,15 +9,16 @@ namespace herald::privacy {
 const char kRequestColumns[] =
     "id::text, kind, coalesce(subject_id::text, ''), source, received_at::text, due_at::text,"
     " status, coalesce(handled_by, ''), coalesce(handled_at::text, ''), blocked_by_request,"
-    " coalesce(origin_event_id, 0), details::text";
+    " coalesce(origin_event_id, 0), details::text, confirmation, coalesce(confirmed_at::text, '')";
 
 namespace {
 
 constexpr db::Statement kInsert{
     "privacy_requests.insert",
     "INSERT INTO privacy_requests (id, kind, subject_id, origin_event_id, source, received_at,"
-    " due_at, blocked_by_request, details)"
-    " VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, $5, $6, $7, $8::jsonb)"
+    " due_at, blocked_by_request, details, confirmation, confirmed_at)"
+    " VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, $5, $6, $7, $8::jsonb, $9,"
+    " $10::timestamptz)"
     " ON CONFLICT (origin_event_id) DO NOTHING RETURNING id::text"};
 
 const std::string kLoadSql =
@@ -31,6 +32,20 @@ constexpr db::Statement kClose{
     "UPDATE privacy_requests SET status = $2, handled_by = $3, handled_at = $4,"
     " details = details || $5::jsonb WHERE id = $1::uuid AND status = 'open' RETURNING 1"};
 
+constexpr db::Statement kMarkConfirmed{
+    "privacy_requests.mark_confirmed",
+    "UPDATE privacy_requests SET confirmation = $2, confirmed_at = $3"
+    " WHERE id = $1::uuid AND status = 'open' AND confirmation = 'pending' RETURNING 1"};
+
+v1::PrivacyRequestConfirmation ConfirmationFromName(const std::string& s) {
+  if (s == "none") return v1::CONFIRMATION_NOT_NEEDED;
+  if (s == "pending") return v1::CONFIRMATION_PENDING;
+  if (s == "link") return v1::CONFIRMED_BY_LINK;
+  if (s == "dmarc") return v1::CONFIRMED_BY_DMARC;
+  if (s == "operator") return v1::CONFIRMED_BY_OPERATOR;
+  return v1::PRIVACY_REQUEST_CONFIRMATION_UNSPECIFIED;
+}
+
 v1::PrivacyRequestStatus StatusFromName(const std::string& s) {
   if (s == "open") return v1::OPEN;
   if (s == "done") return v1::DONE;
@@ -42,9 +57,11 @@ v1::PrivacyRequestStatus StatusFromName(const std::string& s) {
 
 std::optional<std::string> InsertRequest(db::Connection& conn, pqxx::transaction_base& txn,
                                          const NewRequest& r) {
-  auto rows = conn.Exec(txn, kInsert, KindName(r.kind), r.subject_id, r.origin_event_id, r.source,
-                        ToIso8601(r.received_at), ToIso8601(r.due_at), r.blocked_by_request,
-                        r.details.dump());
+  auto rows = conn.Exec(
+      txn, kInsert, KindName(r.kind), r.subject_id, r.origin_event_id, r.source,
+      ToIso8601(r.received_at), ToIso8601(r.due_at), r.blocked_by_request, r.details.dump(),
+      r.confirmation,
+      r.confirmed_at ? std::optional<std::string>(ToIso8601(*r.confirmed_at)) : std::nullopt);
   if (rows.empty()) return std::nullopt;
   return rows[0][0].as<std::string>();
 }
@@ -68,6 +85,9 @@ v1::PrivacyRequest RequestFromRow(const pqxx::row& row, Timestamp now) {
   p.set_origin_event_id(row[10].as<int64_t>());
   p.set_details_json(row[11].as<std::string>());
   p.set_overdue(p.status() == v1::OPEN && ParseTimestamp(due) < now);
+  p.set_confirmation(ConfirmationFromName(row[12].as<std::string>()));
+  std::string confirmed = row[13].as<std::string>();
+  if (!confirmed.empty()) subscriptions::SetTimestamp(p.mutable_confirmed_time(), confirmed);
   return p;
 }
 
@@ -76,6 +96,11 @@ v1::PrivacyRequest LoadRequest(db::Connection& conn, pqxx::transaction_base& txn
   auto rows = conn.Exec(txn, for_update ? kLoadForUpdate : kLoad, id);
   if (rows.empty()) throw NotFound("request_id: privacy request");
   return RequestFromRow(rows[0], now);
+}
+
+bool MarkConfirmed(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                   const std::string& method, Timestamp now) {
+  return !conn.Exec(txn, kMarkConfirmed, id, method, ToIso8601(now)).empty();
 }
 
 void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,

@@ -23,6 +23,10 @@ struct NewRequest {
   Timestamp due_at;
   bool blocked_by_request = false;
   nlohmann::json details = nlohmann::json::object();
+  // "none", "pending", "link", "dmarc" or "operator" (V008): a pending request has not
+  // taken its non-harmless step yet.
+  std::string confirmation = "none";
+  std::optional<Timestamp> confirmed_at;
 };
 
 // Returns the new id, or nullopt when origin_event_id already has its request.
@@ -37,6 +41,11 @@ v1::PrivacyRequest LoadRequest(db::Connection& conn, pqxx::transaction_base& txn
 void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
                   const std::string& status, const std::string& handled_by,
                   const nlohmann::json& note, Timestamp now);
+
+// Records how an open, pending request was confirmed ("link", "dmarc", "operator"). False
+// when it is not open or not pending (nothing changed).
+bool MarkConfirmed(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                   const std::string& method, Timestamp now);
 
 v1::PrivacyRequest RequestFromRow(const pqxx::row& row, Timestamp now);
 // The column list RequestFromRow reads, in order.

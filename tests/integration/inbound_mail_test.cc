@@ -73,6 +73,9 @@ class InboundMailTest : public ::testing::Test {
     server_->AddEnv(std::string("HERALD_INBOUND_MAIL_SECRET=") + kSecret);
     // The complaint gauges are read right after each report: no cached scrape.
     server_->AddEnv("HERALD_OPS_METRICS_CACHE_MS=0");
+    // Markers carrying this MTA's DMARC pass act at once (SEC-5); the others wait for their
+    // confirmation link (tests/integration/privacy_confirmation_test.cc).
+    server_->AddEnv("HERALD_INBOUND_MAIL_TRUSTED_AUTHSERV_IDS=mx.herald.test");
     server_->Start();
     subs_ = v1::SubscriptionService::NewStub(server_->Channel());
     dispatch_ = v1::DispatchService::NewStub(server_->Channel());
@@ -287,15 +290,19 @@ TEST_F(InboundMailTest, EveryMarkerFixture) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.file);
     std::string owner = Subject(c.from, "+99450123450" + std::to_string(n++));
-    Posted p = Post(Fixture(c.file));
+    // The confirmed path (SEC-5): our MTA recorded a DMARC pass aligned with the From:.
+    std::string from = c.from;
+    Posted p = Post("Authentication-Results: mx.herald.test; dmarc=pass header.from=" +
+                    from.substr(from.find('@') + 1) + "\r\n" + Fixture(c.file));
     ASSERT_EQ(p.status, 200) << p.body;
     EXPECT_EQ(p.outcome, c.outcome);
     auto events = Events(owner, "privacy_request_received");
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(nlohmann::json::parse(events[0].details_json())["request"], c.request);
     // The hook opens the privacy request at once (RequestIntake after its commit): a
-    // rectification blocks the subject, a revocation revokes it (both outrank the
-    // suppression); a refusal leaves the suppression and the all-marketing opt-out.
+    // confirmed rectification blocks the subject, a confirmed revocation revokes it (both
+    // outrank the suppression); a refusal leaves the suppression and the all-marketing
+    // opt-out.
     std::string request = c.request;
     v1::DenyReason email = request == "rectify"          ? v1::SUBJECT_BLOCKED
                            : request == "revoke_consent" ? v1::CONSENT_REVOKED

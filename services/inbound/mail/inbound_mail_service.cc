@@ -8,6 +8,7 @@
 #include "common/log/log.h"
 #include "common/validation/address.h"
 #include "services/inbound/mail/mail_parser.h"
+#include "services/inbound/mail/sender_authentication.h"
 #include "services/inbound/mail/subject_markers.h"
 #include "services/subscriptions/event_log.h"
 
@@ -157,7 +158,11 @@ class Processor {
         mail_id_(mail_id),
         caller_{kActor, "inbound-mail-" + std::to_string(mail_id)} {}
 
-  Finding Markers(const ParsedMail& m, const std::vector<MarkerRequest>& requests) {
+  // The From: of a marker can be forged (STANDARDS §2b): what happens here at once only
+  // stops marketing. The request events say whether our own MTA recorded a DMARC-aligned
+  // pass; without one, blocking and destruction wait for the request's confirmation link.
+  Finding Markers(const ParsedMail& m, const std::vector<MarkerRequest>& requests,
+                  std::string_view raw, const std::vector<std::string>& trusted_authserv_ids) {
     Finding f;
     f.kind = "marker";
     auto res = validation::NormalizeAddress(m.from, "RU");
@@ -166,6 +171,9 @@ class Processor {
       f.why = "marker without a usable From address";
       return f;
     }
+    const std::string& value = address->value;
+    const bool dmarc = DmarcAlignedPass(raw, trusted_authserv_ids,
+                                        std::string_view(value).substr(value.rfind('@') + 1));
     bool refuse = false, revoke = false;
     for (auto r : requests) {
       refuse = refuse || r == MarkerRequest::kRefuseMarketing;
@@ -185,10 +193,12 @@ class Processor {
         by_subject.mutable_proof()->set_source(v1::EMAIL_REPLY);
         registry_.OptOutWithin(conn_, txn_, caller_, by_subject, now_);
       }
+      // REVOKED also stops service notices to the address, the confirmation e-mail
+      // included: only for a sender our MTA authenticated. Otherwise marketing only.
       v1::OptOutRequest by_address;
       by_address.set_address(address->value);
       by_address.set_scope(v1::ALL_MARKETING);
-      by_address.set_reason(revoke ? v1::REVOKED : v1::UNSUBSCRIBED);
+      by_address.set_reason(revoke && dmarc ? v1::REVOKED : v1::UNSUBSCRIBED);
       by_address.mutable_proof()->set_source(v1::EMAIL_REPLY);
       registry_.OptOutWithin(conn_, txn_, caller_, by_address, now_);
     }
@@ -197,6 +207,7 @@ class Processor {
     for (auto r : requests) {
       nlohmann::json details = {
           {"request", RequestName(r)}, {"source", "email"}, {"inbound_mail_id", mail_id_}};
+      if (dmarc) details["sender_verified"] = "dmarc";
       nlohmann::json personal = {{"address", address->value}};
       if (owners.empty()) {
         subscriptions::AppendEvent(conn_, txn_,
@@ -357,7 +368,7 @@ MailResult InboundMailService::Process(std::string_view raw) {
       if (requests.empty()) {
         f.why = "no request marker";
       } else {
-        f = p.Markers(m, requests);
+        f = p.Markers(m, requests, raw, trusted_authserv_ids_);
       }
       break;
     }

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
@@ -52,12 +53,21 @@ class InboundMailService {
   // Throws herald::Error kInvalidArgument ("body: ...") when the bytes are not a message.
   MailResult Process(std::string_view raw);
 
+  // The authserv-ids of the operator's own MTA (inbound_mail.trusted_authserv_ids): a
+  // marker whose topmost Authentication-Results of one of them records a DMARC pass aligned
+  // with its From: needs no confirmation link (STANDARDS §2b). Empty: every revocation and
+  // rectification marker waits for its link. Before the first Process.
+  void SetTrustedAuthservIds(std::vector<std::string> ids) {
+    trusted_authserv_ids_ = std::move(ids);
+  }
+
  private:
   db::Pool& pool_;
   const Clock& clock_;
   subscriptions::SubscriptionRegistry& registry_;
   const crypto::SuppressionHasher& hasher_;
   const crypto::ReportTagger& report_tags_;
+  std::vector<std::string> trusted_authserv_ids_;
 };
 
 }  // namespace herald::inbound

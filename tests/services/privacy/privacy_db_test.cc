@@ -8,6 +8,7 @@
 #include "services/privacy/deadlines.h"
 #include "services/privacy/privacy_job.h"
 #include "services/privacy/privacy_operations.h"
+#include "services/privacy/request_confirmation.h"
 #include "services/privacy/request_intake.h"
 #include "services/subscriptions/event_log.h"
 #include "tests/services/subscriptions/registry_fixture.h"
@@ -44,6 +45,10 @@ class PrivacyTest : public RegistryTest {
     policy_ = std::make_unique<DeadlinePolicy>(config);
     ops_ = std::make_unique<PrivacyOperations>(*pool_, clock_, *policy_);
     intake_ = std::make_unique<RequestIntake>(*pool_, clock_, *ops_);
+    intake_->SetConfirmationMailer(&mailer_);
+    confirmation_ = std::make_unique<RequestConfirmation>(*pool_, clock_, tokens_, *ops_,
+                                                          std::chrono::hours(24 * 30));
+    confirmation_->SetRegistry(registry_.get());
     job_ = std::make_unique<PrivacyJob>(*pool_, clock_, *intake_, &destroyer_, metrics_,
                                         std::chrono::seconds(60));
   }
@@ -89,24 +94,38 @@ class PrivacyTest : public RegistryTest {
         " (SELECT string_agg(surname || given_name || blocked || revoked || state, ',' ORDER BY id)"
         "  FROM subjects) || '/' || (SELECT count(*) FROM consents)");
   }
+  // As the mail hook records a marker: `address` is the From: (personal side table), and
+  // `dmarc` says our MTA recorded an aligned DMARC pass for it.
   void AppendMarker(const std::optional<std::string>& subject_id, const std::string& request,
-                    int64_t mail_id) {
+                    int64_t mail_id, const std::string& address = "", bool dmarc = false) {
     auto conn = pool_->Acquire();
     pqxx::work txn(conn->raw());
     std::optional<std::string> key;
     if (!subject_id) key = std::string("\x01\x02\x03", 3);
+    nlohmann::json details = {
+        {"request", request}, {"source", "email"}, {"inbound_mail_id", mail_id}};
+    if (dmarc) details["sender_verified"] = "dmarc";
     subscriptions::AppendEvent(
         *conn, txn,
-        {subject_id,
-         key,
-         "privacy_request_received",
-         "inbound-mail",
-         v1::EMAIL_REPLY,
-         clock_.Now(),
-         clock_.Now(),
-         {{"request", request}, {"source", "email"}, {"inbound_mail_id", mail_id}},
-         nlohmann::json::object()});
+        {subject_id, key, "privacy_request_received", "inbound-mail", v1::EMAIL_REPLY, clock_.Now(),
+         clock_.Now(), details,
+         address.empty() ? nlohmann::json::object() : nlohmann::json{{"address", address}}});
     txn.commit();
+  }
+  // The request the intake opened for a subject's marker.
+  v1::PrivacyRequest RequestOf(const std::string& subject_id) {
+    return Get(db_->Scalar("SELECT id FROM privacy_requests WHERE subject_id = '" + subject_id +
+                           "' ORDER BY origin_event_id DESC LIMIT 1"));
+  }
+  // The token of the link in the confirmation e-mail queued for a request.
+  std::string TokenOf(const v1::PrivacyRequest& r) {
+    std::string url = db_->Scalar(
+        "SELECT m.variables->>'confirm_url' FROM messages m JOIN privacy_requests p"
+        " ON p.details->>'confirmation_message_id' = m.id::text WHERE p.id = '" +
+        r.id() + "'");
+    auto at = url.find("/c/");
+    EXPECT_NE(at, std::string::npos) << url;
+    return at == std::string::npos ? "" : url.substr(at + 3);
   }
   double OverdueGauge(const std::string& kind) {
     for (const auto& family : metrics_.Collect()) {
@@ -123,6 +142,9 @@ class PrivacyTest : public RegistryTest {
   std::unique_ptr<DeadlinePolicy> policy_;
   std::unique_ptr<PrivacyOperations> ops_;
   std::unique_ptr<RequestIntake> intake_;
+  ConfirmationTokens tokens_{crypto::KeyRing::Parse("k1:" + std::string(64, 'a'))};
+  ConfirmationMailer mailer_{tokens_, "https://herald.test/"};
+  std::unique_ptr<RequestConfirmation> confirmation_;
   RecordingDestroyer destroyer_;
   prometheus::Registry metrics_;
   std::unique_ptr<PrivacyJob> job_;
@@ -379,15 +401,16 @@ TEST_F(PrivacyTest, ConsentGivenAgainCancelsTheScheduledDestruction) {
 }
 
 // Inbound e-mail markers (recorded by the mail hook as events) become exactly one request
-// each: refusal -> stop processing, revocation -> revoke (applied), rectify -> blocked.
+// each: refusal -> stop processing, revocation -> revoke (applied once confirmed), rectify
+// -> blocked once confirmed (SEC-5).
 TEST_F(PrivacyTest, IntakeTurnsEachMarkerEventIntoExactlyOneRequest) {
   std::string refuser = LiveSubject("refuse@example.com");
   std::string revoker = LiveSubject("revoker@example.com");
   std::string rectifier = LiveSubject("rectifier@example.com");
   std::string gone = LiveSubject("gone2@example.com");
-  AppendMarker(refuser, "refuse_marketing", 11);
-  AppendMarker(revoker, "revoke_consent", 12);
-  AppendMarker(rectifier, "rectify", 13);
+  AppendMarker(refuser, "refuse_marketing", 11, "refuse@example.com");
+  AppendMarker(revoker, "revoke_consent", 12, "revoker@example.com");
+  AppendMarker(rectifier, "rectify", 13, "rectifier@example.com");
   AppendMarker(std::nullopt, "refuse_marketing", 14);  // an address with no known subject
   AppendMarker(refuser, "sing_a_song", 15);
   db_->Exec("UPDATE subjects SET state = 'destroyed' WHERE id = '" + gone + "'");
@@ -411,6 +434,13 @@ TEST_F(PrivacyTest, IntakeTurnsEachMarkerEventIntoExactlyOneRequest) {
   EXPECT_EQ(kind_of(revoker), "revoke:open:5");
   EXPECT_EQ(kind_of(rectifier), "rectify:open:5");
   EXPECT_EQ(kind_of(gone), "rectify:rejected:5");
+  // SEC-5: neither step before the link in the confirmation e-mail is followed ...
+  EXPECT_TRUE(Check(revoker, "", v1::EMAIL, "service").allowed());
+  EXPECT_TRUE(Check(rectifier, "", v1::EMAIL, "service").allowed());
+  EXPECT_EQ(RequestOf(refuser).confirmation(), v1::CONFIRMATION_NOT_NEEDED);
+  confirmation_->Confirm(TokenOf(RequestOf(revoker)));
+  confirmation_->Confirm(TokenOf(RequestOf(rectifier)));
+  // ... and both once it is.
   EXPECT_EQ(Check(revoker, "", v1::EMAIL).reason(), v1::CONSENT_REVOKED);
   EXPECT_EQ(Check(rectifier, "", v1::EMAIL).reason(), v1::SUBJECT_BLOCKED);
   EXPECT_TRUE(Check(refuser, "", v1::EMAIL).allowed());  // the mail hook suppresses, not us
@@ -488,6 +518,170 @@ TEST_F(PrivacyTest, OpenRequestIsIdempotentPerKey) {
   r.set_kind(v1::STOP_PROCESSING);
   EXPECT_EQ(CatchError([&] { ops_->OpenRequest(privacy_, r); }).code(), ErrorCode::kAlreadyExists);
   EXPECT_EQ(Count("privacy_requests"), 1);
+}
+
+// SEC-5: a spoofed revocation marker (no DMARC pass from our MTA, link never followed)
+// opens the request with its legal due date and mails the link to the address, but revokes
+// nothing and destroys nothing, even long past the due date: the request stays open and
+// overdue for the privacy officer.
+TEST_F(PrivacyTest, SpoofedRevocationMarkerIsNeverDestroyedUnconfirmed_SEC5) {
+  std::string victim = LiveSubject("victim@example.com");
+  AppendMarker(victim, "revoke_consent", 21, "victim@example.com");
+  EXPECT_EQ(intake_->RunOnce().opened, 1);
+  v1::PrivacyRequest req = RequestOf(victim);
+  EXPECT_EQ(req.kind(), v1::REVOKE);
+  EXPECT_EQ(req.status(), v1::OPEN);
+  EXPECT_EQ(req.confirmation(), v1::CONFIRMATION_PENDING);
+  EXPECT_FALSE(req.has_confirmed_time());
+  EXPECT_TRUE(Check(victim, "", v1::EMAIL, "service").allowed());
+  EXPECT_EQ(db_->Scalar("SELECT revoked FROM subjects WHERE id = '" + victim + "'"), "f");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM consents WHERE granted = false"), "0");
+  // The confirmation goes to the marker's address only, as a service e-mail in the outbox.
+  EXPECT_EQ(db_->Scalar("SELECT client_id || ' ' || address || ' ' || topic || ' ' || status ||"
+                        " ' ' || channel || ' ' || subject_id FROM messages"),
+            "herald:privacy-confirmation victim@example.com service queued 1 " + victim);
+  EXPECT_THAT(TokenOf(req), ::testing::Not(::testing::IsEmpty()));
+
+  clock_.Set(FromUnixMicros(req.due_time().seconds() * 1000000) + std::chrono::hours(24 * 60));
+  auto r = job_->RunOnce();
+  EXPECT_EQ(r.destroyed + r.closed + r.failed, 0);
+  EXPECT_TRUE(destroyer_.calls.empty());
+  EXPECT_EQ(r.overdue, 1);
+  EXPECT_EQ(OverdueGauge("revoke"), 1);
+  v1::PrivacyRequest after = Get(req.id());
+  EXPECT_EQ(after.status(), v1::OPEN);
+  EXPECT_TRUE(after.overdue());
+  EXPECT_EQ(after.confirmation(), v1::CONFIRMATION_PENDING);
+  EXPECT_TRUE(Check(victim, "", v1::EMAIL, "service").allowed());
+}
+
+// Positive control of the above: the link's GET side changes nothing; its POST revokes, and
+// the destruction then runs at the due time, not before.
+TEST_F(PrivacyTest, RevocationConfirmedByLinkIsDestroyedAtTheDueTime_SEC5) {
+  std::string subject = LiveSubject("genuine@example.com");
+  AppendMarker(subject, "revoke_consent", 22, "genuine@example.com");
+  intake_->RunOnce();
+  v1::PrivacyRequest req = RequestOf(subject);
+  std::string token = TokenOf(req);
+  auto view = confirmation_->Look(token);
+  ASSERT_TRUE(view);
+  EXPECT_TRUE(view->pending);
+  EXPECT_EQ(view->kind, RequestKind::kRevoke);
+  EXPECT_EQ(Get(req.id()).confirmation(), v1::CONFIRMATION_PENDING);  // looking changed nothing
+
+  EXPECT_EQ(Count("suppressions"), 0);
+  clock_.Advance(std::chrono::hours(2));
+  auto confirmed = confirmation_->Confirm(token);
+  EXPECT_TRUE(confirmed.changed);
+  EXPECT_EQ(Check(subject, "", v1::EMAIL, "service").reason(), v1::CONSENT_REVOKED);
+  // The marker's address is suppressed as REVOKED (5): it outlives the destruction.
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(reason::text, ',') FROM suppressions"), "5");
+  v1::PrivacyRequest after = Get(req.id());
+  EXPECT_EQ(after.confirmation(), v1::CONFIRMED_BY_LINK);
+  EXPECT_TRUE(after.has_confirmed_time());
+  EXPECT_EQ(after.due_time().seconds(), req.due_time().seconds());  // the legal date stands
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE type = 'privacy_request.confirmed'"
+                        " AND details->>'method' = 'link'"),
+            "1");
+  EXPECT_FALSE(confirmation_->Confirm(token).changed);  // a second POST: nothing new
+
+  Timestamp due = FromUnixMicros(req.due_time().seconds() * 1000000);
+  clock_.Set(due - std::chrono::seconds(1));
+  EXPECT_EQ(job_->RunOnce().destroyed, 0);
+  clock_.Set(due + std::chrono::seconds(1));
+  EXPECT_EQ(job_->RunOnce().destroyed, 1);
+  ASSERT_EQ(destroyer_.calls.size(), 1u);
+  EXPECT_EQ(destroyer_.calls[0].subject_id, subject);
+}
+
+// A token names one request: it confirms that one and no other; forged, expired and closed
+// ones change nothing.
+TEST_F(PrivacyTest, ATokenConfirmsOnlyItsOwnRequest_SEC5) {
+  std::string a = LiveSubject("first@example.com");
+  std::string b = LiveSubject("second@example.com");
+  AppendMarker(a, "revoke_consent", 31, "first@example.com");
+  AppendMarker(b, "rectify", 32, "second@example.com");
+  intake_->RunOnce();
+  v1::PrivacyRequest ra = RequestOf(a), rb = RequestOf(b);
+  std::string snapshot = Snapshot();
+  EXPECT_EQ(CatchError([&] { confirmation_->Confirm("forged-token"); }).code(),
+            ErrorCode::kNotFound);
+  std::string token_a = TokenOf(ra);
+  std::string tampered = token_a;
+  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(CatchError([&] { confirmation_->Confirm(tampered); }).code(), ErrorCode::kNotFound);
+  // Expired: past the link's lifetime.
+  clock_.Advance(std::chrono::hours(24 * 31));
+  EXPECT_FALSE(confirmation_->Look(token_a));
+  EXPECT_EQ(CatchError([&] { confirmation_->Confirm(token_a); }).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(Snapshot(), snapshot);
+  clock_.Advance(-std::chrono::hours(24 * 31));
+
+  confirmation_->Confirm(token_a);
+  EXPECT_EQ(Get(ra.id()).confirmation(), v1::CONFIRMED_BY_LINK);
+  EXPECT_EQ(Get(rb.id()).confirmation(), v1::CONFIRMATION_PENDING);
+  EXPECT_TRUE(Check(b, "", v1::EMAIL).allowed());
+  // A closed request: its link confirms nothing.
+  v1::CompletePrivacyRequestRequest close;
+  close.set_request_id(rb.id());
+  close.set_status(v1::REJECTED);
+  ops_->CompleteRequest(privacy_, close);
+  EXPECT_EQ(CatchError([&] { confirmation_->Confirm(TokenOf(rb)); }).code(),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(Check(b, "", v1::EMAIL).allowed());
+}
+
+TEST_F(PrivacyTest, RectificationMarkerBlocksOnlyOnceConfirmed_SEC5) {
+  std::string id = LiveSubject("wrong@example.com");
+  AppendMarker(id, "rectify", 41, "wrong@example.com");
+  intake_->RunOnce();
+  v1::PrivacyRequest req = RequestOf(id);
+  EXPECT_EQ(req.confirmation(), v1::CONFIRMATION_PENDING);
+  EXPECT_FALSE(req.blocked_by_request());
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "service").allowed());
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE type = 'subject.blocked'"), "0");
+  // Positive control: confirmed, blocked from that moment; the rectification lifts it.
+  confirmation_->Confirm(TokenOf(req));
+  EXPECT_EQ(Check(id, "", v1::EMAIL, "service").reason(), v1::SUBJECT_BLOCKED);
+  EXPECT_TRUE(Get(req.id()).blocked_by_request());
+  v1::RectifySubjectRequest fix;
+  fix.set_subject_id(id);
+  fix.add_update_fields("surname");
+  fix.set_surname("Aliyeva");
+  EXPECT_TRUE(ops_->RectifySubject(privacy_, fix).unblocked());
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "service").allowed());
+}
+
+// Positive control: a DMARC-aligned pass recorded by our MTA needs no link.
+TEST_F(PrivacyTest, MarkersOurMtaAuthenticatedActAtOnce_SEC5) {
+  std::string revoker = LiveSubject("dmarc-revoke@example.com");
+  std::string rectifier = LiveSubject("dmarc-rectify@example.com");
+  AppendMarker(revoker, "revoke_consent", 51, "dmarc-revoke@example.com", /*dmarc=*/true);
+  AppendMarker(rectifier, "rectify", 52, "dmarc-rectify@example.com", /*dmarc=*/true);
+  EXPECT_EQ(intake_->RunOnce().opened, 2);
+  EXPECT_EQ(Check(revoker, "", v1::EMAIL).reason(), v1::CONSENT_REVOKED);
+  EXPECT_EQ(Check(rectifier, "", v1::EMAIL).reason(), v1::SUBJECT_BLOCKED);
+  v1::PrivacyRequest req = RequestOf(revoker);
+  EXPECT_EQ(req.confirmation(), v1::CONFIRMED_BY_DMARC);
+  EXPECT_THAT(req.details_json(), HasSubstr("\"sender_verified\": \"dmarc\""));
+  EXPECT_EQ(Count("messages"), 0);  // nothing to confirm, nothing mailed
+  clock_.Set(FromUnixMicros(req.due_time().seconds() * 1000000) + std::chrono::seconds(1));
+  EXPECT_EQ(job_->RunOnce().destroyed, 1);
+}
+
+// The privacy officer may confirm instead (a letter, a call): an authenticated revocation
+// naming the subject confirms its pending e-mail request.
+TEST_F(PrivacyTest, TheOfficersRevocationConfirmsAPendingEmailRequest_SEC5) {
+  std::string id = LiveSubject("officer@example.com");
+  AppendMarker(id, "revoke_consent", 61, "officer@example.com");
+  intake_->RunOnce();
+  v1::PrivacyRequest req = RequestOf(id);
+  auto resp = Revoke(id);
+  EXPECT_EQ(resp.request().id(), req.id());
+  EXPECT_EQ(resp.request().confirmation(), v1::CONFIRMED_BY_OPERATOR);
+  EXPECT_EQ(Check(id, "", v1::EMAIL).reason(), v1::CONSENT_REVOKED);
+  clock_.Set(FromUnixMicros(req.due_time().seconds() * 1000000) + std::chrono::seconds(1));
+  EXPECT_EQ(job_->RunOnce().destroyed, 1);
 }
 
 }  // namespace

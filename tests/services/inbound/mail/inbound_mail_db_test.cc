@@ -55,14 +55,46 @@ TEST_F(InboundMailDbTest, RefusalReachesEveryLiveOwnerOfTheAddress) {
                           " AND details->>'request' = 'revoke_consent'"),
               "1");
   }
-  // The destroyed subject is left alone; revocation suppresses as REVOKED (reason 5).
+  // The destroyed subject is left alone. SEC-5: the From: is not authenticated, so the
+  // address is suppressed for marketing only (UNSUBSCRIBED, reason 1): REVOKED would also
+  // stop the e-mail that asks its owner to confirm.
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE subject_id = '" + gone +
                         "'"
                         " AND type IN ('opt_out', 'privacy_request_received')"),
             "0");
-  EXPECT_EQ(db_->Scalar("SELECT reason FROM suppressions"), "5");
+  EXPECT_EQ(db_->Scalar("SELECT reason FROM suppressions"), "1");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE details ? 'sender_verified'"), "0");
   // Time is the injected clock's.
   EXPECT_EQ(db_->Scalar("SELECT received_at = '2026-11-27T10:00:00Z' FROM inbound_mail"), "t");
+}
+
+// SEC-5: only an aligned DMARC pass in the topmost Authentication-Results of our own MTA's
+// authserv-id marks the request events as verified (and suppresses as REVOKED at once); the
+// same header from any other authserv-id counts for nothing.
+TEST_F(InboundMailDbTest, OnlyOurMtasDmarcPassVerifiesTheSender_SEC5) {
+  service_->SetTrustedAuthservIds({"mx.herald.test"});
+  std::string owner = NewSubject("anna@example.net");
+  ConsentAll(owner);
+  std::string raw = Fixture("revoke_en_lowercase.eml");
+  auto with = [&](const std::string& authserv_id, const std::string& id) {
+    std::string mail = raw;
+    const std::string old_id = "en-revoke-9@mail.example.net";
+    mail.replace(mail.find(old_id), old_id.size(), id + "@mail.example.net");
+    return "Authentication-Results: " + authserv_id +
+           "; spf=pass smtp.mailfrom=example.net;\r\n dmarc=pass header.from=example.net\r\n" +
+           mail;
+  };
+  EXPECT_EQ(service_->Process(with("attacker.example", "forged")).outcome,
+            MailOutcome::kRevocationApplied);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE details ? 'sender_verified'"), "0");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM suppressions WHERE reason = 5"), "0");
+  // Positive control: our MTA's verdict.
+  EXPECT_EQ(service_->Process(with("mx.herald.test", "genuine")).outcome,
+            MailOutcome::kRevocationApplied);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE type = 'privacy_request_received'"
+                        " AND details->>'sender_verified' = 'dmarc'"),
+            "1");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM suppressions WHERE reason = 5"), "1");
 }
 
 TEST_F(InboundMailDbTest, ConcurrentReplaysAreProcessedOnce) {

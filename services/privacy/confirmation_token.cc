@@ -1,0 +1,111 @@
+#include "services/privacy/confirmation_token.h"
+
+#include <cctype>
+#include <stdexcept>
+
+#include "common/crypto/hash.h"
+#include "common/crypto/link_token.h"
+
+namespace herald::privacy {
+namespace {
+
+constexpr char kVersion = 0x51;
+constexpr std::string_view kContext{"herald-privacy-confirmation\0", 28};
+constexpr size_t kMaxKeyId = 32;
+constexpr size_t kMaxTokenChars = 256;
+
+std::string Mac(const crypto::Key& key, std::string_view body) {
+  std::string input(kContext);
+  input.append(body);
+  return crypto::HmacSha256(key.secret, input);
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+std::optional<std::string> UuidBytes(std::string_view uuid) {
+  if (uuid.size() != 36) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < 36;) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (uuid[i] != '-') return std::nullopt;
+      ++i;
+      continue;
+    }
+    int hi = HexValue(uuid[i]), lo = HexValue(uuid[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+std::string UuidText(std::string_view bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    auto b = static_cast<unsigned char>(bytes[i]);
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+ConfirmationTokens::ConfirmationTokens(crypto::KeyRing ring) : ring_(std::move(ring)) {
+  const auto& id = ring_.newest().id;
+  if (id.empty() || id.size() > kMaxKeyId) {
+    throw std::invalid_argument("link keys: the newest key id must be 1..32 bytes");
+  }
+}
+
+std::string ConfirmationTokens::Sign(const std::string& request_id, Timestamp issued_at) const {
+  auto uuid = UuidBytes(request_id);
+  if (!uuid) throw std::invalid_argument("request_id: not a UUID");
+  const crypto::Key& key = ring_.newest();
+  std::string body;
+  body.push_back(kVersion);
+  body.push_back(static_cast<char>(key.id.size()));
+  body += key.id;
+  body += *uuid;
+  int64_t secs = ToUnixMicros(issued_at) / 1000000;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    body.push_back(static_cast<char>((static_cast<uint64_t>(secs) >> shift) & 0xff));
+  }
+  return crypto::Base64UrlEncode(body + Mac(key, body));
+}
+
+std::optional<ConfirmationClaims> ConfirmationTokens::Verify(std::string_view token) const {
+  if (token.empty() || token.size() > kMaxTokenChars) return std::nullopt;
+  auto raw = crypto::Base64UrlDecode(token);
+  if (!raw || raw->size() < 2 || (*raw)[0] != kVersion) return std::nullopt;
+  size_t k = static_cast<unsigned char>((*raw)[1]);
+  if (k == 0 || k > kMaxKeyId || raw->size() != 2 + k + 16 + 8 + 32) return std::nullopt;
+  std::string key_id = raw->substr(2, k);
+  std::string_view body(raw->data(), raw->size() - 32);
+  std::string_view mac(raw->data() + raw->size() - 32, 32);
+  const crypto::Key* key = nullptr;
+  for (const auto& candidate : ring_.keys()) {
+    if (candidate.id == key_id) key = &candidate;
+  }
+  if (!key || !crypto::ConstantTimeEquals(Mac(*key, body), mac)) return std::nullopt;
+  ConfirmationClaims claims;
+  claims.request_id = UuidText(raw->substr(2 + k, 16));
+  uint64_t secs = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    secs = (secs << 8) | static_cast<unsigned char>((*raw)[2 + k + 16 + i]);
+  }
+  auto s = static_cast<int64_t>(secs);
+  // Outside what a clock can say: not a token we issued.
+  if (s < 0 || s > int64_t{253402300799}) return std::nullopt;
+  claims.issued_at = FromUnixMicros(s * 1000000);
+  return claims;
+}
+
+}  // namespace herald::privacy

@@ -1,0 +1,172 @@
+#include "services/web/recipient/privacy_confirmation_page.h"
+
+#include "common/error.h"
+#include "common/log/log.h"
+#include "services/web/recipient/language.h"
+#include "services/web/recipient/recipient_pages.h"
+
+namespace herald::web {
+namespace {
+
+constexpr char kCsp[] =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'";
+
+struct ConfirmText {
+  const char* title;
+  const char* revoke;   // what confirming a revocation does
+  const char* rectify;  // what confirming a rectification does
+  const char* button;
+  const char* confirmed_title;
+  const char* confirmed;
+  const char* closed;
+  const char* invalid_title;
+  const char* invalid;
+  const char* forbidden_title;
+  const char* forbidden;
+  const char* unavailable_title;
+  const char* unavailable;
+};
+
+const ConfirmText kText[3] = {
+    {"Sorğunuzu təsdiq edin",
+     "Şəxsi məlumatlarınızın işlənməsinə razılığınızı ləğv etdiyinizi təsdiq edin. Bundan "
+     "sonra məlumatlarınızın işlənməsi dayandırılacaq və onlar qanunla müəyyən olunmuş "
+     "müddətdə məhv ediləcək.",
+     "Şəxsi məlumatlarınızın yenilənməli olduğunu təsdiq edin. Düzəldilənə qədər onlar "
+     "işlənməyəcək.",
+     "Təsdiq edirəm", "Sorğu təsdiq edildi", "Təşəkkür edirik: sorğunuz təsdiq edildi.",
+     "Bu sorğu artıq bağlanıb.", "Link etibarsızdır",
+     "Bu link etibarlı deyil və ya vaxtı keçib. Heç nə dəyişmədi.", "Sorğu qəbul edilmədi",
+     "Bu formanı yalnız linkin açdığı səhifədən göndərmək olar. Heç nə dəyişmədi.",
+     "Hazırda mümkün deyil",
+     "Sorğunu indi icra etmək mümkün olmadı. Bir az sonra yenidən cəhd edin."},
+    {"Подтвердите запрос",
+     "Подтвердите, что вы отзываете согласие на обработку персональных данных. После этого "
+     "обработка будет прекращена, а данные уничтожены в установленный законом срок.",
+     "Подтвердите, что ваши персональные данные нужно актуализировать. Пока их не исправят, "
+     "они не будут обрабатываться.",
+     "Подтверждаю", "Запрос подтверждён", "Спасибо: ваш запрос подтверждён.",
+     "Этот запрос уже закрыт.", "Ссылка недействительна",
+     "Эта ссылка недействительна или устарела. Ничего не изменилось.", "Запрос не принят",
+     "Эту форму можно отправить только со страницы, открытой по ссылке. Ничего не изменилось.",
+     "Сейчас недоступно", "Не удалось выполнить запрос. Попробуйте немного позже."},
+    {"Confirm your request",
+     "Confirm that you revoke your consent to the processing of your personal data. We then "
+     "stop processing them and destroy them within the legal deadline.",
+     "Confirm that your personal data are inaccurate and must be updated. Until they are "
+     "corrected, they are not processed.",
+     "Confirm", "Request confirmed", "Thank you: your request is confirmed.",
+     "This request is already closed.", "This link is not valid",
+     "This link is not valid or has expired. Nothing was changed.", "Request refused",
+     "This form can only be sent from the page the link opens. Nothing was changed.",
+     "Not available right now", "The request could not be carried out. Please try again later."},
+};
+
+const ConfirmText& TextOf(Language l) {
+  return kText[l == Language::kRu ? 1 : l == Language::kEn ? 2 : 0];
+}
+
+HttpResponse Page(Language lang, int status, const std::string& title, const std::string& main) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = std::string("<!DOCTYPE html>\n<html lang=\"") + LanguageCode(lang) +
+           "\">\n<head>\n<meta charset=\"utf-8\">\n"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+           "<meta name=\"referrer\" content=\"no-referrer\">\n<title>" +
+           EscapeHtml(title) +
+           "</title>\n<link rel=\"stylesheet\" href=\"/static/recipient.css\">\n</head>\n"
+           "<body>\n<main>\n<h1 id=\"title\">" +
+           EscapeHtml(title) + "</h1>\n" + main + "</main>\n</body>\n</html>\n";
+  r.headers["Content-Security-Policy"] = kCsp;
+  r.headers["Cache-Control"] = "no-store";
+  r.headers["Referrer-Policy"] = "no-referrer";
+  r.headers["X-Content-Type-Options"] = "nosniff";
+  r.headers["X-Frame-Options"] = "DENY";
+  return r;
+}
+
+std::string Para(const std::string& id, const std::string& text) {
+  return "<p id=\"" + id + "\">" + EscapeHtml(text) + "</p>\n";
+}
+
+std::string Token(const HttpRequest& req) {
+  return req.path_params.empty() ? std::string() : req.path_params[0];
+}
+
+}  // namespace
+
+PrivacyConfirmationPage::PrivacyConfirmationPage(privacy::RequestConfirmation& confirmation,
+                                                 const CsrfGuard& csrf, std::string public_base_url)
+    : confirmation_(confirmation), csrf_(csrf), public_origin_(OriginOf(public_base_url)) {}
+
+void PrivacyConfirmationPage::AddRoutes(HttpServer& server) {
+  server.Get(R"(/c/(.*))", [this](const HttpRequest& r) { return Get(r); });
+  server.Post(R"(/c/(.*))", [this](const HttpRequest& r) { return Post(r); });
+}
+
+HttpResponse PrivacyConfirmationPage::Get(const HttpRequest& req) {
+  const std::string token = Token(req);
+  std::optional<privacy::RequestConfirmation::View> view;
+  try {
+    view = confirmation_.Look(token);
+  } catch (const herald::Error&) {
+    Language lang = NegotiateLanguage("", req.Header("Accept-Language"));
+    HttpResponse r =
+        Page(lang, 503, TextOf(lang).unavailable_title, Para("error", TextOf(lang).unavailable));
+    r.headers["Retry-After"] = "30";
+    return r;
+  }
+  if (!view) {
+    Language lang = NegotiateLanguage("", req.Header("Accept-Language"));
+    return Page(lang, 404, TextOf(lang).invalid_title, Para("error", TextOf(lang).invalid));
+  }
+  Language lang = NegotiateLanguage(view->locale, req.Header("Accept-Language"));
+  const ConfirmText& t = TextOf(lang);
+  if (!view->open) return Page(lang, 200, t.title, Para("closed", t.closed));
+  if (!view->pending) return Page(lang, 200, t.confirmed_title, Para("confirmed", t.confirmed));
+  // Nothing is written here: scanners fetch links.
+  std::string main =
+      Para("what", view->kind == privacy::RequestKind::kRevoke ? t.revoke : t.rectify) +
+      "<form method=\"post\" id=\"confirm-form\">\n"
+      "<input type=\"hidden\" name=\"csrf\" value=\"" +
+      csrf_.Token(token) + "\">\n<button type=\"submit\" id=\"confirm\">" + EscapeHtml(t.button) +
+      "</button>\n</form>\n";
+  return Page(lang, 200, t.title, main);
+}
+
+HttpResponse PrivacyConfirmationPage::Post(const HttpRequest& req) {
+  const std::string token = Token(req);
+  Language lang = NegotiateLanguage("", req.Header("Accept-Language"));
+  try {
+    auto view = confirmation_.Look(token);
+    if (!view) {
+      return Page(lang, 404, TextOf(lang).invalid_title, Para("error", TextOf(lang).invalid));
+    }
+    lang = NegotiateLanguage(view->locale, req.Header("Accept-Language"));
+    const ConfirmText& t = TextOf(lang);
+    if (!SameOriginPost(req, public_origin_) || !csrf_.Verify(token, req.FormValue("csrf"))) {
+      return Page(lang, 403, t.forbidden_title, Para("error", t.forbidden));
+    }
+    if (!view->open) return Page(lang, 409, t.title, Para("closed", t.closed));
+    confirmation_.Confirm(token);
+    return Page(lang, 200, t.confirmed_title, Para("confirmed", t.confirmed));
+  } catch (const herald::Error& e) {
+    const ConfirmText& t = TextOf(lang);
+    // Domain messages name fields, never values.
+    log::Info("confirmation page refused",
+              {{"code", static_cast<int>(e.code())}, {"error", e.what()}});
+    if (e.code() == ErrorCode::kNotFound) {
+      return Page(lang, 404, t.invalid_title, Para("error", t.invalid));
+    }
+    if (e.code() == ErrorCode::kFailedPrecondition) {
+      return Page(lang, 409, t.title, Para("closed", t.closed));
+    }
+    HttpResponse r = Page(lang, 503, t.unavailable_title, Para("error", t.unavailable));
+    r.headers["Retry-After"] = "30";
+    return r;
+  }
+}
+
+}  // namespace herald::web
