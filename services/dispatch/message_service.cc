@@ -32,7 +32,9 @@ constexpr db::Statement kLoadMessage{
     "SELECT id::text, coalesce(campaign_id::text, ''), coalesce(subject_id::text, ''),"
     " coalesce(address, ''), channel, topic, status, coalesce(deny_reason, 0),"
     " coalesce(provider, ''), attempts, created_at::text, updated_at::text,"
-    " coalesce(sms_encoding, ''), coalesce(sms_segments, 0) FROM messages WHERE id = $1::uuid"};
+    " coalesce(sms_encoding, ''), coalesce(sms_segments, 0),"
+    " coalesce((SELECT s.blocked FROM subjects s WHERE s.id = messages.subject_id), false)"
+    " FROM messages WHERE id = $1::uuid"};
 constexpr db::Statement kLoadHistory{
     "messages.load_history",
     "SELECT status, coalesce(deny_reason, 0), note, at::text FROM message_history"
@@ -214,10 +216,13 @@ v1::PreviewMessageResponse MessageService::PreviewMessage(const Caller& caller,
 }
 
 v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_base& txn,
-                                        const std::string& id, bool with_history) {
+                                        const std::string& id, bool with_history,
+                                        const Caller& caller, bool refuse_blocked) {
   auto rows = conn.Exec(txn, kLoadMessage, id);
   if (rows.empty()) throw NotFound("message_id: message");
   const auto& row = rows[0];
+  const bool blocked = row[14].as<bool>();
+  if (refuse_blocked) subscriptions::RefuseBlockedRead(caller, blocked);
   v1::Message m;
   m.set_id(row[0].as<std::string>());
   m.set_campaign_id(row[1].as<std::string>());
@@ -233,6 +238,7 @@ v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_
   subscriptions::SetTimestamp(m.mutable_update_time(), row[11].as<std::string>());
   m.set_sms_encoding(row[12].as<std::string>());
   m.set_sms_segments(row[13].as<int>());
+  if (blocked && !caller.privacy_scope) m.clear_address();
   if (!with_history) return m;
   for (const auto& h : conn.Exec(txn, kLoadHistory, id)) {
     auto* c = m.add_history();
@@ -257,14 +263,14 @@ v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_
   return m;
 }
 
-v1::Message MessageService::GetMessage(const Caller&, const v1::GetMessageRequest& r) {
+v1::Message MessageService::GetMessage(const Caller& caller, const v1::GetMessageRequest& r) {
   std::string id = subscriptions::RequireUuid("message_id", r.message_id());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
-  return LoadMessage(*conn, txn, id, /*with_history=*/true);
+  return LoadMessage(*conn, txn, id, /*with_history=*/true, caller, /*refuse_blocked=*/true);
 }
 
-v1::ListMessagesResponse MessageService::ListMessages(const Caller&,
+v1::ListMessagesResponse MessageService::ListMessages(const Caller& caller,
                                                       const v1::ListMessagesRequest& r) {
   std::string campaign, subject;
   if (r.by_case() == v1::ListMessagesRequest::kCampaignId) {
@@ -280,10 +286,13 @@ v1::ListMessagesResponse MessageService::ListMessages(const Caller&,
   std::string after = subscriptions::DecodePageToken(r.page_token());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
+  // A blocked subject's own list is a read of that subject: refused like the others.
+  if (!subject.empty()) subscriptions::RefuseBlockedRead(*conn, txn, caller, subject);
   auto ids = conn->Exec(txn, kListMessages, campaign, subject, status, after, limit + 1);
   v1::ListMessagesResponse resp;
   for (int i = 0; i < static_cast<int>(ids.size()) && i < limit; ++i) {
-    *resp.add_messages() = LoadMessage(*conn, txn, ids[i][0].as<std::string>(), false);
+    *resp.add_messages() =
+        LoadMessage(*conn, txn, ids[i][0].as<std::string>(), false, caller, false);
   }
   if (static_cast<int>(ids.size()) > limit) {
     resp.set_next_page_token(subscriptions::EncodePageToken(resp.messages(limit - 1).id()));
