@@ -203,11 +203,20 @@ int Serve(const Config& config) {
     web::HttpServerOptions opts;
     opts.listen = config.http_listen;
     opts.threads = config.http_threads;
-    // Inbound mail: the hook checks its own limit (413); the server's must let it through.
-    if (!config.inbound_mail_secret.empty()) {
-      opts.max_body_bytes =
-          std::max(opts.max_body_bytes, static_cast<size_t>(config.inbound_mail_max_bytes));
-    }
+    opts.request_timeout_ms = config.http_request_timeout_ms;
+    opts.max_connections = static_cast<size_t>(config.http_max_connections);
+    opts.max_connections_per_client = static_cast<size_t>(config.http_max_connections_per_client);
+    opts.max_request_line_bytes = static_cast<size_t>(config.http_max_uri_bytes);
+    opts.max_header_bytes = static_cast<size_t>(config.http_max_header_bytes);
+    opts.max_headers = static_cast<size_t>(config.http_max_headers);
+    opts.max_body_bytes = static_cast<size_t>(config.http_max_body_bytes);
+    // Each route class its own body limit and bucket: the mail hook's larger limit applies
+    // to it alone, and the secret-authenticated hooks do not share the public bucket.
+    const double hooks_rate = config.http_hooks_rate_limit_per_minute / 60.0;
+    opts.routes.push_back({"/hooks/email/", static_cast<size_t>(config.inbound_mail_max_bytes),
+                           hooks_rate, static_cast<double>(config.http_hooks_rate_limit_burst)});
+    opts.routes.push_back({"/hooks/sms/", static_cast<size_t>(config.http_max_body_bytes),
+                           hooks_rate, static_cast<double>(config.http_hooks_rate_limit_burst)});
     // Public endpoints (recipient pages, provider hooks): per-client limit before routing.
     opts.rate_per_second = config.http_rate_limit_per_minute / 60.0;
     opts.rate_burst = config.http_rate_limit_burst;
