@@ -302,7 +302,8 @@ void ConnectionFront::OnEvent(Conn& c, uint32_t events) {
   switch (c.state) {
     case Conn::State::kReading:
     case Conn::State::kIdle:
-      if (events & (EPOLLIN | EPOLLHUP)) ReadRequest(c);
+      // EPOLLOUT only when the transport asked for it to read (a TLS handshake).
+      if (events & (EPOLLIN | EPOLLOUT | EPOLLHUP)) ReadRequest(c);
       break;
     case Conn::State::kWriting:
       if (events & EPOLLHUP) return Close(c.id);
@@ -329,9 +330,13 @@ void ConnectionFront::ReadRequest(Conn& c) {
   size_t need = options_.head.max_header_bytes + 1;
   if (c.head) need += c.head->head_bytes + c.head->content_length;
   char buf[kReadChunk];
+  bool wants_writable = false;
   while (c.in.size() < need) {
     auto r = c.io->Read(buf, std::min(sizeof buf, need - c.in.size()));
-    if (r.status == ConnectionIo::Status::kWouldBlock) break;
+    if (r.status == ConnectionIo::Status::kWouldBlock) {
+      wants_writable = c.io->WantsWritable();
+      break;
+    }
     if (r.status == ConnectionIo::Status::kClosed) {
       // A client may send its request and shut down its side: answer what is complete.
       c.peer_closed = true;
@@ -342,9 +347,10 @@ void ConnectionFront::ReadRequest(Conn& c) {
   }
   Advance(c);
   auto it = conns_.find(id);
-  if (it != conns_.end() && c.peer_closed &&
-      (c.state == Conn::State::kReading || c.state == Conn::State::kIdle)) {
-    Close(id);
+  if (it == conns_.end()) return;
+  if (c.state == Conn::State::kReading || c.state == Conn::State::kIdle) {
+    if (c.peer_closed) return Close(id);
+    Watch(c, EPOLLIN | (wants_writable ? EPOLLOUT : 0u));
   }
 }
 
