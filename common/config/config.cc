@@ -357,6 +357,58 @@ const std::vector<Option>& Options() {
        "Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; from any other "
        "peer the header is ignored.",
        [](Config& c, const std::string& v) { c.http_trusted_proxies = SplitList(v); }},
+      {"http.request_timeout_ms", "HERALD_HTTP_REQUEST_TIMEOUT_MS", "10000",
+       "Time a client has to send a whole request, head and body, from its first byte (a new "
+       "connection: from the accept); over it, 408 and close (100-600000).",
+       [](Config& c, const std::string& v) {
+         c.http_request_timeout_ms = ParseInt("http.request_timeout_ms", v, 100, 600000);
+       }},
+      {"http.max_connections", "HERALD_HTTP_MAX_CONNECTIONS", "1024",
+       "Open connections per HTTP listener; at the cap a new one replaces the oldest idle or "
+       "slow one, or is refused (16-100000).",
+       [](Config& c, const std::string& v) {
+         c.http_max_connections = ParseInt("http.max_connections", v, 16, 100000);
+       }},
+      {"http.max_connections_per_client", "HERALD_HTTP_MAX_CONNECTIONS_PER_CLIENT", "32",
+       "Open connections per client address (IPv6: per /64); http.trusted_proxies are exempt "
+       "(1-100000).",
+       [](Config& c, const std::string& v) {
+         c.http_max_connections_per_client =
+             ParseInt("http.max_connections_per_client", v, 1, 100000);
+       }},
+      {"http.max_uri_bytes", "HERALD_HTTP_MAX_URI_BYTES", "8192",
+       "Longest request line (method, URI, version); 414 beyond (256-8192).",
+       [](Config& c, const std::string& v) {
+         c.http_max_uri_bytes = ParseInt("http.max_uri_bytes", v, 256, 8192);
+       }},
+      {"http.max_header_bytes", "HERALD_HTTP_MAX_HEADER_BYTES", "16384",
+       "Largest request head (request line and headers); 431 and close beyond (1024-1048576).",
+       [](Config& c, const std::string& v) {
+         c.http_max_header_bytes = ParseInt("http.max_header_bytes", v, 1024, 1048576);
+       }},
+      {"http.max_headers", "HERALD_HTTP_MAX_HEADERS", "100",
+       "Most header fields in a request; 431 beyond (8-10000).",
+       [](Config& c, const std::string& v) {
+         c.http_max_headers = ParseInt("http.max_headers", v, 8, 10000);
+       }},
+      {"http.max_body_bytes", "HERALD_HTTP_MAX_BODY_BYTES", "65536",
+       "Body limit of the public pages and SMS hooks (the mail hook has inbound_mail.max_bytes); "
+       "413 naming the limit beyond (1024-16777216).",
+       [](Config& c, const std::string& v) {
+         c.http_max_body_bytes = ParseInt("http.max_body_bytes", v, 1024, 16777216);
+       }},
+      {"http.hooks_rate_limit_per_minute", "HERALD_HTTP_HOOKS_RATE_LIMIT_PER_MINUTE", "6000",
+       "Requests per minute per client on the secret-authenticated hooks (/hooks/email/, "
+       "/hooks/sms/), a bucket apart from the public pages'; 0: no limit (0-600000).",
+       [](Config& c, const std::string& v) {
+         c.http_hooks_rate_limit_per_minute =
+             ParseInt("http.hooks_rate_limit_per_minute", v, 0, 600000);
+       }},
+      {"http.hooks_rate_limit_burst", "HERALD_HTTP_HOOKS_RATE_LIMIT_BURST", "200",
+       "Requests a client may make at once on those hooks (1-100000).",
+       [](Config& c, const std::string& v) {
+         c.http_hooks_rate_limit_burst = ParseInt("http.hooks_rate_limit_burst", v, 1, 100000);
+       }},
       {nullptr, "HERALD_INBOUND_MAIL_SECRET", "(empty: the inbound mail hook is off)",
        "Secret. Bearer secret of POST /hooks/email/inbound (at least 16 characters); the MTA "
        "pipe (heraldctl inbound-mail) sends it.",

@@ -101,6 +101,17 @@ struct Config {
   int http_rate_limit_per_minute = 120;  // per client IP on /u/, /p/, /hooks/; 0: off
   int http_rate_limit_burst = 20;
   std::vector<std::string> http_trusted_proxies;  // CIDRs whose X-Forwarded-For we believe
+  // The HTTP connection front (every HTTP listener): see docs/configuration.md.
+  int http_request_timeout_ms = 10000;  // head and body of one request, whatever the pace
+  int http_max_connections = 1024;
+  int http_max_connections_per_client = 32;  // trusted proxies exempt
+  int http_max_uri_bytes = 8192;             // request line; 414 over it
+  int http_max_header_bytes = 16384;         // request head; 431 over it
+  int http_max_headers = 100;                // header fields; 431 over it
+  int http_max_body_bytes = 65536;           // routes without a limit of their own; 413
+  // Secret-authenticated hooks (/hooks/email/, /hooks/sms/): their own per-client bucket.
+  int http_hooks_rate_limit_per_minute = 6000;
+  int http_hooks_rate_limit_burst = 200;
   // Inbound e-mail hook, POST /hooks/email/inbound (web role). Secret, environment only:
   // the bearer secret MTAs and heraldctl send; empty: the hook is off.
   std::string inbound_mail_secret;

@@ -131,6 +131,11 @@ int RunInboundMail(const std::vector<std::string>& args) {
     return kExOk;
   }
   std::string reason = "HTTP " + std::to_string(status) + ": " + TrimLine(res->body);
+  if (status == 413) {
+    // heraldd's answer names its limit; say which knob it is and how large this one was.
+    reason = "message of " + std::to_string(body.size()) + " bytes refused as too large (" +
+             reason + "); heraldd's limit is inbound_mail.max_bytes";
+  }
   if (status >= 500 || status == 408 || status == 429 || status == 401 || status == 403) {
     return Fail(kExTempFail, reason + "; the mail stays queued");
   }

@@ -110,6 +110,25 @@ void Migrate(const Config& config, int wait_s) {
   }
 }
 
+// What every HTTP listener of the table shares: the connection front's deadline, head and
+// connection limits, the trusted proxies. Each listener then sets its routes, body limits
+// and limiters.
+web::HttpServerOptions ListenerOptions(const Config& config, const std::string& listen,
+                                       const Clock& clock) {
+  web::HttpServerOptions opts;
+  opts.listen = listen;
+  opts.request_timeout_ms = config.http_request_timeout_ms;
+  opts.max_connections = static_cast<size_t>(config.http_max_connections);
+  opts.max_connections_per_client = static_cast<size_t>(config.http_max_connections_per_client);
+  opts.max_request_line_bytes = static_cast<size_t>(config.http_max_uri_bytes);
+  opts.max_header_bytes = static_cast<size_t>(config.http_max_header_bytes);
+  opts.max_headers = static_cast<size_t>(config.http_max_headers);
+  opts.max_body_bytes = static_cast<size_t>(config.http_max_body_bytes);
+  opts.trusted_proxies = config.http_trusted_proxies;
+  opts.clock = &clock;
+  return opts;
+}
+
 int Serve(const Config& config) {
   // Signals are taken by sigwait in this thread only; block them before any thread starts.
   sigset_t signals;
@@ -225,11 +244,10 @@ int Serve(const Config& config) {
 
   // The ops listener, started by every role (a worker-only replica is probed and scraped
   // too): liveness, readiness and metrics, never on the public listener.
-  web::HttpServerOptions ops_opts;
-  ops_opts.listen = config.ops_listen;
+  web::HttpServerOptions ops_opts = ListenerOptions(config, config.ops_listen, clock);
   ops_opts.threads = 4;
   ops_opts.max_body_bytes = 1024;
-  ops_opts.clock = &clock;
+  ops_opts.limited_prefixes.clear();
   auto ops = std::make_unique<web::HttpServer>(ops_opts);
   const auto metrics_max_age = std::chrono::milliseconds(config.ops_metrics_cache_ms);
   web::AddOpsRoutes(*ops, {[&readiness](std::string* why) { return readiness.Ready(why); },
@@ -247,14 +265,17 @@ int Serve(const Config& config) {
   std::unique_ptr<web::HttpServer> mail_http;
   if (config.roles.count("web")) {
     // The public listener: recipients' pages and the providers' signed SMS hooks.
-    web::HttpServerOptions opts;
-    opts.listen = config.http_listen;
+    web::HttpServerOptions opts = ListenerOptions(config, config.http_listen, clock);
     opts.threads = config.http_threads;
+    // The providers' signed SMS hooks get a bucket of their own: a burst of receipts must not
+    // use up the recipients' one, nor be deferred at the pages' rate.
+    opts.routes.push_back({"/hooks/sms/", static_cast<size_t>(config.http_max_body_bytes),
+                           config.http_hooks_rate_limit_per_minute / 60.0,
+                           static_cast<double>(config.http_hooks_rate_limit_burst)});
     opts.rate_per_second = config.http_rate_limit_per_minute / 60.0;
     opts.rate_burst = config.http_rate_limit_burst;
     opts.trusted_proxies = config.http_trusted_proxies;
     opts.limited_prefixes.push_back("/c/");  // privacy-request confirmation links
-    opts.clock = &clock;
     http = std::make_unique<web::HttpServer>(opts);
     // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
     sms_hooks = web::BuildSmsHooks(config, pool, clock, hasher, gate, topics, registry,
@@ -273,11 +294,12 @@ int Serve(const Config& config) {
     if (!config.inbound_mail_secret.empty()) {
       // The local MTA's listener: its own body limit (whole messages), and no per-client
       // limit, since every request carries the secret and a bounce storm must not be deferred.
-      web::HttpServerOptions mail_opts;
-      mail_opts.listen = config.inbound_mail_listen;
+      web::HttpServerOptions mail_opts = ListenerOptions(config, config.inbound_mail_listen, clock);
       mail_opts.threads = 8;
       mail_opts.max_body_bytes = static_cast<size_t>(config.inbound_mail_max_bytes);
-      mail_opts.clock = &clock;
+      mail_opts.limited_prefixes = {"/hooks/email/"};
+      mail_opts.rate_per_second = config.http_hooks_rate_limit_per_minute / 60.0;
+      mail_opts.rate_burst = config.http_hooks_rate_limit_burst;
       mail_http = std::make_unique<web::HttpServer>(mail_opts);
       web::AddMailHook(*mail_http,
                        {config.inbound_mail_secret,

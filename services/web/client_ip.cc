@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace herald::web {
@@ -100,6 +101,23 @@ std::string ClientIp(const std::string& peer, const std::string& forwarded_for,
     if (!trusted.Contains(hop)) break;
   }
   return client;
+}
+
+std::string ClientKey(std::string_view ip) {
+  auto a = ParseIp(ip);
+  if (!a) return std::string(ip);
+  const auto& b = *a;
+  bool mapped = b[10] == 0xff && b[11] == 0xff;
+  for (int i = 0; i < 10 && mapped; ++i) mapped = b[i] == 0;
+  char out[INET6_ADDRSTRLEN + 4];
+  if (mapped) {
+    inet_ntop(AF_INET, b.data() + 12, out, sizeof out);
+    return out;
+  }
+  std::array<uint8_t, 16> net{};
+  std::copy(b.begin(), b.begin() + 8, net.begin());
+  inet_ntop(AF_INET6, net.data(), out, sizeof out);
+  return std::string(out) + "/64";
 }
 
 }  // namespace herald::web

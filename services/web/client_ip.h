@@ -41,4 +41,10 @@ class TrustedProxies {
 std::string ClientIp(const std::string& peer, const std::string& forwarded_for,
                      const TrustedProxies& trusted);
 
+// The key a client is counted under (rate limits, connections per client). An IPv6 client
+// is its /64: one subscriber line usually holds a whole /64, so keying the exact address
+// would hand an attacker 2^64 fresh buckets. IPv4 (also IPv4-mapped IPv6) is the address.
+// Anything that is not an address is its own key.
+std::string ClientKey(std::string_view ip);
+
 }  // namespace herald::web

@@ -1,16 +1,20 @@
 #include "services/web/http_server.h"
 
 #include <httplib.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "common/log/log.h"
@@ -63,57 +67,85 @@ httplib::Server::Handler Wrap(HttpHandler handler, const TrustedProxies* trusted
       };
 }
 
-// httplib 0.11's ThreadPool queues without bound. This one holds at most `max_queued`
-// accepted connections; enqueue (called by the accept loop) waits for room, so a flood
-// backs up into the kernel's listen backlog instead of memory.
-class BoundedThreadPool final : public httplib::TaskQueue {
+// One complete request in memory, as httplib's parser reads it; the answer is collected
+// for the connection front to send.
+class BufferedStream final : public httplib::Stream {
  public:
-  BoundedThreadPool(size_t threads, size_t max_queued) : max_queued_(max_queued) {
-    for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
-  }
-  ~BoundedThreadPool() override = default;
+  BufferedStream(const FrontRequest& request, std::string* out) : r_(request), out_(out) {}
 
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock lock(mu_);
-    room_.wait(lock, [this] { return jobs_.size() < max_queued_ || shutdown_; });
-    jobs_.push_back(std::move(fn));
-    ready_.notify_one();
+  bool is_readable() const override { return pos_ < r_.bytes.size(); }
+  bool is_writable() const override { return true; }
+  ssize_t read(char* ptr, size_t size) override {
+    size_t n = std::min(size, r_.bytes.size() - pos_);
+    std::memcpy(ptr, r_.bytes.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
   }
-
-  void shutdown() override {
-    {
-      std::lock_guard lock(mu_);
-      shutdown_ = true;
+  ssize_t write(const char* ptr, size_t size) override {
+    // The whole body is here before httplib runs, and the front sent "100 Continue" itself
+    // if it was due: httplib's own would be a stray interim answer.
+    static constexpr char kContinue[] = "HTTP/1.1 100 ";
+    if (out_->empty() && size >= sizeof kContinue - 1 &&
+        std::memcmp(ptr, kContinue, sizeof kContinue - 1) == 0) {
+      return static_cast<ssize_t>(size);
     }
-    ready_.notify_all();
-    room_.notify_all();
-    for (auto& t : workers_) t.join();
+    out_->append(ptr, size);
+    return static_cast<ssize_t>(size);
   }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = r_.peer_ip;
+    port = r_.peer_port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip.clear();
+    port = 0;
+  }
+  // No socket behind it; httplib 0.11 refuses descriptors >= FD_SETSIZE, never -1.
+  socket_t socket() const override { return -1; }
 
  private:
-  void Work() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock lock(mu_);
-        ready_.wait(lock, [this] { return !jobs_.empty() || shutdown_; });
-        if (jobs_.empty()) return;  // shut down and drained
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      room_.notify_one();
-      fn();
+  const FrontRequest& r_;
+  std::string* out_;
+  size_t pos_ = 0;
+};
+
+int Listen(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  std::string service = std::to_string(port);
+  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found) != 0) {
+    throw std::runtime_error("http.listen: cannot resolve the host");
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    // Inherited by every accepted socket (Linux): a response never waits for a delayed ACK.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+      close(fd);
+      fd = -1;
     }
   }
+  freeaddrinfo(found);
+  if (fd < 0) throw std::runtime_error("http.listen: cannot bind");
+  return fd;
+}
 
-  const size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable ready_;
-  std::condition_variable room_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> workers_;
-  bool shutdown_ = false;
-};
+int BoundPort(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+}
 
 constexpr char kErrorPage[] =
     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -122,29 +154,83 @@ constexpr char kErrorPage[] =
 
 }  // namespace
 
+// httplib's parser and router, fed complete requests from memory.
+class HttpServer::Processor final : public httplib::Server {
+ public:
+  bool Process(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
+    return process_request(stream, close_connection, connection_closed, nullptr);
+  }
+};
+
+// Workers over an unbounded queue: the front puts at most one request per connection in
+// it, so max_connections bounds it, and the front's thread never waits.
+class HttpServer::WorkPool {
+ public:
+  explicit WorkPool(size_t threads) {
+    for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~WorkPool() { Shutdown(); }
+
+  void Push(std::function<void()> job) {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard lock(mu_);
+      shutdown_ = true;
+    }
+    ready_.notify_all();
+    for (auto& t : workers_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [this] { return !jobs_.empty() || shutdown_; });
+        if (jobs_.empty()) return;  // shut down and drained
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> workers_;
+  bool shutdown_ = false;
+};
+
 HttpServer::HttpServer(HttpServerOptions options)
     : options_(std::move(options)),
       trusted_(TrustedProxies::Parse(options_.trusted_proxies)),
       limiter_(std::make_unique<RateLimiter>(
           options_.clock ? *options_.clock : static_cast<const Clock&>(system_clock_),
           options_.rate_per_second, options_.rate_burst)),
-      server_(std::make_unique<httplib::Server>()) {
-  size_t threads = static_cast<size_t>(std::max(1, options_.threads));
-  size_t queued = std::max<size_t>(1, options_.max_queued_connections);
-  server_->new_task_queue = [threads, queued] { return new BoundedThreadPool(threads, queued); };
-  server_->set_payload_max_length(options_.max_body_bytes);
-  server_->set_read_timeout(options_.read_timeout_s, 0);
-  server_->set_write_timeout(options_.write_timeout_s, 0);
-  server_->set_keep_alive_max_count(options_.keep_alive_max_requests);
+      server_(std::make_unique<Processor>()) {
+  size_t largest_body = options_.max_body_bytes;
+  for (const auto& r : options_.routes) {
+    largest_body = std::max(largest_body, r.max_body_bytes);
+    route_limiters_.push_back(std::make_unique<RateLimiter>(
+        options_.clock ? *options_.clock : static_cast<const Clock&>(system_clock_),
+        r.rate_per_second, r.rate_burst));
+  }
+  // The front has checked each route's own limit already.
+  server_->set_payload_max_length(largest_body);
+  // Only for the Keep-Alive header httplib writes; the front enforces both.
+  server_->set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max_requests));
   server_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
-  // TCP_NODELAY on the listening socket is inherited by every accepted one (Linux). Without
-  // it a kept-alive client waits for a delayed ACK (~40 ms) before each small response body
-  // leaves, since httplib writes headers and body separately.
-  server_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-  });
   // A handler that throws (the database went away, a bug) answers a generic page; the log
   // line names only the path prefix, never a token or an address.
   server_->set_exception_handler(
@@ -165,13 +251,16 @@ HttpServer::HttpServer(HttpServerOptions options)
     }
   });
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!limiter_->enabled()) return httplib::Server::HandlerResponse::Unhandled;
-    bool limited = false;
-    for (const auto& prefix : options_.limited_prefixes) {
-      if (req.path.rfind(prefix, 0) == 0) limited = true;
+    RateLimiter* limiter = nullptr;
+    if (const RouteLimits* route = RouteFor(req.path)) {
+      limiter = route_limiters_[static_cast<size_t>(route - options_.routes.data())].get();
+    } else {
+      for (const auto& prefix : options_.limited_prefixes) {
+        if (req.path.rfind(prefix, 0) == 0) limiter = limiter_.get();
+      }
     }
-    if (!limited) return httplib::Server::HandlerResponse::Unhandled;
-    int wait = limiter_->Take(ClientOf(req, trusted_));
+    if (!limiter || !limiter->enabled()) return httplib::Server::HandlerResponse::Unhandled;
+    int wait = limiter->Take(ClientKey(ClientOf(req, trusted_)));
     if (wait == 0) return httplib::Server::HandlerResponse::Unhandled;
     res.status = 429;
     BaseHeaders(res);
@@ -192,28 +281,73 @@ void HttpServer::Post(const std::string& pattern, HttpHandler handler) {
   server_->Post(pattern, Wrap(std::move(handler), &trusted_));
 }
 
+const RouteLimits* HttpServer::RouteFor(std::string_view path) const {
+  const RouteLimits* best = nullptr;
+  for (const auto& r : options_.routes) {
+    if (path.substr(0, r.prefix.size()) == r.prefix &&
+        (!best || r.prefix.size() > best->prefix.size())) {
+      best = &r;
+    }
+  }
+  return best;
+}
+
+size_t HttpServer::BodyLimit(std::string_view path) const {
+  const RouteLimits* r = RouteFor(path);
+  return r ? r->max_body_bytes : options_.max_body_bytes;
+}
+
+ConnectionFront::Stats HttpServer::connection_stats() const {
+  return front_ ? front_->stats() : ConnectionFront::Stats{};
+}
+
+void HttpServer::Process(const FrontRequest& request) {
+  std::string out;
+  BufferedStream stream(request, &out);
+  bool closed = false;
+  server_->Process(stream, request.last, closed);
+  front_->Complete(request.connection, std::move(out), request.last || closed);
+}
+
 void HttpServer::Start() {
   auto colon = options_.listen.rfind(':');
   if (colon == std::string::npos) throw std::runtime_error("http.listen: expected host:port");
   std::string host = options_.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
   int port = std::stoi(options_.listen.substr(colon + 1));
-  if (port == 0) {
-    port_ = server_->bind_to_any_port(host);
-    if (port_ < 0) throw std::runtime_error("http.listen: cannot bind");
-  } else {
-    if (!server_->bind_to_port(host, port)) throw std::runtime_error("http.listen: cannot bind");
-    port_ = port;
-  }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // httplib has no wait_until_ready: poll is_running() after the bind.
-  for (int i = 0; i < 500 && !server_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  int fd = Listen(host, port);
+  port_ = BoundPort(fd);
+
+  pool_ = std::make_unique<WorkPool>(static_cast<size_t>(std::max(1, options_.threads)));
+  probe_pool_ = std::make_unique<WorkPool>(1);
+  FrontOptions f;
+  f.head.max_request_line_bytes = options_.max_request_line_bytes;
+  f.head.max_header_bytes = options_.max_header_bytes;
+  f.head.max_headers = options_.max_headers;
+  f.request_timeout = std::chrono::milliseconds(options_.request_timeout_ms);
+  f.keep_alive_idle = std::chrono::seconds(options_.keep_alive_timeout_s);
+  f.keep_alive_max_requests = options_.keep_alive_max_requests;
+  f.write_timeout = std::chrono::seconds(options_.write_timeout_s);
+  f.max_connections = options_.max_connections;
+  f.max_connections_per_client = options_.max_connections_per_client;
+  f.trusted = trusted_;
+  f.body_limit = [this](std::string_view path) { return BodyLimit(path); };
+  if (options_.io) f.io = options_.io;
+  front_ = std::make_unique<ConnectionFront>(std::move(f), [this](FrontRequest r) {
+    bool probe = std::find(options_.probe_paths.begin(), options_.probe_paths.end(), r.path) !=
+                 options_.probe_paths.end();
+    auto job = [this, r = std::move(r)] { Process(r); };
+    (probe ? probe_pool_ : pool_)->Push(std::move(job));
+  });
+  front_->Start(fd);
 }
 
 void HttpServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (front_) front_->Stop();
+  if (pool_) pool_->Shutdown();
+  if (probe_pool_) probe_pool_->Shutdown();
 }
 
 }  // namespace herald::web

@@ -16,16 +16,24 @@ size_t RateLimiter::size() const {
   return buckets_.size();
 }
 
-void RateLimiter::Sweep(Timestamp now) {
-  for (auto it = buckets_.begin(); it != buckets_.end();) {
-    double elapsed = std::chrono::duration<double>(now - it->second.last).count();
-    if (it->second.tokens + std::max(0.0, elapsed) * per_second_ >= burst_) {
-      it = buckets_.erase(it);
-    } else {
-      ++it;
+void RateLimiter::MakeRoom(Timestamp now) {
+  if (now - last_sweep_ >= std::chrono::seconds(1)) {
+    last_sweep_ = now;
+    // A refilled bucket is the same as no bucket: forgetting it loses nothing.
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+      double elapsed = std::chrono::duration<double>(now - it->second.last).count();
+      if (it->second.tokens + std::max(0.0, elapsed) * per_second_ >= burst_) {
+        recent_.erase(it->second.lru);
+        it = buckets_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
-  if (buckets_.size() >= max_keys_) buckets_.clear();
+  while (buckets_.size() >= max_keys_ && !recent_.empty()) {
+    buckets_.erase(recent_.back());
+    recent_.pop_back();
+  }
 }
 
 int RateLimiter::Take(const std::string& key) {
@@ -34,8 +42,11 @@ int RateLimiter::Take(const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {
-    if (buckets_.size() >= max_keys_) Sweep(now);
-    it = buckets_.emplace(key, Bucket{burst_, now}).first;
+    if (buckets_.size() >= max_keys_) MakeRoom(now);
+    recent_.push_front(key);
+    it = buckets_.emplace(key, Bucket{burst_, now, recent_.begin()}).first;
+  } else {
+    recent_.splice(recent_.begin(), recent_, it->second.lru);
   }
   Bucket& b = it->second;
   double elapsed = std::chrono::duration<double>(now - b.last).count();

@@ -57,7 +57,9 @@ HttpHandler MailHookHandler(MailHookOptions options, MailProcessor process) {
       return Problem(403, "Authorization: the secret is not accepted");
     }
     if (req.body.size() > options.max_bytes) {
-      return Problem(413, "body: larger than the configured limit");
+      return Problem(
+          413, "body: " + std::to_string(req.body.size()) + " bytes, larger than the limit of " +
+                   std::to_string(options.max_bytes) + " bytes (inbound_mail.max_bytes)");
     }
     const std::string* type = Header(req, "Content-Type");
     std::string media = type ? MediaType(*type) : std::string();

@@ -69,7 +69,10 @@ TEST(MailHookTest, MissingSecretIs401WrongIs403AndNothingIsProcessed) {
 TEST(MailHookTest, SizeMediaTypeAndEmptyBody) {
   Fixture f;
   std::string auth = std::string("Bearer ") + kSecret;
-  EXPECT_EQ(f.handler(Request(auth, "message/rfc822", std::string(101, 'x'))).status, 413);
+  HttpResponse too_big = f.handler(Request(auth, "message/rfc822", std::string(101, 'x')));
+  EXPECT_EQ(too_big.status, 413);
+  // SEC-9: the answer names the limit, so the MTA's bounce says what to change.
+  EXPECT_THAT(too_big.body, HasSubstr("larger than the limit of 100 bytes"));
   EXPECT_EQ(f.handler(Request(auth, "text/plain", "From: a\r\n")).status, 415);
   EXPECT_EQ(f.handler(Request(auth, "", "From: a\r\n")).status, 415);
   EXPECT_EQ(f.handler(Request(auth, "message/rfc822", "")).status, 400);
