@@ -202,6 +202,24 @@ TEST_F(EdgeTest, BlockedSubjectsPersonalDataDoesNotLeakThroughOtherRpcs) {
   StartServer();
   std::string blocked = Subject("crm-blocked", "blocked@example.com");
   std::string open = Subject("crm-open", "open@example.com");
+  // A message to each before the block (refused for want of consent, but on record with
+  // its address).
+  auto send = [&](const std::string& id, const std::string& key) {
+    v1::SendRequest r;
+    r.set_idempotency_key(key);
+    r.mutable_recipient()->set_subject_id(id);
+    r.set_channel(v1::EMAIL);
+    r.set_topic("webinars");
+    r.mutable_content()->set_subject("Invitation");
+    r.mutable_content()->set_text("Hello");
+    v1::SendResponse resp;
+    EXPECT_TRUE(As(HeralddProcess::kCrmKey, [&](auto* c) {
+                  return dispatch_->Send(c, r, &resp);
+                }).ok());
+    return resp.message_id();
+  };
+  const std::string blocked_message = send(blocked, "edge-send-blocked");
+  const std::string open_message = send(open, "edge-send-open");
   {
     v1::BlockSubjectRequest b;
     b.set_subject_id(blocked);
@@ -293,6 +311,39 @@ TEST_F(EdgeTest, BlockedSubjectsPersonalDataDoesNotLeakThroughOtherRpcs) {
                 return subs_->GetSubject(ctx, g, &gr);
               }).ok());
   EXPECT_EQ(gr.subject().surname(), "Sokolova");
+
+  // Messages sent before the block: a read of that subject is refused, a campaign-style list
+  // clears the address; the privacy scope and the other subject's message are untouched.
+  auto get_message = [&](const std::string& key, const std::string& id, v1::Message* m) {
+    v1::GetMessageRequest r;
+    r.set_message_id(id);
+    return As(key, [&](auto* c) { return dispatch_->GetMessage(c, r, m); });
+  };
+  v1::Message m;
+  for (const char* key : {HeralddProcess::kCrmKey, HeralddProcess::kSchedulerKey}) {
+    auto st = get_message(key, blocked_message, &m);
+    EXPECT_EQ(st.error_code(), grpc::FAILED_PRECONDITION) << key;
+    EXPECT_THAT(st.error_message(), HasSubstr("blocked"));
+  }
+  m.Clear();
+  ASSERT_TRUE(get_message(HeralddProcess::kAdminKey, blocked_message, &m).ok());
+  EXPECT_EQ(m.address(), "blocked@example.com");  // admin holds the privacy scope: right of access
+  m.Clear();
+  ASSERT_TRUE(get_message(HeralddProcess::kCrmKey, open_message, &m).ok());
+  EXPECT_EQ(m.address(), "open@example.com");  // positive control
+  v1::ListMessagesRequest lr;
+  lr.set_subject_id(blocked);
+  v1::ListMessagesResponse lresp;
+  EXPECT_EQ(As(HeralddProcess::kCrmKey, [&](auto* c) {
+              return dispatch_->ListMessages(c, lr, &lresp);
+            }).error_code(),
+            grpc::FAILED_PRECONDITION);
+  lr.set_subject_id(open);
+  ASSERT_TRUE(As(HeralddProcess::kCrmKey, [&](auto* c) {
+                return dispatch_->ListMessages(c, lr, &lresp);
+              }).ok());
+  ASSERT_EQ(lresp.messages_size(), 1);
+  EXPECT_EQ(lresp.messages(0).address(), "open@example.com");
 }
 
 refl::ServerReflectionResponse Reflect(grpc::Channel* channel, const std::string& key,
