@@ -46,11 +46,10 @@ void Report(const Figure& f) {
   if (f.ratio > 0) std::cout << std::setprecision(3) << " | ratio " << f.ratio;
   if (!f.goal.empty()) std::cout << " | goal " << f.goal << (f.pass ? " PASS" : " MISS");
   std::cout << "\n";
-  nlohmann::json j = {{"id", f.id},       {"figure", f.figure},
-                      {"value", f.value}, {"unit", f.unit},
-                      {"reference", f.reference}, {"reference_value", f.reference_value},
-                      {"ratio", f.ratio}, {"goal", f.goal},
-                      {"pass", f.pass}};
+  nlohmann::json j = {
+      {"id", f.id},       {"figure", f.figure},       {"value", f.value},
+      {"unit", f.unit},   {"reference", f.reference}, {"reference_value", f.reference_value},
+      {"ratio", f.ratio}, {"goal", f.goal},           {"pass", f.pass}};
   std::cout << "BENCH_JSON " << j.dump() << std::endl;
 }
 
@@ -62,7 +61,8 @@ std::string Sh(const std::string& command) {
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   int status = pclose(p);
-  if (status != 0) throw std::runtime_error("command failed (" + std::to_string(status) + "): " + command);
+  if (status != 0)
+    throw std::runtime_error("command failed (" + std::to_string(status) + "): " + command);
   return out;
 }
 
@@ -153,7 +153,9 @@ std::string Pg::Dsn(const std::string& db) const {
   return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + db;
 }
 
-std::string Pg::ConnArgs() const { return "-h 127.0.0.1 -p " + std::to_string(port_) + " -U postgres"; }
+std::string Pg::ConnArgs() const {
+  return "-h 127.0.0.1 -p " + std::to_string(port_) + " -U postgres";
+}
 
 std::string Pg::Psql(const std::string& db, const std::string& sql) const {
   std::string quoted;
@@ -164,14 +166,16 @@ std::string Pg::Psql(const std::string& db, const std::string& sql) const {
       quoted += c;
     }
   }
-  return Sh(std::string(kPgBin) + "/psql -X -q -v ON_ERROR_STOP=1 -At " + ConnArgs() + " -d " +
-            db + " -c '" + quoted + "'");
+  return Sh(std::string(kPgBin) + "/psql -X -q -v ON_ERROR_STOP=1 -At " + ConnArgs() + " -d " + db +
+            " -c '" + quoted + "'");
 }
 
 void Pg::CreateDatabase(const std::string& db) const { Psql("postgres", "CREATE DATABASE " + db); }
 
 Server::Server(std::string database_url, int pool_size, std::string extra_yaml)
-    : database_url_(std::move(database_url)), extra_yaml_(std::move(extra_yaml)), pool_size_(pool_size) {
+    : database_url_(std::move(database_url)),
+      extra_yaml_(std::move(extra_yaml)),
+      pool_size_(pool_size) {
   char tmpl[] = "/tmp/herald-bench-server.XXXXXX";
   dir_ = mkdtemp(tmpl);
 }
@@ -197,8 +201,8 @@ void Server::Start() {
         << "http:\n  listen: 127.0.0.1:" << http_port_ << "\n"
         << "ops:\n  listen: 127.0.0.1:" << ops_port_ << "\n"
         << "log_level: warn\n"
-        << "clients:\n  - id: bench\n    key_sha256: "
-        << crypto::ToHex(crypto::Sha256(kKey)) << "\n    scopes: [admin]\n"
+        << "clients:\n  - id: bench\n    key_sha256: " << crypto::ToHex(crypto::Sha256(kKey))
+        << "\n    scopes: [admin]\n"
         << "public_base_url: https://herald.test\n"
         << extra_yaml_;
     // For before/after figures of one knob, e.g. "gate:\n  coalesce_max_batch: 1\n".
@@ -211,7 +215,8 @@ void Server::Start() {
     dup2(fd, 1);
     dup2(fd, 2);
     std::string keys =
-        "HERALD_SUPPRESSION_KEYS=bench:abababababababababababababababababababababababababababababababab";
+        "HERALD_SUPPRESSION_KEYS=bench:"
+        "abababababababababababababababababababababababababababababababab";
     std::string path = "PATH=/usr/bin:/bin";
     char* envp[] = {keys.data(), path.data(), nullptr};
     const char* bin = HERALD_HERALDD_PATH;
@@ -227,7 +232,8 @@ void Server::Start() {
       pid_ = -1;
       throw std::runtime_error("heraldd exited during start-up:\n" + LogTail());
     }
-    if (channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::milliseconds(200))) {
+    if (channel->WaitForConnected(std::chrono::system_clock::now() +
+                                  std::chrono::milliseconds(200))) {
       return;
     }
   }
@@ -271,17 +277,19 @@ void SeedSubjects(const Pg& pg, const std::string& db, int n, int opted_out_ever
           "INSERT INTO subjects (id, external_id, surname, processing_consent,"
           " marketing_channels, created_at, updated_at)"
           " SELECT md5('subject-' || g)::uuid, 'crm-' || g, 'b' || g, true, 6, now(), now()"
-          " FROM generate_series(1, " + count + ") g");
+          " FROM generate_series(1, " +
+              count + ") g");
   pg.Psql(db,
           "INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
           " SELECT md5('subject-' || g)::uuid, 1, 'b' || g || '@example.com',"
-          " 'b' || g || '@example.com', now() FROM generate_series(1, " + count + ") g");
+          " 'b' || g || '@example.com', now() FROM generate_series(1, " +
+              count + ") g");
   if (opted_out_every > 0) {
     pg.Psql(db,
             "INSERT INTO preferences (subject_id, channel, topic, subscribed, seq, updated_at)"
             " SELECT md5('subject-' || g)::uuid, 0, '', false, 1, now()"
-            " FROM generate_series(1, " + count + ") g WHERE g % " +
-                std::to_string(opted_out_every) + " = 0");
+            " FROM generate_series(1, " +
+                count + ") g WHERE g % " + std::to_string(opted_out_every) + " = 0");
   }
   pg.Psql(db, "VACUUM ANALYZE");
 }

@@ -16,14 +16,14 @@ bool ParseSmoke(int argc, char** argv);
 // One figure beside its reference measured in the same run. Prints a readable line and a
 // `BENCH_JSON {...}` line (collected by bench/run-all).
 struct Figure {
-  std::string id;         // "B1", "B1.p99", ...
-  std::string figure;     // what was measured
+  std::string id;      // "B1", "B1.p99", ...
+  std::string figure;  // what was measured
   double value = 0;
   std::string unit;
   std::string reference;  // what it is compared with
   double reference_value = 0;
-  double ratio = 0;       // value / reference_value, or 0 when there is no ratio
-  std::string goal;       // e.g. "ratio >= 0.7"; empty: no goal
+  double ratio = 0;  // value / reference_value, or 0 when there is no ratio
+  std::string goal;  // e.g. "ratio >= 0.7"; empty: no goal
   bool pass = true;
 };
 void Report(const Figure& f);

@@ -12,10 +12,14 @@ namespace herald {
 
 const char* ScopeName(Scope s) {
   switch (s) {
-    case Scope::kCrm: return "crm";
-    case Scope::kScheduler: return "scheduler";
-    case Scope::kPrivacy: return "privacy";
-    case Scope::kAdmin: return "admin";
+    case Scope::kCrm:
+      return "crm";
+    case Scope::kScheduler:
+      return "scheduler";
+    case Scope::kPrivacy:
+      return "privacy";
+    case Scope::kAdmin:
+      return "admin";
   }
   return "?";
 }
@@ -87,7 +91,8 @@ void RejectPasswordInUrl(const std::string& key, const std::string& url) {
   static const std::regex kPasswordKeyword(R"((^|\s)password\s*=)", std::regex::icase);
   if (userinfo_password || std::regex_search(url, kPasswordKeyword) ||
       url.find("password=") != std::string::npos) {
-    throw ConfigError(key + ": a password may not be written in the config file; set "
+    throw ConfigError(key +
+                      ": a password may not be written in the config file; set "
                       "HERALD_DATABASE_URL or PGPASSWORD in the environment");
   }
 }
@@ -97,7 +102,8 @@ std::string ListenAddress(const std::string& key, const std::string& v) {
   auto colon = v.rfind(':');
   bool ok = colon != std::string::npos && colon > 0 && colon + 1 < v.size();
   if (ok) {
-    for (size_t i = colon + 1; i < v.size(); ++i) ok = ok && isdigit(static_cast<unsigned char>(v[i]));
+    for (size_t i = colon + 1; i < v.size(); ++i)
+      ok = ok && isdigit(static_cast<unsigned char>(v[i]));
   }
   if (ok) ok = v.size() - colon - 1 <= 5 && std::stoi(v.substr(colon + 1)) <= 65535;
   if (!ok) throw ConfigError(key + ": expected host:port (port 0-65535)");
@@ -113,18 +119,18 @@ void CheckListenersDistinct(const Config& c) {
     bool used;
   };
   bool web = c.roles.count("web") > 0;
-  const Entry entries[] = {{"grpc.listen", &c.grpc_listen, c.roles.count("api") > 0},
-                           {"http.listen", &c.http_listen, web},
-                           {"inbound_mail.listen", &c.inbound_mail_listen,
-                            web && !c.inbound_mail_secret.empty()},
-                           {"ops.listen", &c.ops_listen, true}};
+  const Entry entries[] = {
+      {"grpc.listen", &c.grpc_listen, c.roles.count("api") > 0},
+      {"http.listen", &c.http_listen, web},
+      {"inbound_mail.listen", &c.inbound_mail_listen, web && !c.inbound_mail_secret.empty()},
+      {"ops.listen", &c.ops_listen, true}};
   for (size_t i = 0; i < std::size(entries); ++i) {
     for (size_t j = i + 1; j < std::size(entries); ++j) {
       const auto &a = entries[i], &b = entries[j];
       if (!a.used || !b.used || *a.address != *b.address) continue;
       if (a.address->size() >= 2 && a.address->substr(a.address->size() - 2) == ":0") continue;
-      throw ConfigError(std::string(a.key) + " and " + b.key + ": the same address " +
-                        *a.address + "; each listener needs its own");
+      throw ConfigError(std::string(a.key) + " and " + b.key + ": the same address " + *a.address +
+                        "; each listener needs its own");
     }
   }
 }
@@ -147,8 +153,7 @@ const std::vector<Option>& Options() {
       {"database.url", "HERALD_DATABASE_URL", "postgresql:///herald",
        "libpq connection string of the PostgreSQL 15 primary (gate reads must see the primary).",
        [](Config& c, const std::string& v) { c.database_url = v; }},
-      {"database.pool_size", "HERALD_DATABASE_POOL_SIZE", "8",
-       "Connections in the pool (1-256).",
+      {"database.pool_size", "HERALD_DATABASE_POOL_SIZE", "8", "Connections in the pool (1-256).",
        [](Config& c, const std::string& v) {
          c.database_pool_size = ParseInt("database.pool_size", v, 1, 256);
        }},
@@ -291,7 +296,8 @@ const std::vector<Option>& Options() {
        [](Config& c, const std::string& v) { c.suppression_keys = v; }},
       // SMS keyword replies (inbound hooks).
       {"sms.stop_keywords", "HERALD_SMS_STOP_KEYWORDS",
-       "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT,OPT-OUT,REMOVE,СТОП,ОТПИСАТЬСЯ,DAYAN",
+       "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT,OPT-OUT,REMOVE,СТОП,ОТПИСАТЬСЯ,"
+       "DAYAN",
        "Inbound SMS keywords that opt the number out (a list; the message must be the keyword "
        "alone, case and surrounding space ignored).",
        [](Config& c, const std::string& v) { c.sms_stop_keywords = SplitList(v); }},
@@ -439,8 +445,7 @@ const std::vector<Option>& Options() {
       {"retention.message_content_days", "HERALD_RETENTION_MESSAGE_CONTENT_DAYS", "90",
        "Days a settled message keeps its content and provider texts (1-3650).",
        [](Config& c, const std::string& v) {
-         c.retention_message_content_days =
-             ParseInt("retention.message_content_days", v, 1, 3650);
+         c.retention_message_content_days = ParseInt("retention.message_content_days", v, 1, 3650);
        }},
       {"retention.destruction_record_years", "HERALD_RETENTION_DESTRUCTION_RECORD_YEARS", "3",
        "Years destruction records and acts are kept before they are purged (1-100; "
@@ -463,10 +468,14 @@ void ApplyTopics(Config& c, const YAML::Node& node) {
     TopicConfig topic;
     for (auto it = t.begin(); it != t.end(); ++it) {
       std::string k = it->first.as<std::string>();
-      if (k == "name") topic.name = it->second.as<std::string>();
-      else if (k == "marketing") topic.marketing = it->second.as<bool>();
-      else if (k == "description") topic.description = it->second.as<std::string>();
-      else throw ConfigError(where + "." + k + ": unknown key");
+      if (k == "name")
+        topic.name = it->second.as<std::string>();
+      else if (k == "marketing")
+        topic.marketing = it->second.as<bool>();
+      else if (k == "description")
+        topic.description = it->second.as<std::string>();
+      else
+        throw ConfigError(where + "." + k + ": unknown key");
     }
     if (topic.name.empty()) throw ConfigError(where + ".name: required");
     for (char ch : topic.name) {
@@ -598,8 +607,7 @@ std::string ScalarText(const std::string& key, const YAML::Node& node) {
 
 void ApplyFile(Config& c, const YAML::Node& root, const std::string& prefix) {
   if (!root.IsMap()) {
-    throw ConfigError((prefix.empty() ? std::string("config file") : prefix) +
-                      ": expected a map");
+    throw ConfigError((prefix.empty() ? std::string("config file") : prefix) + ": expected a map");
   }
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string key = prefix + it->first.as<std::string>();

@@ -28,15 +28,15 @@ struct TopicConfig {
 // An outbound adapter instance (an SMTP relay, an SMS provider).
 struct ProviderConfig {
   std::string name;
-  std::string kind;  // smtp, twilio, json_sms
-  std::string country;  // ISO 3166-1 alpha-2, upper case
-  int priority = 100;  // lower goes first
+  std::string kind;            // smtp, twilio, json_sms
+  std::string country;         // ISO 3166-1 alpha-2, upper case
+  int priority = 100;          // lower goes first
   double rate_per_second = 0;  // 0: unlimited
   double burst = 10;
-  int breaker_failures = 5;    // consecutive transport failures that take it out
-  int breaker_open_s = 30;     // how long it stays out before one probe is let through
+  int breaker_failures = 5;  // consecutive transport failures that take it out
+  int breaker_open_s = 30;   // how long it stays out before one probe is let through
   std::map<std::string, std::string> settings;  // kind-specific, checked by the factory
-  std::string secret;  // from HERALD_PROVIDER_<NAME>_SECRET only
+  std::string secret;                           // from HERALD_PROVIDER_<NAME>_SECRET only
 };
 
 struct Config {
@@ -96,8 +96,8 @@ struct Config {
   // Consent document version recorded when START grants SMS marketing consent again.
   std::string sms_start_document_version = "sms-start";
   // Recipient pages (web role): /u/{token}, /p/{token}, and the public-endpoint limits.
-  int links_lifetime_days = 365;  // older genuine tokens only unsubscribe (reduced page)
-  std::string links_policy_url;   // the operator's privacy policy, linked from /p/
+  int links_lifetime_days = 365;         // older genuine tokens only unsubscribe (reduced page)
+  std::string links_policy_url;          // the operator's privacy policy, linked from /p/
   int http_rate_limit_per_minute = 120;  // per client IP on /u/, /p/, /hooks/; 0: off
   int http_rate_limit_burst = 20;
   std::vector<std::string> http_trusted_proxies;  // CIDRs whose X-Forwarded-For we believe

@@ -55,12 +55,10 @@ constexpr db::Statement kCountsByReason{
     "SELECT deny_reason, count(*) FROM messages WHERE campaign_id = $1::uuid"
     " AND deny_reason IS NOT NULL GROUP BY deny_reason"};
 constexpr db::Statement kListCampaigns{
-    "campaigns.list",
-    "SELECT id::text FROM campaigns WHERE id::text > $1 ORDER BY id LIMIT $2"};
-constexpr db::Statement kStartDue{
-    "campaigns.start_due",
-    "UPDATE campaigns SET status = 'running', started_at = $1"
-    " WHERE status = 'scheduled' AND start_at <= $1"};
+    "campaigns.list", "SELECT id::text FROM campaigns WHERE id::text > $1 ORDER BY id LIMIT $2"};
+constexpr db::Statement kStartDue{"campaigns.start_due",
+                                  "UPDATE campaigns SET status = 'running', started_at = $1"
+                                  " WHERE status = 'scheduled' AND start_at <= $1"};
 // Finishing takes the campaign rows first (skipping any an AddRecipients stream holds), then
 // looks for work left in a separate statement, whose snapshot sees every committed stream.
 constexpr db::Statement kLockRunning{
@@ -230,8 +228,7 @@ v1::CreateCampaignResponse CampaignService::CreateCampaign(const Caller& caller,
   if (r.has_start_time()) {
     // The edge (request_checks.h) already bounds it; this class is also called directly.
     const auto& t = r.start_time();
-    if (t.seconds() < 0 || t.seconds() > 253402300799LL || t.nanos() < 0 ||
-        t.nanos() > 999999999) {
+    if (t.seconds() < 0 || t.seconds() > 253402300799LL || t.nanos() < 0 || t.nanos() > 999999999) {
       throw InvalidArgument("start_time", "not a valid time (from 1970-01-01 to 9999-12-31 UTC)");
     }
     start = ToIso8601(FromUnixMicros(t.seconds() * 1000000));
@@ -289,13 +286,12 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
   int64_t row_no = 0;
   {
     pqxx::stream_to stage(txn, "recipients_stage",
-                          std::vector<std::string>{"row_no", "subject_id", "external_id",
-                                                   "address", "match_key", "variables"});
+                          std::vector<std::string>{"row_no", "subject_id", "external_id", "address",
+                                                   "match_key", "variables"});
     do {
-      if (!msg.campaign_id().empty() && !(subscriptions::IsUuid(msg.campaign_id()) &&
-                                          subscriptions::RequireUuid("campaign_id",
-                                                                     msg.campaign_id()) ==
-                                              campaign_id)) {
+      if (!msg.campaign_id().empty() &&
+          !(subscriptions::IsUuid(msg.campaign_id()) &&
+            subscriptions::RequireUuid("campaign_id", msg.campaign_id()) == campaign_id)) {
         stage.complete();
         throw InvalidArgument("campaign_id", "one stream adds to one campaign");
       }
@@ -357,9 +353,9 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
           skip(row_no, "bad variable value");
           continue;
         }
-        stage << std::make_tuple(row_no, subject_id, external_id, address, match_key,
-                                 vars.dump(-1, ' ', false,
-                                           nlohmann::json::error_handler_t::replace));
+        stage << std::make_tuple(
+            row_no, subject_id, external_id, address, match_key,
+            vars.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
     } while (next(&msg));
     stage.complete();

@@ -52,10 +52,15 @@ constexpr db::Statement kListMessages{
     "   AND ($3 = '' OR status = $3) AND id::text > $4 ORDER BY id LIMIT $5"};
 
 v1::MessageStatus StatusFromText(const std::string& s) {
-  static const std::map<std::string, v1::MessageStatus> kMap = {
-      {"queued", v1::QUEUED},       {"suppressed", v1::SUPPRESSED}, {"cancelled", v1::CANCELLED},
-      {"sending", v1::SENDING},     {"sent", v1::SENT},             {"delivered", v1::DELIVERED},
-      {"undelivered", v1::UNDELIVERED}, {"retrying", v1::RETRYING}, {"failed", v1::FAILED}};
+  static const std::map<std::string, v1::MessageStatus> kMap = {{"queued", v1::QUEUED},
+                                                                {"suppressed", v1::SUPPRESSED},
+                                                                {"cancelled", v1::CANCELLED},
+                                                                {"sending", v1::SENDING},
+                                                                {"sent", v1::SENT},
+                                                                {"delivered", v1::DELIVERED},
+                                                                {"undelivered", v1::UNDELIVERED},
+                                                                {"retrying", v1::RETRYING},
+                                                                {"failed", v1::FAILED}};
   auto it = kMap.find(s);
   return it == kMap.end() ? v1::MESSAGE_STATUS_UNSPECIFIED : it->second;
 }
@@ -88,9 +93,8 @@ MessageTemplate CompileContent(const v1::Content& content, Channel channel,
 }  // namespace
 
 const std::set<std::string>& MessageService::BuiltInVariables() {
-  static const std::set<std::string> kVars = {"surname",         "given_name",     "patronymic",
-                                              "locale",          "unsubscribe_url",
-                                              "preferences_url"};
+  static const std::set<std::string> kVars = {"surname", "given_name",      "patronymic",
+                                              "locale",  "unsubscribe_url", "preferences_url"};
   return kVars;
 }
 

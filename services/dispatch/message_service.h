@@ -33,9 +33,8 @@ class MessageService {
   // A message of a blocked subject (STANDARDS L2): refused when `refuse_blocked` (a read of
   // that subject), else its address is cleared (one row of a campaign's list); a caller with
   // the privacy scope reads it whole.
-  v1::Message LoadMessage(db::Connection& conn, pqxx::transaction_base& txn,
-                          const std::string& id, bool with_history, const Caller& caller,
-                          bool refuse_blocked);
+  v1::Message LoadMessage(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                          bool with_history, const Caller& caller, bool refuse_blocked);
 
   db::Pool& pool_;
   const Clock& clock_;

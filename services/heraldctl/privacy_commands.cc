@@ -20,11 +20,11 @@
 namespace herald::ctl {
 namespace {
 
-using v1::PrivacyService;
 using privacy_cli::Call;
 using privacy_cli::Fail;
 using privacy_cli::Invoke;
 using privacy_cli::Sub;
+using v1::PrivacyService;
 
 std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));

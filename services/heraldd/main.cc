@@ -26,24 +26,24 @@
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/worker/dispatch_worker.h"
 #include "services/heraldd/readiness.h"
+#include "services/inbound/mail/complaint_metrics.h"
+#include "services/inbound/mail/inbound_mail_service.h"
 #include "services/privacy/deadlines.h"
 #include "services/privacy/grpc_service.h"
 #include "services/privacy/privacy_job.h"
 #include "services/privacy/privacy_operations.h"
 #include "services/privacy/request_intake.h"
-#include "services/inbound/mail/complaint_metrics.h"
-#include "services/inbound/mail/inbound_mail_service.h"
-#include "services/web/hooks/mail_hook.h"
 #include "services/privacy/retention_sweep.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/topics.h"
+#include "services/web/hooks/mail_hook.h"
 #include "services/web/hooks/sms_hooks_wiring.h"
 #include "services/web/http_server.h"
 #include "services/web/ops_routes.h"
-#include "services/web/recipient/recipient_pages.h"
 #include "services/web/recipient/privacy_confirmation_page.h"
+#include "services/web/recipient/recipient_pages.h"
 
 namespace herald {
 namespace {
@@ -190,10 +190,9 @@ int Serve(const Config& config) {
       [&providers](subscriptions::Channel ch, bool foreign_ok) {
         return providers.Pick(ch, foreign_ok);
       },
-      dispatch::RetryPolicy{config.dispatch_max_attempts,
-                            std::chrono::seconds(config.dispatch_retry_base_s),
-                            std::chrono::seconds(3600),
-                            std::chrono::seconds(config.dispatch_max_age_s)});
+      dispatch::RetryPolicy{
+          config.dispatch_max_attempts, std::chrono::seconds(config.dispatch_retry_base_s),
+          std::chrono::seconds(3600), std::chrono::seconds(config.dispatch_max_age_s)});
   outbox.PreferReplyProviders([&providers](const std::string& name, subscriptions::Channel ch) {
     return providers.PickNamed(name, ch);
   });
@@ -250,11 +249,10 @@ int Serve(const Config& config) {
   ops_opts.limited_prefixes.clear();
   auto ops = std::make_unique<web::HttpServer>(ops_opts);
   const auto metrics_max_age = std::chrono::milliseconds(config.ops_metrics_cache_ms);
-  web::AddOpsRoutes(*ops, {[&readiness](std::string* why) { return readiness.Ready(why); },
-                           [&metrics, metrics_max_age] {
-                             return metrics.SerializeCached(metrics_max_age);
-                           },
-                           config.ops_metrics_token});
+  web::AddOpsRoutes(
+      *ops, {[&readiness](std::string* why) { return readiness.Ready(why); },
+             [&metrics, metrics_max_age] { return metrics.SerializeCached(metrics_max_age); },
+             config.ops_metrics_token});
   ops->Start();
 
   std::unique_ptr<web::SmsHooksBundle> sms_hooks;
@@ -285,8 +283,8 @@ int Serve(const Config& config) {
     page_opts.token_lifetime = std::chrono::hours(24) * config.links_lifetime_days;
     page_opts.policy_url = config.links_policy_url;
     page_opts.public_base_url = config.public_base_url;
-    recipient_pages = std::make_unique<web::RecipientPages>(links, link_csrf, registry, topics,
-                                                            clock, page_opts);
+    recipient_pages =
+        std::make_unique<web::RecipientPages>(links, link_csrf, registry, topics, clock, page_opts);
     recipient_pages->AddRoutes(*http);
     confirmation_page = std::make_unique<web::PrivacyConfirmationPage>(
         request_confirmation, link_csrf, config.public_base_url);
@@ -301,21 +299,21 @@ int Serve(const Config& config) {
       mail_opts.rate_per_second = config.http_hooks_rate_limit_per_minute / 60.0;
       mail_opts.rate_burst = config.http_hooks_rate_limit_burst;
       mail_http = std::make_unique<web::HttpServer>(mail_opts);
-      web::AddMailHook(*mail_http,
-                       {config.inbound_mail_secret,
-                        static_cast<size_t>(config.inbound_mail_max_bytes)},
-                       [&inbound_mail, &privacy_intake](std::string_view raw) {
-                         auto outcome = inbound_mail.Process(raw).outcome;
-                         // A marker's request event is committed: open its privacy
-                         // request now (a rectification blocks at once), not at the
-                         // job's next tick. The job still picks up whatever this misses.
-                         try {
-                           privacy_intake.RunOnce();
-                         } catch (const std::exception&) {
-                           log::Warn("privacy intake after inbound mail failed; the job retries");
-                         }
-                         return std::string(inbound::OutcomeName(outcome));
-                       });
+      web::AddMailHook(
+          *mail_http,
+          {config.inbound_mail_secret, static_cast<size_t>(config.inbound_mail_max_bytes)},
+          [&inbound_mail, &privacy_intake](std::string_view raw) {
+            auto outcome = inbound_mail.Process(raw).outcome;
+            // A marker's request event is committed: open its privacy
+            // request now (a rectification blocks at once), not at the
+            // job's next tick. The job still picks up whatever this misses.
+            try {
+              privacy_intake.RunOnce();
+            } catch (const std::exception&) {
+              log::Warn("privacy intake after inbound mail failed; the job retries");
+            }
+            return std::string(inbound::OutcomeName(outcome));
+          });
       mail_http->Start();
     }
     http->Start();
@@ -340,11 +338,12 @@ int Serve(const Config& config) {
     opts.hasher = &hasher;
     opts.report_tags = &report_tags;
     if (config.public_base_url.rfind("https://", 0) != 0) {
-      log::Warn("public_base_url is not https: marketing mail goes out without "
-                "List-Unsubscribe (RFC 8058 needs an HTTPS URI)");
+      log::Warn(
+          "public_base_url is not https: marketing mail goes out without "
+          "List-Unsubscribe (RFC 8058 needs an HTTPS URI)");
     }
     worker = std::make_unique<dispatch::DispatchWorker>(outbox, providers, campaigns, registry,
-                                                          clock, opts);
+                                                        clock, opts);
     worker->Start();
   }
 

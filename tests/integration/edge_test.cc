@@ -213,9 +213,8 @@ TEST_F(EdgeTest, BlockedSubjectsPersonalDataDoesNotLeakThroughOtherRpcs) {
     r.mutable_content()->set_subject("Invitation");
     r.mutable_content()->set_text("Hello");
     v1::SendResponse resp;
-    EXPECT_TRUE(As(HeralddProcess::kCrmKey, [&](auto* c) {
-                  return dispatch_->Send(c, r, &resp);
-                }).ok());
+    EXPECT_TRUE(
+        As(HeralddProcess::kCrmKey, [&](auto* c) { return dispatch_->Send(c, r, &resp); }).ok());
     return resp.message_id();
   };
   const std::string blocked_message = send(blocked, "edge-send-blocked");
@@ -334,10 +333,10 @@ TEST_F(EdgeTest, BlockedSubjectsPersonalDataDoesNotLeakThroughOtherRpcs) {
   v1::ListMessagesRequest lr;
   lr.set_subject_id(blocked);
   v1::ListMessagesResponse lresp;
-  EXPECT_EQ(As(HeralddProcess::kCrmKey, [&](auto* c) {
-              return dispatch_->ListMessages(c, lr, &lresp);
-            }).error_code(),
-            grpc::FAILED_PRECONDITION);
+  EXPECT_EQ(
+      As(HeralddProcess::kCrmKey, [&](auto* c) { return dispatch_->ListMessages(c, lr, &lresp); })
+          .error_code(),
+      grpc::FAILED_PRECONDITION);
   lr.set_subject_id(open);
   ASSERT_TRUE(As(HeralddProcess::kCrmKey, [&](auto* c) {
                 return dispatch_->ListMessages(c, lr, &lresp);

@@ -19,8 +19,8 @@ namespace herald {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HeralddProcess;
+using ::testing::Not;
 
 class HeralddTest : public ::testing::Test {
  protected:
@@ -159,8 +159,8 @@ TEST_F(HeralddTest, MetricsCountCallsAndLogsCarryNoPersonalData) {
   EXPECT_THAT(log, HasSubstr("\"status\":\"INVALID_ARGUMENT\""));
   EXPECT_THAT(log, HasSubstr("\"request_id\""));
   EXPECT_THAT(log, HasSubstr("\"latency_ms\""));
-  for (const char* personal : {"Zakharchenko", "log.person", "example.org", "559876543",
-                               "broken@@"}) {
+  for (const char* personal :
+       {"Zakharchenko", "log.person", "example.org", "559876543", "broken@@"}) {
     EXPECT_THAT(log + metrics, Not(HasSubstr(personal))) << personal;
   }
 }
@@ -184,14 +184,13 @@ TEST_F(HeralddTest, SigtermFinishesTheCallInFlightThenExitsZero) {
   // Wait until the server's statement is waiting on our lock.
   for (int i = 0; i < 100; ++i) {
     if (db_->Scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()") ==
-        "1") {
+                    " AND datname = current_database()") == "1") {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_EQ(db_->Scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()"),
+                        " AND datname = current_database()"),
             "1");
   std::thread stopper([&] { EXPECT_EQ(server_->Stop(SIGTERM), 0); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -213,7 +212,8 @@ TEST(HeralddReadiness, FollowsPostgresDownAndUp) {
     GTEST_SKIP() << "no PostgreSQL configured";
   }
   const char* state = std::getenv("HERALD_TEST_STATE_DIR");
-  std::string dir = std::string(state ? state : "/var/tmp") + "/readyz-pg-" + std::to_string(getpid());
+  std::string dir =
+      std::string(state ? state : "/var/tmp") + "/readyz-pg-" + std::to_string(getpid());
   int port = testing::FreePort();
   std::string pg = std::string(HERALD_SOURCE_DIR) + "/deploy/dev/pg";
   auto pg_cmd = [&](const std::string& args) {
@@ -278,8 +278,8 @@ namespace {
 // Runs heraldctl against the server; returns its exit status and output (stdout + stderr).
 int RunHeraldctl(const HeralddProcess& server, const std::string& args, std::string* out) {
   std::string cmd = std::string("HERALDCTL_ADDR=") + server.grpc_target() +
-                    " HERALDCTL_API_KEY=" + HeralddProcess::kCrmKey + " " +
-                    HERALD_HERALDCTL_PATH + " " + args + " 2>&1";
+                    " HERALDCTL_API_KEY=" + HeralddProcess::kCrmKey + " " + HERALD_HERALDCTL_PATH +
+                    " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
   out->clear();
@@ -307,12 +307,12 @@ TEST_F(HeralddTest, HeraldctlDrivesTheService) {
             0)
       << out;
   EXPECT_THAT(out, HasSubstr("DENY NO_CONSENT"));
-  EXPECT_EQ(RunHeraldctl(*server_, "check --channel FAX --topic events --address x@example.com",
-                         &out),
-            2);
-  EXPECT_EQ(RunHeraldctl(*server_, "check --channel EMAIL --topic nope --address x@example.com",
-                         &out),
-            1);
+  EXPECT_EQ(
+      RunHeraldctl(*server_, "check --channel FAX --topic events --address x@example.com", &out),
+      2);
+  EXPECT_EQ(
+      RunHeraldctl(*server_, "check --channel EMAIL --topic nope --address x@example.com", &out),
+      1);
   EXPECT_THAT(out, HasSubstr("INVALID_ARGUMENT"));
 }
 

@@ -93,7 +93,8 @@ void HeralddProcess::Start() {
     dup2(fd, 1);
     dup2(fd, 2);
     std::string keys =
-        "HERALD_SUPPRESSION_KEYS=it:abababababababababababababababababababababababababababababababab";
+        "HERALD_SUPPRESSION_KEYS=it:"
+        "abababababababababababababababababababababababababababababababab";
     std::string path = "PATH=/usr/bin:/bin";
     // Environment, not the file: a test's extra_yaml may hold its own inbound_mail section.
     std::string ops = "HERALD_OPS_LISTEN=127.0.0.1:" + std::to_string(ops_port_);

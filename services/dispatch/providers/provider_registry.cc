@@ -41,9 +41,8 @@ int IntSetting(const ProviderConfig& c, const std::string& key, int def) {
 }
 
 EmailTransportPtr MakeSmtp(const ProviderConfig& c) {
-  CheckSettings(c, {"url", "starttls", "username", "ca_file", "verify_peer",
-                    "message_id_domain", "helo_name", "timeout_s", "max_connections",
-                    "return_path"});
+  CheckSettings(c, {"url", "starttls", "username", "ca_file", "verify_peer", "message_id_domain",
+                    "helo_name", "timeout_s", "max_connections", "return_path"});
   SmtpRelayConfig s;
   s.url = Setting(c, "url");
   std::string tls = Setting(c, "starttls", "opportunistic");
@@ -83,8 +82,8 @@ SmsTransportPtr MakeTwilio(const ProviderConfig& c, const Clock& clock) {
 
 SmsTransportPtr MakeJsonSms(const ProviderConfig& c, const Clock& clock) {
   CheckSettings(c, {"url", "auth_header", "body_template", "from", "message_id_pointer",
-                    "unsubscribed_error_pointer", "unsubscribed_error_value",
-                    "error_code_pointer", "error_message_pointer", "timeout_s"});
+                    "unsubscribed_error_pointer", "unsubscribed_error_value", "error_code_pointer",
+                    "error_message_pointer", "timeout_s"});
   sms::JsonSmsConfig j;
   j.url = Setting(c, "url");
   j.auth_header = Setting(c, "auth_header");
@@ -152,10 +151,9 @@ void ProviderRegistry::Add(const ProviderConfig& config, EmailTransportPtr email
   breaker.max_open_for = std::max(breaker.open_for, std::chrono::seconds(300));
   p->breaker = std::make_unique<CircuitBreaker>(breaker, clock_);
   providers_.push_back(std::move(p));
-  std::stable_sort(providers_.begin(), providers_.end(),
-                   [](const auto& a, const auto& b) {
-                     return a->config.priority < b->config.priority;
-                   });
+  std::stable_sort(providers_.begin(), providers_.end(), [](const auto& a, const auto& b) {
+    return a->config.priority < b->config.priority;
+  });
 }
 
 std::optional<ProviderChoice> ProviderRegistry::Pick(Channel channel, bool foreign_ok) const {
@@ -163,8 +161,7 @@ std::optional<ProviderChoice> ProviderRegistry::Pick(Channel channel, bool forei
   std::optional<ProviderChoice> out_for_now;
   for (const auto& p : providers_) {
     if (p->channel != wanted) continue;
-    bool domestic =
-        std::find(home_.begin(), home_.end(), p->config.country) != home_.end();
+    bool domestic = std::find(home_.begin(), home_.end(), p->config.country) != home_.end();
     if (!foreign_ok && !domestic) continue;
     if (p->breaker->state() == CircuitBreaker::State::kOpen) {
       if (!out_for_now) out_for_now = ProviderChoice{p->config.name, p->config.country, false};

@@ -14,8 +14,8 @@ using subscriptions::Channel;
 
 DispatchWorker::DispatchWorker(Outbox& outbox, ProviderRegistry& providers,
                                CampaignService& campaigns,
-                               subscriptions::SubscriptionRegistry& registry,
-                               const Clock& clock, WorkerOptions options)
+                               subscriptions::SubscriptionRegistry& registry, const Clock& clock,
+                               WorkerOptions options)
     : outbox_(outbox),
       providers_(providers),
       campaigns_(campaigns),
@@ -98,8 +98,8 @@ int DispatchWorker::RunOnce(const std::string& owner) {
       }
     }
   };
-  const size_t step = std::min(claimed.size(),
-                               static_cast<size_t>(std::max(1, options_.send_concurrency)));
+  const size_t step =
+      std::min(claimed.size(), static_cast<size_t>(std::max(1, options_.send_concurrency)));
   std::vector<std::thread> helpers;
   size_t started = 1;  // lane 0 is the calling thread
   for (; started < step; ++started) {
@@ -123,8 +123,8 @@ std::pair<std::string, std::string> DispatchWorker::Links(const ClaimedMessage& 
     claims.subject_id = m.subject_id;
   } else if (options_.hasher) {
     claims.address_key =
-        options_.hasher->Current(subscriptions::KindName(subscriptions::KindOf(m.channel)),
-                                 m.match_key)
+        options_.hasher
+            ->Current(subscriptions::KindName(subscriptions::KindOf(m.channel)), m.match_key)
             .hash;
   } else {
     return {};
@@ -159,8 +159,8 @@ void DispatchWorker::AddUnsubscribeFooter(const ClaimedMessage& m, const std::st
   }
   if (!e.html_body.empty() && e.html_body.find(url) == std::string::npos) {
     // The URL is base64url and the base ours: nothing in it needs HTML escaping.
-    std::string footer = "<p style=\"font-size:small\"><a href=\"" + url + "\">" + label +
-                         "</a></p>";
+    std::string footer =
+        "<p style=\"font-size:small\"><a href=\"" + url + "\">" + label + "</a></p>";
     size_t body_end = e.html_body.rfind("</body>");
     if (body_end == std::string::npos) {
       e.html_body += footer;
@@ -195,8 +195,8 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
   try {
     std::set<std::string> allowed = MessageService::BuiltInVariables();
     for (const auto& [k, v] : m.variables) allowed.insert(k);
-    auto tpl = MessageTemplate::Compile({m.subject_template, m.text_template, m.html_template},
-                                        allowed);
+    auto tpl =
+        MessageTemplate::Compile({m.subject_template, m.text_template, m.html_template}, allowed);
     auto [unsubscribe_url, preferences_url] = Links(m);
     auto values = m.variables;
     values["unsubscribe_url"] = unsubscribe_url;

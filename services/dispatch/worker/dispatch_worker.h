@@ -73,8 +73,7 @@ class DispatchWorker {
   std::pair<std::string, std::string> Links(const ClaimedMessage& m) const;
   std::string SmsFooter(const ClaimedMessage& m) const;
   // Appends a localised unsubscribe link to the text (and HTML) body unless it is there.
-  void AddUnsubscribeFooter(const ClaimedMessage& m, const std::string& url,
-                            EmailMessage& e) const;
+  void AddUnsubscribeFooter(const ClaimedMessage& m, const std::string& url, EmailMessage& e) const;
   void Suppress(const ClaimedMessage& m, const DeliveryResult& r);
 
   Outbox& outbox_;

@@ -251,10 +251,10 @@ TEST(LoadConfigTest, PasswordQueryParameterInUrlIsRejected) {
 }
 
 TEST(LoadConfigTest, PasswordKeywordWithSpacesAroundEqualsIsRejected) {
-  // Regression (was a bug, now fixed): common/config/config.cc:87 (RejectPasswordInUrl) only looks for the exact text
-  // "password=", but libpq accepts whitespace around '=' in keyword/value connection
-  // strings ("password = secret"), so such a password is silently accepted from the config
-  // file, against the rule that secrets come only from the environment.
+  // Regression (was a bug, now fixed): common/config/config.cc:87 (RejectPasswordInUrl) only looks
+  // for the exact text "password=", but libpq accepts whitespace around '=' in keyword/value
+  // connection strings ("password = secret"), so such a password is silently accepted from the
+  // config file, against the rule that secrets come only from the environment.
   TempYaml file("database:\n  url: host=db user=herald password = S3cr3tPw\n");
   try {
     Config c = LoadConfig(file.path(), MinimalEnv());
@@ -541,8 +541,9 @@ TEST(LoadConfigTest, ListenerTable) {
   EXPECT_EQ(d.ops_listen, "127.0.0.1:9090");
   EXPECT_EQ(d.ops_metrics_cache_ms, 5000);
   EXPECT_TRUE(d.ops_metrics_token.empty());
-  Config c = LoadYaml("ops:\n  listen: 127.0.0.2:9100\n  metrics_cache_ms: 0\n"
-                      "inbound_mail:\n  listen: 127.0.0.3:8100\n");
+  Config c = LoadYaml(
+      "ops:\n  listen: 127.0.0.2:9100\n  metrics_cache_ms: 0\n"
+      "inbound_mail:\n  listen: 127.0.0.3:8100\n");
   EXPECT_EQ(c.ops_listen, "127.0.0.2:9100");
   EXPECT_EQ(c.ops_metrics_cache_ms, 0);
   EXPECT_EQ(c.inbound_mail_listen, "127.0.0.3:8100");
