@@ -29,15 +29,9 @@ struct HttpServerOptions {
   int threads = 32;
   // Body limit of every path that no entry of `routes` covers.
   size_t max_body_bytes = 64 * 1024;
-  // Unused since the connection front reads requests (request_timeout_ms bounds a whole
-  // request); kept so existing callers compile.
-  int read_timeout_s = 5;
   int write_timeout_s = 5;  // a whole response, from its first byte to its last
   int keep_alive_max_requests = 20;
   int keep_alive_timeout_s = 2;  // idle time allowed between two requests
-  // Complete requests waiting for a worker are held by their connections (one each), so
-  // the queue is bounded by max_connections; kept so existing callers compile.
-  size_t max_queued_connections = 256;
   // Public paths (recipients' pages and providers' hooks): every request under these
   // prefixes is charged to its client before routing; over the limit it gets 429 with
   // Retry-After. rate_per_second 0 turns the limit off.

@@ -8,10 +8,6 @@
 namespace herald::web {
 namespace {
 
-constexpr char kCsp[] =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'";
-
 struct ConfirmText {
   const char* title;
   const char* revoke;   // what confirming a revocation does
@@ -67,24 +63,10 @@ const ConfirmText& TextOf(Language l) {
   return kText[l == Language::kRu ? 1 : l == Language::kEn ? 2 : 0];
 }
 
+// The recipient pages' shell, with the title as the page's heading.
 HttpResponse Page(Language lang, int status, const std::string& title, const std::string& main) {
-  HttpResponse r;
-  r.status = status;
-  r.content_type = "text/html; charset=utf-8";
-  r.body = std::string("<!DOCTYPE html>\n<html lang=\"") + LanguageCode(lang) +
-           "\">\n<head>\n<meta charset=\"utf-8\">\n"
-           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-           "<meta name=\"referrer\" content=\"no-referrer\">\n<title>" +
-           EscapeHtml(title) +
-           "</title>\n<link rel=\"stylesheet\" href=\"/static/recipient.css\">\n</head>\n"
-           "<body>\n<main>\n<h1 id=\"title\">" +
-           EscapeHtml(title) + "</h1>\n" + main + "</main>\n</body>\n</html>\n";
-  r.headers["Content-Security-Policy"] = kCsp;
-  r.headers["Cache-Control"] = "no-store";
-  r.headers["Referrer-Policy"] = "no-referrer";
-  r.headers["X-Content-Type-Options"] = "nosniff";
-  r.headers["X-Frame-Options"] = "DENY";
-  return r;
+  return RecipientHtml(lang, status, title,
+                       "<h1 id=\"title\">" + EscapeHtml(title) + "</h1>\n" + main);
 }
 
 std::string Para(const std::string& id, const std::string& text) {

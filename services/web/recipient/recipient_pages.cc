@@ -64,7 +64,10 @@ const char* ChannelEnumName(int channel) {
   }
 }
 
-HttpResponse Html(Language lang, int status, const std::string& title, const std::string& main) {
+}  // namespace
+
+HttpResponse RecipientHtml(Language lang, int status, const std::string& title,
+                           const std::string& main) {
   HttpResponse r;
   r.status = status;
   r.content_type = "text/html; charset=utf-8";
@@ -83,8 +86,6 @@ HttpResponse Html(Language lang, int status, const std::string& title, const std
   r.headers["X-Frame-Options"] = "DENY";
   return r;
 }
-
-}  // namespace
 
 bool TokenExpired(Timestamp issued_at, Timestamp now, std::chrono::seconds lifetime) {
   return now - issued_at > lifetime;
@@ -204,8 +205,9 @@ std::string RecipientPages::Details(Language lang, const Link& link) const {
 
 HttpResponse RecipientPages::Refused(Language lang, const std::string& title,
                                      const std::string& text, int status) const {
-  return Html(lang, status, title,
-              "<h1 id=\"error\">" + EscapeHtml(title) + "</h1>\n<p>" + EscapeHtml(text) + "</p>\n");
+  return RecipientHtml(
+      lang, status, title,
+      "<h1 id=\"error\">" + EscapeHtml(title) + "</h1>\n<p>" + EscapeHtml(text) + "</p>\n");
 }
 
 HttpResponse RecipientPages::Invalid(const HttpRequest& req) {
@@ -249,7 +251,7 @@ HttpResponse RecipientPages::GetUnsubscribe(const HttpRequest& req) {
                      "<button type=\"submit\" id=\"confirm-unsubscribe\">" +
                      t.confirm_button + "</button>\n</form>\n";
   if (link->expired) main += std::string("<p class=\"note\">") + t.expired_note + "</p>\n";
-  return Html(lang, 200, t.confirm_title, main);
+  return RecipientHtml(lang, 200, t.confirm_title, main);
 }
 
 HttpResponse RecipientPages::Unsubscribed(Language lang, const Link& link) const {
@@ -269,7 +271,7 @@ HttpResponse RecipientPages::Unsubscribed(Language lang, const Link& link) const
   } else if (link.expired) {
     main += std::string("<p class=\"note\">") + t.expired_note + "</p>\n";
   }
-  return Html(lang, 200, t.unsubscribed_title, main);
+  return RecipientHtml(lang, 200, t.unsubscribed_title, main);
 }
 
 HttpResponse RecipientPages::PostUnsubscribe(const HttpRequest& req) {
@@ -311,7 +313,7 @@ HttpResponse RecipientPages::PostUnsubscribe(const HttpRequest& req) {
                          "</p>\n" + Details(lang, *link) +
                          "<p><a id=\"preferences-link\" href=\"/p/" + link->token + "\">" +
                          t.preferences_link + "</a></p>\n";
-      return Html(lang, 200, t.preferences_title, main);
+      return RecipientHtml(lang, 200, t.preferences_title, main);
     }
     // RFC 8058 one-click: no cookie, no CSRF token, no Origin check (mail providers post it
     // from their own servers). The body must say List-Unsubscribe=One-Click.
@@ -365,7 +367,7 @@ HttpResponse RecipientPages::ReducedPreferences(Language lang, const Link& link,
     main += "<p><a id=\"policy-link\" href=\"" + EscapeHtml(options_.policy_url) + "\">" +
             t.policy_link + "</a></p>\n";
   }
-  return Html(lang, status, t.preferences_title, main);
+  return RecipientHtml(lang, status, t.preferences_title, main);
 }
 
 HttpResponse RecipientPages::PreferencesPage(
@@ -423,7 +425,7 @@ HttpResponse RecipientPages::PreferencesPage(
     main += "<p><a id=\"policy-link\" href=\"" + EscapeHtml(options_.policy_url) + "\">" +
             t.policy_link + "</a></p>\n";
   }
-  return Html(lang, 200, t.preferences_title, main);
+  return RecipientHtml(lang, 200, t.preferences_title, main);
 }
 
 HttpResponse RecipientPages::GetPreferences(const HttpRequest& req) {

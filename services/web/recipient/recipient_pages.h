@@ -86,4 +86,9 @@ bool TokenExpired(Timestamp issued_at, Timestamp now, std::chrono::seconds lifet
 // HTML-escapes text for element content and attribute values.
 std::string EscapeHtml(std::string_view text);
 
+// A recipient-facing page: the shared document shell around `main` (already HTML) with the
+// security headers every recipient page carries (no script, never framed, no-store).
+HttpResponse RecipientHtml(Language lang, int status, const std::string& title,
+                           const std::string& main);
+
 }  // namespace herald::web
