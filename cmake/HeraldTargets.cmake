@@ -1,0 +1,55 @@
+# One way to declare a library and a test, so warnings, include paths and test labels are
+# the same everywhere.
+#
+#   herald_library(<name> SOURCES <files...> [DEPS <public deps...>]
+#                  [PRIVATE_DEPS <deps only its own sources use...>])
+#     A static library of our own code: HERALD_WARNINGS, the tree root on the include path.
+#     Heavy dependencies a library's users never include go in PRIVATE_DEPS.
+#
+#   herald_test(<name> LABEL unit|db|integration SOURCES <files...> [DEPS <deps...>]
+#               [DEFINITIONS <NAME=value...>] [DEPENDS <targets run by the test...>])
+#     A GoogleTest binary whose tests ctest discovers under the label. unit: no I/O; db: a
+#     PostgreSQL from HERALD_TEST_DATABASE_URL; integration: a running heraldd.
+#     Relative SOURCES resolve against the calling directory, so tests/ can list
+#     `services/web/x_test.cc` and an adapter its own `x_test.cc`.
+#     The short form herald_test(<name> <label> <files...>) links the subscription and web
+#     libraries, as tests/ has always written it.
+include_guard(GLOBAL)
+include(GoogleTest)
+
+function(herald_library name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;DEPS;PRIVATE_DEPS")
+  if(NOT arg_SOURCES)
+    message(FATAL_ERROR "herald_library(${name}): SOURCES is required")
+  endif()
+  add_library(${name} STATIC ${arg_SOURCES})
+  target_compile_options(${name} PRIVATE ${HERALD_WARNINGS})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC ${arg_DEPS} PRIVATE ${arg_PRIVATE_DEPS})
+endfunction()
+
+function(herald_test name)
+  if(ARGC GREATER 1 AND NOT "${ARGV1}" STREQUAL "LABEL")
+    # The short form: herald_test(name label sources...).
+    list(SUBLIST ARGV 2 -1 sources)
+    herald_test(${name} LABEL ${ARGV1} SOURCES ${sources}
+                DEPS herald_subscriptions herald_web)
+    return()
+  endif()
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "LABEL" "SOURCES;DEPS;DEFINITIONS;DEPENDS")
+  if(NOT arg_LABEL MATCHES "^(unit|db|integration)$")
+    message(FATAL_ERROR "herald_test(${name}): LABEL must be unit, db or integration")
+  endif()
+  add_executable(${name} ${arg_SOURCES})
+  target_compile_options(${name} PRIVATE ${HERALD_WARNINGS})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PRIVATE ${arg_DEPS} GTest::gtest GTest::gmock
+                        GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE HERALD_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                             ${arg_DEFINITIONS})
+  if(arg_DEPENDS)
+    add_dependencies(${name} ${arg_DEPENDS})
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS ${arg_LABEL} DISCOVERY_TIMEOUT 60
+                       DISCOVERY_MODE PRE_TEST)
+endfunction()
