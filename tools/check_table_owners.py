@@ -57,8 +57,12 @@ TRUNCATE = re.compile(
 )
 # A write keyword whose target is not in the text (built at run time): it cannot be checked.
 DYNAMIC_TARGET = re.compile(
-    r"\b(?:INSERT\s+INTO|DELETE\s+FROM(?:\s+ONLY)?|MERGE\s+INTO|TRUNCATE(?:\s+TABLE)?)\s*$", re.I
+    r"(?:\b(?P<before>\w+)\s+)?(?<![.\w])(?:INSERT\s+INTO|DELETE\s+FROM|MERGE\s+INTO|UPDATE|COPY|TRUNCATE)"
+    r"(?:\s+(?:ONLY|TABLE))?\s*(?:$|\{[^}]*\}|%s)",
+    re.I,
 )
+# UPDATE at the end of a text is usually a row lock or an upsert, not a table to come.
+NOT_DYNAMIC_BEFORE = {"for", "key", "do"}
 CREATE_TABLE = re.compile(
     r"\bCREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?(?:TEMP|TEMPORARY|UNLOGGED\s+)?\s*TABLE\s+"
     r"(?:IF\s+NOT\s+EXISTS\s+)?" + QNAME_CAPTURE,
@@ -324,7 +328,8 @@ def writes_in(body):
         for name in re.split(r"\s*,\s*", m.group("list")):
             name = re.sub(r"^ONLY\s+", "", name.strip(), flags=re.I).rstrip("* ")
             writes.append((m.start(), "TRUNCATE", normalize(name)))
-    dynamic = [m.start() for m in DYNAMIC_TARGET.finditer(body)]
+    dynamic = [m.start() for m in DYNAMIC_TARGET.finditer(body)
+               if (m.group("before") or "").lower() not in NOT_DYNAMIC_BEFORE]
     return sorted(writes), dynamic
 
 
