@@ -386,8 +386,10 @@ def source_files(root, unscanned):
         keep = []
         for d in sorted(dirnames):
             full = os.path.join(dirpath, d)
-            if d.startswith(".") or d.startswith("build") or d == "node_modules":
+            if d.startswith(".") or d == "node_modules":
                 continue
+            if rel_dir == "." and d.startswith("build"):
+                continue  # build trees hold generated copies, e.g. the embedded migrations
             if os.path.exists(os.path.join(full, "CMakeCache.txt")):
                 continue
             keep.append(d)
@@ -402,7 +404,7 @@ def source_files(root, unscanned):
 def check(root, doc):
     owners, everyone, unscanned = parse_owner_map(os.path.join(root, doc))
     findings = []
-    texts = []  # (Text, is_sql_file)
+    texts = []  # every SQL text, comments blanked
     stream_targets = []  # (path, line, table or None)
     created = {}  # table -> (path, line)
     files = list(source_files(root, unscanned))
@@ -411,7 +413,6 @@ def check(root, doc):
         with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as f:
             src = f.read()
         if rel.endswith(SQL_EXTENSIONS):
-            starts = _line_starts(src)
             lines = []
             line = 1
             for ch in src:
