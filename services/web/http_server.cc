@@ -234,7 +234,7 @@ HttpServer::HttpServer(HttpServerOptions options)
   // A handler that throws (the database went away, a bug) answers a generic page; the log
   // line names only the path prefix, never a token or an address.
   server_->set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+      [](const httplib::Request& req, httplib::Response& res, const std::exception_ptr&) {
         log::Error("http handler failed", {{"path_prefix", req.path.substr(0, 3)}});
         res.status = 503;
         res.headers.clear();
