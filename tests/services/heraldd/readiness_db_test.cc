@@ -22,10 +22,11 @@ TEST(ReadinessDb, ABusyPoolLeavesTheInstanceReady) {
   held.push_back(pool.Acquire());
   held.push_back(pool.Acquire());
   std::atomic<int> changes{0};
-  Readiness readiness(pool, [&](bool) { ++changes; });
+  Readiness readiness(DatabaseProbe(db->dsn()), [&](bool) { ++changes; });
   readiness.Start();  // probes once before returning
   std::string why;
   EXPECT_TRUE(readiness.Ready(&why)) << why;
+  EXPECT_EQ(changes.load(), 1);
   readiness.Stop();
 }
 
