@@ -154,6 +154,13 @@ grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
         "unhandled error",
         {{"method", method}, {"request_id", caller.request_id}, {"type", typeid(err).name()}});
     return grpc::Status(grpc::INTERNAL, "internal error");
+  } catch (...) {
+    // Anything else (a thrown int, a foreign library's own type) would otherwise leave the
+    // handler thread through the gRPC library and terminate the whole server.
+    log::Error(
+        "unhandled error",
+        {{"method", method}, {"request_id", caller.request_id}, {"type", "not a std::exception"}});
+    return grpc::Status(grpc::INTERNAL, "internal error");
   }
 }
 

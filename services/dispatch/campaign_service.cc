@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <tuple>
 
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
@@ -25,12 +26,26 @@ constexpr db::Statement kInsertCampaign{
     " text_template, html_template, variables, status, start_at, rate_per_second, created_at)"
     " VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8::text[], 'draft',"
     " $9::timestamptz, $10, $11) RETURNING id::text"};
-constexpr db::Statement kLoadCampaign{
-    "campaigns.load",
-    "SELECT id::text, name, topic, channel, subject_template, text_template, html_template,"
-    " variables, status, coalesce(start_at::text, ''), rate_per_second, created_at::text,"
-    " coalesce(started_at::text, ''), coalesce(finished_at::text, ''), complaints"
-    " FROM campaigns WHERE id = $1::uuid"};
+// A campaign with its live counts by status and by deny reason, in one statement: listing a
+// page reads each campaign's counts through the messages_campaign (campaign_id, status) index
+// instead of three statements per campaign. Load and List differ only in their WHERE.
+#define HERALD_CAMPAIGN_WITH_COUNTS                                                             \
+  "SELECT c.id::text, c.name, c.topic, c.channel, c.subject_template, c.text_template,"         \
+  " c.html_template, c.variables, c.status, coalesce(c.start_at::text, ''), c.rate_per_second," \
+  " c.created_at::text, coalesce(c.started_at::text, ''), coalesce(c.finished_at::text, ''),"   \
+  " c.complaints, coalesce(s.counts, '{}'), coalesce(d.counts, '{}')"                           \
+  " FROM campaigns c"                                                                           \
+  " LEFT JOIN LATERAL (SELECT jsonb_object_agg(status, n)::text AS counts"                      \
+  "   FROM (SELECT status, count(*) AS n FROM messages WHERE campaign_id = c.id"                \
+  "     GROUP BY status) x) s ON true"                                                          \
+  " LEFT JOIN LATERAL (SELECT jsonb_object_agg(deny_reason, n)::text AS counts"                 \
+  "   FROM (SELECT deny_reason, count(*) AS n FROM messages WHERE campaign_id = c.id"           \
+  "     AND deny_reason IS NOT NULL GROUP BY deny_reason) x) d ON true"
+constexpr db::Statement kLoadCampaign{"campaigns.load",
+                                      HERALD_CAMPAIGN_WITH_COUNTS " WHERE c.id = $1::uuid"};
+constexpr db::Statement kListCampaigns{
+    "campaigns.list", HERALD_CAMPAIGN_WITH_COUNTS " WHERE c.id::text > $1 ORDER BY c.id LIMIT $2"};
+#undef HERALD_CAMPAIGN_WITH_COUNTS
 constexpr db::Statement kLockCampaign{
     "campaigns.lock",
     "SELECT status, coalesce(start_at > $2, false), channel, topic, variables::text"
@@ -47,20 +62,12 @@ constexpr db::Statement kCancelMessages{
     "  WHERE campaign_id = $1::uuid AND status IN ('queued', 'retrying') RETURNING id)"
     " INSERT INTO message_history (message_id, status, note, at)"
     " SELECT id, 'cancelled', 'campaign cancelled', $2 FROM c"};
-constexpr db::Statement kCountsByStatus{
-    "campaigns.counts_by_status",
-    "SELECT status, count(*) FROM messages WHERE campaign_id = $1::uuid GROUP BY status"};
-constexpr db::Statement kCountsByReason{
-    "campaigns.counts_by_reason",
-    "SELECT deny_reason, count(*) FROM messages WHERE campaign_id = $1::uuid"
-    " AND deny_reason IS NOT NULL GROUP BY deny_reason"};
-constexpr db::Statement kListCampaigns{
-    "campaigns.list", "SELECT id::text FROM campaigns WHERE id::text > $1 ORDER BY id LIMIT $2"};
 constexpr db::Statement kStartDue{"campaigns.start_due",
                                   "UPDATE campaigns SET status = 'running', started_at = $1"
                                   " WHERE status = 'scheduled' AND start_at <= $1"};
-// Finishing takes the campaign rows first (skipping any an AddRecipients stream holds), then
-// looks for work left in a separate statement, whose snapshot sees every committed stream.
+// Finishing takes the campaign rows first (skipping any a stream's end holds), then looks for
+// work left in a separate statement, whose snapshot sees every committed stream; a campaign
+// with a stream still uploading is not finished under it.
 constexpr db::Statement kLockRunning{
     "campaigns.lock_running",
     "SELECT id::text FROM campaigns WHERE status = 'running' FOR UPDATE SKIP LOCKED"};
@@ -70,16 +77,47 @@ constexpr db::Statement kFinishDone{
     " WHERE id IN (SELECT unnest($2::uuid[]))"
     " AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id)"
     " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id"
-    "   AND m.status IN ('queued', 'retrying', 'sending'))"};
+    "   AND m.status IN ('queued', 'retrying', 'sending'))"
+    " AND NOT EXISTS (SELECT 1 FROM campaign_uploads u WHERE u.campaign_id = c.id)"};
 
 // A stream that adds at least this many messages refreshes the planner's statistics.
 constexpr int64_t kAnalyzeAfterRows = 1000;
 
-// Staging for one AddRecipients stream (COPY target); dropped at commit.
+// An AddRecipients stream stages its rows in campaign_uploads / campaign_upload_rows (COPY,
+// one short transaction per batch) while the client streams, so a stalled stream holds no
+// pooled connection, transaction or campaign lock. At the end of the stream one transaction
+// takes the campaign row, moves the upload into a temporary stage and queues from there.
+constexpr std::size_t kUploadBatchRows = 5000;
+constexpr std::size_t kUploadBatchBytes = 8 << 20;
+constexpr db::Statement kCampaignForUpload{
+    "recipients.campaign",
+    "SELECT status, channel, topic, variables::text FROM campaigns"
+    " WHERE id = $1::uuid"};
+constexpr db::Statement kBeginUpload{
+    "recipients.begin_upload",
+    "INSERT INTO campaign_uploads (id, campaign_id, started_at)"
+    " VALUES (gen_random_uuid(), $1::uuid, $2) RETURNING id::text"};
+constexpr db::Statement kTakeUpload{
+    "recipients.take_upload",
+    "WITH u AS (DELETE FROM campaign_upload_rows WHERE upload_id = $1::uuid"
+    "   RETURNING row_no, subject_id, external_id, address, match_key, variables)"
+    " INSERT INTO recipients_stage SELECT * FROM u"};
+constexpr db::Statement kDropUpload{
+    "recipients.drop_upload",
+    "WITH u AS (DELETE FROM campaign_uploads WHERE id = $1::uuid RETURNING id)"
+    " DELETE FROM campaign_upload_rows WHERE upload_id = $1::uuid"};
+// Uploads whose stream died with its process (a live stream ends within minutes).
+constexpr db::Statement kDropStaleUploads{
+    "recipients.drop_stale_uploads",
+    "WITH u AS (DELETE FROM campaign_uploads WHERE started_at < $1::timestamptz - interval '1 day'"
+    "   RETURNING id)"
+    " DELETE FROM campaign_upload_rows WHERE upload_id IN (SELECT id FROM u)"};
+
+// The stage of one stream's end, filled from its upload; dropped at commit.
 constexpr char kCreateStage[] =
     "CREATE TEMP TABLE recipients_stage (row_no bigint, subject_id text, external_id text,"
     " address text, match_key text, variables text) ON COMMIT DROP";
-// Issue 6 (B4): a stream's statements sort and join the whole stage. With the default 4 MB
+// (B4) The end of a stream sorts and joins the whole stage. With the default 4 MB
 // of work_mem every sort spilled to disk, and JIT compiled the anti-join of a million rows
 // for ~0.2 s of nothing; both settings end with the transaction.
 constexpr char kStreamSettings[] = "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off";
@@ -187,6 +225,49 @@ bool IsVariableName(const std::string& s) {
   return std::regex_match(s, kName);
 }
 
+// One row of kLoadCampaign or kListCampaigns.
+v1::Campaign CampaignFromRow(const pqxx::row& row) {
+  v1::Campaign c;
+  c.set_id(row[0].as<std::string>());
+  c.set_name(row[1].as<std::string>());
+  c.set_topic(row[2].as<std::string>());
+  c.set_channel(static_cast<v1::Channel>(row[3].as<int>()));
+  c.mutable_content()->set_subject(row[4].as<std::string>());
+  c.mutable_content()->set_text(row[5].as<std::string>());
+  c.mutable_content()->set_html(row[6].as<std::string>());
+  for (const auto& v : ParseTextArray(row[7].as<std::string>())) c.add_variables(v);
+  c.set_status(StatusFromText(row[8].as<std::string>()));
+  if (!row[9].as<std::string>().empty()) {
+    subscriptions::SetTimestamp(c.mutable_start_time(), row[9].as<std::string>());
+  }
+  c.set_rate_per_second(row[10].as<double>());
+  subscriptions::SetTimestamp(c.mutable_create_time(), row[11].as<std::string>());
+  if (!row[12].as<std::string>().empty()) {
+    subscriptions::SetTimestamp(c.mutable_started_time(), row[12].as<std::string>());
+  }
+  if (!row[13].as<std::string>().empty()) {
+    subscriptions::SetTimestamp(c.mutable_finished_time(), row[13].as<std::string>());
+  }
+  c.set_complaints(row[14].as<int64_t>());
+  int64_t total = 0, terminal = 0;
+  // Parsed into locals: items() of a temporary would outlive the object it walks.
+  const auto by_status = nlohmann::json::parse(row[15].as<std::string>());
+  const auto by_reason = nlohmann::json::parse(row[16].as<std::string>());
+  for (const auto& [status, count] : by_status.items()) {
+    int64_t n = count.get<int64_t>();
+    (*c.mutable_counts_by_status())[status] = n;
+    total += n;
+    if (status != "queued" && status != "retrying" && status != "sending") terminal += n;
+  }
+  for (const auto& [reason, count] : by_reason.items()) {
+    (*c.mutable_counts_by_deny_reason())[v1::DenyReason_Name(
+        static_cast<v1::DenyReason>(std::stoi(reason)))] = count.get<int64_t>();
+  }
+  c.set_recipients(total);
+  c.set_progress(total ? static_cast<double>(terminal) / static_cast<double>(total) : 0.0);
+  return c;
+}
+
 }  // namespace
 
 CampaignService::CampaignService(db::Pool& pool, const Clock& clock,
@@ -261,6 +342,159 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
   if (!next(&msg)) throw InvalidArgument("campaign_id", "the stream was empty");
   std::string campaign_id = subscriptions::RequireUuid("campaign_id", msg.campaign_id());
   Timestamp now = clock_.Now();
+  Channel channel = Channel::kEmail;
+  std::string topic, upload_id;
+  std::vector<std::string> declared;
+  {
+    auto conn = pool_.Acquire();
+    pqxx::work txn(conn->raw());
+    auto rows = conn->Exec(txn, kCampaignForUpload, campaign_id);
+    if (rows.empty()) throw NotFound("campaign_id: campaign");
+    std::string status = rows[0][0].as<std::string>();
+    if (status == "cancelled" || status == "finished") {
+      throw FailedPrecondition("campaign_id: the campaign is " + status);
+    }
+    channel = static_cast<Channel>(rows[0][1].as<int>());
+    topic = rows[0][2].as<std::string>();
+    declared = ParseTextArray(rows[0][3].as<std::string>());
+    upload_id = conn->Exec(txn, kBeginUpload, campaign_id, ToIso8601(now))[0][0].as<std::string>();
+    txn.commit();
+  }
+  try {
+    return FinishUpload(caller, campaign_id, upload_id, channel, topic,
+                        StageUpload(upload_id, channel, declared, msg, next, campaign_id), now,
+                        cancelled);
+  } catch (...) {
+    try {
+      auto conn = pool_.Acquire();
+      pqxx::work txn(conn->raw());
+      conn->Exec(txn, kDropUpload, upload_id);
+      txn.commit();
+    } catch (const std::exception& e) {
+      log::Warn("could not drop a failed recipient upload; housekeeping will",
+                {{"error_type", typeid(e).name()}});
+    }
+    throw;
+  }
+}
+
+CampaignService::StagedUpload CampaignService::StageUpload(
+    const std::string& upload_id, Channel channel, const std::vector<std::string>& declared,
+    v1::AddRecipientsRequest& msg, const std::function<bool(v1::AddRecipientsRequest*)>& next,
+    const std::string& campaign_id) {
+  const bool email = channel == Channel::kEmail;
+  StagedUpload up;
+  auto skip = [&](int64_t row, const std::string& reason) {
+    ++up.skipped[reason];
+    if (up.errors.size() < kMaxReportedErrors) up.errors.emplace_back(row, reason);
+  };
+  using StagedRow = std::tuple<std::string, int64_t, std::string, std::string, std::string,
+                               std::string, std::string>;
+  std::vector<StagedRow> batch;
+  std::size_t batch_bytes = 0;
+  // One short transaction per batch: the connection goes back to the pool before the next
+  // message of the stream is awaited.
+  auto flush = [&] {
+    if (batch.empty()) return;
+    auto conn = pool_.Acquire();
+    pqxx::work txn(conn->raw());
+    pqxx::stream_to stage(
+        txn, "campaign_upload_rows",
+        std::vector<std::string>{"upload_id", "row_no", "subject_id", "external_id", "address",
+                                 "match_key", "variables"});
+    for (const auto& row : batch) stage << row;
+    stage.complete();
+    txn.commit();
+    batch.clear();
+    batch_bytes = 0;
+  };
+  do {
+    if (!msg.campaign_id().empty() &&
+        !(subscriptions::IsUuid(msg.campaign_id()) &&
+          subscriptions::RequireUuid("campaign_id", msg.campaign_id()) == campaign_id)) {
+      throw InvalidArgument("campaign_id", "one stream adds to one campaign");
+    }
+    for (const auto& row : msg.rows()) {
+      int64_t row_no = ++up.received;
+      std::string subject_id, external_id, address, match_key;
+      if (!row.subject_id().empty()) {
+        if (!subscriptions::IsUuid(row.subject_id())) {
+          skip(row_no, "bad subject id");
+          continue;
+        }
+        subject_id = row.subject_id();
+      }
+      if (!row.external_id().empty()) {
+        if (row.external_id().size() > 128) {
+          skip(row_no, "bad external id");
+          continue;
+        }
+        external_id = row.external_id();
+      }
+      if (!row.address().empty()) {
+        auto res = email ? validation::NormalizeEmail(row.address())
+                         : validation::NormalizePhone(row.address(), gate_.default_region());
+        auto* a = std::get_if<validation::NormalizedAddress>(&res);
+        if (!a) {
+          skip(row_no, "bad address");
+          continue;
+        }
+        address = a->value;
+        match_key = a->match_key;
+      }
+      if (subject_id.empty() && external_id.empty() && address.empty()) {
+        skip(row_no, "no recipient");
+        continue;
+      }
+      nlohmann::json vars = nlohmann::json::object();
+      bool missing = false;
+      for (const auto& name : declared) {
+        auto it = row.variables().find(name);
+        if (it == row.variables().end()) {
+          missing = true;
+          break;
+        }
+        vars[name] = it->second;
+      }
+      if (missing) {
+        skip(row_no, "missing variable");
+        continue;
+      }
+      bool bad_value = false;
+      for (const auto& [name, value] : vars.items()) {
+        try {
+          subscriptions::CheckText(name, value.get<std::string>(), 4096);
+        } catch (const Error&) {
+          bad_value = true;
+        }
+      }
+      if (bad_value) {
+        skip(row_no, "bad variable value");
+        continue;
+      }
+      std::string text = vars.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      batch_bytes +=
+          subject_id.size() + external_id.size() + address.size() + match_key.size() + text.size();
+      batch.emplace_back(upload_id, row_no, std::move(subject_id), std::move(external_id),
+                         std::move(address), std::move(match_key), std::move(text));
+      if (batch.size() >= kUploadBatchRows || batch_bytes >= kUploadBatchBytes) flush();
+    }
+  } while (next(&msg));
+  flush();
+  return up;
+}
+
+v1::AddRecipientsResponse CampaignService::FinishUpload(const Caller& caller,
+                                                        const std::string& campaign_id,
+                                                        const std::string& upload_id,
+                                                        Channel channel, const std::string& topic,
+                                                        StagedUpload up, Timestamp now,
+                                                        const std::function<bool()>& cancelled) {
+  if (cancelled()) throw Error(ErrorCode::kUnavailable, "the stream was broken; nothing added");
+  auto skip = [&](int64_t row, const std::string& reason) {
+    ++up.skipped[reason];
+    if (up.errors.size() < kMaxReportedErrors) up.errors.emplace_back(row, reason);
+  };
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   auto rows = conn->Exec(txn, kLockCampaign, campaign_id, ToIso8601(now));
@@ -269,101 +503,14 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
   if (status == "cancelled" || status == "finished") {
     throw FailedPrecondition("campaign_id: the campaign is " + status);
   }
-  Channel channel = static_cast<Channel>(rows[0][2].as<int>());
-  std::string topic = rows[0][3].as<std::string>();
-  std::vector<std::string> declared = ParseTextArray(rows[0][4].as<std::string>());
-  bool email = channel == Channel::kEmail;
-
-  v1::AddRecipientsResponse resp;
-  std::map<std::string, int64_t> skipped;
-  std::vector<std::pair<int64_t, std::string>> errors;
-  auto skip = [&](int64_t row, const std::string& reason) {
-    ++skipped[reason];
-    if (errors.size() < kMaxReportedErrors) errors.emplace_back(row, reason);
-  };
   txn.exec(kStreamSettings);
   txn.exec(kCreateStage);
-  int64_t row_no = 0;
-  {
-    pqxx::stream_to stage(txn, "recipients_stage",
-                          std::vector<std::string>{"row_no", "subject_id", "external_id", "address",
-                                                   "match_key", "variables"});
-    do {
-      if (!msg.campaign_id().empty() &&
-          !(subscriptions::IsUuid(msg.campaign_id()) &&
-            subscriptions::RequireUuid("campaign_id", msg.campaign_id()) == campaign_id)) {
-        stage.complete();
-        throw InvalidArgument("campaign_id", "one stream adds to one campaign");
-      }
-      for (const auto& row : msg.rows()) {
-        ++row_no;
-        std::string subject_id, external_id, address, match_key;
-        if (!row.subject_id().empty()) {
-          if (!subscriptions::IsUuid(row.subject_id())) {
-            skip(row_no, "bad subject id");
-            continue;
-          }
-          subject_id = row.subject_id();
-        }
-        if (!row.external_id().empty()) {
-          if (row.external_id().size() > 128) {
-            skip(row_no, "bad external id");
-            continue;
-          }
-          external_id = row.external_id();
-        }
-        if (!row.address().empty()) {
-          auto res = email ? validation::NormalizeEmail(row.address())
-                           : validation::NormalizePhone(row.address(), gate_.default_region());
-          auto* a = std::get_if<validation::NormalizedAddress>(&res);
-          if (!a) {
-            skip(row_no, "bad address");
-            continue;
-          }
-          address = a->value;
-          match_key = a->match_key;
-        }
-        if (subject_id.empty() && external_id.empty() && address.empty()) {
-          skip(row_no, "no recipient");
-          continue;
-        }
-        nlohmann::json vars = nlohmann::json::object();
-        bool missing = false;
-        for (const auto& name : declared) {
-          auto it = row.variables().find(name);
-          if (it == row.variables().end()) {
-            missing = true;
-            break;
-          }
-          vars[name] = it->second;
-        }
-        if (missing) {
-          skip(row_no, "missing variable");
-          continue;
-        }
-        bool bad_value = false;
-        for (const auto& [name, value] : vars.items()) {
-          try {
-            subscriptions::CheckText(name, value.get<std::string>(), 4096);
-          } catch (const Error&) {
-            bad_value = true;
-          }
-        }
-        if (bad_value) {
-          skip(row_no, "bad variable value");
-          continue;
-        }
-        stage << std::make_tuple(
-            row_no, subject_id, external_id, address, match_key,
-            vars.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      }
-    } while (next(&msg));
-    stage.complete();
-  }
-  if (cancelled()) throw Error(ErrorCode::kUnavailable, "the stream was broken; nothing added");
+  conn->Exec(txn, kTakeUpload, upload_id);
+  conn->Exec(txn, kDropUpload, upload_id);
 
-  resp.set_received(row_no);
-  const int kind = email ? 1 : 2;
+  v1::AddRecipientsResponse resp;
+  resp.set_received(up.received);
+  const int kind = channel == Channel::kEmail ? 1 : 2;
   for (const auto& r : conn->Exec(txn, kUnknownGiven)) {
     skip(r[0].as<int64_t>(), "unknown subject");
   }
@@ -378,8 +525,8 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
   // Every received row is either staged or skipped, and every staged row not queued now is a
   // duplicate (no count(*) pass over the stage).
   int64_t skips = 0;
-  for (const auto& [reason, n] : skipped) skips += n;
-  int64_t valid = row_no - skips;
+  for (const auto& [reason, n] : up.skipped) skips += n;
+  int64_t valid = up.received - skips;
   bool fresh = !conn->Exec(txn, kCampaignHasChannel, campaign_id, static_cast<int>(channel))[0][0]
                     .as<bool>();
   auto added = conn->Exec(txn, fresh ? kQueueFresh : kQueueRecipients, campaign_id,
@@ -387,21 +534,21 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
   resp.set_added(static_cast<int64_t>(added.affected_rows()));
   resp.set_duplicates(valid - resp.added());
   int64_t total_skipped = 0;
-  for (const auto& [reason, n] : skipped) {
+  for (const auto& [reason, n] : up.skipped) {
     (*resp.mutable_skipped_by_reason())[reason] = n;
     total_skipped += n;
   }
   resp.set_skipped(total_skipped);
-  std::sort(errors.begin(), errors.end());
-  for (size_t i = 0; i < errors.size() && i < kMaxReportedErrors; ++i) {
+  std::sort(up.errors.begin(), up.errors.end());
+  for (size_t i = 0; i < up.errors.size() && i < kMaxReportedErrors; ++i) {
     auto* e = resp.add_errors();
-    e->set_row(errors[i].first);
-    e->set_reason(errors[i].second);
+    e->set_row(up.errors[i].first);
+    e->set_reason(up.errors[i].second);
   }
   txn.commit();
-  // Issue 6: after a bulk load the planner still believes the outbox nearly empty and sorts
-  // every due message for each claim instead of reading the due index in order (O(N) per
-  // batch). Autovacuum would analyze later; a campaign starting now would not wait for it.
+  // After a bulk load the planner still believes the outbox nearly empty and sorts every due
+  // message for each claim instead of reading the due index in order (O(N) per batch).
+  // Autovacuum would analyze later; a campaign starting now would not wait for it.
   if (resp.added() >= kAnalyzeAfterRows) {
     try {
       pqxx::nontransaction analyze(conn->raw());
@@ -471,12 +618,12 @@ v1::ListCampaignsResponse CampaignService::List(const Caller&, const v1::ListCam
   std::string after = subscriptions::DecodePageToken(r.page_token());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
-  auto ids = conn->Exec(txn, kListCampaigns, after, limit + 1);
+  auto rows = conn->Exec(txn, kListCampaigns, after, limit + 1);
   v1::ListCampaignsResponse resp;
-  for (int i = 0; i < static_cast<int>(ids.size()) && i < limit; ++i) {
-    *resp.add_campaigns() = Load(*conn, txn, ids[i][0].as<std::string>());
+  for (int i = 0; i < static_cast<int>(rows.size()) && i < limit; ++i) {
+    *resp.add_campaigns() = CampaignFromRow(rows[i]);
   }
-  if (static_cast<int>(ids.size()) > limit) {
+  if (static_cast<int>(rows.size()) > limit) {
     resp.set_next_page_token(subscriptions::EncodePageToken(resp.campaigns(limit - 1).id()));
   }
   return resp;
@@ -487,6 +634,7 @@ void CampaignService::AdvanceCampaigns() {
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   conn->Exec(txn, kStartDue, ToIso8601(now));
+  conn->Exec(txn, kDropStaleUploads, ToIso8601(now));
   std::vector<std::string> running;
   for (const auto& r : conn->Exec(txn, kLockRunning)) running.push_back(r[0].as<std::string>());
   if (!running.empty()) {
@@ -499,44 +647,7 @@ v1::Campaign CampaignService::Load(db::Connection& conn, pqxx::transaction_base&
                                    const std::string& id) {
   auto rows = conn.Exec(txn, kLoadCampaign, id);
   if (rows.empty()) throw NotFound("campaign_id: campaign");
-  const auto& row = rows[0];
-  v1::Campaign c;
-  c.set_id(row[0].as<std::string>());
-  c.set_name(row[1].as<std::string>());
-  c.set_topic(row[2].as<std::string>());
-  c.set_channel(static_cast<v1::Channel>(row[3].as<int>()));
-  c.mutable_content()->set_subject(row[4].as<std::string>());
-  c.mutable_content()->set_text(row[5].as<std::string>());
-  c.mutable_content()->set_html(row[6].as<std::string>());
-  for (const auto& v : ParseTextArray(row[7].as<std::string>())) c.add_variables(v);
-  c.set_status(StatusFromText(row[8].as<std::string>()));
-  if (!row[9].as<std::string>().empty()) {
-    subscriptions::SetTimestamp(c.mutable_start_time(), row[9].as<std::string>());
-  }
-  c.set_rate_per_second(row[10].as<double>());
-  subscriptions::SetTimestamp(c.mutable_create_time(), row[11].as<std::string>());
-  if (!row[12].as<std::string>().empty()) {
-    subscriptions::SetTimestamp(c.mutable_started_time(), row[12].as<std::string>());
-  }
-  if (!row[13].as<std::string>().empty()) {
-    subscriptions::SetTimestamp(c.mutable_finished_time(), row[13].as<std::string>());
-  }
-  c.set_complaints(row[14].as<int64_t>());
-  int64_t total = 0, terminal = 0;
-  for (const auto& r : conn.Exec(txn, kCountsByStatus, id)) {
-    std::string s = r[0].as<std::string>();
-    int64_t n = r[1].as<int64_t>();
-    (*c.mutable_counts_by_status())[s] = n;
-    total += n;
-    if (s != "queued" && s != "retrying" && s != "sending") terminal += n;
-  }
-  for (const auto& r : conn.Exec(txn, kCountsByReason, id)) {
-    (*c.mutable_counts_by_deny_reason())[v1::DenyReason_Name(
-        static_cast<v1::DenyReason>(r[0].as<int>()))] = r[1].as<int64_t>();
-  }
-  c.set_recipients(total);
-  c.set_progress(total ? static_cast<double>(terminal) / static_cast<double>(total) : 0.0);
-  return c;
+  return CampaignFromRow(rows[0]);
 }
 
 }  // namespace herald::dispatch

@@ -1,7 +1,10 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/db/pool.h"
@@ -13,8 +16,9 @@
 namespace herald::dispatch {
 
 // Campaigns: one content to many recipients on one topic and channel. Recipients are
-// bulk-loaded with COPY into a staging table inside one transaction per stream, then
-// resolved, de-duplicated and queued set-based. The outbox claims a campaign's messages
+// bulk-loaded with COPY into an upload, one short transaction per batch while the client
+// streams, then resolved, de-duplicated and queued set-based in one transaction at the end
+// of the stream. The outbox claims a campaign's messages
 // only while it runs, through the same gate as every other message.
 class CampaignService {
  public:
@@ -25,9 +29,9 @@ class CampaignService {
                                             const v1::CreateCampaignRequest& r);
   // `next` fills the next stream message and returns false at the end of the stream;
   // `cancelled` tells whether the stream was broken (then nothing is added).
-  v1::AddRecipientsResponse AddRecipients(const Caller& caller,
-                                          const std::function<bool(v1::AddRecipientsRequest*)>& next,
-                                          const std::function<bool()>& cancelled);
+  v1::AddRecipientsResponse AddRecipients(
+      const Caller& caller, const std::function<bool(v1::AddRecipientsRequest*)>& next,
+      const std::function<bool()>& cancelled);
   v1::Campaign Start(const Caller& caller, const std::string& campaign_id);
   v1::Campaign Pause(const Caller& caller, const std::string& campaign_id);
   v1::Campaign Resume(const Caller& caller, const std::string& campaign_id);
@@ -42,6 +46,22 @@ class CampaignService {
   static constexpr int kMaxReportedErrors = 1000;
 
  private:
+  // What a stream's rows left behind once checked and staged: the count, and the rows
+  // skipped by reason (the first kMaxReportedErrors with their row numbers).
+  struct StagedUpload {
+    int64_t received = 0;
+    std::map<std::string, int64_t> skipped;
+    std::vector<std::pair<int64_t, std::string>> errors;
+  };
+  StagedUpload StageUpload(const std::string& upload_id, subscriptions::Channel channel,
+                           const std::vector<std::string>& declared, v1::AddRecipientsRequest& msg,
+                           const std::function<bool(v1::AddRecipientsRequest*)>& next,
+                           const std::string& campaign_id);
+  v1::AddRecipientsResponse FinishUpload(const Caller& caller, const std::string& campaign_id,
+                                         const std::string& upload_id,
+                                         subscriptions::Channel channel, const std::string& topic,
+                                         StagedUpload up, Timestamp now,
+                                         const std::function<bool()>& cancelled);
   v1::Campaign Load(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id);
   v1::Campaign Transition(const std::string& campaign_id, const char* verb,
                           const std::function<std::string(const std::string& status,

@@ -236,7 +236,7 @@ int Serve(const Config& config) {
     grpc_server->GetHealthCheckService()->SetServingStatus(false);
   }
 
-  Readiness readiness(pool, [&](bool ready) {
+  Readiness readiness(DatabaseProbe(config.database_url), [&](bool ready) {
     if (grpc_server) grpc_server->GetHealthCheckService()->SetServingStatus(ready);
   });
   readiness.Start();
@@ -371,6 +371,9 @@ int Serve(const Config& config) {
   int sig = 0;
   sigwait(&signals, &sig);
   log::Info("shutting down", {{"signal", sig}});
+  // Unready for good before anything drains: a probe finishing now must not report the
+  // database fine and turn health back to SERVING while calls drain.
+  readiness.Drain();
   if (grpc_server) {
     grpc_server->GetHealthCheckService()->SetServingStatus(false);
     // Stops accepting; in-flight calls get up to 10 s to finish.

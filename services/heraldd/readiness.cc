@@ -1,22 +1,42 @@
 #include "services/heraldd/readiness.h"
 
+#include <memory>
+#include <pqxx/pqxx>
+
 #include "common/db/migrations.h"
 #include "common/log/log.h"
 
 namespace herald {
 
 void Readiness::Start() {
-  Probe();
+  ProbeOnce();
   thread_ = std::thread([this] {
     std::unique_lock lock(mu_);
     while (!stopping_) {
-      cv_.wait_for(lock, std::chrono::milliseconds(500));
+      cv_.wait_for(lock, period_);
       if (stopping_) break;
       lock.unlock();
-      Probe();
+      ProbeOnce();
       lock.lock();
     }
   });
+}
+
+void Readiness::Drain() {
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    stopping_ = true;
+    if (ready_) {
+      log::Info("not ready", {{"reason", "shutting down"}});
+      on_change_(false);
+    }
+    ready_ = false;
+    why_ = "shutting down";
+  }
+  // Not joined here: a probe stuck on an unreachable database must not hold up the drain.
+  // Its verdict is discarded (ProbeOnce checks draining_ under the same lock).
+  cv_.notify_all();
 }
 
 void Readiness::Stop() {
@@ -34,28 +54,37 @@ bool Readiness::Ready(std::string* why) const {
   return ready_;
 }
 
-void Readiness::Probe() {
-  bool ready = false;
-  std::string why;
-  try {
-    auto conn = pool_.Acquire();
-    pqxx::nontransaction(conn->raw()).exec("SELECT 1");
-    ready = db::MigrationsCurrent(conn->raw(), db::BuiltInMigrations());
-    if (!ready) why = "migrations not applied";
-  } catch (const std::exception&) {
-    why = "database unreachable";
-  }
-  bool changed;
-  {
-    std::lock_guard lock(mu_);
-    changed = ready != ready_;
-    ready_ = ready;
-    why_ = why;
-  }
+void Readiness::ProbeOnce() {
+  Verdict v = probe_();
+  // Changes are reported under the lock, so a report cannot overtake Drain's.
+  std::lock_guard lock(mu_);
+  if (draining_) return;
+  bool changed = v.ready != ready_;
+  ready_ = v.ready;
+  why_ = v.why;
   if (changed) {
-    log::Info(ready ? "ready" : "not ready", {{"reason", why}});
-    on_change_(ready);
+    log::Info(v.ready ? "ready" : "not ready", {{"reason", v.why}});
+    on_change_(v.ready);
   }
+}
+
+Readiness::Probe DatabaseProbe(std::string dsn) {
+  // Shared so the probe stays copyable as a std::function; only the probing thread uses it.
+  auto conn = std::make_shared<std::unique_ptr<pqxx::connection>>();
+  return [dsn = std::move(dsn), conn]() -> Readiness::Verdict {
+    try {
+      if (!*conn || !(*conn)->is_open()) *conn = std::make_unique<pqxx::connection>(dsn);
+      pqxx::nontransaction(**conn).exec("SELECT 1");
+      if (!db::MigrationsCurrent(**conn, db::BuiltInMigrations())) {
+        return {false, "migrations not applied"};
+      }
+      return {true, ""};
+    } catch (const std::exception&) {
+      // Dropped, so the next probe connects afresh once PostgreSQL is back.
+      conn->reset();
+      return {false, "database unreachable"};
+    }
+  };
 }
 
 }  // namespace herald

@@ -97,9 +97,91 @@ TEST_F(FreshDatabase, PoolDropsABrokenConnectionAndReconnects) {
   EXPECT_EQ(pqxx::nontransaction(l->raw()).exec("SELECT 41 + 1")[0][0].as<int>(), 42);
 }
 
+// Three small migrations standing in for a binary's list.
+std::vector<Migration> Known(std::vector<int> versions) {
+  std::vector<Migration> out;
+  for (int v : versions) {
+    out.push_back({v, "t" + std::to_string(v), "CREATE TABLE t" + std::to_string(v) + " (x int)"});
+  }
+  return out;
+}
+
+// The message of what ApplyMigrations threw ("" when it did not throw).
+std::string ApplyError(pqxx::connection& conn, const std::vector<Migration>& migrations) {
+  try {
+    ApplyMigrations(conn, migrations);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(FreshDatabase, AChangedFileStopsStartUpNamingItsVersion) {
+  pqxx::connection conn(dsn_);
+  ASSERT_EQ(ApplyMigrations(conn, Known({1, 2, 3})), 3);
+  auto edited = Known({1, 2, 3});
+  edited[1].sql += " -- edited after release";
+  std::string error = ApplyError(conn, edited);
+  EXPECT_NE(error.find("V002"), std::string::npos) << error;
+  EXPECT_NE(error.find("checksum"), std::string::npos) << error;
+  EXPECT_FALSE(MigrationsCurrent(conn, edited));
+}
+
+TEST_F(FreshDatabase, AGapOrAnOutOfOrderNumberInTheBinaryStopsStartUp) {
+  pqxx::connection conn(dsn_);
+  std::string gap = ApplyError(conn, Known({1, 2, 4}));
+  EXPECT_NE(gap.find("V003"), std::string::npos) << gap;
+  EXPECT_NE(gap.find("missing"), std::string::npos) << gap;
+  std::string order = ApplyError(conn, Known({1, 3, 2}));
+  EXPECT_NE(order.find("V002"), std::string::npos) << order;
+  EXPECT_NE(order.find("order"), std::string::npos) << order;
+  // Nothing of either list was applied.
+  EXPECT_EQ(pqxx::nontransaction(conn).exec("SELECT to_regclass('t1') IS NULL")[0][0].as<bool>(),
+            true);
+}
+
+// The runner used to skip every version below the highest applied one, so a migration
+// merged late under a lower number never ran. It is an error now.
+TEST_F(FreshDatabase, AnUnappliedVersionBelowTheHighestAppliedStopsStartUp) {
+  pqxx::connection conn(dsn_);
+  ASSERT_EQ(ApplyMigrations(conn, Known({1})), 1);
+  // A database where V003 ran and V002 did not (as a late merge under a lower number leaves).
+  pqxx::nontransaction(conn).exec(
+      "CREATE TABLE t3 (x int); INSERT INTO schema_migrations (version, name, applied_at)"
+      " VALUES (3, 't3', now())");
+  std::string error = ApplyError(conn, Known({1, 2, 3}));
+  EXPECT_NE(error.find("V002"), std::string::npos) << error;
+  EXPECT_NE(error.find("not applied"), std::string::npos) << error;
+  EXPECT_FALSE(MigrationsCurrent(conn, Known({1, 2, 3})));
+}
+
+// An older binary during a rolling upgrade meets a schema one release ahead: it logs that
+// and runs, and stays ready (migrations are expand-only for a release).
+TEST_F(FreshDatabase, AnAppliedVersionNewerThanTheBinaryIsAllowed) {
+  pqxx::connection conn(dsn_);
+  ASSERT_EQ(ApplyMigrations(conn, Known({1, 2, 3})), 3);
+  EXPECT_EQ(ApplyMigrations(conn, Known({1, 2})), 0);
+  EXPECT_TRUE(MigrationsCurrent(conn, Known({1, 2})));
+}
+
+// A database migrated by a binary that kept no checksums gets them on the first run of one
+// that does, and a later edit is then caught.
+TEST_F(FreshDatabase, ADatabaseWithoutChecksumsGetsThemFilled) {
+  pqxx::connection conn(dsn_);
+  ASSERT_EQ(ApplyMigrations(conn, Known({1, 2})), 2);
+  pqxx::nontransaction(conn).exec("ALTER TABLE schema_migrations DROP COLUMN IF EXISTS checksum");
+  EXPECT_EQ(ApplyMigrations(conn, Known({1, 2, 3})), 1);
+  EXPECT_EQ(pqxx::nontransaction(conn)
+                .exec("SELECT count(*) FROM schema_migrations WHERE checksum IS NOT NULL")[0][0]
+                .as<int>(),
+            3);
+  auto edited = Known({1, 2, 3});
+  edited[0].sql += ";";
+  EXPECT_NE(ApplyError(conn, edited).find("V001"), std::string::npos);
+}
+
 TEST(UnreachableDatabase, PoolAnswersUnavailable) {
-  Pool pool("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1,
-            std::chrono::seconds(1));
+  Pool pool("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1, std::chrono::seconds(1));
   try {
     pool.Acquire();
     ADD_FAILURE() << "connected to nothing";

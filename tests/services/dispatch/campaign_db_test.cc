@@ -2,6 +2,11 @@
 // duplicates collapsed, bad rows counted by reason with row numbers), the state machine,
 // and the outbox claiming only running campaigns through the gate.
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
 
 #include "services/dispatch/campaign_service.h"
 #include "services/dispatch/outbox/outbox.h"
@@ -10,8 +15,8 @@
 namespace herald::dispatch {
 namespace {
 
-using ::testing::HasSubstr;
 using subscriptions::Channel;
+using ::testing::HasSubstr;
 
 class CampaignTest : public subscriptions::RegistryTest {
  protected:
@@ -21,7 +26,9 @@ class CampaignTest : public subscriptions::RegistryTest {
     campaigns_ = std::make_unique<CampaignService>(*pool_, clock_, topics_, *gate_);
     outbox_ = std::make_unique<Outbox>(
         *pool_, clock_, *gate_, topics_,
-        [](Channel, bool) { return std::optional<ProviderChoice>(ProviderChoice{"relay", "RU"}); },
+        [](Channel, bool) {
+          return std::optional<ProviderChoice>(ProviderChoice{"relay", "RU"});
+        },
         RetryPolicy{});
   }
 
@@ -75,15 +82,15 @@ TEST_F(CampaignTest, RecipientsAreLoadedDeduplicatedAndBadRowsCounted) {
   std::string phone_only = NewSubject("", "+79160000001", "crm-p");
   auto c = Create("camp-1");
   auto resp = Add(c.id(), {
-                              Row(a, "", ""),                      // 1 by subject id
-                              Row("", "crm-b", ""),                // 2 by CRM id
-                              Row("", "", "new@example.com"),      // 3 bare address
-                              Row("", "", "A@EXAMPLE.com"),        // 4 duplicate of row 1
-                              Row("", "", "not an address"),       // 5 bad address
-                              Row("", "crm-nobody", ""),           // 6 unknown subject
-                              Row(b, "", "", ""),                  // 7 missing variable
-                              Row(phone_only, "", ""),             // 8 no e-mail address
-                              Row("", "", ""),                     // 9 no recipient
+                              Row(a, "", ""),                  // 1 by subject id
+                              Row("", "crm-b", ""),            // 2 by CRM id
+                              Row("", "", "new@example.com"),  // 3 bare address
+                              Row("", "", "A@EXAMPLE.com"),    // 4 duplicate of row 1
+                              Row("", "", "not an address"),   // 5 bad address
+                              Row("", "crm-nobody", ""),       // 6 unknown subject
+                              Row(b, "", "", ""),              // 7 missing variable
+                              Row(phone_only, "", ""),         // 8 no e-mail address
+                              Row("", "", ""),                 // 9 no recipient
                           });
   EXPECT_EQ(resp.received(), 9);
   EXPECT_EQ(resp.added(), 3);
@@ -194,9 +201,9 @@ TEST_F(CampaignTest, StateMachineRefusesWhatMakesNoSense) {
             ErrorCode::kFailedPrecondition);
   EXPECT_EQ(CatchError([&] { Add(c.id(), {Row(a, "", "")}); }).code(),
             ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(CatchError([&] { campaigns_->Get(crm_, "00000000-0000-0000-0000-000000000000"); })
-                .code(),
-            ErrorCode::kNotFound);
+  EXPECT_EQ(
+      CatchError([&] { campaigns_->Get(crm_, "00000000-0000-0000-0000-000000000000"); }).code(),
+      ErrorCode::kNotFound);
 }
 
 TEST_F(CampaignTest, ScheduledCampaignStartsWhenItsTimeComesAndFinishes) {
@@ -220,8 +227,14 @@ TEST_F(CampaignTest, ScheduledCampaignStartsWhenItsTimeComesAndFinishes) {
   EXPECT_EQ(campaigns_->Get(crm_, c.id()).status(), v1::RUNNING);
   auto claimed = outbox_->Claim("w", 100, std::chrono::seconds(60));
   ASSERT_EQ(claimed.size(), 1u);
-  outbox_->Complete({{claimed[0].id, 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false}, "", 0}});
+  outbox_->Complete({{claimed[0].id,
+                      1,
+                      "relay",
+                      clock_.Now(),
+                      clock_.Now(),
+                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false},
+                      "",
+                      0}});
   campaigns_->AdvanceCampaigns();
   auto done = campaigns_->Get(crm_, c.id());
   EXPECT_EQ(done.status(), v1::FINISHED);
@@ -250,8 +263,7 @@ TEST_F(CampaignTest, CreateChecksItsInput) {
   EXPECT_EQ(code([](auto& r) { r.clear_variables(); }).code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(code([](auto& r) { r.mutable_content()->set_html("{{#x}}"); }).what(),
               HasSubstr("content.html"));
-  EXPECT_EQ(code([](auto& r) { r.add_variables("Bad Name"); }).code(),
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code([](auto& r) { r.add_variables("Bad Name"); }).code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(code([](auto& r) { r.set_rate_per_second(-1); }).code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(code([](auto& r) { r.set_rate_per_second(0.0001); }).code(),
             ErrorCode::kInvalidArgument);
@@ -274,6 +286,157 @@ TEST_F(CampaignTest, CancelledCampaignsMessagesInFlightAreNotReclaimedForSending
   clock_.Advance(std::chrono::minutes(2));  // the worker died; its lease ran out
   EXPECT_TRUE(outbox_->Claim("w", 10, std::chrono::seconds(60)).empty());
   EXPECT_EQ(db_->Scalar("SELECT status FROM messages"), "cancelled");
+}
+
+}  // namespace
+}  // namespace herald::dispatch
+
+namespace herald::dispatch {
+namespace {
+
+// Listing a page of campaigns is one statement however many campaigns the page holds (it
+// was one for the ids and three more per campaign), and each listed campaign reads exactly
+// as Get shows it, counts by status and by deny reason included.
+TEST_F(CampaignTest, ListingAPageIsOneStatementWhateverItsSize) {
+  std::atomic<int> statements{0};
+  db::Pool counted(db_->dsn(), 1, std::chrono::seconds(10),
+                   [&](const char*, std::chrono::nanoseconds) { ++statements; });
+  CampaignService listing(counted, clock_, topics_, *gate_);
+  v1::ListCampaignsRequest page;
+  page.set_page_size(50);
+
+  std::vector<v1::RecipientRow> rows;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(NewSubject("l" + std::to_string(i) + "@example.com"));
+    if (i != 2) ConsentAll(ids.back());
+    rows.push_back(Row(ids.back(), "", ""));
+  }
+  auto first = Create("camp-list-0");
+  ASSERT_EQ(Add(first.id(), rows).added(), 3);
+  OptOutSubject(ids[0], v1::ALL_MARKETING);
+  campaigns_->Start(crm_, first.id());
+  ASSERT_EQ(outbox_->Claim("w", 100, std::chrono::seconds(60)).size(), 1u);
+  ASSERT_EQ(listing.List(crm_, page).campaigns_size(), 1);
+  const int for_one = statements.exchange(0);
+  EXPECT_EQ(for_one, 1);
+
+  for (int i = 1; i < 6; ++i) {
+    auto c = Create("camp-list-" + std::to_string(i));
+    if (i % 2) Add(c.id(), {rows[static_cast<size_t>(i % 3)]});
+  }
+  auto listed = listing.List(crm_, page);
+  EXPECT_EQ(statements.load(), for_one);
+  ASSERT_EQ(listed.campaigns_size(), 6);
+  for (const auto& c : listed.campaigns()) {
+    auto got = campaigns_->Get(crm_, c.id());
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(c, got))
+        << c.DebugString() << "\nGet:\n"
+        << got.DebugString();
+  }
+  auto counted_first = listing.Get(crm_, first.id());
+  EXPECT_EQ(counted_first.counts_by_status().at("sending"), 1);
+  EXPECT_EQ(counted_first.counts_by_status().at("suppressed"), 2);
+  EXPECT_EQ(counted_first.counts_by_deny_reason().at("UNSUBSCRIBED_ALL"), 1);
+  EXPECT_EQ(counted_first.counts_by_deny_reason().at("NO_CONSENT"), 1);
+  EXPECT_EQ(counted_first.recipients(), 3);
+
+  // Paging still walks every campaign once.
+  page.set_page_size(4);
+  auto p1 = listing.List(crm_, page);
+  ASSERT_EQ(p1.campaigns_size(), 4);
+  page.set_page_token(p1.next_page_token());
+  auto p2 = listing.List(crm_, page);
+  EXPECT_EQ(p2.campaigns_size(), 2);
+  EXPECT_TRUE(p2.next_page_token().empty());
+}
+
+}  // namespace
+}  // namespace herald::dispatch
+
+namespace herald::dispatch {
+namespace {
+
+// A client that stalls between the messages of an AddRecipients stream holds no pooled
+// connection and no lock on the campaign: with a pool of one, everyone else still gets the
+// connection, and the stream still ends with its usual result.
+TEST_F(CampaignTest, AStalledStreamHoldsNoConnectionAndNoCampaignLock) {
+  db::Pool one(db_->dsn(), 1, std::chrono::milliseconds(500));
+  CampaignService small(one, clock_, topics_, *gate_);
+  std::string a = NewSubject("stall-a@example.com");
+  std::string b = NewSubject("stall-b@example.com");
+  auto c = Create("camp-stall");
+  std::promise<void> stalled, go;
+  auto go_signal = go.get_future();
+  int calls = 0;
+  v1::AddRecipientsResponse resp;
+  std::thread stream([&] {
+    resp = small.AddRecipients(
+        crm_,
+        [&](v1::AddRecipientsRequest* m) {
+          m->Clear();
+          ++calls;
+          if (calls == 1) {
+            m->set_campaign_id(c.id());
+            *m->add_rows() = Row(a, "", "");
+            *m->add_rows() = Row("", "", "not an address");
+            return true;
+          }
+          if (calls == 2) {
+            stalled.set_value();
+            go_signal.wait();
+            *m->add_rows() = Row(b, "", "");
+            *m->add_rows() = Row(a, "", "");
+            return true;
+          }
+          return false;
+        },
+        [] { return false; });
+  });
+  stalled.get_future().wait();
+  EXPECT_NO_THROW({
+    db::Lease lease = one.Acquire();
+    pqxx::work txn(lease->raw());
+    txn.exec_params("SELECT 1 FROM campaigns WHERE id = $1::uuid FOR UPDATE NOWAIT", c.id());
+  });
+  go.set_value();
+  stream.join();
+  EXPECT_EQ(resp.received(), 4);
+  EXPECT_EQ(resp.added(), 2);
+  EXPECT_EQ(resp.duplicates(), 1);
+  EXPECT_EQ(resp.skipped_by_reason().at("bad address"), 1);
+  ASSERT_EQ(resp.errors_size(), 1);
+  EXPECT_EQ(resp.errors(0).row(), 2);
+  EXPECT_EQ(Count("campaign_uploads"), 0);
+  EXPECT_EQ(Count("campaign_upload_rows"), 0);
+}
+
+// Uploads go away with their stream however it ends, and one abandoned by a process that
+// died is dropped by the housekeeping a day later.
+TEST_F(CampaignTest, UploadsEndWithTheirStream) {
+  std::string a = NewSubject("up-a@example.com");
+  auto c = Create("camp-uploads");
+  EXPECT_THROW(Add(c.id(), {Row(a, "", "")}, 1, /*break_stream=*/true), Error);
+  EXPECT_THROW(campaigns_->AddRecipients(
+                   crm_,
+                   [&, n = 0](v1::AddRecipientsRequest* m) mutable {
+                     m->Clear();
+                     m->set_campaign_id(++n == 1 ? c.id() : "00000000-0000-0000-0000-000000000001");
+                     *m->add_rows() = Row(a, "", "");
+                     return n <= 2;
+                   },
+                   [] { return false; }),
+               Error);
+  EXPECT_EQ(Count("campaign_uploads"), 0);
+  EXPECT_EQ(Count("campaign_upload_rows"), 0);
+  db_->Exec("INSERT INTO campaign_uploads VALUES (gen_random_uuid(), '" + c.id() + "', '" +
+            ToIso8601(clock_.Now()) + "'::timestamptz - interval '2 days')");
+  db_->Exec(
+      "INSERT INTO campaign_upload_rows SELECT id, 1, '', '', 'x@example.com', 'x@example.com',"
+      " '{}' FROM campaign_uploads");
+  campaigns_->AdvanceCampaigns();
+  EXPECT_EQ(Count("campaign_uploads"), 0);
+  EXPECT_EQ(Count("campaign_upload_rows"), 0);
 }
 
 }  // namespace
