@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "services/heraldctl/campaign_commands.h"
 #include "services/heraldctl/command.h"
 #include "services/heraldctl/dispatch_commands.h"
 #include "services/heraldctl/health_command.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = {HealthCommand()};
   for (auto& c : SubscriptionCommands()) commands.push_back(std::move(c));
   for (auto& c : DispatchCommands()) commands.push_back(std::move(c));
+  commands.push_back(CampaignCommand());
   commands.push_back(PrivacyCommand());
   commands.push_back(InboundMailCommand());
   return RunCommandLine(std::vector<std::string>(argv + 1, argv + argc), commands);
