@@ -115,7 +115,7 @@ int Create(const Context& ctx, const Flags& f) {
     throw UsageError("--subject (or --subject-file) is required for EMAIL");
   }
   for (const auto& v : f.GetAll("var")) req.add_variables(v);
-  TimeFlag(f, "start-at", req.mutable_start_time());
+  if (auto t = TimeFlag(f, "start-at")) *req.mutable_start_time() = *t;
   if (f.Has("rate")) {
     std::string v = f.Get("rate");
     size_t used = 0;

@@ -361,12 +361,13 @@ bool OneOf(const Flags& f, const std::string& a, const std::string& b) {
   return f.Has(a);
 }
 
-bool TimeFlag(const Flags& f, const std::string& flag, google::protobuf::Timestamp* out) {
-  if (!f.Has(flag)) return false;
-  if (!google::protobuf::util::TimeUtil::FromString(f.Get(flag), out)) {
+std::optional<google::protobuf::Timestamp> TimeFlag(const Flags& f, const std::string& flag) {
+  if (!f.Has(flag)) return std::nullopt;
+  google::protobuf::Timestamp t;
+  if (!google::protobuf::util::TimeUtil::FromString(f.Get(flag), &t)) {
     throw UsageError("--" + flag + ": not an RFC 3339 time like 2026-11-27T10:00:00Z");
   }
-  return true;
+  return t;
 }
 
 FlagSpec EnumSpec(std::string name, std::string value, std::string help,

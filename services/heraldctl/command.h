@@ -14,6 +14,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -119,8 +120,8 @@ E EnumFlag(const Flags& f, const std::string& flag, ParseFn parse) {
 int32_t IntFlag(const Flags& f, const std::string& flag);
 // Exactly one of two alternative flags; returns true for the first.
 bool OneOf(const Flags& f, const std::string& a, const std::string& b);
-// An RFC 3339 time flag, when given; returns whether it was.
-bool TimeFlag(const Flags& f, const std::string& flag, google::protobuf::Timestamp* out);
+// An RFC 3339 time flag; nothing when not given (so that no empty message field is set).
+std::optional<google::protobuf::Timestamp> TimeFlag(const Flags& f, const std::string& flag);
 
 FlagSpec EnumSpec(std::string name, std::string value, std::string help,
                   const google::protobuf::EnumDescriptor* choices);

@@ -98,8 +98,8 @@ std::vector<Command> Subcommands() {
         {"page-token", "T", "from the previous page"}},
        [](const Context& ctx, const Flags& f) {
          v1::ListDestructionRecordsRequest req;
-         TimeFlag(f, "since", req.mutable_since());
-         TimeFlag(f, "until", req.mutable_until());
+         if (auto t = TimeFlag(f, "since")) *req.mutable_since() = *t;
+         if (auto t = TimeFlag(f, "until")) *req.mutable_until() = *t;
          req.set_page_size(IntFlag(f, "page-size"));
          req.set_page_token(f.Get("page-token"));
          return Call(ctx, &PrivacyService::Stub::ListDestructionRecords, req,

@@ -24,7 +24,7 @@ v1::Proof ProofFromFlags(const Flags& f) {
   p.set_source(EnumFlag<v1::Source>(f, "source", v1::Source_Parse));
   p.set_form_id(f.Get("form-id"));
   p.set_document_version(f.Get("document-version"));
-  TimeFlag(f, "occurred-at", p.mutable_occurred_at());
+  if (auto t = TimeFlag(f, "occurred-at")) *p.mutable_occurred_at() = *t;
   p.set_ip(f.Get("ip"));
   p.set_user_agent(f.Get("user-agent"));
   return p;

@@ -188,6 +188,8 @@ TEST_F(HeraldctlTest, CampaignGetShowsLiveCountsByDenyReason) {
       << out;
   ASSERT_EQ(Ctl("campaign start --campaign-id " + id, &out), 0) << out;
   EXPECT_THAT(out, MatchesRegex("(.|\n)*status: +RUNNING\n(.|\n)*"));
+  // No --start-at: no start time at all, not the epoch.
+  EXPECT_THAT(out, MatchesRegex("(.|\n)*start at: +-\n(.|\n)*"));
   // The gate refuses both as they are claimed; get follows it live until the end.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   bool finished = false;
