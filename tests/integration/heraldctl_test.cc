@@ -63,6 +63,21 @@ class HeraldctlTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
+  // Runs heraldctl on a terminal (script(1) gives it a pseudo-terminal for stdin, stdout and
+  // stderr); returns its exit status and what the terminal showed.
+  int CtlOnTerminal(const std::string& args, std::string* out) {
+    std::string cmd = "script -qec 'HERALDCTL_ADDR=" + server_->grpc_target() +
+                      " HERALDCTL_API_KEY=" + HeralddProcess::kCrmKey + " " +
+                      HERALD_HERALDCTL_PATH + " " + args + "' /dev/null < /dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    out->clear();
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
   // Creates an e-mail campaign whose content comes from files; returns its id.
   std::string CreateCampaign(const std::string& key, const std::string& extra) {
     std::string subject = File("subject.txt", "Offer for {{surname}}");
@@ -182,10 +197,13 @@ TEST_F(HeraldctlTest, CampaignGetShowsLiveCountsByDenyReason) {
   std::string id = CreateCampaign("now", "");
   ASSERT_FALSE(id.empty());
   std::string out;
-  ASSERT_EQ(Ctl("campaign add-recipients --campaign-id " + id, &out,
-                "external_id,code\next-1,A\next-2,B\n"),
+  // On a terminal, a progress bar on stderr.
+  std::string csv = File("r.csv", "external_id,code\next-1,A\next-2,B\n");
+  ASSERT_EQ(CtlOnTerminal("campaign add-recipients --campaign-id " + id + " --file " + csv, &out),
             0)
       << out;
+  EXPECT_THAT(out, HasSubstr("sending recipients [##############################] 100% 2/2"));
+  EXPECT_THAT(out, MatchesRegex("(.|\n)*added: +2\r?\n(.|\n)*"));
   ASSERT_EQ(Ctl("campaign start --campaign-id " + id, &out), 0) << out;
   EXPECT_THAT(out, MatchesRegex("(.|\n)*status: +RUNNING\n(.|\n)*"));
   // No --start-at: no start time at all, not the epoch.
