@@ -1,11 +1,10 @@
-// A tiny command-line flag parser for heraldctl: "--name VALUE", "--name=VALUE" and boolean
-// "--name" flags, each declared up front by a FlagSpec.
+// The values of one command's flags, and how each flag is declared. The command line is
+// parsed by CLI11 (command.cc); a handler only sees the values through Flags.
 #pragma once
 
 #include <google/protobuf/descriptor.h>
 
 #include <map>
-#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -13,7 +12,8 @@
 
 namespace herald::ctl {
 
-// A mistake in the command line: reported with a hint and exit status 2.
+// A mistake in the command line or in the input it names (a file, a CSV line): reported
+// with a hint and exit status 2, before anything is sent.
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -27,6 +27,8 @@ struct FlagSpec {
   bool repeated = false;
   // For enum-valued flags: the accepted names are listed in help.
   const google::protobuf::EnumDescriptor* choices = nullptr;
+  // Also accepted as the command's first positional argument (`privacy act RECORD-ID`).
+  bool positional = false;
 };
 
 class Flags {
@@ -38,11 +40,10 @@ class Flags {
   std::vector<std::string> GetAll(std::string_view name) const;
   // The value of a flag that must be given.
   std::string Require(std::string_view name) const;
-
-  // Parses args[*index...] against `specs`, advancing *index. With stop_at_positional the
-  // first argument that is not a flag ends parsing; otherwise it is an error.
-  void Parse(const std::vector<FlagSpec>& specs, const std::vector<std::string>& args,
-             size_t* index, bool stop_at_positional);
+  // Records one occurrence; a boolean flag is recorded with an empty value.
+  void Add(const std::string& name, std::string value) {
+    values_[name].push_back(std::move(value));
+  }
 
  private:
   std::map<std::string, std::vector<std::string>> values_;
@@ -50,8 +51,5 @@ class Flags {
 
 // The names of an enum's values, except the zero "..._UNSPECIFIED" one: "EMAIL|SMS|CALL".
 std::string EnumChoices(const google::protobuf::EnumDescriptor* d);
-
-// Writes one aligned line per flag.
-void PrintFlagHelp(std::ostream& out, const std::vector<FlagSpec>& specs);
 
 }  // namespace herald::ctl

@@ -142,4 +142,15 @@ int RunInboundMail(const std::vector<std::string>& args) {
   return Fail(kExDataErr, reason);
 }
 
+Command InboundMailCommand() {
+  Command c{"inbound-mail",
+            "[--url URL] [--secret-file FILE] [--timeout SECONDS] < message.eml",
+            "Post a raw e-mail from standard input to heraldd (a Postfix pipe; sysexits codes).",
+            {},
+            nullptr,
+            /*needs_key=*/false};
+  c.run_raw = RunInboundMail;
+  return c;
+}
+
 }  // namespace herald::ctl

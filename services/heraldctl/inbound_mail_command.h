@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "services/heraldctl/command.h"
+
 namespace herald::ctl {
 
 // `heraldctl inbound-mail [--url URL] [--secret-file FILE] [--timeout SECONDS] < message.eml`:
@@ -15,5 +17,8 @@ int RunInboundMail(const std::vector<std::string>& args);
 
 // The usage text of the command.
 std::string InboundMailUsage();
+
+// RunInboundMail as a command: it reads its own arguments, since its reader is Postfix.
+Command InboundMailCommand();
 
 }  // namespace herald::ctl

@@ -266,8 +266,8 @@ void PrintMessageList(std::ostream& out,
                       const google::protobuf::RepeatedPtrField<v1::Message>& messages) {
   Table t;
   for (const auto& m : messages) {
-    t.AddRow({m.id(), Name(m.status()), ReasonOrDash(m.deny_reason()), Name(m.channel()),
-              m.topic(), FormatTime(m.has_update_time(), m.update_time())});
+    t.AddRow({m.id(), Name(m.status()), ReasonOrDash(m.deny_reason()), Name(m.channel()), m.topic(),
+              FormatTime(m.has_update_time(), m.update_time())});
   }
   t.Print(out);
 }

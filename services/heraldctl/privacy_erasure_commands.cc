@@ -15,23 +15,11 @@
 
 #include "herald/v1/privacy.grpc.pb.h"
 #include "services/heraldctl/print.h"
-#include "services/heraldctl/privacy_call.h"
 
 namespace herald::ctl {
 namespace {
 
 using v1::PrivacyService;
-using privacy_cli::Call;
-using privacy_cli::Fail;
-using privacy_cli::Invoke;
-using privacy_cli::Sub;
-
-bool ParseTime(const std::string& flag, const std::string& v, google::protobuf::Timestamp* t) {
-  if (!google::protobuf::util::TimeUtil::FromString(v, t)) {
-    throw UsageError("--" + flag + ": expected an RFC 3339 time such as 2026-11-27T10:00:00Z");
-  }
-  return true;
-}
 
 const FlagSpec kSubjectId{"subject-id", "ID", "the subject's id (UUID)"};
 const FlagSpec kRequestId{"request-id", "ID", "the privacy request being answered (optional)"};
@@ -39,69 +27,67 @@ const FlagSpec kIdempotency{"idempotency-key", "K", "makes a retry safe"};
 const FlagSpec kReason{"reason", "TEXT",
                        "required; goes into the destruction act (no personal data)"};
 
-std::vector<Sub> Subcommands() {
+std::vector<Command> Subcommands() {
   return {
       {"destroy",
        "--subject-id ID --reason TEXT [--request-id ID] [--idempotency-key K]",
        "Destroy the subject's personal data irreversibly; prints the destruction record id.",
        {kSubjectId, kReason, kRequestId, kIdempotency},
-       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+       [](const Context& ctx, const Flags& f) {
          v1::DestroySubjectRequest req;
          req.set_subject_id(f.Require("subject-id"));
          req.set_reason(f.Require("reason"));
          req.set_request_id(f.Get("request-id"));
          req.set_idempotency_key(f.Get("idempotency-key"));
-         return Invoke(call, &PrivacyService::Stub::DestroySubject, stub, req,
-                       [](const v1::DestroySubjectResponse& r) {
-                         std::cout << "DESTROYED record " << r.destruction_record_id() << " at "
-                                   << FormatTime(r.has_destroyed_time(), r.destroyed_time())
-                                   << '\n';
-                       });
+         return Call(ctx, &PrivacyService::Stub::DestroySubject, req,
+                     [](const v1::DestroySubjectResponse& r) {
+                       std::cout << "DESTROYED record " << r.destruction_record_id() << " at "
+                                 << FormatTime(r.has_destroyed_time(), r.destroyed_time()) << '\n';
+                     });
        }},
       {"depersonalize",
        "--subject-id ID --reason TEXT [--request-id ID] [--idempotency-key K]",
        "Depersonalize the subject (identity removed, counts kept); prints the record id.",
        {kSubjectId, kReason, kRequestId, kIdempotency},
-       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+       [](const Context& ctx, const Flags& f) {
          v1::DepersonalizeSubjectRequest req;
          req.set_subject_id(f.Require("subject-id"));
          req.set_reason(f.Require("reason"));
          req.set_request_id(f.Get("request-id"));
          req.set_idempotency_key(f.Get("idempotency-key"));
-         return Invoke(call, &PrivacyService::Stub::DepersonalizeSubject, stub, req,
-                       [](const v1::DepersonalizeSubjectResponse& r) {
-                         std::cout
-                             << "DEPERSONALIZED record " << r.destruction_record_id() << " at "
-                             << FormatTime(r.has_depersonalized_time(), r.depersonalized_time())
-                             << '\n';
-                       });
+         return Call(ctx, &PrivacyService::Stub::DepersonalizeSubject, req,
+                     [](const v1::DepersonalizeSubjectResponse& r) {
+                       std::cout << "DEPERSONALIZED record " << r.destruction_record_id() << " at "
+                                 << FormatTime(r.has_depersonalized_time(), r.depersonalized_time())
+                                 << '\n';
+                     });
        }},
       {"export",
        "--subject-id ID [--format text|json]",
        "Everything held about the subject: the readable document, or the JSON export.",
        {kSubjectId, {"format", "F", "text (default) or json"}},
-       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+       [](const Context& ctx, const Flags& f) {
          std::string format = f.Get("format", "text");
          if (format != "text" && format != "json") {
            throw UsageError("--format: expected text or json");
          }
          v1::ExportSubjectDataRequest req;
          req.set_subject_id(f.Require("subject-id"));
-         return Invoke(call, &PrivacyService::Stub::ExportSubjectData, stub, req,
-                       [format](const v1::ExportSubjectDataResponse& r) {
-                         std::cout << (format == "json" ? r.json() : r.document());
-                         if (format == "json") std::cout << '\n';
-                       });
+         return Call(ctx, &PrivacyService::Stub::ExportSubjectData, req,
+                     [format](const v1::ExportSubjectDataResponse& r) {
+                       std::cout << (format == "json" ? r.json() : r.document());
+                       if (format == "json") std::cout << '\n';
+                     });
        }},
       {"act",
        "<RECORD-ID> | --record-id ID",
        "Print the act of destruction with the operator's name and address.",
-       {{"record-id", "ID", "the destruction record's id"}},
-       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+       {{"record-id", "ID", "the destruction record's id", false, nullptr, /*positional=*/true}},
+       [](const Context& ctx, const Flags& f) {
          v1::GetDestructionActRequest req;
          req.set_record_id(f.Require("record-id"));
-         return Invoke(call, &PrivacyService::Stub::GetDestructionAct, stub, req,
-                       [](const v1::GetDestructionActResponse& r) { std::cout << r.text(); });
+         return Call(ctx, &PrivacyService::Stub::GetDestructionAct, req,
+                     [](const v1::GetDestructionActResponse& r) { std::cout << r.text(); });
        }},
       {"records",
        "[--since TIME] [--until TIME] [--page-size N] [--page-token T]",
@@ -110,39 +96,31 @@ std::vector<Sub> Subcommands() {
         {"until", "TIME", "RFC 3339, exclusive"},
         {"page-size", "N", "default 50, at most 500"},
         {"page-token", "T", "from the previous page"}},
-       [](PrivacyService::Stub& stub, const Flags& f, const Call& call) {
+       [](const Context& ctx, const Flags& f) {
          v1::ListDestructionRecordsRequest req;
-         if (f.Has("since")) ParseTime("since", f.Get("since"), req.mutable_since());
-         if (f.Has("until")) ParseTime("until", f.Get("until"), req.mutable_until());
-         if (f.Has("page-size")) {
-           std::string v = f.Get("page-size");
-           int32_t n = 0;
-           auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-           if (ec != std::errc() || end != v.data() + v.size() || n < 0) {
-             throw UsageError("--page-size: expected a non-negative number");
-           }
-           req.set_page_size(n);
-         }
+         if (auto t = TimeFlag(f, "since")) *req.mutable_since() = *t;
+         if (auto t = TimeFlag(f, "until")) *req.mutable_until() = *t;
+         req.set_page_size(IntFlag(f, "page-size"));
          req.set_page_token(f.Get("page-token"));
-         return Invoke(call, &PrivacyService::Stub::ListDestructionRecords, stub, req,
-                       [](const v1::ListDestructionRecordsResponse& r) {
-                         Table t;
-                         t.AddRow({"PERFORMED", "ID", "BY", "REASON", "SUBJECT"});
-                         for (const auto& d : r.records()) {
-                           t.AddRow({FormatTime(d.has_performed_time(), d.performed_time()), d.id(),
-                                     d.performed_by(), d.reason(), d.subject_full_name()});
-                         }
-                         t.Print(std::cout);
-                         if (!r.next_page_token().empty()) {
-                           std::cout << "next page: --page-token " << r.next_page_token() << '\n';
-                         }
-                       });
+         return Call(ctx, &PrivacyService::Stub::ListDestructionRecords, req,
+                     [](const v1::ListDestructionRecordsResponse& r) {
+                       Table t;
+                       t.AddRow({"PERFORMED", "ID", "BY", "REASON", "SUBJECT"});
+                       for (const auto& d : r.records()) {
+                         t.AddRow({FormatTime(d.has_performed_time(), d.performed_time()), d.id(),
+                                   d.performed_by(), d.reason(), d.subject_full_name()});
+                       }
+                       t.Print(std::cout);
+                       if (!r.next_page_token().empty()) {
+                         std::cout << "next page: --page-token " << r.next_page_token() << '\n';
+                       }
+                     });
        }},
   };
 }
 
 }  // namespace
 
-std::vector<privacy_cli::Sub> PrivacyErasureSubcommands() { return Subcommands(); }
+std::vector<Command> PrivacyErasureSubcommands() { return Subcommands(); }
 
 }  // namespace herald::ctl

@@ -1,15 +1,14 @@
 // `heraldctl privacy destroy|depersonalize|export|act|records`: the erasure half of
-// herald.v1.PrivacyService (issue 5, part 2).
+// herald.v1.PrivacyService; privacy_commands.cc adds them to the `privacy` group.
 #pragma once
 
-#include <string>
 #include <vector>
 
-#include "services/heraldctl/privacy_call.h"
+#include "services/heraldctl/command.h"
 
 namespace herald::ctl {
 
-// destroy, depersonalize, export, act, records: run by RunPrivacy with the other half.
-std::vector<privacy_cli::Sub> PrivacyErasureSubcommands();
+// destroy, depersonalize, export, act, records.
+std::vector<Command> PrivacyErasureSubcommands();
 
 }  // namespace herald::ctl
