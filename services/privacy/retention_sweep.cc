@@ -38,8 +38,9 @@ RetentionSweepResult RetentionSweep::Run() {
   result.message_contents_purged = batches([&](pqxx::work& txn) {
     return dispatch::ledger::PurgeSettledContent(*conn, txn, cutoff, kBatch);
   });
-  result.erased_messages_scrubbed = batches(
-      [&](pqxx::work& txn) { return dispatch::ledger::ScrubErasedMessages(*conn, txn, kBatch); });
+  result.erased_messages_scrubbed = batches([&](pqxx::work& txn) {
+    return dispatch::ledger::ScrubErasedMessages(*conn, txn, kBatch, now);
+  });
   result.destruction_records_purged = batches([&](pqxx::work& txn) {
     return conn->Exec(txn, kPurgeRecords, now_text, kBatch)[0][0].as<int64_t>();
   });

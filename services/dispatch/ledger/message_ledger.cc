@@ -102,11 +102,13 @@ SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::t
 )sql"};
 
 // Only the attempt that still holds the message may complete it: a reclaimed message belongs
-// to its new attempt.
+// to its new attempt (attempts moved on). A report may have settled the held message already
+// (a bounce while SENDING): the completion keeps that status and still ends the lease. In SET,
+// m.status is the status before this statement; RETURNING shows the one after it.
 constexpr db::Statement kComplete{"ledger.complete", R"sql(
 UPDATE messages m SET
-  status = u.status,
-  next_attempt_at = u.next_at,
+  status = CASE WHEN m.status = 'sending' THEN u.status ELSE m.status END,
+  next_attempt_at = CASE WHEN m.status = 'sending' THEN u.next_at ELSE m.next_attempt_at END,
   attempts = m.attempts - u.uncounted,
   lease_owner = NULL,
   lease_expires_at = NULL,
@@ -115,8 +117,10 @@ UPDATE messages m SET
   sms_segments = coalesce(nullif(u.seg, 0), m.sms_segments)
 FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $6::text[], $7::int[],
             $8::int[]) AS u(id, attempt, status, next_at, enc, seg, uncounted)
-WHERE m.id = u.id AND m.status = 'sending' AND m.attempts = u.attempt
-RETURNING m.id::text, m.status, false
+WHERE m.id = u.id AND m.attempts = u.attempt
+  AND (m.status = 'sending'
+       OR (m.status IN ('delivered', 'undelivered') AND m.lease_owner IS NOT NULL))
+RETURNING m.id::text, m.status, m.status <> u.status
 )sql"};
 
 // Only a sent message takes a receipt; a repeated or late one changes nothing.
@@ -155,6 +159,8 @@ constexpr db::Statement kCancelForErasure{
     "  RETURNING m.id)\n"
     "INSERT INTO message_history (message_id, status, note, at)\n"
     "SELECT id, 'cancelled', $5, $4 FROM c\n"};
+// Held messages are left until their lease runs out: their worker still reads the recipient
+// to end its attempt.
 constexpr db::Statement kScrubForErasure{
     "ledger.scrub_for_erasure",
     "WITH m AS (\n"
@@ -162,6 +168,7 @@ constexpr db::Statement kScrubForErasure{
     "    text_template = NULL, html_template = NULL, variables = '{}', updated_at = $4\n"
     "  WHERE " HERALD_MESSAGES_OF_RECIPIENT
     "    AND m.status <> 'sending'\n"
+    "    AND (m.lease_owner IS NULL OR m.lease_expires_at <= $4)\n"
     "  RETURNING m.id),\n"
     " a AS (\n"
     "  UPDATE message_attempts SET detail = ''\n"
@@ -191,8 +198,8 @@ WITH m AS (
 SELECT count(*) FROM m
 )sql"};
 
-// Erasure leaves a held message to finish its one attempt; once it has settled, its address
-// and content go like the rest of the subject's.
+// Erasure leaves a held message to finish its one attempt; once it has settled (or its lease
+// ran out: its worker died), its address and content go like the rest of the subject's.
 constexpr db::Statement kScrubErased{"ledger.scrub_erased", R"sql(
 WITH m AS (
   UPDATE messages SET address = NULL, match_key = NULL, subject_template = NULL,
@@ -200,6 +207,7 @@ WITH m AS (
   WHERE id IN (
     SELECT m.id FROM messages m JOIN subjects s ON s.id = m.subject_id
     WHERE s.state <> 'active' AND m.status NOT IN ('sending', 'queued', 'retrying')
+      AND (m.lease_owner IS NULL OR m.lease_expires_at <= $2)
       AND (m.address IS NOT NULL OR m.match_key IS NOT NULL)
     LIMIT $1)
   RETURNING id),
@@ -366,8 +374,9 @@ int64_t PurgeSettledContent(db::Connection& conn, pqxx::transaction_base& txn, T
   return conn.Exec(txn, kPurgeSettledContent, ToIso8601(cutoff), limit)[0][0].as<int64_t>();
 }
 
-int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit) {
-  return conn.Exec(txn, kScrubErased, limit)[0][0].as<int64_t>();
+int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit,
+                            Timestamp now) {
+  return conn.Exec(txn, kScrubErased, limit, ToIso8601(now))[0][0].as<int64_t>();
 }
 
 }  // namespace herald::dispatch::ledger

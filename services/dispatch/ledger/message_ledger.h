@@ -15,6 +15,13 @@
 // records it as a history row in the same statement or transaction; an attempt that reached
 // a provider is also recorded as an attempt row. Callers keep their own transactions and
 // locks (the gate rows, the campaign row): each function runs inside the caller's `txn`.
+//
+// A message is held by a worker while `lease_owner` is set: from the claim that moves it to
+// SENDING until that attempt's completion. A report (bounce, receipt) may settle a held
+// message before its worker completes; the completion then still clears the lease and records
+// its outcome, and the report's status stays (it says more about the message than "sent").
+// Nothing scrubs a held message before its lease runs out: its worker still reads its
+// recipient.
 namespace herald::dispatch::ledger {
 
 // A message to create: a single send, a keyword reply or a confirmation mail. Its status is
@@ -107,7 +114,8 @@ bool ApplyReceipt(db::Connection& conn, pqxx::transaction_base& txn, const std::
                   MessageStatus outcome, const std::string& note, Timestamp now);
 
 // A permanent bounce: SENDING, SENT or DELIVERED become UNDELIVERED. A history row is written
-// either way (what arrived is kept); returns whether the status changed.
+// either way (what arrived is kept); returns whether the status changed. A bounce of a held
+// message leaves its lease to the worker's completion.
 bool ApplyBounce(db::Connection& conn, pqxx::transaction_base& txn, const std::string& message_id,
                  const std::string& note, Timestamp now);
 
@@ -144,6 +152,7 @@ int64_t PurgeSettledContent(db::Connection& conn, pqxx::transaction_base& txn, T
                             int64_t limit);
 // Retention: up to `limit` settled messages of erased subjects still carrying an address or
 // content (they were held when the subject was erased); returns how many.
-int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit);
+int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit,
+                            Timestamp now);
 
 }  // namespace herald::dispatch::ledger

@@ -71,7 +71,7 @@ constexpr db::Statement kLockAddressGates{
 
 constexpr db::Statement kRecipientsOf{
     "outbox.recipients_of",
-    "SELECT coalesce(subject_id::text, ''), channel, match_key FROM messages"
+    "SELECT coalesce(subject_id::text, ''), channel, coalesce(match_key, '') FROM messages"
     " WHERE id IN (SELECT unnest($1::uuid[]))"};
 
 std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
@@ -83,7 +83,7 @@ std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
 struct Recipient {
   std::string subject_id;  // may be empty
   Channel channel;
-  std::string match_key;
+  std::string match_key;  // empty once scrubbed (an erased recipient whose lease ran out)
 };
 
 // Locks the gate rows of these recipients FOR SHARE, in a fixed order (subjects by id, then
@@ -98,6 +98,7 @@ void LockGateRows(db::Connection& conn, pqxx::transaction_base& txn,
   std::set<std::string> gate_key_set;
   for (const auto& r : recipients) {
     if (!r.subject_id.empty()) subject_ids.push_back(r.subject_id);
+    if (r.match_key.empty()) continue;
     kinds.push_back(std::to_string(static_cast<int>(subscriptions::KindOf(r.channel))));
     match_keys.push_back(r.match_key);
     gate_key_set.insert(MatchKeyHex(hasher, r.channel, r.match_key));
