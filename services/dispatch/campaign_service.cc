@@ -10,6 +10,7 @@
 #include "common/log/log.h"
 #include "common/validation/address.h"
 #include "services/dispatch/content/message_template.h"
+#include "services/dispatch/ledger/message_ledger.h"
 #include "services/dispatch/message_service.h"
 #include "services/subscriptions/idempotency.h"
 #include "services/subscriptions/input_checks.h"
@@ -56,12 +57,6 @@ constexpr db::Statement kSetStatus{
     " started_at = CASE WHEN $2 = 'running' AND started_at IS NULL THEN $3 ELSE started_at END,"
     " finished_at = CASE WHEN $2 IN ('cancelled', 'finished') THEN $3 ELSE finished_at END"
     " WHERE id = $1::uuid"};
-constexpr db::Statement kCancelMessages{
-    "campaigns.cancel_messages",
-    "WITH c AS (UPDATE messages SET status = 'cancelled', updated_at = $2"
-    "  WHERE campaign_id = $1::uuid AND status IN ('queued', 'retrying') RETURNING id)"
-    " INSERT INTO message_history (message_id, status, note, at)"
-    " SELECT id, 'cancelled', 'campaign cancelled', $2 FROM c"};
 constexpr db::Statement kStartDue{"campaigns.start_due",
                                   "UPDATE campaigns SET status = 'running', started_at = $1"
                                   " WHERE status = 'scheduled' AND start_at <= $1"};
@@ -153,48 +148,6 @@ constexpr db::Statement kPrimaryAddresses{
 constexpr db::Statement kNoAddress{
     "recipients.no_address",
     "DELETE FROM recipients_stage WHERE address IS NULL OR address = '' RETURNING row_no"};
-// Message ids are time-ordered (UUID version 7 layout: 48-bit Unix milliseconds of the
-// clock's now, version 7, 40 random bits drawn once per statement, the variant, then a 32-bit
-// counter in insertion order). Issue 6 (B4): random v4 ids put every insertion into a random
-// leaf of messages_pkey; ordered ids append at its right edge, where PostgreSQL's btree
-// skips the descent. Rows are inserted in (match_key, row_no) order, which is also the
-// order of the campaign uniqueness index, so both indexes grow at one place per stream.
-// A campaign's first stream (nothing of the channel queued yet) inserts without ON CONFLICT:
-// the speculative insertion behind ON CONFLICT DO NOTHING (a probe of the arbiter index, a
-// speculative-insertion lock and its confirmation per row) took about half of the statement.
-// This is safe because this statement is the only writer of campaign messages and runs under
-// the campaign row's FOR UPDATE lock (kLockCampaign): no other stream of the campaign can add
-// rows meanwhile, and the stage is already distinct by match_key. Later streams keep ON
-// CONFLICT; messages_campaign_recipient enforces uniqueness either way.
-constexpr db::Statement kCampaignHasChannel{
-    "recipients.campaign_has_channel",
-    "SELECT EXISTS (SELECT 1 FROM messages WHERE campaign_id = $1::uuid AND channel = $2)"};
-constexpr db::Statement kQueueRecipients{
-    "recipients.queue",
-    "INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key, channel,"
-    " topic, variables, status, next_attempt_at, created_at, updated_at)"
-    " SELECT (lpad(to_hex((extract(epoch FROM $5::timestamptz) * 1000)::bigint), 12, '0')"
-    "   || '7' || p.r || lpad(to_hex(d.n % 4294967296), 8, '0'))::uuid,"
-    " $1::uuid, $2, nullif(d.subject_id, '')::uuid, d.address, d.match_key,"
-    " $3, $4, d.variables::jsonb, 'queued', $5, $5, $5"
-    " FROM (SELECT *, row_number() OVER () AS n FROM (SELECT DISTINCT ON (match_key) *"
-    "   FROM recipients_stage ORDER BY match_key, row_no) u) d,"
-    " (SELECT substr(h, 14, 3) || substr(h, 17, 8) AS r"
-    "   FROM replace(gen_random_uuid()::text, '-', '') h) p"
-    " ON CONFLICT (campaign_id, channel, match_key) WHERE campaign_id IS NOT NULL DO NOTHING"};
-constexpr db::Statement kQueueFresh{
-    "recipients.queue_fresh",
-    "INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key, channel,"
-    " topic, variables, status, next_attempt_at, created_at, updated_at)"
-    " SELECT (lpad(to_hex((extract(epoch FROM $5::timestamptz) * 1000)::bigint), 12, '0')"
-    "   || '7' || p.r || lpad(to_hex(d.n % 4294967296), 8, '0'))::uuid,"
-    " $1::uuid, $2, nullif(d.subject_id, '')::uuid, d.address, d.match_key,"
-    " $3, $4, d.variables::jsonb, 'queued', $5, $5, $5"
-    " FROM (SELECT *, row_number() OVER () AS n FROM (SELECT DISTINCT ON (match_key) *"
-    "   FROM recipients_stage ORDER BY match_key, row_no) u) d,"
-    " (SELECT substr(h, 14, 3) || substr(h, 17, 8) AS r"
-    "   FROM replace(gen_random_uuid()::text, '-', '') h) p"};
-
 v1::CampaignStatus StatusFromText(const std::string& s) {
   if (s == "draft") return v1::DRAFT;
   if (s == "scheduled") return v1::SCHEDULED;
@@ -527,11 +480,8 @@ v1::AddRecipientsResponse CampaignService::FinishUpload(const Caller& caller,
   int64_t skips = 0;
   for (const auto& [reason, n] : up.skipped) skips += n;
   int64_t valid = up.received - skips;
-  bool fresh = !conn->Exec(txn, kCampaignHasChannel, campaign_id, static_cast<int>(channel))[0][0]
-                    .as<bool>();
-  auto added = conn->Exec(txn, fresh ? kQueueFresh : kQueueRecipients, campaign_id,
-                          caller.client_id, static_cast<int>(channel), topic, ToIso8601(now));
-  resp.set_added(static_cast<int64_t>(added.affected_rows()));
+  resp.set_added(ledger::EnqueueCampaignRecipients(*conn, txn, campaign_id, caller.client_id,
+                                                   static_cast<int>(channel), topic, now));
   resp.set_duplicates(valid - resp.added());
   int64_t total_skipped = 0;
   for (const auto& [reason, n] : up.skipped) {
@@ -576,7 +526,7 @@ v1::Campaign CampaignService::Transition(
                              status);
   }
   conn->Exec(txn, kSetStatus, id, next, ToIso8601(now));
-  if (next == "cancelled") conn->Exec(txn, kCancelMessages, id, ToIso8601(now));
+  if (next == "cancelled") ledger::CancelCampaignMessages(*conn, txn, id, now);
   v1::Campaign c = Load(*conn, txn, id);
   txn.commit();
   return c;

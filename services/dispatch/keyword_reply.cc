@@ -1,24 +1,9 @@
 #include "services/dispatch/keyword_reply.h"
 
-#include "common/db/statement.h"
 #include "services/dispatch/adapters/sms/sms_encoding.h"
+#include "services/dispatch/ledger/message_ledger.h"
 
 namespace herald::dispatch {
-namespace {
-
-constexpr db::Statement kInsertReply{
-    "messages.insert_keyword_reply",
-    "INSERT INTO messages (id, client_id, address, match_key, channel, topic, text_template,"
-    " status, deny_reason, next_attempt_at, sms_encoding, sms_segments, reply_to_inbound,"
-    " created_at, updated_at)"
-    " VALUES (gen_random_uuid(), $1, $2, $3, 2, 'service', $4, $5, nullif($6, 0), $7, $8, $9,"
-    " $10, $7, $7) RETURNING id::text"};
-constexpr db::Statement kReplyHistory{
-    "messages.insert_keyword_reply_history",
-    "INSERT INTO message_history (message_id, status, deny_reason, note, at)"
-    " VALUES ($1::uuid, $2, nullif($3, 0), 'reply to an inbound SMS keyword', $4)"};
-
-}  // namespace
 
 QueuedReply QueueKeywordReply(db::Connection& conn, pqxx::transaction_base& txn,
                               const subscriptions::EligibilityGate& gate,
@@ -34,20 +19,22 @@ QueuedReply QueueKeywordReply(db::Connection& conn, pqxx::transaction_base& txn,
   out.queued = decision.allowed();
   out.reason = decision.reason;
   auto enc = sms::AnalyzeSms(r.text);
-  std::string status = out.queued ? "queued" : "suppressed";
-  int reason = out.queued ? 0 : static_cast<int>(decision.reason);
-  std::optional<std::string> address, match_key;
+  ledger::NewMessage m;
+  m.client_id = r.client_id;
   if (!decision.address.empty()) {
-    address = decision.address;
-    match_key = decision.match_key;
+    m.address = decision.address;
+    m.match_key = decision.match_key;
   }
-  out.message_id =
-      conn.Exec(txn, kInsertReply, r.client_id, address, match_key, r.text, status, reason,
-                ToIso8601(r.now),
-                std::string(enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2"),
-                enc.segments, r.inbound_id)[0][0]
-          .as<std::string>();
-  conn.Exec(txn, kReplyHistory, out.message_id, status, reason, ToIso8601(r.now));
+  m.channel = static_cast<int>(subscriptions::Channel::kSms);
+  m.topic = "service";
+  m.text_template = r.text;
+  m.status = out.queued ? MessageStatus::kQueued : MessageStatus::kSuppressed;
+  m.deny_reason = out.queued ? 0 : static_cast<int>(decision.reason);
+  m.sms_encoding = enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2";
+  m.sms_segments = enc.segments;
+  m.reply_to_inbound = r.inbound_id;
+  m.note = "reply to an inbound SMS keyword";
+  out.message_id = ledger::Enqueue(conn, txn, m, r.now);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "services/dispatch/adapters/sms/sms_encoding.h"
 #include "services/dispatch/content/message_template.h"
+#include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/idempotency.h"
 #include "services/subscriptions/input_checks.h"
@@ -16,17 +17,6 @@ namespace {
 
 using subscriptions::Channel;
 
-constexpr db::Statement kInsertMessage{
-    "messages.insert",
-    "INSERT INTO messages (id, client_id, subject_id, address, match_key, channel, topic,"
-    " subject_template, text_template, html_template, variables, status, deny_reason,"
-    " next_attempt_at, sms_encoding, sms_segments, created_at, updated_at)"
-    " VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11,"
-    " nullif($12, 0), $13, $14, $15, $13, $13) RETURNING id::text"};
-constexpr db::Statement kInsertHistory{
-    "messages.insert_history",
-    "INSERT INTO message_history (message_id, status, deny_reason, note, at)"
-    " VALUES ($1::uuid, $2, nullif($3, 0), $4, $5)"};
 constexpr db::Statement kLoadMessage{
     "messages.load",
     "SELECT id::text, coalesce(campaign_id::text, ''), coalesce(subject_id::text, ''),"
@@ -50,26 +40,6 @@ constexpr db::Statement kListMessages{
     " WHERE (($1 <> '' AND campaign_id = nullif($1, '')::uuid)"
     "     OR ($2 <> '' AND subject_id = nullif($2, '')::uuid))"
     "   AND ($3 = '' OR status = $3) AND id::text > $4 ORDER BY id LIMIT $5"};
-
-v1::MessageStatus StatusFromText(const std::string& s) {
-  static const std::map<std::string, v1::MessageStatus> kMap = {{"queued", v1::QUEUED},
-                                                                {"suppressed", v1::SUPPRESSED},
-                                                                {"cancelled", v1::CANCELLED},
-                                                                {"sending", v1::SENDING},
-                                                                {"sent", v1::SENT},
-                                                                {"delivered", v1::DELIVERED},
-                                                                {"undelivered", v1::UNDELIVERED},
-                                                                {"retrying", v1::RETRYING},
-                                                                {"failed", v1::FAILED}};
-  auto it = kMap.find(s);
-  return it == kMap.end() ? v1::MESSAGE_STATUS_UNSPECIFIED : it->second;
-}
-
-std::string StatusText(v1::MessageStatus s) {
-  std::string name = v1::MessageStatus_Name(s);
-  for (auto& c : name) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-  return name;
-}
 
 // Checks the content for the channel and compiles it: template errors are INVALID_ARGUMENT
 // now, never a failure at send time.
@@ -151,18 +121,25 @@ v1::SendResponse MessageService::Send(const Caller& caller, const v1::SendReques
     encoding = enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2";
     segments = enc.segments;
   }
-  std::string status = allowed ? "queued" : "suppressed";
-  int reason = allowed ? 0 : static_cast<int>(decision.reason);
-  std::optional<std::string> subject_id = g.subject_id;
-  std::string id =
-      conn->Exec(txn, kInsertMessage, caller.client_id, subject_id, address, match_key,
-                 static_cast<int>(channel), topic.name, r.content().subject(), r.content().text(),
-                 r.content().html(), nlohmann::json(variables).dump(), status, reason,
-                 ToIso8601(now), encoding, segments)[0][0]
-          .as<std::string>();
-  conn->Exec(txn, kInsertHistory, id, status, reason, "", ToIso8601(now));
+  ledger::NewMessage m;
+  m.client_id = caller.client_id;
+  m.subject_id = g.subject_id;
+  m.address = address;
+  m.match_key = match_key;
+  m.channel = static_cast<int>(channel);
+  m.topic = topic.name;
+  m.subject_template = r.content().subject();
+  m.text_template = r.content().text();
+  m.html_template = r.content().html();
+  m.variables_json = nlohmann::json(variables).dump();
+  m.status = allowed ? MessageStatus::kQueued : MessageStatus::kSuppressed;
+  m.deny_reason = allowed ? 0 : static_cast<int>(decision.reason);
+  m.sms_encoding = encoding;
+  m.sms_segments = segments;
+  int reason = m.deny_reason;
+  std::string id = ledger::Enqueue(*conn, txn, m, now);
   resp.set_message_id(id);
-  resp.set_status(allowed ? v1::QUEUED : v1::SUPPRESSED);
+  resp.set_status(ToProto(m.status));
   resp.set_deny_reason(static_cast<v1::DenyReason>(reason));
   idem.Complete(*conn, txn,
                 {{"message_id", id}, {"status", resp.status()}, {"deny_reason", reason}});
@@ -234,7 +211,7 @@ v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_
   m.set_address(row[3].as<std::string>());
   m.set_channel(static_cast<v1::Channel>(row[4].as<int>()));
   m.set_topic(row[5].as<std::string>());
-  m.set_status(StatusFromText(row[6].as<std::string>()));
+  m.set_status(ProtoFromText(row[6].as<std::string>()));
   m.set_deny_reason(static_cast<v1::DenyReason>(row[7].as<int>()));
   m.set_provider(row[8].as<std::string>());
   m.set_attempts(row[9].as<int>());
@@ -246,7 +223,7 @@ v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_
   if (!with_history) return m;
   for (const auto& h : conn.Exec(txn, kLoadHistory, id)) {
     auto* c = m.add_history();
-    c->set_status(StatusFromText(h[0].as<std::string>()));
+    c->set_status(ProtoFromText(h[0].as<std::string>()));
     c->set_deny_reason(static_cast<v1::DenyReason>(h[1].as<int>()));
     c->set_note(h[2].as<std::string>());
     subscriptions::SetTimestamp(c->mutable_time(), h[3].as<std::string>());
@@ -285,7 +262,8 @@ v1::ListMessagesResponse MessageService::ListMessages(const Caller& caller,
     throw InvalidArgument("by", "give campaign_id or subject_id");
   }
   if (!v1::MessageStatus_IsValid(r.status())) throw InvalidArgument("status", "unknown");
-  std::string status = r.status() == v1::MESSAGE_STATUS_UNSPECIFIED ? "" : StatusText(r.status());
+  auto wanted = FromProto(r.status());
+  std::string status = wanted ? StatusText(*wanted) : "";
   int limit = subscriptions::PageSize(r.page_size());
   std::string after = subscriptions::DecodePageToken(r.page_token());
   auto conn = pool_.Acquire();

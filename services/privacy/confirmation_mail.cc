@@ -6,24 +6,13 @@
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/validation/address.h"
+#include "services/dispatch/ledger/message_ledger.h"
 
 namespace herald::privacy {
 namespace {
 
 constexpr db::Statement kLocale{"privacy_confirmation.locale",
                                 "SELECT locale FROM subjects WHERE id = $1::uuid"};
-constexpr db::Statement kInsert{
-    "privacy_confirmation.insert_message",
-    "INSERT INTO messages (id, client_id, subject_id, address, match_key, channel, topic,"
-    " subject_template, text_template, html_template, variables, status, next_attempt_at,"
-    " created_at, updated_at)"
-    " VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, 1, 'service', $5, $6, $7, $8::jsonb,"
-    " 'queued', $9, $9, $9) RETURNING id::text"};
-constexpr db::Statement kHistory{
-    "privacy_confirmation.insert_history",
-    "INSERT INTO message_history (message_id, status, note, at)"
-    " VALUES ($1::uuid, 'queued', 'confirmation of a privacy request', $2)"};
-
 struct Text {
   const char* subject;
   const char* intro;   // what arrived from this address
@@ -119,11 +108,19 @@ std::string ConfirmationMailer::Queue(db::Connection& conn, pqxx::transaction_ba
                      t.action + "</p>\n<p><a href=\"{{confirm_url}}\">" + t.button +
                      "</a></p>\n<p>" + t.ignore + "</p>\n";
   nlohmann::json variables = {{"confirm_url", LinkFor(request_id, now)}};
-  std::string id = conn.Exec(txn, kInsert, std::string(kClientId), subject_id, normalized->value,
-                             normalized->match_key, std::string(t.subject), text, html,
-                             variables.dump(), ToIso8601(now))[0][0]
-                       .as<std::string>();
-  conn.Exec(txn, kHistory, id, ToIso8601(now));
+  dispatch::ledger::NewMessage m;
+  m.client_id = kClientId;
+  m.subject_id = subject_id;
+  m.address = normalized->value;
+  m.match_key = normalized->match_key;
+  m.channel = 1;  // e-mail
+  m.topic = "service";
+  m.subject_template = t.subject;
+  m.text_template = text;
+  m.html_template = html;
+  m.variables_json = variables.dump();
+  m.note = "confirmation of a privacy request";
+  std::string id = dispatch::ledger::Enqueue(conn, txn, m, now);
   return id;
 }
 

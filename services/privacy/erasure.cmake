@@ -7,5 +7,6 @@ add_library(herald_privacy_erasure STATIC
   ${CMAKE_CURRENT_LIST_DIR}/subject_export.cc
 )
 target_compile_options(herald_privacy_erasure PRIVATE ${HERALD_WARNINGS})
-target_link_libraries(herald_privacy_erasure PUBLIC herald_subscriptions herald_common)
+target_link_libraries(herald_privacy_erasure PUBLIC herald_subscriptions herald_common
+                      herald_message_ledger)
 target_link_libraries(herald_privacy PUBLIC herald_privacy_erasure)

@@ -3,35 +3,11 @@
 #include <chrono>
 
 #include "common/db/statement.h"
+#include "services/dispatch/ledger/message_ledger.h"
 
 namespace herald::privacy {
 namespace {
 
-// Settled: nothing will render or send this message again.
-constexpr db::Statement kPurgeContent{
-    "retention.purge_message_content",
-    "WITH m AS (UPDATE messages SET subject_template = NULL, text_template = NULL,"
-    " html_template = NULL, variables = '{}' WHERE id IN (SELECT id FROM messages"
-    " WHERE updated_at < $1 AND status IN ('suppressed', 'cancelled', 'sent', 'delivered',"
-    " 'undelivered', 'failed') AND (subject_template IS NOT NULL OR text_template IS NOT NULL"
-    " OR html_template IS NOT NULL OR variables <> '{}'::jsonb) LIMIT $2) RETURNING id),"
-    " a AS (UPDATE message_attempts SET detail = '' WHERE message_id IN (SELECT id FROM m)"
-    " AND detail <> '' RETURNING 1)"
-    " SELECT count(*) FROM m"};
-// Erasure leaves a message a worker holds (SENDING) to finish its one send; once it has
-// settled its address and content go like the rest of the subject's.
-constexpr db::Statement kScrubErased{
-    "retention.scrub_erased_messages",
-    "WITH m AS (UPDATE messages SET address = NULL, match_key = NULL,"
-    " subject_template = NULL, text_template = NULL, html_template = NULL, variables = '{}'"
-    " WHERE id IN (SELECT m.id FROM messages m JOIN subjects s ON s.id = m.subject_id"
-    " WHERE s.state <> 'active' AND m.status NOT IN ('sending', 'queued', 'retrying')"
-    " AND (m.address IS NOT NULL OR m.match_key IS NOT NULL) LIMIT $1) RETURNING id),"
-    " a AS (UPDATE message_attempts SET detail = '' WHERE message_id IN (SELECT id FROM m)"
-    " AND detail <> '' RETURNING 1),"
-    " h AS (UPDATE message_history SET note = '' WHERE message_id IN (SELECT id FROM m)"
-    " AND note <> '' RETURNING 1)"
-    " SELECT count(*) FROM m"};
 constexpr db::Statement kPurgeRecords{
     "retention.purge_destruction_records",
     "WITH d AS (DELETE FROM destruction_records WHERE id IN (SELECT id FROM destruction_records"
@@ -44,7 +20,7 @@ RetentionSweep::RetentionSweep(db::Pool& pool, const Clock& clock, ErasureSettin
 
 RetentionSweepResult RetentionSweep::Run() {
   Timestamp now = clock_.Now();
-  std::string cutoff = ToIso8601(now - std::chrono::hours(24) * settings_.message_content_days);
+  Timestamp cutoff = now - std::chrono::hours(24) * settings_.message_content_days;
   std::string now_text = ToIso8601(now);
   RetentionSweepResult result;
   auto conn = pool_.Acquire();
@@ -60,10 +36,11 @@ RetentionSweepResult RetentionSweep::Run() {
     }
   };
   result.message_contents_purged = batches([&](pqxx::work& txn) {
-    return conn->Exec(txn, kPurgeContent, cutoff, kBatch)[0][0].as<int64_t>();
+    return dispatch::ledger::PurgeSettledContent(*conn, txn, cutoff, kBatch);
   });
-  result.erased_messages_scrubbed = batches(
-      [&](pqxx::work& txn) { return conn->Exec(txn, kScrubErased, kBatch)[0][0].as<int64_t>(); });
+  result.erased_messages_scrubbed = batches([&](pqxx::work& txn) {
+    return dispatch::ledger::ScrubErasedMessages(*conn, txn, kBatch, now);
+  });
   result.destruction_records_purged = batches([&](pqxx::work& txn) {
     return conn->Exec(txn, kPurgeRecords, now_text, kBatch)[0][0].as<int64_t>();
   });

@@ -5,6 +5,7 @@
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "herald/v1/common.pb.h"
+#include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/domain.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/input_checks.h"
@@ -43,35 +44,6 @@ constexpr db::Statement kDeletePersonal{
     "erasure.delete_event_personal",
     "DELETE FROM event_personal WHERE subject_id = $1::uuid"
     " OR address_key IN (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k)"};
-// The subject's messages, and messages to its addresses under no or another subject id.
-// Messages a worker holds right now (SENDING) are left to the retention sweep, which scrubs
-// them once they settle: their sender still needs the address for the one send in flight.
-constexpr char kMessagesOfSubject[] =
-    "(m.subject_id = $1::uuid OR (m.match_key IS NOT NULL AND"
-    " (CASE WHEN m.channel = 1 THEN 1 ELSE 2 END, m.match_key) IN"
-    " (SELECT * FROM unnest($2::smallint[], $3::text[]))))";
-constexpr db::Statement kCancelPending{
-    "erasure.cancel_pending",
-    "WITH c AS (UPDATE messages m SET status = 'cancelled', next_attempt_at = NULL,"
-    " updated_at = $4 WHERE (m.subject_id = $1::uuid OR (m.match_key IS NOT NULL AND"
-    " (CASE WHEN m.channel = 1 THEN 1 ELSE 2 END, m.match_key) IN"
-    " (SELECT * FROM unnest($2::smallint[], $3::text[]))))"
-    " AND m.status IN ('queued', 'retrying') RETURNING m.id)"
-    " INSERT INTO message_history (message_id, status, note, at)"
-    " SELECT id, 'cancelled', 'recipient erased', $4 FROM c"};
-constexpr db::Statement kScrubMessages{
-    "erasure.scrub_messages",
-    "WITH m AS (UPDATE messages m SET address = NULL, match_key = NULL,"
-    " subject_template = NULL, text_template = NULL, html_template = NULL, variables = '{}',"
-    " updated_at = $4 WHERE (m.subject_id = $1::uuid OR (m.match_key IS NOT NULL AND"
-    " (CASE WHEN m.channel = 1 THEN 1 ELSE 2 END, m.match_key) IN"
-    " (SELECT * FROM unnest($2::smallint[], $3::text[]))))"
-    " AND m.status <> 'sending' RETURNING m.id),"
-    " a AS (UPDATE message_attempts SET detail = '' WHERE message_id IN (SELECT id FROM m)"
-    " AND detail <> '' RETURNING 1),"
-    " h AS (UPDATE message_history SET note = '' WHERE message_id IN (SELECT id FROM m)"
-    " AND note <> '' AND note <> 'recipient erased' RETURNING 1)"
-    " SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM a)"};
 constexpr db::Statement kDeleteAddresses{"erasure.delete_addresses",
                                          "DELETE FROM addresses WHERE subject_id = $1::uuid"};
 constexpr db::Statement kDeletePreferences{"erasure.delete_preferences",
@@ -223,9 +195,12 @@ SubjectErasure::Outcome SubjectErasure::Erase(db::Connection& conn, pqxx::transa
   }
 
   auto personal = conn.Exec(txn, kDeletePersonal, subject_id, db::ToArrayLiteral(all_hashes));
-  std::string kinds_lit = db::ToArrayLiteral(kinds), keys_lit = db::ToArrayLiteral(match_keys);
-  conn.Exec(txn, kCancelPending, subject_id, kinds_lit, keys_lit, ToIso8601(now));
-  auto scrubbed = conn.Exec(txn, kScrubMessages, subject_id, kinds_lit, keys_lit, ToIso8601(now));
+  // The subject's messages, and messages to its addresses under no or another subject id.
+  // Messages a worker holds right now are left to the retention sweep, which scrubs them once
+  // they settle: their worker still needs the recipient for the one attempt in flight.
+  const dispatch::ledger::Recipient recipient{subject_id, kinds, match_keys};
+  dispatch::ledger::CancelForErasure(conn, txn, recipient, now);
+  auto scrubbed = dispatch::ledger::ScrubForErasure(conn, txn, recipient, now);
   conn.Exec(txn, kDeleteAddresses, subject_id);
   int64_t preferences = 0;
   if (mode == Mode::kDestroy) {
@@ -243,10 +218,10 @@ SubjectErasure::Outcome SubjectErasure::Erase(db::Connection& conn, pqxx::transa
     out.categories.push_back(
         "personal values in the event trail (IP addresses, user agents, names, addresses)");
   }
-  if (scrubbed[0][0].as<int64_t>()) {
+  if (scrubbed.messages) {
     out.categories.push_back("message recipient addresses and content");
   }
-  if (scrubbed[0][1].as<int64_t>()) out.categories.push_back("provider responses");
+  if (scrubbed.attempt_details) out.categories.push_back("provider responses");
   if (preferences) out.categories.push_back("subscription preferences");
   return out;
 }

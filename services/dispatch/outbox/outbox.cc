@@ -7,6 +7,7 @@
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
+#include "services/dispatch/ledger/message_ledger.h"
 
 namespace herald::dispatch {
 namespace {
@@ -16,7 +17,7 @@ using subscriptions::DenyReason;
 
 // Due messages, and SENDING ones whose lease ran out (their worker died): both are
 // (re)claimed under a new lease and decided by the gate again. Each kind is taken in its own
-// index order up to the limit and locked there (issue 6: one OR over both made PostgreSQL
+// index order up to the limit and locked there (one OR over both made PostgreSQL
 // fetch, join and sort every due message, templates included, for each claim, so a campaign
 // of N recipients cost O(N) per batch). The locked rows' own columns are returned from the
 // locking scans, so a row changed since the statement's snapshot is read as locked.
@@ -68,52 +69,9 @@ constexpr db::Statement kLockAddressGates{
     "SELECT 1 FROM address_gates WHERE address_key IN"
     " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) ORDER BY address_key FOR SHARE"};
 
-constexpr db::Statement kMarkClaimed{
-    "outbox.mark_claimed",
-    "UPDATE messages m SET status = u.status, deny_reason = nullif(u.reason, 0),"
-    " provider = nullif(u.provider, ''),"
-    " attempts = m.attempts + CASE WHEN u.status = 'sending' THEN 1 ELSE 0 END,"
-    " lease_owner = CASE WHEN u.status = 'sending' THEN $5 END,"
-    " lease_expires_at = CASE WHEN u.status = 'sending' THEN $6::timestamptz END,"
-    " next_attempt_at = CASE WHEN u.status = 'retrying' THEN $8::timestamptz"
-    "                   ELSE m.next_attempt_at END,"
-    " first_attempt_at = CASE WHEN u.status = 'sending'"
-    "                    THEN coalesce(m.first_attempt_at, $7) ELSE m.first_attempt_at END,"
-    " updated_at = $7"
-    " FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[])"
-    "   AS u(id, status, reason, provider) WHERE m.id = u.id"};
-// deny_reason 0 means none.
-
-constexpr db::Statement kHistory{
-    "outbox.history",
-    "INSERT INTO message_history (message_id, status, deny_reason, note, at)"
-    " SELECT id, status, nullif(reason, 0), note, $5 FROM unnest($1::uuid[], $2::text[], $3::smallint[],"
-    " $4::text[]) AS u(id, status, reason, note)"};
-
-constexpr db::Statement kAttempts{
-    "outbox.attempts",
-    "INSERT INTO message_attempts (message_id, number, provider, started_at, ended_at, outcome,"
-    " code, enhanced_status, provider_code, detail, provider_message_id)"
-    " SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[],"
-    " $5::timestamptz[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[])"};
-
-// Only the attempt that still holds the message may complete it: a reclaimed message
-// belongs to its new attempt.
-constexpr db::Statement kComplete{
-    "outbox.complete",
-    "UPDATE messages m SET status = u.status, next_attempt_at = u.next_at,"
-    " attempts = m.attempts - u.uncounted,"
-    " lease_owner = NULL, lease_expires_at = NULL, updated_at = $5,"
-    " sms_encoding = coalesce(nullif(u.enc, ''), m.sms_encoding),"
-    " sms_segments = coalesce(nullif(u.seg, 0), m.sms_segments)"
-    " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $6::text[], $7::int[],"
-    "            $8::int[]) AS u(id, attempt, status, next_at, enc, seg, uncounted)"
-    " WHERE m.id = u.id AND m.status = 'sending' AND m.attempts = u.attempt"
-    " RETURNING m.id::text"};
-
 constexpr db::Statement kRecipientsOf{
     "outbox.recipients_of",
-    "SELECT coalesce(subject_id::text, ''), channel, match_key FROM messages"
+    "SELECT coalesce(subject_id::text, ''), channel, coalesce(match_key, '') FROM messages"
     " WHERE id IN (SELECT unnest($1::uuid[]))"};
 
 std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
@@ -125,7 +83,7 @@ std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
 struct Recipient {
   std::string subject_id;  // may be empty
   Channel channel;
-  std::string match_key;
+  std::string match_key;  // empty once scrubbed (an erased recipient whose lease ran out)
 };
 
 // Locks the gate rows of these recipients FOR SHARE, in a fixed order (subjects by id, then
@@ -140,6 +98,7 @@ void LockGateRows(db::Connection& conn, pqxx::transaction_base& txn,
   std::set<std::string> gate_key_set;
   for (const auto& r : recipients) {
     if (!r.subject_id.empty()) subject_ids.push_back(r.subject_id);
+    if (r.match_key.empty()) continue;
     kinds.push_back(std::to_string(static_cast<int>(subscriptions::KindOf(r.channel))));
     match_keys.push_back(r.match_key);
     gate_key_set.insert(MatchKeyHex(hasher, r.channel, r.match_key));
@@ -158,7 +117,11 @@ std::string StorableText(const std::string& in) {
   size_t i = 0;
   while (i < in.size() && out.size() < 300) {
     unsigned char c = static_cast<unsigned char>(in[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 0;
     bool ok = len > 0 && i + len <= in.size() && c != 0;
     for (size_t k = 1; ok && k < len; ++k) {
       ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
@@ -184,8 +147,7 @@ std::string StorableText(const std::string& in) {
 }  // namespace
 
 Outbox::Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
-               const subscriptions::TopicCatalog& topics, ProviderPicker picker,
-               RetryPolicy retry)
+               const subscriptions::TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry)
     : pool_(pool),
       clock_(clock),
       gate_(gate),
@@ -216,12 +178,12 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
   struct Row {
     ClaimedMessage m;
     std::string match_key;
-    std::string previous_status;
+    std::optional<MessageStatus> previous_status;
     std::string campaign_status;
     Timestamp first_attempt;
     bool expired = false;
     std::optional<int64_t> reply_to_inbound;  // a keyword reply: the gate's exception
-    std::string reply_provider;  // the provider its keyword came in by
+    std::string reply_provider;               // the provider its keyword came in by
   };
   std::vector<Row> batch;
   for (const auto& r : rows) {
@@ -240,7 +202,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     row.m.html_template = r[10].as<std::string>();
     nlohmann::json vars = nlohmann::json::parse(r[11].as<std::string>());
     for (auto& [k, v] : vars.items()) row.m.variables[k] = v.get<std::string>();
-    row.previous_status = r[12].as<std::string>();
+    row.previous_status = ParseStatus(r[12].as<std::string>());
     const char* fields[] = {"surname", "given_name", "patronymic", "locale"};
     for (int f = 0; f < 4; ++f) row.m.variables[fields[f]] = r[13 + f].as<std::string>();
     row.m.campaign_rate = r[17].as<double>();
@@ -302,52 +264,45 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     for (size_t k = 0; k < retry_domestic.size(); ++k) decisions[retry_domestic[k]] = again[k];
   }
 
-  std::vector<std::string> ids, statuses, reasons, provider_names, notes;
+  std::vector<ledger::ClaimDecision> decided;
   std::vector<ClaimedMessage> claimed;
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& row = batch[i];
-    std::string status, note;
-    int reason = 0;
+    ledger::ClaimDecision d;
+    d.id = row.m.id;
     if (row.campaign_status == "cancelled") {
-      status = "cancelled";
-      note = "campaign cancelled";
+      d.status = MessageStatus::kCancelled;
+      d.note = "campaign cancelled";
     } else if (!topics_.Find(row.m.topic)) {
-      status = "failed";
-      note = "topic no longer configured";
+      d.status = MessageStatus::kFailed;
+      d.note = "topic no longer configured";
     } else if (row.expired) {
-      status = "failed";
-      note = "gave up: too many attempts or too old";
+      d.status = MessageStatus::kFailed;
+      d.note = "gave up: too many attempts or too old";
     } else if (decisions[i].reason == DenyReason::kCrossBorderNotAllowed && providers[i] &&
                !providers[i]->available) {
       // The domestic provider exists but is out for now: wait for it, do not suppress.
-      status = "retrying";
-      note = "domestic provider unavailable";
+      d.status = MessageStatus::kRetrying;
+      d.note = "domestic provider unavailable";
     } else if (!decisions[i].allowed()) {
-      status = "suppressed";
-      reason = static_cast<int>(decisions[i].unknown_subject ? DenyReason::kSubjectDestroyed
-                                                             : decisions[i].reason);
+      d.status = MessageStatus::kSuppressed;
+      d.deny_reason = static_cast<int>(decisions[i].unknown_subject ? DenyReason::kSubjectDestroyed
+                                                                    : decisions[i].reason);
     } else if (!providers[i] || !providers[i]->available) {
       // No provider can take it now (none configured or all circuits open): try later.
-      status = "retrying";
-      note = "no provider available";
+      d.status = MessageStatus::kRetrying;
+      d.note = "no provider available";
     } else {
-      status = "sending";
+      d.status = MessageStatus::kSending;
       row.m.provider = providers[i]->name;
       row.m.lease_until = now + lease;
-      if (row.previous_status == "sending") note = "lease expired; reclaimed";
+      if (row.previous_status == MessageStatus::kSending) d.note = "lease expired; reclaimed";
       claimed.push_back(row.m);
     }
-    ids.push_back(row.m.id);
-    statuses.push_back(status);
-    reasons.push_back(std::to_string(reason));
-    provider_names.push_back(providers[i] ? providers[i]->name : "");
-    notes.push_back(note);
+    d.provider = providers[i] ? providers[i]->name : "";
+    decided.push_back(std::move(d));
   }
-  conn->Exec(txn, kMarkClaimed, db::ToArrayLiteral(ids), db::ToArrayLiteral(statuses),
-             db::ToArrayLiteral(reasons), db::ToArrayLiteral(provider_names), worker,
-             ToIso8601(now + lease), ToIso8601(now), ToIso8601(now + retry_.base_delay));
-  conn->Exec(txn, kHistory, db::ToArrayLiteral(ids), db::ToArrayLiteral(statuses),
-             db::ToArrayLiteral(reasons), db::ToArrayLiteral(notes), ToIso8601(now));
+  ledger::RecordClaims(*conn, txn, decided, worker, now + lease, now + retry_.base_delay, now);
   txn.commit();
   return claimed;
 }
@@ -355,88 +310,62 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
 void Outbox::Complete(const std::vector<Outcome>& outcomes) {
   if (outcomes.empty()) return;
   Timestamp now = clock_.Now();
-  std::vector<std::string> ids, statuses, next_at, notes, reasons;
-  std::vector<long long> attempts, segments, uncounted;
-  std::vector<std::string> encodings;
-  // Attempt rows only for what reached a provider; a message refused by an open circuit
-  // gets its attempt back and is retried soon, so an outage cannot use up its attempts.
-  std::vector<std::string> a_ids, a_providers, a_starts, a_ends, a_outcomes, a_enhanced,
-      a_pcodes, a_details, a_pids;
-  std::vector<long long> a_numbers, a_codes;
+  std::vector<ledger::Completion> completions;
+  std::vector<std::string> ids;
   for (const auto& o : outcomes) {
-    if (!o.result.not_attempted) {
-      a_ids.push_back(o.message_id);
-      a_numbers.push_back(o.attempt);
-      a_providers.push_back(o.provider);
-      a_starts.push_back(ToIso8601(o.started));
-      a_ends.push_back(ToIso8601(o.ended));
-      a_outcomes.push_back(DeliveryOutcomeName(o.result.outcome));
-      a_codes.push_back(o.result.code);
-      a_enhanced.push_back(StorableText(o.result.enhanced_status));
-      a_pcodes.push_back(StorableText(o.result.provider_code));
-      a_details.push_back(StorableText(o.result.detail));
-      a_pids.push_back(StorableText(o.result.provider_message_id));
+    ledger::Completion c;
+    c.message_id = o.message_id;
+    c.attempt = o.attempt;
+    c.sms_encoding = o.sms_encoding;
+    c.sms_segments = o.sms_segments;
+    // Attempt rows only for what reached a provider; a message refused by an open circuit
+    // gets its attempt back and is retried soon, so an outage cannot use up its attempts.
+    c.counted = !o.result.not_attempted;
+    if (c.counted) {
+      c.attempt_record = ledger::AttemptRecord{o.message_id,
+                                               o.attempt,
+                                               o.provider,
+                                               o.started,
+                                               o.ended,
+                                               DeliveryOutcomeName(o.result.outcome),
+                                               o.result.code,
+                                               StorableText(o.result.enhanced_status),
+                                               StorableText(o.result.provider_code),
+                                               StorableText(o.result.detail),
+                                               StorableText(o.result.provider_message_id)};
     }
-    uncounted.push_back(o.result.not_attempted ? 1 : 0);
-    ids.push_back(o.message_id);
-    encodings.push_back(o.sms_encoding);
-    segments.push_back(o.sms_segments);
-    attempts.push_back(o.attempt);
-    std::string status = "failed", next;
     switch (o.result.outcome) {
-      case DeliveryOutcome::kSent: status = "sent"; break;
+      case DeliveryOutcome::kSent:
+        c.status = MessageStatus::kSent;
+        break;
       case DeliveryOutcome::kRetry:
-        status = "retrying";
-        next = o.result.not_attempted
-                   ? ToIso8601(now + std::min(retry_.base_delay, std::chrono::seconds(5)))
-                   : ToIso8601(now + Backoff(o.message_id, o.attempt, o.result.retry_after));
+        c.status = MessageStatus::kRetrying;
+        c.next_attempt_at = o.result.not_attempted
+                                ? now + std::min(retry_.base_delay, std::chrono::seconds(5))
+                                : now + Backoff(o.message_id, o.attempt, o.result.retry_after);
         break;
       case DeliveryOutcome::kFailed:
-      case DeliveryOutcome::kSuppress: status = "failed"; break;
+      case DeliveryOutcome::kSuppress:
+        c.status = MessageStatus::kFailed;
+        break;
     }
-    statuses.push_back(status);
-    next_at.push_back(next.empty() ? ToIso8601(now) : next);
-    notes.push_back(o.result.not_attempted
-                        ? o.result.detail + "; not attempted"
-                        : std::string(DeliveryOutcomeName(o.result.outcome)) + " " +
-                              std::to_string(o.result.code));
-    reasons.push_back("0");
+    c.note = o.result.not_attempted ? o.result.detail + "; not attempted"
+                                    : std::string(DeliveryOutcomeName(o.result.outcome)) + " " +
+                                          std::to_string(o.result.code);
+    ids.push_back(o.message_id);
+    completions.push_back(std::move(c));
   }
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   // Leaving SENDING is ordered against opt-outs like entering it.
   std::vector<Recipient> recipients;
   for (const auto& r : conn->Exec(txn, kRecipientsOf, db::ToArrayLiteral(ids))) {
-    recipients.push_back({r[0].as<std::string>(), static_cast<Channel>(r[1].as<int>()),
-                          r[2].as<std::string>()});
+    recipients.push_back(
+        {r[0].as<std::string>(), static_cast<Channel>(r[1].as<int>()), r[2].as<std::string>()});
   }
   LockGateRows(*conn, txn, gate_.hasher(), recipients);
-  if (!a_ids.empty()) {
-    conn->Exec(txn, kAttempts, db::ToArrayLiteral(a_ids), db::ToArrayLiteral(a_numbers),
-               db::ToArrayLiteral(a_providers), db::ToArrayLiteral(a_starts),
-               db::ToArrayLiteral(a_ends), db::ToArrayLiteral(a_outcomes),
-               db::ToArrayLiteral(a_codes), db::ToArrayLiteral(a_enhanced),
-               db::ToArrayLiteral(a_pcodes), db::ToArrayLiteral(a_details),
-               db::ToArrayLiteral(a_pids));
-  }
-  auto done = conn->Exec(txn, kComplete, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
-                         db::ToArrayLiteral(statuses), db::ToArrayLiteral(next_at),
-                         ToIso8601(now), db::ToArrayLiteral(encodings),
-                         db::ToArrayLiteral(segments), db::ToArrayLiteral(uncounted));
-  std::set<std::string> completed;
-  for (const auto& r : done) completed.insert(r[0].as<std::string>());
-  std::vector<std::string> h_ids, h_status, h_reason, h_note;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (!completed.count(ids[i])) continue;  // reclaimed meanwhile: its attempt is recorded
-    h_ids.push_back(ids[i]);
-    h_status.push_back(statuses[i]);
-    h_reason.push_back(reasons[i]);
-    h_note.push_back(notes[i]);
-  }
-  if (!h_ids.empty()) {
-    conn->Exec(txn, kHistory, db::ToArrayLiteral(h_ids), db::ToArrayLiteral(h_status),
-               db::ToArrayLiteral(h_reason), db::ToArrayLiteral(h_note), ToIso8601(now));
-  }
+  // A message reclaimed meanwhile keeps only this attempt's row: it belongs to its new attempt.
+  ledger::RecordCompletions(*conn, txn, completions, now);
   txn.commit();
 }
 

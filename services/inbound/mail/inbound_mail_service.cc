@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/validation/address.h"
+#include "services/dispatch/ledger/message_ledger.h"
 #include "services/inbound/mail/mail_parser.h"
 #include "services/inbound/mail/sender_authentication.h"
 #include "services/inbound/mail/subject_markers.h"
@@ -34,15 +35,8 @@ constexpr db::Statement kOwners{
     " WHERE a.kind = 1 AND a.match_key = $1 AND s.state = 'active' ORDER BY 1"};
 constexpr db::Statement kFindMessage{
     "inbound_mail.find_message",
-    "SELECT id::text, coalesce(campaign_id::text, ''), coalesce(address, ''), status"
+    "SELECT id::text, coalesce(campaign_id::text, ''), coalesce(address, '')"
     " FROM messages WHERE id = $1::uuid AND channel = 1 FOR UPDATE"};
-constexpr db::Statement kMarkUndelivered{
-    "inbound_mail.mark_undelivered",
-    "UPDATE messages SET status = 'undelivered', updated_at = $2"
-    " WHERE id = $1::uuid AND status IN ('sending', 'sent', 'delivered')"};
-constexpr db::Statement kHistory{
-    "inbound_mail.history",
-    "INSERT INTO message_history (message_id, status, note, at) VALUES ($1::uuid, $2, $3, $4)"};
 constexpr db::Statement kEarlierComplaint{
     "inbound_mail.earlier_complaint",
     "SELECT 1 FROM inbound_mail WHERE herald_message_id = $1::uuid"
@@ -69,7 +63,7 @@ std::vector<std::string> CandidateTokens(const ParsedMail& m) {
 }
 
 struct KnownMessage {
-  std::string id, campaign_id, address, status;
+  std::string id, campaign_id, address;
 };
 
 struct Lookup {
@@ -87,7 +81,7 @@ Lookup FindMessage(db::Connection& conn, pqxx::transaction_base& txn,
     auto rows = conn.Exec(txn, kFindMessage, *id);
     if (rows.empty()) continue;
     out.message = KnownMessage{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
-                               rows[0][2].as<std::string>(), rows[0][3].as<std::string>()};
+                               rows[0][2].as<std::string>()};
     return out;
   }
   return out;
@@ -256,10 +250,8 @@ class Processor {
       f.outcome = MailOutcome::kBounceRecorded;
       // A message already failed (or bounced before) keeps its status; the history says
       // what arrived either way.
-      bool marked =
-          conn_.Exec(txn_, kMarkUndelivered, message->id, ToIso8601(now_)).affected_rows() > 0;
-      conn_.Exec(txn_, kHistory, message->id, marked ? std::string("undelivered") : message->status,
-                 "delivery status notification: failed " + failed->status, ToIso8601(now_));
+      dispatch::ledger::ApplyBounce(conn_, txn_, message->id,
+                                    "delivery status notification: failed " + failed->status, now_);
       if (!message->address.empty()) {
         v1::OptOutRequest req;
         req.set_address(message->address);
@@ -273,10 +265,10 @@ class Processor {
       const DsnRecipient* r = delayed ? delayed : other;
       f.status_code = r->status;
       f.outcome = delayed ? MailOutcome::kDelayRecorded : MailOutcome::kDeliveryRecorded;
-      conn_.Exec(
-          txn_, kHistory, message->id, message->status,
+      dispatch::ledger::NoteReport(
+          conn_, txn_, message->id,
           "delivery status notification: " + r->action + (r->status.empty() ? "" : " " + r->status),
-          ToIso8601(now_));
+          now_);
     } else {
       f.why = "delivery status without a recipient action";
     }
@@ -314,8 +306,7 @@ class Processor {
     registry_.OptOutWithin(conn_, txn_, caller_, req, now_);
     f.message_id = message->id;
     f.campaign_id = message->campaign_id;
-    conn_.Exec(txn_, kHistory, message->id, message->status, "complaint report (ARF): abuse",
-               ToIso8601(now_));
+    dispatch::ledger::NoteReport(conn_, txn_, message->id, "complaint report (ARF): abuse", now_);
     // One complaint per message, however many reports arrive for it.
     if (!message->campaign_id.empty() &&
         conn_.Exec(txn_, kEarlierComplaint, message->id, mail_id_).empty()) {

@@ -9,6 +9,7 @@
 #include "common/log/log.h"
 #include "common/validation/address.h"
 #include "services/dispatch/keyword_reply.h"
+#include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/event_log.h"
 
 namespace herald::inbound::sms {
@@ -68,15 +69,6 @@ constexpr db::Statement kFindAttempt{
     "receipts.find_attempt",
     "SELECT message_id::text FROM message_attempts WHERE provider = $1"
     " AND provider_message_id = $2 ORDER BY id DESC LIMIT 1"};
-// Only a sent message takes a receipt; a repeated or late one changes nothing.
-constexpr db::Statement kApplyReceipt{
-    "receipts.apply",
-    "UPDATE messages SET status = $2, updated_at = $3 WHERE id = $1::uuid AND status = 'sent'"
-    " RETURNING id"};
-constexpr db::Statement kReceiptHistory{
-    "receipts.history",
-    "INSERT INTO message_history (message_id, status, note, at) VALUES ($1::uuid, $2, $3, $4)"};
-
 KeywordClass ParseClass(const std::string& s) {
   if (s == "stop") return KeywordClass::kStop;
   if (s == "start") return KeywordClass::kStart;
@@ -342,11 +334,17 @@ ReceiptResult InboundSmsService::HandleReceipt(const std::string& provider,
   if (found.empty()) return ReceiptResult::kUnknownMessage;
   std::string message_id = found[0][0].as<std::string>();
   Timestamp now = clock_.Now();
-  if (conn->Exec(txn, kApplyReceipt, message_id, receipt.status, ToIso8601(now)).empty()) {
+  // The webhook parsers normalise a final receipt to DELIVERED or UNDELIVERED.
+  auto outcome = dispatch::ParseStatus(receipt.status);
+  if (!outcome || (*outcome != dispatch::MessageStatus::kDelivered &&
+                   *outcome != dispatch::MessageStatus::kUndelivered)) {
     return ReceiptResult::kUnchanged;
   }
-  conn->Exec(txn, kReceiptHistory, message_id, receipt.status, "delivery receipt from " + provider,
-             ToIso8601(now));
+  // Only a sent message takes a receipt; a repeated or late one changes nothing.
+  if (!dispatch::ledger::ApplyReceipt(*conn, txn, message_id, *outcome,
+                                      "delivery receipt from " + provider, now)) {
+    return ReceiptResult::kUnchanged;
+  }
   txn.commit();
   return ReceiptResult::kUpdated;
 }

@@ -1,0 +1,158 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/db/connection.h"
+#include "services/dispatch/ledger/message_status.h"
+
+// The message ledger: the only code that writes `messages`, `message_history` and
+// `message_attempts`. Every status transition goes through one of these functions, which
+// records it as a history row in the same statement or transaction; an attempt that reached
+// a provider is also recorded as an attempt row. Callers keep their own transactions and
+// locks (the gate rows, the campaign row): each function runs inside the caller's `txn`.
+//
+// A message is held by a worker while `lease_owner` is set: from the claim that moves it to
+// SENDING until that attempt's completion. A report (bounce, receipt) may settle a held
+// message before its worker completes; the completion then still clears the lease and records
+// its outcome, and the report's status stays (it says more about the message than "sent").
+// Nothing scrubs a held message before its lease runs out: its worker still reads its
+// recipient.
+namespace herald::dispatch::ledger {
+
+// A message to create: a single send, a keyword reply or a confirmation mail. Its status is
+// QUEUED or SUPPRESSED (the gate refused it at once; `deny_reason` says why).
+struct NewMessage {
+  std::string client_id;
+  std::optional<std::string> subject_id;
+  std::optional<std::string> address, match_key;
+  int channel = 0;  // subscriptions::Channel
+  std::string topic;
+  std::optional<std::string> subject_template, text_template, html_template;
+  std::string variables_json = "{}";
+  MessageStatus status = MessageStatus::kQueued;
+  int deny_reason = 0;  // 0: none
+  std::optional<std::string> sms_encoding;
+  std::optional<int> sms_segments;
+  std::optional<int64_t> reply_to_inbound;  // a keyword reply: the inbound SMS it answers
+  std::string note;                         // the history row's note
+};
+
+// Inserts the message and its first history row; returns its id.
+std::string Enqueue(db::Connection& conn, pqxx::transaction_base& txn, const NewMessage& m,
+                    Timestamp now);
+
+// Queues a campaign's recipients from the stream's staging table `recipients_stage`
+// (distinct by match key; a recipient already queued for the campaign and channel is skipped).
+// The caller holds the campaign row FOR UPDATE. Returns how many messages were added.
+int64_t EnqueueCampaignRecipients(db::Connection& conn, pqxx::transaction_base& txn,
+                                  const std::string& campaign_id, const std::string& client_id,
+                                  int channel, const std::string& topic, Timestamp now);
+
+// A cancelled campaign's messages that no worker holds: QUEUED and RETRYING become CANCELLED.
+int64_t CancelCampaignMessages(db::Connection& conn, pqxx::transaction_base& txn,
+                               const std::string& campaign_id, Timestamp now);
+
+// What a claim decided for one locked message.
+struct ClaimDecision {
+  std::string id;
+  // SENDING (leased to the worker), SUPPRESSED, CANCELLED, FAILED or RETRYING.
+  MessageStatus status = MessageStatus::kSending;
+  int deny_reason = 0;
+  std::string provider;  // may be empty
+  std::string note;
+};
+
+// Applies a claim's decisions to messages the caller locked. SENDING takes the lease and
+// counts an attempt; RETRYING waits until `retry_at`.
+void RecordClaims(db::Connection& conn, pqxx::transaction_base& txn,
+                  const std::vector<ClaimDecision>& decisions, const std::string& worker,
+                  Timestamp lease_until, Timestamp retry_at, Timestamp now);
+
+// One attempt that reached a provider (texts already storable: valid UTF-8, bounded).
+struct AttemptRecord {
+  std::string message_id;
+  int number = 0;
+  std::string provider;
+  Timestamp started, ended;
+  std::string outcome;
+  int code = 0;
+  std::string enhanced_status, provider_code, detail, provider_message_id;
+};
+
+// A worker's end of one attempt.
+struct Completion {
+  std::string message_id;
+  int attempt = 0;
+  MessageStatus status = MessageStatus::kSent;  // SENT, RETRYING or FAILED
+  Timestamp next_attempt_at;                    // RETRYING only
+  std::string note;
+  std::string sms_encoding;  // empty: unchanged
+  int sms_segments = 0;      // 0: unchanged
+  bool counted = true;       // false: it never reached a provider; the attempt is given back
+  std::optional<AttemptRecord> attempt_record;
+};
+
+struct Completed {
+  std::string message_id;
+  MessageStatus status;            // the message's status now
+  bool settled_by_report = false;  // a report settled it first; its status stayed
+};
+
+// Records attempts and ends each attempt that still holds its message. A message reclaimed
+// meanwhile (another attempt holds it) is left alone: only its attempt row is written.
+std::vector<Completed> RecordCompletions(db::Connection& conn, pqxx::transaction_base& txn,
+                                         const std::vector<Completion>& completions, Timestamp now);
+
+// A provider's final delivery receipt: SENT becomes DELIVERED or UNDELIVERED. False when
+// the message is not SENT (a repeated or late receipt): nothing is written.
+bool ApplyReceipt(db::Connection& conn, pqxx::transaction_base& txn, const std::string& message_id,
+                  MessageStatus outcome, const std::string& note, Timestamp now);
+
+// A permanent bounce: SENDING, SENT or DELIVERED become UNDELIVERED. A history row is written
+// either way (what arrived is kept); returns whether the status changed. A bounce of a held
+// message leaves its lease to the worker's completion.
+bool ApplyBounce(db::Connection& conn, pqxx::transaction_base& txn, const std::string& message_id,
+                 const std::string& note, Timestamp now);
+
+// A report that changes nothing (a delay, a success notice, a complaint): a history row
+// under the message's current status.
+void NoteReport(db::Connection& conn, pqxx::transaction_base& txn, const std::string& message_id,
+                const std::string& note, Timestamp now);
+
+// Messages of an erased recipient: the subject's, and any to its addresses given as
+// (address kind, match key) pairs.
+struct Recipient {
+  std::string subject_id;
+  std::vector<std::string> kinds;  // subscriptions::AddressKind numbers, as text
+  std::vector<std::string> match_keys;
+};
+inline constexpr char kErasedNote[] = "recipient erased";
+
+// QUEUED and RETRYING messages of the recipient become CANCELLED ("recipient erased").
+int64_t CancelForErasure(db::Connection& conn, pqxx::transaction_base& txn, const Recipient& r,
+                         Timestamp now);
+
+struct Scrubbed {
+  int64_t messages = 0;
+  int64_t attempt_details = 0;
+};
+// Clears the recipient's addresses, content, provider texts and history notes from every
+// message no worker holds (held ones are left to ScrubErasedMessages once they settle).
+Scrubbed ScrubForErasure(db::Connection& conn, pqxx::transaction_base& txn, const Recipient& r,
+                         Timestamp now);
+
+// Retention: content and provider texts of up to `limit` settled messages not updated since
+// `cutoff`; returns how many messages.
+int64_t PurgeSettledContent(db::Connection& conn, pqxx::transaction_base& txn, Timestamp cutoff,
+                            int64_t limit);
+// Retention: up to `limit` settled messages of erased subjects still carrying an address or
+// content (they were held when the subject was erased); returns how many.
+int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit,
+                            Timestamp now);
+
+}  // namespace herald::dispatch::ledger
