@@ -26,8 +26,11 @@
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/worker/dispatch_worker.h"
 #include "services/heraldd/readiness.h"
+#include "services/heraldd/wiring.h"
 #include "services/inbound/mail/complaint_metrics.h"
 #include "services/inbound/mail/inbound_mail_service.h"
+#include "services/inbound/sms/inbound_sms_config.h"
+#include "services/inbound/sms/inbound_sms_service.h"
 #include "services/privacy/deadlines.h"
 #include "services/privacy/grpc_service.h"
 #include "services/privacy/privacy_job.h"
@@ -39,7 +42,7 @@
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/topics.h"
 #include "services/web/hooks/mail_hook.h"
-#include "services/web/hooks/sms_hooks_wiring.h"
+#include "services/web/hooks/sms_hooks.h"
 #include "services/web/http_server.h"
 #include "services/web/ops_routes.h"
 #include "services/web/recipient/privacy_confirmation_page.h"
@@ -255,7 +258,8 @@ int Serve(const Config& config) {
              config.ops_metrics_token});
   ops->Start();
 
-  std::unique_ptr<web::SmsHooksBundle> sms_hooks;
+  std::unique_ptr<inbound::sms::InboundSmsService> inbound_sms;
+  std::unique_ptr<web::SmsHooks> sms_hooks;
   web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.link_keys));
   std::unique_ptr<web::RecipientPages> recipient_pages;
   std::unique_ptr<web::PrivacyConfirmationPage> confirmation_page;
@@ -276,9 +280,12 @@ int Serve(const Config& config) {
     opts.limited_prefixes.push_back("/c/");  // privacy-request confirmation links
     http = std::make_unique<web::HttpServer>(opts);
     // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
-    sms_hooks = web::BuildSmsHooks(config, pool, clock, hasher, gate, topics, registry,
-                                   &metrics.registry());
-    web::AddSmsHooks(*http, *sms_hooks->hooks);
+    inbound_sms = std::make_unique<inbound::sms::InboundSmsService>(
+        pool, clock, hasher, gate, topics, registry, inbound::sms::KeywordsFromConfig(config),
+        inbound::sms::InboundOptionsFromConfig(config));
+    sms_hooks = std::make_unique<web::SmsHooks>(SmsHookProviders(config), config.public_base_url,
+                                                *inbound_sms, &metrics.registry());
+    web::AddSmsHooks(*http, *sms_hooks);
     web::RecipientPagesOptions page_opts;
     page_opts.token_lifetime = std::chrono::hours(24) * config.links_lifetime_days;
     page_opts.policy_url = config.links_policy_url;
@@ -402,7 +409,7 @@ int main(int argc, char** argv) {
     web::TrustedProxies::Parse(config.http_trusted_proxies);
     SystemClock probe_clock;
     dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);
-    web::KeywordsFromConfig(config);
+    inbound::sms::KeywordsFromConfig(config);
   } catch (const std::exception& e) {
     std::cerr << "heraldd: configuration error: " << e.what() << "\n";
     return 2;
