@@ -20,6 +20,7 @@
 #include "common/grpc/rpc_runner.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
+#include "common/strict_int.h"
 #include "services/dispatch/grpc_service.h"
 #include "services/dispatch/message_service.h"
 #include "services/dispatch/outbox/outbox.h"
@@ -85,7 +86,12 @@ Args ParseArgs(int argc, char** argv) {
     } else if (arg == "--config" && i + 1 < argc) {
       a.config_path = argv[++i];
     } else if (arg == "--wait-for-db" && i + 1 < argc) {
-      a.wait_for_db_s = std::atoi(argv[++i]);
+      auto seconds = ParseStrictInt<int>(argv[++i]);
+      if (!seconds || *seconds < 0 || *seconds > 86400) {
+        std::cerr << "heraldd: --wait-for-db: expected whole seconds from 0 to 86400\n";
+        std::exit(2);
+      }
+      a.wait_for_db_s = *seconds;
     } else if (arg == "serve" || arg == "migrate") {
       a.command = arg;
     } else {
