@@ -68,7 +68,7 @@ int main(int argc, char** argv) try {
   const int raw_rows = smoke ? 5000 : 200000;
   // HERALD_BENCH_B4_ROWS: another size, for profiling (perf record -p the heraldd or
   // postgres backend pid while the stream runs).
-  if (const char* size = std::getenv("HERALD_BENCH_B4_ROWS")) rows = std::stoi(size);
+  rows = EnvCount("HERALD_BENCH_B4_ROWS", rows, 100000000);
 
   Pg pg("b4");
   pg.CreateDatabase("herald");

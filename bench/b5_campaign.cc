@@ -35,8 +35,7 @@ int main(int argc, char** argv) try {
   bool smoke = ParseSmoke(argc, argv);
   // HERALD_BENCH_B5_RECIPIENTS: another size, for profiling (perf record -p the pid printed
   // at the start of the campaign).
-  const char* size = std::getenv("HERALD_BENCH_B5_RECIPIENTS");
-  const int n = size ? std::atoi(size) : smoke ? 3000 : 100000;
+  const int n = EnvCount("HERALD_BENCH_B5_RECIPIENTS", smoke ? 3000 : 100000, 100000000);
   const std::string dispatch_yaml = std::getenv("HERALD_BENCH_B5_DISPATCH")
                                         ? std::getenv("HERALD_BENCH_B5_DISPATCH")
                                         : "  workers: 4\n  batch_size: 200\n";
@@ -54,9 +53,9 @@ int main(int argc, char** argv) try {
 
   // Reference: smtp-source into the same sink, same count and size.
   auto ref_start = SteadyClock::now();
-  int code = WaitExit(Spawn({"/usr/sbin/smtp-source", "-d", "-s", "8", "-m", std::to_string(n),
-                             "-l", "2048", "-f", "bench@herald.test", "-t", "sink@herald.test",
-                             target}));
+  int code =
+      WaitExit(Spawn({"/usr/sbin/smtp-source", "-d", "-s", "8", "-m", std::to_string(n), "-l",
+                      "2048", "-f", "bench@herald.test", "-t", "sink@herald.test", target}));
   double ref_rate = n / std::chrono::duration<double>(SteadyClock::now() - ref_start).count();
   if (code != 0) throw std::runtime_error("smtp-source failed");
 
@@ -64,10 +63,11 @@ int main(int argc, char** argv) try {
   pg.CreateDatabase("herald");
   Server server(pg.Dsn("herald"), 8,
                 "email:\n  from_address: bench@herald.test\n"
-                "dispatch:\n" + dispatch_yaml +
-                "providers:\n  - name: sink\n    kind: smtp\n    country: RU\n"
-                "    settings:\n      url: smtp://" + target +
-                "\n      starttls: none\n      max_connections: 8\n");
+                "dispatch:\n" +
+                    dispatch_yaml +
+                    "providers:\n  - name: sink\n    kind: smtp\n    country: RU\n"
+                    "    settings:\n      url: smtp://" +
+                    target + "\n      starttls: none\n      max_connections: 8\n");
   server.Start();
   SeedSubjects(pg, "herald", n, 10);
   auto ids = SubjectIds(pg, "herald");
@@ -120,9 +120,11 @@ int main(int argc, char** argv) try {
     if (!st.ok()) throw std::runtime_error("StartCampaign: " + st.error_message());
   }
   auto deadline = start + std::chrono::minutes(15);
-  while (Count(conn, "SELECT count(*) FROM messages WHERE status IN"
-                     " ('queued', 'retrying', 'sending')") > 0) {
-    if (SteadyClock::now() > deadline) throw std::runtime_error("campaign did not finish in 15 min");
+  while (Count(conn,
+               "SELECT count(*) FROM messages WHERE status IN"
+               " ('queued', 'retrying', 'sending')") > 0) {
+    if (SteadyClock::now() > deadline)
+      throw std::runtime_error("campaign did not finish in 15 min");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
@@ -154,10 +156,12 @@ int main(int argc, char** argv) try {
   std::cout << "B5 campaign: " << sent << " sent, " << suppressed << " suppressed in " << seconds
             << " s; sink accepted " << delivered << " (" << seen.size() << " distinct), "
             << delivered_opted_out << " opted-out\n";
-  Report({"B5", "campaign messages/s, StartCampaign to last accepted, " + std::to_string(n) +
-                    " recipients (10% opted out), 2 KB, into smtp-sink",
-          rate, "msg/s", "smtp-source -d -s 8 -m " + std::to_string(n) + " -l 2048 into the same sink",
-          ref_rate, ratio, "ratio >= 0.5", ratio >= 0.5});
+  Report({"B5",
+          "campaign messages/s, StartCampaign to last accepted, " + std::to_string(n) +
+              " recipients (10% opted out), 2 KB, into smtp-sink",
+          rate, "msg/s",
+          "smtp-source -d -s 8 -m " + std::to_string(n) + " -l 2048 into the same sink", ref_rate,
+          ratio, "ratio >= 0.5", ratio >= 0.5});
   Report({"B5.opted_out", "opted-out recipients delivered (checked at the sink)",
           static_cast<double>(delivered_opted_out), "messages", "", 0, 0, "== 0",
           delivered_opted_out == 0});

@@ -15,11 +15,14 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "common/crypto/hash.h"
+#include "common/strict_int.h"
 
 namespace herald::bench {
 namespace {
@@ -27,6 +30,17 @@ constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
 }
 
 std::string SourceDir() { return HERALD_SOURCE_DIR; }
+
+int EnvCount(const char* name, int fallback, int max) {
+  const char* text = std::getenv(name);
+  if (!text) return fallback;
+  auto n = ParseStrictInt<int>(text);
+  if (!n || *n < 1 || *n > max) {
+    throw std::runtime_error(std::string(name) + ": expected a whole number from 1 to " +
+                             std::to_string(max));
+  }
+  return *n;
+}
 
 bool ParseSmoke(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
@@ -133,7 +147,16 @@ Pg::Pg(const std::string& name) {
   // (several worktrees) do not race for the same port.
   int first = 55460, last = 55479;
   if (const char* range = std::getenv("HERALD_BENCH_PG_PORTS")) {
-    std::sscanf(range, "%d-%d", &first, &last);
+    std::string_view text(range);
+    auto dash = text.find('-');
+    auto a = ParseStrictInt<int>(text.substr(0, dash));
+    auto b =
+        dash == std::string_view::npos ? std::nullopt : ParseStrictInt<int>(text.substr(dash + 1));
+    if (!a || !b || *a < 1024 || *b > 65535 || *a > *b) {
+      throw std::runtime_error("HERALD_BENCH_PG_PORTS: expected FIRST-LAST ports (1024-65535)");
+    }
+    first = *a;
+    last = *b;
   }
   port_ = FreePortIn(first, last);
   if (port_ == 0) throw std::runtime_error("no free port in the range for PostgreSQL");

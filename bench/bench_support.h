@@ -13,6 +13,10 @@ namespace herald::bench {
 // --smoke (or HERALD_BENCH_SMOKE=1): a few-second run that only proves the benchmark works.
 bool ParseSmoke(int argc, char** argv);
 
+// The whole number in environment variable `name` (digits only), or `fallback` when it is
+// unset. Throws std::runtime_error naming the variable when it is not one from 1 to `max`.
+int EnvCount(const char* name, int fallback, int max);
+
 // One figure beside its reference measured in the same run. Prints a readable line and a
 // `BENCH_JSON {...}` line (collected by bench/run-all).
 struct Figure {

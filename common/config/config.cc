@@ -2,9 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <functional>
+#include <optional>
 #include <regex>
 #include <sstream>
+
+#include "common/config/adapter_kinds.h"
+#include "common/strict_int.h"
 
 extern char** environ;
 
@@ -28,26 +33,13 @@ namespace {
 
 constexpr char kEnvPrefix[] = "HERALD_";
 
-// One scalar option: where it lives in the file, which variable overrides it, and how a text
-// value is applied.
-struct Option {
-  const char* file_key;  // dotted path in YAML; nullptr: environment only (a secret)
-  const char* env;
-  const char* default_text;
-  const char* help;
-  std::function<void(Config&, const std::string&)> apply;
-};
-
 int ParseInt(const std::string& key, const std::string& text, int min, int max) {
-  try {
-    size_t used = 0;
-    int v = std::stoi(text, &used);
-    if (used != text.size() || v < min || v > max) throw std::out_of_range("");
-    return v;
-  } catch (const std::exception&) {
+  auto v = ParseStrictInt<int>(text);
+  if (!v || *v < min || *v > max) {
     throw ConfigError(key + ": expected a whole number from " + std::to_string(min) + " to " +
                       std::to_string(max));
   }
+  return *v;
 }
 
 std::vector<std::string> SplitList(const std::string& text) {
@@ -58,6 +50,13 @@ std::vector<std::string> SplitList(const std::string& text) {
     size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
     if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
   }
+  return out;
+}
+
+template <typename Items>
+std::string JoinList(const Items& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
   return out;
 }
 
@@ -82,7 +81,7 @@ std::string UpperRegion(const std::string& key, std::string v) {
   return v;
 }
 
-void RejectPasswordInUrl(const std::string& key, const std::string& url) {
+std::string RejectPasswordInUrl(const std::string& key, const std::string& url) {
   auto scheme = url.find("://");
   auto at = url.find('@');
   bool userinfo_password = scheme != std::string::npos && at != std::string::npos &&
@@ -95,18 +94,18 @@ void RejectPasswordInUrl(const std::string& key, const std::string& url) {
                       ": a password may not be written in the config file; set "
                       "HERALD_DATABASE_URL or PGPASSWORD in the environment");
   }
+  return url;
 }
 
 // host:port (IPv6 hosts in brackets); port 0 picks a free port.
 std::string ListenAddress(const std::string& key, const std::string& v) {
   auto colon = v.rfind(':');
-  bool ok = colon != std::string::npos && colon > 0 && colon + 1 < v.size();
-  if (ok) {
-    for (size_t i = colon + 1; i < v.size(); ++i)
-      ok = ok && isdigit(static_cast<unsigned char>(v[i]));
+  auto port = colon == std::string::npos || colon == 0
+                  ? std::nullopt
+                  : ParseStrictInt<int>(std::string_view(v).substr(colon + 1));
+  if (!port || *port < 0 || *port > 65535) {
+    throw ConfigError(key + ": expected host:port (port 0-65535)");
   }
-  if (ok) ok = v.size() - colon - 1 <= 5 && std::stoi(v.substr(colon + 1)) <= 65535;
-  if (!ok) throw ConfigError(key + ": expected host:port (port 0-65535)");
   return v;
 }
 
@@ -135,325 +134,360 @@ void CheckListenersDistinct(const Config& c) {
   }
 }
 
-// A reply text to an SMS keyword: plain text (it is sent as a template with no variables).
-Option SmsReplyOption(const char* file_key, const char* env, std::string slot) {
-  return {file_key, env, "(built in)",
-          "Reply to an SMS keyword in one language (stop/start/help x az/ru/en).",
-          [file_key, slot](Config& c, const std::string& v) {
-            if (v.empty()) throw ConfigError(std::string(file_key) + ": must not be empty");
-            if (v.find("{{") != std::string::npos) {
-              throw ConfigError(std::string(file_key) + ": plain text only, no '{{'");
-            }
-            c.sms_replies[slot] = v;
-          }};
+// A value check: returns the value to store (normalised) or throws ConfigError naming `name`.
+using Check = std::function<std::string(const std::string& name, const std::string& value)>;
+
+// One scalar option of the table. Everything about it comes from its one line: the file key,
+// the variable (derived from the key unless the line names another), the default (read from
+// a default-constructed Config through the member), the bounds, the help. Loading, the
+// environment overrides, the unknown-key check and --help all read this table.
+struct Option {
+  const char* key = nullptr;  // dotted path in YAML; nullptr: environment only (a secret)
+  std::string env;
+  std::string help;
+  OptionInfo::Kind kind = OptionInfo::Kind::kText;
+  int min = 0, max = 0;              // kInt
+  std::vector<std::string> choices;  // kChoice
+  // Stores `text`; `name` is what an error names (the key, and the variable it came from).
+  std::function<void(Config&, const std::string& name, const std::string& text)> apply;
+  std::function<std::string(const Config&)> get;  // the value as text
+  std::string shown_default;                      // --help's default when get's is not apt
+  Check file_only_check;                          // applied to file values only
+
+  Option& Env(const char* name) {
+    env = name;
+    return *this;
+  }
+  Option& Shown(std::string text) {
+    shown_default = std::move(text);
+    return *this;
+  }
+  Option& FileCheck(Check check) {
+    file_only_check = std::move(check);
+    return *this;
+  }
+};
+
+std::string EnvName(const char* key) {
+  std::string env = kEnvPrefix;
+  for (const char* p = key; *p; ++p) {
+    env.push_back(*p == '.' ? '_' : static_cast<char>(toupper(static_cast<unsigned char>(*p))));
+  }
+  return env;
 }
 
+Option Make(const char* key, OptionInfo::Kind kind, std::string help,
+            std::function<void(Config&, const std::string&, const std::string&)> apply,
+            std::function<std::string(const Config&)> get) {
+  Option o;
+  o.key = key;
+  o.env = EnvName(key);
+  o.kind = kind;
+  o.help = std::move(help);
+  o.apply = std::move(apply);
+  o.get = std::move(get);
+  return o;
+}
+
+Option Int(const char* key, int Config::*member, int min, int max, const std::string& help) {
+  Option o = Make(
+      key, OptionInfo::Kind::kInt,
+      help + " (" + std::to_string(min) + "-" + std::to_string(max) + ")",
+      [member, min, max](Config& c, const std::string& name, const std::string& v) {
+        c.*member = ParseInt(name, v, min, max);
+      },
+      [member](const Config& c) { return std::to_string(c.*member); });
+  o.min = min;
+  o.max = max;
+  return o;
+}
+
+Option Text(const char* key, std::string Config::*member, std::string help, Check check = {}) {
+  return Make(
+      key, OptionInfo::Kind::kText, std::move(help),
+      [member, check](Config& c, const std::string& name, const std::string& v) {
+        c.*member = check ? check(name, v) : v;
+      },
+      [member](const Config& c) { return c.*member; });
+}
+
+Option Bool(const char* key, bool Config::*member, std::string help) {
+  return Make(
+      key, OptionInfo::Kind::kBool, help + " (true or false)",
+      [member](Config& c, const std::string& name, const std::string& v) {
+        if (v != "true" && v != "false") throw ConfigError(name + ": true or false");
+        c.*member = v == "true";
+      },
+      [member](const Config& c) { return std::string(c.*member ? "true" : "false"); });
+}
+
+Option Choice(const char* key, std::string Config::*member, std::vector<std::string> choices,
+              std::string help) {
+  std::string expected = JoinList(choices);
+  Option o = Text(key, member, help + " (" + expected + ")",
+                  [choices, expected](const std::string& name, const std::string& v) {
+                    if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
+                      throw ConfigError(name + ": expected one of " + expected);
+                    }
+                    return v;
+                  });
+  o.kind = OptionInfo::Kind::kChoice;
+  o.choices = std::move(choices);
+  return o;
+}
+
+// A comma-separated list in the environment, a YAML list or one value in the file.
+Option List(const char* key, std::vector<std::string> Config::*member, std::string help,
+            Check item_check = {}) {
+  return Make(
+      key, OptionInfo::Kind::kList, std::move(help),
+      [member, item_check](Config& c, const std::string& name, const std::string& v) {
+        std::vector<std::string> items;
+        for (auto& item : SplitList(v)) items.push_back(item_check ? item_check(name, item) : item);
+        c.*member = std::move(items);
+      },
+      [member](const Config& c) { return JoinList(c.*member); });
+}
+
+// One entry of a map-valued member (an SMS footer or reply per language).
+Option Slot(const char* key, std::map<std::string, std::string> Config::*member, std::string slot,
+            std::string help, Check check = {}) {
+  return Make(
+      key, OptionInfo::Kind::kText, std::move(help),
+      [member, slot, check](Config& c, const std::string& name, const std::string& v) {
+        (c.*member)[slot] = check ? check(name, v) : v;
+      },
+      [member, slot](const Config& c) {
+        auto it = (c.*member).find(slot);
+        return it == (c.*member).end() ? std::string() : it->second;
+      });
+}
+
+// Environment only: never in the file, never printed.
+Option Secret(const char* env, std::string Config::*member, size_t min_size, std::string shown,
+              std::string help) {
+  Option o;
+  o.env = env;
+  o.kind = OptionInfo::Kind::kSecret;
+  o.help = "Secret. " + help;
+  o.get = [member](const Config& c) { return c.*member; };
+  o.apply = [member, min_size](Config& c, const std::string& name, const std::string& v) {
+    if (!v.empty() && v.size() < min_size) {
+      throw ConfigError(name + ": at least " + std::to_string(min_size) + " characters");
+    }
+    c.*member = v;
+  };
+  o.Shown(std::move(shown));
+  return o;
+}
+
+std::string NotEmpty(const std::string& name, const std::string& v) {
+  if (v.empty()) throw ConfigError(name + ": must not be empty");
+  return v;
+}
+
+// A reply text to an SMS keyword: plain text (it is sent as a template with no variables).
+std::string PlainReply(const std::string& name, const std::string& v) {
+  if (v.find("{{") != std::string::npos) throw ConfigError(name + ": plain text only, no '{{'");
+  return NotEmpty(name, v);
+}
+
+std::string AuthservId(const std::string& name, const std::string& id) {
+  if (id.find_first_of(" \t;()\"") != std::string::npos) {
+    throw ConfigError(name + ": an authserv-id is one token");
+  }
+  return id;
+}
+
+std::string HttpUrlOrEmpty(const std::string& name, const std::string& v) {
+  if (!v.empty() && v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0) {
+    throw ConfigError(name + ": expected an http or https URL");
+  }
+  return v;
+}
+
+Option Reply(const char* key, const char* slot, const char* what) {
+  return Slot(key, &Config::sms_replies, slot,
+              std::string("Reply to ") + what + " (plain text; unset: the built-in one).",
+              PlainReply)
+      .Shown("(built in)");
+}
+
+// The table, one section after another; each section's keys share their first segment.
 const std::vector<Option>& Options() {
+  using C = Config;
   static const std::vector<Option> kOptions = {
-      {"database.url", "HERALD_DATABASE_URL", "postgresql:///herald",
-       "libpq connection string of the PostgreSQL 15 primary (gate reads must see the primary).",
-       [](Config& c, const std::string& v) { c.database_url = v; }},
-      {"database.pool_size", "HERALD_DATABASE_POOL_SIZE", "8", "Connections in the pool (1-256).",
-       [](Config& c, const std::string& v) {
-         c.database_pool_size = ParseInt("database.pool_size", v, 1, 256);
-       }},
-      {"database.acquire_timeout_ms", "HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "2000",
-       "How long a call waits for a free connection before failing UNAVAILABLE.",
-       [](Config& c, const std::string& v) {
-         c.database_acquire_timeout_ms = ParseInt("database.acquire_timeout_ms", v, 1, 600000);
-       }},
-      {"grpc.listen", "HERALD_GRPC_LISTEN", "127.0.0.1:50051", "gRPC listen address (api role).",
-       [](Config& c, const std::string& v) { c.grpc_listen = ListenAddress("grpc.listen", v); }},
-      {"grpc.reflection", "HERALD_GRPC_REFLECTION", "true",
-       "Serve gRPC server reflection (the schema; any valid API key): true or false.",
-       [](Config& c, const std::string& v) {
-         if (v != "true" && v != "false") throw ConfigError("grpc.reflection: true or false");
-         c.grpc_reflection = v == "true";
-       }},
-      {"http.listen", "HERALD_HTTP_LISTEN", "127.0.0.1:8080",
-       "Public HTTP listen address (web role): recipient pages /u/, /p/ and SMS hooks "
-       "/hooks/sms/.",
-       [](Config& c, const std::string& v) { c.http_listen = ListenAddress("http.listen", v); }},
-      {"inbound_mail.listen", "HERALD_INBOUND_MAIL_LISTEN", "127.0.0.1:8081",
-       "Listen address of POST /hooks/email/inbound for the local MTA (web role, only when "
-       "HERALD_INBOUND_MAIL_SECRET is set).",
-       [](Config& c, const std::string& v) {
-         c.inbound_mail_listen = ListenAddress("inbound_mail.listen", v);
-       }},
-      {"ops.listen", "HERALD_OPS_LISTEN", "127.0.0.1:9090",
-       "Ops listen address, started by every role: /healthz (the process answers), /readyz "
-       "(database reachable, migrations applied), /metrics.",
-       [](Config& c, const std::string& v) { c.ops_listen = ListenAddress("ops.listen", v); }},
-      {"ops.metrics_cache_ms", "HERALD_OPS_METRICS_CACHE_MS", "5000",
-       "A /metrics scrape serves text computed at most this long ago (0-600000; 0: every "
-       "scrape computes).",
-       [](Config& c, const std::string& v) {
-         c.ops_metrics_cache_ms = ParseInt("ops.metrics_cache_ms", v, 0, 600000);
-       }},
-      {nullptr, "HERALD_OPS_METRICS_TOKEN", "(empty: /metrics needs no token)",
-       "Secret. Bearer token a scrape of /metrics must send (at least 16 characters).",
-       [](Config& c, const std::string& v) {
-         if (!v.empty() && v.size() < 16) {
-           throw ConfigError("HERALD_OPS_METRICS_TOKEN: at least 16 characters");
-         }
-         c.ops_metrics_token = v;
-       }},
-      {"http.threads", "HERALD_HTTP_THREADS", "32", "HTTP worker threads (1-256).",
-       [](Config& c, const std::string& v) {
-         c.http_threads = ParseInt("http.threads", v, 1, 256);
-       }},
-      {"roles", "HERALD_ROLES", "api,web,worker", "Roles this process runs: api, web, worker.",
-       [](Config& c, const std::string& v) { c.roles = ParseRoles("roles", SplitList(v)); }},
-      {"addresses.default_phone_region", "HERALD_DEFAULT_PHONE_REGION", "RU",
-       "Region for phone numbers written without a country code (RU, AZ, ...).",
-       [](Config& c, const std::string& v) {
-         c.default_phone_region = UpperRegion("addresses.default_phone_region", v);
-       }},
-      {"home_jurisdictions", "HERALD_HOME_JURISDICTIONS", "RU",
-       "Countries whose providers need no cross-border consent (152-FZ art. 12).",
-       [](Config& c, const std::string& v) {
-         c.home_jurisdictions.clear();
-         for (auto& r : SplitList(v)) {
-           c.home_jurisdictions.push_back(UpperRegion("home_jurisdictions", r));
-         }
-       }},
-      {"public_base_url", "HERALD_PUBLIC_BASE_URL", "http://127.0.0.1:8080",
-       "Base of every link and webhook URL the service builds.",
-       [](Config& c, const std::string& v) { c.public_base_url = v; }},
-      {"log_level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error.",
-       [](Config& c, const std::string& v) {
-         if (v != "debug" && v != "info" && v != "warn" && v != "error") {
-           throw ConfigError("log_level: expected debug, info, warn or error");
-         }
-         c.log_level = v;
-       }},
-      {"email.from_address", "HERALD_EMAIL_FROM_ADDRESS", "no-reply@herald.invalid",
-       "Envelope and From address of e-mail.",
-       [](Config& c, const std::string& v) { c.email_from_address = v; }},
-      {"email.from_name", "HERALD_EMAIL_FROM_NAME", "", "Display name in From (UTF-8).",
-       [](Config& c, const std::string& v) { c.email_from_name = v; }},
-      {"dispatch.workers", "HERALD_DISPATCH_WORKERS", "2",
-       "Outbox worker threads of the worker role (1-64).",
-       [](Config& c, const std::string& v) {
-         c.dispatch_workers = ParseInt("dispatch.workers", v, 1, 64);
-       }},
-      {"dispatch.batch_size", "HERALD_DISPATCH_BATCH_SIZE", "100",
-       "Messages one claim takes (1-10000).",
-       [](Config& c, const std::string& v) {
-         c.dispatch_batch_size = ParseInt("dispatch.batch_size", v, 1, 10000);
-       }},
-      {"dispatch.lease_s", "HERALD_DISPATCH_LEASE_S", "120",
-       "Seconds a claim is held before another worker may reclaim it (5-3600).",
-       [](Config& c, const std::string& v) {
-         c.dispatch_lease_s = ParseInt("dispatch.lease_s", v, 5, 3600);
-       }},
-      {"email.unsubscribe_mailto", "HERALD_EMAIL_UNSUBSCRIBE_MAILTO", "",
-       "Mailbox of the mailto: List-Unsubscribe fallback (its subject is the policy's "
-       "refusal marker); empty: no mailto fallback.",
-       [](Config& c, const std::string& v) { c.unsubscribe_mailto = v; }},
-      {"sms.footer_az", "HERALD_SMS_FOOTER_AZ", "",
-       "Opt-out footer of marketing SMS for Azerbaijani (the default language), e.g. "
-       "'DAYAN -> 1234'.",
-       [](Config& c, const std::string& v) { c.sms_footers["az"] = v; }},
-      {"sms.footer_ru", "HERALD_SMS_FOOTER_RU", "", "The same footer in Russian.",
-       [](Config& c, const std::string& v) { c.sms_footers["ru"] = v; }},
-      {"sms.footer_en", "HERALD_SMS_FOOTER_EN", "", "The same footer in English.",
-       [](Config& c, const std::string& v) { c.sms_footers["en"] = v; }},
-      {nullptr, "HERALD_LINK_KEYS", "(the suppression keys)",
-       "Secret. Keys of unsubscribe and preference link tokens, 'id:hexsecret,...' newest "
-       "first. Older keys keep verifying until removed.",
-       [](Config& c, const std::string& v) { c.link_keys = v; }},
-      {"dispatch.retry_base_s", "HERALD_DISPATCH_RETRY_BASE_S", "30",
-       "First retry delay; each retry doubles it (with jitter) up to an hour (1-3600).",
-       [](Config& c, const std::string& v) {
-         c.dispatch_retry_base_s = ParseInt("dispatch.retry_base_s", v, 1, 3600);
-       }},
-      {"dispatch.max_attempts", "HERALD_DISPATCH_MAX_ATTEMPTS", "8",
-       "Attempts before a message fails (1-100).",
-       [](Config& c, const std::string& v) {
-         c.dispatch_max_attempts = ParseInt("dispatch.max_attempts", v, 1, 100);
-       }},
-      {"dispatch.max_age_s", "HERALD_DISPATCH_MAX_AGE_S", "86400",
-       "Age after which an unsent message fails instead of being retried (60-2592000).",
-       [](Config& c, const std::string& v) {
-         c.dispatch_max_age_s = ParseInt("dispatch.max_age_s", v, 60, 2592000);
-       }},
-      {"dispatch.send_concurrency", "HERALD_DISPATCH_SEND_CONCURRENCY", "4",
-       "Messages of one claimed batch a worker thread sends at once, each over its own "
-       "provider connection (1-64).",
-       [](Config& c, const std::string& v) {
-         c.dispatch_send_concurrency = ParseInt("dispatch.send_concurrency", v, 1, 64);
-       }},
-      {"gate.coalesce_max_batch", "HERALD_GATE_COALESCE_MAX_BATCH", "256",
-       "Concurrent CheckEligibility calls answered by one gate statement run (1-10000; 1: "
-       "each call alone).",
-       [](Config& c, const std::string& v) {
-         c.gate_coalesce_max_batch = ParseInt("gate.coalesce_max_batch", v, 1, 10000);
-       }},
-      {nullptr, "HERALD_SUPPRESSION_KEYS", "(required)",
-       "Secret. Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret "
-       "at least 32 bytes. Retire a key only after re-hashing its rows.",
-       [](Config& c, const std::string& v) { c.suppression_keys = v; }},
-      // SMS keyword replies (inbound hooks).
-      {"sms.stop_keywords", "HERALD_SMS_STOP_KEYWORDS",
-       "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT,REVOKE,OPTOUT,OPT-OUT,REMOVE,СТОП,ОТПИСАТЬСЯ,"
-       "DAYAN",
-       "Inbound SMS keywords that opt the number out (a list; the message must be the keyword "
-       "alone, case and surrounding space ignored).",
-       [](Config& c, const std::string& v) { c.sms_stop_keywords = SplitList(v); }},
-      {"sms.start_keywords", "HERALD_SMS_START_KEYWORDS", "START,YES,UNSTOP",
-       "Inbound SMS keywords that opt back in after an SMS opt-out.",
-       [](Config& c, const std::string& v) { c.sms_start_keywords = SplitList(v); }},
-      {"sms.help_keywords", "HERALD_SMS_HELP_KEYWORDS", "HELP,INFO",
-       "Inbound SMS keywords answered with the help text.",
-       [](Config& c, const std::string& v) { c.sms_help_keywords = SplitList(v); }},
-      {"sms.start_document_version", "HERALD_SMS_START_DOCUMENT_VERSION", "sms-start",
-       "Consent document version recorded on the consent a START grants.",
-       [](Config& c, const std::string& v) { c.sms_start_document_version = v; }},
-      SmsReplyOption("sms.reply_stop_az", "HERALD_SMS_REPLY_STOP_AZ", "stop.az"),
-      SmsReplyOption("sms.reply_stop_ru", "HERALD_SMS_REPLY_STOP_RU", "stop.ru"),
-      SmsReplyOption("sms.reply_stop_en", "HERALD_SMS_REPLY_STOP_EN", "stop.en"),
-      SmsReplyOption("sms.reply_start_az", "HERALD_SMS_REPLY_START_AZ", "start.az"),
-      SmsReplyOption("sms.reply_start_ru", "HERALD_SMS_REPLY_START_RU", "start.ru"),
-      SmsReplyOption("sms.reply_start_en", "HERALD_SMS_REPLY_START_EN", "start.en"),
-      SmsReplyOption("sms.reply_help_az", "HERALD_SMS_REPLY_HELP_AZ", "help.az"),
-      SmsReplyOption("sms.reply_help_ru", "HERALD_SMS_REPLY_HELP_RU", "help.ru"),
-      SmsReplyOption("sms.reply_help_en", "HERALD_SMS_REPLY_HELP_EN", "help.en"),
-      {"inbound_mail.trusted_authserv_ids", "HERALD_INBOUND_MAIL_TRUSTED_AUTHSERV_IDS", "",
-       "authserv-ids of the operator's own MTA (a list): the topmost Authentication-Results of "
-       "one of them saying dmarc=pass for the From: domain confirms a revocation or "
-       "rectification marker at once; empty: every such marker waits for its e-mailed link.",
-       [](Config& c, const std::string& v) {
-         c.inbound_mail_trusted_authserv_ids.clear();
-         for (auto& id : SplitList(v)) {
-           if (id.find_first_of(" \t;()\"") != std::string::npos) {
-             throw ConfigError("inbound_mail.trusted_authserv_ids: an authserv-id is one token");
-           }
-           c.inbound_mail_trusted_authserv_ids.push_back(id);
-         }
-       }},
-      // Recipient pages and public-endpoint protection (web role).
-      {"links.lifetime_days", "HERALD_LINKS_LIFETIME_DAYS", "365",
-       "Days a link opens the full preference center; older genuine links still unsubscribe "
-       "but get a reduced page (1-36500).",
-       [](Config& c, const std::string& v) {
-         c.links_lifetime_days = ParseInt("links.lifetime_days", v, 1, 36500);
-       }},
-      {"links.policy_url", "HERALD_LINKS_POLICY_URL", "",
-       "The operator's privacy policy (http or https URL), linked from the preference center; "
-       "empty: no link.",
-       [](Config& c, const std::string& v) {
-         if (!v.empty() && v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0) {
-           throw ConfigError("links.policy_url: expected an http or https URL");
-         }
-         c.links_policy_url = v;
-       }},
-      {"http.rate_limit_per_minute", "HERALD_HTTP_RATE_LIMIT_PER_MINUTE", "120",
-       "Requests per minute per client IP on public paths (/u/, /p/, /hooks/); 0: no limit "
-       "(0-600000).",
-       [](Config& c, const std::string& v) {
-         c.http_rate_limit_per_minute = ParseInt("http.rate_limit_per_minute", v, 0, 600000);
-       }},
-      {"http.rate_limit_burst", "HERALD_HTTP_RATE_LIMIT_BURST", "20",
-       "Requests a client IP may make at once before the per-minute rate applies (1-100000).",
-       [](Config& c, const std::string& v) {
-         c.http_rate_limit_burst = ParseInt("http.rate_limit_burst", v, 1, 100000);
-       }},
-      {"http.trusted_proxies", "HERALD_HTTP_TRUSTED_PROXIES", "",
-       "Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; from any other "
-       "peer the header is ignored.",
-       [](Config& c, const std::string& v) { c.http_trusted_proxies = SplitList(v); }},
-      {"http.request_timeout_ms", "HERALD_HTTP_REQUEST_TIMEOUT_MS", "10000",
-       "Time a client has to send a whole request, head and body, from its first byte (a new "
-       "connection: from the accept); over it, 408 and close (100-600000).",
-       [](Config& c, const std::string& v) {
-         c.http_request_timeout_ms = ParseInt("http.request_timeout_ms", v, 100, 600000);
-       }},
-      {"http.max_connections", "HERALD_HTTP_MAX_CONNECTIONS", "1024",
-       "Open connections per HTTP listener; at the cap a new one replaces the oldest idle or "
-       "slow one, or is refused (16-100000).",
-       [](Config& c, const std::string& v) {
-         c.http_max_connections = ParseInt("http.max_connections", v, 16, 100000);
-       }},
-      {"http.max_connections_per_client", "HERALD_HTTP_MAX_CONNECTIONS_PER_CLIENT", "32",
-       "Open connections per client address (IPv6: per /64); http.trusted_proxies are exempt "
-       "(1-100000).",
-       [](Config& c, const std::string& v) {
-         c.http_max_connections_per_client =
-             ParseInt("http.max_connections_per_client", v, 1, 100000);
-       }},
-      {"http.max_uri_bytes", "HERALD_HTTP_MAX_URI_BYTES", "8192",
-       "Longest request line (method, URI, version); 414 beyond (256-8192).",
-       [](Config& c, const std::string& v) {
-         c.http_max_uri_bytes = ParseInt("http.max_uri_bytes", v, 256, 8192);
-       }},
-      {"http.max_header_bytes", "HERALD_HTTP_MAX_HEADER_BYTES", "16384",
-       "Largest request head (request line and headers); 431 and close beyond (1024-1048576).",
-       [](Config& c, const std::string& v) {
-         c.http_max_header_bytes = ParseInt("http.max_header_bytes", v, 1024, 1048576);
-       }},
-      {"http.max_headers", "HERALD_HTTP_MAX_HEADERS", "100",
-       "Most header fields in a request; 431 beyond (8-10000).",
-       [](Config& c, const std::string& v) {
-         c.http_max_headers = ParseInt("http.max_headers", v, 8, 10000);
-       }},
-      {"http.max_body_bytes", "HERALD_HTTP_MAX_BODY_BYTES", "65536",
-       "Body limit of the public pages and SMS hooks (the mail hook has inbound_mail.max_bytes); "
-       "413 naming the limit beyond (1024-16777216).",
-       [](Config& c, const std::string& v) {
-         c.http_max_body_bytes = ParseInt("http.max_body_bytes", v, 1024, 16777216);
-       }},
-      {"http.hooks_rate_limit_per_minute", "HERALD_HTTP_HOOKS_RATE_LIMIT_PER_MINUTE", "6000",
-       "Requests per minute per client on the secret-authenticated hooks (/hooks/email/, "
-       "/hooks/sms/), a bucket apart from the public pages'; 0: no limit (0-600000).",
-       [](Config& c, const std::string& v) {
-         c.http_hooks_rate_limit_per_minute =
-             ParseInt("http.hooks_rate_limit_per_minute", v, 0, 600000);
-       }},
-      {"http.hooks_rate_limit_burst", "HERALD_HTTP_HOOKS_RATE_LIMIT_BURST", "200",
-       "Requests a client may make at once on those hooks (1-100000).",
-       [](Config& c, const std::string& v) {
-         c.http_hooks_rate_limit_burst = ParseInt("http.hooks_rate_limit_burst", v, 1, 100000);
-       }},
-      {nullptr, "HERALD_INBOUND_MAIL_SECRET", "(empty: the inbound mail hook is off)",
-       "Secret. Bearer secret of POST /hooks/email/inbound (at least 16 characters); the MTA "
-       "pipe (heraldctl inbound-mail) sends it.",
-       [](Config& c, const std::string& v) {
-         if (!v.empty() && v.size() < 16) {
-           throw ConfigError("HERALD_INBOUND_MAIL_SECRET: at least 16 characters");
-         }
-         c.inbound_mail_secret = v;
-       }},
-      {"inbound_mail.max_bytes", "HERALD_INBOUND_MAIL_MAX_BYTES", "1048576",
-       "Largest inbound message accepted, in bytes (1024-26214400); larger ones get 413.",
-       [](Config& c, const std::string& v) {
-         c.inbound_mail_max_bytes = ParseInt("inbound_mail.max_bytes", v, 1024, 26214400);
-       }},
-      // Destruction acts and retention (issue 5, docs/privacy-destruction.md).
-      {"operator.name", "HERALD_OPERATOR_NAME", "",
-       "The personal-data operator's legal name, printed on destruction acts.",
-       [](Config& c, const std::string& v) { c.operator_name = v; }},
-      {"operator.address", "HERALD_OPERATOR_ADDRESS", "",
-       "The operator's address, printed on destruction acts.",
-       [](Config& c, const std::string& v) { c.operator_address = v; }},
-      {"operator.information_system", "HERALD_OPERATOR_INFORMATION_SYSTEM", "Herald",
-       "Name of the information system in destruction records and acts.",
-       [](Config& c, const std::string& v) {
-         if (v.empty()) throw ConfigError("operator.information_system: must not be empty");
-         c.operator_information_system = v;
-       }},
-      {"retention.message_content_days", "HERALD_RETENTION_MESSAGE_CONTENT_DAYS", "90",
-       "Days a settled message keeps its content and provider texts (1-3650).",
-       [](Config& c, const std::string& v) {
-         c.retention_message_content_days = ParseInt("retention.message_content_days", v, 1, 3650);
-       }},
-      {"retention.destruction_record_years", "HERALD_RETENTION_DESTRUCTION_RECORD_YEARS", "3",
-       "Years destruction records and acts are kept before they are purged (1-100; "
-       "Roskomnadzor order 179 asks for 3).",
-       [](Config& c, const std::string& v) {
-         c.retention_destruction_record_years =
-             ParseInt("retention.destruction_record_years", v, 1, 100);
-       }},
+      // Process.
+      Make(
+          "roles", OptionInfo::Kind::kList, "Roles this process runs: api, web, worker.",
+          [](C& c, const std::string& name, const std::string& v) {
+            c.roles = ParseRoles(name, SplitList(v));
+          },
+          [](const C& c) { return JoinList(c.roles); }),
+      Choice("log_level", &C::log_level, {"debug", "info", "warn", "error"}, "Log level."),
+      Text("public_base_url", &C::public_base_url,
+           "Base of every link and webhook URL the service builds."),
+      Text("addresses.default_phone_region", &C::default_phone_region,
+           "Region for phone numbers written without a country code (RU, AZ, ...).", UpperRegion)
+          .Env("HERALD_DEFAULT_PHONE_REGION"),
+      List("home_jurisdictions", &C::home_jurisdictions,
+           "Countries whose providers need no cross-border consent (152-FZ art. 12).", UpperRegion),
+      // Database.
+      Text("database.url", &C::database_url,
+           "libpq connection string of the PostgreSQL 15 primary (gate reads must see the "
+           "primary).")
+          .FileCheck(RejectPasswordInUrl),
+      Int("database.pool_size", &C::database_pool_size, 1, 256, "Connections in the pool."),
+      Int("database.acquire_timeout_ms", &C::database_acquire_timeout_ms, 1, 600000,
+          "How long a call waits for a free connection before failing UNAVAILABLE."),
+      // Suppression hashes and link tokens.
+      Secret("HERALD_SUPPRESSION_KEYS", &C::suppression_keys, 0, "(required)",
+             "Keys of the suppression hash, 'id:hexsecret,...' newest first, each secret at "
+             "least 32 bytes. Retire a key only after re-hashing its rows."),
+      Secret("HERALD_LINK_KEYS", &C::link_keys, 0, "(the suppression keys)",
+             "Keys of unsubscribe and preference link tokens, 'id:hexsecret,...' newest first. "
+             "Older keys keep verifying until removed."),
+      // gRPC API (api role).
+      Text("grpc.listen", &C::grpc_listen, "gRPC listen address (api role).", ListenAddress),
+      Bool("grpc.reflection", &C::grpc_reflection,
+           "Serve gRPC server reflection (the schema; any valid API key)."),
+      // Ops listener (every role).
+      Text("ops.listen", &C::ops_listen,
+           "Ops listen address, started by every role: /healthz (the process answers), /readyz "
+           "(database reachable, migrations applied), /metrics.",
+           ListenAddress),
+      Int("ops.metrics_cache_ms", &C::ops_metrics_cache_ms, 0, 600000,
+          "A /metrics scrape serves text computed at most this long ago; 0: every scrape "
+          "computes."),
+      Secret("HERALD_OPS_METRICS_TOKEN", &C::ops_metrics_token, 16,
+             "(empty: /metrics needs no token)",
+             "Bearer token a scrape of /metrics must send (at least 16 characters)."),
+      // Public HTTP listener (web role).
+      Text("http.listen", &C::http_listen,
+           "Public HTTP listen address (web role): recipient pages /u/, /p/ and SMS hooks "
+           "/hooks/sms/.",
+           ListenAddress),
+      Int("http.threads", &C::http_threads, 1, 256, "HTTP worker threads."),
+      Int("http.rate_limit_per_minute", &C::http_rate_limit_per_minute, 0, 600000,
+          "Requests per minute per client IP on public paths (/u/, /p/, /hooks/); 0: no "
+          "limit."),
+      Int("http.rate_limit_burst", &C::http_rate_limit_burst, 1, 100000,
+          "Requests a client IP may make at once before the per-minute rate applies."),
+      List("http.trusted_proxies", &C::http_trusted_proxies,
+           "Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; from any "
+           "other peer the header is ignored."),
+      Int("http.request_timeout_ms", &C::http_request_timeout_ms, 100, 600000,
+          "Time a client has to send a whole request, head and body, from its first byte (a "
+          "new connection: from the accept); over it, 408 and close."),
+      Int("http.max_connections", &C::http_max_connections, 16, 100000,
+          "Open connections per HTTP listener; at the cap a new one replaces the oldest idle "
+          "or slow one, or is refused."),
+      Int("http.max_connections_per_client", &C::http_max_connections_per_client, 1, 100000,
+          "Open connections per client address (IPv6: per /64); http.trusted_proxies are "
+          "exempt."),
+      Int("http.max_uri_bytes", &C::http_max_uri_bytes, 256, 8192,
+          "Longest request line (method, URI, version); 414 beyond."),
+      Int("http.max_header_bytes", &C::http_max_header_bytes, 1024, 1048576,
+          "Largest request head (request line and headers); 431 and close beyond."),
+      Int("http.max_headers", &C::http_max_headers, 8, 10000,
+          "Most header fields in a request; 431 beyond."),
+      Int("http.max_body_bytes", &C::http_max_body_bytes, 1024, 16777216,
+          "Body limit of the public pages and SMS hooks (the mail hook has "
+          "inbound_mail.max_bytes); 413 naming the limit beyond."),
+      Int("http.hooks_rate_limit_per_minute", &C::http_hooks_rate_limit_per_minute, 0, 600000,
+          "Requests per minute per client on the secret-authenticated hooks (/hooks/email/, "
+          "/hooks/sms/), a bucket apart from the public pages'; 0: no limit."),
+      Int("http.hooks_rate_limit_burst", &C::http_hooks_rate_limit_burst, 1, 100000,
+          "Requests a client may make at once on those hooks."),
+      // Recipient pages (web role).
+      Int("links.lifetime_days", &C::links_lifetime_days, 1, 36500,
+          "Days a link opens the full preference center; older genuine links still "
+          "unsubscribe but get a reduced page."),
+      Text("links.policy_url", &C::links_policy_url,
+           "The operator's privacy policy (http or https URL), linked from the preference "
+           "center; empty: no link.",
+           HttpUrlOrEmpty),
+      // Inbound e-mail hook (web role).
+      Text("inbound_mail.listen", &C::inbound_mail_listen,
+           "Listen address of POST /hooks/email/inbound for the local MTA (web role, only when "
+           "HERALD_INBOUND_MAIL_SECRET is set).",
+           ListenAddress),
+      Secret("HERALD_INBOUND_MAIL_SECRET", &C::inbound_mail_secret, 16,
+             "(empty: the inbound mail hook is off)",
+             "Bearer secret of POST /hooks/email/inbound (at least 16 characters); the MTA "
+             "pipe (heraldctl inbound-mail) sends it."),
+      Int("inbound_mail.max_bytes", &C::inbound_mail_max_bytes, 1024, 26214400,
+          "Largest inbound message accepted, in bytes; larger ones get 413."),
+      List("inbound_mail.trusted_authserv_ids", &C::inbound_mail_trusted_authserv_ids,
+           "authserv-ids of the operator's own MTA (a list): the topmost "
+           "Authentication-Results of one of them saying dmarc=pass for the From: domain "
+           "confirms a revocation or rectification marker at once; empty: every such marker "
+           "waits for its e-mailed link.",
+           AuthservId),
+      // Outgoing e-mail.
+      Text("email.from_address", &C::email_from_address, "Envelope and From address of e-mail."),
+      Text("email.from_name", &C::email_from_name, "Display name in From (UTF-8)."),
+      Text("email.unsubscribe_mailto", &C::unsubscribe_mailto,
+           "Mailbox of the mailto: List-Unsubscribe fallback (its subject is the policy's "
+           "refusal marker); empty: no mailto fallback."),
+      // Outbox (worker role).
+      Int("dispatch.workers", &C::dispatch_workers, 1, 64,
+          "Outbox worker threads of the worker role."),
+      Int("dispatch.batch_size", &C::dispatch_batch_size, 1, 10000, "Messages one claim takes."),
+      Int("dispatch.lease_s", &C::dispatch_lease_s, 5, 3600,
+          "Seconds a claim is held before another worker may reclaim it."),
+      Int("dispatch.retry_base_s", &C::dispatch_retry_base_s, 1, 3600,
+          "First retry delay; each retry doubles it (with jitter) up to an hour."),
+      Int("dispatch.max_attempts", &C::dispatch_max_attempts, 1, 100,
+          "Attempts before a message fails."),
+      Int("dispatch.max_age_s", &C::dispatch_max_age_s, 60, 2592000,
+          "Age after which an unsent message fails instead of being retried."),
+      Int("dispatch.send_concurrency", &C::dispatch_send_concurrency, 1, 64,
+          "Messages of one claimed batch a worker thread sends at once, each over its own "
+          "provider connection."),
+      // Eligibility gate.
+      Int("gate.coalesce_max_batch", &C::gate_coalesce_max_batch, 1, 10000,
+          "Concurrent CheckEligibility calls answered by one gate statement run; 1: each call "
+          "alone."),
+      // SMS: footers of outgoing marketing, keywords and replies of inbound.
+      Slot("sms.footer_az", &C::sms_footers, "az",
+           "Opt-out footer of marketing SMS for Azerbaijani (the default language), e.g. "
+           "'DAYAN -> 1234'."),
+      Slot("sms.footer_ru", &C::sms_footers, "ru", "The same footer in Russian."),
+      Slot("sms.footer_en", &C::sms_footers, "en", "The same footer in English."),
+      List("sms.stop_keywords", &C::sms_stop_keywords,
+           "Inbound SMS keywords that opt the number out (a list; the message must be the "
+           "keyword alone, case and surrounding space ignored).")
+          .Shown("(built in: STANDARDS S1)"),
+      List("sms.start_keywords", &C::sms_start_keywords,
+           "Inbound SMS keywords that opt back in after an SMS opt-out.")
+          .Shown("(built in: STANDARDS S2)"),
+      List("sms.help_keywords", &C::sms_help_keywords,
+           "Inbound SMS keywords answered with the help text.")
+          .Shown("(built in: STANDARDS S2)"),
+      Text("sms.start_document_version", &C::sms_start_document_version,
+           "Consent document version recorded on the consent a START grants."),
+      Reply("sms.reply_stop_az", "stop.az", "STOP in Azerbaijani"),
+      Reply("sms.reply_stop_ru", "stop.ru", "STOP in Russian"),
+      Reply("sms.reply_stop_en", "stop.en", "STOP in English"),
+      Reply("sms.reply_start_az", "start.az", "START in Azerbaijani"),
+      Reply("sms.reply_start_ru", "start.ru", "START in Russian"),
+      Reply("sms.reply_start_en", "start.en", "START in English"),
+      Reply("sms.reply_help_az", "help.az", "HELP in Azerbaijani"),
+      Reply("sms.reply_help_ru", "help.ru", "HELP in Russian"),
+      Reply("sms.reply_help_en", "help.en", "HELP in English"),
+      // Destruction acts and retention (docs/privacy-destruction.md).
+      Text("operator.name", &C::operator_name,
+           "The personal-data operator's legal name, printed on destruction acts."),
+      Text("operator.address", &C::operator_address,
+           "The operator's address, printed on destruction acts."),
+      Text("operator.information_system", &C::operator_information_system,
+           "Name of the information system in destruction records and acts.", NotEmpty),
+      Int("retention.message_content_days", &C::retention_message_content_days, 1, 3650,
+          "Days a settled message keeps its content and provider texts."),
+      Int("retention.destruction_record_years", &C::retention_destruction_record_years, 1, 100,
+          "Years destruction records and acts are kept before they are purged (Roskomnadzor "
+          "order 179 asks for 3)."),
   };
   return kOptions;
 }
@@ -580,9 +614,8 @@ void ApplyProviders(Config& c, const YAML::Node& node) {
     }
     if (p.name.empty()) throw ConfigError(where + ".name: required");
     if (!names.insert(p.name).second) throw ConfigError(where + ".name: repeated");
-    if (p.kind != "smtp" && p.kind != "twilio" && p.kind != "json_sms") {
-      throw ConfigError(where + ".kind: expected smtp, twilio or json_sms");
-    }
+    // The kind's registration checks the kind and every setting (types, bounds, unknown keys).
+    AdapterSettings::Check(p, where);
     if (p.country.empty()) throw ConfigError(where + ".country: required (152-FZ art. 12)");
     if (p.rate_per_second < 0 || p.burst < 1) {
       throw ConfigError(where + ": rate_per_second must be >= 0 and burst >= 1");
@@ -605,42 +638,87 @@ std::string ScalarText(const std::string& key, const YAML::Node& node) {
   throw ConfigError(key + ": expected a value");
 }
 
+void ApplyPrivacy(Config& c, const YAML::Node& node) { ApplyPrivacyConfig(c.privacy, node); }
+
+std::string DescribeTopics() {
+  return "  topics  (file only)\n"
+         "      Extra topics: list of {name, marketing (default true), description}. Built in:\n"
+         "      product_news, special_offers, events (marketing) and service.\n";
+}
+
+std::string DescribeClients() {
+  return "  clients  (file only)\n"
+         "      API clients: list of {id, key_sha256, scopes: [crm|scheduler|privacy|admin]}.\n"
+         "      key_sha256 is the SHA-256 hex of the bearer key; the key itself is never stored.\n";
+}
+
+std::string DescribeProviders() {
+  std::string kinds;
+  for (const auto& k : AdapterKinds()) kinds += (kinds.empty() ? "" : "|") + std::string(k.name);
+  return "  providers  (file only)\n"
+         "      Outbound adapters: list of {name, kind: " +
+         kinds +
+         ", country,\n"
+         "      priority, rate_per_second, burst, breaker_failures, breaker_open_s,\n"
+         "      settings: {...}}. The secret comes from HERALD_PROVIDER_<NAME>_SECRET only.\n" +
+         DescribeAdapterKinds();
+}
+
+// Top-level keys whose value is a structure (lists of maps, the privacy section) rather than
+// a scalar option; each parses and describes itself.
+struct Block {
+  const char* key;
+  void (*apply)(Config&, const YAML::Node&);
+  std::string (*describe)();
+};
+
+const Block kBlocks[] = {
+    {"topics", ApplyTopics, DescribeTopics},
+    {"clients", ApplyClients, DescribeClients},
+    {"providers", ApplyProviders, DescribeProviders},
+    {"privacy", ApplyPrivacy, DescribePrivacyConfig},
+};
+
+// An environment-only option written in the file under its variable's name (lower case,
+// without HERALD_): refused naming the variable, and never echoing the value.
+const Option* SecretNamed(const std::string& key) {
+  for (const auto& o : Options()) {
+    if (o.key != nullptr) continue;
+    std::string as_key = o.env.substr(std::size(kEnvPrefix) - 1);
+    for (auto& ch : as_key) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+    if (key == as_key) return &o;
+  }
+  return nullptr;
+}
+
 void ApplyFile(Config& c, const YAML::Node& root, const std::string& prefix) {
   if (!root.IsMap()) {
     throw ConfigError((prefix.empty() ? std::string("config file") : prefix) + ": expected a map");
   }
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string key = prefix + it->first.as<std::string>();
-    if (prefix.empty() && key == "topics") {
-      ApplyTopics(c, it->second);
-      continue;
+    if (prefix.empty()) {
+      auto block = std::find_if(std::begin(kBlocks), std::end(kBlocks),
+                                [&](const Block& b) { return key == b.key; });
+      if (block != std::end(kBlocks)) {
+        block->apply(c, it->second);
+        continue;
+      }
     }
-    if (prefix.empty() && key == "clients") {
-      ApplyClients(c, it->second);
-      continue;
-    }
-    if (prefix.empty() && key == "privacy") {
-      ApplyPrivacyConfig(c.privacy, it->second);
-      continue;
-    }
-    if (prefix.empty() && key == "providers") {
-      ApplyProviders(c, it->second);
-      continue;
-    }
-    if (key == "suppression_keys") {
-      throw ConfigError("suppression_keys: a secret; set HERALD_SUPPRESSION_KEYS instead");
+    if (const Option* secret = SecretNamed(key)) {
+      throw ConfigError(key + ": a secret; set " + secret->env + " instead");
     }
     const Option* match = nullptr;
     bool is_section = false;
     for (const auto& o : Options()) {
-      if (o.file_key == nullptr) continue;
-      if (key == o.file_key) match = &o;
-      if (std::string(o.file_key).rfind(key + ".", 0) == 0) is_section = true;
+      if (o.key == nullptr) continue;
+      if (key == o.key) match = &o;
+      if (std::string(o.key).rfind(key + ".", 0) == 0) is_section = true;
     }
     if (match) {
       std::string text = ScalarText(key, it->second);
-      if (key == "database.url") RejectPasswordInUrl(key, text);
-      match->apply(c, text);
+      if (match->file_only_check) text = match->file_only_check(key, text);
+      match->apply(c, key, text);
     } else if (is_section && it->second.IsMap()) {
       ApplyFile(c, it->second, key + ".");
     } else {
@@ -682,7 +760,7 @@ Config LoadConfig(const std::string& path, const std::map<std::string, std::stri
       if (name == o.env) match = &o;
     }
     if (!match) throw ConfigError(name + ": unknown environment variable");
-    match->apply(c, value);
+    match->apply(c, match->key ? std::string(match->key) + " (" + name + ")" : name, value);
   }
   if (c.suppression_keys.empty()) {
     throw ConfigError("HERALD_SUPPRESSION_KEYS: required (a secret, environment only)");
@@ -717,23 +795,31 @@ std::map<std::string, std::string> ProcessEnvironment() {
 std::string DescribeOptions() {
   std::ostringstream out;
   out << "Configuration: a YAML file (--config FILE or HERALD_CONFIG) and HERALD_* variables,\n"
-         "which override the file. Unknown keys and variables stop start-up.\n\n";
+         "which override the file. Unknown keys and variables stop start-up; whole numbers\n"
+         "are digits only (no units), within the bounds shown.\n\n";
+  const Config defaults;
   for (const auto& o : Options()) {
-    out << "  " << (o.file_key ? o.file_key : "(environment only)") << "  /  " << o.env
-        << "\n      " << o.help << "\n      default: " << o.default_text << "\n";
+    std::string shown = o.shown_default.empty() ? o.get(defaults) : o.shown_default;
+    out << "  " << (o.key ? o.key : "(environment only)") << "  /  " << o.env << "\n      "
+        << o.help << "\n      default: " << (shown.empty() ? "(empty)" : shown) << "\n";
   }
-  out << "  topics  (file only)\n"
-         "      Extra topics: list of {name, marketing (default true), description}. Built in:\n"
-         "      product_news, special_offers, events (marketing) and service.\n"
-         "  clients  (file only)\n"
-         "      API clients: list of {id, key_sha256, scopes: [crm|scheduler|privacy|admin]}.\n"
-         "      key_sha256 is the SHA-256 hex of the bearer key; the key itself is never stored.\n"
-         "  providers  (file only)\n"
-         "      Outbound adapters: list of {name, kind: smtp|twilio|json_sms, country,\n"
-         "      priority, rate_per_second, burst, settings: {...}}. The password, token or\n"
-         "      auth value comes from HERALD_PROVIDER_<NAME>_SECRET only.\n";
-  out << DescribePrivacyConfig();
+  for (const auto& b : kBlocks) out << b.describe();
   return out.str();
+}
+
+std::vector<OptionInfo> OptionTable() {
+  std::vector<OptionInfo> out;
+  for (const auto& o : Options()) {
+    out.push_back({o.key ? o.key : "", o.env, o.kind, o.min, o.max, o.choices, o.help});
+  }
+  return out;
+}
+
+std::string OptionValue(const Config& config, const std::string& key_or_env) {
+  for (const auto& o : Options()) {
+    if ((o.key && key_or_env == o.key) || key_or_env == o.env) return o.get(config);
+  }
+  throw ConfigError(key_or_env + ": unknown key");
 }
 
 }  // namespace herald

@@ -144,4 +144,20 @@ std::string ProviderSecretVariable(const std::string& provider_name);
 // Every option with its file key, variable, default and meaning, for --help.
 std::string DescribeOptions();
 
+// One scalar option of the table (common/config/config.cc) as --help and tests see it.
+struct OptionInfo {
+  enum class Kind { kInt, kText, kBool, kChoice, kList, kSecret };
+  std::string key;  // dotted file key; empty for a secret (environment only)
+  std::string env;  // the HERALD_* variable that overrides it
+  Kind kind;
+  int min, max;                      // kInt: the bounds, inclusive
+  std::vector<std::string> choices;  // kChoice
+  std::string help;
+};
+std::vector<OptionInfo> OptionTable();
+
+// The value of the option named by its file key or variable in `config`, as text (lists
+// comma-separated). Throws ConfigError for a name no option has.
+std::string OptionValue(const Config& config, const std::string& key_or_env);
+
 }  // namespace herald

@@ -6,25 +6,28 @@
 #include <regex>
 
 #include "common/config/config.h"
+#include "common/strict_int.h"
 
 namespace herald {
 namespace {
 
 int ParseBounded(const std::string& key, const std::string& v, int lo, int hi) {
-  static const std::regex kInt("[0-9]{1,9}");
-  if (!std::regex_match(v, kInt)) throw ConfigError(key + ": expected a whole number");
-  int n = std::stoi(v);
-  if (n < lo || n > hi) {
+  auto n = ParseStrictInt<int>(v);
+  if (!n) throw ConfigError(key + ": expected a whole number");
+  if (*n < lo || *n > hi) {
     throw ConfigError(key + ": expected " + std::to_string(lo) + ".." + std::to_string(hi));
   }
-  return n;
+  return *n;
 }
+
+// A number the surrounding regex has already matched as 1-9 digits.
+int Digits(const std::string& text) { return ParseStrictInt<int>(text).value_or(0); }
 
 bool IsDate(const std::string& s) {
   static const std::regex kDate("([0-9]{4})-([0-9]{2})-([0-9]{2})");
   std::smatch m;
   if (!std::regex_match(s, m, kDate)) return false;
-  int mo = std::stoi(m[2]), d = std::stoi(m[3]);
+  int mo = Digits(m[2]), d = Digits(m[3]);
   return mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
 }
 
@@ -43,7 +46,7 @@ PrivacyDeadline ParsePrivacyDeadline(const std::string& key, const std::string& 
     throw ConfigError(key + ": expected '<N> days' or '<N> working days'");
   }
   PrivacyDeadline d;
-  d.count = std::stoi(m[1]);
+  d.count = Digits(m[1]);
   d.working_days = m[2].matched;
   if (d.count < 1 || d.count > 366) throw ConfigError(key + ": expected 1..366 days");
   return d;

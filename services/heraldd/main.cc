@@ -20,14 +20,18 @@
 #include "common/grpc/rpc_runner.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
+#include "common/strict_int.h"
 #include "services/dispatch/grpc_service.h"
 #include "services/dispatch/message_service.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/worker/dispatch_worker.h"
 #include "services/heraldd/readiness.h"
+#include "services/heraldd/wiring.h"
 #include "services/inbound/mail/complaint_metrics.h"
 #include "services/inbound/mail/inbound_mail_service.h"
+#include "services/inbound/sms/inbound_sms_config.h"
+#include "services/inbound/sms/inbound_sms_service.h"
 #include "services/privacy/deadlines.h"
 #include "services/privacy/grpc_service.h"
 #include "services/privacy/privacy_job.h"
@@ -39,7 +43,7 @@
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/topics.h"
 #include "services/web/hooks/mail_hook.h"
-#include "services/web/hooks/sms_hooks_wiring.h"
+#include "services/web/hooks/sms_hooks.h"
 #include "services/web/http_server.h"
 #include "services/web/ops_routes.h"
 #include "services/web/recipient/privacy_confirmation_page.h"
@@ -82,7 +86,12 @@ Args ParseArgs(int argc, char** argv) {
     } else if (arg == "--config" && i + 1 < argc) {
       a.config_path = argv[++i];
     } else if (arg == "--wait-for-db" && i + 1 < argc) {
-      a.wait_for_db_s = std::atoi(argv[++i]);
+      auto seconds = ParseStrictInt<int>(argv[++i]);
+      if (!seconds || *seconds < 0 || *seconds > 86400) {
+        std::cerr << "heraldd: --wait-for-db: expected whole seconds from 0 to 86400\n";
+        std::exit(2);
+      }
+      a.wait_for_db_s = *seconds;
     } else if (arg == "serve" || arg == "migrate") {
       a.command = arg;
     } else {
@@ -255,7 +264,8 @@ int Serve(const Config& config) {
              config.ops_metrics_token});
   ops->Start();
 
-  std::unique_ptr<web::SmsHooksBundle> sms_hooks;
+  std::unique_ptr<inbound::sms::InboundSmsService> inbound_sms;
+  std::unique_ptr<web::SmsHooks> sms_hooks;
   web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.link_keys));
   std::unique_ptr<web::RecipientPages> recipient_pages;
   std::unique_ptr<web::PrivacyConfirmationPage> confirmation_page;
@@ -276,9 +286,12 @@ int Serve(const Config& config) {
     opts.limited_prefixes.push_back("/c/");  // privacy-request confirmation links
     http = std::make_unique<web::HttpServer>(opts);
     // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
-    sms_hooks = web::BuildSmsHooks(config, pool, clock, hasher, gate, topics, registry,
-                                   &metrics.registry());
-    web::AddSmsHooks(*http, *sms_hooks->hooks);
+    inbound_sms = std::make_unique<inbound::sms::InboundSmsService>(
+        pool, clock, hasher, gate, topics, registry, inbound::sms::KeywordsFromConfig(config),
+        inbound::sms::InboundOptionsFromConfig(config));
+    sms_hooks = std::make_unique<web::SmsHooks>(SmsHookProviders(config), config.public_base_url,
+                                                *inbound_sms, &metrics.registry());
+    web::AddSmsHooks(*http, *sms_hooks);
     web::RecipientPagesOptions page_opts;
     page_opts.token_lifetime = std::chrono::hours(24) * config.links_lifetime_days;
     page_opts.policy_url = config.links_policy_url;
@@ -405,7 +418,7 @@ int main(int argc, char** argv) {
     web::TrustedProxies::Parse(config.http_trusted_proxies);
     SystemClock probe_clock;
     dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);
-    web::KeywordsFromConfig(config);
+    inbound::sms::KeywordsFromConfig(config);
   } catch (const std::exception& e) {
     std::cerr << "heraldd: configuration error: " << e.what() << "\n";
     return 2;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/log/log.h"
+#include "common/strict_int.h"
 
 namespace herald::web {
 namespace {
@@ -316,7 +317,11 @@ void HttpServer::Start() {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  int port = std::stoi(options_.listen.substr(colon + 1));
+  auto parsed = ParseStrictInt<int>(std::string_view(options_.listen).substr(colon + 1));
+  if (!parsed || *parsed < 0 || *parsed > 65535) {
+    throw std::runtime_error("http.listen: expected host:port (port 0-65535)");
+  }
+  int port = *parsed;
   int fd = Listen(host, port);
   port_ = BoundPort(fd);
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/config/adapter_kinds.h"
 #include "services/dispatch/adapters/sms/json_sms_sender.h"
 #include "services/dispatch/adapters/sms/twilio_sms_sender.h"
 #include "services/dispatch/adapters/smtp/smtp_relay_sender.h"
@@ -15,87 +16,50 @@ namespace {
 
 using subscriptions::Channel;
 
-// Reads a setting, with a default; unknown settings are refused by CheckSettings.
-std::string Setting(const ProviderConfig& c, const std::string& key, const std::string& def = "") {
-  auto it = c.settings.find(key);
-  return it == c.settings.end() ? def : it->second;
+// Each factory reads its kind's settings as the registration typed and bounded them.
+EmailTransportPtr MakeSmtp(const ProviderConfig& c, const AdapterSettings& s) {
+  SmtpRelayConfig r;
+  r.url = s.Text("url");
+  const std::string& tls = s.Text("starttls");
+  r.starttls = tls == "required" ? SmtpRelayConfig::StartTls::kRequired
+               : tls == "none"   ? SmtpRelayConfig::StartTls::kNone
+                                 : SmtpRelayConfig::StartTls::kOpportunistic;
+  r.username = s.Text("username");
+  r.password = c.secret;
+  r.ca_file = s.Text("ca_file");
+  r.verify_peer = s.Bool("verify_peer");
+  r.message_id_domain = s.Text("message_id_domain");
+  r.helo_name = s.Text("helo_name");
+  r.return_path = s.Text("return_path");
+  r.timeout_s = s.Int("timeout_s");
+  r.max_connections = s.Int("max_connections");
+  return std::make_unique<SmtpRelaySender>(r);
 }
 
-void CheckSettings(const ProviderConfig& c, std::initializer_list<const char*> known) {
-  for (const auto& [k, v] : c.settings) {
-    if (std::find_if(known.begin(), known.end(), [&](const char* n) { return k == n; }) ==
-        known.end()) {
-      throw std::invalid_argument("providers." + c.name + ".settings." + k + ": unknown key");
-    }
-  }
-}
-
-int IntSetting(const ProviderConfig& c, const std::string& key, int def) {
-  std::string v = Setting(c, key);
-  if (v.empty()) return def;
-  try {
-    return std::stoi(v);
-  } catch (const std::exception&) {
-    throw std::invalid_argument("providers." + c.name + ".settings." + key + ": not a number");
-  }
-}
-
-EmailTransportPtr MakeSmtp(const ProviderConfig& c) {
-  CheckSettings(c, {"url", "starttls", "username", "ca_file", "verify_peer", "message_id_domain",
-                    "helo_name", "timeout_s", "max_connections", "return_path"});
-  SmtpRelayConfig s;
-  s.url = Setting(c, "url");
-  std::string tls = Setting(c, "starttls", "opportunistic");
-  if (tls == "required") {
-    s.starttls = SmtpRelayConfig::StartTls::kRequired;
-  } else if (tls == "none") {
-    s.starttls = SmtpRelayConfig::StartTls::kNone;
-  } else if (tls == "opportunistic") {
-    s.starttls = SmtpRelayConfig::StartTls::kOpportunistic;
-  } else {
-    throw std::invalid_argument("providers." + c.name +
-                                ".settings.starttls: required, opportunistic or none");
-  }
-  s.username = Setting(c, "username");
-  s.password = c.secret;
-  s.ca_file = Setting(c, "ca_file");
-  s.verify_peer = Setting(c, "verify_peer", "true") != "false";
-  s.message_id_domain = Setting(c, "message_id_domain", "herald.invalid");
-  s.helo_name = Setting(c, "helo_name");
-  s.return_path = Setting(c, "return_path");
-  s.timeout_s = IntSetting(c, "timeout_s", 30);
-  s.max_connections = IntSetting(c, "max_connections", 4);
-  return std::make_unique<SmtpRelaySender>(s);
-}
-
-SmsTransportPtr MakeTwilio(const ProviderConfig& c, const Clock& clock) {
-  CheckSettings(c, {"base_url", "account_sid", "from", "status_callback_url", "timeout_s"});
+SmsTransportPtr MakeTwilio(const ProviderConfig& c, const AdapterSettings& s, const Clock& clock) {
   sms::TwilioConfig t;
-  t.base_url = Setting(c, "base_url", "https://api.twilio.com");
-  t.account_sid = Setting(c, "account_sid");
+  t.base_url = s.Text("base_url");
+  t.account_sid = s.Text("account_sid");
   t.auth_token = c.secret;
-  t.from = Setting(c, "from");
-  t.status_callback_url = Setting(c, "status_callback_url");
-  t.timeout_s = IntSetting(c, "timeout_s", 15);
+  t.from = s.Text("from");
+  t.status_callback_url = s.Text("status_callback_url");
+  t.timeout_s = s.Int("timeout_s");
   return std::make_unique<sms::TwilioSmsSender>(t, clock);
 }
 
-SmsTransportPtr MakeJsonSms(const ProviderConfig& c, const Clock& clock) {
-  CheckSettings(c, {"url", "auth_header", "body_template", "from", "message_id_pointer",
-                    "unsubscribed_error_pointer", "unsubscribed_error_value", "error_code_pointer",
-                    "error_message_pointer", "timeout_s"});
+SmsTransportPtr MakeJsonSms(const ProviderConfig& c, const AdapterSettings& s, const Clock& clock) {
   sms::JsonSmsConfig j;
-  j.url = Setting(c, "url");
-  j.auth_header = Setting(c, "auth_header");
+  j.url = s.Text("url");
+  j.auth_header = s.Text("auth_header");
   j.auth_value = c.secret;
-  j.body_template = Setting(c, "body_template");
-  j.from = Setting(c, "from");
-  j.message_id_pointer = Setting(c, "message_id_pointer", "/id");
-  j.unsubscribed_error_pointer = Setting(c, "unsubscribed_error_pointer");
-  j.unsubscribed_error_value = Setting(c, "unsubscribed_error_value");
-  j.error_code_pointer = Setting(c, "error_code_pointer");
-  j.error_message_pointer = Setting(c, "error_message_pointer");
-  j.timeout_s = IntSetting(c, "timeout_s", 15);
+  j.body_template = s.Text("body_template");
+  j.from = s.Text("from");
+  j.message_id_pointer = s.Text("message_id_pointer");
+  j.unsubscribed_error_pointer = s.Text("unsubscribed_error_pointer");
+  j.unsubscribed_error_value = s.Text("unsubscribed_error_value");
+  j.error_code_pointer = s.Text("error_code_pointer");
+  j.error_message_pointer = s.Text("error_message_pointer");
+  j.timeout_s = s.Int("timeout_s");
   return std::make_unique<sms::JsonSmsSender>(j, clock);
 }
 
@@ -115,14 +79,18 @@ ProviderRegistry::ProviderRegistry(const std::vector<ProviderConfig>& providers,
                                    const Clock& clock)
     : home_(home_jurisdictions), clock_(clock) {
   for (const auto& c : providers) {
-    if (c.kind == "smtp") {
-      Add(c, MakeSmtp(c), nullptr);
-    } else if (c.kind == "twilio") {
-      Add(c, nullptr, MakeTwilio(c, clock));
-    } else if (c.kind == "json_sms") {
-      Add(c, nullptr, MakeJsonSms(c, clock));
-    } else {
-      throw std::invalid_argument("providers." + c.name + ".kind: unknown");
+    // Config checked these already; a registry built from hand-made entries checks them here.
+    AdapterSettings settings = AdapterSettings::Check(c, "providers." + c.name);
+    switch (settings.kind().id) {
+      case AdapterKindId::kSmtp:
+        Add(c, MakeSmtp(c, settings), nullptr);
+        break;
+      case AdapterKindId::kTwilio:
+        Add(c, nullptr, MakeTwilio(c, settings, clock));
+        break;
+      case AdapterKindId::kJsonSms:
+        Add(c, nullptr, MakeJsonSms(c, settings, clock));
+        break;
     }
   }
 }

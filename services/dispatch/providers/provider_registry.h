@@ -17,7 +17,8 @@ namespace herald::dispatch {
 class TokenBucket;
 class CircuitBreaker;
 
-// The configured providers, each built by a factory chosen by `kind`, with its own rate
+// The configured providers, each built from its kind's registration (common/config/
+// adapter_kinds.h: typed settings, secret) by that kind's factory, with its own rate
 // limit shared by every worker thread and its own circuit breaker. Picks the provider for a
 // channel by priority, skipping open circuits; a failing provider's traffic moves to the
 // next one until it recovers.

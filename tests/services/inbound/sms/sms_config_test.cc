@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/config/config.h"
-#include "services/web/hooks/sms_hooks_wiring.h"
+#include "services/inbound/sms/inbound_sms_config.h"
 
 namespace herald {
 namespace {
@@ -17,10 +17,10 @@ Config Load(std::map<std::string, std::string> env) {
 
 TEST(SmsConfigTest, DefaultsAreTheStandardsLists) {
   Config c = Load({});
-  auto m = web::KeywordsFromConfig(c);
+  auto m = inbound::sms::KeywordsFromConfig(c);
   EXPECT_EQ(m.Classify("ОТПИСАТЬСЯ"), inbound::sms::KeywordClass::kStop);
   EXPECT_EQ(m.Classify("unstop"), inbound::sms::KeywordClass::kStart);
-  auto o = web::InboundOptionsFromConfig(c);
+  auto o = inbound::sms::InboundOptionsFromConfig(c);
   EXPECT_EQ(o.start_document_version, "sms-start");
   EXPECT_EQ(o.replies.at("help").size(), 3u);
 }
@@ -29,11 +29,11 @@ TEST(SmsConfigTest, ListsAndRepliesFromTheEnvironment) {
   Config c = Load({{"HERALD_SMS_STOP_KEYWORDS", "HALT, СТОП"},
                    {"HERALD_SMS_REPLY_STOP_RU", "Готово, вы отписаны."},
                    {"HERALD_SMS_START_DOCUMENT_VERSION", "sms-2026"}});
-  auto m = web::KeywordsFromConfig(c);
+  auto m = inbound::sms::KeywordsFromConfig(c);
   EXPECT_EQ(m.Classify("halt"), inbound::sms::KeywordClass::kStop);
   EXPECT_EQ(m.Classify("стоп"), inbound::sms::KeywordClass::kStop);
   EXPECT_EQ(m.Classify("STOP"), inbound::sms::KeywordClass::kNone);
-  auto o = web::InboundOptionsFromConfig(c);
+  auto o = inbound::sms::InboundOptionsFromConfig(c);
   EXPECT_EQ(o.replies.at("stop").at("ru"), "Готово, вы отписаны.");
   EXPECT_NE(o.replies.at("stop").at("az"), "");  // the others keep their defaults
   EXPECT_EQ(o.start_document_version, "sms-2026");
@@ -47,7 +47,7 @@ TEST(SmsConfigTest, UnusableValuesNameTheKey) {
     EXPECT_NE(std::string(e.what()).find("sms.reply_help_en"), std::string::npos);
   }
   Config both = Load({{"HERALD_SMS_HELP_KEYWORDS", "STOP"}});
-  EXPECT_THROW(web::KeywordsFromConfig(both), std::invalid_argument);
+  EXPECT_THROW(inbound::sms::KeywordsFromConfig(both), std::invalid_argument);
 }
 
 }  // namespace

@@ -1,0 +1,213 @@
+// The option table: every scalar option is loaded, overridden, bounded and described from its
+// one line, and whole numbers are digits only.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/config/config.h"
+
+namespace herald {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Env = std::map<std::string, std::string>;
+using Kind = OptionInfo::Kind;
+
+const std::string kKeys = "k1:" + std::string(64, 'a');
+
+Env WithEnv(Env extra) {
+  extra.emplace("HERALD_SUPPRESSION_KEYS", kKeys);
+  return extra;
+}
+
+// `dispatch.workers` and "30s" as YAML: "dispatch:\n  workers: 30s\n".
+std::string YamlFor(const std::string& key, const std::string& value) {
+  std::string yaml, indent;
+  size_t start = 0, dot;
+  while ((dot = key.find('.', start)) != std::string::npos) {
+    yaml += indent + key.substr(start, dot - start) + ":\n";
+    indent += "  ";
+    start = dot + 1;
+  }
+  return yaml + indent + key.substr(start) + ": \"" + value + "\"\n";
+}
+
+Config LoadYaml(const std::string& yaml, const Env& env = WithEnv({})) {
+  static int counter = 0;
+  std::string path = ::testing::TempDir() + "herald_option_table_" + std::to_string(getpid()) +
+                     "_" + std::to_string(counter++) + ".yaml";
+  { std::ofstream(path) << yaml; }
+  struct Remove {
+    std::string path;
+    ~Remove() { std::remove(path.c_str()); }
+  } remove{path};
+  return LoadConfig(path, env);
+}
+
+std::string Error(const std::function<void()>& load) {
+  try {
+    load();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string FileError(const std::string& key, const std::string& value) {
+  return Error([&] { LoadYaml(YamlFor(key, value)); });
+}
+
+std::string EnvError(const std::string& env, const std::string& value) {
+  return Error([&] { LoadConfig("", WithEnv({{env, value}})); });
+}
+
+std::vector<OptionInfo> IntOptions() {
+  std::vector<OptionInfo> out;
+  for (const auto& o : OptionTable()) {
+    if (o.kind == Kind::kInt) out.push_back(o);
+  }
+  return out;
+}
+
+TEST(OptionTableTest, TheTableHasEveryKindOfOption) {
+  std::set<Kind> kinds;
+  for (const auto& o : OptionTable()) kinds.insert(o.kind);
+  EXPECT_EQ(kinds, (std::set<Kind>{Kind::kInt, Kind::kText, Kind::kBool, Kind::kChoice, Kind::kList,
+                                   Kind::kSecret}));
+  EXPECT_GE(IntOptions().size(), 25u);
+}
+
+TEST(OptionTableTest, AUnitAfterANumberIsRejectedNamingTheKey) {
+  EXPECT_THAT(FileError("dispatch.lease_s", "30s"),
+              AllOf(HasSubstr("dispatch.lease_s"), HasSubstr("whole number")));
+  EXPECT_THAT(EnvError("HERALD_DISPATCH_LEASE_S", "30s"),
+              AllOf(HasSubstr("dispatch.lease_s"), HasSubstr("HERALD_DISPATCH_LEASE_S")));
+  for (const auto& o : IntOptions()) {
+    for (const char* text : {"30s", " 30", "+30", "0x1F", "3e1", "30.0", ""}) {
+      EXPECT_THAT(FileError(o.key, text), HasSubstr(o.key)) << "'" << text << "'";
+      EXPECT_THAT(EnvError(o.env, text), AllOf(HasSubstr(o.key), HasSubstr(o.env)))
+          << "'" << text << "'";
+    }
+  }
+}
+
+TEST(OptionTableTest, EveryIntegerIsBoundedBothWays) {
+  for (const auto& o : IntOptions()) {
+    SCOPED_TRACE(o.key);
+    EXPECT_THAT(FileError(o.key, std::to_string(o.min - 1)), HasSubstr(o.key));
+    EXPECT_THAT(FileError(o.key, std::to_string(static_cast<long long>(o.max) + 1)),
+                HasSubstr(o.key));
+    EXPECT_THAT(EnvError(o.env, std::to_string(o.min - 1)), HasSubstr(o.key));
+    EXPECT_THAT(EnvError(o.env, "99999999999999999999"), HasSubstr(o.key));
+    EXPECT_EQ(OptionValue(LoadYaml(YamlFor(o.key, std::to_string(o.min))), o.key),
+              std::to_string(o.min));
+    EXPECT_EQ(OptionValue(LoadConfig("", WithEnv({{o.env, std::to_string(o.max)}})), o.key),
+              std::to_string(o.max));
+  }
+}
+
+TEST(OptionTableTest, UnknownKeysAndVariablesAreRejectedNamingThem) {
+  EXPECT_THAT(Error([] { LoadYaml("dispatch:\n  wokers: 2\n"); }),
+              AllOf(HasSubstr("dispatch.wokers"), HasSubstr("unknown key")));
+  EXPECT_THAT(Error([] { LoadYaml("http:\n  listen: 127.0.0.1:1\n  thread: 2\n"); }),
+              HasSubstr("http.thread"));
+  EXPECT_THAT(EnvError("HERALD_DISPATCH_WOKERS", "2"), HasSubstr("HERALD_DISPATCH_WOKERS"));
+  // A key of the table in a section it does not belong to.
+  EXPECT_THAT(Error([] { LoadYaml("http:\n  workers: 2\n"); }), HasSubstr("http.workers"));
+}
+
+TEST(OptionTableTest, SecretsInTheFileNameTheirVariableAndNotTheValue) {
+  std::string msg = Error([] { LoadYaml("link_keys: k1:0123456789abcdef0123\n"); });
+  EXPECT_THAT(msg, AllOf(HasSubstr("link_keys"), HasSubstr("HERALD_LINK_KEYS")));
+  EXPECT_THAT(msg, Not(HasSubstr("0123456789abcdef0123")));
+}
+
+// A value valid for `o` that is not its default, so that applying it shows.
+std::string Sample(const OptionInfo& o, const Config& defaults) {
+  static const std::map<std::string, std::string> kByKey = {
+      {"roles", "api"},
+      {"addresses.default_phone_region", "AZ"},
+      {"home_jurisdictions", "AZ,BY"},
+      {"grpc.listen", "127.0.0.1:1"},
+      {"http.listen", "127.0.0.1:2"},
+      {"ops.listen", "127.0.0.1:3"},
+      {"inbound_mail.listen", "127.0.0.1:4"},
+      {"links.policy_url", "https://example.com/policy"},
+  };
+  if (auto it = kByKey.find(o.key); it != kByKey.end()) return it->second;
+  std::string current = OptionValue(defaults, o.key.empty() ? o.env : o.key);
+  switch (o.kind) {
+    case Kind::kInt:
+      return std::to_string(std::to_string(o.min) == current ? o.max : o.min);
+    case Kind::kBool:
+      return current == "true" ? "false" : "true";
+    case Kind::kChoice:
+      return o.choices.front() == current ? o.choices.back() : o.choices.front();
+    case Kind::kList:
+      return "first,second";
+    case Kind::kText:
+      return "sample text";
+    case Kind::kSecret:
+      return "a-secret-of-32-characters-000000";
+  }
+  return "";
+}
+
+TEST(OptionTableTest, EveryOptionOfEveryKindIsOverriddenByItsVariable) {
+  const Config defaults = LoadConfig("", WithEnv({}));
+  for (const auto& o : OptionTable()) {
+    SCOPED_TRACE(o.env);
+    std::string value = Sample(o, defaults);
+    Config c;
+    ASSERT_NO_THROW(c = LoadConfig("", WithEnv({{o.env, value}})));
+    EXPECT_EQ(OptionValue(c, o.env), value);
+    EXPECT_NE(OptionValue(defaults, o.env), value);
+    if (o.kind == Kind::kSecret) continue;
+    // From the file too, and the variable wins over it.
+    EXPECT_EQ(OptionValue(LoadYaml(YamlFor(o.key, value)), o.key), value);
+    std::string in_file = OptionValue(defaults, o.key);
+    if (in_file.empty()) continue;  // an empty value in the file is no value for some
+    EXPECT_EQ(OptionValue(LoadYaml(YamlFor(o.key, in_file), WithEnv({{o.env, value}})), o.key),
+              value);
+  }
+}
+
+TEST(OptionTableTest, VariableNamesDeriveFromKeysSaveOne) {
+  for (const auto& o : OptionTable()) {
+    if (o.key.empty() || o.key == "addresses.default_phone_region") continue;
+    std::string derived = "HERALD_";
+    for (char ch : o.key)
+      derived += ch == '.' ? '_' : static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(o.env, derived);
+  }
+}
+
+TEST(OptionTableTest, HelpListsEveryOptionWithItsBounds) {
+  const std::string text = DescribeOptions();
+  for (const auto& o : OptionTable()) {
+    EXPECT_THAT(text, HasSubstr(o.env));
+    if (!o.key.empty()) {
+      EXPECT_THAT(text, HasSubstr("  " + o.key + "  /  " + o.env));
+    }
+    if (o.kind == Kind::kInt) {
+      EXPECT_THAT(o.help,
+                  HasSubstr("(" + std::to_string(o.min) + "-" + std::to_string(o.max) + ")"));
+    }
+  }
+  EXPECT_THAT(text, HasSubstr("dispatch.lease_s  /  HERALD_DISPATCH_LEASE_S"));
+  EXPECT_THAT(text, HasSubstr("default: 120"));
+}
+
+}  // namespace
+}  // namespace herald
