@@ -5,10 +5,10 @@
 
 #include "common/clock.h"
 #include "common/db/pool.h"
+#include "common/domain/topics.h"
 #include "common/grpc/caller.h"
 #include "herald/v1/dispatch.pb.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
-#include "services/subscriptions/topics.h"
 
 namespace herald::dispatch {
 
@@ -18,7 +18,7 @@ namespace herald::dispatch {
 // only while it runs, through the same gate as every other message.
 class CampaignService {
  public:
-  CampaignService(db::Pool& pool, const Clock& clock, const subscriptions::TopicCatalog& topics,
+  CampaignService(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,
                   const subscriptions::EligibilityGate& gate);
 
   v1::CreateCampaignResponse CreateCampaign(const Caller& caller,
@@ -49,7 +49,7 @@ class CampaignService {
 
   db::Pool& pool_;
   const Clock& clock_;
-  const subscriptions::TopicCatalog& topics_;
+  const TopicCatalog& topics_;
   const subscriptions::EligibilityGate& gate_;
 };
 

@@ -22,10 +22,10 @@ constexpr db::Statement kReplyHistory{
 
 QueuedReply QueueKeywordReply(db::Connection& conn, pqxx::transaction_base& txn,
                               const subscriptions::EligibilityGate& gate,
-                              const subscriptions::TopicCatalog& topics, const KeywordReply& r) {
+                              const TopicCatalog& topics, const KeywordReply& r) {
   subscriptions::GateRequest g;
   g.address = r.address;
-  g.channel = subscriptions::Channel::kSms;
+  g.channel = Channel::kSms;
   g.topic = topics.Find("service");
   g.reply_to_inbound = r.inbound_id;
   g.now = r.now;

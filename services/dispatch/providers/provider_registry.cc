@@ -13,8 +13,6 @@
 namespace herald::dispatch {
 namespace {
 
-using subscriptions::Channel;
-
 // Reads a setting, with a default; unknown settings are refused by CheckSettings.
 std::string Setting(const ProviderConfig& c, const std::string& key, const std::string& def = "") {
   auto it = c.settings.find(key);

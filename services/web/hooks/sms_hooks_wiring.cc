@@ -35,7 +35,7 @@ std::unique_ptr<SmsHooksBundle> BuildSmsHooks(const Config& config, db::Pool& po
                                               const Clock& clock,
                                               const crypto::SuppressionHasher& hasher,
                                               const subscriptions::EligibilityGate& gate,
-                                              const subscriptions::TopicCatalog& topics,
+                                              const TopicCatalog& topics,
                                               subscriptions::SubscriptionRegistry& registry,
                                               prometheus::Registry* metrics) {
   auto bundle = std::make_unique<SmsHooksBundle>();

@@ -6,10 +6,10 @@
 #include "common/config/config.h"
 #include "common/crypto/key_ring.h"
 #include "common/db/pool.h"
+#include "common/domain/topics.h"
 #include "services/inbound/sms/inbound_sms_service.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/registry.h"
-#include "services/subscriptions/topics.h"
 #include "services/web/hooks/sms_hooks.h"
 
 namespace herald::web {
@@ -29,7 +29,7 @@ std::unique_ptr<SmsHooksBundle> BuildSmsHooks(const Config& config, db::Pool& po
                                               const Clock& clock,
                                               const crypto::SuppressionHasher& hasher,
                                               const subscriptions::EligibilityGate& gate,
-                                              const subscriptions::TopicCatalog& topics,
+                                              const TopicCatalog& topics,
                                               subscriptions::SubscriptionRegistry& registry,
                                               prometheus::Registry* metrics);
 
