@@ -39,21 +39,19 @@ std::string ToHex(std::string_view bytes) {
   return out;
 }
 
-namespace {
-int HexValue(char c) {
+int HexDigitValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-}  // namespace
 
 std::string FromHex(std::string_view hex) {
   if (hex.size() % 2 != 0) throw std::invalid_argument("hex string has odd length");
   std::string out;
   out.reserve(hex.size() / 2);
   for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = HexValue(hex[i]), lo = HexValue(hex[i + 1]);
+    int hi = HexDigitValue(hex[i]), lo = HexDigitValue(hex[i + 1]);
     if (hi < 0 || lo < 0) throw std::invalid_argument("not a hex digit");
     out.push_back(static_cast<char>(hi * 16 + lo));
   }

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "common/crypto/hash.h"
+#include "common/validation/uuid.h"
 
 namespace herald::crypto {
 
@@ -33,43 +34,6 @@ int Base64UrlValue(unsigned char c) {
   if (c == '-') return 62;
   if (c == '_') return 63;
   return -1;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (either case) -> 16 raw bytes; nullopt otherwise.
-std::optional<std::string> UuidToBytes(std::string_view text) {
-  if (text.size() != 36) return std::nullopt;
-  std::string out;
-  out.reserve(kUuidBytes);
-  int high = -1;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (text[i] != '-') return std::nullopt;
-      continue;
-    }
-    int v = HexValue(text[i]);
-    if (v < 0) return std::nullopt;
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<char>(high * 16 + v));
-      high = -1;
-    }
-  }
-  return out;
-}
-
-// 16 raw bytes -> lower-case UUID text.
-std::string UuidFromBytes(std::string_view bytes) {
-  const std::string hex = ToHex(bytes);
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20, 12);
 }
 
 // Floor division, so that times before the epoch also round down.
@@ -174,7 +138,7 @@ std::string LinkSigner::Sign(const LinkClaims& claims) const {
   }
   std::optional<std::string> subject;
   if (has_subject) {
-    subject = UuidToBytes(claims.subject_id);
+    subject = validation::UuidToBytes(claims.subject_id);
     if (!subject) throw std::invalid_argument("link claims: subject_id must be a UUID");
   } else if (claims.address_key.size() != kAddressKeyBytes) {
     throw std::invalid_argument("link claims: address_key must be 32 bytes");
@@ -187,7 +151,7 @@ std::string LinkSigner::Sign(const LinkClaims& claims) const {
   }
   std::optional<std::string> message;
   if (!claims.message_id.empty()) {
-    message = UuidToBytes(claims.message_id);
+    message = validation::UuidToBytes(claims.message_id);
     if (!message) throw std::invalid_argument("link claims: message_id must be a UUID");
   }
   const int64_t seconds = FloorSeconds(claims.issued_at);
@@ -272,7 +236,7 @@ std::optional<LinkClaims> LinkSigner::Verify(std::string_view token) const {
   if (!r.Byte(&recipient)) return std::nullopt;
   if (recipient == kRecipientSubject) {
     if (!r.Bytes(kUuidBytes, &recipient_bytes)) return std::nullopt;
-    claims.subject_id = UuidFromBytes(recipient_bytes);
+    claims.subject_id = validation::UuidFromBytes(recipient_bytes);
   } else if (recipient == kRecipientAddressKey) {
     if (!r.Bytes(kAddressKeyBytes, &recipient_bytes)) return std::nullopt;
     claims.address_key = std::string(recipient_bytes);
@@ -295,7 +259,7 @@ std::optional<LinkClaims> LinkSigner::Verify(std::string_view token) const {
   if (message_flag == kMessageIdPresent) {
     std::string_view message;
     if (!r.Bytes(kUuidBytes, &message)) return std::nullopt;
-    claims.message_id = UuidFromBytes(message);
+    claims.message_id = validation::UuidFromBytes(message);
   } else if (message_flag != kMessageIdAbsent) {
     return std::nullopt;
   }

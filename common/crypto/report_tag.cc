@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "common/crypto/hash.h"
+#include "common/validation/uuid.h"
 
 namespace herald::crypto {
 namespace {
@@ -17,9 +18,6 @@ constexpr size_t kTagBytes = 10;
 constexpr std::string_view kMacContext{"herald-report-tag\0", 18};
 constexpr char kBase32[] = "abcdefghijklmnopqrstuvwxyz234567";
 
-bool IsHex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 bool IsBase32(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7');
 }
@@ -28,21 +26,6 @@ bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; 
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (either case) -> 32 lower-case hex digits.
-std::optional<std::string> CompactUuid(std::string_view text) {
-  if (text.size() != 36) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (text[i] != '-') return std::nullopt;
-      continue;
-    }
-    if (!IsHex(text[i])) return std::nullopt;
-    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))));
-  }
   return out;
 }
 
@@ -72,7 +55,7 @@ std::string Tag(const Key& key, std::string_view compact_id) {
 bool IsTokenAt(std::string_view text, size_t pos) {
   if (text.size() - pos < kReportTokenChars) return false;
   for (size_t i = 0; i < kIdHexChars; ++i) {
-    if (!IsHex(text[pos + i])) return false;
+    if (HexDigitValue(text[pos + i]) < 0) return false;
   }
   if (text[pos + kIdHexChars] != '.') return false;
   for (size_t i = kIdHexChars + 1; i < kReportTokenChars; ++i) {
@@ -84,9 +67,10 @@ bool IsTokenAt(std::string_view text, size_t pos) {
 }  // namespace
 
 std::string ReportTagger::Token(std::string_view message_id) const {
-  auto compact = CompactUuid(message_id);
-  if (!compact) throw std::invalid_argument("message_id is not a UUID");
-  return *compact + "." + Tag(ring_.newest(), *compact);
+  auto id = validation::UuidToBytes(message_id);
+  if (!id) throw std::invalid_argument("message_id is not a UUID");
+  const std::string compact = ToHex(*id);
+  return compact + "." + Tag(ring_.newest(), compact);
 }
 
 std::optional<std::string> ReportTagger::Verify(std::string_view token) const {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/proto_time.h"
 
 namespace herald {
 namespace {
@@ -14,14 +15,12 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 
-constexpr int64_t kMaxSeconds = 253402300799LL;  // 9999-12-31T23:59:59Z
-
 void CheckTimestamp(const Message& m, const std::string& path) {
   const auto* d = m.GetDescriptor();
   const auto* r = m.GetReflection();
   int64_t seconds = r->GetInt64(m, d->FindFieldByName("seconds"));
   int32_t nanos = r->GetInt32(m, d->FindFieldByName("nanos"));
-  if (seconds < 0 || seconds > kMaxSeconds || nanos < 0 || nanos > 999999999) {
+  if (!IsRequestTime(seconds, nanos)) {
     throw InvalidArgument(path, "not a valid time (from 1970-01-01 to 9999-12-31 UTC)");
   }
 }

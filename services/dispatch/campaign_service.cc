@@ -4,22 +4,21 @@
 #include <regex>
 #include <tuple>
 
+#include "common/db/idempotency.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/log/log.h"
+#include "common/proto_time.h"
 #include "common/validation/address.h"
+#include "common/validation/input_checks.h"
+#include "common/validation/uuid.h"
 #include "services/dispatch/content/message_template.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/dispatch/message_service.h"
-#include "services/subscriptions/idempotency.h"
-#include "services/subscriptions/input_checks.h"
-#include "services/subscriptions/pg_time.h"
 
 namespace herald::dispatch {
 namespace {
-
-using subscriptions::Channel;
 
 constexpr db::Statement kInsertCampaign{
     "campaigns.insert",
@@ -191,15 +190,15 @@ v1::Campaign CampaignFromRow(const pqxx::row& row) {
   for (const auto& v : ParseTextArray(row[7].as<std::string>())) c.add_variables(v);
   c.set_status(StatusFromText(row[8].as<std::string>()));
   if (!row[9].as<std::string>().empty()) {
-    subscriptions::SetTimestamp(c.mutable_start_time(), row[9].as<std::string>());
+    SetTimestamp(c.mutable_start_time(), row[9].as<std::string>());
   }
   c.set_rate_per_second(row[10].as<double>());
-  subscriptions::SetTimestamp(c.mutable_create_time(), row[11].as<std::string>());
+  SetTimestamp(c.mutable_create_time(), row[11].as<std::string>());
   if (!row[12].as<std::string>().empty()) {
-    subscriptions::SetTimestamp(c.mutable_started_time(), row[12].as<std::string>());
+    SetTimestamp(c.mutable_started_time(), row[12].as<std::string>());
   }
   if (!row[13].as<std::string>().empty()) {
-    subscriptions::SetTimestamp(c.mutable_finished_time(), row[13].as<std::string>());
+    SetTimestamp(c.mutable_finished_time(), row[13].as<std::string>());
   }
   c.set_complaints(row[14].as<int64_t>());
   int64_t total = 0, terminal = 0;
@@ -223,8 +222,7 @@ v1::Campaign CampaignFromRow(const pqxx::row& row) {
 
 }  // namespace
 
-CampaignService::CampaignService(db::Pool& pool, const Clock& clock,
-                                 const subscriptions::TopicCatalog& topics,
+CampaignService::CampaignService(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,
                                  const subscriptions::EligibilityGate& gate)
     : pool_(pool), clock_(clock), topics_(topics), gate_(gate) {}
 
@@ -232,9 +230,9 @@ v1::CreateCampaignResponse CampaignService::CreateCampaign(const Caller& caller,
                                                            const v1::CreateCampaignRequest& r) {
   if (r.idempotency_key().empty()) throw InvalidArgument("idempotency_key", "required");
   if (r.name().empty()) throw InvalidArgument("name", "required");
-  subscriptions::CheckText("name", r.name(), 200);
-  const auto& topic = subscriptions::RequireTopic(topics_, "topic", r.topic());
-  Channel channel = subscriptions::RequireChannel("channel", r.channel());
+  validation::CheckText("name", r.name(), 200);
+  const auto& topic = validation::RequireTopic(topics_, "topic", r.topic());
+  Channel channel = validation::RequireChannel("channel", r.channel());
   if (channel == Channel::kCall) throw InvalidArgument("channel", "calls are made by people");
   std::set<std::string> allowed = MessageService::BuiltInVariables();
   for (int i = 0; i < r.variables_size(); ++i) {
@@ -261,13 +259,14 @@ v1::CreateCampaignResponse CampaignService::CreateCampaign(const Caller& caller,
   std::optional<std::string> start;
   if (r.has_start_time()) {
     // The edge (request_checks.h) already bounds it; this class is also called directly.
-    const auto& t = r.start_time();
-    if (t.seconds() < 0 || t.seconds() > 253402300799LL || t.nanos() < 0 || t.nanos() > 999999999) {
+    auto t = FromProtoTimestamp(r.start_time());
+    if (!t) {
       throw InvalidArgument("start_time", "not a valid time (from 1970-01-01 to 9999-12-31 UTC)");
     }
-    start = ToIso8601(FromUnixMicros(t.seconds() * 1000000));
+    // A schedule to the second: the fraction a client sends is not kept.
+    start = ToIso8601(std::chrono::floor<std::chrono::seconds>(*t));
   }
-  subscriptions::IdempotencyKey idem(caller, "CreateCampaign", r.idempotency_key(), r);
+  db::IdempotencyKey idem(caller, "CreateCampaign", r.idempotency_key(), r);
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
@@ -293,7 +292,7 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
     const std::function<bool()>& cancelled) {
   v1::AddRecipientsRequest msg;
   if (!next(&msg)) throw InvalidArgument("campaign_id", "the stream was empty");
-  std::string campaign_id = subscriptions::RequireUuid("campaign_id", msg.campaign_id());
+  std::string campaign_id = validation::RequireUuid("campaign_id", msg.campaign_id());
   Timestamp now = clock_.Now();
   Channel channel = Channel::kEmail;
   std::string topic, upload_id;
@@ -363,15 +362,15 @@ CampaignService::StagedUpload CampaignService::StageUpload(
   };
   do {
     if (!msg.campaign_id().empty() &&
-        !(subscriptions::IsUuid(msg.campaign_id()) &&
-          subscriptions::RequireUuid("campaign_id", msg.campaign_id()) == campaign_id)) {
+        !(validation::IsUuid(msg.campaign_id()) &&
+          validation::RequireUuid("campaign_id", msg.campaign_id()) == campaign_id)) {
       throw InvalidArgument("campaign_id", "one stream adds to one campaign");
     }
     for (const auto& row : msg.rows()) {
       int64_t row_no = ++up.received;
       std::string subject_id, external_id, address, match_key;
       if (!row.subject_id().empty()) {
-        if (!subscriptions::IsUuid(row.subject_id())) {
+        if (!validation::IsUuid(row.subject_id())) {
           skip(row_no, "bad subject id");
           continue;
         }
@@ -416,7 +415,7 @@ CampaignService::StagedUpload CampaignService::StageUpload(
       bool bad_value = false;
       for (const auto& [name, value] : vars.items()) {
         try {
-          subscriptions::CheckText(name, value.get<std::string>(), 4096);
+          validation::CheckText(name, value.get<std::string>(), 4096);
         } catch (const Error&) {
           bad_value = true;
         }
@@ -513,7 +512,7 @@ v1::AddRecipientsResponse CampaignService::FinishUpload(const Caller& caller,
 v1::Campaign CampaignService::Transition(
     const std::string& campaign_id, const char* verb,
     const std::function<std::string(const std::string&, bool)>& next_status) {
-  std::string id = subscriptions::RequireUuid("campaign_id", campaign_id);
+  std::string id = validation::RequireUuid("campaign_id", campaign_id);
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
@@ -557,15 +556,15 @@ v1::Campaign CampaignService::Cancel(const Caller&, const std::string& campaign_
 }
 
 v1::Campaign CampaignService::Get(const Caller&, const std::string& campaign_id) {
-  std::string id = subscriptions::RequireUuid("campaign_id", campaign_id);
+  std::string id = validation::RequireUuid("campaign_id", campaign_id);
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   return Load(*conn, txn, id);
 }
 
 v1::ListCampaignsResponse CampaignService::List(const Caller&, const v1::ListCampaignsRequest& r) {
-  int limit = subscriptions::PageSize(r.page_size());
-  std::string after = subscriptions::DecodePageToken(r.page_token());
+  int limit = validation::PageSize(r.page_size());
+  std::string after = validation::DecodePageToken(r.page_token());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   auto rows = conn->Exec(txn, kListCampaigns, after, limit + 1);
@@ -574,7 +573,7 @@ v1::ListCampaignsResponse CampaignService::List(const Caller&, const v1::ListCam
     *resp.add_campaigns() = CampaignFromRow(rows[i]);
   }
   if (static_cast<int>(rows.size()) > limit) {
-    resp.set_next_page_token(subscriptions::EncodePageToken(resp.campaigns(limit - 1).id()));
+    resp.set_next_page_token(validation::EncodePageToken(resp.campaigns(limit - 1).id()));
   }
   return resp;
 }

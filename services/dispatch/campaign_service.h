@@ -8,10 +8,10 @@
 
 #include "common/clock.h"
 #include "common/db/pool.h"
+#include "common/domain/topics.h"
 #include "common/grpc/caller.h"
 #include "herald/v1/dispatch.pb.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
-#include "services/subscriptions/topics.h"
 
 namespace herald::dispatch {
 
@@ -22,7 +22,7 @@ namespace herald::dispatch {
 // only while it runs, through the same gate as every other message.
 class CampaignService {
  public:
-  CampaignService(db::Pool& pool, const Clock& clock, const subscriptions::TopicCatalog& topics,
+  CampaignService(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,
                   const subscriptions::EligibilityGate& gate);
 
   v1::CreateCampaignResponse CreateCampaign(const Caller& caller,
@@ -53,13 +53,13 @@ class CampaignService {
     std::map<std::string, int64_t> skipped;
     std::vector<std::pair<int64_t, std::string>> errors;
   };
-  StagedUpload StageUpload(const std::string& upload_id, subscriptions::Channel channel,
+  StagedUpload StageUpload(const std::string& upload_id, Channel channel,
                            const std::vector<std::string>& declared, v1::AddRecipientsRequest& msg,
                            const std::function<bool(v1::AddRecipientsRequest*)>& next,
                            const std::string& campaign_id);
   v1::AddRecipientsResponse FinishUpload(const Caller& caller, const std::string& campaign_id,
                                          const std::string& upload_id,
-                                         subscriptions::Channel channel, const std::string& topic,
+                                         Channel channel, const std::string& topic,
                                          StagedUpload up, Timestamp now,
                                          const std::function<bool()>& cancelled);
   v1::Campaign Load(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id);
@@ -69,7 +69,7 @@ class CampaignService {
 
   db::Pool& pool_;
   const Clock& clock_;
-  const subscriptions::TopicCatalog& topics_;
+  const TopicCatalog& topics_;
   const subscriptions::EligibilityGate& gate_;
 };
 

@@ -7,10 +7,10 @@ namespace herald::dispatch {
 
 QueuedReply QueueKeywordReply(db::Connection& conn, pqxx::transaction_base& txn,
                               const subscriptions::EligibilityGate& gate,
-                              const subscriptions::TopicCatalog& topics, const KeywordReply& r) {
+                              const TopicCatalog& topics, const KeywordReply& r) {
   subscriptions::GateRequest g;
   g.address = r.address;
-  g.channel = subscriptions::Channel::kSms;
+  g.channel = Channel::kSms;
   g.topic = topics.Find("service");
   g.reply_to_inbound = r.inbound_id;
   g.now = r.now;
@@ -25,7 +25,7 @@ QueuedReply QueueKeywordReply(db::Connection& conn, pqxx::transaction_base& txn,
     m.address = decision.address;
     m.match_key = decision.match_key;
   }
-  m.channel = static_cast<int>(subscriptions::Channel::kSms);
+  m.channel = static_cast<int>(Channel::kSms);
   m.topic = "service";
   m.text_template = r.text;
   m.status = out.queued ? MessageStatus::kQueued : MessageStatus::kSuppressed;

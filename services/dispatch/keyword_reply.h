@@ -6,8 +6,8 @@
 
 #include "common/clock.h"
 #include "common/db/connection.h"
+#include "common/domain/topics.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
-#include "services/subscriptions/topics.h"
 
 namespace herald::dispatch {
 
@@ -26,13 +26,13 @@ struct KeywordReply {
 struct QueuedReply {
   std::string message_id;
   bool queued = false;  // false: the gate refused it (recorded as SUPPRESSED with the reason)
-  subscriptions::DenyReason reason = subscriptions::DenyReason::kNone;
+  DenyReason reason = DenyReason::kNone;
 };
 
 // Inside the caller's transaction, so the reply exists exactly when the inbound is marked
 // processed.
 QueuedReply QueueKeywordReply(db::Connection& conn, pqxx::transaction_base& txn,
                               const subscriptions::EligibilityGate& gate,
-                              const subscriptions::TopicCatalog& topics, const KeywordReply& r);
+                              const TopicCatalog& topics, const KeywordReply& r);
 
 }  // namespace herald::dispatch

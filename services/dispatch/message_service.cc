@@ -2,20 +2,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/db/idempotency.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "common/proto_time.h"
+#include "common/validation/input_checks.h"
 #include "services/dispatch/adapters/sms/sms_encoding.h"
 #include "services/dispatch/content/message_template.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/blocked_reads.h"
-#include "services/subscriptions/idempotency.h"
-#include "services/subscriptions/input_checks.h"
-#include "services/subscriptions/pg_time.h"
 
 namespace herald::dispatch {
 namespace {
-
-using subscriptions::Channel;
 
 constexpr db::Statement kLoadMessage{
     "messages.load",
@@ -54,7 +52,7 @@ MessageTemplate CompileContent(const v1::Content& content, Channel channel,
   }
   std::set<std::string> allowed = MessageService::BuiltInVariables();
   for (const auto& [k, v] : variables) {
-    subscriptions::CheckText("variables." + k, v, 4096);
+    validation::CheckText("variables." + k, v, 4096);
     allowed.insert(k);
   }
   return MessageTemplate::Compile({content.subject(), content.text(), content.html()}, allowed);
@@ -68,16 +66,15 @@ const std::set<std::string>& MessageService::BuiltInVariables() {
   return kVars;
 }
 
-MessageService::MessageService(db::Pool& pool, const Clock& clock,
-                               const subscriptions::TopicCatalog& topics,
+MessageService::MessageService(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,
                                const subscriptions::EligibilityGate& gate)
     : pool_(pool), clock_(clock), topics_(topics), gate_(gate) {}
 
 v1::SendResponse MessageService::Send(const Caller& caller, const v1::SendRequest& r) {
   if (r.idempotency_key().empty()) throw InvalidArgument("idempotency_key", "required");
-  Channel channel = subscriptions::RequireChannel("channel", r.channel());
+  Channel channel = validation::RequireChannel("channel", r.channel());
   if (channel == Channel::kCall) throw InvalidArgument("channel", "calls are made by people");
-  const auto& topic = subscriptions::RequireTopic(topics_, "topic", r.topic());
+  const auto& topic = validation::RequireTopic(topics_, "topic", r.topic());
   std::map<std::string, std::string> variables(r.variables().begin(), r.variables().end());
   for (const auto& name : BuiltInVariables()) {
     if (variables.count(name)) throw InvalidArgument("variables." + name, "reserved name");
@@ -85,7 +82,7 @@ v1::SendResponse MessageService::Send(const Caller& caller, const v1::SendReques
   CompileContent(r.content(), channel, variables);
   subscriptions::GateRequest g;
   if (!r.recipient().subject_id().empty()) {
-    g.subject_id = subscriptions::RequireUuid("recipient.subject_id", r.recipient().subject_id());
+    g.subject_id = validation::RequireUuid("recipient.subject_id", r.recipient().subject_id());
   }
   if (!r.recipient().address().empty()) g.address = r.recipient().address();
   if (!g.subject_id && !g.address) {
@@ -93,7 +90,7 @@ v1::SendResponse MessageService::Send(const Caller& caller, const v1::SendReques
   }
   g.channel = channel;
   g.topic = &topic;
-  subscriptions::IdempotencyKey idem(caller, "Send", r.idempotency_key(), r);
+  db::IdempotencyKey idem(caller, "Send", r.idempotency_key(), r);
 
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
@@ -149,13 +146,13 @@ v1::SendResponse MessageService::Send(const Caller& caller, const v1::SendReques
 
 v1::PreviewMessageResponse MessageService::PreviewMessage(const Caller& caller,
                                                           const v1::PreviewMessageRequest& r) {
-  Channel channel = subscriptions::RequireChannel("channel", r.channel());
-  const auto& topic = subscriptions::RequireTopic(topics_, "topic", r.topic());
+  Channel channel = validation::RequireChannel("channel", r.channel());
+  const auto& topic = validation::RequireTopic(topics_, "topic", r.topic());
   std::map<std::string, std::string> variables(r.variables().begin(), r.variables().end());
   MessageTemplate tpl = CompileContent(r.content(), channel, variables);
   subscriptions::GateRequest g;
   if (!r.recipient().subject_id().empty()) {
-    g.subject_id = subscriptions::RequireUuid("recipient.subject_id", r.recipient().subject_id());
+    g.subject_id = validation::RequireUuid("recipient.subject_id", r.recipient().subject_id());
   }
   if (!r.recipient().address().empty()) g.address = r.recipient().address();
   if (!g.subject_id && !g.address) throw InvalidArgument("recipient", "give subject_id or address");
@@ -215,8 +212,8 @@ v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_
   m.set_deny_reason(static_cast<v1::DenyReason>(row[7].as<int>()));
   m.set_provider(row[8].as<std::string>());
   m.set_attempts(row[9].as<int>());
-  subscriptions::SetTimestamp(m.mutable_create_time(), row[10].as<std::string>());
-  subscriptions::SetTimestamp(m.mutable_update_time(), row[11].as<std::string>());
+  SetTimestamp(m.mutable_create_time(), row[10].as<std::string>());
+  SetTimestamp(m.mutable_update_time(), row[11].as<std::string>());
   m.set_sms_encoding(row[12].as<std::string>());
   m.set_sms_segments(row[13].as<int>());
   if (blocked && !caller.privacy_scope) m.clear_address();
@@ -226,14 +223,14 @@ v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_
     c->set_status(ProtoFromText(h[0].as<std::string>()));
     c->set_deny_reason(static_cast<v1::DenyReason>(h[1].as<int>()));
     c->set_note(h[2].as<std::string>());
-    subscriptions::SetTimestamp(c->mutable_time(), h[3].as<std::string>());
+    SetTimestamp(c->mutable_time(), h[3].as<std::string>());
   }
   for (const auto& a : conn.Exec(txn, kLoadAttempts, id)) {
     auto* at = m.add_attempt_log();
     at->set_number(a[0].as<int>());
     at->set_provider(a[1].as<std::string>());
-    subscriptions::SetTimestamp(at->mutable_start_time(), a[2].as<std::string>());
-    subscriptions::SetTimestamp(at->mutable_end_time(), a[3].as<std::string>());
+    SetTimestamp(at->mutable_start_time(), a[2].as<std::string>());
+    SetTimestamp(at->mutable_end_time(), a[3].as<std::string>());
     at->set_outcome(a[4].as<std::string>());
     at->set_code(a[5].as<int>());
     at->set_enhanced_status(a[6].as<std::string>());
@@ -245,7 +242,7 @@ v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_
 }
 
 v1::Message MessageService::GetMessage(const Caller& caller, const v1::GetMessageRequest& r) {
-  std::string id = subscriptions::RequireUuid("message_id", r.message_id());
+  std::string id = validation::RequireUuid("message_id", r.message_id());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   return LoadMessage(*conn, txn, id, /*with_history=*/true, caller, /*refuse_blocked=*/true);
@@ -255,17 +252,17 @@ v1::ListMessagesResponse MessageService::ListMessages(const Caller& caller,
                                                       const v1::ListMessagesRequest& r) {
   std::string campaign, subject;
   if (r.by_case() == v1::ListMessagesRequest::kCampaignId) {
-    campaign = subscriptions::RequireUuid("campaign_id", r.campaign_id());
+    campaign = validation::RequireUuid("campaign_id", r.campaign_id());
   } else if (r.by_case() == v1::ListMessagesRequest::kSubjectId) {
-    subject = subscriptions::RequireUuid("subject_id", r.subject_id());
+    subject = validation::RequireUuid("subject_id", r.subject_id());
   } else {
     throw InvalidArgument("by", "give campaign_id or subject_id");
   }
   if (!v1::MessageStatus_IsValid(r.status())) throw InvalidArgument("status", "unknown");
   auto wanted = FromProto(r.status());
   std::string status = wanted ? StatusText(*wanted) : "";
-  int limit = subscriptions::PageSize(r.page_size());
-  std::string after = subscriptions::DecodePageToken(r.page_token());
+  int limit = validation::PageSize(r.page_size());
+  std::string after = validation::DecodePageToken(r.page_token());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   // A blocked subject's own list is a read of that subject: refused like the others.
@@ -277,7 +274,7 @@ v1::ListMessagesResponse MessageService::ListMessages(const Caller& caller,
         LoadMessage(*conn, txn, ids[i][0].as<std::string>(), false, caller, false);
   }
   if (static_cast<int>(ids.size()) > limit) {
-    resp.set_next_page_token(subscriptions::EncodePageToken(resp.messages(limit - 1).id()));
+    resp.set_next_page_token(validation::EncodePageToken(resp.messages(limit - 1).id()));
   }
   return resp;
 }

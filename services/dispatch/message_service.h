@@ -5,10 +5,10 @@
 
 #include "common/clock.h"
 #include "common/db/pool.h"
+#include "common/domain/topics.h"
 #include "common/grpc/caller.h"
 #include "herald/v1/dispatch.pb.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
-#include "services/subscriptions/topics.h"
 
 namespace herald::dispatch {
 
@@ -17,7 +17,7 @@ namespace herald::dispatch {
 // one is QUEUED, and the outbox asks the gate again when it claims it.
 class MessageService {
  public:
-  MessageService(db::Pool& pool, const Clock& clock, const subscriptions::TopicCatalog& topics,
+  MessageService(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,
                  const subscriptions::EligibilityGate& gate);
 
   v1::SendResponse Send(const Caller& caller, const v1::SendRequest& r);
@@ -38,7 +38,7 @@ class MessageService {
 
   db::Pool& pool_;
   const Clock& clock_;
-  const subscriptions::TopicCatalog& topics_;
+  const TopicCatalog& topics_;
   const subscriptions::EligibilityGate& gate_;
 };
 

@@ -14,6 +14,7 @@
 #include "common/crypto/key_ring.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
+#include "common/domain/topics.h"
 #include "common/grpc/api_key_authenticator.h"
 #include "common/grpc/edge_interceptor.h"
 #include "common/grpc/reflection_service.h"
@@ -41,7 +42,6 @@
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/registry.h"
-#include "services/subscriptions/topics.h"
 #include "services/web/hooks/mail_hook.h"
 #include "services/web/hooks/sms_hooks.h"
 #include "services/web/http_server.h"
@@ -162,7 +162,7 @@ int Serve(const Config& config) {
     auto s = pool.Stats();
     metrics.SetPool(s.size, s.open, s.in_use, s.waiting);
   });
-  subscriptions::TopicCatalog topics(config.topics);
+  TopicCatalog topics(config.topics);
   subscriptions::EligibilityGate gate(hasher, config.default_phone_region,
                                       config.home_jurisdictions);
   subscriptions::SubscriptionRegistry registry(pool, clock, topics, hasher, gate);
@@ -196,15 +196,12 @@ int Serve(const Config& config) {
   dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
   dispatch::Outbox outbox(
       pool, clock, gate, topics,
-      [&providers](subscriptions::Channel ch, bool foreign_ok) {
-        return providers.Pick(ch, foreign_ok);
-      },
+      [&providers](Channel ch, bool foreign_ok) { return providers.Pick(ch, foreign_ok); },
       dispatch::RetryPolicy{
           config.dispatch_max_attempts, std::chrono::seconds(config.dispatch_retry_base_s),
           std::chrono::seconds(3600), std::chrono::seconds(config.dispatch_max_age_s)});
-  outbox.PreferReplyProviders([&providers](const std::string& name, subscriptions::Channel ch) {
-    return providers.PickNamed(name, ch);
-  });
+  outbox.PreferReplyProviders(
+      [&providers](const std::string& name, Channel ch) { return providers.PickNamed(name, ch); });
 
   inbound::InboundMailService inbound_mail(pool, clock, registry, hasher, report_tags);
   inbound_mail.SetTrustedAuthservIds(config.inbound_mail_trusted_authserv_ids);
@@ -414,7 +411,7 @@ int main(int argc, char** argv) {
     config = LoadConfig(args.config_path, ProcessEnvironment());
     crypto::KeyRing::Parse(config.suppression_keys);
     crypto::LinkSigner check_links(crypto::KeyRing::Parse(config.link_keys));
-    subscriptions::TopicCatalog check(config.topics);
+    TopicCatalog check(config.topics);
     web::TrustedProxies::Parse(config.http_trusted_proxies);
     SystemClock probe_clock;
     dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);

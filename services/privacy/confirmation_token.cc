@@ -5,6 +5,8 @@
 
 #include "common/crypto/hash.h"
 #include "common/crypto/link_token.h"
+#include "common/proto_time.h"
+#include "common/validation/uuid.h"
 
 namespace herald::privacy {
 namespace {
@@ -20,42 +22,6 @@ std::string Mac(const crypto::Key& key, std::string_view body) {
   return crypto::HmacSha256(key.secret, input);
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-std::optional<std::string> UuidBytes(std::string_view uuid) {
-  if (uuid.size() != 36) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < 36;) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (uuid[i] != '-') return std::nullopt;
-      ++i;
-      continue;
-    }
-    int hi = HexValue(uuid[i]), lo = HexValue(uuid[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
-
-std::string UuidText(std::string_view bytes) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    auto b = static_cast<unsigned char>(bytes[i]);
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
-
 }  // namespace
 
 ConfirmationTokens::ConfirmationTokens(crypto::KeyRing ring) : ring_(std::move(ring)) {
@@ -66,7 +32,7 @@ ConfirmationTokens::ConfirmationTokens(crypto::KeyRing ring) : ring_(std::move(r
 }
 
 std::string ConfirmationTokens::Sign(const std::string& request_id, Timestamp issued_at) const {
-  auto uuid = UuidBytes(request_id);
+  auto uuid = validation::UuidToBytes(request_id);
   if (!uuid) throw std::invalid_argument("request_id: not a UUID");
   const crypto::Key& key = ring_.newest();
   std::string body;
@@ -96,14 +62,14 @@ std::optional<ConfirmationClaims> ConfirmationTokens::Verify(std::string_view to
   }
   if (!key || !crypto::ConstantTimeEquals(Mac(*key, body), mac)) return std::nullopt;
   ConfirmationClaims claims;
-  claims.request_id = UuidText(raw->substr(2 + k, 16));
+  claims.request_id = validation::UuidFromBytes(raw->substr(2 + k, 16));
   uint64_t secs = 0;
   for (size_t i = 0; i < 8; ++i) {
     secs = (secs << 8) | static_cast<unsigned char>((*raw)[2 + k + 16 + i]);
   }
   auto s = static_cast<int64_t>(secs);
   // Outside what a clock can say: not a token we issued.
-  if (s < 0 || s > int64_t{253402300799}) return std::nullopt;
+  if (s < 0 || s > kLatestUnixSeconds) return std::nullopt;
   claims.issued_at = FromUnixMicros(s * 1000000);
   return claims;
 }

@@ -5,7 +5,8 @@
 
 #include "common/db/statement.h"
 #include "common/error.h"
-#include "services/subscriptions/input_checks.h"
+#include "common/validation/input_checks.h"
+#include "common/validation/uuid.h"
 
 namespace herald::privacy {
 namespace {
@@ -52,12 +53,12 @@ DestructionRecordPage DestructionRecords::List(int page_size, const std::string&
                                                std::optional<Timestamp> since,
                                                std::optional<Timestamp> until) {
   if (page_size < 0) throw InvalidArgument("page_size", "must not be negative");
-  int limit = subscriptions::PageSize(page_size);
+  int limit = validation::PageSize(page_size);
   std::optional<std::string> after_time, after_id;
   if (!page_token.empty()) {
-    std::string key = subscriptions::DecodePageToken(page_token);
+    std::string key = validation::DecodePageToken(page_token);
     auto bar = key.find('|');
-    bool ok = bar != std::string::npos && subscriptions::IsUuid(key.substr(bar + 1));
+    bool ok = bar != std::string::npos && validation::IsUuid(key.substr(bar + 1));
     if (ok) {
       try {
         after_time = ToIso8601(FromUnixMicros(std::stoll(key.substr(0, bar))));
@@ -83,14 +84,14 @@ DestructionRecordPage DestructionRecords::List(int page_size, const std::string&
   }
   if (static_cast<int>(rows.size()) > limit) {
     const auto& last = page.records.back();
-    page.next_page_token = subscriptions::EncodePageToken(
+    page.next_page_token = validation::EncodePageToken(
         std::to_string(ToUnixMicros(last.performed_at)) + "|" + last.id);
   }
   return page;
 }
 
 DestructionRecord DestructionRecords::Get(const std::string& record_id) {
-  std::string id = subscriptions::RequireUuid("record_id", record_id);
+  std::string id = validation::RequireUuid("record_id", record_id);
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   auto rows = conn->Exec(txn, kGet, id);

@@ -1,28 +1,21 @@
-// The erasure half of PrivacyService (issue 5, part 2): destruction, depersonalization,
+// The erasure half of PrivacyService: destruction, depersonalization,
 // export, destruction records and acts. Translate, delegate to the domain classes of
 // erasure_services.h, translate back. Every RPC needs the privacy scope.
+#include "common/db/idempotency.h"
 #include "common/error.h"
+#include "common/proto_time.h"
+#include "common/validation/input_checks.h"
 #include "services/privacy/grpc_service.h"
-#include "services/subscriptions/idempotency.h"
-#include "services/subscriptions/input_checks.h"
 
 namespace herald::privacy {
 namespace {
 
-void SetTime(google::protobuf::Timestamp* out, Timestamp t) {
-  int64_t us = ToUnixMicros(t);
-  int64_t s = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
-  out->set_seconds(s);
-  out->set_nanos(static_cast<int32_t>((us - s * 1000000) * 1000));
-}
-
 std::optional<Timestamp> TimeOf(const std::string& field, bool has,
                                 const google::protobuf::Timestamp& t) {
   if (!has) return std::nullopt;
-  if (t.nanos() < 0 || t.nanos() > 999999999 || t.seconds() < 0 || t.seconds() > 253402300799) {
-    throw InvalidArgument(field, "not a valid timestamp");
-  }
-  return FromUnixMicros(t.seconds() * 1000000 + t.nanos() / 1000);
+  auto given = FromProtoTimestamp(t);
+  if (!given) throw InvalidArgument(field, "not a valid timestamp");
+  return given;
 }
 
 void ToProto(const DestructionRecord& r, v1::DestructionRecord* out) {
@@ -32,7 +25,7 @@ void ToProto(const DestructionRecord& r, v1::DestructionRecord* out) {
   out->set_information_system(r.information_system);
   out->set_reason(r.reason);
   out->set_method(r.method);
-  SetTime(out->mutable_performed_time(), r.performed_at);
+  SetTimestamp(out->mutable_performed_time(), r.performed_at);
   out->set_performed_by(r.performed_by);
 }
 
@@ -45,9 +38,9 @@ static void CheckAnsweredRequest(PrivacyOperations& ops, const Caller& caller,
                                  std::initializer_list<v1::PrivacyRequestKind> kinds) {
   if (request_id.empty()) return;
   v1::GetPrivacyRequestRequest g;
-  g.set_request_id(subscriptions::RequireUuid("request_id", request_id));
+  g.set_request_id(validation::RequireUuid("request_id", request_id));
   v1::PrivacyRequest req = ops.GetRequest(caller, g).request();
-  if (req.subject_id() != subscriptions::RequireUuid("subject_id", subject_id)) {
+  if (req.subject_id() != validation::RequireUuid("subject_id", subject_id)) {
     throw FailedPrecondition("request_id: the request is about another subject");
   }
   if (req.status() != v1::OPEN) throw FailedPrecondition("request_id: the request is not open");
@@ -82,10 +75,10 @@ grpc::Status PrivacyGrpcService::DestroySubject(grpc::ServerContext* ctx,
   return runner_.Run(ctx, method, req, resp, [&](const Caller& caller) {
     CheckAnsweredRequest(operations_, caller, req->request_id(), req->subject_id(),
                          {v1::REVOKE, v1::DESTROY});
-    subscriptions::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
+    db::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
     auto done = erasure_->erasure.Destroy(req->subject_id(), req->reason(), caller.client_id, idem);
     resp->set_destruction_record_id(done.record_id);
-    SetTime(resp->mutable_destroyed_time(), done.at);
+    SetTimestamp(resp->mutable_destroyed_time(), done.at);
     CloseAnsweredRequest(operations_, caller, req->request_id(), "subject destroyed");
   });
 }
@@ -99,11 +92,11 @@ grpc::Status PrivacyGrpcService::DepersonalizeSubject(grpc::ServerContext* ctx,
   return runner_.Run(ctx, method, req, resp, [&](const Caller& caller) {
     CheckAnsweredRequest(operations_, caller, req->request_id(), req->subject_id(),
                          {v1::REVOKE, v1::DESTROY, v1::STOP_PROCESSING});
-    subscriptions::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
+    db::IdempotencyKey idem(caller, method, req->idempotency_key(), *req);
     auto done =
         erasure_->erasure.Depersonalize(req->subject_id(), req->reason(), caller.client_id, idem);
     resp->set_destruction_record_id(done.record_id);
-    SetTime(resp->mutable_depersonalized_time(), done.at);
+    SetTimestamp(resp->mutable_depersonalized_time(), done.at);
     CloseAnsweredRequest(operations_, caller, req->request_id(), "subject depersonalized");
   });
 }
@@ -118,8 +111,8 @@ grpc::Status PrivacyGrpcService::ExportSubjectData(grpc::ServerContext* ctx,
     auto out = erasure_->exporter.Export(req->subject_id());
     resp->set_json(out.data.dump(2));
     resp->set_document(out.document);
-    SetTime(resp->mutable_generated_time(),
-            ParseTimestamp(out.data["generated_at"].get<std::string>()));
+    SetTimestamp(resp->mutable_generated_time(),
+                 ParseTimestamp(out.data["generated_at"].get<std::string>()));
   });
 }
 

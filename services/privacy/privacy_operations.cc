@@ -3,21 +3,22 @@
 #include <algorithm>
 #include <set>
 
+#include "common/db/idempotency.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "common/proto_time.h"
+#include "common/validation/input_checks.h"
+#include "common/validation/uuid.h"
 #include "services/privacy/request_store.h"
 #include "services/privacy/subject_state.h"
 #include "services/subscriptions/event_log.h"
-#include "services/subscriptions/idempotency.h"
-#include "services/subscriptions/input_checks.h"
-#include "services/subscriptions/pg_time.h"
 
 namespace herald::privacy {
 namespace {
 
-using subscriptions::CheckText;
-using subscriptions::IdempotencyKey;
-using subscriptions::RequireUuid;
+using db::IdempotencyKey;
+using validation::CheckText;
+using validation::RequireUuid;
 
 constexpr char kLiveOnly[] = "subject_id: the subject was destroyed or depersonalized";
 
@@ -45,35 +46,16 @@ constexpr db::Statement kRectify{
 
 constexpr const char* kRectifiable[] = {"surname", "given_name", "patronymic", "locale"};
 
-void CheckLocale(const std::string& locale) {
-  bool ok = !locale.empty() && locale.size() <= 35;
-  size_t part_len = 0, part = 0;
-  for (char c : locale + "-") {
-    if (c == '-' || c == '_') {
-      ok = ok && part_len >= (part == 0 ? 2 : 1) && part_len <= 8;
-      part_len = 0;
-      ++part;
-    } else {
-      ok = ok && isalnum(static_cast<unsigned char>(c));
-      ++part_len;
-    }
-  }
-  if (!ok) throw InvalidArgument("locale", "must be a BCP 47 language tag such as az, ru or en");
-}
-
 int SourceOr(v1::Source given, v1::Source fallback) {
   if (!v1::Source_IsValid(given)) throw InvalidArgument("source", "unknown");
   return given == v1::SOURCE_UNSPECIFIED ? fallback : given;
 }
 
-Timestamp FromProto(const google::protobuf::Timestamp& t) {
-  return FromUnixMicros(t.seconds() * 1000000 + t.nanos() / 1000);
-}
-
 // A time the caller gives for when the subject acted: not in the future, not absurdly old.
 Timestamp CheckPast(const std::string& field, const google::protobuf::Timestamp& t, Timestamp now) {
-  if (t.nanos() < 0 || t.nanos() > 999999999) throw InvalidArgument(field, "invalid nanos");
-  Timestamp v = FromProto(t);
+  auto given = FromProtoTimestamp(t);
+  if (!given) throw InvalidArgument(field, "not a valid time (from 1970-01-01 to 9999-12-31 UTC)");
+  Timestamp v = *given;
   if (v > now + std::chrono::minutes(5)) throw InvalidArgument(field, "is in the future");
   if (v < now - std::chrono::hours(24 * 366)) {
     throw InvalidArgument(field, "is more than a year in the past");
@@ -175,8 +157,8 @@ PrivacyOperations::Confirmed PrivacyOperations::ConfirmInTxn(
   }
   if (out.request.kind() == v1::REVOKE && !flags.revoked) {
     // The subject revoked when the request arrived; it is recorded now.
-    RecordRevocation(conn, txn, subject_id, actor, source, FromProto(out.request.received_time()),
-                     now);
+    RecordRevocation(conn, txn, subject_id, actor, source,
+                     FromProtoTimestamp(out.request.received_time()).value(), now);
   }
   subscriptions::AppendEvent(conn, txn,
                              {subject_id,
@@ -240,12 +222,12 @@ v1::ListPrivacyRequestsResponse PrivacyOperations::ListRequests(
   if (!v1::PrivacyRequestKind_IsValid(r.kind())) throw InvalidArgument("kind", "unknown");
   std::string subject;
   if (!r.subject_id().empty()) subject = RequireUuid("subject_id", r.subject_id());
-  int limit = subscriptions::PageSize(r.page_size());
-  std::string after = subscriptions::DecodePageToken(r.page_token());
+  int limit = validation::PageSize(r.page_size());
+  std::string after = validation::DecodePageToken(r.page_token());
   std::string after_due = "-infinity", after_id = "00000000-0000-0000-0000-000000000000";
   if (!after.empty()) {
     auto bar = after.find('|');
-    if (bar == std::string::npos || !subscriptions::IsUuid(after.substr(bar + 1))) {
+    if (bar == std::string::npos || !validation::IsUuid(after.substr(bar + 1))) {
       throw InvalidArgument("page_token", "not a token this service issued");
     }
     after_due = after.substr(0, bar);
@@ -273,7 +255,7 @@ v1::ListPrivacyRequestsResponse PrivacyOperations::ListRequests(
   if (static_cast<int>(rows.size()) > limit) {
     // The last row's due time, exactly as stored (microseconds), and its id.
     const auto& last = rows[limit - 1];
-    resp.set_next_page_token(subscriptions::EncodePageToken(
+    resp.set_next_page_token(validation::EncodePageToken(
         ToIso8601(ParseTimestamp(last[5].as<std::string>())) + "|" + last[0].as<std::string>()));
   }
   return resp;
@@ -396,7 +378,7 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
       throw InvalidArgument("update_fields", "a field is named twice");
     }
     if (f == "locale") {
-      CheckLocale(*value);
+      validation::CheckLocale("locale", *value);
     } else {
       CheckText(f, *value, 256);
     }

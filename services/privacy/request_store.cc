@@ -2,7 +2,7 @@
 
 #include "common/db/statement.h"
 #include "common/error.h"
-#include "services/subscriptions/pg_time.h"
+#include "common/proto_time.h"
 
 namespace herald::privacy {
 
@@ -74,20 +74,20 @@ v1::PrivacyRequest RequestFromRow(const pqxx::row& row, Timestamp now) {
                   : v1::PRIVACY_REQUEST_KIND_UNSPECIFIED);
   p.set_subject_id(row[2].as<std::string>());
   p.set_source(static_cast<v1::Source>(row[3].as<int>()));
-  subscriptions::SetTimestamp(p.mutable_received_time(), row[4].as<std::string>());
+  SetTimestamp(p.mutable_received_time(), row[4].as<std::string>());
   std::string due = row[5].as<std::string>();
-  subscriptions::SetTimestamp(p.mutable_due_time(), due);
+  SetTimestamp(p.mutable_due_time(), due);
   p.set_status(StatusFromName(row[6].as<std::string>()));
   p.set_handled_by(row[7].as<std::string>());
   std::string handled = row[8].as<std::string>();
-  if (!handled.empty()) subscriptions::SetTimestamp(p.mutable_handled_time(), handled);
+  if (!handled.empty()) SetTimestamp(p.mutable_handled_time(), handled);
   p.set_blocked_by_request(row[9].as<bool>());
   p.set_origin_event_id(row[10].as<int64_t>());
   p.set_details_json(row[11].as<std::string>());
   p.set_overdue(p.status() == v1::OPEN && ParseTimestamp(due) < now);
   p.set_confirmation(ConfirmationFromName(row[12].as<std::string>()));
   std::string confirmed = row[13].as<std::string>();
-  if (!confirmed.empty()) subscriptions::SetTimestamp(p.mutable_confirmed_time(), confirmed);
+  if (!confirmed.empty()) SetTimestamp(p.mutable_confirmed_time(), confirmed);
   return p;
 }
 

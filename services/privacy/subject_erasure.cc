@@ -3,18 +3,15 @@
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
+#include "common/domain/enums.h"
 #include "common/error.h"
+#include "common/validation/input_checks.h"
 #include "herald/v1/common.pb.h"
 #include "services/dispatch/ledger/message_ledger.h"
-#include "services/subscriptions/domain.h"
 #include "services/subscriptions/event_log.h"
-#include "services/subscriptions/input_checks.h"
 
 namespace herald::privacy {
 namespace {
-
-using subscriptions::AddressKind;
-using subscriptions::KindName;
 
 // The gate row first, exactly as the registry's opt-outs take it: a claim that locked it
 // FOR SHARE has committed before this point, and every later claim sees the new state.
@@ -83,14 +80,14 @@ std::string SubjectErasure::Destroy(const std::string& subject_id, const std::st
 SubjectErasure::Erased SubjectErasure::Destroy(const std::string& subject_id,
                                                const std::string& reason,
                                                const std::string& performed_by,
-                                               subscriptions::IdempotencyKey& idem) {
+                                               db::IdempotencyKey& idem) {
   return Run(subject_id, reason, performed_by, Mode::kDestroy, &idem);
 }
 
 SubjectErasure::Erased SubjectErasure::Depersonalize(const std::string& subject_id,
                                                      const std::string& reason,
                                                      const std::string& performed_by,
-                                                     subscriptions::IdempotencyKey& idem) {
+                                                     db::IdempotencyKey& idem) {
   return Run(subject_id, reason, performed_by, Mode::kDepersonalize, &idem);
 }
 
@@ -102,11 +99,11 @@ std::string SubjectErasure::Depersonalize(const std::string& subject_id, const s
 SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
                                            const std::string& reason,
                                            const std::string& performed_by, Mode mode,
-                                           subscriptions::IdempotencyKey* idem) {
-  std::string subject_id = subscriptions::RequireUuid("subject_id", subject_id_in);
-  subscriptions::CheckText("reason", reason, 1000);
+                                           db::IdempotencyKey* idem) {
+  std::string subject_id = validation::RequireUuid("subject_id", subject_id_in);
+  validation::CheckText("reason", reason, 1000);
   if (reason.empty()) throw InvalidArgument("reason", "required (it goes into the act)");
-  subscriptions::CheckText("performed_by", performed_by, 256);
+  validation::CheckText("performed_by", performed_by, 256);
   if (performed_by.empty()) throw InvalidArgument("performed_by", "required");
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();

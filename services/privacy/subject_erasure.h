@@ -5,10 +5,10 @@
 
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
+#include "common/db/idempotency.h"
 #include "common/db/pool.h"
 #include "services/privacy/erasure_settings.h"
 #include "services/privacy/subject_destroyer.h"
-#include "services/subscriptions/idempotency.h"
 
 namespace herald::privacy {
 
@@ -45,9 +45,9 @@ class SubjectErasure final : public SubjectDestroyer {
     Timestamp at;
   };
   Erased Destroy(const std::string& subject_id, const std::string& reason,
-                 const std::string& performed_by, subscriptions::IdempotencyKey& idem);
+                 const std::string& performed_by, db::IdempotencyKey& idem);
   Erased Depersonalize(const std::string& subject_id, const std::string& reason,
-                       const std::string& performed_by, subscriptions::IdempotencyKey& idem);
+                       const std::string& performed_by, db::IdempotencyKey& idem);
 
   // The methods written into destruction records.
   static constexpr char kDestroyMethod[] =
@@ -65,7 +65,7 @@ class SubjectErasure final : public SubjectDestroyer {
     std::vector<std::string> categories;
   };
   Erased Run(const std::string& subject_id, const std::string& reason,
-             const std::string& performed_by, Mode mode, subscriptions::IdempotencyKey* idem);
+             const std::string& performed_by, Mode mode, db::IdempotencyKey* idem);
   Outcome Erase(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
                 const std::string& performed_by, Mode mode, Timestamp now);
 

@@ -5,15 +5,12 @@
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
+#include "common/domain/enums.h"
 #include "common/error.h"
-#include "services/subscriptions/domain.h"
-#include "services/subscriptions/input_checks.h"
+#include "common/validation/input_checks.h"
 
 namespace herald::privacy {
 namespace {
-
-using subscriptions::AddressKind;
-using subscriptions::KindName;
 
 // Each section is built by PostgreSQL as one JSON array, so a column added to a table is one
 // edit here. Channel and kind numbers are as in the migrations (1 EMAIL, 2 SMS, 3 CALL).
@@ -120,7 +117,7 @@ SubjectExport::SubjectExport(db::Pool& pool, const Clock& clock,
     : pool_(pool), clock_(clock), hasher_(hasher) {}
 
 SubjectExportData SubjectExport::Export(const std::string& subject_id_in) {
-  std::string subject_id = subscriptions::RequireUuid("subject_id", subject_id_in);
+  std::string subject_id = validation::RequireUuid("subject_id", subject_id_in);
   auto conn = pool_.Acquire();
   // One snapshot: every section describes the same moment.
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn->raw());

@@ -8,11 +8,11 @@
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
 #include "common/db/pool.h"
+#include "common/domain/topics.h"
 #include "common/grpc/caller.h"
 #include "herald/v1/subscriptions.pb.h"
 #include "services/subscriptions/gate/check_coalescer.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
-#include "services/subscriptions/topics.h"
 
 namespace herald::subscriptions {
 

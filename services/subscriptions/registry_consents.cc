@@ -1,12 +1,13 @@
 // Consent records: RecordConsent, and the current consent state derived from the trail.
 #include "common/crypto/hash.h"
+#include "common/db/idempotency.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "common/proto_time.h"
+#include "common/validation/input_checks.h"
 #include "services/subscriptions/event_log.h"
-#include "services/subscriptions/idempotency.h"
-#include "services/subscriptions/input_checks.h"
-#include "services/subscriptions/pg_time.h"
+#include "services/subscriptions/proof_checks.h"
 #include "services/subscriptions/registry.h"
 
 namespace herald::subscriptions {
@@ -99,19 +100,19 @@ void SubscriptionRegistry::LiftSuppressions(db::Connection& conn, pqxx::transact
 
 v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& caller,
                                                               const v1::RecordConsentRequest& r) {
-  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  std::string subject_id = validation::RequireUuid("subject_id", r.subject_id());
   if (r.kind() == v1::CONSENT_KIND_UNSPECIFIED || !v1::ConsentKind_IsValid(r.kind())) {
     throw InvalidArgument("kind", "required (PROCESSING, MARKETING or CROSS_BORDER)");
   }
   int channel = 0;
   if (r.kind() == v1::MARKETING) {
-    channel = static_cast<int>(RequireChannel("channel", r.channel()));
+    channel = static_cast<int>(validation::RequireChannel("channel", r.channel()));
   } else if (r.channel() != v1::CHANNEL_UNSPECIFIED) {
     throw InvalidArgument("channel", "only marketing consent is per channel");
   }
   Timestamp now = clock_.Now();
   CheckedProof proof = CheckProof("proof", r.proof(), now, r.granted());
-  IdempotencyKey idem(caller, "RecordConsent", r.idempotency_key(), r);
+  db::IdempotencyKey idem(caller, "RecordConsent", r.idempotency_key(), r);
 
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());

@@ -1,12 +1,13 @@
 // Opt-outs: by subject (preferences) or by bare address (keyed-hash suppressions).
 #include "common/crypto/hash.h"
+#include "common/db/idempotency.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/validation/address.h"
+#include "common/validation/input_checks.h"
 #include "services/subscriptions/event_log.h"
-#include "services/subscriptions/idempotency.h"
-#include "services/subscriptions/input_checks.h"
+#include "services/subscriptions/proof_checks.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/shared_statements.h"
 
@@ -50,7 +51,7 @@ struct Scope {
 v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::OptOutRequest& r) {
   Timestamp now = clock_.Now();
   std::string subject_id = CheckOptOut(r, now);
-  IdempotencyKey idem(caller, "OptOut", r.idempotency_key(), r);
+  db::IdempotencyKey idem(caller, "OptOut", r.idempotency_key(), r);
 
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
@@ -82,14 +83,15 @@ std::string SubscriptionRegistry::CheckOptOut(const v1::OptOutRequest& r, Timest
   // Validate everything first: scope, topic, channel, proof, target.
   switch (r.scope()) {
     case v1::TOPIC:
-      RequireTopic(topics_, "topic", r.topic());
+      validation::RequireTopic(topics_, "topic", r.topic());
       if (!topics_.Find(r.topic())->marketing) {
         throw InvalidArgument("topic", "service notices cannot be opted out of by topic");
       }
-      if (r.channel() != v1::CHANNEL_UNSPECIFIED) RequireChannel("channel", r.channel());
+      if (r.channel() != v1::CHANNEL_UNSPECIFIED)
+        validation::RequireChannel("channel", r.channel());
       break;
     case v1::CHANNEL:
-      RequireChannel("channel", r.channel());
+      validation::RequireChannel("channel", r.channel());
       if (!r.topic().empty()) throw InvalidArgument("topic", "not used with scope CHANNEL");
       break;
     case v1::ALL_MARKETING:
@@ -108,7 +110,7 @@ std::string SubscriptionRegistry::CheckOptOut(const v1::OptOutRequest& r, Timest
   CheckProof("proof", r.proof(), now, false);  // also checks proof.message_id is a UUID
   std::string subject_id;
   if (r.target_case() == v1::OptOutRequest::kSubjectId) {
-    subject_id = RequireUuid("subject_id", r.subject_id());
+    subject_id = validation::RequireUuid("subject_id", r.subject_id());
     if (r.reason() != v1::SUPPRESSION_REASON_UNSPECIFIED) {
       throw InvalidArgument("reason", "only for address opt-outs");
     }
@@ -153,7 +155,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
   if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
   if (!scope.topic.empty()) details["topic"] = scope.topic;
   if (!r.proof().message_id().empty()) {
-    details["message_id"] = RequireUuid("proof.message_id", r.proof().message_id());
+    details["message_id"] = validation::RequireUuid("proof.message_id", r.proof().message_id());
   }
   nlohmann::json personal = nlohmann::json::object();
   if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
@@ -213,7 +215,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
   if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
   if (!scope.topic.empty()) details["topic"] = scope.topic;
   if (!r.proof().message_id().empty()) {
-    details["message_id"] = RequireUuid("proof.message_id", r.proof().message_id());
+    details["message_id"] = validation::RequireUuid("proof.message_id", r.proof().message_id());
   }
   nlohmann::json personal = {{"address", address.value}};
   if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
@@ -237,9 +239,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddressKey(const Caller& caller,
                                                           const std::string& topic,
                                                           const v1::Proof& proof) {
   if (address_key.size() != 32) throw InvalidArgument("address_key", "must be 32 bytes");
-  RequireChannel("channel", static_cast<int>(channel));
+  validation::RequireChannel("channel", static_cast<int>(channel));
   if (!topic.empty()) {
-    RequireTopic(topics_, "topic", topic);
+    validation::RequireTopic(topics_, "topic", topic);
     if (!topics_.Find(topic)->marketing) {
       throw InvalidArgument("topic", "service notices cannot be opted out of by topic");
     }

@@ -1,11 +1,12 @@
 // Preferences per topic x channel: SetPreferences, GetPreferences.
+#include "common/db/idempotency.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "common/proto_time.h"
+#include "common/validation/input_checks.h"
 #include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/event_log.h"
-#include "services/subscriptions/idempotency.h"
-#include "services/subscriptions/input_checks.h"
-#include "services/subscriptions/pg_time.h"
+#include "services/subscriptions/proof_checks.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/shared_statements.h"
 
@@ -73,7 +74,7 @@ std::vector<v1::Preference> SubscriptionRegistry::BuildPreferences(db::Connectio
 
 v1::GetPreferencesResponse SubscriptionRegistry::GetPreferences(
     const Caller& caller, const v1::GetPreferencesRequest& r) {
-  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  std::string subject_id = validation::RequireUuid("subject_id", r.subject_id());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   RefuseBlockedRead(*conn, txn, caller, subject_id);
@@ -84,7 +85,7 @@ v1::GetPreferencesResponse SubscriptionRegistry::GetPreferences(
 
 v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
     const Caller& caller, const v1::SetPreferencesRequest& r) {
-  std::string subject_id = RequireUuid("subject_id", r.subject_id());
+  std::string subject_id = validation::RequireUuid("subject_id", r.subject_id());
   if (r.changes_size() == 0) throw InvalidArgument("changes", "at least one change");
   if (r.changes_size() > 100) throw InvalidArgument("changes", "at most 100 per call");
   struct Change {
@@ -95,16 +96,17 @@ v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
   std::vector<Change> changes;
   for (int i = 0; i < r.changes_size(); ++i) {
     std::string field = "changes[" + std::to_string(i) + "]";
-    const TopicInfo& topic = RequireTopic(topics_, field + ".topic", r.changes(i).topic());
+    const TopicInfo& topic =
+        validation::RequireTopic(topics_, field + ".topic", r.changes(i).topic());
     if (!topic.marketing) {
       throw InvalidArgument(field + ".topic", "service notices are not a subscription");
     }
-    Channel ch = RequireChannel(field + ".channel", r.changes(i).channel());
+    Channel ch = validation::RequireChannel(field + ".channel", r.changes(i).channel());
     changes.push_back({topic.name, ch, r.changes(i).subscribed()});
   }
   Timestamp now = clock_.Now();
   CheckedProof proof = CheckProof("proof", r.proof(), now, false);
-  IdempotencyKey idem(caller, "SetPreferences", r.idempotency_key(), r);
+  db::IdempotencyKey idem(caller, "SetPreferences", r.idempotency_key(), r);
 
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());

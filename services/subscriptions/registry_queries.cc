@@ -7,9 +7,9 @@
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "common/proto_time.h"
+#include "common/validation/input_checks.h"
 #include "services/subscriptions/blocked_reads.h"
-#include "services/subscriptions/input_checks.h"
-#include "services/subscriptions/pg_time.h"
 #include "services/subscriptions/registry.h"
 
 namespace herald::subscriptions {
@@ -70,7 +70,7 @@ GateRequest SubscriptionRegistry::ToGateRequest(const std::string& field,
   g.topic = &topic;
   g.provider_country = provider_country;
   if (!recipient.subject_id().empty()) {
-    g.subject_id = RequireUuid(field + ".subject_id", recipient.subject_id());
+    g.subject_id = validation::RequireUuid(field + ".subject_id", recipient.subject_id());
   }
   if (!recipient.address().empty()) {
     if (recipient.address().size() > 320) {
@@ -84,9 +84,9 @@ GateRequest SubscriptionRegistry::ToGateRequest(const std::string& field,
 
 v1::CheckEligibilityResponse SubscriptionRegistry::CheckEligibility(
     const Caller&, const v1::CheckEligibilityRequest& r) {
-  Channel channel = RequireChannel("channel", r.channel());
-  const TopicInfo& topic = RequireTopic(topics_, "topic", r.topic());
-  std::string country = CheckCountry("provider_country", r.provider_country());
+  Channel channel = validation::RequireChannel("channel", r.channel());
+  const TopicInfo& topic = validation::RequireTopic(topics_, "topic", r.topic());
+  std::string country = validation::CheckCountry("provider_country", r.provider_country());
   std::vector<GateRequest> reqs = {
       ToGateRequest("recipient", r.recipient(), channel, topic, country)};
   std::vector<GateDecision> decisions;
@@ -107,9 +107,9 @@ v1::CheckEligibilityBatchResponse SubscriptionRegistry::CheckEligibilityBatch(
     const Caller&, const v1::CheckEligibilityBatchRequest& r) {
   if (r.recipients_size() == 0) throw InvalidArgument("recipients", "at least one recipient");
   if (r.recipients_size() > kMaxBatch) throw InvalidArgument("recipients", "at most 10000");
-  Channel channel = RequireChannel("channel", r.channel());
-  const TopicInfo& topic = RequireTopic(topics_, "topic", r.topic());
-  std::string country = CheckCountry("provider_country", r.provider_country());
+  Channel channel = validation::RequireChannel("channel", r.channel());
+  const TopicInfo& topic = validation::RequireTopic(topics_, "topic", r.topic());
+  std::string country = validation::CheckCountry("provider_country", r.provider_country());
   std::vector<GateRequest> reqs;
   reqs.reserve(r.recipients_size());
   for (int i = 0; i < r.recipients_size(); ++i) {
@@ -131,9 +131,9 @@ v1::CheckEligibilityBatchResponse SubscriptionRegistry::CheckEligibilityBatch(
 
 v1::ListSubjectEventsResponse SubscriptionRegistry::ListSubjectEvents(
     const Caller& caller, const v1::ListSubjectEventsRequest& r) {
-  std::string subject_id = RequireUuid("subject_id", r.subject_id());
-  int limit = PageSize(r.page_size());
-  std::string token = DecodePageToken(r.page_token());
+  std::string subject_id = validation::RequireUuid("subject_id", r.subject_id());
+  int limit = validation::PageSize(r.page_size());
+  std::string token = validation::DecodePageToken(r.page_token());
   long long after = 0;
   if (!token.empty()) {
     try {
@@ -169,7 +169,8 @@ v1::ListSubjectEventsResponse SubscriptionRegistry::ListSubjectEvents(
     e->set_personal_json(row[8].as<std::string>());
   }
   if (static_cast<int>(rows.size()) > limit) {
-    resp.set_next_page_token(EncodePageToken(std::to_string(resp.events(limit - 1).id())));
+    resp.set_next_page_token(
+        validation::EncodePageToken(std::to_string(resp.events(limit - 1).id())));
   }
   return resp;
 }

@@ -2,15 +2,15 @@
 #include <algorithm>
 #include <set>
 
+#include "common/db/idempotency.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "common/proto_time.h"
 #include "common/validation/address.h"
+#include "common/validation/input_checks.h"
 #include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/event_log.h"
-#include "services/subscriptions/idempotency.h"
-#include "services/subscriptions/input_checks.h"
-#include "services/subscriptions/pg_time.h"
 #include "services/subscriptions/registry.h"
 
 namespace herald::subscriptions {
@@ -66,23 +66,6 @@ struct NewAddress {
   std::string match_key;
 };
 
-void CheckLocale(const std::string& locale) {
-  if (locale.empty()) return;
-  bool ok = locale.size() <= 35;
-  size_t part_len = 0, part = 0;
-  for (char c : locale + "-") {
-    if (c == '-' || c == '_') {
-      ok = ok && part_len >= (part == 0 ? 2 : 1) && part_len <= 8;
-      part_len = 0;
-      ++part;
-    } else {
-      ok = ok && isalnum(static_cast<unsigned char>(c));
-      ++part_len;
-    }
-  }
-  if (!ok) throw InvalidArgument("locale", "must be a BCP 47 language tag such as az, ru or en");
-}
-
 void CheckExternalId(const std::string& id) {
   if (id.size() > 128) throw InvalidArgument("external_id", "longer than 128 characters");
   for (unsigned char c : id) {
@@ -125,16 +108,16 @@ std::vector<NewAddress> NormalizeAll(const v1::UpsertSubjectRequest& r,
 v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& caller,
                                                               const v1::UpsertSubjectRequest& r) {
   CheckExternalId(r.external_id());
-  CheckText("surname", r.surname(), 256);
-  CheckText("given_name", r.given_name(), 256);
-  CheckText("patronymic", r.patronymic(), 256);
-  CheckLocale(r.locale());
+  validation::CheckText("surname", r.surname(), 256);
+  validation::CheckText("given_name", r.given_name(), 256);
+  validation::CheckText("patronymic", r.patronymic(), 256);
+  if (!r.locale().empty()) validation::CheckLocale("locale", r.locale());
   if (!v1::Source_IsValid(r.source())) throw InvalidArgument("source", "unknown");
   std::vector<NewAddress> addresses = NormalizeAll(r, gate_.default_region());
   if (r.external_id().empty() && addresses.empty()) {
     throw InvalidArgument("external_id", "give external_id or at least one address");
   }
-  IdempotencyKey idem(caller, "UpsertSubject", r.idempotency_key(), r);
+  db::IdempotencyKey idem(caller, "UpsertSubject", r.idempotency_key(), r);
   int source = r.source() == v1::SOURCE_UNSPECIFIED ? v1::CRM : r.source();
 
   Timestamp now = clock_.Now();
@@ -284,7 +267,7 @@ v1::Subject SubscriptionRegistry::LoadSubject(db::Connection& conn, pqxx::transa
 
 v1::GetSubjectResponse SubscriptionRegistry::GetSubject(const Caller& caller,
                                                         const v1::GetSubjectRequest& r) {
-  std::string id = RequireUuid("subject_id", r.subject_id());
+  std::string id = validation::RequireUuid("subject_id", r.subject_id());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   v1::GetSubjectResponse resp;
@@ -295,8 +278,8 @@ v1::GetSubjectResponse SubscriptionRegistry::GetSubject(const Caller& caller,
 
 v1::FindSubjectsResponse SubscriptionRegistry::FindSubjects(const Caller& caller,
                                                             const v1::FindSubjectsRequest& r) {
-  int limit = PageSize(r.page_size());
-  std::string after = DecodePageToken(r.page_token());
+  int limit = validation::PageSize(r.page_size());
+  std::string after = validation::DecodePageToken(r.page_token());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   pqxx::result ids;
@@ -329,7 +312,7 @@ v1::FindSubjectsResponse SubscriptionRegistry::FindSubjects(const Caller& caller
     RefuseBlockedRead(caller, resp.subjects(i).blocked());
   }
   if (static_cast<int>(ids.size()) > limit) {
-    resp.set_next_page_token(EncodePageToken(resp.subjects(limit - 1).id()));
+    resp.set_next_page_token(validation::EncodePageToken(resp.subjects(limit - 1).id()));
   }
   return resp;
 }

@@ -30,7 +30,7 @@ struct NewMessage {
   std::string client_id;
   std::optional<std::string> subject_id;
   std::optional<std::string> address, match_key;
-  int channel = 0;  // subscriptions::Channel
+  int channel = 0;  // Channel
   std::string topic;
   std::optional<std::string> subject_template, text_template, html_template;
   std::string variables_json = "{}";
@@ -128,7 +128,7 @@ void NoteReport(db::Connection& conn, pqxx::transaction_base& txn, const std::st
 // (address kind, match key) pairs.
 struct Recipient {
   std::string subject_id;
-  std::vector<std::string> kinds;  // subscriptions::AddressKind numbers, as text
+  std::vector<std::string> kinds;  // AddressKind numbers, as text
   std::vector<std::string> match_keys;
 };
 inline constexpr char kErasedNote[] = "recipient erased";

@@ -12,9 +12,6 @@
 namespace herald::dispatch {
 namespace {
 
-using subscriptions::Channel;
-using subscriptions::DenyReason;
-
 // Due messages, and SENDING ones whose lease ran out (their worker died): both are
 // (re)claimed under a new lease and decided by the gate again. Each kind is taken in its own
 // index order up to the limit and locked there (one OR over both made PostgreSQL
@@ -76,8 +73,7 @@ constexpr db::Statement kRecipientsOf{
 
 std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
                         const std::string& match_key) {
-  return crypto::ToHex(
-      hasher.Current(subscriptions::KindName(subscriptions::KindOf(ch)), match_key).hash);
+  return crypto::ToHex(hasher.Current(KindName(KindOf(ch)), match_key).hash);
 }
 
 struct Recipient {
@@ -99,7 +95,7 @@ void LockGateRows(db::Connection& conn, pqxx::transaction_base& txn,
   for (const auto& r : recipients) {
     if (!r.subject_id.empty()) subject_ids.push_back(r.subject_id);
     if (r.match_key.empty()) continue;
-    kinds.push_back(std::to_string(static_cast<int>(subscriptions::KindOf(r.channel))));
+    kinds.push_back(std::to_string(static_cast<int>(KindOf(r.channel))));
     match_keys.push_back(r.match_key);
     gate_key_set.insert(MatchKeyHex(hasher, r.channel, r.match_key));
   }
@@ -147,7 +143,7 @@ std::string StorableText(const std::string& in) {
 }  // namespace
 
 Outbox::Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
-               const subscriptions::TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry)
+               const TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry)
     : pool_(pool),
       clock_(clock),
       gate_(gate),

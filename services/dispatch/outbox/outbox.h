@@ -9,10 +9,10 @@
 
 #include "common/clock.h"
 #include "common/db/pool.h"
+#include "common/domain/enums.h"
+#include "common/domain/topics.h"
 #include "services/dispatch/adapters/delivery.h"
-#include "services/subscriptions/domain.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
-#include "services/subscriptions/topics.h"
 
 namespace herald::dispatch {
 
@@ -25,7 +25,7 @@ struct ClaimedMessage {
   std::string match_key;
   bool marketing = true;  // the topic is marketing (List-Unsubscribe, links)
   double campaign_rate = 0;  // the campaign's messages per second; 0: no campaign limit
-  subscriptions::Channel channel;
+  Channel channel;
   std::string topic;
   std::string provider;
   int attempt = 0;  // this attempt's number (1-based)
@@ -43,11 +43,10 @@ struct ProviderChoice {
   // decided against it).
   bool available = true;
 };
-using ProviderPicker =
-    std::function<std::optional<ProviderChoice>(subscriptions::Channel, bool foreign_ok)>;
+using ProviderPicker = std::function<std::optional<ProviderChoice>(Channel, bool foreign_ok)>;
 // Picks a provider by name (available and serving the channel), or nullopt.
 using NamedProviderPicker =
-    std::function<std::optional<ProviderChoice>(const std::string& name, subscriptions::Channel)>;
+    std::function<std::optional<ProviderChoice>(const std::string& name, Channel)>;
 
 struct Outcome {
   std::string message_id;
@@ -78,7 +77,7 @@ struct RetryPolicy {
 class Outbox {
  public:
   Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
-         const subscriptions::TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry);
+         const TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry);
 
   // Keyword replies prefer the provider their keyword came in by (if it can take them now).
   void PreferReplyProviders(NamedProviderPicker named) { named_picker_ = std::move(named); }
@@ -97,7 +96,7 @@ class Outbox {
   db::Pool& pool_;
   const Clock& clock_;
   const subscriptions::EligibilityGate& gate_;
-  const subscriptions::TopicCatalog& topics_;
+  const TopicCatalog& topics_;
   ProviderPicker picker_;
   NamedProviderPicker named_picker_;
   RetryPolicy retry_;

@@ -14,8 +14,6 @@
 namespace herald::dispatch {
 namespace {
 
-using subscriptions::Channel;
-
 // Each factory reads its kind's settings as the registration typed and bounded them.
 EmailTransportPtr MakeSmtp(const ProviderConfig& c, const AdapterSettings& s) {
   SmtpRelayConfig r;

@@ -7,10 +7,10 @@
 
 #include "common/clock.h"
 #include "common/config/config.h"
+#include "common/domain/enums.h"
 #include "services/dispatch/adapters/email_transport.h"
 #include "services/dispatch/adapters/sms_transport.h"
 #include "services/dispatch/outbox/outbox.h"
-#include "services/subscriptions/domain.h"
 
 namespace herald::dispatch {
 
@@ -32,11 +32,10 @@ class ProviderRegistry {
   void AddEmail(const ProviderConfig& config, EmailTransportPtr transport);
   void AddSms(const ProviderConfig& config, SmsTransportPtr transport);
 
-  std::optional<ProviderChoice> Pick(subscriptions::Channel channel, bool foreign_ok) const;
+  std::optional<ProviderChoice> Pick(Channel channel, bool foreign_ok) const;
   // The provider called `name` when it serves `channel` and its circuit is closed; a reply
   // goes back through the provider its keyword came in by when that one can take it.
-  std::optional<ProviderChoice> PickNamed(const std::string& name,
-                                          subscriptions::Channel channel) const;
+  std::optional<ProviderChoice> PickNamed(const std::string& name, Channel channel) const;
   // Waits for the provider's rate limit, sends, and feeds its circuit breaker.
   DeliveryResult SendEmail(const std::string& provider, const EmailMessage& message);
   DeliveryResult SendSms(const std::string& provider, const SmsMessage& message);

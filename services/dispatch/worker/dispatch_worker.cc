@@ -10,8 +10,6 @@
 
 namespace herald::dispatch {
 
-using subscriptions::Channel;
-
 DispatchWorker::DispatchWorker(Outbox& outbox, ProviderRegistry& providers,
                                CampaignService& campaigns,
                                subscriptions::SubscriptionRegistry& registry, const Clock& clock,
@@ -122,10 +120,7 @@ std::pair<std::string, std::string> DispatchWorker::Links(const ClaimedMessage& 
   if (!m.subject_id.empty()) {
     claims.subject_id = m.subject_id;
   } else if (options_.hasher) {
-    claims.address_key =
-        options_.hasher
-            ->Current(subscriptions::KindName(subscriptions::KindOf(m.channel)), m.match_key)
-            .hash;
+    claims.address_key = options_.hasher->Current(KindName(KindOf(m.channel)), m.match_key).hash;
   } else {
     return {};
   }

@@ -1,12 +1,11 @@
 #include "services/inbound/sms/inbound_sms_service.h"
 
-#include <google/protobuf/timestamp.pb.h>
-
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/log/log.h"
+#include "common/proto_time.h"
 #include "common/validation/address.h"
 #include "services/dispatch/keyword_reply.h"
 #include "services/dispatch/ledger/message_ledger.h"
@@ -76,14 +75,6 @@ KeywordClass ParseClass(const std::string& s) {
   return KeywordClass::kNone;
 }
 
-google::protobuf::Timestamp ToProto(Timestamp t) {
-  int64_t us = ToUnixMicros(t);
-  google::protobuf::Timestamp out;
-  out.set_seconds(us / 1000000);
-  out.set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-  return out;
-}
-
 std::vector<std::string> HashesHex(const crypto::SuppressionHasher& hasher,
                                    const std::string& match_key) {
   std::vector<std::string> out;
@@ -124,7 +115,7 @@ std::string LanguageOfNumber(const std::string& e164) {
 InboundSmsService::InboundSmsService(db::Pool& pool, const Clock& clock,
                                      const crypto::SuppressionHasher& hasher,
                                      const subscriptions::EligibilityGate& gate,
-                                     const subscriptions::TopicCatalog& topics,
+                                     const TopicCatalog& topics,
                                      subscriptions::SubscriptionRegistry& registry,
                                      KeywordMatcher keywords, InboundOptions options)
     : pool_(pool),
@@ -243,7 +234,7 @@ InboundResult InboundSmsService::HandleInbound(const std::string& provider, cons
   v1::Proof proof;
   proof.set_source(v1::SMS_REPLY);
   proof.set_form_id("sms:" + provider);
-  *proof.mutable_occurred_at() = ToProto(rec.received_at);
+  SetTimestamp(proof.mutable_occurred_at(), rec.received_at);
   std::vector<std::string> owners = Owners(number.match_key);
   auto consent = [&](const std::string& subject_id, bool granted) {
     v1::RecordConsentRequest c;

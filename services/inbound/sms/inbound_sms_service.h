@@ -6,11 +6,11 @@
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
 #include "common/db/pool.h"
+#include "common/domain/topics.h"
 #include "services/inbound/sms/keywords.h"
 #include "services/inbound/sms/webhook_parsing.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/registry.h"
-#include "services/subscriptions/topics.h"
 
 namespace herald::inbound::sms {
 
@@ -51,8 +51,7 @@ enum class ReceiptResult { kUpdated, kUnchanged, kUnknownMessage, kNotFinal };
 class InboundSmsService {
  public:
   InboundSmsService(db::Pool& pool, const Clock& clock, const crypto::SuppressionHasher& hasher,
-                    const subscriptions::EligibilityGate& gate,
-                    const subscriptions::TopicCatalog& topics,
+                    const subscriptions::EligibilityGate& gate, const TopicCatalog& topics,
                     subscriptions::SubscriptionRegistry& registry, KeywordMatcher keywords,
                     InboundOptions options);
 
@@ -77,7 +76,7 @@ class InboundSmsService {
   const Clock& clock_;
   const crypto::SuppressionHasher& hasher_;
   const subscriptions::EligibilityGate& gate_;
-  const subscriptions::TopicCatalog& topics_;
+  const TopicCatalog& topics_;
   subscriptions::SubscriptionRegistry& registry_;
   KeywordMatcher keywords_;
   InboundOptions options_;

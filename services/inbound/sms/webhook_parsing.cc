@@ -11,13 +11,6 @@
 namespace herald::inbound::sms {
 namespace {
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::optional<std::string> UrlDecode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -26,7 +19,7 @@ std::optional<std::string> UrlDecode(std::string_view s) {
       out.push_back(' ');
     } else if (s[i] == '%') {
       if (i + 2 >= s.size()) return std::nullopt;
-      int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+      int hi = crypto::HexDigitValue(s[i + 1]), lo = crypto::HexDigitValue(s[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;

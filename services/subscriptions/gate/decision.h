@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "services/subscriptions/domain.h"
+#include "common/domain/enums.h"
 
 namespace herald::subscriptions {
 

@@ -8,8 +8,8 @@
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
 #include "common/db/connection.h"
-#include "services/subscriptions/domain.h"
-#include "services/subscriptions/topics.h"
+#include "common/domain/enums.h"
+#include "common/domain/topics.h"
 
 namespace herald::subscriptions {
 

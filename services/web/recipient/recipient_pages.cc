@@ -3,9 +3,9 @@
 #include <map>
 #include <vector>
 
+#include "common/domain/enums.h"
 #include "common/error.h"
 #include "common/log/log.h"
-#include "services/subscriptions/domain.h"
 #include "services/web/client_ip.h"
 #include "services/web/recipient/page_text.h"
 
@@ -120,7 +120,7 @@ std::string EscapeHtml(std::string_view text) {
 
 RecipientPages::RecipientPages(const crypto::LinkSigner& links, const CsrfGuard& csrf,
                                subscriptions::SubscriptionRegistry& registry,
-                               const subscriptions::TopicCatalog& topics, const Clock& clock,
+                               const TopicCatalog& topics, const Clock& clock,
                                RecipientPagesOptions options)
     : links_(links),
       csrf_(csrf),
@@ -157,8 +157,7 @@ std::optional<RecipientPages::Link> RecipientPages::Open(const HttpRequest& req)
   link.token = token;
   link.claims = *claims;
   link.expired = TokenExpired(claims->issued_at, clock_.Now(), options_.token_lifetime);
-  const subscriptions::TopicInfo* topic =
-      claims->topic.empty() ? nullptr : topics_.Find(claims->topic);
+  const TopicInfo* topic = claims->topic.empty() ? nullptr : topics_.Find(claims->topic);
   link.topic = topic && topic->marketing ? topic->name : std::string();
   return link;
 }
@@ -191,7 +190,7 @@ std::string RecipientPages::TopicLabel(Language lang, const std::string& topic) 
   const PageText& t = TextFor(lang);
   if (topic.empty()) return t.all_marketing;
   if (const char* built_in = BuiltInTopicLabel(t, topic)) return built_in;
-  const subscriptions::TopicInfo* info = topics_.Find(topic);
+  const TopicInfo* info = topics_.Find(topic);
   if (info && !info->description.empty()) return info->description;
   return topic;
 }
@@ -338,11 +337,11 @@ HttpResponse RecipientPages::PostUnsubscribe(const HttpRequest& req) {
         }
       }
     } else {
-      changed = registry_
-                    .OptOutAddressKey(kCaller, link->claims.address_key,
-                                      static_cast<subscriptions::Channel>(link->claims.channel),
-                                      link->topic, proof)
-                    .changed();
+      changed =
+          registry_
+              .OptOutAddressKey(kCaller, link->claims.address_key,
+                                static_cast<Channel>(link->claims.channel), link->topic, proof)
+              .changed();
     }
     log::Info("link unsubscribe", {{"channel", ChannelEnumName(link->claims.channel)},
                                    {"changed", changed},

@@ -6,9 +6,9 @@
 
 #include "common/clock.h"
 #include "common/crypto/link_token.h"
+#include "common/domain/topics.h"
 #include "common/error.h"
 #include "services/subscriptions/registry.h"
-#include "services/subscriptions/topics.h"
 #include "services/web/http_server.h"
 #include "services/web/recipient/csrf.h"
 #include "services/web/recipient/language.h"
@@ -35,9 +35,8 @@ struct RecipientPagesOptions {
 class RecipientPages {
  public:
   RecipientPages(const crypto::LinkSigner& links, const CsrfGuard& csrf,
-                 subscriptions::SubscriptionRegistry& registry,
-                 const subscriptions::TopicCatalog& topics, const Clock& clock,
-                 RecipientPagesOptions options);
+                 subscriptions::SubscriptionRegistry& registry, const TopicCatalog& topics,
+                 const Clock& clock, RecipientPagesOptions options);
 
   void AddRoutes(HttpServer& server);
 
@@ -73,7 +72,7 @@ class RecipientPages {
   const crypto::LinkSigner& links_;
   const CsrfGuard& csrf_;
   subscriptions::SubscriptionRegistry& registry_;
-  const subscriptions::TopicCatalog& topics_;
+  const TopicCatalog& topics_;
   const Clock& clock_;
   RecipientPagesOptions options_;
   std::string public_origin_;

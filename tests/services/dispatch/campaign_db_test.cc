@@ -15,7 +15,6 @@
 namespace herald::dispatch {
 namespace {
 
-using subscriptions::Channel;
 using ::testing::HasSubstr;
 
 class CampaignTest : public subscriptions::RegistryTest {

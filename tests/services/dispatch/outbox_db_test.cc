@@ -11,7 +11,6 @@ namespace herald::dispatch {
 namespace {
 
 using ::testing::HasSubstr;
-using subscriptions::Channel;
 
 class OutboxTest : public subscriptions::RegistryTest {
  protected:

@@ -29,9 +29,8 @@ class ErasureTest : public subscriptions::RegistryTest {
     messages_ = std::make_unique<dispatch::MessageService>(*pool_, clock_, topics_, *gate_);
     outbox_ = std::make_unique<dispatch::Outbox>(
         *pool_, clock_, *gate_, topics_,
-        [](subscriptions::Channel ch, bool) -> std::optional<dispatch::ProviderChoice> {
-          return dispatch::ProviderChoice{ch == subscriptions::Channel::kEmail ? "relay" : "sms-ru",
-                                          "RU"};
+        [](Channel ch, bool) -> std::optional<dispatch::ProviderChoice> {
+          return dispatch::ProviderChoice{ch == Channel::kEmail ? "relay" : "sms-ru", "RU"};
         },
         dispatch::RetryPolicy{});
     erasure_ = std::make_unique<SubjectErasure>(*pool_, clock_, *hasher_, settings_);

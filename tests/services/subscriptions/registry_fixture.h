@@ -9,10 +9,10 @@
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
 #include "common/db/pool.h"
+#include "common/domain/topics.h"
 #include "common/error.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/registry.h"
-#include "services/subscriptions/topics.h"
 #include "tests/support/test_database.h"
 
 namespace herald::subscriptions {

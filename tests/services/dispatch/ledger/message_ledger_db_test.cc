@@ -11,7 +11,6 @@
 namespace herald::dispatch {
 namespace {
 
-using subscriptions::Channel;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 

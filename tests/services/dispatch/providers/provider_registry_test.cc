@@ -44,10 +44,10 @@ TEST(ProviderRegistryTest, HandMadeEntriesAreCheckedByTheirKind) {
 TEST(ProviderRegistryTest, AValidEntryServesItsChannel) {
   SystemClock clock;
   ProviderRegistry registry({Twilio({{"account_sid", "AC1"}, {"from", "Herald"}})}, {"RU"}, clock);
-  auto sms = registry.Pick(subscriptions::Channel::kSms, false);
+  auto sms = registry.Pick(Channel::kSms, false);
   ASSERT_TRUE(sms.has_value());
   EXPECT_EQ(sms->name, "tw");
-  EXPECT_FALSE(registry.Pick(subscriptions::Channel::kEmail, true).has_value());
+  EXPECT_FALSE(registry.Pick(Channel::kEmail, true).has_value());
 }
 
 }  // namespace

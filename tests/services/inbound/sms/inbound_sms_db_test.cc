@@ -9,8 +9,6 @@
 namespace herald::inbound::sms {
 namespace {
 
-using subscriptions::DenyReason;
-
 class InboundSmsTest : public subscriptions::RegistryTest {
  protected:
   void SetUp() override {
@@ -37,7 +35,7 @@ class InboundSmsTest : public subscriptions::RegistryTest {
     pqxx::work txn(conn->raw());
     subscriptions::GateRequest g;
     g.address = number;
-    g.channel = subscriptions::Channel::kSms;
+    g.channel = Channel::kSms;
     g.topic = topics_.Find(topic);
     g.reply_to_inbound = reply_to;
     g.now = clock_.Now();

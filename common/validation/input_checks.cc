@@ -1,13 +1,10 @@
-#include "services/subscriptions/input_checks.h"
-
-#include <arpa/inet.h>
-
-#include <chrono>
+#include "common/validation/input_checks.h"
 
 #include "common/crypto/hash.h"
 #include "common/error.h"
+#include "common/validation/uuid.h"
 
-namespace herald::subscriptions {
+namespace herald::validation {
 namespace {
 
 // Returns the number of code points, or -1 for invalid UTF-8 or a control character.
@@ -16,7 +13,11 @@ long CountCodePoints(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 0;
     if (len == 0 || i + len > s.size()) return -1;
     uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
     for (size_t k = 1; k < len; ++k) {
@@ -46,18 +47,6 @@ void CheckText(const std::string& field, const std::string& value, size_t max_ch
   if (static_cast<size_t>(n) > max_chars) {
     throw InvalidArgument(field, "longer than " + std::to_string(max_chars) + " characters");
   }
-}
-
-bool IsUuid(const std::string& v) {
-  if (v.size() != 36) return false;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (v[i] != '-') return false;
-    } else if (!isxdigit(static_cast<unsigned char>(v[i]))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string RequireUuid(const std::string& field, const std::string& value) {
@@ -93,49 +82,20 @@ std::string CheckCountry(const std::string& field, const std::string& value) {
   return {static_cast<char>(toupper(value[0])), static_cast<char>(toupper(value[1]))};
 }
 
-CheckedProof CheckProof(const std::string& field, const v1::Proof& proof, Timestamp now,
-                        bool require_document_version) {
-  CheckedProof out;
-  if (proof.source() == v1::SOURCE_UNSPECIFIED) {
-    throw InvalidArgument(field + ".source", "required");
-  }
-  if (!v1::Source_IsValid(proof.source())) throw InvalidArgument(field + ".source", "unknown");
-  out.source = proof.source();
-  CheckText(field + ".form_id", proof.form_id(), 128);
-  CheckText(field + ".document_version", proof.document_version(), 64);
-  if (require_document_version && proof.document_version().empty()) {
-    throw InvalidArgument(field + ".document_version", "required when granting consent (S3)");
-  }
-  out.form_id = proof.form_id();
-  out.document_version = proof.document_version();
-  out.occurred_at = now;
-  if (proof.has_occurred_at()) {
-    const auto& ts = proof.occurred_at();
-    // Up to 9999-12-31: beyond it the microsecond arithmetic below would overflow.
-    if (ts.seconds() < 0 || ts.seconds() > 253402300799LL || ts.nanos() < 0 ||
-        ts.nanos() > 999999999) {
-      throw InvalidArgument(field + ".occurred_at", "not a valid time");
-    }
-    out.occurred_at = FromUnixMicros(ts.seconds() * 1000000 + ts.nanos() / 1000);
-    if (out.occurred_at > now + std::chrono::minutes(5)) {
-      throw InvalidArgument(field + ".occurred_at", "is in the future");
+void CheckLocale(const std::string& field, const std::string& value) {
+  bool ok = !value.empty() && value.size() <= 35;
+  size_t part_len = 0, part = 0;
+  for (char c : value + "-") {
+    if (c == '-' || c == '_') {
+      ok = ok && part_len >= (part == 0 ? 2 : 1) && part_len <= 8;
+      part_len = 0;
+      ++part;
+    } else {
+      ok = ok && isalnum(static_cast<unsigned char>(c));
+      ++part_len;
     }
   }
-  if (!proof.ip().empty()) {
-    unsigned char buf[16];
-    if (proof.ip().size() > 45 || proof.ip().find('\0') != std::string::npos ||
-        (inet_pton(AF_INET, proof.ip().c_str(), buf) != 1 &&
-                                   inet_pton(AF_INET6, proof.ip().c_str(), buf) != 1)) {
-      throw InvalidArgument(field + ".ip", "not an IPv4 or IPv6 address");
-    }
-  }
-  out.ip = proof.ip();
-  CheckText(field + ".user_agent", proof.user_agent(), 512);
-  out.user_agent = proof.user_agent();
-  if (!proof.message_id().empty()) {
-    out.message_id = RequireUuid(field + ".message_id", proof.message_id());
-  }
-  return out;
+  if (!ok) throw InvalidArgument(field, "must be a BCP 47 language tag such as az, ru or en");
 }
 
 int PageSize(int requested) {
@@ -156,4 +116,4 @@ std::string DecodePageToken(const std::string& token) {
   }
 }
 
-}  // namespace herald::subscriptions
+}  // namespace herald::validation

@@ -11,7 +11,7 @@
 #include "common/db/connection.h"
 #include "common/grpc/caller.h"
 
-namespace herald::subscriptions {
+namespace herald::db {
 
 // Idempotency keys scoped per client and RPC, stored with a hash of the request, in the
 // same transaction as the work they guard. A concurrent repeat waits on the key's row
@@ -25,10 +25,8 @@ class IdempotencyKey {
   // Claims the key. Returns the stored answer of an earlier identical request, or nullopt
   // when this call is the first (then Complete() must be called before commit). Throws
   // ALREADY_EXISTS when the key was used with a different request.
-  std::optional<nlohmann::json> Claim(db::Connection& conn, pqxx::transaction_base& txn,
-                                      Timestamp now);
-  void Complete(db::Connection& conn, pqxx::transaction_base& txn,
-                const nlohmann::json& response);
+  std::optional<nlohmann::json> Claim(Connection& conn, pqxx::transaction_base& txn, Timestamp now);
+  void Complete(Connection& conn, pqxx::transaction_base& txn, const nlohmann::json& response);
 
  private:
   std::string client_id_;
@@ -37,4 +35,4 @@ class IdempotencyKey {
   std::string request_hash_hex_;
 };
 
-}  // namespace herald::subscriptions
+}  // namespace herald::db

@@ -1,25 +1,23 @@
-#include "services/subscriptions/idempotency.h"
+#include "common/db/idempotency.h"
 
 #include "common/crypto/hash.h"
 #include "common/db/statement.h"
 #include "common/error.h"
 
-namespace herald::subscriptions {
+namespace herald::db {
 namespace {
 
-constexpr db::Statement kClaim{
+constexpr Statement kClaim{
     "idempotency.claim",
     "INSERT INTO idempotency_keys (client_id, method, key, request_hash, response, created_at)"
     " VALUES ($1, $2, $3, decode($4, 'hex'), 'null'::jsonb, $5)"
     " ON CONFLICT DO NOTHING RETURNING 1"};
-constexpr db::Statement kRead{
-    "idempotency.read",
-    "SELECT encode(request_hash, 'hex'), response::text FROM idempotency_keys"
-    " WHERE client_id = $1 AND method = $2 AND key = $3"};
-constexpr db::Statement kComplete{
-    "idempotency.complete",
-    "UPDATE idempotency_keys SET response = $4::jsonb"
-    " WHERE client_id = $1 AND method = $2 AND key = $3"};
+constexpr Statement kRead{"idempotency.read",
+                          "SELECT encode(request_hash, 'hex'), response::text FROM idempotency_keys"
+                          " WHERE client_id = $1 AND method = $2 AND key = $3"};
+constexpr Statement kComplete{"idempotency.complete",
+                              "UPDATE idempotency_keys SET response = $4::jsonb"
+                              " WHERE client_id = $1 AND method = $2 AND key = $3"};
 
 }  // namespace
 
@@ -37,8 +35,8 @@ IdempotencyKey::IdempotencyKey(const Caller& caller, const char* method, const s
   }
 }
 
-std::optional<nlohmann::json> IdempotencyKey::Claim(db::Connection& conn,
-                                                    pqxx::transaction_base& txn, Timestamp now) {
+std::optional<nlohmann::json> IdempotencyKey::Claim(Connection& conn, pqxx::transaction_base& txn,
+                                                    Timestamp now) {
   if (key_.empty()) return std::nullopt;
   auto claimed =
       conn.Exec(txn, kClaim, client_id_, method_, key_, request_hash_hex_, ToIso8601(now));
@@ -50,10 +48,10 @@ std::optional<nlohmann::json> IdempotencyKey::Claim(db::Connection& conn,
   return nlohmann::json::parse(row[1].as<std::string>());
 }
 
-void IdempotencyKey::Complete(db::Connection& conn, pqxx::transaction_base& txn,
+void IdempotencyKey::Complete(Connection& conn, pqxx::transaction_base& txn,
                               const nlohmann::json& response) {
   if (key_.empty()) return;
   conn.Exec(txn, kComplete, client_id_, method_, key_, response.dump());
 }
 
-}  // namespace herald::subscriptions
+}  // namespace herald::db

@@ -6,7 +6,7 @@
 
 #include "common/config/config.h"
 
-namespace herald::subscriptions {
+namespace herald {
 
 struct TopicInfo {
   std::string name;
@@ -30,4 +30,4 @@ class TopicCatalog {
   std::vector<TopicInfo> topics_;
 };
 
-}  // namespace herald::subscriptions
+}  // namespace herald

@@ -1,6 +1,6 @@
-#include "services/subscriptions/topics.h"
+#include "common/domain/topics.h"
 
-namespace herald::subscriptions {
+namespace herald {
 
 TopicCatalog::TopicCatalog(const std::vector<TopicConfig>& extra)
     : topics_({
@@ -30,4 +30,4 @@ std::vector<std::string> TopicCatalog::MarketingTopicNames() const {
   return out;
 }
 
-}  // namespace herald::subscriptions
+}  // namespace herald

@@ -3,7 +3,9 @@
 #include <optional>
 #include <string_view>
 
-namespace herald::subscriptions {
+// The domain's vocabulary, spoken by every service: it sits in namespace herald itself, like
+// Timestamp and Error.
+namespace herald {
 
 // Same numbers as herald.v1.Channel; stored as smallint.
 enum class Channel { kEmail = 1, kSms = 2, kCall = 3 };
@@ -18,9 +20,12 @@ inline AddressKind KindOf(Channel c) {
 inline const char* KindName(AddressKind k) { return k == AddressKind::kEmail ? "email" : "phone"; }
 inline const char* ChannelName(Channel c) {
   switch (c) {
-    case Channel::kEmail: return "EMAIL";
-    case Channel::kSms: return "SMS";
-    case Channel::kCall: return "CALL";
+    case Channel::kEmail:
+      return "EMAIL";
+    case Channel::kSms:
+      return "SMS";
+    case Channel::kCall:
+      return "CALL";
   }
   return "?";
 }
@@ -54,4 +59,4 @@ enum class SuppressionReason {
   kManual = 6,
 };
 
-}  // namespace herald::subscriptions
+}  // namespace herald
