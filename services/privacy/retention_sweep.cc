@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "common/db/statement.h"
+#include "services/privacy/destruction_records.h"
 
 namespace herald::privacy {
 namespace {
@@ -32,10 +33,6 @@ constexpr db::Statement kScrubErased{
     " h AS (UPDATE message_history SET note = '' WHERE message_id IN (SELECT id FROM m)"
     " AND note <> '' RETURNING 1)"
     " SELECT count(*) FROM m"};
-constexpr db::Statement kPurgeRecords{
-    "retention.purge_destruction_records",
-    "WITH d AS (DELETE FROM destruction_records WHERE id IN (SELECT id FROM destruction_records"
-    " WHERE purge_after <= $1 LIMIT $2) RETURNING 1) SELECT count(*) FROM d"};
 
 }  // namespace
 
@@ -45,7 +42,6 @@ RetentionSweep::RetentionSweep(db::Pool& pool, const Clock& clock, ErasureSettin
 RetentionSweepResult RetentionSweep::Run() {
   Timestamp now = clock_.Now();
   std::string cutoff = ToIso8601(now - std::chrono::hours(24) * settings_.message_content_days);
-  std::string now_text = ToIso8601(now);
   RetentionSweepResult result;
   auto conn = pool_.Acquire();
   // Each batch commits on its own: a long sweep never holds locks the outbox waits for.
@@ -64,9 +60,8 @@ RetentionSweepResult RetentionSweep::Run() {
   });
   result.erased_messages_scrubbed = batches(
       [&](pqxx::work& txn) { return conn->Exec(txn, kScrubErased, kBatch)[0][0].as<int64_t>(); });
-  result.destruction_records_purged = batches([&](pqxx::work& txn) {
-    return conn->Exec(txn, kPurgeRecords, now_text, kBatch)[0][0].as<int64_t>();
-  });
+  result.destruction_records_purged =
+      batches([&](pqxx::work& txn) { return PurgeDestructionRecords(*conn, txn, now, kBatch); });
   return result;
 }
 

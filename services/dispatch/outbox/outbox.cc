@@ -7,6 +7,7 @@
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
+#include "services/subscriptions/gate/gate_rows.h"
 
 namespace herald::dispatch {
 namespace {
@@ -50,24 +51,6 @@ constexpr db::Statement kClaimDue{
     " LEFT JOIN subjects s ON s.id = d.subject_id"
     " ORDER BY d.next_attempt_at LIMIT $2"};
 
-// Gate rows, in a fixed order (ids, then keys) so claims and opt-outs cannot deadlock.
-constexpr db::Statement kLockSubjects{
-    "outbox.lock_subject_gates",
-    "SELECT id FROM subjects WHERE id IN ("
-    "  SELECT unnest($1::uuid[])"
-    "  UNION SELECT a.subject_id FROM unnest($2::smallint[], $3::text[]) AS r(kind, mk)"
-    "        JOIN addresses a ON a.kind = r.kind AND a.match_key = r.mk)"
-    " ORDER BY id FOR SHARE"};
-constexpr db::Statement kEnsureAddressGates{
-    "outbox.ensure_address_gates",
-    "INSERT INTO address_gates (address_key, version)"
-    " SELECT decode(k, 'hex'), 0 FROM unnest($1::text[]) AS k ORDER BY 1"
-    " ON CONFLICT (address_key) DO NOTHING"};
-constexpr db::Statement kLockAddressGates{
-    "outbox.lock_address_gates",
-    "SELECT 1 FROM address_gates WHERE address_key IN"
-    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) ORDER BY address_key FOR SHARE"};
-
 constexpr db::Statement kMarkClaimed{
     "outbox.mark_claimed",
     "UPDATE messages m SET status = u.status, deny_reason = nullif(u.reason, 0),"
@@ -87,7 +70,8 @@ constexpr db::Statement kMarkClaimed{
 constexpr db::Statement kHistory{
     "outbox.history",
     "INSERT INTO message_history (message_id, status, deny_reason, note, at)"
-    " SELECT id, status, nullif(reason, 0), note, $5 FROM unnest($1::uuid[], $2::text[], $3::smallint[],"
+    " SELECT id, status, nullif(reason, 0), note, $5 FROM unnest($1::uuid[], $2::text[], "
+    "$3::smallint[],"
     " $4::text[]) AS u(id, status, reason, note)"};
 
 constexpr db::Statement kAttempts{
@@ -116,41 +100,6 @@ constexpr db::Statement kRecipientsOf{
     "SELECT coalesce(subject_id::text, ''), channel, match_key FROM messages"
     " WHERE id IN (SELECT unnest($1::uuid[]))"};
 
-std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
-                        const std::string& match_key) {
-  return crypto::ToHex(
-      hasher.Current(subscriptions::KindName(subscriptions::KindOf(ch)), match_key).hash);
-}
-
-struct Recipient {
-  std::string subject_id;  // may be empty
-  Channel channel;
-  std::string match_key;
-};
-
-// Locks the gate rows of these recipients FOR SHARE, in a fixed order (subjects by id, then
-// address keys), creating missing address rows. An opt-out updates the same rows first, so
-// it and any claim or completion touching its recipient are strictly ordered: a claim sees
-// every opt-out committed before it, and an opt-out's in-flight count is exact at its commit.
-void LockGateRows(db::Connection& conn, pqxx::transaction_base& txn,
-                  const crypto::SuppressionHasher& hasher,
-                  const std::vector<Recipient>& recipients) {
-  std::vector<std::optional<std::string>> subject_ids;
-  std::vector<std::string> kinds, match_keys;
-  std::set<std::string> gate_key_set;
-  for (const auto& r : recipients) {
-    if (!r.subject_id.empty()) subject_ids.push_back(r.subject_id);
-    kinds.push_back(std::to_string(static_cast<int>(subscriptions::KindOf(r.channel))));
-    match_keys.push_back(r.match_key);
-    gate_key_set.insert(MatchKeyHex(hasher, r.channel, r.match_key));
-  }
-  std::vector<std::string> gate_keys(gate_key_set.begin(), gate_key_set.end());
-  conn.Exec(txn, kLockSubjects, db::ToArrayLiteral(subject_ids), db::ToArrayLiteral(kinds),
-            db::ToArrayLiteral(match_keys));
-  conn.Exec(txn, kEnsureAddressGates, db::ToArrayLiteral(gate_keys));
-  conn.Exec(txn, kLockAddressGates, db::ToArrayLiteral(gate_keys));
-}
-
 // Provider text is stored as given but must be valid UTF-8 without NUL (PostgreSQL refuses
 // both): anything else becomes '?'. At most 300 bytes, cut at a character boundary.
 std::string StorableText(const std::string& in) {
@@ -158,7 +107,11 @@ std::string StorableText(const std::string& in) {
   size_t i = 0;
   while (i < in.size() && out.size() < 300) {
     unsigned char c = static_cast<unsigned char>(in[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 0;
     bool ok = len > 0 && i + len <= in.size() && c != 0;
     for (size_t k = 1; ok && k < len; ++k) {
       ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
@@ -184,8 +137,7 @@ std::string StorableText(const std::string& in) {
 }  // namespace
 
 Outbox::Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
-               const subscriptions::TopicCatalog& topics, ProviderPicker picker,
-               RetryPolicy retry)
+               const subscriptions::TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry)
     : pool_(pool),
       clock_(clock),
       gate_(gate),
@@ -221,7 +173,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     Timestamp first_attempt;
     bool expired = false;
     std::optional<int64_t> reply_to_inbound;  // a keyword reply: the gate's exception
-    std::string reply_provider;  // the provider its keyword came in by
+    std::string reply_provider;               // the provider its keyword came in by
   };
   std::vector<Row> batch;
   for (const auto& r : rows) {
@@ -253,12 +205,12 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     batch.push_back(std::move(row));
   }
 
-  // Lock the gate rows of every recipient before the gate reads them.
-  std::vector<Recipient> recipients;
+  // The gate rows of every recipient before the gate reads them (gate_rows.h).
+  std::vector<subscriptions::ClaimRecipient> recipients;
   for (const auto& row : batch) {
     recipients.push_back({row.m.subject_id, row.m.channel, row.match_key});
   }
-  LockGateRows(*conn, txn, gate_.hasher(), recipients);
+  subscriptions::LockForClaim(*conn, txn, gate_.hasher(), recipients);
 
   // The gate, in its own statements, with the chosen provider's country.
   std::vector<subscriptions::GateRequest> requests;
@@ -360,8 +312,8 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
   std::vector<std::string> encodings;
   // Attempt rows only for what reached a provider; a message refused by an open circuit
   // gets its attempt back and is retried soon, so an outage cannot use up its attempts.
-  std::vector<std::string> a_ids, a_providers, a_starts, a_ends, a_outcomes, a_enhanced,
-      a_pcodes, a_details, a_pids;
+  std::vector<std::string> a_ids, a_providers, a_starts, a_ends, a_outcomes, a_enhanced, a_pcodes,
+      a_details, a_pids;
   std::vector<long long> a_numbers, a_codes;
   for (const auto& o : outcomes) {
     if (!o.result.not_attempted) {
@@ -384,7 +336,9 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
     attempts.push_back(o.attempt);
     std::string status = "failed", next;
     switch (o.result.outcome) {
-      case DeliveryOutcome::kSent: status = "sent"; break;
+      case DeliveryOutcome::kSent:
+        status = "sent";
+        break;
       case DeliveryOutcome::kRetry:
         status = "retrying";
         next = o.result.not_attempted
@@ -392,37 +346,37 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
                    : ToIso8601(now + Backoff(o.message_id, o.attempt, o.result.retry_after));
         break;
       case DeliveryOutcome::kFailed:
-      case DeliveryOutcome::kSuppress: status = "failed"; break;
+      case DeliveryOutcome::kSuppress:
+        status = "failed";
+        break;
     }
     statuses.push_back(status);
     next_at.push_back(next.empty() ? ToIso8601(now) : next);
-    notes.push_back(o.result.not_attempted
-                        ? o.result.detail + "; not attempted"
-                        : std::string(DeliveryOutcomeName(o.result.outcome)) + " " +
-                              std::to_string(o.result.code));
+    notes.push_back(o.result.not_attempted ? o.result.detail + "; not attempted"
+                                           : std::string(DeliveryOutcomeName(o.result.outcome)) +
+                                                 " " + std::to_string(o.result.code));
     reasons.push_back("0");
   }
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   // Leaving SENDING is ordered against opt-outs like entering it.
-  std::vector<Recipient> recipients;
+  std::vector<subscriptions::ClaimRecipient> recipients;
   for (const auto& r : conn->Exec(txn, kRecipientsOf, db::ToArrayLiteral(ids))) {
-    recipients.push_back({r[0].as<std::string>(), static_cast<Channel>(r[1].as<int>()),
-                          r[2].as<std::string>()});
+    recipients.push_back(
+        {r[0].as<std::string>(), static_cast<Channel>(r[1].as<int>()), r[2].as<std::string>()});
   }
-  LockGateRows(*conn, txn, gate_.hasher(), recipients);
+  subscriptions::LockForClaim(*conn, txn, gate_.hasher(), recipients);
   if (!a_ids.empty()) {
-    conn->Exec(txn, kAttempts, db::ToArrayLiteral(a_ids), db::ToArrayLiteral(a_numbers),
-               db::ToArrayLiteral(a_providers), db::ToArrayLiteral(a_starts),
-               db::ToArrayLiteral(a_ends), db::ToArrayLiteral(a_outcomes),
-               db::ToArrayLiteral(a_codes), db::ToArrayLiteral(a_enhanced),
-               db::ToArrayLiteral(a_pcodes), db::ToArrayLiteral(a_details),
-               db::ToArrayLiteral(a_pids));
+    conn->Exec(
+        txn, kAttempts, db::ToArrayLiteral(a_ids), db::ToArrayLiteral(a_numbers),
+        db::ToArrayLiteral(a_providers), db::ToArrayLiteral(a_starts), db::ToArrayLiteral(a_ends),
+        db::ToArrayLiteral(a_outcomes), db::ToArrayLiteral(a_codes), db::ToArrayLiteral(a_enhanced),
+        db::ToArrayLiteral(a_pcodes), db::ToArrayLiteral(a_details), db::ToArrayLiteral(a_pids));
   }
   auto done = conn->Exec(txn, kComplete, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
-                         db::ToArrayLiteral(statuses), db::ToArrayLiteral(next_at),
-                         ToIso8601(now), db::ToArrayLiteral(encodings),
-                         db::ToArrayLiteral(segments), db::ToArrayLiteral(uncounted));
+                         db::ToArrayLiteral(statuses), db::ToArrayLiteral(next_at), ToIso8601(now),
+                         db::ToArrayLiteral(encodings), db::ToArrayLiteral(segments),
+                         db::ToArrayLiteral(uncounted));
   std::set<std::string> completed;
   for (const auto& r : done) completed.insert(r[0].as<std::string>());
   std::vector<std::string> h_ids, h_status, h_reason, h_note;
