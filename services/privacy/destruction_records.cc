@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/validation/input_checks.h"
@@ -27,6 +28,17 @@ constexpr db::Statement kGet{
     " information_system, reason, method, performed_at::text, performed_by, purge_after::text"
     " FROM destruction_records WHERE id = $1::uuid"};
 
+constexpr db::Statement kInsert{
+    "destruction_records.insert",
+    "INSERT INTO destruction_records (id, subject_id, subject_full_name, categories,"
+    " information_system, reason, method, performed_at, performed_by, purge_after)"
+    " VALUES (gen_random_uuid(), $1::uuid, $2, $3::text[], $4, $5, $6, $7, $8,"
+    " $7::timestamptz + make_interval(years => $9)) RETURNING id::text"};
+constexpr db::Statement kPurge{
+    "destruction_records.purge",
+    "WITH d AS (DELETE FROM destruction_records WHERE id IN (SELECT id FROM destruction_records"
+    " WHERE purge_after <= $1 LIMIT $2) RETURNING 1) SELECT count(*) FROM d"};
+
 DestructionRecord FromRow(const pqxx::row& row) {
   DestructionRecord r;
   r.id = row[0].as<std::string>();
@@ -45,6 +57,20 @@ DestructionRecord FromRow(const pqxx::row& row) {
 }
 
 }  // namespace
+
+std::string InsertDestructionRecord(db::Connection& conn, pqxx::transaction_base& txn,
+                                    const NewDestructionRecord& r) {
+  return conn
+      .Exec(txn, kInsert, r.subject_id, r.subject_full_name, db::ToArrayLiteral(r.categories),
+            r.information_system, r.reason, r.method, ToIso8601(r.performed_at), r.performed_by,
+            r.keep_years)[0][0]
+      .as<std::string>();
+}
+
+int64_t PurgeDestructionRecords(db::Connection& conn, pqxx::transaction_base& txn, Timestamp now,
+                                int limit) {
+  return conn.Exec(txn, kPurge, ToIso8601(now), limit)[0][0].as<int64_t>();
+}
 
 DestructionRecords::DestructionRecords(db::Pool& pool, ErasureSettings settings)
     : pool_(pool), settings_(std::move(settings)) {}

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/db/connection.h"
 #include "common/db/pool.h"
 #include "services/privacy/erasure_settings.h"
 
@@ -28,6 +30,25 @@ struct DestructionRecordPage {
   std::vector<DestructionRecord> records;
   std::string next_page_token;  // empty on the last page
 };
+
+// The table's only writers, in the caller's transaction. InsertDestructionRecord returns the
+// new record's id; it is kept until performed_at plus `keep_years`.
+struct NewDestructionRecord {
+  std::string subject_id;
+  std::string subject_full_name;
+  std::vector<std::string> categories;
+  std::string information_system;
+  std::string reason;
+  std::string method;
+  Timestamp performed_at;
+  std::string performed_by;
+  int keep_years = 0;
+};
+std::string InsertDestructionRecord(db::Connection& conn, pqxx::transaction_base& txn,
+                                    const NewDestructionRecord& r);
+// Deletes up to `limit` records whose keeping period ended by `now`; returns how many.
+int64_t PurgeDestructionRecords(db::Connection& conn, pqxx::transaction_base& txn, Timestamp now,
+                                int limit);
 
 // Reading destruction records and printing the act. The records are the only place a
 // destroyed subject's name survives (L3): callers need the privacy scope.

@@ -12,6 +12,10 @@
 #include "services/privacy/request_store.h"
 #include "services/privacy/subject_state.h"
 #include "services/subscriptions/event_log.h"
+#include "common/db/idempotency.h"
+#include "common/validation/input_checks.h"
+#include "common/proto_time.h"
+#include "services/subscriptions/subject_rows.h"
 
 namespace herald::privacy {
 namespace {
@@ -29,9 +33,6 @@ const std::string kListSql =
     " AND (due_at, id) > ($4::timestamptz, $5::uuid) ORDER BY due_at, id LIMIT $6";
 const db::Statement kList{"privacy_requests.list", kListSql.c_str()};
 
-constexpr db::Statement kMarkBlockedBy{
-    "privacy_requests.mark_blocked_by",
-    "UPDATE privacy_requests SET blocked_by_request = true WHERE id = $1::uuid"};
 constexpr db::Statement kOpenOfKind{
     "privacy_requests.open_of_kind",
     "SELECT id::text FROM privacy_requests WHERE subject_id = $1::uuid AND kind = $2"
@@ -39,10 +40,6 @@ constexpr db::Statement kOpenOfKind{
 constexpr db::Statement kPersonalFields{
     "privacy.subject_personal_fields",
     "SELECT surname, given_name, patronymic, locale FROM subjects WHERE id = $1::uuid"};
-constexpr db::Statement kRectify{
-    "privacy.subject_rectify",
-    "UPDATE subjects SET surname = $2, given_name = $3, patronymic = $4, locale = $5,"
-    " updated_at = $6 WHERE id = $1::uuid"};
 
 constexpr const char* kRectifiable[] = {"surname", "given_name", "patronymic", "locale"};
 
@@ -127,9 +124,10 @@ PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
       {"kind", KindName(kind)}, {"request_id", *out.request_id}, {"due_at", ToIso8601(out.due_at)}};
   if (req.confirmation != "none") opened["confirmation"] = req.confirmation;
   if (origin_event_id) opened["origin_event_id"] = *origin_event_id;
-  subscriptions::AppendEvent(conn, txn,
-                             {subject_id, std::nullopt, "privacy_request.opened", actor, source,
-                              received_at, now, opened, nlohmann::json::object()});
+  subscriptions::AppendEvent(
+      conn, txn,
+      {subject_id, std::nullopt, subscriptions::EventType::kPrivacyRequestOpened, actor, source,
+       received_at, now, opened, nlohmann::json::object()});
   return out;
 }
 
@@ -153,7 +151,7 @@ PrivacyOperations::Confirmed PrivacyOperations::ConfirmInTxn(
   if (out.request.kind() == v1::RECTIFY && !flags.blocked) {
     SetBlocked(conn, txn, subject_id, true, actor, source, "data reported inaccurate", request_id,
                now);
-    conn.Exec(txn, kMarkBlockedBy, request_id);
+    MarkBlockedByRequest(conn, txn, request_id);
   }
   if (out.request.kind() == v1::REVOKE && !flags.revoked) {
     // The subject revoked when the request arrived; it is recorded now.
@@ -163,7 +161,7 @@ PrivacyOperations::Confirmed PrivacyOperations::ConfirmInTxn(
   subscriptions::AppendEvent(conn, txn,
                              {subject_id,
                               std::nullopt,
-                              "privacy_request.confirmed",
+                              subscriptions::EventType::kPrivacyRequestConfirmed,
                               actor,
                               source,
                               now,
@@ -325,7 +323,7 @@ v1::BlockSubjectResponse PrivacyOperations::BlockSubject(const Caller& caller,
   if (!flags.blocked) {
     SetBlocked(*conn, txn, subject_id, true, caller.client_id, v1::OPERATOR, reason, request_id,
                now);
-    if (request_id) conn->Exec(txn, kMarkBlockedBy, *request_id);
+    if (request_id) MarkBlockedByRequest(*conn, txn, *request_id);
     resp.set_changed(true);
   }
   idem.Complete(*conn, txn, {{"changed", resp.changed()}});
@@ -425,16 +423,17 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
     resp.add_changed_fields(f);
   }
   if (!changed.empty()) {
-    conn->Exec(txn, kRectify, subject_id, values["surname"], values["given_name"],
-               values["patronymic"], values["locale"], ToIso8601(now));
+    subscriptions::RectifySubject(
+        *conn, txn, subject_id,
+        {values["surname"], values["given_name"], values["patronymic"], values["locale"]}, now);
   }
   // Old and new values sit in the personal side table, so destruction removes them.
   nlohmann::json details = {{"fields", changed}};
   if (request_id) details["request_id"] = *request_id;
   subscriptions::AppendEvent(
       *conn, txn,
-      {subject_id, std::nullopt, "subject.rectified", caller.client_id, v1::OPERATOR, now, now,
-       details,
+      {subject_id, std::nullopt, subscriptions::EventType::kSubjectRectified, caller.client_id,
+       v1::OPERATOR, now, now, details,
        changed.empty() ? nlohmann::json::object()
                        : nlohmann::json{{"old", old_values}, {"new", new_values}}});
   if (request_id) {

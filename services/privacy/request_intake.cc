@@ -7,29 +7,26 @@
 #include "common/log/log.h"
 #include "herald/v1/common.pb.h"
 #include "services/privacy/request_store.h"
+#include "services/subscriptions/event_log.h"
 
 namespace herald::privacy {
 namespace {
 
 // Events not yet taken in. Skipped ones (an unknown request word, a destroyed subject) get
 // a rejected request too, so each event is looked at once.
-constexpr db::Statement kPending{
-    "privacy_intake.pending",
-    "SELECT e.id, e.subject_id::text, e.details::text, e.occurred_at::text FROM events e"
-    " WHERE e.type = 'privacy_request_received'"
+// The type is written into the text, not bound: the partial index on these events matches
+// only a literal.
+const std::string kPendingSql =
+    std::string("SELECT e.id, e.subject_id::text, e.details::text, e.occurred_at::text") +
+    " FROM events e WHERE e.type = '" +
+    subscriptions::EventTypeName(subscriptions::EventType::kPrivacyRequestReceived) +
+    "'"
     " AND NOT EXISTS (SELECT 1 FROM privacy_requests p WHERE p.origin_event_id = e.id)"
-    " ORDER BY e.id LIMIT $1"};
-constexpr db::Statement kReject{
-    "privacy_intake.reject",
-    "UPDATE privacy_requests SET status = 'rejected', handled_by = 'herald:intake',"
-    " handled_at = $2, details = details || $3::jsonb WHERE id = $1::uuid"};
-
+    " ORDER BY e.id LIMIT $1";
+const db::Statement kPending{"privacy_intake.pending", kPendingSql.c_str()};
 constexpr db::Statement kSenderAddress{
     "privacy_intake.sender_address",
     "SELECT coalesce(data->>'address', '') FROM event_personal WHERE event_id = $1"};
-constexpr db::Statement kNote{
-    "privacy_intake.note",
-    "UPDATE privacy_requests SET details = details || $2::jsonb WHERE id = $1::uuid"};
 
 constexpr char kActor[] = "herald:intake";
 
@@ -84,7 +81,7 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
                      received, false,      note,     "none",          std::nullopt};
       auto id = InsertRequest(*conn, txn, req);
       if (!id) return;
-      conn->Exec(txn, kReject, *id, ToIso8601(now), nlohmann::json::object().dump());
+      CloseRequest(*conn, txn, *id, "rejected", kActor, nlohmann::json::object(), now);
       txn.commit();
       ++result.skipped;
       log::Warn("privacy intake: request cannot be acted on",
@@ -108,8 +105,8 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
         if (!address.empty()) {
           message_id =
               mailer_->Queue(*conn, txn, *opened.request_id, *kind, *subject_id, address, now);
-          conn->Exec(txn, kNote, *opened.request_id,
-                     nlohmann::json{{"confirmation_message_id", message_id}}.dump());
+          AddRequestDetails(*conn, txn, *opened.request_id,
+                            {{"confirmation_message_id", message_id}});
         }
       }
       txn.commit();

@@ -36,8 +36,6 @@ class RequestIntake {
   // privacy officer. Call before the first RunOnce.
   void SetConfirmationMailer(const ConfirmationMailer* mailer) { mailer_ = mailer; }
 
-  static constexpr char kEventType[] = "privacy_request_received";
-
  private:
   db::Pool& pool_;
   const Clock& clock_;

@@ -37,6 +37,14 @@ constexpr db::Statement kMarkConfirmed{
     "UPDATE privacy_requests SET confirmation = $2, confirmed_at = $3"
     " WHERE id = $1::uuid AND status = 'open' AND confirmation = 'pending' RETURNING 1"};
 
+constexpr db::Statement kAddDetails{
+    "privacy_requests.add_details",
+    "UPDATE privacy_requests SET details = details || $2::jsonb WHERE id = $1::uuid"};
+
+constexpr db::Statement kMarkBlockedBy{
+    "privacy_requests.mark_blocked_by",
+    "UPDATE privacy_requests SET blocked_by_request = true WHERE id = $1::uuid"};
+
 v1::PrivacyRequestConfirmation ConfirmationFromName(const std::string& s) {
   if (s == "none") return v1::CONFIRMATION_NOT_NEEDED;
   if (s == "pending") return v1::CONFIRMATION_PENDING;
@@ -108,6 +116,16 @@ void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::
                   const nlohmann::json& note, Timestamp now) {
   auto rows = conn.Exec(txn, kClose, id, status, handled_by, ToIso8601(now), note.dump());
   if (rows.empty()) throw FailedPrecondition("request_id: the request is not open");
+}
+
+void AddRequestDetails(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                       const nlohmann::json& note) {
+  conn.Exec(txn, kAddDetails, id, note.dump());
+}
+
+void MarkBlockedByRequest(db::Connection& conn, pqxx::transaction_base& txn,
+                          const std::string& id) {
+  conn.Exec(txn, kMarkBlockedBy, id);
 }
 
 }  // namespace herald::privacy

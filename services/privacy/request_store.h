@@ -12,8 +12,8 @@
 
 namespace herald::privacy {
 
-// Rows of privacy_requests: one per data-subject request, whatever its channel. Every
-// function runs inside the caller's transaction.
+// Rows of privacy_requests: one per data-subject request, whatever its channel. These
+// functions are the table's only writers; every one runs inside the caller's transaction.
 struct NewRequest {
   RequestKind kind;
   std::optional<std::string> subject_id;
@@ -46,6 +46,13 @@ void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::
 // when it is not open or not pending (nothing changed).
 bool MarkConfirmed(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
                    const std::string& method, Timestamp now);
+
+// Merges `note` into the request's details, whatever its status.
+void AddRequestDetails(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                       const nlohmann::json& note);
+
+// Records that this request blocked its subject, so rectifying it unblocks them.
+void MarkBlockedByRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id);
 
 v1::PrivacyRequest RequestFromRow(const pqxx::row& row, Timestamp now);
 // The column list RequestFromRow reads, in order.

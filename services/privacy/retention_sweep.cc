@@ -4,14 +4,11 @@
 
 #include "common/db/statement.h"
 #include "services/dispatch/ledger/message_ledger.h"
+#include "services/privacy/destruction_records.h"
 
 namespace herald::privacy {
 namespace {
 
-constexpr db::Statement kPurgeRecords{
-    "retention.purge_destruction_records",
-    "WITH d AS (DELETE FROM destruction_records WHERE id IN (SELECT id FROM destruction_records"
-    " WHERE purge_after <= $1 LIMIT $2) RETURNING 1) SELECT count(*) FROM d"};
 
 }  // namespace
 
@@ -21,7 +18,6 @@ RetentionSweep::RetentionSweep(db::Pool& pool, const Clock& clock, ErasureSettin
 RetentionSweepResult RetentionSweep::Run() {
   Timestamp now = clock_.Now();
   Timestamp cutoff = now - std::chrono::hours(24) * settings_.message_content_days;
-  std::string now_text = ToIso8601(now);
   RetentionSweepResult result;
   auto conn = pool_.Acquire();
   // Each batch commits on its own: a long sweep never holds locks the outbox waits for.
@@ -41,9 +37,8 @@ RetentionSweepResult RetentionSweep::Run() {
   result.erased_messages_scrubbed = batches([&](pqxx::work& txn) {
     return dispatch::ledger::ScrubErasedMessages(*conn, txn, kBatch, now);
   });
-  result.destruction_records_purged = batches([&](pqxx::work& txn) {
-    return conn->Exec(txn, kPurgeRecords, now_text, kBatch)[0][0].as<int64_t>();
-  });
+  result.destruction_records_purged =
+      batches([&](pqxx::work& txn) { return PurgeDestructionRecords(*conn, txn, now, kBatch); });
   return result;
 }
 

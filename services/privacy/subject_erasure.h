@@ -15,9 +15,9 @@ namespace herald::privacy {
 // Irreversible removal of a subject's personal data: destruction (with a destruction record,
 // Roskomnadzor order 179) and depersonalisation (152-FZ art. 3 p. 9).
 //
-// Each operation is one transaction that first takes the subject's gate row (the same row
-// every opt-out bumps and every dispatch claim locks FOR SHARE), so the gate refuses the
-// subject from the commit on and no claim is half-way through. Personal values are removed
+// Each operation is one transaction that first takes the subject's gate row for change
+// (services/subscriptions/gate/gate_rows.h), so the gate refuses the subject from the commit
+// on and no claim is half-way through. Personal values are removed
 // from every table that holds them (docs/privacy-destruction.md lists them); the event
 // trail, consent records and message rows stay without their personal side, so counts stay
 // right; each address the subject had is kept as an address suppression under its keyed

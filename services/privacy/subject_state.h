@@ -9,9 +9,8 @@
 
 namespace herald::privacy {
 
-// The flags of a subject that privacy operations change, read with its gate row locked
-// (gate_version bumped, as every opt-out does), so a dispatch claim holding that row FOR
-// SHARE is ordered against the change (DESIGN: consistency).
+// The flags of a subject that privacy operations change, read with its gate row taken for
+// change (services/subscriptions/gate/gate_rows.h).
 struct SubjectFlags {
   std::string state;  // active, destroyed, depersonalized
   bool blocked = false;

@@ -1,6 +1,7 @@
 #include "services/subscriptions/event_log.h"
 
 #include "common/crypto/hash.h"
+#include "common/db/sql_array.h"
 #include "common/db/statement.h"
 
 namespace herald::subscriptions {
@@ -17,18 +18,31 @@ constexpr db::Statement kInsertPersonal{
     "INSERT INTO event_personal (event_id, subject_id, address_key, data)"
     " VALUES ($1, $2::uuid, decode($3, 'hex'), $4::jsonb)"};
 
+constexpr db::Statement kDeletePersonal{
+    "events.delete_personal",
+    "DELETE FROM event_personal WHERE subject_id = $1::uuid"
+    " OR address_key IN (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k)"};
+
 }  // namespace
 
 int64_t AppendEvent(db::Connection& conn, pqxx::transaction_base& txn, const EventRecord& e) {
   std::optional<std::string> key_hex;
   if (e.address_key) key_hex = crypto::ToHex(*e.address_key);
-  auto row = conn.Exec(txn, kInsertEvent, e.subject_id, key_hex, e.type, e.actor, e.source,
-                       ToIso8601(e.occurred_at), ToIso8601(e.recorded_at), e.details.dump())[0];
+  auto row = conn.Exec(txn, kInsertEvent, e.subject_id, key_hex, std::string(EventTypeName(e.type)),
+                       e.actor, e.source, ToIso8601(e.occurred_at), ToIso8601(e.recorded_at),
+                       e.details.dump())[0];
   int64_t id = row[0].as<int64_t>();
   if (!e.personal.empty()) {
     conn.Exec(txn, kInsertPersonal, id, e.subject_id, key_hex, e.personal.dump());
   }
   return id;
+}
+
+int64_t DeletePersonalValues(db::Connection& conn, pqxx::transaction_base& txn,
+                             const std::string& subject_id,
+                             const std::vector<std::string>& address_key_hexes) {
+  return conn.Exec(txn, kDeletePersonal, subject_id, db::ToArrayLiteral(address_key_hexes))
+      .affected_rows();
 }
 
 }  // namespace herald::subscriptions

@@ -53,8 +53,7 @@ class SubscriptionRegistry {
   // things at once (an inbound refusal: the address and every subject owning it). The
   // idempotency key is not used: the caller dedupes.
   v1::OptOutResponse OptOutWithin(db::Connection& conn, pqxx::transaction_base& txn,
-                                  const Caller& caller, const v1::OptOutRequest& r,
-                                  Timestamp now);
+                                  const Caller& caller, const v1::OptOutRequest& r, Timestamp now);
   v1::CheckEligibilityResponse CheckEligibility(const Caller& caller,
                                                 const v1::CheckEligibilityRequest& r);
   v1::CheckEligibilityBatchResponse CheckEligibilityBatch(
@@ -80,18 +79,16 @@ class SubscriptionRegistry {
   static const PreferenceRow* Deciding(const PreferenceRows& rows, Channel channel,
                                        const std::string& topic,
                                        std::pair<int, std::string>* key = nullptr);
-  std::vector<v1::Preference> BuildPreferences(db::Connection& conn,
-                                               pqxx::transaction_base& txn,
+  std::vector<v1::Preference> BuildPreferences(db::Connection& conn, pqxx::transaction_base& txn,
                                                const std::string& subject_id);
-  // Locks the subject's gate row (bumping its version) and returns its state and consented
+  // Takes the subject's gate row for change (gate/gate_rows.h) and returns its consented
   // marketing channels; NOT_FOUND or FAILED_PRECONDITION when it cannot change.
   int LockSubjectForChange(db::Connection& conn, pqxx::transaction_base& txn,
                            const std::string& subject_id, Timestamp now);
   v1::Subject LoadSubject(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& subject_id);
   void RecomputeConsentState(db::Connection& conn, pqxx::transaction_base& txn,
-                             const std::string& subject_id, int kind, int channel,
-                             Timestamp now);
+                             const std::string& subject_id, int kind, int channel, Timestamp now);
   void LiftSuppressions(db::Connection& conn, pqxx::transaction_base& txn,
                         const std::string& subject_id, Channel channel, Timestamp consent_time,
                         int64_t event_id, Timestamp now);
@@ -99,8 +96,7 @@ class SubscriptionRegistry {
                                    const Caller& caller, const v1::OptOutRequest& r,
                                    const std::string& subject_id, Timestamp now);
   v1::OptOutResponse OptOutAddress(db::Connection& conn, pqxx::transaction_base& txn,
-                                   const Caller& caller, const v1::OptOutRequest& r,
-                                   Timestamp now);
+                                   const Caller& caller, const v1::OptOutRequest& r, Timestamp now);
   // Validates an opt-out request; returns the subject id, or "" for an address opt-out.
   std::string CheckOptOut(const v1::OptOutRequest& r, Timestamp now) const;
   GateRequest ToGateRequest(const std::string& field, const v1::Recipient& recipient,
@@ -112,7 +108,7 @@ class SubscriptionRegistry {
   const TopicCatalog& topics_;
   const crypto::SuppressionHasher& hasher_;
   const EligibilityGate& gate_;
-  // Issue 6: concurrent CheckEligibility calls share one gate run (null: each runs alone).
+  // Concurrent CheckEligibility calls share one gate run (null: each runs alone).
   std::unique_ptr<CheckCoalescer> coalescer_;
 };
 

@@ -8,15 +8,16 @@
 #include "common/validation/input_checks.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/proof_checks.h"
+#include "services/subscriptions/gate/gate_rows.h"
+#include "common/db/idempotency.h"
+#include "common/validation/input_checks.h"
+#include "common/proto_time.h"
 #include "services/subscriptions/registry.h"
+#include "services/subscriptions/suppressions.h"
 
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kLockSubject{
-    "subjects.lock_gate_row",
-    "UPDATE subjects SET gate_version = gate_version + 1 WHERE id = $1::uuid"
-    " RETURNING state, marketing_channels"};
 constexpr db::Statement kInsertConsent{
     "consents.insert",
     "INSERT INTO consents (subject_id, kind, channel, granted, source, form_id,"
@@ -41,28 +42,20 @@ constexpr db::Statement kSetCrossBorder{
 constexpr db::Statement kSubjectMatchKeys{
     "addresses.match_keys",
     "SELECT match_key FROM addresses WHERE subject_id = $1::uuid AND kind = $2"};
-// Hard bounces and manual entries are lifted by an admin only, never by a consent.
-constexpr db::Statement kLift{
-    "suppressions.lift_by_consent",
-    "UPDATE suppressions SET lifted_at = $4, lifted_event_id = $5"
-    " WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)"
-    " AND lifted_at IS NULL AND channel IN (0, $2) AND created_at < $3 AND reason NOT IN (3, 6)"
-    " RETURNING id"};
 
 }  // namespace
 
 int SubscriptionRegistry::LockSubjectForChange(db::Connection& conn, pqxx::transaction_base& txn,
                                                const std::string& subject_id, Timestamp) {
-  auto rows = conn.Exec(txn, kLockSubject, subject_id);
-  if (rows.empty()) throw NotFound("subject_id: subject");
-  if (rows[0][0].as<std::string>() != "active") {
+  auto row = subscriptions::LockSubjectForChange(conn, txn, subject_id);
+  if (!row) throw NotFound("subject_id: subject");
+  if (row->state != "active") {
     throw FailedPrecondition("subject_id: the subject was destroyed or depersonalized");
   }
-  return rows[0][1].as<int>();
+  return row->marketing_channels;
 }
 
-void SubscriptionRegistry::RecomputeConsentState(db::Connection& conn,
-                                                 pqxx::transaction_base& txn,
+void SubscriptionRegistry::RecomputeConsentState(db::Connection& conn, pqxx::transaction_base& txn,
                                                  const std::string& subject_id, int kind,
                                                  int channel, Timestamp now) {
   auto latest = conn.Exec(txn, kLatestConsent, subject_id, kind, channel);
@@ -93,9 +86,7 @@ void SubscriptionRegistry::LiftSuppressions(db::Connection& conn, pqxx::transact
       hashes.push_back(crypto::ToHex(h.hash));
     }
   }
-  if (hashes.empty()) return;
-  conn.Exec(txn, kLift, db::ToArrayLiteral(hashes), static_cast<int>(channel),
-            ToIso8601(consent_time), ToIso8601(now), event_id);
+  LiftSuppressionsByConsent(conn, txn, hashes, channel, consent_time, event_id, now);
 }
 
 v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& caller,
@@ -130,14 +121,15 @@ v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& call
     nlohmann::json personal = nlohmann::json::object();
     if (!proof.ip.empty()) personal["ip"] = proof.ip;
     if (!proof.user_agent.empty()) personal["user_agent"] = proof.user_agent;
-    int64_t event_id = AppendEvent(
-        *conn, txn,
-        {subject_id, std::nullopt, r.granted() ? "consent.granted" : "consent.withdrawn",
-         caller.client_id, proof.source, proof.occurred_at, now, details, personal});
-    auto row = conn->Exec(txn, kInsertConsent, subject_id, static_cast<int>(r.kind()), channel,
-                          r.granted(), proof.source, proof.form_id, proof.document_version,
-                          ToIso8601(proof.occurred_at), ToIso8601(now), caller.client_id,
-                          event_id)[0];
+    int64_t event_id =
+        AppendEvent(*conn, txn,
+                    {subject_id, std::nullopt,
+                     r.granted() ? EventType::kConsentGranted : EventType::kConsentWithdrawn,
+                     caller.client_id, proof.source, proof.occurred_at, now, details, personal});
+    auto row =
+        conn->Exec(txn, kInsertConsent, subject_id, static_cast<int>(r.kind()), channel,
+                   r.granted(), proof.source, proof.form_id, proof.document_version,
+                   ToIso8601(proof.occurred_at), ToIso8601(now), caller.client_id, event_id)[0];
     RecomputeConsentState(*conn, txn, subject_id, r.kind(), channel, now);
     if (r.kind() == v1::MARKETING && r.granted()) {
       // A newer consent with proof lifts the address suppressions it postdates (DESIGN).

@@ -8,27 +8,15 @@
 #include "common/validation/input_checks.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/proof_checks.h"
+#include "services/subscriptions/gate/gate_rows.h"
+#include "common/db/idempotency.h"
+#include "common/validation/input_checks.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/shared_statements.h"
+#include "services/subscriptions/suppressions.h"
 
 namespace herald::subscriptions {
 namespace {
-
-constexpr db::Statement kBumpAddressGate{
-    "address_gates.bump",
-    "INSERT INTO address_gates (address_key, version) VALUES (decode($1, 'hex'), 1)"
-    " ON CONFLICT (address_key) DO UPDATE SET version = address_gates.version + 1"};
-// An active suppression at least as broad as the one asked for, for the same reason (a hard
-// bounce still counts after an unsubscribe: it also stops service notices).
-constexpr db::Statement kCoveringSuppression{
-    "suppressions.covering",
-    "SELECT 1 FROM suppressions WHERE address_key IN"
-    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) AND lifted_at IS NULL"
-    " AND channel IN (0, $2) AND topic IN ('', $3) AND reason = $4 LIMIT 1"};
-constexpr db::Statement kInsertSuppression{
-    "suppressions.insert",
-    "INSERT INTO suppressions (key_id, address_key, channel, topic, reason, source, created_at,"
-    " event_id) VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8)"};
 
 // Messages already moved to SENDING (by claims that committed before our gate-row update)
 // may still go out: the caller is told how many.
@@ -40,11 +28,6 @@ constexpr db::Statement kInFlightOfAddress{
     "messages.in_flight_of_address",
     "SELECT count(*) FROM messages WHERE status = 'sending' AND match_key = $1"
     " AND (channel = 1) = ($2 = 1)"};
-
-struct Scope {
-  int channel;        // 0: every channel
-  std::string topic;  // '': every marketing topic
-};
 
 }  // namespace
 
@@ -72,8 +55,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::
 v1::OptOutResponse SubscriptionRegistry::OptOutWithin(db::Connection& conn,
                                                       pqxx::transaction_base& txn,
                                                       const Caller& caller,
-                                                      const v1::OptOutRequest& r,
-                                                      Timestamp now) {
+                                                      const v1::OptOutRequest& r, Timestamp now) {
   std::string subject_id = CheckOptOut(r, now);
   return subject_id.empty() ? OptOutAddress(conn, txn, caller, r, now)
                             : OptOutSubject(conn, txn, caller, r, subject_id, now);
@@ -120,17 +102,12 @@ std::string SubscriptionRegistry::CheckOptOut(const v1::OptOutRequest& r, Timest
   return subject_id;
 }
 
-v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
-                                                       pqxx::transaction_base& txn,
-                                                       const Caller& caller,
-                                                       const v1::OptOutRequest& r,
-                                                       const std::string& subject_id,
-                                                       Timestamp now) {
-  // The gate row first: a dispatch claim that locked it FOR SHARE has committed before this
-  // point, and every claim after our commit sees the opt-out.
+v1::OptOutResponse SubscriptionRegistry::OptOutSubject(
+    db::Connection& conn, pqxx::transaction_base& txn, const Caller& caller,
+    const v1::OptOutRequest& r, const std::string& subject_id, Timestamp now) {
   LockSubjectForChange(conn, txn, subject_id, now);
-  Scope scope{r.scope() == v1::ALL_MARKETING ? 0 : static_cast<int>(r.channel()),
-              r.scope() == v1::TOPIC ? r.topic() : std::string()};
+  SuppressionScope scope{r.scope() == v1::ALL_MARKETING ? 0 : static_cast<int>(r.channel()),
+                         r.scope() == v1::TOPIC ? r.topic() : std::string()};
 
   // Changed when any covered (topic, channel) is still subscribed by the preferences.
   PreferenceRows rows = LoadPreferences(conn, txn, subject_id);
@@ -146,8 +123,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
   v1::OptOutResponse resp;
   resp.set_changed(changed);
   if (!changed) {
-    resp.set_in_flight_messages(
-        conn.Exec(txn, kInFlightOfSubject, subject_id)[0][0].as<int64_t>());
+    resp.set_in_flight_messages(conn.Exec(txn, kInFlightOfSubject, subject_id)[0][0].as<int64_t>());
     return resp;
   }
 
@@ -160,10 +136,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
   nlohmann::json personal = nlohmann::json::object();
   if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
   if (!r.proof().user_agent().empty()) personal["user_agent"] = r.proof().user_agent();
-  int64_t event_id =
-      AppendEvent(conn, txn,
-                  {subject_id, std::nullopt, "opt_out", caller.client_id, r.proof().source(),
-                   now, now, details, personal});
+  int64_t event_id = AppendEvent(conn, txn,
+                                 {subject_id, std::nullopt, EventType::kOptOut, caller.client_id,
+                                  r.proof().source(), now, now, details, personal});
   // The newest row decides, so this one overrides every narrower opt-in below it.
   conn.Exec(txn, kUpsertPreference, subject_id, scope.channel, scope.topic, false, event_id,
             ToIso8601(now));
@@ -174,24 +149,22 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(db::Connection& conn,
 v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
                                                        pqxx::transaction_base& txn,
                                                        const Caller& caller,
-                                                       const v1::OptOutRequest& r,
-                                                       Timestamp now) {
+                                                       const v1::OptOutRequest& r, Timestamp now) {
   auto res = validation::NormalizeAddress(r.address(), gate_.default_region());
   if (auto* err = std::get_if<validation::AddressError>(&res)) {
     throw InvalidArgument("address", err->message);
   }
   const auto& address = std::get<validation::NormalizedAddress>(res);
-  AddressKind kind = address.kind == validation::AddressKind::kEmail ? AddressKind::kEmail
-                                                                     : AddressKind::kPhone;
-  if (r.channel() != v1::CHANNEL_UNSPECIFIED &&
-      KindOf(static_cast<Channel>(r.channel())) != kind) {
+  AddressKind kind =
+      address.kind == validation::AddressKind::kEmail ? AddressKind::kEmail : AddressKind::kPhone;
+  if (r.channel() != v1::CHANNEL_UNSPECIFIED && KindOf(static_cast<Channel>(r.channel())) != kind) {
     throw InvalidArgument("channel", "does not reach that kind of address");
   }
-  Scope scope{r.scope() == v1::ALL_MARKETING ? 0 : static_cast<int>(r.channel()),
-              r.scope() == v1::TOPIC ? r.topic() : std::string()};
+  SuppressionScope scope{r.scope() == v1::ALL_MARKETING ? 0 : static_cast<int>(r.channel()),
+                         r.scope() == v1::TOPIC ? r.topic() : std::string()};
 
   crypto::SuppressionHash current = hasher_.Current(KindName(kind), address.match_key);
-  conn.Exec(txn, kBumpAddressGate, crypto::ToHex(current.hash));
+  LockAddressForChange(conn, txn, crypto::ToHex(current.hash));
 
   std::vector<std::string> all;
   for (const auto& h : hasher_.All(KindName(kind), address.match_key)) {
@@ -199,19 +172,18 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
   }
   int reason = r.reason() == v1::SUPPRESSION_REASON_UNSPECIFIED ? v1::UNSUBSCRIBED : r.reason();
   v1::OptOutResponse resp;
-  bool covered = !conn.Exec(txn, kCoveringSuppression, db::ToArrayLiteral(all), scope.channel,
-                            scope.topic, reason)
-                      .empty();
+  bool covered =
+      CoveringSuppressionExists(conn, txn, all, scope, static_cast<SuppressionReason>(reason));
   resp.set_changed(!covered);
-  resp.set_in_flight_messages(conn.Exec(txn, kInFlightOfAddress, address.match_key,
-                                        static_cast<int>(kind))[0][0]
-                                  .as<int64_t>());
+  resp.set_in_flight_messages(
+      conn.Exec(txn, kInFlightOfAddress, address.match_key, static_cast<int>(kind))[0][0]
+          .as<int64_t>());
   if (covered) return resp;
 
-  nlohmann::json details = {{"scope", v1::OptOutScope_Name(r.scope())},
-                            {"kind", KindName(kind)},
-                            {"reason", v1::SuppressionReason_Name(
-                                           static_cast<v1::SuppressionReason>(reason))}};
+  nlohmann::json details = {
+      {"scope", v1::OptOutScope_Name(r.scope())},
+      {"kind", KindName(kind)},
+      {"reason", v1::SuppressionReason_Name(static_cast<v1::SuppressionReason>(reason))}};
   if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
   if (!scope.topic.empty()) details["topic"] = scope.topic;
   if (!r.proof().message_id().empty()) {
@@ -222,10 +194,12 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
   if (!r.proof().user_agent().empty()) personal["user_agent"] = r.proof().user_agent();
   int64_t event_id =
       AppendEvent(conn, txn,
-                  {std::nullopt, current.hash, "suppression.added", caller.client_id,
+                  {std::nullopt, current.hash, EventType::kSuppressionAdded, caller.client_id,
                    r.proof().source(), now, now, details, personal});
-  conn.Exec(txn, kInsertSuppression, current.key_id, crypto::ToHex(current.hash), scope.channel,
-            scope.topic, reason, static_cast<int>(r.proof().source()), ToIso8601(now), event_id);
+  InsertSuppression(
+      conn, txn,
+      {current.key_id, crypto::ToHex(current.hash), scope, static_cast<SuppressionReason>(reason),
+       static_cast<int>(r.proof().source()), now, event_id});
   return resp;
 }
 
@@ -235,8 +209,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
 // against the hashes under every live key, so it matches while that key is in the ring.
 v1::OptOutResponse SubscriptionRegistry::OptOutAddressKey(const Caller& caller,
                                                           const std::string& address_key,
-                                                          Channel channel,
-                                                          const std::string& topic,
+                                                          Channel channel, const std::string& topic,
                                                           const v1::Proof& proof) {
   if (address_key.size() != 32) throw InvalidArgument("address_key", "must be 32 bytes");
   validation::RequireChannel("channel", static_cast<int>(channel));
@@ -250,16 +223,15 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddressKey(const Caller& caller,
   CheckedProof checked = CheckProof("proof", proof, now, false);
   const std::string hex = crypto::ToHex(address_key);
   const std::string key_id = hasher_.newest_key_id();  // see the note above
-  const int reason = v1::UNSUBSCRIBED;
+  const SuppressionReason reason = SuppressionReason::kUnsubscribed;
   const int scope_channel = static_cast<int>(channel);
 
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
-  conn->Exec(txn, kBumpAddressGate, hex);
+  LockAddressForChange(*conn, txn, hex);
   v1::OptOutResponse resp;
-  const std::string keys = db::ToArrayLiteral(std::vector<std::string>{hex});
-  bool covered =
-      !conn->Exec(txn, kCoveringSuppression, keys, scope_channel, topic, reason).empty();
+  const SuppressionScope scope{scope_channel, topic};
+  bool covered = CoveringSuppressionExists(*conn, txn, {hex}, scope, reason);
   resp.set_changed(!covered);
   if (!covered) {
     nlohmann::json details = {{"scope", topic.empty() ? "CHANNEL" : "TOPIC"},
@@ -271,12 +243,11 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddressKey(const Caller& caller,
     nlohmann::json personal = nlohmann::json::object();
     if (!checked.ip.empty()) personal["ip"] = checked.ip;
     if (!checked.user_agent.empty()) personal["user_agent"] = checked.user_agent;
-    int64_t event_id = AppendEvent(*conn, txn,
-                                   {std::nullopt, address_key, "suppression.added",
-                                    caller.client_id, checked.source, checked.occurred_at, now,
-                                    details, personal});
-    conn->Exec(txn, kInsertSuppression, key_id, hex, scope_channel, topic, reason,
-               checked.source, ToIso8601(now), event_id);
+    int64_t event_id =
+        AppendEvent(*conn, txn,
+                    {std::nullopt, address_key, EventType::kSuppressionAdded, caller.client_id,
+                     checked.source, checked.occurred_at, now, details, personal});
+    InsertSuppression(*conn, txn, {key_id, hex, scope, reason, checked.source, now, event_id});
   }
   txn.commit();
   return resp;

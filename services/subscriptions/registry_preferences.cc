@@ -18,8 +18,7 @@ constexpr db::Statement kLoadPreferences{
     "SELECT channel, topic, subscribed, seq, updated_at::text FROM preferences"
     " WHERE subject_id = $1::uuid"};
 constexpr db::Statement kSubjectState{
-    "subjects.consent_state",
-    "SELECT state, marketing_channels FROM subjects WHERE id = $1::uuid"};
+    "subjects.consent_state", "SELECT state, marketing_channels FROM subjects WHERE id = $1::uuid"};
 
 }  // namespace
 
@@ -27,8 +26,8 @@ SubscriptionRegistry::PreferenceRows SubscriptionRegistry::LoadPreferences(
     db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id) {
   PreferenceRows rows;
   for (const auto& row : conn.Exec(txn, kLoadPreferences, subject_id)) {
-    rows[{row[0].as<int>(), row[1].as<std::string>()}] = {
-        row[2].as<bool>(), row[3].as<int64_t>(), row[4].as<std::string>()};
+    rows[{row[0].as<int>(), row[1].as<std::string>()}] = {row[2].as<bool>(), row[3].as<int64_t>(),
+                                                          row[4].as<std::string>()};
   }
   return rows;
 }
@@ -50,8 +49,8 @@ const SubscriptionRegistry::PreferenceRow* SubscriptionRegistry::Deciding(
 }
 
 std::vector<v1::Preference> SubscriptionRegistry::BuildPreferences(db::Connection& conn,
-                                                                  pqxx::transaction_base& txn,
-                                                                  const std::string& subject_id) {
+                                                                   pqxx::transaction_base& txn,
+                                                                   const std::string& subject_id) {
   auto state = conn.Exec(txn, kSubjectState, subject_id);
   if (state.empty()) throw NotFound("subject_id: subject");
   int channels = state[0][1].as<int>();
@@ -131,10 +130,10 @@ v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
                                 {"subscribed", c.subscribed},
                                 {"form_id", proof.form_id}};
       if (!proof.message_id.empty()) details["message_id"] = proof.message_id;
-      int64_t event_id = AppendEvent(*conn, txn,
-                                     {subject_id, std::nullopt, "preference.changed",
-                                      caller.client_id, proof.source, proof.occurred_at, now,
-                                      details, personal});
+      int64_t event_id =
+          AppendEvent(*conn, txn,
+                      {subject_id, std::nullopt, EventType::kPreferenceChanged, caller.client_id,
+                       proof.source, proof.occurred_at, now, details, personal});
       conn->Exec(txn, kUpsertPreference, subject_id, static_cast<int>(c.channel), c.topic,
                  c.subscribed, event_id, ToIso8601(now));
       rows[{static_cast<int>(c.channel), c.topic}] = {c.subscribed, event_id, ToIso8601(now)};

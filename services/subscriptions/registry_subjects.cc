@@ -21,8 +21,7 @@ constexpr size_t kMaxAddresses = 20;
 constexpr db::Statement kLockKey{"subjects.lock_key",
                                  "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"};
 constexpr db::Statement kByExternalId{
-    "subjects.by_external_id",
-    "SELECT id::text, state FROM subjects WHERE external_id = $1"};
+    "subjects.by_external_id", "SELECT id::text, state FROM subjects WHERE external_id = $1"};
 constexpr db::Statement kOwners{
     "subjects.owners",
     "SELECT DISTINCT a.subject_id::text, s.external_id IS NULL"
@@ -75,8 +74,7 @@ void CheckExternalId(const std::string& id) {
   }
 }
 
-std::vector<NewAddress> NormalizeAll(const v1::UpsertSubjectRequest& r,
-                                     const std::string& region) {
+std::vector<NewAddress> NormalizeAll(const v1::UpsertSubjectRequest& r, const std::string& region) {
   if (static_cast<size_t>(r.emails_size()) > kMaxAddresses) {
     throw InvalidArgument("emails", "at most 20 per call");
   }
@@ -179,8 +177,7 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
     {
       // Empty fields in the request leave the stored value as it is.
       const char* names[] = {"surname", "given_name", "patronymic", "locale"};
-      const std::string* given[] = {&r.surname(), &r.given_name(), &r.patronymic(),
-                                    &r.locale()};
+      const std::string* given[] = {&r.surname(), &r.given_name(), &r.patronymic(), &r.locale()};
       std::string values[4];
       nlohmann::json changed = nlohmann::json::array(), personal = nlohmann::json::object();
       for (int i = 0; i < 4; ++i) {
@@ -200,8 +197,15 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
         conn->Exec(txn, kUpdateSubject, subject_id, external, values[0], values[1], values[2],
                    values[3], ToIso8601(now));
         AppendEvent(*conn, txn,
-                    {subject_id, std::nullopt, "subject.updated", caller.client_id, source, now,
-                     now, {{"fields", changed}}, personal});
+                    {subject_id,
+                     std::nullopt,
+                     EventType::kSubjectUpdated,
+                     caller.client_id,
+                     source,
+                     now,
+                     now,
+                     {{"fields", changed}},
+                     personal});
       }
     }
   }
@@ -212,20 +216,33 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
                             r.patronymic(), r.locale(), ToIso8601(now))[0][0]
                      .as<std::string>();
     created = true;
-    nlohmann::json personal = {{"surname", r.surname()},
-                               {"given_name", r.given_name()},
-                               {"patronymic", r.patronymic()}};
+    nlohmann::json personal = {
+        {"surname", r.surname()}, {"given_name", r.given_name()}, {"patronymic", r.patronymic()}};
     AppendEvent(*conn, txn,
-                {subject_id, std::nullopt, "subject.created", caller.client_id, source, now, now,
-                 {{"locale", r.locale()}, {"has_external_id", external.has_value()}}, personal});
+                {subject_id,
+                 std::nullopt,
+                 EventType::kSubjectCreated,
+                 caller.client_id,
+                 source,
+                 now,
+                 now,
+                 {{"locale", r.locale()}, {"has_external_id", external.has_value()}},
+                 personal});
   }
   for (const auto& a : addresses) {
     auto ins = conn->Exec(txn, kInsertAddress, subject_id, static_cast<int>(a.kind), a.value,
                           a.match_key, ToIso8601(now));
     if (ins.empty()) continue;
     AppendEvent(*conn, txn,
-                {subject_id, std::nullopt, "address.added", caller.client_id, source, now, now,
-                 {{"kind", KindName(a.kind)}}, {{"address", a.value}}});
+                {subject_id,
+                 std::nullopt,
+                 EventType::kAddressAdded,
+                 caller.client_id,
+                 source,
+                 now,
+                 now,
+                 {{"kind", KindName(a.kind)}},
+                 {{"address", a.value}}});
   }
   idem.Complete(*conn, txn, {{"subject_id", subject_id}, {"created", created}});
   v1::UpsertSubjectResponse resp;

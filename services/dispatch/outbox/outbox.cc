@@ -8,6 +8,7 @@
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "services/dispatch/ledger/message_ledger.h"
+#include "services/subscriptions/gate/gate_rows.h"
 
 namespace herald::dispatch {
 namespace {
@@ -48,63 +49,11 @@ constexpr db::Statement kClaimDue{
     " LEFT JOIN subjects s ON s.id = d.subject_id"
     " ORDER BY d.next_attempt_at LIMIT $2"};
 
-// Gate rows, in a fixed order (ids, then keys) so claims and opt-outs cannot deadlock.
-constexpr db::Statement kLockSubjects{
-    "outbox.lock_subject_gates",
-    "SELECT id FROM subjects WHERE id IN ("
-    "  SELECT unnest($1::uuid[])"
-    "  UNION SELECT a.subject_id FROM unnest($2::smallint[], $3::text[]) AS r(kind, mk)"
-    "        JOIN addresses a ON a.kind = r.kind AND a.match_key = r.mk)"
-    " ORDER BY id FOR SHARE"};
-constexpr db::Statement kEnsureAddressGates{
-    "outbox.ensure_address_gates",
-    "INSERT INTO address_gates (address_key, version)"
-    " SELECT decode(k, 'hex'), 0 FROM unnest($1::text[]) AS k ORDER BY 1"
-    " ON CONFLICT (address_key) DO NOTHING"};
-constexpr db::Statement kLockAddressGates{
-    "outbox.lock_address_gates",
-    "SELECT 1 FROM address_gates WHERE address_key IN"
-    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) ORDER BY address_key FOR SHARE"};
 
 constexpr db::Statement kRecipientsOf{
     "outbox.recipients_of",
     "SELECT coalesce(subject_id::text, ''), channel, coalesce(match_key, '') FROM messages"
     " WHERE id IN (SELECT unnest($1::uuid[]))"};
-
-std::string MatchKeyHex(const crypto::SuppressionHasher& hasher, Channel ch,
-                        const std::string& match_key) {
-  return crypto::ToHex(hasher.Current(KindName(KindOf(ch)), match_key).hash);
-}
-
-struct Recipient {
-  std::string subject_id;  // may be empty
-  Channel channel;
-  std::string match_key;  // empty once scrubbed (an erased recipient whose lease ran out)
-};
-
-// Locks the gate rows of these recipients FOR SHARE, in a fixed order (subjects by id, then
-// address keys), creating missing address rows. An opt-out updates the same rows first, so
-// it and any claim or completion touching its recipient are strictly ordered: a claim sees
-// every opt-out committed before it, and an opt-out's in-flight count is exact at its commit.
-void LockGateRows(db::Connection& conn, pqxx::transaction_base& txn,
-                  const crypto::SuppressionHasher& hasher,
-                  const std::vector<Recipient>& recipients) {
-  std::vector<std::optional<std::string>> subject_ids;
-  std::vector<std::string> kinds, match_keys;
-  std::set<std::string> gate_key_set;
-  for (const auto& r : recipients) {
-    if (!r.subject_id.empty()) subject_ids.push_back(r.subject_id);
-    if (r.match_key.empty()) continue;
-    kinds.push_back(std::to_string(static_cast<int>(KindOf(r.channel))));
-    match_keys.push_back(r.match_key);
-    gate_key_set.insert(MatchKeyHex(hasher, r.channel, r.match_key));
-  }
-  std::vector<std::string> gate_keys(gate_key_set.begin(), gate_key_set.end());
-  conn.Exec(txn, kLockSubjects, db::ToArrayLiteral(subject_ids), db::ToArrayLiteral(kinds),
-            db::ToArrayLiteral(match_keys));
-  conn.Exec(txn, kEnsureAddressGates, db::ToArrayLiteral(gate_keys));
-  conn.Exec(txn, kLockAddressGates, db::ToArrayLiteral(gate_keys));
-}
 
 // Provider text is stored as given but must be valid UTF-8 without NUL (PostgreSQL refuses
 // both): anything else becomes '?'. At most 300 bytes, cut at a character boundary.
@@ -211,12 +160,12 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     batch.push_back(std::move(row));
   }
 
-  // Lock the gate rows of every recipient before the gate reads them.
-  std::vector<Recipient> recipients;
+  // The gate rows of every recipient before the gate reads them (gate_rows.h).
+  std::vector<subscriptions::ClaimRecipient> recipients;
   for (const auto& row : batch) {
     recipients.push_back({row.m.subject_id, row.m.channel, row.match_key});
   }
-  LockGateRows(*conn, txn, gate_.hasher(), recipients);
+  subscriptions::LockForClaim(*conn, txn, gate_.hasher(), recipients);
 
   // The gate, in its own statements, with the chosen provider's country.
   std::vector<subscriptions::GateRequest> requests;
@@ -354,12 +303,12 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   // Leaving SENDING is ordered against opt-outs like entering it.
-  std::vector<Recipient> recipients;
+  std::vector<subscriptions::ClaimRecipient> recipients;
   for (const auto& r : conn->Exec(txn, kRecipientsOf, db::ToArrayLiteral(ids))) {
     recipients.push_back(
         {r[0].as<std::string>(), static_cast<Channel>(r[1].as<int>()), r[2].as<std::string>()});
   }
-  LockGateRows(*conn, txn, gate_.hasher(), recipients);
+  subscriptions::LockForClaim(*conn, txn, gate_.hasher(), recipients);
   // A message reclaimed meanwhile keeps only this attempt's row: it belongs to its new attempt.
   ledger::RecordCompletions(*conn, txn, completions, now);
   txn.commit();

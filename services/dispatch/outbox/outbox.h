@@ -23,12 +23,12 @@ struct ClaimedMessage {
   std::string subject_id;
   std::string address;  // normalised, as decided by the gate
   std::string match_key;
-  bool marketing = true;  // the topic is marketing (List-Unsubscribe, links)
+  bool marketing = true;     // the topic is marketing (List-Unsubscribe, links)
   double campaign_rate = 0;  // the campaign's messages per second; 0: no campaign limit
   Channel channel;
   std::string topic;
   std::string provider;
-  int attempt = 0;  // this attempt's number (1-based)
+  int attempt = 0;        // this attempt's number (1-based)
   Timestamp lease_until;  // after this another worker may reclaim it: do not send then
   // Content and values to render.
   std::string subject_template, text_template, html_template;
@@ -68,12 +68,12 @@ struct RetryPolicy {
 
 // The outbox: claims due messages and records what became of them.
 //
-// Claim() is where the invariant lives: in ONE transaction it locks a batch of due messages
-// (FOR UPDATE SKIP LOCKED, so replicas share the work), locks the recipients' gate rows
-// FOR SHARE in a fixed order, asks the gate in a separate statement (so it sees every
-// opt-out that committed before the locks were granted), and moves each message to SENDING
-// or SUPPRESSED. Only SENDING messages are returned, and only after the commit. Retries and
-// reclaimed leases pass through here again, so the gate runs for every attempt.
+// Claim() follows the gate-row rule (services/subscriptions/gate/gate_rows.h): in ONE
+// transaction it locks a batch of due messages (FOR UPDATE SKIP LOCKED, so replicas share the
+// work), locks the recipients' gate rows for claim, asks the gate in a separate statement,
+// and moves each message to SENDING or SUPPRESSED. Only SENDING messages are returned, and only
+// after the commit. Retries and reclaimed leases pass through here again, so the gate runs for
+// every attempt.
 class Outbox {
  public:
   Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,

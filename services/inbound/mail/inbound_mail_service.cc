@@ -204,14 +204,16 @@ class Processor {
       if (dmarc) details["sender_verified"] = "dmarc";
       nlohmann::json personal = {{"address", address->value}};
       if (owners.empty()) {
-        subscriptions::AppendEvent(conn_, txn_,
-                                   {std::nullopt, address_key, "privacy_request_received", kActor,
-                                    v1::EMAIL_REPLY, now_, now_, details, personal});
+        subscriptions::AppendEvent(
+            conn_, txn_,
+            {std::nullopt, address_key, subscriptions::EventType::kPrivacyRequestReceived, kActor,
+             v1::EMAIL_REPLY, now_, now_, details, personal});
       }
       for (const auto& subject_id : owners) {
-        subscriptions::AppendEvent(conn_, txn_,
-                                   {subject_id, std::nullopt, "privacy_request_received", kActor,
-                                    v1::EMAIL_REPLY, now_, now_, details, personal});
+        subscriptions::AppendEvent(
+            conn_, txn_,
+            {subject_id, std::nullopt, subscriptions::EventType::kPrivacyRequestReceived, kActor,
+             v1::EMAIL_REPLY, now_, now_, details, personal});
       }
     }
     f.outcome = revoke   ? MailOutcome::kRevocationApplied

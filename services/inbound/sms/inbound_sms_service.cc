@@ -10,6 +10,8 @@
 #include "services/dispatch/keyword_reply.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/event_log.h"
+#include "services/subscriptions/gate/gate_rows.h"
+#include "services/subscriptions/suppressions.h"
 
 namespace herald::inbound::sms {
 namespace {
@@ -22,12 +24,6 @@ constexpr db::Statement kFind{
     "inbound_sms.find",
     "SELECT id, keyword_class, outcome, received_at::text, processed_at IS NOT NULL"
     " FROM inbound_sms WHERE provider = $1 AND provider_message_id = $2"};
-// The number's gate row, bumped first, as every address opt-out does: a START's "was it
-// stopped?" and a concurrent STOP of the same number are ordered by it.
-constexpr db::Statement kBumpAddressGate{
-    "inbound_sms.bump_address_gate",
-    "INSERT INTO address_gates (address_key, version) VALUES (decode($1, 'hex'), 1)"
-    " ON CONFLICT (address_key) DO UPDATE SET version = address_gates.version + 1"};
 // An explicit opt-out of this number by SMS that is still in force and that no START has
 // answered yet: a START being processed concurrently (its lift not committed) already
 // counts, so two STARTs racing each other confirm once.
@@ -56,14 +52,6 @@ constexpr db::Statement kOwners{"inbound_sms.owners",
                                 "SELECT a.subject_id::text, s.locale FROM addresses a"
                                 " JOIN subjects s ON s.id = a.subject_id AND s.state = 'active'"
                                 " WHERE a.kind = 2 AND a.match_key = $1 ORDER BY a.subject_id"};
-// A bare number (no subject owns it) has no consent to record: START lifts its SMS stop
-// directly, with its own event.
-constexpr db::Statement kLiftSmsStop{
-    "inbound_sms.lift_sms_stop",
-    "UPDATE suppressions SET lifted_at = $2, lifted_event_id = $3"
-    " WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)"
-    " AND lifted_at IS NULL AND reason = 2 RETURNING id"};
-
 constexpr db::Statement kFindAttempt{
     "receipts.find_attempt",
     "SELECT message_id::text FROM message_attempts WHERE provider = $1"
@@ -168,8 +156,10 @@ InboundSmsService::Record InboundSmsService::Recall(const std::string& provider,
     return rec;
   }
   Timestamp now = clock_.Now();
+  // The number's gate row first, as every address opt-out takes it: a START's "was it
+  // stopped?" and a concurrent STOP of the same number are ordered by it.
   crypto::SuppressionHash current = hasher_.Current("phone", match_key);
-  conn->Exec(txn, kBumpAddressGate, crypto::ToHex(current.hash));
+  subscriptions::LockAddressForChange(*conn, txn, crypto::ToHex(current.hash));
   std::string outcome;
   switch (keyword) {
     case KeywordClass::kStop:
@@ -192,7 +182,7 @@ InboundSmsService::Record InboundSmsService::Recall(const std::string& provider,
   int64_t event_id = subscriptions::AppendEvent(*conn, txn,
                                                 {std::nullopt,
                                                  current.hash,
-                                                 "sms.inbound",
+                                                 subscriptions::EventType::kSmsInbound,
                                                  actor,
                                                  v1::SMS_REPLY,
                                                  now,
@@ -283,20 +273,21 @@ InboundResult InboundSmsService::HandleInbound(const std::string& provider, cons
   Timestamp now = clock_.Now();
   if (rec.keyword == KeywordClass::kStart && rec.outcome == "started" && owners.empty()) {
     crypto::SuppressionHash current = hasher_.Current("phone", number.match_key);
-    conn->Exec(txn, kBumpAddressGate, crypto::ToHex(current.hash));
+    subscriptions::LockAddressForChange(*conn, txn, crypto::ToHex(current.hash));
     int64_t event_id =
         subscriptions::AppendEvent(*conn, txn,
                                    {std::nullopt,
                                     current.hash,
-                                    "suppression.lifted",
+                                    subscriptions::EventType::kSuppressionLifted,
                                     caller.client_id,
                                     v1::SMS_REPLY,
                                     rec.received_at,
                                     now,
                                     {{"reason", "SMS_STOP"}, {"inbound_sms_id", rec.id}},
                                     nlohmann::json::object()});
-    conn->Exec(txn, kLiftSmsStop, db::ToArrayLiteral(HashesHex(hasher_, number.match_key)),
-               ToIso8601(now), event_id);
+    // A bare number (no subject owns it) has no consent to record: START lifts its SMS stop
+    // directly, with its own event.
+    subscriptions::LiftSmsStops(*conn, txn, HashesHex(hasher_, number.match_key), event_id, now);
   }
   std::optional<std::string> reply_id;
   if (out.outcome == "stopped" || out.outcome == "started" || out.outcome == "help") {

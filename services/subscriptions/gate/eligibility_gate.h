@@ -17,8 +17,8 @@ struct GateRequest {
   std::optional<std::string> subject_id;  // a syntactically valid UUID
   std::optional<std::string> address;     // as given; normalised here
   Channel channel = Channel::kEmail;
-  const TopicInfo* topic = nullptr;       // a known topic
-  std::string provider_country;           // ISO alpha-2, upper case; empty: domestic
+  const TopicInfo* topic = nullptr;  // a known topic
+  std::string provider_country;      // ISO alpha-2, upper case; empty: domestic
   // The message replies to this inbound SMS keyword (inbound_sms.id): the keyword-reply
   // rule applies when that inbound came from this very number within kKeywordReplyWindow
   // before `now` (the caller's clock; SQL never reads its own).
@@ -31,8 +31,8 @@ inline constexpr std::chrono::hours kKeywordReplyWindow{24};
 
 struct GateDecision {
   DenyReason reason = DenyReason::kNone;
-  std::string address;          // normalised address decided for; empty if none was known
-  std::string match_key;        // its match key (what suppressions and duplicates compare)
+  std::string address;           // normalised address decided for; empty if none was known
+  std::string match_key;         // its match key (what suppressions and duplicates compare)
   bool unknown_subject = false;  // the explicit subject id does not exist
   bool allowed() const { return reason == DenyReason::kNone && !unknown_subject; }
 };
@@ -42,7 +42,8 @@ struct GateDecision {
 // query per recipient) inside the caller's transaction, then applies Decide().
 //
 // Dispatch calls it inside the transaction that moves messages to `sending`, after locking
-// the recipients' gate rows; CheckEligibility calls it in a read-only transaction.
+// the recipients' gate rows for claim (gate_rows.h); CheckEligibility calls it in a
+// read-only transaction.
 class EligibilityGate {
  public:
   EligibilityGate(const crypto::SuppressionHasher& hasher, std::string default_region,

@@ -280,5 +280,23 @@ TEST_F(ErasureTest, MessageInFlightDuringDestructionIsScrubbedWhenItSettles) {
   EXPECT_EQ(Int("SELECT count(*) FROM message_attempts WHERE detail <> ''"), 0);
 }
 
+// Every erased address is kept as a REVOKED suppression, which also stops service notices.
+// An earlier unsubscribe of the address stops marketing only, so it does not stand in for it.
+TEST_F(ErasureTest, AnAddressUnsubscribedBeforeDestructionStillGetsItsRevokedSuppression) {
+  std::string id = NewSubject("left.earlier@example.com");
+  ConsentAll(id);
+  OptOutAddress("left.earlier@example.com", v1::ALL_MARKETING);
+  ASSERT_TRUE(Check("", "left.earlier@example.com", v1::EMAIL, "billing").allowed());
+  erasure_->Destroy(id, "consent revoked", "op");
+  EXPECT_EQ(Check("", "left.earlier@example.com", v1::EMAIL, "billing").reason(),
+            v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(reason::text, ',' ORDER BY id) FROM suppressions"),
+            "1,5");
+  // A second erasure path over the same address finds it covered and adds nothing.
+  std::string again = NewSubject("left.earlier@example.com");
+  erasure_->Depersonalize(again, "consent revoked", "op");
+  EXPECT_EQ(Count("suppressions"), 2);
+}
+
 }  // namespace
 }  // namespace herald::privacy

@@ -107,8 +107,8 @@ class PrivacyTest : public RegistryTest {
     if (dmarc) details["sender_verified"] = "dmarc";
     subscriptions::AppendEvent(
         *conn, txn,
-        {subject_id, key, "privacy_request_received", "inbound-mail", v1::EMAIL_REPLY, clock_.Now(),
-         clock_.Now(), details,
+        {subject_id, key, subscriptions::EventType::kPrivacyRequestReceived, "inbound-mail",
+         v1::EMAIL_REPLY, clock_.Now(), clock_.Now(), details,
          address.empty() ? nlohmann::json::object() : nlohmann::json{{"address", address}}});
     txn.commit();
   }

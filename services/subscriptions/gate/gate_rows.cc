@@ -1,0 +1,74 @@
+#include "services/subscriptions/gate/gate_rows.h"
+
+#include <set>
+
+#include "common/crypto/hash.h"
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
+
+namespace herald::subscriptions {
+namespace {
+
+constexpr db::Statement kLockSubjectForChange{
+    "gate_rows.lock_subject_for_change",
+    "UPDATE subjects SET gate_version = gate_version + 1 WHERE id = $1::uuid"
+    " RETURNING state, blocked, revoked, marketing_channels"};
+constexpr db::Statement kLockAddressForChange{
+    "gate_rows.lock_address_for_change",
+    "INSERT INTO address_gates (address_key, version) VALUES (decode($1, 'hex'), 1)"
+    " ON CONFLICT (address_key) DO UPDATE SET version = address_gates.version + 1"};
+
+constexpr db::Statement kLockSubjectsForClaim{
+    "gate_rows.lock_subjects_for_claim",
+    "SELECT id FROM subjects WHERE id IN ("
+    "  SELECT unnest($1::uuid[])"
+    "  UNION SELECT a.subject_id FROM unnest($2::smallint[], $3::text[]) AS r(kind, mk)"
+    "        JOIN addresses a ON a.kind = r.kind AND a.match_key = r.mk)"
+    " ORDER BY id FOR SHARE"};
+constexpr db::Statement kEnsureAddressRows{
+    "gate_rows.ensure_address_rows",
+    "INSERT INTO address_gates (address_key, version)"
+    " SELECT decode(k, 'hex'), 0 FROM unnest($1::text[]) AS k ORDER BY 1"
+    " ON CONFLICT (address_key) DO NOTHING"};
+constexpr db::Statement kLockAddressesForClaim{
+    "gate_rows.lock_addresses_for_claim",
+    "SELECT 1 FROM address_gates WHERE address_key IN"
+    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) ORDER BY address_key FOR SHARE"};
+
+}  // namespace
+
+std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
+                                                   pqxx::transaction_base& txn,
+                                                   const std::string& subject_id) {
+  auto rows = conn.Exec(txn, kLockSubjectForChange, subject_id);
+  if (rows.empty()) return std::nullopt;
+  return SubjectGateRow{rows[0][0].as<std::string>(), rows[0][1].as<bool>(), rows[0][2].as<bool>(),
+                        rows[0][3].as<int>()};
+}
+
+void LockAddressForChange(db::Connection& conn, pqxx::transaction_base& txn,
+                          const std::string& key_hex) {
+  conn.Exec(txn, kLockAddressForChange, key_hex);
+}
+
+void LockForClaim(db::Connection& conn, pqxx::transaction_base& txn,
+                  const crypto::SuppressionHasher& hasher,
+                  const std::vector<ClaimRecipient>& recipients) {
+  std::vector<std::optional<std::string>> subject_ids;
+  std::vector<std::string> kinds, match_keys;
+  std::set<std::string> gate_key_set;
+  for (const auto& r : recipients) {
+    if (!r.subject_id.empty()) subject_ids.push_back(r.subject_id);
+    AddressKind kind = KindOf(r.channel);
+    kinds.push_back(std::to_string(static_cast<int>(kind)));
+    match_keys.push_back(r.match_key);
+    gate_key_set.insert(crypto::ToHex(hasher.Current(KindName(kind), r.match_key).hash));
+  }
+  std::vector<std::string> gate_keys(gate_key_set.begin(), gate_key_set.end());
+  conn.Exec(txn, kLockSubjectsForClaim, db::ToArrayLiteral(subject_ids), db::ToArrayLiteral(kinds),
+            db::ToArrayLiteral(match_keys));
+  conn.Exec(txn, kEnsureAddressRows, db::ToArrayLiteral(gate_keys));
+  conn.Exec(txn, kLockAddressesForClaim, db::ToArrayLiteral(gate_keys));
+}
+
+}  // namespace herald::subscriptions

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "common/crypto/key_ring.h"
+#include "common/db/connection.h"
+#include "common/domain/enums.h"
+
+namespace herald::subscriptions {
+
+// The gate rows, and the rule the gate's correctness rests on. This is the only place that
+// states it and the only code that writes the rows; everything else calls these functions.
+//
+// Each subject's row in `subjects` (its gate_version) and each address's row in
+// `address_gates` (keyed by the address's keyed hash under the newest suppression key) is a
+// gate row. Two rules:
+//
+//   1. Change a subject, or anything that decides for an address (a suppression, a
+//      preference, a consent, the addresses themselves), only after taking the gate row for
+//      change: LockSubjectForChange / LockAddressForChange. Both write the row, so the lock
+//      is exclusive and held until commit.
+//   2. Claim a message (move it into `sending`, or complete it out of `sending`) only after
+//      locking the same rows for claim: LockForClaim, FOR SHARE, in one fixed order
+//      (subjects by id, then address keys), so claims and changes cannot deadlock.
+//
+// So a claim that holds the rows has committed before a change takes them, every claim after
+// the change's commit sees the change, and a change's count of messages in `sending` is exact
+// at its commit. The gate itself (EligibilityGate) only reads; it runs after LockForClaim in
+// dispatch and in a read-only transaction for CheckEligibility.
+
+// What the subject's gate row says about the subject, read while it is locked for change.
+struct SubjectGateRow {
+  std::string state;  // active, destroyed, depersonalized
+  bool blocked = false;
+  bool revoked = false;
+  int marketing_channels = 0;  // bit (1 << channel) set: marketing consent on that channel
+};
+
+// Rule 1 for a subject: bumps its gate_version. nullopt when there is no such subject.
+std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
+                                                   pqxx::transaction_base& txn,
+                                                   const std::string& subject_id);
+
+// Rule 1 for an address, given its keyed hash under the newest key (hex): creates the row
+// or bumps its version.
+void LockAddressForChange(db::Connection& conn, pqxx::transaction_base& txn,
+                          const std::string& key_hex);
+
+// A recipient a claim is about to decide for.
+struct ClaimRecipient {
+  std::string subject_id;  // may be empty
+  Channel channel = Channel::kEmail;
+  std::string match_key;
+};
+
+// Rule 2: locks the gate rows of these recipients FOR SHARE in the fixed order: the explicit
+// subjects and every subject owning one of the addresses, then the address rows (created,
+// unversioned, when missing).
+void LockForClaim(db::Connection& conn, pqxx::transaction_base& txn,
+                  const crypto::SuppressionHasher& hasher,
+                  const std::vector<ClaimRecipient>& recipients);
+
+}  // namespace herald::subscriptions

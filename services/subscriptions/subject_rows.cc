@@ -1,0 +1,70 @@
+#include "services/subscriptions/subject_rows.h"
+
+#include "common/db/statement.h"
+#include "herald/v1/subscriptions.pb.h"
+
+namespace herald::subscriptions {
+namespace {
+
+constexpr db::Statement kSetBlocked{
+    "subjects.set_blocked",
+    "UPDATE subjects SET blocked = $2, updated_at = $3 WHERE id = $1::uuid"};
+// $2: the processing consent kind; channel 0, as processing consent is not per channel.
+constexpr db::Statement kInsertWithdrawal{
+    "consents.insert_withdrawal",
+    "INSERT INTO consents (subject_id, kind, channel, granted, source, occurred_at, recorded_at,"
+    " actor, event_id) VALUES ($1::uuid, $2, 0, false, $3, $4, $5, $6, $7)"};
+constexpr db::Statement kSetRevoked{
+    "subjects.set_revoked",
+    "UPDATE subjects SET revoked = true, processing_consent = false, updated_at = $2"
+    " WHERE id = $1::uuid"};
+constexpr db::Statement kRectify{
+    "subjects.rectify",
+    "UPDATE subjects SET surname = $2, given_name = $3, patronymic = $4, locale = $5,"
+    " updated_at = $6 WHERE id = $1::uuid"};
+constexpr db::Statement kDeleteAddresses{"addresses.delete_of_subject",
+                                         "DELETE FROM addresses WHERE subject_id = $1::uuid"};
+constexpr db::Statement kDeletePreferences{"preferences.delete_of_subject",
+                                           "DELETE FROM preferences WHERE subject_id = $1::uuid"};
+constexpr db::Statement kBlank{
+    "subjects.blank",
+    "UPDATE subjects SET surname = '', given_name = '', patronymic = '', external_id = NULL,"
+    " state = $2, updated_at = $3 WHERE id = $1::uuid"};
+
+}  // namespace
+
+void SetSubjectBlocked(db::Connection& conn, pqxx::transaction_base& txn,
+                       const std::string& subject_id, bool blocked, Timestamp now) {
+  conn.Exec(txn, kSetBlocked, subject_id, blocked, ToIso8601(now));
+}
+
+void RecordProcessingRevocation(db::Connection& conn, pqxx::transaction_base& txn,
+                                const std::string& subject_id, const std::string& actor, int source,
+                                Timestamp occurred_at, int64_t event_id, Timestamp now) {
+  conn.Exec(txn, kInsertWithdrawal, subject_id, static_cast<int>(v1::PROCESSING), source,
+            ToIso8601(occurred_at), ToIso8601(now), actor, event_id);
+  conn.Exec(txn, kSetRevoked, subject_id, ToIso8601(now));
+}
+
+void RectifySubject(db::Connection& conn, pqxx::transaction_base& txn,
+                    const std::string& subject_id, const SubjectNames& names, Timestamp now) {
+  conn.Exec(txn, kRectify, subject_id, names.surname, names.given_name, names.patronymic,
+            names.locale, ToIso8601(now));
+}
+
+void DeleteSubjectAddresses(db::Connection& conn, pqxx::transaction_base& txn,
+                            const std::string& subject_id) {
+  conn.Exec(txn, kDeleteAddresses, subject_id);
+}
+
+int64_t DeleteSubjectPreferences(db::Connection& conn, pqxx::transaction_base& txn,
+                                 const std::string& subject_id) {
+  return conn.Exec(txn, kDeletePreferences, subject_id).affected_rows();
+}
+
+void BlankSubject(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
+                  const std::string& state, Timestamp now) {
+  conn.Exec(txn, kBlank, subject_id, state, ToIso8601(now));
+}
+
+}  // namespace herald::subscriptions
