@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <pqxx/pqxx>
 #include <random>
 
@@ -71,9 +72,12 @@ std::unique_ptr<TestDatabase> TestDatabase::Create() {
     EnsureTemplate(url, name);
     return name;
   }();
+  // Unique within the process (the counter) and across processes of the cluster (pid and a
+  // random part, for pids reused by later runs whose databases a crash left behind).
+  static std::atomic<int> counter{0};
   std::random_device rd;
-  std::string name =
-      "herald_test_" + std::to_string(getpid()) + "_" + std::to_string(rd() % 100000);
+  std::string name = "herald_test_" + std::to_string(getpid()) + "_" + std::to_string(++counter) +
+                     "_" + std::to_string(rd() % 100000);
   {
     pqxx::connection admin(url);
     pqxx::nontransaction(admin).exec("CREATE DATABASE " + name + " TEMPLATE " + template_name);
