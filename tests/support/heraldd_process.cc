@@ -99,6 +99,8 @@ void HeralddProcess::Start() {
         << extra_yaml_;
   }
   std::string log = dir_ + "/heraldd.log";
+  // Emptied before the child starts: a restart must not read the ports of the last run.
+  std::ofstream(log, std::ios::trunc).close();
   pid_ = fork();
   if (pid_ == 0) {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
