@@ -33,6 +33,8 @@
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/campaign_driver.h"
+#include "tests/support/consented_subject.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
@@ -161,31 +163,8 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
 
   // A subject in `locale` with processing consent and e-mail marketing consent.
   std::string Subject(const std::string& email) {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kCrmKey);
-    v1::UpsertSubjectRequest r;
-    r.set_given_name(GetParam().given_name);
-    r.set_locale(GetParam().locale);
-    r.add_emails(email);
-    v1::UpsertSubjectResponse resp;
-    auto status = subs_->UpsertSubject(&ctx, r, &resp);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    for (auto [kind, channel] : {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED},
-                                 std::pair{v1::MARKETING, v1::EMAIL}}) {
-      grpc::ClientContext c;
-      testing::Authorize(c, HeralddProcess::kCrmKey);
-      v1::RecordConsentRequest rc;
-      rc.set_subject_id(resp.subject().id());
-      rc.set_kind(kind);
-      rc.set_channel(channel);
-      rc.set_granted(true);
-      rc.mutable_proof()->set_source(v1::WEB_FORM);
-      rc.mutable_proof()->set_document_version("v1");
-      v1::RecordConsentResponse ignored;
-      auto s = subs_->RecordConsent(&c, rc, &ignored);
-      EXPECT_TRUE(s.ok()) << s.error_message();
-    }
-    return resp.subject().id();
+    return testing::ConsentedSubject(
+        *subs_, testing::SubjectWith(GetParam().given_name, {email}, GetParam().locale));
   }
 
   v1::SendResponse Send(const std::string& subject_id) {
@@ -261,7 +240,7 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
 
   v1::Message WaitFor(const std::string& id, v1::MessageStatus want) {
     v1::Message m;
-    testing::WaitUntil(
+    testing::Eventually(
         [&] {
           grpc::ClientContext ctx;
           testing::Authorize(ctx, HeralddProcess::kCrmKey);
@@ -270,7 +249,7 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
           dispatch_->GetMessage(&ctx, r, &m);
           return m.status() == want;
         },
-        20);
+        std::chrono::seconds(20));
     EXPECT_EQ(m.status(), want) << server_->Log();
     return m;
   }

@@ -31,10 +31,12 @@
 #include "herald/v1/privacy.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "services/inbound/sms/webhook_parsing.h"
-#include "tests/services/dispatch/adapters/sms/fake_provider.h"
 #include "tests/support/campaign_driver.h"
+#include "tests/support/consented_subject.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/personal_data_scan.h"
+#include "tests/support/sms_provider_stand_in.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
 
@@ -102,58 +104,10 @@ std::vector<std::string> NeedlesWithDigests() {
   return out;
 }
 
-struct SentSms {
-  std::string to, body;
-};
-
-// Twilio's Messages API, answering as Twilio does: the created message, number and text
-// quoted back; the second request is refused with Twilio's error body naming the number
-// (so a provider response holding the subject's data is part of the proof).
-class FakeTwilio {
- public:
-  FakeTwilio() {
-    server_.server().Post(
-        R"(/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json)",
-        [this](const httplib::Request& req, httplib::Response& res) {
-          std::lock_guard lock(mu_);
-          if (++requests_ == refuse_request_) {
-            // Twilio's error body, which names the number (kept as the attempt's detail).
-            json error = {{"code", 21614},
-                          {"message", "'To' number " + req.get_param_value("To") +
-                                          " is not a valid mobile number"},
-                          {"status", 400}};
-            res.status = 400;
-            res.set_content(error.dump(), "application/json");
-            return;
-          }
-          sent_.push_back({req.get_param_value("To"), req.get_param_value("Body")});
-          json answer = {{"sid", "SMe2e" + std::to_string(sent_.size())},
-                         {"to", req.get_param_value("To")},
-                         {"from", req.get_param_value("From")},
-                         {"body", req.get_param_value("Body")},
-                         {"status", "queued"}};
-          res.status = 201;
-          res.set_content(answer.dump(), "application/json");
-        });
-    server_.Start();
-  }
-  std::string base_url() const { return server_.base_url(); }
-  std::vector<SentSms> sent() {
-    std::lock_guard lock(mu_);
-    return sent_;
-  }
-
- private:
-  dispatch::sms::test_support::LoopbackServer server_;
-  std::mutex mu_;
-  std::vector<SentSms> sent_;
-  int requests_ = 0;
-  const int refuse_request_ = 2;  // the second SMS is refused (permanently, HTTP 400)
-};
-
 class DestructionE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    twilio_.RefuseTwilioRequest(2);
     db_ = testing::TestDatabase::Create();
     HERALD_REQUIRE_DB(db_);
     capture_ = std::make_unique<testing::SmtpCapture>();
@@ -200,24 +154,10 @@ class DestructionE2eTest : public ::testing::Test {
   }
 
   void Consent(const std::string& id) {
-    for (auto [kind, channel] :
-         {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED}, std::pair{v1::MARKETING, v1::EMAIL},
-          std::pair{v1::MARKETING, v1::SMS}}) {
-      grpc::ClientContext c;
-      testing::Authorize(c, HeralddProcess::kCrmKey);
-      v1::RecordConsentRequest rc;
-      rc.set_subject_id(id);
-      rc.set_kind(kind);
-      rc.set_channel(channel);
-      rc.set_granted(true);
-      rc.mutable_proof()->set_source(v1::WEB_FORM);
-      rc.mutable_proof()->set_document_version("v1");
-      rc.mutable_proof()->set_ip(kConsentIp);
-      rc.mutable_proof()->set_user_agent(kUserAgent);
-      v1::RecordConsentResponse ignored;
-      auto st = subs_->RecordConsent(&c, rc, &ignored);
-      EXPECT_TRUE(st.ok()) << st.error_message();
-    }
+    v1::Proof proof = testing::WebFormProof();
+    proof.set_ip(kConsentIp);
+    proof.set_user_agent(kUserAgent);
+    testing::GrantConsent(*subs_, id, {v1::EMAIL, v1::SMS}, proof);
   }
 
   std::string Send(const std::string& id, v1::Channel channel, const std::string& key) {
@@ -248,7 +188,7 @@ class DestructionE2eTest : public ::testing::Test {
 
   v1::MessageStatus WaitSettled(const std::string& message_id) {
     v1::Message m;
-    testing::WaitUntil(
+    testing::Eventually(
         [&] {
           grpc::ClientContext ctx;
           testing::Authorize(ctx, HeralddProcess::kCrmKey);
@@ -257,7 +197,7 @@ class DestructionE2eTest : public ::testing::Test {
           dispatch_->GetMessage(&ctx, r, &m);
           return m.status() == v1::SENT || m.status() == v1::FAILED;
         },
-        20);
+        std::chrono::seconds(20));
     return m.status();
   }
 
@@ -290,7 +230,10 @@ class DestructionE2eTest : public ::testing::Test {
     return resp.decision().reason();
   }
 
-  FakeTwilio twilio_;
+  // Answers as Twilio does, quoting number and text back; the second SMS is refused
+  // (permanently, HTTP 400) with Twilio's error body naming the number, so a provider
+  // response holding the subject's data is part of the proof.
+  testing::SmsProviderStandIn twilio_;
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<testing::SmtpCapture> capture_;
   std::unique_ptr<HeralddProcess> server_;
@@ -351,16 +294,17 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
     ASSERT_TRUE(res);
     ASSERT_EQ(res->status, 200) << res->body;
   }
-  EXPECT_TRUE(testing::WaitUntil([&] { return twilio_.sent().size() >= 2; }, 20))
+  EXPECT_TRUE(
+      testing::Eventually([&] { return twilio_.sent().size() >= 2; }, std::chrono::seconds(20)))
       << "no STOP confirmation reached the provider\n"
       << server_->Log();
-  EXPECT_TRUE(testing::WaitUntil(
+  EXPECT_TRUE(testing::Eventually(
       [&] {
         return db_->Scalar(
                    "SELECT count(*) FROM messages WHERE status IN ('queued', 'sending',"
                    " 'retrying')") == "0";
       },
-      20));
+      std::chrono::seconds(20)));
   EXPECT_NE(Check(id, v1::SMS), v1::DENY_REASON_UNSPECIFIED);
 
   // 5. The seed's refusal marker from its address, signed with its name and phone.

@@ -26,16 +26,22 @@
 
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "tests/support/campaign_driver.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
+#include "tests/support/outbox.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
 
 namespace herald {
 namespace {
 
+// Predicates here query the database on a new connection each time: polled every 100 ms,
+// as before, so the waiting does not load the server whose throughput is measured.
+constexpr std::chrono::milliseconds kDbPoll(100);
+
+using testing::Eventually;
 using testing::HeralddProcess;
 using testing::Number;
-using testing::WaitUntil;
 using Clock = std::chrono::steady_clock;
 
 // Outbox::Complete's history note for a message an open circuit refused: not an attempt.
@@ -55,9 +61,9 @@ constexpr int kSendConcurrency = 4;
 std::string Config(const std::string& providers, int workers = 2) {
   return "email:\n  from_address: news@herald.test\n"
          "dispatch:\n  workers: " +
-         std::to_string(workers) +
-         "\n  batch_size: 50\n  retry_base_s: 1\n  send_concurrency: " +
-         std::to_string(kSendConcurrency) + "\n"
+         std::to_string(workers) + "\n  batch_size: 50\n  retry_base_s: 1\n  send_concurrency: " +
+         std::to_string(kSendConcurrency) +
+         "\n"
          "providers:\n" +
          providers;
 }
@@ -183,7 +189,7 @@ class SmtpSink {
       }
       _exit(127);
     }
-    if (!WaitUntil([&] { return Accepts(); }, 5)) {
+    if (!Eventually([&] { return Accepts(); }, std::chrono::seconds(5))) {
       throw std::runtime_error("smtp-sink did not listen on " + listen + ": " + Output());
     }
   }
@@ -243,11 +249,11 @@ TEST(DispatchProvidersTest, RateLimitIsNeverExceededByMoreThanTenPercent) {
   server.Start();
   auto subjects = testing::MakeSubjects(*db, kMessages, "p");
   StartCampaign(server, subjects);
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
       },
-      40))
+      std::chrono::seconds(40), kDbPoll))
       << "not all messages were sent; by status: "
       << db->Scalar(
              "SELECT string_agg(status || '=' || n, ', ') FROM"
@@ -306,11 +312,11 @@ TEST(DispatchProvidersTest, FailingProviderIsTakenOutAndTrafficMovesToTheNext) {
   server.Start();
   auto start = Clock::now();
   auto ids = SendEach(server, testing::MakeSubjects(*db, kMessages, "p"), "failover-");
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
       },
-      30))
+      std::chrono::seconds(30), kDbPoll))
       << "by status: "
       << db->Scalar(
              "SELECT string_agg(status || '=' || n, ', ') FROM"
@@ -383,13 +389,13 @@ TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
   server.Start();
   auto start = Clock::now();
   auto ids = SendEach(server, testing::MakeSubjects(*db, kMessages, "p"), "outage-");
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'retrying'") ==
                    kMessages &&
                Number(*db, "SELECT count(*) FROM message_attempts") >= 5;
       },
-      20))
+      std::chrono::seconds(20), kDbPoll))
       << "the messages did not all wait in RETRYING with failed attempts\n"
       << server.Log();
   double down_for = Since(start);
@@ -405,11 +411,11 @@ TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
             1);
 
   auto relay = CaptureOnPort(port);
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
       },
-      30))
+      std::chrono::seconds(30), kDbPoll))
       << "by status: "
       << db->Scalar(
              "SELECT string_agg(status || '=' || n, ', ') FROM"
@@ -418,7 +424,7 @@ TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
       << server.Log();
   double recovered_after = Since(start) - down_for;
   // Nothing arrives late, twice or extra.
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_OUTBOX_SETTLED(*db);
   auto captured = testing::CapturedMessageIds(*relay);
   EXPECT_EQ(captured.size(), static_cast<size_t>(kMessages));
   for (const auto& id : ids) EXPECT_EQ(captured[id], 1) << id;
@@ -461,12 +467,12 @@ TEST(DispatchProvidersTest, SmtpSinkTakesVolume) {
   auto start = Clock::now();
   StartCampaign(server, subjects);
   double sink_done = 0;
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] {
         if (sink_done == 0 && sink.Messages() >= kMessages) sink_done = Since(start);
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
       },
-      60))
+      std::chrono::seconds(60), kDbPoll))
       << "by status: "
       << db->Scalar(
              "SELECT string_agg(status || '=' || n, ', ') FROM"
@@ -532,11 +538,11 @@ TEST(DispatchProvidersTest, CampaignRateIsHeld) {
     v1::Campaign c;
     ASSERT_TRUE(stub->StartCampaign(&ctx, s, &c).ok());
   }
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
       },
-      40));
+      std::chrono::seconds(40), kDbPoll));
   std::vector<double> times;
   for (const auto& a : Arrivals(sink)) times.push_back(a.time);
   std::sort(times.begin(), times.end());
@@ -566,27 +572,28 @@ TEST(DispatchProvidersTest, ABatchLongerThanItsLeaseIsHandedBackNotSentTwice) {
   HERALD_REQUIRE_DB(db);
   constexpr int kMessages = 30;
   testing::SmtpCapture sink;
-  std::string config = "email:\n  from_address: news@herald.test\n"
-                       "dispatch:\n  workers: 2\n  batch_size: 30\n  lease_s: 5\n"
-                       "  retry_base_s: 1\nproviders:\n" +
-                       SmtpProvider("slow", sink.port(),
-                                    "    rate_per_second: 5\n    burst: 1\n");
+  std::string config =
+      "email:\n  from_address: news@herald.test\n"
+      "dispatch:\n  workers: 2\n  batch_size: 30\n  lease_s: 5\n"
+      "  retry_base_s: 1\nproviders:\n" +
+      SmtpProvider("slow", sink.port(), "    rate_per_second: 5\n    burst: 1\n");
   HeralddProcess server(db->dsn(), config);
   server.Start();
   auto subjects = testing::MakeSubjects(*db, kMessages, "p");
   StartCampaign(server, subjects);
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] {
         return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent'") == kMessages;
       },
-      60))
+      std::chrono::seconds(60), kDbPoll))
       << server.Log();
   auto captured = testing::CapturedMessageIds(sink);
   EXPECT_EQ(captured.size(), static_cast<size_t>(kMessages));
   for (const auto& [id, n] : captured) EXPECT_EQ(n, 1) << id;
   // It really happened: some messages were handed back with their lease nearly over.
-  EXPECT_GE(Number(*db, "SELECT count(*) FROM message_history"
-                        " WHERE note = 'lease nearly over; not attempted'"),
+  EXPECT_GE(Number(*db,
+                   "SELECT count(*) FROM message_history"
+                   " WHERE note = 'lease nearly over; not attempted'"),
             1);
 }
 

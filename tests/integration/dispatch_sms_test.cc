@@ -3,13 +3,11 @@
 // encoding actually sent, and fails over to the next provider when the first keeps failing.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
-
-#include <mutex>
-#include <thread>
 
 #include "herald/v1/dispatch.grpc.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
+#include "tests/support/sms_provider_stand_in.h"
 #include "tests/support/test_database.h"
 
 namespace herald {
@@ -18,69 +16,45 @@ namespace {
 using ::testing::HasSubstr;
 using testing::HeralddProcess;
 
-// A Twilio-style Messages API on loopback: records bodies, answers 201 or a fixed error.
-class FakeTwilio {
- public:
-  explicit FakeTwilio(int status) : status_(status) {
-    server_.Post(R"(/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json)",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   std::lock_guard lock(mu_);
-                   bodies_.push_back(req.get_param_value("Body"));
-                   to_.push_back(req.get_param_value("To"));
-                   res.status = status_;
-                   res.set_content(status_ == 201 ? R"({"sid":"SM123"})"
-                                                  : R"({"code":20500,"message":"oops"})",
-                                   "application/json");
-                 });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ~FakeTwilio() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::vector<std::string> bodies() {
-    std::lock_guard lock(mu_);
-    return bodies_;
-  }
+// The bodies of every message a provider stand-in was sent.
+std::vector<std::string> Bodies(const testing::SmsProviderStandIn& provider) {
+  std::vector<std::string> out;
+  for (const auto& r : provider.requests()) out.push_back(r.body);
+  return out;
+}
 
- private:
-  int status_;
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = 0;
-  std::mutex mu_;
-  std::vector<std::string> bodies_, to_;
-};
-
-std::string Provider(const std::string& name, int priority, int port) {
-  return "  - name: " + name + "\n    kind: twilio\n    country: RU\n    priority: " +
-         std::to_string(priority) + "\n    breaker_failures: 2\n    breaker_open_s: 60\n" +
-         "    settings:\n      base_url: http://127.0.0.1:" + std::to_string(port) +
+std::string Provider(const std::string& name, int priority,
+                     const testing::SmsProviderStandIn& provider) {
+  return "  - name: " + name +
+         "\n    kind: twilio\n    country: RU\n    priority: " + std::to_string(priority) +
+         "\n    breaker_failures: 2\n    breaker_open_s: 60\n" +
+         "    settings:\n      base_url: " + provider.base_url() +
          "\n      account_sid: AC123\n      from: Herald\n";
 }
 
 TEST(DispatchSmsTest, FooterInTheSubjectsLanguageAndFailoverToTheNextProvider) {
   auto db = testing::TestDatabase::Create();
   HERALD_REQUIRE_DB(db);
-  FakeTwilio broken(500), healthy(201);
-  std::string config = "sms:\n  footer_az: \"DAYAN → 1234\"\n  footer_ru: \"СТОП → 1234\"\n"
-                       "dispatch:\n  retry_base_s: 1\n"
-                       "providers:\n" + Provider("first", 1, broken.port()) +
-                       Provider("second", 2, healthy.port());
+  testing::SmsProviderStandIn broken, healthy;
+  broken.AnswerTwilioWith(500);
+  std::string config =
+      "sms:\n  footer_az: \"DAYAN → 1234\"\n  footer_ru: \"СТОП → 1234\"\n"
+      "dispatch:\n  retry_base_s: 1\n"
+      "providers:\n" +
+      Provider("first", 1, broken) + Provider("second", 2, healthy);
   HeralddProcess server(db->dsn(), config);
   server.AddEnv("HERALD_PROVIDER_FIRST_SECRET=token-1");
   server.AddEnv("HERALD_PROVIDER_SECOND_SECRET=token-2");
   server.Start();
-  db->Exec("INSERT INTO subjects (id, surname, locale, processing_consent, marketing_channels,"
-           " created_at, updated_at) VALUES"
-           " ('11111111-1111-1111-1111-111111111111', 'A', 'az', true, 4, now(), now()),"
-           " ('22222222-2222-2222-2222-222222222222', 'B', 'ru-RU', true, 4, now(), now())");
-  db->Exec("INSERT INTO addresses (subject_id, kind, value, match_key, added_at) VALUES"
-           " ('11111111-1111-1111-1111-111111111111', 2, '+994501234567', '+994501234567', now()),"
-           " ('22222222-2222-2222-2222-222222222222', 2, '+79161234567', '+79161234567', now())");
+  db->Exec(
+      "INSERT INTO subjects (id, surname, locale, processing_consent, marketing_channels,"
+      " created_at, updated_at) VALUES"
+      " ('11111111-1111-1111-1111-111111111111', 'A', 'az', true, 4, now(), now()),"
+      " ('22222222-2222-2222-2222-222222222222', 'B', 'ru-RU', true, 4, now(), now())");
+  db->Exec(
+      "INSERT INTO addresses (subject_id, kind, value, match_key, added_at) VALUES"
+      " ('11111111-1111-1111-1111-111111111111', 2, '+994501234567', '+994501234567', now()),"
+      " ('22222222-2222-2222-2222-222222222222', 2, '+79161234567', '+79161234567', now())");
   auto stub = v1::DispatchService::NewStub(server.Channel());
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) {
@@ -98,15 +72,13 @@ TEST(DispatchSmsTest, FooterInTheSubjectsLanguageAndFailoverToTheNextProvider) {
     ASSERT_EQ(resp.status(), v1::QUEUED);
     ids.push_back(resp.message_id());
   }
-  for (int i = 0; i < 300; ++i) {
-    if (std::stoll(db->Scalar("SELECT count(*) FROM messages WHERE status = 'sent'")) == 6) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_EQ(db->Scalar("SELECT count(*) FROM messages WHERE status = 'sent'"), "6")
-      << server.Log();
+  testing::Eventually(
+      [&] { return db->Scalar("SELECT count(*) FROM messages WHERE status = 'sent'") == "6"; },
+      std::chrono::seconds(30), std::chrono::milliseconds(100));
+  ASSERT_EQ(db->Scalar("SELECT count(*) FROM messages WHERE status = 'sent'"), "6") << server.Log();
   // The broken provider was tried, then taken out; the healthy one carried everything.
-  EXPECT_GE(broken.bodies().size(), 2u);
-  auto bodies = healthy.bodies();
+  EXPECT_GE(Bodies(broken).size(), 2u);
+  auto bodies = Bodies(healthy);
   ASSERT_EQ(bodies.size(), 6u);
   int az = 0, ru = 0;
   for (const auto& b : bodies) {

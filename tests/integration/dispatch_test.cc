@@ -1,14 +1,16 @@
 // Dispatch end to end: heraldd's worker claims through the gate and sends over real SMTP to
 // a capturing server on loopback.
-#include <regex>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <thread>
+#include <regex>
 
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
+#include "tests/support/consented_subject.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
+#include "tests/support/outbox.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
 
@@ -23,12 +25,13 @@ class DispatchTest : public ::testing::Test {
   void SetUp() override {
     db_ = testing::TestDatabase::Create();
     HERALD_REQUIRE_DB(db_);
-    capture_ = std::make_unique<testing::SmtpCapture>(std::vector<std::string>{
-        "--fail-rcpt", "bounce@example.com=550:5.1.1:No such user"});
-    std::string providers = "email:\n  from_address: news@herald.test\n  from_name: Herald\n"
-                            "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
-                            "    settings:\n      url: smtp://127.0.0.1:" +
-                            std::to_string(capture_->port()) + "\n      starttls: none\n";
+    capture_ = std::make_unique<testing::SmtpCapture>(
+        std::vector<std::string>{"--fail-rcpt", "bounce@example.com=550:5.1.1:No such user"});
+    std::string providers =
+        "email:\n  from_address: news@herald.test\n  from_name: Herald\n"
+        "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
+        "    settings:\n      url: smtp://127.0.0.1:" +
+        std::to_string(capture_->port()) + "\n      starttls: none\n";
     server_ = std::make_unique<HeralddProcess>(db_->dsn(), providers);
     server_->Start();
     subs_ = v1::SubscriptionService::NewStub(server_->Channel());
@@ -36,28 +39,7 @@ class DispatchTest : public ::testing::Test {
   }
 
   std::string Subject(const std::string& email) {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kCrmKey);
-    v1::UpsertSubjectRequest r;
-    r.set_given_name("Ольга");
-    r.add_emails(email);
-    v1::UpsertSubjectResponse resp;
-    EXPECT_TRUE(subs_->UpsertSubject(&ctx, r, &resp).ok());
-    for (auto [kind, channel] : {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED},
-                                 std::pair{v1::MARKETING, v1::EMAIL}}) {
-      grpc::ClientContext c;
-      testing::Authorize(c, HeralddProcess::kCrmKey);
-      v1::RecordConsentRequest rc;
-      rc.set_subject_id(resp.subject().id());
-      rc.set_kind(kind);
-      rc.set_channel(channel);
-      rc.set_granted(true);
-      rc.mutable_proof()->set_source(v1::WEB_FORM);
-      rc.mutable_proof()->set_document_version("v1");
-      v1::RecordConsentResponse ignored;
-      EXPECT_TRUE(subs_->RecordConsent(&c, rc, &ignored).ok());
-    }
-    return resp.subject().id();
+    return testing::ConsentedSubject(*subs_, testing::SubjectWith("Ольга", {email}));
   }
 
   v1::SendResponse Send(const std::string& subject_id, const std::string& key) {
@@ -79,17 +61,20 @@ class DispatchTest : public ::testing::Test {
 
   v1::Message WaitFor(const std::string& id, v1::MessageStatus want) {
     v1::Message m;
-    for (int i = 0; i < 200; ++i) {
+    auto reached = [&] {
       grpc::ClientContext ctx;
       testing::Authorize(ctx, HeralddProcess::kCrmKey);
       v1::GetMessageRequest r;
       r.set_message_id(id);
       dispatch_->GetMessage(&ctx, r, &m);
-      if (m.status() == want) return m;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      return m.status() == want;
+    };
+    if (testing::Eventually(reached, std::chrono::seconds(10), std::chrono::milliseconds(50))) {
+      return m;
     }
     ADD_FAILURE() << "message never reached " << v1::MessageStatus_Name(want) << ", is "
-                  << v1::MessageStatus_Name(m.status()) << "\n" << server_->Log();
+                  << v1::MessageStatus_Name(m.status()) << "\n"
+                  << server_->Log();
     return m;
   }
 
@@ -130,7 +115,7 @@ TEST_F(DispatchTest, AllowedMessageIsDeliveredOverSmtp) {
       << "no unsubscribe link in the HTML body";
   // The idempotent repeat sends nothing new.
   EXPECT_EQ(Send(id, "e2e-1").message_id(), sent.message_id());
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_OUTBOX_SETTLED(*db_);
   EXPECT_EQ(capture_->Messages().size(), 1u);
 }
 
@@ -147,7 +132,7 @@ TEST_F(DispatchTest, OptedOutRecipientGetsNothing) {
   auto sent = Send(id, "e2e-2");
   EXPECT_EQ(sent.status(), v1::SUPPRESSED);
   EXPECT_EQ(sent.deny_reason(), v1::ADDRESS_SUPPRESSED);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_OUTBOX_SETTLED(*db_);
   EXPECT_TRUE(capture_->Messages().empty());
 }
 

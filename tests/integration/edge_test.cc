@@ -118,22 +118,7 @@ class EdgeTest : public ::testing::Test {
 
   // Polls the log (a deadline, never a fixed sleep) for a line holding every part.
   bool LogEventually(const std::vector<std::string>& parts) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::string log = server_->Log();
-      size_t start = 0;
-      while (start < log.size()) {
-        size_t end = log.find('\n', start);
-        if (end == std::string::npos) end = log.size();
-        std::string line = log.substr(start, end - start);
-        bool all = true;
-        for (const auto& p : parts) all = all && line.find(p) != std::string::npos;
-        if (all) return true;
-        start = end + 1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+    return server_->WaitForLogLine(parts, std::chrono::seconds(10));
   }
 
   std::unique_ptr<testing::TestDatabase> db_;

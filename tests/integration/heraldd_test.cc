@@ -12,6 +12,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/test_database.h"
 
@@ -182,18 +183,17 @@ TEST_F(HeralddTest, SigtermFinishesTheCallInFlightThenExitsZero) {
     call_status = stub_->CheckEligibility(&ctx, check, &resp);
   });
   // Wait until the server's statement is waiting on our lock.
-  for (int i = 0; i < 100; ++i) {
-    if (db_->Scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()") == "1") {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  testing::Eventually([&] {
+    return db_->Scalar(
+               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+               " AND datname = current_database()") == "1";
+  });
   ASSERT_EQ(db_->Scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                         " AND datname = current_database()"),
             "1");
   std::thread stopper([&] { EXPECT_EQ(server_->Stop(SIGTERM), 0); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The drain has begun before the call can complete.
+  EXPECT_TRUE(server_->WaitForLogLine({"\"msg\":\"shutting down\""}));
   lock.commit();  // release: the in-flight call completes during shutdown
   call.join();
   stopper.join();
@@ -239,11 +239,9 @@ TEST(HeralddReadiness, FollowsPostgresDownAndUp) {
     return resp.status();
   };
   auto wait_for = [&](int want, int seconds) {
-    for (int i = 0; i < seconds * 10; ++i) {
-      if (testing::HttpGet(server.ops_port(), "/readyz") == want) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+    return testing::Eventually(
+        [&] { return testing::HttpGet(server.ops_port(), "/readyz") == want; },
+        std::chrono::seconds(seconds), std::chrono::milliseconds(100));
   };
   ASSERT_TRUE(wait_for(200, 5));
   EXPECT_EQ(health_status(), grpc::health::v1::HealthCheckResponse::SERVING);
@@ -277,16 +275,7 @@ namespace {
 
 // Runs heraldctl against the server; returns its exit status and output (stdout + stderr).
 int RunHeraldctl(const HeralddProcess& server, const std::string& args, std::string* out) {
-  std::string cmd = std::string("HERALDCTL_ADDR=") + server.grpc_target() +
-                    " HERALDCTL_API_KEY=" + HeralddProcess::kCrmKey + " " + HERALD_HERALDCTL_PATH +
-                    " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  out->clear();
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return server.Heraldctl(HeralddProcess::kCrmKey, args, out);
 }
 
 TEST_F(HeralddTest, HeraldctlDrivesTheService) {

@@ -18,7 +18,10 @@
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/campaign_driver.h"
+#include "tests/support/consented_subject.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
+#include "tests/support/outbox.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
 
@@ -98,31 +101,9 @@ class InboundMailTest : public ::testing::Test {
 
   // A subject with consent to processing and to marketing on e-mail and SMS.
   std::string Subject(const std::string& email, const std::string& phone = "") {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kCrmKey);
-    v1::UpsertSubjectRequest r;
-    r.set_given_name("Leyla");
-    r.add_emails(email);
+    v1::UpsertSubjectRequest r = testing::SubjectWith("Leyla", {email});
     if (!phone.empty()) r.add_phones(phone);
-    v1::UpsertSubjectResponse resp;
-    auto st = subs_->UpsertSubject(&ctx, r, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    for (auto [kind, channel] :
-         {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED}, std::pair{v1::MARKETING, v1::EMAIL},
-          std::pair{v1::MARKETING, v1::SMS}}) {
-      grpc::ClientContext c;
-      testing::Authorize(c, HeralddProcess::kCrmKey);
-      v1::RecordConsentRequest rc;
-      rc.set_subject_id(resp.subject().id());
-      rc.set_kind(kind);
-      rc.set_channel(channel);
-      rc.set_granted(true);
-      rc.mutable_proof()->set_source(v1::WEB_FORM);
-      rc.mutable_proof()->set_document_version("v1");
-      v1::RecordConsentResponse ignored;
-      EXPECT_TRUE(subs_->RecordConsent(&c, rc, &ignored).ok());
-    }
-    return resp.subject().id();
+    return testing::ConsentedSubject(*subs_, r, {v1::EMAIL, v1::SMS});
   }
 
   v1::DenyReason Check(const std::string& subject_id, const std::string& address,
@@ -181,7 +162,8 @@ class InboundMailTest : public ::testing::Test {
     auto st = dispatch_->Send(&ctx, r, &resp);
     EXPECT_TRUE(st.ok()) << st.error_message();
     EXPECT_TRUE(
-        testing::WaitUntil([&] { return GetMessage(resp.message_id()).status() == v1::SENT; }, 20))
+        testing::Eventually([&] { return GetMessage(resp.message_id()).status() == v1::SENT; },
+                            std::chrono::seconds(20)))
         << server_->Log();
     return resp.message_id();
   }
@@ -386,12 +368,12 @@ TEST_F(InboundMailTest, ComplaintSuppressesAndCountsOnTheCampaign) {
   content.set_text("Hello");
   std::string campaign = testing::StartCampaign(*server_, subjects, content, "arf");
   std::string id;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(testing::Eventually(
       [&] {
         return Count("SELECT count(*) FROM messages WHERE campaign_id = '" + campaign +
                      "' AND status = 'sent'") == 1;
       },
-      20))
+      std::chrono::seconds(20)))
       << server_->Log();
   id = db_->Scalar("SELECT id FROM messages WHERE campaign_id = '" + campaign + "'");
   std::string arf = Genuine("arf_abuse.eml", kArfId, id);
@@ -430,12 +412,12 @@ TEST_F(InboundMailTest, ForgedReportsAboutOtherRecipientsChangeNothing) {
   content.set_subject("Offer");
   content.set_text("Hello");
   std::string campaign = testing::StartCampaign(*server_, subjects, content, "sec4");
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(testing::Eventually(
       [&] {
         return Count("SELECT count(*) FROM messages WHERE campaign_id = '" + campaign +
                      "' AND status = 'sent'") == 3;
       },
-      20))
+      std::chrono::seconds(20)))
       << server_->Log();
   std::vector<std::string> ids, addresses;
   for (int i = 0; i < 3; ++i) {
@@ -535,7 +517,7 @@ TEST_F(InboundMailTest, UnrecognisedMailIsIgnoredAndNeverAnswered) {
   EXPECT_EQ(Count("SELECT count(*) FROM inbound_mail WHERE outcome = 'ignored'"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_OUTBOX_SETTLED(*db_);
   EXPECT_TRUE(capture_->Messages().empty());
 }
 
@@ -572,13 +554,10 @@ int RunCtl(const std::string& env, const std::string& args, const std::string& s
            std::string* out) {
   std::string cmd =
       env + " " + HERALD_HERALDCTL_PATH + " inbound-mail " + args + " < '" + stdin_file + "' 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
   std::string output;
-  char buf[512];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
-  int status = pclose(pipe);
+  int status = testing::RunCommand(cmd, &output);
   if (out) *out = output;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return status;
 }
 
 TEST_F(InboundMailTest, HeraldctlInboundMailExitCodes) {

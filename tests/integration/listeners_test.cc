@@ -96,6 +96,7 @@ TEST_F(ListenersTest, EachListenerServesOnlyItsOwnRoutes) {
 TEST_F(ListenersTest, WithoutTheSecretTheMailListenerIsNotOpened) {
   HeralddProcess server(db_->dsn());
   server.Start();
+  EXPECT_EQ(server.mail_port(), 0) << "heraldd reported a mail listener";
   EXPECT_EQ(HttpGet(server.mail_port(), "/hooks/email/inbound"), 0);  // nobody listens
   EXPECT_EQ(HttpGet(server.ops_port(), "/healthz"), 200);
 }
@@ -109,6 +110,8 @@ TEST_F(ListenersTest, WorkerOnlyProcessStartsTheOpsListener) {
   EXPECT_EQ(HttpGet(server.ops_port(), "/metrics", &metrics), 200);
   EXPECT_THAT(metrics, HasSubstr("herald_db_pool_connections"));
   // No public or API listener in this role.
+  EXPECT_EQ(server.http_port(), 0) << "heraldd reported a public listener";
+  EXPECT_EQ(server.grpc_target(), "127.0.0.1:0") << "heraldd reported a gRPC listener";
   EXPECT_EQ(HttpGet(server.http_port(), "/u/x"), 0);
   EXPECT_EQ(server.Stop(SIGTERM), 0);
   EXPECT_THAT(server.Log(), HasSubstr("\"ops\":\"127.0.0.1:" + std::to_string(server.ops_port())));

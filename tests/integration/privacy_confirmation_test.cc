@@ -17,6 +17,8 @@
 #include "herald/v1/privacy.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/campaign_driver.h"
+#include "tests/support/consented_subject.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
@@ -92,30 +94,7 @@ class PrivacyConfirmationTest : public ::testing::Test {
 
   // A subject with consent to processing and to e-mail marketing.
   std::string Subject(const std::string& email, const std::string& locale) {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kCrmKey);
-    v1::UpsertSubjectRequest r;
-    r.set_given_name("Anna");
-    r.set_locale(locale);
-    r.add_emails(email);
-    v1::UpsertSubjectResponse resp;
-    auto st = subs_->UpsertSubject(&ctx, r, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    for (auto [kind, channel] : {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED},
-                                 std::pair{v1::MARKETING, v1::EMAIL}}) {
-      grpc::ClientContext c;
-      testing::Authorize(c, HeralddProcess::kCrmKey);
-      v1::RecordConsentRequest rc;
-      rc.set_subject_id(resp.subject().id());
-      rc.set_kind(kind);
-      rc.set_channel(channel);
-      rc.set_granted(true);
-      rc.mutable_proof()->set_source(v1::WEB_FORM);
-      rc.mutable_proof()->set_document_version("v1");
-      v1::RecordConsentResponse ignored;
-      EXPECT_TRUE(subs_->RecordConsent(&c, rc, &ignored).ok());
-    }
-    return resp.subject().id();
+    return testing::ConsentedSubject(*subs_, testing::SubjectWith("Anna", {email}, locale));
   }
 
   v1::DenyReason Check(const std::string& subject_id, const std::string& topic) {
@@ -146,7 +125,7 @@ class PrivacyConfirmationTest : public ::testing::Test {
   // The path of the confirmation link in the captured message to `address` (waits for it).
   std::string LinkAt(const std::string& address, std::string* message = nullptr) {
     std::string path;
-    EXPECT_TRUE(testing::WaitUntil(
+    EXPECT_TRUE(testing::Eventually(
         [&] {
           for (const auto& m : capture_->Messages()) {
             if (m.find(address) == std::string::npos) continue;
@@ -161,7 +140,7 @@ class PrivacyConfirmationTest : public ::testing::Test {
           }
           return false;
         },
-        30))
+        std::chrono::seconds(30)))
         << server_->Log();
     return path;
   }
@@ -182,16 +161,7 @@ class PrivacyConfirmationTest : public ::testing::Test {
 
   // heraldctl with the privacy key; its exit status and output.
   int Heraldctl(const std::string& args, std::string* out) {
-    std::string cmd = "HERALDCTL_ADDR=" + server_->grpc_target() +
-                      " HERALDCTL_API_KEY=" + HeralddProcess::kPrivacyKey + " " +
-                      HERALD_HERALDCTL_PATH + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    char buf[4096];
-    out->clear();
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return server_->Heraldctl(HeralddProcess::kPrivacyKey, args, out);
   }
 
   int64_t Count(const std::string& sql) { return testing::Number(*db_, sql); }

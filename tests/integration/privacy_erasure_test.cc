@@ -22,16 +22,7 @@ using ::testing::Not;
 
 int Ctl(const HeralddProcess& server, const std::string& key, const std::string& args,
         std::string* out) {
-  std::string cmd = std::string("HERALDCTL_ADDR=") + server.grpc_target() +
-                    " HERALDCTL_API_KEY=" + key + " " + HERALD_HERALDCTL_PATH + " " + args +
-                    " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  out->clear();
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return server.Heraldctl(key, args, out);
 }
 
 class PrivacyErasureIt : public ::testing::Test {

@@ -13,6 +13,8 @@
 #include "herald/v1/privacy.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/campaign_driver.h"
+#include "tests/support/consented_subject.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
@@ -20,10 +22,10 @@
 namespace herald {
 namespace {
 
+using testing::Eventually;
 using ::testing::HasSubstr;
 using testing::HeralddProcess;
 using testing::Number;
-using testing::WaitUntil;
 
 class PrivacyIntegrationTest : public ::testing::Test {
  protected:
@@ -55,25 +57,7 @@ class PrivacyIntegrationTest : public ::testing::Test {
     v1::UpsertSubjectRequest r;
     r.set_surname("Sokolova");
     r.add_emails(email);
-    v1::UpsertSubjectResponse resp;
-    EXPECT_TRUE(As(HeralddProcess::kCrmKey, [&](auto* c) {
-                  return subs_->UpsertSubject(c, r, &resp);
-                }).ok());
-    for (auto [kind, channel] : {std::pair{v1::PROCESSING, v1::CHANNEL_UNSPECIFIED},
-                                 std::pair{v1::MARKETING, v1::EMAIL}}) {
-      v1::RecordConsentRequest rc;
-      rc.set_subject_id(resp.subject().id());
-      rc.set_kind(kind);
-      rc.set_channel(channel);
-      rc.set_granted(true);
-      rc.mutable_proof()->set_source(v1::WEB_FORM);
-      rc.mutable_proof()->set_document_version("v1");
-      v1::RecordConsentResponse ignored;
-      EXPECT_TRUE(As(HeralddProcess::kCrmKey, [&](auto* c) {
-                    return subs_->RecordConsent(c, rc, &ignored);
-                  }).ok());
-    }
-    return resp.subject().id();
+    return testing::ConsentedSubject(*subs_, r);
   }
 
   grpc::Status Block(const std::string& id, const char* key = HeralddProcess::kPrivacyKey) {
@@ -175,7 +159,8 @@ TEST_F(PrivacyIntegrationTest, SendAndCheckEligibilityRefuseBlockedAndRevokedSub
   ASSERT_TRUE(Unblock(blocked).ok());
   auto again = Send(blocked, "blocked-2");
   EXPECT_EQ(again.status(), v1::QUEUED);
-  EXPECT_TRUE(WaitUntil([&] { return sink_->Messages().size() == 1; }, 20)) << server_->Log();
+  EXPECT_TRUE(Eventually([&] { return sink_->Messages().size() == 1; }, std::chrono::seconds(20)))
+      << server_->Log();
 }
 
 TEST_F(PrivacyIntegrationTest, ARunningCampaignRefusesSubjectsBlockedOrRevokedMidway) {
@@ -184,9 +169,9 @@ TEST_F(PrivacyIntegrationTest, ARunningCampaignRefusesSubjectsBlockedOrRevokedMi
   content.set_subject("Offer");
   content.set_text("Hello");
   std::string campaign = testing::StartCampaign(*server_, subjects, content, "privacy-run");
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] { return Number(*db_, "SELECT count(*) FROM messages WHERE status = 'sent'") >= 20; },
-      60))
+      std::chrono::seconds(60)))
       << server_->Log();
 
   // Victims among the recipients not yet claimed: half blocked, half revoked.
@@ -220,13 +205,13 @@ TEST_F(PrivacyIntegrationTest, ARunningCampaignRefusesSubjectsBlockedOrRevokedMi
   ASSERT_FALSE(blocked_msgs.empty());
   ASSERT_FALSE(revoked_msgs.empty());
 
-  ASSERT_TRUE(WaitUntil(
+  ASSERT_TRUE(Eventually(
       [&] {
         return Number(*db_,
                       "SELECT count(*) FROM messages WHERE status IN"
                       " ('queued', 'retrying', 'sending')") == 0;
       },
-      120))
+      std::chrono::seconds(120)))
       << server_->Log();
   auto quoted = [](const std::string& csv) {
     std::string out = "'";
@@ -303,16 +288,7 @@ TEST_F(PrivacyIntegrationTest, BadInputAndTheWrongScopeGetPreciseStatusesAndChan
 
 // Runs heraldctl with the privacy key; returns its exit status and output.
 int RunHeraldctl(const HeralddProcess& server, const std::string& args, std::string* out) {
-  std::string cmd = std::string("HERALDCTL_ADDR=") + server.grpc_target() +
-                    " HERALDCTL_API_KEY=" + HeralddProcess::kPrivacyKey + " " +
-                    HERALD_HERALDCTL_PATH + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  out->clear();
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return server.Heraldctl(HeralddProcess::kPrivacyKey, args, out);
 }
 
 TEST_F(PrivacyIntegrationTest, HeraldctlPrivacyDueListsOpenRequestsAndMarksOverdueOnes) {

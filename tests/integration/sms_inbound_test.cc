@@ -12,8 +12,9 @@
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "services/inbound/sms/webhook_parsing.h"
-#include "tests/services/dispatch/adapters/sms/fake_provider.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
+#include "tests/support/sms_provider_stand_in.h"
 #include "tests/support/test_database.h"
 
 namespace herald {
@@ -26,47 +27,9 @@ constexpr char kTwilioToken[] = "twilio-auth-token-for-tests";
 constexpr char kJsonSecret[] = "json-shared-secret-for-tests";
 constexpr char kBase[] = "https://herald.test";  // HeralddProcess's public_base_url
 
-struct Sent {
-  std::string to, body;
-  std::string via;  // twilio or json
-};
+using Sent = testing::SmsRequest;
 
-// The SMS provider stand-in: Twilio's Messages API and a JSON API, recording every message.
-class FakeSmsProvider {
- public:
-  FakeSmsProvider() {
-    server_.server().Post(
-        R"(/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json)",
-        [this](const httplib::Request& req, httplib::Response& res) {
-          std::lock_guard lock(mu_);
-          sent_.push_back({req.get_param_value("To"), req.get_param_value("Body"), "twilio"});
-          res.status = 201;
-          res.set_content(R"({"sid":"SMout)" + std::to_string(sent_.size()) + R"("})",
-                          "application/json");
-        });
-    server_.server().Post("/json", [this](const httplib::Request& req, httplib::Response& res) {
-      auto j = nlohmann::json::parse(req.body);
-      std::lock_guard lock(mu_);
-      sent_.push_back({j["to"].get<std::string>(), j["text"].get<std::string>(), "json"});
-      res.status = 200;
-      res.set_content(R"({"id":"J-out-)" + std::to_string(sent_.size()) + R"("})",
-                      "application/json");
-    });
-    server_.Start();
-  }
-  std::string base_url() const { return server_.base_url(); }
-  std::vector<Sent> sent() {
-    std::lock_guard lock(mu_);
-    return sent_;
-  }
-
- private:
-  dispatch::sms::test_support::LoopbackServer server_;
-  std::mutex mu_;
-  std::vector<Sent> sent_;
-};
-
-std::string Config(const FakeSmsProvider& fake) {
+std::string Config(const testing::SmsProviderStandIn& fake) {
   return "providers:\n"
          "  - name: tw\n    kind: twilio\n    country: RU\n    priority: 1\n"
          "    settings:\n      base_url: " +
@@ -74,8 +37,8 @@ std::string Config(const FakeSmsProvider& fake) {
          "\n      account_sid: AC123\n      from: Herald\n"
          "  - name: js\n    kind: json_sms\n    country: RU\n    priority: 2\n"
          "    settings:\n      url: " +
-         fake.base_url() +
-         "/json\n"
+         fake.json_url() +
+         "\n"
          "      from: Herald\n      auth_header: X-Api-Key\n"
          "      body_template: '{\"to\":\"{{to}}\",\"text\":\"{{body}}\"}'\n";
 }
@@ -122,14 +85,14 @@ class SmsInboundTest : public ::testing::Test {
 
   // Waits until the provider has received `n` messages and nothing is left to send.
   std::vector<Sent> WaitForSent(size_t n) {
-    for (int i = 0; i < 300; ++i) {
-      if (fake_.sent().size() >= n &&
-          db_->Scalar("SELECT count(*) FROM messages WHERE status IN ('queued', 'sending',"
-                      " 'retrying')") == "0") {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    testing::Eventually(
+        [&] {
+          return fake_.sent().size() >= n &&
+                 db_->Scalar(
+                     "SELECT count(*) FROM messages WHERE status IN ('queued', 'sending',"
+                     " 'retrying')") == "0";
+        },
+        std::chrono::seconds(15), std::chrono::milliseconds(50));
     return fake_.sent();
   }
 
@@ -151,7 +114,7 @@ class SmsInboundTest : public ::testing::Test {
     return std::stoll(db_->Scalar("SELECT count(*) FROM " + table));
   }
 
-  FakeSmsProvider fake_;
+  testing::SmsProviderStandIn fake_;
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<HeralddProcess> server_;
   std::unique_ptr<httplib::Client> http_;

@@ -2,11 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-#include <thread>
 
 #include "herald/v1/dispatch.grpc.pb.h"
 
@@ -89,15 +87,6 @@ std::map<std::string, int> CapturedMessageIds(const SmtpCapture& sink) {
     ++ids[rec["parsed"]["headers"]["X-Herald-Message-Id"].get<std::string>()];
   }
   return ids;
-}
-
-bool WaitUntil(const std::function<bool()>& done, int seconds) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
 }
 
 int64_t Number(TestDatabase& db, const std::string& sql) { return std::stoll(db.Scalar(sql)); }

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,9 +23,6 @@ std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>
 
 // Message ids (X-Herald-Message-Id) the sink received, with how often each arrived.
 std::map<std::string, int> CapturedMessageIds(const SmtpCapture& sink);
-
-// Polls `done` every 100 ms for up to `seconds`.
-bool WaitUntil(const std::function<bool()>& done, int seconds);
 
 // The first column of the first row, as a number.
 int64_t Number(TestDatabase& db, const std::string& sql);

@@ -11,11 +11,13 @@
 
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "common/crypto/hash.h"
+#include "tests/support/eventually.h"
 
 namespace herald::testing {
 namespace {
@@ -48,6 +50,17 @@ int HttpGet(int port, const std::string& path, std::string* body) {
   return res->status;
 }
 
+int RunCommand(const std::string& command, std::string* out) {
+  FILE* p = popen(command.c_str(), "r");
+  out->clear();
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 void Authorize(grpc::ClientContext& ctx, const std::string& key) {
   ctx.AddMetadata("authorization", "Bearer " + key);
 }
@@ -65,16 +78,15 @@ HeralddProcess::~HeralddProcess() {
 }
 
 void HeralddProcess::Start() {
-  grpc_port_ = FreePort();
-  http_port_ = FreePort();
-  ops_port_ = FreePort();
-  mail_port_ = FreePort();
+  // Every listener on port 0: the kernel picks free ports and heraldd reports what it bound,
+  // so parallel tests never race for a port picked beforehand and released.
+  grpc_port_ = http_port_ = ops_port_ = mail_port_ = 0;
   std::string config = dir_ + "/herald.yaml";
   {
     std::ofstream out(config);
     out << "database:\n  url: " << database_url_ << "\n  pool_size: 4\n"
-        << "grpc:\n  listen: 127.0.0.1:" << grpc_port_ << "\n"
-        << "http:\n  listen: 127.0.0.1:" << http_port_ << "\n"
+        << "grpc:\n  listen: 127.0.0.1:0\n"
+        << "http:\n  listen: 127.0.0.1:0\n"
         << "topics:\n  - name: webinars\n    description: Webinars\n"
         << "clients:\n"
         << "  - id: it-admin\n    key_sha256: " << Sha256Hex(kAdminKey) << "\n    scopes: [admin]\n"
@@ -87,6 +99,8 @@ void HeralddProcess::Start() {
         << extra_yaml_;
   }
   std::string log = dir_ + "/heraldd.log";
+  // Emptied before the child starts: a restart must not read the ports of the last run.
+  std::ofstream(log, std::ios::trunc).close();
   pid_ = fork();
   if (pid_ == 0) {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -97,8 +111,8 @@ void HeralddProcess::Start() {
         "abababababababababababababababababababababababababababababababab";
     std::string path = "PATH=/usr/bin:/bin";
     // Environment, not the file: a test's extra_yaml may hold its own inbound_mail section.
-    std::string ops = "HERALD_OPS_LISTEN=127.0.0.1:" + std::to_string(ops_port_);
-    std::string mail = "HERALD_INBOUND_MAIL_LISTEN=127.0.0.1:" + std::to_string(mail_port_);
+    std::string ops = "HERALD_OPS_LISTEN=127.0.0.1:0";
+    std::string mail = "HERALD_INBOUND_MAIL_LISTEN=127.0.0.1:0";
     std::vector<char*> envp = {keys.data(), path.data(), ops.data(), mail.data()};
     for (auto& e : env_) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -107,17 +121,40 @@ void HeralddProcess::Start() {
            static_cast<char*>(nullptr), envp.data());
     _exit(127);
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      throw std::runtime_error("heraldd exited during start-up:\n" + Log());
-    }
-    if (HttpGet(ops_port_, "/readyz") == 200) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  bool started = false;
+  bool ready = Eventually(
+      [&] {
+        int status;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          throw std::runtime_error("heraldd exited during start-up:\n" + Log());
+        }
+        if (!started) started = ReadBoundPorts();
+        return started && HttpGet(ops_port_, "/readyz") == 200;
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(50));
+  if (!ready) throw std::runtime_error("heraldd did not become ready in 30 s:\n" + Log());
+}
+
+bool HeralddProcess::ReadBoundPorts() {
+  std::istringstream log(Log());
+  std::string line;
+  while (std::getline(log, line)) {
+    auto rec = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!rec.is_object() || rec.value("msg", "") != "heraldd started") continue;
+    // "host:port", or "" for a listener this process did not open.
+    auto port = [&](const char* key) {
+      std::string address = rec.value(key, "");
+      auto colon = address.rfind(':');
+      return colon == std::string::npos ? 0 : std::stoi(address.substr(colon + 1));
+    };
+    grpc_port_ = port("grpc");
+    http_port_ = port("http");
+    mail_port_ = port("mail");
+    ops_port_ = port("ops");
+    return true;
   }
-  throw std::runtime_error("heraldd did not become ready in 30 s:\n" + Log());
+  return false;
 }
 
 int HeralddProcess::Stop(int sig) {
@@ -135,6 +172,29 @@ std::string HeralddProcess::Log() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+bool HeralddProcess::LogHasLine(const std::vector<std::string>& parts) const {
+  std::istringstream log(Log());
+  std::string line;
+  while (std::getline(log, line)) {
+    bool all = true;
+    for (const auto& p : parts) all = all && line.find(p) != std::string::npos;
+    if (all) return true;
+  }
+  return false;
+}
+
+bool HeralddProcess::WaitForLogLine(const std::vector<std::string>& parts,
+                                    std::chrono::milliseconds timeout) const {
+  return Eventually([&] { return LogHasLine(parts); }, timeout, std::chrono::milliseconds(50));
+}
+
+int HeralddProcess::Heraldctl(const std::string& key, const std::string& args,
+                              std::string* out) const {
+  return RunCommand("HERALDCTL_ADDR=" + grpc_target() + " HERALDCTL_API_KEY=" + key + " " +
+                        HERALD_HERALDCTL_PATH + " " + args + " 2>&1",
+                    out);
 }
 
 std::shared_ptr<grpc::Channel> HeralddProcess::Channel() const {

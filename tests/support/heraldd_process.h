@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,8 +11,9 @@
 
 namespace herald::testing {
 
-// A real heraldd child process on loopback ports, with a config written for it and a clean
-// environment, for integration tests over real sockets. Its stderr (the JSON log) is kept.
+// A real heraldd child process, with a config written for it and a clean environment, for
+// integration tests over real sockets. Every listener binds 127.0.0.1:0; the ports it got are
+// read back from its "heraldd started" log line. Its stderr (the JSON log) is kept.
 class HeralddProcess {
  public:
   static constexpr char kAdminKey[] = "it-admin-key-0123456789";
@@ -27,6 +29,7 @@ class HeralddProcess {
   void AddEnv(std::string name_value) { env_.push_back(std::move(name_value)); }
 
   // Starts and waits until /readyz (ops listener) answers 200; throws with the log on failure.
+  // A restart binds new ports.
   void Start();
   // Sends `sig` and waits; returns the exit status (or 128 + signal).
   int Stop(int sig);
@@ -37,12 +40,24 @@ class HeralddProcess {
   int http_port() const { return http_port_; }
   // The ops listener (/healthz, /readyz, /metrics).
   int ops_port() const { return ops_port_; }
-  // The inbound-mail hook's listener (only serves when HERALD_INBOUND_MAIL_SECRET is set).
+  // The inbound-mail hook's listener (only opened when HERALD_INBOUND_MAIL_SECRET is set;
+  // 0 otherwise, as http_port() and grpc_target()'s port are in roles without them).
   int mail_port() const { return mail_port_; }
   std::string Log() const;
+  // Whether one line of the log holds every one of `parts`.
+  bool LogHasLine(const std::vector<std::string>& parts) const;
+  // Polls the log for such a line until `timeout` passes.
+  bool WaitForLogLine(const std::vector<std::string>& parts,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
   std::shared_ptr<grpc::Channel> Channel() const;
+  // Runs heraldctl against this server's gRPC listener with the API key `key`; returns its
+  // exit status and output (stdout and stderr).
+  int Heraldctl(const std::string& key, const std::string& args, std::string* out) const;
 
  private:
+  // Parses the bound ports out of the "heraldd started" line; false until it is logged.
+  bool ReadBoundPorts();
+
   std::string database_url_;
   std::string extra_yaml_;
   std::vector<std::string> env_;
@@ -58,6 +73,8 @@ class HeralddProcess {
 int FreePort();
 // GET http://127.0.0.1:port/path; returns the status (0 when unreachable) and body.
 int HttpGet(int port, const std::string& path, std::string* body = nullptr);
+// Runs a shell command; returns its exit status (-1 when it did not exit) and its stdout.
+int RunCommand(const std::string& command, std::string* out);
 // Adds the bearer key to a client context.
 void Authorize(grpc::ClientContext& ctx, const std::string& key);
 

@@ -1,29 +1,29 @@
 #pragma once
 
-#include <sys/types.h>
-
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "tests/support/smtp_capture_server.h"
+
 namespace herald::testing {
 
-// tests/support/smtp_capture_server.py as a child process on a free loopback port: every
-// accepted message becomes DIR/<n>.eml and a line of DIR/index.jsonl.
+// A CaptureServer in a directory of its own, for tests that want the raw messages: every
+// accepted message becomes dir()/<n>.eml and a line of dir()/index.jsonl.
 class SmtpCapture {
  public:
-  // Throws std::runtime_error when the server does not report READY.
+  // `extra_args` are smtp_capture_server.py's flags. Throws std::runtime_error when the
+  // server does not report READY.
   explicit SmtpCapture(const std::vector<std::string>& extra_args = {});
-  ~SmtpCapture();
 
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
   const std::string& dir() const { return dir_; }
   // Every captured message, in arrival order.
   std::vector<std::string> Messages() const;
 
  private:
-  pid_t pid_ = -1;
-  int port_ = 0;
   std::string dir_;
+  std::unique_ptr<CaptureServer> server_;
 };
 
 }  // namespace herald::testing

@@ -7,8 +7,9 @@
 
 namespace herald::testing {
 
-// A fresh database per test binary run, made from the real migrations in a PostgreSQL
-// server named by HERALD_TEST_DATABASE_URL (an admin DSN), dropped at the end.
+// A fresh database per test, in a PostgreSQL server named by HERALD_TEST_DATABASE_URL (an
+// admin DSN), copied from a template the real migrations built once (TemplateName()), and
+// dropped at the end.
 // Without the variable the test is skipped, except under CI, where it fails: a database
 // test must never pass silently because its server did not start.
 class TestDatabase {
@@ -30,18 +31,22 @@ class TestDatabase {
   std::string admin_dsn_, dsn_, name_;
 };
 
+// The template database test databases are copied from: named after a digest of the built-in
+// migrations, so a changed migration set builds a new one.
+std::string TemplateName();
+
 // The admin DSN with its database name replaced.
 std::string WithDatabase(const std::string& admin_dsn, const std::string& dbname);
 
 // Expands to a skip (locally) or a failure (CI) when there is no database.
-#define HERALD_REQUIRE_DB(db_ptr)                                     \
-  do {                                                                \
-    if (!(db_ptr)) {                                                  \
-      if (::herald::testing::InCi()) {                                \
-        FAIL() << "HERALD_TEST_DATABASE_URL is not set under CI";     \
-      }                                                               \
-      GTEST_SKIP() << "HERALD_TEST_DATABASE_URL is not set";          \
-    }                                                                 \
+#define HERALD_REQUIRE_DB(db_ptr)                                 \
+  do {                                                            \
+    if (!(db_ptr)) {                                              \
+      if (::herald::testing::InCi()) {                            \
+        FAIL() << "HERALD_TEST_DATABASE_URL is not set under CI"; \
+      }                                                           \
+      GTEST_SKIP() << "HERALD_TEST_DATABASE_URL is not set";      \
+    }                                                             \
   } while (0)
 
 bool InCi();

@@ -17,7 +17,7 @@
 
 #include "common/clock.h"
 #include "tests/services/dispatch/adapters/delivery_printers.h"
-#include "tests/services/dispatch/adapters/sms/fake_provider.h"
+#include "tests/support/loopback_server.h"
 
 namespace herald::dispatch::sms {
 namespace {
@@ -96,7 +96,7 @@ class FakeJsonProvider {
   mutable std::mutex mu_;
   std::vector<JsonRequest> requests_;  // guarded by mu_
   // Last, so it is destroyed (stopped, its handlers finished) before what they touch.
-  test_support::LoopbackServer server_;
+  herald::testing::LoopbackServer server_;
 };
 
 class JsonSmsSenderTest : public ::testing::Test {
@@ -293,7 +293,7 @@ TEST_F(JsonSmsSenderTest, SlowProviderIsRetryWithinTheTimeout) {
 }
 
 TEST_F(JsonSmsSenderTest, ConnectionRefusedIsRetryWithCodeZero) {
-  test_support::RefusingPort closed;
+  herald::testing::RefusingPort closed;
   JsonSmsSender sender(Config(closed.base_url() + "/v2/messages"), clock_);
 
   DeliveryResult result = sender.Send(Message());

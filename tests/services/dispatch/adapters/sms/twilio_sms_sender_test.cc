@@ -18,7 +18,7 @@
 
 #include "common/clock.h"
 #include "tests/services/dispatch/adapters/delivery_printers.h"
-#include "tests/services/dispatch/adapters/sms/fake_provider.h"
+#include "tests/support/loopback_server.h"
 
 namespace herald::dispatch::sms {
 namespace {
@@ -106,7 +106,7 @@ class FakeTwilio {
   mutable std::mutex mu_;
   std::vector<TwilioRequest> requests_;  // guarded by mu_
   // Last, so it is destroyed (stopped, its handlers finished) before what they touch.
-  test_support::LoopbackServer server_;
+  herald::testing::LoopbackServer server_;
 };
 
 class TwilioSmsSenderTest : public ::testing::Test {
@@ -303,7 +303,7 @@ TEST_F(TwilioSmsSenderTest, SlowProviderIsRetryWithinTheTimeout) {
 }
 
 TEST_F(TwilioSmsSenderTest, ConnectionRefusedIsRetryWithCodeZero) {
-  test_support::RefusingPort closed;
+  herald::testing::RefusingPort closed;
   TwilioSmsSender sender(Config(closed.base_url()), clock_);
 
   DeliveryResult result = sender.Send(Message());

@@ -17,13 +17,13 @@
 #include <thread>
 
 #include "tests/services/dispatch/adapters/delivery_printers.h"
-#include "tests/services/dispatch/adapters/smtp/capture_server.h"
+#include "tests/support/smtp_capture_server.h"
 
 namespace herald::dispatch {
 namespace {
 
-using smtp_test::CaptureServer;
-using smtp_test::CaptureServerOptions;
+using herald::testing::CaptureServer;
+using herald::testing::CaptureServerOptions;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 using Json = nlohmann::json;
@@ -58,10 +58,11 @@ EmailMessage Message(std::string id, std::string to = "anna@example.com") {
   return m;
 }
 
-class SmtpRelaySenderTest : public testing::Test {
+class SmtpRelaySenderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    tls_dir_ = new std::string(testing::TempDir() + "herald_smtp_tls_" + std::to_string(getpid()));
+    tls_dir_ =
+        new std::string(::testing::TempDir() + "herald_smtp_tls_" + std::to_string(getpid()));
     std::filesystem::create_directories(*tls_dir_);
     std::string command =
         "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost "
@@ -88,10 +89,10 @@ class SmtpRelaySenderTest : public testing::Test {
         options.cert = Cert();
         options.key = Key();
       }
-      const auto* test = testing::UnitTest::GetInstance()->current_test_info();
+      const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
       auto server = std::make_unique<CaptureServer>(
           options,
-          testing::TempDir() + "herald_smtp_" + test->name() + "_" + std::to_string(getpid()));
+          ::testing::TempDir() + "herald_smtp_" + test->name() + "_" + std::to_string(getpid()));
       if (server->started()) {
         server_ = std::move(server);
         return;
@@ -146,9 +147,10 @@ TEST_F(SmtpRelaySenderTest, PlainSendArrivesWithItsHeaders) {
   EXPECT_EQ(Header(msg, "Message-ID"), "<" + m.message_id + "@mail.herald.test>");
   EXPECT_EQ(Header(msg, "X-Herald-Message-Id"), m.message_id);
   EXPECT_EQ(Header(msg, "List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
-  EXPECT_THAT(Header(msg, "List-Unsubscribe"),
-              testing::StartsWith("<https://u.herald.example/u/T1>, "
-                                  "<mailto:unsubscribe@herald.example?subject=yeni%20m%C9%99hsul"));
+  EXPECT_THAT(
+      Header(msg, "List-Unsubscribe"),
+      ::testing::StartsWith("<https://u.herald.example/u/T1>, "
+                            "<mailto:unsubscribe@herald.example?subject=yeni%20m%C9%99hsul"));
   ASSERT_THAT(msg["parsed"]["parts"], SizeIs(1));
   EXPECT_EQ(msg["parsed"]["parts"][0]["content_type"], "text/plain");
   EXPECT_EQ(msg["parsed"]["parts"][0]["charset"], "utf-8");
@@ -362,7 +364,7 @@ struct RcptCase {
 void PrintTo(const RcptCase& c, std::ostream* os) { *os << c.name; }
 
 class RcptRejectionTest : public SmtpRelaySenderTest,
-                          public testing::WithParamInterface<RcptCase> {};
+                          public ::testing::WithParamInterface<RcptCase> {};
 
 TEST_P(RcptRejectionTest, MapsToItsOutcome) {
   const RcptCase& c = GetParam();
@@ -382,16 +384,16 @@ TEST_P(RcptRejectionTest, MapsToItsOutcome) {
 
 INSTANTIATE_TEST_SUITE_P(
     ServerReplies, RcptRejectionTest,
-    testing::Values(RcptCase{"UnknownMailboxSuppresses",
-                             "bounce@example.com=550:5.1.1:No such user", "bounce@example.com",
-                             DeliveryOutcome::kSuppress, 550, "5.1.1", "No such user"},
-                    RcptCase{"TemporaryRetries", "later@example.com=451:4.3.0:Try later",
-                             "later@example.com", DeliveryOutcome::kRetry, 451, "4.3.0",
-                             "Try later"},
-                    RcptCase{"PolicyFails", "blocked@example.com=550:5.7.1:Rejected by policy",
-                             "blocked@example.com", DeliveryOutcome::kFailed, 550, "5.7.1",
-                             "Rejected by policy"}),
-    [](const testing::TestParamInfo<RcptCase>& info) { return std::string(info.param.name); });
+    ::testing::Values(RcptCase{"UnknownMailboxSuppresses",
+                               "bounce@example.com=550:5.1.1:No such user", "bounce@example.com",
+                               DeliveryOutcome::kSuppress, 550, "5.1.1", "No such user"},
+                      RcptCase{"TemporaryRetries", "later@example.com=451:4.3.0:Try later",
+                               "later@example.com", DeliveryOutcome::kRetry, 451, "4.3.0",
+                               "Try later"},
+                      RcptCase{"PolicyFails", "blocked@example.com=550:5.7.1:Rejected by policy",
+                               "blocked@example.com", DeliveryOutcome::kFailed, 550, "5.7.1",
+                               "Rejected by policy"}),
+    [](const ::testing::TestParamInfo<RcptCase>& info) { return std::string(info.param.name); });
 
 TEST_F(SmtpRelaySenderTest, RejectedRecipientDoesNotSpoilTheNextSend) {
   StartServer({.fail_rcpt = {"bounce@example.com=550:5.1.1:No such user"}});
@@ -513,7 +515,7 @@ TEST_F(SmtpRelaySenderTest, FourThreadsTimesTenMessagesArriveExactlyOnce) {
   }
   for (std::thread& th : threads) th.join();
 
-  EXPECT_THAT(not_sent, testing::Each(0));
+  EXPECT_THAT(not_sent, ::testing::Each(0));
   std::multiset<std::string> ids;
   for (const Json& msg : server_->Messages()) ids.insert(Header(msg, "X-Herald-Message-Id"));
   EXPECT_EQ(ids.size(), 40u);

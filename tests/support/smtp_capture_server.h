@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace herald::dispatch::smtp_test {
+namespace herald::testing {
 
 struct CaptureServerOptions {
   bool starttls = false;  // offer STARTTLS (needs cert and key)
@@ -17,10 +17,12 @@ struct CaptureServerOptions {
   std::vector<std::string> fail_rcpt = {};  // "ADDR=CODE:ENHANCED:TEXT"
   int delay_ms = 0;                         // before answering DATA
   int drop_mail_after = 0;  // drop a connection, unanswered, at its (N+1)th MAIL FROM
+  std::vector<std::string> extra_args = {};  // more flags, after the ones above
 };
 
-// tests/support/smtp_capture_server.py as a child process on a free port, writing to its
-// own directory. Stopped with SIGTERM when destroyed.
+// tests/support/smtp_capture_server.py as a child process on a free loopback port, writing
+// every accepted message to `out_dir` (<n>.eml and a line of index.jsonl). Stopped with
+// SIGTERM when destroyed, and its directory removed.
 class CaptureServer {
  public:
   CaptureServer(const CaptureServerOptions& options, std::string out_dir);
@@ -46,4 +48,4 @@ class CaptureServer {
   std::string error_;
 };
 
-}  // namespace herald::dispatch::smtp_test
+}  // namespace herald::testing

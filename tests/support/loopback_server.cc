@@ -1,4 +1,4 @@
-#include "tests/services/dispatch/adapters/sms/fake_provider.h"
+#include "tests/support/loopback_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,7 +8,7 @@
 #include <chrono>
 #include <stdexcept>
 
-namespace herald::dispatch::sms::test_support {
+namespace herald::testing {
 
 LoopbackServer::LoopbackServer() {
   // Enough workers for the concurrency tests (each keep-alive connection holds one), many
@@ -23,8 +23,8 @@ LoopbackServer::LoopbackServer() {
   server_.set_payload_max_length(1 << 20);
   server_.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
-        res.status = 599;  // no provider sends this: a test sees its own fake failed
-        res.set_content("fake provider threw", "text/plain");
+        res.status = 599;  // no provider sends this: a test sees its own stand-in failed
+        res.set_content("stand-in threw", "text/plain");
       });
 }
 
@@ -35,13 +35,13 @@ LoopbackServer::~LoopbackServer() {
 
 void LoopbackServer::Start() {
   port_ = server_.bind_to_any_port("127.0.0.1");
-  if (port_ < 0) throw std::runtime_error("fake provider: cannot bind 127.0.0.1");
+  if (port_ < 0) throw std::runtime_error("loopback server: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_.listen_after_bind(); });
   // httplib has no wait_until_ready: poll is_running() after the bind.
   for (int i = 0; i < 1000 && !server_.is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  if (!server_.is_running()) throw std::runtime_error("fake provider: did not start");
+  if (!server_.is_running()) throw std::runtime_error("loopback server: did not start");
 }
 
 RefusingPort::RefusingPort() {
@@ -62,4 +62,4 @@ RefusingPort::RefusingPort() {
 
 RefusingPort::~RefusingPort() { ::close(fd_); }
 
-}  // namespace herald::dispatch::sms::test_support
+}  // namespace herald::testing

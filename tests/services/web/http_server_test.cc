@@ -27,6 +27,9 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.h"
+#include "tests/support/heraldd_process.h"
+
 namespace herald::web {
 namespace {
 
@@ -145,16 +148,7 @@ TEST(HttpServerTest, IdleConnectionsCannotStallThePages) {
 
 using Clock = std::chrono::steady_clock;
 
-// Polls `done` until it holds or `limit` passes.
-bool Eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto end = Clock::now() + limit;
-  while (Clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
+using testing::Eventually;
 
 // A TCP connection to the server from the loopback address `from` (127.0.0.x plays another
 // host); -1 when it cannot connect.
@@ -688,13 +682,9 @@ TEST(ConnectionFrontTest, HeraldctlInboundMailNamesTheLimit) {
     std::string cmd = "HERALDCTL_INBOUND_URL=http://127.0.0.1:" + std::to_string(s->port()) +
                       "/hooks/email/inbound HERALDCTL_INBOUND_SECRET=x " + HERALD_HERALDCTL_PATH +
                       " inbound-mail < " + path + " 2>&1";
-    FILE* pipe = popen(cmd.c_str(), "r");
-    char buf[512];
-    out->clear();
-    while (size_t n = fread(buf, 1, sizeof buf, pipe)) out->append(buf, n);
-    int status = pclose(pipe);
+    int status = testing::RunCommand(cmd, out);
     unlink(path);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return status;
   };
   std::string out;
   EXPECT_EQ(run(5000, &out), 65) << out;

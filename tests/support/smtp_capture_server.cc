@@ -1,4 +1,4 @@
-#include "tests/services/dispatch/adapters/smtp/capture_server.h"
+#include "tests/support/smtp_capture_server.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace herald::dispatch::smtp_test {
+namespace herald::testing {
 namespace {
 
 constexpr auto kStartTimeout = std::chrono::seconds(20);
@@ -72,6 +72,7 @@ CaptureServer::CaptureServer(const CaptureServerOptions& options, std::string ou
   if (options.drop_mail_after > 0) {
     args.insert(args.end(), {"--drop-mail-after", std::to_string(options.drop_mail_after)});
   }
+  args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -136,4 +137,4 @@ int CaptureServer::ConnectionCount() const {
   return static_cast<int>(ReadLines(out_dir_ + "/connections.jsonl").size());
 }
 
-}  // namespace herald::dispatch::smtp_test
+}  // namespace herald::testing

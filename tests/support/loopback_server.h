@@ -5,10 +5,10 @@
 #include <string>
 #include <thread>
 
-namespace herald::dispatch::sms::test_support {
+namespace herald::testing {
 
-// An HTTP server on 127.0.0.1 and a free port, in-process, for provider fakes: add routes
-// to server(), then Start(). Stops and joins on destruction.
+// An HTTP server on 127.0.0.1 and a free port, in-process, for provider stand-ins: add
+// routes to server(), then Start(). Stops and joins on destruction.
 class LoopbackServer {
  public:
   LoopbackServer();
@@ -42,4 +42,4 @@ class RefusingPort {
   int port_ = -1;
 };
 
-}  // namespace herald::dispatch::sms::test_support
+}  // namespace herald::testing
