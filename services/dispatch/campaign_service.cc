@@ -220,6 +220,10 @@ v1::Campaign CampaignFromRow(const pqxx::row& row) {
   return c;
 }
 
+constexpr db::Statement kCountComplaint{
+    "campaigns.count_complaint",
+    "UPDATE campaigns SET complaints = complaints + 1 WHERE id = $1::uuid"};
+
 }  // namespace
 
 CampaignService::CampaignService(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,
@@ -597,6 +601,11 @@ v1::Campaign CampaignService::Load(db::Connection& conn, pqxx::transaction_base&
   auto rows = conn.Exec(txn, kLoadCampaign, id);
   if (rows.empty()) throw NotFound("campaign_id: campaign");
   return CampaignFromRow(rows[0]);
+}
+
+void CountCampaignComplaint(db::Connection& conn, pqxx::transaction_base& txn,
+                            const std::string& campaign_id) {
+  conn.Exec(txn, kCountComplaint, campaign_id);
 }
 
 }  // namespace herald::dispatch

@@ -20,6 +20,11 @@ namespace herald::dispatch {
 // streams, then resolved, de-duplicated and queued set-based in one transaction at the end
 // of the stream. The outbox claims a campaign's messages
 // only while it runs, through the same gate as every other message.
+// A complaint report about one of the campaign's messages (counted once per message by the
+// caller): the campaign's complaint count feeds its complaint-rate stop.
+void CountCampaignComplaint(db::Connection& conn, pqxx::transaction_base& txn,
+                            const std::string& campaign_id);
+
 class CampaignService {
  public:
   CampaignService(db::Pool& pool, const Clock& clock, const TopicCatalog& topics,

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/validation/address.h"
+#include "services/dispatch/campaign_service.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/inbound/mail/mail_parser.h"
 #include "services/inbound/mail/sender_authentication.h"
@@ -41,9 +42,6 @@ constexpr db::Statement kEarlierComplaint{
     "inbound_mail.earlier_complaint",
     "SELECT 1 FROM inbound_mail WHERE herald_message_id = $1::uuid"
     " AND outcome = 'complaint_recorded' AND id <> $2 LIMIT 1"};
-constexpr db::Statement kCountComplaint{
-    "inbound_mail.count_complaint",
-    "UPDATE campaigns SET complaints = complaints + 1 WHERE id = $1::uuid"};
 
 // Where a report may quote one of our report tokens, most direct first: the envelope
 // recipient of the report (our VERP return path), the DSN's Original-Envelope-Id, the
@@ -312,7 +310,7 @@ class Processor {
     // One complaint per message, however many reports arrive for it.
     if (!message->campaign_id.empty() &&
         conn_.Exec(txn_, kEarlierComplaint, message->id, mail_id_).empty()) {
-      conn_.Exec(txn_, kCountComplaint, message->campaign_id);
+      dispatch::CountCampaignComplaint(conn_, txn_, message->campaign_id);
     }
     return f;
   }
