@@ -85,10 +85,11 @@ int main(int argc, char** argv) try {
   }
   double rate = subjects / seconds;
   double ratio = rate / single.rate;
-  Report({"B2", "CheckEligibilityBatch recipients/s, " + std::to_string(subjects) +
-                    " subjects in batches of 10,000 (2 callers)",
-          rate, "recipients/s", "B1 CheckEligibility req/s (64 concurrent), same run",
-          single.rate, ratio, "ratio >= 10", ratio >= 10});
+  Report({"B2",
+          "CheckEligibilityBatch recipients/s, " + std::to_string(subjects) +
+              " subjects in batches of 10,000 (2 callers)",
+          rate, "recipients/s", "B1 CheckEligibility req/s (64 concurrent), same run", single.rate,
+          ratio, "ratio >= 10", ratio >= 10});
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "B2 failed: " << e.what() << "\n";

@@ -116,8 +116,8 @@ LoadResult OpenLoop(const IssueFn& issue, double rate, std::chrono::milliseconds
   auto t0 = SteadyClock::now() + std::chrono::milliseconds(10);
   auto total = static_cast<uint64_t>(rate * std::chrono::duration<double>(duration).count());
   for (uint64_t i = 0; i < total; ++i) {
-    auto scheduled =
-        t0 + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(i / rate));
+    auto scheduled = t0 + std::chrono::duration_cast<SteadyClock::duration>(
+                              std::chrono::duration<double>(i / rate));
     std::this_thread::sleep_until(scheduled);
     flight->WaitBelow(max_outstanding);
     flight->Add();

@@ -46,12 +46,12 @@ LoadResult OpenLoop(const IssueFn& issue, double rate, std::chrono::milliseconds
 //   Unary<Req, Resp>([stub](auto* c, auto* q, auto* r, auto cb) {
 //     stub->async()->CheckEligibility(c, q, r, std::move(cb)); }, fill, key)
 template <class Req, class Resp>
-IssueFn Unary(std::function<void(grpc::ClientContext*, const Req*, Resp*,
-                                 std::function<void(grpc::Status)>)>
-                  call,
-              std::function<void(uint64_t, Req&)> fill, std::string bearer_key) {
-  return [call = std::move(call), fill = std::move(fill),
-          key = std::move(bearer_key)](uint64_t seq, Done done) {
+IssueFn Unary(
+    std::function<void(grpc::ClientContext*, const Req*, Resp*, std::function<void(grpc::Status)>)>
+        call,
+    std::function<void(uint64_t, Req&)> fill, std::string bearer_key) {
+  return [call = std::move(call), fill = std::move(fill), key = std::move(bearer_key)](uint64_t seq,
+                                                                                       Done done) {
     struct State {
       grpc::ClientContext ctx;
       Req req;
@@ -63,8 +63,8 @@ IssueFn Unary(std::function<void(grpc::ClientContext*, const Req*, Resp*,
     fill(seq, s->req);
     call(&s->ctx, &s->req, &s->resp, [s, done = std::move(done)](grpc::Status st) {
       bool ok = st.ok();
-      std::string err = ok ? std::string()
-                           : std::to_string(st.error_code()) + " " + st.error_message();
+      std::string err =
+          ok ? std::string() : std::to_string(st.error_code()) + " " + st.error_message();
       delete s;
       done(ok, err);
     });

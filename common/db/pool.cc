@@ -20,8 +20,7 @@ Pool::~Pool() = default;
 Lease Pool::Acquire() {
   std::unique_lock lock(mu_);
   ++waiting_;
-  bool got = cv_.wait_for(lock, acquire_timeout_,
-                          [&] { return !idle_.empty() || open_ < size_; });
+  bool got = cv_.wait_for(lock, acquire_timeout_, [&] { return !idle_.empty() || open_ < size_; });
   --waiting_;
   if (!got) throw Unavailable("database: no connection free in time");
   if (!idle_.empty()) {

@@ -63,9 +63,8 @@ class CampaignService {
                            const std::function<bool(v1::AddRecipientsRequest*)>& next,
                            const std::string& campaign_id);
   v1::AddRecipientsResponse FinishUpload(const Caller& caller, const std::string& campaign_id,
-                                         const std::string& upload_id,
-                                         Channel channel, const std::string& topic,
-                                         StagedUpload up, Timestamp now,
+                                         const std::string& upload_id, Channel channel,
+                                         const std::string& topic, StagedUpload up, Timestamp now,
                                          const std::function<bool()>& cancelled);
   v1::Campaign Load(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id);
   v1::Campaign Transition(const std::string& campaign_id, const char* verb,

@@ -41,11 +41,11 @@ class PrivacyJob {
   void Stop();
 
   struct Result {
-    int opened = 0;     // requests taken in
-    int overdue = 0;    // open requests past their due time
-    int destroyed = 0;  // scheduled destructions carried out
-    int closed = 0;     // revocations closed without destruction (consent given again)
-    int failed = 0;     // destructions that failed (retried next run)
+    int opened = 0;                // requests taken in
+    int overdue = 0;               // open requests past their due time
+    int destroyed = 0;             // scheduled destructions carried out
+    int closed = 0;                // revocations closed without destruction (consent given again)
+    int failed = 0;                // destructions that failed (retried next run)
     bool retention_swept = false;  // the retention sweep ran this round
   };
   // One round on the calling thread.

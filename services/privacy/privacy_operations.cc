@@ -12,9 +12,6 @@
 #include "services/privacy/request_store.h"
 #include "services/privacy/subject_state.h"
 #include "services/subscriptions/event_log.h"
-#include "common/db/idempotency.h"
-#include "common/validation/input_checks.h"
-#include "common/proto_time.h"
 #include "services/subscriptions/subject_rows.h"
 
 namespace herald::privacy {

@@ -7,10 +7,7 @@
 #include "services/privacy/destruction_records.h"
 
 namespace herald::privacy {
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 RetentionSweep::RetentionSweep(db::Pool& pool, const Clock& clock, ErasureSettings settings)
     : pool_(pool), clock_(clock), settings_(std::move(settings)) {}

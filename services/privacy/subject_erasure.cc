@@ -9,16 +9,13 @@
 #include "herald/v1/common.pb.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/privacy/destruction_records.h"
-#include "common/domain/enums.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/gate/gate_rows.h"
-#include "common/validation/input_checks.h"
 #include "services/subscriptions/subject_rows.h"
 #include "services/subscriptions/suppressions.h"
 
 namespace herald::privacy {
 namespace {
-
 
 // Read once the subject's gate row is taken, for the act.
 constexpr db::Statement kSubjectNames{

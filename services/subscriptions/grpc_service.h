@@ -33,8 +33,7 @@ class SubscriptionGrpcService final : public v1::SubscriptionService::Service {
   grpc::Status CheckEligibilityBatch(grpc::ServerContext* ctx,
                                      const v1::CheckEligibilityBatchRequest* req,
                                      v1::CheckEligibilityBatchResponse* resp) override;
-  grpc::Status ListSubjectEvents(grpc::ServerContext* ctx,
-                                 const v1::ListSubjectEventsRequest* req,
+  grpc::Status ListSubjectEvents(grpc::ServerContext* ctx, const v1::ListSubjectEventsRequest* req,
                                  v1::ListSubjectEventsResponse* resp) override;
   grpc::Status ListTopics(grpc::ServerContext* ctx, const v1::ListTopicsRequest* req,
                           v1::ListTopicsResponse* resp) override;

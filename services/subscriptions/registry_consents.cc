@@ -7,11 +7,8 @@
 #include "common/proto_time.h"
 #include "common/validation/input_checks.h"
 #include "services/subscriptions/event_log.h"
-#include "services/subscriptions/proof_checks.h"
 #include "services/subscriptions/gate/gate_rows.h"
-#include "common/db/idempotency.h"
-#include "common/validation/input_checks.h"
-#include "common/proto_time.h"
+#include "services/subscriptions/proof_checks.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/suppressions.h"
 

@@ -113,8 +113,8 @@ v1::CheckEligibilityBatchResponse SubscriptionRegistry::CheckEligibilityBatch(
   std::vector<GateRequest> reqs;
   reqs.reserve(r.recipients_size());
   for (int i = 0; i < r.recipients_size(); ++i) {
-    reqs.push_back(ToGateRequest("recipients[" + std::to_string(i) + "]", r.recipients(i),
-                                 channel, topic, country));
+    reqs.push_back(ToGateRequest("recipients[" + std::to_string(i) + "]", r.recipients(i), channel,
+                                 topic, country));
   }
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
@@ -148,7 +148,8 @@ v1::ListSubjectEventsResponse SubscriptionRegistry::ListSubjectEvents(
   RefuseBlockedRead(*conn, txn, caller, subject_id);
   std::vector<std::string> keys;
   for (const auto& row : conn->Exec(txn, kSubjectAddressKeys, subject_id)) {
-    const char* kind = row[0].as<int>() == static_cast<int>(AddressKind::kEmail) ? "email" : "phone";
+    const char* kind =
+        row[0].as<int>() == static_cast<int>(AddressKind::kEmail) ? "email" : "phone";
     for (const auto& h : hasher_.All(kind, row[1].as<std::string>())) {
       keys.push_back(crypto::ToHex(h.hash));
     }

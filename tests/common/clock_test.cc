@@ -115,8 +115,9 @@ TEST(ParseTimestampTest, RejectsGarbage) {
 }
 
 TEST(ParseTimestampTest, RejectsOutOfRangeCalendarFields) {
-  // Regression (was a bug, now fixed): common/clock.cc:56 hands the scanned fields to timegm(), which normalises instead
-  // of validating, so impossible dates and times are silently turned into other instants
+  // Regression (was a bug, now fixed): common/clock.cc:56 hands the scanned fields to timegm(),
+  // which normalises instead of validating, so impossible dates and times are silently turned into
+  // other instants
   // ("2026-02-30" becomes 2026-03-02, month 13 becomes January of the next year) instead
   // of being rejected as "not a timestamp".
   EXPECT_THROW(ParseTimestamp("2026-02-30 00:00:00+00"), std::invalid_argument);

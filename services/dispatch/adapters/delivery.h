@@ -17,10 +17,14 @@ enum class DeliveryOutcome {
 // "SENT", "RETRY", "FAILED", "SUPPRESS": stored in message_attempts.outcome.
 inline const char* DeliveryOutcomeName(DeliveryOutcome o) {
   switch (o) {
-    case DeliveryOutcome::kSent: return "SENT";
-    case DeliveryOutcome::kRetry: return "RETRY";
-    case DeliveryOutcome::kFailed: return "FAILED";
-    case DeliveryOutcome::kSuppress: return "SUPPRESS";
+    case DeliveryOutcome::kSent:
+      return "SENT";
+    case DeliveryOutcome::kRetry:
+      return "RETRY";
+    case DeliveryOutcome::kFailed:
+      return "FAILED";
+    case DeliveryOutcome::kSuppress:
+      return "SUPPRESS";
   }
   return "?";
 }

@@ -49,7 +49,6 @@ constexpr db::Statement kClaimDue{
     " LEFT JOIN subjects s ON s.id = d.subject_id"
     " ORDER BY d.next_attempt_at LIMIT $2"};
 
-
 constexpr db::Statement kRecipientsOf{
     "outbox.recipients_of",
     "SELECT coalesce(subject_id::text, ''), channel, coalesce(match_key, '') FROM messages"

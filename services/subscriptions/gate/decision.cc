@@ -14,10 +14,14 @@ DenyReason SubjectReason(const SubjectFacts& s, const GateFacts& facts) {
   if (!facts.marketing_topic) return DenyReason::kNone;  // service notices skip marketing rules
   if (!s.marketing_consent) return DenyReason::kNoConsent;
   switch (s.preference) {
-    case PreferenceDeny::kAll: return DenyReason::kUnsubscribedAll;
-    case PreferenceDeny::kChannel: return DenyReason::kUnsubscribedChannel;
-    case PreferenceDeny::kTopic: return DenyReason::kUnsubscribedTopic;
-    case PreferenceDeny::kNone: break;
+    case PreferenceDeny::kAll:
+      return DenyReason::kUnsubscribedAll;
+    case PreferenceDeny::kChannel:
+      return DenyReason::kUnsubscribedChannel;
+    case PreferenceDeny::kTopic:
+      return DenyReason::kUnsubscribedTopic;
+    case PreferenceDeny::kNone:
+      break;
   }
   return DenyReason::kNone;
 }

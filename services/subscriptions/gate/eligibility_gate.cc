@@ -89,8 +89,7 @@ bool EligibilityGate::IsForeign(const std::string& provider_country) const {
          std::find(home_.begin(), home_.end(), provider_country) == home_.end();
 }
 
-std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn,
-                                                  pqxx::transaction_base& txn,
+std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::transaction_base& txn,
                                                   const std::vector<GateRequest>& requests) const {
   const size_t n = requests.size();
   std::vector<GateDecision> out(n);
@@ -156,10 +155,10 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn,
   }
   std::vector<bool> explicit_seen(n, false);
   if (!idx.empty()) {
-    auto rows = conn.Exec(txn, kSubjectFacts, db::ToArrayLiteral(idx),
-                          db::ToArrayLiteral(subject_ids), db::ToArrayLiteral(kinds),
-                          db::ToArrayLiteral(keys), db::ToArrayLiteral(channels),
-                          db::ToArrayLiteral(topics));
+    auto rows =
+        conn.Exec(txn, kSubjectFacts, db::ToArrayLiteral(idx), db::ToArrayLiteral(subject_ids),
+                  db::ToArrayLiteral(kinds), db::ToArrayLiteral(keys), db::ToArrayLiteral(channels),
+                  db::ToArrayLiteral(topics));
     for (const auto& row : rows) {
       size_t i = row[0].as<size_t>();
       if (requests[i].subject_id && row[1].as<std::string>() == *requests[i].subject_id) {
@@ -173,10 +172,18 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn,
       s.marketing_consent = row[6].as<bool>();
       s.cross_border_consent = row[7].as<bool>();
       switch (row[8].as<int>()) {
-        case 1: s.preference = PreferenceDeny::kAll; break;
-        case 2: s.preference = PreferenceDeny::kChannel; break;
-        case 3: s.preference = PreferenceDeny::kTopic; break;
-        default: s.preference = PreferenceDeny::kNone; break;
+        case 1:
+          s.preference = PreferenceDeny::kAll;
+          break;
+        case 2:
+          s.preference = PreferenceDeny::kChannel;
+          break;
+        case 3:
+          s.preference = PreferenceDeny::kTopic;
+          break;
+        default:
+          s.preference = PreferenceDeny::kNone;
+          break;
       }
       s.owns_address = row[9].as<bool>();
       facts[i].subjects.push_back(s);
@@ -221,10 +228,10 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn,
     }
   }
   if (!k_idx.empty()) {
-    auto rows = conn.Exec(txn, kKeywordReply, db::ToArrayLiteral(k_idx),
-                          db::ToArrayLiteral(k_inbound), db::ToArrayLiteral(k_keys),
-                          db::ToArrayLiteral(k_now),
-                          std::to_string(kKeywordReplyWindow.count()) + " hours");
+    auto rows =
+        conn.Exec(txn, kKeywordReply, db::ToArrayLiteral(k_idx), db::ToArrayLiteral(k_inbound),
+                  db::ToArrayLiteral(k_keys), db::ToArrayLiteral(k_now),
+                  std::to_string(kKeywordReplyWindow.count()) + " hours");
     for (const auto& row : rows) facts[row[0].as<size_t>()].keyword_reply = true;
   }
 

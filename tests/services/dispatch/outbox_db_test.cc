@@ -46,14 +46,14 @@ class OutboxTest : public subscriptions::RegistryTest {
   }
 
   std::string Status(const std::string& id) {
-    return db_->Scalar("SELECT status || coalesce('/' || deny_reason, '') FROM messages WHERE id = '" +
-                       id + "'");
+    return db_->Scalar(
+        "SELECT status || coalesce('/' || deny_reason, '') FROM messages WHERE id = '" + id + "'");
   }
 
   std::unique_ptr<MessageService> messages_;
   std::unique_ptr<Outbox> outbox_;
   bool foreign_first_ = false;
-  bool domestic_available_ = true;   // a domestic provider is configured
+  bool domestic_available_ = true;     // a domestic provider is configured
   bool domestic_out_for_now_ = false;  // ...but its circuit is open
 };
 
@@ -73,8 +73,14 @@ TEST_F(OutboxTest, AllowedMessageIsQueuedThenClaimedAsSending) {
   EXPECT_EQ(Status(sent.message_id()), "sending");
   // Nothing more is due: a second claim takes nothing.
   EXPECT_TRUE(outbox_->Claim("w2", 10, std::chrono::seconds(60)).empty());
-  outbox_->Complete({{sent.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kSent, 250, "2.0.0", "", "ok", "Q123", std::nullopt, false}, "", 0}});
+  outbox_->Complete({{sent.message_id(),
+                      1,
+                      "relay",
+                      clock_.Now(),
+                      clock_.Now(),
+                      {DeliveryOutcome::kSent, 250, "2.0.0", "", "ok", "Q123", std::nullopt, false},
+                      "",
+                      0}});
   EXPECT_EQ(Status(sent.message_id()), "sent");
   v1::GetMessageRequest g;
   g.set_message_id(sent.message_id());
@@ -122,8 +128,14 @@ TEST_F(OutboxTest, RetryRunsTheGateAgain) {
   auto sent = SendTo(id, "", "k-retry");
   auto claimed = outbox_->Claim("w1", 10, std::chrono::seconds(60));
   ASSERT_EQ(claimed.size(), 1u);
-  outbox_->Complete({{sent.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kRetry, 451, "4.3.0", "", "later", "", std::nullopt, false}, "", 0}});
+  outbox_->Complete({{sent.message_id(),
+                      1,
+                      "relay",
+                      clock_.Now(),
+                      clock_.Now(),
+                      {DeliveryOutcome::kRetry, 451, "4.3.0", "", "later", "", std::nullopt, false},
+                      "",
+                      0}});
   EXPECT_EQ(Status(sent.message_id()), "retrying");
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());  // not due yet
   OptOutAddress("retry@example.com", v1::CHANNEL, v1::EMAIL);
@@ -147,12 +159,18 @@ TEST_F(OutboxTest, ExpiredLeaseIsReclaimedAndDecidedAgain) {
   EXPECT_EQ(again[0].id, ma.message_id());
   EXPECT_EQ(again[0].attempt, 2);
   EXPECT_EQ(Status(mb.message_id()), "suppressed/8");  // UNSUBSCRIBED_ALL
-  EXPECT_EQ(db_->Scalar("SELECT note FROM message_history WHERE message_id = '" +
-                        ma.message_id() + "' ORDER BY id DESC LIMIT 1"),
+  EXPECT_EQ(db_->Scalar("SELECT note FROM message_history WHERE message_id = '" + ma.message_id() +
+                        "' ORDER BY id DESC LIMIT 1"),
             "lease expired; reclaimed");
   // The dead worker's late completion of attempt 1 changes nothing.
-  outbox_->Complete({{ma.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false}, "", 0}});
+  outbox_->Complete({{ma.message_id(),
+                      1,
+                      "relay",
+                      clock_.Now(),
+                      clock_.Now(),
+                      {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false},
+                      "",
+                      0}});
   EXPECT_EQ(Status(ma.message_id()), "sending");
 }
 
@@ -182,8 +200,14 @@ TEST_F(OutboxTest, GivesUpAfterMaxAttempts) {
   for (int attempt = 1; attempt <= 3; ++attempt) {
     auto c = outbox_->Claim("w1", 10, std::chrono::seconds(60));
     ASSERT_EQ(c.size(), 1u) << attempt;
-    outbox_->Complete({{sent.message_id(), attempt, "relay", clock_.Now(), clock_.Now(),
-                        {DeliveryOutcome::kRetry, 421, "", "", "", "", std::nullopt, false}, "", 0}});
+    outbox_->Complete({{sent.message_id(),
+                        attempt,
+                        "relay",
+                        clock_.Now(),
+                        clock_.Now(),
+                        {DeliveryOutcome::kRetry, 421, "", "", "", "", std::nullopt, false},
+                        "",
+                        0}});
     clock_.Advance(std::chrono::hours(3));
   }
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());
@@ -277,8 +301,14 @@ TEST_F(OutboxTest, ProviderTextThatIsNotUtf8IsStoredSafely) {
   ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
   std::string detail = "550 \xcd\xe5\xf2 \xf2\xe0\xea\xee\xe3\xee";  // cp1251
   detail.push_back('\0');  // and a NUL: 7 replaced bytes in the second word
-  outbox_->Complete({{m.message_id(), 1, "relay", clock_.Now(), clock_.Now(),
-                      {DeliveryOutcome::kFailed, 550, "5.7.1", "", detail, "", std::nullopt, false}, "", 0}});
+  outbox_->Complete({{m.message_id(),
+                      1,
+                      "relay",
+                      clock_.Now(),
+                      clock_.Now(),
+                      {DeliveryOutcome::kFailed, 550, "5.7.1", "", detail, "", std::nullopt, false},
+                      "",
+                      0}});
   EXPECT_EQ(Status(m.message_id()), "failed");
   EXPECT_EQ(db_->Scalar("SELECT detail FROM message_attempts"), "550 ??? ???????");
 }

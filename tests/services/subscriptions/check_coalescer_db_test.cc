@@ -55,8 +55,8 @@ TEST_F(RegistryTest, CoalescedChecksEachGetTheirOwnDecision) {
             ++other_errors;
             continue;
           }
-          auto d = Check(probes[i].subject_id, probes[i].address, probes[i].channel,
-                         probes[i].topic);
+          auto d =
+              Check(probes[i].subject_id, probes[i].address, probes[i].channel, probes[i].topic);
           if (d.SerializeAsString() != alone[i].SerializeAsString()) ++mismatches;
         } catch (const Error& e) {
           (e.code() == ErrorCode::kNotFound && i == probes.size() ? not_found : other_errors)++;

@@ -32,8 +32,7 @@ TEST_F(RegistryTest, ConsentsAreAppendOnlyRecordsWithProof) {
   EXPECT_EQ(db_->Scalar("SELECT data->>'ip' FROM event_personal p JOIN events e ON"
                         " e.id = p.event_id WHERE e.type = 'consent.granted'"),
             "203.0.113.5");
-  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE details::text LIKE '%203.0.113%'"),
-            "0");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE details::text LIKE '%203.0.113%'"), "0");
   r.set_granted(false);
   registry_->RecordConsent(crm_, r);
   EXPECT_EQ(Count("consents"), 2);  // the withdrawal is a record too
@@ -233,7 +232,8 @@ TEST_F(RegistryTest, ConcurrentOptInOutKeepsOneEventPerChange) {
   pqxx::read_transaction txn(conn);
   auto rows = txn.exec(
       "SELECT type, coalesce((details->>'subscribed')::bool, false) FROM events"
-      " WHERE subject_id = '" + id + "' AND type IN ('preference.changed', 'opt_out') ORDER BY id");
+      " WHERE subject_id = '" +
+      id + "' AND type IN ('preference.changed', 'opt_out') ORDER BY id");
   ASSERT_GT(rows.size(), 1u);
   bool previous = true;  // subscribed before any change
   for (const auto& row : rows) {

@@ -67,9 +67,8 @@ class RegistryTest : public ::testing::Test {
     for (auto c : channels) Consent(subject_id, v1::MARKETING, c);
   }
 
-  v1::Decision Check(const std::string& subject_id, const std::string& address,
-                     v1::Channel channel, const std::string& topic = "product_news",
-                     const std::string& country = "") {
+  v1::Decision Check(const std::string& subject_id, const std::string& address, v1::Channel channel,
+                     const std::string& topic = "product_news", const std::string& country = "") {
     v1::CheckEligibilityRequest r;
     r.mutable_recipient()->set_subject_id(subject_id);
     r.mutable_recipient()->set_address(address);
@@ -91,11 +90,10 @@ class RegistryTest : public ::testing::Test {
     return registry_->OptOut(crm_, r);
   }
 
-  v1::OptOutResponse OptOutAddress(const std::string& address, v1::OptOutScope scope,
-                                   v1::Channel channel = v1::CHANNEL_UNSPECIFIED,
-                                   const std::string& topic = "",
-                                   v1::SuppressionReason reason =
-                                       v1::SUPPRESSION_REASON_UNSPECIFIED) {
+  v1::OptOutResponse OptOutAddress(
+      const std::string& address, v1::OptOutScope scope,
+      v1::Channel channel = v1::CHANNEL_UNSPECIFIED, const std::string& topic = "",
+      v1::SuppressionReason reason = v1::SUPPRESSION_REASON_UNSPECIFIED) {
     v1::OptOutRequest r;
     r.set_address(address);
     r.set_scope(scope);

@@ -105,8 +105,7 @@ TEST_F(RegistryTest, ReasonCrossBorderNotAllowed) {
   std::string id = NewSubject("abroad@example.com");
   ConsentAll(id);
   EXPECT_TRUE(Check(id, "", v1::EMAIL, "product_news", "RU").allowed());
-  EXPECT_EQ(Check(id, "", v1::EMAIL, "product_news", "us").reason(),
-            v1::CROSS_BORDER_NOT_ALLOWED);
+  EXPECT_EQ(Check(id, "", v1::EMAIL, "product_news", "us").reason(), v1::CROSS_BORDER_NOT_ALLOWED);
   EXPECT_EQ(Check("", "nobody@example.com", v1::EMAIL, "product_news", "US").reason(),
             v1::CROSS_BORDER_NOT_ALLOWED);
   Consent(id, v1::CROSS_BORDER, v1::CHANNEL_UNSPECIFIED);
@@ -116,8 +115,8 @@ TEST_F(RegistryTest, ReasonCrossBorderNotAllowed) {
 TEST_F(RegistryTest, ReasonNoConsent) {
   std::string id = NewSubject("nc@example.com");
   Consent(id, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED);
-  EXPECT_EQ(Check(id, "", v1::EMAIL).reason(), v1::NO_CONSENT);       // no marketing consent
-  EXPECT_TRUE(Check(id, "", v1::EMAIL, "service").allowed());          // service needs none
+  EXPECT_EQ(Check(id, "", v1::EMAIL).reason(), v1::NO_CONSENT);  // no marketing consent
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "service").allowed());    // service needs none
   EXPECT_EQ(Check("", "stranger@example.com", v1::EMAIL).reason(), v1::NO_CONSENT);
   Consent(id, v1::MARKETING, v1::EMAIL);
   EXPECT_TRUE(Check(id, "", v1::EMAIL).allowed());
@@ -249,10 +248,18 @@ TEST_F(RegistryTest, BatchDecidesTenThousandRecipientsSetBased) {
   for (int i = 0; i < SubscriptionRegistry::kMaxBatch; ++i) {
     auto* rec = r.add_recipients();
     switch (i % 4) {
-      case 0: rec->set_subject_id(ids[i % 20]); break;
-      case 1: rec->set_address("batch" + std::to_string(i % 20) + "@EXAMPLE.com"); break;
-      case 2: rec->set_address("unknown" + std::to_string(i) + "@example.com"); break;
-      default: rec->set_address("broken address " + std::to_string(i)); break;
+      case 0:
+        rec->set_subject_id(ids[i % 20]);
+        break;
+      case 1:
+        rec->set_address("batch" + std::to_string(i % 20) + "@EXAMPLE.com");
+        break;
+      case 2:
+        rec->set_address("unknown" + std::to_string(i) + "@example.com");
+        break;
+      default:
+        rec->set_address("broken address " + std::to_string(i));
+        break;
     }
   }
   auto resp = counted.CheckEligibilityBatch(crm_, r);

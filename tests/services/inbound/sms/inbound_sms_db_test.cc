@@ -146,10 +146,11 @@ TEST_F(InboundSmsTest, S2_AStartBeingProcessedCountsSoARacingStartConfirmsNothin
   clock_.Advance(std::chrono::minutes(1));
   // Another START from the number was recorded as re-enabling but has not lifted the stop
   // yet (its effects are still running on another replica).
-  db_->Exec("INSERT INTO inbound_sms (provider, provider_message_id, key_id, address_key,"
-            " keyword_class, outcome, received_at, event_id)"
-            " SELECT 'twilio-ru', 'SM-racing', key_id, address_key, 'start', 'started',"
-            " '2026-11-27T10:00:30Z', event_id FROM inbound_sms WHERE provider_message_id = 'SM-1'");
+  db_->Exec(
+      "INSERT INTO inbound_sms (provider, provider_message_id, key_id, address_key,"
+      " keyword_class, outcome, received_at, event_id)"
+      " SELECT 'twilio-ru', 'SM-racing', key_id, address_key, 'start', 'started',"
+      " '2026-11-27T10:00:30Z', event_id FROM inbound_sms WHERE provider_message_id = 'SM-1'");
   auto r = Post("SM-2", kNumber, "START");
   EXPECT_EQ(r.outcome, "not_stopped");
   EXPECT_TRUE(r.reply_message_id.empty());

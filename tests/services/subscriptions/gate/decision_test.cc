@@ -593,7 +593,7 @@ TEST(KeywordReplyRuleTest, S1_WithoutTheFactEveryOtherMessageToAStoppedNumberIsD
   s.marketing_consent = true;
   f.subjects.push_back(s);
   EXPECT_EQ(Decide(f), DenyReason::kAddressSuppressed);
-  f.marketing_topic = false;  // a service notice honours only strong suppressions; the
+  f.marketing_topic = false;     // a service notice honours only strong suppressions; the
   f.address_suppressed = false;  // gate's SQL leaves SMS stops out for it
   EXPECT_EQ(Decide(f), DenyReason::kNone);
 }

@@ -22,12 +22,12 @@ TEST(ProviderReplyTest, OutcomeForStatus) {
   for (const Row& row : {Row{200, DeliveryOutcome::kSent}, Row{201, DeliveryOutcome::kSent},
                          Row{202, DeliveryOutcome::kSent}, Row{204, DeliveryOutcome::kSent},
                          Row{400, DeliveryOutcome::kFailed}, Row{401, DeliveryOutcome::kRetry},
-                         Row{403, DeliveryOutcome::kRetry},
-                         Row{404, DeliveryOutcome::kFailed}, Row{422, DeliveryOutcome::kFailed},
-                         Row{408, DeliveryOutcome::kRetry}, Row{429, DeliveryOutcome::kRetry},
-                         Row{500, DeliveryOutcome::kRetry}, Row{502, DeliveryOutcome::kRetry},
-                         Row{503, DeliveryOutcome::kRetry}, Row{504, DeliveryOutcome::kRetry},
-                         Row{301, DeliveryOutcome::kRetry}, Row{307, DeliveryOutcome::kRetry}}) {
+                         Row{403, DeliveryOutcome::kRetry}, Row{404, DeliveryOutcome::kFailed},
+                         Row{422, DeliveryOutcome::kFailed}, Row{408, DeliveryOutcome::kRetry},
+                         Row{429, DeliveryOutcome::kRetry}, Row{500, DeliveryOutcome::kRetry},
+                         Row{502, DeliveryOutcome::kRetry}, Row{503, DeliveryOutcome::kRetry},
+                         Row{504, DeliveryOutcome::kRetry}, Row{301, DeliveryOutcome::kRetry},
+                         Row{307, DeliveryOutcome::kRetry}}) {
     EXPECT_EQ(OutcomeForStatus(row.status), row.outcome) << row.status;
   }
 }

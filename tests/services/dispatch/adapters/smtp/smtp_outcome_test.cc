@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "services/dispatch/adapters/smtp/smtp_transcript.h"
-#include "tests/services/dispatch/adapters/smtp/mime_test_util.h"
 #include "tests/services/dispatch/adapters/delivery_printers.h"
+#include "tests/services/dispatch/adapters/smtp/mime_test_util.h"
 
 namespace herald::dispatch {
 namespace {
