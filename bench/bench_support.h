@@ -1,5 +1,5 @@
 #pragma once
-// What every benchmark (issue 6, rows B1-B5) needs: its own throwaway PostgreSQL (started
+// What every benchmark (rows B1-B5) needs: its own throwaway PostgreSQL (started
 // with deploy/dev/pg on a free port in 55460-55479), heraldd with its own config, child
 // processes, and the one-line-per-figure report that bench/run-all collects.
 #include <grpcpp/grpcpp.h>

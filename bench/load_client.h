@@ -1,5 +1,5 @@
 #pragma once
-// A gRPC load client on the callback API (issue 6). Two modes:
+// A gRPC load client on the callback API. Two modes:
 //  - open loop: calls are scheduled at a constant offered rate; each call's latency is measured
 //    from its *scheduled* send time, so a server (or client) that falls behind shows up as
 //    latency instead of being hidden by a slower send rate (no coordinated omission);

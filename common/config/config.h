@@ -75,7 +75,7 @@ struct Config {
   std::string email_from_address = "no-reply@herald.invalid";
   std::string email_from_name;
   // The operator named on destruction acts (Roskomnadzor order 179), and retention of
-  // rendered message content and of destruction records (issue 5).
+  // rendered message content and of destruction records.
   std::string operator_name;
   std::string operator_address;
   std::string operator_information_system = "Herald";
@@ -87,7 +87,7 @@ struct Config {
   int dispatch_retry_base_s = 30;
   int dispatch_max_attempts = 8;
   int dispatch_max_age_s = 86400;
-  // Data-subject requests (issue 5): deadlines, holidays, the privacy job.
+  // Data-subject requests: deadlines, holidays, the privacy job.
   PrivacyConfig privacy;
   // SMS keyword replies (inbound hooks). Empty lists: the STANDARDS S1-S2 defaults.
   std::vector<std::string> sms_stop_keywords, sms_start_keywords, sms_help_keywords;
@@ -119,9 +119,9 @@ struct Config {
   // authserv-ids of the operator's own MTA whose Authentication-Results dmarc=pass confirms
   // an e-mail marker's sender (STANDARDS §2b); empty: markers wait for their link.
   std::vector<std::string> inbound_mail_trusted_authserv_ids;
-  // Issue 6: messages of one claimed batch sent at once by a worker thread.
+  // Messages of one claimed batch sent at once by a worker thread.
   int dispatch_send_concurrency = 4;
-  // Issue 6: concurrent CheckEligibility calls answered by one gate run (1: each alone).
+  // Concurrent CheckEligibility calls answered by one gate run (1: each alone).
   int gate_coalesce_max_batch = 256;
 };
 

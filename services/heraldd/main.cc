@@ -166,14 +166,14 @@ int Serve(const Config& config) {
   subscriptions::EligibilityGate gate(hasher, config.default_phone_region,
                                       config.home_jurisdictions);
   subscriptions::SubscriptionRegistry registry(pool, clock, topics, hasher, gate);
-  registry.CoalesceChecks(config.gate_coalesce_max_batch);  // issue 6
+  registry.CoalesceChecks(config.gate_coalesce_max_batch);
   ApiKeyAuthenticator auth(config.clients);
   RpcRunner runner(auth, metrics);
   subscriptions::SubscriptionGrpcService subscription_service(registry, runner);
   dispatch::MessageService messages(pool, clock, topics, gate);
   dispatch::CampaignService campaigns(pool, clock, topics, gate);
   dispatch::DispatchGrpcService dispatch_service(messages, campaigns, runner);
-  // PrivacyService (issue 5): tracked data-subject requests with their legal due dates.
+  // PrivacyService: tracked data-subject requests with their legal due dates.
   privacy::DeadlinePolicy privacy_deadlines(config.privacy);
   privacy::PrivacyOperations privacy_operations(pool, clock, privacy_deadlines);
   // Its erasure half: destruction, depersonalization, export, records and acts, retention.
@@ -334,7 +334,7 @@ int Serve(const Config& config) {
     dispatch::WorkerOptions opts;
     opts.threads = config.dispatch_workers;
     opts.batch_size = config.dispatch_batch_size;
-    opts.send_concurrency = config.dispatch_send_concurrency;  // issue 6
+    opts.send_concurrency = config.dispatch_send_concurrency;
     opts.lease = std::chrono::seconds(config.dispatch_lease_s);
     opts.from_address = config.email_from_address;
     opts.from_name = config.email_from_name;

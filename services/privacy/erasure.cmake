@@ -1,4 +1,4 @@
-# The erasure half of PrivacyService (issue 5): destruction, depersonalization, export,
+# The erasure half of PrivacyService: destruction, depersonalization, export,
 # destruction records and acts, retention. Domain classes only; no gRPC types.
 add_library(herald_privacy_erasure STATIC
   ${CMAKE_CURRENT_LIST_DIR}/destruction_records.cc

@@ -12,7 +12,7 @@ namespace herald::privacy {
 // SubscriptionGrpcService.
 //
 // DestroySubject, DepersonalizeSubject, ExportSubjectData, ListDestructionRecords and
-// GetDestructionAct live in grpc_service_erasure.cc (the erasure half of issue 5).
+// GetDestructionAct live in grpc_service_erasure.cc (the erasure half).
 class PrivacyGrpcService final : public v1::PrivacyService::Service {
  public:
   PrivacyGrpcService(PrivacyOperations& operations, RpcRunner& runner)

@@ -31,7 +31,7 @@ class PrivacyJob {
              prometheus::Registry& metrics, std::chrono::milliseconds interval);
   ~PrivacyJob();
 
-  // Also runs the retention sweep, at most once per `every` (issue 5 part 2). Before Start().
+  // Also runs the retention sweep, at most once per `every`. Before Start().
   void SetRetentionSweep(RetentionSweep* sweep, std::chrono::seconds every) {
     retention_ = sweep;
     retention_every_ = every;

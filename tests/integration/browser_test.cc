@@ -1,4 +1,4 @@
-// The recipient's side in a real browser (issue 4, first proof): a marketing e-mail is sent
+// The recipient's side in a real browser: a marketing e-mail is sent
 // through DispatchService.Send to the capturing SMTP server; its unsubscribe link is taken
 // from the delivered message, pointed at heraldd's own web listener, and opened in Debian's
 // headless Chromium driven by playwright-core (tests/browser/recipient_flow.mjs): confirm,
@@ -8,8 +8,9 @@
 // <build>/test-output/browser).
 //
 // Requirements: STANDARDS E1 (GET shows a page), E2 (POST answers 2xx, never 3xx), E4 (the
-// link is in the body and in List-Unsubscribe), issue 4 (language from the subject's locale
-// before Accept-Language; security headers; every change is an event with source LINK).
+// link is in the body and in List-Unsubscribe), and the pages' own rules (language from the
+// subject's locale before Accept-Language; security headers; every change is an event with source
+// LINK).
 //
 // Chromium, node and tests/browser/node_modules (deploy/dev/install-packages) are required:
 // missing ones skip the test locally and fail it under CI.

@@ -1,4 +1,4 @@
-// THE destruction proof of issue 5 (STANDARDS L1, L3), end to end through the recipient's
+// THE destruction proof (STANDARDS L1, L3), end to end through the recipient's
 // real paths against a running heraldd:
 //   1. a subject with a distinctive surname, given name and Cyrillic patronymic, an IDN
 //      e-mail and a phone consents (proof with IP and user agent);

@@ -1,4 +1,4 @@
-// The recipient's pages over real HTTP against a real heraldd and PostgreSQL (issue 4):
+// The recipient's pages over real HTTP against a real heraldd and PostgreSQL:
 // STANDARDS E1 (GET changes nothing), E2 (one-click POST, urlencoded and multipart,
 // idempotent, 200 without a redirect), E3 (forged, tampered, truncated, retired-key tokens
 // refused and change nothing; old keys still verify after rotation; old tokens still

@@ -1,6 +1,6 @@
 #pragma once
 
-// The scan behind the destruction proof (issue 5, STANDARDS L1, L3): row_to_json(t)::text of
+// The scan behind the destruction proof (STANDARDS L1, L3): row_to_json(t)::text of
 // every row of every ordinary table outside the system schemas, found in pg_catalog (never a
 // list kept by hand, so a table added later is scanned too), searched for every needle as
 // stored and ASCII-lower-cased. Shared by the db-level test and the end-to-end one.

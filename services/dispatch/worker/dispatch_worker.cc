@@ -80,7 +80,7 @@ int DispatchWorker::RunOnce(const std::string& owner) {
     back.result.not_attempted = true;
     back.result.detail = "lease nearly over";
   }
-  // Sends run in `lanes` at once (issue 6: one message at a time left the connection idle
+  // Sends run in `lanes` at once (one message at a time left the connection idle
   // during every round trip). The gate invariant is untouched: every message here was moved
   // to SENDING by the claim that ran the gate, and one Complete records the whole batch.
   auto lane = [&](size_t first, size_t step) {

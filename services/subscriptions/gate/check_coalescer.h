@@ -11,7 +11,7 @@
 
 namespace herald::subscriptions {
 
-// Coalesces concurrent single CheckEligibility calls into one set-based gate run (issue 6):
+// Coalesces concurrent single CheckEligibility calls into one set-based gate run:
 // the gate answers a batch with the same fixed number of statements as one recipient, so a
 // check that waits for a running batch and then goes out with every other waiting check
 // costs one transaction instead of one each.

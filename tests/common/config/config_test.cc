@@ -517,7 +517,7 @@ TEST(ProcessEnvironmentTest, ReturnsOnlyHeraldVariables) {
   for (const auto& [name, value] : env) EXPECT_EQ(name.rfind("HERALD_", 0), 0u) << name;
 }
 
-// Issue 6: sends of one batch at once; bounded like the other dispatch sizes.
+// Sends of one batch at once; bounded like the other dispatch sizes.
 TEST(LoadConfigTest, DispatchSendConcurrency) {
   EXPECT_EQ(LoadConfig("", MinimalEnv()).dispatch_send_concurrency, 4);
   EXPECT_EQ(LoadYaml("dispatch:\n  send_concurrency: 16\n").dispatch_send_concurrency, 16);

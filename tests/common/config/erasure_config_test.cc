@@ -1,4 +1,4 @@
-// The operator and retention keys of issue 5 (destruction acts, retention sweep).
+// The operator and retention keys (destruction acts, retention sweep).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>

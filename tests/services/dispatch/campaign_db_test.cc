@@ -108,7 +108,7 @@ TEST_F(CampaignTest, RecipientsAreLoadedDeduplicatedAndBadRowsCounted) {
   EXPECT_EQ(Add(c.id(), {Row(a, "", "")}).duplicates(), 1);
 }
 
-// Issue 6 (B4): a stream's message ids are UUIDs of version 7 carrying the clock's
+// B4: a stream's message ids are UUIDs of version 7 carrying the clock's
 // milliseconds, ascending in insertion order, distinct across streams of the same instant; a
 // CRM-id row that names its own address keeps it; a later stream of the campaign (the
 // ON CONFLICT path) adds only the recipients not already in it.

@@ -1,4 +1,4 @@
-// The destruction proof at the registry level (issue 5, STANDARDS L1, L3): a subject with a
+// The destruction proof at the registry level (STANDARDS L1, L3): a subject with a
 // distinctive name, e-mail (IDN domain) and phone gets consents with IP and user agent,
 // preferences, an e-mail and an SMS with provider answers quoting its addresses, and
 // registry-level opt-outs standing for a link click, an SMS STOP and a marker e-mail; it is
@@ -81,7 +81,7 @@ class DestructionTest : public ErasureTest {
   // end in, made here directly so this db test stays fast. The real steps (an HTTP POST of
   // the signed link taken from a captured e-mail, a signed provider webhook, a marker e-mail
   // on the inbound hook) are driven against a running heraldd by
-  // tests/integration/destruction_e2e_test.cc, which is the proof of issue 5.
+  // tests/integration/destruction_e2e_test.cc, which is the end-to-end proof.
   void RegistryLevelOptOuts() {
     // Link click: a topic opt-out of the address, proof source LINK, with the click's IP.
     OptOutAddressWithProof(kEmailGiven, v1::TOPIC, v1::EMAIL, v1::UNSUBSCRIBED, v1::LINK);
@@ -241,7 +241,7 @@ TEST_F(DestructionTest, BadInputIsRejectedByFieldWithoutEchoAndChangesNothing) {
   EXPECT_EQ(Count("addresses"), 1);
 }
 
-// A blocked subject can be destroyed (issue 5).
+// A blocked subject can be destroyed.
 TEST_F(DestructionTest, BlockedSubjectCanBeDestroyed) {
   std::string id = NewSubject("blocked@example.com");
   db_->Exec("UPDATE subjects SET blocked = true WHERE id = '" + id + "'");

@@ -1,4 +1,4 @@
-// Issue 6: concurrent CheckEligibility calls coalesced into shared gate runs must each get
+// Concurrent CheckEligibility calls coalesced into shared gate runs must each get
 // exactly the decision they would get alone (E-requirements of the gate hold per caller),
 // and one caller's unknown subject must not fail the others in its batch.
 #include <gmock/gmock.h>

@@ -1,4 +1,4 @@
-// Unit tests of the public-endpoint protection of the web role (issue 4): the per-client
+// Unit tests of the public-endpoint protection of the web role: the per-client
 // rate limiter, trusted proxies / X-Forwarded-For, and form body decoding.
 #include <gtest/gtest.h>
 

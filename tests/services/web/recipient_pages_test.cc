@@ -1,4 +1,4 @@
-// Unit tests of the recipient pages' pure parts (issue 4): language negotiation, the CSRF
+// Unit tests of the recipient pages' pure parts: language negotiation, the CSRF
 // field and same-origin check, token age (STANDARDS E3: old tokens still unsubscribe), and
 // the completeness of the three translations.
 #include "services/web/recipient/recipient_pages.h"
