@@ -14,6 +14,7 @@
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/campaign_driver.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/test_database.h"
 
@@ -104,7 +105,8 @@ TEST_F(AvailabilityTest, ASaturatedPoolStaysServing) {
   lock.exec("LOCK TABLE campaigns IN ACCESS EXCLUSIVE MODE");
   std::vector<std::thread> stuck;
   for (int i = 0; i < kPoolSize; ++i) stuck.emplace_back([&] { GetCampaign(id, 20000); });
-  EXPECT_TRUE(testing::WaitUntil([&] { return LockWaiters() >= kPoolSize; }, 10));
+  EXPECT_TRUE(
+      testing::Eventually([&] { return LockWaiters() >= kPoolSize; }, std::chrono::seconds(10)));
   // The pool is saturated: a call that needs a connection waits out the acquire timeout.
   EXPECT_EQ(ListCampaigns().error_code(), grpc::UNAVAILABLE);
   // Several probe periods (500 ms each) pass while the pool stays saturated.
@@ -143,13 +145,13 @@ TEST_F(AvailabilityTest, StalledRecipientStreamsLeaveOtherCallsAnswering) {
   }
   // Gives the server the time to take whatever the open streams would hold (a pooled
   // connection in an open transaction each, once); the assertions below are about answers.
-  testing::WaitUntil(
+  testing::Eventually(
       [&] {
         return std::stoi(db_->Scalar("SELECT count(*) FROM pg_stat_activity WHERE state ="
                                      " 'idle in transaction' AND datname = current_database()")) >=
                kPoolSize;
       },
-      2);
+      std::chrono::seconds(2));
   for (int i = 0; i < 3; ++i) {
     auto got = GetCampaign(id);
     EXPECT_TRUE(got.ok()) << got.error_message();
@@ -185,10 +187,11 @@ TEST_F(AvailabilityTest, NoProbeSaysServingOnceTheDrainBegins) {
   lock.exec("LOCK TABLE campaigns IN ACCESS EXCLUSIVE MODE");
   grpc::Status in_flight;
   std::thread call([&] { in_flight = GetCampaign(id, 20000); });
-  ASSERT_TRUE(testing::WaitUntil([&] { return LockWaiters() >= 1; }, 10));
+  ASSERT_TRUE(testing::Eventually([&] { return LockWaiters() >= 1; }, std::chrono::seconds(10)));
   std::thread stopper([&] { EXPECT_EQ(server_->Stop(SIGTERM), 0); });
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] { return server_->Log().find("shutting down") != std::string::npos; }, 10));
+  ASSERT_TRUE(
+      testing::Eventually([&] { return server_->Log().find("shutting down") != std::string::npos; },
+                          std::chrono::seconds(10)));
   // The call is still held by the lock: the drain is in progress through every sample.
   for (int i = 0; i < 15; ++i) {
     EXPECT_NE(testing::HttpGet(server_->ops_port(), "/readyz"), 200) << "sample " << i;
