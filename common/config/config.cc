@@ -760,7 +760,16 @@ Config LoadConfig(const std::string& path, const std::map<std::string, std::stri
       if (name == o.env) match = &o;
     }
     if (!match) throw ConfigError(name + ": unknown environment variable");
-    match->apply(c, match->key ? std::string(match->key) + " (" + name + ")" : name, value);
+    if (!match->key) {
+      match->apply(c, name, value);
+      continue;
+    }
+    // Errors start "key: ..." wherever the value came from; the variable is named after.
+    try {
+      match->apply(c, match->key, value);
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string(e.what()) + " (set by " + name + ")");
+    }
   }
   if (c.suppression_keys.empty()) {
     throw ConfigError("HERALD_SUPPRESSION_KEYS: required (a secret, environment only)");

@@ -17,10 +17,11 @@ struct Outcome {
   std::string output;
 };
 
-// Runs heraldd with `args` and its output on stdout. The suppression keys keep a config
-// error from masking what the arguments did; the database is a closed port.
+// Runs heraldd with `args` and its output on stdout, in an environment of its own (heraldd
+// refuses HERALD_* variables it does not know, such as the test runner's). The suppression
+// keys keep a config error from masking what the arguments did; the database is a closed port.
 Outcome Heraldd(const std::string& args) {
-  std::string command = "HERALD_SUPPRESSION_KEYS=k1:" + std::string(64, 'a') +
+  std::string command = "env -i HERALD_SUPPRESSION_KEYS=k1:" + std::string(64, 'a') +
                         " HERALD_DATABASE_URL='postgresql://127.0.0.1:1/none?connect_timeout=1' " +
                         HERALD_HERALDD_PATH + " " + args + " 2>&1 </dev/null";
   Outcome r;
