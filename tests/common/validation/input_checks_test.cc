@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/validation/uuid.h"
+#include "tests/support/invalid_argument.h"
 
 namespace herald::validation {
 namespace {
@@ -19,18 +20,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// Runs `fn`, expects herald::Error with kInvalidArgument, and returns its message ("" and a
-// failure when nothing or something else is thrown).
-std::string InvalidMessage(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "expected herald::Error";
-  return "";
-}
+using testing::InvalidMessage;
 
 // --- CheckText. ---
 
