@@ -56,7 +56,17 @@ constexpr db::Statement kSuppressed{
     "   AS h(idx, key_hex, channel, topic, marketing)"
     " JOIN suppressions s ON s.address_key = decode(h.key_hex, 'hex') AND s.lifted_at IS NULL"
     "  AND s.channel IN (0, h.channel) AND s.topic IN ('', h.topic)"
-    "  AND (h.marketing OR s.reason IN (3, 5, 6))"};
+    "  AND (h.marketing OR s.reason = ANY($6::smallint[]))"};
+
+// The suppression reasons that also stop service notices; the others stop marketing only.
+std::string ReasonsStoppingServiceNotices() {
+  std::vector<long long> reasons;
+  for (auto r :
+       {SuppressionReason::kHardBounce, SuppressionReason::kRevoked, SuppressionReason::kManual}) {
+    reasons.push_back(static_cast<long long>(r));
+  }
+  return db::ToArrayLiteral(reasons);
+}
 
 // Keyword replies: the inbound keyword exists, came from this number (under any live key)
 // and was received within the window before the decision time.
@@ -209,7 +219,7 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
   if (!h_idx.empty()) {
     auto rows = conn.Exec(txn, kSuppressed, db::ToArrayLiteral(h_idx), db::ToArrayLiteral(h_keys),
                           db::ToArrayLiteral(h_channels), db::ToArrayLiteral(h_topics),
-                          db::ToArrayLiteral(h_marketing));
+                          db::ToArrayLiteral(h_marketing), ReasonsStoppingServiceNotices());
     for (const auto& row : rows) facts[row[0].as<size_t>()].address_suppressed = true;
   }
 
