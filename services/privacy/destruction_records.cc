@@ -59,11 +59,11 @@ DestructionRecord FromRow(const pqxx::row& row) {
 }  // namespace
 
 std::string InsertDestructionRecord(db::Connection& conn, pqxx::transaction_base& txn,
-                                    const NewDestructionRecord& r) {
+                                    const DestructionRecord& r, int keep_years) {
   return conn
       .Exec(txn, kInsert, r.subject_id, r.subject_full_name, db::ToArrayLiteral(r.categories),
             r.information_system, r.reason, r.method, ToIso8601(r.performed_at), r.performed_by,
-            r.keep_years)[0][0]
+            keep_years)[0][0]
       .as<std::string>();
 }
 

@@ -31,21 +31,11 @@ struct DestructionRecordPage {
   std::string next_page_token;  // empty on the last page
 };
 
-// The table's only writers, in the caller's transaction. InsertDestructionRecord returns the
-// new record's id; it is kept until performed_at plus `keep_years`.
-struct NewDestructionRecord {
-  std::string subject_id;
-  std::string subject_full_name;
-  std::vector<std::string> categories;
-  std::string information_system;
-  std::string reason;
-  std::string method;
-  Timestamp performed_at;
-  std::string performed_by;
-  int keep_years = 0;
-};
+// The table's only writers, in the caller's transaction. InsertDestructionRecord ignores the
+// record's id and purge_after: it returns the new id, and the record is kept until
+// performed_at plus `keep_years` (calendar years, counted by PostgreSQL).
 std::string InsertDestructionRecord(db::Connection& conn, pqxx::transaction_base& txn,
-                                    const NewDestructionRecord& r);
+                                    const DestructionRecord& r, int keep_years);
 // Deletes up to `limit` records whose keeping period ended by `now`; returns how many.
 int64_t PurgeDestructionRecords(db::Connection& conn, pqxx::transaction_base& txn, Timestamp now,
                                 int limit);

@@ -88,9 +88,9 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
   bool destroy = mode == Mode::kDestroy;
   std::string record_id = InsertDestructionRecord(
       *conn, txn,
-      {subject_id, out.full_name, out.categories, settings_.information_system, reason,
-       std::string(destroy ? kDestroyMethod : kDepersonalizeMethod), now, performed_by,
-       settings_.destruction_record_years});
+      {"", subject_id, out.full_name, out.categories, settings_.information_system, reason,
+       std::string(destroy ? kDestroyMethod : kDepersonalizeMethod), now, performed_by, now},
+      settings_.destruction_record_years);
   subscriptions::AppendEvent(
       *conn, txn,
       {subject_id,

@@ -59,13 +59,13 @@ constexpr db::Statement kSuppressed{
     "  AND (h.marketing OR s.reason = ANY($6::smallint[]))"};
 
 // The suppression reasons that also stop service notices; the others stop marketing only.
-std::string ReasonsStoppingServiceNotices() {
-  std::vector<long long> reasons;
-  for (auto r :
-       {SuppressionReason::kHardBounce, SuppressionReason::kRevoked, SuppressionReason::kManual}) {
-    reasons.push_back(static_cast<long long>(r));
-  }
-  return db::ToArrayLiteral(reasons);
+// Built once: every gate run binds it.
+const std::string& ReasonsStoppingServiceNotices() {
+  static const std::string literal = db::ToArrayLiteral(
+      std::vector<long long>{static_cast<long long>(SuppressionReason::kHardBounce),
+                             static_cast<long long>(SuppressionReason::kRevoked),
+                             static_cast<long long>(SuppressionReason::kManual)});
+  return literal;
 }
 
 // Keyword replies: the inbound keyword exists, came from this number (under any live key)
