@@ -53,3 +53,44 @@ function(herald_test name)
   gtest_discover_tests(${name} PROPERTIES LABELS ${arg_LABEL} DISCOVERY_TIMEOUT 60
                        DISCOVERY_MODE PRE_TEST)
 endfunction()
+
+#   herald_embed_files(<target> NAMESPACE <c++ namespace> HEADER <include path>
+#                      [BASE_DIR <dir>] FILES <files...>)
+#     Compiles the files' bytes into <target>, so the binary needs no file at run time and
+#     works from any directory. Generates <include path> (relative to the build tree's
+#     `generated/` folder, on <target>'s include path) declaring
+#       std::optional<std::string_view> <namespace>::Find(std::string_view name);
+#     where name is the file's path relative to BASE_DIR (default: the calling directory).
+#     Changing a file regenerates the bytes at the next build.
+set(HERALD_EMBED_SCRIPT ${CMAKE_CURRENT_LIST_DIR}/EmbedFiles.cmake)
+
+function(herald_embed_files target)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "NAMESPACE;HEADER;BASE_DIR" "FILES")
+  if(NOT arg_NAMESPACE OR NOT arg_HEADER OR NOT arg_FILES)
+    message(FATAL_ERROR "herald_embed_files(${target}): NAMESPACE, HEADER and FILES are required")
+  endif()
+  if(NOT arg_BASE_DIR)
+    set(arg_BASE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
+  endif()
+  set(generated ${PROJECT_BINARY_DIR}/generated)
+  set(header ${generated}/${arg_HEADER})
+  string(REGEX REPLACE "\\.h$" ".cc" source ${header})
+  set(inputs)
+  set(names)
+  foreach(file IN LISTS arg_FILES)
+    get_filename_component(path ${file} ABSOLUTE BASE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
+    file(RELATIVE_PATH name ${arg_BASE_DIR} ${path})
+    list(APPEND inputs ${path})
+    list(APPEND names ${name})
+  endforeach()
+  add_custom_command(
+    OUTPUT ${header} ${source}
+    COMMAND ${CMAKE_COMMAND} "-DNAMESPACE=${arg_NAMESPACE}" "-DHEADER=${header}"
+            "-DINCLUDE=${arg_HEADER}" "-DSOURCE=${source}" "-DINPUTS=${inputs}"
+            "-DNAMES=${names}" -P ${HERALD_EMBED_SCRIPT}
+    DEPENDS ${inputs} ${HERALD_EMBED_SCRIPT}
+    COMMENT "Embedding ${arg_HEADER}"
+    VERBATIM)
+  target_sources(${target} PRIVATE ${header} ${source})
+  target_include_directories(${target} PRIVATE ${generated})
+endfunction()

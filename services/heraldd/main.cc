@@ -41,6 +41,7 @@
 #include "services/privacy/retention_sweep.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/grpc_service.h"
+#include "services/subscriptions/recipient_links.h"
 #include "services/subscriptions/registry.h"
 #include "services/web/hooks/mail_hook.h"
 #include "services/web/hooks/sms_hooks.h"
@@ -264,6 +265,7 @@ int Serve(const Config& config) {
   std::unique_ptr<inbound::sms::InboundSmsService> inbound_sms;
   std::unique_ptr<web::SmsHooks> sms_hooks;
   web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.link_keys));
+  std::unique_ptr<subscriptions::RecipientLinks> recipient_links;
   std::unique_ptr<web::RecipientPages> recipient_pages;
   std::unique_ptr<web::PrivacyConfirmationPage> confirmation_page;
   std::unique_ptr<web::HttpServer> http;
@@ -289,12 +291,13 @@ int Serve(const Config& config) {
     sms_hooks = std::make_unique<web::SmsHooks>(SmsHookProviders(config), config.public_base_url,
                                                 *inbound_sms, &metrics.registry());
     web::AddSmsHooks(*http, *sms_hooks);
+    recipient_links = std::make_unique<subscriptions::RecipientLinks>(
+        links, registry, topics, clock, std::chrono::hours(24) * config.links_lifetime_days);
     web::RecipientPagesOptions page_opts;
-    page_opts.token_lifetime = std::chrono::hours(24) * config.links_lifetime_days;
     page_opts.policy_url = config.links_policy_url;
     page_opts.public_base_url = config.public_base_url;
     recipient_pages =
-        std::make_unique<web::RecipientPages>(links, link_csrf, registry, topics, clock, page_opts);
+        std::make_unique<web::RecipientPages>(*recipient_links, link_csrf, topics, page_opts);
     recipient_pages->AddRoutes(*http);
     confirmation_page = std::make_unique<web::PrivacyConfirmationPage>(
         request_confirmation, link_csrf, config.public_base_url);

@@ -3,7 +3,7 @@
 #include "common/error.h"
 #include "common/log/log.h"
 #include "services/web/recipient/language.h"
-#include "services/web/recipient/recipient_pages.h"
+#include "services/web/recipient/page_templates.h"
 
 namespace herald::web {
 namespace {
@@ -63,14 +63,15 @@ const ConfirmText& TextOf(Language l) {
   return kText[l == Language::kRu ? 1 : l == Language::kEn ? 2 : 0];
 }
 
-// The recipient pages' shell, with the title as the page's heading.
-HttpResponse Page(Language lang, int status, const std::string& title, const std::string& main) {
-  return RecipientHtml(lang, status, title,
-                       "<h1 id=\"title\">" + EscapeHtml(title) + "</h1>\n" + main);
-}
-
-std::string Para(const std::string& id, const std::string& text) {
-  return "<p id=\"" + id + "\">" + EscapeHtml(text) + "</p>\n";
+// The title is the page's heading; `paragraph_id` names the paragraph for tests and
+// assistive technology.
+HttpResponse Page(Language lang, int status, const std::string& title,
+                  const std::string& paragraph_id, const std::string& paragraph,
+                  PageData data = {}) {
+  data.set("title", title);
+  data.set("paragraph_id", paragraph_id);
+  data.set("paragraph", paragraph);
+  return RenderPage(lang, status, title, "privacy_confirmation", data);
 }
 
 std::string Token(const HttpRequest& req) {
@@ -96,26 +97,24 @@ HttpResponse PrivacyConfirmationPage::Get(const HttpRequest& req) {
   } catch (const herald::Error&) {
     Language lang = NegotiateLanguage("", req.Header("Accept-Language"));
     HttpResponse r =
-        Page(lang, 503, TextOf(lang).unavailable_title, Para("error", TextOf(lang).unavailable));
+        Page(lang, 503, TextOf(lang).unavailable_title, "error", TextOf(lang).unavailable);
     r.headers["Retry-After"] = "30";
     return r;
   }
   if (!view) {
     Language lang = NegotiateLanguage("", req.Header("Accept-Language"));
-    return Page(lang, 404, TextOf(lang).invalid_title, Para("error", TextOf(lang).invalid));
+    return Page(lang, 404, TextOf(lang).invalid_title, "error", TextOf(lang).invalid);
   }
   Language lang = NegotiateLanguage(view->locale, req.Header("Accept-Language"));
   const ConfirmText& t = TextOf(lang);
-  if (!view->open) return Page(lang, 200, t.title, Para("closed", t.closed));
-  if (!view->pending) return Page(lang, 200, t.confirmed_title, Para("confirmed", t.confirmed));
+  if (!view->open) return Page(lang, 200, t.title, "closed", t.closed);
+  if (!view->pending) return Page(lang, 200, t.confirmed_title, "confirmed", t.confirmed);
   // Nothing is written here: scanners fetch links.
-  std::string main =
-      Para("what", view->kind == privacy::RequestKind::kRevoke ? t.revoke : t.rectify) +
-      "<form method=\"post\" id=\"confirm-form\">\n"
-      "<input type=\"hidden\" name=\"csrf\" value=\"" +
-      csrf_.Token(token) + "\">\n<button type=\"submit\" id=\"confirm\">" + EscapeHtml(t.button) +
-      "</button>\n</form>\n";
-  return Page(lang, 200, t.title, main);
+  PageData form;
+  form.set("csrf", csrf_.Token(token));
+  form.set("button", t.button);
+  return Page(lang, 200, t.title, "what",
+              view->kind == privacy::RequestKind::kRevoke ? t.revoke : t.rectify, form);
 }
 
 HttpResponse PrivacyConfirmationPage::Post(const HttpRequest& req) {
@@ -124,28 +123,28 @@ HttpResponse PrivacyConfirmationPage::Post(const HttpRequest& req) {
   try {
     auto view = confirmation_.Look(token);
     if (!view) {
-      return Page(lang, 404, TextOf(lang).invalid_title, Para("error", TextOf(lang).invalid));
+      return Page(lang, 404, TextOf(lang).invalid_title, "error", TextOf(lang).invalid);
     }
     lang = NegotiateLanguage(view->locale, req.Header("Accept-Language"));
     const ConfirmText& t = TextOf(lang);
     if (!SameOriginPost(req, public_origin_) || !csrf_.Verify(token, req.FormValue("csrf"))) {
-      return Page(lang, 403, t.forbidden_title, Para("error", t.forbidden));
+      return Page(lang, 403, t.forbidden_title, "error", t.forbidden);
     }
-    if (!view->open) return Page(lang, 409, t.title, Para("closed", t.closed));
+    if (!view->open) return Page(lang, 409, t.title, "closed", t.closed);
     confirmation_.Confirm(token);
-    return Page(lang, 200, t.confirmed_title, Para("confirmed", t.confirmed));
+    return Page(lang, 200, t.confirmed_title, "confirmed", t.confirmed);
   } catch (const herald::Error& e) {
     const ConfirmText& t = TextOf(lang);
     // Domain messages name fields, never values.
     log::Info("confirmation page refused",
               {{"code", static_cast<int>(e.code())}, {"error", e.what()}});
     if (e.code() == ErrorCode::kNotFound) {
-      return Page(lang, 404, t.invalid_title, Para("error", t.invalid));
+      return Page(lang, 404, t.invalid_title, "error", t.invalid);
     }
     if (e.code() == ErrorCode::kFailedPrecondition) {
-      return Page(lang, 409, t.title, Para("closed", t.closed));
+      return Page(lang, 409, t.title, "closed", t.closed);
     }
-    HttpResponse r = Page(lang, 503, t.unavailable_title, Para("error", t.unavailable));
+    HttpResponse r = Page(lang, 503, t.unavailable_title, "error", t.unavailable);
     r.headers["Retry-After"] = "30";
     return r;
   }
