@@ -37,6 +37,7 @@
 #include "services/privacy/grpc_service.h"
 #include "services/privacy/privacy_job.h"
 #include "services/privacy/privacy_operations.h"
+#include "services/privacy/privacy_service.h"
 #include "services/privacy/request_intake.h"
 #include "services/privacy/retention_sweep.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
@@ -174,17 +175,14 @@ int Serve(const Config& config) {
   dispatch::MessageService messages(pool, clock, topics, gate);
   dispatch::CampaignService campaigns(pool, clock, topics, gate);
   dispatch::DispatchGrpcService dispatch_service(messages, campaigns, runner);
-  // PrivacyService: tracked data-subject requests with their legal due dates.
+  // PrivacyService: tracked data-subject requests with their legal due dates, block,
+  // rectify, revoke, and erasure (destruction, depersonalization, export, records and acts).
   privacy::DeadlinePolicy privacy_deadlines(config.privacy);
-  privacy::PrivacyOperations privacy_operations(pool, clock, privacy_deadlines);
-  // Its erasure half: destruction, depersonalization, export, records and acts, retention.
   privacy::ErasureSettings erasure_settings = privacy::ErasureSettingsFrom(config);
-  privacy::SubjectErasure subject_erasure(pool, clock, hasher, erasure_settings);
-  privacy::SubjectExport subject_export(pool, clock, hasher);
-  privacy::DestructionRecords destruction_records(pool, erasure_settings);
+  privacy::PrivacyService privacy(pool, clock, hasher, privacy_deadlines, erasure_settings);
+  privacy::PrivacyOperations& privacy_operations = privacy.operations();
+  privacy::PrivacyGrpcService privacy_service(privacy, runner);
   privacy::RetentionSweep retention_sweep(pool, clock, erasure_settings);
-  privacy::ErasureServices erasure_services{subject_erasure, subject_export, destruction_records};
-  privacy::PrivacyGrpcService privacy_service(privacy_operations, runner, &erasure_services);
   privacy::RequestIntake privacy_intake(pool, clock, privacy_operations);
   // E-mail requests wait for confirmation before blocking or destruction (STANDARDS §2b).
   privacy::ConfirmationTokens confirmation_tokens(crypto::KeyRing::Parse(config.link_keys));
@@ -362,7 +360,7 @@ int Serve(const Config& config) {
 
   // The privacy job (worker role): intake of inbound-mail requests, overdue report, due
   // destructions. Without a SubjectDestroyer, due destructions wait and show as overdue.
-  privacy::SubjectDestroyer* privacy_destroyer = &subject_erasure;
+  privacy::SubjectDestroyer* privacy_destroyer = &privacy.destroyer();
   std::unique_ptr<privacy::PrivacyJob> privacy_job;
   if (config.roles.count("worker")) {
     privacy_job = std::make_unique<privacy::PrivacyJob>(

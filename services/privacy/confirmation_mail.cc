@@ -11,8 +11,9 @@
 namespace herald::privacy {
 namespace {
 
-constexpr db::Statement kLocale{"privacy_confirmation.locale",
-                                "SELECT locale FROM subjects WHERE id = $1::uuid"};
+constexpr db::Statement kLocale{"privacy_confirmation.locale", R"sql(
+  SELECT locale FROM subjects WHERE id = $1::uuid
+)sql"};
 struct Text {
   const char* subject;
   const char* intro;   // what arrived from this address

@@ -12,32 +12,41 @@
 namespace herald::privacy {
 namespace {
 
-// The page key is (performed_at, id) of the last row returned, newest first.
-constexpr db::Statement kPage{
-    "destruction_records.page",
-    "SELECT id::text, subject_id::text, subject_full_name, array_to_json(categories)::text,"
-    " information_system, reason, method, performed_at::text, performed_by, purge_after::text"
-    " FROM destruction_records"
-    " WHERE ($1::timestamptz IS NULL OR (performed_at, id) < ($1::timestamptz, $2::uuid))"
-    " AND ($3::timestamptz IS NULL OR performed_at >= $3)"
-    " AND ($4::timestamptz IS NULL OR performed_at < $4)"
-    " ORDER BY performed_at DESC, id DESC LIMIT $5"};
-constexpr db::Statement kGet{
-    "destruction_records.get",
-    "SELECT id::text, subject_id::text, subject_full_name, array_to_json(categories)::text,"
-    " information_system, reason, method, performed_at::text, performed_by, purge_after::text"
-    " FROM destruction_records WHERE id = $1::uuid"};
+// Every record column, in the order FromRow reads them.
+constexpr char kSelectRecord[] = R"sql(
+  SELECT id::text, subject_id::text, subject_full_name, array_to_json(categories)::text,
+    information_system, reason, method, performed_at::text, performed_by, purge_after::text
+  FROM destruction_records
+)sql";
 
-constexpr db::Statement kInsert{
-    "destruction_records.insert",
-    "INSERT INTO destruction_records (id, subject_id, subject_full_name, categories,"
-    " information_system, reason, method, performed_at, performed_by, purge_after)"
-    " VALUES (gen_random_uuid(), $1::uuid, $2, $3::text[], $4, $5, $6, $7, $8,"
-    " $7::timestamptz + make_interval(years => $9)) RETURNING id::text"};
-constexpr db::Statement kPurge{
-    "destruction_records.purge",
-    "WITH d AS (DELETE FROM destruction_records WHERE id IN (SELECT id FROM destruction_records"
-    " WHERE purge_after <= $1 LIMIT $2) RETURNING 1) SELECT count(*) FROM d"};
+// The page key is (performed_at, id) of the last row returned, newest first.
+const std::string kPageSql = std::string(kSelectRecord) + R"sql(
+  WHERE ($1::timestamptz IS NULL OR (performed_at, id) < ($1::timestamptz, $2::uuid))
+    AND ($3::timestamptz IS NULL OR performed_at >= $3)
+    AND ($4::timestamptz IS NULL OR performed_at < $4)
+  ORDER BY performed_at DESC, id DESC
+  LIMIT $5
+)sql";
+const db::Statement kPage{"destruction_records.page", kPageSql.c_str()};
+const std::string kGetSql = std::string(kSelectRecord) + R"sql(
+  WHERE id = $1::uuid
+)sql";
+const db::Statement kGet{"destruction_records.get", kGetSql.c_str()};
+
+constexpr db::Statement kInsert{"destruction_records.insert", R"sql(
+  INSERT INTO destruction_records (id, subject_id, subject_full_name, categories,
+    information_system, reason, method, performed_at, performed_by, purge_after)
+  VALUES (gen_random_uuid(), $1::uuid, $2, $3::text[], $4, $5, $6, $7, $8,
+    $7::timestamptz + make_interval(years => $9))
+  RETURNING id::text
+)sql"};
+constexpr db::Statement kPurge{"destruction_records.purge", R"sql(
+  WITH d AS (
+    DELETE FROM destruction_records
+    WHERE id IN (SELECT id FROM destruction_records WHERE purge_after <= $1 LIMIT $2)
+    RETURNING 1)
+  SELECT count(*) FROM d
+)sql"};
 
 DestructionRecord FromRow(const pqxx::row& row) {
   DestructionRecord r;

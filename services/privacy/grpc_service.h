@@ -2,25 +2,18 @@
 
 #include "common/grpc/rpc_runner.h"
 #include "herald/v1/privacy.grpc.pb.h"
-#include "services/privacy/erasure_services.h"
-#include "services/privacy/privacy_operations.h"
+#include "services/privacy/privacy_service.h"
 
 namespace herald::privacy {
 
-// gRPC transport of PrivacyService: authenticate, require the privacy scope (admin holds
-// every scope; crm and scheduler hold none of these), delegate. Synchronous API, as in
-// SubscriptionGrpcService.
-//
-// DestroySubject, DepersonalizeSubject, ExportSubjectData, ListDestructionRecords and
-// GetDestructionAct live in grpc_service_erasure.cc (the erasure half).
+// gRPC transport of PrivacyService: each RPC runs through RpcRunner (key, the privacy scope
+// (admin holds every scope; crm and scheduler hold none of these), request checks, error
+// mapping) and calls the method of the same name on the domain's PrivacyService. Synchronous
+// API, as in SubscriptionGrpcService.
 class PrivacyGrpcService final : public v1::PrivacyService::Service {
  public:
-  PrivacyGrpcService(PrivacyOperations& operations, RpcRunner& runner)
-      : operations_(operations), runner_(runner) {}
-  // With the erasure half; without it those RPCs answer UNIMPLEMENTED.
-  PrivacyGrpcService(PrivacyOperations& operations, RpcRunner& runner,
-                     const ErasureServices* erasure)
-      : operations_(operations), runner_(runner), erasure_(erasure) {}
+  PrivacyGrpcService(PrivacyService& privacy, RpcRunner& runner)
+      : privacy_(privacy), runner_(runner) {}
 
   grpc::Status RectifySubject(grpc::ServerContext* ctx, const v1::RectifySubjectRequest* req,
                               v1::RectifySubjectResponse* resp) override;
@@ -41,8 +34,6 @@ class PrivacyGrpcService final : public v1::PrivacyService::Service {
   grpc::Status CompletePrivacyRequest(grpc::ServerContext* ctx,
                                       const v1::CompletePrivacyRequestRequest* req,
                                       v1::CompletePrivacyRequestResponse* resp) override;
-
-  // --- Erasure half (grpc_service_erasure.cc) ---
   grpc::Status DestroySubject(grpc::ServerContext* ctx, const v1::DestroySubjectRequest* req,
                               v1::DestroySubjectResponse* resp) override;
   grpc::Status DepersonalizeSubject(grpc::ServerContext* ctx,
@@ -57,9 +48,8 @@ class PrivacyGrpcService final : public v1::PrivacyService::Service {
                                  v1::GetDestructionActResponse* resp) override;
 
  private:
-  PrivacyOperations& operations_;
+  PrivacyService& privacy_;
   RpcRunner& runner_;
-  const ErasureServices* erasure_ = nullptr;
 };
 
 }  // namespace herald::privacy

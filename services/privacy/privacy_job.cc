@@ -12,20 +12,26 @@
 namespace herald::privacy {
 namespace {
 
-constexpr db::Statement kOverdue{"privacy_job.overdue",
-                                 "SELECT id::text, kind, due_at::text FROM privacy_requests"
-                                 " WHERE status = 'open' AND due_at < $1 ORDER BY due_at, id"};
+constexpr db::Statement kOverdue{"privacy_job.overdue", R"sql(
+  SELECT id::text, kind, due_at::text
+  FROM privacy_requests
+  WHERE status = 'open' AND due_at < $1
+  ORDER BY due_at, id
+)sql"};
 // Revocations whose destruction is due. Locked so two workers never destroy the same one.
 // An unconfirmed e-mail revocation is never destroyed: it stays open, overdue, for the
 // privacy officer (STANDARDS §2b).
-constexpr db::Statement kDueRevocations{
-    "privacy_job.due_revocations",
-    "SELECT p.id::text, p.subject_id::text, s.state, s.revoked FROM privacy_requests p"
-    " JOIN subjects s ON s.id = p.subject_id"
-    " WHERE p.status = 'open' AND p.kind = 'revoke' AND p.due_at <= $1"
-    " AND p.confirmation <> 'pending'"
-    " AND NOT (p.id = ANY($3::uuid[]))"
-    " ORDER BY p.due_at, p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED"};
+constexpr db::Statement kDueRevocations{"privacy_job.due_revocations", R"sql(
+  SELECT p.id::text, p.subject_id::text, s.state, s.revoked
+  FROM privacy_requests p
+  JOIN subjects s ON s.id = p.subject_id
+  WHERE p.status = 'open' AND p.kind = 'revoke' AND p.due_at <= $1
+    AND p.confirmation <> 'pending'
+    AND NOT (p.id = ANY($3::uuid[]))
+  ORDER BY p.due_at, p.id
+  LIMIT $2
+  FOR UPDATE OF p SKIP LOCKED
+)sql"};
 
 constexpr char kDestructionReason[] = "consent to processing revoked (152-FZ art. 21 p. 5)";
 

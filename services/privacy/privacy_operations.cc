@@ -23,26 +23,35 @@ using validation::RequireUuid;
 
 constexpr char kLiveOnly[] = "subject_id: the subject was destroyed or depersonalized";
 
-const std::string kListSql =
-    std::string("SELECT ") + kRequestColumns +
-    " FROM privacy_requests WHERE status = $1 AND ($2 = '' OR kind = $2)"
-    " AND ($3 = '' OR subject_id = nullif($3, '')::uuid)"
-    " AND (due_at, id) > ($4::timestamptz, $5::uuid) ORDER BY due_at, id LIMIT $6";
+const std::string kListSql = std::string("SELECT") + kRequestColumns + R"sql(
+  FROM privacy_requests
+  WHERE status = $1 AND ($2 = '' OR kind = $2)
+    AND ($3 = '' OR subject_id = nullif($3, '')::uuid)
+    AND (due_at, id) > ($4::timestamptz, $5::uuid)
+  ORDER BY due_at, id
+  LIMIT $6
+)sql";
 const db::Statement kList{"privacy_requests.list", kListSql.c_str()};
 
-constexpr db::Statement kOpenOfKind{
-    "privacy_requests.open_of_kind",
-    "SELECT id::text FROM privacy_requests WHERE subject_id = $1::uuid AND kind = $2"
-    " AND status = 'open' ORDER BY received_at, id LIMIT 1"};
-constexpr db::Statement kPersonalFields{
-    "privacy.subject_personal_fields",
-    "SELECT surname, given_name, patronymic, locale FROM subjects WHERE id = $1::uuid"};
+constexpr db::Statement kOpenOfKind{"privacy_requests.open_of_kind", R"sql(
+  SELECT id::text
+  FROM privacy_requests
+  WHERE subject_id = $1::uuid AND kind = $2 AND status = 'open'
+  ORDER BY received_at, id
+  LIMIT 1
+)sql"};
 
 constexpr const char* kRectifiable[] = {"surname", "given_name", "patronymic", "locale"};
 
 int SourceOr(v1::Source given, v1::Source fallback) {
   if (!v1::Source_IsValid(given)) throw InvalidArgument("source", "unknown");
   return given == v1::SOURCE_UNSPECIFIED ? fallback : given;
+}
+
+// A request the operation answers, when the caller names one.
+std::optional<std::string> OptionalRequestId(const std::string& given) {
+  if (given.empty()) return std::nullopt;
+  return RequireUuid("request_id", given);
 }
 
 // A time the caller gives for when the subject acted: not in the future, not absurdly old.
@@ -55,24 +64,6 @@ Timestamp CheckPast(const std::string& field, const google::protobuf::Timestamp&
     throw InvalidArgument(field, "is more than a year in the past");
   }
   return v;
-}
-
-// An optional request id that must name an open request of `kind` about `subject_id`.
-std::optional<std::string> CheckRequestFor(db::Connection& conn, pqxx::transaction_base& txn,
-                                           const std::string& request_id,
-                                           const std::string& subject_id, RequestKind kind,
-                                           Timestamp now, v1::PrivacyRequest* out) {
-  if (request_id.empty()) return std::nullopt;
-  std::string id = RequireUuid("request_id", request_id);
-  *out = LoadRequest(conn, txn, id, now, /*for_update=*/true);
-  if (out->subject_id() != subject_id) {
-    throw FailedPrecondition("request_id: the request is about another subject");
-  }
-  if (out->kind() != static_cast<v1::PrivacyRequestKind>(kind)) {
-    throw FailedPrecondition(std::string("request_id: not a ") + KindName(kind) + " request");
-  }
-  if (out->status() != v1::OPEN) throw FailedPrecondition("request_id: the request is not open");
-  return id;
 }
 
 }  // namespace
@@ -292,8 +283,7 @@ v1::BlockSubjectResponse PrivacyOperations::BlockSubject(const Caller& caller,
   std::string subject_id = RequireUuid("subject_id", r.subject_id());
   CheckText("reason", r.reason(), 500);
   std::string reason = r.reason().empty() ? "blocked by operator" : r.reason();
-  std::optional<std::string> request_id;
-  if (!r.request_id().empty()) request_id = RequireUuid("request_id", r.request_id());
+  std::optional<std::string> request_id = OptionalRequestId(r.request_id());
   IdempotencyKey idem(caller, "BlockSubject", r.idempotency_key(), r);
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
@@ -307,13 +297,7 @@ v1::BlockSubjectResponse PrivacyOperations::BlockSubject(const Caller& caller,
   SubjectFlags flags = LockSubject(*conn, txn, subject_id);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   if (request_id) {
-    v1::PrivacyRequest req = LoadRequest(*conn, txn, *request_id, now, true);
-    if (req.subject_id() != subject_id) {
-      throw FailedPrecondition("request_id: the request is about another subject");
-    }
-    if (req.status() != v1::OPEN) {
-      throw FailedPrecondition("request_id: the request is not open");
-    }
+    v1::PrivacyRequest req = LoadAnsweredRequest(*conn, txn, *request_id, subject_id, {}, now);
     // The privacy officer blocking for an unconfirmed e-mail rectification confirms it.
     if (req.kind() == v1::RECTIFY) MarkConfirmed(*conn, txn, *request_id, "operator", now);
   }
@@ -378,6 +362,7 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
       CheckText(f, *value, 256);
     }
   }
+  std::optional<std::string> request_id = OptionalRequestId(r.request_id());
   IdempotencyKey idem(caller, "RectifySubject", r.idempotency_key(), r);
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
@@ -394,9 +379,9 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
   SubjectFlags flags = LockSubject(*conn, txn, subject_id);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   v1::PrivacyRequest req;
-  std::optional<std::string> request_id =
-      CheckRequestFor(*conn, txn, r.request_id(), subject_id, RequestKind::kRectify, now, &req);
-  if (!request_id) {
+  if (request_id) {
+    req = LoadAnsweredRequest(*conn, txn, *request_id, subject_id, {RequestKind::kRectify}, now);
+  } else {
     // Without an explicit id, the subject's oldest open rectification is the one answered.
     auto open = conn->Exec(txn, kOpenOfKind, subject_id, KindName(RequestKind::kRectify));
     if (!open.empty()) {
@@ -405,9 +390,11 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
     }
   }
 
-  auto cur = conn->Exec(txn, kPersonalFields, subject_id)[0];
-  std::map<std::string, std::string> values;
-  for (int i = 0; i < 4; ++i) values[kRectifiable[i]] = cur[i].as<std::string>();
+  PersonalFields cur = ReadPersonalFields(*conn, txn, subject_id);
+  std::map<std::string, std::string> values = {{"surname", cur.surname},
+                                               {"given_name", cur.given_name},
+                                               {"patronymic", cur.patronymic},
+                                               {"locale", cur.locale}};
   nlohmann::json old_values = nlohmann::json::object(), new_values = nlohmann::json::object();
   nlohmann::json changed = nlohmann::json::array();
   for (const char* f : kRectifiable) {
@@ -460,12 +447,13 @@ v1::RevokeConsentResponse PrivacyOperations::RevokeConsent(const Caller& caller,
   Timestamp occurred = r.proof().has_occurred_at()
                            ? CheckPast("proof.occurred_at", r.proof().occurred_at(), now)
                            : now;
+  std::optional<std::string> request_id = OptionalRequestId(r.request_id());
   IdempotencyKey idem(caller, "RevokeConsent", r.idempotency_key(), r);
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   v1::RevokeConsentResponse resp;
-  auto finish = [&](const std::string& request_id) {
-    *resp.mutable_request() = LoadRequest(*conn, txn, request_id, now);
+  auto finish = [&](const std::string& id) {
+    *resp.mutable_request() = LoadRequest(*conn, txn, id, now);
     *resp.mutable_destruction_due_time() = resp.request().due_time();
   };
   if (auto stored = idem.Claim(*conn, txn, now)) {
@@ -476,10 +464,9 @@ v1::RevokeConsentResponse PrivacyOperations::RevokeConsent(const Caller& caller,
   }
   SubjectFlags flags = LockSubject(*conn, txn, subject_id);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
-  v1::PrivacyRequest req;
-  std::optional<std::string> request_id =
-      CheckRequestFor(*conn, txn, r.request_id(), subject_id, RequestKind::kRevoke, now, &req);
-  if (!request_id) {
+  if (request_id) {
+    LoadAnsweredRequest(*conn, txn, *request_id, subject_id, {RequestKind::kRevoke}, now);
+  } else {
     auto open = conn->Exec(txn, kOpenOfKind, subject_id, KindName(RequestKind::kRevoke));
     if (!open.empty()) request_id = open[0][0].as<std::string>();
   }

@@ -9,15 +9,19 @@ namespace herald::privacy {
 namespace {
 
 // Only e-mail requests about a subject ever get a link.
-constexpr db::Statement kView{
-    "privacy_confirmation.view",
-    "SELECT p.kind, p.status, p.confirmation, coalesce(s.locale, '') FROM privacy_requests p"
-    " JOIN subjects s ON s.id = p.subject_id WHERE p.id = $1::uuid AND s.state = 'active'"};
+constexpr db::Statement kView{"privacy_confirmation.view", R"sql(
+  SELECT p.kind, p.status, p.confirmation, coalesce(s.locale, '')
+  FROM privacy_requests p
+  JOIN subjects s ON s.id = p.subject_id
+  WHERE p.id = $1::uuid AND s.state = 'active'
+)sql"};
 // The address the marker came from (personal side table of the event that opened it).
-constexpr db::Statement kMarkerAddress{
-    "privacy_confirmation.marker_address",
-    "SELECT coalesce(e.data->>'address', '') FROM privacy_requests p"
-    " JOIN event_personal e ON e.event_id = p.origin_event_id WHERE p.id = $1::uuid"};
+constexpr db::Statement kMarkerAddress{"privacy_confirmation.marker_address", R"sql(
+  SELECT coalesce(e.data->>'address', '')
+  FROM privacy_requests p
+  JOIN event_personal e ON e.event_id = p.origin_event_id
+  WHERE p.id = $1::uuid
+)sql"};
 
 }  // namespace
 

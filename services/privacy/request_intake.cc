@@ -16,17 +16,23 @@ namespace {
 // a rejected request too, so each event is looked at once.
 // The type is written into the text, not bound: the partial index on these events matches
 // only a literal.
+constexpr char kPendingHead[] = R"sql(
+  SELECT e.id, e.subject_id::text, e.details::text, e.occurred_at::text
+  FROM events e
+  WHERE e.type = ')sql";
+constexpr char kPendingTail[] = R"sql('
+    AND NOT EXISTS (SELECT 1 FROM privacy_requests p WHERE p.origin_event_id = e.id)
+  ORDER BY e.id
+  LIMIT $1
+)sql";
 const std::string kPendingSql =
-    std::string("SELECT e.id, e.subject_id::text, e.details::text, e.occurred_at::text") +
-    " FROM events e WHERE e.type = '" +
-    subscriptions::EventTypeName(subscriptions::EventType::kPrivacyRequestReceived) +
-    "'"
-    " AND NOT EXISTS (SELECT 1 FROM privacy_requests p WHERE p.origin_event_id = e.id)"
-    " ORDER BY e.id LIMIT $1";
+    kPendingHead +
+    std::string(subscriptions::EventTypeName(subscriptions::EventType::kPrivacyRequestReceived)) +
+    kPendingTail;
 const db::Statement kPending{"privacy_intake.pending", kPendingSql.c_str()};
-constexpr db::Statement kSenderAddress{
-    "privacy_intake.sender_address",
-    "SELECT coalesce(data->>'address', '') FROM event_personal WHERE event_id = $1"};
+constexpr db::Statement kSenderAddress{"privacy_intake.sender_address", R"sql(
+  SELECT coalesce(data->>'address', '') FROM event_personal WHERE event_id = $1
+)sql"};
 
 constexpr char kActor[] = "herald:intake";
 

@@ -6,44 +6,51 @@
 
 namespace herald::privacy {
 
-const char kRequestColumns[] =
-    "id::text, kind, coalesce(subject_id::text, ''), source, received_at::text, due_at::text,"
-    " status, coalesce(handled_by, ''), coalesce(handled_at::text, ''), blocked_by_request,"
-    " coalesce(origin_event_id, 0), details::text, confirmation, coalesce(confirmed_at::text, '')";
+const char kRequestColumns[] = R"sql(
+  id::text, kind, coalesce(subject_id::text, ''), source, received_at::text, due_at::text,
+  status, coalesce(handled_by, ''), coalesce(handled_at::text, ''), blocked_by_request,
+  coalesce(origin_event_id, 0), details::text, confirmation, coalesce(confirmed_at::text, '')
+)sql";
 
 namespace {
 
-constexpr db::Statement kInsert{
-    "privacy_requests.insert",
-    "INSERT INTO privacy_requests (id, kind, subject_id, origin_event_id, source, received_at,"
-    " due_at, blocked_by_request, details, confirmation, confirmed_at)"
-    " VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, $5, $6, $7, $8::jsonb, $9,"
-    " $10::timestamptz)"
-    " ON CONFLICT (origin_event_id) DO NOTHING RETURNING id::text"};
+constexpr db::Statement kInsert{"privacy_requests.insert", R"sql(
+  INSERT INTO privacy_requests (id, kind, subject_id, origin_event_id, source, received_at,
+    due_at, blocked_by_request, details, confirmation, confirmed_at)
+  VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::timestamptz)
+  ON CONFLICT (origin_event_id) DO NOTHING
+  RETURNING id::text
+)sql"};
 
-const std::string kLoadSql =
-    std::string("SELECT ") + kRequestColumns + " FROM privacy_requests WHERE id = $1::uuid";
-const std::string kLoadForUpdateSql = kLoadSql + " FOR UPDATE";
+const std::string kLoadSql = std::string("SELECT") + kRequestColumns + R"sql(
+  FROM privacy_requests
+  WHERE id = $1::uuid
+)sql";
+const std::string kLoadForUpdateSql = kLoadSql + "FOR UPDATE\n";
 const db::Statement kLoad{"privacy_requests.load", kLoadSql.c_str()};
 const db::Statement kLoadForUpdate{"privacy_requests.load_for_update", kLoadForUpdateSql.c_str()};
 
-constexpr db::Statement kClose{
-    "privacy_requests.close",
-    "UPDATE privacy_requests SET status = $2, handled_by = $3, handled_at = $4,"
-    " details = details || $5::jsonb WHERE id = $1::uuid AND status = 'open' RETURNING 1"};
+constexpr db::Statement kClose{"privacy_requests.close", R"sql(
+  UPDATE privacy_requests
+  SET status = $2, handled_by = $3, handled_at = $4, details = details || $5::jsonb
+  WHERE id = $1::uuid AND status = 'open'
+  RETURNING 1
+)sql"};
 
-constexpr db::Statement kMarkConfirmed{
-    "privacy_requests.mark_confirmed",
-    "UPDATE privacy_requests SET confirmation = $2, confirmed_at = $3"
-    " WHERE id = $1::uuid AND status = 'open' AND confirmation = 'pending' RETURNING 1"};
+constexpr db::Statement kMarkConfirmed{"privacy_requests.mark_confirmed", R"sql(
+  UPDATE privacy_requests
+  SET confirmation = $2, confirmed_at = $3
+  WHERE id = $1::uuid AND status = 'open' AND confirmation = 'pending'
+  RETURNING 1
+)sql"};
 
-constexpr db::Statement kAddDetails{
-    "privacy_requests.add_details",
-    "UPDATE privacy_requests SET details = details || $2::jsonb WHERE id = $1::uuid"};
+constexpr db::Statement kAddDetails{"privacy_requests.add_details", R"sql(
+  UPDATE privacy_requests SET details = details || $2::jsonb WHERE id = $1::uuid
+)sql"};
 
-constexpr db::Statement kMarkBlockedBy{
-    "privacy_requests.mark_blocked_by",
-    "UPDATE privacy_requests SET blocked_by_request = true WHERE id = $1::uuid"};
+constexpr db::Statement kMarkBlockedBy{"privacy_requests.mark_blocked_by", R"sql(
+  UPDATE privacy_requests SET blocked_by_request = true WHERE id = $1::uuid
+)sql"};
 
 v1::PrivacyRequestConfirmation ConfirmationFromName(const std::string& s) {
   if (s == "none") return v1::CONFIRMATION_NOT_NEEDED;
@@ -104,6 +111,23 @@ v1::PrivacyRequest LoadRequest(db::Connection& conn, pqxx::transaction_base& txn
   auto rows = conn.Exec(txn, for_update ? kLoadForUpdate : kLoad, id);
   if (rows.empty()) throw NotFound("request_id: privacy request");
   return RequestFromRow(rows[0], now);
+}
+
+v1::PrivacyRequest LoadAnsweredRequest(db::Connection& conn, pqxx::transaction_base& txn,
+                                       const std::string& id, const std::string& subject_id,
+                                       std::initializer_list<RequestKind> kinds, Timestamp now) {
+  v1::PrivacyRequest req = LoadRequest(conn, txn, id, now, /*for_update=*/true);
+  if (req.subject_id() != subject_id) {
+    throw FailedPrecondition("request_id: the request is about another subject");
+  }
+  if (req.status() != v1::OPEN) throw FailedPrecondition("request_id: the request is not open");
+  if (kinds.size() == 0) return req;
+  std::string answered;
+  for (RequestKind k : kinds) {
+    if (req.kind() == static_cast<v1::PrivacyRequestKind>(k)) return req;
+    answered += std::string(answered.empty() ? "" : " or ") + KindName(k);
+  }
+  throw FailedPrecondition("request_id: this operation answers " + answered + " requests only");
 }
 
 bool MarkConfirmed(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
@@ -36,6 +37,14 @@ std::optional<std::string> InsertRequest(db::Connection& conn, pqxx::transaction
 // NOT_FOUND when there is none. `now` decides the overdue flag.
 v1::PrivacyRequest LoadRequest(db::Connection& conn, pqxx::transaction_base& txn,
                                const std::string& id, Timestamp now, bool for_update = false);
+
+// The request an operation on `subject_id` answers, locked for update: it must be about that
+// subject, open, and of one of `kinds` (any kind when empty), else FAILED_PRECONDITION;
+// NOT_FOUND when there is none. Callers take the subject's gate row first (the order every
+// privacy operation locks them in).
+v1::PrivacyRequest LoadAnsweredRequest(db::Connection& conn, pqxx::transaction_base& txn,
+                                       const std::string& id, const std::string& subject_id,
+                                       std::initializer_list<RequestKind> kinds, Timestamp now);
 
 // Closes an open request: status "done" or "rejected". Merges `note` into its details.
 void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,

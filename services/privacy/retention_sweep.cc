@@ -2,13 +2,10 @@
 
 #include <chrono>
 
-#include "common/db/statement.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/privacy/destruction_records.h"
 
 namespace herald::privacy {
-namespace {}  // namespace
-
 RetentionSweep::RetentionSweep(db::Pool& pool, const Clock& clock, ErasureSettings settings)
     : pool_(pool), clock_(clock), settings_(std::move(settings)) {}
 

@@ -9,6 +9,8 @@
 #include "herald/v1/common.pb.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/privacy/destruction_records.h"
+#include "services/privacy/request_store.h"
+#include "services/privacy/subject_state.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/gate/gate_rows.h"
 #include "services/subscriptions/subject_rows.h"
@@ -17,14 +19,9 @@
 namespace herald::privacy {
 namespace {
 
-// Read once the subject's gate row is taken, for the act.
-constexpr db::Statement kSubjectNames{
-    "erasure.subject_names",
-    "SELECT surname, given_name, patronymic, external_id IS NOT NULL FROM subjects"
-    " WHERE id = $1::uuid"};
-constexpr db::Statement kAddresses{
-    "erasure.addresses",
-    "SELECT kind, match_key FROM addresses WHERE subject_id = $1::uuid ORDER BY id"};
+constexpr db::Statement kAddresses{"erasure.addresses", R"sql(
+  SELECT kind, match_key FROM addresses WHERE subject_id = $1::uuid ORDER BY id
+)sql"};
 
 std::string Join(std::initializer_list<std::string> parts) {
   std::string out;
@@ -44,33 +41,38 @@ SubjectErasure::SubjectErasure(db::Pool& pool, const Clock& clock,
 
 std::string SubjectErasure::Destroy(const std::string& subject_id, const std::string& reason,
                                     const std::string& performed_by) {
-  return Run(subject_id, reason, performed_by, Mode::kDestroy, nullptr).record_id;
+  return Run(subject_id, reason, performed_by, Mode::kDestroy, nullptr, "").record_id;
 }
 
 SubjectErasure::Erased SubjectErasure::Destroy(const std::string& subject_id,
                                                const std::string& reason,
                                                const std::string& performed_by,
-                                               db::IdempotencyKey& idem) {
-  return Run(subject_id, reason, performed_by, Mode::kDestroy, &idem);
+                                               db::IdempotencyKey& idem,
+                                               const std::string& request_id) {
+  return Run(subject_id, reason, performed_by, Mode::kDestroy, &idem, request_id);
 }
 
 SubjectErasure::Erased SubjectErasure::Depersonalize(const std::string& subject_id,
                                                      const std::string& reason,
                                                      const std::string& performed_by,
-                                                     db::IdempotencyKey& idem) {
-  return Run(subject_id, reason, performed_by, Mode::kDepersonalize, &idem);
+                                                     db::IdempotencyKey& idem,
+                                                     const std::string& request_id) {
+  return Run(subject_id, reason, performed_by, Mode::kDepersonalize, &idem, request_id);
 }
 
 std::string SubjectErasure::Depersonalize(const std::string& subject_id, const std::string& reason,
                                           const std::string& performed_by) {
-  return Run(subject_id, reason, performed_by, Mode::kDepersonalize, nullptr).record_id;
+  return Run(subject_id, reason, performed_by, Mode::kDepersonalize, nullptr, "").record_id;
 }
 
 SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
                                            const std::string& reason,
                                            const std::string& performed_by, Mode mode,
-                                           db::IdempotencyKey* idem) {
+                                           db::IdempotencyKey* idem,
+                                           const std::string& request_id_in) {
   std::string subject_id = validation::RequireUuid("subject_id", subject_id_in);
+  std::string request_id;
+  if (!request_id_in.empty()) request_id = validation::RequireUuid("request_id", request_id_in);
   validation::CheckText("reason", reason, 1000);
   if (reason.empty()) throw InvalidArgument("reason", "required (it goes into the act)");
   validation::CheckText("performed_by", performed_by, 256);
@@ -84,8 +86,28 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
       return {(*stored)["record_id"], ParseTimestamp((*stored)["at"].get<std::string>())};
     }
   }
-  Outcome out = Erase(*conn, txn, subject_id, performed_by, mode, now);
   bool destroy = mode == Mode::kDestroy;
+  auto gate_row = subscriptions::LockSubjectForChange(*conn, txn, subject_id);
+  if (!gate_row) throw NotFound("subject_id: subject");
+  if (!request_id.empty()) {
+    // Checked before anything is erased; the subject's gate row is taken first, as every
+    // privacy operation takes them.
+    if (destroy) {
+      LoadAnsweredRequest(*conn, txn, request_id, subject_id,
+                          {RequestKind::kRevoke, RequestKind::kDestroy}, now);
+    } else {
+      LoadAnsweredRequest(
+          *conn, txn, request_id, subject_id,
+          {RequestKind::kRevoke, RequestKind::kDestroy, RequestKind::kStopProcessing}, now);
+    }
+  }
+  if (gate_row->state == "destroyed") {
+    throw FailedPrecondition("subject_id: the subject was already destroyed");
+  }
+  if (!destroy && gate_row->state == "depersonalized") {
+    throw FailedPrecondition("subject_id: the subject was already depersonalized");
+  }
+  Outcome out = Erase(*conn, txn, subject_id, performed_by, mode, now);
   std::string record_id = InsertDestructionRecord(
       *conn, txn,
       {"", subject_id, out.full_name, out.categories, settings_.information_system, reason,
@@ -103,6 +125,10 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
        now,
        {{"destruction_record_id", record_id}, {"categories", out.categories}},
        nlohmann::json::object()});
+  if (!request_id.empty()) {
+    CloseRequest(*conn, txn, request_id, "done", performed_by,
+                 {{"note", destroy ? "subject destroyed" : "subject depersonalized"}}, now);
+  }
   if (idem) idem->Complete(*conn, txn, {{"record_id", record_id}, {"at", ToIso8601(now)}});
   txn.commit();
   return {record_id, now};
@@ -112,20 +138,10 @@ SubjectErasure::Outcome SubjectErasure::Erase(db::Connection& conn, pqxx::transa
                                               const std::string& subject_id,
                                               const std::string& performed_by, Mode mode,
                                               Timestamp now) {
-  auto gate_row = subscriptions::LockSubjectForChange(conn, txn, subject_id);
-  if (!gate_row) throw NotFound("subject_id: subject");
-  const std::string& state = gate_row->state;
-  if (state == "destroyed") {
-    throw FailedPrecondition("subject_id: the subject was already destroyed");
-  }
-  if (mode == Mode::kDepersonalize && state == "depersonalized") {
-    throw FailedPrecondition("subject_id: the subject was already depersonalized");
-  }
   Outcome out;
-  auto names = conn.Exec(txn, kSubjectNames, subject_id)[0];
-  out.full_name =
-      Join({names[0].as<std::string>(), names[1].as<std::string>(), names[2].as<std::string>()});
-  bool had_external_id = names[3].as<bool>();
+  PersonalFields names = ReadPersonalFields(conn, txn, subject_id);
+  out.full_name = Join({names.surname, names.given_name, names.patronymic});
+  bool had_external_id = names.has_external_id;
 
   // Every address becomes a suppression under its keyed hash before it is deleted.
   std::vector<std::string> kinds, match_keys, all_hashes;

@@ -39,15 +39,21 @@ class SubjectErasure final : public SubjectDestroyer {
   std::string Depersonalize(const std::string& subject_id, const std::string& reason,
                             const std::string& performed_by);
 
-  // The same two with an idempotency key (the RPCs): a repeat returns the first answer.
+  // The same two as the RPCs run them. With an idempotency key: a repeat returns the first
+  // answer. With the tracked request they answer (`request_id`, empty for none): it must be
+  // open, about this subject and of a kind the operation answers (destruction: REVOKE or
+  // DESTROY; depersonalization also STOP_PROCESSING), else FAILED_PRECONDITION and nothing
+  // changes; it is closed as done in the erasure's own transaction.
   struct Erased {
     std::string record_id;
     Timestamp at;
   };
   Erased Destroy(const std::string& subject_id, const std::string& reason,
-                 const std::string& performed_by, db::IdempotencyKey& idem);
+                 const std::string& performed_by, db::IdempotencyKey& idem,
+                 const std::string& request_id = "");
   Erased Depersonalize(const std::string& subject_id, const std::string& reason,
-                       const std::string& performed_by, db::IdempotencyKey& idem);
+                       const std::string& performed_by, db::IdempotencyKey& idem,
+                       const std::string& request_id = "");
 
   // The methods written into destruction records.
   static constexpr char kDestroyMethod[] =
@@ -65,7 +71,10 @@ class SubjectErasure final : public SubjectDestroyer {
     std::vector<std::string> categories;
   };
   Erased Run(const std::string& subject_id, const std::string& reason,
-             const std::string& performed_by, Mode mode, db::IdempotencyKey* idem);
+             const std::string& performed_by, Mode mode, db::IdempotencyKey* idem,
+             const std::string& request_id);
+  // Removes the personal values; the caller holds the subject's gate row and checked its
+  // state.
   Outcome Erase(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
                 const std::string& performed_by, Mode mode, Timestamp now);
 

@@ -8,81 +8,108 @@
 #include "common/domain/enums.h"
 #include "common/error.h"
 #include "common/validation/input_checks.h"
+#include "herald/v1/subscriptions.pb.h"
 
 namespace herald::privacy {
 namespace {
 
 // Each section is built by PostgreSQL as one JSON array, so a column added to a table is one
-// edit here. Channel and kind numbers are as in the migrations (1 EMAIL, 2 SMS, 3 CALL).
-constexpr db::Statement kSubject{
-    "export.subject",
-    "SELECT json_build_object('id', id, 'external_id', external_id, 'surname', surname,"
-    " 'given_name', given_name, 'patronymic', patronymic, 'locale', locale, 'state', state,"
-    " 'blocked', blocked, 'revoked', revoked, 'processing_consent', processing_consent,"
-    " 'marketing_channels', marketing_channels, 'cross_border_consent', cross_border_consent,"
-    " 'created_at', created_at, 'updated_at', updated_at)::text"
-    " FROM subjects WHERE id = $1::uuid"};
-constexpr db::Statement kAddresses{
-    "export.addresses",
-    "SELECT kind, match_key, json_build_object('kind', CASE kind WHEN 1 THEN 'email'"
-    " ELSE 'phone' END, 'value', value, 'added_at', added_at)::text"
-    " FROM addresses WHERE subject_id = $1::uuid ORDER BY id"};
-constexpr db::Statement kConsents{
-    "export.consents",
-    "SELECT coalesce(json_agg(json_build_object('id', c.id, 'kind', CASE c.kind WHEN 1 THEN"
-    " 'processing' WHEN 2 THEN 'marketing' ELSE 'cross_border' END, 'channel', c.channel,"
-    " 'granted', c.granted, 'source', c.source, 'form_id', c.form_id, 'document_version',"
-    " c.document_version, 'occurred_at', c.occurred_at, 'recorded_at', c.recorded_at,"
-    " 'actor', c.actor, 'event_id', c.event_id, 'proof', coalesce(p.data, '{}'::jsonb))"
-    " ORDER BY c.occurred_at, c.id), '[]')::text"
-    " FROM consents c LEFT JOIN event_personal p ON p.event_id = c.event_id"
-    " WHERE c.subject_id = $1::uuid"};
-constexpr db::Statement kPreferences{
-    "export.preferences",
-    "SELECT coalesce(json_agg(json_build_object('channel', channel, 'topic', topic,"
-    " 'subscribed', subscribed, 'updated_at', updated_at) ORDER BY channel, topic), '[]')::text"
-    " FROM preferences WHERE subject_id = $1::uuid"};
-constexpr db::Statement kSuppressions{
-    "export.suppressions",
-    "SELECT coalesce(json_agg(json_build_object('id', id, 'channel', channel, 'topic', topic,"
-    " 'reason', reason, 'source', source, 'created_at', created_at, 'lifted_at', lifted_at)"
-    " ORDER BY id), '[]')::text FROM suppressions"
-    " WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)"};
-constexpr db::Statement kEvents{
-    "export.events",
-    "SELECT coalesce(json_agg(json_build_object('id', e.id, 'type', e.type, 'actor', e.actor,"
-    " 'source', e.source, 'occurred_at', e.occurred_at, 'recorded_at', e.recorded_at,"
-    " 'details', e.details, 'personal', coalesce(p.data, '{}'::jsonb)) ORDER BY e.id),"
-    " '[]')::text FROM events e LEFT JOIN event_personal p ON p.event_id = e.id"
-    " WHERE e.subject_id = $1::uuid"
-    " OR e.address_key IN (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k)"};
-constexpr db::Statement kHasRequests{"export.has_privacy_requests",
-                                     "SELECT to_regclass('privacy_requests') IS NOT NULL"};
-constexpr db::Statement kRequests{
-    "export.privacy_requests",
-    "SELECT coalesce(json_agg(row_to_json(r)), '[]')::text FROM privacy_requests r"
-    " WHERE r.subject_id = $1::uuid"};
-constexpr db::Statement kMessages{
-    "export.messages",
-    "SELECT coalesce(json_agg(json_build_object('id', m.id, 'campaign_id', m.campaign_id,"
-    " 'channel', m.channel, 'topic', m.topic, 'address', m.address, 'status', m.status,"
-    " 'deny_reason', m.deny_reason, 'provider', m.provider, 'attempts', m.attempts,"
-    " 'created_at', m.created_at, 'updated_at', m.updated_at,"
-    " 'content', json_build_object('subject', coalesce(m.subject_template, c.subject_template),"
-    " 'text', coalesce(m.text_template, c.text_template), 'html', coalesce(m.html_template,"
-    " c.html_template), 'variables', m.variables),"
-    " 'attempt_log', (SELECT coalesce(json_agg(json_build_object('number', a.number,"
-    " 'provider', a.provider, 'started_at', a.started_at, 'ended_at', a.ended_at, 'outcome',"
-    " a.outcome, 'code', a.code, 'enhanced_status', a.enhanced_status, 'provider_code',"
-    " a.provider_code, 'detail', a.detail) ORDER BY a.number, a.id), '[]')"
-    " FROM message_attempts a WHERE a.message_id = m.id),"
-    " 'history', (SELECT coalesce(json_agg(json_build_object('status', h.status,"
-    " 'deny_reason', h.deny_reason, 'note', h.note, 'at', h.at) ORDER BY h.id), '[]')"
-    " FROM message_history h WHERE h.message_id = m.id)) ORDER BY m.created_at, m.id),"
-    " '[]')::text FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id"
-    " WHERE m.subject_id = $1::uuid OR (m.match_key IS NOT NULL AND"
-    " (CASE WHEN m.channel = 1 THEN 1 ELSE 2 END, m.match_key) IN"
-    " (SELECT * FROM unnest($2::smallint[], $3::text[])))"};
+// edit here. Kind numbers are bound from their enums (see Export).
+constexpr db::Statement kSubject{"export.subject", R"sql(
+  SELECT json_build_object('id', id, 'external_id', external_id, 'surname', surname,
+    'given_name', given_name, 'patronymic', patronymic, 'locale', locale, 'state', state,
+    'blocked', blocked, 'revoked', revoked, 'processing_consent', processing_consent,
+    'marketing_channels', marketing_channels, 'cross_border_consent', cross_border_consent,
+    'created_at', created_at, 'updated_at', updated_at)::text
+  FROM subjects
+  WHERE id = $1::uuid
+)sql"};
+// The kind's name is added in C++ from AddressKind.
+constexpr db::Statement kAddresses{"export.addresses", R"sql(
+  SELECT kind, match_key,
+    json_build_object('value', value, 'added_at', added_at)::text
+  FROM addresses
+  WHERE subject_id = $1::uuid
+  ORDER BY id
+)sql"};
+// $2 and $3: the numbers of ConsentKind PROCESSING and MARKETING.
+constexpr db::Statement kConsents{"export.consents", R"sql(
+  SELECT coalesce(json_agg(json_build_object('id', c.id,
+      'kind', CASE c.kind WHEN $2 THEN 'processing' WHEN $3 THEN 'marketing'
+                ELSE 'cross_border' END,
+      'channel', c.channel, 'granted', c.granted, 'source', c.source, 'form_id', c.form_id,
+      'document_version', c.document_version, 'occurred_at', c.occurred_at,
+      'recorded_at', c.recorded_at, 'actor', c.actor, 'event_id', c.event_id,
+      'proof', coalesce(p.data, '{}'::jsonb))
+    ORDER BY c.occurred_at, c.id), '[]')::text
+  FROM consents c
+  LEFT JOIN event_personal p ON p.event_id = c.event_id
+  WHERE c.subject_id = $1::uuid
+)sql"};
+constexpr db::Statement kPreferences{"export.preferences", R"sql(
+  SELECT coalesce(json_agg(json_build_object('channel', channel, 'topic', topic,
+      'subscribed', subscribed, 'updated_at', updated_at)
+    ORDER BY channel, topic), '[]')::text
+  FROM preferences
+  WHERE subject_id = $1::uuid
+)sql"};
+constexpr db::Statement kSuppressions{"export.suppressions", R"sql(
+  SELECT coalesce(json_agg(json_build_object('id', id, 'channel', channel, 'topic', topic,
+      'reason', reason, 'source', source, 'created_at', created_at, 'lifted_at', lifted_at)
+    ORDER BY id), '[]')::text
+  FROM suppressions
+  WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)
+)sql"};
+constexpr db::Statement kEvents{"export.events", R"sql(
+  SELECT coalesce(json_agg(json_build_object('id', e.id, 'type', e.type, 'actor', e.actor,
+      'source', e.source, 'occurred_at', e.occurred_at, 'recorded_at', e.recorded_at,
+      'details', e.details, 'personal', coalesce(p.data, '{}'::jsonb))
+    ORDER BY e.id), '[]')::text
+  FROM events e
+  LEFT JOIN event_personal p ON p.event_id = e.id
+  WHERE e.subject_id = $1::uuid
+    OR e.address_key IN (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k)
+)sql"};
+constexpr db::Statement kRequests{"export.privacy_requests", R"sql(
+  SELECT coalesce(json_agg(row_to_json(r)), '[]')::text
+  FROM privacy_requests r
+  WHERE r.subject_id = $1::uuid
+)sql"};
+// The subject's messages and those to its addresses ($2 address kinds, $3 match keys) under
+// no or another subject id. A message's address is an e-mail address when its channel is
+// $4 (Channel EMAIL), else a phone number: then the kind is $5 (AddressKind EMAIL) or not.
+constexpr db::Statement kMessages{"export.messages", R"sql(
+  SELECT coalesce(json_agg(json_build_object('id', m.id, 'campaign_id', m.campaign_id,
+      'channel', m.channel, 'topic', m.topic, 'address', m.address, 'status', m.status,
+      'deny_reason', m.deny_reason, 'provider', m.provider, 'attempts', m.attempts,
+      'created_at', m.created_at, 'updated_at', m.updated_at,
+      'content', json_build_object(
+        'subject', coalesce(m.subject_template, c.subject_template),
+        'text', coalesce(m.text_template, c.text_template),
+        'html', coalesce(m.html_template, c.html_template),
+        'variables', m.variables),
+      'attempt_log', (
+        SELECT coalesce(json_agg(json_build_object('number', a.number,
+            'provider', a.provider, 'started_at', a.started_at, 'ended_at', a.ended_at,
+            'outcome', a.outcome, 'code', a.code, 'enhanced_status', a.enhanced_status,
+            'provider_code', a.provider_code, 'detail', a.detail)
+          ORDER BY a.number, a.id), '[]')
+        FROM message_attempts a
+        WHERE a.message_id = m.id),
+      'history', (
+        SELECT coalesce(json_agg(json_build_object('status', h.status,
+            'deny_reason', h.deny_reason, 'note', h.note, 'at', h.at)
+          ORDER BY h.id), '[]')
+        FROM message_history h
+        WHERE h.message_id = m.id))
+    ORDER BY m.created_at, m.id), '[]')::text
+  FROM messages m
+  LEFT JOIN campaigns c ON c.id = m.campaign_id
+  WHERE m.subject_id = $1::uuid
+    OR (m.match_key IS NOT NULL AND EXISTS (
+      SELECT 1 FROM unnest($2::smallint[], $3::text[]) AS a(kind, match_key)
+      WHERE a.match_key = m.match_key AND (a.kind = $5) = (m.channel = $4)))
+)sql"};
 
 nlohmann::json Json(const pqxx::result& r) { return nlohmann::json::parse(r[0][0].c_str()); }
 
@@ -125,8 +152,10 @@ SubjectExportData SubjectExport::Export(const std::string& subject_id_in) {
   if (subject.empty()) throw NotFound("subject_id: subject");
 
   SubjectExportData out;
+  // To the microsecond, as the document states it.
+  out.generated_at = FromUnixMicros(ToUnixMicros(clock_.Now()));
   nlohmann::json& d = out.data;
-  d["generated_at"] = ToIso8601(clock_.Now());
+  d["generated_at"] = ToIso8601(out.generated_at);
   d["subject"] = Json(subject);
   d["addresses"] = nlohmann::json::array();
   std::vector<std::string> kinds, keys, hashes;
@@ -137,19 +166,20 @@ SubjectExportData SubjectExport::Export(const std::string& subject_id_in) {
     for (const auto& h : hasher_.All(KindName(kind), keys.back())) {
       hashes.push_back(crypto::ToHex(h.hash));
     }
-    d["addresses"].push_back(nlohmann::json::parse(row[2].c_str()));
+    nlohmann::json address = nlohmann::json::parse(row[2].c_str());
+    address["kind"] = KindName(kind);
+    d["addresses"].push_back(std::move(address));
   }
   std::string hashes_lit = db::ToArrayLiteral(hashes);
-  d["consents"] = Json(conn->Exec(txn, kConsents, subject_id));
+  d["consents"] = Json(conn->Exec(txn, kConsents, subject_id, static_cast<int>(v1::PROCESSING),
+                                  static_cast<int>(v1::MARKETING)));
   d["preferences"] = Json(conn->Exec(txn, kPreferences, subject_id));
   d["suppressions"] = Json(conn->Exec(txn, kSuppressions, hashes_lit));
   d["events"] = Json(conn->Exec(txn, kEvents, subject_id, hashes_lit));
-  d["privacy_requests"] = nlohmann::json::array();
-  if (conn->Exec(txn, kHasRequests)[0][0].as<bool>()) {
-    d["privacy_requests"] = Json(conn->Exec(txn, kRequests, subject_id));
-  }
-  d["messages"] = Json(
-      conn->Exec(txn, kMessages, subject_id, db::ToArrayLiteral(kinds), db::ToArrayLiteral(keys)));
+  d["privacy_requests"] = Json(conn->Exec(txn, kRequests, subject_id));
+  d["messages"] = Json(conn->Exec(txn, kMessages, subject_id, db::ToArrayLiteral(kinds),
+                                  db::ToArrayLiteral(keys), static_cast<int>(Channel::kEmail),
+                                  static_cast<int>(AddressKind::kEmail)));
   txn.commit();
   out.document = RenderDocument(d);
   return out;

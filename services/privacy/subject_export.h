@@ -16,6 +16,8 @@ struct SubjectExportData {
   nlohmann::json data;
   // The same, as a plain-text document for the person (152-FZ art. 14).
   std::string document;
+  // When it was prepared (data["generated_at"]).
+  Timestamp generated_at;
 };
 
 // Everything held about one subject, read in one snapshot. Works for a blocked subject: the

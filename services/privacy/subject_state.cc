@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/db/statement.h"
 #include "common/error.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/gate/gate_rows.h"
@@ -10,6 +11,25 @@
 namespace herald::privacy {
 
 using subscriptions::EventType;
+
+namespace {
+
+constexpr db::Statement kPersonalFields{"privacy.subject_personal_fields", R"sql(
+  SELECT surname, given_name, patronymic, locale, external_id IS NOT NULL
+  FROM subjects
+  WHERE id = $1::uuid
+)sql"};
+
+}  // namespace
+
+PersonalFields ReadPersonalFields(db::Connection& conn, pqxx::transaction_base& txn,
+                                  const std::string& subject_id) {
+  auto rows = conn.Exec(txn, kPersonalFields, subject_id);
+  if (rows.empty()) throw NotFound("subject_id: subject");
+  const auto& r = rows[0];
+  return {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+          r[3].as<std::string>(), r[4].as<bool>()};
+}
 
 SubjectFlags LockSubject(db::Connection& conn, pqxx::transaction_base& txn,
                          const std::string& subject_id) {

@@ -17,6 +17,18 @@ struct SubjectFlags {
   bool revoked = false;
 };
 
+// The personal fields a subject is named by, read once its gate row is taken (rectification
+// compares them, erasure names the subject in the act).
+struct PersonalFields {
+  std::string surname;
+  std::string given_name;
+  std::string patronymic;
+  std::string locale;
+  bool has_external_id = false;
+};
+PersonalFields ReadPersonalFields(db::Connection& conn, pqxx::transaction_base& txn,
+                                  const std::string& subject_id);
+
 // NOT_FOUND for an unknown subject.
 SubjectFlags LockSubject(db::Connection& conn, pqxx::transaction_base& txn,
                          const std::string& subject_id);
