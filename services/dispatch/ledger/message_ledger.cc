@@ -96,7 +96,8 @@ constexpr db::Statement kCancelCampaign{"ledger.cancel_campaign", R"sql(
 // the message (leased_at, lease_seq) until its completion moves it onto the attempt row;
 // every other decision is a history row. A message still SENDING was held by a worker whose
 // lease ran out: its abandoned claim, if kept only on the message, becomes a history row in
-// its own place first, and the reclaim itself is a history row.
+// its own place first (so does one an older release's completion left there), and the
+// reclaim itself is a history row.
 constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
   WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[], $5::text[])
@@ -110,7 +111,7 @@ constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
   abandoned AS (
     INSERT INTO message_history (id, message_id, status, note, at)
     SELECT b.lease_seq, b.id, 'sending', '', b.leased_at FROM prev b
-    WHERE b.status = 'sending' AND b.lease_seq IS NOT NULL
+    WHERE b.lease_seq IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM message_attempts a
                       WHERE a.message_id = b.id AND a.claimed_seq = b.lease_seq)
       AND NOT EXISTS (SELECT 1 FROM message_history h
@@ -129,12 +130,8 @@ constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
     attempts = m.attempts + CASE WHEN u.status = 'sending' THEN 1 ELSE 0 END,
     lease_owner = CASE WHEN u.status = 'sending' THEN $6 END,
     lease_expires_at = CASE WHEN u.status = 'sending' THEN $7::timestamptz END,
-    leased_at = CASE WHEN b.routine THEN $8::timestamptz
-                     WHEN u.status = 'sending' THEN NULL
-                     ELSE m.leased_at END,
-    lease_seq = CASE WHEN b.routine THEN nextval('message_history_id_seq')
-                     WHEN u.status = 'sending' THEN NULL
-                     ELSE m.lease_seq END,
+    leased_at = CASE WHEN b.routine THEN $8::timestamptz END,
+    lease_seq = CASE WHEN b.routine THEN nextval('message_history_id_seq') END,
     next_attempt_at = CASE WHEN u.status = 'retrying' THEN $9::timestamptz
                       ELSE m.next_attempt_at END,
     first_attempt_at = CASE WHEN u.status = 'sending' THEN coalesce(m.first_attempt_at, $8)
