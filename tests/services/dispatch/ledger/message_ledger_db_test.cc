@@ -203,6 +203,29 @@ TEST_F(MessageLedgerTest, AMessageStuckInSendingShowsSending) {
   EXPECT_EQ(m.attempt_log_size(), 2);
 }
 
+// During a rolling upgrade an older release may complete a claim this one kept on the
+// message; it records its own outcome as a history row and leaves the claim there. The
+// history still shows the claim once, in its place, and the next claim writes it out.
+TEST_F(MessageLedgerTest, AClaimAnOlderReleaseLeftOnTheMessageIsShownOnce) {
+  std::string id = Queue("upgrade@example.com", "k-upgrade");
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  // What the older release's retrying completion writes (it knows no lease columns).
+  db_->Exec(
+      "UPDATE messages SET status = 'retrying', next_attempt_at = updated_at,"
+      " lease_owner = NULL, lease_expires_at = NULL WHERE id = '" +
+      id + "'");
+  db_->Exec(
+      "INSERT INTO message_history (message_id, status, note, at)"
+      " SELECT id, 'retrying', 'RETRY 451', updated_at FROM messages WHERE id = '" +
+      id + "'");
+  EXPECT_THAT(Statuses(Get(id)), ElementsAre(v1::QUEUED, v1::SENDING, v1::RETRYING));
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  EXPECT_EQ(StoredHistory(id), "queued,sending,retrying");
+  outbox_->Complete({Ended(id, 2, DeliveryOutcome::kSent, 250)});
+  EXPECT_THAT(Statuses(Get(id)),
+              ElementsAre(v1::QUEUED, v1::SENDING, v1::RETRYING, v1::SENDING, v1::SENT));
+}
+
 // Erasure empties the notes of the routine path like those of history rows.
 TEST_F(MessageLedgerTest, ErasureEmptiesTheNotesOnAttemptRows) {
   std::string id = Queue("noted@example.com", "k-noted");
