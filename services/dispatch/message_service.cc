@@ -15,29 +15,33 @@
 namespace herald::dispatch {
 namespace {
 
-constexpr db::Statement kLoadMessage{
-    "messages.load",
-    "SELECT id::text, coalesce(campaign_id::text, ''), coalesce(subject_id::text, ''),"
-    " coalesce(address, ''), channel, topic, status, coalesce(deny_reason, 0),"
-    " coalesce(provider, ''), attempts, created_at::text, updated_at::text,"
-    " coalesce(sms_encoding, ''), coalesce(sms_segments, 0),"
-    " coalesce((SELECT s.blocked FROM subjects s WHERE s.id = messages.subject_id), false)"
-    " FROM messages WHERE id = $1::uuid"};
-constexpr db::Statement kLoadHistory{
-    "messages.load_history",
-    "SELECT status, coalesce(deny_reason, 0), note, at::text FROM message_history"
-    " WHERE message_id = $1::uuid ORDER BY id"};
-constexpr db::Statement kLoadAttempts{
-    "messages.load_attempts",
-    "SELECT number, provider, started_at::text, ended_at::text, outcome, code, enhanced_status,"
-    " provider_code, detail, provider_message_id FROM message_attempts"
-    " WHERE message_id = $1::uuid ORDER BY number, id"};
-constexpr db::Statement kListMessages{
-    "messages.list",
-    "SELECT id::text FROM messages"
-    " WHERE (($1 <> '' AND campaign_id = nullif($1, '')::uuid)"
-    "     OR ($2 <> '' AND subject_id = nullif($2, '')::uuid))"
-    "   AND ($3 = '' OR status = $3) AND id::text > $4 ORDER BY id LIMIT $5"};
+constexpr db::Statement kLoadMessage{"messages.load", R"sql(
+  SELECT id::text, coalesce(campaign_id::text, ''), coalesce(subject_id::text, ''),
+    coalesce(address, ''), channel, topic, status, coalesce(deny_reason, 0),
+    coalesce(provider, ''), attempts, created_at::text, updated_at::text,
+    coalesce(sms_encoding, ''), coalesce(sms_segments, 0),
+    coalesce((SELECT s.blocked FROM subjects s WHERE s.id = messages.subject_id), false)
+  FROM messages
+  WHERE id = $1::uuid
+)sql"};
+constexpr db::Statement kLoadAttempts{"messages.load_attempts", R"sql(
+  SELECT number, provider, started_at::text, ended_at::text, outcome, code, enhanced_status,
+    provider_code, detail, provider_message_id
+  FROM message_attempts
+  WHERE message_id = $1::uuid
+  ORDER BY number, id
+)sql"};
+constexpr db::Statement kListMessages{"messages.list", R"sql(
+  SELECT id::text FROM messages
+  WHERE (($1 <> '' AND campaign_id = nullif($1, '')::uuid)
+         OR ($2 <> '' AND subject_id = nullif($2, '')::uuid))
+    AND ($3 = '' OR status = $3) AND id::text > $4
+  ORDER BY id
+  LIMIT $5
+)sql"};
+constexpr db::Statement kPreviewSubject{"messages.preview_subject", R"sql(
+  SELECT surname, given_name, patronymic, locale, blocked FROM subjects WHERE id = $1::uuid
+)sql"};
 
 // Checks the content for the channel and compiles it: template errors are INVALID_ARGUMENT
 // now, never a failure at send time.
@@ -163,10 +167,7 @@ v1::PreviewMessageResponse MessageService::PreviewMessage(const Caller& caller,
   auto decision = gate_.Decide(*conn, txn, {g})[0];
   if (decision.unknown_subject) throw NotFound("recipient.subject_id: subject");
   if (g.subject_id) {
-    auto row = txn.exec_params(
-        "SELECT surname, given_name, patronymic, locale, blocked FROM subjects"
-        " WHERE id = $1::uuid",
-        *g.subject_id)[0];
+    auto row = conn->Exec(txn, kPreviewSubject, *g.subject_id)[0];
     // A preview renders the subject's names and address: a read of the subject, refused
     // while it is blocked, like every CRM-facing read (STANDARDS L2).
     subscriptions::RefuseBlockedRead(caller, row[4].as<bool>());
@@ -218,12 +219,12 @@ v1::Message MessageService::LoadMessage(db::Connection& conn, pqxx::transaction_
   m.set_sms_segments(row[13].as<int>());
   if (blocked && !caller.privacy_scope) m.clear_address();
   if (!with_history) return m;
-  for (const auto& h : conn.Exec(txn, kLoadHistory, id)) {
+  for (const auto& h : ledger::History(conn, txn, id)) {
     auto* c = m.add_history();
-    c->set_status(ProtoFromText(h[0].as<std::string>()));
-    c->set_deny_reason(static_cast<v1::DenyReason>(h[1].as<int>()));
-    c->set_note(h[2].as<std::string>());
-    SetTimestamp(c->mutable_time(), h[3].as<std::string>());
+    c->set_status(ToProto(h.status));
+    c->set_deny_reason(static_cast<v1::DenyReason>(h.deny_reason));
+    c->set_note(h.note);
+    SetTimestamp(c->mutable_time(), h.at);
   }
   for (const auto& a : conn.Exec(txn, kLoadAttempts, id)) {
     auto* at = m.add_attempt_log();

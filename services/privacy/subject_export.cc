@@ -99,8 +99,8 @@ constexpr db::Statement kMessages{"export.messages", R"sql(
       'history', (
         SELECT coalesce(json_agg(json_build_object('status', h.status,
             'deny_reason', h.deny_reason, 'note', h.note, 'at', h.at)
-          ORDER BY h.id), '[]')
-        FROM message_history h
+          ORDER BY h.seq), '[]')
+        FROM message_transitions h
         WHERE h.message_id = m.id))
     ORDER BY m.created_at, m.id), '[]')::text
   FROM messages m

@@ -57,6 +57,20 @@ TEST(DispatchRaceTest, OptOutsRacingACampaignAreHonouredFromTheirCommit) {
   auto db = testing::TestDatabase::Create();
   HERALD_REQUIRE_DB(db);
   ASSERT_EQ(db->Scalar("SHOW track_commit_timestamp"), "on");
+  // A witness of every status change as it commits: a row written by the transaction that
+  // made the change, so pg_xact_commit_timestamp(xmin) is that change's commit time. The
+  // ledger keeps a claim on the message and records it on the attempt row at completion, so
+  // no row of its own carries the claim's commit time.
+  db->Exec(R"sql(
+    CREATE TABLE status_commits (message_id uuid NOT NULL, status text NOT NULL);
+    CREATE FUNCTION witness_status_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO status_commits VALUES (NEW.id, NEW.status);
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER witness_status_commit AFTER UPDATE OF status ON messages
+      FOR EACH ROW EXECUTE FUNCTION witness_status_commit();
+  )sql");
   testing::SmtpCapture sink({"--delay-ms", "3"});
   HeralddProcess server(db->dsn(), Providers(sink.port(), 4));
   server.Start();
@@ -107,7 +121,7 @@ TEST(DispatchRaceTest, OptOutsRacingACampaignAreHonouredFromTheirCommit) {
   std::vector<std::string> ids;
   for (const auto& [id, n] : captured) ids.push_back(id);
   auto late = txn.exec_params(
-                     "SELECT count(*) FROM messages m JOIN message_history h ON h.message_id = m.id"
+                     "SELECT count(*) FROM messages m JOIN status_commits h ON h.message_id = m.id"
                      " AND h.status = 'sending' JOIN opt_out_at o ON o.subject_id = m.subject_id"
                      " WHERE m.id IN (SELECT unnest($1::uuid[]))"
                      " AND pg_xact_commit_timestamp(h.xmin) > o.t",
@@ -117,15 +131,15 @@ TEST(DispatchRaceTest, OptOutsRacingACampaignAreHonouredFromTheirCommit) {
   // 2. Each opt-out's in-flight count equals that recipient's messages in SENDING at its
   //    commit: claimed before it, completed after it.
   std::map<std::string, int64_t> truth;
-  for (const auto& r : txn.exec(
-           "SELECT o.subject_id::text, count(m.id) FILTER (WHERE"
-           "  (SELECT min(pg_xact_commit_timestamp(h.xmin)) FROM message_history h"
-           "    WHERE h.message_id = m.id AND h.status = 'sending') < o.t"
-           "  AND coalesce((SELECT min(pg_xact_commit_timestamp(h.xmin)) FROM message_history h"
-           "    WHERE h.message_id = m.id AND h.status IN ('sent', 'failed', 'retrying')),"
-           "    'infinity') > o.t)"
-           " FROM opt_out_at o LEFT JOIN messages m ON m.subject_id = o.subject_id"
-           " GROUP BY o.subject_id")) {
+  for (const auto& r :
+       txn.exec("SELECT o.subject_id::text, count(m.id) FILTER (WHERE"
+                "  (SELECT min(pg_xact_commit_timestamp(h.xmin)) FROM status_commits h"
+                "    WHERE h.message_id = m.id AND h.status = 'sending') < o.t"
+                "  AND coalesce((SELECT min(pg_xact_commit_timestamp(h.xmin)) FROM status_commits h"
+                "    WHERE h.message_id = m.id AND h.status IN ('sent', 'failed', 'retrying')),"
+                "    'infinity') > o.t)"
+                " FROM opt_out_at o LEFT JOIN messages m ON m.subject_id = o.subject_id"
+                " GROUP BY o.subject_id")) {
     truth[r[0].as<std::string>()] = r[1].as<int64_t>();
   }
   int mismatches = 0, in_flight_hits = 0;

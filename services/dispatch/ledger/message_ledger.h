@@ -12,9 +12,12 @@
 
 // The message ledger: the only code that writes `messages`, `message_history` and
 // `message_attempts`. Every status transition goes through one of these functions, which
-// records it as a history row in the same statement or transaction; an attempt that reached
-// a provider is also recorded as an attempt row. Callers keep their own transactions and
-// locks (the gate rows, the campaign row): each function runs inside the caller's `txn`.
+// records it in the same statement or transaction: the routine path (a claim from QUEUED or
+// RETRYING to SENDING, and that attempt's completion to SENT) on the attempt row, so the
+// common case writes no history rows; every other transition as a history row. An attempt
+// that reached a provider is an attempt row. History() reads all of it back as one history.
+// Callers keep their own transactions and locks (the gate rows, the campaign row): each
+// function runs inside the caller's `txn`.
 //
 // A message is held by a worker while `lease_owner` is set: from the claim that moves it to
 // SENDING until that attempt's completion. A report (bounce, receipt) may settle a held
@@ -68,7 +71,9 @@ struct ClaimDecision {
 };
 
 // Applies a claim's decisions to messages the caller locked. SENDING takes the lease and
-// counts an attempt; RETRYING waits until `retry_at`.
+// counts an attempt; RETRYING waits until `retry_at`. A routine claim is kept on the message
+// until its completion records it on the attempt row (or, when no attempt row follows, as a
+// history row); so a message whose worker died mid-send still shows SENDING in History().
 void RecordClaims(db::Connection& conn, pqxx::transaction_base& txn,
                   const std::vector<ClaimDecision>& decisions, const std::string& worker,
                   Timestamp lease_until, Timestamp retry_at, Timestamp now);
@@ -104,7 +109,9 @@ struct Completed {
 };
 
 // Records attempts and ends each attempt that still holds its message. A message reclaimed
-// meanwhile (another attempt holds it) is left alone: only its attempt row is written.
+// meanwhile (another attempt holds it) is left alone: only its attempt row is written. SENT
+// (unless a report settled the message first) is recorded on the attempt row; RETRYING,
+// FAILED and a report's status are history rows.
 std::vector<Completed> RecordCompletions(db::Connection& conn, pqxx::transaction_base& txn,
                                          const std::vector<Completion>& completions, Timestamp now);
 
@@ -154,5 +161,19 @@ int64_t PurgeSettledContent(db::Connection& conn, pqxx::transaction_base& txn, T
 // content (they were held when the subject was erased); returns how many.
 int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit,
                             Timestamp now);
+
+// One entry of a message's history.
+struct Transition {
+  MessageStatus status = MessageStatus::kQueued;
+  int deny_reason = 0;
+  std::string note;
+  std::string at;  // PostgreSQL's timestamptz text
+};
+
+// The message's every status transition in the order they happened, wherever each is
+// recorded (history rows, attempt rows, the claim of a message still held). The only reader
+// of the history: GetMessage and the subject export (through the same view) show this.
+std::vector<Transition> History(db::Connection& conn, pqxx::transaction_base& txn,
+                                const std::string& message_id);
 
 }  // namespace herald::dispatch::ledger

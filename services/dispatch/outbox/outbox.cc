@@ -19,40 +19,50 @@ namespace {
 // fetch, join and sort every due message, templates included, for each claim, so a campaign
 // of N recipients cost O(N) per batch). The locked rows' own columns are returned from the
 // locking scans, so a row changed since the statement's snapshot is read as locked.
-constexpr db::Statement kClaimDue{
-    "outbox.claim_due",
-    "WITH due AS ("
-    "  SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,"
-    "   m.attempts, m.subject_template, m.text_template, m.html_template, m.variables,"
-    "   m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound"
-    "  FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id"
-    "  WHERE m.status IN ('queued', 'retrying') AND m.next_attempt_at <= $1"
-    "   AND (m.campaign_id IS NULL OR c.status IN ('running', 'cancelled'))"
-    "  ORDER BY m.next_attempt_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED),"
-    " expired AS ("
-    "  SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,"
-    "   m.attempts, m.subject_template, m.text_template, m.html_template, m.variables,"
-    "   m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound"
-    "  FROM messages m WHERE m.status = 'sending' AND m.lease_expires_at <= $1"
-    "  ORDER BY m.lease_expires_at LIMIT $2 FOR UPDATE OF m SKIP LOCKED),"
-    " d AS (SELECT * FROM due UNION ALL SELECT * FROM expired)"
-    " SELECT d.id::text, coalesce(d.campaign_id::text, ''), coalesce(d.subject_id::text, ''),"
-    " d.address, d.match_key, d.channel, d.topic, d.attempts,"
-    " coalesce(d.subject_template, c.subject_template, ''),"
-    " coalesce(d.text_template, c.text_template, ''),"
-    " coalesce(d.html_template, c.html_template, ''), d.variables::text, d.status,"
-    " coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),"
-    " coalesce(s.locale, ''), coalesce(c.rate_per_second, 0), coalesce(c.status, ''),"
-    " coalesce(d.first_attempt_at, $1::timestamptz)::text, d.reply_to_inbound,"
-    " (SELECT i.provider FROM inbound_sms i WHERE i.id = d.reply_to_inbound)"
-    " FROM d LEFT JOIN campaigns c ON c.id = d.campaign_id"
-    " LEFT JOIN subjects s ON s.id = d.subject_id"
-    " ORDER BY d.next_attempt_at LIMIT $2"};
+constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
+  WITH due AS (
+    SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,
+      m.attempts, m.subject_template, m.text_template, m.html_template, m.variables,
+      m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound
+    FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
+    WHERE m.status IN ('queued', 'retrying') AND m.next_attempt_at <= $1
+      AND (m.campaign_id IS NULL OR c.status IN ('running', 'cancelled'))
+    ORDER BY m.next_attempt_at
+    LIMIT $2
+    FOR UPDATE OF m SKIP LOCKED
+  ),
+  expired AS (
+    SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,
+      m.attempts, m.subject_template, m.text_template, m.html_template, m.variables,
+      m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound
+    FROM messages m
+    WHERE m.status = 'sending' AND m.lease_expires_at <= $1
+    ORDER BY m.lease_expires_at
+    LIMIT $2
+    FOR UPDATE OF m SKIP LOCKED
+  ),
+  d AS (SELECT * FROM due UNION ALL SELECT * FROM expired)
+  SELECT d.id::text, coalesce(d.campaign_id::text, ''), coalesce(d.subject_id::text, ''),
+    d.address, d.match_key, d.channel, d.topic, d.attempts,
+    coalesce(d.subject_template, c.subject_template, ''),
+    coalesce(d.text_template, c.text_template, ''),
+    coalesce(d.html_template, c.html_template, ''), d.variables::text, d.status,
+    coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),
+    coalesce(s.locale, ''), coalesce(c.rate_per_second, 0), coalesce(c.status, ''),
+    coalesce(d.first_attempt_at, $1::timestamptz)::text, d.reply_to_inbound,
+    (SELECT i.provider FROM inbound_sms i WHERE i.id = d.reply_to_inbound)
+  FROM d
+    LEFT JOIN campaigns c ON c.id = d.campaign_id
+    LEFT JOIN subjects s ON s.id = d.subject_id
+  ORDER BY d.next_attempt_at
+  LIMIT $2
+)sql"};
 
-constexpr db::Statement kRecipientsOf{
-    "outbox.recipients_of",
-    "SELECT coalesce(subject_id::text, ''), channel, coalesce(match_key, '') FROM messages"
-    " WHERE id IN (SELECT unnest($1::uuid[]))"};
+constexpr db::Statement kRecipientsOf{"outbox.recipients_of", R"sql(
+  SELECT coalesce(subject_id::text, ''), channel, coalesce(match_key, '')
+  FROM messages
+  WHERE id IN (SELECT unnest($1::uuid[]))
+)sql"};
 
 // Provider text is stored as given but must be valid UTF-8 without NUL (PostgreSQL refuses
 // both): anything else becomes '?'. At most 300 bytes, cut at a character boundary.

@@ -60,6 +60,24 @@ class MessageLedgerTest : public subscriptions::RegistryTest {
             "",           0};
   }
 
+  // The end of attempt `attempt`; `not_attempted`: it never reached the provider.
+  Outcome Ended(const std::string& id, int attempt, DeliveryOutcome outcome, int code,
+                bool not_attempted = false) {
+    Outcome o = Finished(id, outcome, code);
+    o.attempt = attempt;
+    o.result.not_attempted = not_attempted;
+    if (not_attempted) o.result.detail = "circuit open";
+    return o;
+  }
+
+  // The message's history rows as stored (not the history GetMessage shows).
+  std::string StoredHistory(const std::string& id) {
+    return db_->Scalar(
+        "SELECT coalesce(string_agg(status, ',' ORDER BY id), '') FROM message_history"
+        " WHERE message_id = '" +
+        id + "'");
+  }
+
   std::string Field(const std::string& id, const std::string& expr) {
     return db_->Scalar("SELECT " + expr + " FROM messages WHERE id = '" + id + "'");
   }
@@ -97,6 +115,129 @@ TEST_F(MessageLedgerTest, EveryTransitionOfTheRoutinePathIsRecorded) {
   EXPECT_THAT(Statuses(m), ElementsAre(v1::QUEUED, v1::SENDING, v1::SENT, v1::DELIVERED));
   ASSERT_EQ(m.attempt_log_size(), 1);
   EXPECT_EQ(m.attempt_log(0).outcome(), "SENT");
+}
+
+// The routine path writes no history rows: the claim and the completion are on the attempt
+// row, and GetMessage shows them where they happened.
+TEST_F(MessageLedgerTest, TheRoutinePathIsRecordedOnTheAttemptRow) {
+  std::string id = Queue("once@example.com", "k-once");
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  clock_.Advance(std::chrono::seconds(1));
+  outbox_->Complete({Finished(id, DeliveryOutcome::kSent, 250)});
+  EXPECT_EQ(StoredHistory(id), "queued");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM message_attempts WHERE message_id = '" + id +
+                        "' AND claimed_seq IS NOT NULL AND sent_seq IS NOT NULL"),
+            "1");
+  auto m = Get(id);
+  EXPECT_EQ(m.status(), v1::SENT);
+  EXPECT_THAT(Statuses(m), ElementsAre(v1::QUEUED, v1::SENDING, v1::SENT));
+  EXPECT_EQ(m.history(1).note(), "");
+  EXPECT_EQ(m.history(2).note(), "SENT 250");
+  // Each transition keeps its own time: the claim's, then the completion's a second later.
+  EXPECT_EQ(m.history(0).time().seconds(), m.history(1).time().seconds());
+  EXPECT_EQ(m.history(2).time().seconds(), m.history(1).time().seconds() + 1);
+}
+
+// A retry is not the routine path: each attempt's claim is on its attempt row, the retry a
+// history row, and the history reads in the order it happened.
+TEST_F(MessageLedgerTest, ARetriedMessageShowsEachAttempt) {
+  std::string id = Queue("retried@example.com", "k-retried");
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  outbox_->Complete({Ended(id, 1, DeliveryOutcome::kRetry, 451)});
+  clock_.Advance(std::chrono::hours(1));
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  outbox_->Complete({Ended(id, 2, DeliveryOutcome::kSent, 250)});
+  EXPECT_EQ(StoredHistory(id), "queued,retrying");
+  auto m = Get(id);
+  EXPECT_EQ(m.status(), v1::SENT);
+  EXPECT_THAT(Statuses(m),
+              ElementsAre(v1::QUEUED, v1::SENDING, v1::RETRYING, v1::SENDING, v1::SENT));
+  EXPECT_EQ(m.history(2).note(), "RETRY 451");
+  ASSERT_EQ(m.attempt_log_size(), 2);
+  EXPECT_EQ(m.attempt_log(0).outcome(), "RETRY");
+  EXPECT_EQ(m.attempt_log(1).outcome(), "SENT");
+}
+
+// An attempt that never reached a provider has no attempt row: its claim becomes a history
+// row in the place it happened, before the retry it ended in.
+TEST_F(MessageLedgerTest, AnAttemptThatNeverReachedAProviderIsAHistoryRow) {
+  std::string id = Queue("refused@example.com", "k-refused");
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  // A report noted while the message is held lands between the claim and the completion.
+  InTransaction([&](db::Connection& c, pqxx::work& t) {
+    ledger::NoteReport(c, t, id, "delayed", clock_.Now());
+    return 0;
+  });
+  outbox_->Complete({Ended(id, 1, DeliveryOutcome::kRetry, 0, /*not_attempted=*/true)});
+  EXPECT_EQ(StoredHistory(id), "queued,sending,sending,retrying");
+  auto m = Get(id);
+  EXPECT_THAT(Statuses(m), ElementsAre(v1::QUEUED, v1::SENDING, v1::SENDING, v1::RETRYING));
+  EXPECT_EQ(m.history(1).note(), "");
+  EXPECT_EQ(m.history(2).note(), "delayed");
+  EXPECT_EQ(m.history(3).note(), "circuit open; not attempted");
+  EXPECT_EQ(m.attempt_log_size(), 0);
+}
+
+// A worker that died mid-send wrote nothing but its claim on the message: GetMessage still
+// shows SENDING. Once the lease has run out and another worker reclaims the message, the
+// abandoned claim is a history row of its own, and the dead worker's late completion adds
+// only its attempt row.
+TEST_F(MessageLedgerTest, AMessageStuckInSendingShowsSending) {
+  std::string id = Queue("stuck@example.com", "k-stuck");
+  ASSERT_EQ(outbox_->Claim("dead", 10, std::chrono::seconds(60)).size(), 1u);
+  EXPECT_EQ(StoredHistory(id), "queued");
+  auto stuck = Get(id);
+  EXPECT_EQ(stuck.status(), v1::SENDING);
+  EXPECT_THAT(Statuses(stuck), ElementsAre(v1::QUEUED, v1::SENDING));
+
+  clock_.Advance(std::chrono::seconds(61));
+  ASSERT_EQ(outbox_->Claim("w2", 10, std::chrono::seconds(60)).size(), 1u);
+  EXPECT_EQ(StoredHistory(id), "queued,sending,sending");
+  outbox_->Complete({Ended(id, 1, DeliveryOutcome::kSent, 250)});  // the dead worker's
+  outbox_->Complete({Ended(id, 2, DeliveryOutcome::kSent, 250)});
+  auto m = Get(id);
+  EXPECT_EQ(m.status(), v1::SENT);
+  EXPECT_THAT(Statuses(m), ElementsAre(v1::QUEUED, v1::SENDING, v1::SENDING, v1::SENT));
+  EXPECT_EQ(m.history(1).note(), "");
+  EXPECT_EQ(m.history(2).note(), "lease expired; reclaimed");
+  EXPECT_EQ(m.attempt_log_size(), 2);
+}
+
+// During a rolling upgrade an older release may complete a claim this one kept on the
+// message; it records its own outcome as a history row and leaves the claim there. The
+// history still shows the claim once, in its place, and the next claim writes it out.
+TEST_F(MessageLedgerTest, AClaimAnOlderReleaseLeftOnTheMessageIsShownOnce) {
+  std::string id = Queue("upgrade@example.com", "k-upgrade");
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  // What the older release's retrying completion writes (it knows no lease columns).
+  db_->Exec(
+      "UPDATE messages SET status = 'retrying', next_attempt_at = updated_at,"
+      " lease_owner = NULL, lease_expires_at = NULL WHERE id = '" +
+      id + "'");
+  db_->Exec(
+      "INSERT INTO message_history (message_id, status, note, at)"
+      " SELECT id, 'retrying', 'RETRY 451', updated_at FROM messages WHERE id = '" +
+      id + "'");
+  EXPECT_THAT(Statuses(Get(id)), ElementsAre(v1::QUEUED, v1::SENDING, v1::RETRYING));
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  EXPECT_EQ(StoredHistory(id), "queued,sending,retrying");
+  outbox_->Complete({Ended(id, 2, DeliveryOutcome::kSent, 250)});
+  EXPECT_THAT(Statuses(Get(id)),
+              ElementsAre(v1::QUEUED, v1::SENDING, v1::RETRYING, v1::SENDING, v1::SENT));
+}
+
+// Erasure empties the notes of the routine path like those of history rows.
+TEST_F(MessageLedgerTest, ErasureEmptiesTheNotesOnAttemptRows) {
+  std::string id = Queue("noted@example.com", "k-noted");
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  outbox_->Complete({Finished(id, DeliveryOutcome::kSent, 250)});
+  auto scrubbed = InTransaction([&](db::Connection& c, pqxx::work& t) {
+    return ledger::ScrubForErasure(c, t, {subject_, {}, {}}, clock_.Now());
+  });
+  EXPECT_EQ(scrubbed.messages, 1);
+  auto m = Get(id);
+  EXPECT_THAT(Statuses(m), ElementsAre(v1::QUEUED, v1::SENDING, v1::SENT));
+  EXPECT_EQ(m.history(2).note(), "");
 }
 
 // A bounce can arrive before the worker that sent the message has recorded its completion
