@@ -61,7 +61,7 @@ IssueFn Unary(
     if (!key.empty()) s->ctx.AddMetadata("authorization", "Bearer " + key);
     s->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     fill(seq, s->req);
-    call(&s->ctx, &s->req, &s->resp, [s, done = std::move(done)](grpc::Status st) {
+    call(&s->ctx, &s->req, &s->resp, [s, done = std::move(done)](const grpc::Status& st) {
       bool ok = st.ok();
       std::string err =
           ok ? std::string() : std::to_string(st.error_code()) + " " + st.error_message();

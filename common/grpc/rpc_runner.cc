@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <pqxx/pqxx>
+#include <utility>
 
 #include "common/crypto/hash.h"
 #include "common/error.h"
@@ -135,7 +136,7 @@ void RpcRunner::Redact(const RpcRule& rule, const Caller& caller,
 grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
                                      const Caller& caller) {
   try {
-    std::rethrow_exception(e);
+    std::rethrow_exception(std::move(e));
   } catch (const Error& err) {
     return grpc::Status(ToGrpcCode(static_cast<int>(err.code())), err.what());
   } catch (const pqxx::broken_connection&) {

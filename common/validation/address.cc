@@ -267,7 +267,7 @@ AddressResult NormalizeEmail(std::string_view input) {
     ascii_domain = AsciiLower(domain);
   } else {
     auto converted = ToALabels(std::string(domain));
-    if (auto* error = std::get_if<AddressError>(&converted)) return *std::move(error);
+    if (auto* error = std::get_if<AddressError>(&converted)) return std::move(*error);
     // libidn2 already lower-cases, this only guards against surprises.
     ascii_domain = AsciiLower(std::get<std::string>(converted));
   }

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -158,7 +159,7 @@ Context MakeContext(const Flags& f, const Command& cmd) {
         seconds > kMaxTimeoutSeconds) {
       throw UsageError("--timeout: expected a positive number of seconds, got '" + v + "'");
     }
-    ctx.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000 + 0.5));
+    ctx.timeout = std::chrono::milliseconds(std::llround(seconds * 1000));
   }
   ctx.channel = grpc::CreateChannel(f.Get("addr", EnvOr("HERALDCTL_ADDR", kDefaultAddr)),
                                     grpc::InsecureChannelCredentials());

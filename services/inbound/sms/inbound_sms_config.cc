@@ -6,7 +6,8 @@ namespace herald::inbound::sms {
 
 KeywordMatcher KeywordsFromConfig(const Config& c) {
   auto or_default = [](const std::vector<std::string>& v, std::vector<std::string> d) {
-    return v.empty() ? d : v;
+    if (!v.empty()) return v;
+    return d;  // moved out, not copied
   };
   try {
     return KeywordMatcher(or_default(c.sms_stop_keywords, DefaultStopKeywords()),
