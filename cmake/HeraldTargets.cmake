@@ -2,9 +2,16 @@
 # the same everywhere.
 #
 #   herald_library(<name> SOURCES <files...> [DEPS <public deps...>]
-#                  [PRIVATE_DEPS <deps only its own sources use...>])
+#                  [PRIVATE_DEPS <deps only its own sources use...>]
+#                  [DEFINITIONS <NAME=value...>] [DEPENDS <targets built first...>])
 #     A static library of our own code: HERALD_WARNINGS, the tree root on the include path.
-#     Heavy dependencies a library's users never include go in PRIVATE_DEPS.
+#     A dependency goes in DEPS only when one of the library's own headers includes it;
+#     heavy dependencies a library's users never include go in PRIVATE_DEPS, so they stay off
+#     every other target's compile line.
+#
+#   herald_executable(<name> SOURCES <files...> [DEPS <deps...>] [IN_BUILD_ROOT])
+#     A program: HERALD_WARNINGS, the tree root on the include path. IN_BUILD_ROOT puts the
+#     binary at the top of the build directory (heraldd, heraldctl: scripts run them there).
 #
 #   herald_test(<name> LABEL unit|db|integration SOURCES <files...> [DEPS <deps...>]
 #               [DEFINITIONS <NAME=value...>] [DEPENDS <targets run by the test...>])
@@ -18,7 +25,7 @@ include_guard(GLOBAL)
 include(GoogleTest)
 
 function(herald_library name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;DEPS;PRIVATE_DEPS")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;DEPS;PRIVATE_DEPS;DEFINITIONS;DEPENDS")
   if(NOT arg_SOURCES)
     message(FATAL_ERROR "herald_library(${name}): SOURCES is required")
   endif()
@@ -26,6 +33,26 @@ function(herald_library name)
   target_compile_options(${name} PRIVATE ${HERALD_WARNINGS})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PUBLIC ${arg_DEPS} PRIVATE ${arg_PRIVATE_DEPS})
+  if(arg_DEFINITIONS)
+    target_compile_definitions(${name} PRIVATE ${arg_DEFINITIONS})
+  endif()
+  if(arg_DEPENDS)
+    add_dependencies(${name} ${arg_DEPENDS})
+  endif()
+endfunction()
+
+function(herald_executable name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "IN_BUILD_ROOT" "" "SOURCES;DEPS")
+  if(NOT arg_SOURCES)
+    message(FATAL_ERROR "herald_executable(${name}): SOURCES is required")
+  endif()
+  add_executable(${name} ${arg_SOURCES})
+  target_compile_options(${name} PRIVATE ${HERALD_WARNINGS})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PRIVATE ${arg_DEPS})
+  if(arg_IN_BUILD_ROOT)
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
+  endif()
 endfunction()
 
 function(herald_test name)
@@ -53,3 +80,4 @@ function(herald_test name)
   gtest_discover_tests(${name} PROPERTIES LABELS ${arg_LABEL} DISCOVERY_TIMEOUT 60
                        DISCOVERY_MODE PRE_TEST)
 endfunction()
+
