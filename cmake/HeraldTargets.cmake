@@ -21,6 +21,10 @@
 #     `services/web/x_test.cc` and an adapter its own `x_test.cc`.
 #     The short form herald_test(<name> <label> <files...>) links the subscription and web
 #     libraries, as tests/ has always written it.
+#     Every test binary also joins the target tests_<label> (defined by herald_test_targets()
+#     once all directories are read), so a build can ask for one label's binaries only: the
+#     sanitizer tree builds tests_unit and tests_db, never the integration binaries it would
+#     not run.
 include_guard(GLOBAL)
 include(GoogleTest)
 
@@ -79,5 +83,19 @@ function(herald_test name)
   endif()
   gtest_discover_tests(${name} PROPERTIES LABELS ${arg_LABEL} DISCOVERY_TIMEOUT 60
                        DISCOVERY_MODE PRE_TEST)
+  set_property(GLOBAL APPEND PROPERTY HERALD_TESTS_${arg_LABEL} ${name})
 endfunction()
 
+# tests_unit, tests_db, tests_integration: each label's test binaries. Called once, after the
+# last directory that declares tests. ctest skips the tests of a binary that was not built
+# without a word when it filters by label, so these lists come from herald_test itself and
+# never from a hand-kept list.
+function(herald_test_targets)
+  foreach(label unit db integration)
+    get_property(binaries GLOBAL PROPERTY HERALD_TESTS_${label})
+    add_custom_target(tests_${label})
+    if(binaries)
+      add_dependencies(tests_${label} ${binaries})
+    endif()
+  endforeach()
+endfunction()
