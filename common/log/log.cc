@@ -26,8 +26,9 @@ void Write(spdlog::level::level_enum level, const char* name, const std::string&
   auto logger = Logger();
   if (!logger->should_log(level)) return;
   nlohmann::json line = {{"ts", ToIso8601(SystemClock().Now())}, {"level", name}, {"msg", msg}};
-  for (const auto& [key, value] : fields.items()) {
-    std::visit([&line, &key](const auto& v) { line[key] = v; }, value.get());
+  for (const auto& field : fields.items()) {
+    const std::string& key = field.first;
+    std::visit([&line, &key](const auto& v) { line[key] = v; }, field.second.get());
   }
   // Invalid UTF-8 in a value is replaced rather than thrown: a log line never fails a call.
   logger->log(level, line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
