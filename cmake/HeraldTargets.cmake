@@ -2,9 +2,16 @@
 # the same everywhere.
 #
 #   herald_library(<name> SOURCES <files...> [DEPS <public deps...>]
-#                  [PRIVATE_DEPS <deps only its own sources use...>])
+#                  [PRIVATE_DEPS <deps only its own sources use...>]
+#                  [DEFINITIONS <NAME=value...>] [DEPENDS <targets built first...>])
 #     A static library of our own code: HERALD_WARNINGS, the tree root on the include path.
-#     Heavy dependencies a library's users never include go in PRIVATE_DEPS.
+#     A dependency goes in DEPS only when one of the library's own headers includes it;
+#     heavy dependencies a library's users never include go in PRIVATE_DEPS, so they stay off
+#     every other target's compile line.
+#
+#   herald_executable(<name> SOURCES <files...> [DEPS <deps...>] [IN_BUILD_ROOT])
+#     A program: HERALD_WARNINGS, the tree root on the include path. IN_BUILD_ROOT puts the
+#     binary at the top of the build directory (heraldd, heraldctl: scripts run them there).
 #
 #   herald_test(<name> LABEL unit|db|integration SOURCES <files...> [DEPS <deps...>]
 #               [DEFINITIONS <NAME=value...>] [DEPENDS <targets run by the test...>])
@@ -14,11 +21,15 @@
 #     `services/web/x_test.cc` and an adapter its own `x_test.cc`.
 #     The short form herald_test(<name> <label> <files...>) links the subscription and web
 #     libraries, as tests/ has always written it.
+#     Every test binary also joins the target tests_<label> (defined by herald_test_targets()
+#     once all directories are read), so a build can ask for one label's binaries only: the
+#     sanitizer tree builds tests_unit and tests_db, never the integration binaries it would
+#     not run.
 include_guard(GLOBAL)
 include(GoogleTest)
 
 function(herald_library name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;DEPS;PRIVATE_DEPS")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "SOURCES;DEPS;PRIVATE_DEPS;DEFINITIONS;DEPENDS")
   if(NOT arg_SOURCES)
     message(FATAL_ERROR "herald_library(${name}): SOURCES is required")
   endif()
@@ -26,6 +37,26 @@ function(herald_library name)
   target_compile_options(${name} PRIVATE ${HERALD_WARNINGS})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PUBLIC ${arg_DEPS} PRIVATE ${arg_PRIVATE_DEPS})
+  if(arg_DEFINITIONS)
+    target_compile_definitions(${name} PRIVATE ${arg_DEFINITIONS})
+  endif()
+  if(arg_DEPENDS)
+    add_dependencies(${name} ${arg_DEPENDS})
+  endif()
+endfunction()
+
+function(herald_executable name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "IN_BUILD_ROOT" "" "SOURCES;DEPS")
+  if(NOT arg_SOURCES)
+    message(FATAL_ERROR "herald_executable(${name}): SOURCES is required")
+  endif()
+  add_executable(${name} ${arg_SOURCES})
+  target_compile_options(${name} PRIVATE ${HERALD_WARNINGS})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PRIVATE ${arg_DEPS})
+  if(arg_IN_BUILD_ROOT)
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
+  endif()
 endfunction()
 
 function(herald_test name)
@@ -52,6 +83,21 @@ function(herald_test name)
   endif()
   gtest_discover_tests(${name} PROPERTIES LABELS ${arg_LABEL} DISCOVERY_TIMEOUT 60
                        DISCOVERY_MODE PRE_TEST)
+  set_property(GLOBAL APPEND PROPERTY HERALD_TESTS_${arg_LABEL} ${name})
+endfunction()
+
+# tests_unit, tests_db, tests_integration: each label's test binaries. Called once, after the
+# last directory that declares tests. ctest skips the tests of a binary that was not built
+# without a word when it filters by label, so these lists come from herald_test itself and
+# never from a hand-kept list.
+function(herald_test_targets)
+  foreach(label unit db integration)
+    get_property(binaries GLOBAL PROPERTY HERALD_TESTS_${label})
+    add_custom_target(tests_${label})
+    if(binaries)
+      add_dependencies(tests_${label} ${binaries})
+    endif()
+  endforeach()
 endfunction()
 
 #   herald_embed_files(<target> NAMESPACE <c++ namespace> HEADER <include path>

@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/clock.h"
 
 namespace herald::log {
@@ -20,13 +22,15 @@ std::shared_ptr<spdlog::logger> Logger() {
 }
 
 void Write(spdlog::level::level_enum level, const char* name, const std::string& msg,
-           const nlohmann::json& fields) {
+           const Fields& fields) {
   auto logger = Logger();
   if (!logger->should_log(level)) return;
   nlohmann::json line = {{"ts", ToIso8601(SystemClock().Now())}, {"level", name}, {"msg", msg}};
-  if (fields.is_object()) {
-    for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
+  for (const auto& field : fields.items()) {
+    const std::string& key = field.first;
+    std::visit([&line, &key](const auto& v) { line[key] = v; }, field.second.get());
   }
+  // Invalid UTF-8 in a value is replaced rather than thrown: a log line never fails a call.
   logger->log(level, line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
@@ -35,10 +39,9 @@ void Write(spdlog::level::level_enum level, const char* name, const std::string&
 // never values.
 void ProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
                  const std::string& message) {
-  nlohmann::json fields = {
-      {"component", "protobuf"},
-      {"detail", message.substr(0, 512)},
-      {"source", std::string(filename ? filename : "") + ":" + std::to_string(line)}};
+  Fields fields = {{"component", "protobuf"},
+                   {"detail", message.substr(0, 512)},
+                   {"source", std::string(filename ? filename : "") + ":" + std::to_string(line)}};
   switch (level) {
     case google::protobuf::LOGLEVEL_INFO:
       Write(spdlog::level::info, "info", "protobuf", fields);
@@ -58,17 +61,9 @@ void Init(const std::string& level) {
   Logger()->set_level(spdlog::level::from_str(level));
   google::protobuf::SetLogHandler(&ProtobufLog);
 }
-void Debug(const std::string& m, const nlohmann::json& f) {
-  Write(spdlog::level::debug, "debug", m, f);
-}
-void Info(const std::string& m, const nlohmann::json& f) {
-  Write(spdlog::level::info, "info", m, f);
-}
-void Warn(const std::string& m, const nlohmann::json& f) {
-  Write(spdlog::level::warn, "warn", m, f);
-}
-void Error(const std::string& m, const nlohmann::json& f) {
-  Write(spdlog::level::err, "error", m, f);
-}
+void Debug(const std::string& m, const Fields& f) { Write(spdlog::level::debug, "debug", m, f); }
+void Info(const std::string& m, const Fields& f) { Write(spdlog::level::info, "info", m, f); }
+void Warn(const std::string& m, const Fields& f) { Write(spdlog::level::warn, "warn", m, f); }
+void Error(const std::string& m, const Fields& f) { Write(spdlog::level::err, "error", m, f); }
 
 }  // namespace herald::log

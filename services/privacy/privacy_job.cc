@@ -1,7 +1,5 @@
 #include "services/privacy/privacy_job.h"
 
-#include <nlohmann/json.hpp>
-
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"

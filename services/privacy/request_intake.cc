@@ -117,10 +117,10 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
       }
       txn.commit();
       ++result.opened;
-      nlohmann::json fields = {
+      log::Fields fields = {
           {"event_id", event_id}, {"request_id", *opened.request_id}, {"kind", KindName(*kind)}};
-      if (pending) fields["confirmation"] = "pending";
-      if (!message_id.empty()) fields["confirmation_message_id"] = message_id;
+      if (pending) fields.Add("confirmation", "pending");
+      if (!message_id.empty()) fields.Add("confirmation_message_id", message_id);
       log::Info("privacy request opened", fields);
     } catch (const Error& e) {
       // The subject was destroyed or is unknown: nothing to act on.

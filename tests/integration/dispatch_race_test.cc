@@ -8,7 +8,6 @@
 
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>

@@ -6,7 +6,6 @@
 #include <httplib.h>
 
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "herald/v1/dispatch.grpc.pb.h"

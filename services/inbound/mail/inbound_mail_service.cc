@@ -367,11 +367,11 @@ MailResult InboundMailService::Process(std::string_view raw) {
   conn->Exec(txn, kFinishMail, id, f.kind, OutcomeName(f.outcome), OrNull(f.message_id),
              OrNull(f.campaign_id), f.status_code);
   txn.commit();
-  nlohmann::json fields = {
+  log::Fields fields = {
       {"inbound_mail_id", id}, {"kind", f.kind}, {"outcome", OutcomeName(f.outcome)}};
-  if (!f.why.empty()) fields["why"] = f.why;
-  if (!f.message_id.empty()) fields["message_id"] = f.message_id;
-  if (!f.status_code.empty()) fields["status"] = f.status_code;
+  if (!f.why.empty()) fields.Add("why", f.why);
+  if (!f.message_id.empty()) fields.Add("message_id", f.message_id);
+  if (!f.status_code.empty()) fields.Add("status", f.status_code);
   log::Info("inbound mail", fields);
   return {f.outcome, id};
 }
