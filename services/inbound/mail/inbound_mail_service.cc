@@ -4,6 +4,7 @@
 
 #include "common/crypto/hash.h"
 #include "common/db/statement.h"
+#include "common/domain/enums.h"
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/validation/address.h"
@@ -19,29 +20,45 @@ namespace {
 
 constexpr char kActor[] = "inbound-mail";
 
-constexpr db::Statement kClaimMail{
-    "inbound_mail.claim",
-    "INSERT INTO inbound_mail (dedupe_hash, kind, outcome, received_at)"
-    " VALUES (decode($1, 'hex'), 'other', 'processing', $2)"
-    " ON CONFLICT (dedupe_hash) DO NOTHING RETURNING id"};
-constexpr db::Statement kFinishMail{
-    "inbound_mail.finish",
-    "UPDATE inbound_mail SET kind = $2, outcome = $3, herald_message_id = $4::uuid,"
-    " campaign_id = $5::uuid, status_code = $6 WHERE id = $1"};
+constexpr db::Statement kClaimMail{"inbound_mail.claim", R"sql(
+  INSERT INTO inbound_mail (dedupe_hash, kind, outcome, received_at)
+  VALUES (decode($1, 'hex'), 'other', 'processing', $2)
+  ON CONFLICT (dedupe_hash)
+  DO NOTHING
+  RETURNING id
+)sql"};
+constexpr db::Statement kFinishMail{"inbound_mail.finish", R"sql(
+  UPDATE inbound_mail
+  SET kind = $2, outcome = $3, herald_message_id = $4::uuid, campaign_id = $5::uuid,
+      status_code = $6
+  WHERE id = $1
+)sql"};
 // Live subjects owning an e-mail address, in a fixed order (their gate rows are locked in
-// this order by the opt-outs).
-constexpr db::Statement kOwners{
-    "inbound_mail.owners",
-    "SELECT DISTINCT a.subject_id::text FROM addresses a JOIN subjects s ON s.id = a.subject_id"
-    " WHERE a.kind = 1 AND a.match_key = $1 AND s.state = 'active' ORDER BY 1"};
-constexpr db::Statement kFindMessage{
-    "inbound_mail.find_message",
-    "SELECT id::text, coalesce(campaign_id::text, ''), coalesce(address, '')"
-    " FROM messages WHERE id = $1::uuid AND channel = 1 FOR UPDATE"};
-constexpr db::Statement kEarlierComplaint{
-    "inbound_mail.earlier_complaint",
-    "SELECT 1 FROM inbound_mail WHERE herald_message_id = $1::uuid"
-    " AND outcome = 'complaint_recorded' AND id <> $2 LIMIT 1"};
+// this order by the opt-outs). $2: the e-mail address kind.
+constexpr db::Statement kOwners{"inbound_mail.owners", R"sql(
+  SELECT DISTINCT a.subject_id::text
+  FROM addresses a
+  JOIN subjects s ON s.id = a.subject_id
+  WHERE a.kind = $2
+    AND a.match_key = $1
+    AND s.state = 'active'
+  ORDER BY 1
+)sql"};
+constexpr db::Statement kFindMessage{"inbound_mail.find_message", R"sql(
+  SELECT id::text, coalesce(campaign_id::text, ''), coalesce(address, '')
+  FROM messages
+  WHERE id = $1::uuid
+    AND channel = $2
+  FOR UPDATE
+)sql"};
+constexpr db::Statement kEarlierComplaint{"inbound_mail.earlier_complaint", R"sql(
+  SELECT 1
+  FROM inbound_mail
+  WHERE herald_message_id = $1::uuid
+    AND outcome = 'complaint_recorded'
+    AND id <> $2
+  LIMIT 1
+)sql"};
 
 // Where a report may quote one of our report tokens, most direct first: the envelope
 // recipient of the report (our VERP return path), the DSN's Original-Envelope-Id, the
@@ -76,7 +93,7 @@ Lookup FindMessage(db::Connection& conn, pqxx::transaction_base& txn,
     auto id = tags.Verify(token);
     if (!id) continue;
     out.tagged = true;
-    auto rows = conn.Exec(txn, kFindMessage, *id);
+    auto rows = conn.Exec(txn, kFindMessage, *id, static_cast<int>(Channel::kEmail));
     if (rows.empty()) continue;
     out.message = KnownMessage{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
                                rows[0][2].as<std::string>()};
@@ -172,7 +189,8 @@ class Processor {
       revoke = revoke || r == MarkerRequest::kRevokeConsent;
     }
     std::vector<std::string> owners;
-    for (const auto& row : conn_.Exec(txn_, kOwners, address->match_key)) {
+    for (const auto& row :
+         conn_.Exec(txn_, kOwners, address->match_key, static_cast<int>(AddressKind::kEmail))) {
       owners.push_back(row[0].as<std::string>());
     }
     if (refuse || revoke) {
