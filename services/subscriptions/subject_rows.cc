@@ -45,6 +45,15 @@ constexpr db::Statement kBlank{"subjects.blank", R"sql(
   WHERE id = $1::uuid
 )sql"};
 
+constexpr db::Statement kLiveOwners{"addresses.live_owners", R"sql(
+  SELECT a.subject_id::text, s.locale
+  FROM addresses a
+  JOIN subjects s ON s.id = a.subject_id AND s.state = 'active'
+  WHERE a.kind = $1
+    AND a.match_key = $2
+  ORDER BY a.subject_id
+)sql"};
+
 }  // namespace
 
 void SetSubjectBlocked(db::Connection& conn, pqxx::transaction_base& txn,
@@ -79,6 +88,15 @@ int64_t DeleteSubjectPreferences(db::Connection& conn, pqxx::transaction_base& t
 void BlankSubject(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
                   const std::string& state, Timestamp now) {
   conn.Exec(txn, kBlank, subject_id, state, ToIso8601(now));
+}
+
+std::vector<AddressOwner> LiveOwnersOf(db::Connection& conn, pqxx::transaction_base& txn,
+                                       AddressKind kind, const std::string& match_key) {
+  std::vector<AddressOwner> out;
+  for (const auto& row : conn.Exec(txn, kLiveOwners, static_cast<int>(kind), match_key)) {
+    out.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+  }
+  return out;
 }
 
 }  // namespace herald::subscriptions

@@ -14,6 +14,7 @@
 #include "services/inbound/mail/sender_authentication.h"
 #include "services/inbound/mail/subject_markers.h"
 #include "services/subscriptions/event_log.h"
+#include "services/subscriptions/subject_rows.h"
 
 namespace herald::inbound {
 namespace {
@@ -32,17 +33,6 @@ constexpr db::Statement kFinishMail{"inbound_mail.finish", R"sql(
   SET kind = $2, outcome = $3, herald_message_id = $4::uuid, campaign_id = $5::uuid,
       status_code = $6
   WHERE id = $1
-)sql"};
-// Live subjects owning an e-mail address, in a fixed order (their gate rows are locked in
-// this order by the opt-outs). $2: the e-mail address kind.
-constexpr db::Statement kOwners{"inbound_mail.owners", R"sql(
-  SELECT DISTINCT a.subject_id::text
-  FROM addresses a
-  JOIN subjects s ON s.id = a.subject_id
-  WHERE a.kind = $2
-    AND a.match_key = $1
-    AND s.state = 'active'
-  ORDER BY 1
 )sql"};
 constexpr db::Statement kFindMessage{"inbound_mail.find_message", R"sql(
   SELECT id::text, coalesce(campaign_id::text, ''), coalesce(address, '')
@@ -188,10 +178,11 @@ class Processor {
       refuse = refuse || r == MarkerRequest::kRefuseMarketing;
       revoke = revoke || r == MarkerRequest::kRevokeConsent;
     }
+    // In subject id order: their gate rows are taken in that order by the opt-outs below.
     std::vector<std::string> owners;
-    for (const auto& row :
-         conn_.Exec(txn_, kOwners, address->match_key, static_cast<int>(AddressKind::kEmail))) {
-      owners.push_back(row[0].as<std::string>());
+    for (auto& owner :
+         subscriptions::LiveOwnersOf(conn_, txn_, AddressKind::kEmail, address->match_key)) {
+      owners.push_back(std::move(owner.subject_id));
     }
     if (refuse || revoke) {
       // At once, in this one transaction: every owner, then the address. Gate rows are taken

@@ -12,6 +12,7 @@
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/gate/gate_rows.h"
+#include "services/subscriptions/subject_rows.h"
 #include "services/subscriptions/suppressions.h"
 
 namespace herald::inbound::sms {
@@ -67,16 +68,6 @@ constexpr db::Statement kFinish{"inbound_sms.finish", R"sql(
   UPDATE inbound_sms
   SET outcome = $2, processed_at = $3, reply_message_id = $4::uuid
   WHERE id = $1
-)sql"};
-// $2: the phone address kind.
-constexpr db::Statement kOwners{"inbound_sms.owners", R"sql(
-  SELECT a.subject_id::text, s.locale
-  FROM addresses a
-  JOIN subjects s ON s.id = a.subject_id
-    AND s.state = 'active'
-  WHERE a.kind = $2
-    AND a.match_key = $1
-  ORDER BY a.subject_id
 )sql"};
 constexpr db::Statement kFindAttempt{"receipts.find_attempt", R"sql(
   SELECT message_id::text
@@ -149,9 +140,8 @@ std::vector<std::string> InboundSmsService::Owners(const std::string& match_key)
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   std::vector<std::string> out;
-  for (const auto& row :
-       conn->Exec(txn, kOwners, match_key, static_cast<int>(AddressKind::kPhone))) {
-    out.push_back(row[0].as<std::string>());
+  for (auto& owner : subscriptions::LiveOwnersOf(*conn, txn, AddressKind::kPhone, match_key)) {
+    out.push_back(std::move(owner.subject_id));
   }
   return out;
 }
@@ -159,8 +149,8 @@ std::vector<std::string> InboundSmsService::Owners(const std::string& match_key)
 std::string InboundSmsService::ReplyLanguage(const std::string& e164) {
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
-  for (const auto& row : conn->Exec(txn, kOwners, e164, static_cast<int>(AddressKind::kPhone))) {
-    std::string lang = row[1].as<std::string>().substr(0, 2);
+  for (const auto& owner : subscriptions::LiveOwnersOf(*conn, txn, AddressKind::kPhone, e164)) {
+    std::string lang = owner.locale.substr(0, 2);
     for (auto& c : lang) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
     if (lang == "az" || lang == "ru" || lang == "en") return lang;
   }
