@@ -120,9 +120,11 @@ int main(int argc, char** argv) try {
     if (!st.ok()) throw std::runtime_error("StartCampaign: " + st.error_message());
   }
   auto deadline = start + std::chrono::minutes(15);
-  while (Count(conn,
-               "SELECT count(*) FROM messages WHERE status IN"
-               " ('queued', 'retrying', 'sending')") > 0) {
+  while (Count(conn, R"sql(
+           SELECT count(*)
+           FROM messages
+           WHERE status IN ('queued', 'retrying', 'sending')
+         )sql") > 0) {
     if (SteadyClock::now() > deadline)
       throw std::runtime_error("campaign did not finish in 15 min");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "common/crypto/hash.h"
+#include "common/domain/enums.h"
 #include "common/strict_int.h"
 
 namespace herald::bench {
@@ -300,24 +301,36 @@ std::string Server::LogTail() const {
   return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
 }
 
+// The seeding SQL goes to psql as text, which binds no parameters: the counts and the enum
+// numbers are spliced in, each from its name.
 void SeedSubjects(const Pg& pg, const std::string& db, int n, int opted_out_every) {
-  std::string count = std::to_string(n);
+  const std::string count = std::to_string(n);
+  const std::string email_kind = std::to_string(static_cast<int>(AddressKind::kEmail));
+  const std::string any_channel = std::to_string(kAnyChannel);
+  const std::string email_and_sms_consent = std::to_string(
+      (1 << static_cast<int>(Channel::kEmail)) | (1 << static_cast<int>(Channel::kSms)));
   pg.Psql(db,
           "INSERT INTO subjects (id, external_id, surname, processing_consent,"
           " marketing_channels, created_at, updated_at)"
-          " SELECT md5('subject-' || g)::uuid, 'crm-' || g, 'b' || g, true, 6, now(), now()"
-          " FROM generate_series(1, " +
+          " SELECT md5('subject-' || g)::uuid, 'crm-' || g, 'b' || g, true, " +
+              email_and_sms_consent +
+              ", now(), now()"
+              " FROM generate_series(1, " +
               count + ") g");
   pg.Psql(db,
           "INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
-          " SELECT md5('subject-' || g)::uuid, 1, 'b' || g || '@example.com',"
-          " 'b' || g || '@example.com', now() FROM generate_series(1, " +
+          " SELECT md5('subject-' || g)::uuid, " +
+              email_kind +
+              ", 'b' || g || '@example.com',"
+              " 'b' || g || '@example.com', now() FROM generate_series(1, " +
               count + ") g");
   if (opted_out_every > 0) {
     pg.Psql(db,
             "INSERT INTO preferences (subject_id, channel, topic, subscribed, seq, updated_at)"
-            " SELECT md5('subject-' || g)::uuid, 0, '', false, 1, now()"
-            " FROM generate_series(1, " +
+            " SELECT md5('subject-' || g)::uuid, " +
+                any_channel +
+                ", '', false, 1, now()"
+                " FROM generate_series(1, " +
                 count + ") g WHERE g % " + std::to_string(opted_out_every) + " = 0");
   }
   pg.Psql(db, "VACUUM ANALYZE");

@@ -7,17 +7,26 @@
 namespace herald::db {
 namespace {
 
-constexpr Statement kClaim{
-    "idempotency.claim",
-    "INSERT INTO idempotency_keys (client_id, method, key, request_hash, response, created_at)"
-    " VALUES ($1, $2, $3, decode($4, 'hex'), 'null'::jsonb, $5)"
-    " ON CONFLICT DO NOTHING RETURNING 1"};
-constexpr Statement kRead{"idempotency.read",
-                          "SELECT encode(request_hash, 'hex'), response::text FROM idempotency_keys"
-                          " WHERE client_id = $1 AND method = $2 AND key = $3"};
-constexpr Statement kComplete{"idempotency.complete",
-                              "UPDATE idempotency_keys SET response = $4::jsonb"
-                              " WHERE client_id = $1 AND method = $2 AND key = $3"};
+constexpr Statement kClaim{"idempotency.claim", R"sql(
+  INSERT INTO idempotency_keys (client_id, method, key, request_hash, response, created_at)
+  VALUES ($1, $2, $3, decode($4, 'hex'), 'null'::jsonb, $5)
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)sql"};
+constexpr Statement kRead{"idempotency.read", R"sql(
+  SELECT encode(request_hash, 'hex'), response::text
+  FROM idempotency_keys
+  WHERE client_id = $1
+    AND method = $2
+    AND key = $3
+)sql"};
+constexpr Statement kComplete{"idempotency.complete", R"sql(
+  UPDATE idempotency_keys
+  SET response = $4::jsonb
+  WHERE client_id = $1
+    AND method = $2
+    AND key = $3
+)sql"};
 
 }  // namespace
 

@@ -10,6 +10,9 @@ namespace herald {
 // Same numbers as herald.v1.Channel; stored as smallint.
 enum class Channel { kEmail = 1, kSms = 2, kCall = 3 };
 inline constexpr Channel kAllChannels[] = {Channel::kEmail, Channel::kSms, Channel::kCall};
+// The channel number stored in a suppression or preference row that covers every channel (and
+// in a consent row of a kind that is not per channel). Not a Channel: nothing is sent on it.
+inline constexpr int kAnyChannel = 0;
 
 // Same numbers as addresses.kind.
 enum class AddressKind { kEmail = 1, kPhone = 2 };

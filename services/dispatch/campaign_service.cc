@@ -1,6 +1,7 @@
 #include "services/dispatch/campaign_service.h"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <tuple>
 
@@ -20,59 +21,92 @@
 namespace herald::dispatch {
 namespace {
 
-constexpr db::Statement kInsertCampaign{
-    "campaigns.insert",
-    "INSERT INTO campaigns (id, client_id, name, topic, channel, subject_template,"
-    " text_template, html_template, variables, status, start_at, rate_per_second, created_at)"
-    " VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8::text[], 'draft',"
-    " $9::timestamptz, $10, $11) RETURNING id::text"};
-// A campaign with its live counts by status and by deny reason, in one statement: listing a
+constexpr db::Statement kInsertCampaign{"campaigns.insert", R"sql(
+  INSERT INTO campaigns (
+    id, client_id, name, topic, channel, subject_template, text_template, html_template,
+    variables, status, start_at, rate_per_second, created_at
+  )
+  VALUES (
+    gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7,
+    $8::text[], 'draft', $9::timestamptz, $10, $11
+  )
+  RETURNING id::text
+)sql"};
+// Campaigns with their live counts by status and by deny reason, in one statement: listing a
 // page reads each campaign's counts through the messages_campaign (campaign_id, status) index
-// instead of three statements per campaign. Load and List differ only in their WHERE.
-#define HERALD_CAMPAIGN_WITH_COUNTS                                                             \
-  "SELECT c.id::text, c.name, c.topic, c.channel, c.subject_template, c.text_template,"         \
-  " c.html_template, c.variables, c.status, coalesce(c.start_at::text, ''), c.rate_per_second," \
-  " c.created_at::text, coalesce(c.started_at::text, ''), coalesce(c.finished_at::text, ''),"   \
-  " c.complaints, coalesce(s.counts, '{}'), coalesce(d.counts, '{}')"                           \
-  " FROM campaigns c"                                                                           \
-  " LEFT JOIN LATERAL (SELECT jsonb_object_agg(status, n)::text AS counts"                      \
-  "   FROM (SELECT status, count(*) AS n FROM messages WHERE campaign_id = c.id"                \
-  "     GROUP BY status) x) s ON true"                                                          \
-  " LEFT JOIN LATERAL (SELECT jsonb_object_agg(deny_reason, n)::text AS counts"                 \
-  "   FROM (SELECT deny_reason, count(*) AS n FROM messages WHERE campaign_id = c.id"           \
-  "     AND deny_reason IS NOT NULL GROUP BY deny_reason) x) d ON true"
-constexpr db::Statement kLoadCampaign{"campaigns.load",
-                                      HERALD_CAMPAIGN_WITH_COUNTS " WHERE c.id = $1::uuid"};
-constexpr db::Statement kListCampaigns{
-    "campaigns.list", HERALD_CAMPAIGN_WITH_COUNTS " WHERE c.id::text > $1 ORDER BY c.id LIMIT $2"};
-#undef HERALD_CAMPAIGN_WITH_COUNTS
-constexpr db::Statement kLockCampaign{
-    "campaigns.lock",
-    "SELECT status, coalesce(start_at > $2, false), channel, topic, variables::text"
-    " FROM campaigns WHERE id = $1::uuid FOR UPDATE"};
-constexpr db::Statement kSetStatus{
-    "campaigns.set_status",
-    "UPDATE campaigns SET status = $2,"
-    " started_at = CASE WHEN $2 = 'running' AND started_at IS NULL THEN $3 ELSE started_at END,"
-    " finished_at = CASE WHEN $2 IN ('cancelled', 'finished') THEN $3 ELSE finished_at END"
-    " WHERE id = $1::uuid"};
-constexpr db::Statement kStartDue{"campaigns.start_due",
-                                  "UPDATE campaigns SET status = 'running', started_at = $1"
-                                  " WHERE status = 'scheduled' AND start_at <= $1"};
+// instead of three statements per campaign. Lists the campaigns after id $1 (text order), or
+// loads campaign $2 alone when it is given.
+constexpr db::Statement kCampaignsWithCounts{"campaigns.with_counts", R"sql(
+  SELECT c.id::text, c.name, c.topic, c.channel, c.subject_template, c.text_template,
+         c.html_template, c.variables, c.status, coalesce(c.start_at::text, ''),
+         c.rate_per_second, c.created_at::text, coalesce(c.started_at::text, ''),
+         coalesce(c.finished_at::text, ''), c.complaints,
+         coalesce(s.counts, '{}'), coalesce(d.counts, '{}')
+  FROM campaigns c
+  LEFT JOIN LATERAL (
+    SELECT jsonb_object_agg(status, n)::text AS counts
+    FROM (
+      SELECT status, count(*) AS n
+      FROM messages
+      WHERE campaign_id = c.id
+      GROUP BY status
+    ) x
+  ) s ON true
+  LEFT JOIN LATERAL (
+    SELECT jsonb_object_agg(deny_reason, n)::text AS counts
+    FROM (
+      SELECT deny_reason, count(*) AS n
+      FROM messages
+      WHERE campaign_id = c.id AND deny_reason IS NOT NULL
+      GROUP BY deny_reason
+    ) x
+  ) d ON true
+  WHERE c.id::text > $1
+    AND ($2::uuid IS NULL OR c.id = $2::uuid)
+  ORDER BY c.id
+  LIMIT $3
+)sql"};
+constexpr db::Statement kLockCampaign{"campaigns.lock", R"sql(
+  SELECT status, coalesce(start_at > $2, false), channel, topic, variables::text
+  FROM campaigns
+  WHERE id = $1::uuid
+  FOR UPDATE
+)sql"};
+constexpr db::Statement kSetStatus{"campaigns.set_status", R"sql(
+  UPDATE campaigns
+  SET status = $2,
+      started_at = CASE WHEN $2 = 'running' AND started_at IS NULL THEN $3 ELSE started_at END,
+      finished_at = CASE WHEN $2 IN ('cancelled', 'finished') THEN $3 ELSE finished_at END
+  WHERE id = $1::uuid
+)sql"};
+constexpr db::Statement kStartDue{"campaigns.start_due", R"sql(
+  UPDATE campaigns
+  SET status = 'running', started_at = $1
+  WHERE status = 'scheduled'
+    AND start_at <= $1
+)sql"};
 // Finishing takes the campaign rows first (skipping any a stream's end holds), then looks for
 // work left in a separate statement, whose snapshot sees every committed stream; a campaign
 // with a stream still uploading is not finished under it.
-constexpr db::Statement kLockRunning{
-    "campaigns.lock_running",
-    "SELECT id::text FROM campaigns WHERE status = 'running' FOR UPDATE SKIP LOCKED"};
-constexpr db::Statement kFinishDone{
-    "campaigns.finish_done",
-    "UPDATE campaigns c SET status = 'finished', finished_at = $1"
-    " WHERE id IN (SELECT unnest($2::uuid[]))"
-    " AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id)"
-    " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id"
-    "   AND m.status IN ('queued', 'retrying', 'sending'))"
-    " AND NOT EXISTS (SELECT 1 FROM campaign_uploads u WHERE u.campaign_id = c.id)"};
+constexpr db::Statement kLockRunning{"campaigns.lock_running", R"sql(
+  SELECT id::text
+  FROM campaigns
+  WHERE status = 'running'
+  FOR UPDATE SKIP LOCKED
+)sql"};
+constexpr db::Statement kFinishDone{"campaigns.finish_done", R"sql(
+  UPDATE campaigns c
+  SET status = 'finished', finished_at = $1
+  WHERE id IN (SELECT unnest($2::uuid[]))
+    AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id)
+    AND NOT EXISTS (
+      SELECT 1
+      FROM messages m
+      WHERE m.campaign_id = c.id
+        AND m.status IN ('queued', 'retrying', 'sending')
+    )
+    AND NOT EXISTS (SELECT 1 FROM campaign_uploads u WHERE u.campaign_id = c.id)
+)sql"};
 
 // A stream that adds at least this many messages refreshes the planner's statistics.
 constexpr int64_t kAnalyzeAfterRows = 1000;
@@ -83,70 +117,112 @@ constexpr int64_t kAnalyzeAfterRows = 1000;
 // takes the campaign row, moves the upload into a temporary stage and queues from there.
 constexpr std::size_t kUploadBatchRows = 5000;
 constexpr std::size_t kUploadBatchBytes = 8 << 20;
-constexpr db::Statement kCampaignForUpload{
-    "recipients.campaign",
-    "SELECT status, channel, topic, variables::text FROM campaigns"
-    " WHERE id = $1::uuid"};
-constexpr db::Statement kBeginUpload{
-    "recipients.begin_upload",
-    "INSERT INTO campaign_uploads (id, campaign_id, started_at)"
-    " VALUES (gen_random_uuid(), $1::uuid, $2) RETURNING id::text"};
-constexpr db::Statement kTakeUpload{
-    "recipients.take_upload",
-    "WITH u AS (DELETE FROM campaign_upload_rows WHERE upload_id = $1::uuid"
-    "   RETURNING row_no, subject_id, external_id, address, match_key, variables)"
-    " INSERT INTO recipients_stage SELECT * FROM u"};
-constexpr db::Statement kDropUpload{
-    "recipients.drop_upload",
-    "WITH u AS (DELETE FROM campaign_uploads WHERE id = $1::uuid RETURNING id)"
-    " DELETE FROM campaign_upload_rows WHERE upload_id = $1::uuid"};
+constexpr db::Statement kCampaignForUpload{"recipients.campaign", R"sql(
+  SELECT status, channel, topic, variables::text
+  FROM campaigns
+  WHERE id = $1::uuid
+)sql"};
+constexpr db::Statement kBeginUpload{"recipients.begin_upload", R"sql(
+  INSERT INTO campaign_uploads (id, campaign_id, started_at)
+  VALUES (gen_random_uuid(), $1::uuid, $2)
+  RETURNING id::text
+)sql"};
+constexpr db::Statement kTakeUpload{"recipients.take_upload", R"sql(
+  WITH u AS (
+    DELETE FROM campaign_upload_rows
+    WHERE upload_id = $1::uuid
+    RETURNING row_no, subject_id, external_id, address, match_key, variables
+  )
+  INSERT INTO recipients_stage
+  SELECT *
+  FROM u
+)sql"};
+constexpr db::Statement kDropUpload{"recipients.drop_upload", R"sql(
+  WITH u AS (DELETE FROM campaign_uploads WHERE id = $1::uuid RETURNING id)
+  DELETE FROM campaign_upload_rows
+  WHERE upload_id = $1::uuid
+)sql"};
 // Uploads whose stream died with its process (a live stream ends within minutes).
-constexpr db::Statement kDropStaleUploads{
-    "recipients.drop_stale_uploads",
-    "WITH u AS (DELETE FROM campaign_uploads WHERE started_at < $1::timestamptz - interval '1 day'"
-    "   RETURNING id)"
-    " DELETE FROM campaign_upload_rows WHERE upload_id IN (SELECT id FROM u)"};
+constexpr db::Statement kDropStaleUploads{"recipients.drop_stale_uploads", R"sql(
+  WITH u AS (
+    DELETE FROM campaign_uploads
+    WHERE started_at < $1::timestamptz - interval '1 day'
+    RETURNING id
+  )
+  DELETE FROM campaign_upload_rows
+  WHERE upload_id IN (SELECT id FROM u)
+)sql"};
 
 // The stage of one stream's end, filled from its upload; dropped at commit.
-constexpr char kCreateStage[] =
-    "CREATE TEMP TABLE recipients_stage (row_no bigint, subject_id text, external_id text,"
-    " address text, match_key text, variables text) ON COMMIT DROP";
+constexpr char kCreateStage[] = R"sql(
+  CREATE TEMP TABLE recipients_stage (
+    row_no bigint, subject_id text, external_id text, address text, match_key text, variables text
+  ) ON COMMIT DROP
+)sql";
 // (B4) The end of a stream sorts and joins the whole stage. With the default 4 MB
 // of work_mem every sort spilled to disk, and JIT compiled the anti-join of a million rows
 // for ~0.2 s of nothing; both settings end with the transaction.
 constexpr char kStreamSettings[] = "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off";
 // Rows given by subject id must name an active subject (checked before resolution, so rows
 // resolved from a CRM id below are not checked twice).
-constexpr db::Statement kUnknownGiven{
-    "recipients.unknown_given",
-    "DELETE FROM recipients_stage r WHERE r.subject_id <> '' AND NOT EXISTS"
-    " (SELECT 1 FROM subjects s WHERE s.id = r.subject_id::uuid AND s.state = 'active')"
-    " RETURNING row_no"};
+constexpr db::Statement kUnknownGiven{"recipients.unknown_given", R"sql(
+  DELETE FROM recipients_stage r
+  WHERE r.subject_id <> ''
+    AND NOT EXISTS (
+      SELECT 1
+      FROM subjects s
+      WHERE s.id = r.subject_id::uuid
+        AND s.state = 'active'
+    )
+  RETURNING row_no
+)sql"};
 // A CRM id resolves to its active subject and, in the same pass, to the subject's primary
 // address of the channel's kind (the oldest; one index probe per row via
 // addresses (subject_id, kind, match_key)) unless the row gave its own address.
-constexpr db::Statement kResolveExternal{
-    "recipients.resolve_external",
-    "UPDATE recipients_stage r SET subject_id = s.id::text,"
-    " address = CASE WHEN r.address = '' THEN coalesce(a.value, '') ELSE r.address END,"
-    " match_key = CASE WHEN r.address = '' THEN coalesce(a.match_key, '') ELSE r.match_key END"
-    " FROM subjects s LEFT JOIN LATERAL (SELECT value, match_key FROM addresses"
-    "   WHERE subject_id = s.id AND kind = $1 ORDER BY added_at, id LIMIT 1) a ON true"
-    " WHERE r.subject_id = '' AND r.external_id <> '' AND s.external_id = r.external_id"
-    " AND s.state = 'active'"};
-constexpr db::Statement kUnresolved{
-    "recipients.unresolved",
-    "DELETE FROM recipients_stage WHERE external_id <> '' AND subject_id = '' RETURNING row_no"};
+constexpr db::Statement kResolveExternal{"recipients.resolve_external", R"sql(
+  UPDATE recipients_stage r
+  SET subject_id = s.id::text,
+      address = CASE WHEN r.address = '' THEN coalesce(a.value, '') ELSE r.address END,
+      match_key = CASE WHEN r.address = '' THEN coalesce(a.match_key, '') ELSE r.match_key END
+  FROM subjects s
+  LEFT JOIN LATERAL (
+    SELECT value, match_key
+    FROM addresses
+    WHERE subject_id = s.id
+      AND kind = $1
+    ORDER BY added_at, id
+    LIMIT 1
+  ) a ON true
+  WHERE r.subject_id = ''
+    AND r.external_id <> ''
+    AND s.external_id = r.external_id
+    AND s.state = 'active'
+)sql"};
+constexpr db::Statement kUnresolved{"recipients.unresolved", R"sql(
+  DELETE FROM recipients_stage
+  WHERE external_id <> ''
+    AND subject_id = ''
+  RETURNING row_no
+)sql"};
 // Rows given by subject id without an address: the subject's primary address of the kind.
-constexpr db::Statement kPrimaryAddresses{
-    "recipients.primary_addresses",
-    "UPDATE recipients_stage r SET (address, match_key) = (SELECT coalesce(a.value, ''),"
-    "   coalesce(a.match_key, '') FROM addresses a WHERE a.subject_id = r.subject_id::uuid"
-    "   AND a.kind = $1 ORDER BY a.added_at, a.id LIMIT 1)"
-    " WHERE r.address = '' AND r.subject_id <> ''"};
-constexpr db::Statement kNoAddress{
-    "recipients.no_address",
-    "DELETE FROM recipients_stage WHERE address IS NULL OR address = '' RETURNING row_no"};
+constexpr db::Statement kPrimaryAddresses{"recipients.primary_addresses", R"sql(
+  UPDATE recipients_stage r
+  SET (address, match_key) = (
+    SELECT coalesce(a.value, ''), coalesce(a.match_key, '')
+    FROM addresses a
+    WHERE a.subject_id = r.subject_id::uuid
+      AND a.kind = $1
+    ORDER BY a.added_at, a.id
+    LIMIT 1
+  )
+  WHERE r.address = ''
+    AND r.subject_id <> ''
+)sql"};
+constexpr db::Statement kNoAddress{"recipients.no_address", R"sql(
+  DELETE FROM recipients_stage
+  WHERE address IS NULL OR address = ''
+  RETURNING row_no
+)sql"};
 v1::CampaignStatus StatusFromText(const std::string& s) {
   if (s == "draft") return v1::DRAFT;
   if (s == "scheduled") return v1::SCHEDULED;
@@ -177,7 +253,7 @@ bool IsVariableName(const std::string& s) {
   return std::regex_match(s, kName);
 }
 
-// One row of kLoadCampaign or kListCampaigns.
+// One row of kCampaignsWithCounts.
 v1::Campaign CampaignFromRow(const pqxx::row& row) {
   v1::Campaign c;
   c.set_id(row[0].as<std::string>());
@@ -220,9 +296,11 @@ v1::Campaign CampaignFromRow(const pqxx::row& row) {
   return c;
 }
 
-constexpr db::Statement kCountComplaint{
-    "campaigns.count_complaint",
-    "UPDATE campaigns SET complaints = complaints + 1 WHERE id = $1::uuid"};
+constexpr db::Statement kCountComplaint{"campaigns.count_complaint", R"sql(
+  UPDATE campaigns
+  SET complaints = complaints + 1
+  WHERE id = $1::uuid
+)sql"};
 
 }  // namespace
 
@@ -571,7 +649,7 @@ v1::ListCampaignsResponse CampaignService::List(const Caller&, const v1::ListCam
   std::string after = validation::DecodePageToken(r.page_token());
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
-  auto rows = conn->Exec(txn, kListCampaigns, after, limit + 1);
+  auto rows = conn->Exec(txn, kCampaignsWithCounts, after, std::optional<std::string>(), limit + 1);
   v1::ListCampaignsResponse resp;
   for (int i = 0; i < static_cast<int>(rows.size()) && i < limit; ++i) {
     *resp.add_campaigns() = CampaignFromRow(rows[i]);
@@ -598,7 +676,8 @@ void CampaignService::AdvanceCampaigns() {
 
 v1::Campaign CampaignService::Load(db::Connection& conn, pqxx::transaction_base& txn,
                                    const std::string& id) {
-  auto rows = conn.Exec(txn, kLoadCampaign, id);
+  auto rows =
+      conn.Exec(txn, kCampaignsWithCounts, std::string(), std::optional<std::string>(id), 1);
   if (rows.empty()) throw NotFound("campaign_id: campaign");
   return CampaignFromRow(rows[0]);
 }

@@ -6,8 +6,11 @@
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kBlocked{"subjects.blocked",
-                                 "SELECT blocked FROM subjects WHERE id = $1::uuid"};
+constexpr db::Statement kBlocked{"subjects.blocked", R"sql(
+  SELECT blocked
+  FROM subjects
+  WHERE id = $1::uuid
+)sql"};
 
 }  // namespace
 
@@ -15,11 +18,12 @@ void RefuseBlockedRead(const Caller& caller, bool blocked) {
   if (blocked && !caller.privacy_scope) throw FailedPrecondition("subject is blocked");
 }
 
-void RefuseBlockedRead(db::Connection& conn, pqxx::transaction_base& txn, const Caller& caller,
+bool RefuseBlockedRead(db::Connection& conn, pqxx::transaction_base& txn, const Caller& caller,
                        const std::string& subject_id) {
-  if (caller.privacy_scope) return;
   auto rows = conn.Exec(txn, kBlocked, subject_id);
-  if (!rows.empty()) RefuseBlockedRead(caller, rows[0][0].as<bool>());
+  if (rows.empty()) return false;
+  RefuseBlockedRead(caller, rows[0][0].as<bool>());
+  return true;
 }
 
 }  // namespace herald::subscriptions

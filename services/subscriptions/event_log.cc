@@ -7,21 +7,26 @@
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kInsertEvent{
-    "events.insert",
-    "INSERT INTO events (subject_id, address_key, type, actor, source, occurred_at,"
-    " recorded_at, details)"
-    " VALUES ($1::uuid, decode($2, 'hex'), $3, $4, $5, $6, $7, $8::jsonb) RETURNING id"};
+constexpr db::Statement kInsertEvent{"events.insert", R"sql(
+  INSERT INTO events (
+    subject_id, address_key, type, actor, source, occurred_at, recorded_at, details
+  )
+  VALUES ($1::uuid, decode($2, 'hex'), $3, $4, $5, $6, $7, $8::jsonb)
+  RETURNING id
+)sql"};
 
-constexpr db::Statement kInsertPersonal{
-    "events.insert_personal",
-    "INSERT INTO event_personal (event_id, subject_id, address_key, data)"
-    " VALUES ($1, $2::uuid, decode($3, 'hex'), $4::jsonb)"};
+constexpr db::Statement kInsertPersonal{"events.insert_personal", R"sql(
+  INSERT INTO event_personal (event_id, subject_id, address_key, data)
+  VALUES ($1, $2::uuid, decode($3, 'hex'), $4::jsonb)
+)sql"};
 
-constexpr db::Statement kDeletePersonal{
-    "events.delete_personal",
-    "DELETE FROM event_personal WHERE subject_id = $1::uuid"
-    " OR address_key IN (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k)"};
+constexpr db::Statement kDeletePersonal{"events.delete_personal", R"sql(
+  DELETE FROM event_personal
+  WHERE subject_id = $1::uuid OR address_key IN (
+    SELECT decode(k, 'hex')
+    FROM unnest($2::text[]) AS k
+  )
+)sql"};
 
 }  // namespace
 

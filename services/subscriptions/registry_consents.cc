@@ -10,35 +10,46 @@
 #include "services/subscriptions/gate/gate_rows.h"
 #include "services/subscriptions/proof_checks.h"
 #include "services/subscriptions/registry.h"
+#include "services/subscriptions/shared_statements.h"
 #include "services/subscriptions/suppressions.h"
 
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kInsertConsent{
-    "consents.insert",
-    "INSERT INTO consents (subject_id, kind, channel, granted, source, form_id,"
-    " document_version, occurred_at, recorded_at, actor, event_id)"
-    " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    " RETURNING id, recorded_at::text"};
-constexpr db::Statement kLatestConsent{
-    "consents.latest",
-    "SELECT granted FROM consents WHERE subject_id = $1::uuid AND kind = $2 AND channel = $3"
-    " ORDER BY occurred_at DESC, id DESC LIMIT 1"};
-constexpr db::Statement kSetProcessing{
-    "subjects.set_processing",
-    "UPDATE subjects SET processing_consent = $2, revoked = NOT $2, updated_at = $3"
-    " WHERE id = $1::uuid"};
-constexpr db::Statement kSetMarketing{
-    "subjects.set_marketing",
-    "UPDATE subjects SET marketing_channels = CASE WHEN $3 THEN marketing_channels | (1 << $2)"
-    " ELSE marketing_channels & ~(1 << $2) END, updated_at = $4 WHERE id = $1::uuid"};
-constexpr db::Statement kSetCrossBorder{
-    "subjects.set_cross_border",
-    "UPDATE subjects SET cross_border_consent = $2, updated_at = $3 WHERE id = $1::uuid"};
-constexpr db::Statement kSubjectMatchKeys{
-    "addresses.match_keys",
-    "SELECT match_key FROM addresses WHERE subject_id = $1::uuid AND kind = $2"};
+constexpr db::Statement kInsertConsent{"consents.insert", R"sql(
+  INSERT INTO consents (
+    subject_id, kind, channel, granted, source, form_id, document_version, occurred_at,
+    recorded_at, actor, event_id
+  )
+  VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+  RETURNING id, recorded_at::text
+)sql"};
+constexpr db::Statement kLatestConsent{"consents.latest", R"sql(
+  SELECT granted
+  FROM consents
+  WHERE subject_id = $1::uuid
+    AND kind = $2
+    AND channel = $3
+  ORDER BY occurred_at DESC, id DESC
+  LIMIT 1
+)sql"};
+constexpr db::Statement kSetProcessing{"subjects.set_processing", R"sql(
+  UPDATE subjects
+  SET processing_consent = $2, revoked = NOT $2, updated_at = $3
+  WHERE id = $1::uuid
+)sql"};
+constexpr db::Statement kSetMarketing{"subjects.set_marketing", R"sql(
+  UPDATE subjects
+  SET marketing_channels = CASE WHEN $3 THEN marketing_channels | (1 << $2)
+                                ELSE marketing_channels & ~(1 << $2) END,
+      updated_at = $4
+  WHERE id = $1::uuid
+)sql"};
+constexpr db::Statement kSetCrossBorder{"subjects.set_cross_border", R"sql(
+  UPDATE subjects
+  SET cross_border_consent = $2, updated_at = $3
+  WHERE id = $1::uuid
+)sql"};
 
 }  // namespace
 
@@ -78,8 +89,9 @@ void SubscriptionRegistry::LiftSuppressions(db::Connection& conn, pqxx::transact
                                             Timestamp now) {
   AddressKind kind = KindOf(channel);
   std::vector<std::string> hashes;
-  for (const auto& row : conn.Exec(txn, kSubjectMatchKeys, subject_id, static_cast<int>(kind))) {
-    for (const auto& h : hasher_.All(KindName(kind), row[0].as<std::string>())) {
+  for (const auto& row : conn.Exec(txn, kSubjectAddressKeys, subject_id)) {
+    if (row[0].as<int>() != static_cast<int>(kind)) continue;
+    for (const auto& h : hasher_.All(KindName(kind), row[1].as<std::string>())) {
       hashes.push_back(crypto::ToHex(h.hash));
     }
   }
@@ -92,7 +104,7 @@ v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& call
   if (r.kind() == v1::CONSENT_KIND_UNSPECIFIED || !v1::ConsentKind_IsValid(r.kind())) {
     throw InvalidArgument("kind", "required (PROCESSING, MARKETING or CROSS_BORDER)");
   }
-  int channel = 0;
+  int channel = kAnyChannel;
   if (r.kind() == v1::MARKETING) {
     channel = static_cast<int>(validation::RequireChannel("channel", r.channel()));
   } else if (r.channel() != v1::CHANNEL_UNSPECIFIED) {
@@ -113,7 +125,7 @@ v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& call
                               {"granted", r.granted()},
                               {"form_id", proof.form_id},
                               {"document_version", proof.document_version}};
-    if (channel) details["channel"] = ChannelName(static_cast<Channel>(channel));
+    if (channel != kAnyChannel) details["channel"] = ChannelName(static_cast<Channel>(channel));
     if (!proof.message_id.empty()) details["message_id"] = proof.message_id;
     nlohmann::json personal = nlohmann::json::object();
     if (!proof.ip.empty()) personal["ip"] = proof.ip;

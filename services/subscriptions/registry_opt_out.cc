@@ -18,14 +18,29 @@ namespace {
 
 // Messages already moved to SENDING (by claims that committed before our gate-row update)
 // may still go out: the caller is told how many.
-constexpr db::Statement kInFlightOfSubject{
-    "messages.in_flight_of_subject",
-    "SELECT count(*) FROM messages WHERE status = 'sending' AND (subject_id = $1::uuid"
-    " OR match_key IN (SELECT match_key FROM addresses WHERE subject_id = $1::uuid))"};
-constexpr db::Statement kInFlightOfAddress{
-    "messages.in_flight_of_address",
-    "SELECT count(*) FROM messages WHERE status = 'sending' AND match_key = $1"
-    " AND (channel = 1) = ($2 = 1)"};
+constexpr db::Statement kInFlightOfSubject{"messages.in_flight_of_subject", R"sql(
+  SELECT count(*)
+  FROM messages
+  WHERE status = 'sending'
+    AND (subject_id = $1::uuid
+         OR match_key IN (SELECT match_key FROM addresses WHERE subject_id = $1::uuid))
+)sql"};
+constexpr db::Statement kInFlightOfAddress{"messages.in_flight_of_address", R"sql(
+  SELECT count(*)
+  FROM messages
+  WHERE status = 'sending'
+    AND match_key = $1
+    AND channel = ANY($2::smallint[])
+)sql"};
+
+// The channels that reach an address of `kind`, as an array literal for kInFlightOfAddress.
+std::string ChannelsReaching(AddressKind kind) {
+  std::vector<long long> channels;
+  for (Channel c : kAllChannels) {
+    if (KindOf(c) == kind) channels.push_back(static_cast<long long>(c));
+  }
+  return db::ToArrayLiteral(channels);
+}
 
 }  // namespace
 
@@ -104,8 +119,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(
     db::Connection& conn, pqxx::transaction_base& txn, const Caller& caller,
     const v1::OptOutRequest& r, const std::string& subject_id, Timestamp now) {
   LockSubjectForChange(conn, txn, subject_id, now);
-  SuppressionScope scope{r.scope() == v1::ALL_MARKETING ? 0 : static_cast<int>(r.channel()),
-                         r.scope() == v1::TOPIC ? r.topic() : std::string()};
+  SuppressionScope scope{
+      r.scope() == v1::ALL_MARKETING ? kAnyChannel : static_cast<int>(r.channel()),
+      r.scope() == v1::TOPIC ? r.topic() : std::string()};
 
   // Changed when any covered (topic, channel) is still subscribed by the preferences.
   PreferenceRows rows = LoadPreferences(conn, txn, subject_id);
@@ -113,7 +129,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(
   for (const auto& topic : topics_.MarketingTopicNames()) {
     if (!scope.topic.empty() && topic != scope.topic) continue;
     for (Channel ch : kAllChannels) {
-      if (scope.channel != 0 && static_cast<int>(ch) != scope.channel) continue;
+      if (scope.channel != kAnyChannel && static_cast<int>(ch) != scope.channel) continue;
       const PreferenceRow* row = Deciding(rows, ch, topic);
       if (!row || row->subscribed) changed = true;
     }
@@ -126,7 +142,8 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(
   }
 
   nlohmann::json details = {{"scope", v1::OptOutScope_Name(r.scope())}};
-  if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
+  if (scope.channel != kAnyChannel)
+    details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
   if (!scope.topic.empty()) details["topic"] = scope.topic;
   if (!r.proof().message_id().empty()) {
     details["message_id"] = validation::RequireUuid("proof.message_id", r.proof().message_id());
@@ -158,8 +175,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
   if (r.channel() != v1::CHANNEL_UNSPECIFIED && KindOf(static_cast<Channel>(r.channel())) != kind) {
     throw InvalidArgument("channel", "does not reach that kind of address");
   }
-  SuppressionScope scope{r.scope() == v1::ALL_MARKETING ? 0 : static_cast<int>(r.channel()),
-                         r.scope() == v1::TOPIC ? r.topic() : std::string()};
+  SuppressionScope scope{
+      r.scope() == v1::ALL_MARKETING ? kAnyChannel : static_cast<int>(r.channel()),
+      r.scope() == v1::TOPIC ? r.topic() : std::string()};
 
   crypto::SuppressionHash current = hasher_.Current(KindName(kind), address.match_key);
   LockAddressForChange(conn, txn, crypto::ToHex(current.hash));
@@ -174,7 +192,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
       CoveringSuppressionExists(conn, txn, all, scope, static_cast<SuppressionReason>(reason));
   resp.set_changed(!covered);
   resp.set_in_flight_messages(
-      conn.Exec(txn, kInFlightOfAddress, address.match_key, static_cast<int>(kind))[0][0]
+      conn.Exec(txn, kInFlightOfAddress, address.match_key, ChannelsReaching(kind))[0][0]
           .as<int64_t>());
   if (covered) return resp;
 
@@ -182,7 +200,8 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
       {"scope", v1::OptOutScope_Name(r.scope())},
       {"kind", KindName(kind)},
       {"reason", v1::SuppressionReason_Name(static_cast<v1::SuppressionReason>(reason))}};
-  if (scope.channel) details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
+  if (scope.channel != kAnyChannel)
+    details["channel"] = ChannelName(static_cast<Channel>(scope.channel));
   if (!scope.topic.empty()) details["topic"] = scope.topic;
   if (!r.proof().message_id().empty()) {
     details["message_id"] = validation::RequireUuid("proof.message_id", r.proof().message_id());

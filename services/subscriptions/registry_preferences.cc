@@ -13,12 +13,16 @@
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kLoadPreferences{
-    "preferences.load",
-    "SELECT channel, topic, subscribed, seq, updated_at::text FROM preferences"
-    " WHERE subject_id = $1::uuid"};
-constexpr db::Statement kSubjectState{
-    "subjects.consent_state", "SELECT state, marketing_channels FROM subjects WHERE id = $1::uuid"};
+constexpr db::Statement kLoadPreferences{"preferences.load", R"sql(
+  SELECT channel, topic, subscribed, seq, updated_at::text
+  FROM preferences
+  WHERE subject_id = $1::uuid
+)sql"};
+constexpr db::Statement kSubjectState{"subjects.consent_state", R"sql(
+  SELECT state, marketing_channels
+  FROM subjects
+  WHERE id = $1::uuid
+)sql"};
 
 }  // namespace
 
@@ -36,7 +40,7 @@ const SubscriptionRegistry::PreferenceRow* SubscriptionRegistry::Deciding(
     const PreferenceRows& rows, Channel channel, const std::string& topic,
     std::pair<int, std::string>* key) {
   const PreferenceRow* best = nullptr;
-  for (int c : {0, static_cast<int>(channel)}) {
+  for (int c : {kAnyChannel, static_cast<int>(channel)}) {
     for (const std::string& t : {std::string(), topic}) {
       auto it = rows.find({c, t});
       if (it != rows.end() && (!best || it->second.seq > best->seq)) {

@@ -11,24 +11,23 @@
 #include "common/validation/input_checks.h"
 #include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/registry.h"
+#include "services/subscriptions/shared_statements.h"
 
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kSubjectAddressKeys{
-    "addresses.keys_of_subject",
-    "SELECT kind, match_key FROM addresses WHERE subject_id = $1::uuid"};
-constexpr db::Statement kSubjectExists{"subjects.exists",
-                                       "SELECT 1 FROM subjects WHERE id = $1::uuid"};
 // The subject's own events and those about any of its addresses (bare-address opt-outs).
-constexpr db::Statement kListEvents{
-    "events.list_for_subject",
-    "SELECT e.id, coalesce(e.subject_id::text, ''), e.type, e.actor, e.source,"
-    " e.occurred_at::text, e.recorded_at::text, e.details::text, coalesce(p.data::text, '')"
-    " FROM events e LEFT JOIN event_personal p ON p.event_id = e.id"
-    " WHERE (e.subject_id = $1::uuid OR e.address_key IN"
-    "        (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k))"
-    "   AND e.id > $3 ORDER BY e.id LIMIT $4"};
+constexpr db::Statement kListEvents{"events.list_for_subject", R"sql(
+  SELECT e.id, coalesce(e.subject_id::text, ''), e.type, e.actor, e.source, e.occurred_at::text,
+         e.recorded_at::text, e.details::text, coalesce(p.data::text, '')
+  FROM events e
+  LEFT JOIN event_personal p ON p.event_id = e.id
+  WHERE (e.subject_id = $1::uuid
+         OR e.address_key IN (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k))
+    AND e.id > $3
+  ORDER BY e.id
+  LIMIT $4
+)sql"};
 
 v1::Decision ToProto(const GateDecision& d) {
   v1::Decision out;
@@ -144,8 +143,7 @@ v1::ListSubjectEventsResponse SubscriptionRegistry::ListSubjectEvents(
   }
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
-  if (conn->Exec(txn, kSubjectExists, subject_id).empty()) throw NotFound("subject_id: subject");
-  RefuseBlockedRead(*conn, txn, caller, subject_id);
+  if (!RefuseBlockedRead(*conn, txn, caller, subject_id)) throw NotFound("subject_id: subject");
   std::vector<std::string> keys;
   for (const auto& row : conn->Exec(txn, kSubjectAddressKeys, subject_id)) {
     const char* kind =

@@ -18,46 +18,77 @@ namespace {
 
 constexpr size_t kMaxAddresses = 20;
 
-constexpr db::Statement kLockKey{"subjects.lock_key",
-                                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"};
-constexpr db::Statement kByExternalId{
-    "subjects.by_external_id", "SELECT id::text, state FROM subjects WHERE external_id = $1"};
-constexpr db::Statement kOwners{
-    "subjects.owners",
-    "SELECT DISTINCT a.subject_id::text, s.external_id IS NULL"
-    " FROM unnest($1::smallint[], $2::text[]) AS r(kind, mk)"
-    " JOIN addresses a ON a.kind = r.kind AND a.match_key = r.mk"
-    " JOIN subjects s ON s.id = a.subject_id AND s.state = 'active' ORDER BY 1"};
-constexpr db::Statement kInsertSubject{
-    "subjects.insert",
-    "INSERT INTO subjects (id, external_id, surname, given_name, patronymic, locale, created_at,"
-    " updated_at) VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $6) RETURNING id::text"};
-constexpr db::Statement kSelectForUpdate{
-    "subjects.select_for_update",
-    "SELECT external_id, surname, given_name, patronymic, locale, state FROM subjects"
-    " WHERE id = $1::uuid FOR UPDATE"};
-constexpr db::Statement kUpdateSubject{
-    "subjects.update",
-    "UPDATE subjects SET external_id = $2, surname = $3, given_name = $4, patronymic = $5,"
-    " locale = $6, updated_at = $7 WHERE id = $1::uuid"};
-constexpr db::Statement kInsertAddress{
-    "addresses.insert",
-    "INSERT INTO addresses (subject_id, kind, value, match_key, added_at)"
-    " VALUES ($1::uuid, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id"};
-constexpr db::Statement kLoadSubject{
-    "subjects.load",
-    "SELECT id::text, coalesce(external_id, ''), surname, given_name, patronymic, locale, state,"
-    " blocked, revoked, created_at::text, updated_at::text FROM subjects WHERE id = $1::uuid"};
-constexpr db::Statement kLoadAddresses{
-    "addresses.load",
-    "SELECT kind, value FROM addresses WHERE subject_id = $1::uuid ORDER BY added_at, id"};
-constexpr db::Statement kFindByAddress{
-    "subjects.find_by_address",
-    "SELECT DISTINCT subject_id::text FROM addresses WHERE kind = $1 AND match_key = $2"
-    " AND subject_id::text > $3 ORDER BY 1 LIMIT $4"};
-constexpr db::Statement kFindByExternalId{
-    "subjects.find_by_external_id",
-    "SELECT id::text FROM subjects WHERE external_id = $1 AND id::text > $2 ORDER BY 1 LIMIT $3"};
+constexpr db::Statement kLockKey{"subjects.lock_key", R"sql(
+  SELECT pg_advisory_xact_lock(hashtextextended($1, 0))
+)sql"};
+constexpr db::Statement kByExternalId{"subjects.by_external_id", R"sql(
+  SELECT id::text, state
+  FROM subjects
+  WHERE external_id = $1
+)sql"};
+constexpr db::Statement kOwners{"subjects.owners", R"sql(
+  SELECT DISTINCT a.subject_id::text, s.external_id IS NULL
+  FROM unnest($1::smallint[], $2::text[]) AS r(kind, mk)
+  JOIN addresses a ON a.kind = r.kind
+    AND a.match_key = r.mk
+  JOIN subjects s ON s.id = a.subject_id
+    AND s.state = 'active'
+  ORDER BY 1
+)sql"};
+constexpr db::Statement kInsertSubject{"subjects.insert", R"sql(
+  INSERT INTO subjects (
+    id, external_id, surname, given_name, patronymic, locale, created_at, updated_at
+  )
+  VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $6)
+  RETURNING id::text
+)sql"};
+constexpr db::Statement kSelectForUpdate{"subjects.select_for_update", R"sql(
+  SELECT external_id, surname, given_name, patronymic, locale, state
+  FROM subjects
+  WHERE id = $1::uuid
+  FOR UPDATE
+)sql"};
+constexpr db::Statement kUpdateSubject{"subjects.update", R"sql(
+  UPDATE subjects
+  SET external_id = $2, surname = $3, given_name = $4, patronymic = $5, locale = $6,
+      updated_at = $7
+  WHERE id = $1::uuid
+)sql"};
+constexpr db::Statement kInsertAddress{"addresses.insert", R"sql(
+  INSERT INTO addresses (subject_id, kind, value, match_key, added_at)
+  VALUES ($1::uuid, $2, $3, $4, $5)
+  ON CONFLICT DO NOTHING
+  RETURNING id
+)sql"};
+constexpr db::Statement kLoadSubject{"subjects.load", R"sql(
+  SELECT id::text, coalesce(external_id, ''), surname, given_name, patronymic, locale, state,
+         blocked, revoked, created_at::text, updated_at::text
+  FROM subjects
+  WHERE id = $1::uuid
+)sql"};
+constexpr db::Statement kLoadAddresses{"addresses.load", R"sql(
+  SELECT kind, value
+  FROM addresses
+  WHERE subject_id = $1::uuid
+  ORDER BY added_at, id
+)sql"};
+constexpr db::Statement kFindByAddress{"subjects.find_by_address", R"sql(
+  SELECT DISTINCT subject_id::text
+  FROM addresses
+  WHERE kind = $1
+    AND match_key = $2
+    AND subject_id::text > $3
+  ORDER BY 1
+  LIMIT $4
+)sql"};
+constexpr db::Statement kFindByExternalId{"subjects.find_by_external_id", R"sql(
+  SELECT id::text
+  FROM subjects
+  WHERE external_id = $1
+    AND id::text > $2
+  ORDER BY 1
+  LIMIT $3
+)sql"};
 
 struct NewAddress {
   AddressKind kind;

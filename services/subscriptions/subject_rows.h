@@ -3,9 +3,11 @@
 #include <cstdint>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/db/connection.h"
+#include "common/domain/enums.h"
 
 namespace herald::subscriptions {
 
@@ -42,5 +44,15 @@ int64_t DeleteSubjectPreferences(db::Connection& conn, pqxx::transaction_base& t
                                  const std::string& subject_id);
 void BlankSubject(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
                   const std::string& state, Timestamp now);
+
+// A read for the services that act on an address (inbound keywords, mail markers): the active
+// subjects owning it, in subject id order — the order in which their gate rows are taken for
+// change — with each one's locale.
+struct AddressOwner {
+  std::string subject_id;
+  std::string locale;
+};
+std::vector<AddressOwner> LiveOwnersOf(db::Connection& conn, pqxx::transaction_base& txn,
+                                       AddressKind kind, const std::string& match_key);
 
 }  // namespace herald::subscriptions

@@ -6,27 +6,40 @@
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kCovering{
-    "suppressions.covering",
-    "SELECT 1 FROM suppressions WHERE address_key IN"
-    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) AND lifted_at IS NULL"
-    " AND channel IN (0, $2) AND topic IN ('', $3) AND reason = $4 LIMIT 1"};
-constexpr db::Statement kInsert{
-    "suppressions.insert",
-    "INSERT INTO suppressions (key_id, address_key, channel, topic, reason, source, created_at,"
-    " event_id) VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8)"};
-// $6 and $7: the reasons a consent never lifts.
-constexpr db::Statement kLiftByConsent{
-    "suppressions.lift_by_consent",
-    "UPDATE suppressions SET lifted_at = $4, lifted_event_id = $5"
-    " WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)"
-    " AND lifted_at IS NULL AND channel IN (0, $2) AND created_at < $3"
-    " AND reason NOT IN ($6, $7)"};
-constexpr db::Statement kLiftByReason{
-    "suppressions.lift_by_reason",
-    "UPDATE suppressions SET lifted_at = $2, lifted_event_id = $3"
-    " WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)"
-    " AND lifted_at IS NULL AND reason = $4"};
+// $5: the any-channel number.
+constexpr db::Statement kCovering{"suppressions.covering", R"sql(
+  SELECT 1
+  FROM suppressions
+  WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)
+    AND lifted_at IS NULL
+    AND channel IN ($5, $2)
+    AND topic IN ('', $3)
+    AND reason = $4
+  LIMIT 1
+)sql"};
+constexpr db::Statement kInsert{"suppressions.insert", R"sql(
+  INSERT INTO suppressions (
+    key_id, address_key, channel, topic, reason, source, created_at, event_id
+  )
+  VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8)
+)sql"};
+// $6 and $7: the reasons a consent never lifts; $8: the any-channel number.
+constexpr db::Statement kLiftByConsent{"suppressions.lift_by_consent", R"sql(
+  UPDATE suppressions
+  SET lifted_at = $4, lifted_event_id = $5
+  WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)
+    AND lifted_at IS NULL
+    AND channel IN ($8, $2)
+    AND created_at < $3
+    AND reason NOT IN ($6, $7)
+)sql"};
+constexpr db::Statement kLiftByReason{"suppressions.lift_by_reason", R"sql(
+  UPDATE suppressions
+  SET lifted_at = $2, lifted_event_id = $3
+  WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)
+    AND lifted_at IS NULL
+    AND reason = $4
+)sql"};
 
 int Number(SuppressionReason r) { return static_cast<int>(r); }
 
@@ -36,7 +49,7 @@ bool CoveringSuppressionExists(db::Connection& conn, pqxx::transaction_base& txn
                                const std::vector<std::string>& key_hexes,
                                const SuppressionScope& scope, SuppressionReason reason) {
   return !conn.Exec(txn, kCovering, db::ToArrayLiteral(key_hexes), scope.channel, scope.topic,
-                    Number(reason))
+                    Number(reason), kAnyChannel)
               .empty();
 }
 
@@ -52,7 +65,7 @@ int64_t LiftSuppressionsByConsent(db::Connection& conn, pqxx::transaction_base& 
   return conn
       .Exec(txn, kLiftByConsent, db::ToArrayLiteral(key_hexes), static_cast<int>(channel),
             ToIso8601(consent_time), ToIso8601(now), event_id,
-            Number(SuppressionReason::kHardBounce), Number(SuppressionReason::kManual))
+            Number(SuppressionReason::kHardBounce), Number(SuppressionReason::kManual), kAnyChannel)
       .affected_rows();
 }
 

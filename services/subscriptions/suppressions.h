@@ -18,9 +18,10 @@ namespace herald::subscriptions {
 // Keys are hex keyed hashes; lookups pass the hashes under every live key, inserts the one
 // under the newest key.
 
-// What a suppression refuses: `channel` 0 is every channel, `topic` "" every marketing topic.
+// What a suppression refuses: `channel` kAnyChannel is every channel, `topic` "" every
+// marketing topic.
 struct SuppressionScope {
-  int channel = 0;
+  int channel = kAnyChannel;
   std::string topic;
 };
 

@@ -8,13 +8,19 @@
 namespace herald::inbound {
 namespace {
 
-constexpr db::Statement kComplaintCounts{
-    "inbound_mail.complaint_counts",
-    "SELECT c.id::text, c.complaints,"
-    " (SELECT count(*) FROM messages m WHERE m.campaign_id = c.id"
-    "   AND m.status IN ('sent', 'delivered', 'undelivered'))"
-    " FROM campaigns c WHERE c.complaints > 0"
-    " AND (c.finished_at IS NULL OR c.finished_at > $1) ORDER BY c.id LIMIT 1000"};
+constexpr db::Statement kComplaintCounts{"inbound_mail.complaint_counts", R"sql(
+  SELECT c.id::text, c.complaints, (
+    SELECT count(*)
+    FROM messages m
+    WHERE m.campaign_id = c.id
+      AND m.status IN ('sent', 'delivered', 'undelivered')
+  )
+  FROM campaigns c
+  WHERE c.complaints > 0
+    AND (c.finished_at IS NULL OR c.finished_at > $1)
+  ORDER BY c.id
+  LIMIT 1000
+)sql"};
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include "common/crypto/hash.h"
 #include "common/db/statement.h"
+#include "common/domain/enums.h"
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/validation/address.h"
@@ -13,35 +14,41 @@
 #include "services/inbound/mail/sender_authentication.h"
 #include "services/inbound/mail/subject_markers.h"
 #include "services/subscriptions/event_log.h"
+#include "services/subscriptions/subject_rows.h"
 
 namespace herald::inbound {
 namespace {
 
 constexpr char kActor[] = "inbound-mail";
 
-constexpr db::Statement kClaimMail{
-    "inbound_mail.claim",
-    "INSERT INTO inbound_mail (dedupe_hash, kind, outcome, received_at)"
-    " VALUES (decode($1, 'hex'), 'other', 'processing', $2)"
-    " ON CONFLICT (dedupe_hash) DO NOTHING RETURNING id"};
-constexpr db::Statement kFinishMail{
-    "inbound_mail.finish",
-    "UPDATE inbound_mail SET kind = $2, outcome = $3, herald_message_id = $4::uuid,"
-    " campaign_id = $5::uuid, status_code = $6 WHERE id = $1"};
-// Live subjects owning an e-mail address, in a fixed order (their gate rows are locked in
-// this order by the opt-outs).
-constexpr db::Statement kOwners{
-    "inbound_mail.owners",
-    "SELECT DISTINCT a.subject_id::text FROM addresses a JOIN subjects s ON s.id = a.subject_id"
-    " WHERE a.kind = 1 AND a.match_key = $1 AND s.state = 'active' ORDER BY 1"};
-constexpr db::Statement kFindMessage{
-    "inbound_mail.find_message",
-    "SELECT id::text, coalesce(campaign_id::text, ''), coalesce(address, '')"
-    " FROM messages WHERE id = $1::uuid AND channel = 1 FOR UPDATE"};
-constexpr db::Statement kEarlierComplaint{
-    "inbound_mail.earlier_complaint",
-    "SELECT 1 FROM inbound_mail WHERE herald_message_id = $1::uuid"
-    " AND outcome = 'complaint_recorded' AND id <> $2 LIMIT 1"};
+constexpr db::Statement kClaimMail{"inbound_mail.claim", R"sql(
+  INSERT INTO inbound_mail (dedupe_hash, kind, outcome, received_at)
+  VALUES (decode($1, 'hex'), 'other', 'processing', $2)
+  ON CONFLICT (dedupe_hash)
+  DO NOTHING
+  RETURNING id
+)sql"};
+constexpr db::Statement kFinishMail{"inbound_mail.finish", R"sql(
+  UPDATE inbound_mail
+  SET kind = $2, outcome = $3, herald_message_id = $4::uuid, campaign_id = $5::uuid,
+      status_code = $6
+  WHERE id = $1
+)sql"};
+constexpr db::Statement kFindMessage{"inbound_mail.find_message", R"sql(
+  SELECT id::text, coalesce(campaign_id::text, ''), coalesce(address, '')
+  FROM messages
+  WHERE id = $1::uuid
+    AND channel = $2
+  FOR UPDATE
+)sql"};
+constexpr db::Statement kEarlierComplaint{"inbound_mail.earlier_complaint", R"sql(
+  SELECT 1
+  FROM inbound_mail
+  WHERE herald_message_id = $1::uuid
+    AND outcome = 'complaint_recorded'
+    AND id <> $2
+  LIMIT 1
+)sql"};
 
 // Where a report may quote one of our report tokens, most direct first: the envelope
 // recipient of the report (our VERP return path), the DSN's Original-Envelope-Id, the
@@ -76,7 +83,7 @@ Lookup FindMessage(db::Connection& conn, pqxx::transaction_base& txn,
     auto id = tags.Verify(token);
     if (!id) continue;
     out.tagged = true;
-    auto rows = conn.Exec(txn, kFindMessage, *id);
+    auto rows = conn.Exec(txn, kFindMessage, *id, static_cast<int>(Channel::kEmail));
     if (rows.empty()) continue;
     out.message = KnownMessage{rows[0][0].as<std::string>(), rows[0][1].as<std::string>(),
                                rows[0][2].as<std::string>()};
@@ -171,9 +178,11 @@ class Processor {
       refuse = refuse || r == MarkerRequest::kRefuseMarketing;
       revoke = revoke || r == MarkerRequest::kRevokeConsent;
     }
+    // In subject id order: their gate rows are taken in that order by the opt-outs below.
     std::vector<std::string> owners;
-    for (const auto& row : conn_.Exec(txn_, kOwners, address->match_key)) {
-      owners.push_back(row[0].as<std::string>());
+    for (auto& owner :
+         subscriptions::LiveOwnersOf(conn_, txn_, AddressKind::kEmail, address->match_key)) {
+      owners.push_back(std::move(owner.subject_id));
     }
     if (refuse || revoke) {
       // At once, in this one transaction: every owner, then the address. Gate rows are taken

@@ -3,6 +3,7 @@
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
+#include "common/domain/enums.h"
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/proto_time.h"
@@ -11,51 +12,71 @@
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/gate/gate_rows.h"
+#include "services/subscriptions/subject_rows.h"
 #include "services/subscriptions/suppressions.h"
 
 namespace herald::inbound::sms {
 namespace {
 
 // One provider message at a time: a concurrent re-post waits here, then finds the record.
-constexpr db::Statement kLockProviderMessage{
-    "inbound_sms.lock_provider_message",
-    "SELECT pg_advisory_xact_lock(hashtextextended($1, 7411))"};
-constexpr db::Statement kFind{
-    "inbound_sms.find",
-    "SELECT id, keyword_class, outcome, received_at::text, processed_at IS NOT NULL"
-    " FROM inbound_sms WHERE provider = $1 AND provider_message_id = $2"};
+constexpr db::Statement kLockProviderMessage{"inbound_sms.lock_provider_message", R"sql(
+  SELECT pg_advisory_xact_lock(hashtextextended($1, 7411))
+)sql"};
+constexpr db::Statement kFind{"inbound_sms.find", R"sql(
+  SELECT id, keyword_class, outcome, received_at::text, processed_at IS NOT NULL
+  FROM inbound_sms
+  WHERE provider = $1
+    AND provider_message_id = $2
+)sql"};
 // An explicit opt-out of this number by SMS that is still in force and that no START has
 // answered yet: a START being processed concurrently (its lift not committed) already
-// counts, so two STARTs racing each other confirm once.
-constexpr db::Statement kSmsStopped{
-    "inbound_sms.sms_stopped",
-    "WITH k AS (SELECT decode(h, 'hex') AS key FROM unnest($1::text[]) AS h)"
-    " SELECT 1 FROM suppressions s WHERE s.address_key IN (SELECT key FROM k)"
-    " AND s.lifted_at IS NULL AND s.reason = 2 AND s.channel IN (0, 2)"
-    " AND NOT EXISTS (SELECT 1 FROM inbound_sms i WHERE i.address_key IN (SELECT key FROM k)"
-    "   AND i.keyword_class = 'start' AND i.outcome = 'started'"
-    "   AND i.received_at >= s.created_at)"
-    " LIMIT 1"};
-constexpr db::Statement kInsert{
-    "inbound_sms.insert",
-    "INSERT INTO inbound_sms (provider, provider_message_id, key_id, address_key, keyword_class,"
-    " outcome, received_at, event_id) VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7, $8)"
-    " RETURNING id"};
-constexpr db::Statement kLockRecord{
-    "inbound_sms.lock_record",
-    "SELECT processed_at IS NOT NULL, outcome FROM inbound_sms WHERE id = $1 FOR UPDATE"};
-constexpr db::Statement kFinish{
-    "inbound_sms.finish",
-    "UPDATE inbound_sms SET outcome = $2, processed_at = $3, reply_message_id = $4::uuid"
-    " WHERE id = $1"};
-constexpr db::Statement kOwners{"inbound_sms.owners",
-                                "SELECT a.subject_id::text, s.locale FROM addresses a"
-                                " JOIN subjects s ON s.id = a.subject_id AND s.state = 'active'"
-                                " WHERE a.kind = 2 AND a.match_key = $1 ORDER BY a.subject_id"};
-constexpr db::Statement kFindAttempt{
-    "receipts.find_attempt",
-    "SELECT message_id::text FROM message_attempts WHERE provider = $1"
-    " AND provider_message_id = $2 ORDER BY id DESC LIMIT 1"};
+// counts, so two STARTs racing each other confirm once. $2: the SMS-stop reason; $3, $4: the
+// any-channel and SMS channel numbers.
+constexpr db::Statement kSmsStopped{"inbound_sms.sms_stopped", R"sql(
+  WITH k AS (SELECT decode(h, 'hex') AS key FROM unnest($1::text[]) AS h)
+  SELECT 1
+  FROM suppressions s
+  WHERE s.address_key IN (SELECT key FROM k)
+    AND s.lifted_at IS NULL
+    AND s.reason = $2
+    AND s.channel IN ($3, $4)
+    AND NOT EXISTS (
+      SELECT 1
+      FROM inbound_sms i
+      WHERE i.address_key IN (SELECT key FROM k)
+        AND i.keyword_class = 'start'
+        AND i.outcome = 'started'
+        AND i.received_at >= s.created_at
+    )
+  LIMIT 1
+)sql"};
+constexpr db::Statement kInsert{"inbound_sms.insert", R"sql(
+  INSERT INTO inbound_sms (
+    provider, provider_message_id, key_id, address_key, keyword_class, outcome, received_at,
+    event_id
+  )
+  VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7, $8)
+  RETURNING id
+)sql"};
+constexpr db::Statement kLockRecord{"inbound_sms.lock_record", R"sql(
+  SELECT processed_at IS NOT NULL, outcome
+  FROM inbound_sms
+  WHERE id = $1
+  FOR UPDATE
+)sql"};
+constexpr db::Statement kFinish{"inbound_sms.finish", R"sql(
+  UPDATE inbound_sms
+  SET outcome = $2, processed_at = $3, reply_message_id = $4::uuid
+  WHERE id = $1
+)sql"};
+constexpr db::Statement kFindAttempt{"receipts.find_attempt", R"sql(
+  SELECT message_id::text
+  FROM message_attempts
+  WHERE provider = $1
+    AND provider_message_id = $2
+  ORDER BY id DESC
+  LIMIT 1
+)sql"};
 KeywordClass ParseClass(const std::string& s) {
   if (s == "stop") return KeywordClass::kStop;
   if (s == "start") return KeywordClass::kStart;
@@ -119,8 +140,8 @@ std::vector<std::string> InboundSmsService::Owners(const std::string& match_key)
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   std::vector<std::string> out;
-  for (const auto& row : conn->Exec(txn, kOwners, match_key)) {
-    out.push_back(row[0].as<std::string>());
+  for (auto& owner : subscriptions::LiveOwnersOf(*conn, txn, AddressKind::kPhone, match_key)) {
+    out.push_back(std::move(owner.subject_id));
   }
   return out;
 }
@@ -128,8 +149,8 @@ std::vector<std::string> InboundSmsService::Owners(const std::string& match_key)
 std::string InboundSmsService::ReplyLanguage(const std::string& e164) {
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
-  for (const auto& row : conn->Exec(txn, kOwners, e164)) {
-    std::string lang = row[1].as<std::string>().substr(0, 2);
+  for (const auto& owner : subscriptions::LiveOwnersOf(*conn, txn, AddressKind::kPhone, e164)) {
+    std::string lang = owner.locale.substr(0, 2);
     for (auto& c : lang) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
     if (lang == "az" || lang == "ru" || lang == "en") return lang;
   }
@@ -166,10 +187,12 @@ InboundSmsService::Record InboundSmsService::Recall(const std::string& provider,
       outcome = "pending";
       break;  // the opt-out decides
     case KeywordClass::kStart:
-      outcome =
-          conn->Exec(txn, kSmsStopped, db::ToArrayLiteral(HashesHex(hasher_, match_key))).empty()
-              ? "not_stopped"
-              : "started";
+      outcome = conn->Exec(txn, kSmsStopped, db::ToArrayLiteral(HashesHex(hasher_, match_key)),
+                           static_cast<int>(SuppressionReason::kSmsStop), kAnyChannel,
+                           static_cast<int>(Channel::kSms))
+                        .empty()
+                    ? "not_stopped"
+                    : "started";
       break;
     case KeywordClass::kHelp:
       outcome = "help";

@@ -13,50 +13,74 @@ namespace herald::subscriptions {
 namespace {
 
 // Subject-only recipients go to the subject's first address of the channel's kind.
-constexpr db::Statement kPrimaryAddresses{
-    "gate.primary_addresses",
-    "SELECT r.idx, x.value, x.match_key"
-    " FROM unnest($1::int[], $2::uuid[], $3::smallint[]) AS r(idx, subject_id, kind)"
-    " CROSS JOIN LATERAL (SELECT a.value, a.match_key FROM addresses a"
-    "   WHERE a.subject_id = r.subject_id AND a.kind = r.kind"
-    "   ORDER BY a.added_at, a.id LIMIT 1) x"};
+constexpr db::Statement kPrimaryAddresses{"gate.primary_addresses", R"sql(
+  SELECT r.idx, x.value, x.match_key
+  FROM unnest($1::int[], $2::uuid[], $3::smallint[]) AS r(idx, subject_id, kind)
+  CROSS JOIN LATERAL (
+    SELECT a.value, a.match_key
+    FROM addresses a
+    WHERE a.subject_id = r.subject_id
+      AND a.kind = r.kind
+    ORDER BY a.added_at, a.id
+    LIMIT 1
+  ) x
+)sql"};
 
 // One row per (recipient, subject): the explicit subject and every live owner of the
-// address. pref: 0 none, 1 all, 2 channel, 3 topic (the newest matching row decides).
-constexpr db::Statement kSubjectFacts{
-    "gate.subject_facts",
-    "WITH req AS ("
-    "  SELECT * FROM unnest($1::int[], $2::uuid[], $3::smallint[], $4::text[], $5::smallint[],"
-    "                       $6::text[]) AS r(idx, subject_id, kind, match_key, channel, topic)),"
-    " rs AS ("
-    "  SELECT idx, subject_id, channel, topic, kind, match_key FROM req"
-    "   WHERE subject_id IS NOT NULL"
-    "  UNION"
-    "  SELECT r.idx, a.subject_id, r.channel, r.topic, r.kind, r.match_key FROM req r"
-    "    JOIN addresses a ON a.kind = r.kind AND a.match_key = r.match_key"
-    "    JOIN subjects o ON o.id = a.subject_id AND o.state = 'active'"
-    "   WHERE r.match_key IS NOT NULL)"
-    " SELECT rs.idx, s.id, s.state, s.blocked, s.revoked, s.processing_consent,"
-    "        (s.marketing_channels & (1 << rs.channel)) <> 0, s.cross_border_consent,"
-    "        coalesce((SELECT CASE WHEN p.subscribed THEN 0 WHEN p.topic <> '' THEN 3"
-    "                              WHEN p.channel <> 0 THEN 2 ELSE 1 END"
-    "                   FROM preferences p WHERE p.subject_id = s.id"
-    "                    AND p.channel IN (0, rs.channel) AND p.topic IN ('', rs.topic)"
-    "                  ORDER BY p.seq DESC LIMIT 1), 0),"
-    "        EXISTS (SELECT 1 FROM addresses o WHERE o.subject_id = s.id AND o.kind = rs.kind"
-    "                AND o.match_key = rs.match_key)"
-    " FROM rs JOIN subjects s ON s.id = rs.subject_id"};
+// address. pref: 0 none, 1 all, 2 channel, 3 topic (the newest matching row decides);
+// $7 is the any-channel number.
+constexpr db::Statement kSubjectFacts{"gate.subject_facts", R"sql(
+  WITH req AS (
+    SELECT *
+    FROM unnest($1::int[], $2::uuid[], $3::smallint[], $4::text[], $5::smallint[], $6::text[])
+      AS r(idx, subject_id, kind, match_key, channel, topic)
+  ), rs AS (
+    SELECT idx, subject_id, channel, topic, kind, match_key
+    FROM req
+    WHERE subject_id IS NOT NULL
+    UNION
+    SELECT r.idx, a.subject_id, r.channel, r.topic, r.kind, r.match_key
+    FROM req r
+    JOIN addresses a ON a.kind = r.kind AND a.match_key = r.match_key
+    JOIN subjects o ON o.id = a.subject_id AND o.state = 'active'
+    WHERE r.match_key IS NOT NULL
+  )
+  SELECT rs.idx, s.id, s.state, s.blocked, s.revoked, s.processing_consent,
+         (s.marketing_channels & (1 << rs.channel)) <> 0,
+         s.cross_border_consent,
+         coalesce((
+           SELECT CASE WHEN p.subscribed THEN 0
+                       WHEN p.topic <> '' THEN 3
+                       WHEN p.channel <> $7 THEN 2
+                       ELSE 1 END
+           FROM preferences p
+           WHERE p.subject_id = s.id
+             AND p.channel IN ($7, rs.channel)
+             AND p.topic IN ('', rs.topic)
+           ORDER BY p.seq DESC
+           LIMIT 1
+         ), 0),
+         EXISTS (
+           SELECT 1
+           FROM addresses o
+           WHERE o.subject_id = s.id AND o.kind = rs.kind AND o.match_key = rs.match_key
+         )
+  FROM rs
+  JOIN subjects s ON s.id = rs.subject_id
+)sql"};
 
 // Recipients with an active suppression that applies. Service notices honour only hard
-// bounces, revocations and manual entries.
-constexpr db::Statement kSuppressed{
-    "gate.suppressed",
-    "SELECT DISTINCT h.idx"
-    " FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::bool[])"
-    "   AS h(idx, key_hex, channel, topic, marketing)"
-    " JOIN suppressions s ON s.address_key = decode(h.key_hex, 'hex') AND s.lifted_at IS NULL"
-    "  AND s.channel IN (0, h.channel) AND s.topic IN ('', h.topic)"
-    "  AND (h.marketing OR s.reason = ANY($6::smallint[]))"};
+// bounces, revocations and manual entries ($6); $7 is the any-channel number.
+constexpr db::Statement kSuppressed{"gate.suppressed", R"sql(
+  SELECT DISTINCT h.idx
+  FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::bool[])
+    AS h(idx, key_hex, channel, topic, marketing)
+  JOIN suppressions s ON s.address_key = decode(h.key_hex, 'hex')
+    AND s.lifted_at IS NULL
+    AND s.channel IN ($7, h.channel)
+    AND s.topic IN ('', h.topic)
+    AND (h.marketing OR s.reason = ANY($6::smallint[]))
+)sql"};
 
 // The suppression reasons that also stop service notices; the others stop marketing only.
 // Built once: every gate run binds it.
@@ -70,14 +94,16 @@ const std::string& ReasonsStoppingServiceNotices() {
 
 // Keyword replies: the inbound keyword exists, came from this number (under any live key)
 // and was received within the window before the decision time.
-constexpr db::Statement kKeywordReply{
-    "gate.keyword_reply",
-    "SELECT DISTINCT r.idx"
-    " FROM unnest($1::int[], $2::bigint[], $3::text[], $4::timestamptz[])"
-    "   AS r(idx, inbound_id, key_hex, now)"
-    " JOIN inbound_sms i ON i.id = r.inbound_id AND i.address_key = decode(r.key_hex, 'hex')"
-    "  AND i.keyword_class IN ('stop', 'start', 'help')"
-    "  AND i.received_at <= r.now AND i.received_at > r.now - $5::interval"};
+constexpr db::Statement kKeywordReply{"gate.keyword_reply", R"sql(
+  SELECT DISTINCT r.idx
+  FROM unnest($1::int[], $2::bigint[], $3::text[], $4::timestamptz[])
+    AS r(idx, inbound_id, key_hex, now)
+  JOIN inbound_sms i ON i.id = r.inbound_id
+    AND i.address_key = decode(r.key_hex, 'hex')
+    AND i.keyword_class IN ('stop', 'start', 'help')
+    AND i.received_at <= r.now
+    AND i.received_at > r.now - $5::interval
+)sql"};
 
 SubjectFacts::State ParseState(const std::string& s) {
   if (s == "destroyed") return SubjectFacts::State::kDestroyed;
@@ -168,7 +194,7 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     auto rows =
         conn.Exec(txn, kSubjectFacts, db::ToArrayLiteral(idx), db::ToArrayLiteral(subject_ids),
                   db::ToArrayLiteral(kinds), db::ToArrayLiteral(keys), db::ToArrayLiteral(channels),
-                  db::ToArrayLiteral(topics));
+                  db::ToArrayLiteral(topics), kAnyChannel);
     for (const auto& row : rows) {
       size_t i = row[0].as<size_t>();
       if (requests[i].subject_id && row[1].as<std::string>() == *requests[i].subject_id) {
@@ -217,9 +243,10 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     }
   }
   if (!h_idx.empty()) {
-    auto rows = conn.Exec(txn, kSuppressed, db::ToArrayLiteral(h_idx), db::ToArrayLiteral(h_keys),
-                          db::ToArrayLiteral(h_channels), db::ToArrayLiteral(h_topics),
-                          db::ToArrayLiteral(h_marketing), ReasonsStoppingServiceNotices());
+    auto rows =
+        conn.Exec(txn, kSuppressed, db::ToArrayLiteral(h_idx), db::ToArrayLiteral(h_keys),
+                  db::ToArrayLiteral(h_channels), db::ToArrayLiteral(h_topics),
+                  db::ToArrayLiteral(h_marketing), ReasonsStoppingServiceNotices(), kAnyChannel);
     for (const auto& row : rows) facts[row[0].as<size_t>()].address_suppressed = true;
   }
 

@@ -9,31 +9,47 @@
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kLockSubjectForChange{
-    "gate_rows.lock_subject_for_change",
-    "UPDATE subjects SET gate_version = gate_version + 1 WHERE id = $1::uuid"
-    " RETURNING state, blocked, revoked, marketing_channels"};
-constexpr db::Statement kLockAddressForChange{
-    "gate_rows.lock_address_for_change",
-    "INSERT INTO address_gates (address_key, version) VALUES (decode($1, 'hex'), 1)"
-    " ON CONFLICT (address_key) DO UPDATE SET version = address_gates.version + 1"};
+constexpr db::Statement kLockSubjectForChange{"gate_rows.lock_subject_for_change", R"sql(
+  UPDATE subjects
+  SET gate_version = gate_version + 1
+  WHERE id = $1::uuid
+  RETURNING state, blocked, revoked, marketing_channels
+)sql"};
+constexpr db::Statement kLockAddressForChange{"gate_rows.lock_address_for_change", R"sql(
+  INSERT INTO address_gates (address_key, version)
+  VALUES (decode($1, 'hex'), 1)
+  ON CONFLICT (address_key)
+  DO UPDATE SET version = address_gates.version + 1
+)sql"};
 
-constexpr db::Statement kLockSubjectsForClaim{
-    "gate_rows.lock_subjects_for_claim",
-    "SELECT id FROM subjects WHERE id IN ("
-    "  SELECT unnest($1::uuid[])"
-    "  UNION SELECT a.subject_id FROM unnest($2::smallint[], $3::text[]) AS r(kind, mk)"
-    "        JOIN addresses a ON a.kind = r.kind AND a.match_key = r.mk)"
-    " ORDER BY id FOR SHARE"};
-constexpr db::Statement kEnsureAddressRows{
-    "gate_rows.ensure_address_rows",
-    "INSERT INTO address_gates (address_key, version)"
-    " SELECT decode(k, 'hex'), 0 FROM unnest($1::text[]) AS k ORDER BY 1"
-    " ON CONFLICT (address_key) DO NOTHING"};
-constexpr db::Statement kLockAddressesForClaim{
-    "gate_rows.lock_addresses_for_claim",
-    "SELECT 1 FROM address_gates WHERE address_key IN"
-    " (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k) ORDER BY address_key FOR SHARE"};
+constexpr db::Statement kLockSubjectsForClaim{"gate_rows.lock_subjects_for_claim", R"sql(
+  SELECT id
+  FROM subjects
+  WHERE id IN (
+    SELECT unnest($1::uuid[])
+    UNION
+    SELECT a.subject_id
+    FROM unnest($2::smallint[], $3::text[]) AS r(kind, mk)
+    JOIN addresses a ON a.kind = r.kind AND a.match_key = r.mk
+  )
+  ORDER BY id
+  FOR SHARE
+)sql"};
+constexpr db::Statement kEnsureAddressRows{"gate_rows.ensure_address_rows", R"sql(
+  INSERT INTO address_gates (address_key, version)
+  SELECT decode(k, 'hex'), 0
+  FROM unnest($1::text[]) AS k
+  ORDER BY 1
+  ON CONFLICT (address_key)
+  DO NOTHING
+)sql"};
+constexpr db::Statement kLockAddressesForClaim{"gate_rows.lock_addresses_for_claim", R"sql(
+  SELECT 1
+  FROM address_gates
+  WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)
+  ORDER BY address_key
+  FOR SHARE
+)sql"};
 
 }  // namespace
 

@@ -196,6 +196,20 @@ TEST_F(RegistryTest, ListSubjectEventsPaginatesTheTrail) {
   EXPECT_EQ(types.back(), "opt_out");
 }
 
+// One statement answers both "does the subject exist" and "is it blocked": an unknown subject
+// is NOT_FOUND for every caller, a caller that may read blocked subjects included.
+TEST_F(RegistryTest, ListSubjectEventsOfAnUnknownSubjectIsNotFoundForEveryCaller) {
+  v1::ListSubjectEventsRequest r;
+  r.set_subject_id("33333333-3333-3333-3333-333333333333");
+  Caller privacy{"privacy-test", "req-2", true};
+  EXPECT_EQ(CatchError([&] { registry_->ListSubjectEvents(crm_, r); }).code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(CatchError([&] { registry_->ListSubjectEvents(privacy, r); }).code(),
+            ErrorCode::kNotFound);
+  r.set_subject_id(NewSubject("known@example.com"));
+  EXPECT_GT(registry_->ListSubjectEvents(privacy, r).events_size(), 0);
+}
+
 // 8 threads opt one subject in and out of one topic at random. Afterwards the state equals
 // what the latest event says, and the events alternate: exactly one per actual change.
 TEST_F(RegistryTest, ConcurrentOptInOutKeepsOneEventPerChange) {
