@@ -12,26 +12,24 @@
 namespace herald::privacy {
 namespace {
 
-// Every record column, in the order FromRow reads them.
-constexpr char kSelectRecord[] = R"sql(
+// Both reads return every record column, in the order FromRow reads them.
+// The page key is (performed_at, id) of the last row returned, newest first.
+constexpr db::Statement kPage{"destruction_records.page", R"sql(
   SELECT id::text, subject_id::text, subject_full_name, array_to_json(categories)::text,
     information_system, reason, method, performed_at::text, performed_by, purge_after::text
   FROM destruction_records
-)sql";
-
-// The page key is (performed_at, id) of the last row returned, newest first.
-const std::string kPageSql = std::string(kSelectRecord) + R"sql(
   WHERE ($1::timestamptz IS NULL OR (performed_at, id) < ($1::timestamptz, $2::uuid))
     AND ($3::timestamptz IS NULL OR performed_at >= $3)
     AND ($4::timestamptz IS NULL OR performed_at < $4)
   ORDER BY performed_at DESC, id DESC
   LIMIT $5
-)sql";
-const db::Statement kPage{"destruction_records.page", kPageSql.c_str()};
-const std::string kGetSql = std::string(kSelectRecord) + R"sql(
+)sql"};
+constexpr db::Statement kGet{"destruction_records.get", R"sql(
+  SELECT id::text, subject_id::text, subject_full_name, array_to_json(categories)::text,
+    information_system, reason, method, performed_at::text, performed_by, purge_after::text
+  FROM destruction_records
   WHERE id = $1::uuid
-)sql";
-const db::Statement kGet{"destruction_records.get", kGetSql.c_str()};
+)sql"};
 
 constexpr db::Statement kInsert{"destruction_records.insert", R"sql(
   INSERT INTO destruction_records (id, subject_id, subject_full_name, categories,

@@ -23,16 +23,6 @@ using validation::RequireUuid;
 
 constexpr char kLiveOnly[] = "subject_id: the subject was destroyed or depersonalized";
 
-const std::string kListSql = std::string("SELECT") + kRequestColumns + R"sql(
-  FROM privacy_requests
-  WHERE status = $1 AND ($2 = '' OR kind = $2)
-    AND ($3 = '' OR subject_id = nullif($3, '')::uuid)
-    AND (due_at, id) > ($4::timestamptz, $5::uuid)
-  ORDER BY due_at, id
-  LIMIT $6
-)sql";
-const db::Statement kList{"privacy_requests.list", kListSql.c_str()};
-
 constexpr db::Statement kOpenOfKind{"privacy_requests.open_of_kind", R"sql(
   SELECT id::text
   FROM privacy_requests
@@ -233,7 +223,7 @@ v1::ListPrivacyRequestsResponse PrivacyOperations::ListRequests(
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
-  auto rows = conn->Exec(txn, kList, status, kind, subject, after_due, after_id, limit + 1);
+  auto rows = ListRequestRows(*conn, txn, status, kind, subject, after_due, after_id, limit + 1);
   v1::ListPrivacyRequestsResponse resp;
   for (int i = 0; i < static_cast<int>(rows.size()) && i < limit; ++i) {
     *resp.add_requests() = RequestFromRow(rows[i], now);

@@ -1,6 +1,7 @@
 #include "services/privacy/request_intake.h"
 
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "common/db/statement.h"
 #include "common/error.h"
@@ -15,21 +16,18 @@ namespace {
 // Events not yet taken in. Skipped ones (an unknown request word, a destroyed subject) get
 // a rejected request too, so each event is looked at once.
 // The type is written into the text, not bound: the partial index on these events matches
-// only a literal.
-constexpr char kPendingHead[] = R"sql(
+// only a literal. The static_assert keeps the literal and the event type's name one.
+constexpr db::Statement kPending{"privacy_intake.pending", R"sql(
   SELECT e.id, e.subject_id::text, e.details::text, e.occurred_at::text
   FROM events e
-  WHERE e.type = ')sql";
-constexpr char kPendingTail[] = R"sql('
+  WHERE e.type = 'privacy_request_received'
     AND NOT EXISTS (SELECT 1 FROM privacy_requests p WHERE p.origin_event_id = e.id)
   ORDER BY e.id
   LIMIT $1
-)sql";
-const std::string kPendingSql =
-    kPendingHead +
-    std::string(subscriptions::EventTypeName(subscriptions::EventType::kPrivacyRequestReceived)) +
-    kPendingTail;
-const db::Statement kPending{"privacy_intake.pending", kPendingSql.c_str()};
+)sql"};
+static_assert(std::string_view(subscriptions::EventTypeName(
+                  subscriptions::EventType::kPrivacyRequestReceived)) ==
+              "privacy_request_received");
 constexpr db::Statement kSenderAddress{"privacy_intake.sender_address", R"sql(
   SELECT coalesce(data->>'address', '') FROM event_personal WHERE event_id = $1
 )sql"};

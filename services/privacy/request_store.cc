@@ -6,12 +6,6 @@
 
 namespace herald::privacy {
 
-const char kRequestColumns[] = R"sql(
-  id::text, kind, coalesce(subject_id::text, ''), source, received_at::text, due_at::text,
-  status, coalesce(handled_by, ''), coalesce(handled_at::text, ''), blocked_by_request,
-  coalesce(origin_event_id, 0), details::text, confirmation, coalesce(confirmed_at::text, '')
-)sql";
-
 namespace {
 
 constexpr db::Statement kInsert{"privacy_requests.insert", R"sql(
@@ -22,13 +16,36 @@ constexpr db::Statement kInsert{"privacy_requests.insert", R"sql(
   RETURNING id::text
 )sql"};
 
-const std::string kLoadSql = std::string("SELECT") + kRequestColumns + R"sql(
+// The three reads return the columns RequestFromRow reads, in its order.
+constexpr db::Statement kLoad{"privacy_requests.load", R"sql(
+  SELECT id::text, kind, coalesce(subject_id::text, ''), source, received_at::text,
+    due_at::text, status, coalesce(handled_by, ''), coalesce(handled_at::text, ''),
+    blocked_by_request, coalesce(origin_event_id, 0), details::text, confirmation,
+    coalesce(confirmed_at::text, '')
   FROM privacy_requests
   WHERE id = $1::uuid
-)sql";
-const std::string kLoadForUpdateSql = kLoadSql + "FOR UPDATE\n";
-const db::Statement kLoad{"privacy_requests.load", kLoadSql.c_str()};
-const db::Statement kLoadForUpdate{"privacy_requests.load_for_update", kLoadForUpdateSql.c_str()};
+)sql"};
+constexpr db::Statement kLoadForUpdate{"privacy_requests.load_for_update", R"sql(
+  SELECT id::text, kind, coalesce(subject_id::text, ''), source, received_at::text,
+    due_at::text, status, coalesce(handled_by, ''), coalesce(handled_at::text, ''),
+    blocked_by_request, coalesce(origin_event_id, 0), details::text, confirmation,
+    coalesce(confirmed_at::text, '')
+  FROM privacy_requests
+  WHERE id = $1::uuid
+  FOR UPDATE
+)sql"};
+constexpr db::Statement kList{"privacy_requests.list", R"sql(
+  SELECT id::text, kind, coalesce(subject_id::text, ''), source, received_at::text,
+    due_at::text, status, coalesce(handled_by, ''), coalesce(handled_at::text, ''),
+    blocked_by_request, coalesce(origin_event_id, 0), details::text, confirmation,
+    coalesce(confirmed_at::text, '')
+  FROM privacy_requests
+  WHERE status = $1 AND ($2 = '' OR kind = $2)
+    AND ($3 = '' OR subject_id = nullif($3, '')::uuid)
+    AND (due_at, id) > ($4::timestamptz, $5::uuid)
+  ORDER BY due_at, id
+  LIMIT $6
+)sql"};
 
 constexpr db::Statement kClose{"privacy_requests.close", R"sql(
   UPDATE privacy_requests
@@ -150,6 +167,13 @@ void AddRequestDetails(db::Connection& conn, pqxx::transaction_base& txn, const 
 void MarkBlockedByRequest(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& id) {
   conn.Exec(txn, kMarkBlockedBy, id);
+}
+
+pqxx::result ListRequestRows(db::Connection& conn, pqxx::transaction_base& txn,
+                             const std::string& status, const std::string& kind,
+                             const std::string& subject_id, const std::string& after_due,
+                             const std::string& after_id, int limit) {
+  return conn.Exec(txn, kList, status, kind, subject_id, after_due, after_id, limit);
 }
 
 }  // namespace herald::privacy

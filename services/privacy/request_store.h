@@ -64,7 +64,12 @@ void AddRequestDetails(db::Connection& conn, pqxx::transaction_base& txn, const 
 void MarkBlockedByRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id);
 
 v1::PrivacyRequest RequestFromRow(const pqxx::row& row, Timestamp now);
-// The column list RequestFromRow reads, in order.
-extern const char kRequestColumns[];
+
+// One page of requests in due order for RequestFromRow: `status`, and `kind` and
+// `subject_id` unless empty, strictly after (after_due, after_id); at most `limit` rows.
+pqxx::result ListRequestRows(db::Connection& conn, pqxx::transaction_base& txn,
+                             const std::string& status, const std::string& kind,
+                             const std::string& subject_id, const std::string& after_due,
+                             const std::string& after_id, int limit);
 
 }  // namespace herald::privacy
