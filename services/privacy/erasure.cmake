@@ -2,6 +2,7 @@
 # destruction records and acts, retention. Domain classes only; no gRPC types.
 add_library(herald_privacy_erasure STATIC
   ${CMAKE_CURRENT_LIST_DIR}/destruction_records.cc
+  ${CMAKE_CURRENT_LIST_DIR}/erasure_settings.cc
   ${CMAKE_CURRENT_LIST_DIR}/retention_sweep.cc
   ${CMAKE_CURRENT_LIST_DIR}/subject_erasure.cc
   ${CMAKE_CURRENT_LIST_DIR}/subject_export.cc
