@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "common/clock.h"
-#include "common/config/config.h"
 #include "common/crypto/key_ring.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
@@ -27,6 +26,7 @@
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/worker/dispatch_worker.h"
+#include "services/heraldd/herald_config.h"
 #include "services/heraldd/readiness.h"
 #include "services/heraldd/wiring.h"
 #include "services/inbound/mail/complaint_metrics.h"
@@ -83,7 +83,7 @@ Args ParseArgs(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage << DescribeOptions();
+      std::cout << kUsage << DescribeHeraldOptions();
       std::exit(0);
     } else if (arg == "--config" && i + 1 < argc) {
       a.config_path = argv[++i];
@@ -105,11 +105,11 @@ Args ParseArgs(int argc, char** argv) {
 }
 
 // Applies migrations, retrying while PostgreSQL is not reachable yet.
-void Migrate(const Config& config, int wait_s) {
+void Migrate(const HeraldConfig& config, int wait_s) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
   while (true) {
     try {
-      pqxx::connection conn(config.database_url);
+      pqxx::connection conn(config.core.database_url);
       int n = db::ApplyMigrations(conn, db::BuiltInMigrations());
       log::Info("migrations current", {{"applied", n}});
       return;
@@ -124,23 +124,23 @@ void Migrate(const Config& config, int wait_s) {
 // What every HTTP listener of the table shares: the connection front's deadline, head and
 // connection limits, the trusted proxies. Each listener then sets its routes, body limits
 // and limiters.
-web::HttpServerOptions ListenerOptions(const Config& config, const std::string& listen,
+web::HttpServerOptions ListenerOptions(const web::HttpSettings& http, const std::string& listen,
                                        const Clock& clock) {
   web::HttpServerOptions opts;
   opts.listen = listen;
-  opts.request_timeout_ms = config.http_request_timeout_ms;
-  opts.max_connections = static_cast<size_t>(config.http_max_connections);
-  opts.max_connections_per_client = static_cast<size_t>(config.http_max_connections_per_client);
-  opts.max_request_line_bytes = static_cast<size_t>(config.http_max_uri_bytes);
-  opts.max_header_bytes = static_cast<size_t>(config.http_max_header_bytes);
-  opts.max_headers = static_cast<size_t>(config.http_max_headers);
-  opts.max_body_bytes = static_cast<size_t>(config.http_max_body_bytes);
-  opts.trusted_proxies = config.http_trusted_proxies;
+  opts.request_timeout_ms = http.request_timeout_ms;
+  opts.max_connections = static_cast<size_t>(http.max_connections);
+  opts.max_connections_per_client = static_cast<size_t>(http.max_connections_per_client);
+  opts.max_request_line_bytes = static_cast<size_t>(http.max_uri_bytes);
+  opts.max_header_bytes = static_cast<size_t>(http.max_header_bytes);
+  opts.max_headers = static_cast<size_t>(http.max_headers);
+  opts.max_body_bytes = static_cast<size_t>(http.max_body_bytes);
+  opts.trusted_proxies = http.trusted_proxies;
   opts.clock = &clock;
   return opts;
 }
 
-int Serve(const Config& config) {
+int Serve(const HeraldConfig& config) {
   // Signals are taken by sigwait in this thread only; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -150,13 +150,13 @@ int Serve(const Config& config) {
 
   SystemClock clock;
   Metrics metrics;
-  crypto::SuppressionHasher hasher(crypto::KeyRing::Parse(config.suppression_keys));
-  crypto::LinkSigner links(crypto::KeyRing::Parse(config.link_keys));
+  crypto::SuppressionHasher hasher(crypto::KeyRing::Parse(config.core.suppression_keys));
+  crypto::LinkSigner links(crypto::KeyRing::Parse(config.core.link_keys));
   // Report tags share the link keys' ring (their own MAC context keeps them apart): both
   // must keep verifying for as long as mail sent under a key can come back.
-  crypto::ReportTagger report_tags(crypto::KeyRing::Parse(config.link_keys));
-  db::Pool pool(config.database_url, config.database_pool_size,
-                std::chrono::milliseconds(config.database_acquire_timeout_ms),
+  crypto::ReportTagger report_tags(crypto::KeyRing::Parse(config.core.link_keys));
+  db::Pool pool(config.core.database_url, config.core.database_pool_size,
+                std::chrono::milliseconds(config.core.database_acquire_timeout_ms),
                 [&metrics](const char* name, std::chrono::nanoseconds d) {
                   metrics.ObserveStatement(name, d);
                 });
@@ -164,12 +164,12 @@ int Serve(const Config& config) {
     auto s = pool.Stats();
     metrics.SetPool(s.size, s.open, s.in_use, s.waiting);
   });
-  TopicCatalog topics(config.topics);
-  subscriptions::EligibilityGate gate(hasher, config.default_phone_region,
-                                      config.home_jurisdictions);
+  TopicCatalog topics(config.core.topics);
+  subscriptions::EligibilityGate gate(hasher, config.core.default_phone_region,
+                                      config.core.home_jurisdictions);
   subscriptions::SubscriptionRegistry registry(pool, clock, topics, hasher, gate);
-  registry.CoalesceChecks(config.gate_coalesce_max_batch);
-  ApiKeyAuthenticator auth(config.clients);
+  registry.CoalesceChecks(config.gate.coalesce_max_batch);
+  ApiKeyAuthenticator auth(config.core.clients);
   RpcRunner runner(auth, metrics);
   subscriptions::SubscriptionGrpcService subscription_service(registry, runner);
   dispatch::MessageService messages(pool, clock, topics, gate);
@@ -178,44 +178,46 @@ int Serve(const Config& config) {
   // PrivacyService: tracked data-subject requests with their legal due dates, block,
   // rectify, revoke, and erasure (destruction, depersonalization, export, records and acts).
   privacy::DeadlinePolicy privacy_deadlines(config.privacy);
-  privacy::ErasureSettings erasure_settings = privacy::ErasureSettingsFrom(config);
+  const privacy::ErasureSettings& erasure_settings = config.erasure;
   privacy::PrivacyService privacy(pool, clock, hasher, privacy_deadlines, erasure_settings);
   privacy::PrivacyOperations& privacy_operations = privacy.operations();
   privacy::PrivacyGrpcService privacy_service(privacy, runner);
   privacy::RetentionSweep retention_sweep(pool, clock, erasure_settings);
   privacy::RequestIntake privacy_intake(pool, clock, privacy_operations);
   // E-mail requests wait for confirmation before blocking or destruction (STANDARDS §2b).
-  privacy::ConfirmationTokens confirmation_tokens(crypto::KeyRing::Parse(config.link_keys));
-  privacy::ConfirmationMailer confirmation_mailer(confirmation_tokens, config.public_base_url);
+  privacy::ConfirmationTokens confirmation_tokens(crypto::KeyRing::Parse(config.core.link_keys));
+  privacy::ConfirmationMailer confirmation_mailer(confirmation_tokens, config.core.public_base_url);
   privacy_intake.SetConfirmationMailer(&confirmation_mailer);
   privacy::RequestConfirmation request_confirmation(
       pool, clock, confirmation_tokens, privacy_operations,
       std::chrono::hours(24) * config.privacy.confirmation_link_days);
   request_confirmation.SetRegistry(&registry);
-  dispatch::ProviderRegistry providers(config.providers, config.home_jurisdictions, clock);
+  dispatch::ProviderRegistry providers(config.core.providers, config.core.home_jurisdictions,
+                                       clock);
   dispatch::Outbox outbox(
       pool, clock, gate, topics,
       [&providers](Channel ch, bool foreign_ok) { return providers.Pick(ch, foreign_ok); },
       dispatch::RetryPolicy{
-          config.dispatch_max_attempts, std::chrono::seconds(config.dispatch_retry_base_s),
-          std::chrono::seconds(3600), std::chrono::seconds(config.dispatch_max_age_s)});
+          config.dispatch.max_attempts, std::chrono::seconds(config.dispatch.retry_base_s),
+          std::chrono::seconds(3600), std::chrono::seconds(config.dispatch.max_age_s)});
   outbox.PreferReplyProviders(
       [&providers](const std::string& name, Channel ch) { return providers.PickNamed(name, ch); });
 
   inbound::InboundMailService inbound_mail(pool, clock, registry, hasher, report_tags);
-  inbound_mail.SetTrustedAuthservIds(config.inbound_mail_trusted_authserv_ids);
+  inbound_mail.SetTrustedAuthservIds(config.inbound_mail.trusted_authserv_ids);
   inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
   metrics.OnCollect([&complaint_metrics] { complaint_metrics.Refresh(); });
 
   std::unique_ptr<ReflectionService> reflection_service;  // outlives grpc_server
   std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;
-  if (config.roles.count("api")) {
+  if (config.core.roles.count("api")) {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(config.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port);
+    builder.AddListeningPort(config.core.grpc_listen, grpc::InsecureServerCredentials(),
+                             &grpc_port);
     grpc::ResourceQuota quota("heraldd");
-    quota.SetMaxThreads(std::max(16, config.database_pool_size * 4));
+    quota.SetMaxThreads(std::max(16, config.core.database_pool_size * 4));
     builder.SetResourceQuota(quota);
     builder.RegisterService(&subscription_service);
     builder.RegisterService(&dispatch_service);
@@ -224,7 +226,7 @@ int Serve(const Config& config) {
     std::vector<std::string> served = {
         v1::SubscriptionService::service_full_name(), v1::DispatchService::service_full_name(),
         v1::PrivacyService::service_full_name(), "grpc.health.v1.Health"};
-    if (config.grpc_reflection) {
+    if (config.core.grpc_reflection) {
       served.push_back(grpc::reflection::v1alpha::ServerReflection::service_full_name());
       reflection_service = std::make_unique<ReflectionService>(runner, served);
       builder.RegisterService(reflection_service.get());
@@ -235,84 +237,86 @@ int Serve(const Config& config) {
     builder.experimental().SetInterceptorCreators(std::move(edge));
     grpc_server = builder.BuildAndStart();
     if (!grpc_server || grpc_port == 0) {
-      log::Error("cannot listen for gRPC", {{"listen", config.grpc_listen}});
+      log::Error("cannot listen for gRPC", {{"listen", config.core.grpc_listen}});
       return 1;
     }
     grpc_server->GetHealthCheckService()->SetServingStatus(false);
   }
 
-  Readiness readiness(DatabaseProbe(config.database_url), [&](bool ready) {
+  Readiness readiness(DatabaseProbe(config.core.database_url), [&](bool ready) {
     if (grpc_server) grpc_server->GetHealthCheckService()->SetServingStatus(ready);
   });
   readiness.Start();
 
   // The ops listener, started by every role (a worker-only replica is probed and scraped
   // too): liveness, readiness and metrics, never on the public listener.
-  web::HttpServerOptions ops_opts = ListenerOptions(config, config.ops_listen, clock);
+  web::HttpServerOptions ops_opts = ListenerOptions(config.http, config.core.ops_listen, clock);
   ops_opts.threads = 4;
   ops_opts.max_body_bytes = 1024;
   ops_opts.limited_prefixes.clear();
   auto ops = std::make_unique<web::HttpServer>(ops_opts);
-  const auto metrics_max_age = std::chrono::milliseconds(config.ops_metrics_cache_ms);
+  const auto metrics_max_age = std::chrono::milliseconds(config.core.ops_metrics_cache_ms);
   web::AddOpsRoutes(
       *ops, {[&readiness](std::string* why) { return readiness.Ready(why); },
              [&metrics, metrics_max_age] { return metrics.SerializeCached(metrics_max_age); },
-             config.ops_metrics_token});
+             config.core.ops_metrics_token});
   ops->Start();
 
   std::unique_ptr<inbound::sms::InboundSmsService> inbound_sms;
   std::unique_ptr<web::SmsHooks> sms_hooks;
-  web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.link_keys));
+  web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.core.link_keys));
   std::unique_ptr<subscriptions::RecipientLinks> recipient_links;
   std::unique_ptr<web::RecipientPages> recipient_pages;
   std::unique_ptr<web::PrivacyConfirmationPage> confirmation_page;
   std::unique_ptr<web::HttpServer> http;
   std::unique_ptr<web::HttpServer> mail_http;
-  if (config.roles.count("web")) {
+  if (config.core.roles.count("web")) {
     // The public listener: recipients' pages and the providers' signed SMS hooks.
-    web::HttpServerOptions opts = ListenerOptions(config, config.http_listen, clock);
-    opts.threads = config.http_threads;
+    web::HttpServerOptions opts = ListenerOptions(config.http, config.http.listen, clock);
+    opts.threads = config.http.threads;
     // The providers' signed SMS hooks get a bucket of their own: a burst of receipts must not
     // use up the recipients' one, nor be deferred at the pages' rate.
-    opts.routes.push_back({"/hooks/sms/", static_cast<size_t>(config.http_max_body_bytes),
-                           config.http_hooks_rate_limit_per_minute / 60.0,
-                           static_cast<double>(config.http_hooks_rate_limit_burst)});
-    opts.rate_per_second = config.http_rate_limit_per_minute / 60.0;
-    opts.rate_burst = config.http_rate_limit_burst;
-    opts.trusted_proxies = config.http_trusted_proxies;
+    opts.routes.push_back({"/hooks/sms/", static_cast<size_t>(config.http.max_body_bytes),
+                           config.http.hooks_rate_limit_per_minute / 60.0,
+                           static_cast<double>(config.http.hooks_rate_limit_burst)});
+    opts.rate_per_second = config.http.rate_limit_per_minute / 60.0;
+    opts.rate_burst = config.http.rate_limit_burst;
+    opts.trusted_proxies = config.http.trusted_proxies;
     opts.limited_prefixes.push_back("/c/");  // privacy-request confirmation links
     http = std::make_unique<web::HttpServer>(opts);
     // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
     inbound_sms = std::make_unique<inbound::sms::InboundSmsService>(
-        pool, clock, hasher, gate, topics, registry, inbound::sms::KeywordsFromConfig(config),
-        inbound::sms::InboundOptionsFromConfig(config));
-    sms_hooks = std::make_unique<web::SmsHooks>(SmsHookProviders(config), config.public_base_url,
-                                                *inbound_sms, &metrics.registry());
+        pool, clock, hasher, gate, topics, registry, inbound::sms::KeywordsFromConfig(config.sms),
+        inbound::sms::InboundOptionsFromConfig(config.sms, config.core.default_phone_region));
+    sms_hooks = std::make_unique<web::SmsHooks>(SmsHookProviders(config.core.providers),
+                                                config.core.public_base_url, *inbound_sms,
+                                                &metrics.registry());
     web::AddSmsHooks(*http, *sms_hooks);
     recipient_links = std::make_unique<subscriptions::RecipientLinks>(
-        links, registry, topics, clock, std::chrono::hours(24) * config.links_lifetime_days);
+        links, registry, topics, clock, std::chrono::hours(24) * config.http.links_lifetime_days);
     web::RecipientPagesOptions page_opts;
-    page_opts.policy_url = config.links_policy_url;
-    page_opts.public_base_url = config.public_base_url;
+    page_opts.policy_url = config.http.links_policy_url;
+    page_opts.public_base_url = config.core.public_base_url;
     recipient_pages =
         std::make_unique<web::RecipientPages>(*recipient_links, link_csrf, topics, page_opts);
     recipient_pages->AddRoutes(*http);
     confirmation_page = std::make_unique<web::PrivacyConfirmationPage>(
-        request_confirmation, link_csrf, config.public_base_url);
+        request_confirmation, link_csrf, config.core.public_base_url);
     confirmation_page->AddRoutes(*http);
-    if (!config.inbound_mail_secret.empty()) {
+    if (!config.inbound_mail.secret.empty()) {
       // The local MTA's listener: its own body limit (whole messages), and no per-client
       // limit, since every request carries the secret and a bounce storm must not be deferred.
-      web::HttpServerOptions mail_opts = ListenerOptions(config, config.inbound_mail_listen, clock);
+      web::HttpServerOptions mail_opts =
+          ListenerOptions(config.http, config.inbound_mail.listen, clock);
       mail_opts.threads = 8;
-      mail_opts.max_body_bytes = static_cast<size_t>(config.inbound_mail_max_bytes);
+      mail_opts.max_body_bytes = static_cast<size_t>(config.inbound_mail.max_bytes);
       mail_opts.limited_prefixes = {"/hooks/email/"};
-      mail_opts.rate_per_second = config.http_hooks_rate_limit_per_minute / 60.0;
-      mail_opts.rate_burst = config.http_hooks_rate_limit_burst;
+      mail_opts.rate_per_second = config.http.hooks_rate_limit_per_minute / 60.0;
+      mail_opts.rate_burst = config.http.hooks_rate_limit_burst;
       mail_http = std::make_unique<web::HttpServer>(mail_opts);
       web::AddMailHook(
           *mail_http,
-          {config.inbound_mail_secret, static_cast<size_t>(config.inbound_mail_max_bytes)},
+          {config.inbound_mail.secret, static_cast<size_t>(config.inbound_mail.max_bytes)},
           [&inbound_mail, &privacy_intake](std::string_view raw) {
             auto outcome = inbound_mail.Process(raw).outcome;
             // A marker's request event is committed: open its privacy
@@ -330,25 +334,25 @@ int Serve(const Config& config) {
     http->Start();
   }
   std::unique_ptr<dispatch::DispatchWorker> worker;
-  if (config.roles.count("worker")) {
+  if (config.core.roles.count("worker")) {
     if (providers.empty()) log::Warn("worker role: no providers configured; messages wait");
     dispatch::WorkerOptions opts;
-    opts.threads = config.dispatch_workers;
-    opts.batch_size = config.dispatch_batch_size;
-    opts.send_concurrency = config.dispatch_send_concurrency;
-    opts.lease = std::chrono::seconds(config.dispatch_lease_s);
-    opts.from_address = config.email_from_address;
-    opts.from_name = config.email_from_name;
+    opts.threads = config.dispatch.workers;
+    opts.batch_size = config.dispatch.batch_size;
+    opts.send_concurrency = config.dispatch.send_concurrency;
+    opts.lease = std::chrono::seconds(config.dispatch.lease_s);
+    opts.from_address = config.dispatch.email_from_address;
+    opts.from_name = config.dispatch.email_from_name;
     char host[256] = "heraldd";
     gethostname(host, sizeof host - 1);
     opts.name = std::string(host) + "-" + std::to_string(getpid());
-    opts.public_base_url = config.public_base_url;
-    opts.unsubscribe_mailto = config.unsubscribe_mailto;
-    opts.sms_footers = config.sms_footers;
+    opts.public_base_url = config.core.public_base_url;
+    opts.unsubscribe_mailto = config.dispatch.unsubscribe_mailto;
+    opts.sms_footers = config.dispatch.sms_footers;
     opts.links = &links;
     opts.hasher = &hasher;
     opts.report_tags = &report_tags;
-    if (config.public_base_url.rfind("https://", 0) != 0) {
+    if (config.core.public_base_url.rfind("https://", 0) != 0) {
       log::Warn(
           "public_base_url is not https: marketing mail goes out without "
           "List-Unsubscribe (RFC 8058 needs an HTTPS URI)");
@@ -362,7 +366,7 @@ int Serve(const Config& config) {
   // destructions. Without a SubjectDestroyer, due destructions wait and show as overdue.
   privacy::SubjectDestroyer* privacy_destroyer = &privacy.destroyer();
   std::unique_ptr<privacy::PrivacyJob> privacy_job;
-  if (config.roles.count("worker")) {
+  if (config.core.roles.count("worker")) {
     privacy_job = std::make_unique<privacy::PrivacyJob>(
         pool, clock, privacy_intake, privacy_destroyer, metrics.registry(),
         std::chrono::seconds(config.privacy.job_interval_s));
@@ -372,10 +376,10 @@ int Serve(const Config& config) {
   auto bound = [](const std::string& listen, int port) {
     return listen.substr(0, listen.rfind(':') + 1) + std::to_string(port);
   };
-  std::string grpc_addr = grpc_server ? bound(config.grpc_listen, grpc_port) : "";
-  std::string http_addr = http ? bound(config.http_listen, http->port()) : "";
-  std::string mail_addr = mail_http ? bound(config.inbound_mail_listen, mail_http->port()) : "";
-  std::string ops_addr = bound(config.ops_listen, ops->port());
+  std::string grpc_addr = grpc_server ? bound(config.core.grpc_listen, grpc_port) : "";
+  std::string http_addr = http ? bound(config.http.listen, http->port()) : "";
+  std::string mail_addr = mail_http ? bound(config.inbound_mail.listen, mail_http->port()) : "";
+  std::string ops_addr = bound(config.core.ops_listen, ops->port());
   log::Info("heraldd started",
             {{"grpc", grpc_addr}, {"http", http_addr}, {"mail", mail_addr}, {"ops", ops_addr}});
 
@@ -407,21 +411,22 @@ int Serve(const Config& config) {
 int main(int argc, char** argv) {
   using namespace herald;
   Args args = ParseArgs(argc, argv);
-  Config config;
+  HeraldConfig config;
   try {
-    config = LoadConfig(args.config_path, ProcessEnvironment());
-    crypto::KeyRing::Parse(config.suppression_keys);
-    crypto::LinkSigner check_links(crypto::KeyRing::Parse(config.link_keys));
-    TopicCatalog check(config.topics);
-    web::TrustedProxies::Parse(config.http_trusted_proxies);
+    config = LoadHeraldConfig(args.config_path, ProcessEnvironment());
+    crypto::KeyRing::Parse(config.core.suppression_keys);
+    crypto::LinkSigner check_links(crypto::KeyRing::Parse(config.core.link_keys));
+    TopicCatalog check(config.core.topics);
+    web::TrustedProxies::Parse(config.http.trusted_proxies);
     SystemClock probe_clock;
-    dispatch::ProviderRegistry probe(config.providers, config.home_jurisdictions, probe_clock);
-    inbound::sms::KeywordsFromConfig(config);
+    dispatch::ProviderRegistry probe(config.core.providers, config.core.home_jurisdictions,
+                                     probe_clock);
+    inbound::sms::KeywordsFromConfig(config.sms);
   } catch (const std::exception& e) {
     std::cerr << "heraldd: configuration error: " << e.what() << "\n";
     return 2;
   }
-  log::Init(config.log_level);
+  log::Init(config.core.log_level);
   try {
     Migrate(config, args.wait_for_db_s);
     if (args.command == "migrate") return 0;

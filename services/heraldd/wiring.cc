@@ -5,11 +5,11 @@
 
 namespace herald {
 
-std::vector<web::SmsHookProvider> SmsHookProviders(const Config& config) {
+std::vector<web::SmsHookProvider> SmsHookProviders(const std::vector<ProviderConfig>& providers) {
   std::vector<web::SmsHookProvider> out;
-  for (const auto& p : config.providers) {
+  for (const auto& p : providers) {
     const AdapterKind* kind = FindAdapterKind(p.kind);
-    if (!kind) continue;  // refused by LoadConfig already
+    if (!kind) continue;  // refused by LoadHeraldConfig already
     auto dialect = inbound::sms::Dialect::kJson;
     switch (kind->hook_dialect) {
       case SmsHookDialect::kNone:

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/clock.h"
-#include "common/config/privacy_config.h"
+#include "services/privacy/privacy_config.h"
 
 namespace herald::privacy {
 

@@ -2,12 +2,13 @@
 
 #include <string>
 
-#include "common/config/config.h"
+#include "common/config/section.h"
 
 namespace herald::privacy {
 
-// What the erasure side of PrivacyService needs from the configuration: who the operator is
-// (printed on the destruction act, Roskomnadzor order 179) and how long things are kept.
+// The `operator.*` and `retention.*` sections: what the erasure side of PrivacyService needs
+// from the configuration: who the operator is (printed on the destruction act, Roskomnadzor
+// order 179) and how long things are kept.
 struct ErasureSettings {
   std::string operator_name;
   std::string operator_address;
@@ -19,9 +20,6 @@ struct ErasureSettings {
   int destruction_record_years = 3;
 };
 
-inline ErasureSettings ErasureSettingsFrom(const Config& c) {
-  return {c.operator_name, c.operator_address, c.operator_information_system,
-          c.retention_message_content_days, c.retention_destruction_record_years};
-}
+const config::Section<ErasureSettings>& ErasureSection();
 
 }  // namespace herald::privacy

@@ -12,7 +12,7 @@
 #include <set>
 #include <string>
 
-#include "common/config/config.h"
+#include "services/heraldd/herald_config.h"
 
 namespace herald {
 namespace {
@@ -23,7 +23,7 @@ using ::testing::HasSubstr;
 const std::string kKeys = "k1:" + std::string(64, 'a');
 
 // Loads a config with one provider of `kind` and `settings` (YAML lines under settings:).
-Config LoadProvider(const std::string& kind, const std::string& settings) {
+HeraldConfig LoadProvider(const std::string& kind, const std::string& settings) {
   static int counter = 0;
   std::string path = ::testing::TempDir() + "herald_adapter_kinds_" + std::to_string(getpid()) +
                      "_" + std::to_string(counter++) + ".yaml";
@@ -36,7 +36,7 @@ Config LoadProvider(const std::string& kind, const std::string& settings) {
     std::string path;
     ~Remove() { std::remove(path.c_str()); }
   } remove{path};
-  return LoadConfig(path, {{"HERALD_SUPPRESSION_KEYS", kKeys}});
+  return LoadHeraldConfig(path, {{"HERALD_SUPPRESSION_KEYS", kKeys}});
 }
 
 std::string ProviderError(const std::string& kind, const std::string& settings) {
@@ -66,9 +66,9 @@ TEST(AdapterKindsTest, EveryKindIsRegisteredOnceWithValidDefaults) {
 }
 
 TEST(AdapterKindsTest, DefaultsAreFilledInAndTyped) {
-  Config c = LoadProvider("twilio", "      account_sid: AC123\n      timeout_s: 20\n");
-  ASSERT_EQ(c.providers.size(), 1u);
-  AdapterSettings s = AdapterSettings::Check(c.providers[0], "providers[0]");
+  HeraldConfig c = LoadProvider("twilio", "      account_sid: AC123\n      timeout_s: 20\n");
+  ASSERT_EQ(c.core.providers.size(), 1u);
+  AdapterSettings s = AdapterSettings::Check(c.core.providers[0], "providers[0]");
   EXPECT_EQ(s.kind().id, AdapterKindId::kTwilio);
   EXPECT_EQ(s.Text("account_sid"), "AC123");
   EXPECT_EQ(s.Text("base_url"), "https://api.twilio.com");
@@ -116,7 +116,7 @@ TEST(AdapterKindsTest, ProviderNumbersAreStrictToo) {
                         << field << ": 5s\n";
     std::string error = "(no error)";
     try {
-      LoadConfig(path, {{"HERALD_SUPPRESSION_KEYS", kKeys}});
+      LoadHeraldConfig(path, {{"HERALD_SUPPRESSION_KEYS", kKeys}});
     } catch (const ConfigError& e) {
       error = e.what();
     }
@@ -126,7 +126,7 @@ TEST(AdapterKindsTest, ProviderNumbersAreStrictToo) {
 }
 
 TEST(AdapterKindsTest, HelpListsEveryKindAndSetting) {
-  const std::string text = DescribeOptions();
+  const std::string text = DescribeHeraldOptions();
   for (const auto& k : AdapterKinds()) {
     EXPECT_THAT(text, HasSubstr(std::string("kind ") + k.name));
     for (const auto& s : k.settings) EXPECT_THAT(text, HasSubstr(std::string(" ") + s.key));

@@ -1,5 +1,3 @@
-#include "common/config/config.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,6 +8,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "services/heraldd/herald_config.h"
 
 namespace herald {
 namespace {
@@ -52,9 +52,9 @@ class TempYaml {
   std::string path_;
 };
 
-Config LoadYaml(const std::string& yaml, const Env& env = MinimalEnv()) {
+HeraldConfig LoadYaml(const std::string& yaml, const Env& env = MinimalEnv()) {
   TempYaml file(yaml);
-  return LoadConfig(file.path(), env);
+  return LoadHeraldConfig(file.path(), env);
 }
 
 // The message of the ConfigError thrown by loading `yaml` with `env`; fails the test and
@@ -71,7 +71,7 @@ std::string YamlError(const std::string& yaml, const Env& env = MinimalEnv()) {
 
 std::string EnvError(const Env& env) {
   try {
-    LoadConfig("", env);
+    LoadHeraldConfig("", env);
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -80,28 +80,28 @@ std::string EnvError(const Env& env) {
 }
 
 TEST(LoadConfigTest, DefaultsWithoutFile) {
-  Config c = LoadConfig("", MinimalEnv());
-  EXPECT_EQ(c.database_url, "postgresql:///herald");
-  EXPECT_EQ(c.database_pool_size, 8);
-  EXPECT_EQ(c.database_acquire_timeout_ms, 2000);
-  EXPECT_EQ(c.grpc_listen, "127.0.0.1:50051");
-  EXPECT_EQ(c.http_listen, "127.0.0.1:8080");
-  EXPECT_EQ(c.http_threads, 32);
-  EXPECT_EQ(c.roles, (std::set<std::string>{"api", "web", "worker"}));
-  EXPECT_EQ(c.default_phone_region, "RU");
-  EXPECT_THAT(c.home_jurisdictions, ElementsAre("RU"));
-  EXPECT_EQ(c.public_base_url, "http://127.0.0.1:8080");
-  EXPECT_EQ(c.log_level, "info");
-  EXPECT_THAT(c.topics, IsEmpty());
-  EXPECT_THAT(c.clients, IsEmpty());
-  EXPECT_EQ(c.suppression_keys, kKeys);
+  HeraldConfig c = LoadHeraldConfig("", MinimalEnv());
+  EXPECT_EQ(c.core.database_url, "postgresql:///herald");
+  EXPECT_EQ(c.core.database_pool_size, 8);
+  EXPECT_EQ(c.core.database_acquire_timeout_ms, 2000);
+  EXPECT_EQ(c.core.grpc_listen, "127.0.0.1:50051");
+  EXPECT_EQ(c.http.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.http.threads, 32);
+  EXPECT_EQ(c.core.roles, (std::set<std::string>{"api", "web", "worker"}));
+  EXPECT_EQ(c.core.default_phone_region, "RU");
+  EXPECT_THAT(c.core.home_jurisdictions, ElementsAre("RU"));
+  EXPECT_EQ(c.core.public_base_url, "http://127.0.0.1:8080");
+  EXPECT_EQ(c.core.log_level, "info");
+  EXPECT_THAT(c.core.topics, IsEmpty());
+  EXPECT_THAT(c.core.clients, IsEmpty());
+  EXPECT_EQ(c.core.suppression_keys, kKeys);
 }
 
 TEST(LoadConfigTest, EmptyFileGivesDefaults) {
-  Config c = LoadYaml("");
-  EXPECT_EQ(c.database_url, "postgresql:///herald");
-  EXPECT_EQ(c.database_pool_size, 8);
-  EXPECT_EQ(c.log_level, "info");
+  HeraldConfig c = LoadYaml("");
+  EXPECT_EQ(c.core.database_url, "postgresql:///herald");
+  EXPECT_EQ(c.core.database_pool_size, 8);
+  EXPECT_EQ(c.core.log_level, "info");
 }
 
 constexpr char kFullFile[] = R"(
@@ -123,86 +123,87 @@ log_level: debug
 )";
 
 TEST(LoadConfigTest, EveryScalarOptionFromFile) {
-  Config c = LoadYaml(kFullFile);
-  EXPECT_EQ(c.database_url, "postgresql://herald@db.internal:5432/herald");
-  EXPECT_EQ(c.database_pool_size, 16);
-  EXPECT_EQ(c.database_acquire_timeout_ms, 500);
-  EXPECT_EQ(c.grpc_listen, "0.0.0.0:6000");
-  EXPECT_EQ(c.http_listen, "0.0.0.0:6001");
-  EXPECT_EQ(c.http_threads, 3);
-  EXPECT_EQ(c.roles, (std::set<std::string>{"api", "worker"}));
-  EXPECT_EQ(c.default_phone_region, "AZ");
-  EXPECT_THAT(c.home_jurisdictions, ElementsAre("RU", "BY"));
-  EXPECT_EQ(c.public_base_url, "https://herald.example.com");
-  EXPECT_EQ(c.log_level, "debug");
+  HeraldConfig c = LoadYaml(kFullFile);
+  EXPECT_EQ(c.core.database_url, "postgresql://herald@db.internal:5432/herald");
+  EXPECT_EQ(c.core.database_pool_size, 16);
+  EXPECT_EQ(c.core.database_acquire_timeout_ms, 500);
+  EXPECT_EQ(c.core.grpc_listen, "0.0.0.0:6000");
+  EXPECT_EQ(c.http.listen, "0.0.0.0:6001");
+  EXPECT_EQ(c.http.threads, 3);
+  EXPECT_EQ(c.core.roles, (std::set<std::string>{"api", "worker"}));
+  EXPECT_EQ(c.core.default_phone_region, "AZ");
+  EXPECT_THAT(c.core.home_jurisdictions, ElementsAre("RU", "BY"));
+  EXPECT_EQ(c.core.public_base_url, "https://herald.example.com");
+  EXPECT_EQ(c.core.log_level, "debug");
 }
 
 TEST(LoadConfigTest, EveryScalarOptionFromEnvironment) {
-  Config c = LoadConfig("", WithEnv({
-                                {"HERALD_DATABASE_URL", "postgresql://u@envhost/db"},
-                                {"HERALD_DATABASE_POOL_SIZE", "32"},
-                                {"HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "750"},
-                                {"HERALD_GRPC_LISTEN", "[::]:7000"},
-                                {"HERALD_HTTP_LISTEN", "[::]:7001"},
-                                {"HERALD_HTTP_THREADS", "5"},
-                                {"HERALD_ROLES", "web"},
-                                {"HERALD_DEFAULT_PHONE_REGION", "kz"},
-                                {"HERALD_HOME_JURISDICTIONS", "ru, kz"},
-                                {"HERALD_PUBLIC_BASE_URL", "https://env.example"},
-                                {"HERALD_LOG_LEVEL", "warn"},
-                            }));
-  EXPECT_EQ(c.database_url, "postgresql://u@envhost/db");
-  EXPECT_EQ(c.database_pool_size, 32);
-  EXPECT_EQ(c.database_acquire_timeout_ms, 750);
-  EXPECT_EQ(c.grpc_listen, "[::]:7000");
-  EXPECT_EQ(c.http_listen, "[::]:7001");
-  EXPECT_EQ(c.http_threads, 5);
-  EXPECT_EQ(c.roles, (std::set<std::string>{"web"}));
-  EXPECT_EQ(c.default_phone_region, "KZ");
-  EXPECT_THAT(c.home_jurisdictions, ElementsAre("RU", "KZ"));
-  EXPECT_EQ(c.public_base_url, "https://env.example");
-  EXPECT_EQ(c.log_level, "warn");
+  HeraldConfig c = LoadHeraldConfig("", WithEnv({
+                                            {"HERALD_DATABASE_URL", "postgresql://u@envhost/db"},
+                                            {"HERALD_DATABASE_POOL_SIZE", "32"},
+                                            {"HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "750"},
+                                            {"HERALD_GRPC_LISTEN", "[::]:7000"},
+                                            {"HERALD_HTTP_LISTEN", "[::]:7001"},
+                                            {"HERALD_HTTP_THREADS", "5"},
+                                            {"HERALD_ROLES", "web"},
+                                            {"HERALD_DEFAULT_PHONE_REGION", "kz"},
+                                            {"HERALD_HOME_JURISDICTIONS", "ru, kz"},
+                                            {"HERALD_PUBLIC_BASE_URL", "https://env.example"},
+                                            {"HERALD_LOG_LEVEL", "warn"},
+                                        }));
+  EXPECT_EQ(c.core.database_url, "postgresql://u@envhost/db");
+  EXPECT_EQ(c.core.database_pool_size, 32);
+  EXPECT_EQ(c.core.database_acquire_timeout_ms, 750);
+  EXPECT_EQ(c.core.grpc_listen, "[::]:7000");
+  EXPECT_EQ(c.http.listen, "[::]:7001");
+  EXPECT_EQ(c.http.threads, 5);
+  EXPECT_EQ(c.core.roles, (std::set<std::string>{"web"}));
+  EXPECT_EQ(c.core.default_phone_region, "KZ");
+  EXPECT_THAT(c.core.home_jurisdictions, ElementsAre("RU", "KZ"));
+  EXPECT_EQ(c.core.public_base_url, "https://env.example");
+  EXPECT_EQ(c.core.log_level, "warn");
 }
 
 TEST(LoadConfigTest, EnvironmentOverridesFileForEveryOption) {
-  Config c = LoadYaml(kFullFile, WithEnv({
-                                     {"HERALD_DATABASE_URL", "postgresql://u:envpw@envhost/db"},
-                                     {"HERALD_DATABASE_POOL_SIZE", "32"},
-                                     {"HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "750"},
-                                     {"HERALD_GRPC_LISTEN", "[::]:7000"},
-                                     {"HERALD_HTTP_LISTEN", "[::]:7001"},
-                                     {"HERALD_HTTP_THREADS", "5"},
-                                     {"HERALD_ROLES", "web"},
-                                     {"HERALD_DEFAULT_PHONE_REGION", "kz"},
-                                     {"HERALD_HOME_JURISDICTIONS", "kz"},
-                                     {"HERALD_PUBLIC_BASE_URL", "https://env.example"},
-                                     {"HERALD_LOG_LEVEL", "error"},
-                                 }));
+  HeraldConfig c =
+      LoadYaml(kFullFile, WithEnv({
+                              {"HERALD_DATABASE_URL", "postgresql://u:envpw@envhost/db"},
+                              {"HERALD_DATABASE_POOL_SIZE", "32"},
+                              {"HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "750"},
+                              {"HERALD_GRPC_LISTEN", "[::]:7000"},
+                              {"HERALD_HTTP_LISTEN", "[::]:7001"},
+                              {"HERALD_HTTP_THREADS", "5"},
+                              {"HERALD_ROLES", "web"},
+                              {"HERALD_DEFAULT_PHONE_REGION", "kz"},
+                              {"HERALD_HOME_JURISDICTIONS", "kz"},
+                              {"HERALD_PUBLIC_BASE_URL", "https://env.example"},
+                              {"HERALD_LOG_LEVEL", "error"},
+                          }));
   // A password is allowed in the environment (the secret's proper place).
-  EXPECT_EQ(c.database_url, "postgresql://u:envpw@envhost/db");
-  EXPECT_EQ(c.database_pool_size, 32);
-  EXPECT_EQ(c.database_acquire_timeout_ms, 750);
-  EXPECT_EQ(c.grpc_listen, "[::]:7000");
-  EXPECT_EQ(c.http_listen, "[::]:7001");
-  EXPECT_EQ(c.http_threads, 5);
-  EXPECT_EQ(c.roles, (std::set<std::string>{"web"}));
-  EXPECT_EQ(c.default_phone_region, "KZ");
-  EXPECT_THAT(c.home_jurisdictions, ElementsAre("KZ"));
-  EXPECT_EQ(c.public_base_url, "https://env.example");
-  EXPECT_EQ(c.log_level, "error");
+  EXPECT_EQ(c.core.database_url, "postgresql://u:envpw@envhost/db");
+  EXPECT_EQ(c.core.database_pool_size, 32);
+  EXPECT_EQ(c.core.database_acquire_timeout_ms, 750);
+  EXPECT_EQ(c.core.grpc_listen, "[::]:7000");
+  EXPECT_EQ(c.http.listen, "[::]:7001");
+  EXPECT_EQ(c.http.threads, 5);
+  EXPECT_EQ(c.core.roles, (std::set<std::string>{"web"}));
+  EXPECT_EQ(c.core.default_phone_region, "KZ");
+  EXPECT_THAT(c.core.home_jurisdictions, ElementsAre("KZ"));
+  EXPECT_EQ(c.core.public_base_url, "https://env.example");
+  EXPECT_EQ(c.core.log_level, "error");
 }
 
 TEST(LoadConfigTest, FileValuesSurviveWhenEnvironmentIsSilent) {
-  Config c = LoadYaml(kFullFile, WithEnv({{"HERALD_HTTP_THREADS", "4"}}));
-  EXPECT_EQ(c.http_threads, 4);
-  EXPECT_EQ(c.database_pool_size, 16);
-  EXPECT_EQ(c.log_level, "debug");
+  HeraldConfig c = LoadYaml(kFullFile, WithEnv({{"HERALD_HTTP_THREADS", "4"}}));
+  EXPECT_EQ(c.http.threads, 4);
+  EXPECT_EQ(c.core.database_pool_size, 16);
+  EXPECT_EQ(c.core.log_level, "debug");
 }
 
 TEST(LoadConfigTest, IgnoresOtherVariablesAndHeraldConfig) {
-  Config c = LoadConfig(
+  HeraldConfig c = LoadHeraldConfig(
       "", WithEnv({{"PATH", "/bin"}, {"PGPASSWORD", "x"}, {"HERALD_CONFIG", "/etc/herald.yaml"}}));
-  EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.core.log_level, "info");
 }
 
 TEST(LoadConfigTest, UnknownNestedFileKeyIsNamed) {
@@ -257,7 +258,7 @@ TEST(LoadConfigTest, PasswordKeywordWithSpacesAroundEqualsIsRejected) {
   // config file, against the rule that secrets come only from the environment.
   TempYaml file("database:\n  url: host=db user=herald password = S3cr3tPw\n");
   try {
-    Config c = LoadConfig(file.path(), MinimalEnv());
+    HeraldConfig c = LoadHeraldConfig(file.path(), MinimalEnv());
     ADD_FAILURE() << "a password in database.url was accepted from the file";
   } catch (const ConfigError& e) {
     EXPECT_THAT(std::string(e.what()), HasSubstr("database.url"));
@@ -266,8 +267,8 @@ TEST(LoadConfigTest, PasswordKeywordWithSpacesAroundEqualsIsRejected) {
 }
 
 TEST(LoadConfigTest, UrlWithUserButNoPasswordIsAccepted) {
-  Config c = LoadYaml("database:\n  url: postgresql://herald@db:5432/herald\n");
-  EXPECT_EQ(c.database_url, "postgresql://herald@db:5432/herald");
+  HeraldConfig c = LoadYaml("database:\n  url: postgresql://herald@db:5432/herald\n");
+  EXPECT_EQ(c.core.database_url, "postgresql://herald@db:5432/herald");
 }
 
 TEST(LoadConfigTest, MissingSuppressionKeysIsRejected) {
@@ -279,7 +280,7 @@ TEST(LoadConfigTest, MissingSuppressionKeysIsRejected) {
 TEST(LoadConfigTest, MissingFileIsRejectedNamingIt) {
   const std::string path = ::testing::TempDir() + "herald_config_does_not_exist.yaml";
   try {
-    LoadConfig(path, MinimalEnv());
+    LoadHeraldConfig(path, MinimalEnv());
     ADD_FAILURE() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_THAT(std::string(e.what()), HasSubstr(path));
@@ -299,8 +300,8 @@ TEST(LoadConfigTest, IntegerOptionsAreRangeChecked) {
   EXPECT_THAT(YamlError("database:\n  acquire_timeout_ms: 600001\n"),
               HasSubstr("database.acquire_timeout_ms"));
   EXPECT_THAT(EnvError(WithEnv({{"HERALD_HTTP_THREADS", "300"}})), HasSubstr("http.threads"));
-  EXPECT_EQ(LoadYaml("database:\n  pool_size: 256\n").database_pool_size, 256);
-  EXPECT_EQ(LoadYaml("database:\n  pool_size: 1\n").database_pool_size, 1);
+  EXPECT_EQ(LoadYaml("database:\n  pool_size: 256\n").core.database_pool_size, 256);
+  EXPECT_EQ(LoadYaml("database:\n  pool_size: 1\n").core.database_pool_size, 1);
 }
 
 TEST(LoadConfigTest, LogLevelIsValidated) {
@@ -309,8 +310,8 @@ TEST(LoadConfigTest, LogLevelIsValidated) {
 }
 
 TEST(LoadConfigTest, RolesAreValidated) {
-  EXPECT_EQ(LoadYaml("roles: api\n").roles, (std::set<std::string>{"api"}));
-  EXPECT_EQ(LoadConfig("", WithEnv({{"HERALD_ROLES", " worker , web "}})).roles,
+  EXPECT_EQ(LoadYaml("roles: api\n").core.roles, (std::set<std::string>{"api"}));
+  EXPECT_EQ(LoadHeraldConfig("", WithEnv({{"HERALD_ROLES", " worker , web "}})).core.roles,
             (std::set<std::string>{"web", "worker"}));
   std::string unknown = YamlError("roles: [api, mailer]\n");
   EXPECT_THAT(unknown, HasSubstr("roles"));
@@ -321,8 +322,9 @@ TEST(LoadConfigTest, RolesAreValidated) {
 }
 
 TEST(LoadConfigTest, RegionsAreUpperCasedAndValidated) {
-  EXPECT_EQ(LoadYaml("addresses:\n  default_phone_region: Ru\n").default_phone_region, "RU");
-  EXPECT_THAT(LoadConfig("", WithEnv({{"HERALD_HOME_JURISDICTIONS", "az,by"}})).home_jurisdictions,
+  EXPECT_EQ(LoadYaml("addresses:\n  default_phone_region: Ru\n").core.default_phone_region, "RU");
+  EXPECT_THAT(LoadHeraldConfig("", WithEnv({{"HERALD_HOME_JURISDICTIONS", "az,by"}}))
+                  .core.home_jurisdictions,
               ElementsAre("AZ", "BY"));
   EXPECT_THAT(YamlError("addresses:\n  default_phone_region: RUS\n"),
               HasSubstr("addresses.default_phone_region"));
@@ -332,19 +334,19 @@ TEST(LoadConfigTest, RegionsAreUpperCasedAndValidated) {
 }
 
 TEST(LoadConfigTest, TopicsAreParsed) {
-  Config c = LoadYaml(R"(
+  HeraldConfig c = LoadYaml(R"(
 topics:
   - name: webinars
     description: Online events
   - name: billing_notices
     marketing: false
 )");
-  ASSERT_EQ(c.topics.size(), 2u);
-  EXPECT_EQ(c.topics[0].name, "webinars");
-  EXPECT_TRUE(c.topics[0].marketing);
-  EXPECT_EQ(c.topics[0].description, "Online events");
-  EXPECT_EQ(c.topics[1].name, "billing_notices");
-  EXPECT_FALSE(c.topics[1].marketing);
+  ASSERT_EQ(c.core.topics.size(), 2u);
+  EXPECT_EQ(c.core.topics[0].name, "webinars");
+  EXPECT_TRUE(c.core.topics[0].marketing);
+  EXPECT_EQ(c.core.topics[0].description, "Online events");
+  EXPECT_EQ(c.core.topics[1].name, "billing_notices");
+  EXPECT_FALSE(c.core.topics[1].marketing);
 }
 
 TEST(LoadConfigTest, TopicErrorsNameTheKey) {
@@ -358,24 +360,24 @@ TEST(LoadConfigTest, TopicErrorsNameTheKey) {
 std::string ClientYaml(const std::string& body) { return "clients:\n" + body; }
 
 TEST(LoadConfigTest, ClientsAreParsed) {
-  Config c = LoadYaml(ClientYaml("  - id: crm\n    key_sha256: " + std::string(kHash) +
-                                 "\n    scopes: [crm, privacy]\n"
-                                 "  - id: ops\n    key_sha256: " +
-                                 std::string(64, 'a') + "\n    scopes: [admin]\n"));
-  ASSERT_EQ(c.clients.size(), 2u);
-  EXPECT_EQ(c.clients[0].id, "crm");
-  EXPECT_EQ(c.clients[0].key_sha256_hex, kHash);
-  EXPECT_EQ(c.clients[0].scopes, (std::set<Scope>{Scope::kCrm, Scope::kPrivacy}));
-  EXPECT_EQ(c.clients[1].id, "ops");
-  EXPECT_EQ(c.clients[1].scopes, (std::set<Scope>{Scope::kAdmin}));
+  HeraldConfig c = LoadYaml(ClientYaml("  - id: crm\n    key_sha256: " + std::string(kHash) +
+                                       "\n    scopes: [crm, privacy]\n"
+                                       "  - id: ops\n    key_sha256: " +
+                                       std::string(64, 'a') + "\n    scopes: [admin]\n"));
+  ASSERT_EQ(c.core.clients.size(), 2u);
+  EXPECT_EQ(c.core.clients[0].id, "crm");
+  EXPECT_EQ(c.core.clients[0].key_sha256_hex, kHash);
+  EXPECT_EQ(c.core.clients[0].scopes, (std::set<Scope>{Scope::kCrm, Scope::kPrivacy}));
+  EXPECT_EQ(c.core.clients[1].id, "ops");
+  EXPECT_EQ(c.core.clients[1].scopes, (std::set<Scope>{Scope::kAdmin}));
 }
 
 TEST(LoadConfigTest, ClientUpperCaseHexIsAcceptedAndLowerCased) {
   std::string upper = "62AF8704764FAF8EA82FC61CE9C4C3908B6CB97D463A634E9E587D7C885DB0EF";
-  Config c =
+  HeraldConfig c =
       LoadYaml(ClientYaml("  - id: crm\n    key_sha256: " + upper + "\n    scopes: [scheduler]\n"));
-  ASSERT_EQ(c.clients.size(), 1u);
-  EXPECT_EQ(c.clients[0].key_sha256_hex, kHash);
+  ASSERT_EQ(c.core.clients.size(), 1u);
+  EXPECT_EQ(c.core.clients[0].key_sha256_hex, kHash);
 }
 
 TEST(LoadConfigTest, ClientWithBadScopeIsRejected) {
@@ -433,7 +435,7 @@ TEST(ScopeNameTest, NamesEveryScope) {
 }
 
 TEST(DescribeOptionsTest, MentionsEveryVariable) {
-  const std::string text = DescribeOptions();
+  const std::string text = DescribeHeraldOptions();
   for (const char* name :
        {"HERALD_DATABASE_URL", "HERALD_DATABASE_POOL_SIZE", "HERALD_DATABASE_ACQUIRE_TIMEOUT_MS",
         "HERALD_GRPC_LISTEN", "HERALD_HTTP_LISTEN", "HERALD_HTTP_THREADS", "HERALD_ROLES",
@@ -449,15 +451,15 @@ TEST(LoadConfigTest, ProviderSecretComesFromItsVariableOnly) {
       "providers:\n  - name: relay-1\n    kind: smtp\n    country: RU\n"
       "    settings:\n      url: smtp://127.0.0.1:25\n");
   auto env = WithEnv({{"HERALD_PROVIDER_RELAY_1_SECRET", "pw"}});
-  Config c = LoadConfig(file.path(), env);
-  ASSERT_EQ(c.providers.size(), 1u);
-  EXPECT_EQ(c.providers[0].secret, "pw");
+  HeraldConfig c = LoadHeraldConfig(file.path(), env);
+  ASSERT_EQ(c.core.providers.size(), 1u);
+  EXPECT_EQ(c.core.providers[0].secret, "pw");
   EXPECT_EQ(ProviderSecretVariable("relay-1"), "HERALD_PROVIDER_RELAY_1_SECRET");
   TempYaml in_file(
       "providers:\n  - name: relay-1\n    kind: smtp\n    country: RU\n"
       "    settings:\n      password: pw\n");
   try {
-    LoadConfig(in_file.path(), WithEnv({}));
+    LoadHeraldConfig(in_file.path(), WithEnv({}));
     ADD_FAILURE() << "a password in the file was accepted";
   } catch (const ConfigError& e) {
     EXPECT_THAT(std::string(e.what()), HasSubstr("HERALD_PROVIDER_RELAY_1_SECRET"));
@@ -467,7 +469,7 @@ TEST(LoadConfigTest, ProviderSecretComesFromItsVariableOnly) {
 
 TEST(DescribeOptionsTest, EveryDescribedVariableIsAccepted) {
   // Each HERALD_* name the help text mentions is one LoadConfig knows (no stale help).
-  const std::string text = DescribeOptions();
+  const std::string text = DescribeHeraldOptions();
   size_t pos = 0;
   int checked = 0;
   while ((pos = text.find("HERALD_", pos)) != std::string::npos) {
@@ -489,7 +491,7 @@ TEST(DescribeOptionsTest, EveryDescribedVariableIsAccepted) {
     // A value that is invalid for every option would make an error; only the "unknown"
     // error matters here.
     try {
-      LoadConfig("", WithEnv({{name, "1"}}));
+      LoadHeraldConfig("", WithEnv({{name, "1"}}));
     } catch (const ConfigError& e) {
       EXPECT_THAT(std::string(e.what()), Not(HasSubstr("unknown environment variable"))) << name;
     }
@@ -498,7 +500,7 @@ TEST(DescribeOptionsTest, EveryDescribedVariableIsAccepted) {
 }
 
 TEST(DescribeOptionsTest, MentionsFileKeys) {
-  const std::string text = DescribeOptions();
+  const std::string text = DescribeHeraldOptions();
   for (const char* key :
        {"database.url", "database.pool_size", "database.acquire_timeout_ms", "grpc.listen",
         "http.listen", "http.threads", "roles", "addresses.default_phone_region",
@@ -519,13 +521,13 @@ TEST(ProcessEnvironmentTest, ReturnsOnlyHeraldVariables) {
 
 // Sends of one batch at once; bounded like the other dispatch sizes.
 TEST(LoadConfigTest, DispatchSendConcurrency) {
-  EXPECT_EQ(LoadConfig("", MinimalEnv()).dispatch_send_concurrency, 4);
-  EXPECT_EQ(LoadYaml("dispatch:\n  send_concurrency: 16\n").dispatch_send_concurrency, 16);
-  EXPECT_EQ(LoadConfig("", WithEnv({{"HERALD_DISPATCH_SEND_CONCURRENCY", "1"}}))
-                .dispatch_send_concurrency,
+  EXPECT_EQ(LoadHeraldConfig("", MinimalEnv()).dispatch.send_concurrency, 4);
+  EXPECT_EQ(LoadYaml("dispatch:\n  send_concurrency: 16\n").dispatch.send_concurrency, 16);
+  EXPECT_EQ(LoadHeraldConfig("", WithEnv({{"HERALD_DISPATCH_SEND_CONCURRENCY", "1"}}))
+                .dispatch.send_concurrency,
             1);
-  EXPECT_EQ(LoadConfig("", MinimalEnv()).gate_coalesce_max_batch, 256);
-  EXPECT_EQ(LoadYaml("gate:\n  coalesce_max_batch: 1\n").gate_coalesce_max_batch, 1);
+  EXPECT_EQ(LoadHeraldConfig("", MinimalEnv()).gate.coalesce_max_batch, 256);
+  EXPECT_EQ(LoadYaml("gate:\n  coalesce_max_batch: 1\n").gate.coalesce_max_batch, 1);
   EXPECT_THAT(YamlError("gate:\n  coalesce_max_batch: 0\n"), HasSubstr("gate.coalesce_max_batch"));
   EXPECT_THAT(YamlError("dispatch:\n  send_concurrency: 0\n"),
               HasSubstr("dispatch.send_concurrency"));
@@ -535,19 +537,19 @@ TEST(LoadConfigTest, DispatchSendConcurrency) {
 
 // SEC-8: one listener table; every listener has its own address, checked at start-up.
 TEST(LoadConfigTest, ListenerTable) {
-  Config d = LoadConfig("", MinimalEnv());
-  EXPECT_EQ(d.http_listen, "127.0.0.1:8080");
-  EXPECT_EQ(d.inbound_mail_listen, "127.0.0.1:8081");
-  EXPECT_EQ(d.ops_listen, "127.0.0.1:9090");
-  EXPECT_EQ(d.ops_metrics_cache_ms, 5000);
-  EXPECT_TRUE(d.ops_metrics_token.empty());
-  Config c = LoadYaml(
+  HeraldConfig d = LoadHeraldConfig("", MinimalEnv());
+  EXPECT_EQ(d.http.listen, "127.0.0.1:8080");
+  EXPECT_EQ(d.inbound_mail.listen, "127.0.0.1:8081");
+  EXPECT_EQ(d.core.ops_listen, "127.0.0.1:9090");
+  EXPECT_EQ(d.core.ops_metrics_cache_ms, 5000);
+  EXPECT_TRUE(d.core.ops_metrics_token.empty());
+  HeraldConfig c = LoadYaml(
       "ops:\n  listen: 127.0.0.2:9100\n  metrics_cache_ms: 0\n"
       "inbound_mail:\n  listen: 127.0.0.3:8100\n");
-  EXPECT_EQ(c.ops_listen, "127.0.0.2:9100");
-  EXPECT_EQ(c.ops_metrics_cache_ms, 0);
-  EXPECT_EQ(c.inbound_mail_listen, "127.0.0.3:8100");
-  EXPECT_EQ(LoadConfig("", WithEnv({{"HERALD_OPS_LISTEN", "[::1]:9200"}})).ops_listen,
+  EXPECT_EQ(c.core.ops_listen, "127.0.0.2:9100");
+  EXPECT_EQ(c.core.ops_metrics_cache_ms, 0);
+  EXPECT_EQ(c.inbound_mail.listen, "127.0.0.3:8100");
+  EXPECT_EQ(LoadHeraldConfig("", WithEnv({{"HERALD_OPS_LISTEN", "[::1]:9200"}})).core.ops_listen,
             "[::1]:9200");
   EXPECT_THAT(YamlError("ops:\n  listen: nowhere\n"), HasSubstr("ops.listen: expected host:port"));
   EXPECT_THAT(YamlError("ops:\n  listen: 127.0.0.1:70000\n"), HasSubstr("ops.listen"));
@@ -556,16 +558,16 @@ TEST(LoadConfigTest, ListenerTable) {
   EXPECT_THAT(YamlError("ops:\n  listen: 127.0.0.1:8080\n"),
               AllOf(HasSubstr("http.listen"), HasSubstr("ops.listen")));
   // ...but only among the listeners this process starts (a worker has no public listener).
-  EXPECT_EQ(LoadYaml("roles: [worker]\nops:\n  listen: 127.0.0.1:8080\n").ops_listen,
+  EXPECT_EQ(LoadYaml("roles: [worker]\nops:\n  listen: 127.0.0.1:8080\n").core.ops_listen,
             "127.0.0.1:8080");
   // The mail hook's listener counts only when the hook is on.
   EXPECT_THAT(YamlError("inbound_mail:\n  listen: 127.0.0.1:9090\n",
                         WithEnv({{"HERALD_INBOUND_MAIL_SECRET", "0123456789abcdef"}})),
               HasSubstr("inbound_mail.listen"));
-  EXPECT_EQ(LoadYaml("inbound_mail:\n  listen: 127.0.0.1:9090\n").inbound_mail_listen,
+  EXPECT_EQ(LoadYaml("inbound_mail:\n  listen: 127.0.0.1:9090\n").inbound_mail.listen,
             "127.0.0.1:9090");
   // Port 0 picks a free port for each: never a clash.
-  EXPECT_EQ(LoadYaml("ops:\n  listen: 127.0.0.1:0\nhttp:\n  listen: 127.0.0.1:0\n").ops_listen,
+  EXPECT_EQ(LoadYaml("ops:\n  listen: 127.0.0.1:0\nhttp:\n  listen: 127.0.0.1:0\n").core.ops_listen,
             "127.0.0.1:0");
   EXPECT_THAT(EnvError(WithEnv({{"HERALD_OPS_METRICS_TOKEN", "short"}})),
               HasSubstr("HERALD_OPS_METRICS_TOKEN"));

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "common/config/config.h"
+#include "services/heraldd/herald_config.h"
 #include "services/privacy/erasure_settings.h"
 
 namespace herald {
@@ -16,7 +16,7 @@ using ::testing::HasSubstr;
 
 constexpr char kKeys[] = "k1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-Config Load(const std::string& yaml, std::map<std::string, std::string> env = {}) {
+HeraldConfig Load(const std::string& yaml, std::map<std::string, std::string> env = {}) {
   std::string path =
       ::testing::TempDir() + "herald_erasure_config_" + std::to_string(getpid()) + ".yaml";
   {
@@ -25,7 +25,7 @@ Config Load(const std::string& yaml, std::map<std::string, std::string> env = {}
   }
   env["HERALD_SUPPRESSION_KEYS"] = kKeys;
   try {
-    Config c = LoadConfig(path, env);
+    HeraldConfig c = LoadHeraldConfig(path, env);
     std::remove(path.c_str());
     return c;
   } catch (...) {
@@ -45,8 +45,8 @@ std::string ErrorOf(const std::string& yaml, std::map<std::string, std::string> 
 }
 
 TEST(ErasureConfigTest, DefaultsAreNinetyDaysAndThreeYears) {
-  Config c = Load("");
-  privacy::ErasureSettings s = privacy::ErasureSettingsFrom(c);
+  HeraldConfig c = Load("");
+  privacy::ErasureSettings s = c.erasure;
   EXPECT_EQ(s.message_content_days, 90);
   EXPECT_EQ(s.destruction_record_years, 3);
   EXPECT_EQ(s.information_system, "Herald");
@@ -54,12 +54,12 @@ TEST(ErasureConfigTest, DefaultsAreNinetyDaysAndThreeYears) {
 }
 
 TEST(ErasureConfigTest, OperatorAndRetentionSectionsFromFileAndEnvironment) {
-  Config c = Load(
+  HeraldConfig c = Load(
       "operator:\n  name: OOO Example\n  address: 1 Main St, Moscow\n"
       "  information_system: Herald CRM mailing\n"
       "retention:\n  message_content_days: 30\n  destruction_record_years: 5\n",
       {{"HERALD_RETENTION_MESSAGE_CONTENT_DAYS", "45"}});
-  privacy::ErasureSettings s = privacy::ErasureSettingsFrom(c);
+  privacy::ErasureSettings s = c.erasure;
   EXPECT_EQ(s.operator_name, "OOO Example");
   EXPECT_EQ(s.operator_address, "1 Main St, Moscow");
   EXPECT_EQ(s.information_system, "Herald CRM mailing");

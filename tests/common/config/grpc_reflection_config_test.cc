@@ -2,7 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "common/config/config.h"
+#include "services/heraldd/herald_config.h"
 
 namespace herald {
 namespace {
@@ -16,11 +16,13 @@ Env With(Env extra) {
 }
 
 TEST(GrpcReflectionConfig, OnByDefaultOffOnRequestAndNothingElse) {
-  EXPECT_TRUE(LoadConfig("", With({})).grpc_reflection);
-  EXPECT_FALSE(LoadConfig("", With({{"HERALD_GRPC_REFLECTION", "false"}})).grpc_reflection);
-  EXPECT_TRUE(LoadConfig("", With({{"HERALD_GRPC_REFLECTION", "true"}})).grpc_reflection);
+  EXPECT_TRUE(LoadHeraldConfig("", With({})).core.grpc_reflection);
+  EXPECT_FALSE(
+      LoadHeraldConfig("", With({{"HERALD_GRPC_REFLECTION", "false"}})).core.grpc_reflection);
+  EXPECT_TRUE(
+      LoadHeraldConfig("", With({{"HERALD_GRPC_REFLECTION", "true"}})).core.grpc_reflection);
   try {
-    LoadConfig("", With({{"HERALD_GRPC_REFLECTION", "off"}}));
+    LoadHeraldConfig("", With({{"HERALD_GRPC_REFLECTION", "off"}}));
     ADD_FAILURE() << "accepted";
   } catch (const ConfigError& e) {
     EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr("grpc.reflection"));

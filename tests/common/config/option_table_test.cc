@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "common/config/config.h"
+#include "services/heraldd/herald_config.h"
 
 namespace herald {
 namespace {
@@ -43,7 +43,7 @@ std::string YamlFor(const std::string& key, const std::string& value) {
   return yaml + indent + key.substr(start) + ": \"" + value + "\"\n";
 }
 
-Config LoadYaml(const std::string& yaml, const Env& env = WithEnv({})) {
+HeraldConfig LoadYaml(const std::string& yaml, const Env& env = WithEnv({})) {
   static int counter = 0;
   std::string path = ::testing::TempDir() + "herald_option_table_" + std::to_string(getpid()) +
                      "_" + std::to_string(counter++) + ".yaml";
@@ -52,7 +52,7 @@ Config LoadYaml(const std::string& yaml, const Env& env = WithEnv({})) {
     std::string path;
     ~Remove() { std::remove(path.c_str()); }
   } remove{path};
-  return LoadConfig(path, env);
+  return LoadHeraldConfig(path, env);
 }
 
 std::string Error(const std::function<void()>& load) {
@@ -69,12 +69,12 @@ std::string FileError(const std::string& key, const std::string& value) {
 }
 
 std::string EnvError(const std::string& env, const std::string& value) {
-  return Error([&] { LoadConfig("", WithEnv({{env, value}})); });
+  return Error([&] { LoadHeraldConfig("", WithEnv({{env, value}})); });
 }
 
 std::vector<OptionInfo> IntOptions() {
   std::vector<OptionInfo> out;
-  for (const auto& o : OptionTable()) {
+  for (const auto& o : HeraldOptionTable()) {
     if (o.kind == Kind::kInt) out.push_back(o);
   }
   return out;
@@ -82,7 +82,7 @@ std::vector<OptionInfo> IntOptions() {
 
 TEST(OptionTableTest, TheTableHasEveryKindOfOption) {
   std::set<Kind> kinds;
-  for (const auto& o : OptionTable()) kinds.insert(o.kind);
+  for (const auto& o : HeraldOptionTable()) kinds.insert(o.kind);
   EXPECT_EQ(kinds, (std::set<Kind>{Kind::kInt, Kind::kText, Kind::kBool, Kind::kChoice, Kind::kList,
                                    Kind::kSecret}));
   EXPECT_GE(IntOptions().size(), 25u);
@@ -110,10 +110,11 @@ TEST(OptionTableTest, EveryIntegerIsBoundedBothWays) {
                 HasSubstr(o.key));
     EXPECT_THAT(EnvError(o.env, std::to_string(o.min - 1)), HasSubstr(o.key));
     EXPECT_THAT(EnvError(o.env, "99999999999999999999"), HasSubstr(o.key));
-    EXPECT_EQ(OptionValue(LoadYaml(YamlFor(o.key, std::to_string(o.min))), o.key),
+    EXPECT_EQ(HeraldOptionValue(LoadYaml(YamlFor(o.key, std::to_string(o.min))), o.key),
               std::to_string(o.min));
-    EXPECT_EQ(OptionValue(LoadConfig("", WithEnv({{o.env, std::to_string(o.max)}})), o.key),
-              std::to_string(o.max));
+    EXPECT_EQ(
+        HeraldOptionValue(LoadHeraldConfig("", WithEnv({{o.env, std::to_string(o.max)}})), o.key),
+        std::to_string(o.max));
   }
 }
 
@@ -134,7 +135,7 @@ TEST(OptionTableTest, SecretsInTheFileNameTheirVariableAndNotTheValue) {
 }
 
 // A value valid for `o` that is not its default, so that applying it shows.
-std::string Sample(const OptionInfo& o, const Config& defaults) {
+std::string Sample(const OptionInfo& o, const HeraldConfig& defaults) {
   static const std::map<std::string, std::string> kByKey = {
       {"roles", "api"},
       {"addresses.default_phone_region", "AZ"},
@@ -146,7 +147,7 @@ std::string Sample(const OptionInfo& o, const Config& defaults) {
       {"links.policy_url", "https://example.com/policy"},
   };
   if (auto it = kByKey.find(o.key); it != kByKey.end()) return it->second;
-  std::string current = OptionValue(defaults, o.key.empty() ? o.env : o.key);
+  std::string current = HeraldOptionValue(defaults, o.key.empty() ? o.env : o.key);
   switch (o.kind) {
     case Kind::kInt:
       return std::to_string(std::to_string(o.min) == current ? o.max : o.min);
@@ -165,26 +166,27 @@ std::string Sample(const OptionInfo& o, const Config& defaults) {
 }
 
 TEST(OptionTableTest, EveryOptionOfEveryKindIsOverriddenByItsVariable) {
-  const Config defaults = LoadConfig("", WithEnv({}));
-  for (const auto& o : OptionTable()) {
+  const HeraldConfig defaults = LoadHeraldConfig("", WithEnv({}));
+  for (const auto& o : HeraldOptionTable()) {
     SCOPED_TRACE(o.env);
     std::string value = Sample(o, defaults);
-    Config c;
-    ASSERT_NO_THROW(c = LoadConfig("", WithEnv({{o.env, value}})));
-    EXPECT_EQ(OptionValue(c, o.env), value);
-    EXPECT_NE(OptionValue(defaults, o.env), value);
+    HeraldConfig c;
+    ASSERT_NO_THROW(c = LoadHeraldConfig("", WithEnv({{o.env, value}})));
+    EXPECT_EQ(HeraldOptionValue(c, o.env), value);
+    EXPECT_NE(HeraldOptionValue(defaults, o.env), value);
     if (o.kind == Kind::kSecret) continue;
     // From the file too, and the variable wins over it.
-    EXPECT_EQ(OptionValue(LoadYaml(YamlFor(o.key, value)), o.key), value);
-    std::string in_file = OptionValue(defaults, o.key);
+    EXPECT_EQ(HeraldOptionValue(LoadYaml(YamlFor(o.key, value)), o.key), value);
+    std::string in_file = HeraldOptionValue(defaults, o.key);
     if (in_file.empty()) continue;  // an empty value in the file is no value for some
-    EXPECT_EQ(OptionValue(LoadYaml(YamlFor(o.key, in_file), WithEnv({{o.env, value}})), o.key),
-              value);
+    EXPECT_EQ(
+        HeraldOptionValue(LoadYaml(YamlFor(o.key, in_file), WithEnv({{o.env, value}})), o.key),
+        value);
   }
 }
 
 TEST(OptionTableTest, VariableNamesDeriveFromKeysSaveOne) {
-  for (const auto& o : OptionTable()) {
+  for (const auto& o : HeraldOptionTable()) {
     if (o.key.empty() || o.key == "addresses.default_phone_region") continue;
     std::string derived = "HERALD_";
     for (char ch : o.key)
@@ -194,8 +196,8 @@ TEST(OptionTableTest, VariableNamesDeriveFromKeysSaveOne) {
 }
 
 TEST(OptionTableTest, HelpListsEveryOptionWithItsBounds) {
-  const std::string text = DescribeOptions();
-  for (const auto& o : OptionTable()) {
+  const std::string text = DescribeHeraldOptions();
+  for (const auto& o : HeraldOptionTable()) {
     EXPECT_THAT(text, HasSubstr(o.env));
     if (!o.key.empty()) {
       EXPECT_THAT(text, HasSubstr("  " + o.key + "  /  " + o.env));
@@ -207,6 +209,33 @@ TEST(OptionTableTest, HelpListsEveryOptionWithItsBounds) {
   }
   EXPECT_THAT(text, HasSubstr("dispatch.lease_s  /  HERALD_DISPATCH_LEASE_S"));
   EXPECT_THAT(text, HasSubstr("default: 120"));
+}
+
+TEST(OptionTableTest, KeysAreUniqueAcrossSectionsAndAnUnknownKeyFailsInEverySection) {
+  std::set<std::string> keys, envs, sections;
+  for (const auto& o : HeraldOptionTable()) {
+    if (!o.key.empty()) {
+      EXPECT_TRUE(keys.insert(o.key).second) << o.key << " is declared twice";
+      sections.insert(o.key.substr(0, o.key.find('.')));
+    }
+    EXPECT_TRUE(envs.insert(o.env).second) << o.env << " is declared twice";
+  }
+  // One section of each service, and the core's.
+  for (const char* s : {"dispatch", "email", "gate", "http", "links", "inbound_mail", "sms",
+                        "operator", "retention", "database", "grpc", "ops"}) {
+    EXPECT_EQ(sections.count(s), 1u) << s;
+  }
+  for (const auto& s : sections) {
+    if (keys.count(s)) continue;  // a top-level option (roles), not a section
+    EXPECT_THAT(Error([&] { LoadYaml(s + ":\n  no_such_option: 1\n"); }),
+                AllOf(HasSubstr(s + ".no_such_option"), HasSubstr("unknown key")));
+    std::string env = "HERALD_";
+    for (char ch : s) env += static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+    EXPECT_THAT(EnvError(env + "_NO_SUCH_OPTION", "1"),
+                AllOf(HasSubstr(env + "_NO_SUCH_OPTION"), HasSubstr("unknown environment")));
+  }
+  EXPECT_THAT(Error([] { LoadYaml("privacy:\n  no_such_option: 1\n"); }),
+              AllOf(HasSubstr("privacy.no_such_option"), HasSubstr("unknown key")));
 }
 
 }  // namespace

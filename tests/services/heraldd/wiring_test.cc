@@ -18,10 +18,10 @@ ProviderConfig Provider(const std::string& name, const std::string& kind,
 }
 
 TEST(HeralddWiringTest, EverySmsKindGetsItsHookDialectAndSecret) {
-  Config c;
+  CoreConfig c;
   c.providers = {Provider("relay", "smtp", "pw"), Provider("tw", "twilio", "token"),
                  Provider("js", "json_sms", ""), Provider("tw2", "twilio", "t2")};
-  auto hooks = SmsHookProviders(c);
+  auto hooks = SmsHookProviders(c.providers);
   ASSERT_EQ(hooks.size(), 3u);
   EXPECT_EQ(hooks[0].name, "tw");
   EXPECT_EQ(hooks[0].dialect, inbound::sms::Dialect::kTwilio);
@@ -33,9 +33,9 @@ TEST(HeralddWiringTest, EverySmsKindGetsItsHookDialectAndSecret) {
 }
 
 TEST(HeralddWiringTest, NoSmsProvidersNoHooks) {
-  Config c;
+  CoreConfig c;
   c.providers = {Provider("relay", "smtp", "pw")};
-  EXPECT_TRUE(SmsHookProviders(c).empty());
+  EXPECT_TRUE(SmsHookProviders(c.providers).empty());
 }
 
 }  // namespace

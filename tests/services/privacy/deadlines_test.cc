@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "common/config/config.h"
+#include "services/heraldd/herald_config.h"
 
 namespace herald::privacy {
 namespace {
@@ -121,20 +121,21 @@ TEST(PrivacyConfigTest, ParsesDeadlines) {
 
 class PrivacyConfigFileTest : public ::testing::Test {
  protected:
-  Config Load(const std::string& yaml) {
+  HeraldConfig Load(const std::string& yaml) {
     path_ = ::testing::TempDir() + "privacy_config_" + std::to_string(getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".yaml";
     std::ofstream(path_) << yaml;
-    return LoadConfig(path_, {{"HERALD_SUPPRESSION_KEYS",
-                               "k1:00112233445566778899aabbccddeeff00112233445566778899aabbccdd"
-                               "eeff"}});
+    return LoadHeraldConfig(path_,
+                            {{"HERALD_SUPPRESSION_KEYS",
+                              "k1:00112233445566778899aabbccddeeff00112233445566778899aabbccdd"
+                              "eeff"}});
   }
   void TearDown() override { std::remove(path_.c_str()); }
   std::string path_;
 };
 
 TEST_F(PrivacyConfigFileTest, ReadsThePrivacySection) {
-  Config c = Load(
+  HeraldConfig c = Load(
       "privacy:\n"
       "  deadlines:\n"
       "    revoke: 20 days\n"
@@ -153,7 +154,7 @@ TEST_F(PrivacyConfigFileTest, ReadsThePrivacySection) {
 }
 
 TEST_F(PrivacyConfigFileTest, DefaultsAreTheLaw) {
-  Config c = Load("log_level: info\n");
+  HeraldConfig c = Load("log_level: info\n");
   EXPECT_EQ(c.privacy.deadlines["revoke"].count, 30);
   EXPECT_EQ(c.privacy.deadlines["stop_processing"].count, 10);
   EXPECT_TRUE(c.privacy.deadlines["stop_processing"].working_days);

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "common/config/config.h"
+#include "services/heraldd/herald_config.h"
 
 namespace herald {
 namespace {
@@ -26,7 +26,7 @@ std::string Error(const std::string& yaml, Env env) {
     std::ofstream(path) << yaml;
   }
   try {
-    LoadConfig(path, env);
+    LoadHeraldConfig(path, env);
   } catch (const ConfigError& e) {
     if (!path.empty()) std::remove(path.c_str());
     return e.what();
@@ -36,17 +36,17 @@ std::string Error(const std::string& yaml, Env env) {
 }
 
 TEST(InboundMailConfigTest, OffByDefaultWithAOneMebibyteLimit) {
-  Config c = LoadConfig("", {{"HERALD_SUPPRESSION_KEYS", kKeys}});
-  EXPECT_TRUE(c.inbound_mail_secret.empty());
-  EXPECT_EQ(c.inbound_mail_max_bytes, 1048576);
+  HeraldConfig c = LoadHeraldConfig("", {{"HERALD_SUPPRESSION_KEYS", kKeys}});
+  EXPECT_TRUE(c.inbound_mail.secret.empty());
+  EXPECT_EQ(c.inbound_mail.max_bytes, 1048576);
 }
 
 TEST(InboundMailConfigTest, SecretFromTheEnvironmentAndLimitFromEither) {
-  Config c = LoadConfig("", {{"HERALD_SUPPRESSION_KEYS", kKeys},
-                             {"HERALD_INBOUND_MAIL_SECRET", "0123456789abcdef"},
-                             {"HERALD_INBOUND_MAIL_MAX_BYTES", "5000"}});
-  EXPECT_EQ(c.inbound_mail_secret, "0123456789abcdef");
-  EXPECT_EQ(c.inbound_mail_max_bytes, 5000);
+  HeraldConfig c = LoadHeraldConfig("", {{"HERALD_SUPPRESSION_KEYS", kKeys},
+                                         {"HERALD_INBOUND_MAIL_SECRET", "0123456789abcdef"},
+                                         {"HERALD_INBOUND_MAIL_MAX_BYTES", "5000"}});
+  EXPECT_EQ(c.inbound_mail.secret, "0123456789abcdef");
+  EXPECT_EQ(c.inbound_mail.max_bytes, 5000);
   EXPECT_EQ(Error("inbound_mail:\n  max_bytes: 2048\n", {}), "");
 }
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "common/config/config.h"
+#include "services/heraldd/herald_config.h"
 
 namespace herald {
 namespace {
@@ -17,7 +17,7 @@ using ::testing::HasSubstr;
 
 constexpr char kKeys[] = "k1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-Config Load(const std::string& yaml, std::map<std::string, std::string> env = {}) {
+HeraldConfig Load(const std::string& yaml, std::map<std::string, std::string> env = {}) {
   env["HERALD_SUPPRESSION_KEYS"] = kKeys;
   std::string path = ::testing::TempDir() + "marker-config-" + std::to_string(getpid()) + ".yaml";
   std::ofstream(path) << yaml;
@@ -25,7 +25,7 @@ Config Load(const std::string& yaml, std::map<std::string, std::string> env = {}
     std::string p;
     ~Remove() { std::remove(p.c_str()); }
   } remove{path};
-  return LoadConfig(path, env);
+  return LoadHeraldConfig(path, env);
 }
 
 std::string Error(const std::string& yaml, std::map<std::string, std::string> env = {}) {
@@ -38,20 +38,20 @@ std::string Error(const std::string& yaml, std::map<std::string, std::string> en
 }
 
 TEST(MarkerConfigTest, NoTrustedMtaAndThirtyDayLinksByDefault_SEC5) {
-  Config c = Load("log_level: info\n");
-  EXPECT_TRUE(c.inbound_mail_trusted_authserv_ids.empty());
+  HeraldConfig c = Load("log_level: info\n");
+  EXPECT_TRUE(c.inbound_mail.trusted_authserv_ids.empty());
   EXPECT_EQ(c.privacy.confirmation_link_days, 30);
 }
 
 TEST(MarkerConfigTest, TrustedIdsFromAFileListOrTheEnvironment_SEC5) {
-  Config file = Load(
+  HeraldConfig file = Load(
       "inbound_mail:\n  trusted_authserv_ids: [mx1.herald.test, mx2.herald.test]\n"
       "privacy:\n  confirmation_link_days: 7\n");
-  EXPECT_THAT(file.inbound_mail_trusted_authserv_ids,
+  EXPECT_THAT(file.inbound_mail.trusted_authserv_ids,
               ElementsAre("mx1.herald.test", "mx2.herald.test"));
   EXPECT_EQ(file.privacy.confirmation_link_days, 7);
-  Config env = Load("", {{"HERALD_INBOUND_MAIL_TRUSTED_AUTHSERV_IDS", " mx.herald.test "}});
-  EXPECT_THAT(env.inbound_mail_trusted_authserv_ids, ElementsAre("mx.herald.test"));
+  HeraldConfig env = Load("", {{"HERALD_INBOUND_MAIL_TRUSTED_AUTHSERV_IDS", " mx.herald.test "}});
+  EXPECT_THAT(env.inbound_mail.trusted_authserv_ids, ElementsAre("mx.herald.test"));
 }
 
 TEST(MarkerConfigTest, MalformedValuesAreRefusedNamingTheKey_SEC5) {

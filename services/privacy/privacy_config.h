@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "common/config/section.h"
+
 namespace YAML {
 class Node;
 }
@@ -46,5 +48,8 @@ void ApplyPrivacyConfig(PrivacyConfig& c, const YAML::Node& node);
 
 // Lines for --help.
 std::string DescribePrivacyConfig();
+
+// The section: the `privacy:` block, file only.
+const config::Section<PrivacyConfig>& PrivacySection();
 
 }  // namespace herald

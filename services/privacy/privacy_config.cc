@@ -1,11 +1,11 @@
-#include "common/config/privacy_config.h"
+#include "services/privacy/privacy_config.h"
 
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <regex>
 
-#include "common/config/config.h"
+#include "common/config/section.h"
 #include "common/strict_int.h"
 
 namespace herald {
@@ -110,6 +110,12 @@ std::string DescribePrivacyConfig() {
          "      the time zone days are counted in; job_interval_s (60) of the privacy job;\n"
          "      confirmation_link_days (30): how long the link confirming an e-mail request\n"
          "      works.\n";
+}
+
+const config::Section<PrivacyConfig>& PrivacySection() {
+  static const config::Section<PrivacyConfig> kSection{
+      {}, {{"privacy", ApplyPrivacyConfig, DescribePrivacyConfig}}};
+  return kSection;
 }
 
 }  // namespace herald
