@@ -16,9 +16,9 @@ constexpr db::Statement kOverdue{"privacy_job.overdue", R"sql(
   WHERE status = 'open' AND due_at < $1
   ORDER BY due_at, id
 )sql"};
-// Revocations whose destruction is due. Locked so two workers never destroy the same one.
-// An unconfirmed e-mail revocation is never destroyed: it stays open, overdue, for the
-// privacy officer (STANDARDS §2b).
+// Revocations whose destruction is due, locked while the job closes one that needs no
+// destruction. An unconfirmed e-mail revocation is never destroyed: it stays open, overdue,
+// for the privacy officer (STANDARDS §2b).
 constexpr db::Statement kDueRevocations{"privacy_job.due_revocations", R"sql(
   SELECT p.id::text, p.subject_id::text, s.state, s.revoked
   FROM privacy_requests p
@@ -29,6 +29,14 @@ constexpr db::Statement kDueRevocations{"privacy_job.due_revocations", R"sql(
   ORDER BY p.due_at, p.id
   LIMIT $2
   FOR UPDATE OF p SKIP LOCKED
+)sql"};
+
+// Where a revocation stands after its destruction failed.
+constexpr db::Statement kRecheck{"privacy_job.recheck", R"sql(
+  SELECT p.status = 'open', s.state = 'active' AND s.revoked
+  FROM privacy_requests p
+  JOIN subjects s ON s.id = p.subject_id
+  WHERE p.id = $1::uuid
 )sql"};
 
 constexpr char kDestructionReason[] = "consent to processing revoked (152-FZ art. 21 p. 5)";
@@ -127,50 +135,78 @@ int PrivacyJob::ReportOverdue(Timestamp now) {
 
 void PrivacyJob::RunDueDestructions(Timestamp now, Result& result) {
   if (!destroyer_) return;
-  // One request per transaction: its row lock is held while the destroyer (on its own
-  // connection) works, so no other worker takes the same one.
   std::vector<std::string> failed;  // tried this round; retried next round
   while (true) {
-    auto conn = pool_.Acquire();
-    pqxx::work txn(conn->raw());
-    auto rows = conn->Exec(txn, kDueRevocations, ToIso8601(now), 1, db::ToArrayLiteral(failed));
-    if (rows.empty()) return;
-    std::string request_id = rows[0][0].as<std::string>();
-    std::string subject_id = rows[0][1].as<std::string>();
-    std::string state = rows[0][2].as<std::string>();
-    bool revoked = rows[0][3].as<bool>();
-    if (state != "active") {
-      CloseRequest(*conn, txn, request_id, "done", kPerformedBy,
-                   {{"outcome", "subject already " + state}}, now);
-      ++result.closed;
-    } else if (!revoked) {
-      // Consent to processing was given again after the revocation: a legal basis exists,
-      // so nothing is destroyed (art. 21 p. 5 "unless another basis exists").
-      CloseRequest(*conn, txn, request_id, "rejected", kPerformedBy,
-                   {{"outcome", "consent granted again; not destroyed"}}, now);
-      ++result.closed;
-    } else {
-      try {
-        std::string record_id = destroyer_->Destroy(subject_id, kDestructionReason, kPerformedBy);
+    std::string request_id, subject_id;
+    {
+      auto conn = pool_.Acquire();
+      pqxx::work txn(conn->raw());
+      auto rows = conn->Exec(txn, kDueRevocations, ToIso8601(now), 1, db::ToArrayLiteral(failed));
+      if (rows.empty()) return;
+      request_id = rows[0][0].as<std::string>();
+      subject_id = rows[0][1].as<std::string>();
+      std::string state = rows[0][2].as<std::string>();
+      bool revoked = rows[0][3].as<bool>();
+      if (state != "active") {
         CloseRequest(*conn, txn, request_id, "done", kPerformedBy,
-                     {{"outcome", "destroyed"}, {"destruction_record_id", record_id}}, now);
-        ++result.destroyed;
-        log::Info("scheduled destruction done",
-                  {{"request_id", request_id}, {"destruction_record_id", record_id}});
-      } catch (const std::exception& e) {
-        // Left open: retried next round, reported overdue meanwhile. Only our own error
-        // messages are logged (a database message may quote values).
-        ++result.failed;
-        failed.push_back(request_id);
-        const auto* err = dynamic_cast<const Error*>(&e);
-        log::Error("scheduled destruction failed",
-                   {{"request_id", request_id},
-                    {"error", err ? std::string(err->what()) : std::string(typeid(e).name())}});
+                     {{"outcome", "subject already " + state}}, now);
+        txn.commit();
+        ++result.closed;
         continue;
       }
+      if (!revoked) {
+        // Consent to processing was given again after the revocation: a legal basis exists,
+        // so nothing is destroyed (art. 21 p. 5 "unless another basis exists").
+        CloseRequest(*conn, txn, request_id, "rejected", kPerformedBy,
+                     {{"outcome", "consent granted again; not destroyed"}}, now);
+        txn.commit();
+        ++result.closed;
+        continue;
+      }
+      // Released before the destruction: it takes the subject's gate row and then this
+      // request on its own connection, the order an operator's erasure takes them in.
+      // Holding the request here across that wait would close a cycle with such an erasure
+      // that PostgreSQL cannot see, since it spans two of our connections.
+      txn.abort();
     }
-    txn.commit();
+    try {
+      std::string record_id =
+          destroyer_->DestroyScheduled(request_id, subject_id, kDestructionReason, kPerformedBy);
+      ++result.destroyed;
+      log::Info("scheduled destruction done",
+                {{"request_id", request_id}, {"destruction_record_id", record_id}});
+    } catch (const std::exception& e) {
+      switch (RecheckRevocation(request_id)) {
+        case Recheck::kAnswered:
+          // Another worker or an operator's erasure answered it while we waited.
+          ++result.skipped;
+          log::Info("scheduled destruction already answered", {{"request_id", request_id}});
+          continue;
+        case Recheck::kNoLongerDue:
+          // The subject changed while we waited (destroyed without the request, or consent
+          // given again): the next pass closes the request as the branches above do.
+          continue;
+        case Recheck::kStillDue:
+          break;
+      }
+      // Left open: retried next round, reported overdue meanwhile. Only our own error
+      // messages are logged (a database message may quote values).
+      ++result.failed;
+      failed.push_back(request_id);
+      const auto* err = dynamic_cast<const Error*>(&e);
+      log::Error("scheduled destruction failed",
+                 {{"request_id", request_id},
+                  {"error", err ? std::string(err->what()) : std::string(typeid(e).name())}});
+    }
   }
+}
+
+PrivacyJob::Recheck PrivacyJob::RecheckRevocation(const std::string& request_id) {
+  auto conn = pool_.Acquire();
+  pqxx::read_transaction txn(conn->raw());
+  auto rows = conn->Exec(txn, kRecheck, request_id);
+  if (rows.empty() || !rows[0][0].as<bool>()) return Recheck::kAnswered;
+  return rows[0][1].as<bool>() ? Recheck::kStillDue : Recheck::kNoLongerDue;
 }
 
 }  // namespace herald::privacy

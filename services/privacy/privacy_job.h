@@ -46,6 +46,8 @@ class PrivacyJob {
     int destroyed = 0;             // scheduled destructions carried out
     int closed = 0;                // revocations closed without destruction (consent given again)
     int failed = 0;                // destructions that failed (retried next run)
+    int skipped = 0;               // due revocations another worker or an operator answered
+                                   // while this one waited for the subject
     bool retention_swept = false;  // the retention sweep ran this round
   };
   // One round on the calling thread.
@@ -57,6 +59,8 @@ class PrivacyJob {
   void Loop();
   int ReportOverdue(Timestamp now);
   void RunDueDestructions(Timestamp now, Result& result);
+  enum class Recheck { kAnswered, kNoLongerDue, kStillDue };
+  Recheck RecheckRevocation(const std::string& request_id);
 
   db::Pool& pool_;
   const Clock& clock_;

@@ -159,6 +159,12 @@ void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::
   if (rows.empty()) throw FailedPrecondition("request_id: the request is not open");
 }
 
+void CloseAsDestroyed(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                      const std::string& record_id, const std::string& handled_by, Timestamp now) {
+  CloseRequest(conn, txn, id, "done", handled_by,
+               {{"outcome", "destroyed"}, {"destruction_record_id", record_id}}, now);
+}
+
 void AddRequestDetails(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
                        const nlohmann::json& note) {
   conn.Exec(txn, kAddDetails, id, note.dump());

@@ -51,6 +51,11 @@ void CloseRequest(db::Connection& conn, pqxx::transaction_base& txn, const std::
                   const std::string& status, const std::string& handled_by,
                   const nlohmann::json& note, Timestamp now);
 
+// Closes an open revocation as done by the destruction it scheduled; its details name the
+// outcome and the destruction record.
+void CloseAsDestroyed(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                      const std::string& record_id, const std::string& handled_by, Timestamp now);
+
 // Records how an open, pending request was confirmed ("link", "dmarc", "operator"). False
 // when it is not open or not pending (nothing changed).
 bool MarkConfirmed(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,

@@ -44,6 +44,16 @@ std::string SubjectErasure::Destroy(const std::string& subject_id, const std::st
   return Run(subject_id, reason, performed_by, Mode::kDestroy, nullptr, "").record_id;
 }
 
+std::string SubjectErasure::DestroyScheduled(const std::string& request_id,
+                                             const std::string& subject_id,
+                                             const std::string& reason,
+                                             const std::string& performed_by) {
+  if (request_id.empty()) throw InvalidArgument("request_id", "required");
+  return Run(subject_id, reason, performed_by, Mode::kDestroy, nullptr, request_id,
+             /*scheduled=*/true)
+      .record_id;
+}
+
 SubjectErasure::Erased SubjectErasure::Destroy(const std::string& subject_id,
                                                const std::string& reason,
                                                const std::string& performed_by,
@@ -69,7 +79,7 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
                                            const std::string& reason,
                                            const std::string& performed_by, Mode mode,
                                            db::IdempotencyKey* idem,
-                                           const std::string& request_id_in) {
+                                           const std::string& request_id_in, bool scheduled) {
   std::string subject_id = validation::RequireUuid("subject_id", subject_id_in);
   std::string request_id;
   if (!request_id_in.empty()) request_id = validation::RequireUuid("request_id", request_id_in);
@@ -92,7 +102,18 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
   if (!request_id.empty()) {
     // Checked before anything is erased; the subject's gate row is taken first, as every
     // privacy operation takes them.
-    if (destroy) {
+    if (scheduled) {
+      LoadAnsweredRequest(*conn, txn, request_id, subject_id, {RequestKind::kRevoke}, now);
+      // Read under the gate row, so no consent or erasure lands between the check and the
+      // erasure. Consent given again is a new legal basis (152-FZ art. 21 p. 5): the job
+      // closes such a request without destroying.
+      if (gate_row->state != "active") {
+        throw FailedPrecondition("subject_id: the subject is no longer active");
+      }
+      if (!gate_row->revoked) {
+        throw FailedPrecondition("subject_id: consent was given again after the revocation");
+      }
+    } else if (destroy) {
       LoadAnsweredRequest(*conn, txn, request_id, subject_id,
                           {RequestKind::kRevoke, RequestKind::kDestroy}, now);
     } else {
@@ -125,7 +146,9 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
        now,
        {{"destruction_record_id", record_id}, {"categories", out.categories}},
        nlohmann::json::object()});
-  if (!request_id.empty()) {
+  if (scheduled) {
+    CloseAsDestroyed(*conn, txn, request_id, record_id, performed_by, now);
+  } else if (!request_id.empty()) {
     CloseRequest(*conn, txn, request_id, "done", performed_by,
                  {{"note", destroy ? "subject destroyed" : "subject depersonalized"}}, now);
   }

@@ -30,7 +30,11 @@ class SubjectErasure final : public SubjectDestroyer {
   // Returns the destruction record's id. NOT_FOUND for an unknown subject,
   // FAILED_PRECONDITION when it was already destroyed; nothing changes then.
   std::string Destroy(const std::string& subject_id, const std::string& reason,
-                      const std::string& performed_by) override;
+                      const std::string& performed_by);
+
+  // The destruction a due revocation scheduled (SubjectDestroyer): the privacy job's.
+  std::string DestroyScheduled(const std::string& request_id, const std::string& subject_id,
+                               const std::string& reason, const std::string& performed_by) override;
 
   // Replaces the personal fields so the record can no longer be tied to a person; the
   // subject's state becomes `depersonalized`. Also written down as a destruction record
@@ -70,9 +74,10 @@ class SubjectErasure final : public SubjectDestroyer {
     std::string full_name;
     std::vector<std::string> categories;
   };
+  // `scheduled`: a destruction the revocation `request_id` scheduled (DestroyScheduled).
   Erased Run(const std::string& subject_id, const std::string& reason,
              const std::string& performed_by, Mode mode, db::IdempotencyKey* idem,
-             const std::string& request_id);
+             const std::string& request_id, bool scheduled = false);
   // Removes the personal values; the caller holds the subject's gate row and checked its
   // state.
   Outcome Erase(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,

@@ -10,6 +10,7 @@
 #include "services/privacy/privacy_operations.h"
 #include "services/privacy/request_confirmation.h"
 #include "services/privacy/request_intake.h"
+#include "services/privacy/request_store.h"
 #include "services/subscriptions/event_log.h"
 #include "tests/services/subscriptions/registry_fixture.h"
 
@@ -19,20 +20,29 @@ namespace {
 using subscriptions::RegistryTest;
 using ::testing::HasSubstr;
 
-// Records every call; answers a record id, or throws when told to.
+// Records every call; answers a record id and closes the revocation as the real erasure
+// does, or throws when told to.
 class RecordingDestroyer : public SubjectDestroyer {
  public:
-  std::string Destroy(const std::string& subject_id, const std::string& reason,
-                      const std::string& performed_by) override {
-    calls.push_back({subject_id, reason, performed_by});
+  std::string DestroyScheduled(const std::string& request_id, const std::string& subject_id,
+                               const std::string& reason,
+                               const std::string& performed_by) override {
+    calls.push_back({subject_id, reason, performed_by, request_id});
     if (fail) throw FailedPrecondition("subject_id: cannot destroy now");
-    return "rec-" + std::to_string(calls.size());
+    std::string record_id = "rec-" + std::to_string(calls.size());
+    auto conn = pool->Acquire();
+    pqxx::work txn(conn->raw());
+    CloseAsDestroyed(*conn, txn, request_id, record_id, performed_by, clock->Now());
+    txn.commit();
+    return record_id;
   }
   struct Call {
-    std::string subject_id, reason, performed_by;
+    std::string subject_id, reason, performed_by, request_id;
   };
   std::vector<Call> calls;
   bool fail = false;
+  db::Pool* pool = nullptr;
+  const Clock* clock = nullptr;
 };
 
 class PrivacyTest : public RegistryTest {
@@ -49,6 +59,8 @@ class PrivacyTest : public RegistryTest {
     confirmation_ = std::make_unique<RequestConfirmation>(*pool_, clock_, tokens_, *ops_,
                                                           std::chrono::hours(24 * 30));
     confirmation_->SetRegistry(registry_.get());
+    destroyer_.pool = pool_.get();
+    destroyer_.clock = &clock_;
     job_ = std::make_unique<PrivacyJob>(*pool_, clock_, *intake_, &destroyer_, metrics_,
                                         std::chrono::seconds(60));
   }
