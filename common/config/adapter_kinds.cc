@@ -76,7 +76,8 @@ AdapterSettings AdapterSettings::Check(const ProviderConfig& provider, const std
   }
   for (const auto& [key, value] : provider.settings) {
     const auto& known = out.kind_->settings;
-    if (std::none_of(known.begin(), known.end(), [&](const auto& s) { return key == s.key; })) {
+    if (std::none_of(known.begin(), known.end(),
+                     [&key = key](const auto& s) { return key == s.key; })) {
       throw ConfigError(where + ".settings." + key + ": unknown key for kind " + provider.kind);
     }
   }

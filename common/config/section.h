@@ -124,14 +124,14 @@ struct Section {
 };
 
 template <typename S>
-Line<S> MakeLine(const char* key, OptionInfo::Kind kind, std::string help,
+Line<S> MakeLine(const char* key, OptionInfo::Kind kind, const std::string& help,
                  std::function<void(S&, const std::string&, const std::string&)> apply,
                  std::function<std::string(const S&)> get) {
   Line<S> o;
   o.key = key;
   o.env = EnvName(key);
   o.kind = kind;
-  o.help = std::move(help);
+  o.help = help;
   o.apply = std::move(apply);
   o.get = std::move(get);
   return o;
@@ -152,9 +152,10 @@ Line<S> Int(const char* key, int S::*member, int min, int max, const std::string
 }
 
 template <typename S>
-Line<S> Text(const char* key, std::string S::*member, std::string help, Check check = {}) {
+Line<S> Text(const char* key, std::string S::*member, const std::string& help,
+             const Check& check = {}) {
   return MakeLine<S>(
-      key, OptionInfo::Kind::kText, std::move(help),
+      key, OptionInfo::Kind::kText, help,
       [member, check](S& s, const std::string& name, const std::string& v) {
         s.*member = check ? check(name, v) : v;
       },
@@ -162,7 +163,7 @@ Line<S> Text(const char* key, std::string S::*member, std::string help, Check ch
 }
 
 template <typename S>
-Line<S> Bool(const char* key, bool S::*member, std::string help) {
+Line<S> Bool(const char* key, bool S::*member, const std::string& help) {
   return MakeLine<S>(
       key, OptionInfo::Kind::kBool, help + " (true or false)",
       [member](S& s, const std::string& name, const std::string& v) {
@@ -173,8 +174,8 @@ Line<S> Bool(const char* key, bool S::*member, std::string help) {
 }
 
 template <typename S>
-Line<S> Choice(const char* key, std::string S::*member, std::vector<std::string> choices,
-               std::string help) {
+Line<S> Choice(const char* key, std::string S::*member, const std::vector<std::string>& choices,
+               const std::string& help) {
   std::string expected = JoinList(choices);
   Line<S> o = Text<S>(key, member, help + " (" + expected + ")",
                       [choices, expected](const std::string& name, const std::string& v) {
@@ -184,16 +185,16 @@ Line<S> Choice(const char* key, std::string S::*member, std::vector<std::string>
                         throw ConfigError(name + ": expected one of " + expected);
                       });
   o.kind = OptionInfo::Kind::kChoice;
-  o.choices = std::move(choices);
+  o.choices = choices;
   return o;
 }
 
 // A comma-separated list in the environment, a YAML list or one value in the file.
 template <typename S>
 Line<S> List(const char* key, std::vector<std::string> S::*member, std::string help,
-             Check item_check = {}) {
+             const Check& item_check = {}) {
   return MakeLine<S>(
-      key, OptionInfo::Kind::kList, std::move(help),
+      key, OptionInfo::Kind::kList, help,
       [member, item_check](S& s, const std::string& name, const std::string& v) {
         std::vector<std::string> items;
         for (auto& item : SplitList(v)) items.push_back(item_check ? item_check(name, item) : item);
@@ -205,9 +206,9 @@ Line<S> List(const char* key, std::vector<std::string> S::*member, std::string h
 // One entry of a map-valued member (an SMS footer or reply per language).
 template <typename S>
 Line<S> Slot(const char* key, std::map<std::string, std::string> S::*member, std::string slot,
-             std::string help, Check check = {}) {
+             const std::string& help, const Check& check = {}) {
   return MakeLine<S>(
-      key, OptionInfo::Kind::kText, std::move(help),
+      key, OptionInfo::Kind::kText, help,
       [member, slot, check](S& s, const std::string& name, const std::string& v) {
         (s.*member)[slot] = check ? check(name, v) : v;
       },
@@ -220,7 +221,7 @@ Line<S> Slot(const char* key, std::map<std::string, std::string> S::*member, std
 // Environment only: never in the file, never printed.
 template <typename S>
 Line<S> Secret(const char* env, std::string S::*member, size_t min_size, std::string shown,
-               std::string help) {
+               const std::string& help) {
   Line<S> o;
   o.env = env;
   o.kind = OptionInfo::Kind::kSecret;

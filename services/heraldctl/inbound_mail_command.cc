@@ -120,7 +120,7 @@ int RunInboundMail(const std::vector<std::string>& args) {
   client.set_read_timeout(timeout_s, 0);
   client.set_write_timeout(timeout_s, 0);
   httplib::Headers headers = {{"Authorization", "Bearer " + secret}};
-  auto res = client.Post(path.c_str(), headers, body, "message/rfc822");
+  auto res = client.Post(path, headers, body, "message/rfc822");
   if (!res) {
     return Fail(kExTempFail, "service unreachable (" + httplib::to_string(res.error()) +
                                  "); the mail stays queued");

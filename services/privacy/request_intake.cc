@@ -77,7 +77,8 @@ RequestIntake::Result RequestIntake::RunOnce(int limit) {
     Timestamp received = ParseTimestamp(occurred_text);
     auto conn = pool_.Acquire();
     // Records the event as a rejected request, acting on nothing, so it is looked at once.
-    auto reject = [&](const std::string& why) {
+    // Named captures: clang before 16 cannot capture structured bindings.
+    auto reject = [&, subject_id = subject_id, event_id = event_id](const std::string& why) {
       pqxx::work txn(conn->raw());
       note["rejected"] = why;
       RequestKind k = kind.value_or(RequestKind::kStopProcessing);

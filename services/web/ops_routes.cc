@@ -4,7 +4,7 @@
 
 namespace herald::web {
 
-void AddOpsRoutes(HttpServer& server, OpsProbes probes) {
+void AddOpsRoutes(HttpServer& server, const OpsProbes& probes) {
   server.Get("/healthz", [](const HttpRequest&) {
     return HttpResponse{200, "text/plain", "ok\n", {}};
   });

@@ -17,6 +17,6 @@ struct OpsProbes {
   std::string metrics_token;
 };
 
-void AddOpsRoutes(HttpServer& server, OpsProbes probes);
+void AddOpsRoutes(HttpServer& server, const OpsProbes& probes);
 
 }  // namespace herald::web

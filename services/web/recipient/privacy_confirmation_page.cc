@@ -81,7 +81,8 @@ std::string Token(const HttpRequest& req) {
 }  // namespace
 
 PrivacyConfirmationPage::PrivacyConfirmationPage(privacy::RequestConfirmation& confirmation,
-                                                 const CsrfGuard& csrf, std::string public_base_url)
+                                                 const CsrfGuard& csrf,
+                                                 const std::string& public_base_url)
     : confirmation_(confirmation), csrf_(csrf), public_origin_(OriginOf(public_base_url)) {}
 
 void PrivacyConfirmationPage::AddRoutes(HttpServer& server) {

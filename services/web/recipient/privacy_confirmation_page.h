@@ -18,7 +18,7 @@ namespace herald::web {
 class PrivacyConfirmationPage {
  public:
   PrivacyConfirmationPage(privacy::RequestConfirmation& confirmation, const CsrfGuard& csrf,
-                          std::string public_base_url);
+                          const std::string& public_base_url);
 
   void AddRoutes(HttpServer& server);
 
