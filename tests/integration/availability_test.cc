@@ -163,7 +163,7 @@ TEST_F(AvailabilityTest, StalledRecipientStreamsLeaveOtherCallsAnswering) {
   for (int i = 0; i < kStreams; ++i) {
     auto& s = *streams[static_cast<size_t>(i)];
     v1::AddRecipientsRequest m;
-    m.add_rows()->set_subject_id(subjects[static_cast<size_t>(kStreams + i)]);
+    m.add_rows()->set_subject_id(subjects[static_cast<size_t>(kStreams) + static_cast<size_t>(i)]);
     m.add_rows()->set_subject_id(subjects[0]);
     ASSERT_TRUE(s.writer->Write(m));
     ASSERT_TRUE(s.writer->WritesDone());

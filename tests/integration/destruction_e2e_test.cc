@@ -269,8 +269,8 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
     httplib::Client http("127.0.0.1", server_->http_port());
     http.set_read_timeout(10, 0);
     httplib::Headers h = {{"User-Agent", kUserAgent}, {"X-Forwarded-For", kClickIp}};
-    auto res = http.Post(path.c_str(), h, "List-Unsubscribe=One-Click",
-                         "application/x-www-form-urlencoded");
+    auto res =
+        http.Post(path, h, "List-Unsubscribe=One-Click", "application/x-www-form-urlencoded");
     ASSERT_TRUE(res);
     ASSERT_EQ(res->status, 200) << res->body;
   }
@@ -290,7 +290,7 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
         {"X-Twilio-Signature",
          inbound::sms::TwilioSignature(kTwilioToken, std::string(kPublicBase) + hook, params)}};
     httplib::Client http("127.0.0.1", server_->http_port());
-    auto res = http.Post(hook.c_str(), h, body, "application/x-www-form-urlencoded");
+    auto res = http.Post(hook, h, body, "application/x-www-form-urlencoded");
     ASSERT_TRUE(res);
     ASSERT_EQ(res->status, 200) << res->body;
   }

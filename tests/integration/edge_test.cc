@@ -86,7 +86,7 @@ class EdgeTest : public ::testing::Test {
     db_ = testing::TestDatabase::Create();
     HERALD_REQUIRE_DB(db_);
   }
-  void StartServer(std::vector<std::string> env = {}) {
+  void StartServer(const std::vector<std::string>& env = {}) {
     server_ = std::make_unique<HeralddProcess>(db_->dsn());
     for (auto& e : env) server_->AddEnv(e);
     server_->Start();

@@ -44,7 +44,8 @@ const config::Section<SecondSettings>& Second() {
   return kSection;
 }
 
-std::string Error(const config::Schema<Root>& schema, std::map<std::string, std::string> env) {
+std::string Error(const config::Schema<Root>& schema,
+                  const std::map<std::string, std::string>& env) {
   try {
     schema.Load("", env);
   } catch (const ConfigError& e) {

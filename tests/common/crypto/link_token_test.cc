@@ -389,7 +389,8 @@ TEST(LinkSignerTest, AppendingFails) {
     EXPECT_FALSE(K1().Verify(token + token).has_value());
     // Canonical encodings of the decoded bytes with bytes added at either end.
     const std::string bytes = Decoded(token);
-    for (std::string more : {std::string(1, '\0'), std::string("x"), std::string(32, '\0')}) {
+    for (const std::string& more :
+         {std::string(1, '\0'), std::string("x"), std::string(32, '\0')}) {
       EXPECT_FALSE(K1().Verify(Base64UrlEncode(bytes + more)).has_value());
       EXPECT_FALSE(K1().Verify(Base64UrlEncode(more + bytes)).has_value());
     }

@@ -98,7 +98,7 @@ TEST_F(FreshDatabase, PoolDropsABrokenConnectionAndReconnects) {
 }
 
 // Three small migrations standing in for a binary's list.
-std::vector<Migration> Known(std::vector<int> versions) {
+std::vector<Migration> Known(const std::vector<int>& versions) {
   std::vector<Migration> out;
   for (int v : versions) {
     out.push_back({v, "t" + std::to_string(v), "CREATE TABLE t" + std::to_string(v) + " (x int)"});

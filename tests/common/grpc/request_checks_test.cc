@@ -30,7 +30,7 @@ struct Leaf {
 };
 
 void Collect(const Descriptor* d, const std::string& prefix,
-             std::vector<const FieldDescriptor*> chain, std::vector<Leaf>& out, int depth) {
+             const std::vector<const FieldDescriptor*>& chain, std::vector<Leaf>& out, int depth) {
   if (depth > 4) return;
   for (int i = 0; i < d->field_count(); ++i) {
     const auto* f = d->field(i);

@@ -18,7 +18,6 @@
 namespace herald {
 namespace {
 
-using google::protobuf::DescriptorPool;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::FileDescriptor;
 using google::protobuf::MethodDescriptor;
@@ -120,7 +119,7 @@ TEST(RpcAccessTable, EveryRowNamesAnRpcAndResponseFieldsThatExist) {
 }
 
 TEST(RpcAccessTable, ScopesFollowTheDocumentedMatrix) {
-  auto allows = [](const char* method, std::set<Scope> scopes) {
+  auto allows = [](const char* method, const std::set<Scope>& scopes) {
     return RuleAllows(*FindRpcRule(method), scopes);
   };
   EXPECT_TRUE(allows("UpsertSubject", {Scope::kCrm}));

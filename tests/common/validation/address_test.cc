@@ -12,7 +12,7 @@
 namespace herald::validation {
 namespace {
 
-using std::string_literals::operator""s;
+using namespace std::string_literals;
 
 enum class Fn { kEmail, kPhone, kAddress };
 
@@ -77,7 +77,7 @@ Case EmailError(std::string name, std::string input, std::string error) {
           .error = std::move(error)};
 }
 
-Case Phone(std::string name, std::string input, std::string region, std::string e164) {
+Case Phone(std::string name, std::string input, std::string region, const std::string& e164) {
   return {.name = std::move(name),
           .fn = Fn::kPhone,
           .input = std::move(input),
