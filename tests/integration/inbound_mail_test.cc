@@ -90,7 +90,7 @@ class InboundMailTest : public ::testing::Test {
     client.set_read_timeout(10, 0);
     httplib::Headers headers;
     if (!secret.empty()) headers.emplace("Authorization", "Bearer " + secret);
-    auto res = client.Post("/hooks/email/inbound", headers, raw, type.c_str());
+    auto res = client.Post("/hooks/email/inbound", headers, raw, type);
     Posted p;
     if (!res) return p;
     p.status = res->status;

@@ -30,7 +30,7 @@ int Post(int port, const std::string& path, const std::string& body,
   c.set_read_timeout(5, 0);
   httplib::Headers h;
   if (!bearer.empty()) h.emplace("Authorization", "Bearer " + bearer);
-  auto res = c.Post(path.c_str(), h, body, "message/rfc822");
+  auto res = c.Post(path, h, body, "message/rfc822");
   return res ? res->status : 0;
 }
 
@@ -38,7 +38,7 @@ int GetWithBearer(int port, const std::string& path, const std::string& bearer,
                   std::string* body = nullptr) {
   httplib::Client c("127.0.0.1", port);
   c.set_connection_timeout(2, 0);
-  auto res = c.Get(path.c_str(), {{"Authorization", "Bearer " + bearer}});
+  auto res = c.Get(path, {{"Authorization", "Bearer " + bearer}});
   if (!res) return 0;
   if (body) *body = res->body;
   return res->status;

@@ -147,11 +147,11 @@ class PrivacyConfirmationTest : public ::testing::Test {
 
   httplib::Result Get(const std::string& path) {
     httplib::Client client("127.0.0.1", server_->http_port());
-    return client.Get(path.c_str());
+    return client.Get(path);
   }
   httplib::Result Post(const std::string& path, const std::string& csrf) {
     httplib::Client client("127.0.0.1", server_->http_port());
-    return client.Post(path.c_str(), "csrf=" + csrf, "application/x-www-form-urlencoded");
+    return client.Post(path, "csrf=" + csrf, "application/x-www-form-urlencoded");
   }
   static std::string CsrfOf(const std::string& page) {
     std::smatch m;

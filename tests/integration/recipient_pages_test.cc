@@ -48,7 +48,7 @@ class RecipientPagesTest : public ::testing::Test {
     HERALD_REQUIRE_DB(db_);
   }
 
-  void StartServer(std::vector<std::string> env = {}) {
+  void StartServer(const std::vector<std::string>& env = {}) {
     server_ = std::make_unique<HeralddProcess>(db_->dsn());
     server_->AddEnv("HERALD_LINK_KEYS=k2:" + kHex2 + ",k1:" + kHex1);
     server_->AddEnv(std::string("HERALD_LINKS_POLICY_URL=") + kPolicyUrl);
@@ -152,9 +152,9 @@ class RecipientPagesTest : public ::testing::Test {
   }
 
   httplib::Result PostForm(const std::string& path, const std::string& body,
-                           httplib::Headers headers = {}) {
+                           const httplib::Headers& headers = {}) {
     auto c = Client();
-    return c.Post(path.c_str(), headers, body, "application/x-www-form-urlencoded");
+    return c.Post(path, headers, body, "application/x-www-form-urlencoded");
   }
 
   static std::string Csrf(const std::string& html) {
@@ -188,7 +188,7 @@ TEST_F(RecipientPagesTest, E1_GetShowsConfirmationAndChangesNothing) {
   std::string before = Snapshot();
   auto c = Client();
   for (int i = 0; i < 3; ++i) {
-    auto r = c.Get(("/u/" + token).c_str());
+    auto r = c.Get("/u/" + token);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     ExpectPageHeaders(*r);
@@ -198,7 +198,7 @@ TEST_F(RecipientPagesTest, E1_GetShowsConfirmationAndChangesNothing) {
     EXPECT_THAT(r->body, HasSubstr("id=\"confirm-unsubscribe\""));
     EXPECT_THAT(r->body, HasSubstr("Новости продуктов"));
   }
-  auto p = c.Get(("/p/" + token).c_str());
+  auto p = c.Get("/p/" + token);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->status, 200);
   EXPECT_EQ(Snapshot(), before);
@@ -261,7 +261,7 @@ TEST_F(RecipientPagesTest, E2_OneClickMultipartAndEmptyTopicIsWholeChannel) {
   std::string token = Sign("k2:" + kHex2, Claims(subject, ""));
   auto c = Client();
   httplib::MultipartFormDataItems items = {{"List-Unsubscribe", "One-Click", "", ""}};
-  auto r = c.Post(("/u/" + token).c_str(), items);
+  auto r = c.Post("/u/" + token, items);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_THAT(r->body, HasSubstr("id=\"unsubscribed\""));
@@ -307,7 +307,7 @@ TEST_F(RecipientPagesTest, E3_ForgedTamperedTruncatedTokensRefused) {
   auto prefs_before = Preferences(subject);
   auto c = Client();
   for (const auto& t : bad) {
-    auto g = c.Get(("/u/" + t).c_str());
+    auto g = c.Get("/u/" + t);
     ASSERT_TRUE(g);
     EXPECT_GE(g->status, 400) << t;
     EXPECT_LT(g->status, 500) << t;
@@ -350,7 +350,7 @@ TEST_F(RecipientPagesTest, E3_ExpiredTokenStillUnsubscribesWithReducedPage) {
   auto old = SystemClock().Now() - std::chrono::hours(24 * 400);
   std::string token = Sign("k2:" + kHex2, Claims(subject, "special_offers", old));
   auto c = Client();
-  auto page = c.Get(("/p/" + token).c_str());
+  auto page = c.Get("/p/" + token);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_THAT(page->body, Not(HasSubstr("preferences-form")));
@@ -380,7 +380,7 @@ TEST_F(RecipientPagesTest, PreferenceCenterTogglesAndUnsubscribeAll) {
   std::string subject = MakeSubject("ru");
   std::string token = Sign("k2:" + kHex2, Claims(subject));
   auto c = Client();
-  auto page = c.Get(("/p/" + token).c_str());
+  auto page = c.Get("/p/" + token);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   ExpectPageHeaders(*page);
@@ -454,8 +454,8 @@ TEST_F(RecipientPagesTest, PreferenceFormRefusesCrossSiteRequests) {
   std::string token = Sign("k2:" + kHex2, Claims(subject));
   std::string other = Sign("k2:" + kHex2, Claims(subject, "events"));
   auto c = Client();
-  std::string csrf = Csrf(c.Get(("/p/" + token).c_str())->body);
-  std::string other_csrf = Csrf(c.Get(("/p/" + other).c_str())->body);
+  std::string csrf = Csrf(c.Get("/p/" + token)->body);
+  std::string other_csrf = Csrf(c.Get("/p/" + other)->body);
   ASSERT_NE(csrf, other_csrf);
   std::string before = Snapshot();
   struct Case {
@@ -522,7 +522,7 @@ TEST_F(RecipientPagesTest, AddressOnlyTokenSuppressesTheAddress) {
   c.issued_at = SystemClock().Now();
   std::string token = Sign("k2:" + kHex2, c);
   auto cl = Client();
-  auto page = cl.Get(("/p/" + token).c_str());
+  auto page = cl.Get("/p/" + token);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_THAT(page->body, HasSubstr("id=\"reduced\""));
@@ -642,14 +642,14 @@ TEST_F(RecipientPagesTest, GarbageNeverAnswers500) {
   auto c = Client();
   int requests = 0;
   for (const auto& p : paths) {
-    auto g = c.Get(p.c_str());
+    auto g = c.Get(p);
     ASSERT_TRUE(g) << p;
     EXPECT_LT(g->status, 500) << p;
     EXPECT_FALSE(g->status >= 300 && g->status < 400) << p;
     ++requests;
     for (const auto& [type, body] : bodies) {
       for (const std::string& target : {p, "/p/" + token, "/u/" + token}) {
-        auto r = c.Post(target.c_str(), body, type.c_str());
+        auto r = c.Post(target, body, type);
         ASSERT_TRUE(r) << target;
         EXPECT_LT(r->status, 500) << target << " " << type;
         EXPECT_FALSE(r->status >= 300 && r->status < 400) << target;

@@ -57,7 +57,7 @@ class SmsInboundTest : public ::testing::Test {
   // A Twilio-style webhook, signed as Twilio signs it unless `signature` is given.
   httplib::Result PostTwilio(const std::string& path,
                              const std::multimap<std::string, std::string>& params,
-                             std::optional<std::string> signature = std::nullopt) {
+                             const std::optional<std::string>& signature = std::nullopt) {
     std::string body;
     for (const auto& [k, v] : params) {
       if (!body.empty()) body += "&";
@@ -67,7 +67,7 @@ class SmsInboundTest : public ::testing::Test {
     std::string sig =
         signature.value_or(inbound::sms::TwilioSignature(kTwilioToken, kBase + path, params));
     if (!sig.empty()) h.emplace("X-Twilio-Signature", sig);
-    return http_->Post(path.c_str(), h, body, "application/x-www-form-urlencoded");
+    return http_->Post(path, h, body, "application/x-www-form-urlencoded");
   }
   int TwilioInbound(const std::string& sid, const std::string& from, const std::string& text) {
     auto r = PostTwilio("/hooks/sms/tw/inbound",
@@ -75,11 +75,11 @@ class SmsInboundTest : public ::testing::Test {
     return r ? r->status : 0;
   }
   httplib::Result PostJson(const std::string& path, const std::string& body,
-                           std::optional<std::string> signature = std::nullopt) {
+                           const std::optional<std::string>& signature = std::nullopt) {
     httplib::Headers h;
     std::string sig = signature.value_or(inbound::sms::JsonSignature(kJsonSecret, body));
     if (!sig.empty()) h.emplace("X-Herald-Signature", sig);
-    return http_->Post(path.c_str(), h, body, "application/json");
+    return http_->Post(path, h, body, "application/json");
   }
 
   // Waits until the provider has received `n` messages and nothing is left to send.

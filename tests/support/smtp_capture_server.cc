@@ -56,7 +56,7 @@ CaptureServer::CaptureServer(const CaptureServerOptions& options, std::string ou
   std::filesystem::create_directories(out_dir_);
   // The system interpreter: it is the one with python3-aiosmtpd installed.
   std::vector<std::string> args = {"/usr/bin/python3",
-                                   HERALD_SOURCE_DIR "/tests/support/smtp_capture_server.py",
+                                   (HERALD_SOURCE_DIR "/tests/support/smtp_capture_server.py"),
                                    "--port",
                                    "0",
                                    "--out",

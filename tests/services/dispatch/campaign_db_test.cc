@@ -242,7 +242,7 @@ TEST_F(CampaignTest, ScheduledCampaignStartsWhenItsTimeComesAndFinishes) {
 }
 
 TEST_F(CampaignTest, CreateChecksItsInput) {
-  auto code = [&](std::function<void(v1::CreateCampaignRequest&)> spoil) {
+  auto code = [&](const std::function<void(v1::CreateCampaignRequest&)>& spoil) {
     v1::CreateCampaignRequest r;
     r.set_idempotency_key("bad");
     r.set_name("N");

@@ -28,9 +28,9 @@ constexpr char kHash[] = "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d
 
 Env MinimalEnv() { return {{"HERALD_SUPPRESSION_KEYS", kKeys}}; }
 
-Env WithEnv(Env extra) {
+Env WithEnv(const Env& extra) {
   Env env = MinimalEnv();
-  for (auto& [k, v] : extra) env[k] = v;
+  for (const auto& [k, v] : extra) env[k] = v;
   return env;
 }
 

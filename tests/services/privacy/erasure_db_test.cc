@@ -9,9 +9,7 @@
 namespace herald::privacy {
 namespace {
 
-using ::testing::Contains;
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 std::set<std::string> Column(const std::string& dsn, const std::string& sql) {
   pqxx::connection conn(dsn);

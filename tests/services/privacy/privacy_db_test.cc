@@ -172,7 +172,7 @@ TEST_F(PrivacyTest, BlockDeniesDispatchAndCrmReadsUntilUnblocked_L2) {
   EXPECT_EQ(Check(id, "", v1::EMAIL).reason(), v1::SUBJECT_BLOCKED);
   EXPECT_EQ(Check(id, "", v1::EMAIL, "service").reason(), v1::SUBJECT_BLOCKED);
 
-  auto refused = [&](std::function<void()> f) {
+  auto refused = [&](const std::function<void()>& f) {
     Error e = CatchError(f);
     EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
     EXPECT_STREQ(e.what(), "subject is blocked");
@@ -301,7 +301,7 @@ TEST_F(PrivacyTest, RectifyingADestroyedSubjectIsRefusedAndChangesNothing) {
 TEST_F(PrivacyTest, RectifyRejectsBadFields) {
   std::string id = LiveSubject("badfields@example.com");
   std::string before = Snapshot();
-  auto code = [&](std::function<void(v1::RectifySubjectRequest&)> spoil) {
+  auto code = [&](const std::function<void(v1::RectifySubjectRequest&)>& spoil) {
     v1::RectifySubjectRequest r;
     r.set_subject_id(id);
     r.add_update_fields("surname");

@@ -31,7 +31,7 @@ class OwnersTest : public RegistryTest {
     txn.commit();
     return id;
   }
-  void Suppress(const std::string& email, SuppressionScope scope, SuppressionReason reason,
+  void Suppress(const std::string& email, const SuppressionScope& scope, SuppressionReason reason,
                 Timestamp created_at) {
     int64_t event_id = Event(EventType::kSuppressionAdded);
     auto conn = pool_->Acquire();
@@ -41,7 +41,7 @@ class OwnersTest : public RegistryTest {
                        static_cast<int>(v1::CRM), created_at, event_id});
     txn.commit();
   }
-  bool Covered(const std::string& email, SuppressionScope scope, SuppressionReason reason) {
+  bool Covered(const std::string& email, const SuppressionScope& scope, SuppressionReason reason) {
     auto conn = pool_->Acquire();
     pqxx::read_transaction txn(conn->raw());
     return CoveringSuppressionExists(*conn, txn, AllKeys(email), scope, reason);

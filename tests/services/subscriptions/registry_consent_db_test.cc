@@ -58,7 +58,7 @@ TEST_F(RegistryTest, NewestConsentByOccurrenceDecidesEvenWhenRecordedLate) {
 
 TEST_F(RegistryTest, RecordConsentRejectsBadInput) {
   std::string id = NewSubject("rc@example.com");
-  auto code = [&](std::function<void(v1::RecordConsentRequest&)> spoil) {
+  auto code = [&](const std::function<void(v1::RecordConsentRequest&)>& spoil) {
     v1::RecordConsentRequest r;
     r.set_subject_id(id);
     r.set_kind(v1::MARKETING);
@@ -147,7 +147,7 @@ TEST_F(RegistryTest, SetPreferencesRejectsUnknownTopicChannelAndService) {
 
 TEST_F(RegistryTest, OptOutRejectsBadInput) {
   std::string id = NewSubject("oo@example.com");
-  auto code = [&](std::function<void(v1::OptOutRequest&)> spoil) {
+  auto code = [&](const std::function<void(v1::OptOutRequest&)>& spoil) {
     v1::OptOutRequest r;
     r.set_subject_id(id);
     r.set_scope(v1::TOPIC);

@@ -211,7 +211,7 @@ TEST_F(RegistryTest, NewerConsentLiftsSuppressionButNotHardBounce) {
 
 TEST_F(RegistryTest, CheckRejectsBadRequests) {
   std::string id = NewSubject("bad@example.com");
-  auto code = [&](std::function<void(v1::CheckEligibilityRequest&)> spoil) {
+  auto code = [&](const std::function<void(v1::CheckEligibilityRequest&)>& spoil) {
     v1::CheckEligibilityRequest r;
     r.mutable_recipient()->set_subject_id(id);
     r.set_channel(v1::EMAIL);

@@ -210,7 +210,7 @@ size_t Count(const std::string& haystack, const std::string& needle) {
 std::unique_ptr<HttpServer> ServeSite(HttpServerOptions o) {
   o.listen = "127.0.0.1:0";
   auto s = std::make_unique<HttpServer>(o);
-  auto text = [](std::string body) {
+  auto text = [](const std::string& body) {
     return [body](const HttpRequest&) {
       HttpResponse r;
       r.body = body;

@@ -225,7 +225,7 @@ TEST_F(OutboxTest, SendIsIdempotentAndChecksItsInput) {
   auto err = CatchError([&] { SendTo(id, "idem@example.com", "same-key"); });
   EXPECT_EQ(err.code(), ErrorCode::kAlreadyExists);
 
-  auto code = [&](std::function<void(v1::SendRequest&)> spoil) {
+  auto code = [&](const std::function<void(v1::SendRequest&)>& spoil) {
     v1::SendRequest r;
     r.set_idempotency_key("bad");
     r.mutable_recipient()->set_subject_id(id);

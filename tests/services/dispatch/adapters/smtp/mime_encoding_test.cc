@@ -8,7 +8,6 @@
 namespace herald::dispatch {
 namespace {
 
-using smtp_test::Base64Decode;
 using smtp_test::CrlfLines;
 using smtp_test::DecodeEncodedWords;
 using smtp_test::EncodedWords;
@@ -16,6 +15,7 @@ using smtp_test::IsValidUtf8;
 using smtp_test::QpDecode;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using namespace std::string_literals;
 
 constexpr std::string_view kCyrillic = "Новые продукты и специальные предложения";
 constexpr std::string_view kAzerbaijani = "Yeni məhsullar və xüsusi təkliflər";
@@ -72,7 +72,7 @@ TEST(EncodeHeaderWordTest, FirstWordFitsTheRoomLeftOnTheFirstLine) {
 }
 
 TEST(EncodeHeaderWordTest, LineBreaksAndNulBecomeBase64) {
-  std::string text("Hi\r\nBcc: victim@example.com\n\0x", 31);
+  std::string text = "Hi\r\nBcc: victim@example.com\n\0x"s;
   std::string encoded = EncodeHeaderWord(text);
   EXPECT_THAT(encoded, Not(HasSubstr("Bcc")));
   EXPECT_EQ(encoded.find('\0'), std::string::npos);
