@@ -11,6 +11,7 @@
 #include "services/dispatch/content/message_template.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/blocked_reads.h"
+#include "services/subscriptions/gate/decision_answer.h"
 
 namespace herald::dispatch {
 namespace {
@@ -181,11 +182,7 @@ v1::PreviewMessageResponse MessageService::PreviewMessage(const Caller& caller,
   resp.mutable_rendered()->set_subject(rendered.subject);
   resp.mutable_rendered()->set_text(rendered.text);
   resp.mutable_rendered()->set_html(rendered.html);
-  resp.mutable_decision()->set_allowed(decision.allowed());
-  if (!decision.allowed()) {
-    resp.mutable_decision()->set_reason(static_cast<v1::DenyReason>(decision.reason));
-  }
-  resp.mutable_decision()->set_address(decision.address);
+  *resp.mutable_decision() = subscriptions::DecisionAnswer(decision);
   if (channel == Channel::kSms) {
     auto enc = sms::AnalyzeSms(rendered.text);
     resp.set_sms_encoding(enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2");

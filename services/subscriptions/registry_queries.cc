@@ -10,6 +10,7 @@
 #include "common/proto_time.h"
 #include "common/validation/input_checks.h"
 #include "services/subscriptions/blocked_reads.h"
+#include "services/subscriptions/gate/decision_answer.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/shared_statements.h"
 
@@ -28,14 +29,6 @@ constexpr db::Statement kListEvents{"events.list_for_subject", R"sql(
   ORDER BY e.id
   LIMIT $4
 )sql"};
-
-v1::Decision ToProto(const GateDecision& d) {
-  v1::Decision out;
-  out.set_allowed(d.allowed());
-  if (!d.allowed()) out.set_reason(static_cast<v1::DenyReason>(d.reason));
-  out.set_address(d.address);
-  return out;
-}
 
 }  // namespace
 
@@ -98,7 +91,7 @@ v1::CheckEligibilityResponse SubscriptionRegistry::CheckEligibility(
   }
   if (decisions[0].unknown_subject) throw NotFound("recipient.subject_id: subject");
   v1::CheckEligibilityResponse resp;
-  *resp.mutable_decision() = ToProto(decisions[0]);
+  *resp.mutable_decision() = DecisionAnswer(decisions[0]);
   return resp;
 }
 
@@ -123,7 +116,7 @@ v1::CheckEligibilityBatchResponse SubscriptionRegistry::CheckEligibilityBatch(
     if (decisions[i].unknown_subject) {
       throw NotFound("recipients[" + std::to_string(i) + "].subject_id: subject");
     }
-    *resp.add_decisions() = ToProto(decisions[i]);
+    *resp.add_decisions() = DecisionAnswer(decisions[i]);
   }
   return resp;
 }

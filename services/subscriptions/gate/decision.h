@@ -23,6 +23,10 @@ struct SubjectFacts {
   // The address decided for is one of this subject's. A subject's consent covers only its
   // own addresses (a stale CRM number may belong to someone else now).
   bool owns_address = true;
+  std::string subject_id;
+  // The subject the caller asked about (for a bare address: each of its owners); any other
+  // one only shares the address (fail safe).
+  bool explicit_subject = false;
 };
 
 // Everything one decision needs, gathered set-based from the database by EligibilityGate.
@@ -38,6 +42,21 @@ struct GateFacts {
   std::vector<SubjectFacts> subjects;
 };
 
+// Which fact decided a denial: the address itself (invalid, suppressed, or owned by no
+// subject), the subject asked about, or another subject that owns the same address (CRM
+// duplicates: every owner's "no" counts, so a consented contact can be refused because of
+// its duplicate). Callers show it so a CRM user can see why.
+enum class DecidingFact { kNone, kAddress, kSubject, kOtherSubject };
+
+struct Verdict {
+  DenyReason reason = DenyReason::kNone;
+  DecidingFact fact = DecidingFact::kNone;
+  // The subject whose fact decided (kSubject, kOtherSubject); empty otherwise.
+  std::string subject_id;
+  // The rule that applied, as one English sentence without personal data; empty to allow.
+  const char* explanation = "";
+};
+
 // The decision table of DESIGN.md. Every rule yields a candidate reason; the answer is the
 // candidate with the highest precedence (DenyReason's order), or kNone to allow.
 //
@@ -45,6 +64,7 @@ struct GateFacts {
 // has just suppressed the number), but INVALID_ADDRESS, SUBJECT_DESTROYED and
 // SUBJECT_BLOCKED still deny it: a destroyed or blocked subject's number is not processed
 // for any purpose, even a confirmation.
-DenyReason Decide(const GateFacts& facts);
+Verdict Judge(const GateFacts& facts);
+inline DenyReason Decide(const GateFacts& facts) { return Judge(facts).reason; }
 
 }  // namespace herald::subscriptions

@@ -197,10 +197,13 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
                   db::ToArrayLiteral(topics), kAnyChannel);
     for (const auto& row : rows) {
       size_t i = row[0].as<size_t>();
-      if (requests[i].subject_id && row[1].as<std::string>() == *requests[i].subject_id) {
+      SubjectFacts s;
+      s.subject_id = row[1].as<std::string>();
+      if (requests[i].subject_id && s.subject_id == *requests[i].subject_id) {
         explicit_seen[i] = true;
       }
-      SubjectFacts s;
+      // Asked about: the subject the request names, or, for a bare address, its owners.
+      s.explicit_subject = !requests[i].subject_id || s.subject_id == *requests[i].subject_id;
       s.state = ParseState(row[2].as<std::string>());
       s.blocked = row[3].as<bool>();
       s.revoked = row[4].as<bool>();
@@ -272,7 +275,13 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     for (const auto& row : rows) facts[row[0].as<size_t>()].keyword_reply = true;
   }
 
-  for (size_t i = 0; i < n; ++i) out[i].reason = subscriptions::Decide(facts[i]);
+  for (size_t i = 0; i < n; ++i) {
+    Verdict v = Judge(facts[i]);
+    out[i].reason = v.reason;
+    out[i].decided_by = v.fact;
+    out[i].deciding_subject_id = std::move(v.subject_id);
+    out[i].explanation = v.explanation;
+  }
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "common/db/connection.h"
 #include "common/domain/enums.h"
 #include "common/domain/topics.h"
+#include "services/subscriptions/gate/decision.h"
 
 namespace herald::subscriptions {
 
@@ -34,6 +35,10 @@ struct GateDecision {
   std::string address;           // normalised address decided for; empty if none was known
   std::string match_key;         // its match key (what suppressions and duplicates compare)
   bool unknown_subject = false;  // the explicit subject id does not exist
+  // What decided a denial and why (decision.h); kNone when allowed.
+  DecidingFact decided_by = DecidingFact::kNone;
+  std::string deciding_subject_id;
+  const char* explanation = "";
   bool allowed() const { return reason == DenyReason::kNone && !unknown_subject; }
 };
 

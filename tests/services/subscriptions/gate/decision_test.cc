@@ -598,5 +598,103 @@ TEST(KeywordReplyRuleTest, S1_WithoutTheFactEveryOtherMessageToAStoppedNumberIsD
   EXPECT_EQ(Decide(f), DenyReason::kNone);
 }
 
+// ---------------------------------------------------------------------------------------
+// Which fact decided: what a CRM user reads next to the reason (the gate's answer).
+// ---------------------------------------------------------------------------------------
+
+TEST(DecidingFactTest, AnAllowedRecipientNamesNoFact) {
+  Verdict v = Judge(AllowingFacts());
+  EXPECT_EQ(v.reason, DenyReason::kNone);
+  EXPECT_EQ(v.fact, DecidingFact::kNone);
+  EXPECT_TRUE(v.subject_id.empty());
+  EXPECT_STREQ(v.explanation, "");
+}
+
+// A CRM duplicate: the contact asked about consented, another subject with the same address
+// did not. The answer is NO_CONSENT (fail safe) and names the other subject as the reason.
+TEST(DecidingFactTest, ADuplicateWithoutConsentIsNamedAsTheOtherSubject) {
+  GateFacts f = AllowingFacts(2);
+  f.subjects[0].subject_id = "asked";
+  f.subjects[0].explicit_subject = true;
+  f.subjects[1].subject_id = "duplicate";
+  f.subjects[1].marketing_consent = false;
+  Verdict v = Judge(f);
+  EXPECT_EQ(v.reason, DenyReason::kNoConsent);
+  EXPECT_EQ(v.fact, DecidingFact::kOtherSubject);
+  EXPECT_EQ(v.subject_id, "duplicate");
+  EXPECT_STREQ(v.explanation, "the subject has no marketing consent on this channel");
+}
+
+TEST(DecidingFactTest, OnEqualReasonsTheSubjectAskedAboutIsNamed) {
+  for (bool asked_first : {true, false}) {
+    GateFacts f = AllowingFacts(2);
+    size_t asked = asked_first ? 0 : 1;
+    f.subjects[asked].subject_id = "asked";
+    f.subjects[asked].explicit_subject = true;
+    f.subjects[1 - asked].subject_id = "duplicate";
+    f.subjects[0].preference = PreferenceDeny::kAll;
+    f.subjects[1].preference = PreferenceDeny::kAll;
+    Verdict v = Judge(f);
+    EXPECT_EQ(v.reason, DenyReason::kUnsubscribedAll);
+    EXPECT_EQ(v.fact, DecidingFact::kSubject) << asked_first;
+    EXPECT_EQ(v.subject_id, "asked") << asked_first;
+  }
+}
+
+TEST(DecidingFactTest, AStrongerReasonOfTheOtherSubjectStillWins) {
+  GateFacts f = AllowingFacts(2);
+  f.subjects[0].explicit_subject = true;
+  f.subjects[0].preference = PreferenceDeny::kTopic;
+  f.subjects[1].subject_id = "duplicate";
+  f.subjects[1].blocked = true;
+  Verdict v = Judge(f);
+  EXPECT_EQ(v.reason, DenyReason::kSubjectBlocked);
+  EXPECT_EQ(v.fact, DecidingFact::kOtherSubject);
+  EXPECT_EQ(v.subject_id, "duplicate");
+}
+
+TEST(DecidingFactTest, AddressFactsNameTheAddressAndNoSubject) {
+  GateFacts suppressed = AllowingFacts();
+  suppressed.subjects[0].subject_id = "asked";
+  suppressed.address_suppressed = true;
+  Verdict v = Judge(suppressed);
+  EXPECT_EQ(v.fact, DecidingFact::kAddress);
+  EXPECT_TRUE(v.subject_id.empty());
+  GateFacts bare = AllowingFacts(0);
+  EXPECT_EQ(Judge(bare).fact, DecidingFact::kAddress);
+  EXPECT_STREQ(Judge(bare).explanation, "no subject owns the address, so no consent is on record");
+  GateFacts invalid = AllowingFacts();
+  invalid.address_valid = false;
+  EXPECT_EQ(Judge(invalid).fact, DecidingFact::kAddress);
+}
+
+TEST(DecidingFactTest, ASubjectWhoseConsentDoesNotCoverTheAddressIsExplainedSo) {
+  GateFacts f = AllowingFacts();
+  f.subjects[0].explicit_subject = true;
+  f.subjects[0].owns_address = false;
+  Verdict v = Judge(f);
+  EXPECT_EQ(v.reason, DenyReason::kNoConsent);
+  EXPECT_EQ(v.fact, DecidingFact::kSubject);
+  EXPECT_STREQ(v.explanation,
+               "the address is not one of the subject's, so its consent does not cover it");
+}
+
+// Every reason comes with a sentence, and the sentence never differs from the reason's own
+// rule (the same switched-on facts the precedence tests use).
+TEST(DecidingFactTest, EveryReasonIsExplained) {
+  for (DenyReason r : kPrecedence) {
+    for (Missing missing : {Missing::kMarketingConsent, Missing::kProcessingConsent}) {
+      GateFacts f = AllowingFacts();
+      f.subjects[0].explicit_subject = true;
+      SwitchOn(f, r, 0, missing);
+      Verdict v = Judge(f);
+      EXPECT_EQ(v.reason, r) << Name(r);
+      EXPECT_GT(std::string(v.explanation).size(), 10u) << Name(r);
+      bool address_level = r == DenyReason::kInvalidAddress || r == DenyReason::kAddressSuppressed;
+      EXPECT_EQ(v.fact, address_level ? DecidingFact::kAddress : DecidingFact::kSubject) << Name(r);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace herald::subscriptions
