@@ -147,10 +147,17 @@ v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& call
     }
     c->set_id(std::to_string(row[0].as<int64_t>()));
     SetTimestamp(c->mutable_record_time(), row[1].as<std::string>());
-    idem.Complete(*conn, txn, {{"consent_id", c->id()}, {"record_time", ToIso8601(now)}});
+    idem.Complete(*conn, txn,
+                  {{"consent_id", c->id()},
+                   {"record_time", ToIso8601(now)},
+                   {"occurred_at", ToIso8601(proof.occurred_at)}});
   } else {
     c->set_id((*stored)["consent_id"]);
     SetTimestamp(c->mutable_record_time(), (*stored)["record_time"]);
+    // A replay answers the first call's time of the act, not its own: a proof without one
+    // took the first call's time. Answers stored without it defaulted to their record time.
+    proof.occurred_at =
+        ParseTimestamp(stored->value("occurred_at", (*stored)["record_time"].get<std::string>()));
   }
   c->set_subject_id(subject_id);
   c->set_kind(r.kind());

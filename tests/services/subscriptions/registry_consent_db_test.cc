@@ -39,6 +39,27 @@ TEST_F(RegistryTest, ConsentsAreAppendOnlyRecordsWithProof) {
   EXPECT_THROW(db_->Exec("UPDATE consents SET granted = true"), std::exception);
 }
 
+// A replay answers what the first call answered. A proof without its own time takes the
+// first call's, so an hour later the replay must still say that time, not its own.
+TEST_F(RegistryTest, AReplayedConsentAnswersTheFirstCallsTimeOfTheAct) {
+  std::string id = NewSubject("replay@example.com");
+  v1::RecordConsentRequest r;
+  r.set_idempotency_key("form-submission-1");
+  r.set_subject_id(id);
+  r.set_kind(v1::PROCESSING);
+  r.set_granted(true);
+  r.mutable_proof()->set_source(v1::WEB_FORM);
+  r.mutable_proof()->set_document_version("consent-v3");
+  auto first = registry_->RecordConsent(crm_, r);
+  clock_.Set(clock_.Now() + std::chrono::hours(1));
+  auto replay = registry_->RecordConsent(crm_, r);
+  EXPECT_EQ(replay.SerializeAsString(), first.SerializeAsString())
+      << first.DebugString() << " vs " << replay.DebugString();
+  EXPECT_EQ(replay.consent().proof().occurred_at().seconds(),
+            ToUnixMicros(ParseTimestamp("2026-11-27T10:00:00Z")) / 1000000);
+  EXPECT_EQ(Count("consents"), 1);
+}
+
 TEST_F(RegistryTest, NewestConsentByOccurrenceDecidesEvenWhenRecordedLate) {
   std::string id = NewSubject("late@example.com");
   Consent(id, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED);
