@@ -177,9 +177,9 @@ void RpcRunner::Finish(const char* method, const Caller& caller, const grpc::Sta
 }
 
 void RpcRunner::RecordRejected(const char* method, const grpc::Status& status,
-                               std::chrono::nanoseconds latency) {
+                               std::chrono::nanoseconds latency, const std::string& request_id) {
   Caller caller;
-  caller.request_id = NewRequestId();
+  caller.request_id = request_id.empty() ? NewRequestId() : request_id;
   Finish(method, caller, status, latency);
 }
 

@@ -48,16 +48,19 @@ class RpcRunner {
     return status;
   }
 
-  // Records a call that never reached a handler (e.g. a request the library could not
-  // parse) in the same log line and metric as every other call.
+  // Records a call that never reached a handler (e.g. a request the library, or the JSON
+  // API, could not parse) in the same log line and metric as every other call. Without a
+  // request id a new one is logged.
   void RecordRejected(const char* method, const grpc::Status& status,
-                      std::chrono::nanoseconds latency);
+                      std::chrono::nanoseconds latency, const std::string& request_id = "");
+
+  // A fresh request id (16 hex digits), for a call whose caller named none.
+  static std::string NewRequestId();
 
   static grpc::StatusCode ToGrpcCode(int herald_error_code);
 
  private:
   std::string RequestId(grpc::ServerContext* ctx);
-  static std::string NewRequestId();
   grpc::Status Authorize(grpc::ServerContext* ctx, const RpcRule* rule, Caller& caller);
   static void Redact(const RpcRule& rule, const Caller& caller,
                      google::protobuf::Message& response);

@@ -9,6 +9,7 @@ const config::Schema<HeraldConfig>& Schema() {
       config::Schema<HeraldConfig>()
           .Add(&HeraldConfig::core, CoreSection())
           .Add(&HeraldConfig::http, web::HttpSection())
+          .Add(&HeraldConfig::json_api, web::JsonApiSection())
           .Add(&HeraldConfig::inbound_mail, inbound::InboundMailSection())
           .Add(&HeraldConfig::dispatch, dispatch::DispatchSection())
           .Add(&HeraldConfig::gate, subscriptions::GateSection())
@@ -28,8 +29,10 @@ void CheckListenersDistinct(const HeraldConfig& c) {
   };
   const auto& roles = c.core.roles;
   bool web = roles.count("web") > 0;
+  bool api = roles.count("api") > 0;
   const Entry entries[] = {
-      {"grpc.listen", &c.core.grpc_listen, roles.count("api") > 0},
+      {"grpc.listen", &c.core.grpc_listen, api},
+      {"json_api.listen", &c.json_api.listen, api},
       {"http.listen", &c.http.listen, web},
       {"inbound_mail.listen", &c.inbound_mail.listen, web && !c.inbound_mail.secret.empty()},
       {"ops.listen", &c.core.ops_listen, true}};

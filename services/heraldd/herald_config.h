@@ -12,6 +12,7 @@
 #include "services/privacy/privacy_config.h"
 #include "services/subscriptions/gate/gate_settings.h"
 #include "services/web/http_settings.h"
+#include "services/web/json_api/json_api_settings.h"
 
 namespace herald {
 
@@ -21,6 +22,7 @@ struct HeraldConfig {
   CoreConfig core;
   subscriptions::GateSettings gate;
   web::HttpSettings http;
+  web::JsonApiSettings json_api;
   inbound::InboundMailSettings inbound_mail;
   inbound::sms::InboundSmsSettings sms;
   dispatch::DispatchSettings dispatch;

@@ -47,6 +47,7 @@
 #include "services/web/hooks/mail_hook.h"
 #include "services/web/hooks/sms_hooks.h"
 #include "services/web/http_server.h"
+#include "services/web/json_api/json_api.h"
 #include "services/web/ops_routes.h"
 #include "services/web/recipient/privacy_confirmation_page.h"
 #include "services/web/recipient/recipient_pages.h"
@@ -65,10 +66,10 @@ constexpr char kUsage[] =
     "  --help               this text\n"
     "\n"
     "Roles: api (gRPC: SubscriptionService, DispatchService, PrivacyService, health,\n"
-    "reflection), web (HTTP: recipient pages and SMS hooks; the inbound-mail hook on its own\n"
-    "listener), worker (the outbox: claims, gate, sends; the privacy job). Every role starts\n"
-    "the ops listener: /healthz, /readyz, /metrics. SIGTERM or SIGINT: stop accepting,\n"
-    "finish in-flight calls, exit 0.\n\n";
+    "reflection; the same RPCs as JSON over HTTP on json_api.listen), web (HTTP: recipient\n"
+    "pages and SMS hooks; the inbound-mail hook on its own listener), worker (the outbox:\n"
+    "claims, gate, sends; the privacy job). Every role starts the ops listener: /healthz,\n"
+    "/readyz, /metrics. SIGTERM or SIGINT: stop accepting, finish in-flight calls, exit 0.\n\n";
 
 struct Args {
   std::string command = "serve";
@@ -242,6 +243,24 @@ int Serve(const HeraldConfig& config) {
     }
     grpc_server->GetHealthCheckService()->SetServingStatus(false);
   }
+  // The JSON API (api role): every RPC as POST /v1/{Service}/{Method}, called on the gRPC
+  // server in process so it passes the same edge; a listener of its own on the private
+  // network, never the public one.
+  std::unique_ptr<web::JsonApi> json_api;
+  std::unique_ptr<web::HttpServer> json_http;
+  if (grpc_server) {
+    json_api = std::make_unique<web::JsonApi>(
+        grpc_server->InProcessChannel(grpc::ChannelArguments()),
+        std::vector<std::string>{v1::SubscriptionService::service_full_name(),
+                                 v1::DispatchService::service_full_name(),
+                                 v1::PrivacyService::service_full_name()},
+        runner, config.json_api);
+    web::HttpServerOptions json_opts = ListenerOptions(config.http, config.json_api.listen, clock);
+    json_api->Configure(json_opts);
+    json_http = std::make_unique<web::HttpServer>(json_opts);
+    json_api->AddRoutes(*json_http);
+    json_http->Start();
+  }
 
   Readiness readiness(DatabaseProbe(config.core.database_url), [&](bool ready) {
     if (grpc_server) grpc_server->GetHealthCheckService()->SetServingStatus(ready);
@@ -379,9 +398,13 @@ int Serve(const HeraldConfig& config) {
   std::string grpc_addr = grpc_server ? bound(config.core.grpc_listen, grpc_port) : "";
   std::string http_addr = http ? bound(config.http.listen, http->port()) : "";
   std::string mail_addr = mail_http ? bound(config.inbound_mail.listen, mail_http->port()) : "";
+  std::string json_addr = json_http ? bound(config.json_api.listen, json_http->port()) : "";
   std::string ops_addr = bound(config.core.ops_listen, ops->port());
-  log::Info("heraldd started",
-            {{"grpc", grpc_addr}, {"http", http_addr}, {"mail", mail_addr}, {"ops", ops_addr}});
+  log::Info("heraldd started", {{"grpc", grpc_addr},
+                                {"json", json_addr},
+                                {"http", http_addr},
+                                {"mail", mail_addr},
+                                {"ops", ops_addr}});
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -389,6 +412,8 @@ int Serve(const HeraldConfig& config) {
   // Unready for good before anything drains: a probe finishing now must not report the
   // database fine and turn health back to SERVING while calls drain.
   readiness.Drain();
+  // JSON callers first: their calls end through the gRPC server, which drains next.
+  if (json_http) json_http->Stop();
   if (grpc_server) {
     grpc_server->GetHealthCheckService()->SetServingStatus(false);
     // Stops accepting; in-flight calls get up to 10 s to finish.

@@ -282,6 +282,25 @@ void HttpServer::Post(const std::string& pattern, HttpHandler handler) {
   server_->Post(pattern, Wrap(std::move(handler), &trusted_));
 }
 
+void HttpServer::Handle(std::string_view method, const std::string& pattern, HttpHandler handler) {
+  auto wrapped = Wrap(std::move(handler), &trusted_);
+  if (method == "GET") {
+    server_->Get(pattern, std::move(wrapped));
+  } else if (method == "POST") {
+    server_->Post(pattern, std::move(wrapped));
+  } else if (method == "PUT") {
+    server_->Put(pattern, std::move(wrapped));
+  } else if (method == "PATCH") {
+    server_->Patch(pattern, std::move(wrapped));
+  } else if (method == "DELETE") {
+    server_->Delete(pattern, std::move(wrapped));
+  } else if (method == "OPTIONS") {
+    server_->Options(pattern, std::move(wrapped));
+  } else {
+    throw std::invalid_argument("HttpServer::Handle: unsupported method");
+  }
+}
+
 const RouteLimits* HttpServer::RouteFor(std::string_view path) const {
   const RouteLimits* best = nullptr;
   for (const auto& r : options_.routes) {

@@ -73,6 +73,9 @@ class HttpServer {
   // Routes: `pattern` is a regex over the path; captures become path_params.
   void Get(const std::string& pattern, HttpHandler handler);
   void Post(const std::string& pattern, HttpHandler handler);
+  // Any of GET, POST, PUT, PATCH, DELETE, OPTIONS (e.g. to answer 405 on a POST-only path);
+  // throws std::invalid_argument for another method.
+  void Handle(std::string_view method, const std::string& pattern, HttpHandler handler);
 
   // Binds and starts accepting on a thread; returns once it accepts. Throws on bind failure.
   void Start();

@@ -6,6 +6,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <chrono>
 #include <cmath>
@@ -19,6 +20,7 @@
 #include "herald/v1/privacy.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/heraldd_process.h"
+#include "tests/support/json_client.h"
 #include "tests/support/test_database.h"
 
 namespace herald {
@@ -176,6 +178,71 @@ TEST_F(EdgeTest, EveryRpcTimesEveryScopeFollowsTheAccessTable) {
   // Both halves were exercised (an "allow nothing" or "allow everything" edge fails).
   EXPECT_GT(allowed, 40);
   EXPECT_GT(denied, 60);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM subjects"), "0");
+}
+
+// SEC-6 and J1: the same table over the JSON API. The JSON listener calls the gRPC server in
+// process, so the answers must agree method for method: no key 401 (with its challenge),
+// a scope outside the row 403, a scope in it neither; Basic with the key as password is the
+// same key. Health and reflection are gRPC only: 404 over JSON.
+TEST_F(EdgeTest, EveryRpcTimesEveryScopeFollowsTheAccessTableOverJson) {
+  StartServer();
+  ASSERT_GT(server_->json_port(), 0);
+  struct Key {
+    std::string name, authorization;
+    std::set<Scope> scopes;
+  };
+  auto bearer = [](const std::string& key) { return "Bearer " + key; };
+  auto basic = [](const std::string& key) {
+    std::string plain = "creatio:" + key;
+    std::string out(4 * ((plain.size() + 2) / 3) + 1, '\0');
+    out.resize(static_cast<size_t>(EVP_EncodeBlock(
+        reinterpret_cast<unsigned char*>(out.data()),
+        reinterpret_cast<const unsigned char*>(plain.data()), static_cast<int>(plain.size()))));
+    return "Basic " + out;
+  };
+  std::vector<Key> keys = {
+      {"no key", "", {}},
+      {"crm", bearer(HeralddProcess::kCrmKey), {Scope::kCrm}},
+      {"crm (Basic)", basic(HeralddProcess::kCrmKey), {Scope::kCrm}},
+      {"scheduler", bearer(HeralddProcess::kSchedulerKey), {Scope::kScheduler}},
+      {"privacy", bearer(HeralddProcess::kPrivacyKey), {Scope::kPrivacy}},
+      {"privacy (Basic)", basic(HeralddProcess::kPrivacyKey), {Scope::kPrivacy}},
+      {"admin", bearer(HeralddProcess::kAdminKey), {Scope::kAdmin}}};
+  int allowed = 0, denied = 0, not_served = 0;
+  for (const auto* m : ServedMethods()) {
+    std::string full = m->service()->full_name() + "/" + m->name();
+    const RpcRule* rule = FindRpcRule(full);
+    ASSERT_NE(rule, nullptr) << full;
+    std::string path = "/v1/" + m->service()->name() + "/" + m->name();
+    bool herald = m->service()->full_name().rfind("herald.v1.", 0) == 0;
+    for (const auto& k : keys) {
+      SCOPED_TRACE(full + " as " + k.name);
+      std::map<std::string, std::string> headers;
+      if (!k.authorization.empty()) headers["Authorization"] = k.authorization;
+      auto a = testing::PostJson(server_->json_port(), path, "{}", "", headers);
+      if (!herald) {
+        EXPECT_EQ(a.status, 404);
+        ++not_served;
+      } else if (k.authorization.empty()) {
+        EXPECT_EQ(a.status, 401) << a.body;
+        EXPECT_EQ(a.Header("WWW-Authenticate"), "Bearer realm=\"herald\", Basic realm=\"herald\"");
+        ++denied;
+      } else if (RuleAllows(*rule, k.scopes)) {
+        EXPECT_NE(a.status, 401) << a.body;
+        EXPECT_NE(a.status, 403) << a.body;
+        EXPECT_LT(a.status, 500) << a.body;
+        ++allowed;
+      } else {
+        EXPECT_EQ(a.status, 403) << a.body;
+        EXPECT_EQ(a.Json()["status"], "PERMISSION_DENIED");
+        ++denied;
+      }
+    }
+  }
+  EXPECT_GT(allowed, 50);
+  EXPECT_GT(denied, 80);
+  EXPECT_GT(not_served, 0);
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM subjects"), "0");
 }
 

@@ -32,19 +32,19 @@ int FreePort() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
+  bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+               getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   close(fd);
-  return port;
+  if (!bound) throw std::runtime_error("FreePort: cannot bind a port on 127.0.0.1");
+  return ntohs(addr.sin_port);
 }
 
 int HttpGet(int port, const std::string& path, std::string* body) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(2, 0);
   client.set_read_timeout(5, 0);
-  auto res = client.Get(path.c_str());
+  auto res = client.Get(path);
   if (!res) return 0;
   if (body) *body = res->body;
   return res->status;
@@ -80,7 +80,7 @@ HeralddProcess::~HeralddProcess() {
 void HeralddProcess::Start() {
   // Every listener on port 0: the kernel picks free ports and heraldd reports what it bound,
   // so parallel tests never race for a port picked beforehand and released.
-  grpc_port_ = http_port_ = ops_port_ = mail_port_ = 0;
+  grpc_port_ = json_port_ = http_port_ = ops_port_ = mail_port_ = 0;
   std::string config = dir_ + "/herald.yaml";
   {
     std::ofstream out(config);
@@ -113,7 +113,8 @@ void HeralddProcess::Start() {
     // Environment, not the file: a test's extra_yaml may hold its own inbound_mail section.
     std::string ops = "HERALD_OPS_LISTEN=127.0.0.1:0";
     std::string mail = "HERALD_INBOUND_MAIL_LISTEN=127.0.0.1:0";
-    std::vector<char*> envp = {keys.data(), path.data(), ops.data(), mail.data()};
+    std::string json = "HERALD_JSON_API_LISTEN=127.0.0.1:0";
+    std::vector<char*> envp = {keys.data(), path.data(), ops.data(), mail.data(), json.data()};
     for (auto& e : env_) envp.push_back(e.data());
     envp.push_back(nullptr);
     const char* bin = HERALD_HERALDD_PATH;
@@ -149,6 +150,7 @@ bool HeralddProcess::ReadBoundPorts() {
       return colon == std::string::npos ? 0 : std::stoi(address.substr(colon + 1));
     };
     grpc_port_ = port("grpc");
+    json_port_ = port("json");
     http_port_ = port("http");
     mail_port_ = port("mail");
     ops_port_ = port("ops");

@@ -38,6 +38,8 @@ class HeralddProcess {
   std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   // The public listener (recipient pages, SMS hooks).
   int http_port() const { return http_port_; }
+  // The JSON API's listener (api role; 0 otherwise).
+  int json_port() const { return json_port_; }
   // The ops listener (/healthz, /readyz, /metrics).
   int ops_port() const { return ops_port_; }
   // The inbound-mail hook's listener (only opened when HERALD_INBOUND_MAIL_SECRET is set;
@@ -63,6 +65,7 @@ class HeralddProcess {
   std::vector<std::string> env_;
   std::string dir_;
   int grpc_port_ = 0;
+  int json_port_ = 0;
   int http_port_ = 0;
   int ops_port_ = 0;
   int mail_port_ = 0;
