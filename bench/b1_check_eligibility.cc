@@ -1,6 +1,7 @@
 // B1: CheckEligibility requests/s at 64 concurrent calls (closed loop), beside
 // grpc.health.v1.Health/Check on the same server with the same client and concurrency (the
-// gRPC ceiling); p50/p99 open-loop at half the maximum rate; pgbench -S on the same PostgreSQL.
+// gRPC ceiling); the same call over the JSON API (what Creatio uses) beside gRPC; p50/p99
+// open-loop at half the maximum rate; pgbench -S on the same PostgreSQL.
 //   build/bench/bench_b1 [--smoke]
 #include <iostream>
 #include <random>
@@ -52,11 +53,21 @@ int main(int argc, char** argv) try {
       },
       Server::kKey);
 
+  // The same CheckEligibility as JSON over HTTP/1.1 keep-alive, one connection per call in
+  // flight (as a CRM's HTTP client pool would hold them).
+  JsonPoster json_poster(server.json_port(), "/v1/SubscriptionService/CheckEligibility",
+                         Server::kKey, concurrency, [&](uint64_t seq) {
+                           return "{\"recipient\": {\"subject_id\": \"" + ids[seq % ids.size()] +
+                                  "\"}, \"channel\": \"EMAIL\", \"topic\": \"special_offers\"}";
+                         });
+
   auto h = ClosedLoop(health_call, concurrency, run);
   auto c = ClosedLoop(check_call, concurrency, run);
-  if (h.errors || c.errors || c.ok == 0 || h.ok == 0) {
+  auto j = ClosedLoop(json_poster.issue(), concurrency, run);
+  if (h.errors || c.errors || j.errors || c.ok == 0 || h.ok == 0 || j.ok == 0) {
     std::cerr << "B1: calls failed: health " << h.errors << " (" << h.first_error << "), check "
-              << c.errors << " (" << c.first_error << ")\n";
+              << c.errors << " (" << c.first_error << "), JSON check " << j.errors << " ("
+              << j.first_error << ")\n";
     return 1;
   }
   // At most 64 calls outstanding, as in the closed loop (the server's sync thread pool is
@@ -82,6 +93,12 @@ int main(int argc, char** argv) try {
   Report({"B1", "CheckEligibility requests/s at 64 concurrent calls", c.rate, "req/s",
           "grpc.health.v1.Health/Check, same server/client/concurrency", h.rate, ratio,
           "ratio >= 0.7", ratio >= 0.7});
+  double json_ratio = j.rate / c.rate;
+  Report({"B1.json", "CheckEligibility over the JSON API, requests/s at 64 concurrent calls",
+          j.rate, "req/s", "gRPC CheckEligibility, same server/concurrency/run", c.rate, json_ratio,
+          "ratio >= 0.8", json_ratio >= 0.8});
+  Report({"B1.json_p99", "CheckEligibility over the JSON API, p99 at 64 concurrent calls", j.p99_ms,
+          "ms", "gRPC CheckEligibility p99", c.p99_ms, 0, "", true});
   Report({"B1.p50",
           "CheckEligibility p50 at half the max rate (" +
               std::to_string(static_cast<int>(c.rate / 2)) + "/s, open loop)",

@@ -221,6 +221,7 @@ void Authorize(grpc::ClientContext& ctx) {
 
 void Server::Start() {
   grpc_port_ = EphemeralPort();
+  json_port_ = EphemeralPort();
   http_port_ = EphemeralPort();
   ops_port_ = EphemeralPort();
   std::string config = dir_ + "/herald.yaml";
@@ -228,6 +229,7 @@ void Server::Start() {
     std::ofstream out(config);
     out << "database:\n  url: " << database_url_ << "\n  pool_size: " << pool_size_ << "\n"
         << "grpc:\n  listen: 127.0.0.1:" << grpc_port_ << "\n"
+        << "json_api:\n  listen: 127.0.0.1:" << json_port_ << "\n"
         << "http:\n  listen: 127.0.0.1:" << http_port_ << "\n"
         << "ops:\n  listen: 127.0.0.1:" << ops_port_ << "\n"
         << "log_level: warn\n"

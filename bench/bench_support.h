@@ -71,13 +71,14 @@ class Server {
   int Stop();
   pid_t pid() const { return pid_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  int json_port() const { return json_port_; }  // the JSON API (api role)
   std::shared_ptr<grpc::Channel> Channel() const;
   std::string LogTail() const;
 
  private:
   std::string database_url_, extra_yaml_, dir_;
   int pool_size_;
-  int grpc_port_ = 0, http_port_ = 0, ops_port_ = 0;
+  int grpc_port_ = 0, json_port_ = 0, http_port_ = 0, ops_port_ = 0;
   pid_t pid_ = -1;
 };
 

@@ -1,7 +1,10 @@
 #include "bench/load_client.h"
 
+#include <httplib.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <thread>
 
@@ -129,6 +132,69 @@ LoadResult OpenLoop(const IssueFn& issue, double rate, std::chrono::milliseconds
   flight->WaitZero();
   double seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   return rec->Finish(seconds);
+}
+
+struct JsonPoster::Shared {
+  int port;
+  std::string path, key;
+  std::function<std::string(uint64_t)> body;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<uint64_t, Done>> calls;
+  bool stop = false;
+};
+
+JsonPoster::JsonPoster(int port, std::string path, std::string bearer_key, int connections,
+                       std::function<std::string(uint64_t)> body)
+    : shared_(std::make_shared<Shared>()) {
+  shared_->port = port;
+  shared_->path = std::move(path);
+  shared_->key = std::move(bearer_key);
+  shared_->body = std::move(body);
+  for (int i = 0; i < connections; ++i) {
+    threads_.emplace_back([s = shared_] {
+      httplib::Client client("127.0.0.1", s->port);
+      client.set_keep_alive(true);
+      client.set_read_timeout(30, 0);
+      httplib::Headers headers = {{"Authorization", "Bearer " + s->key}};
+      while (true) {
+        std::pair<uint64_t, Done> call;
+        {
+          std::unique_lock<std::mutex> lock(s->mu);
+          s->cv.wait(lock, [&] { return s->stop || !s->calls.empty(); });
+          if (s->calls.empty()) return;
+          call = std::move(s->calls.front());
+          s->calls.pop_front();
+        }
+        auto res = client.Post(s->path, headers, s->body(call.first), "application/json");
+        if (res && res->status == 200) {
+          call.second(true, "");
+        } else {
+          call.second(false, res ? std::to_string(res->status) + " " + res->body
+                                 : "HTTP error " + httplib::to_string(res.error()));
+        }
+      }
+    });
+  }
+}
+
+JsonPoster::~JsonPoster() {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->stop = true;
+  }
+  shared_->cv.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+IssueFn JsonPoster::issue() {
+  return [s = shared_](uint64_t seq, Done done) {
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->calls.emplace_back(seq, std::move(done));
+    }
+    s->cv.notify_one();
+  };
 }
 
 }  // namespace herald::bench

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace herald::bench {
@@ -70,5 +71,23 @@ IssueFn Unary(
     });
   };
 }
+
+// Calls of the JSON API (POST with a JSON body over HTTP/1.1 keep-alive): `connections`
+// threads each own one connection and take the next call from a queue, so a closed loop of
+// `connections` calls keeps every connection busy. A call succeeds on 200.
+class JsonPoster {
+ public:
+  JsonPoster(int port, std::string path, std::string bearer_key, int connections,
+             std::function<std::string(uint64_t seq)> body);
+  ~JsonPoster();
+  JsonPoster(const JsonPoster&) = delete;
+  JsonPoster& operator=(const JsonPoster&) = delete;
+  IssueFn issue();
+
+ private:
+  struct Shared;
+  std::shared_ptr<Shared> shared_;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace herald::bench
