@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -157,8 +156,8 @@ HttpResponse ErrorAnswer(grpc::StatusCode code, const std::string& message,
 }
 
 // The gRPC answer as the HTTP answer: the response message printed, or the status.
-HttpResponse Answer(const Message& prototype, grpc::ClientContext& ctx, const grpc::Status& status,
-                    grpc::ByteBuffer& received, std::string request_id) {
+HttpResponse Answer(const Message& response, grpc::ClientContext& ctx, const grpc::Status& status,
+                    std::string request_id) {
   const auto& sent = ctx.GetServerInitialMetadata();
   if (auto it = sent.find("x-request-id"); it != sent.end()) {
     request_id.assign(it->second.data(), it->second.size());
@@ -166,13 +165,9 @@ HttpResponse Answer(const Message& prototype, grpc::ClientContext& ctx, const gr
   if (!status.ok()) {
     return ErrorAnswer(status.error_code(), status.error_message(), request_id, nullptr, 0);
   }
-  std::unique_ptr<Message> response(prototype.New());
-  if (!Traits::Deserialize(&received, response.get()).ok()) {
-    return ErrorAnswer(grpc::INTERNAL, "internal error", request_id, nullptr, 0);
-  }
   HttpResponse r;
   r.content_type = "application/json";
-  r.body = json_api::PrintAnswer(*response);
+  r.body = json_api::PrintAnswer(response);
   r.headers["X-Request-Id"] = request_id;
   // Answers may carry personal data.
   r.headers["Cache-Control"] = "no-store";
@@ -258,6 +253,9 @@ void JsonApi::Configure(HttpServerOptions& options) const {
   // A CRM's HTTP client keeps a few connections and sends call after call on them; closing
   // one every 20 requests (the public pages' figure) would cost a reconnect each time.
   options.keep_alive_max_requests = 1000;
+  // Callers sit behind a few addresses (a CRM's servers, a NAT) and hold a pool of
+  // connections each: the per-address cap that guards the public pages would refuse them.
+  options.max_connections_per_client = options.max_connections;
   for (const auto& [name, m] : methods_) {
     if (!m.client_streaming) continue;
     options.routes.push_back({"/v1/" + name, static_cast<size_t>(settings_.max_upload_bytes)});
@@ -347,20 +345,33 @@ HttpResponse JsonApi::Unary(const Method& m, const Call& call, const HttpRequest
   if (auto p = ApplyIdempotencyKey(m.idempotency_key, request, *message)) {
     return Refuse(m.label, call, grpc::INVALID_ARGUMENT, p->Text(), &*p);
   }
-  grpc::ByteBuffer sent, received;
-  bool own = false;
-  if (!Traits::Serialize(*message, &sent, &own).ok()) {
-    return Refuse(m.label, call, grpc::INTERNAL, "internal error");
-  }
   grpc::ClientContext ctx;
   Prepare(ctx, call.request_id, call.authorization, settings_.deadline_ms);
-  grpc::GenericStub stub(channel_);
-  std::promise<grpc::Status> done;
-  auto finished = done.get_future();
-  stub.UnaryCall(&ctx, m.grpc_path, grpc::StubOptions(), &sent, &received,
-                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
-  grpc::Status status = finished.get();
-  return Answer(*m.response, ctx, status, received, call.request_id);
+  // The completion is awaited on this thread's own queue: no hop through callback threads,
+  // and no queue made and destroyed per call as a blocking call would.
+  struct ThreadQueue {
+    grpc::CompletionQueue cq;
+    ~ThreadQueue() {
+      cq.Shutdown();
+      void* tag;
+      bool ok;
+      while (cq.Next(&tag, &ok)) {
+      }
+    }
+  };
+  thread_local ThreadQueue queue;
+  std::unique_ptr<Message> response(m.response->New());
+  grpc::TemplatedGenericStub<Message, Message> stub(channel_);
+  auto reader = stub.PrepareUnaryCall(&ctx, m.grpc_path, *message, &queue.cq);
+  reader->StartCall();
+  grpc::Status status;
+  reader->Finish(response.get(), &status, &status);
+  void* tag = nullptr;
+  bool ok = false;
+  if (!queue.cq.Next(&tag, &ok) || tag != &status) {
+    status = grpc::Status(grpc::INTERNAL, "internal error");
+  }
+  return Answer(*response, ctx, status, call.request_id);
 }
 
 HttpResponse JsonApi::Upload(const Method& m, const Call& call, const HttpRequest& request) const {
@@ -447,8 +458,11 @@ HttpResponse JsonApi::Upload(const Method& m, const Call& call, const HttpReques
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
-  if (status.ok() && !answered) status = grpc::Status(grpc::INTERNAL, "internal error");
-  return Answer(*m.response, ctx, status, received, call.request_id);
+  std::unique_ptr<Message> response(m.response->New());
+  if (status.ok() && (!answered || !Traits::Deserialize(&received, response.get()).ok())) {
+    status = grpc::Status(grpc::INTERNAL, "internal error");
+  }
+  return Answer(*response, ctx, status, call.request_id);
 }
 
 }  // namespace herald::web

@@ -144,6 +144,7 @@ std::string Sample(const OptionInfo& o, const HeraldConfig& defaults) {
       {"http.listen", "127.0.0.1:2"},
       {"ops.listen", "127.0.0.1:3"},
       {"inbound_mail.listen", "127.0.0.1:4"},
+      {"json_api.listen", "127.0.0.1:5"},
       {"links.policy_url", "https://example.com/policy"},
   };
   if (auto it = kByKey.find(o.key); it != kByKey.end()) return it->second;
