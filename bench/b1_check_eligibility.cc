@@ -3,6 +3,7 @@
 // gRPC ceiling); the same call over the JSON API (what Creatio uses) beside gRPC; p50/p99
 // open-loop at half the maximum rate; pgbench -S on the same PostgreSQL.
 //   build/bench/bench_b1 [--smoke]
+#include <algorithm>
 #include <iostream>
 #include <random>
 
@@ -63,11 +64,30 @@ int main(int argc, char** argv) try {
 
   auto h = ClosedLoop(health_call, concurrency, run);
   auto c = ClosedLoop(check_call, concurrency, run);
-  auto j = ClosedLoop(json_poster.issue(), concurrency, run);
-  if (h.errors || c.errors || j.errors || c.ok == 0 || h.ok == 0 || j.ok == 0) {
+  // JSON beside gRPC in alternating rounds, so both meet the same database, cache and machine
+  // state (one phase after the other differed by more than the effect measured).
+  struct Sum {
+    uint64_t ok = 0, errors = 0;
+    double seconds = 0, worst_p99_ms = 0;
+    std::string first_error;
+    void Add(const LoadResult& r) {
+      ok += r.ok;
+      errors += r.errors;
+      seconds += r.seconds;
+      worst_p99_ms = std::max(worst_p99_ms, r.p99_ms);
+      if (first_error.empty()) first_error = r.first_error;
+    }
+    double rate() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
+  } grpc_rounds, json_rounds;
+  for (int round = 0; round < 4; ++round) {
+    grpc_rounds.Add(ClosedLoop(check_call, concurrency, run / 4));
+    json_rounds.Add(ClosedLoop(json_poster.issue(), concurrency, run / 4));
+  }
+  if (h.errors || c.errors || c.ok == 0 || h.ok == 0 || grpc_rounds.errors || json_rounds.errors ||
+      json_rounds.ok == 0) {
     std::cerr << "B1: calls failed: health " << h.errors << " (" << h.first_error << "), check "
-              << c.errors << " (" << c.first_error << "), JSON check " << j.errors << " ("
-              << j.first_error << ")\n";
+              << c.errors + grpc_rounds.errors << " (" << c.first_error << "), JSON check "
+              << json_rounds.errors << " (" << json_rounds.first_error << ")\n";
     return 1;
   }
   // At most 64 calls outstanding, as in the closed loop (the server's sync thread pool is
@@ -93,12 +113,15 @@ int main(int argc, char** argv) try {
   Report({"B1", "CheckEligibility requests/s at 64 concurrent calls", c.rate, "req/s",
           "grpc.health.v1.Health/Check, same server/client/concurrency", h.rate, ratio,
           "ratio >= 0.7", ratio >= 0.7});
-  double json_ratio = j.rate / c.rate;
+  double json_ratio = json_rounds.rate() / grpc_rounds.rate();
   Report({"B1.json", "CheckEligibility over the JSON API, requests/s at 64 concurrent calls",
-          j.rate, "req/s", "gRPC CheckEligibility, same server/concurrency/run", c.rate, json_ratio,
-          "ratio >= 0.8", json_ratio >= 0.8});
-  Report({"B1.json_p99", "CheckEligibility over the JSON API, p99 at 64 concurrent calls", j.p99_ms,
-          "ms", "gRPC CheckEligibility p99", c.p99_ms, 0, "", true});
+          json_rounds.rate(), "req/s",
+          "gRPC CheckEligibility, same server/concurrency, alternating rounds", grpc_rounds.rate(),
+          json_ratio, "ratio >= 0.8", json_ratio >= 0.8});
+  Report({"B1.json_p99",
+          "CheckEligibility over the JSON API, p99 at 64 concurrent calls (worst round)",
+          json_rounds.worst_p99_ms, "ms", "gRPC CheckEligibility p99 (worst round)",
+          grpc_rounds.worst_p99_ms, 0, "", true});
   Report({"B1.p50",
           "CheckEligibility p50 at half the max rate (" +
               std::to_string(static_cast<int>(c.rate / 2)) + "/s, open loop)",

@@ -1,11 +1,22 @@
 #include "bench/load_client.h"
 
-#include <httplib.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 namespace herald::bench {
@@ -135,56 +146,185 @@ LoadResult OpenLoop(const IssueFn& issue, double rate, std::chrono::milliseconds
 }
 
 struct JsonPoster::Shared {
-  int port;
-  std::string path, key;
+  struct Connection {
+    int fd = -1;
+    bool busy = false;
+    std::string out, in;
+    size_t sent = 0;
+    Done done;
+  };
+  int port = 0;
+  std::string head;  // the request up to Content-Length's value
   std::function<std::string(uint64_t)> body;
+  int epoll_fd = -1, wake_fd = -1;
+  std::vector<Connection> connections;
   std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::pair<uint64_t, Done>> calls;
-  bool stop = false;
+  std::deque<std::pair<uint64_t, Done>> calls;  // issued, not yet on a connection
+  std::atomic<bool> stop{false};
+
+  // Opens connection i; false when the server cannot be reached.
+  bool Connect(size_t i) {
+    Connection& c = connections[i];
+    if (c.fd >= 0) close(c.fd);
+    c = Connection();
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      close(c.fd);
+      c.fd = -1;
+      return false;
+    }
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, c.fd, &ev);
+    return true;
+  }
+
+  // Closes connection i (it reconnects when it next gets a call) and fails its call.
+  void Fail(size_t i, const std::string& why) {
+    Connection& c = connections[i];
+    Done done = std::move(c.done);
+    if (c.fd >= 0) close(c.fd);
+    c = Connection();
+    if (done) done(false, why);
+  }
+
+  void Flush(size_t i) {
+    Connection& c = connections[i];
+    while (c.sent < c.out.size()) {
+      ssize_t n = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT;
+        ev.data.u64 = i;
+        epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &ev);
+        return;
+      }
+      if (n <= 0) return Fail(i, "send failed");
+      c.sent += static_cast<size_t>(n);
+    }
+  }
+
+  // Puts waiting calls on idle connections.
+  void Assign() {
+    for (size_t i = 0; i < connections.size(); ++i) {
+      if (connections[i].busy) continue;
+      std::pair<uint64_t, Done> call;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (calls.empty()) return;
+        call = std::move(calls.front());
+        calls.pop_front();
+      }
+      if (connections[i].fd < 0 && !Connect(i)) {
+        call.second(false, "cannot connect to the JSON API");
+        continue;
+      }
+      std::string b = body(call.first);
+      Connection& c = connections[i];
+      c.busy = true;
+      c.done = std::move(call.second);
+      c.out = head + std::to_string(b.size()) + "\r\n\r\n" + b;
+      c.sent = 0;
+      Flush(i);
+    }
+  }
+
+  // A whole answer in c.in: its status, and how many bytes it took; 0 while incomplete.
+  static size_t Complete(const std::string& in, int* status) {
+    size_t end = in.find("\r\n\r\n");
+    if (end == std::string::npos) return 0;
+    *status = in.size() > 12 ? std::atoi(in.c_str() + 9) : 0;
+    size_t length = 0;
+    for (size_t at = in.find('\n'); at < end; at = in.find('\n', at + 1)) {
+      if (strncasecmp(in.c_str() + at + 1, "content-length:", 15) == 0) {
+        length = std::strtoul(in.c_str() + at + 16, nullptr, 10);
+      }
+    }
+    size_t total = end + 4 + length;
+    return in.size() >= total ? total : 0;
+  }
+
+  void Read(size_t i) {
+    Connection& c = connections[i];
+    char buf[16384];
+    while (true) {
+      ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return Fail(i, "the server closed the connection");
+    }
+    int status = 0;
+    if (size_t used = Complete(c.in, &status)) {
+      std::string error = status == 200 ? "" : c.in.substr(0, std::min<size_t>(used, 300));
+      c.in.erase(0, used);
+      c.busy = false;
+      Done done = std::move(c.done);
+      done(status == 200, error);
+    }
+  }
+
+  void Loop() {
+    epoll_event events[64];
+    while (!stop) {
+      int n = epoll_wait(epoll_fd, events, 64, 100);
+      for (int k = 0; k < n; ++k) {
+        uint64_t i = events[k].data.u64;
+        if (i == UINT64_MAX) {
+          uint64_t count;
+          (void)!read(wake_fd, &count, sizeof count);
+          continue;
+        }
+        if (events[k].events & EPOLLOUT) {
+          epoll_event ev{};
+          ev.events = EPOLLIN;
+          ev.data.u64 = i;
+          epoll_ctl(epoll_fd, EPOLL_CTL_MOD, connections[i].fd, &ev);
+          Flush(i);
+        }
+        if (events[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) Read(i);
+      }
+      Assign();
+    }
+  }
 };
 
 JsonPoster::JsonPoster(int port, std::string path, std::string bearer_key, int connections,
                        std::function<std::string(uint64_t)> body)
     : shared_(std::make_shared<Shared>()) {
   shared_->port = port;
-  shared_->path = std::move(path);
-  shared_->key = std::move(bearer_key);
+  shared_->head = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                  "\r\nAuthorization: Bearer " + bearer_key +
+                  "\r\nContent-Type: application/json\r\nContent-Length: ";
   shared_->body = std::move(body);
-  for (int i = 0; i < connections; ++i) {
-    threads_.emplace_back([s = shared_] {
-      httplib::Client client("127.0.0.1", s->port);
-      client.set_keep_alive(true);
-      client.set_read_timeout(30, 0);
-      httplib::Headers headers = {{"Authorization", "Bearer " + s->key}};
-      while (true) {
-        std::pair<uint64_t, Done> call;
-        {
-          std::unique_lock<std::mutex> lock(s->mu);
-          s->cv.wait(lock, [&] { return s->stop || !s->calls.empty(); });
-          if (s->calls.empty()) return;
-          call = std::move(s->calls.front());
-          s->calls.pop_front();
-        }
-        auto res = client.Post(s->path, headers, s->body(call.first), "application/json");
-        if (res && res->status == 200) {
-          call.second(true, "");
-        } else {
-          call.second(false, res ? std::to_string(res->status) + " " + res->body
-                                 : "HTTP error " + httplib::to_string(res.error()));
-        }
-      }
-    });
-  }
+  shared_->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  shared_->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = UINT64_MAX;
+  epoll_ctl(shared_->epoll_fd, EPOLL_CTL_ADD, shared_->wake_fd, &ev);
+  shared_->connections.resize(static_cast<size_t>(connections));
+  thread_ = std::thread([s = shared_] { s->Loop(); });
 }
 
 JsonPoster::~JsonPoster() {
-  {
-    std::lock_guard<std::mutex> lock(shared_->mu);
-    shared_->stop = true;
+  shared_->stop = true;
+  thread_.join();
+  for (auto& c : shared_->connections) {
+    if (c.fd >= 0) close(c.fd);
   }
-  shared_->cv.notify_all();
-  for (auto& t : threads_) t.join();
+  close(shared_->epoll_fd);
+  close(shared_->wake_fd);
 }
 
 IssueFn JsonPoster::issue() {
@@ -193,7 +333,8 @@ IssueFn JsonPoster::issue() {
       std::lock_guard<std::mutex> lock(s->mu);
       s->calls.emplace_back(seq, std::move(done));
     }
-    s->cv.notify_one();
+    uint64_t one = 1;
+    (void)!write(s->wake_fd, &one, sizeof one);
   };
 }
 
