@@ -2,6 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/stubs/strutil.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
@@ -21,6 +22,7 @@ namespace {
 
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
 using Json = nlohmann::json;
 
 // Far deeper than any request message nests; bounds the walk's recursion.
@@ -72,55 +74,74 @@ IntRange RangeOf(const FieldDescriptor* f) {
   }
 }
 
-void CheckInteger(const Json& v, const FieldDescriptor* f, const std::string& path) {
+// An integer field's value: a JSON number or a decimal string (proto3's JSON mapping), whole
+// and within the field's range. Returned as sign and magnitude.
+struct Integer {
+  bool negative = false;
+  uint64_t magnitude = 0;
+  int64_t Signed() const {
+    return negative ? static_cast<int64_t>(~magnitude + 1) : static_cast<int64_t>(magnitude);
+  }
+};
+
+Integer ReadInteger(const Json& v, const FieldDescriptor* f, const std::string& path) {
   IntRange r = RangeOf(f);
   std::string expected = "expected a whole number from " + std::to_string(r.min) + " to " +
                          std::to_string(r.max) +
                          (r.wide ? " (a JSON number or a decimal string)" : "");
-  bool negative = false;
-  uint64_t magnitude = 0;
+  Integer out;
   if (v.is_number_unsigned()) {
-    magnitude = v.get<uint64_t>();
+    out.magnitude = v.get<uint64_t>();
   } else if (v.is_number_integer()) {
     int64_t i = v.get<int64_t>();
-    negative = i < 0;
-    magnitude = negative ? static_cast<uint64_t>(-(i + 1)) + 1 : static_cast<uint64_t>(i);
+    out.negative = i < 0;
+    out.magnitude = out.negative ? static_cast<uint64_t>(-(i + 1)) + 1 : static_cast<uint64_t>(i);
   } else if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
     std::string_view digits = s;
     if (!digits.empty() && digits.front() == '-') {
-      negative = true;
+      out.negative = true;
       digits.remove_prefix(1);
     }
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out.magnitude);
     if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
       Fail(path, expected);
     }
   } else {
     Fail(path, expected);
   }
-  bool fits = negative ? (r.min < 0 && magnitude <= static_cast<uint64_t>(-(r.min + 1)) + 1)
-                       : magnitude <= r.max;
+  if (out.negative && out.magnitude == 0) out.negative = false;  // "-0"
+  bool fits = out.negative ? (r.min < 0 && out.magnitude <= static_cast<uint64_t>(-(r.min + 1)) + 1)
+                           : out.magnitude <= r.max;
   if (!fits) Fail(path, expected);
+  return out;
 }
 
-void CheckFloat(const Json& v, const FieldDescriptor* f, const std::string& path) {
+double ReadFloat(const Json& v, const FieldDescriptor* f, const std::string& path) {
   const char* expected = "expected a number (or \"NaN\", \"Infinity\", \"-Infinity\")";
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
-    if (s != "NaN" && s != "Infinity" && s != "-Infinity") Fail(path, expected);
-    return;
+    if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    if (s == "Infinity") return std::numeric_limits<double>::infinity();
+    if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
+    Fail(path, expected);
   }
   if (!v.is_number()) Fail(path, expected);
+  double d = v.get<double>();
   if (f->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT &&
-      std::fabs(v.get<double>()) > static_cast<double>(FLT_MAX)) {
+      std::fabs(d) > static_cast<double>(FLT_MAX)) {
     Fail(path, "expected a number within the range of a 32-bit float");
   }
+  return d;
 }
 
-void CheckEnum(const Json& v, const FieldDescriptor* f, const std::string& path) {
+int ReadEnum(const Json& v, const FieldDescriptor* f, const std::string& path) {
   const auto* e = f->enum_type();
-  if (v.is_string() && e->FindValueByName(v.get_ref<const std::string&>())) return;
+  if (v.is_string()) {
+    if (const auto* value = e->FindValueByName(v.get_ref<const std::string&>())) {
+      return value->number();
+    }
+  }
   std::string names;
   for (int i = 0; i < e->value_count(); ++i) {
     names += (i ? ", " : "") + e->value(i)->name();
@@ -128,85 +149,136 @@ void CheckEnum(const Json& v, const FieldDescriptor* f, const std::string& path)
   Fail(path, "expected the name of a value: " + names);
 }
 
-void CheckBase64(const Json& v, const std::string& path) {
+std::string ReadBytes(const Json& v, const std::string& path) {
   const char* expected = "expected base64 text";
   if (!v.is_string()) Fail(path, expected);
-  for (unsigned char c : v.get_ref<const std::string&>()) {
-    if (!std::isalnum(c) && c != '+' && c != '/' && c != '-' && c != '_' && c != '=') {
-      Fail(path, expected);
-    }
-  }
+  std::string out;
+  const auto& text = v.get_ref<const std::string&>();
+  bool url = text.find_first_of("-_") != std::string::npos;
+  bool ok = url ? google::protobuf::WebSafeBase64Unescape(text, &out)
+                : google::protobuf::Base64Unescape(text, &out);
+  if (!ok) Fail(path, expected);
+  return out;
 }
 
-void CheckObject(const Json& object, const Descriptor* d, const std::string& path, int depth);
+void FillObject(const Json& object, Message& m, const std::string& path, int depth);
 
-void CheckMessage(const Json& v, const Descriptor* d, const std::string& path, int depth) {
-  const std::string& type = d->full_name();
-  if (type == "google.protobuf.Timestamp") {
-    google::protobuf::Timestamp ignored;
-    if (!v.is_string() ||
-        !google::protobuf::util::TimeUtil::FromString(v.get_ref<const std::string&>(), &ignored)) {
-      Fail(path, "expected an RFC 3339 timestamp such as \"2026-12-01T10:00:00Z\"");
+// A message-typed value: the well-known types by their JSON forms, others as objects.
+void FillMessage(const Json& v, Message& m, const std::string& path, int depth) {
+  const std::string& type = m.GetDescriptor()->full_name();
+  if (type == "google.protobuf.Timestamp" || type == "google.protobuf.Duration") {
+    bool timestamp = type == "google.protobuf.Timestamp";
+    bool ok = false;
+    if (v.is_string()) {
+      if (timestamp) {
+        google::protobuf::Timestamp t;
+        ok = google::protobuf::util::TimeUtil::FromString(v.get_ref<const std::string&>(), &t);
+        if (ok) m.CopyFrom(t);
+      } else {
+        google::protobuf::Duration d;
+        ok = google::protobuf::util::TimeUtil::FromString(v.get_ref<const std::string&>(), &d);
+        if (ok) m.CopyFrom(d);
+      }
     }
-    return;
-  }
-  if (type == "google.protobuf.Duration") {
-    google::protobuf::Duration ignored;
-    if (!v.is_string() ||
-        !google::protobuf::util::TimeUtil::FromString(v.get_ref<const std::string&>(), &ignored)) {
-      Fail(path, "expected a duration in seconds such as \"1.5s\"");
+    if (!ok) {
+      Fail(path, timestamp ? "expected an RFC 3339 timestamp such as \"2026-12-01T10:00:00Z\""
+                           : "expected a duration in seconds such as \"1.5s\"");
     }
     return;
   }
   if (type.rfind("google.protobuf.", 0) == 0 && type != "google.protobuf.Empty") {
-    return;  // Struct, Value, wrappers, Any: protobuf's own parser checks them
+    // Struct, Value, wrappers, Any: protobuf's own reader, whose message is not passed on.
+    if (!google::protobuf::util::JsonStringToMessage(v.dump(), &m).ok()) {
+      Fail(path, "expected the JSON form of " + type);
+    }
+    return;
   }
   if (!v.is_object()) Fail(path, "expected an object");
-  CheckObject(v, d, path, depth + 1);
+  FillObject(v, m, path, depth + 1);
 }
 
-void CheckValue(const Json& v, const FieldDescriptor* f, const std::string& path, int depth) {
+// One value of field `f` of `m`: the field itself, or one more element when repeated.
+void FillValue(const Json& v, Message& m, const FieldDescriptor* f, const std::string& path,
+               int depth) {
+  const auto* r = m.GetReflection();
+  const bool add = f->is_repeated();
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_BOOL:
       if (!v.is_boolean()) Fail(path, "expected true or false");
+      add ? r->AddBool(&m, f, v.get<bool>()) : r->SetBool(&m, f, v.get<bool>());
       return;
-    case FieldDescriptor::CPPTYPE_STRING:
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string value;
       if (f->type() == FieldDescriptor::TYPE_BYTES) {
-        CheckBase64(v, path);
-      } else if (!v.is_string()) {
+        value = ReadBytes(v, path);
+      } else if (v.is_string()) {
+        value = v.get<std::string>();
+      } else {
         Fail(path, "expected a string");
       }
+      add ? r->AddString(&m, f, std::move(value)) : r->SetString(&m, f, std::move(value));
       return;
-    case FieldDescriptor::CPPTYPE_ENUM:
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
       if (f->enum_type()->full_name() == "google.protobuf.NullValue") return;
-      CheckEnum(v, f, path);
+      int value = ReadEnum(v, f, path);
+      add ? r->AddEnumValue(&m, f, value) : r->SetEnumValue(&m, f, value);
       return;
-    case FieldDescriptor::CPPTYPE_INT32:
-    case FieldDescriptor::CPPTYPE_UINT32:
-    case FieldDescriptor::CPPTYPE_INT64:
-    case FieldDescriptor::CPPTYPE_UINT64:
-      CheckInteger(v, f, path);
+    }
+    case FieldDescriptor::CPPTYPE_INT32: {
+      auto value = static_cast<int32_t>(ReadInteger(v, f, path).Signed());
+      add ? r->AddInt32(&m, f, value) : r->SetInt32(&m, f, value);
       return;
-    case FieldDescriptor::CPPTYPE_FLOAT:
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-      CheckFloat(v, f, path);
+    }
+    case FieldDescriptor::CPPTYPE_UINT32: {
+      auto value = static_cast<uint32_t>(ReadInteger(v, f, path).magnitude);
+      add ? r->AddUInt32(&m, f, value) : r->SetUInt32(&m, f, value);
       return;
+    }
+    case FieldDescriptor::CPPTYPE_INT64: {
+      int64_t value = ReadInteger(v, f, path).Signed();
+      add ? r->AddInt64(&m, f, value) : r->SetInt64(&m, f, value);
+      return;
+    }
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t value = ReadInteger(v, f, path).magnitude;
+      add ? r->AddUInt64(&m, f, value) : r->SetUInt64(&m, f, value);
+      return;
+    }
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      auto value = static_cast<float>(ReadFloat(v, f, path));
+      add ? r->AddFloat(&m, f, value) : r->SetFloat(&m, f, value);
+      return;
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE: {
+      double value = ReadFloat(v, f, path);
+      add ? r->AddDouble(&m, f, value) : r->SetDouble(&m, f, value);
+      return;
+    }
     case FieldDescriptor::CPPTYPE_MESSAGE:
-      CheckMessage(v, f->message_type(), path, depth);
+      FillMessage(v, add ? *r->AddMessage(&m, f) : *r->MutableMessage(&m, f), path, depth);
       return;
   }
 }
 
-void CheckField(const Json& v, const FieldDescriptor* f, const std::string& path, int depth) {
+void FillField(const Json& v, Message& m, const FieldDescriptor* f, const std::string& path,
+               int depth) {
   if (v.is_null()) return;  // the field's default
   if (f->is_map()) {
     if (!v.is_object()) Fail(path, "expected an object (a map)");
     const auto* key = f->message_type()->map_key();
     const auto* value = f->message_type()->map_value();
     for (const auto& [k, item] : v.items()) {
-      if (key->cpp_type() != FieldDescriptor::CPPTYPE_STRING) CheckValue(Json(k), key, path, depth);
       if (item.is_null()) Fail(path, "a map value may not be null");
-      CheckValue(item, value, path, depth);
+      Message* entry = m.GetReflection()->AddMessage(&m, f);
+      if (key->cpp_type() == FieldDescriptor::CPPTYPE_BOOL) {
+        if (k != "true" && k != "false") Fail(path, "expected map keys true or false");
+        entry->GetReflection()->SetBool(entry, key, k == "true");
+      } else {
+        // Map keys are JSON strings; an integer key is read from its text.
+        FillValue(Json(k), *entry, key, path, depth);
+      }
+      FillValue(item, *entry, value, path, depth);
     }
     return;
   }
@@ -214,15 +286,16 @@ void CheckField(const Json& v, const FieldDescriptor* f, const std::string& path
     if (!v.is_array()) Fail(path, "expected an array");
     for (size_t i = 0; i < v.size(); ++i) {
       if (v[i].is_null()) Fail(Indexed(path, i), "an array element may not be null");
-      CheckValue(v[i], f, Indexed(path, i), depth);
+      FillValue(v[i], m, f, Indexed(path, i), depth);
     }
     return;
   }
-  CheckValue(v, f, path, depth);
+  FillValue(v, m, f, path, depth);
 }
 
-void CheckObject(const Json& object, const Descriptor* d, const std::string& path, int depth) {
+void FillObject(const Json& object, Message& m, const std::string& path, int depth) {
   if (depth > kMaxDepth) Fail(path, "nested too deeply");
+  const Descriptor* d = m.GetDescriptor();
   std::set<const google::protobuf::OneofDescriptor*> oneofs;
   for (const auto& [key, value] : object.items()) {
     const FieldDescriptor* f = d->FindFieldByName(key);
@@ -243,7 +316,7 @@ void CheckObject(const Json& object, const Descriptor* d, const std::string& pat
       }
       Fail(Join(path, oneof->name()), "set only one of " + members);
     }
-    CheckField(value, f, Join(path, key), depth);
+    FillField(value, m, f, Join(path, key), depth);
   }
 }
 
@@ -283,21 +356,14 @@ Json ParseWithoutDuplicateKeys(std::string_view body) {
 }  // namespace
 
 std::optional<FieldProblem> ParseRequest(std::string_view body, google::protobuf::Message& out) {
+  out.Clear();
   try {
     Json parsed = ParseWithoutDuplicateKeys(body);
     if (!parsed.is_object()) Fail("", "expected a JSON object");
-    CheckObject(parsed, out.GetDescriptor(), "", 0);
+    FillObject(parsed, out, "", 0);
   } catch (const Rejected& r) {
+    out.Clear();  // nothing half-read is ever used
     return r.problem;
-  }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(body.data(), body.size()), &out, options);
-  // The checks above accept only what this parser takes; its own message would quote
-  // values, so it is never passed on.
-  if (!status.ok()) {
-    return FieldProblem{"", "the body does not fit " + out.GetDescriptor()->name()};
   }
   return std::nullopt;
 }

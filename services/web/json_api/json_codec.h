@@ -28,7 +28,9 @@ struct FieldProblem {
 //   malformed timestamp: each a problem naming the field path and the expected type;
 // - enums by name; 64-bit integers as a JSON number or a decimal string; timestamps RFC 3339;
 //   null is the field's default.
-// Returns nullopt when `out` holds the request.
+// The checks and the reading are one walk over the descriptor, so nothing is accepted that
+// is not read as written. Returns nullopt when `out` holds the request; on a problem `out`
+// is left empty.
 std::optional<FieldProblem> ParseRequest(std::string_view body, google::protobuf::Message& out);
 
 // An answer as JSON: every field printed (false, 0, "" and [] included), enums by name,
