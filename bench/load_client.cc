@@ -299,8 +299,8 @@ struct JsonPoster::Shared {
   }
 };
 
-JsonPoster::JsonPoster(int port, std::string path, std::string bearer_key, int connections,
-                       std::function<std::string(uint64_t)> body)
+JsonPoster::JsonPoster(int port, const std::string& path, const std::string& bearer_key,
+                       int connections, std::function<std::string(uint64_t)> body)
     : shared_(std::make_shared<Shared>()) {
   shared_->port = port;
   shared_->head = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +

@@ -79,7 +79,7 @@ IssueFn Unary(
 // of the server's figure. A call succeeds on 200.
 class JsonPoster {
  public:
-  JsonPoster(int port, std::string path, std::string bearer_key, int connections,
+  JsonPoster(int port, const std::string& path, const std::string& bearer_key, int connections,
              std::function<std::string(uint64_t seq)> body);
   ~JsonPoster();
   JsonPoster(const JsonPoster&) = delete;

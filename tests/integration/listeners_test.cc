@@ -10,6 +10,7 @@
 
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/heraldd_process.h"
+#include "tests/support/json_client.h"
 #include "tests/support/test_database.h"
 
 namespace herald {
@@ -90,6 +91,17 @@ TEST_F(ListenersTest, EachListenerServesOnlyItsOwnRoutes) {
   EXPECT_EQ(Post(server.mail_port(), "/hooks/email/inbound", message, kMailSecret), 200);
   EXPECT_EQ(HttpGet(server.mail_port(), "/metrics"), 404);
   EXPECT_EQ(HttpGet(server.mail_port(), "/u/not-a-token"), 404);
+  // JSON API: the RPCs, keyed, and nothing else; no other listener serves them.
+  const std::string topics = "/v1/SubscriptionService/ListTopics";
+  EXPECT_EQ(testing::PostJson(server.json_port(), topics, "{}", HeralddProcess::kCrmKey).status,
+            200);
+  for (int port : {server.http_port(), server.mail_port(), server.ops_port()}) {
+    EXPECT_EQ(testing::PostJson(port, topics, "{}", HeralddProcess::kCrmKey).status, 404) << port;
+  }
+  for (const char* path : {"/healthz", "/metrics", "/u/not-a-token"}) {
+    EXPECT_EQ(HttpGet(server.json_port(), path), 404) << path;
+  }
+  EXPECT_EQ(Post(server.json_port(), "/hooks/email/inbound", message, kMailSecret), 404);
   EXPECT_EQ(server.Stop(SIGTERM), 0);
 }
 
@@ -112,6 +124,7 @@ TEST_F(ListenersTest, WorkerOnlyProcessStartsTheOpsListener) {
   // No public or API listener in this role.
   EXPECT_EQ(server.http_port(), 0) << "heraldd reported a public listener";
   EXPECT_EQ(server.grpc_target(), "127.0.0.1:0") << "heraldd reported a gRPC listener";
+  EXPECT_EQ(server.json_port(), 0) << "heraldd reported a JSON API listener";
   EXPECT_EQ(HttpGet(server.http_port(), "/u/x"), 0);
   EXPECT_EQ(server.Stop(SIGTERM), 0);
   EXPECT_THAT(server.Log(), HasSubstr("\"ops\":\"127.0.0.1:" + std::to_string(server.ops_port())));

@@ -38,7 +38,7 @@ nlohmann::json JsonAnswer::Json() const {
 }
 
 JsonAnswer PostJson(int port, const std::string& path, const std::string& body,
-                    const std::string& key, std::map<std::string, std::string> headers,
+                    const std::string& key, const std::map<std::string, std::string>& headers,
                     const std::string& content_type) {
   auto client = Client(port);
   httplib::Headers h;
@@ -46,18 +46,18 @@ JsonAnswer PostJson(int port, const std::string& path, const std::string& body,
     h.emplace("Authorization", "Bearer " + key);
   }
   for (const auto& [n, v] : headers) h.emplace(n, v);
-  if (content_type.empty() && body.empty()) return From(client.Post(path.c_str(), h));
-  return From(client.Post(path.c_str(), h, body, content_type.c_str()));
+  if (content_type.empty() && body.empty()) return From(client.Post(path, h));
+  return From(client.Post(path, h, body, content_type));
 }
 
 JsonAnswer SendHttp(int port, const std::string& method, const std::string& path,
                     const std::string& key) {
   auto client = Client(port);
   httplib::Headers h = {{"Authorization", "Bearer " + key}};
-  if (method == "GET") return From(client.Get(path.c_str(), h));
-  if (method == "PUT") return From(client.Put(path.c_str(), h, "{}", "application/json"));
-  if (method == "PATCH") return From(client.Patch(path.c_str(), h, "{}", "application/json"));
-  return From(client.Delete(path.c_str(), h));
+  if (method == "GET") return From(client.Get(path, h));
+  if (method == "PUT") return From(client.Put(path, h, "{}", "application/json"));
+  if (method == "PATCH") return From(client.Patch(path, h, "{}", "application/json"));
+  return From(client.Delete(path, h));
 }
 
 }  // namespace herald::testing

@@ -21,7 +21,8 @@ struct JsonAnswer {
 // `headers` names an Authorization of its own; an empty content type with an empty body
 // sends neither.
 JsonAnswer PostJson(int port, const std::string& path, const std::string& body,
-                    const std::string& key = "", std::map<std::string, std::string> headers = {},
+                    const std::string& key = "",
+                    const std::map<std::string, std::string>& headers = {},
                     const std::string& content_type = "application/json");
 
 // Any other method, for the 405 answers.
