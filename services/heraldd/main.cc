@@ -258,7 +258,7 @@ int Serve(const HeraldConfig& config) {
         std::vector<std::string>{v1::SubscriptionService::service_full_name(),
                                  v1::DispatchService::service_full_name(),
                                  v1::PrivacyService::service_full_name()},
-        runner, config.json_api);
+        runner, auth, config.json_api);
     web::HttpServerOptions json_opts = ListenerOptions(config.http, config.json_api.listen, clock);
     json_api->Configure(json_opts);
     json_http = std::make_unique<web::HttpServer>(json_opts);

@@ -177,8 +177,8 @@ HttpResponse Answer(const Message& response, grpc::ClientContext& ctx, const grp
 }  // namespace
 
 JsonApi::JsonApi(std::shared_ptr<grpc::Channel> channel, const std::vector<std::string>& services,
-                 RpcRunner& runner, JsonApiSettings settings)
-    : channel_(std::move(channel)), runner_(runner), settings_(std::move(settings)) {
+                 RpcRunner& runner, const ApiKeyAuthenticator& keys, JsonApiSettings settings)
+    : channel_(std::move(channel)), runner_(runner), keys_(keys), settings_(std::move(settings)) {
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   auto* factory = google::protobuf::MessageFactory::generated_factory();
   for (const auto& name : services) {
@@ -299,6 +299,15 @@ HttpResponse JsonApi::Handle(const HttpRequest& request) const {
   std::string problem;
   auto authorization = Authorization(request.Header("Authorization"), &problem);
   if (!authorization) return Refuse(m.label, call, grpc::UNAUTHENTICATED, problem);
+  // The edge's own answers, given before the body is read (the edge still checks the key
+  // and then the scope).
+  if (authorization->empty()) {
+    return Refuse(m.label, call, grpc::UNAUTHENTICATED,
+                  "authorization: a bearer API key is required");
+  }
+  if (!keys_.Authenticate(*authorization)) {
+    return Refuse(m.label, call, grpc::UNAUTHENTICATED, "authorization: unknown API key");
+  }
   call.authorization = *authorization;
   return m.client_streaming ? Upload(m, call, request) : Unary(m, call, request);
 }

@@ -33,8 +33,10 @@ class JsonApi {
  public:
   // `services`: full names ("herald.v1.SubscriptionService"); every one must be in the
   // generated descriptor pool. `runner` records calls refused before they reach gRPC.
+  // `keys` turns away a caller without a known key before its body is read: reading is the
+  // costly part of a call nobody may make (scopes stay the edge's to check).
   JsonApi(std::shared_ptr<grpc::Channel> channel, const std::vector<std::string>& services,
-          RpcRunner& runner, JsonApiSettings settings);
+          RpcRunner& runner, const ApiKeyAuthenticator& keys, JsonApiSettings settings);
   ~JsonApi();
   JsonApi(const JsonApi&) = delete;
   JsonApi& operator=(const JsonApi&) = delete;
@@ -72,6 +74,7 @@ class JsonApi {
 
   std::shared_ptr<grpc::Channel> channel_;
   RpcRunner& runner_;
+  const ApiKeyAuthenticator& keys_;
   JsonApiSettings settings_;
   std::map<std::string, Method> methods_;  // by "SubscriptionService/CheckEligibility"
 };

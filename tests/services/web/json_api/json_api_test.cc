@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/config/config.h"
 #include "common/crypto/hash.h"
 #include "common/metrics/metrics.h"
 #include "herald/v1/dispatch.grpc.pb.h"
@@ -98,7 +99,7 @@ class JsonApiTest : public ::testing::Test {
     api_ = std::make_unique<JsonApi>(
         grpc_->InProcessChannel(grpc::ChannelArguments()),
         std::vector<std::string>{"herald.v1.SubscriptionService", "herald.v1.DispatchService"},
-        runner_, settings);
+        runner_, auth_, settings);
     HttpServerOptions options;
     options.listen = settings.listen;
     api_->Configure(options);
@@ -121,7 +122,12 @@ class JsonApiTest : public ::testing::Test {
   StandInSubscriptions subscriptions_;
   StandInDispatch dispatch_;
   Metrics metrics_;
-  ApiKeyAuthenticator auth_{{}};
+  ApiKeyAuthenticator auth_{
+      {{"unit", crypto::ToHex(crypto::Sha256(kKey)), {Scope::kAdmin}},
+       // Basic's password keeps any colon after the first: "any:thing" as login gives this.
+       {"unit-colon",
+        crypto::ToHex(crypto::Sha256(std::string("thing:") + kKey)),
+        {Scope::kAdmin}}}};
   RpcRunner runner_{auth_, metrics_};
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<JsonApi> api_;
@@ -249,6 +255,22 @@ TEST_F(JsonApiTest, J5_TheIdempotencyKeyHeaderIsTheRequestsKey) {
   EXPECT_EQ(no_such_field.status, 400);
   EXPECT_THAT(no_such_field.Json()["message"].get<std::string>(),
               HasSubstr("takes no idempotency key"));
+}
+
+// A caller without a known key is turned away before its body is read: a malformed body
+// answers 401, not 400, and nothing reaches gRPC.
+TEST_F(JsonApiTest, J5_NoKnownKeyIsRefusedBeforeTheBodyIsRead) {
+  int before = dispatch_.messages;
+  for (const std::string key : {"", "not-a-key-0123456789"}) {
+    auto a = PostJson(http_->port(), "/v1/DispatchService/AddRecipients", "{not json", key, {},
+                      "application/x-ndjson");
+    EXPECT_EQ(a.status, 401) << key;
+    EXPECT_EQ(a.Header("WWW-Authenticate"), "Bearer realm=\"herald\", Basic realm=\"herald\"");
+    EXPECT_EQ(a.Json()["message"], key.empty() ? "authorization: a bearer API key is required"
+                                               : "authorization: unknown API key");
+  }
+  EXPECT_EQ(dispatch_.messages, before);
+  EXPECT_EQ(Check("{not json").status, 400);  // with the key, the body's own answer
 }
 
 TEST_F(JsonApiTest, J5_OnlyJsonIsRead) {
