@@ -7,6 +7,7 @@
 
 #include "common/crypto/hash.h"
 #include "common/error.h"
+#include "common/grpc/request_id.h"
 #include "common/log/log.h"
 
 namespace herald {
@@ -80,11 +81,7 @@ std::string RpcRunner::RequestId(grpc::ServerContext* ctx) {
   auto it = ctx->client_metadata().find("x-request-id");
   if (it != ctx->client_metadata().end()) {
     std::string_view given(it->second.data(), it->second.size());
-    bool ok = !given.empty() && given.size() <= 64;
-    for (char c : given) {
-      ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
-    }
-    if (ok) {
+    if (ValidRequestId(given)) {
       ctx->AddInitialMetadata("x-request-id", std::string(given));
       return std::string(given);
     }

@@ -275,11 +275,11 @@ HttpServer::HttpServer(HttpServerOptions options)
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Get(const std::string& pattern, HttpHandler handler) {
-  server_->Get(pattern, Wrap(std::move(handler), &trusted_));
+  Handle("GET", pattern, std::move(handler));
 }
 
 void HttpServer::Post(const std::string& pattern, HttpHandler handler) {
-  server_->Post(pattern, Wrap(std::move(handler), &trusted_));
+  Handle("POST", pattern, std::move(handler));
 }
 
 void HttpServer::Handle(std::string_view method, const std::string& pattern, HttpHandler handler) {

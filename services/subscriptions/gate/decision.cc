@@ -9,11 +9,14 @@ struct Rule {
   const char* explanation = "";
 };
 
+// The two rules that hold even for a keyword reply.
+constexpr Rule kDestroyed{DenyReason::kSubjectDestroyed,
+                          "the subject was destroyed or depersonalized"};
+constexpr Rule kBlocked{DenyReason::kSubjectBlocked, "the subject's data is blocked"};
+
 Rule SubjectRule(const SubjectFacts& s, const GateFacts& facts) {
-  if (s.state != SubjectFacts::State::kActive) {
-    return {DenyReason::kSubjectDestroyed, "the subject was destroyed or depersonalized"};
-  }
-  if (s.blocked) return {DenyReason::kSubjectBlocked, "the subject's data is blocked"};
+  if (s.state != SubjectFacts::State::kActive) return kDestroyed;
+  if (s.blocked) return kBlocked;
   if (s.revoked) {
     return {DenyReason::kConsentRevoked, "the subject revoked consent to processing"};
   }
@@ -81,12 +84,9 @@ Verdict Judge(const GateFacts& facts) {
   if (facts.keyword_reply) {
     for (const auto& s : facts.subjects) {
       if (s.state != SubjectFacts::State::kActive) {
-        Consider(answer,
-                 {DenyReason::kSubjectDestroyed, "the subject was destroyed or depersonalized"},
-                 FactOf(s), &s);
+        Consider(answer, kDestroyed, FactOf(s), &s);
       } else if (s.blocked) {
-        Consider(answer, {DenyReason::kSubjectBlocked, "the subject's data is blocked"}, FactOf(s),
-                 &s);
+        Consider(answer, kBlocked, FactOf(s), &s);
       }
     }
     return answer;

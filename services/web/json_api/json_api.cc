@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "common/crypto/link_token.h"
+#include "common/grpc/request_id.h"
 
 namespace herald::web {
 
@@ -35,12 +36,6 @@ using Traits = grpc::SerializationTraits<Message>;
 
 constexpr char kChallenge[] = "Bearer realm=\"herald\", Basic realm=\"herald\"";
 constexpr char kPattern[] = R"(/v1/([A-Za-z][A-Za-z0-9]*)/([A-Za-z][A-Za-z0-9]*))";
-
-bool ValidRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(),
-                     [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
-}
 
 // Header values travel on as gRPC metadata, which carries printable ASCII only.
 bool Printable(std::string_view v) {
@@ -337,6 +332,33 @@ std::optional<FieldProblem> ApplyIdempotencyKey(const google::protobuf::FieldDes
   return std::nullopt;
 }
 
+// The completion queue of the calling worker thread, kept for the thread's life: calls wait
+// on it in this thread (no hop through callback threads), and no queue is made and
+// destroyed per call as a blocking call would.
+grpc::CompletionQueue& ThreadQueue() {
+  struct Queue {
+    grpc::CompletionQueue cq;
+    ~Queue() {
+      cq.Shutdown();
+      void* tag;
+      bool ok;
+      while (cq.Next(&tag, &ok)) {
+      }
+    }
+  };
+  thread_local Queue queue;
+  return queue.cq;
+}
+
+// Waits for the one operation in flight on this thread's queue, started with `tag`; whether
+// it succeeded. Every call here starts one operation at a time and waits for it, so nothing
+// is left on the queue when a call returns.
+bool AwaitOne(void* tag) {
+  void* got = nullptr;
+  bool ok = false;
+  return ThreadQueue().Next(&got, &ok) && got == tag && ok;
+}
+
 }  // namespace
 
 HttpResponse JsonApi::Unary(const Method& m, const Call& call, const HttpRequest& request) const {
@@ -356,30 +378,13 @@ HttpResponse JsonApi::Unary(const Method& m, const Call& call, const HttpRequest
   }
   grpc::ClientContext ctx;
   Prepare(ctx, call.request_id, call.authorization, settings_.deadline_ms);
-  // The completion is awaited on this thread's own queue: no hop through callback threads,
-  // and no queue made and destroyed per call as a blocking call would.
-  struct ThreadQueue {
-    grpc::CompletionQueue cq;
-    ~ThreadQueue() {
-      cq.Shutdown();
-      void* tag;
-      bool ok;
-      while (cq.Next(&tag, &ok)) {
-      }
-    }
-  };
-  thread_local ThreadQueue queue;
   std::unique_ptr<Message> response(m.response->New());
   grpc::TemplatedGenericStub<Message, Message> stub(channel_);
-  auto reader = stub.PrepareUnaryCall(&ctx, m.grpc_path, *message, &queue.cq);
+  auto reader = stub.PrepareUnaryCall(&ctx, m.grpc_path, *message, &ThreadQueue());
   reader->StartCall();
   grpc::Status status;
   reader->Finish(response.get(), &status, &status);
-  void* tag = nullptr;
-  bool ok = false;
-  if (!queue.cq.Next(&tag, &ok) || tag != &status) {
-    status = grpc::Status(grpc::INTERNAL, "internal error");
-  }
+  if (!AwaitOne(&status)) status = grpc::Status(grpc::INTERNAL, "internal error");
   return Answer(*response, ctx, status, call.request_id);
 }
 
@@ -403,8 +408,9 @@ HttpResponse JsonApi::Upload(const Method& m, const Call& call, const HttpReques
                       " bytes; send larger uploads as application/x-ndjson",
                   nullptr, 413);
   }
-  // The lines, each checked before the first is sent: a bad line adds nothing.
-  std::vector<std::pair<size_t, std::string_view>> lines;  // (1-based line number, text)
+  // Every line is read and checked before the first is sent, so a bad line adds nothing;
+  // what is sent is the messages as read, kept serialized (smaller than their JSON).
+  std::vector<std::string> messages;
   std::string_view body = request.body;
   for (size_t number = 1; !body.empty(); ++number) {
     size_t end = ndjson ? body.find('\n') : std::string_view::npos;
@@ -420,53 +426,37 @@ HttpResponse JsonApi::Upload(const Method& m, const Call& call, const HttpReques
                     nullptr, 413);
     }
     std::unique_ptr<Message> message(m.request->New());
-    if (auto p = json_api::ParseRequest(line, *message)) {
-      return Refuse(m.label, call, grpc::INVALID_ARGUMENT, where + p->Text(), &*p);
-    }
-    lines.emplace_back(number, line);
+    auto p = json_api::ParseRequest(line, *message);
+    if (!p) p = ApplyIdempotencyKey(m.idempotency_key, request, *message);
+    if (p) return Refuse(m.label, call, grpc::INVALID_ARGUMENT, where + p->Text(), &*p);
+    messages.push_back(message->SerializeAsString());
   }
-  if (auto p = ApplyIdempotencyKey(m.idempotency_key, request,
-                                   *std::unique_ptr<Message>(m.request->New()))) {
-    return Refuse(m.label, call, grpc::INVALID_ARGUMENT, p->Text(), &*p);
-  }
-  if (lines.empty()) {
+  if (messages.empty()) {
     return Refuse(m.label, call, grpc::INVALID_ARGUMENT, "the upload holds no line");
   }
 
   grpc::ClientContext ctx;
   Prepare(ctx, call.request_id, call.authorization, settings_.deadline_ms);
-  grpc::CompletionQueue cq;
   grpc::GenericStub stub(channel_);
-  auto stream = stub.PrepareCall(&ctx, m.grpc_path, &cq);
-  // One operation at a time, so each completion is the one just started.
-  void* tag = nullptr;
-  bool ok = false;
-  auto step = [&cq, &tag, &ok] { return cq.Next(&tag, &ok) && ok; };
+  auto stream = stub.PrepareCall(&ctx, m.grpc_path, &ThreadQueue());
   stream->StartCall(&ctx);
-  bool open = step();
-  for (const auto& [number, line] : lines) {
-    if (!open) break;
-    std::unique_ptr<Message> message(m.request->New());
-    json_api::ParseRequest(line, *message);  // checked above
-    grpc::ByteBuffer sent;
-    bool own = false;
-    if (!Traits::Serialize(*message, &sent, &own).ok()) break;
-    stream->Write(sent, &ctx);
-    open = step();
+  bool open = AwaitOne(&ctx);
+  for (const auto& bytes : messages) {
+    if (!open) break;  // the server has answered already; Finish says how
+    grpc::Slice slice(bytes);
+    stream->Write(grpc::ByteBuffer(&slice, 1), &ctx);
+    open = AwaitOne(&ctx);
   }
   if (open) {
     stream->WritesDone(&ctx);
-    step();
+    AwaitOne(&ctx);
   }
   grpc::ByteBuffer received;
   stream->Read(&received, &ctx);
-  bool answered = step();
+  bool answered = AwaitOne(&ctx);
   grpc::Status status;
   stream->Finish(&status, &ctx);
-  step();
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
+  AwaitOne(&ctx);
   std::unique_ptr<Message> response(m.response->New());
   if (status.ok() && (!answered || !Traits::Deserialize(&received, response.get()).ok())) {
     status = grpc::Status(grpc::INTERNAL, "internal error");
