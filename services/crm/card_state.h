@@ -45,4 +45,7 @@ void RememberCard(db::Connection& conn, pqxx::transaction_base& txn, const std::
 void ForgetCards(db::Connection& conn, pqxx::transaction_base& txn,
                  const std::vector<std::string>& subject_ids);
 
+// Deletes the subject's row (a destroyed subject, after its final write).
+void DeleteCard(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id);
+
 }  // namespace herald::crm

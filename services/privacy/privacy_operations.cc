@@ -73,7 +73,7 @@ PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
   bool acts_on_subject =
       subject_id && (kind == RequestKind::kRectify || kind == RequestKind::kRevoke);
   if (acts_on_subject) {
-    flags = LockSubject(conn, txn, *subject_id);
+    flags = LockSubject(conn, txn, *subject_id, now);
     if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   }
   NewRequest req{kind,       subject_id, origin_event_id, source, received_at,
@@ -116,7 +116,7 @@ PrivacyOperations::Confirmed PrivacyOperations::ConfirmInTxn(
   // lock them in.
   v1::PrivacyRequest seen = LoadRequest(conn, txn, request_id, now);
   SubjectFlags flags;
-  if (!seen.subject_id().empty()) flags = LockSubject(conn, txn, seen.subject_id());
+  if (!seen.subject_id().empty()) flags = LockSubject(conn, txn, seen.subject_id(), now);
   Confirmed out;
   out.request = LoadRequest(conn, txn, request_id, now, /*for_update=*/true);
   if (out.request.status() != v1::OPEN) {
@@ -172,7 +172,7 @@ v1::OpenPrivacyRequestResponse PrivacyOperations::OpenRequest(
     return resp;
   }
   // Every kind needs a subject we know, even when it acts on nothing by itself.
-  LockSubject(*conn, txn, subject_id);
+  LockSubject(*conn, txn, subject_id, now);
   Opened opened = OpenInTxn(*conn, txn, static_cast<RequestKind>(r.kind()), subject_id,
                             std::nullopt, source, caller.client_id, received, now);
   idem.Complete(*conn, txn, {{"request_id", *opened.request_id}});
@@ -252,7 +252,7 @@ v1::CompletePrivacyRequestResponse PrivacyOperations::CompleteRequest(
   if (req.blocked_by_request() && !req.subject_id().empty()) {
     // A block set for a rectification ends with it, corrected or found accurate
     // (art. 21 p. 2).
-    SubjectFlags flags = LockSubject(*conn, txn, req.subject_id());
+    SubjectFlags flags = LockSubject(*conn, txn, req.subject_id(), now);
     if (flags.state == "active" && flags.blocked) {
       SetBlocked(*conn, txn, req.subject_id(), false, caller.client_id, v1::OPERATOR,
                  "request closed", id, now);
@@ -284,7 +284,7 @@ v1::BlockSubjectResponse PrivacyOperations::BlockSubject(const Caller& caller,
     txn.commit();
     return resp;
   }
-  SubjectFlags flags = LockSubject(*conn, txn, subject_id);
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id, now);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   if (request_id) {
     v1::PrivacyRequest req = LoadAnsweredRequest(*conn, txn, *request_id, subject_id, {}, now);
@@ -314,7 +314,7 @@ v1::UnblockSubjectResponse PrivacyOperations::UnblockSubject(const Caller& calle
     txn.commit();
     return {};
   }
-  SubjectFlags flags = LockSubject(*conn, txn, subject_id);
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id, now);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   if (!flags.blocked) throw FailedPrecondition("subject_id: the subject is not blocked");
   SetBlocked(*conn, txn, subject_id, false, caller.client_id, v1::OPERATOR,
@@ -366,7 +366,7 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
     txn.commit();
     return resp;
   }
-  SubjectFlags flags = LockSubject(*conn, txn, subject_id);
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id, now);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   v1::PrivacyRequest req;
   if (request_id) {
@@ -452,7 +452,7 @@ v1::RevokeConsentResponse PrivacyOperations::RevokeConsent(const Caller& caller,
     txn.commit();
     return resp;
   }
-  SubjectFlags flags = LockSubject(*conn, txn, subject_id);
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id, now);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
   if (request_id) {
     LoadAnsweredRequest(*conn, txn, *request_id, subject_id, {RequestKind::kRevoke}, now);

@@ -97,7 +97,7 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
     }
   }
   bool destroy = mode == Mode::kDestroy;
-  auto gate_row = subscriptions::LockSubjectForChange(*conn, txn, subject_id);
+  auto gate_row = subscriptions::LockSubjectForChange(*conn, txn, subject_id, now);
   if (!gate_row) throw NotFound("subject_id: subject");
   if (!request_id.empty()) {
     // Checked before anything is erased; the subject's gate row is taken first, as every

@@ -32,8 +32,8 @@ PersonalFields ReadPersonalFields(db::Connection& conn, pqxx::transaction_base& 
 }
 
 SubjectFlags LockSubject(db::Connection& conn, pqxx::transaction_base& txn,
-                         const std::string& subject_id) {
-  auto row = subscriptions::LockSubjectForChange(conn, txn, subject_id);
+                         const std::string& subject_id, Timestamp now) {
+  auto row = subscriptions::LockSubjectForChange(conn, txn, subject_id, now);
   if (!row) throw NotFound("subject_id: subject");
   return {row->state, row->blocked, row->revoked};
 }

@@ -31,7 +31,7 @@ PersonalFields ReadPersonalFields(db::Connection& conn, pqxx::transaction_base& 
 
 // NOT_FOUND for an unknown subject.
 SubjectFlags LockSubject(db::Connection& conn, pqxx::transaction_base& txn,
-                         const std::string& subject_id);
+                         const std::string& subject_id, Timestamp now);
 
 // Sets `blocked` and appends subject.blocked / subject.unblocked (non-personal details).
 void SetBlocked(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,

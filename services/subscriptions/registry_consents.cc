@@ -54,8 +54,8 @@ constexpr db::Statement kSetCrossBorder{"subjects.set_cross_border", R"sql(
 }  // namespace
 
 int SubscriptionRegistry::LockSubjectForChange(db::Connection& conn, pqxx::transaction_base& txn,
-                                               const std::string& subject_id, Timestamp) {
-  auto row = subscriptions::LockSubjectForChange(conn, txn, subject_id);
+                                               const std::string& subject_id, Timestamp now) {
+  auto row = subscriptions::LockSubjectForChange(conn, txn, subject_id, now);
   if (!row) throw NotFound("subject_id: subject");
   if (row->state != "active") {
     throw FailedPrecondition("subject_id: the subject was destroyed or depersonalized");

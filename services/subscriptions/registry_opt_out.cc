@@ -180,7 +180,7 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
       r.scope() == v1::TOPIC ? r.topic() : std::string()};
 
   crypto::SuppressionHash current = hasher_.Current(KindName(kind), address.match_key);
-  LockAddressForChange(conn, txn, crypto::ToHex(current.hash));
+  LockAddressForChange(conn, txn, crypto::ToHex(current.hash), kind, address.match_key, now);
 
   std::vector<std::string> all;
   for (const auto& h : hasher_.All(KindName(kind), address.match_key)) {

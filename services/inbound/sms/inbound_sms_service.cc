@@ -180,7 +180,8 @@ InboundSmsService::Record InboundSmsService::Recall(const std::string& provider,
   // The number's gate row first, as every address opt-out takes it: a START's "was it
   // stopped?" and a concurrent STOP of the same number are ordered by it.
   crypto::SuppressionHash current = hasher_.Current("phone", match_key);
-  subscriptions::LockAddressForChange(*conn, txn, crypto::ToHex(current.hash));
+  subscriptions::LockAddressForChange(*conn, txn, crypto::ToHex(current.hash), AddressKind::kPhone,
+                                      match_key, now);
   std::string outcome;
   switch (keyword) {
     case KeywordClass::kStop:
@@ -296,7 +297,8 @@ InboundResult InboundSmsService::HandleInbound(const std::string& provider, cons
   Timestamp now = clock_.Now();
   if (rec.keyword == KeywordClass::kStart && rec.outcome == "started" && owners.empty()) {
     crypto::SuppressionHash current = hasher_.Current("phone", number.match_key);
-    subscriptions::LockAddressForChange(*conn, txn, crypto::ToHex(current.hash));
+    subscriptions::LockAddressForChange(*conn, txn, crypto::ToHex(current.hash),
+                                        AddressKind::kPhone, number.match_key, now);
     int64_t event_id =
         subscriptions::AppendEvent(*conn, txn,
                                    {std::nullopt,

@@ -5,6 +5,7 @@
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
+#include "services/crm/writeback_queue.h"
 
 namespace herald::subscriptions {
 namespace {
@@ -55,9 +56,11 @@ constexpr db::Statement kLockAddressesForClaim{"gate_rows.lock_addresses_for_cla
 
 std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
                                                    pqxx::transaction_base& txn,
-                                                   const std::string& subject_id) {
+                                                   const std::string& subject_id,
+                                                   Timestamp now) {
   auto rows = conn.Exec(txn, kLockSubjectForChange, subject_id);
   if (rows.empty()) return std::nullopt;
+  crm::MarkSubject(conn, txn, subject_id, now);
   return SubjectGateRow{rows[0][0].as<std::string>(), rows[0][1].as<bool>(), rows[0][2].as<bool>(),
                         rows[0][3].as<int>()};
 }
@@ -65,6 +68,13 @@ std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
 void LockAddressForChange(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& key_hex) {
   conn.Exec(txn, kLockAddressForChange, key_hex);
+}
+
+void LockAddressForChange(db::Connection& conn, pqxx::transaction_base& txn,
+                          const std::string& key_hex, AddressKind kind,
+                          const std::string& match_key, Timestamp now) {
+  conn.Exec(txn, kLockAddressForChange, key_hex);
+  crm::MarkAddressOwners(conn, txn, kind, match_key, now);
 }
 
 void LockForClaim(db::Connection& conn, pqxx::transaction_base& txn,

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/crypto/key_ring.h"
 #include "common/db/connection.h"
 #include "common/domain/enums.h"
@@ -39,13 +40,22 @@ struct SubjectGateRow {
   int marketing_channels = 0;  // bit (1 << channel) set: marketing consent on that channel
 };
 
+// Every change takes a gate row, so taking one is also where the change is announced to the
+// CRM write-back (services/crm/writeback_queue.h): the subject, or the live subjects owning
+// the address, are marked in the same transaction, and their cards are written after commit.
+
 // Rule 1 for a subject: bumps its gate_version. nullopt when there is no such subject.
 std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
                                                    pqxx::transaction_base& txn,
-                                                   const std::string& subject_id);
+                                                   const std::string& subject_id, Timestamp now);
 
 // Rule 1 for an address, given its keyed hash under the newest key (hex): creates the row
-// or bumps its version.
+// or bumps its version, and marks the subjects owning the address (kind, match key).
+void LockAddressForChange(db::Connection& conn, pqxx::transaction_base& txn,
+                          const std::string& key_hex, AddressKind kind,
+                          const std::string& match_key, Timestamp now);
+// The same for an address known only by its keyed hash (a one-click link to a bare
+// address): its owners cannot be found from the hash, so none are marked.
 void LockAddressForChange(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& key_hex);
 

@@ -1,0 +1,102 @@
+#include "services/crm/card_state.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
+
+namespace herald::crm {
+namespace {
+
+constexpr db::Statement kLoad{"crm_contacts.load", R"sql(
+  SELECT subject_id, contact_id, do_not_use_email, do_not_use_sms, do_not_use_call,
+         subscriptions::text
+  FROM crm_contacts
+  WHERE subject_id = ANY($1::uuid[])
+)sql"};
+// Known values replace, unknown (NULL) ones keep; subscriptions merge per type.
+constexpr db::Statement kRemember{"crm_contacts.remember", R"sql(
+  INSERT INTO crm_contacts (subject_id, contact_id, do_not_use_email, do_not_use_sms,
+                            do_not_use_call, subscriptions, updated_at)
+  VALUES ($1::uuid, $2::uuid, NULLIF($3, '')::boolean, NULLIF($4, '')::boolean,
+          NULLIF($5, '')::boolean, $6::jsonb, $7)
+  ON CONFLICT (subject_id) DO UPDATE SET
+    contact_id = EXCLUDED.contact_id,
+    do_not_use_email = COALESCE(EXCLUDED.do_not_use_email, crm_contacts.do_not_use_email),
+    do_not_use_sms = COALESCE(EXCLUDED.do_not_use_sms, crm_contacts.do_not_use_sms),
+    do_not_use_call = COALESCE(EXCLUDED.do_not_use_call, crm_contacts.do_not_use_call),
+    subscriptions = (
+      SELECT COALESCE(jsonb_object_agg(k, COALESCE(crm_contacts.subscriptions -> k, '{}'::jsonb)
+                                          || jsonb_strip_nulls(EXCLUDED.subscriptions -> k)),
+                      '{}'::jsonb)
+      FROM jsonb_object_keys(EXCLUDED.subscriptions) AS k
+    ) || (crm_contacts.subscriptions - ARRAY(SELECT jsonb_object_keys(EXCLUDED.subscriptions))),
+    updated_at = EXCLUDED.updated_at
+)sql"};
+constexpr db::Statement kForget{"crm_contacts.forget", R"sql(
+  UPDATE crm_contacts
+  SET do_not_use_email = NULL, do_not_use_sms = NULL, do_not_use_call = NULL,
+      subscriptions = (SELECT COALESCE(jsonb_object_agg(k, jsonb_build_object('row', v -> 'row')),
+                                       '{}'::jsonb)
+                       FROM jsonb_each(subscriptions) AS e(k, v))
+  WHERE subject_id = ANY($1::uuid[])
+)sql"};
+constexpr db::Statement kDelete{"crm_contacts.delete", R"sql(
+  DELETE FROM crm_contacts WHERE subject_id = $1::uuid
+)sql"};
+
+std::optional<bool> OptionalBool(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<bool>();
+}
+
+}  // namespace
+
+std::map<std::string, KnownCard> LoadKnownCards(db::Connection& conn, pqxx::transaction_base& txn,
+                                                const std::vector<std::string>& subject_ids) {
+  std::map<std::string, KnownCard> cards;
+  if (subject_ids.empty()) return cards;
+  for (const auto& r : conn.Exec(txn, kLoad, db::ToArrayLiteral(subject_ids))) {
+    KnownCard& card = cards[r[0].as<std::string>()];
+    card.contact_id = r[1].as<std::string>();
+    card.flags.do_not_use_email = OptionalBool(r[2]);
+    card.flags.do_not_use_sms = OptionalBool(r[3]);
+    card.flags.do_not_use_call = OptionalBool(r[4]);
+    for (const auto& [type, v] : nlohmann::json::parse(r[5].as<std::string>()).items()) {
+      if (v.contains("unsubscribed") && v["unsubscribed"].is_boolean()) {
+        card.flags.unsubscribed[type] = v["unsubscribed"].get<bool>();
+      }
+      if (v.contains("row") && v["row"].is_string()) {
+        card.subscription_rows[type] = v["row"].get<std::string>();
+      }
+    }
+  }
+  return cards;
+}
+
+void RememberCard(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
+                  const std::string& contact_id, const CardFlags& flags,
+                  const std::map<std::string, std::string>& subscription_rows, Timestamp now) {
+  nlohmann::json subs = nlohmann::json::object();
+  for (const auto& [type, unsubscribed] : flags.unsubscribed) {
+    subs[type]["unsubscribed"] = unsubscribed;
+  }
+  for (const auto& [type, row] : subscription_rows) subs[type]["row"] = row;
+  auto opt = [](const std::optional<bool>& b) -> std::string {
+    return b ? (*b ? "true" : "false") : "";
+  };
+  conn.Exec(txn, kRemember, subject_id, contact_id, opt(flags.do_not_use_email),
+            opt(flags.do_not_use_sms), opt(flags.do_not_use_call), subs.dump(), ToIso8601(now));
+}
+
+void ForgetCards(db::Connection& conn, pqxx::transaction_base& txn,
+                 const std::vector<std::string>& subject_ids) {
+  if (subject_ids.empty()) return;
+  conn.Exec(txn, kForget, db::ToArrayLiteral(subject_ids));
+}
+
+void DeleteCard(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id) {
+  conn.Exec(txn, kDelete, subject_id);
+}
+
+}  // namespace herald::crm

@@ -1,0 +1,200 @@
+#include "services/crm/writeback_queue.h"
+
+#include "common/db/statement.h"
+
+namespace herald::crm {
+namespace {
+
+// A subject is linked when its external_id is a Creatio Contact Id: a GUID.
+#define HERALD_GUID_RE "'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"
+
+constexpr db::Statement kMarkSubject{"crm_outbox.mark_subject", R"sql(
+  INSERT INTO crm_outbox (subject_id, contact_id, enqueued_at, due_at)
+  SELECT id, lower(external_id)::uuid, $2, $2
+  FROM subjects
+  WHERE id = $1::uuid AND external_id ~ )sql" HERALD_GUID_RE R"sql(
+  ON CONFLICT (subject_id)
+  DO UPDATE SET revision = crm_outbox.revision + 1
+)sql"};
+constexpr db::Statement kMarkAddressOwners{"crm_outbox.mark_address_owners", R"sql(
+  INSERT INTO crm_outbox (subject_id, contact_id, enqueued_at, due_at)
+  SELECT DISTINCT s.id, lower(s.external_id)::uuid, $3::timestamptz, $3::timestamptz
+  FROM addresses a
+  JOIN subjects s ON s.id = a.subject_id
+  WHERE a.kind = $1 AND a.match_key = $2 AND s.state = 'active'
+    AND s.external_id ~ )sql" HERALD_GUID_RE R"sql(
+  ON CONFLICT (subject_id)
+  DO UPDATE SET revision = crm_outbox.revision + 1
+)sql"};
+constexpr db::Statement kClaim{"crm_outbox.claim", R"sql(
+  WITH due AS (
+    SELECT subject_id
+    FROM crm_outbox
+    WHERE state = 'pending' AND due_at <= $2
+      AND NOT EXISTS (SELECT 1 FROM crm_outbox p WHERE p.state IN ('parked', 'parked_auth'))
+    ORDER BY due_at, subject_id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+  )
+  UPDATE crm_outbox o
+  SET due_at = $3, attempts = o.attempts + 1
+  FROM due
+  WHERE o.subject_id = due.subject_id
+  RETURNING o.subject_id, o.contact_id, o.revision, o.attempts
+)sql"};
+constexpr db::Statement kFinish{"crm_outbox.finish", R"sql(
+  DELETE FROM crm_outbox WHERE subject_id = $1::uuid AND revision = $2
+)sql"};
+// A newer change came in while this one was out: send again now, the age of the oldest
+// unsent change being that newer change's (close enough: it is at most this old).
+constexpr db::Statement kAgain{"crm_outbox.again", R"sql(
+  UPDATE crm_outbox
+  SET due_at = $2, attempts = 0, last_status = NULL, last_error = ''
+  WHERE subject_id = $1::uuid
+)sql"};
+constexpr db::Statement kPostpone{"crm_outbox.postpone", R"sql(
+  UPDATE crm_outbox
+  SET due_at = $2, last_status = NULLIF($3, 0), last_error = $4
+  WHERE subject_id = $1::uuid
+)sql"};
+constexpr db::Statement kStop{"crm_outbox.stop", R"sql(
+  UPDATE crm_outbox
+  SET state = $2, last_status = NULLIF($3, 0), last_error = $4, parked_at = $5
+  WHERE subject_id = $1::uuid
+)sql"};
+constexpr db::Statement kStatus{"crm_outbox.status", R"sql(
+  SELECT
+    count(*) FILTER (WHERE state = 'pending'),
+    count(*) FILTER (WHERE state = 'parked'),
+    count(*) FILTER (WHERE state = 'parked_auth'),
+    count(*) FILTER (WHERE state = 'dead'),
+    to_char(min(enqueued_at) FILTER (WHERE state <> 'dead') AT TIME ZONE 'UTC',
+            'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    (SELECT last_error FROM crm_outbox WHERE state IN ('parked', 'parked_auth')
+     ORDER BY parked_at DESC LIMIT 1)
+  FROM crm_outbox
+)sql"};
+constexpr db::Statement kRetry{"crm_outbox.retry", R"sql(
+  UPDATE crm_outbox
+  SET state = 'pending', due_at = $1, attempts = 0, parked_at = NULL
+  WHERE state IN ('parked', 'parked_auth') OR ($2 AND state = 'dead')
+)sql"};
+constexpr db::Statement kMarkLinkedPage{"crm_outbox.mark_linked_page", R"sql(
+  WITH page AS (
+    SELECT id, lower(external_id)::uuid AS contact_id
+    FROM subjects
+    WHERE id > $1::uuid AND state = 'active' AND external_id ~ )sql" HERALD_GUID_RE R"sql(
+    ORDER BY id
+    LIMIT $2
+  ), marked AS (
+    INSERT INTO crm_outbox (subject_id, contact_id, enqueued_at, due_at)
+    SELECT id, contact_id, $3, $3 FROM page
+    ON CONFLICT (subject_id)
+    DO UPDATE SET revision = crm_outbox.revision + 1
+    RETURNING 1
+  )
+  SELECT (SELECT max(id::text) FROM page), (SELECT count(*) FROM marked)
+)sql"};
+constexpr db::Statement kCountLinked{"crm_outbox.count_linked", R"sql(
+  SELECT count(*) FROM subjects
+  WHERE state = 'active' AND external_id ~ )sql" HERALD_GUID_RE R"sql(
+)sql"};
+constexpr db::Statement kPurge{"crm_outbox.purge", R"sql(
+  DELETE FROM crm_outbox WHERE state IN ('parked', 'parked_auth', 'dead') AND parked_at < $1
+)sql"};
+constexpr db::Statement kForget{"crm_outbox.forget", R"sql(
+  DELETE FROM crm_outbox WHERE subject_id = $1::uuid
+)sql"};
+
+#undef HERALD_GUID_RE
+
+const char* StateName(StopReason reason) {
+  switch (reason) {
+    case StopReason::kParked:
+      return "parked";
+    case StopReason::kParkedAuth:
+      return "parked_auth";
+    case StopReason::kDead:
+      return "dead";
+  }
+  return "parked";
+}
+
+}  // namespace
+
+void MarkSubject(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
+                 Timestamp now) {
+  conn.Exec(txn, kMarkSubject, subject_id, ToIso8601(now));
+}
+
+void MarkAddressOwners(db::Connection& conn, pqxx::transaction_base& txn, AddressKind kind,
+                       const std::string& match_key, Timestamp now) {
+  conn.Exec(txn, kMarkAddressOwners, static_cast<int>(kind), match_key, ToIso8601(now));
+}
+
+std::vector<ClaimedRow> ClaimDue(db::Connection& conn, pqxx::transaction_base& txn, int limit,
+                                 Timestamp now, std::chrono::milliseconds lease) {
+  std::vector<ClaimedRow> rows;
+  for (const auto& r : conn.Exec(txn, kClaim, limit, ToIso8601(now), ToIso8601(now + lease))) {
+    rows.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(),
+                    r[3].as<int>()});
+  }
+  return rows;
+}
+
+bool Finish(db::Connection& conn, pqxx::transaction_base& txn, const ClaimedRow& row,
+            Timestamp now) {
+  if (conn.Exec(txn, kFinish, row.subject_id, row.revision).affected_rows() == 1) return true;
+  conn.Exec(txn, kAgain, row.subject_id, ToIso8601(now));
+  return false;
+}
+
+void Postpone(db::Connection& conn, pqxx::transaction_base& txn, const ClaimedRow& row,
+              Timestamp due, int status, const std::string& error) {
+  conn.Exec(txn, kPostpone, row.subject_id, ToIso8601(due), status, error);
+}
+
+void Stop(db::Connection& conn, pqxx::transaction_base& txn, const ClaimedRow& row,
+          StopReason reason, int status, const std::string& error, Timestamp now) {
+  conn.Exec(txn, kStop, row.subject_id, StateName(reason), status, error, ToIso8601(now));
+}
+
+QueueStatus ReadStatus(db::Connection& conn, pqxx::transaction_base& txn) {
+  auto r = conn.Exec(txn, kStatus)[0];
+  QueueStatus s;
+  s.pending = r[0].as<int64_t>();
+  s.parked = r[1].as<int64_t>();
+  s.parked_auth = r[2].as<int64_t>();
+  s.dead = r[3].as<int64_t>();
+  if (!r[4].is_null()) s.oldest = ParseTimestamp(r[4].as<std::string>());
+  if (!r[5].is_null()) s.last_error = r[5].as<std::string>();
+  return s;
+}
+
+int64_t Retry(db::Connection& conn, pqxx::transaction_base& txn, bool include_dead,
+              Timestamp now) {
+  return conn.Exec(txn, kRetry, ToIso8601(now), include_dead).affected_rows();
+}
+
+std::string MarkLinkedPage(db::Connection& conn, pqxx::transaction_base& txn,
+                           const std::string& after, int limit, Timestamp now, int64_t* marked) {
+  auto r = conn.Exec(txn, kMarkLinkedPage,
+                     after.empty() ? std::string("00000000-0000-0000-0000-000000000000") : after,
+                     limit, ToIso8601(now))[0];
+  *marked = r[1].as<int64_t>();
+  return r[0].is_null() ? std::string() : r[0].as<std::string>();
+}
+
+int64_t CountLinked(db::Connection& conn, pqxx::transaction_base& txn) {
+  return conn.Exec(txn, kCountLinked)[0][0].as<int64_t>();
+}
+
+int64_t PurgeStopped(db::Connection& conn, pqxx::transaction_base& txn, Timestamp before) {
+  return conn.Exec(txn, kPurge, ToIso8601(before)).affected_rows();
+}
+
+void Forget(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id) {
+  conn.Exec(txn, kForget, subject_id);
+}
+
+}  // namespace herald::crm
