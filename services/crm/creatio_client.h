@@ -13,7 +13,9 @@
 namespace herald::crm {
 
 // One OData request, relative to the OData base: "Contact(<id>)", "$batch",
-// "BulkEmailSubscription?$filter=...". `body` is JSON, empty for none.
+// "BulkEmailSubscription?$filter=...". `body` is JSON, empty for none. The URL is OData text:
+// the client percent-encodes what a URL cannot carry (spaces, quotes, non-ASCII) and '+' in
+// the query; '%' passes unchanged, so an already encoded URL stays as it is.
 struct ODataRequest {
   std::string method;  // GET, POST, PATCH
   std::string url;
@@ -22,9 +24,9 @@ struct ODataRequest {
 
 // How an exchange ended, as the write-back worker and the import act on it.
 enum class Outcome {
-  kAnswered,     // an HTTP answer other than the ones below (see `status`)
-  kAuthFailed,   // still 401/403/redirect to login after one fresh login, or login refused
-  kRetryLater,   // 429, 5xx, timeout, refused or reset connection: back off and retry
+  kAnswered,    // an HTTP answer other than the ones below (see `status`)
+  kAuthFailed,  // still 401/403/redirect to login after one fresh login, or login refused
+  kRetryLater,  // 429, 5xx, timeout, refused or reset connection: back off and retry
 };
 
 struct ODataAnswer {
@@ -65,7 +67,9 @@ class CreatioClient {
   CreatioClient& operator=(const CreatioClient&) = delete;
 
   ODataAnswer Send(const ODataRequest& request);
-  // POST $batch with `Prefer: continue-on-error`; at most 100 items.
+  // POST $batch with `Prefer: continue-on-error`; at most 100 items (more, or an item body
+  // that is not JSON, throws std::invalid_argument: a caller's bug). An empty list sends
+  // nothing and answers kAnswered with status 0.
   BatchAnswer Batch(const std::vector<ODataRequest>& items);
 
   // Reads $metadata and checks that every configured entity and field exists. Returns the
@@ -79,6 +83,17 @@ class CreatioClient {
  private:
   struct Session;
   struct Transport;
+  // A login (or token) for generation `generation`; a failed one is returned too (not ok).
+  // Called with session_mu_ held.
+  std::shared_ptr<const Session> Login(int generation);
+  // The session to use, logging in when there is none, an OAuth token is due for renewal,
+  // or the last login failed (a refusal only after settings_.login_refused_hold_ms).
+  std::shared_ptr<const Session> CurrentSession();
+  // After an auth problem on `failed_generation`: logs in unless another thread already did.
+  std::shared_ptr<const Session> Relogin(int failed_generation);
+  ODataAnswer Exchange(const ODataRequest& request, const char* accept,
+                       const std::vector<std::string>& extra_headers);
+
   CreatioSettings settings_;
   std::unique_ptr<Transport> transport_;
   std::mutex session_mu_;
