@@ -9,6 +9,7 @@
 
 #include "services/heraldctl/campaign_commands.h"
 #include "services/heraldctl/command.h"
+#include "services/heraldctl/crm_commands.h"
 #include "services/heraldctl/dispatch_commands.h"
 #include "services/heraldctl/health_command.h"
 #include "services/heraldctl/inbound_mail_command.h"
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   for (auto& c : DispatchCommands()) commands.push_back(std::move(c));
   commands.push_back(CampaignCommand());
   commands.push_back(PrivacyCommand());
+  commands.push_back(CrmCommand());
   commands.push_back(InboundMailCommand());
   return RunCommandLine(std::vector<std::string>(argv + 1, argv + argc), commands);
 }

@@ -37,6 +37,7 @@
 #include "services/crm/creatio_client.h"
 #include "services/crm/crm_connector.h"
 #include "services/crm/grpc_service.h"
+#include "services/crm/import_runner.h"
 #include "services/crm/writeback_worker.h"
 #include "services/privacy/deadlines.h"
 #include "services/privacy/grpc_service.h"
@@ -220,7 +221,12 @@ int Serve(const HeraldConfig& config) {
   if (config.crm.enabled) creatio = std::make_unique<crm::CreatioClient>(config.crm);
   crm::CrmConnector crm_connector(pool, clock, registry, card_deriver, creatio.get(),
                                   config.crm.enabled);
-  crm::CrmGrpcService crm_service(crm_connector, nullptr, runner);
+  std::unique_ptr<crm::ContactImport> crm_import;
+  if (creatio) {
+    crm_import =
+        std::make_unique<crm::ContactImport>(pool, *creatio, registry, config.crm, clock);
+  }
+  crm::CrmGrpcService crm_service(crm_connector, crm_import.get(), runner);
   // The write-back worker (worker role, crm.enabled); started with the other workers.
   std::unique_ptr<crm::WriteBackWorker> crm_worker;
   if (config.core.roles.count("worker") && creatio) {
@@ -420,7 +426,12 @@ int Serve(const HeraldConfig& config) {
     privacy_job->SetRetentionSweep(&retention_sweep, std::chrono::hours(1));
     privacy_job->Start();
   }
-  if (crm_worker) crm_worker->Start(config.crm.workers);
+  std::unique_ptr<crm::ImportRunner> crm_import_runner;
+  if (crm_worker) {
+    crm_worker->Start(config.crm.workers);
+    crm_import_runner = std::make_unique<crm::ImportRunner>(*crm_import, clock);
+    crm_import_runner->Start();
+  }
   auto bound = [](const std::string& listen, int port) {
     return listen.substr(0, listen.rfind(':') + 1) + std::to_string(port);
   };
@@ -450,6 +461,7 @@ int Serve(const HeraldConfig& config) {
   }
   if (worker) worker->Stop();
   if (privacy_job) privacy_job->Stop();
+  if (crm_import_runner) crm_import_runner->Stop();
   if (crm_worker) crm_worker->Stop();
   if (http) http->Stop();
   if (mail_http) mail_http->Stop();

@@ -1,0 +1,594 @@
+#include "services/crm/contact_import.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
+#include "common/domain/enums.h"
+#include "common/error.h"
+#include "common/grpc/caller.h"
+#include "common/proto_time.h"
+#include "common/validation/address.h"
+#include "services/crm/card_state.h"
+
+namespace herald::crm {
+namespace {
+
+// The actor recorded on the subjects' events.
+const Caller kCaller{"crm-import", ""};
+
+#define HERALD_IMPORT_COLUMNS                                                          \
+  "id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created, " \
+  "subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text, "     \
+  "updated_at::text, finished_at::text"
+
+constexpr db::Statement kInsert{"crm_imports.insert", R"sql(
+  INSERT INTO crm_imports (dry_run, state, started_at, updated_at)
+  VALUES ($1, 'running', $2, $2)
+  RETURNING id
+)sql"};
+constexpr db::Statement kById{"crm_imports.by_id",
+                              "SELECT " HERALD_IMPORT_COLUMNS " FROM crm_imports WHERE id = $1"};
+constexpr db::Statement kNewest{"crm_imports.newest", "SELECT " HERALD_IMPORT_COLUMNS
+                                                      " FROM crm_imports ORDER BY id DESC LIMIT 1"};
+constexpr db::Statement kRunning{"crm_imports.running",
+                                 "SELECT " HERALD_IMPORT_COLUMNS
+                                 " FROM crm_imports WHERE state = 'running'"};
+// Another process stepping the run holds its row: this one skips it rather than wait.
+constexpr db::Statement kClaimRunning{"crm_imports.claim_running",
+                                      "SELECT " HERALD_IMPORT_COLUMNS
+                                      " FROM crm_imports WHERE state = 'running'"
+                                      " LIMIT 1 FOR UPDATE SKIP LOCKED"};
+constexpr db::Statement kSave{"crm_imports.save", R"sql(
+  UPDATE crm_imports
+  SET state = $2, phase = $3, cursor = $4, total = $5, pages = $6, contacts_seen = $7,
+      subjects_created = $8, subjects_matched = $9, opt_outs = $10, topic_opt_outs = $11,
+      skipped = $12, error = $13, updated_at = $14,
+      finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE $14::timestamptz END
+  WHERE id = $1
+    AND state = 'running'
+)sql"};
+constexpr db::Statement kCancel{"crm_imports.cancel", R"sql(
+  UPDATE crm_imports
+  SET state = 'cancelled', updated_at = $2, finished_at = $2
+  WHERE id = $1
+    AND state = 'running'
+)sql"};
+constexpr db::Statement kSubjectsByExternalId{"crm_imports.subjects_by_external_id", R"sql(
+  SELECT external_id, id::text, state
+  FROM subjects
+  WHERE external_id = ANY($1::text[])
+)sql"};
+// What UpsertSubject would match by address: a live subject without an external id.
+constexpr db::Statement kUnlinkedOwners{"crm_imports.unlinked_owners", R"sql(
+  SELECT DISTINCT a.match_key
+  FROM addresses a
+  JOIN subjects s ON s.id = a.subject_id
+    AND s.state = 'active'
+    AND s.external_id IS NULL
+  WHERE a.kind = $1
+    AND a.match_key = ANY($2::text[])
+)sql"};
+
+constexpr char kPhaseContacts[] = "contacts";
+constexpr char kPhaseSubscriptions[] = "subscriptions";
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool IsGuid(const std::string& s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+std::string Text(const nlohmann::json& item, const std::string& field) {
+  auto it = item.find(field);
+  return it != item.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::optional<bool> Flag(const nlohmann::json& item, const std::string& field) {
+  auto it = item.find(field);
+  if (it == item.end() || !it->is_boolean()) return std::nullopt;
+  return it->get<bool>();
+}
+
+v1::CrmImport::State StateOf(const std::string& s) {
+  if (s == "running") return v1::CrmImport::RUNNING;
+  if (s == "done") return v1::CrmImport::DONE;
+  if (s == "failed") return v1::CrmImport::FAILED;
+  if (s == "cancelled") return v1::CrmImport::CANCELLED;
+  return v1::CrmImport::STATE_UNSPECIFIED;
+}
+
+// The subjects with these external ids: external id -> (subject id, state).
+std::map<std::string, std::pair<std::string, std::string>> SubjectsOf(
+    db::Connection& conn, pqxx::transaction_base& txn, const std::vector<std::string>& ids) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  if (ids.empty()) return out;
+  for (const auto& row : conn.Exec(txn, kSubjectsByExternalId, db::ToArrayLiteral(ids))) {
+    out[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
+  }
+  return out;
+}
+
+}  // namespace
+
+struct ContactImport::Run {
+  int64_t id = 0;
+  bool dry_run = false;
+  std::string state, phase, cursor;
+  std::optional<int64_t> total;
+  int pages = 0;
+  int64_t contacts_seen = 0, subjects_created = 0, subjects_matched = 0, opt_outs = 0,
+          topic_opt_outs = 0, skipped = 0;
+  std::string error;
+  std::string started_at, updated_at, finished_at;
+
+  static Run FromRow(const pqxx::row& row) {
+    Run r;
+    r.id = row[0].as<int64_t>();
+    r.dry_run = row[1].as<bool>();
+    r.state = row[2].as<std::string>();
+    r.phase = row[3].as<std::string>();
+    r.cursor = row[4].as<std::string>();
+    if (!row[5].is_null()) r.total = row[5].as<int64_t>();
+    r.pages = row[6].as<int>();
+    r.contacts_seen = row[7].as<int64_t>();
+    r.subjects_created = row[8].as<int64_t>();
+    r.subjects_matched = row[9].as<int64_t>();
+    r.opt_outs = row[10].as<int64_t>();
+    r.topic_opt_outs = row[11].as<int64_t>();
+    r.skipped = row[12].as<int64_t>();
+    r.error = row[13].as<std::string>();
+    r.started_at = row[14].as<std::string>();
+    r.updated_at = row[15].as<std::string>();
+    r.finished_at = row[16].is_null() ? "" : row[16].as<std::string>();
+    return r;
+  }
+
+  v1::CrmImport ToProto() const {
+    v1::CrmImport p;
+    p.set_id(id);
+    p.set_dry_run(dry_run);
+    p.set_state(StateOf(state));
+    p.set_phase(phase);
+    p.set_total(total.value_or(0));
+    p.set_pages(pages);
+    p.set_contacts_seen(contacts_seen);
+    p.set_subjects_created(subjects_created);
+    p.set_subjects_matched(subjects_matched);
+    p.set_opt_outs(opt_outs);
+    p.set_topic_opt_outs(topic_opt_outs);
+    p.set_skipped(skipped);
+    p.set_error(error);
+    SetTimestamp(p.mutable_start_time(), started_at);
+    SetTimestamp(p.mutable_update_time(), updated_at);
+    if (!finished_at.empty()) SetTimestamp(p.mutable_finish_time(), finished_at);
+    return p;
+  }
+
+  // The proof's form_id of every opt-out this run records.
+  std::string ProofRef() const { return "crm-import-" + std::to_string(id); }
+};
+
+// How working a page ended.
+struct ContactImport::PageResult {
+  enum Kind { kAdvanced, kRetryLater, kFailed } kind = kAdvanced;
+  std::string error;  // kFailed: non-personal
+};
+
+ContactImport::ContactImport(db::Pool& pool, CreatioClient& client,
+                             subscriptions::SubscriptionRegistry& registry,
+                             const CreatioSettings& settings, const Clock& clock)
+    : pool_(pool), client_(client), registry_(registry), settings_(settings), clock_(clock) {}
+
+v1::CrmImport ContactImport::Start(bool dry_run) {
+  if (!settings_.enabled) throw FailedPrecondition("crm.enabled is off: no import can run");
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  try {
+    pqxx::work txn(conn->raw());
+    int64_t id = conn->Exec(txn, kInsert, dry_run, ToIso8601(now))[0][0].as<int64_t>();
+    Run run = Run::FromRow(conn->Exec(txn, kById, id)[0]);
+    txn.commit();
+    std::lock_guard lock(mu_);
+    next_attempt_ = {};
+    backoff_ = {};
+    return run.ToProto();
+  } catch (const pqxx::unique_violation&) {
+    // crm_imports_one_running.
+    pqxx::read_transaction txn(conn->raw());
+    auto rows = conn->Exec(txn, kRunning);
+    std::string which = rows.empty() ? "" : " (id " + rows[0][0].as<std::string>() + ")";
+    throw FailedPrecondition("an import is already running" + which + ": wait for it or cancel it");
+  }
+}
+
+v1::CrmImport ContactImport::Get(int64_t id) {
+  auto conn = pool_.Acquire();
+  pqxx::read_transaction txn(conn->raw());
+  auto rows = id == 0 ? conn->Exec(txn, kNewest) : conn->Exec(txn, kById, id);
+  if (rows.empty()) throw NotFound("import");
+  return Run::FromRow(rows[0]).ToProto();
+}
+
+v1::CrmImport ContactImport::Cancel(int64_t id) {
+  if (id == 0) id = Get(0).id();
+  {
+    auto conn = pool_.Acquire();
+    pqxx::work txn(conn->raw());
+    conn->Exec(txn, kCancel, id, ToIso8601(clock_.Now()));
+    txn.commit();
+  }
+  return Get(id);
+}
+
+Timestamp ContactImport::next_attempt() const {
+  std::lock_guard lock(mu_);
+  return next_attempt_;
+}
+
+void ContactImport::BackOff(const ODataAnswer& answer) {
+  std::lock_guard lock(mu_);
+  auto initial = std::chrono::milliseconds(std::max(settings_.backoff_initial_ms, 1));
+  auto cap = std::chrono::milliseconds(std::max(settings_.backoff_max_ms, 1));
+  backoff_ = backoff_.count() == 0 ? initial : std::min(backoff_ * 2, cap);
+  auto delay = backoff_;
+  if (answer.retry_after_s) {
+    delay = std::max(
+        delay, std::chrono::milliseconds(std::chrono::seconds(std::max(*answer.retry_after_s, 0))));
+  }
+  next_attempt_ = clock_.Now() + std::chrono::duration_cast<std::chrono::microseconds>(delay);
+}
+
+bool ContactImport::Step() {
+  if (clock_.Now() < next_attempt()) return true;
+
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  auto rows = conn->Exec(txn, kClaimRunning);
+  if (rows.empty()) return false;
+  Run run = Run::FromRow(rows[0]);
+
+  PageResult result = run.phase == kPhaseSubscriptions ? SubscriptionsPage(*conn, txn, run)
+                                                       : ContactsPage(*conn, txn, run);
+  if (result.kind == PageResult::kRetryLater) return true;  // nothing to commit
+  if (result.kind == PageResult::kFailed) {
+    run.state = "failed";
+    run.error = result.error;
+  } else {
+    std::lock_guard lock(mu_);
+    backoff_ = {};
+  }
+  conn->Exec(txn, kSave, run.id, run.state, run.phase, run.cursor, run.total, run.pages,
+             run.contacts_seen, run.subjects_created, run.subjects_matched, run.opt_outs,
+             run.topic_opt_outs, run.skipped, run.error, ToIso8601(clock_.Now()));
+  txn.commit();
+  return true;
+}
+
+std::optional<int64_t> ContactImport::ReadTotal() {
+  ODataAnswer a = client_.Send({"GET", settings_.contact_entity + "/$count", ""});
+  if (a.outcome != Outcome::kAnswered || a.status != 200) return std::nullopt;
+  std::string body = a.body;
+  body.erase(
+      std::remove_if(body.begin(), body.end(), [](unsigned char c) { return !std::isdigit(c); }),
+      body.end());
+  if (body.empty() || body.size() > 18) return std::nullopt;
+  return std::stoll(body);
+}
+
+ContactImport::PageResult ContactImport::NotAPage(const ODataAnswer& a, const std::string& what) {
+  PageResult r;
+  switch (a.outcome) {
+    case Outcome::kRetryLater:
+      BackOff(a);
+      r.kind = PageResult::kRetryLater;
+      return r;
+    case Outcome::kAuthFailed:
+      r.kind = PageResult::kFailed;
+      r.error = "reading " + what + ": Creatio refused the login (" + a.error + ")";
+      return r;
+    case Outcome::kAnswered:
+      break;
+  }
+  r.kind = PageResult::kFailed;
+  r.error = "reading " + what + ": HTTP " + std::to_string(a.status);
+  return r;
+}
+
+namespace {
+
+// The rows of an OData collection page, or nothing when the body is not one.
+std::optional<nlohmann::json> PageRows(const ODataAnswer& a) {
+  auto body = nlohmann::json::parse(a.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return std::nullopt;
+  auto it = body.find("value");
+  if (it == body.end() || !it->is_array()) return std::nullopt;
+  return *it;
+}
+
+// One contact as read.
+struct Contact {
+  std::string id;  // lower case
+  std::string email, phone;
+  CardFlags flags;
+};
+
+// Upserts the contact's subject. The usable addresses go with it; when the registry refuses
+// them (a phone it cannot normalise, addresses owned by several subjects) the contact is
+// still linked by its id alone. Returns the subject id and whether it was created, or
+// nothing when even that is refused (a destroyed subject).
+std::optional<std::pair<std::string, bool>> UpsertContact(
+    subscriptions::SubscriptionRegistry& registry, const Contact& c) {
+  v1::UpsertSubjectRequest full;
+  full.set_external_id(c.id);
+  full.set_source(v1::CRM);
+  if (!c.email.empty() &&
+      std::holds_alternative<validation::NormalizedAddress>(validation::NormalizeEmail(c.email))) {
+    full.add_emails(c.email);
+  }
+  if (!c.phone.empty()) full.add_phones(c.phone);
+  std::vector<v1::UpsertSubjectRequest> attempts{full};
+  if (full.phones_size() > 0 && full.emails_size() > 0) {
+    attempts.push_back(full);
+    attempts.back().clear_phones();
+  }
+  if (full.phones_size() + full.emails_size() > 0) {
+    attempts.push_back(full);
+    attempts.back().clear_phones();
+    attempts.back().clear_emails();
+  }
+  for (const auto& r : attempts) {
+    try {
+      auto resp = registry.UpsertSubject(kCaller, r);
+      return std::make_pair(resp.subject().id(), resp.created());
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kInvalidArgument && e.code() != ErrorCode::kFailedPrecondition) {
+        throw;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Records an opt-out from Creatio; false when the subject cannot change (blocked, gone).
+bool OptOutFromCrm(subscriptions::SubscriptionRegistry& registry, const std::string& subject_id,
+                   v1::OptOutScope scope, v1::Channel channel, const std::string& topic,
+                   const std::string& proof_ref) {
+  v1::OptOutRequest r;
+  r.set_subject_id(subject_id);
+  r.set_scope(scope);
+  r.set_channel(channel);
+  r.set_topic(topic);
+  r.mutable_proof()->set_source(v1::CRM);
+  r.mutable_proof()->set_form_id(proof_ref);
+  try {
+    registry.OptOut(kCaller, r);
+    return true;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kNotFound && e.code() != ErrorCode::kFailedPrecondition &&
+        e.code() != ErrorCode::kInvalidArgument) {
+      throw;
+    }
+    return false;
+  }
+}
+
+}  // namespace
+
+ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
+                                                      pqxx::transaction_base& txn, Run& run) {
+  const CreatioSettings& s = settings_;
+  if (run.pages == 0 && run.cursor.empty() && !run.total) run.total = ReadTotal();
+  std::string url = s.contact_entity + "?$select=Id," + s.email_field + "," + s.mobile_phone_field +
+                    "," + s.do_not_use_email_field + "," + s.do_not_use_sms_field + "," +
+                    s.do_not_use_call_field +
+                    "&$orderby=Id&$top=" + std::to_string(s.import_page_size);
+  if (!run.cursor.empty()) url += "&$filter=Id gt " + run.cursor;
+  ODataAnswer a = client_.Send({"GET", url, ""});
+  if (a.outcome != Outcome::kAnswered || a.status != 200) return NotAPage(a, s.contact_entity);
+  auto rows = PageRows(a);
+  if (!rows) return {PageResult::kFailed, "reading " + s.contact_entity + ": not an OData page"};
+
+  std::vector<Contact> contacts;
+  for (const auto& item : *rows) {
+    Contact c;
+    c.id = Lower(Text(item, "Id"));
+    if (!IsGuid(c.id)) {
+      return {PageResult::kFailed, "reading " + s.contact_entity + ": an Id is not a GUID"};
+    }
+    c.email = Text(item, s.email_field);
+    c.phone = Text(item, s.mobile_phone_field);
+    c.flags.do_not_use_email = Flag(item, s.do_not_use_email_field);
+    c.flags.do_not_use_sms = Flag(item, s.do_not_use_sms_field);
+    c.flags.do_not_use_call = Flag(item, s.do_not_use_call_field);
+    contacts.push_back(std::move(c));
+  }
+
+  auto flagged = [](const Contact& c) {
+    return static_cast<int>(c.flags.do_not_use_email.value_or(false)) +
+           static_cast<int>(c.flags.do_not_use_sms.value_or(false)) +
+           static_cast<int>(c.flags.do_not_use_call.value_or(false));
+  };
+  if (run.dry_run) {
+    // What the registry would do: match by external id, else by an e-mail address of a
+    // subject no contact has claimed yet (a phone needs the gate's region to normalise: a
+    // contact matched only by phone is counted as created).
+    std::vector<std::string> ids, keys;
+    std::map<std::string, std::string> key_of;
+    for (const auto& c : contacts) {
+      ids.push_back(c.id);
+      auto n = validation::NormalizeEmail(c.email);
+      if (auto* addr = std::get_if<validation::NormalizedAddress>(&n)) {
+        keys.push_back(addr->match_key);
+        key_of[c.id] = addr->match_key;
+      }
+    }
+    auto known = SubjectsOf(conn, txn, ids);
+    std::set<std::string> owned;
+    if (!keys.empty()) {
+      for (const auto& row : conn.Exec(txn, kUnlinkedOwners, static_cast<int>(AddressKind::kEmail),
+                                       db::ToArrayLiteral(keys))) {
+        owned.insert(row[0].as<std::string>());
+      }
+    }
+    for (const auto& c : contacts) {
+      auto it = known.find(c.id);
+      if (it != known.end() && it->second.second != "active") {
+        ++run.skipped;
+        continue;
+      }
+      bool matched = it != known.end() || (key_of.count(c.id) && owned.count(key_of[c.id]));
+      ++(matched ? run.subjects_matched : run.subjects_created);
+      run.opt_outs += flagged(c);
+    }
+  } else {
+    struct Seen {
+      std::string subject_id;
+      const Contact* contact;
+    };
+    std::vector<Seen> seen;
+    for (const auto& c : contacts) {
+      auto subject = UpsertContact(registry_, c);
+      if (!subject) {
+        ++run.skipped;
+        continue;
+      }
+      ++(subject->second ? run.subjects_created : run.subjects_matched);
+      const std::pair<const std::optional<bool>*, v1::Channel> channels[] = {
+          {&c.flags.do_not_use_email, v1::EMAIL},
+          {&c.flags.do_not_use_sms, v1::SMS},
+          {&c.flags.do_not_use_call, v1::CALL}};
+      for (const auto& [flag, channel] : channels) {
+        if (flag->value_or(false) &&
+            OptOutFromCrm(registry_, subject->first, v1::CHANNEL, channel, "", run.ProofRef())) {
+          ++run.opt_outs;
+        }
+      }
+      seen.push_back({subject->first, &c});
+    }
+    // What the cards hold, in a short transaction of its own: the page's run row stays
+    // locked while the registry's calls commit theirs.
+    auto cards = pool_.Acquire();
+    pqxx::work card_txn(cards->raw());
+    Timestamp now = clock_.Now();
+    for (const auto& s : seen) {
+      RememberCard(*cards, card_txn, s.subject_id, s.contact->id, s.contact->flags, {}, now);
+    }
+    card_txn.commit();
+  }
+
+  run.contacts_seen += static_cast<int64_t>(contacts.size());
+  ++run.pages;
+  if (!contacts.empty()) run.cursor = contacts.back().id;
+  if (static_cast<int>(contacts.size()) < s.import_page_size) {
+    // The last page. Without a topic mapping no subscription row could be used.
+    run.cursor.clear();
+    if (s.topic_types.empty()) {
+      run.state = "done";
+    } else {
+      run.phase = kPhaseSubscriptions;
+    }
+  }
+  return {};
+}
+
+ContactImport::PageResult ContactImport::SubscriptionsPage(db::Connection& conn,
+                                                           pqxx::transaction_base& txn, Run& run) {
+  const CreatioSettings& s = settings_;
+  std::map<std::string, std::string> topic_of;  // BulkEmailType id -> topic
+  for (const auto& [topic, type] : s.topic_types) topic_of[Lower(type)] = topic;
+
+  std::string url = s.subscription_entity +
+                    "?$select=Id,ContactId,BulkEmailTypeId&$orderby=Id&$top=" +
+                    std::to_string(s.import_page_size) + "&$filter=BulkEmailSubsStatus/Id eq " +
+                    Lower(s.unsubscribed_status_id);
+  if (!run.cursor.empty()) url += " and Id gt " + run.cursor;
+  ODataAnswer a = client_.Send({"GET", url, ""});
+  if (a.outcome != Outcome::kAnswered || a.status != 200) {
+    return NotAPage(a, s.subscription_entity);
+  }
+  auto rows = PageRows(a);
+  if (!rows) {
+    return {PageResult::kFailed, "reading " + s.subscription_entity + ": not an OData page"};
+  }
+
+  struct Row {
+    std::string id, contact_id, type_id;
+  };
+  std::vector<Row> page;
+  std::vector<std::string> contact_ids;
+  for (const auto& item : *rows) {
+    Row r{Lower(Text(item, "Id")), Lower(Text(item, "ContactId")),
+          Lower(Text(item, "BulkEmailTypeId"))};
+    if (!IsGuid(r.id)) {
+      return {PageResult::kFailed, "reading " + s.subscription_entity + ": an Id is not a GUID"};
+    }
+    contact_ids.push_back(r.contact_id);
+    page.push_back(std::move(r));
+  }
+  auto subjects = SubjectsOf(conn, txn, contact_ids);
+
+  struct Card {
+    std::string subject_id, contact_id;
+    CardFlags flags;
+    std::map<std::string, std::string> rows;
+  };
+  std::map<std::string, Card> cards;  // by subject id
+  for (const auto& r : page) {
+    auto topic = topic_of.find(r.type_id);
+    auto subject = subjects.find(r.contact_id);
+    bool live = subject != subjects.end() && subject->second.second == "active";
+    if (topic == topic_of.end() || (subject != subjects.end() && !live)) {
+      ++run.skipped;
+      continue;
+    }
+    if (run.dry_run) {
+      // A contact not imported yet would be by the real run (its phase comes first).
+      ++run.topic_opt_outs;
+      continue;
+    }
+    if (!live || !OptOutFromCrm(registry_, subject->second.first, v1::TOPIC, v1::EMAIL,
+                                topic->second, run.ProofRef())) {
+      ++run.skipped;
+      continue;
+    }
+    ++run.topic_opt_outs;
+    Card& card = cards[subject->second.first];
+    card.subject_id = subject->second.first;
+    card.contact_id = r.contact_id;
+    card.flags.unsubscribed[r.type_id] = true;
+    card.rows[r.type_id] = r.id;
+  }
+  if (!cards.empty()) {
+    auto cards_conn = pool_.Acquire();
+    pqxx::work card_txn(cards_conn->raw());
+    Timestamp now = clock_.Now();
+    for (const auto& [id, card] : cards) {
+      RememberCard(*cards_conn, card_txn, card.subject_id, card.contact_id, card.flags, card.rows,
+                   now);
+    }
+    card_txn.commit();
+  }
+
+  ++run.pages;
+  if (!page.empty()) run.cursor = page.back().id;
+  if (static_cast<int>(page.size()) < s.import_page_size) run.state = "done";
+  return {};
+}
+
+}  // namespace herald::crm
