@@ -89,16 +89,16 @@ class CreatioStandInTest : public ::testing::Test {
   }
 
   httplib::Result Get(const std::string& path, const Session& s) {
-    return Client().Get(("/0/odata/" + path).c_str(), Headers(s));
+    return Client().Get("/0/odata/" + path, Headers(s));
   }
   httplib::Result Patch(const std::string& path, const std::string& body, const Session& s) {
-    return Client().Patch(("/0/odata/" + path).c_str(), Headers(s), body, kJson);
+    return Client().Patch("/0/odata/" + path, Headers(s), body, kJson);
   }
   httplib::Result Post(const std::string& path, const std::string& body, const Session& s,
                        httplib::Headers extra = {}) {
     httplib::Headers headers = Headers(s);
     headers.insert(extra.begin(), extra.end());
-    return Client().Post(("/0/odata/" + path).c_str(), headers, body, kJson);
+    return Client().Post("/0/odata/" + path, headers, body, kJson);
   }
 
   static json Body(const httplib::Result& res) { return json::parse(res->body); }
@@ -186,12 +186,12 @@ TEST_F(CreatioStandInTest, MissingOrWrongCsrfHeaderIs403) {
   const Session other = Login();
   const std::string path = "/0/odata/Contact(" + ContactId(1) + ")";
   httplib::Headers no_csrf = {{"Cookie", ".ASPXAUTH=" + s.aspxauth + "; BPMCSRF=" + s.csrf}};
-  auto res = Client().Patch(path.c_str(), no_csrf, R"({"DoNotUseEmail":true})", kJson);
+  auto res = Client().Patch(path, no_csrf, R"({"DoNotUseEmail":true})", kJson);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 403);
   httplib::Headers wrong = no_csrf;
   wrong.emplace("BPMCSRF", other.csrf);  // another session's token
-  res = Client().Patch(path.c_str(), wrong, R"({"DoNotUseEmail":true})", kJson);
+  res = Client().Patch(path, wrong, R"({"DoNotUseEmail":true})", kJson);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 403);
   EXPECT_TRUE(creatio_.writes().empty());
@@ -220,12 +220,12 @@ TEST_F(CreatioStandInTest, ClientCredentialsGiveABearerTokenThatNeedsNoCsrfUntil
   EXPECT_EQ(creatio_.token_grants(), 1);
 
   const std::string path = "/0/odata/Contact(" + ContactId(1) + ")";
-  auto ok = Client().Patch(path.c_str(), {{"Authorization", "Bearer " + access}},
-                           R"({"DoNotUseSms":true})", kJson);
+  auto ok = Client().Patch(path, {{"Authorization", "Bearer " + access}}, R"({"DoNotUseSms":true})",
+                           kJson);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 204);
   EXPECT_TRUE(creatio_.contact(ContactId(1))->do_not_use_sms);
-  auto unknown = Client().Get(path.c_str(), {{"Authorization", "Bearer not-a-token"}});
+  auto unknown = Client().Get(path, {{"Authorization", "Bearer not-a-token"}});
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 401);
 
@@ -236,8 +236,7 @@ TEST_F(CreatioStandInTest, ClientCredentialsGiveABearerTokenThatNeedsNoCsrfUntil
   ASSERT_TRUE(res);
   EXPECT_EQ(Body(res).at("expires_in"), 0);
   auto expired = Client().Get(
-      path.c_str(),
-      {{"Authorization", "Bearer " + Body(res).at("access_token").get<std::string>()}});
+      path, {{"Authorization", "Bearer " + Body(res).at("access_token").get<std::string>()}});
   ASSERT_TRUE(expired);
   EXPECT_EQ(expired->status, 401);
 }
@@ -757,7 +756,7 @@ TEST_F(CreatioStandInTest, ConcurrentWritersAreEachApplied) {
     threads.emplace_back([&, n] {
       httplib::Client client = Client();
       for (int i = 0; i < 20; ++i) {
-        auto res = client.Patch(("/0/odata/Contact(" + ContactId(n) + ")").c_str(), Headers(s),
+        auto res = client.Patch("/0/odata/Contact(" + ContactId(n) + ")", Headers(s),
                                 json({{"DoNotUseEmail", i % 2 == 0}}).dump(), kJson);
         if (res && res->status == 204) ++no_content;
       }
