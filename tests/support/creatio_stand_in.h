@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -118,6 +119,8 @@ class CreatioStandIn {
   // releases them by closing their connections (the client sees no answer).
   void Stall();
   void Unstall();
+  // OData requests held by Stall() right now (a test waits for its request to arrive).
+  int stalled_requests() const;
   // Writes to this contact (PATCH Contact(<id>), alone or in a $batch) answer `status`
   // (e.g. 404 or 400) without being applied.
   void FailContact(const std::string& contact_id, int status);
@@ -127,12 +130,12 @@ class CreatioStandIn {
 
   // The record.
   std::vector<CreatioRequest> requests() const;
-  int logins() const;          // successful cookie logins
-  int failed_logins() const;   // Code 1 answers
-  int token_grants() const;    // successful /connect/token answers
-  int batches() const;         // $batch requests executed (not failed by a knob)
-  int single_writes() const;   // PATCH or POST outside a $batch that were executed
-  void ClearRecord();          // forgets requests and counters, keeps data and knobs
+  int logins() const;         // successful cookie logins
+  int failed_logins() const;  // Code 1 answers
+  int token_grants() const;   // successful /connect/token answers
+  int batches() const;        // $batch requests executed (not failed by a knob)
+  int single_writes() const;  // PATCH or POST outside a $batch that were executed
+  void ClearRecord();         // forgets requests and counters, keeps data and knobs
 
  private:
   struct State;
