@@ -18,13 +18,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_table_owners import cpp_tokens, _bisect, _line_starts  # noqa: E402
 
-FAMILIES = r"(?:SEC-\d{1,2}|[ESLJB]\d{1,2}[a-z]?)"
+FAMILIES = r"(?:SEC-\d{1,2}|[ESLJBC]\d{1,2}[a-z]?)"
 CITED = re.compile(r"(?<![A-Za-z0-9\-])(%s)(?![A-Za-z0-9])" % FAMILIES)
 SOURCE_DIRS = ("common", "services", "tests", "bench", "proto", "tools")
 SOURCE_EXTENSIONS = (".cc", ".h", ".proto")
 # Each family of ids is defined in one document.
 DEFINING_DOCS = (
-    (re.compile(r"^[ESLJ]\d"), "docs/requirements.md"),
+    (re.compile(r"^[ESLJC]\d"), "docs/requirements.md"),
     (re.compile(r"^SEC-"), "docs/security.md"),
     (re.compile(r"^B\d"), "docs/performance.md"),
 )
