@@ -103,14 +103,14 @@ v1::ReportContactChangeResponse CrmConnector::ReportContactChange(
   }
   RememberCard(*conn, txn, subject_id, contact_id, reported, {}, now);
   if (resp.reverted_size() > 0) {
-    nlohmann::json details = {{"contact_id", contact_id},
-                              {"reverted", std::vector<std::string>(resp.reverted().begin(),
-                                                                    resp.reverted().end())},
-                              {"changed_by", r.changed_by()}};
-    subscriptions::AppendEvent(*conn, txn,
-                               {subject_id, std::nullopt, subscriptions::EventType::kCrmCardReverted,
-                                caller.client_id, v1::CRM, now, now, details,
-                                nlohmann::json::object()});
+    nlohmann::json details = {
+        {"contact_id", contact_id},
+        {"reverted", std::vector<std::string>(resp.reverted().begin(), resp.reverted().end())},
+        {"changed_by", r.changed_by()}};
+    subscriptions::AppendEvent(
+        *conn, txn,
+        {subject_id, std::nullopt, subscriptions::EventType::kCrmCardReverted, caller.client_id,
+         v1::CRM, now, now, details, nlohmann::json::object()});
     resp.set_outcome(v1::ReportContactChangeResponse::REVERTED);
   } else {
     resp.set_outcome(resp.opted_out_size() > 0 ? v1::ReportContactChangeResponse::OPTED_OUT
@@ -184,9 +184,8 @@ v1::ResyncContactsResponse CrmConnector::ResyncContacts(const Caller&,
   std::string after;
   if (!r.page_token().empty()) after = validation::RequireUuid("page_token", r.page_token());
   int64_t marked = 0;
-  std::string last = MarkLinkedPage(*conn, txn, after,
-                                    r.page_size() == 0 ? kDefaultResyncPage : r.page_size(), now,
-                                    &marked);
+  std::string last = MarkLinkedPage(
+      *conn, txn, after, r.page_size() == 0 ? kDefaultResyncPage : r.page_size(), now, &marked);
   if (!last.empty()) {
     // The page's cards are forgotten so every flag is written, absolute, again.
     ForgetCardsAfter(*conn, txn, after, last);

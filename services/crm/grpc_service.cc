@@ -8,17 +8,18 @@ namespace {
 
 ContactImport& Import(ContactImport* import) {
   if (import == nullptr) {
-    throw Error(ErrorCode::kFailedPrecondition, "crm.enabled is off: there is no Creatio to import from");
+    throw Error(ErrorCode::kFailedPrecondition,
+                "crm.enabled is off: there is no Creatio to import from");
   }
   return *import;
 }
 
 }  // namespace
 
-#define HERALD_DELEGATE(Method, Request, Response)                                           \
-  grpc::Status CrmGrpcService::Method(grpc::ServerContext* ctx, const v1::Request* req,      \
-                                      v1::Response* resp) {                                  \
-    return runner_.Run(ctx, #Method, req, resp,                                              \
+#define HERALD_DELEGATE(Method, Request, Response)                                              \
+  grpc::Status CrmGrpcService::Method(grpc::ServerContext* ctx, const v1::Request* req,         \
+                                      v1::Response* resp) {                                     \
+    return runner_.Run(ctx, #Method, req, resp,                                                 \
                        [&](const Caller& caller) { *resp = connector_.Method(caller, *req); }); \
   }
 
@@ -30,8 +31,8 @@ HERALD_DELEGATE(CheckCrm, CheckCrmRequest, CheckCrmResponse)
 
 #undef HERALD_DELEGATE
 
-grpc::Status CrmGrpcService::StartImport(grpc::ServerContext* ctx, const v1::StartImportRequest* req,
-                                         v1::CrmImport* resp) {
+grpc::Status CrmGrpcService::StartImport(grpc::ServerContext* ctx,
+                                         const v1::StartImportRequest* req, v1::CrmImport* resp) {
   return runner_.Run(ctx, "StartImport", req, resp,
                      [&](const Caller&) { *resp = Import(import_).Start(req->dry_run()); });
 }
@@ -43,8 +44,7 @@ grpc::Status CrmGrpcService::GetImport(grpc::ServerContext* ctx, const v1::GetIm
 }
 
 grpc::Status CrmGrpcService::CancelImport(grpc::ServerContext* ctx,
-                                          const v1::CancelImportRequest* req,
-                                          v1::CrmImport* resp) {
+                                          const v1::CancelImportRequest* req, v1::CrmImport* resp) {
   return runner_.Run(ctx, "CancelImport", req, resp,
                      [&](const Caller&) { *resp = Import(import_).Cancel(req->id()); });
 }

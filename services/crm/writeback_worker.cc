@@ -244,7 +244,8 @@ int WriteBackWorker::RunOnce() {
       per_row.emplace_back();
       for (size_t i = 0; i < r.lookups.size(); ++i) {
         per_row.back().push_back(
-            {&r, i,
+            {&r,
+             i,
              {"GET",
               Encode(sub + "?$filter=Contact/Id eq " + r.claimed.contact_id +
                      " and BulkEmailType/Id eq " + r.lookups[i] + "&$select=Id"),
@@ -253,9 +254,9 @@ int WriteBackWorker::RunOnce() {
     }
     send(per_row, [&](Row& row, size_t i, int status, const std::string& body) {
       if (status != 200) {
-        row.Fail(ItemResult(status, false) == Result::kDead ? Result::kRetry
-                                                             : ItemResult(status, false),
-                 status, "lookup: " + ItemError(status));
+        row.Fail(
+            ItemResult(status, false) == Result::kDead ? Result::kRetry : ItemResult(status, false),
+            status, "lookup: " + ItemError(status));
         return;
       }
       auto json = nlohmann::json::parse(body, nullptr, false);
@@ -283,10 +284,10 @@ int WriteBackWorker::RunOnce() {
       nlohmann::json flags = {{settings_.do_not_use_email_field, *r.wanted.do_not_use_email},
                               {settings_.do_not_use_sms_field, *r.wanted.do_not_use_sms},
                               {settings_.do_not_use_call_field, *r.wanted.do_not_use_call}};
-      items.push_back({&r,
-                       0,
-                       {"PATCH", settings_.contact_entity + "(" + r.claimed.contact_id + ")",
-                        flags.dump()}});
+      items.push_back(
+          {&r,
+           0,
+           {"PATCH", settings_.contact_entity + "(" + r.claimed.contact_id + ")", flags.dump()}});
       writes[&r].push_back({"", false});
       for (const auto& [type, unsubscribed] : r.wanted.unsubscribed) {
         auto k = r.known.flags.unsubscribed.find(type);
@@ -405,8 +406,7 @@ void WriteBackWorker::RefreshGauges() {
     queue_.Add({{"state", "dead"}}).Set(static_cast<double>(s.dead));
     double age = 0;
     if (s.oldest) {
-      age = std::max<double>(
-          0, std::chrono::duration<double>(clock_.Now() - *s.oldest).count());
+      age = std::max<double>(0, std::chrono::duration<double>(clock_.Now() - *s.oldest).count());
     }
     oldest_age_.Set(age);
   } catch (const std::exception&) {
