@@ -28,6 +28,7 @@ std::vector<RpcRule> BuildTable() {
   const std::string subs = "herald.v1.SubscriptionService";
   const std::string disp = "herald.v1.DispatchService";
   const std::string priv = "herald.v1.PrivacyService";
+  const std::string crm = "herald.v1.CrmService";
   const std::vector<Scope> dispatch_scopes = {kCrm, kScheduler};
   return {
       // SubscriptionService: subjects are read by crm (and privacy); the scheduler only asks
@@ -92,6 +93,16 @@ std::vector<RpcRule> BuildTable() {
       {priv, "GetPrivacyRequest", {kPrivacy}, false, {}, B::kAllowed},
       {priv, "ListPrivacyRequests", {kPrivacy}, false, {}, B::kAllowed},
       {priv, "CompletePrivacyRequest", {kPrivacy}, false, {}, B::kAllowed},
+      // CrmService: Creatio (crm) reports its cards' changes and may watch the queue; the
+      // queue's repairs, resyncs and the import are for operators (admin keys only).
+      {crm, "ReportContactChange", {kCrm}, false, {}, B::kAllowed},
+      {crm, "GetWriteBackStatus", {kCrm}, false, {}, B::kNoSubjectData},
+      {crm, "RetryWriteBacks", {}, false, {}, B::kNoSubjectData},
+      {crm, "ResyncContacts", {}, false, {}, B::kNoSubjectData},
+      {crm, "CheckCrm", {}, false, {}, B::kNoSubjectData},
+      {crm, "StartImport", {}, false, {}, B::kNoSubjectData},
+      {crm, "GetImport", {}, false, {}, B::kNoSubjectData},
+      {crm, "CancelImport", {}, false, {}, B::kNoSubjectData},
       // The schema, to any valid key (DESIGN); never data.
       {"grpc.reflection.v1alpha.ServerReflection",
        "ServerReflectionInfo",

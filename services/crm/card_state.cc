@@ -41,6 +41,14 @@ constexpr db::Statement kForget{"crm_contacts.forget", R"sql(
                        FROM jsonb_each(subscriptions) AS e(k, v))
   WHERE subject_id = ANY($1::uuid[])
 )sql"};
+constexpr db::Statement kForgetRange{"crm_contacts.forget_range", R"sql(
+  UPDATE crm_contacts
+  SET do_not_use_email = NULL, do_not_use_sms = NULL, do_not_use_call = NULL,
+      subscriptions = (SELECT COALESCE(jsonb_object_agg(k, jsonb_build_object('row', v -> 'row')),
+                                       '{}'::jsonb)
+                       FROM jsonb_each(subscriptions) AS e(k, v))
+  WHERE subject_id > $1::uuid AND subject_id <= $2::uuid
+)sql"};
 constexpr db::Statement kDelete{"crm_contacts.delete", R"sql(
   DELETE FROM crm_contacts WHERE subject_id = $1::uuid
 )sql"};
@@ -93,6 +101,12 @@ void ForgetCards(db::Connection& conn, pqxx::transaction_base& txn,
                  const std::vector<std::string>& subject_ids) {
   if (subject_ids.empty()) return;
   conn.Exec(txn, kForget, db::ToArrayLiteral(subject_ids));
+}
+
+void ForgetCardsAfter(db::Connection& conn, pqxx::transaction_base& txn, const std::string& after,
+                      const std::string& last) {
+  conn.Exec(txn, kForgetRange,
+            after.empty() ? std::string("00000000-0000-0000-0000-000000000000") : after, last);
 }
 
 void DeleteCard(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id) {

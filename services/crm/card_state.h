@@ -45,6 +45,10 @@ void RememberCard(db::Connection& conn, pqxx::transaction_base& txn, const std::
 void ForgetCards(db::Connection& conn, pqxx::transaction_base& txn,
                  const std::vector<std::string>& subject_ids);
 
+// The same for the subjects with ids in (after, last]: a page of a resync of everything.
+void ForgetCardsAfter(db::Connection& conn, pqxx::transaction_base& txn, const std::string& after,
+                      const std::string& last);
+
 // Deletes the subject's row (a destroyed subject, after its final write).
 void DeleteCard(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id);
 

@@ -5,14 +5,15 @@
 namespace herald::crm {
 namespace {
 
-// A subject is linked when its external_id is a Creatio Contact Id: a GUID.
-#define HERALD_GUID_RE "'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"
+// A subject is linked when its external_id is a Creatio Contact Id: a GUID (the pattern in
+// every statement below).
 
 constexpr db::Statement kMarkSubject{"crm_outbox.mark_subject", R"sql(
   INSERT INTO crm_outbox (subject_id, contact_id, enqueued_at, due_at)
   SELECT id, lower(external_id)::uuid, $2, $2
   FROM subjects
-  WHERE id = $1::uuid AND external_id ~ )sql" HERALD_GUID_RE R"sql(
+  WHERE id = $1::uuid
+    AND external_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
   ON CONFLICT (subject_id)
   DO UPDATE SET revision = crm_outbox.revision + 1
 )sql"};
@@ -22,7 +23,8 @@ constexpr db::Statement kMarkAddressOwners{"crm_outbox.mark_address_owners", R"s
   FROM addresses a
   JOIN subjects s ON s.id = a.subject_id
   WHERE a.kind = $1 AND a.match_key = $2 AND s.state = 'active'
-    AND s.external_id ~ )sql" HERALD_GUID_RE R"sql(
+    AND s.external_id
+      ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
   ON CONFLICT (subject_id)
   DO UPDATE SET revision = crm_outbox.revision + 1
 )sql"};
@@ -83,7 +85,8 @@ constexpr db::Statement kMarkLinkedPage{"crm_outbox.mark_linked_page", R"sql(
   WITH page AS (
     SELECT id, lower(external_id)::uuid AS contact_id
     FROM subjects
-    WHERE id > $1::uuid AND state = 'active' AND external_id ~ )sql" HERALD_GUID_RE R"sql(
+    WHERE id > $1::uuid AND state = 'active'
+      AND external_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
     ORDER BY id
     LIMIT $2
   ), marked AS (
@@ -97,7 +100,8 @@ constexpr db::Statement kMarkLinkedPage{"crm_outbox.mark_linked_page", R"sql(
 )sql"};
 constexpr db::Statement kCountLinked{"crm_outbox.count_linked", R"sql(
   SELECT count(*) FROM subjects
-  WHERE state = 'active' AND external_id ~ )sql" HERALD_GUID_RE R"sql(
+  WHERE state = 'active'
+    AND external_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 )sql"};
 constexpr db::Statement kPurge{"crm_outbox.purge", R"sql(
   DELETE FROM crm_outbox WHERE state IN ('parked', 'parked_auth', 'dead') AND parked_at < $1
@@ -105,8 +109,6 @@ constexpr db::Statement kPurge{"crm_outbox.purge", R"sql(
 constexpr db::Statement kForget{"crm_outbox.forget", R"sql(
   DELETE FROM crm_outbox WHERE subject_id = $1::uuid
 )sql"};
-
-#undef HERALD_GUID_RE
 
 const char* StateName(StopReason reason) {
   switch (reason) {
@@ -136,8 +138,8 @@ std::vector<ClaimedRow> ClaimDue(db::Connection& conn, pqxx::transaction_base& t
                                  Timestamp now, std::chrono::milliseconds lease) {
   std::vector<ClaimedRow> rows;
   for (const auto& r : conn.Exec(txn, kClaim, limit, ToIso8601(now), ToIso8601(now + lease))) {
-    rows.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(),
-                    r[3].as<int>()});
+    rows.push_back(
+        {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(), r[3].as<int>()});
   }
   return rows;
 }
@@ -171,8 +173,7 @@ QueueStatus ReadStatus(db::Connection& conn, pqxx::transaction_base& txn) {
   return s;
 }
 
-int64_t Retry(db::Connection& conn, pqxx::transaction_base& txn, bool include_dead,
-              Timestamp now) {
+int64_t Retry(db::Connection& conn, pqxx::transaction_base& txn, bool include_dead, Timestamp now) {
   return conn.Exec(txn, kRetry, ToIso8601(now), include_dead).affected_rows();
 }
 

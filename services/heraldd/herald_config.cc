@@ -15,7 +15,8 @@ const config::Schema<HeraldConfig>& Schema() {
           .Add(&HeraldConfig::gate, subscriptions::GateSection())
           .Add(&HeraldConfig::sms, inbound::sms::InboundSmsSection())
           .Add(&HeraldConfig::erasure, privacy::ErasureSection())
-          .Add(&HeraldConfig::privacy, PrivacySection());
+          .Add(&HeraldConfig::privacy, PrivacySection())
+          .Add(&HeraldConfig::crm, crm::CreatioSection());
   return kSchema;
 }
 

@@ -7,6 +7,7 @@
 #include "common/config/config.h"
 #include "services/dispatch/dispatch_settings.h"
 #include "services/inbound/mail/inbound_mail_settings.h"
+#include "services/crm/creatio_settings.h"
 #include "services/inbound/sms/inbound_sms_config.h"
 #include "services/privacy/erasure_settings.h"
 #include "services/privacy/privacy_config.h"
@@ -28,6 +29,7 @@ struct HeraldConfig {
   dispatch::DispatchSettings dispatch;
   privacy::ErasureSettings erasure;
   PrivacyConfig privacy;
+  crm::CreatioSettings crm;
 };
 
 // Reads the YAML file (empty path: defaults only), then applies HERALD_* variables from

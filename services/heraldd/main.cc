@@ -34,6 +34,11 @@
 #include "services/inbound/mail/inbound_mail_service.h"
 #include "services/inbound/sms/inbound_sms_config.h"
 #include "services/inbound/sms/inbound_sms_service.h"
+#include "services/crm/creatio_client.h"
+#include "services/crm/crm_connector.h"
+#include "services/crm/grpc_service.h"
+#include "services/crm/import_runner.h"
+#include "services/crm/writeback_worker.h"
 #include "services/privacy/deadlines.h"
 #include "services/privacy/grpc_service.h"
 #include "services/privacy/privacy_job.h"
@@ -208,6 +213,28 @@ int Serve(const HeraldConfig& config) {
   outbox.PreferReplyProviders(
       [&providers](const std::string& name, Channel ch) { return providers.PickNamed(name, ch); });
 
+  // The Creatio connector: the write-back of the cards' flags (worker role) and CrmService
+  // (api role). Without crm.enabled the outbox still fills, so nothing is lost when it is
+  // switched on later, and CrmService reports the queue.
+  crm::CardDeriver card_deriver(gate, topics, config.crm.topic_types);
+  std::unique_ptr<crm::CreatioClient> creatio;
+  if (config.crm.enabled) creatio = std::make_unique<crm::CreatioClient>(config.crm);
+  crm::CrmConnector crm_connector(pool, clock, registry, card_deriver, creatio.get(),
+                                  config.crm.enabled);
+  std::unique_ptr<crm::ContactImport> crm_import;
+  if (creatio) {
+    crm_import =
+        std::make_unique<crm::ContactImport>(pool, *creatio, registry, config.crm, clock);
+  }
+  crm::CrmGrpcService crm_service(crm_connector, crm_import.get(), runner);
+  // The write-back worker (worker role, crm.enabled); started with the other workers.
+  std::unique_ptr<crm::WriteBackWorker> crm_worker;
+  if (config.core.roles.count("worker") && creatio) {
+    crm_worker = std::make_unique<crm::WriteBackWorker>(pool, *creatio, card_deriver, clock,
+                                                        metrics.registry());
+    metrics.OnCollect([&crm_worker] { crm_worker->RefreshGauges(); });
+  }
+
   inbound::InboundMailService inbound_mail(pool, clock, registry, hasher, report_tags);
   inbound_mail.SetTrustedAuthservIds(config.inbound_mail.trusted_authserv_ids);
   inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
@@ -227,10 +254,12 @@ int Serve(const HeraldConfig& config) {
     builder.RegisterService(&subscription_service);
     builder.RegisterService(&dispatch_service);
     builder.RegisterService(&privacy_service);
+    builder.RegisterService(&crm_service);
     // Reflection behind the key check (any valid key), or not at all.
     std::vector<std::string> served = {
         v1::SubscriptionService::service_full_name(), v1::DispatchService::service_full_name(),
-        v1::PrivacyService::service_full_name(), "grpc.health.v1.Health"};
+        v1::PrivacyService::service_full_name(), v1::CrmService::service_full_name(),
+        "grpc.health.v1.Health"};
     if (config.core.grpc_reflection) {
       served.push_back(grpc::reflection::v1alpha::ServerReflection::service_full_name());
       reflection_service = std::make_unique<ReflectionService>(runner, served);
@@ -257,7 +286,8 @@ int Serve(const HeraldConfig& config) {
         grpc_server->InProcessChannel(grpc::ChannelArguments()),
         std::vector<std::string>{v1::SubscriptionService::service_full_name(),
                                  v1::DispatchService::service_full_name(),
-                                 v1::PrivacyService::service_full_name()},
+                                 v1::PrivacyService::service_full_name(),
+                                 v1::CrmService::service_full_name()},
         runner, auth, config.json_api);
     web::HttpServerOptions json_opts = ListenerOptions(config.http, config.json_api.listen, clock);
     json_api->Configure(json_opts);
@@ -396,6 +426,12 @@ int Serve(const HeraldConfig& config) {
     privacy_job->SetRetentionSweep(&retention_sweep, std::chrono::hours(1));
     privacy_job->Start();
   }
+  std::unique_ptr<crm::ImportRunner> crm_import_runner;
+  if (crm_worker) {
+    crm_worker->Start(config.crm.workers);
+    crm_import_runner = std::make_unique<crm::ImportRunner>(*crm_import, clock);
+    crm_import_runner->Start();
+  }
   auto bound = [](const std::string& listen, int port) {
     return listen.substr(0, listen.rfind(':') + 1) + std::to_string(port);
   };
@@ -425,6 +461,8 @@ int Serve(const HeraldConfig& config) {
   }
   if (worker) worker->Stop();
   if (privacy_job) privacy_job->Stop();
+  if (crm_import_runner) crm_import_runner->Stop();
+  if (crm_worker) crm_worker->Stop();
   if (http) http->Stop();
   if (mail_http) mail_http->Stop();
   // Last: probes keep answering (unready) while the rest drains.

@@ -33,6 +33,7 @@ enum class EventType {
   kPrivacyRequestReceived,  // a marker in an inbound e-mail, for privacy intake
   kPrivacyRequestOpened,
   kPrivacyRequestConfirmed,
+  kCrmCardReverted,  // Creatio's card allowed what Herald forbids; written back
 };
 inline constexpr EventType kAllEventTypes[] = {
     EventType::kSubjectCreated,
@@ -53,6 +54,7 @@ inline constexpr EventType kAllEventTypes[] = {
     EventType::kPrivacyRequestReceived,
     EventType::kPrivacyRequestOpened,
     EventType::kPrivacyRequestConfirmed,
+    EventType::kCrmCardReverted,
 };
 constexpr const char* EventTypeName(EventType t) {
   switch (t) {
@@ -92,6 +94,8 @@ constexpr const char* EventTypeName(EventType t) {
       return "privacy_request.opened";
     case EventType::kPrivacyRequestConfirmed:
       return "privacy_request.confirmed";
+    case EventType::kCrmCardReverted:
+      return "crm.card_reverted";
   }
   return "?";
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -60,18 +61,24 @@ struct CreatioWrite {
 //        credentials (no cookies).
 //   POST /connect/token                        OAuth 2.0 client credentials (form body).
 //   GET  /0/odata/$metadata                    CSDL XML naming the entities and fields.
-//   GET  /0/odata/Contact?$select&$filter&$orderby&$top&$skip   paged reads ({"value":[...]},
-//        and "@odata.nextLink" when more rows follow and $top was given).
+//   GET  /0/odata/Contact?$select&$filter&$orderby&$top&$skip&$count   paged reads
+//        ({"value":[...]}, and an absolute "@odata.nextLink" carrying the next $skip when
+//        more rows follow and $top was given). $filter: comparisons (eq ne gt ge lt le) of a
+//        property with an unquoted GUID, a 'string' or true/false, joined by and / or, in
+//        parentheses; anything else (functions, not, unknown properties, other $ options)
+//        answers 400, so a client's mistake does not pass unnoticed.
 //   GET  /0/odata/Contact(<id>)                one contact, 404 when unknown.
 //   PATCH /0/odata/Contact(<id>)               204; 404 unknown contact; 400 unknown field.
 //   GET  /0/odata/BulkEmailSubscription?$filter=Contact/Id eq <id> and BulkEmailType/Id eq <id>
 //        (also: BulkEmailSubsStatus/Id eq <id>, alone or and-ed; $top/$skip paging).
 //   POST /0/odata/BulkEmailSubscription        201 with the new row (ContactId,
-//        BulkEmailTypeId, BulkEmailSubsStatusId in the body).
+//        BulkEmailTypeId, BulkEmailSubsStatusId in the body; 400 for an unknown contact).
 //   PATCH /0/odata/BulkEmailSubscription(<id>) 204.
 //   POST /0/odata/$batch                       {"requests":[...]} -> {"responses":[...]};
 //        400 above 100 requests; without `Prefer: continue-on-error` the items after the
-//        first failing one are not executed (and get no response).
+//        first failing one are not executed (and get no response). An item's url is
+//        relative to the OData base, or absolute, or starts with /0/odata/.
+// Errors carry OData's body {"error":{"code":"","message":"..."}}.
 // Every OData request needs a session: the .ASPXAUTH cookie of a live session (401
 // otherwise) and a BPMCSRF header equal to the session's BPMCSRF cookie (403 otherwise), or
 // an `Authorization: Bearer` token from /connect/token that has not expired (401 otherwise).
@@ -107,17 +114,23 @@ class CreatioStandIn {
   // Knobs.
   enum class Expiry { kUnauthorized, kRedirectToLogin };
   // Every session and token issued so far stops working: the next OData request using one
-  // gets 401, or a 302 to /Login/NuiLogin.aspx?ReturnUrl=... .
+  // gets 401, or a 302 to /Login/NuiLogin.aspx?ReturnUrl=... . A cookie or token never
+  // issued always gets 401.
   void ExpireSessions(Expiry how = Expiry::kUnauthorized);
   // The next `count` OData requests (not login or token) are answered `status` without
   // being executed; a 429 or 503 carries `Retry-After: <retry_after_s>` when it is >= 0.
+  // The knobs act in this order, before the session check: Stall, SetDelay, FailNext. A
+  // $batch is one request to them; FailContact acts on each of its items.
   void FailNext(int count, int status, int retry_after_s = -1);
   // Every OData answer is delayed this long.
   void SetDelay(std::chrono::milliseconds delay);
   // While stalled, OData requests are held without an answer and not executed; Unstall()
-  // releases them by closing their connections (the client sees no answer).
+  // (or the destructor) releases them by closing their connections: the client sees the
+  // connection end before any byte of an answer, and the record keeps status 0.
   void Stall();
   void Unstall();
+  // OData requests held by Stall() right now (a test waits for its request to arrive).
+  int stalled_requests() const;
   // Writes to this contact (PATCH Contact(<id>), alone or in a $batch) answer `status`
   // (e.g. 404 or 400) without being applied.
   void FailContact(const std::string& contact_id, int status);
@@ -127,12 +140,12 @@ class CreatioStandIn {
 
   // The record.
   std::vector<CreatioRequest> requests() const;
-  int logins() const;          // successful cookie logins
-  int failed_logins() const;   // Code 1 answers
-  int token_grants() const;    // successful /connect/token answers
-  int batches() const;         // $batch requests executed (not failed by a knob)
-  int single_writes() const;   // PATCH or POST outside a $batch that were executed
-  void ClearRecord();          // forgets requests and counters, keeps data and knobs
+  int logins() const;         // successful cookie logins
+  int failed_logins() const;  // Code 1 answers
+  int token_grants() const;   // successful /connect/token answers
+  int batches() const;        // $batch requests whose items ran (not failed by a knob or a 400)
+  int single_writes() const;  // PATCH or POST outside a $batch that were executed
+  void ClearRecord();         // forgets requests and counters, keeps data (writes too) and knobs
 
  private:
   struct State;

@@ -1,4 +1,4 @@
-// The first import (I1-I4 in docs/requirements.md) against the Creatio stand-in and a real
+// The first import (C12 in docs/requirements.md) against the Creatio stand-in and a real
 // PostgreSQL: a few thousand contacts page by page with exact counts, the gate honouring
 // what Creatio said afterwards, interruptions and a resume, the dry run, cancelling, and one
 // run at a time.
@@ -134,7 +134,7 @@ class ContactImportTest : public subscriptions::RegistryTest {
   Expected expected_;
 };
 
-// I1, I2: every contact becomes a subject without consent; every flag and Unsubscribed row of
+// Every contact becomes a subject without consent; every flag and Unsubscribed row of
 // a mapped type an opt-out the gate then applies; the counts are exact.
 TEST_F(ContactImportTest, ImportsEveryPageAndTheGateHonoursCreatiosFlags) {
   auto started = import_->Start(false);
@@ -194,7 +194,7 @@ TEST_F(ContactImportTest, ImportsEveryPageAndTheGateHonoursCreatiosFlags) {
             "true");
 }
 
-// I3: interruptions (the object destroyed mid-run, Creatio answering 503) and a resume end
+// Interruptions (the object destroyed mid-run, Creatio answering 503) and a resume end
 // in the same state as an uninterrupted run, without a duplicate subject; a second run
 // matches every contact and changes nothing.
 TEST_F(ContactImportTest, ResumesAfterInterruptionsToTheSameEndState) {
@@ -235,7 +235,7 @@ TEST_F(ContactImportTest, ResumesAfterInterruptionsToTheSameEndState) {
   EXPECT_EQ(Count("suppressions"), suppressions);
 }
 
-// I4: a dry run reads and counts, and changes nothing but its own row.
+// A dry run reads and counts, and changes nothing but its own row.
 TEST_F(ContactImportTest, ADryRunCountsAndChangesNothing) {
   std::string existing = NewSubject("contact1@example.com");  // matched by address
   int64_t events = Count("events");

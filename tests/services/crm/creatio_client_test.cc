@@ -221,6 +221,9 @@ TEST_F(CreatioClientTest, ConcurrentRequestsOnAnExpiredSessionLogInOnce) {
   ASSERT_EQ(client.Send(PatchEmail(10)).status, 204);
   crm_.ExpireSessions();
   crm_.ClearRecord();
+  // Slow answers keep all eight first attempts in flight together, so every thread sees
+  // the expiry and asks for a fresh login at about the same time.
+  crm_.SetDelay(std::chrono::milliseconds(200));
 
   std::vector<ODataAnswer> answers(8);
   std::vector<std::thread> threads;
@@ -228,7 +231,11 @@ TEST_F(CreatioClientTest, ConcurrentRequestsOnAnExpiredSessionLogInOnce) {
     threads.emplace_back([&client, &answers, i] { answers[i] = client.Send(PatchEmail(i + 1)); });
   }
   for (auto& t : threads) t.join();
+  crm_.SetDelay(std::chrono::milliseconds(0));
 
+  int expired = 0;
+  for (const auto& r : ODataRequests(crm_)) expired += r.status == 401 ? 1 : 0;
+  EXPECT_EQ(expired, 8);
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(answers[i].outcome, Outcome::kAnswered) << i;
     EXPECT_EQ(answers[i].status, 204) << i;
@@ -303,6 +310,34 @@ TEST_F(CreatioClientTest, SlowAnswerIsATimeoutAndRetryLater) {
   EXPECT_EQ(answer.status, 0);
   EXPECT_EQ(answer.error, "timeout");
   EXPECT_LT(took, std::chrono::milliseconds(1400));
+}
+
+// A stalled Creatio holds the request without an answer: the exchange ends at timeout_ms
+// and nothing was applied. (When a reused connection is closed without an answer, libcurl
+// itself sends the request once more on a fresh one; the writes are absolute, so that is
+// harmless, and a stall that outlasts the timeout still ends here.)
+TEST_F(CreatioClientTest, StalledCreatioIsATimeoutAndRetryLater) {
+  CreatioSettings settings = CookieSettings(crm_);
+  settings.timeout_ms = 300;
+  CreatioClient client(settings);
+  ASSERT_EQ(client.Send(PatchEmail(1, false)).status, 204);
+  crm_.Stall();
+  ODataAnswer answer = client.Send(PatchEmail(1));
+  crm_.Unstall();
+
+  EXPECT_EQ(answer.outcome, Outcome::kRetryLater);
+  EXPECT_EQ(answer.status, 0);
+  EXPECT_EQ(answer.error, "timeout");
+  EXPECT_FALSE(crm_.contact(ContactId(1))->do_not_use_email);
+}
+
+TEST_F(CreatioClientTest, NotFoundIsAnAnswerWithoutTheContactInTheError) {
+  crm_.FailContact(ContactId(3), 404);
+  CreatioClient client(CookieSettings(crm_));
+  ODataAnswer answer = client.Send(PatchEmail(3));
+  EXPECT_EQ(answer.outcome, Outcome::kAnswered);
+  EXPECT_EQ(answer.status, 404);
+  EXPECT_EQ(answer.error, "HTTP 404");
 }
 
 TEST_F(CreatioClientTest, BatchItemsAreMatchedBackInRequestOrder) {
@@ -446,7 +481,7 @@ TEST(CreatioSettingsTest, RejectsBadValues) {
               HasSubstr("twice"));
   EXPECT_THAT(LoadError({{"HERALD_CRM_BATCH_SIZE", "101"}}), HasSubstr("HERALD_CRM_BATCH_SIZE"));
   EXPECT_THAT(LoadError({{"HERALD_CRM_BATCH_SIZE", "0"}}), HasSubstr("HERALD_CRM_BATCH_SIZE"));
-  EXPECT_THAT(LoadError({{"HERALD_CRM_AUTH", "basic"}}), HasSubstr("cookie, oauth"));
+  EXPECT_THAT(LoadError({{"HERALD_CRM_AUTH", "basic"}}), HasSubstr("cookie,oauth"));
   EXPECT_THAT(LoadError({{"HERALD_CRM_CONTACT_ENTITY", "Contact(1)"}}),
               HasSubstr("HERALD_CRM_CONTACT_ENTITY"));
   EXPECT_THAT(LoadError({{"HERALD_CRM_BASE_URL", "crm.example.com"}}), HasSubstr("URL"));

@@ -1,0 +1,98 @@
+#include "services/crm/card_flags.h"
+
+#include <utility>
+
+namespace herald::crm {
+namespace {
+
+// Refusals that mean "do not write to this person about the topic", as opposed to "Herald
+// cannot vouch for it" (no consent, no usable address, a foreign provider).
+bool SaysNo(DenyReason reason) {
+  switch (reason) {
+    case DenyReason::kSubjectDestroyed:
+    case DenyReason::kSubjectBlocked:
+    case DenyReason::kConsentRevoked:
+    case DenyReason::kAddressSuppressed:
+    case DenyReason::kUnsubscribedAll:
+    case DenyReason::kUnsubscribedChannel:
+    case DenyReason::kUnsubscribedTopic:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+CardDeriver::CardDeriver(const subscriptions::EligibilityGate& gate, const TopicCatalog& topics,
+                         std::map<std::string, std::string> topic_types)
+    : gate_(gate), topic_types_(std::move(topic_types)) {
+  for (const auto& t : topics.all()) {
+    if (t.marketing) marketing_.push_back(&t);
+  }
+}
+
+std::map<std::string, CardFlags> CardDeriver::Derive(db::Connection& conn,
+                                                     pqxx::transaction_base& txn,
+                                                     const std::vector<std::string>& subject_ids,
+                                                     Timestamp now) const {
+  std::vector<subscriptions::GateRequest> requests;
+  requests.reserve(subject_ids.size() * 3 * marketing_.size());
+  for (const auto& id : subject_ids) {
+    for (Channel channel : kAllChannels) {
+      for (const TopicInfo* topic : marketing_) {
+        subscriptions::GateRequest r;
+        r.subject_id = id;
+        r.channel = channel;
+        r.topic = topic;
+        r.now = now;
+        requests.push_back(std::move(r));
+      }
+    }
+  }
+  auto decisions = gate_.Decide(conn, txn, requests);
+  std::map<std::string, CardFlags> cards;
+  size_t i = 0;
+  for (const auto& id : subject_ids) {
+    CardFlags& card = cards[id];
+    for (Channel channel : kAllChannels) {
+      bool any_allowed = false;
+      for (const TopicInfo* topic : marketing_) {
+        const auto& d = decisions[i++];
+        any_allowed = any_allowed || d.allowed();
+        if (channel != Channel::kEmail) continue;
+        auto type = topic_types_.find(topic->name);
+        if (type != topic_types_.end()) {
+          card.unsubscribed[type->second] = !d.allowed() && SaysNo(d.reason);
+        }
+      }
+      std::optional<bool> flag = !any_allowed;
+      switch (channel) {
+        case Channel::kEmail:
+          card.do_not_use_email = flag;
+          break;
+        case Channel::kSms:
+          card.do_not_use_sms = flag;
+          break;
+        case Channel::kCall:
+          card.do_not_use_call = flag;
+          break;
+      }
+    }
+  }
+  return cards;
+}
+
+bool CardShows(const CardFlags& known, const CardFlags& wanted) {
+  if (known.do_not_use_email != wanted.do_not_use_email) return false;
+  if (known.do_not_use_sms != wanted.do_not_use_sms) return false;
+  if (known.do_not_use_call != wanted.do_not_use_call) return false;
+  for (const auto& [type, unsubscribed] : wanted.unsubscribed) {
+    auto k = known.unsubscribed.find(type);
+    bool known_unsubscribed = k != known.unsubscribed.end() && k->second;
+    if (known_unsubscribed != unsubscribed) return false;
+  }
+  return true;
+}
+
+}  // namespace herald::crm

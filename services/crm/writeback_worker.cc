@@ -1,0 +1,446 @@
+#include "services/crm/writeback_worker.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <utility>
+
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
+#include "common/log/log.h"
+
+namespace herald::crm {
+namespace {
+
+constexpr db::Statement kStates{"crm_worker.subject_states", R"sql(
+  SELECT id, state FROM subjects WHERE id = ANY($1::uuid[])
+)sql"};
+
+enum class Result { kPending, kOk, kRetry, kAuth, kDead, kParked };
+
+const char* ResultName(Result r) {
+  switch (r) {
+    case Result::kOk:
+      return "written";
+    case Result::kRetry:
+      return "retry";
+    case Result::kAuth:
+      return "parked_auth";
+    case Result::kDead:
+      return "dead";
+    case Result::kParked:
+      return "parked";
+    case Result::kPending:
+      break;
+  }
+  return "unchanged";
+}
+
+// Spaces in an OData query, for a URL (and a $batch item's url).
+std::string Encode(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == ' ') {
+      out += "%20";
+    } else if (c == '\'') {
+      out += "%27";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct WriteBackWorker::Row {
+  ClaimedRow claimed;
+  KnownCard known;
+  CardFlags wanted;
+  bool destroyed = false;
+  bool changed = false;  // the card differs: something is written
+  // Subscription rows: type -> Creatio row id, known or learned here.
+  std::map<std::string, std::string> rows;
+  std::vector<std::string> lookups;  // types whose row id must be looked up first
+  Result result = Result::kPending;
+  int status = 0;
+  std::string error;
+  std::optional<int> retry_after_s;
+
+  void Fail(Result r, int s, std::string e, std::optional<int> after = std::nullopt) {
+    if (result != Result::kPending && result != Result::kOk) return;  // the first failure wins
+    result = r;
+    status = s;
+    error = std::move(e);
+    retry_after_s = after;
+  }
+};
+
+namespace {
+
+// What one exchange's failure means for every row it carried; kPending when it answered 200.
+Result ExchangeResult(const ODataAnswer& a) {
+  switch (a.outcome) {
+    case Outcome::kRetryLater:
+      return Result::kRetry;
+    case Outcome::kAuthFailed:
+      return Result::kAuth;
+    case Outcome::kAnswered:
+      if (a.status == 200) return Result::kPending;
+      if (a.status == 429 || a.status >= 500) return Result::kRetry;
+      return Result::kParked;
+  }
+  return Result::kParked;
+}
+
+// One item's status: the row's fate when it is not 2xx. A 404 is dead only for the contact
+// itself; a subscription row that vanished is looked up again on the retry.
+Result ItemResult(int status, bool contact_item) {
+  if (status >= 200 && status < 300) return Result::kOk;
+  if (status == 0 || status == 429 || status >= 500) return Result::kRetry;
+  if (status == 404 && contact_item) return Result::kDead;
+  if (status == 401 || status == 403) return Result::kAuth;
+  return Result::kParked;
+}
+
+std::string ItemError(int status) {
+  return status == 0 ? "not executed" : "HTTP " + std::to_string(status);
+}
+
+}  // namespace
+
+WriteBackWorker::WriteBackWorker(db::Pool& pool, CreatioClient& client, const CardDeriver& deriver,
+                                 const Clock& clock, prometheus::Registry& metrics)
+    : pool_(pool),
+      client_(client),
+      deriver_(deriver),
+      clock_(clock),
+      settings_(client.settings()),
+      // Covers a lookup $batch and a write $batch, each with one fresh login and one retry.
+      lease_(std::chrono::milliseconds(settings_.timeout_ms) * 5 + std::chrono::seconds(5)),
+      outcomes_(prometheus::BuildCounter()
+                    .Name("herald_crm_writeback_total")
+                    .Help("Write-back rows settled, by outcome: written, unchanged (the card "
+                          "already showed it), retry, parked, parked_auth, dead")
+                    .Register(metrics)),
+      queue_(prometheus::BuildGauge()
+                 .Name("herald_crm_writeback_queue")
+                 .Help("Write-back rows by state: pending, parked, parked_auth, dead")
+                 .Register(metrics)),
+      oldest_age_(prometheus::BuildGauge()
+                      .Name("herald_crm_writeback_oldest_age_seconds")
+                      .Help("Age of the oldest change not yet on a Creatio card")
+                      .Register(metrics)
+                      .Add({})),
+      rng_(std::random_device{}()) {}
+
+WriteBackWorker::~WriteBackWorker() { Stop(); }
+
+Timestamp WriteBackWorker::Backoff(int attempts, std::optional<int> retry_after_s) {
+  Timestamp now = clock_.Now();
+  if (retry_after_s) return now + std::chrono::seconds(std::max(0, *retry_after_s));
+  double base = settings_.backoff_initial_ms;
+  for (int i = 1; i < attempts && base < settings_.backoff_max_ms; ++i) base *= 2;
+  base = std::min<double>(base, settings_.backoff_max_ms);
+  double jitter;
+  {
+    std::lock_guard lock(rng_mu_);
+    jitter = std::uniform_real_distribution<double>(0.5, 1.0)(rng_);
+  }
+  return now + std::chrono::milliseconds(static_cast<int64_t>(base * jitter));
+}
+
+int WriteBackWorker::RunOnce() {
+  Timestamp now = clock_.Now();
+  std::vector<Row> rows;
+  {
+    auto conn = pool_.Acquire();
+    pqxx::work txn(conn->raw());
+    for (auto& c : ClaimDue(*conn, txn, settings_.batch_size, now, lease_)) {
+      rows.push_back(Row{});
+      rows.back().claimed = std::move(c);
+    }
+    txn.commit();
+  }
+  if (rows.empty()) return 0;
+
+  // What each card should show, and what Creatio is known to show.
+  {
+    std::vector<std::string> ids;
+    for (const auto& r : rows) ids.push_back(r.claimed.subject_id);
+    auto conn = pool_.Acquire();
+    pqxx::read_transaction txn(conn->raw());
+    auto known = LoadKnownCards(*conn, txn, ids);
+    auto wanted = deriver_.Derive(*conn, txn, ids, now);
+    std::map<std::string, std::string> states;
+    for (const auto& s : conn->Exec(txn, kStates, db::ToArrayLiteral(ids))) {
+      states[s[0].as<std::string>()] = s[1].as<std::string>();
+    }
+    for (auto& r : rows) {
+      const std::string& id = r.claimed.subject_id;
+      if (auto k = known.find(id); k != known.end()) r.known = k->second;
+      r.wanted = wanted[id];
+      r.destroyed = states[id] == "destroyed";
+      r.rows = r.known.subscription_rows;
+      r.changed = !CardShows(r.known.flags, r.wanted);
+      if (!r.changed) continue;
+      for (const auto& [type, unsubscribed] : r.wanted.unsubscribed) {
+        auto k = r.known.flags.unsubscribed.find(type);
+        bool known_unsubscribed = k != r.known.flags.unsubscribed.end() && k->second;
+        bool unknown = k == r.known.flags.unsubscribed.end();
+        if ((unsubscribed != known_unsubscribed || unknown) && !r.rows.count(type)) {
+          r.lookups.push_back(type);
+        }
+      }
+    }
+  }
+
+  const std::string& sub = settings_.subscription_entity;
+  const size_t per_batch = static_cast<size_t>(std::clamp(settings_.batch_size, 1, 100));
+
+  // Sends items grouped by row (a row's items never straddle two $batch requests) and calls
+  // `on_item(row, item index within the row, status, body)` for each answered item.
+  struct Item {
+    Row* row;
+    size_t index;
+    ODataRequest request;
+  };
+  auto send = [&](std::vector<std::vector<Item>>& per_row, auto on_item) {
+    size_t next = 0;
+    while (next < per_row.size()) {
+      std::vector<Item> batch;
+      while (next < per_row.size() &&
+             (batch.empty() || batch.size() + per_row[next].size() <= per_batch)) {
+        for (auto& item : per_row[next]) batch.push_back(std::move(item));
+        ++next;
+      }
+      if (batch.empty()) continue;
+      std::vector<ODataRequest> requests;
+      for (const auto& item : batch) requests.push_back(item.request);
+      BatchAnswer answer = client_.Batch(requests);
+      Result failed = ExchangeResult(answer.exchange);
+      if (failed != Result::kPending) {
+        std::string error = answer.exchange.error.empty()
+                                ? "HTTP " + std::to_string(answer.exchange.status)
+                                : answer.exchange.error;
+        for (auto& item : batch) {
+          item.row->Fail(failed, answer.exchange.status, error, answer.exchange.retry_after_s);
+        }
+        continue;
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const BatchItemAnswer empty;
+        const BatchItemAnswer& a = i < answer.items.size() ? answer.items[i] : empty;
+        on_item(*batch[i].row, batch[i].index, a.status, a.body);
+      }
+    }
+  };
+
+  // Subscription rows whose ids are not known yet: one $batch of GETs.
+  {
+    std::vector<std::vector<Item>> per_row;
+    for (auto& r : rows) {
+      if (r.lookups.empty()) continue;
+      per_row.emplace_back();
+      for (size_t i = 0; i < r.lookups.size(); ++i) {
+        per_row.back().push_back(
+            {&r,
+             i,
+             {"GET",
+              Encode(sub + "?$filter=Contact/Id eq " + r.claimed.contact_id +
+                     " and BulkEmailType/Id eq " + r.lookups[i] + "&$select=Id"),
+              ""}});
+      }
+    }
+    send(per_row, [&](Row& row, size_t i, int status, const std::string& body) {
+      if (status != 200) {
+        row.Fail(
+            ItemResult(status, false) == Result::kDead ? Result::kRetry : ItemResult(status, false),
+            status, "lookup: " + ItemError(status));
+        return;
+      }
+      auto json = nlohmann::json::parse(body, nullptr, false);
+      if (json.is_discarded() || !json.contains("value") || !json["value"].is_array()) {
+        row.Fail(Result::kParked, status, "lookup: unexpected answer");
+        return;
+      }
+      if (!json["value"].empty() && json["value"][0].contains("Id")) {
+        row.rows[row.lookups[i]] = json["value"][0]["Id"].get<std::string>();
+      }
+    });
+  }
+
+  // The writes: one absolute PATCH of the contact's flags, then its subscription rows.
+  struct Write {
+    std::string type;  // empty: the Contact PATCH
+    bool post = false;
+  };
+  std::map<const Row*, std::vector<Write>> writes;
+  {
+    std::vector<std::vector<Item>> per_row;
+    for (auto& r : rows) {
+      if (!r.changed || r.result != Result::kPending) continue;
+      std::vector<Item> items;
+      nlohmann::json flags = {{settings_.do_not_use_email_field, *r.wanted.do_not_use_email},
+                              {settings_.do_not_use_sms_field, *r.wanted.do_not_use_sms},
+                              {settings_.do_not_use_call_field, *r.wanted.do_not_use_call}};
+      items.push_back(
+          {&r,
+           0,
+           {"PATCH", settings_.contact_entity + "(" + r.claimed.contact_id + ")", flags.dump()}});
+      writes[&r].push_back({"", false});
+      for (const auto& [type, unsubscribed] : r.wanted.unsubscribed) {
+        auto k = r.known.flags.unsubscribed.find(type);
+        bool unknown = k == r.known.flags.unsubscribed.end();
+        if (!unknown && k->second == unsubscribed) continue;
+        const std::string status =
+            unsubscribed ? settings_.unsubscribed_status_id : settings_.subscribed_status_id;
+        auto row_id = r.rows.find(type);
+        if (row_id != r.rows.end()) {
+          items.push_back({&r,
+                           items.size(),
+                           {"PATCH", sub + "(" + row_id->second + ")",
+                            nlohmann::json{{"BulkEmailSubsStatusId", status}}.dump()}});
+          writes[&r].push_back({type, false});
+        } else if (unsubscribed) {
+          items.push_back({&r,
+                           items.size(),
+                           {"POST", sub,
+                            nlohmann::json{{"ContactId", r.claimed.contact_id},
+                                           {"BulkEmailTypeId", type},
+                                           {"BulkEmailSubsStatusId", status}}
+                                .dump()}});
+          writes[&r].push_back({type, true});
+        }
+        // No row and subscribed: Creatio treats the missing row as subscribed already.
+      }
+      per_row.push_back(std::move(items));
+    }
+    send(per_row, [&](Row& row, size_t i, int status, const std::string& body) {
+      const Write& w = writes[&row][i];
+      Result r = ItemResult(status, w.type.empty());
+      if (r != Result::kOk) {
+        row.Fail(r, status, (w.type.empty() ? "contact: " : "subscription: ") + ItemError(status));
+        return;
+      }
+      if (w.post) {
+        auto json = nlohmann::json::parse(body, nullptr, false);
+        if (!json.is_discarded() && json.contains("Id") && json["Id"].is_string()) {
+          row.rows[w.type] = json["Id"].get<std::string>();
+        }
+      }
+      if (row.result == Result::kPending && i + 1 == writes[&row].size()) row.result = Result::kOk;
+    });
+  }
+  Settle(rows);
+  return static_cast<int>(rows.size());
+}
+
+void WriteBackWorker::Settle(std::vector<Row>& rows) {
+  Timestamp now = clock_.Now();
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  for (auto& r : rows) {
+    if (!r.changed) r.result = Result::kOk;
+    switch (r.result) {
+      case Result::kOk:
+      case Result::kPending: {
+        if (r.result == Result::kPending) {
+          // Nothing answered for this row (e.g. the $batch ended early): try again.
+          Postpone(*conn, txn, r.claimed, Backoff(r.claimed.attempts, std::nullopt), 0,
+                   "no answer");
+          outcomes_.Add({{"outcome", "retry"}}).Increment();
+          break;
+        }
+        if (r.destroyed) {
+          // Its final write: nothing of the subject stays in the connector's tables.
+          DeleteCard(*conn, txn, r.claimed.subject_id);
+          Forget(*conn, txn, r.claimed.subject_id);
+        } else {
+          if (r.changed) {
+            RememberCard(*conn, txn, r.claimed.subject_id, r.claimed.contact_id, r.wanted, r.rows,
+                         now);
+          }
+          Finish(*conn, txn, r.claimed, now);
+        }
+        outcomes_.Add({{"outcome", r.changed ? "written" : "unchanged"}}).Increment();
+        break;
+      }
+      case Result::kRetry:
+        Postpone(*conn, txn, r.claimed, Backoff(r.claimed.attempts, r.retry_after_s), r.status,
+                 r.error);
+        outcomes_.Add({{"outcome", ResultName(r.result)}}).Increment();
+        break;
+      case Result::kAuth:
+        crm::Stop(*conn, txn, r.claimed, StopReason::kParkedAuth, r.status, r.error, now);
+        outcomes_.Add({{"outcome", ResultName(r.result)}}).Increment();
+        break;
+      case Result::kDead:
+        crm::Stop(*conn, txn, r.claimed, StopReason::kDead, r.status, r.error, now);
+        outcomes_.Add({{"outcome", ResultName(r.result)}}).Increment();
+        break;
+      case Result::kParked:
+        crm::Stop(*conn, txn, r.claimed, StopReason::kParked, r.status, r.error, now);
+        outcomes_.Add({{"outcome", ResultName(r.result)}}).Increment();
+        break;
+    }
+    if (r.result == Result::kParked || r.result == Result::kAuth) {
+      log::Error("crm write-back parked: the queue waits for `heraldctl crm retry`",
+                 {{"status", r.status}, {"error", r.error}});
+    } else if (r.result == Result::kDead) {
+      log::Warn("crm write-back dead-lettered: the contact is gone in Creatio",
+                {{"status", r.status}});
+    }
+  }
+  txn.commit();
+}
+
+void WriteBackWorker::RefreshGauges() {
+  try {
+    auto conn = pool_.Acquire();
+    pqxx::read_transaction txn(conn->raw());
+    QueueStatus s = ReadStatus(*conn, txn);
+    queue_.Add({{"state", "pending"}}).Set(static_cast<double>(s.pending));
+    queue_.Add({{"state", "parked"}}).Set(static_cast<double>(s.parked));
+    queue_.Add({{"state", "parked_auth"}}).Set(static_cast<double>(s.parked_auth));
+    queue_.Add({{"state", "dead"}}).Set(static_cast<double>(s.dead));
+    double age = 0;
+    if (s.oldest) {
+      age = std::max<double>(0, std::chrono::duration<double>(clock_.Now() - *s.oldest).count());
+    }
+    oldest_age_.Set(age);
+  } catch (const std::exception&) {
+    // A scrape while the database is away shows the last values.
+  }
+}
+
+void WriteBackWorker::Start(int threads, std::chrono::milliseconds idle) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this, idle] { Loop(idle); });
+}
+
+void WriteBackWorker::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void WriteBackWorker::Loop(std::chrono::milliseconds idle) {
+  for (;;) {
+    int claimed = 0;
+    try {
+      claimed = RunOnce();
+    } catch (const std::exception& e) {
+      log::Error("crm write-back round failed", {{"error", e.what()}});
+    }
+    std::unique_lock lock(mu_);
+    if (stopping_) return;
+    if (claimed == 0) cv_.wait_for(lock, idle, [this] { return stopping_; });
+    if (stopping_) return;
+  }
+}
+
+}  // namespace herald::crm
