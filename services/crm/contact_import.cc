@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/db/sql_array.h"
@@ -280,17 +281,6 @@ bool ContactImport::Step() {
   return true;
 }
 
-std::optional<int64_t> ContactImport::ReadTotal() {
-  ODataAnswer a = client_.Send({"GET", settings_.contact_entity + "/$count", ""});
-  if (a.outcome != Outcome::kAnswered || a.status != 200) return std::nullopt;
-  std::string body = a.body;
-  body.erase(
-      std::remove_if(body.begin(), body.end(), [](unsigned char c) { return !std::isdigit(c); }),
-      body.end());
-  if (body.empty() || body.size() > 18) return std::nullopt;
-  return std::stoll(body);
-}
-
 ContactImport::PageResult ContactImport::NotAPage(const ODataAnswer& a, const std::string& what) {
   PageResult r;
   switch (a.outcome) {
@@ -319,6 +309,14 @@ std::optional<nlohmann::json> PageRows(const ODataAnswer& a) {
   auto it = body.find("value");
   if (it == body.end() || !it->is_array()) return std::nullopt;
   return *it;
+}
+
+// The page's "@odata.count", when Creatio gave one.
+std::optional<int64_t> PageCount(const ODataAnswer& a) {
+  auto body = nlohmann::json::parse(a.body, nullptr, /*allow_exceptions=*/false);
+  auto it = body.is_object() ? body.find("@odata.count") : body.end();
+  if (!body.is_object() || it == body.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<int64_t>();
 }
 
 // One contact as read.
@@ -393,16 +391,19 @@ bool OptOutFromCrm(subscriptions::SubscriptionRegistry& registry, const std::str
 ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
                                                       pqxx::transaction_base& txn, Run& run) {
   const CreatioSettings& s = settings_;
-  if (run.pages == 0 && run.cursor.empty() && !run.total) run.total = ReadTotal();
   std::string url = s.contact_entity + "?$select=Id," + s.email_field + "," + s.mobile_phone_field +
                     "," + s.do_not_use_email_field + "," + s.do_not_use_sms_field + "," +
                     s.do_not_use_call_field +
                     "&$orderby=Id&$top=" + std::to_string(s.import_page_size);
   if (!run.cursor.empty()) url += "&$filter=Id gt " + run.cursor;
+  // The first page also asks for the number of contacts, for the progress report.
+  bool first = run.pages == 0 && run.cursor.empty();
+  if (first) url += "&$count=true";
   ODataAnswer a = client_.Send({"GET", url, ""});
   if (a.outcome != Outcome::kAnswered || a.status != 200) return NotAPage(a, s.contact_entity);
   auto rows = PageRows(a);
   if (!rows) return {PageResult::kFailed, "reading " + s.contact_entity + ": not an OData page"};
+  if (first) run.total = PageCount(a);
 
   std::vector<Contact> contacts;
   for (const auto& item : *rows) {

@@ -53,8 +53,6 @@ class ContactImport {
  private:
   struct Run;
   struct PageResult;
-  // The first page's $count; nothing when Creatio does not answer it.
-  std::optional<int64_t> ReadTotal();
   // Work one page and add its counts to `run`, moving its cursor and phase on.
   PageResult ContactsPage(db::Connection& conn, pqxx::transaction_base& txn, Run& run);
   PageResult SubscriptionsPage(db::Connection& conn, pqxx::transaction_base& txn, Run& run);
