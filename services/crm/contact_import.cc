@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -79,6 +82,8 @@ constexpr db::Statement kUnlinkedOwners{"crm_imports.unlinked_owners", R"sql(
 )sql"};
 
 constexpr char kPhaseContacts[] = "contacts";
+// Contacts of a page worked on at once (each holds one pooled connection at a time).
+constexpr size_t kLanes = 4;
 constexpr char kPhaseSubscriptions[] = "subscriptions";
 
 std::string Lower(std::string s) {
@@ -458,37 +463,72 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
       run.opt_outs += flagged(c);
     }
   } else {
-    struct Seen {
-      std::string subject_id;
-      const Contact* contact;
+    // The registry's calls each commit on their own: the page's contacts go through a few
+    // lanes at once so the commits overlap. Contacts sharing an e-mail address stay in one
+    // lane, in Id order, so which of them claims a subject found by that address does not
+    // depend on timing.
+    struct Lane {
+      std::vector<const Contact*> contacts;
+      std::vector<std::pair<std::string, const Contact*>> seen;  // subject id, contact
+      int64_t created = 0, matched = 0, skipped = 0, opt_outs = 0;
+      std::exception_ptr error;
     };
-    std::vector<Seen> seen;
+    std::vector<Lane> lanes(std::min<size_t>(kLanes, std::max<size_t>(contacts.size(), 1)));
     for (const auto& c : contacts) {
-      auto subject = UpsertContact(registry_, c);
-      if (!subject) {
-        ++run.skipped;
-        continue;
-      }
-      ++(subject->second ? run.subjects_created : run.subjects_matched);
-      const std::pair<const std::optional<bool>*, v1::Channel> channels[] = {
-          {&c.flags.do_not_use_email, v1::EMAIL},
-          {&c.flags.do_not_use_sms, v1::SMS},
-          {&c.flags.do_not_use_call, v1::CALL}};
-      for (const auto& [flag, channel] : channels) {
-        if (flag->value_or(false) &&
-            OptOutFromCrm(registry_, subject->first, v1::CHANNEL, channel, "", run.ProofRef())) {
-          ++run.opt_outs;
+      auto n = validation::NormalizeEmail(c.email);
+      auto* addr = std::get_if<validation::NormalizedAddress>(&n);
+      size_t h = std::hash<std::string>{}(addr ? addr->match_key : c.id);
+      lanes[h % lanes.size()].contacts.push_back(&c);
+    }
+    auto work = [&](Lane& lane) {
+      try {
+        for (const Contact* c : lane.contacts) {
+          auto subject = UpsertContact(registry_, *c);
+          if (!subject) {
+            ++lane.skipped;
+            continue;
+          }
+          ++(subject->second ? lane.created : lane.matched);
+          const std::pair<const std::optional<bool>*, v1::Channel> channels[] = {
+              {&c->flags.do_not_use_email, v1::EMAIL},
+              {&c->flags.do_not_use_sms, v1::SMS},
+              {&c->flags.do_not_use_call, v1::CALL}};
+          for (const auto& [flag, channel] : channels) {
+            if (flag->value_or(false) && OptOutFromCrm(registry_, subject->first, v1::CHANNEL,
+                                                       channel, "", run.ProofRef())) {
+              ++lane.opt_outs;
+            }
+          }
+          lane.seen.emplace_back(subject->first, c);
         }
+      } catch (...) {
+        lane.error = std::current_exception();
       }
-      seen.push_back({subject->first, &c});
+    };
+    {
+      std::vector<std::thread> threads;
+      for (size_t i = 1; i < lanes.size(); ++i) threads.emplace_back(work, std::ref(lanes[i]));
+      work(lanes[0]);
+      for (auto& t : threads) t.join();
+    }
+    for (const auto& lane : lanes) {
+      if (lane.error) std::rethrow_exception(lane.error);  // the page is redone
+    }
+    std::vector<std::pair<std::string, const Contact*>> seen;
+    for (const auto& lane : lanes) {
+      run.subjects_created += lane.created;
+      run.subjects_matched += lane.matched;
+      run.skipped += lane.skipped;
+      run.opt_outs += lane.opt_outs;
+      seen.insert(seen.end(), lane.seen.begin(), lane.seen.end());
     }
     // What the cards hold, in a short transaction of its own: the page's run row stays
     // locked while the registry's calls commit theirs.
     auto cards = pool_.Acquire();
     pqxx::work card_txn(cards->raw());
     Timestamp now = clock_.Now();
-    for (const auto& s : seen) {
-      RememberCard(*cards, card_txn, s.subject_id, s.contact->id, s.contact->flags, {}, now);
+    for (const auto& [subject_id, contact] : seen) {
+      RememberCard(*cards, card_txn, subject_id, contact->id, contact->flags, {}, now);
     }
     card_txn.commit();
   }
