@@ -28,28 +28,44 @@ namespace {
 // The actor recorded on the subjects' events.
 const Caller kCaller{"crm-import", ""};
 
-#define HERALD_IMPORT_COLUMNS                                                          \
-  "id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created, " \
-  "subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text, "     \
-  "updated_at::text, finished_at::text"
-
 constexpr db::Statement kInsert{"crm_imports.insert", R"sql(
   INSERT INTO crm_imports (dry_run, state, started_at, updated_at)
   VALUES ($1, 'running', $2, $2)
   RETURNING id
 )sql"};
-constexpr db::Statement kById{"crm_imports.by_id",
-                              "SELECT " HERALD_IMPORT_COLUMNS " FROM crm_imports WHERE id = $1"};
-constexpr db::Statement kNewest{"crm_imports.newest", "SELECT " HERALD_IMPORT_COLUMNS
-                                                      " FROM crm_imports ORDER BY id DESC LIMIT 1"};
-constexpr db::Statement kRunning{"crm_imports.running",
-                                 "SELECT " HERALD_IMPORT_COLUMNS
-                                 " FROM crm_imports WHERE state = 'running'"};
+// Every statement that reads a run selects the columns Run::FromRow reads, in its order.
+constexpr db::Statement kById{"crm_imports.by_id", R"sql(
+  SELECT id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created,
+         subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text,
+         updated_at::text, finished_at::text
+  FROM crm_imports
+  WHERE id = $1
+)sql"};
+constexpr db::Statement kNewest{"crm_imports.newest", R"sql(
+  SELECT id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created,
+         subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text,
+         updated_at::text, finished_at::text
+  FROM crm_imports
+  ORDER BY id DESC
+  LIMIT 1
+)sql"};
+constexpr db::Statement kRunning{"crm_imports.running", R"sql(
+  SELECT id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created,
+         subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text,
+         updated_at::text, finished_at::text
+  FROM crm_imports
+  WHERE state = 'running'
+)sql"};
 // Another process stepping the run holds its row: this one skips it rather than wait.
-constexpr db::Statement kClaimRunning{"crm_imports.claim_running",
-                                      "SELECT " HERALD_IMPORT_COLUMNS
-                                      " FROM crm_imports WHERE state = 'running'"
-                                      " LIMIT 1 FOR UPDATE SKIP LOCKED"};
+constexpr db::Statement kClaimRunning{"crm_imports.claim_running", R"sql(
+  SELECT id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created,
+         subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text,
+         updated_at::text, finished_at::text
+  FROM crm_imports
+  WHERE state = 'running'
+  LIMIT 1
+  FOR UPDATE SKIP LOCKED
+)sql"};
 constexpr db::Statement kSave{"crm_imports.save", R"sql(
   UPDATE crm_imports
   SET state = $2, phase = $3, cursor = $4, total = $5, pages = $6, contacts_seen = $7,
