@@ -395,6 +395,15 @@ void WriteBackWorker::Settle(std::vector<Row>& rows) {
   txn.commit();
 }
 
+int64_t WriteBackWorker::Purge() {
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  int64_t n =
+      PurgeStopped(*conn, txn, clock_.Now() - std::chrono::hours(24) * settings_.purge_after_days);
+  txn.commit();
+  return n;
+}
+
 void WriteBackWorker::RefreshGauges() {
   try {
     auto conn = pool_.Acquire();
@@ -432,6 +441,14 @@ void WriteBackWorker::Loop(std::chrono::milliseconds idle) {
   for (;;) {
     int claimed = 0;
     try {
+      // Once an hour, by whichever thread comes first.
+      int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+      int64_t last = last_purge_s_.load();
+      if (now_s - last >= 3600 && last_purge_s_.compare_exchange_strong(last, now_s)) {
+        if (int64_t n = Purge(); n > 0) log::Info("crm write-back purged", {{"rows", n}});
+      }
       claimed = RunOnce();
     } catch (const std::exception& e) {
       log::Error("crm write-back round failed", {{"error", e.what()}});

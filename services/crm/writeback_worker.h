@@ -52,6 +52,9 @@ class WriteBackWorker {
   void Start(int threads, std::chrono::milliseconds idle = std::chrono::milliseconds(200));
   void Stop();
 
+  // Deletes parked and dead rows older than crm.purge_after_days; returns how many.
+  int64_t Purge();
+
   // Refreshes the queue gauges (depth, oldest age); called before each scrape.
   void RefreshGauges();
 
@@ -74,6 +77,8 @@ class WriteBackWorker {
 
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // jitter only
+
+  std::atomic<int64_t> last_purge_s_{0};  // steady-clock seconds of the last purge
 
   std::mutex mu_;
   std::condition_variable cv_;
