@@ -132,6 +132,12 @@ WriteBackWorker::WriteBackWorker(db::Pool& pool, CreatioClient& client, const Ca
                       .Help("Age of the oldest change not yet on a Creatio card")
                       .Register(metrics)
                       .Add({})),
+      metadata_problems_(prometheus::BuildGauge()
+                             .Name("herald_crm_metadata_problems")
+                             .Help("Configured Creatio entities and fields missing from its "
+                                   "$metadata at start (or the check could not run)")
+                             .Register(metrics)
+                             .Add({})),
       rng_(std::random_device{}()) {}
 
 WriteBackWorker::~WriteBackWorker() { Stop(); }
@@ -424,7 +430,18 @@ void WriteBackWorker::RefreshGauges() {
 }
 
 void WriteBackWorker::Start(int threads, std::chrono::milliseconds idle) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this, idle] { Loop(idle); });
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, idle, i] {
+      // The names Herald writes, checked against Creatio's $metadata once at start (and any
+      // time by `heraldctl crm check`): a renamed field is reported before it parks the queue.
+      if (i == 0) {
+        auto problems = client_.CheckMetadata();
+        metadata_problems_.Set(static_cast<double>(problems.size()));
+        for (const auto& p : problems) log::Error("crm: check of Creatio failed", {{"problem", p}});
+      }
+      Loop(idle);
+    });
+  }
 }
 
 void WriteBackWorker::Stop() {

@@ -74,6 +74,7 @@ class WriteBackWorker {
   prometheus::Family<prometheus::Counter>& outcomes_;
   prometheus::Family<prometheus::Gauge>& queue_;
   prometheus::Gauge& oldest_age_;
+  prometheus::Gauge& metadata_problems_;
 
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // jitter only
