@@ -58,6 +58,7 @@ struct WriteBackWorker::Row {
   KnownCard known;
   CardFlags wanted;
   bool destroyed = false;
+  bool merged = false;
   bool changed = false;  // the card differs: something is written
   // Subscription rows: type -> Creatio row id, known or learned here.
   std::map<std::string, std::string> rows;
@@ -187,8 +188,11 @@ int WriteBackWorker::RunOnce() {
       if (auto k = known.find(id); k != known.end()) r.known = k->second;
       r.wanted = wanted[id];
       r.destroyed = states[id] == "destroyed";
+      // A subject merged into another: Creatio merged the contacts, so its card is gone and
+      // the survivor's card carries the state (the merge marked the survivor too).
+      r.merged = states[id] == "merged";
       r.rows = r.known.subscription_rows;
-      r.changed = !CardShows(r.known.flags, r.wanted);
+      r.changed = !r.merged && !CardShows(r.known.flags, r.wanted);
       if (!r.changed) continue;
       for (const auto& [type, unsubscribed] : r.wanted.unsubscribed) {
         auto k = r.known.flags.unsubscribed.find(type);
@@ -358,7 +362,7 @@ void WriteBackWorker::Settle(std::vector<Row>& rows) {
           outcomes_.Add({{"outcome", "retry"}}).Increment();
           break;
         }
-        if (r.destroyed) {
+        if (r.destroyed || r.merged) {
           // Its final write: nothing of the subject stays in the connector's tables.
           DeleteCard(*conn, txn, r.claimed.subject_id);
           Forget(*conn, txn, r.claimed.subject_id);
