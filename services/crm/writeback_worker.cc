@@ -58,6 +58,7 @@ struct WriteBackWorker::Row {
   KnownCard known;
   CardFlags wanted;
   bool destroyed = false;
+  bool merged = false;
   bool changed = false;  // the card differs: something is written
   // Subscription rows: type -> Creatio row id, known or learned here.
   std::map<std::string, std::string> rows;
@@ -132,6 +133,12 @@ WriteBackWorker::WriteBackWorker(db::Pool& pool, CreatioClient& client, const Ca
                       .Help("Age of the oldest change not yet on a Creatio card")
                       .Register(metrics)
                       .Add({})),
+      metadata_problems_(prometheus::BuildGauge()
+                             .Name("herald_crm_metadata_problems")
+                             .Help("Configured Creatio entities and fields missing from its "
+                                   "$metadata at start (or the check could not run)")
+                             .Register(metrics)
+                             .Add({})),
       rng_(std::random_device{}()) {}
 
 WriteBackWorker::~WriteBackWorker() { Stop(); }
@@ -181,8 +188,11 @@ int WriteBackWorker::RunOnce() {
       if (auto k = known.find(id); k != known.end()) r.known = k->second;
       r.wanted = wanted[id];
       r.destroyed = states[id] == "destroyed";
+      // A subject merged into another: Creatio merged the contacts, so its card is gone and
+      // the survivor's card carries the state (the merge marked the survivor too).
+      r.merged = states[id] == "merged";
       r.rows = r.known.subscription_rows;
-      r.changed = !CardShows(r.known.flags, r.wanted);
+      r.changed = !r.merged && !CardShows(r.known.flags, r.wanted);
       if (!r.changed) continue;
       for (const auto& [type, unsubscribed] : r.wanted.unsubscribed) {
         auto k = r.known.flags.unsubscribed.find(type);
@@ -352,7 +362,7 @@ void WriteBackWorker::Settle(std::vector<Row>& rows) {
           outcomes_.Add({{"outcome", "retry"}}).Increment();
           break;
         }
-        if (r.destroyed) {
+        if (r.destroyed || r.merged) {
           // Its final write: nothing of the subject stays in the connector's tables.
           DeleteCard(*conn, txn, r.claimed.subject_id);
           Forget(*conn, txn, r.claimed.subject_id);
@@ -395,6 +405,15 @@ void WriteBackWorker::Settle(std::vector<Row>& rows) {
   txn.commit();
 }
 
+int64_t WriteBackWorker::Purge() {
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  int64_t n =
+      PurgeStopped(*conn, txn, clock_.Now() - std::chrono::hours(24) * settings_.purge_after_days);
+  txn.commit();
+  return n;
+}
+
 void WriteBackWorker::RefreshGauges() {
   try {
     auto conn = pool_.Acquire();
@@ -415,7 +434,18 @@ void WriteBackWorker::RefreshGauges() {
 }
 
 void WriteBackWorker::Start(int threads, std::chrono::milliseconds idle) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this, idle] { Loop(idle); });
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, idle, i] {
+      // The names Herald writes, checked against Creatio's $metadata once at start (and any
+      // time by `heraldctl crm check`): a renamed field is reported before it parks the queue.
+      if (i == 0) {
+        auto problems = client_.CheckMetadata();
+        metadata_problems_.Set(static_cast<double>(problems.size()));
+        for (const auto& p : problems) log::Error("crm: check of Creatio failed", {{"problem", p}});
+      }
+      Loop(idle);
+    });
+  }
 }
 
 void WriteBackWorker::Stop() {
@@ -432,6 +462,14 @@ void WriteBackWorker::Loop(std::chrono::milliseconds idle) {
   for (;;) {
     int claimed = 0;
     try {
+      // Once an hour, by whichever thread comes first.
+      int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+      int64_t last = last_purge_s_.load();
+      if (now_s - last >= 3600 && last_purge_s_.compare_exchange_strong(last, now_s)) {
+        if (int64_t n = Purge(); n > 0) log::Info("crm write-back purged", {{"rows", n}});
+      }
       claimed = RunOnce();
     } catch (const std::exception& e) {
       log::Error("crm write-back round failed", {{"error", e.what()}});

@@ -52,6 +52,9 @@ class WriteBackWorker {
   void Start(int threads, std::chrono::milliseconds idle = std::chrono::milliseconds(200));
   void Stop();
 
+  // Deletes parked and dead rows older than crm.purge_after_days; returns how many.
+  int64_t Purge();
+
   // Refreshes the queue gauges (depth, oldest age); called before each scrape.
   void RefreshGauges();
 
@@ -71,9 +74,12 @@ class WriteBackWorker {
   prometheus::Family<prometheus::Counter>& outcomes_;
   prometheus::Family<prometheus::Gauge>& queue_;
   prometheus::Gauge& oldest_age_;
+  prometheus::Gauge& metadata_problems_;
 
   std::mutex rng_mu_;
   std::mt19937_64 rng_;  // jitter only
+
+  std::atomic<int64_t> last_purge_s_{0};  // steady-clock seconds of the last purge
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -33,12 +33,14 @@ const char* KindName(RequestKind k) {
       return "revoke";
     case RequestKind::kDestroy:
       return "destroy";
+    case RequestKind::kCrmDestroy:
+      return "crm_destroy";
   }
   return "?";
 }
 
 std::optional<RequestKind> KindFromName(const std::string& name) {
-  for (int i = 1; i <= 5; ++i) {
+  for (int i = 1; i <= 6; ++i) {
     auto k = static_cast<RequestKind>(i);
     if (name == KindName(k)) return k;
   }
@@ -83,6 +85,8 @@ DeadlinePolicy::DeadlinePolicy(const PrivacyConfig& config)
     : config_(config), calendar_(config.holidays, config.utc_offset_minutes) {}
 
 const PrivacyDeadline& DeadlinePolicy::DeadlineOf(RequestKind kind) const {
+  // The card in the CRM holds the same data as the subject: the same deadline.
+  if (kind == RequestKind::kCrmDestroy) kind = RequestKind::kDestroy;
   auto it = config_.deadlines.find(KindName(kind));
   if (it == config_.deadlines.end()) throw std::logic_error("no deadline for a request kind");
   return it->second;

@@ -16,7 +16,8 @@ enum class RequestKind {
   kStopProcessing = 2,
   kRectify = 3,
   kRevoke = 4,
-  kDestroy = 5
+  kDestroy = 5,
+  kCrmDestroy = 6,  // opened by Herald only (crm_card_destruction.h)
 };
 
 const char* KindName(RequestKind k);

@@ -55,7 +55,7 @@ PrivacyJob::PrivacyJob(db::Pool& pool, const Clock& clock, RequestIntake& intake
                          .Help("Open data-subject requests past their legal due time, by kind")
                          .Register(metrics)),
       interval_(interval) {
-  for (int i = 1; i <= 5; ++i) {
+  for (int i = 1; i <= 6; ++i) {
     overdue_gauge_.Add({{"kind", KindName(static_cast<RequestKind>(i))}}).Set(0);
   }
 }
@@ -110,7 +110,7 @@ PrivacyJob::Result PrivacyJob::RunOnce() {
 
 int PrivacyJob::ReportOverdue(Timestamp now) {
   std::map<std::string, int> by_kind;
-  for (int i = 1; i <= 5; ++i) by_kind[KindName(static_cast<RequestKind>(i))] = 0;
+  for (int i = 1; i <= 6; ++i) by_kind[KindName(static_cast<RequestKind>(i))] = 0;
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   auto rows = conn->Exec(txn, kOverdue, ToIso8601(now));

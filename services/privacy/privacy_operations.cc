@@ -9,6 +9,7 @@
 #include "common/proto_time.h"
 #include "common/validation/input_checks.h"
 #include "common/validation/uuid.h"
+#include "services/privacy/crm_card_destruction.h"
 #include "services/privacy/request_store.h"
 #include "services/privacy/subject_state.h"
 #include "services/subscriptions/event_log.h"
@@ -98,6 +99,9 @@ PrivacyOperations::Opened PrivacyOperations::OpenInTxn(
     RecordRevocation(conn, txn, *subject_id, actor, source, received_at, now);
     out.changed = true;
   }
+  if (acts_on_subject && kind == RequestKind::kRevoke) {
+    OpenCrmCardDestruction(conn, txn, *subject_id, source, out.due_at, now);
+  }
   nlohmann::json opened = {
       {"kind", KindName(kind)}, {"request_id", *out.request_id}, {"due_at", ToIso8601(out.due_at)}};
   if (req.confirmation != "none") opened["confirmation"] = req.confirmation;
@@ -154,7 +158,7 @@ PrivacyOperations::Confirmed PrivacyOperations::ConfirmInTxn(
 v1::OpenPrivacyRequestResponse PrivacyOperations::OpenRequest(
     const Caller& caller, const v1::OpenPrivacyRequestRequest& r) {
   if (!v1::PrivacyRequestKind_IsValid(r.kind()) ||
-      r.kind() == v1::PRIVACY_REQUEST_KIND_UNSPECIFIED) {
+      r.kind() == v1::PRIVACY_REQUEST_KIND_UNSPECIFIED || r.kind() == v1::CRM_DESTROY) {
     throw InvalidArgument("kind", "give ACCESS, STOP_PROCESSING, RECTIFY, REVOKE or DESTROY");
   }
   std::string subject_id = RequireUuid("subject_id", r.subject_id());

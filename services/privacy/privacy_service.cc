@@ -37,7 +37,9 @@ PrivacyService::PrivacyService(db::Pool& pool, const Clock& clock,
     : operations_(pool, clock, deadlines),
       erasure_(pool, clock, hasher, settings),
       export_(pool, clock, hasher),
-      records_(pool, settings) {}
+      records_(pool, settings) {
+  erasure_.SetDeadlines(&deadlines);
+}
 
 v1::OpenPrivacyRequestResponse PrivacyService::OpenPrivacyRequest(
     const Caller& caller, const v1::OpenPrivacyRequestRequest& r) {

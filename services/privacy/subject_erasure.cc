@@ -8,6 +8,7 @@
 #include "common/validation/input_checks.h"
 #include "herald/v1/common.pb.h"
 #include "services/dispatch/ledger/message_ledger.h"
+#include "services/privacy/crm_card_destruction.h"
 #include "services/privacy/destruction_records.h"
 #include "services/privacy/request_store.h"
 #include "services/privacy/subject_state.h"
@@ -127,6 +128,11 @@ SubjectErasure::Erased SubjectErasure::Run(const std::string& subject_id_in,
   }
   if (!destroy && gate_row->state == "depersonalized") {
     throw FailedPrecondition("subject_id: the subject was already depersonalized");
+  }
+  if (deadlines_) {
+    // Before Erase: it blanks the external_id that names the contact.
+    OpenCrmCardDestruction(*conn, txn, subject_id, v1::OPERATOR,
+                           deadlines_->DueAt(RequestKind::kCrmDestroy, now), now);
   }
   Outcome out = Erase(*conn, txn, subject_id, performed_by, mode, now);
   std::string record_id = InsertDestructionRecord(

@@ -7,6 +7,7 @@
 #include "common/crypto/key_ring.h"
 #include "common/db/idempotency.h"
 #include "common/db/pool.h"
+#include "services/privacy/deadlines.h"
 #include "services/privacy/erasure_settings.h"
 #include "services/privacy/subject_destroyer.h"
 
@@ -26,6 +27,10 @@ class SubjectErasure final : public SubjectDestroyer {
  public:
   SubjectErasure(db::Pool& pool, const Clock& clock, const crypto::SuppressionHasher& hasher,
                  ErasureSettings settings);
+
+  // With a policy, erasing a linked subject also puts "destroy the contact in the CRM" on
+  // the officer's due list (crm_card_destruction.h), due as a DESTROY request would be.
+  void SetDeadlines(const DeadlinePolicy* deadlines) { deadlines_ = deadlines; }
 
   // Returns the destruction record's id. NOT_FOUND for an unknown subject,
   // FAILED_PRECONDITION when it was already destroyed; nothing changes then.
@@ -87,6 +92,7 @@ class SubjectErasure final : public SubjectDestroyer {
   const Clock& clock_;
   const crypto::SuppressionHasher& hasher_;
   ErasureSettings settings_;
+  const DeadlinePolicy* deadlines_ = nullptr;
 };
 
 }  // namespace herald::privacy

@@ -59,3 +59,9 @@ CREATE TABLE crm_imports (
 );
 -- At most one import runs at a time.
 CREATE UNIQUE INDEX crm_imports_one_running ON crm_imports ((true)) WHERE state = 'running';
+
+-- "Destroy the contact in Creatio" on the privacy officer's due list: the card there holds
+-- the same personal data as a linked subject Herald revokes or destroys.
+ALTER TABLE privacy_requests DROP CONSTRAINT privacy_requests_kind_check;
+ALTER TABLE privacy_requests ADD CONSTRAINT privacy_requests_kind_check
+  CHECK (kind IN ('access', 'stop_processing', 'rectify', 'revoke', 'destroy', 'crm_destroy'));

@@ -98,8 +98,18 @@ TEST(DeadlinePolicyTest, ConfiguredDeadlinesReplaceTheDefaults) {
             At("2026-12-01T00:00:00Z"));  // Monday is the one working day
 }
 
+// Destroying the contact in the CRM is due when destroying the subject would be.
+TEST(DeadlinePolicyTest, CrmDestructionFollowsTheDestroyDeadline) {
+  PrivacyConfig c = Moscow();
+  c.deadlines["destroy"] = {3, true};
+  DeadlinePolicy p(c);
+  const Timestamp t = At("2026-11-27T12:00:00Z");
+  EXPECT_EQ(p.DueAt(RequestKind::kCrmDestroy, t), p.DueAt(RequestKind::kDestroy, t));
+  EXPECT_NE(p.DueAt(RequestKind::kCrmDestroy, t), p.DueAt(RequestKind::kRevoke, t));
+}
+
 TEST(DeadlinePolicyTest, KindNamesRoundTrip) {
-  for (int i = 1; i <= 5; ++i) {
+  for (int i = 1; i <= 6; ++i) {
     auto k = static_cast<RequestKind>(i);
     EXPECT_EQ(KindFromName(KindName(k)), k);
   }

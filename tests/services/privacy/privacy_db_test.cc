@@ -353,6 +353,42 @@ TEST_F(PrivacyTest, RevokeDeniesAtOnceAndGivesTheDestructionDate_L1) {
   EXPECT_EQ(Count("privacy_requests"), 1);
 }
 
+// C10: a linked subject's card in Creatio holds the same data: revoking puts "destroy the
+// contact in the CRM" on the officer's due list, due with the destruction, naming the
+// contact; once, however often the revocation is repeated. An unlinked subject gets none.
+TEST_F(PrivacyTest, RevokingALinkedSubjectPutsTheCrmContactOnTheDueList) {
+  const std::string contact = "3b0f5a3e-8d1c-4f6a-9b2e-7c4d5e6f7a8b";
+  std::string id = NewSubject("linked@example.com", "", contact);
+  ConsentAll(id);
+  auto resp = Revoke(id);
+  Revoke(id);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM privacy_requests WHERE kind = 'crm_destroy'"
+                        " AND status = 'open' AND subject_id = '" + id + "'"),
+            "1");
+  EXPECT_EQ(db_->Scalar("SELECT details->>'crm_contact_id' FROM privacy_requests"
+                        " WHERE kind = 'crm_destroy'"),
+            contact);
+  EXPECT_EQ(db_->Scalar("SELECT due_at = (SELECT due_at FROM privacy_requests WHERE kind ="
+                        " 'revoke') FROM privacy_requests WHERE kind = 'crm_destroy'"),
+            "t");
+  v1::ListPrivacyRequestsRequest list;
+  auto open = ops_->ListRequests(privacy_, list);
+  bool listed = false;
+  for (const auto& r : open.requests()) listed = listed || r.kind() == v1::CRM_DESTROY;
+  EXPECT_TRUE(listed);
+
+  std::string unlinked = LiveSubject("unlinked@example.com");
+  Revoke(unlinked);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM privacy_requests WHERE kind = 'crm_destroy'"
+                        " AND subject_id = '" + unlinked + "'"),
+            "0");
+  // Nobody may open one by hand: it is Herald's own reminder.
+  v1::OpenPrivacyRequestRequest by_hand;
+  by_hand.set_kind(v1::CRM_DESTROY);
+  by_hand.set_subject_id(unlinked);
+  EXPECT_THROW(ops_->OpenRequest(privacy_, by_hand), Error);
+}
+
 // §3 deadlines with a controllable clock: the scheduled destruction runs when the clock
 // passes the due time, not before, and only once.
 TEST_F(PrivacyTest, ScheduledDestructionRunsWhenTheClockPassesTheDueTimeNotBefore) {
