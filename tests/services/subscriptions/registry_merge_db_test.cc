@@ -7,6 +7,7 @@
 
 #include "common/proto_time.h"
 #include "tests/services/subscriptions/registry_fixture.h"
+#include "tests/support/eventually.h"
 
 namespace herald::subscriptions {
 namespace {
@@ -63,7 +64,8 @@ class MergeTest : public RegistryTest {
     r.set_subject_id(subject_id);
     r.set_page_size(500);
     std::vector<std::string> out;
-    for (const auto& e : registry_->ListSubjectEvents(crm_, r).events()) out.push_back(e.type());
+    auto resp = registry_->ListSubjectEvents(crm_, r);
+    for (const auto& e : resp.events()) out.push_back(e.type());
     return out;
   }
 
@@ -382,30 +384,46 @@ TEST_F(MergeTest, M5_RefusalsArePreciseAndWriteNothing) {
 }
 
 // Merges of the same pair in opposite directions take the two gate rows in the same order,
-// so they queue instead of deadlocking: one wins, the other finds its subject merged.
+// so they queue instead of deadlocking: one wins, the other finds its subject merged. A
+// third transaction holds one row until both merges wait, so each has taken what it takes
+// first; taking the survivor first would now deadlock.
 TEST_F(MergeTest, M5_OppositeMergesOfOnePairNeverDeadlock) {
-  for (int round = 0; round < 10; ++round) {
-    std::string a = NewSubject("a" + std::to_string(round) + "@example.com");
-    std::string b = NewSubject("b" + std::to_string(round) + "@example.com");
-    std::optional<Error> errors[2];
-    bool merged[2] = {false, false};
-    auto run = [&](int i, const std::string& s, const std::string& m) {
-      try {
-        merged[i] = Merge(s, m).changed();
-      } catch (const Error& e) {
-        errors[i] = e;
-      } catch (const std::exception& e) {  // a deadlock PostgreSQL broke up
-        errors[i] = Error(ErrorCode::kInternal, e.what());
-      }
-    };
-    std::thread t1(run, 0, a, b), t2(run, 1, b, a);
-    t1.join();
-    t2.join();
-    ASSERT_NE(merged[0], merged[1]) << "round " << round;
-    const Error& lost = *errors[merged[0] ? 1 : 0];
-    EXPECT_EQ(lost.code(), ErrorCode::kFailedPrecondition) << lost.what();
-    EXPECT_THAT(lost.what(), HasSubstr("already merged"));
-  }
+  std::string x = NewSubject("x@example.com");
+  std::string y = NewSubject("y@example.com");
+  const std::string high = std::max(x, y), low = std::min(x, y);
+  auto waiting = [&] {
+    return std::stoi(
+        db_->Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                    " current_database() AND wait_event_type = 'Lock'"));
+  };
+  pqxx::connection holder_conn(db_->dsn());
+  pqxx::work holder(holder_conn);
+  holder.exec("SELECT 1 FROM subjects WHERE id = '" + high + "' FOR UPDATE");
+
+  std::optional<Error> errors[2];
+  bool changed[2] = {false, false};
+  auto run = [&](int i, const std::string& survivor, const std::string& merged) {
+    try {
+      changed[i] = Merge(survivor, merged).changed();
+    } catch (const Error& e) {
+      errors[i] = e;
+    } catch (const std::exception& e) {  // a deadlock PostgreSQL broke up
+      errors[i] = Error(ErrorCode::kInternal, e.what());
+    }
+  };
+  std::thread first(run, 0, high, low);
+  ASSERT_EVENTUALLY(waiting() == 1, 10000);
+  std::thread second(run, 1, low, high);
+  ASSERT_EVENTUALLY(waiting() == 2, 10000);
+  holder.commit();
+  first.join();
+  second.join();
+
+  EXPECT_TRUE(changed[0]);
+  ASSERT_TRUE(errors[1].has_value());
+  EXPECT_EQ(errors[1]->code(), ErrorCode::kFailedPrecondition) << errors[1]->what();
+  EXPECT_THAT(errors[1]->what(), HasSubstr("survivor_id: the subject was already merged"));
+  EXPECT_EQ(Merged(low), "merged:" + high);
 }
 
 }  // namespace
