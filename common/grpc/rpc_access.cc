@@ -54,6 +54,8 @@ std::vector<RpcRule> BuildTable() {
        B::kRedacted},
       {subs, "ListSubjectEvents", {kCrm, kPrivacy}, false, {"events.personal_json"}, B::kRefused},
       {subs, "ListTopics", {kCrm, kScheduler, kPrivacy}, false, {}, B::kNoSubjectData},
+      // A merge only ever makes the survivor stricter, so it is served for a blocked subject.
+      {subs, "MergeSubjects", {kCrm}, false, {}, B::kAllowed},
       // DispatchService: both crm and the campaign scheduler send; only crm reads the
       // rendered content and the addresses of messages.
       {disp, "Send", dispatch_scopes, false, {}, B::kDenied},

@@ -28,6 +28,12 @@ constexpr db::Statement kDeletePersonal{"events.delete_personal", R"sql(
   )
 )sql"};
 
+constexpr db::Statement kMovePersonal{"events.move_personal", R"sql(
+  UPDATE event_personal
+  SET subject_id = $2::uuid
+  WHERE subject_id = $1::uuid
+)sql"};
+
 }  // namespace
 
 int64_t AppendEvent(db::Connection& conn, pqxx::transaction_base& txn, const EventRecord& e) {
@@ -48,6 +54,11 @@ int64_t DeletePersonalValues(db::Connection& conn, pqxx::transaction_base& txn,
                              const std::vector<std::string>& address_key_hexes) {
   return conn.Exec(txn, kDeletePersonal, subject_id, db::ToArrayLiteral(address_key_hexes))
       .affected_rows();
+}
+
+int64_t MovePersonalValues(db::Connection& conn, pqxx::transaction_base& txn,
+                           const std::string& from_subject_id, const std::string& to_subject_id) {
+  return conn.Exec(txn, kMovePersonal, from_subject_id, to_subject_id).affected_rows();
 }
 
 }  // namespace herald::subscriptions

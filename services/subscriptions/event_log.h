@@ -22,6 +22,7 @@ enum class EventType {
   kSubjectUnblocked,
   kSubjectDestroyed,
   kSubjectDepersonalized,
+  kSubjectMerged,  // on both subjects of a merge; details name the other one
   kAddressAdded,
   kConsentGranted,
   kConsentWithdrawn,
@@ -43,6 +44,7 @@ inline constexpr EventType kAllEventTypes[] = {
     EventType::kSubjectUnblocked,
     EventType::kSubjectDestroyed,
     EventType::kSubjectDepersonalized,
+    EventType::kSubjectMerged,
     EventType::kAddressAdded,
     EventType::kConsentGranted,
     EventType::kConsentWithdrawn,
@@ -72,6 +74,8 @@ constexpr const char* EventTypeName(EventType t) {
       return "subject.destroyed";
     case EventType::kSubjectDepersonalized:
       return "subject.depersonalized";
+    case EventType::kSubjectMerged:
+      return "subject.merged";
     case EventType::kAddressAdded:
       return "address.added";
     case EventType::kConsentGranted:
@@ -123,5 +127,11 @@ int64_t AppendEvent(db::Connection& conn, pqxx::transaction_base& txn, const Eve
 int64_t DeletePersonalValues(db::Connection& conn, pqxx::transaction_base& txn,
                              const std::string& subject_id,
                              const std::vector<std::string>& address_key_hexes);
+
+// A merge: the personal values behind the merged subject's events are filed under the
+// survivor, so destroying the survivor also destroys what the duplicate held (the events
+// themselves keep their subject). Returns how many were moved.
+int64_t MovePersonalValues(db::Connection& conn, pqxx::transaction_base& txn,
+                           const std::string& from_subject_id, const std::string& to_subject_id);
 
 }  // namespace herald::subscriptions

@@ -22,6 +22,7 @@ HERALD_DELEGATE(CheckEligibility)
 HERALD_DELEGATE(CheckEligibilityBatch)
 HERALD_DELEGATE(ListSubjectEvents)
 HERALD_DELEGATE(ListTopics)
+HERALD_DELEGATE(MergeSubjects)
 
 #undef HERALD_DELEGATE
 

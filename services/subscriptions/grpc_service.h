@@ -37,6 +37,8 @@ class SubscriptionGrpcService final : public v1::SubscriptionService::Service {
                                  v1::ListSubjectEventsResponse* resp) override;
   grpc::Status ListTopics(grpc::ServerContext* ctx, const v1::ListTopicsRequest* req,
                           v1::ListTopicsResponse* resp) override;
+  grpc::Status MergeSubjects(grpc::ServerContext* ctx, const v1::MergeSubjectsRequest* req,
+                             v1::MergeSubjectsResponse* resp) override;
 
  private:
   SubscriptionRegistry& registry_;

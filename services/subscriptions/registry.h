@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "herald/v1/subscriptions.pb.h"
 #include "services/subscriptions/gate/check_coalescer.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/gate/gate_rows.h"
 
 namespace herald::subscriptions {
 
@@ -61,6 +63,8 @@ class SubscriptionRegistry {
   v1::ListSubjectEventsResponse ListSubjectEvents(const Caller& caller,
                                                   const v1::ListSubjectEventsRequest& r);
   v1::ListTopicsResponse ListTopics(const Caller& caller, const v1::ListTopicsRequest& r);
+  // Folds merged_id into survivor_id (registry_merge.cc); a repeat answers changed=false.
+  v1::MergeSubjectsResponse MergeSubjects(const Caller& caller, const v1::MergeSubjectsRequest& r);
 
   static constexpr int kMaxBatch = 10000;
 
@@ -85,6 +89,15 @@ class SubscriptionRegistry {
   // marketing channels; NOT_FOUND or FAILED_PRECONDITION when it cannot change.
   int LockSubjectForChange(db::Connection& conn, pqxx::transaction_base& txn,
                            const std::string& subject_id, Timestamp now);
+  // The refusal for a subject whose gate row was just taken: NOT_FOUND when there is none,
+  // FAILED_PRECONDITION (naming the survivor for a merged one) when it cannot change.
+  static void CheckChangeable(db::Connection& conn, pqxx::transaction_base& txn,
+                              const std::string& subject_id,
+                              const std::optional<SubjectGateRow>& row);
+  // For an opt-out: takes the gate row of the subject and returns its id, or, for a merged
+  // subject, also takes its survivor's and returns that id.
+  std::string LockOptOutTarget(db::Connection& conn, pqxx::transaction_base& txn,
+                               const std::string& subject_id, Timestamp now);
   v1::Subject LoadSubject(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& subject_id);
   void RecomputeConsentState(db::Connection& conn, pqxx::transaction_base& txn,

@@ -56,11 +56,22 @@ constexpr db::Statement kSetCrossBorder{"subjects.set_cross_border", R"sql(
 int SubscriptionRegistry::LockSubjectForChange(db::Connection& conn, pqxx::transaction_base& txn,
                                                const std::string& subject_id, Timestamp now) {
   auto row = subscriptions::LockSubjectForChange(conn, txn, subject_id, now);
+  CheckChangeable(conn, txn, subject_id, row);
+  return row->marketing_channels;
+}
+
+void SubscriptionRegistry::CheckChangeable(db::Connection& conn, pqxx::transaction_base& txn,
+                                           const std::string& subject_id,
+                                           const std::optional<SubjectGateRow>& row) {
   if (!row) throw NotFound("subject_id: subject");
+  if (row->state == "merged") {
+    throw FailedPrecondition("subject_id: the subject was merged into " +
+                             conn.Exec(txn, kMergedInto, subject_id)[0][0].as<std::string>() +
+                             "; use that id");
+  }
   if (row->state != "active") {
     throw FailedPrecondition("subject_id: the subject was destroyed or depersonalized");
   }
-  return row->marketing_channels;
 }
 
 void SubscriptionRegistry::RecomputeConsentState(db::Connection& conn, pqxx::transaction_base& txn,

@@ -117,8 +117,9 @@ std::string SubscriptionRegistry::CheckOptOut(const v1::OptOutRequest& r, Timest
 
 v1::OptOutResponse SubscriptionRegistry::OptOutSubject(
     db::Connection& conn, pqxx::transaction_base& txn, const Caller& caller,
-    const v1::OptOutRequest& r, const std::string& subject_id, Timestamp now) {
-  LockSubjectForChange(conn, txn, subject_id, now);
+    const v1::OptOutRequest& r, const std::string& requested_id, Timestamp now) {
+  // A merged subject's opt-out is its survivor's: refusing it would lose a "no".
+  const std::string subject_id = LockOptOutTarget(conn, txn, requested_id, now);
   SuppressionScope scope{
       r.scope() == v1::ALL_MARKETING ? kAnyChannel : static_cast<int>(r.channel()),
       r.scope() == v1::TOPIC ? r.topic() : std::string()};

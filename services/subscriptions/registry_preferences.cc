@@ -57,6 +57,13 @@ std::vector<v1::Preference> SubscriptionRegistry::BuildPreferences(db::Connectio
                                                                    const std::string& subject_id) {
   auto state = conn.Exec(txn, kSubjectState, subject_id);
   if (state.empty()) throw NotFound("subject_id: subject");
+  if (state[0][0].as<std::string>() == "merged") {
+    // Its preferences went to the survivor (M4).
+    throw Error(ErrorCode::kNotFound,
+                "subject_id: the subject was merged into " +
+                    conn.Exec(txn, kMergedInto, subject_id)[0][0].as<std::string>() +
+                    "; use that id");
+  }
   int channels = state[0][1].as<int>();
   PreferenceRows rows = LoadPreferences(conn, txn, subject_id);
   std::vector<v1::Preference> out;

@@ -21,10 +21,12 @@ constexpr size_t kMaxAddresses = 20;
 constexpr db::Statement kLockKey{"subjects.lock_key", R"sql(
   SELECT pg_advisory_xact_lock(hashtextextended($1, 0))
 )sql"};
+// A merged subject's external id stands for its survivor.
 constexpr db::Statement kByExternalId{"subjects.by_external_id", R"sql(
-  SELECT id::text, state
-  FROM subjects
-  WHERE external_id = $1
+  SELECT coalesce(v.id, s.id)::text, coalesce(v.state, s.state)
+  FROM subjects s
+  LEFT JOIN subjects v ON v.id = s.merged_into
+  WHERE s.external_id = $1
 )sql"};
 constexpr db::Statement kOwners{"subjects.owners", R"sql(
   SELECT DISTINCT a.subject_id::text, s.external_id IS NULL
@@ -62,7 +64,7 @@ constexpr db::Statement kInsertAddress{"addresses.insert", R"sql(
 )sql"};
 constexpr db::Statement kLoadSubject{"subjects.load", R"sql(
   SELECT id::text, coalesce(external_id, ''), surname, given_name, patronymic, locale, state,
-         blocked, revoked, created_at::text, updated_at::text
+         blocked, revoked, created_at::text, updated_at::text, coalesce(merged_into::text, '')
   FROM subjects
   WHERE id = $1::uuid
 )sql"};
@@ -81,11 +83,12 @@ constexpr db::Statement kFindByAddress{"subjects.find_by_address", R"sql(
   ORDER BY 1
   LIMIT $4
 )sql"};
+// A merged subject's external id finds its survivor.
 constexpr db::Statement kFindByExternalId{"subjects.find_by_external_id", R"sql(
-  SELECT id::text
+  SELECT DISTINCT coalesce(merged_into, id)::text
   FROM subjects
   WHERE external_id = $1
-    AND id::text > $2
+    AND coalesce(merged_into, id)::text > $2
   ORDER BY 1
   LIMIT $3
 )sql"};
@@ -204,6 +207,12 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
   bool created = false;
   if (!subject_id.empty()) {
     auto cur = conn->Exec(txn, kSelectForUpdate, subject_id)[0];
+    // Merged or erased between the lookup and the lock: a retry finds where it went.
+    if (cur[5].as<std::string>() != "active") {
+      throw FailedPrecondition(
+          "the subject changed while it was being updated (merged or "
+          "destroyed); retry");
+    }
     std::string cur_external = cur[0].is_null() ? "" : cur[0].as<std::string>();
     {
       // Empty fields in the request leave the stored value as it is.
@@ -288,6 +297,11 @@ v1::Subject SubscriptionRegistry::LoadSubject(db::Connection& conn, pqxx::transa
   auto rows = conn.Exec(txn, kLoadSubject, subject_id);
   if (rows.empty()) throw NotFound("subject_id: subject");
   const auto& row = rows[0];
+  if (!row[11].as<std::string>().empty()) {
+    // Gone as a subject of its own (M4): the caller is told which one to use instead.
+    throw Error(ErrorCode::kNotFound, "subject_id: the subject was merged into " +
+                                          row[11].as<std::string>() + "; use that id");
+  }
   v1::Subject s;
   s.set_id(row[0].as<std::string>());
   s.set_external_id(row[1].as<std::string>());

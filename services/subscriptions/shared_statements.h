@@ -19,4 +19,11 @@ inline constexpr db::Statement kSubjectAddressKeys{"addresses.keys_of_subject", 
   WHERE subject_id = $1::uuid
 )sql"};
 
+// The survivor a merged subject points at; '' for any other subject.
+inline constexpr db::Statement kMergedInto{"subjects.merged_into", R"sql(
+  SELECT coalesce(merged_into::text, '')
+  FROM subjects
+  WHERE id = $1::uuid
+)sql"};
+
 }  // namespace herald::subscriptions

@@ -12,10 +12,16 @@ struct Rule {
 // The two rules that hold even for a keyword reply.
 constexpr Rule kDestroyed{DenyReason::kSubjectDestroyed,
                           "the subject was destroyed or depersonalized"};
+constexpr Rule kMerged{DenyReason::kSubjectDestroyed,
+                       "the subject was merged into another subject; ask about that one"};
 constexpr Rule kBlocked{DenyReason::kSubjectBlocked, "the subject's data is blocked"};
 
+const Rule& GoneRule(const SubjectFacts& s) {
+  return s.state == SubjectFacts::State::kMerged ? kMerged : kDestroyed;
+}
+
 Rule SubjectRule(const SubjectFacts& s, const GateFacts& facts) {
-  if (s.state != SubjectFacts::State::kActive) return kDestroyed;
+  if (s.state != SubjectFacts::State::kActive) return GoneRule(s);
   if (s.blocked) return kBlocked;
   if (s.revoked) {
     return {DenyReason::kConsentRevoked, "the subject revoked consent to processing"};
@@ -84,7 +90,7 @@ Verdict Judge(const GateFacts& facts) {
   if (facts.keyword_reply) {
     for (const auto& s : facts.subjects) {
       if (s.state != SubjectFacts::State::kActive) {
-        Consider(answer, kDestroyed, FactOf(s), &s);
+        Consider(answer, GoneRule(s), FactOf(s), &s);
       } else if (s.blocked) {
         Consider(answer, kBlocked, FactOf(s), &s);
       }

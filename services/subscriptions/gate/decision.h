@@ -12,7 +12,9 @@ enum class PreferenceDeny { kNone, kAll, kChannel, kTopic };
 
 // What the gate knows about one subject that a recipient resolves to.
 struct SubjectFacts {
-  enum class State { kActive, kDestroyed, kDepersonalized };
+  // kMerged: folded into another subject (MergeSubjects); refused like a destroyed one, so a
+  // message addressed to the duplicate is never sent on its stale facts.
+  enum class State { kActive, kDestroyed, kDepersonalized, kMerged };
   State state = State::kActive;
   bool blocked = false;
   bool revoked = false;

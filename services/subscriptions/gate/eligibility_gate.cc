@@ -105,10 +105,12 @@ constexpr db::Statement kKeywordReply{"gate.keyword_reply", R"sql(
     AND i.received_at > r.now - $5::interval
 )sql"};
 
+// A state this build does not know (a newer schema's) is refused, never taken for active.
 SubjectFacts::State ParseState(const std::string& s) {
-  if (s == "destroyed") return SubjectFacts::State::kDestroyed;
+  if (s == "active") return SubjectFacts::State::kActive;
   if (s == "depersonalized") return SubjectFacts::State::kDepersonalized;
-  return SubjectFacts::State::kActive;
+  if (s == "merged") return SubjectFacts::State::kMerged;
+  return SubjectFacts::State::kDestroyed;
 }
 
 }  // namespace

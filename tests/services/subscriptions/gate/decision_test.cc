@@ -167,6 +167,8 @@ std::vector<Row> DecisionTable() {
       {"SubjectDepersonalizedAnswersDestroyed",
        Build([](GateFacts& f) { f.subjects[0].state = State::kDepersonalized; }),
        R::kSubjectDestroyed},
+      {"SubjectMergedAnswersDestroyed",
+       Build([](GateFacts& f) { f.subjects[0].state = State::kMerged; }), R::kSubjectDestroyed},
       {"SubjectBlocked", Build([](GateFacts& f) { f.subjects[0].blocked = true; }),
        R::kSubjectBlocked},
       {"ConsentRevoked", Build([](GateFacts& f) { f.subjects[0].revoked = true; }),
@@ -452,6 +454,19 @@ TEST(GateRulesTest, ServiceTopicStillNeedsCrossBorderConsentForForeignProvider) 
 }
 
 // DESIGN: gate — a recipient may be a bare address: no consent on record.
+// M4: a merged subject is refused even for a keyword reply, and the sentence says why.
+TEST(GateRulesTest, M4_AMergedSubjectIsRefusedAndTheExplanationSaysMerged) {
+  GateFacts f = AllowingFacts();
+  f.subjects[0].state = SubjectFacts::State::kMerged;
+  Verdict v = Judge(f);
+  EXPECT_EQ(v.reason, DenyReason::kSubjectDestroyed);
+  EXPECT_NE(std::string(v.explanation).find("merged into another subject"), std::string::npos);
+  f.keyword_reply = true;
+  EXPECT_EQ(Judge(f).reason, DenyReason::kSubjectDestroyed);
+  f.subjects[0].state = SubjectFacts::State::kDestroyed;  // positive control: the old sentence
+  EXPECT_EQ(std::string(Judge(f).explanation), "the subject was destroyed or depersonalized");
+}
+
 TEST(GateRulesTest, BareAddressWithoutSubjectsHasNoConsent) {
   EXPECT_EQ(Decide(AllowingFacts(0)), DenyReason::kNoConsent);
 }
