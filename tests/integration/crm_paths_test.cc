@@ -336,7 +336,8 @@ TEST_F(CrmPathsTest, C9_AReportThatMatchesHeraldWritesNothing) {
   ASSERT_FALSE(id.empty());
   size_t writes = creatio_.writes().size();
 
-  auto resp = Report(contact, false, false, true);
+  // The subject has no phone: DoNotUseSms is Herald's to tick, and is left out of reports.
+  auto resp = Report(contact, false, std::nullopt, true);
   EXPECT_EQ(resp.outcome(), v1::ReportContactChangeResponse::MATCHED);
   EXPECT_EQ(resp.subject_id(), id);
   EXPECT_TRUE(resp.opted_out().empty());
@@ -362,11 +363,10 @@ TEST_F(CrmPathsTest, C9_ATickInCreatioIsAnOptOutAndIsNotWrittenBack) {
   auto card = Card(contact);
   card.do_not_use_email = true;
   creatio_.PutContact(card);
-  auto resp = Report(contact, true, false, true);
+  auto resp = Report(contact, true, std::nullopt, true);
   EXPECT_EQ(resp.outcome(), v1::ReportContactChangeResponse::OPTED_OUT);
   EXPECT_THAT(resp.opted_out(), ::testing::ElementsAre("DoNotUseEmail"));
   EXPECT_EQ(Check(id, v1::EMAIL).reason(), v1::UNSUBSCRIBED_CHANNEL);
-  EXPECT_EQ(Check(id, v1::SMS).reason(), v1::DENY_REASON_UNSPECIFIED);
 
   // Nothing to write: the card shows what Herald now wants. (With a mapped topic the
   // channel opt-out would unsubscribe its type too, card_flags.h: a write of something the
@@ -391,7 +391,7 @@ TEST_F(CrmPathsTest, C9_AnUntickIsRevertedAndRecorded) {
   auto card = Card(contact);
   card.do_not_use_email = false;  // the untick, in Creatio
   creatio_.PutContact(card);
-  auto resp = Report(contact, false, false, true);
+  auto resp = Report(contact, false, std::nullopt, true);
   EXPECT_EQ(resp.outcome(), v1::ReportContactChangeResponse::REVERTED);
   EXPECT_THAT(resp.reverted(), ::testing::ElementsAre("DoNotUseEmail"));
   EXPECT_EQ(Check(id, v1::EMAIL).reason(), v1::UNSUBSCRIBED_CHANNEL);  // still refused
@@ -416,7 +416,6 @@ TEST_F(CrmPathsTest, C9_CreatioReportsThroughTheJsonApi) {
   auto a = testing::PostJson(server_->json_port(), "/v1/CrmService/ReportContactChange",
                              Json{{"contact_id", contact},
                                   {"do_not_use_email", false},
-                                  {"do_not_use_sms", false},
                                   {"do_not_use_call", true},
                                   {"changed_by", "Supervisor"}}
                                  .dump(),
