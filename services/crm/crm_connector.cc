@@ -60,15 +60,26 @@ v1::ReportContactChangeResponse CrmConnector::ReportContactChange(
   for (const auto& f : flags) any = any || f.present;
   if (!any) throw InvalidArgument("do_not_use_email", "at least one flag must be given");
 
+  CardFlags reported;
+  for (const auto& f : flags) {
+    if (f.present) reported.*f.member = f.value;
+  }
+
   std::string subject_id;
   CardFlags wanted;
   {
     auto conn = pool_.Acquire();
-    pqxx::read_transaction txn(conn->raw());
+    pqxx::work txn(conn->raw());
     auto found = conn->Exec(txn, kSubjectOfContact, contact_id);
     if (found.empty()) throw NotFound("contact_id: subject with that external_id");
     subject_id = found[0][0].as<std::string>();
-    wanted = deriver_.Derive(*conn, txn, {subject_id}, clock_.Now())[subject_id];
+    Timestamp now = clock_.Now();
+    wanted = deriver_.Derive(*conn, txn, {subject_id}, now)[subject_id];
+    // What the card holds is recorded before the opt-outs below mark the subject: a worker
+    // that claims such a mark before this report's last transaction then compares with the
+    // card as Creatio reported it, and does not write back the flag it already shows.
+    RememberCard(*conn, txn, subject_id, contact_id, reported, {}, now);
+    txn.commit();
   }
 
   v1::ReportContactChangeResponse resp;
@@ -95,11 +106,8 @@ v1::ReportContactChangeResponse CrmConnector::ReportContactChange(
     throw NotFound("contact_id: subject with that external_id");
   }
   wanted = deriver_.Derive(*conn, txn, {subject_id}, now)[subject_id];
-  CardFlags reported;
   for (const auto& f : flags) {
-    if (!f.present) continue;
-    reported.*f.member = f.value;
-    if (!f.value && *(wanted.*f.member)) resp.add_reverted(f.field);
+    if (f.present && !f.value && *(wanted.*f.member)) resp.add_reverted(f.field);
   }
   RememberCard(*conn, txn, subject_id, contact_id, reported, {}, now);
   if (resp.reverted_size() > 0) {
