@@ -62,8 +62,14 @@ std::map<std::string, CardFlags> CardDeriver::Derive(db::Connection& conn,
         any_allowed = any_allowed || d.allowed();
         if (channel != Channel::kEmail) continue;
         auto type = topic_types_.find(topic->name);
-        if (type != topic_types_.end()) {
-          card.unsubscribed[type->second] = !d.allowed() && SaysNo(d.reason);
+        if (type == topic_types_.end()) continue;
+        // Subscribed when the topic may go; Unsubscribed when the person said no; otherwise
+        // (no consent yet, no usable address) Herald has no opinion on the row and leaves it
+        // as Creatio holds it: an imported Unsubscribed row is never turned back.
+        if (d.allowed()) {
+          card.unsubscribed[type->second] = false;
+        } else if (SaysNo(d.reason)) {
+          card.unsubscribed[type->second] = true;
         }
       }
       std::optional<bool> flag = !any_allowed;

@@ -18,17 +18,19 @@ namespace herald::crm {
 //   DoNotUseEmail / DoNotUseSms / DoNotUseCall: true exactly when the gate allows no
 //     marketing topic on that channel for the subject (no consent, revoked, blocked,
 //     destroyed, opted out of everything on it, every address on it suppressed ...);
-//   each mapped BulkEmailType: Unsubscribed when the gate refuses its topic on e-mail
-//     because the person said no or may not be written to at all (an opt-out of the topic,
-//     the channel or all marketing, a suppression, revocation, block, destruction); a
-//     refusal for want of consent or of an address is left to DoNotUseEmail, which Creatio
-//     applies over every type anyway.
+//   each mapped BulkEmailType: Subscribed when the gate allows its topic on e-mail;
+//     Unsubscribed when it refuses it because the person said no or may not be written to
+//     at all (an opt-out of the topic, the channel or all marketing, a suppression,
+//     revocation, block, destruction); for a refusal for want of consent or of an address
+//     Herald has no opinion on the row (absent from `unsubscribed`): it is left as Creatio
+//     holds it, and DoNotUseEmail, which Creatio applies over every type, covers it.
 class CardDeriver {
  public:
   CardDeriver(const subscriptions::EligibilityGate& gate, const TopicCatalog& topics,
               std::map<std::string, std::string> topic_types);
 
-  // Every flag is known in the result (no nullopt); one entry per subject.
+  // Every flag is known in the result (no nullopt); one entry per subject. A mapped type
+  // Herald has no opinion on is absent.
   std::map<std::string, CardFlags> Derive(db::Connection& conn, pqxx::transaction_base& txn,
                                           const std::vector<std::string>& subject_ids,
                                           Timestamp now) const;

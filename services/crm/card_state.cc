@@ -70,7 +70,9 @@ std::map<std::string, KnownCard> LoadKnownCards(db::Connection& conn, pqxx::tran
     card.flags.do_not_use_email = OptionalBool(r[2]);
     card.flags.do_not_use_sms = OptionalBool(r[3]);
     card.flags.do_not_use_call = OptionalBool(r[4]);
-    for (const auto& [type, v] : nlohmann::json::parse(r[5].as<std::string>()).items()) {
+    // Named: items() only refers to the document, which must outlive the loop.
+    const nlohmann::json subscriptions = nlohmann::json::parse(r[5].as<std::string>());
+    for (const auto& [type, v] : subscriptions.items()) {
       if (v.contains("unsubscribed") && v["unsubscribed"].is_boolean()) {
         card.flags.unsubscribed[type] = v["unsubscribed"].get<bool>();
       }
