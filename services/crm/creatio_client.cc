@@ -332,6 +332,12 @@ struct CreatioClient::Transport {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
       }
       curl_easy_setopt(c, CURLOPT_POST, 1L);
+      // A write goes on a connection of its own. On a reused connection that ends before
+      // any byte of an answer, libcurl silently sends the request again on a fresh one; a
+      // write held by a stalled Creatio would then be applied late, after newer changes
+      // were queued (a stale card written, then the right one), and a POST would add a
+      // second row. Without reuse the caller sees the failure and decides itself.
+      curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                        static_cast<curl_off_t>(request.body.size()));

@@ -1293,6 +1293,11 @@ void CreatioStandIn::RemoveContactField(const std::string& field) {
   state_->removed_fields.insert(field);
 }
 
+void CreatioStandIn::RestoreContactField(const std::string& field) {
+  std::lock_guard lock(state_->mu);
+  state_->removed_fields.erase(field);
+}
+
 std::vector<CreatioRequest> CreatioStandIn::requests() const {
   std::lock_guard lock(state_->mu);
   return state_->requests;

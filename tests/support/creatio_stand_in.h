@@ -137,6 +137,8 @@ class CreatioStandIn {
   // The field disappears from $metadata and a PATCH naming it answers 400 (a fork that
   // renamed it).
   void RemoveContactField(const std::string& field);
+  // The field is back (the fork's change was undone).
+  void RestoreContactField(const std::string& field);
 
   // The record.
   std::vector<CreatioRequest> requests() const;
