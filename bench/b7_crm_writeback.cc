@@ -98,9 +98,10 @@ double StandInCapacity(const CreatioStandIn& creatio, const std::vector<std::str
                        const std::map<std::string, std::string>& bodies) {
   const std::string base = creatio.base_url();
   httplib::Client login(base);
-  auto res =
-      login.Post("/ServiceModel/AuthService.svc/Login", {{"ForceUseSession", "true"}},
-                 R"({"UserName":"Supervisor","UserPassword":"Supervisor!1"})", "application/json");
+  const httplib::Headers login_headers = {{"ForceUseSession", "true"}};
+  const std::string credentials = R"({"UserName":"Supervisor","UserPassword":"Supervisor!1"})";
+  auto res = login.Post("/ServiceModel/AuthService.svc/Login", login_headers, credentials,
+                        "application/json");
   if (!res || res->status != 200) throw std::runtime_error("reference: the login failed");
   std::string cookie, csrf;
   for (size_t i = 0; i < res->get_header_value_count("Set-Cookie"); ++i) {
