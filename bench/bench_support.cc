@@ -250,10 +250,12 @@ void Server::Start() {
         "HERALD_SUPPRESSION_KEYS=bench:"
         "abababababababababababababababababababababababababababababababab";
     std::string path = "PATH=/usr/bin:/bin";
-    char* envp[] = {keys.data(), path.data(), nullptr};
+    std::vector<char*> envp = {keys.data(), path.data()};
+    for (auto& e : env_) envp.push_back(e.data());
+    envp.push_back(nullptr);
     const char* bin = HERALD_HERALDD_PATH;
     execle(bin, bin, "serve", "--config", config.c_str(), "--wait-for-db", "10",
-           static_cast<char*>(nullptr), envp);
+           static_cast<char*>(nullptr), envp.data());
     _exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

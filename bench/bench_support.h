@@ -1,5 +1,5 @@
 #pragma once
-// What every benchmark (rows B1-B5) needs: its own throwaway PostgreSQL (started
+// What every benchmark (rows B1-B7) needs: its own throwaway PostgreSQL (started
 // with deploy/dev/pg on a free port in 55460-55479), heraldd with its own config, child
 // processes, and the one-line-per-figure report that bench/run-all collects.
 #include <grpcpp/grpcpp.h>
@@ -67,6 +67,9 @@ class Server {
   static constexpr char kKey[] = "bench-key-0123456789abcdef";  // admin scope
   Server(std::string database_url, int pool_size, std::string extra_yaml);
   ~Server();
+  // An extra NAME=value in heraldd's environment (e.g. a secret such as HERALD_CRM_PASSWORD,
+  // which the config file never carries); before Start().
+  void AddEnv(std::string name_value) { env_.push_back(std::move(name_value)); }
   void Start();
   int Stop();
   pid_t pid() const { return pid_; }
@@ -77,6 +80,7 @@ class Server {
 
  private:
   std::string database_url_, extra_yaml_, dir_;
+  std::vector<std::string> env_;
   int pool_size_;
   int grpc_port_ = 0, json_port_ = 0, http_port_ = 0, ops_port_ = 0;
   pid_t pid_ = -1;
