@@ -1,9 +1,19 @@
 #include "services/crm/card_flags.h"
 
+#include <set>
 #include <utility>
+
+#include "common/db/sql_array.h"
+#include "common/db/statement.h"
 
 namespace herald::crm {
 namespace {
+
+constexpr db::Statement kRefusedSubjects{"crm_cards.refused_subjects", R"sql(
+  SELECT id FROM subjects
+  WHERE id = ANY($1::uuid[])
+    AND (state IN ('destroyed', 'depersonalized') OR blocked OR revoked)
+)sql"};
 
 // Refusals that mean "do not write to this person about the topic", as opposed to "Herald
 // cannot vouch for it" (no consent, no usable address, a foreign provider).
@@ -51,10 +61,22 @@ std::map<std::string, CardFlags> CardDeriver::Derive(db::Connection& conn,
     }
   }
   auto decisions = gate_.Decide(conn, txn, requests);
+  // Revocation, block and destruction say no to everything, whatever else the gate met
+  // first (a destroyed subject has no address left, and the gate names that first).
+  std::set<std::string> refused;
+  for (const auto& row : conn.Exec(txn, kRefusedSubjects, db::ToArrayLiteral(subject_ids))) {
+    refused.insert(row[0].as<std::string>());
+  }
   std::map<std::string, CardFlags> cards;
   size_t i = 0;
   for (const auto& id : subject_ids) {
     CardFlags& card = cards[id];
+    if (refused.count(id)) {
+      card.do_not_use_email = card.do_not_use_sms = card.do_not_use_call = true;
+      for (const auto& [topic, type] : topic_types_) card.unsubscribed[type] = true;
+      i += 3 * marketing_.size();
+      continue;
+    }
     for (Channel channel : kAllChannels) {
       bool any_allowed = false;
       for (const TopicInfo* topic : marketing_) {

@@ -74,6 +74,7 @@ v1::ReportContactChangeResponse CrmConnector::ReportContactChange(
     if (found.empty()) throw NotFound("contact_id: subject with that external_id");
     subject_id = found[0][0].as<std::string>();
     Timestamp now = clock_.Now();
+    wanted = deriver_.Derive(*conn, txn, {subject_id}, now)[subject_id];
     // What the card holds is recorded before the opt-outs below mark the subject: a worker
     // that claims such a mark before this report's last transaction then compares with the
     // card as Creatio reported it, and does not write back the flag it already shows.
@@ -83,11 +84,12 @@ v1::ReportContactChangeResponse CrmConnector::ReportContactChange(
 
   v1::ReportContactChangeResponse resp;
   resp.set_subject_id(subject_id);
-  // A channel the card forbids: the salesperson recorded an opt-out. Recorded even where
-  // Herald already refuses for want of consent, so a consent given later does not untick
-  // the card; OptOut changes nothing when one is on record already.
+  // A channel the card newly forbids (Herald allows it): the salesperson recorded an
+  // opt-out. A tick where Herald already refuses (e.g. Herald's own write for want of
+  // consent, echoed back) records nothing: it would turn Herald's "cannot vouch" into a
+  // "no" nobody said.
   for (const auto& f : flags) {
-    if (!f.present || !f.value) continue;
+    if (!f.present || !f.value || *(wanted.*f.member)) continue;
     v1::OptOutRequest opt_out;
     opt_out.set_subject_id(subject_id);
     opt_out.set_scope(v1::CHANNEL);

@@ -282,7 +282,7 @@ class CrmPathsTest : public ::testing::Test {
 TEST_F(CrmPathsTest, C11_OneClickUnsubscribeReachesTheCard) {
   StartHeraldd();
   const std::string contact = Guid(1, 1);
-  std::string id = LinkedSubject(contact, "one.click@example.com");
+  std::string id = LinkedSubject(contact, "one.click@example.com", "+994500000011");
   ASSERT_FALSE(id.empty());
   ASSERT_EQ(SubscriptionStatus(contact, kNewsType), kSubscribed);
 
