@@ -99,12 +99,12 @@ std::vector<RpcRule> BuildTable() {
       // queue's repairs, resyncs and the import are for operators (admin keys only).
       {crm, "ReportContactChange", {kCrm}, false, {}, B::kAllowed},
       {crm, "GetWriteBackStatus", {kCrm}, false, {}, B::kNoSubjectData},
-      {crm, "RetryWriteBacks", {}, false, {}, B::kNoSubjectData},
-      {crm, "ResyncContacts", {}, false, {}, B::kNoSubjectData},
-      {crm, "CheckCrm", {}, false, {}, B::kNoSubjectData},
-      {crm, "StartImport", {}, false, {}, B::kNoSubjectData},
-      {crm, "GetImport", {}, false, {}, B::kNoSubjectData},
-      {crm, "CancelImport", {}, false, {}, B::kNoSubjectData},
+      {crm, "RetryWriteBacks", {kAdmin}, false, {}, B::kNoSubjectData},
+      {crm, "ResyncContacts", {kAdmin}, false, {}, B::kNoSubjectData},
+      {crm, "CheckCrm", {kAdmin}, false, {}, B::kNoSubjectData},
+      {crm, "StartImport", {kAdmin}, false, {}, B::kNoSubjectData},
+      {crm, "GetImport", {kAdmin}, false, {}, B::kNoSubjectData},
+      {crm, "CancelImport", {kAdmin}, false, {}, B::kNoSubjectData},
       // The schema, to any valid key (DESIGN); never data.
       {"grpc.reflection.v1alpha.ServerReflection",
        "ServerReflectionInfo",

@@ -86,9 +86,6 @@ std::string DescribeTopicTypes(const CreatioSettings& s) {
 }
 
 void Finish(CreatioSettings& s) {
-  if (s.backoff_max_ms < s.backoff_initial_ms) {
-    throw ConfigError("crm.backoff_max_ms: must not be below crm.backoff_initial_ms");
-  }
   if (!s.enabled) return;
   if (s.base_url.empty()) throw ConfigError("crm.base_url: required when crm.enabled is true");
   if (s.auth == "cookie") {

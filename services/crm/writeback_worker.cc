@@ -146,9 +146,11 @@ WriteBackWorker::~WriteBackWorker() { Stop(); }
 Timestamp WriteBackWorker::Backoff(int attempts, std::optional<int> retry_after_s) {
   Timestamp now = clock_.Now();
   if (retry_after_s) return now + std::chrono::seconds(std::max(0, *retry_after_s));
+  // The cap is never below the first delay, whatever the two settings say.
+  const double cap = std::max(settings_.backoff_max_ms, settings_.backoff_initial_ms);
   double base = settings_.backoff_initial_ms;
-  for (int i = 1; i < attempts && base < settings_.backoff_max_ms; ++i) base *= 2;
-  base = std::min<double>(base, settings_.backoff_max_ms);
+  for (int i = 1; i < attempts && base < cap; ++i) base *= 2;
+  base = std::min(base, cap);
   double jitter;
   {
     std::lock_guard lock(rng_mu_);

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "common/config/config.h"
+#include "services/crm/creatio_settings.h"
 #include "services/dispatch/dispatch_settings.h"
 #include "services/inbound/mail/inbound_mail_settings.h"
-#include "services/crm/creatio_settings.h"
 #include "services/inbound/sms/inbound_sms_config.h"
 #include "services/privacy/erasure_settings.h"
 #include "services/privacy/privacy_config.h"

@@ -22,6 +22,11 @@
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/strict_int.h"
+#include "services/crm/creatio_client.h"
+#include "services/crm/crm_connector.h"
+#include "services/crm/grpc_service.h"
+#include "services/crm/import_runner.h"
+#include "services/crm/writeback_worker.h"
 #include "services/dispatch/grpc_service.h"
 #include "services/dispatch/message_service.h"
 #include "services/dispatch/outbox/outbox.h"
@@ -34,11 +39,6 @@
 #include "services/inbound/mail/inbound_mail_service.h"
 #include "services/inbound/sms/inbound_sms_config.h"
 #include "services/inbound/sms/inbound_sms_service.h"
-#include "services/crm/creatio_client.h"
-#include "services/crm/crm_connector.h"
-#include "services/crm/grpc_service.h"
-#include "services/crm/import_runner.h"
-#include "services/crm/writeback_worker.h"
 #include "services/privacy/deadlines.h"
 #include "services/privacy/grpc_service.h"
 #include "services/privacy/privacy_job.h"
@@ -223,8 +223,7 @@ int Serve(const HeraldConfig& config) {
                                   config.crm.enabled);
   std::unique_ptr<crm::ContactImport> crm_import;
   if (creatio) {
-    crm_import =
-        std::make_unique<crm::ContactImport>(pool, *creatio, registry, config.crm, clock);
+    crm_import = std::make_unique<crm::ContactImport>(pool, *creatio, registry, config.crm, clock);
   }
   crm::CrmGrpcService crm_service(crm_connector, crm_import.get(), runner);
   // The write-back worker (worker role, crm.enabled); started with the other workers.
@@ -284,10 +283,9 @@ int Serve(const HeraldConfig& config) {
   if (grpc_server) {
     json_api = std::make_unique<web::JsonApi>(
         grpc_server->InProcessChannel(grpc::ChannelArguments()),
-        std::vector<std::string>{v1::SubscriptionService::service_full_name(),
-                                 v1::DispatchService::service_full_name(),
-                                 v1::PrivacyService::service_full_name(),
-                                 v1::CrmService::service_full_name()},
+        std::vector<std::string>{
+            v1::SubscriptionService::service_full_name(), v1::DispatchService::service_full_name(),
+            v1::PrivacyService::service_full_name(), v1::CrmService::service_full_name()},
         runner, auth, config.json_api);
     web::HttpServerOptions json_opts = ListenerOptions(config.http, config.json_api.listen, clock);
     json_api->Configure(json_opts);

@@ -56,8 +56,7 @@ constexpr db::Statement kLockAddressesForClaim{"gate_rows.lock_addresses_for_cla
 
 std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
                                                    pqxx::transaction_base& txn,
-                                                   const std::string& subject_id,
-                                                   Timestamp now) {
+                                                   const std::string& subject_id, Timestamp now) {
   auto rows = conn.Exec(txn, kLockSubjectForChange, subject_id);
   if (rows.empty()) return std::nullopt;
   crm::MarkSubject(conn, txn, subject_id, now);

@@ -11,6 +11,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "herald/v1/crm.grpc.pb.h"
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/privacy.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
@@ -24,8 +25,10 @@ using google::protobuf::MethodDescriptor;
 
 // Every file whose services heraldd serves. Taking a message of each links its descriptor in.
 std::vector<const FileDescriptor*> ServedFiles() {
-  return {v1::UpsertSubjectRequest::descriptor()->file(), v1::SendRequest::descriptor()->file(),
+  return {v1::UpsertSubjectRequest::descriptor()->file(),
+          v1::SendRequest::descriptor()->file(),
           v1::BlockSubjectRequest::descriptor()->file(),
+          v1::ReportContactChangeRequest::descriptor()->file(),
           grpc::reflection::v1alpha::ServerReflectionRequest::descriptor()->file(),
           grpc::health::v1::HealthCheckRequest::descriptor()->file()};
 }

@@ -485,9 +485,6 @@ TEST(CreatioSettingsTest, RejectsBadValues) {
   EXPECT_THAT(LoadError({{"HERALD_CRM_CONTACT_ENTITY", "Contact(1)"}}),
               HasSubstr("HERALD_CRM_CONTACT_ENTITY"));
   EXPECT_THAT(LoadError({{"HERALD_CRM_BASE_URL", "crm.example.com"}}), HasSubstr("URL"));
-  EXPECT_THAT(
-      LoadError({{"HERALD_CRM_BACKOFF_INITIAL_MS", "5000"}, {"HERALD_CRM_BACKOFF_MAX_MS", "1000"}}),
-      HasSubstr("crm.backoff_max_ms"));
 }
 
 TEST(CreatioSettingsTest, EnabledNeedsWhereAndHowToLogIn) {

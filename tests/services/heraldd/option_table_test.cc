@@ -146,6 +146,20 @@ std::string Sample(const OptionInfo& o, const HeraldConfig& defaults) {
       {"inbound_mail.listen", "127.0.0.1:4"},
       {"json_api.listen", "127.0.0.1:5"},
       {"links.policy_url", "https://example.com/policy"},
+      {"crm.base_url", "https://crm.example.org"},
+      {"crm.identity_url", "https://id.example.org"},
+      {"crm.odata_path", "/odata"},
+      {"crm.contact_entity", "Kontakt"},
+      {"crm.subscription_entity", "Abonement"},
+      {"crm.fields.do_not_use_email", "UsrNoEmail"},
+      {"crm.fields.do_not_use_sms", "UsrNoSms"},
+      {"crm.fields.do_not_use_call", "UsrNoCall"},
+      {"crm.fields.email", "UsrEmail"},
+      {"crm.fields.mobile_phone", "UsrMobile"},
+      {"crm.fields.name", "UsrName"},
+      {"crm.subscribed_status_id", "0a1b2c3d-0000-4000-8000-000000000001"},
+      {"crm.unsubscribed_status_id", "0a1b2c3d-0000-4000-8000-000000000002"},
+      {"crm.topic_types", "special_offers=0a1b2c3d-0000-4000-8000-000000000003"},
   };
   if (auto it = kByKey.find(o.key); it != kByKey.end()) return it->second;
   std::string current = HeraldOptionValue(defaults, o.key.empty() ? o.env : o.key);
@@ -170,6 +184,9 @@ TEST(OptionTableTest, EveryOptionOfEveryKindIsOverriddenByItsVariable) {
   const HeraldConfig defaults = LoadHeraldConfig("", WithEnv({}));
   for (const auto& o : HeraldOptionTable()) {
     SCOPED_TRACE(o.env);
+    // Switching the connector on needs where and how to log in as well:
+    // CreatioSettingsTest.EnabledNeedsWhereAndHowToLogIn.
+    if (o.env == "HERALD_CRM_ENABLED") continue;
     std::string value = Sample(o, defaults);
     HeraldConfig c;
     ASSERT_NO_THROW(c = LoadHeraldConfig("", WithEnv({{o.env, value}})));

@@ -363,7 +363,8 @@ TEST_F(PrivacyTest, RevokingALinkedSubjectPutsTheCrmContactOnTheDueList) {
   auto resp = Revoke(id);
   Revoke(id);
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM privacy_requests WHERE kind = 'crm_destroy'"
-                        " AND status = 'open' AND subject_id = '" + id + "'"),
+                        " AND status = 'open' AND subject_id = '" +
+                        id + "'"),
             "1");
   EXPECT_EQ(db_->Scalar("SELECT details->>'crm_contact_id' FROM privacy_requests"
                         " WHERE kind = 'crm_destroy'"),
@@ -380,7 +381,8 @@ TEST_F(PrivacyTest, RevokingALinkedSubjectPutsTheCrmContactOnTheDueList) {
   std::string unlinked = LiveSubject("unlinked@example.com");
   Revoke(unlinked);
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM privacy_requests WHERE kind = 'crm_destroy'"
-                        " AND subject_id = '" + unlinked + "'"),
+                        " AND subject_id = '" +
+                        unlinked + "'"),
             "0");
   // Nobody may open one by hand: it is Herald's own reminder.
   v1::OpenPrivacyRequestRequest by_hand;

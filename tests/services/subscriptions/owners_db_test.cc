@@ -75,7 +75,8 @@ TEST_F(OwnersTest, LockSubjectForChangeBumpsTheGateRowAndReadsTheFlags) {
   EXPECT_FALSE(row->blocked);
   EXPECT_FALSE(row->revoked);
   EXPECT_EQ(row->marketing_channels, 1 << static_cast<int>(Channel::kSms));
-  EXPECT_FALSE(LockSubjectForChange(*conn, txn, "00000000-0000-4000-8000-000000000000", clock_.Now()));
+  EXPECT_FALSE(
+      LockSubjectForChange(*conn, txn, "00000000-0000-4000-8000-000000000000", clock_.Now()));
   txn.commit();
   EXPECT_EQ(db_->Scalar("SELECT gate_version FROM subjects WHERE id = '" + id + "'"),
             std::to_string(std::stoll(before) + 1));
@@ -109,14 +110,16 @@ TEST_F(OwnersTest, ChangeAndClaimOfTheSameRecipientExcludeEachOther) {
     pqxx::work claim(claim_conn->raw());
     LockForClaim(*claim_conn, claim, *hasher_, by_address);
     // The address's owner and the address row are both held.
-    EXPECT_TRUE(Blocked([&](db::Connection& c, pqxx::work& t) { LockSubjectForChange(c, t, id, clock_.Now()); }));
+    EXPECT_TRUE(Blocked(
+        [&](db::Connection& c, pqxx::work& t) { LockSubjectForChange(c, t, id, clock_.Now()); }));
     EXPECT_TRUE(
         Blocked([&](db::Connection& c, pqxx::work& t) { LockAddressForChange(c, t, key); }));
     EXPECT_FALSE(Blocked(
         [&](db::Connection& c, pqxx::work& t) { LockForClaim(c, t, *hasher_, by_subject); }));
     claim.commit();
   }
-  EXPECT_FALSE(Blocked([&](db::Connection& c, pqxx::work& t) { LockSubjectForChange(c, t, id, clock_.Now()); }));
+  EXPECT_FALSE(Blocked(
+      [&](db::Connection& c, pqxx::work& t) { LockSubjectForChange(c, t, id, clock_.Now()); }));
 
   pqxx::work change(claim_conn->raw());
   LockSubjectForChange(*claim_conn, change, id, clock_.Now());
