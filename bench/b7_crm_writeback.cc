@@ -218,6 +218,7 @@ int main(int argc, char** argv) try {
   worker.AddEnv("HERALD_CRM_PASSWORD=Supervisor!1");
   const auto start = SteadyClock::now();
   worker.Start();
+  const double startup = Seconds(start);
   const auto deadline = start + std::chrono::seconds(smoke ? 120 : 900);
   size_t checked = 0;
   auto last_full_check = start;
@@ -247,6 +248,8 @@ int main(int argc, char** argv) try {
   std::map<std::string, std::string> bodies;
   checked = CheckedWrites(creatio, wanted, &bodies);
   const double rate = checked / seconds;
+  std::cerr << "B7: heraldd answered its readiness probe after " << startup << " s of the "
+            << seconds << " s\n";
 
   creatio.ClearRecord();
   const double reference = StandInCapacity(creatio, contacts, bodies);

@@ -42,25 +42,11 @@ CardDeriver::CardDeriver(const subscriptions::EligibilityGate& gate, const Topic
   }
 }
 
-std::map<std::string, CardFlags> CardDeriver::Derive(db::Connection& conn,
-                                                     pqxx::transaction_base& txn,
-                                                     const std::vector<std::string>& subject_ids,
-                                                     Timestamp now) const {
-  std::vector<subscriptions::GateRequest> requests;
-  requests.reserve(subject_ids.size() * 3 * marketing_.size());
-  for (const auto& id : subject_ids) {
-    for (Channel channel : kAllChannels) {
-      for (const TopicInfo* topic : marketing_) {
-        subscriptions::GateRequest r;
-        r.subject_id = id;
-        r.channel = channel;
-        r.topic = topic;
-        r.now = now;
-        requests.push_back(std::move(r));
-      }
-    }
-  }
-  auto decisions = gate_.Decide(conn, txn, requests);
+std::map<std::string, CardFlags> CardDeriver::Derive(
+    db::Connection& conn, pqxx::transaction_base& txn,
+    const std::vector<std::string>& subject_ids) const {
+  const std::vector<Channel> channels(std::begin(kAllChannels), std::end(kAllChannels));
+  auto decisions = gate_.DecideMatrix(conn, txn, subject_ids, channels, marketing_);
   // Revocation, block and destruction say no to everything, whatever else the gate met
   // first (a destroyed subject has no address left, and the gate names that first).
   std::set<std::string> refused;

@@ -32,8 +32,7 @@ class CardDeriver {
   // Every flag is known in the result (no nullopt); one entry per subject. A mapped type
   // Herald has no opinion on is absent.
   std::map<std::string, CardFlags> Derive(db::Connection& conn, pqxx::transaction_base& txn,
-                                          const std::vector<std::string>& subject_ids,
-                                          Timestamp now) const;
+                                          const std::vector<std::string>& subject_ids) const;
 
  private:
   const subscriptions::EligibilityGate& gate_;

@@ -1,6 +1,7 @@
 #include "services/crm/card_state.h"
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
@@ -14,12 +15,14 @@ constexpr db::Statement kLoad{"crm_contacts.load", R"sql(
   FROM crm_contacts
   WHERE subject_id = ANY($1::uuid[])
 )sql"};
-// Known values replace, unknown (NULL) ones keep; subscriptions merge per type.
+// Known values replace, unknown (NULL) ones keep; subscriptions merge per type. One row per
+// subject in a statement (ON CONFLICT may touch a row only once).
 constexpr db::Statement kRemember{"crm_contacts.remember", R"sql(
   INSERT INTO crm_contacts (subject_id, contact_id, do_not_use_email, do_not_use_sms,
                             do_not_use_call, subscriptions, updated_at)
-  VALUES ($1::uuid, $2::uuid, NULLIF($3, '')::boolean, NULLIF($4, '')::boolean,
-          NULLIF($5, '')::boolean, $6::jsonb, $7)
+  SELECT c.subject_id, c.contact_id, c.email, c.sms, c.call, c.subscriptions, $7
+  FROM unnest($1::uuid[], $2::uuid[], $3::boolean[], $4::boolean[], $5::boolean[], $6::jsonb[])
+    AS c(subject_id, contact_id, email, sms, call, subscriptions)
   ON CONFLICT (subject_id) DO UPDATE SET
     contact_id = EXCLUDED.contact_id,
     do_not_use_email = COALESCE(EXCLUDED.do_not_use_email, crm_contacts.do_not_use_email),
@@ -87,16 +90,39 @@ std::map<std::string, KnownCard> LoadKnownCards(db::Connection& conn, pqxx::tran
 void RememberCard(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
                   const std::string& contact_id, const CardFlags& flags,
                   const std::map<std::string, std::string>& subscription_rows, Timestamp now) {
-  nlohmann::json subs = nlohmann::json::object();
-  for (const auto& [type, unsubscribed] : flags.unsubscribed) {
-    subs[type]["unsubscribed"] = unsubscribed;
-  }
-  for (const auto& [type, row] : subscription_rows) subs[type]["row"] = row;
-  auto opt = [](const std::optional<bool>& b) -> std::string {
-    return b ? (*b ? "true" : "false") : "";
+  RememberCards(conn, txn, {{subject_id, contact_id, flags, subscription_rows}}, now);
+}
+
+void RememberCards(db::Connection& conn, pqxx::transaction_base& txn,
+                   const std::vector<CardUpdate>& cards, Timestamp now) {
+  auto opt = [](const std::optional<bool>& b) -> std::optional<std::string> {
+    if (!b) return std::nullopt;
+    return std::string(*b ? "true" : "false");
   };
-  conn.Exec(txn, kRemember, subject_id, contact_id, opt(flags.do_not_use_email),
-            opt(flags.do_not_use_sms), opt(flags.do_not_use_call), subs.dump(), ToIso8601(now));
+  size_t at = 0;
+  while (at < cards.size()) {
+    // A statement ends before a subject it already carries.
+    std::set<std::string> seen;
+    std::vector<std::string> subjects, contacts, subscriptions;
+    std::vector<std::optional<std::string>> email, sms, call;
+    for (; at < cards.size() && seen.insert(cards[at].subject_id).second; ++at) {
+      const CardUpdate& c = cards[at];
+      nlohmann::json subs = nlohmann::json::object();
+      for (const auto& [type, unsubscribed] : c.flags.unsubscribed) {
+        subs[type]["unsubscribed"] = unsubscribed;
+      }
+      for (const auto& [type, row] : c.subscription_rows) subs[type]["row"] = row;
+      subjects.push_back(c.subject_id);
+      contacts.push_back(c.contact_id);
+      email.push_back(opt(c.flags.do_not_use_email));
+      sms.push_back(opt(c.flags.do_not_use_sms));
+      call.push_back(opt(c.flags.do_not_use_call));
+      subscriptions.push_back(subs.dump());
+    }
+    conn.Exec(txn, kRemember, db::ToArrayLiteral(subjects), db::ToArrayLiteral(contacts),
+              db::ToArrayLiteral(email), db::ToArrayLiteral(sms), db::ToArrayLiteral(call),
+              db::ToArrayLiteral(subscriptions), ToIso8601(now));
+  }
 }
 
 void ForgetCards(db::Connection& conn, pqxx::transaction_base& txn,

@@ -41,6 +41,17 @@ void RememberCard(db::Connection& conn, pqxx::transaction_base& txn, const std::
                   const std::string& contact_id, const CardFlags& flags,
                   const std::map<std::string, std::string>& subscription_rows, Timestamp now);
 
+// The same for many cards, in as many statements as a subject repeats (usually one), each
+// applied in the order given.
+struct CardUpdate {
+  std::string subject_id;
+  std::string contact_id;
+  CardFlags flags;
+  std::map<std::string, std::string> subscription_rows;
+};
+void RememberCards(db::Connection& conn, pqxx::transaction_base& txn,
+                   const std::vector<CardUpdate>& cards, Timestamp now);
+
 // Forgets what is known (a resync writes everything again).
 void ForgetCards(db::Connection& conn, pqxx::transaction_base& txn,
                  const std::vector<std::string>& subject_ids);

@@ -543,9 +543,12 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
     auto cards = pool_.Acquire();
     pqxx::work card_txn(cards->raw());
     Timestamp now = clock_.Now();
+    std::vector<CardUpdate> updates;
+    updates.reserve(seen.size());
     for (const auto& [subject_id, contact] : seen) {
-      RememberCard(*cards, card_txn, subject_id, contact->id, contact->flags, {}, now);
+      updates.push_back({subject_id, contact->id, contact->flags, {}});
     }
+    RememberCards(*cards, card_txn, updates, now);
     card_txn.commit();
   }
 
@@ -600,12 +603,7 @@ ContactImport::PageResult ContactImport::SubscriptionsPage(db::Connection& conn,
   }
   auto subjects = SubjectsOf(conn, txn, contact_ids);
 
-  struct Card {
-    std::string subject_id, contact_id;
-    CardFlags flags;
-    std::map<std::string, std::string> rows;
-  };
-  std::map<std::string, Card> cards;  // by subject id
+  std::map<std::string, CardUpdate> cards;  // by subject id
   for (const auto& r : page) {
     auto topic = topic_of.find(r.type_id);
     auto subject = subjects.find(r.contact_id);
@@ -625,20 +623,20 @@ ContactImport::PageResult ContactImport::SubscriptionsPage(db::Connection& conn,
       continue;
     }
     ++run.topic_opt_outs;
-    Card& card = cards[subject->second.first];
+    CardUpdate& card = cards[subject->second.first];
     card.subject_id = subject->second.first;
     card.contact_id = r.contact_id;
     card.flags.unsubscribed[r.type_id] = true;
-    card.rows[r.type_id] = r.id;
+    card.subscription_rows[r.type_id] = r.id;
   }
   if (!cards.empty()) {
     auto cards_conn = pool_.Acquire();
     pqxx::work card_txn(cards_conn->raw());
     Timestamp now = clock_.Now();
-    for (const auto& [id, card] : cards) {
-      RememberCard(*cards_conn, card_txn, card.subject_id, card.contact_id, card.flags, card.rows,
-                   now);
-    }
+    std::vector<CardUpdate> updates;
+    updates.reserve(cards.size());
+    for (auto& [id, card] : cards) updates.push_back(std::move(card));
+    RememberCards(*cards_conn, card_txn, updates, now);
     card_txn.commit();
   }
 

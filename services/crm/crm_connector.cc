@@ -74,7 +74,7 @@ v1::ReportContactChangeResponse CrmConnector::ReportContactChange(
     if (found.empty()) throw NotFound("contact_id: subject with that external_id");
     subject_id = found[0][0].as<std::string>();
     Timestamp now = clock_.Now();
-    wanted = deriver_.Derive(*conn, txn, {subject_id}, now)[subject_id];
+    wanted = deriver_.Derive(*conn, txn, {subject_id})[subject_id];
     // What the card holds is recorded before the opt-outs below mark the subject: a worker
     // that claims such a mark before this report's last transaction then compares with the
     // card as Creatio reported it, and does not write back the flag it already shows.
@@ -107,7 +107,7 @@ v1::ReportContactChangeResponse CrmConnector::ReportContactChange(
   if (!subscriptions::LockSubjectForChange(*conn, txn, subject_id, now)) {
     throw NotFound("contact_id: subject with that external_id");
   }
-  wanted = deriver_.Derive(*conn, txn, {subject_id}, now)[subject_id];
+  wanted = deriver_.Derive(*conn, txn, {subject_id})[subject_id];
   for (const auto& f : flags) {
     if (f.present && !f.value && *(wanted.*f.member)) resp.add_reverted(f.field);
   }

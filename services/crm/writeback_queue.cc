@@ -1,5 +1,8 @@
 #include "services/crm/writeback_queue.h"
 
+#include <set>
+
+#include "common/db/sql_array.h"
 #include "common/db/statement.h"
 
 namespace herald::crm {
@@ -44,15 +47,22 @@ constexpr db::Statement kClaim{"crm_outbox.claim", R"sql(
   WHERE o.subject_id = due.subject_id
   RETURNING o.subject_id, o.contact_id, o.revision, o.attempts
 )sql"};
+constexpr db::Statement kRenew{"crm_outbox.renew", R"sql(
+  UPDATE crm_outbox SET due_at = $2 WHERE subject_id = ANY($1::uuid[]) AND state = 'pending'
+)sql"};
 constexpr db::Statement kFinish{"crm_outbox.finish", R"sql(
-  DELETE FROM crm_outbox WHERE subject_id = $1::uuid AND revision = $2
+  DELETE FROM crm_outbox o
+  USING unnest($1::uuid[], $2::bigint[]) AS r(subject_id, revision)
+  WHERE o.subject_id = r.subject_id AND o.revision = r.revision
+  RETURNING o.subject_id
 )sql"};
 // A newer change came in while this one was out: send again now, the age of the oldest
 // unsent change being that newer change's (close enough: it is at most this old).
 constexpr db::Statement kAgain{"crm_outbox.again", R"sql(
   UPDATE crm_outbox
   SET due_at = $2, attempts = 0, last_status = NULL, last_error = ''
-  WHERE subject_id = $1::uuid
+  WHERE subject_id = ANY($1::uuid[])
+  RETURNING subject_id
 )sql"};
 constexpr db::Statement kPostpone{"crm_outbox.postpone", R"sql(
   UPDATE crm_outbox
@@ -144,11 +154,41 @@ std::vector<ClaimedRow> ClaimDue(db::Connection& conn, pqxx::transaction_base& t
   return rows;
 }
 
+void RenewLease(db::Connection& conn, pqxx::transaction_base& txn,
+                const std::vector<std::string>& subject_ids, Timestamp until) {
+  if (subject_ids.empty()) return;
+  conn.Exec(txn, kRenew, db::ToArrayLiteral(subject_ids), ToIso8601(until));
+}
+
 bool Finish(db::Connection& conn, pqxx::transaction_base& txn, const ClaimedRow& row,
             Timestamp now) {
-  if (conn.Exec(txn, kFinish, row.subject_id, row.revision).affected_rows() == 1) return true;
-  conn.Exec(txn, kAgain, row.subject_id, ToIso8601(now));
-  return false;
+  return FinishAll(conn, txn, {row}, now).empty();
+}
+
+std::vector<std::string> FinishAll(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const std::vector<ClaimedRow>& rows, Timestamp now) {
+  std::vector<std::string> kept;
+  if (rows.empty()) return kept;
+  std::vector<std::string> subjects;
+  std::vector<long long> revisions;
+  for (const auto& r : rows) {
+    subjects.push_back(r.subject_id);
+    revisions.push_back(r.revision);
+  }
+  std::set<std::string> removed;
+  for (const auto& r :
+       conn.Exec(txn, kFinish, db::ToArrayLiteral(subjects), db::ToArrayLiteral(revisions))) {
+    removed.insert(r[0].as<std::string>());
+  }
+  std::vector<std::string> newer;
+  for (const auto& id : subjects) {
+    if (!removed.count(id)) newer.push_back(id);
+  }
+  if (newer.empty()) return kept;
+  for (const auto& r : conn.Exec(txn, kAgain, db::ToArrayLiteral(newer), ToIso8601(now))) {
+    kept.push_back(r[0].as<std::string>());
+  }
+  return kept;
 }
 
 void Postpone(db::Connection& conn, pqxx::transaction_base& txn, const ClaimedRow& row,

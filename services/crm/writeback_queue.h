@@ -42,10 +42,18 @@ struct ClaimedRow {
 std::vector<ClaimedRow> ClaimDue(db::Connection& conn, pqxx::transaction_base& txn, int limit,
                                  Timestamp now, std::chrono::milliseconds lease);
 
+// Extends the lease of these claimed rows to `until` (a round still sending them).
+void RenewLease(db::Connection& conn, pqxx::transaction_base& txn,
+                const std::vector<std::string>& subject_ids, Timestamp until);
+
 // The row's card is up to date as of `revision`: removes it, or makes it due now when a
-// newer change came in meanwhile. Returns whether it was removed.
+// newer change came in meanwhile. Returns false when a newer change keeps it.
 bool Finish(db::Connection& conn, pqxx::transaction_base& txn, const ClaimedRow& row,
             Timestamp now);
+// The same for many rows in two statements; returns the subject ids of the rows kept (a
+// newer change came in while they were out).
+std::vector<std::string> FinishAll(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const std::vector<ClaimedRow>& rows, Timestamp now);
 // Try again at `due` (backoff), keeping the oldest change's age.
 void Postpone(db::Connection& conn, pqxx::transaction_base& txn, const ClaimedRow& row,
               Timestamp due, int status, const std::string& error);

@@ -36,21 +36,6 @@ const char* ResultName(Result r) {
   return "unchanged";
 }
 
-// Spaces in an OData query, for a URL (and a $batch item's url).
-std::string Encode(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == ' ') {
-      out += "%20";
-    } else if (c == '\'') {
-      out += "%27";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 struct WriteBackWorker::Row {
@@ -117,8 +102,9 @@ WriteBackWorker::WriteBackWorker(db::Pool& pool, CreatioClient& client, const Ca
       deriver_(deriver),
       clock_(clock),
       settings_(client.settings()),
-      // Covers a lookup $batch and a write $batch, each with one fresh login and one retry.
-      lease_(std::chrono::milliseconds(settings_.timeout_ms) * 5 + std::chrono::seconds(5)),
+      // Half of it covers one exchange with a fresh login, a retry and a second login (about
+      // four timeouts): a round renews its rows' leases past half, before each exchange.
+      lease_(std::chrono::milliseconds(settings_.timeout_ms) * 10 + std::chrono::seconds(5)),
       outcomes_(prometheus::BuildCounter()
                     .Name("herald_crm_writeback_total")
                     .Help("Write-back rows settled, by outcome: written, unchanged (the card "
@@ -143,6 +129,10 @@ WriteBackWorker::WriteBackWorker(db::Pool& pool, CreatioClient& client, const Ca
 
 WriteBackWorker::~WriteBackWorker() { Stop(); }
 
+int WriteBackWorker::RowsPerRound() const {
+  return kBatchesPerRound * std::clamp(settings_.batch_size, 1, 100);
+}
+
 Timestamp WriteBackWorker::Backoff(int attempts, std::optional<int> retry_after_s) {
   Timestamp now = clock_.Now();
   if (retry_after_s) return now + std::chrono::seconds(std::max(0, *retry_after_s));
@@ -165,7 +155,7 @@ int WriteBackWorker::RunOnce() {
   {
     auto conn = pool_.Acquire();
     pqxx::work txn(conn->raw());
-    for (auto& c : ClaimDue(*conn, txn, settings_.batch_size, now, lease_)) {
+    for (auto& c : ClaimDue(*conn, txn, RowsPerRound(), now, lease_)) {
       rows.push_back(Row{});
       rows.back().claimed = std::move(c);
     }
@@ -180,7 +170,7 @@ int WriteBackWorker::RunOnce() {
     auto conn = pool_.Acquire();
     pqxx::read_transaction txn(conn->raw());
     auto known = LoadKnownCards(*conn, txn, ids);
-    auto wanted = deriver_.Derive(*conn, txn, ids, now);
+    auto wanted = deriver_.Derive(*conn, txn, ids);
     std::map<std::string, std::string> states;
     for (const auto& s : conn->Exec(txn, kStates, db::ToArrayLiteral(ids))) {
       states[s[0].as<std::string>()] = s[1].as<std::string>();
@@ -217,6 +207,21 @@ int WriteBackWorker::RunOnce() {
     size_t index;
     ODataRequest request;
   };
+  // The claim leased every row for one exchange's worth of time (with a login and a retry);
+  // a round sends several, so past half the lease the rows still in play get a fresh one.
+  auto leased_at = std::chrono::steady_clock::now();
+  auto keep_lease = [&] {
+    if (std::chrono::steady_clock::now() - leased_at < lease_ / 2) return;
+    std::vector<std::string> ids;
+    for (const auto& r : rows) {
+      if (r.result == Result::kPending) ids.push_back(r.claimed.subject_id);
+    }
+    auto conn = pool_.Acquire();
+    pqxx::work txn(conn->raw());
+    RenewLease(*conn, txn, ids, clock_.Now() + lease_);
+    txn.commit();
+    leased_at = std::chrono::steady_clock::now();
+  };
   auto send = [&](std::vector<std::vector<Item>>& per_row, auto on_item) {
     size_t next = 0;
     while (next < per_row.size()) {
@@ -229,6 +234,7 @@ int WriteBackWorker::RunOnce() {
       if (batch.empty()) continue;
       std::vector<ODataRequest> requests;
       for (const auto& item : batch) requests.push_back(item.request);
+      keep_lease();
       BatchAnswer answer = client_.Batch(requests);
       Result failed = ExchangeResult(answer.exchange);
       if (failed != Result::kPending) {
@@ -255,13 +261,12 @@ int WriteBackWorker::RunOnce() {
       if (r.lookups.empty()) continue;
       per_row.emplace_back();
       for (size_t i = 0; i < r.lookups.size(); ++i) {
-        per_row.back().push_back(
-            {&r,
-             i,
-             {"GET",
-              Encode(sub + "?$filter=Contact/Id eq " + r.claimed.contact_id +
-                     " and BulkEmailType/Id eq " + r.lookups[i] + "&$select=Id"),
-              ""}});
+        per_row.back().push_back({&r,
+                                  i,
+                                  {"GET",
+                                   sub + "?$filter=Contact/Id eq " + r.claimed.contact_id +
+                                       " and BulkEmailType/Id eq " + r.lookups[i] + "&$select=Id",
+                                   ""}});
       }
     }
     send(per_row, [&](Row& row, size_t i, int status, const std::string& body) {
@@ -352,59 +357,72 @@ void WriteBackWorker::Settle(std::vector<Row>& rows) {
   Timestamp now = clock_.Now();
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
+  // The round's delivered rows are settled set-based: their cards in one statement, their
+  // queue rows in two.
+  std::vector<CardUpdate> cards;
+  std::vector<ClaimedRow> finished;
+  std::map<std::string, int64_t> outcomes;
+  int stopped = 0, dead = 0;
+  const Row* first_stopped = nullptr;
   for (auto& r : rows) {
     if (!r.changed) r.result = Result::kOk;
     switch (r.result) {
       case Result::kOk:
-      case Result::kPending: {
-        if (r.result == Result::kPending) {
-          // Nothing answered for this row (e.g. the $batch ended early): try again.
-          Postpone(*conn, txn, r.claimed, Backoff(r.claimed.attempts, std::nullopt), 0,
-                   "no answer");
-          outcomes_.Add({{"outcome", "retry"}}).Increment();
-          break;
-        }
         if (r.destroyed || r.merged) {
           // Its final write: nothing of the subject stays in the connector's tables.
           DeleteCard(*conn, txn, r.claimed.subject_id);
           Forget(*conn, txn, r.claimed.subject_id);
         } else {
           if (r.changed) {
-            RememberCard(*conn, txn, r.claimed.subject_id, r.claimed.contact_id, r.wanted, r.rows,
-                         now);
+            cards.push_back({r.claimed.subject_id, r.claimed.contact_id, r.wanted, r.rows});
           }
-          Finish(*conn, txn, r.claimed, now);
+          finished.push_back(r.claimed);
         }
-        outcomes_.Add({{"outcome", r.changed ? "written" : "unchanged"}}).Increment();
+        ++outcomes[r.changed ? "written" : "unchanged"];
         break;
-      }
+      case Result::kPending:
+        // Nothing answered for this row (e.g. the $batch ended early): try again.
+        Postpone(*conn, txn, r.claimed, Backoff(r.claimed.attempts, std::nullopt), 0, "no answer");
+        ++outcomes["retry"];
+        break;
       case Result::kRetry:
         Postpone(*conn, txn, r.claimed, Backoff(r.claimed.attempts, r.retry_after_s), r.status,
                  r.error);
-        outcomes_.Add({{"outcome", ResultName(r.result)}}).Increment();
+        ++outcomes[ResultName(r.result)];
         break;
       case Result::kAuth:
-        crm::Stop(*conn, txn, r.claimed, StopReason::kParkedAuth, r.status, r.error, now);
-        outcomes_.Add({{"outcome", ResultName(r.result)}}).Increment();
-        break;
-      case Result::kDead:
-        crm::Stop(*conn, txn, r.claimed, StopReason::kDead, r.status, r.error, now);
-        outcomes_.Add({{"outcome", ResultName(r.result)}}).Increment();
-        break;
       case Result::kParked:
-        crm::Stop(*conn, txn, r.claimed, StopReason::kParked, r.status, r.error, now);
-        outcomes_.Add({{"outcome", ResultName(r.result)}}).Increment();
+      case Result::kDead: {
+        StopReason why = r.result == Result::kDead   ? StopReason::kDead
+                         : r.result == Result::kAuth ? StopReason::kParkedAuth
+                                                     : StopReason::kParked;
+        crm::Stop(*conn, txn, r.claimed, why, r.status, r.error, now);
+        ++outcomes[ResultName(r.result)];
+        if (r.result == Result::kDead) {
+          ++dead;
+        } else {
+          ++stopped;
+          if (!first_stopped) first_stopped = &r;
+        }
         break;
-    }
-    if (r.result == Result::kParked || r.result == Result::kAuth) {
-      log::Error("crm write-back parked: the queue waits for `heraldctl crm retry`",
-                 {{"status", r.status}, {"error", r.error}});
-    } else if (r.result == Result::kDead) {
-      log::Warn("crm write-back dead-lettered: the contact is gone in Creatio",
-                {{"status", r.status}});
+      }
     }
   }
+  RememberCards(*conn, txn, cards, now);
+  FinishAll(*conn, txn, finished, now);
   txn.commit();
+  for (const auto& [outcome, n] : outcomes) {
+    outcomes_.Add({{"outcome", outcome}}).Increment(static_cast<double>(n));
+  }
+  // One line per round, not per row: a renamed field parks a whole $batch at once.
+  if (first_stopped) {
+    log::Error(
+        "crm write-back parked: the queue waits for `heraldctl crm retry`",
+        {{"rows", stopped}, {"status", first_stopped->status}, {"error", first_stopped->error}});
+  }
+  if (dead > 0) {
+    log::Warn("crm write-back dead-lettered: the contact is gone in Creatio", {{"rows", dead}});
+  }
 }
 
 int64_t WriteBackWorker::Purge() {

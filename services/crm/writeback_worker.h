@@ -21,10 +21,11 @@
 
 namespace herald::crm {
 
-// Delivers the write-back outbox to Creatio. Each round claims up to crm.batch_size due rows
-// (leased, so other workers and replicas skip them), derives each contact's card from the
-// gate, and writes only the cards Creatio is not known to show, in $batch requests of at
-// most 100 items: one absolute PATCH of the three flags per contact, and the contact's
+// Delivers the write-back outbox to Creatio. Each round claims up to kBatchesPerRound ×
+// crm.batch_size due rows (leased, so other workers and replicas skip them; the lease is
+// renewed while the round still sends), derives each contact's card from the gate, and
+// writes only the cards Creatio is not known to show, in $batch requests of at most
+// crm.batch_size items: one absolute PATCH of the three flags per contact, and the contact's
 // BulkEmailSubscription rows that must change (looked up first, in a $batch of GETs, when
 // their ids are not known yet). Every item's status is matched back to its row:
 //   all 2xx              the card is remembered as written; the row goes (or is due again
@@ -45,6 +46,10 @@ class WriteBackWorker {
   WriteBackWorker(const WriteBackWorker&) = delete;
   WriteBackWorker& operator=(const WriteBackWorker&) = delete;
 
+  // A round's database work (claim, card derivation, settling) is shared by this many
+  // $batch requests' worth of rows.
+  static constexpr int kBatchesPerRound = 4;
+
   // One round on the calling thread; returns how many rows it claimed.
   int RunOnce();
 
@@ -61,6 +66,7 @@ class WriteBackWorker {
  private:
   struct Row;
   void Settle(std::vector<Row>& rows);
+  int RowsPerRound() const;
   Timestamp Backoff(int attempts, std::optional<int> retry_after_s);
   void Loop(std::chrono::milliseconds idle);
 

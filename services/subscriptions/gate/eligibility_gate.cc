@@ -105,12 +105,105 @@ constexpr db::Statement kKeywordReply{"gate.keyword_reply", R"sql(
     AND i.received_at > r.now - $5::interval
 )sql"};
 
+// The matrix's subjects: one row per (address slot, subject), the explicit subject and every
+// live owner of the slot's address, with the facts that do not depend on channel or topic.
+// Each of them owns the slot's address when it has one (it is the explicit subject's own
+// first address, and the others were found through it). The OFFSET 0 fences keep the
+// lookups on the indexes: the planner cannot size the unnest and would hash whole tables.
+constexpr db::Statement kMatrixSubjects{"gate.matrix_subjects", R"sql(
+  WITH req AS (
+    SELECT *
+    FROM unnest($1::int[], $2::uuid[], $3::smallint[], $4::text[])
+      AS r(idx, subject_id, kind, match_key)
+  ), rs AS (
+    SELECT idx, subject_id, match_key
+    FROM req
+    UNION
+    SELECT r.idx, o.subject_id, r.match_key
+    FROM req r
+    CROSS JOIN LATERAL (
+      SELECT a.subject_id
+      FROM addresses a
+      JOIN subjects o ON o.id = a.subject_id AND o.state = 'active'
+      WHERE a.kind = r.kind AND a.match_key = r.match_key
+      OFFSET 0
+    ) o
+    WHERE r.match_key IS NOT NULL
+  )
+  SELECT rs.idx, s.id, s.state, s.blocked, s.revoked, s.processing_consent,
+         s.marketing_channels, s.cross_border_consent, rs.match_key IS NOT NULL
+  FROM rs
+  CROSS JOIN LATERAL (SELECT * FROM subjects s WHERE s.id = rs.subject_id OFFSET 0) s
+)sql"};
+
+// Every stored preference of these subjects (one row per channel and topic).
+constexpr db::Statement kMatrixPreferences{"gate.matrix_preferences", R"sql(
+  SELECT subject_id, channel, topic, subscribed, seq
+  FROM preferences
+  WHERE subject_id = ANY($1::uuid[])
+)sql"};
+
+// Every active suppression of the slots' addresses, under every live key.
+constexpr db::Statement kMatrixSuppressions{"gate.matrix_suppressions", R"sql(
+  SELECT h.idx, s.channel, s.topic, s.reason
+  FROM unnest($1::int[], $2::text[]) AS h(idx, key_hex)
+  JOIN suppressions s ON s.address_key = decode(h.key_hex, 'hex') AND s.lifted_at IS NULL
+)sql"};
+
 // A state this build does not know (a newer schema's) is refused, never taken for active.
 SubjectFacts::State ParseState(const std::string& s) {
   if (s == "active") return SubjectFacts::State::kActive;
   if (s == "depersonalized") return SubjectFacts::State::kDepersonalized;
   if (s == "merged") return SubjectFacts::State::kMerged;
   return SubjectFacts::State::kDestroyed;
+}
+
+// gate.subject_facts' preference code: 0 none, 1 all, 2 channel, 3 topic.
+PreferenceDeny ParsePreference(int code) {
+  switch (code) {
+    case 1:
+      return PreferenceDeny::kAll;
+    case 2:
+      return PreferenceDeny::kChannel;
+    case 3:
+      return PreferenceDeny::kTopic;
+    default:
+      return PreferenceDeny::kNone;
+  }
+}
+
+// A stored preference row, as gate.subject_facts weighs it for one channel and topic.
+struct PreferenceRow {
+  int channel;
+  std::string topic;
+  bool subscribed;
+  int64_t seq;
+};
+
+// The newest row that covers (channel, topic) decides, as in gate.subject_facts.
+PreferenceDeny PreferenceFor(const std::vector<PreferenceRow>& rows, Channel channel,
+                             const std::string& topic) {
+  const PreferenceRow* newest = nullptr;
+  for (const auto& p : rows) {
+    if (p.channel != kAnyChannel && p.channel != static_cast<int>(channel)) continue;
+    if (!p.topic.empty() && p.topic != topic) continue;
+    if (!newest || p.seq > newest->seq) newest = &p;
+  }
+  if (!newest || newest->subscribed) return PreferenceDeny::kNone;
+  if (!newest->topic.empty()) return PreferenceDeny::kTopic;
+  if (newest->channel != kAnyChannel) return PreferenceDeny::kChannel;
+  return PreferenceDeny::kAll;
+}
+
+// Whether an active suppression (channel, topic, reason) applies, as in gate.suppressed.
+bool SuppressionApplies(int s_channel, const std::string& s_topic, int reason, Channel channel,
+                        const TopicInfo& topic) {
+  if (s_channel != kAnyChannel && s_channel != static_cast<int>(channel)) return false;
+  if (!s_topic.empty() && s_topic != topic.name) return false;
+  if (topic.marketing) return true;
+  return reason == static_cast<int>(SuppressionReason::kHardBounce) ||
+         reason == static_cast<int>(SuppressionReason::kRevoked) ||
+         reason == static_cast<int>(SuppressionReason::kManual);
 }
 
 }  // namespace
@@ -212,20 +305,7 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
       s.processing_consent = row[5].as<bool>();
       s.marketing_consent = row[6].as<bool>();
       s.cross_border_consent = row[7].as<bool>();
-      switch (row[8].as<int>()) {
-        case 1:
-          s.preference = PreferenceDeny::kAll;
-          break;
-        case 2:
-          s.preference = PreferenceDeny::kChannel;
-          break;
-        case 3:
-          s.preference = PreferenceDeny::kTopic;
-          break;
-        default:
-          s.preference = PreferenceDeny::kNone;
-          break;
-      }
+      s.preference = ParsePreference(row[8].as<int>());
       s.owns_address = row[9].as<bool>();
       facts[i].subjects.push_back(s);
     }
@@ -283,6 +363,163 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     out[i].decided_by = v.fact;
     out[i].deciding_subject_id = std::move(v.subject_id);
     out[i].explanation = v.explanation;
+  }
+  return out;
+}
+
+std::vector<GateDecision> EligibilityGate::DecideMatrix(
+    db::Connection& conn, pqxx::transaction_base& txn, const std::vector<std::string>& subject_ids,
+    const std::vector<Channel>& channels, const std::vector<const TopicInfo*>& topics) const {
+  const size_t ns = subject_ids.size(), nc = channels.size(), nt = topics.size();
+  std::vector<GateDecision> out(ns * nc * nt);
+  if (out.empty()) return out;
+
+  // One address slot per (subject, address kind the channels need).
+  std::vector<AddressKind> kinds;
+  for (Channel c : channels) {
+    if (std::find(kinds.begin(), kinds.end(), KindOf(c)) == kinds.end()) kinds.push_back(KindOf(c));
+  }
+  const size_t nk = kinds.size();
+  auto slot_of = [&](size_t subject, Channel c) {
+    return subject * nk +
+           static_cast<size_t>(std::find(kinds.begin(), kinds.end(), KindOf(c)) - kinds.begin());
+  };
+  struct Owner {
+    SubjectFacts facts;
+    int marketing_channels = 0;
+  };
+  struct Suppression {
+    int channel;
+    std::string topic;
+    int reason;
+  };
+  struct Slot {
+    std::optional<std::string> address, match_key;
+    std::vector<Owner> owners;
+    bool explicit_seen = false;
+    std::vector<Suppression> suppressions;
+  };
+  std::vector<Slot> slots(ns * nk);
+
+  // 1. Each subject's first address of each kind.
+  {
+    std::vector<long long> idx;
+    std::vector<std::string> subjects, kind_numbers;
+    for (size_t s = 0; s < ns; ++s) {
+      for (size_t k = 0; k < nk; ++k) {
+        idx.push_back(static_cast<long long>(s * nk + k));
+        subjects.push_back(subject_ids[s]);
+        kind_numbers.push_back(std::to_string(static_cast<int>(kinds[k])));
+      }
+    }
+    for (const auto& row :
+         conn.Exec(txn, kPrimaryAddresses, db::ToArrayLiteral(idx), db::ToArrayLiteral(subjects),
+                   db::ToArrayLiteral(kind_numbers))) {
+      Slot& slot = slots[row[0].as<size_t>()];
+      slot.address = row[1].as<std::string>();
+      slot.match_key = row[2].as<std::string>();
+    }
+  }
+
+  // 2. The subjects behind each slot: the one asked about and every live owner of the address.
+  std::vector<std::string> owner_ids;
+  {
+    std::vector<long long> idx;
+    std::vector<std::string> subjects, kind_numbers;
+    std::vector<std::optional<std::string>> keys;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      idx.push_back(static_cast<long long>(i));
+      subjects.push_back(subject_ids[i / nk]);
+      kind_numbers.push_back(std::to_string(static_cast<int>(kinds[i % nk])));
+      keys.push_back(slots[i].match_key);
+    }
+    for (const auto& row :
+         conn.Exec(txn, kMatrixSubjects, db::ToArrayLiteral(idx), db::ToArrayLiteral(subjects),
+                   db::ToArrayLiteral(kind_numbers), db::ToArrayLiteral(keys))) {
+      const size_t i = row[0].as<size_t>();
+      Owner o;
+      o.facts.subject_id = row[1].as<std::string>();
+      o.facts.explicit_subject = o.facts.subject_id == subject_ids[i / nk];
+      o.facts.state = ParseState(row[2].as<std::string>());
+      o.facts.blocked = row[3].as<bool>();
+      o.facts.revoked = row[4].as<bool>();
+      o.facts.processing_consent = row[5].as<bool>();
+      o.marketing_channels = row[6].as<int>();
+      o.facts.cross_border_consent = row[7].as<bool>();
+      o.facts.owns_address = row[8].as<bool>();
+      if (o.facts.explicit_subject) slots[i].explicit_seen = true;
+      owner_ids.push_back(o.facts.subject_id);
+      slots[i].owners.push_back(std::move(o));
+    }
+  }
+
+  // 3. Their stored preferences.
+  std::map<std::string, std::vector<PreferenceRow>> preferences;
+  if (!owner_ids.empty()) {
+    std::sort(owner_ids.begin(), owner_ids.end());
+    owner_ids.erase(std::unique(owner_ids.begin(), owner_ids.end()), owner_ids.end());
+    for (const auto& row : conn.Exec(txn, kMatrixPreferences, db::ToArrayLiteral(owner_ids))) {
+      preferences[row[0].as<std::string>()].push_back(
+          {row[1].as<int>(), row[2].as<std::string>(), row[3].as<bool>(), row[4].as<int64_t>()});
+    }
+  }
+
+  // 4. The addresses' active suppressions under every live key.
+  {
+    std::vector<long long> idx;
+    std::vector<std::string> key_hex;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (!slots[i].match_key) continue;
+      for (const auto& h : hasher_.All(KindName(kinds[i % nk]), *slots[i].match_key)) {
+        idx.push_back(static_cast<long long>(i));
+        key_hex.push_back(crypto::ToHex(h.hash));
+      }
+    }
+    if (!idx.empty()) {
+      for (const auto& row : conn.Exec(txn, kMatrixSuppressions, db::ToArrayLiteral(idx),
+                                       db::ToArrayLiteral(key_hex))) {
+        slots[row[0].as<size_t>()].suppressions.push_back(
+            {row[1].as<int>(), row[2].as<std::string>(), row[3].as<int>()});
+      }
+    }
+  }
+
+  // 5. Every cell from its slot's facts.
+  static const std::vector<PreferenceRow> kNoPreferences;
+  size_t cell = 0;
+  for (size_t s = 0; s < ns; ++s) {
+    for (Channel c : channels) {
+      const Slot& slot = slots[slot_of(s, c)];
+      for (const TopicInfo* topic : topics) {
+        GateDecision& d = out[cell++];
+        GateFacts f;
+        f.marketing_topic = topic->marketing;
+        f.address_valid = slot.match_key.has_value();
+        if (slot.match_key) {
+          d.address = *slot.address;
+          d.match_key = *slot.match_key;
+          for (const auto& x : slot.suppressions) {
+            if (SuppressionApplies(x.channel, x.topic, x.reason, c, *topic)) {
+              f.address_suppressed = true;
+            }
+          }
+        }
+        for (const auto& o : slot.owners) {
+          SubjectFacts sf = o.facts;
+          sf.marketing_consent = (o.marketing_channels & (1 << static_cast<int>(c))) != 0;
+          auto p = preferences.find(sf.subject_id);
+          sf.preference =
+              PreferenceFor(p == preferences.end() ? kNoPreferences : p->second, c, topic->name);
+          f.subjects.push_back(std::move(sf));
+        }
+        d.unknown_subject = !slot.explicit_seen;
+        Verdict v = Judge(f);
+        d.reason = v.reason;
+        d.decided_by = v.fact;
+        d.deciding_subject_id = std::move(v.subject_id);
+        d.explanation = v.explanation;
+      }
+    }
   }
   return out;
 }

@@ -57,6 +57,17 @@ class EligibilityGate {
   std::vector<GateDecision> Decide(db::Connection& conn, pqxx::transaction_base& txn,
                                    const std::vector<GateRequest>& requests) const;
 
+  // The same decisions as Decide() for a request per (subject, channel, topic) naming only
+  // the subject (its first address of the channel's kind, a domestic provider, no keyword
+  // reply), in that order: subject-major, then `channels`, then `topics`. Facts are gathered
+  // once per subject and address rather than once per cell, so a subject's whole matrix
+  // costs about what one request does (the CRM card derivation asks every channel and
+  // marketing topic for every subject).
+  std::vector<GateDecision> DecideMatrix(db::Connection& conn, pqxx::transaction_base& txn,
+                                         const std::vector<std::string>& subject_ids,
+                                         const std::vector<Channel>& channels,
+                                         const std::vector<const TopicInfo*>& topics) const;
+
   bool IsForeign(const std::string& provider_country) const;
   const std::string& default_region() const { return default_region_; }
   const crypto::SuppressionHasher& hasher() const { return hasher_; }
