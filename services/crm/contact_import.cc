@@ -1,5 +1,7 @@
 #include "services/crm/contact_import.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <cctype>
 #include <exception>
@@ -21,6 +23,7 @@
 #include "common/proto_time.h"
 #include "common/validation/address.h"
 #include "services/crm/card_state.h"
+#include "services/subscriptions/proof_checks.h"
 
 namespace herald::crm {
 namespace {
@@ -29,22 +32,22 @@ namespace {
 const Caller kCaller{"crm-import", ""};
 
 constexpr db::Statement kInsert{"crm_imports.insert", R"sql(
-  INSERT INTO crm_imports (dry_run, state, started_at, updated_at)
-  VALUES ($1, 'running', $2, $2)
+  INSERT INTO crm_imports (dry_run, state, started_at, updated_at, consent)
+  VALUES ($1, 'running', $2, $2, $3)
   RETURNING id
 )sql"};
 // Every statement that reads a run selects the columns Run::FromRow reads, in its order.
 constexpr db::Statement kById{"crm_imports.by_id", R"sql(
   SELECT id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created,
          subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text,
-         updated_at::text, finished_at::text
+         updated_at::text, finished_at::text, consent, consents
   FROM crm_imports
   WHERE id = $1
 )sql"};
 constexpr db::Statement kNewest{"crm_imports.newest", R"sql(
   SELECT id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created,
          subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text,
-         updated_at::text, finished_at::text
+         updated_at::text, finished_at::text, consent, consents
   FROM crm_imports
   ORDER BY id DESC
   LIMIT 1
@@ -52,7 +55,7 @@ constexpr db::Statement kNewest{"crm_imports.newest", R"sql(
 constexpr db::Statement kRunning{"crm_imports.running", R"sql(
   SELECT id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created,
          subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text,
-         updated_at::text, finished_at::text
+         updated_at::text, finished_at::text, consent, consents
   FROM crm_imports
   WHERE state = 'running'
 )sql"};
@@ -60,7 +63,7 @@ constexpr db::Statement kRunning{"crm_imports.running", R"sql(
 constexpr db::Statement kClaimRunning{"crm_imports.claim_running", R"sql(
   SELECT id, dry_run, state, phase, cursor, total, pages, contacts_seen, subjects_created,
          subjects_matched, opt_outs, topic_opt_outs, skipped, error, started_at::text,
-         updated_at::text, finished_at::text
+         updated_at::text, finished_at::text, consent, consents
   FROM crm_imports
   WHERE state = 'running'
   LIMIT 1
@@ -70,7 +73,7 @@ constexpr db::Statement kSave{"crm_imports.save", R"sql(
   UPDATE crm_imports
   SET state = $2, phase = $3, cursor = $4, total = $5, pages = $6, contacts_seen = $7,
       subjects_created = $8, subjects_matched = $9, opt_outs = $10, topic_opt_outs = $11,
-      skipped = $12, error = $13, updated_at = $14,
+      skipped = $12, error = $13, updated_at = $14, consents = $15,
       finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE $14::timestamptz END
   WHERE id = $1
     AND state = 'running'
@@ -146,6 +149,67 @@ std::map<std::string, std::pair<std::string, std::string>> SubjectsOf(
   return out;
 }
 
+// The consent an import is started with, checked, as stored ('' for none).
+std::string CheckedConsent(v1::ImportConsent c, Timestamp now) {
+  if (c.proof().source() == v1::SOURCE_UNSPECIFIED) c.mutable_proof()->set_source(v1::IMPORT);
+  if (c.channels().empty()) {
+    if (!c.proof().document_version().empty() || !c.proof().form_id().empty() ||
+        c.proof().has_occurred_at()) {
+      throw InvalidArgument("consent.channels", "name the channels the proof covers");
+    }
+    return "";
+  }
+  std::set<int> seen;
+  for (int i = 0; i < c.channels_size(); ++i) {
+    const std::string field = "consent.channels[" + std::to_string(i) + "]";
+    auto ch = c.channels(i);
+    if (ch != v1::EMAIL && ch != v1::SMS && ch != v1::CALL) {
+      throw InvalidArgument(field, "must be EMAIL, SMS or CALL");
+    }
+    if (!seen.insert(ch).second) throw InvalidArgument(field, "given twice");
+  }
+  const v1::Proof& p = c.proof();
+  // The registry's own checks (lengths, the time, the document version S3 requires), then
+  // what an import's proof cannot be.
+  subscriptions::CheckProof("consent.proof", p, now, /*require_document_version=*/true);
+  if (p.source() != v1::IMPORT && p.source() != v1::CRM && p.source() != v1::WEB_FORM) {
+    throw InvalidArgument("consent.proof.source", "must be IMPORT, CRM or WEB_FORM");
+  }
+  if (!p.message_id().empty() || !p.ip().empty() || !p.user_agent().empty()) {
+    throw InvalidArgument("consent.proof",
+                          "message_id, ip and user_agent describe one person's act, not an import");
+  }
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(c, &json).ok()) {
+    throw InvalidArgument("consent", "cannot be stored");
+  }
+  return json;
+}
+
+// Records one consent of the import's; false when the subject cannot change (blocked, gone)
+// or the registry refuses the proof.
+bool ConsentFromImport(subscriptions::SubscriptionRegistry& registry, const std::string& subject_id,
+                       v1::ConsentKind kind, v1::Channel channel, const v1::Proof& given,
+                       const std::string& proof_ref) {
+  v1::RecordConsentRequest r;
+  r.set_subject_id(subject_id);
+  r.set_kind(kind);
+  r.set_channel(channel);
+  r.set_granted(true);
+  *r.mutable_proof() = given;
+  if (given.form_id().empty()) r.mutable_proof()->set_form_id(proof_ref);
+  try {
+    registry.RecordConsent(kCaller, r);
+    return true;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kNotFound && e.code() != ErrorCode::kFailedPrecondition &&
+        e.code() != ErrorCode::kInvalidArgument) {
+      throw;
+    }
+    return false;
+  }
+}
+
 }  // namespace
 
 struct ContactImport::Run {
@@ -155,7 +219,8 @@ struct ContactImport::Run {
   std::optional<int64_t> total;
   int pages = 0;
   int64_t contacts_seen = 0, subjects_created = 0, subjects_matched = 0, opt_outs = 0,
-          topic_opt_outs = 0, skipped = 0;
+          topic_opt_outs = 0, skipped = 0, consents = 0;
+  v1::ImportConsent consent;
   std::string error;
   std::string started_at, updated_at, finished_at;
 
@@ -178,6 +243,12 @@ struct ContactImport::Run {
     r.started_at = row[14].as<std::string>();
     r.updated_at = row[15].as<std::string>();
     r.finished_at = row[16].is_null() ? "" : row[16].as<std::string>();
+    const auto consent = row[17].as<std::string>();
+    if (!consent.empty() &&
+        !google::protobuf::util::JsonStringToMessage(consent, &r.consent).ok()) {
+      throw std::runtime_error("crm_imports.consent is not an ImportConsent");
+    }
+    r.consents = row[18].as<int64_t>();
     return r;
   }
 
@@ -199,6 +270,8 @@ struct ContactImport::Run {
     SetTimestamp(p.mutable_start_time(), started_at);
     SetTimestamp(p.mutable_update_time(), updated_at);
     if (!finished_at.empty()) SetTimestamp(p.mutable_finish_time(), finished_at);
+    *p.mutable_consent() = consent;
+    p.set_consents(consents);
     return p;
   }
 
@@ -217,13 +290,15 @@ ContactImport::ContactImport(db::Pool& pool, CreatioClient& client,
                              const CreatioSettings& settings, const Clock& clock)
     : pool_(pool), client_(client), registry_(registry), settings_(settings), clock_(clock) {}
 
-v1::CrmImport ContactImport::Start(bool dry_run) {
-  if (!settings_.enabled) throw FailedPrecondition("crm.enabled is off: no import can run");
+v1::CrmImport ContactImport::Start(bool dry_run, const v1::ImportConsent& consent) {
   Timestamp now = clock_.Now();
+  const std::string consent_json = CheckedConsent(consent, now);
+  if (!settings_.enabled) throw FailedPrecondition("crm.enabled is off: no import can run");
   auto conn = pool_.Acquire();
   try {
     pqxx::work txn(conn->raw());
-    int64_t id = conn->Exec(txn, kInsert, dry_run, ToIso8601(now))[0][0].as<int64_t>();
+    int64_t id =
+        conn->Exec(txn, kInsert, dry_run, ToIso8601(now), consent_json)[0][0].as<int64_t>();
     Run run = Run::FromRow(conn->Exec(txn, kById, id)[0]);
     txn.commit();
     std::lock_guard lock(mu_);
@@ -297,7 +372,7 @@ bool ContactImport::Step() {
   }
   conn->Exec(txn, kSave, run.id, run.state, run.phase, run.cursor, run.total, run.pages,
              run.contacts_seen, run.subjects_created, run.subjects_matched, run.opt_outs,
-             run.topic_opt_outs, run.skipped, run.error, ToIso8601(clock_.Now()));
+             run.topic_opt_outs, run.skipped, run.error, ToIso8601(clock_.Now()), run.consents);
   txn.commit();
   return true;
 }
@@ -346,6 +421,20 @@ struct Contact {
   std::string email, phone;
   CardFlags flags;
 };
+
+// Whether the card forbids the channel (its DoNotUse flag is set).
+bool ConsentForbidden(const Contact& c, v1::Channel channel) {
+  switch (channel) {
+    case v1::EMAIL:
+      return c.flags.do_not_use_email.value_or(false);
+    case v1::SMS:
+      return c.flags.do_not_use_sms.value_or(false);
+    case v1::CALL:
+      return c.flags.do_not_use_call.value_or(false);
+    default:
+      return true;
+  }
+}
 
 // Upserts the contact's subject. The usable addresses go with it; when the registry refuses
 // them (a phone it cannot normalise, addresses owned by several subjects) the contact is
@@ -477,6 +566,9 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
       bool matched = it != known.end() || (key_of.count(c.id) && owned.count(key_of[c.id]));
       ++(matched ? run.subjects_matched : run.subjects_created);
       run.opt_outs += flagged(c);
+      for (int ch : run.consent.channels()) {
+        run.consents += ConsentForbidden(c, static_cast<v1::Channel>(ch)) ? 0 : 1;
+      }
     }
   } else {
     // The registry's calls each commit on their own: the page's contacts go through a few
@@ -486,7 +578,7 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
     struct Lane {
       std::vector<const Contact*> contacts;
       std::vector<std::pair<std::string, const Contact*>> seen;  // subject id, contact
-      int64_t created = 0, matched = 0, skipped = 0, opt_outs = 0;
+      int64_t created = 0, matched = 0, skipped = 0, opt_outs = 0, consents = 0;
       std::exception_ptr error;
     };
     std::vector<Lane> lanes(std::min<size_t>(kLanes, std::max<size_t>(contacts.size(), 1)));
@@ -515,6 +607,21 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
               ++lane.opt_outs;
             }
           }
+          // The operator's proof: consent where the card does not forbid the channel (a
+          // newer consent would lift the opt-out just recorded, so a flagged channel gets
+          // none).
+          const auto& proof = run.consent.proof();
+          if (!run.consent.channels().empty() &&
+              ConsentFromImport(registry_, subject->first, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED,
+                                proof, run.ProofRef())) {
+            for (int ch : run.consent.channels()) {
+              if (ConsentForbidden(*c, static_cast<v1::Channel>(ch))) continue;
+              if (ConsentFromImport(registry_, subject->first, v1::MARKETING,
+                                    static_cast<v1::Channel>(ch), proof, run.ProofRef())) {
+                ++lane.consents;
+              }
+            }
+          }
           lane.seen.emplace_back(subject->first, c);
         }
       } catch (...) {
@@ -536,6 +643,7 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
       run.subjects_matched += lane.matched;
       run.skipped += lane.skipped;
       run.opt_outs += lane.opt_outs;
+      run.consents += lane.consents;
       seen.insert(seen.end(), lane.seen.begin(), lane.seen.end());
     }
     // What the cards hold, in a short transaction of its own: the page's run row stays

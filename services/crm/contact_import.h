@@ -19,10 +19,13 @@ namespace herald::crm {
 // contact added meanwhile cannot shift a page), then through the Unsubscribed
 // BulkEmailSubscription rows. Each contact becomes a subject (external_id = its Contact Id,
 // its e-mail and mobile phone when they are usable addresses) WITHOUT any consent: Creatio
-// holds no proof of one (STANDARDS S3). Every DoNotUse* flag becomes an opt-out of all
-// marketing on that channel, every Unsubscribed row of a mapped BulkEmailType a topic opt-out
-// on e-mail; both with source CRM and the run named in the proof's form_id. What was read is
-// recorded as what the card holds (card_state.h), so the write-back does not rewrite it.
+// holds no proof of one (STANDARDS S3), unless the operator supplies it (ImportConsent:
+// the channels and the document the contacts agreed to), in which case each contact gets
+// processing consent and marketing consent on those channels its card does not flag. Every
+// DoNotUse* flag becomes an opt-out of all marketing on that channel, every Unsubscribed row of a
+// mapped BulkEmailType a topic opt-out on e-mail; both with source CRM and the run named in the
+// proof's form_id. What was read is recorded as what the card holds (card_state.h), so the
+// write-back does not rewrite it.
 //
 // A run is resumable: a page's counts and cursor commit after the page's contacts are done,
 // and every step of a page is idempotent, so a crash or a Creatio failure redoes at most one
@@ -35,8 +38,11 @@ class ContactImport {
                 subscriptions::SubscriptionRegistry& registry, const CreatioSettings& settings,
                 const Clock& clock);
 
-  // Starts a run. kFailedPrecondition when crm.enabled is off or a run is already running.
-  v1::CrmImport Start(bool dry_run);
+  // Starts a run, recording `consent` (ImportConsent) for its contacts when it names
+  // channels. kInvalidArgument for a consent without a document version or with channels
+  // that are not EMAIL, SMS or CALL; kFailedPrecondition when crm.enabled is off or a run is
+  // already running.
+  v1::CrmImport Start(bool dry_run, const v1::ImportConsent& consent = {});
   // The run `id`, or the newest when id is 0; kNotFound.
   v1::CrmImport Get(int64_t id);
   // Cancels the run if it is running (a page being worked on finishes first); a finished run

@@ -33,8 +33,9 @@ HERALD_DELEGATE(CheckCrm, CheckCrmRequest, CheckCrmResponse)
 
 grpc::Status CrmGrpcService::StartImport(grpc::ServerContext* ctx,
                                          const v1::StartImportRequest* req, v1::CrmImport* resp) {
-  return runner_.Run(ctx, "StartImport", req, resp,
-                     [&](const Caller&) { *resp = Import(import_).Start(req->dry_run()); });
+  return runner_.Run(ctx, "StartImport", req, resp, [&](const Caller&) {
+    *resp = Import(import_).Start(req->dry_run(), req->consent());
+  });
 }
 
 grpc::Status CrmGrpcService::GetImport(grpc::ServerContext* ctx, const v1::GetImportRequest* req,

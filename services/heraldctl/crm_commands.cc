@@ -45,6 +45,10 @@ void PrintImport(const v1::CrmImport& r) {
                   {"subjects matched", std::to_string(r.subjects_matched())},
                   {"channel opt-outs", std::to_string(r.opt_outs())},
                   {"topic opt-outs", std::to_string(r.topic_opt_outs())},
+                  {"consents recorded", r.consent().channels().empty()
+                                            ? "none asked"
+                                            : std::to_string(r.consents()) + " (document " +
+                                                  r.consent().proof().document_version() + ")"},
                   {"skipped", std::to_string(r.skipped())},
                   {"error", r.error().empty() ? "-" : r.error()},
                   {"started", FormatTime(r.has_start_time(), r.start_time())},
@@ -99,6 +103,30 @@ int Import(const Context& ctx, const Flags& f) {
   ctx.Prepare(&call);
   v1::StartImportRequest req;
   req.set_dry_run(f.Has("dry-run"));
+  if (f.Has("consent")) {
+    // "email,sms": the channels the operator's proof covers.
+    std::string list = f.Get("consent");
+    size_t at = 0;
+    while (at <= list.size()) {
+      size_t comma = list.find(',', at);
+      std::string name =
+          list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+      v1::Channel ch;
+      if (!v1::Channel_Parse(Upper(name), &ch) ||
+          (ch != v1::EMAIL && ch != v1::SMS && ch != v1::CALL)) {
+        throw UsageError("--consent: expected channels among email, sms, call, got '" + name + "'");
+      }
+      req.mutable_consent()->add_channels(ch);
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+    auto* proof = req.mutable_consent()->mutable_proof();
+    proof->set_document_version(f.Get("consent-document"));
+    proof->set_form_id(f.Get("consent-form"));
+    if (auto t = TimeFlag(f, "consent-time")) *proof->mutable_occurred_at() = *t;
+  } else if (f.Has("consent-document") || f.Has("consent-form") || f.Has("consent-time")) {
+    throw UsageError("--consent-document, --consent-form and --consent-time go with --consent");
+  }
   v1::CrmImport imp;
   auto status = stub.StartImport(&call, req, &imp);
   if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
@@ -152,14 +180,22 @@ std::vector<Command> Subcommands() {
   const FlagSpec id{"id", "N", "the import's id"};
   return {
       {"import",
-       "[--dry-run] [--detach]",
+       "[--dry-run] [--detach] [--consent CHANNELS --consent-document V [--consent-form F] "
+       "[--consent-time T]]",
        "Import Creatio's contacts and their opt-outs; shows progress, then the counts.",
        {{"dry-run", "", "read and count only, change nothing"},
-        {"detach", "", "print the import's id and return; it goes on in heraldd"}},
+        {"detach", "", "print the import's id and return; it goes on in heraldd"},
+        {"consent", "CHANNELS",
+         "email,sms,call: record marketing consent on these channels for every contact whose "
+         "card does not flag them (only with proof you hold)"},
+        {"consent-document", "V", "the consent document's version the contacts agreed to"},
+        {"consent-form", "F", "where the consent was collected (default crm-import-<id>)"},
+        {"consent-time", "T", "when the contacts agreed (RFC 3339; default: when recorded)"}},
        Import,
        true,
        "Pages through Creatio's contacts and then its Unsubscribed e-mail subscriptions. "
-       "Every contact becomes a subject without consent; every DoNotUse* flag an opt-out of "
+       "Every contact becomes a subject without consent (unless --consent names the channels "
+       "a consent document you hold covers); every DoNotUse* flag an opt-out of "
        "that channel, every Unsubscribed subscription of a mapped type a topic opt-out (source "
        "CRM). The import is resumable: it runs in heraldd, and a restart goes on from the last "
        "page. If one is already running, this follows it. Exit status 1 unless it ends DONE."},
