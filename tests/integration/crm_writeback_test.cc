@@ -14,104 +14,41 @@
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/consented_subject.h"
 #include "tests/support/creatio_stand_in.h"
+#include "tests/support/crm_fixture.h"
 #include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
-#include "tests/support/test_database.h"
 
 namespace herald {
 namespace {
 
+using testing::CallAs;
 using testing::CreatioContact;
 using testing::CreatioRequest;
 using testing::CreatioStandIn;
 using testing::CreatioSubscription;
 using testing::HeralddProcess;
+using testing::kSubscribed;
+using testing::kUnsubscribed;
 using Json = nlohmann::json;
 
 constexpr char kContact[] = "0f3c6a1e-5b7d-4c2a-9e8f-1a2b3c4d5e6f";
-// The BulkEmailType mapped to the special_offers topic, and Creatio's stock statuses.
+// The BulkEmailType mapped to the special_offers topic.
 constexpr char kOffersType[] = "5b7e2c1a-9d3f-4e6b-8a2c-1d4e6f8a0b2c";
-constexpr char kSubscribed[] = "1a5cd9b8-b999-4b65-b8a8-bd3168792128";
-constexpr char kUnsubscribed[] = "c8947f80-a374-412a-bbc8-ea9068a8b78e";
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // The i-th test contact's id (a lower-case GUID) and e-mail address.
-std::string ContactId(int i) {
-  char id[37];
-  std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", i);
-  return id;
-}
+std::string ContactId(int i) { return testing::CreatioGuid(0, i); }
 std::string ContactEmail(int i) { return "contact" + std::to_string(i) + "@example.org"; }
 
-class CrmWriteBackTest : public ::testing::Test {
+class CrmWriteBackTest : public testing::CrmConnectorTest {
  protected:
-  void SetUp() override {
-    db_ = testing::TestDatabase::Create();
-    HERALD_REQUIRE_DB(db_);
-  }
-
   // heraldd with the connector on, pointed at the stand-in.
   void StartHeraldd(const std::string& extra = "", const std::string& roles = "") {
-    std::string yaml = "crm:\n  enabled: true\n  base_url: " + creatio_.base_url() +
-                       "\n  user_name: Supervisor\n  backoff_initial_ms: 100\n"
-                       "  backoff_max_ms: 1000\n  timeout_ms: 2000\n" +
-                       extra;
-    server_ = std::make_unique<HeralddProcess>(db_->dsn(), yaml);
-    server_->AddEnv("HERALD_CRM_PASSWORD=Supervisor!1");
-    if (!roles.empty()) server_->AddEnv("HERALD_ROLES=" + roles);
-    server_->Start();
-    subs_ = v1::SubscriptionService::NewStub(server_->Channel());
-    crm_ = v1::CrmService::NewStub(server_->Channel());
-  }
-
-  // A linked subject: external_id is the contact's id, with marketing consent on e-mail
-  // and SMS; the stand-in holds the card with every flag false.
-  std::string LinkedSubject(const std::string& contact_id, const std::string& email,
-                            const std::string& phone = "") {
-    creatio_.PutContact(CreatioContact{contact_id, "Test Person", email, phone});
-    v1::UpsertSubjectRequest req = testing::SubjectWith("Test", {email});
-    req.set_external_id(contact_id);
-    if (!phone.empty()) req.add_phones(phone);
-    return testing::ConsentedSubject(*subs_, req, {v1::EMAIL, v1::SMS});
-  }
-
-  v1::OptOutResponse OptOutChannel(const std::string& subject_id, v1::Channel channel) {
-    v1::OptOutRequest req;
-    req.set_subject_id(subject_id);
-    req.set_scope(v1::CHANNEL);
-    req.set_channel(channel);
-    req.mutable_proof()->set_source(v1::CRM);
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kCrmKey);
-    v1::OptOutResponse resp;
-    grpc::Status s = subs_->OptOut(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp;
-  }
-
-  v1::WriteBackStatus Status() {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kAdminKey);
-    v1::WriteBackStatus out;
-    grpc::Status s = crm_->GetWriteBackStatus(&ctx, v1::GetWriteBackStatusRequest(), &out);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return out;
-  }
-
-  bool QueueEmpty() {
-    auto s = Status();
-    return s.pending() == 0 && s.parked() == 0 && s.parked_auth() == 0 && s.dead() == 0;
-  }
-
-  // The contact's PATCHes of the Contact entity, as applied.
-  std::vector<Json> ContactWrites(const std::string& contact_id) {
-    std::vector<Json> out;
-    for (const auto& w : creatio_.writes_for(contact_id)) {
-      if (w.entity == "Contact") out.push_back(Json::parse(w.body));
-    }
-    return out;
+    std::vector<std::string> env;
+    if (!roles.empty()) env.push_back("HERALD_ROLES=" + roles);
+    CrmConnectorTest::StartHeraldd(CrmSection(100, 1000) + extra, env);
   }
 
   // Grants (or withdraws) marketing consent on `channel`.
@@ -126,11 +63,7 @@ class CrmWriteBackTest : public ::testing::Test {
     } else {
       req.mutable_proof()->set_source(v1::CRM);
     }
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kCrmKey);
-    v1::RecordConsentResponse resp;
-    grpc::Status s = subs_->RecordConsent(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    CallAs(*subs_, &v1::SubscriptionService::Stub::RecordConsent, HeralddProcess::kCrmKey, req);
   }
 
   // Opts the subject out of one topic on e-mail.
@@ -141,11 +74,7 @@ class CrmWriteBackTest : public ::testing::Test {
     req.set_topic(topic);
     req.set_channel(v1::EMAIL);
     req.mutable_proof()->set_source(v1::CRM);
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kCrmKey);
-    v1::OptOutResponse resp;
-    grpc::Status s = subs_->OptOut(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    CallAs(*subs_, &v1::SubscriptionService::Stub::OptOut, HeralddProcess::kCrmKey, req);
   }
 
   // The person's own preference for one topic on e-mail.
@@ -157,11 +86,7 @@ class CrmWriteBackTest : public ::testing::Test {
     change->set_channel(v1::EMAIL);
     change->set_subscribed(subscribed);
     *req.mutable_proof() = testing::WebFormProof();
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kCrmKey);
-    v1::SetPreferencesResponse resp;
-    grpc::Status s = subs_->SetPreferences(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    CallAs(*subs_, &v1::SubscriptionService::Stub::SetPreferences, HeralddProcess::kCrmKey, req);
   }
 
   // Linked subjects for contacts [first, first + n), made by `threads` clients at once;
@@ -184,12 +109,10 @@ class CrmWriteBackTest : public ::testing::Test {
           req.add_phones(phone);
           ids[i] = testing::ConsentedSubject(*subs_, req, {v1::EMAIL, v1::SMS});
         } else {
-          grpc::ClientContext ctx;
-          testing::Authorize(ctx, HeralddProcess::kCrmKey);
-          v1::UpsertSubjectResponse resp;
-          grpc::Status s = subs_->UpsertSubject(&ctx, req, &resp);
-          EXPECT_TRUE(s.ok()) << s.error_message();
-          ids[i] = resp.subject().id();
+          ids[i] = CallAs(*subs_, &v1::SubscriptionService::Stub::UpsertSubject,
+                          HeralddProcess::kCrmKey, req)
+                       .subject()
+                       .id();
           if (!ids[i].empty()) OptOutChannel(ids[i], v1::EMAIL);
         }
       }
@@ -201,14 +124,10 @@ class CrmWriteBackTest : public ::testing::Test {
   }
 
   int64_t Retry(bool include_dead = false) {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kAdminKey);
     v1::RetryWriteBacksRequest req;
     req.set_include_dead(include_dead);
-    v1::RetryWriteBacksResponse resp;
-    grpc::Status s = crm_->RetryWriteBacks(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp.retried();
+    return CallAs(*crm_, &v1::CrmService::Stub::RetryWriteBacks, HeralddProcess::kAdminKey, req)
+        .retried();
   }
 
   // The value of one sample on the ops listener's /metrics; -1 when it is not there.
@@ -254,12 +173,6 @@ class CrmWriteBackTest : public ::testing::Test {
     }
     return pred();
   }
-
-  CreatioStandIn creatio_;
-  std::unique_ptr<testing::TestDatabase> db_;
-  std::unique_ptr<HeralddProcess> server_;
-  std::unique_ptr<v1::SubscriptionService::Stub> subs_;
-  std::unique_ptr<v1::CrmService::Stub> crm_;
 };
 
 // C1: an opt-out made in Herald reaches the card: DoNotUseEmail true, the other flags as

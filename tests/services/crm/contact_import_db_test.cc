@@ -16,7 +16,14 @@
 namespace herald::crm {
 namespace {
 
-constexpr int kContacts = 3000;
+// Creatio's page size for the import. The interruptions and the resume run on a few
+// thousand contacts (ten pages); the full import on enough to hold a contact with every
+// flag (contact 1001); the other tests on a population of two pages, which holds every kind
+// of contact and is all they need.
+constexpr int kPageSize = 200;
+constexpr int kAtScale = 2000;
+constexpr int kFullImport = 1200;
+constexpr int kFew = 300;
 constexpr char kWebinarsType[] = "0a1b2c3d-0000-4000-8000-00000000aaaa";  // mapped
 constexpr char kUnmappedType[] = "0a1b2c3d-0000-4000-8000-00000000bbbb";
 constexpr char kUnsubscribed[] = "c8947f80-a374-412a-bbc8-ea9068a8b78e";
@@ -50,7 +57,22 @@ class ContactImportTest : public subscriptions::RegistryTest {
   void SetUp() override {
     RegistryTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    for (int i = 0; i < kContacts; ++i) {
+    settings_.enabled = true;
+    settings_.base_url = stand_in_.base_url();
+    settings_.user_name = "Supervisor";
+    settings_.password = "Supervisor!1";
+    settings_.import_page_size = kPageSize;
+    settings_.backoff_initial_ms = 1000;
+    settings_.topic_types = {{"webinars", kWebinarsType}};
+    client_ = std::make_unique<CreatioClient>(settings_);
+    NewImport();
+  }
+
+  // Creatio's contacts 0 .. n-1 and their subscription rows, and the counts an import of
+  // them must report.
+  void Populate(int n) {
+    contacts_ = n;
+    for (int i = 0; i < n; ++i) {
       testing::CreatioContact c;
       c.id = ContactId(i);
       c.name = "Test Contact " + std::to_string(i);
@@ -85,16 +107,6 @@ class ContactImportTest : public subscriptions::RegistryTest {
     stand_in_.PutSubscription({Guid(0x5c, 1), Guid(0xdead, 1), kWebinarsType, kUnsubscribed});
     ++expected_.skipped;
     expected_.unsubscribed_rows = expected_.topic_opt_outs + expected_.skipped;
-
-    settings_.enabled = true;
-    settings_.base_url = stand_in_.base_url();
-    settings_.user_name = "Supervisor";
-    settings_.password = "Supervisor!1";
-    settings_.import_page_size = 200;
-    settings_.backoff_initial_ms = 1000;
-    settings_.topic_types = {{"webinars", kWebinarsType}};
-    client_ = std::make_unique<CreatioClient>(settings_);
-    NewImport();
   }
 
   void NewImport() {
@@ -113,13 +125,13 @@ class ContactImportTest : public subscriptions::RegistryTest {
 
   void ExpectFullImport(const v1::CrmImport& r, int64_t created, int64_t matched) {
     EXPECT_EQ(r.state(), v1::CrmImport::DONE) << r.error();
-    EXPECT_EQ(r.contacts_seen(), kContacts);
+    EXPECT_EQ(r.contacts_seen(), contacts_);
     EXPECT_EQ(r.subjects_created(), created);
     EXPECT_EQ(r.subjects_matched(), matched);
     EXPECT_EQ(r.opt_outs(), expected_.opt_outs);
     EXPECT_EQ(r.topic_opt_outs(), expected_.topic_opt_outs);
     EXPECT_EQ(r.skipped(), expected_.skipped);
-    EXPECT_EQ(r.total(), kContacts);
+    EXPECT_EQ(r.total(), contacts_);
     EXPECT_TRUE(r.has_finish_time());
   }
 
@@ -131,24 +143,28 @@ class ContactImportTest : public subscriptions::RegistryTest {
   CreatioSettings settings_;
   std::unique_ptr<CreatioClient> client_;
   std::unique_ptr<ContactImport> import_;
+  int contacts_ = 0;
   Expected expected_;
 };
 
 // Every contact becomes a subject without consent; every flag and Unsubscribed row of
 // a mapped type an opt-out the gate then applies; the counts are exact.
 TEST_F(ContactImportTest, ImportsEveryPageAndTheGateHonoursCreatiosFlags) {
+  Populate(kFullImport);
   auto started = import_->Start(false);
   EXPECT_EQ(started.state(), v1::CrmImport::RUNNING);
   EXPECT_EQ(started.phase(), "contacts");
   auto done = RunToEnd();
-  ExpectFullImport(done, kContacts, 0);
-  // 15 full pages of contacts and an empty one, then the Unsubscribed rows' pages.
-  EXPECT_EQ(done.pages(), kContacts / 200 + 1 + expected_.unsubscribed_rows / 200 + 1);
+  ExpectFullImport(done, kFullImport, 0);
+  // The full pages of contacts and the short (or empty) last one, then the Unsubscribed
+  // rows' pages.
+  EXPECT_EQ(done.pages(),
+            kFullImport / kPageSize + 1 + expected_.unsubscribed_rows / kPageSize + 1);
 
-  EXPECT_EQ(Count("subjects"), kContacts);
+  EXPECT_EQ(Count("subjects"), kFullImport);
   EXPECT_EQ(Count("consents"), 0);  // STANDARDS S3: Creatio holds no proof of consent
   EXPECT_EQ(db_->Scalar("SELECT count(DISTINCT external_id) FROM subjects"),
-            std::to_string(kContacts));
+            std::to_string(kFullImport));
   // Usable addresses only; a contact without one is still linked by its id.
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM addresses a JOIN subjects s ON s.id = a.subject_id "
                         "WHERE s.external_id = '" +
@@ -183,7 +199,7 @@ TEST_F(ContactImportTest, ImportsEveryPageAndTheGateHonoursCreatiosFlags) {
   EXPECT_TRUE(Check(unmapped, "", v1::EMAIL, "webinars").allowed());
 
   // What the cards hold is remembered, so the write-back does not rewrite it.
-  EXPECT_EQ(Count("crm_contacts"), kContacts);
+  EXPECT_EQ(Count("crm_contacts"), kFullImport);
   EXPECT_EQ(db_->Scalar("SELECT do_not_use_email::text || do_not_use_sms::text || "
                         "do_not_use_call::text FROM crm_contacts WHERE contact_id = '" +
                         ContactId(1001) + "'"),
@@ -198,6 +214,7 @@ TEST_F(ContactImportTest, ImportsEveryPageAndTheGateHonoursCreatiosFlags) {
 // middle of a page) and a resume end in the same state as an uninterrupted run, without a
 // duplicate subject; a second run matches every contact and changes nothing.
 TEST_F(ContactImportTest, ResumesAfterInterruptionsToTheSameEndState) {
+  Populate(kAtScale);
   import_->Start(false);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(import_->Step());
   EXPECT_EQ(import_->Get(0).pages(), 3);
@@ -209,7 +226,7 @@ TEST_F(ContactImportTest, ResumesAfterInterruptionsToTheSameEndState) {
   auto after_503 = import_->Get(0);
   EXPECT_EQ(after_503.state(), v1::CrmImport::RUNNING);
   EXPECT_EQ(after_503.pages(), 3);
-  EXPECT_EQ(after_503.contacts_seen(), 600);
+  EXPECT_EQ(after_503.contacts_seen(), 3 * kPageSize);
   EXPECT_GE(import_->next_attempt(), clock_.Now() + std::chrono::seconds(2));  // Retry-After
   EXPECT_TRUE(import_->Step());  // before next_attempt: nothing happens
   EXPECT_EQ(import_->Get(0).pages(), 3);
@@ -233,30 +250,31 @@ TEST_F(ContactImportTest, ResumesAfterInterruptionsToTheSameEndState) {
       row_after_7 + "') r) WHERE state = 'running'");
   NewImport();
   auto done = RunToEnd();
-  ExpectFullImport(done, kContacts - 200, 200);  // page 8's subjects found again
-  EXPECT_EQ(Count("subjects"), kContacts);
+  ExpectFullImport(done, kAtScale - kPageSize, kPageSize);  // page 8's subjects found again
+  EXPECT_EQ(Count("subjects"), kAtScale);
   EXPECT_EQ(db_->Scalar("SELECT count(DISTINCT external_id) FROM subjects"),
-            std::to_string(kContacts));
+            std::to_string(kAtScale));
   int64_t preferences = Count("preferences"), suppressions = Count("suppressions");
 
   // Every step is idempotent: a second run matches everyone and adds no opt-out.
   import_->Start(false);
-  ExpectFullImport(RunToEnd(), 0, kContacts);
-  EXPECT_EQ(Count("subjects"), kContacts);
+  ExpectFullImport(RunToEnd(), 0, kAtScale);
+  EXPECT_EQ(Count("subjects"), kAtScale);
   EXPECT_EQ(Count("preferences"), preferences);
   EXPECT_EQ(Count("suppressions"), suppressions);
 }
 
 // A dry run reads and counts, and changes nothing but its own row.
 TEST_F(ContactImportTest, ADryRunCountsAndChangesNothing) {
+  Populate(kFew);
   std::string existing = NewSubject("contact1@example.com");  // matched by address
   int64_t events = Count("events");
   auto started = import_->Start(true);
   EXPECT_TRUE(started.dry_run());
   auto done = RunToEnd();
   EXPECT_EQ(done.state(), v1::CrmImport::DONE) << done.error();
-  EXPECT_EQ(done.contacts_seen(), kContacts);
-  EXPECT_EQ(done.subjects_created(), kContacts - 1);
+  EXPECT_EQ(done.contacts_seen(), kFew);
+  EXPECT_EQ(done.subjects_created(), kFew - 1);
   EXPECT_EQ(done.subjects_matched(), 1);
   EXPECT_EQ(done.opt_outs(), expected_.opt_outs);
   // The dry run cannot tell a contact Creatio no longer lists: its row counts as an opt-out.
@@ -272,6 +290,7 @@ TEST_F(ContactImportTest, ADryRunCountsAndChangesNothing) {
 }
 
 TEST_F(ContactImportTest, ACancelledImportStopsAndAnotherMayStart) {
+  Populate(kFew);  // more than a page: the run is still going after its first
   auto started = import_->Start(false);
   ASSERT_TRUE(import_->Step());
   auto cancelled = import_->Cancel(started.id());
@@ -288,6 +307,7 @@ TEST_F(ContactImportTest, ACancelledImportStopsAndAnotherMayStart) {
 }
 
 TEST_F(ContactImportTest, OneImportRunsAtATime) {
+  Populate(kFew);
   EXPECT_EQ(CatchError([&] { import_->Get(0); }).code(), ErrorCode::kNotFound);
   auto first = import_->Start(true);
   auto refused = CatchError([&] { import_->Start(false); });
@@ -299,6 +319,7 @@ TEST_F(ContactImportTest, OneImportRunsAtATime) {
 
 // A refused login fails the run with a reason that names no one.
 TEST_F(ContactImportTest, ARefusedLoginFailsTheRun) {
+  Populate(kFew);
   stand_in_.SetUser("Supervisor", "another password");
   import_->Start(false);
   auto failed = RunToEnd();
@@ -309,6 +330,7 @@ TEST_F(ContactImportTest, ARefusedLoginFailsTheRun) {
 }
 
 TEST_F(ContactImportTest, NothingStartsWhileTheConnectorIsOff) {
+  Populate(kFew);
   settings_.enabled = false;
   EXPECT_EQ(CatchError([&] { import_->Start(false); }).code(), ErrorCode::kFailedPrecondition);
   EXPECT_FALSE(import_->Step());
