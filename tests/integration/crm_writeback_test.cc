@@ -228,7 +228,10 @@ class CrmSessionExpiryTest : public CrmWriteBackTest {
     StartHeraldd("  workers: 4\n  batch_size: 5\n");
     auto ids = LinkedSubjects(100, kContacts, /*consent=*/true);
     ASSERT_EVENTUALLY(QueueEmpty(), seconds(20));
-    ASSERT_EQ(ContactWrites(ContactId(100)).size(), 1u);
+    // The cards show the consents (how many writes that took depends on whether a worker
+    // met a contact between its upsert and its consents).
+    ASSERT_FALSE(ContactWrites(ContactId(100)).empty());
+    ASSERT_FALSE(creatio_.contact(ContactId(100))->do_not_use_email);
     creatio_.ClearRecord();
     // Each request takes a while, so the workers' requests overlap on the dead session.
     creatio_.SetDelay(milliseconds(150));

@@ -112,9 +112,10 @@ TEST_F(ImportConsentTest, C12_TheSuppliedProofConsentsTheChannelsTheCardsDoNotFl
   const std::string marketing =
       "SELECT count(*) FROM consents WHERE granted AND kind = " + std::to_string(v1::MARKETING);
   EXPECT_EQ(db_->Scalar(marketing), std::to_string(Expected(true, true)));
-  EXPECT_EQ(db_->Scalar(marketing + " AND document_version = 'signup-form-2025-03' AND form_id = '" +
-                        form + "' AND source = " + std::to_string(v1::IMPORT)),
-            std::to_string(Expected(true, true)));
+  EXPECT_EQ(
+      db_->Scalar(marketing + " AND document_version = 'signup-form-2025-03' AND form_id = '" +
+                  form + "' AND source = " + std::to_string(v1::IMPORT)),
+      std::to_string(Expected(true, true)));
 }
 
 TEST_F(ImportConsentTest, C12_WithoutProofNothingIsConsented) {
