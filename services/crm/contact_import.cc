@@ -149,6 +149,23 @@ std::map<std::string, std::pair<std::string, std::string>> SubjectsOf(
   return out;
 }
 
+// Runs a registry call for one contact; false when the registry refuses it because the
+// subject cannot change (blocked, gone) or the request does not fit it: the contact is
+// skipped, the import goes on.
+template <typename Call>
+bool UnlessRefused(Call&& call) {
+  try {
+    call();
+    return true;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kNotFound && e.code() != ErrorCode::kFailedPrecondition &&
+        e.code() != ErrorCode::kInvalidArgument) {
+      throw;
+    }
+    return false;
+  }
+}
+
 // The consent an import is started with, checked, as stored ('' for none).
 std::string CheckedConsent(v1::ImportConsent c, Timestamp now) {
   if (c.proof().source() == v1::SOURCE_UNSPECIFIED) c.mutable_proof()->set_source(v1::IMPORT);
@@ -198,16 +215,7 @@ bool ConsentFromImport(subscriptions::SubscriptionRegistry& registry, const std:
   r.set_granted(true);
   *r.mutable_proof() = given;
   if (given.form_id().empty()) r.mutable_proof()->set_form_id(proof_ref);
-  try {
-    registry.RecordConsent(kCaller, r);
-    return true;
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::kNotFound && e.code() != ErrorCode::kFailedPrecondition &&
-        e.code() != ErrorCode::kInvalidArgument) {
-      throw;
-    }
-    return false;
-  }
+  return UnlessRefused([&] { registry.RecordConsent(kCaller, r); });
 }
 
 }  // namespace
@@ -484,16 +492,7 @@ bool OptOutFromCrm(subscriptions::SubscriptionRegistry& registry, const std::str
   r.set_topic(topic);
   r.mutable_proof()->set_source(v1::CRM);
   r.mutable_proof()->set_form_id(proof_ref);
-  try {
-    registry.OptOut(kCaller, r);
-    return true;
-  } catch (const Error& e) {
-    if (e.code() != ErrorCode::kNotFound && e.code() != ErrorCode::kFailedPrecondition &&
-        e.code() != ErrorCode::kInvalidArgument) {
-      throw;
-    }
-    return false;
-  }
+  return UnlessRefused([&] { registry.OptOut(kCaller, r); });
 }
 
 }  // namespace

@@ -12,6 +12,19 @@
 namespace herald::subscriptions {
 namespace {
 
+// The person opts back in to one topic on one channel (from a preference page).
+void Resubscribe(SubscriptionRegistry& registry, const Caller& caller, const std::string& id,
+                 const std::string& topic, v1::Channel channel) {
+  v1::SetPreferencesRequest p;
+  p.set_subject_id(id);
+  auto* c = p.add_changes();
+  c->set_topic(topic);
+  c->set_channel(channel);
+  c->set_subscribed(true);
+  p.mutable_proof()->set_source(v1::LINK);
+  registry.SetPreferences(caller, p);
+}
+
 TEST_F(RegistryTest, AllowsWithProcessingAndChannelConsent) {
   std::string id = NewSubject("ok@example.com", "+994501234567");
   EXPECT_EQ(Check(id, "", v1::EMAIL).reason(), v1::NO_CONSENT);
@@ -138,14 +151,7 @@ TEST_F(RegistryTest, ReasonsUnsubscribedAllChannelTopicAndNewestWins) {
   EXPECT_EQ(Check(id, "", v1::CALL, "webinars").reason(), v1::UNSUBSCRIBED_ALL);
   EXPECT_FALSE(OptOutSubject(id, v1::ALL_MARKETING).changed());
   // Opting back in to one topic on one channel re-enables exactly that.
-  v1::SetPreferencesRequest p;
-  p.set_subject_id(id);
-  auto* c = p.add_changes();
-  c->set_topic("webinars");
-  c->set_channel(v1::CALL);
-  c->set_subscribed(true);
-  p.mutable_proof()->set_source(v1::LINK);
-  registry_->SetPreferences(crm_, p);
+  Resubscribe(*registry_, crm_, id, "webinars", v1::CALL);
   EXPECT_TRUE(Check(id, "", v1::CALL, "webinars").allowed());
   EXPECT_EQ(Check(id, "", v1::CALL, "events").reason(), v1::UNSUBSCRIBED_ALL);
   // Service notices ignore preferences.
@@ -316,14 +322,7 @@ TEST_F(RegistryTest, MatrixAgreesWithTheRequestPathCellByCell) {
       case 3: {
         OptOutSubject(id, v1::ALL_MARKETING);
         if (i % 7 == 6) break;  // re-subscribing needs the channel's consent
-        v1::SetPreferencesRequest p;
-        p.set_subject_id(id);
-        auto* c = p.add_changes();
-        c->set_topic("webinars");
-        c->set_channel(v1::CALL);
-        c->set_subscribed(true);
-        p.mutable_proof()->set_source(v1::LINK);
-        registry_->SetPreferences(crm_, p);
+        Resubscribe(*registry_, crm_, id, "webinars", v1::CALL);
         break;
       }
       case 4:
