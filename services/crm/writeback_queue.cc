@@ -31,6 +31,12 @@ constexpr db::Statement kMarkAddressOwners{"crm_outbox.mark_address_owners", R"s
   ON CONFLICT (subject_id)
   DO UPDATE SET revision = crm_outbox.revision + 1
 )sql"};
+// Claims take turns (for the claiming transaction only, which is short): two workers
+// claiming at once from a short queue would otherwise split it between them and send two
+// part-filled $batch requests where one full one would do.
+constexpr db::Statement kClaimTurn{"crm_outbox.claim_turn", R"sql(
+  SELECT pg_advisory_xact_lock(hashtext('herald.crm_outbox.claim'))
+)sql"};
 constexpr db::Statement kClaim{"crm_outbox.claim", R"sql(
   WITH due AS (
     SELECT subject_id
@@ -147,6 +153,7 @@ void MarkAddressOwners(db::Connection& conn, pqxx::transaction_base& txn, Addres
 std::vector<ClaimedRow> ClaimDue(db::Connection& conn, pqxx::transaction_base& txn, int limit,
                                  Timestamp now, std::chrono::milliseconds lease) {
   std::vector<ClaimedRow> rows;
+  conn.Exec(txn, kClaimTurn);
   for (const auto& r : conn.Exec(txn, kClaim, limit, ToIso8601(now), ToIso8601(now + lease))) {
     rows.push_back(
         {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(), r[3].as<int>()});

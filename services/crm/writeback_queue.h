@@ -38,7 +38,8 @@ struct ClaimedRow {
 };
 
 // Leases up to `limit` due pending rows until now + lease (another worker skips them);
-// nothing while the queue is parked.
+// nothing while the queue is parked. Claims take turns, so concurrent workers each get
+// whole rounds. The caller commits at once.
 std::vector<ClaimedRow> ClaimDue(db::Connection& conn, pqxx::transaction_base& txn, int limit,
                                  Timestamp now, std::chrono::milliseconds lease);
 
