@@ -9,10 +9,11 @@
 namespace herald::crm {
 namespace {
 
-constexpr db::Statement kRefusedSubjects{"crm_cards.refused_subjects", R"sql(
-  SELECT id FROM subjects
+// Each subject's state, and whether it refuses everything (revoked, blocked, destroyed).
+constexpr db::Statement kSubjectStates{"crm_cards.subject_states", R"sql(
+  SELECT id, state, state IN ('destroyed', 'depersonalized') OR blocked OR revoked
+  FROM subjects
   WHERE id = ANY($1::uuid[])
-    AND (state IN ('destroyed', 'depersonalized') OR blocked OR revoked)
 )sql"};
 
 // Refusals that mean "do not write to this person about the topic", as opposed to "Herald
@@ -43,15 +44,16 @@ CardDeriver::CardDeriver(const subscriptions::EligibilityGate& gate, const Topic
 }
 
 std::map<std::string, CardFlags> CardDeriver::Derive(
-    db::Connection& conn, pqxx::transaction_base& txn,
-    const std::vector<std::string>& subject_ids) const {
+    db::Connection& conn, pqxx::transaction_base& txn, const std::vector<std::string>& subject_ids,
+    std::map<std::string, std::string>* states) const {
   const std::vector<Channel> channels(std::begin(kAllChannels), std::end(kAllChannels));
   auto decisions = gate_.DecideMatrix(conn, txn, subject_ids, channels, marketing_);
   // Revocation, block and destruction say no to everything, whatever else the gate met
   // first (a destroyed subject has no address left, and the gate names that first).
   std::set<std::string> refused;
-  for (const auto& row : conn.Exec(txn, kRefusedSubjects, db::ToArrayLiteral(subject_ids))) {
-    refused.insert(row[0].as<std::string>());
+  for (const auto& row : conn.Exec(txn, kSubjectStates, db::ToArrayLiteral(subject_ids))) {
+    if (row[2].as<bool>()) refused.insert(row[0].as<std::string>());
+    if (states) (*states)[row[0].as<std::string>()] = row[1].as<std::string>();
   }
   std::map<std::string, CardFlags> cards;
   size_t i = 0;

@@ -30,9 +30,12 @@ class CardDeriver {
               std::map<std::string, std::string> topic_types);
 
   // Every flag is known in the result (no nullopt); one entry per subject. A mapped type
-  // Herald has no opinion on is absent.
-  std::map<std::string, CardFlags> Derive(db::Connection& conn, pqxx::transaction_base& txn,
-                                          const std::vector<std::string>& subject_ids) const;
+  // Herald has no opinion on is absent. `states`, when given, gets each subject's state
+  // (active, merged, destroyed ...), read by the same statement.
+  std::map<std::string, CardFlags> Derive(
+      db::Connection& conn, pqxx::transaction_base& txn,
+      const std::vector<std::string>& subject_ids,
+      std::map<std::string, std::string>* states = nullptr) const;
 
  private:
   const subscriptions::EligibilityGate& gate_;

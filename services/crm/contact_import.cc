@@ -430,8 +430,11 @@ struct Contact {
   CardFlags flags;
 };
 
+// The channels a card's DoNotUse flags cover.
+constexpr v1::Channel kCardChannels[] = {v1::EMAIL, v1::SMS, v1::CALL};
+
 // Whether the card forbids the channel (its DoNotUse flag is set).
-bool ConsentForbidden(const Contact& c, v1::Channel channel) {
+bool CardForbids(const Contact& c, v1::Channel channel) {
   switch (channel) {
     case v1::EMAIL:
       return c.flags.do_not_use_email.value_or(false);
@@ -529,11 +532,6 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
     contacts.push_back(std::move(c));
   }
 
-  auto flagged = [](const Contact& c) {
-    return static_cast<int>(c.flags.do_not_use_email.value_or(false)) +
-           static_cast<int>(c.flags.do_not_use_sms.value_or(false)) +
-           static_cast<int>(c.flags.do_not_use_call.value_or(false));
-  };
   if (run.dry_run) {
     // What the registry would do: match by external id, else by an e-mail address of a
     // subject no contact has claimed yet (a phone needs the gate's region to normalise: a
@@ -564,9 +562,9 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
       }
       bool matched = it != known.end() || (key_of.count(c.id) && owned.count(key_of[c.id]));
       ++(matched ? run.subjects_matched : run.subjects_created);
-      run.opt_outs += flagged(c);
+      for (v1::Channel ch : kCardChannels) run.opt_outs += CardForbids(c, ch) ? 1 : 0;
       for (int ch : run.consent.channels()) {
-        run.consents += ConsentForbidden(c, static_cast<v1::Channel>(ch)) ? 0 : 1;
+        run.consents += CardForbids(c, static_cast<v1::Channel>(ch)) ? 0 : 1;
       }
     }
   } else {
@@ -596,13 +594,9 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
             continue;
           }
           ++(subject->second ? lane.created : lane.matched);
-          const std::pair<const std::optional<bool>*, v1::Channel> channels[] = {
-              {&c->flags.do_not_use_email, v1::EMAIL},
-              {&c->flags.do_not_use_sms, v1::SMS},
-              {&c->flags.do_not_use_call, v1::CALL}};
-          for (const auto& [flag, channel] : channels) {
-            if (flag->value_or(false) && OptOutFromCrm(registry_, subject->first, v1::CHANNEL,
-                                                       channel, "", run.ProofRef())) {
+          for (v1::Channel channel : kCardChannels) {
+            if (CardForbids(*c, channel) && OptOutFromCrm(registry_, subject->first, v1::CHANNEL,
+                                                          channel, "", run.ProofRef())) {
               ++lane.opt_outs;
             }
           }
@@ -614,7 +608,7 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
               ConsentFromImport(registry_, subject->first, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED,
                                 proof, run.ProofRef())) {
             for (int ch : run.consent.channels()) {
-              if (ConsentForbidden(*c, static_cast<v1::Channel>(ch))) continue;
+              if (CardForbids(*c, static_cast<v1::Channel>(ch))) continue;
               if (ConsentFromImport(registry_, subject->first, v1::MARKETING,
                                     static_cast<v1::Channel>(ch), proof, run.ProofRef())) {
                 ++lane.consents;

@@ -5,16 +5,10 @@
 #include <pqxx/pqxx>
 #include <utility>
 
-#include "common/db/sql_array.h"
-#include "common/db/statement.h"
 #include "common/log/log.h"
 
 namespace herald::crm {
 namespace {
-
-constexpr db::Statement kStates{"crm_worker.subject_states", R"sql(
-  SELECT id, state FROM subjects WHERE id = ANY($1::uuid[])
-)sql"};
 
 enum class Result { kPending, kOk, kRetry, kAuth, kDead, kParked };
 
@@ -89,6 +83,13 @@ Result ItemResult(int status, bool contact_item) {
   return Result::kParked;
 }
 
+// Whether a subscription row of `type` must be written: Creatio is not known to hold the
+// wanted status (a type whose status is not known is written).
+bool TypeNeedsWrite(const CardFlags& known, const std::string& type, bool unsubscribed) {
+  auto k = known.unsubscribed.find(type);
+  return k == known.unsubscribed.end() || k->second != unsubscribed;
+}
+
 std::string ItemError(int status) {
   return status == 0 ? "not executed" : "HTTP " + std::to_string(status);
 }
@@ -129,9 +130,9 @@ WriteBackWorker::WriteBackWorker(db::Pool& pool, CreatioClient& client, const Ca
 
 WriteBackWorker::~WriteBackWorker() { Stop(); }
 
-int WriteBackWorker::RowsPerRound() const {
-  return kBatchesPerRound * std::clamp(settings_.batch_size, 1, 100);
-}
+int WriteBackWorker::ItemsPerBatch() const { return std::clamp(settings_.batch_size, 1, 100); }
+
+int WriteBackWorker::RowsPerRound() const { return kBatchesPerRound * ItemsPerBatch(); }
 
 Timestamp WriteBackWorker::Backoff(int attempts, std::optional<int> retry_after_s) {
   Timestamp now = clock_.Now();
@@ -170,11 +171,8 @@ int WriteBackWorker::RunOnce() {
     auto conn = pool_.Acquire();
     pqxx::read_transaction txn(conn->raw());
     auto known = LoadKnownCards(*conn, txn, ids);
-    auto wanted = deriver_.Derive(*conn, txn, ids);
     std::map<std::string, std::string> states;
-    for (const auto& s : conn->Exec(txn, kStates, db::ToArrayLiteral(ids))) {
-      states[s[0].as<std::string>()] = s[1].as<std::string>();
-    }
+    auto wanted = deriver_.Derive(*conn, txn, ids, &states);
     for (auto& r : rows) {
       const std::string& id = r.claimed.subject_id;
       if (auto k = known.find(id); k != known.end()) r.known = k->second;
@@ -187,10 +185,7 @@ int WriteBackWorker::RunOnce() {
       r.changed = !r.merged && !CardShows(r.known.flags, r.wanted);
       if (!r.changed) continue;
       for (const auto& [type, unsubscribed] : r.wanted.unsubscribed) {
-        auto k = r.known.flags.unsubscribed.find(type);
-        bool known_unsubscribed = k != r.known.flags.unsubscribed.end() && k->second;
-        bool unknown = k == r.known.flags.unsubscribed.end();
-        if ((unsubscribed != known_unsubscribed || unknown) && !r.rows.count(type)) {
+        if (TypeNeedsWrite(r.known.flags, type, unsubscribed) && !r.rows.count(type)) {
           r.lookups.push_back(type);
         }
       }
@@ -198,7 +193,7 @@ int WriteBackWorker::RunOnce() {
   }
 
   const std::string& sub = settings_.subscription_entity;
-  const size_t per_batch = static_cast<size_t>(std::clamp(settings_.batch_size, 1, 100));
+  const size_t per_batch = static_cast<size_t>(ItemsPerBatch());
 
   // Sends items grouped by row (a row's items never straddle two $batch requests) and calls
   // `on_item(row, item index within the row, status, body)` for each answered item.
@@ -307,9 +302,7 @@ int WriteBackWorker::RunOnce() {
            {"PATCH", settings_.contact_entity + "(" + r.claimed.contact_id + ")", flags.dump()}});
       writes[&r].push_back({"", false});
       for (const auto& [type, unsubscribed] : r.wanted.unsubscribed) {
-        auto k = r.known.flags.unsubscribed.find(type);
-        bool unknown = k == r.known.flags.unsubscribed.end();
-        if (!unknown && k->second == unsubscribed) continue;
+        if (!TypeNeedsWrite(r.known.flags, type, unsubscribed)) continue;
         const std::string status =
             unsubscribed ? settings_.unsubscribed_status_id : settings_.subscribed_status_id;
         auto row_id = r.rows.find(type);

@@ -66,6 +66,7 @@ class WriteBackWorker {
  private:
   struct Row;
   void Settle(std::vector<Row>& rows);
+  int ItemsPerBatch() const;  // crm.batch_size within Creatio's 1..100
   int RowsPerRound() const;
   Timestamp Backoff(int attempts, std::optional<int> retry_after_s);
   void Loop(std::chrono::milliseconds idle);

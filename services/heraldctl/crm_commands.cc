@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "herald/v1/crm.grpc.pb.h"
@@ -105,20 +106,14 @@ int Import(const Context& ctx, const Flags& f) {
   req.set_dry_run(f.Has("dry-run"));
   if (f.Has("consent")) {
     // "email,sms": the channels the operator's proof covers.
-    std::string list = f.Get("consent");
-    size_t at = 0;
-    while (at <= list.size()) {
-      size_t comma = list.find(',', at);
-      std::string name =
-          list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    std::istringstream list(f.Get("consent"));
+    for (std::string name; std::getline(list, name, ',');) {
       v1::Channel ch;
       if (!v1::Channel_Parse(Upper(name), &ch) ||
           (ch != v1::EMAIL && ch != v1::SMS && ch != v1::CALL)) {
         throw UsageError("--consent: expected channels among email, sms, call, got '" + name + "'");
       }
       req.mutable_consent()->add_channels(ch);
-      if (comma == std::string::npos) break;
-      at = comma + 1;
     }
     auto* proof = req.mutable_consent()->mutable_proof();
     proof->set_document_version(f.Get("consent-document"));

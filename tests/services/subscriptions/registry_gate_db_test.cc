@@ -304,8 +304,8 @@ TEST_F(RegistryTest, MatrixAgreesWithTheRequestPathCellByCell) {
   for (int i = 0; i < 36; ++i) {
     std::string email = i % 9 == 8 ? "shared" + std::to_string(i % 2) + "@example.com"
                                    : "matrix" + std::to_string(i) + "@example.com";
-    std::string phone = i % 4 == 3 ? "" : "+7916000" + std::to_string(1000 + i);
-    if (i % 12 == 5) phone = "+79160009999";  // shared number
+    std::string phone = i % 4 == 3 ? "" : "+99450000" + std::to_string(1000 + i);
+    if (i % 12 == 5) phone = "+994500009999";  // shared number
     ids.push_back(NewSubject(email, phone));
     const std::string& id = ids.back();
     if (i % 5 != 4) Consent(id, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED);
@@ -336,7 +336,7 @@ TEST_F(RegistryTest, MatrixAgreesWithTheRequestPathCellByCell) {
   OptOutAddress("matrix10@example.com", v1::ALL_MARKETING);
   OptOutAddress("matrix11@example.com", v1::TOPIC, v1::EMAIL, "special_offers");
   OptOutAddress("matrix13@example.com", v1::CHANNEL, v1::EMAIL, "", v1::HARD_BOUNCE);
-  OptOutAddress("+79160001014", v1::CHANNEL, v1::SMS);
+  OptOutAddress("+994500001014", v1::CHANNEL, v1::SMS);
   OptOutAddress("shared1@example.com", v1::ALL_MARKETING);
   db_->Exec("UPDATE subjects SET blocked = true WHERE id = '" + ids[20] + "'");
   Consent(ids[21], v1::PROCESSING, v1::CHANNEL_UNSPECIFIED, /*granted=*/false);
