@@ -26,7 +26,7 @@ class HeralddProcess {
   ~HeralddProcess();
 
   // Adds "NAME=value" to heraldd's environment (e.g. a provider secret); before Start().
-  void AddEnv(std::string name_value) { env_.push_back(std::move(name_value)); }
+  void AddEnv(const std::string& name_value) { env_.push_back(name_value); }
 
   // Starts and waits until /readyz (ops listener) answers 200; throws with the log on failure.
   // A restart binds new ports.
