@@ -1,14 +1,42 @@
 #include "common/crypto/key_ring.h"
 
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "common/crypto/hash.h"
 
 namespace herald::crypto {
 
-KeyRing::KeyRing(std::vector<Key> keys) : keys_(std::move(keys)) {
-  if (keys_.empty()) throw std::invalid_argument("key ring is empty");
+KeyRing::KeyRing(Keys keys) : shared_(std::make_shared<Shared>()) {
+  if (keys.empty()) throw std::invalid_argument("key ring is empty");
+  shared_->keys = std::make_shared<const Keys>(std::move(keys));
+}
+
+std::shared_ptr<const KeyRing::Keys> KeyRing::Snapshot() const {
+  std::lock_guard lock(shared_->mu);
+  return shared_->keys;
+}
+
+void KeyRing::Replace(const KeyRing& other) {
+  auto keys = other.Snapshot();
+  std::lock_guard lock(shared_->mu);
+  shared_->keys = std::move(keys);
+}
+
+std::string ReadKeyRingFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read the key ring file " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  const char* space = " \t\r\n";
+  auto first = s.find_first_not_of(space);
+  if (first == std::string::npos) {
+    throw std::invalid_argument("the key ring file " + path + " is empty");
+  }
+  return s.substr(first, s.find_last_not_of(space) - first + 1);
 }
 
 KeyRing KeyRing::Parse(std::string_view spec) {
@@ -53,7 +81,7 @@ std::string HashInput(std::string_view kind, std::string_view match_key) {
 
 SuppressionHash SuppressionHasher::Current(std::string_view kind,
                                            std::string_view match_key) const {
-  const Key& key = ring_.newest();
+  const Key key = ring_.newest();
   return {key.id, HmacSha256(key.secret, HashInput(kind, match_key))};
 }
 
@@ -61,7 +89,8 @@ std::vector<SuppressionHash> SuppressionHasher::All(std::string_view kind,
                                                     std::string_view match_key) const {
   std::vector<SuppressionHash> out;
   std::string input = HashInput(kind, match_key);
-  for (const Key& key : ring_.keys()) out.push_back({key.id, HmacSha256(key.secret, input)});
+  auto keys = ring_.Snapshot();
+  for (const Key& key : *keys) out.push_back({key.id, HmacSha256(key.secret, input)});
   return out;
 }
 

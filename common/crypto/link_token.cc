@@ -123,7 +123,7 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
 }
 
 LinkSigner::LinkSigner(KeyRing ring) : ring_(std::move(ring)) {
-  const std::string& id = ring_.newest().id;
+  const std::string id = ring_.newest().id;
   if (id.empty() || id.size() > kMaxLinkKeyIdBytes) {
     throw std::invalid_argument("link token signing key id must be 1 to " +
                                 std::to_string(kMaxLinkKeyIdBytes) + " bytes");
@@ -159,7 +159,7 @@ std::string LinkSigner::Sign(const LinkClaims& claims) const {
     throw std::invalid_argument("link claims: issued_at is out of range");
   }
 
-  const Key& key = ring_.newest();
+  const Key key = ring_.newest();
   std::string body;
   body.reserve(128);
   body.push_back(static_cast<char>(kVersion));
@@ -210,7 +210,8 @@ std::optional<LinkClaims> LinkSigner::Verify(std::string_view token) const {
   }
   if (!header.Bytes(key_id_size, &key_id)) return std::nullopt;
   const Key* key = nullptr;
-  for (const Key& k : ring_.keys()) {
+  auto keys = ring_.Snapshot();
+  for (const Key& k : *keys) {
     if (k.id == key_id) {
       key = &k;
       break;

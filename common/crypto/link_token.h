@@ -60,7 +60,8 @@ struct LinkClaims {
   friend bool operator==(const LinkClaims&, const LinkClaims&) = default;
 };
 
-// Thread-safety: immutable after construction; Sign and Verify may be called concurrently.
+// Thread-safety: Sign and Verify may be called concurrently, also while the ring is replaced
+// (KeyRing::Replace): each call reads one snapshot of the keys.
 class LinkSigner {
  public:
   // Throws std::invalid_argument if the newest key's id is empty or longer than

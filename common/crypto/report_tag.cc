@@ -80,7 +80,8 @@ std::optional<std::string> ReportTagger::Verify(std::string_view token) const {
   std::string tag = lower.substr(kIdHexChars + 1);
   bool ok = false;
   // Every key is tried (no early exit), so the time taken does not tell which key matched.
-  for (const Key& key : ring_.keys()) ok = ConstantTimeEquals(Tag(key, id), tag) || ok;
+  auto keys = ring_.Snapshot();
+  for (const Key& key : *keys) ok = ConstantTimeEquals(Tag(key, id), tag) || ok;
   if (!ok) return std::nullopt;
   return id.substr(0, 8) + "-" + id.substr(8, 4) + "-" + id.substr(12, 4) + "-" + id.substr(16, 4) +
          "-" + id.substr(20, 12);

@@ -25,7 +25,7 @@ std::string Mac(const crypto::Key& key, std::string_view body) {
 }  // namespace
 
 ConfirmationTokens::ConfirmationTokens(crypto::KeyRing ring) : ring_(std::move(ring)) {
-  const auto& id = ring_.newest().id;
+  const std::string id = ring_.newest().id;
   if (id.empty() || id.size() > kMaxKeyId) {
     throw std::invalid_argument("link keys: the newest key id must be 1..32 bytes");
   }
@@ -34,7 +34,7 @@ ConfirmationTokens::ConfirmationTokens(crypto::KeyRing ring) : ring_(std::move(r
 std::string ConfirmationTokens::Sign(const std::string& request_id, Timestamp issued_at) const {
   auto uuid = validation::UuidToBytes(request_id);
   if (!uuid) throw std::invalid_argument("request_id: not a UUID");
-  const crypto::Key& key = ring_.newest();
+  const crypto::Key key = ring_.newest();
   std::string body;
   body.push_back(kVersion);
   body.push_back(static_cast<char>(key.id.size()));
@@ -57,7 +57,8 @@ std::optional<ConfirmationClaims> ConfirmationTokens::Verify(std::string_view to
   std::string_view body(raw->data(), raw->size() - 32);
   std::string_view mac(raw->data() + raw->size() - 32, 32);
   const crypto::Key* key = nullptr;
-  for (const auto& candidate : ring_.keys()) {
+  auto keys = ring_.Snapshot();
+  for (const auto& candidate : *keys) {
     if (candidate.id == key_id) key = &candidate;
   }
   if (!key || !crypto::ConstantTimeEquals(Mac(*key, body), mac)) return std::nullopt;

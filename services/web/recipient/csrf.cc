@@ -33,7 +33,8 @@ bool CsrfGuard::Verify(std::string_view link_token, std::string_view csrf) const
   auto raw = crypto::Base64UrlDecode(csrf);
   if (!raw || raw->size() != 32) return false;
   bool ok = false;
-  for (const auto& key : ring_.keys()) {
+  auto keys = ring_.Snapshot();
+  for (const auto& key : *keys) {
     ok |= crypto::ConstantTimeEquals(Mac(key, link_token), *raw);
   }
   return ok;

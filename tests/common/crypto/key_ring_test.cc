@@ -3,11 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/crypto/hash.h"
+#include "common/crypto/link_token.h"
 
 namespace herald::crypto {
 namespace {
@@ -159,27 +163,27 @@ std::string ParseError(const std::string& spec) {
 
 TEST(KeyRingParseTest, ParsesKeysNewestFirst) {
   KeyRing ring = KeyRing::Parse("new:" + kSecretNew + ",old:" + kSecretOld);
-  ASSERT_EQ(ring.keys().size(), 2u);
-  EXPECT_EQ(ring.keys()[0].id, "new");
-  EXPECT_EQ(ring.keys()[0].secret, FromHex(kSecretNew));
-  EXPECT_EQ(ring.keys()[1].id, "old");
-  EXPECT_EQ(ring.keys()[1].secret, FromHex(kSecretOld));
+  ASSERT_EQ(ring.Snapshot()->size(), 2u);
+  EXPECT_EQ((*ring.Snapshot())[0].id, "new");
+  EXPECT_EQ((*ring.Snapshot())[0].secret, FromHex(kSecretNew));
+  EXPECT_EQ((*ring.Snapshot())[1].id, "old");
+  EXPECT_EQ((*ring.Snapshot())[1].secret, FromHex(kSecretOld));
   EXPECT_EQ(ring.newest().id, "new");
 }
 
 TEST(KeyRingParseTest, AcceptsLongerSecretsAndUpperCaseHex) {
   const std::string upper = "AABBCCDDEEFF00112233445566778899AABBCCDDEEFF00112233445566778899AA";
   KeyRing ring = KeyRing::Parse("k:" + upper);
-  ASSERT_EQ(ring.keys().size(), 1u);
-  EXPECT_EQ(ring.keys()[0].secret.size(), 33u);
-  EXPECT_EQ(ToHex(ring.keys()[0].secret),
+  ASSERT_EQ(ring.Snapshot()->size(), 1u);
+  EXPECT_EQ((*ring.Snapshot())[0].secret.size(), 33u);
+  EXPECT_EQ(ToHex((*ring.Snapshot())[0].secret),
             "aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aa");
 }
 
 TEST(KeyRingParseTest, SkipsEmptyItems) {
   KeyRing ring = KeyRing::Parse(",a:" + kSecretNew + ",,");
-  ASSERT_EQ(ring.keys().size(), 1u);
-  EXPECT_EQ(ring.keys()[0].id, "a");
+  ASSERT_EQ(ring.Snapshot()->size(), 1u);
+  EXPECT_EQ((*ring.Snapshot())[0].id, "a");
 }
 
 TEST(KeyRingParseTest, RejectsShortSecretWithoutEchoingIt) {
@@ -301,6 +305,53 @@ TEST(SuppressionHasherTest, RetiredKeyNoLongerMatches) {
   SuppressionHash stored = before.Current("email", "user@example.com");
   SuppressionHasher retired(KeyRing::Parse("new:" + kSecretNew));
   for (const auto& h : retired.All("email", "user@example.com")) EXPECT_NE(h.hash, stored.hash);
+}
+
+// TLS-5: a rotation read from a mounted file reaches every signer and verifier made from
+// the ring, while a snapshot taken before it stays whole.
+TEST(KeyRingReplaceTest, ReachesEveryCopyAndLeavesSnapshotsWhole) {
+  KeyRing ring = KeyRing::Parse("old:" + kSecretOld);
+  LinkSigner signer(ring);
+  LinkClaims claims;
+  claims.subject_id = "6f1c2f7e-35c3-4e0e-9c1d-3c2a7d2e8b10";
+  claims.channel = 1;
+  claims.issued_at = Timestamp(std::chrono::seconds(1800000000));
+  std::string under_old = signer.Sign(claims);
+  auto before = ring.Snapshot();
+
+  ring.Replace(KeyRing::Parse("new:" + kSecretNew + ",old:" + kSecretOld));
+  std::string under_new = signer.Sign(claims);
+  EXPECT_NE(under_new, under_old);
+  // A signer with only the old key cannot verify the new token; the shared one can.
+  EXPECT_FALSE(LinkSigner(KeyRing::Parse("old:" + kSecretOld)).Verify(under_new));
+  EXPECT_TRUE(signer.Verify(under_new));
+  EXPECT_TRUE(signer.Verify(under_old));
+  ASSERT_EQ(before->size(), 1u);
+  EXPECT_EQ(before->front().id, "old");
+
+  ring.Replace(KeyRing::Parse("new:" + kSecretNew));  // "old" retired
+  EXPECT_FALSE(signer.Verify(under_old));
+  EXPECT_TRUE(signer.Verify(under_new));
+}
+
+TEST(KeyRingFileTest, ReadsTheSpecificationWithoutSurroundingSpace) {
+  std::string path = ::testing::TempDir() + "/ring-" + std::to_string(getpid());
+  std::ofstream(path) << "  k:" << kSecretNew << "\n\n";
+  EXPECT_EQ(ReadKeyRingFile(path), "k:" + kSecretNew);
+  std::ofstream(path) << " \n";
+  try {
+    ReadKeyRingFile(path);
+    ADD_FAILURE() << "an empty file was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("is empty"));
+  }
+  std::remove(path.c_str());
+  try {
+    ReadKeyRingFile(path);
+    ADD_FAILURE() << "a missing file was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cannot read"));
+  }
 }
 
 }  // namespace
