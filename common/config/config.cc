@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "common/config/adapter_kinds.h"
+#include "common/crypto/key_ring.h"
 
 namespace herald {
 
@@ -210,6 +211,19 @@ std::string DescribeProviders() {
          DescribeAdapterKinds();
 }
 
+// A ring given as a file: its text becomes the ring, as if it came from the variable.
+void ReadRingFile(const std::string& variable, const std::string& path, std::string* ring) {
+  if (path.empty()) return;
+  if (!ring->empty()) {
+    throw ConfigError(variable + " and " + variable + "_FILE: set one of them, not both");
+  }
+  try {
+    *ring = crypto::ReadKeyRingFile(path);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(variable + "_FILE: " + e.what());
+  }
+}
+
 }  // namespace
 
 const config::Section<CoreConfig>& CoreSection() {
@@ -255,6 +269,14 @@ const config::Section<CoreConfig>& CoreSection() {
               "HERALD_LINK_KEYS", &C::link_keys, 0, "(the suppression keys)",
               "Keys of unsubscribe and preference link tokens, 'id:hexsecret,...' newest first. "
               "Older keys keep verifying until removed."),
+          config::Text("suppression_keys_file", &C::suppression_keys_file,
+                       "File holding the suppression keys instead of HERALD_SUPPRESSION_KEYS (a "
+                       "mounted Secret); re-read when it changes."),
+          config::Text("link_keys_file", &C::link_keys_file,
+                       "File holding the link keys instead of HERALD_LINK_KEYS; re-read when it "
+                       "changes (default: the suppression keys' file)."),
+          config::Int("files.reload_interval_s", &C::files_reload_interval_s, 1, 3600,
+                      "How often certificate, CA and key ring files are checked for a change."),
           // gRPC API (api role).
           config::Text("grpc.listen", &C::grpc_listen, "gRPC listen address (api role).",
                        config::ListenAddress),
@@ -290,10 +312,16 @@ const config::Section<CoreConfig>& CoreSection() {
            }},
       },
       [](C& c) {
+        ReadRingFile("HERALD_SUPPRESSION_KEYS", c.suppression_keys_file, &c.suppression_keys);
+        ReadRingFile("HERALD_LINK_KEYS", c.link_keys_file, &c.link_keys);
         if (c.suppression_keys.empty()) {
           throw ConfigError("HERALD_SUPPRESSION_KEYS: required (a secret, environment only)");
         }
-        if (c.link_keys.empty()) c.link_keys = c.suppression_keys;
+        if (c.link_keys.empty()) {
+          // The link ring is the suppression ring, and follows its file when it has one.
+          c.link_keys = c.suppression_keys;
+          c.link_keys_file = c.suppression_keys_file;
+        }
       }};
   return kSection;
 }

@@ -65,6 +65,12 @@ struct CoreConfig {
   // Secret, environment only: keys of link tokens; defaults to the suppression keys (the
   // token MAC is domain-separated).
   std::string link_keys;
+  // Files holding the rings instead (a mounted Secret); read at start and again whenever
+  // they change.
+  std::string suppression_keys_file;
+  std::string link_keys_file;
+  // How often mounted files (certificates, CAs, key rings) are checked for a change.
+  int files_reload_interval_s = 10;
   std::vector<ProviderConfig> providers;
 };
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/config/config.h"
+#include "common/tls/tls_settings.h"
 #include "services/crm/creatio_settings.h"
 #include "services/dispatch/dispatch_settings.h"
 #include "services/inbound/mail/inbound_mail_settings.h"
@@ -30,11 +31,13 @@ struct HeraldConfig {
   privacy::ErasureSettings erasure;
   PrivacyConfig privacy;
   crm::CreatioSettings crm;
+  tls::TlsSettings tls;
 };
 
 // Reads the YAML file (empty path: defaults only), then applies HERALD_* variables from
 // `env`. Unknown keys and unknown HERALD_* variables are errors naming the key; secrets
-// are accepted from the environment only. Throws ConfigError.
+// are accepted from the environment only. Every listener the roles open needs TLS, or a
+// loopback address, or to be named in tls.plaintext_listeners. Throws ConfigError.
 HeraldConfig LoadHeraldConfig(const std::string& path,
                               const std::map<std::string, std::string>& env);
 

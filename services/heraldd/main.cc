@@ -14,6 +14,7 @@
 #include "common/crypto/key_ring.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
+#include "common/files/file_watcher.h"
 #include "common/domain/topics.h"
 #include "common/grpc/api_key_authenticator.h"
 #include "common/grpc/edge_interceptor.h"
@@ -22,6 +23,8 @@
 #include "common/log/log.h"
 #include "common/metrics/metrics.h"
 #include "common/strict_int.h"
+#include "common/tls/grpc_credentials.h"
+#include "common/tls/server_context.h"
 #include "services/crm/creatio_client.h"
 #include "services/crm/crm_connector.h"
 #include "services/crm/grpc_service.h"
@@ -57,6 +60,7 @@
 #include "services/web/ops_routes.h"
 #include "services/web/recipient/privacy_confirmation_page.h"
 #include "services/web/recipient/recipient_pages.h"
+#include "services/web/tls_connection_io.h"
 
 namespace herald {
 namespace {
@@ -128,13 +132,54 @@ void Migrate(const HeraldConfig& config, int wait_s) {
   }
 }
 
+// The TLS of the HTTP listeners: one reloadable context per listener that speaks TLS
+// (whether it asks for client certificates differs), each re-read when its files change.
+class ListenerTls {
+ public:
+  ListenerTls(const tls::TlsSettings& settings, FileWatcher& watcher)
+      : settings_(settings), watcher_(watcher) {}
+
+  // The byte I/O of `listener`'s connections: TLS, or empty (plain TCP).
+  web::ConnectionIoFactory For(const std::string& listener) {
+    if (!settings_.Enabled(listener)) return {};
+    auto context = std::make_shared<tls::ServerContext>(tls::ServerFiles{
+        settings_.cert_file, settings_.key_file,
+        settings_.RequiresClientCert(listener) ? settings_.client_ca_file : ""});
+    std::vector<std::string> paths = {context->files().cert_file, context->files().key_file};
+    if (!context->files().client_ca_file.empty()) paths.push_back(context->files().client_ca_file);
+    watcher_.Watch(paths, [context, listener] {
+      context->Reload();
+      log::Info("certificate reloaded", {{"listener", listener}});
+    });
+    return web::TlsConnections(context);
+  }
+
+ private:
+  const tls::TlsSettings& settings_;
+  FileWatcher& watcher_;
+};
+
+// A key ring kept in a file: re-read when the file changes, and swapped in for every signer
+// and verifier made from `ring` once `check` accepts it (the old keys stay otherwise).
+void WatchKeyRing(FileWatcher& watcher, const std::string& path, const char* name,
+                  crypto::KeyRing ring, std::function<void(const crypto::KeyRing&)> check) {
+  if (path.empty()) return;
+  watcher.Watch({path}, [path, name, ring, check]() mutable {
+    crypto::KeyRing next = crypto::KeyRing::Parse(crypto::ReadKeyRingFile(path));
+    if (check) check(next);
+    ring.Replace(next);
+    log::Info("key ring reloaded", {{"ring", name}, {"newest_key", next.newest().id}});
+  });
+}
+
 // What every HTTP listener of the table shares: the connection front's deadline, head and
-// connection limits, the trusted proxies. Each listener then sets its routes, body limits
-// and limiters.
+// connection limits, the trusted proxies, and its TLS. Each listener then sets its routes,
+// body limits and limiters.
 web::HttpServerOptions ListenerOptions(const web::HttpSettings& http, const std::string& listen,
-                                       const Clock& clock) {
+                                       const Clock& clock, web::ConnectionIoFactory io) {
   web::HttpServerOptions opts;
   opts.listen = listen;
+  opts.io = std::move(io);
   opts.request_timeout_ms = http.request_timeout_ms;
   opts.max_connections = static_cast<size_t>(http.max_connections);
   opts.max_connections_per_client = static_cast<size_t>(http.max_connections_per_client);
@@ -157,14 +202,27 @@ int Serve(const HeraldConfig& config) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A TLS client that hangs up while OpenSSL writes to it must not end the process.
+  signal(SIGPIPE, SIG_IGN);
 
   SystemClock clock;
   Metrics metrics;
-  crypto::SuppressionHasher hasher(crypto::KeyRing::Parse(config.core.suppression_keys));
-  crypto::LinkSigner links(crypto::KeyRing::Parse(config.core.link_keys));
+  // Mounted certificates and key rings are re-read when they change.
+  FileWatcher files(std::chrono::seconds(config.core.files_reload_interval_s));
+  ListenerTls listener_tls(config.tls, files);
+  crypto::KeyRing suppression_ring = crypto::KeyRing::Parse(config.core.suppression_keys);
+  crypto::KeyRing link_ring = crypto::KeyRing::Parse(config.core.link_keys);
+  WatchKeyRing(files, config.core.suppression_keys_file, "suppression", suppression_ring, nullptr);
+  WatchKeyRing(files, config.core.link_keys_file, "link", link_ring,
+               [](const crypto::KeyRing& next) {
+                 crypto::LinkSigner check_links(next);
+                 privacy::ConfirmationTokens check_confirmations(next);
+               });
+  crypto::SuppressionHasher hasher(suppression_ring);
+  crypto::LinkSigner links(link_ring);
   // Report tags share the link keys' ring (their own MAC context keeps them apart): both
   // must keep verifying for as long as mail sent under a key can come back.
-  crypto::ReportTagger report_tags(crypto::KeyRing::Parse(config.core.link_keys));
+  crypto::ReportTagger report_tags(link_ring);
   db::Pool pool(config.core.database_url, config.core.database_pool_size,
                 std::chrono::milliseconds(config.core.database_acquire_timeout_ms),
                 [&metrics](const char* name, std::chrono::nanoseconds d) {
@@ -195,7 +253,7 @@ int Serve(const HeraldConfig& config) {
   privacy::RetentionSweep retention_sweep(pool, clock, erasure_settings);
   privacy::RequestIntake privacy_intake(pool, clock, privacy_operations);
   // E-mail requests wait for confirmation before blocking or destruction (STANDARDS §2b).
-  privacy::ConfirmationTokens confirmation_tokens(crypto::KeyRing::Parse(config.core.link_keys));
+  privacy::ConfirmationTokens confirmation_tokens(link_ring);
   privacy::ConfirmationMailer confirmation_mailer(confirmation_tokens, config.core.public_base_url);
   privacy_intake.SetConfirmationMailer(&confirmation_mailer);
   privacy::RequestConfirmation request_confirmation(
@@ -245,8 +303,11 @@ int Serve(const HeraldConfig& config) {
   if (config.core.roles.count("api")) {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(config.core.grpc_listen, grpc::InsecureServerCredentials(),
-                             &grpc_port);
+    builder.AddListeningPort(
+        config.core.grpc_listen,
+        tls::GrpcServerCredentials(config.tls,
+                                   std::chrono::seconds(config.core.files_reload_interval_s)),
+        &grpc_port);
     grpc::ResourceQuota quota("heraldd");
     quota.SetMaxThreads(std::max(16, config.core.database_pool_size * 4));
     builder.SetResourceQuota(quota);
@@ -287,7 +348,7 @@ int Serve(const HeraldConfig& config) {
             v1::SubscriptionService::service_full_name(), v1::DispatchService::service_full_name(),
             v1::PrivacyService::service_full_name(), v1::CrmService::service_full_name()},
         runner, auth, config.json_api);
-    web::HttpServerOptions json_opts = ListenerOptions(config.http, config.json_api.listen, clock);
+    web::HttpServerOptions json_opts = ListenerOptions(config.http, config.json_api.listen, clock, listener_tls.For("json_api"));
     json_api->Configure(json_opts);
     json_http = std::make_unique<web::HttpServer>(json_opts);
     json_api->AddRoutes(*json_http);
@@ -301,7 +362,7 @@ int Serve(const HeraldConfig& config) {
 
   // The ops listener, started by every role (a worker-only replica is probed and scraped
   // too): liveness, readiness and metrics, never on the public listener.
-  web::HttpServerOptions ops_opts = ListenerOptions(config.http, config.core.ops_listen, clock);
+  web::HttpServerOptions ops_opts = ListenerOptions(config.http, config.core.ops_listen, clock, listener_tls.For("ops"));
   ops_opts.threads = 4;
   ops_opts.max_body_bytes = 1024;
   ops_opts.limited_prefixes.clear();
@@ -315,7 +376,7 @@ int Serve(const HeraldConfig& config) {
 
   std::unique_ptr<inbound::sms::InboundSmsService> inbound_sms;
   std::unique_ptr<web::SmsHooks> sms_hooks;
-  web::CsrfGuard link_csrf(crypto::KeyRing::Parse(config.core.link_keys));
+  web::CsrfGuard link_csrf(link_ring);
   std::unique_ptr<subscriptions::RecipientLinks> recipient_links;
   std::unique_ptr<web::RecipientPages> recipient_pages;
   std::unique_ptr<web::PrivacyConfirmationPage> confirmation_page;
@@ -323,7 +384,7 @@ int Serve(const HeraldConfig& config) {
   std::unique_ptr<web::HttpServer> mail_http;
   if (config.core.roles.count("web")) {
     // The public listener: recipients' pages and the providers' signed SMS hooks.
-    web::HttpServerOptions opts = ListenerOptions(config.http, config.http.listen, clock);
+    web::HttpServerOptions opts = ListenerOptions(config.http, config.http.listen, clock, listener_tls.For("http"));
     opts.threads = config.http.threads;
     // The providers' signed SMS hooks get a bucket of their own: a burst of receipts must not
     // use up the recipients' one, nor be deferred at the pages' rate.
@@ -358,7 +419,7 @@ int Serve(const HeraldConfig& config) {
       // The local MTA's listener: its own body limit (whole messages), and no per-client
       // limit, since every request carries the secret and a bounce storm must not be deferred.
       web::HttpServerOptions mail_opts =
-          ListenerOptions(config.http, config.inbound_mail.listen, clock);
+          ListenerOptions(config.http, config.inbound_mail.listen, clock, listener_tls.For("mail"));
       mail_opts.threads = 8;
       mail_opts.max_body_bytes = static_cast<size_t>(config.inbound_mail.max_bytes);
       mail_opts.limited_prefixes = {"/hooks/email/"};
@@ -438,7 +499,15 @@ int Serve(const HeraldConfig& config) {
   std::string mail_addr = mail_http ? bound(config.inbound_mail.listen, mail_http->port()) : "";
   std::string json_addr = json_http ? bound(config.json_api.listen, json_http->port()) : "";
   std::string ops_addr = bound(config.core.ops_listen, ops->port());
+  std::string tls_listeners;
+  for (auto name : tls::kListenerNames) {
+    if (config.tls.Enabled(name)) {
+      tls_listeners += (tls_listeners.empty() ? "" : ",") + std::string(name);
+    }
+  }
+  files.Start();
   log::Info("heraldd started", {{"grpc", grpc_addr},
+                                {"tls", tls_listeners.empty() ? "none" : tls_listeners},
                                 {"json", json_addr},
                                 {"http", http_addr},
                                 {"mail", mail_addr},
@@ -466,6 +535,7 @@ int Serve(const HeraldConfig& config) {
   // Last: probes keep answering (unready) while the rest drains.
   ops->Stop();
   readiness.Stop();
+  files.Stop();
   log::Info("stopped");
   return 0;
 }
@@ -487,6 +557,10 @@ int main(int argc, char** argv) {
     dispatch::ProviderRegistry probe(config.core.providers, config.core.home_jurisdictions,
                                      probe_clock);
     inbound::sms::KeywordsFromConfig(config.sms);
+    if (!config.tls.cert_file.empty()) {
+      tls::ServerContext check_tls(
+          {config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file});
+    }
   } catch (const std::exception& e) {
     std::cerr << "heraldd: configuration error: " << e.what() << "\n";
     return 2;

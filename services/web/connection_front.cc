@@ -259,7 +259,7 @@ void ConnectionFront::AcceptAll() {
     if (!key.empty() && per_client_[key] >= options_.max_connections_per_client) {
       // Best effort, the socket buffer is empty: say why before closing.
       std::string answer = Answer(429, "too many connections from this address");
-      (void)!send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      if (options_.answer_refusals) (void)!send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
       close(fd);
       std::lock_guard lock(mu_);
       ++stats_.refused_per_client;
@@ -267,7 +267,7 @@ void ConnectionFront::AcceptAll() {
     }
     if (conns_.size() >= options_.max_connections && !MakeRoom()) {
       std::string answer = Answer(503, "too many connections; retry later");
-      (void)!send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      if (options_.answer_refusals) (void)!send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
       close(fd);
       std::lock_guard lock(mu_);
       ++stats_.refused_full;
@@ -450,6 +450,7 @@ void ConnectionFront::Flush(Conn& c) {
   c.since = Clock::now();
   c.deadline = c.since + options_.keep_alive_idle;
   Watch(c, EPOLLIN);
+  if (c.io->HasBuffered()) return ReadRequest(c);
   Advance(c);
 }
 

@@ -39,6 +39,9 @@ struct FrontOptions {
     return size_t{64 * 1024};
   };
   ConnectionIoFactory io = PlainTcp;
+  // A connection refused at accept (per client, or full) is told why in plain HTTP first;
+  // off for TLS, whose client could not read it before a handshake.
+  bool answer_refusals = true;
 };
 
 // One complete request, handed to the worker pool.

@@ -31,6 +31,9 @@ class ConnectionIo {
   // True when the last kWouldBlock of a Read needs the socket writable to make progress
   // (a TLS handshake or renegotiation). Plain TCP never does.
   virtual bool WantsWritable() const { return false; }
+  // True when bytes already received wait inside the transport (TLS decrypts whole
+  // records), where a readiness event on the socket would never announce them.
+  virtual bool HasBuffered() const { return false; }
   virtual int fd() const = 0;
 };
 

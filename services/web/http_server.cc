@@ -358,7 +358,10 @@ void HttpServer::Start() {
   f.max_connections_per_client = options_.max_connections_per_client;
   f.trusted = trusted_;
   f.body_limit = [this](std::string_view path) { return BodyLimit(path); };
-  if (options_.io) f.io = options_.io;
+  if (options_.io) {
+    f.io = options_.io;
+    f.answer_refusals = false;
+  }
   front_ = std::make_unique<ConnectionFront>(std::move(f), [this](FrontRequest r) {
     bool probe = std::find(options_.probe_paths.begin(), options_.probe_paths.end(), r.path) !=
                  options_.probe_paths.end();

@@ -120,6 +120,8 @@ addresses:
 home_jurisdictions: [ru, by]
 public_base_url: https://herald.example.com
 log_level: debug
+tls:
+  plaintext_listeners: [grpc, http]  # a proxy in front terminates TLS
 )";
 
 TEST(LoadConfigTest, EveryScalarOptionFromFile) {
@@ -144,6 +146,8 @@ TEST(LoadConfigTest, EveryScalarOptionFromEnvironment) {
                                             {"HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "750"},
                                             {"HERALD_GRPC_LISTEN", "[::]:7000"},
                                             {"HERALD_HTTP_LISTEN", "[::]:7001"},
+                              {"HERALD_TLS_PLAINTEXT_LISTENERS", "grpc,http"},
+                                            {"HERALD_TLS_PLAINTEXT_LISTENERS", "grpc,http"},
                                             {"HERALD_HTTP_THREADS", "5"},
                                             {"HERALD_ROLES", "web"},
                                             {"HERALD_DEFAULT_PHONE_REGION", "kz"},
@@ -172,6 +176,7 @@ TEST(LoadConfigTest, EnvironmentOverridesFileForEveryOption) {
                               {"HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "750"},
                               {"HERALD_GRPC_LISTEN", "[::]:7000"},
                               {"HERALD_HTTP_LISTEN", "[::]:7001"},
+                              {"HERALD_TLS_PLAINTEXT_LISTENERS", "grpc,http"},
                               {"HERALD_HTTP_THREADS", "5"},
                               {"HERALD_ROLES", "web"},
                               {"HERALD_DEFAULT_PHONE_REGION", "kz"},
@@ -572,6 +577,92 @@ TEST(LoadConfigTest, ListenerTable) {
   EXPECT_THAT(EnvError(WithEnv({{"HERALD_OPS_METRICS_TOKEN", "short"}})),
               HasSubstr("HERALD_OPS_METRICS_TOKEN"));
   EXPECT_THAT(YamlError("ops:\n  metrics_token: abcdefabcdefabcdef\n"), HasSubstr("unknown key"));
+}
+
+// TLS-6: a listener other machines can reach speaks TLS, or the configuration says a proxy
+// in front terminates it; loopback addresses may stay plaintext (the dev run, the tests).
+TEST(TlsConfigTest, ANonLoopbackListenerWithoutTlsIsRefusedNamingIt) {
+  for (const char* key : {"grpc", "json_api", "http", "ops"}) {
+    SCOPED_TRACE(key);
+    std::string yaml = std::string(key) + ":\n  listen: 0.0.0.0:0\n";
+    std::string option = std::string(key) + ".listen";
+    EXPECT_THAT(YamlError(yaml), AllOf(HasSubstr(option), HasSubstr("has no TLS"),
+                                       HasSubstr("tls.plaintext_listeners")));
+    // Said explicitly: a proxy terminates TLS for it.
+    EXPECT_NO_THROW(LoadYaml(yaml + "tls:\n  plaintext_listeners: [" + key + "]\n"));
+  }
+  EXPECT_THAT(YamlError("http:\n  listen: \"[::]:8080\"\n"), HasSubstr("http.listen"));
+  EXPECT_THAT(YamlError("http:\n  listen: 10.1.2.3:8080\n"), HasSubstr("http.listen"));
+  // The mail listener counts only when the hook is on.
+  EXPECT_NO_THROW(LoadYaml("inbound_mail:\n  listen: 0.0.0.0:0\n"));
+  EXPECT_THAT(
+      YamlError("inbound_mail:\n  listen: 0.0.0.0:0\n", WithEnv({{"HERALD_INBOUND_MAIL_SECRET",
+                                                                   std::string(32, 's')}})),
+      HasSubstr("inbound_mail.listen"));
+  // A listener this process does not open is not checked.
+  EXPECT_NO_THROW(LoadYaml("roles: [worker]\nhttp:\n  listen: 0.0.0.0:0\n"));
+  for (const char* loopback : {"127.0.0.1:0", "127.0.0.2:0", "\"[::1]:0\"", "localhost:0"}) {
+    EXPECT_NO_THROW(LoadYaml(std::string("http:\n  listen: ") + loopback + "\n")) << loopback;
+  }
+  // With a certificate every listener speaks TLS, so any address is fine.
+  HeraldConfig c = LoadYaml(
+      "grpc:\n  listen: 0.0.0.0:0\nhttp:\n  listen: 0.0.0.0:0\n"
+      "tls:\n  cert_file: /etc/herald/tls/tls.crt\n  key_file: /etc/herald/tls/tls.key\n");
+  for (auto name : tls::kListenerNames) EXPECT_TRUE(c.tls.Enabled(name)) << name;
+  EXPECT_FALSE(c.tls.RequiresClientCert("grpc"));
+}
+
+TEST(TlsConfigTest, ClientCertificatesAndPlaintextListenersAreChecked) {
+  const std::string cert =
+      "tls:\n  cert_file: /etc/herald/tls/tls.crt\n  key_file: /etc/herald/tls/tls.key\n";
+  HeraldConfig c = LoadYaml(cert + "  client_ca_file: /etc/herald/ca.crt\n" +
+                            "  plaintext_listeners: [http]\n");
+  EXPECT_TRUE(c.tls.RequiresClientCert("grpc"));
+  EXPECT_TRUE(c.tls.RequiresClientCert("json_api"));
+  EXPECT_FALSE(c.tls.RequiresClientCert("ops"));  // kubelet probes carry no certificate
+  EXPECT_TRUE(c.tls.Enabled("ops"));
+  EXPECT_FALSE(c.tls.Enabled("http"));
+  EXPECT_TRUE(c.tls.BehindProxy("http"));
+  EXPECT_THAT(YamlError("tls:\n  cert_file: /etc/herald/tls/tls.crt\n"),
+              HasSubstr("tls.cert_file and tls.key_file: set both or neither"));
+  EXPECT_THAT(YamlError("tls:\n  client_ca_file: /etc/herald/ca.crt\n"),
+              HasSubstr("tls.client_ca_file: client certificates need TLS"));
+  EXPECT_THAT(YamlError(cert + "  plaintext_listeners: [smtp]\n"),
+              HasSubstr("tls.plaintext_listeners: unknown listener 'smtp'"));
+  EXPECT_THAT(YamlError(cert + "  client_ca_file: /etc/herald/ca.crt\n" +
+                        "  plaintext_listeners: [grpc]\n"),
+              HasSubstr("grpc is also in tls.plaintext_listeners"));
+  EXPECT_THAT(EnvError(WithEnv({{"HERALD_TLS_CLIENT_CERT_LISTENERS", "grpc,admin"}})),
+              HasSubstr("unknown listener 'admin'"));
+}
+
+// TLS-5: key rings from mounted files, as a Kubernetes Secret provides them.
+TEST(KeyRingFileConfigTest, RingsComeFromFilesAndNotTwice) {
+  const std::string dir = ::testing::TempDir();
+  const std::string suppression = dir + "herald_ring_s_" + std::to_string(getpid());
+  const std::string link = dir + "herald_ring_l_" + std::to_string(getpid());
+  const std::string other =
+      "k2:ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+  std::ofstream(suppression) << kKeys << "\n";
+  std::ofstream(link) << other << "\n";
+  HeraldConfig c = LoadHeraldConfig("", {{"HERALD_SUPPRESSION_KEYS_FILE", suppression}});
+  EXPECT_EQ(c.core.suppression_keys, kKeys);
+  // The link ring defaults to the suppression ring, and follows its file.
+  EXPECT_EQ(c.core.link_keys, kKeys);
+  EXPECT_EQ(c.core.link_keys_file, suppression);
+  c = LoadHeraldConfig("", WithEnv({{"HERALD_LINK_KEYS_FILE", link}}));
+  EXPECT_EQ(c.core.suppression_keys, kKeys);
+  EXPECT_EQ(c.core.link_keys, other);
+  EXPECT_THAT(EnvError(WithEnv({{"HERALD_SUPPRESSION_KEYS_FILE", suppression}})),
+              HasSubstr("HERALD_SUPPRESSION_KEYS and HERALD_SUPPRESSION_KEYS_FILE: set one"));
+  EXPECT_THAT(EnvError({{"HERALD_SUPPRESSION_KEYS_FILE", dir + "no-such-ring"}}),
+              AllOf(HasSubstr("HERALD_SUPPRESSION_KEYS_FILE: cannot read"),
+                    HasSubstr("no-such-ring")));
+  std::ofstream(link) << "\n";
+  EXPECT_THAT(EnvError(WithEnv({{"HERALD_LINK_KEYS_FILE", link}})),
+              HasSubstr("HERALD_LINK_KEYS_FILE: the key ring file"));
+  std::remove(suppression.c_str());
+  std::remove(link.c_str());
 }
 
 }  // namespace
