@@ -1,6 +1,7 @@
 #include "common/tls/server_context.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include <stdexcept>
@@ -36,12 +37,19 @@ std::shared_ptr<SSL_CTX> Build(const ServerFiles& f) {
   if (SSL_CTX_use_certificate_chain_file(c, f.cert_file.c_str()) != 1) {
     Fail("tls.cert_file " + f.cert_file);
   }
-  if (SSL_CTX_use_PrivateKey_file(c, f.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    Fail("tls.key_file " + f.key_file);
+  std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new_file(f.key_file.c_str(), "r"),
+                                                    BIO_free);
+  if (!key_bio) Fail("tls.key_file " + f.key_file);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  if (!key) Fail("tls.key_file " + f.key_file);
+  // Said in words: the usual cause is half of a renewal written (a new key, the old chain).
+  if (X509_check_private_key(SSL_CTX_get0_certificate(c), key.get()) != 1) {
+    ERR_clear_error();
+    throw std::runtime_error("tls.key_file " + f.key_file + " does not match tls.cert_file " +
+                             f.cert_file);
   }
-  if (SSL_CTX_check_private_key(c) != 1) {
-    Fail("tls.key_file " + f.key_file + " does not match tls.cert_file " + f.cert_file);
-  }
+  if (SSL_CTX_use_PrivateKey(c, key.get()) != 1) Fail("tls.key_file " + f.key_file);
   if (!f.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(c, f.client_ca_file.c_str(), nullptr) != 1) {
       Fail("tls.client_ca_file " + f.client_ca_file);

@@ -8,9 +8,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "services/heraldctl/print.h"
 
@@ -36,6 +38,13 @@ const std::vector<FlagSpec>& GlobalFlags() {
       {"key", "KEY", "API key (default $HERALDCTL_API_KEY, which keeps it out of `ps`)"},
       {"json", "", "print the response as JSON"},
       {"timeout", "SECONDS", "deadline of each call (default 10)"},
+      {"tls", "", "speak TLS, trusting the system's CAs (default $HERALDCTL_TLS=1)"},
+      {"ca", "FILE", "PEM CA that issued the server's certificate; implies --tls ($HERALDCTL_CA)"},
+      {"cert", "FILE",
+       "PEM client certificate, for a listener that requires one; implies --tls "
+       "($HERALDCTL_CERT)"},
+      {"cert-key", "FILE",
+       "PEM private key of --cert (default: read from the --cert file) ($HERALDCTL_CERT_KEY)"},
   };
   return flags;
 }
@@ -144,6 +153,42 @@ std::string EnvOr(const char* name, const std::string& fallback) {
   return v && *v ? v : fallback;
 }
 
+std::string ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || text.str().find("-----BEGIN ") == std::string::npos) {
+    throw UsageError("--" + flag + ": cannot read a PEM file at '" + path + "'");
+  }
+  return text.str();
+}
+
+// Plaintext, or TLS trusting --ca (else the system's CAs) and showing --cert when given.
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const Flags& f) {
+  std::string ca = f.Get("ca", EnvOr("HERALDCTL_CA", ""));
+  std::string cert = f.Get("cert", EnvOr("HERALDCTL_CERT", ""));
+  std::string cert_key = f.Get("cert-key", EnvOr("HERALDCTL_CERT_KEY", ""));
+  bool tls = f.Has("tls") || EnvOr("HERALDCTL_TLS", "") == "1" || !ca.empty() || !cert.empty();
+  if (!tls) {
+    if (!cert_key.empty()) throw UsageError("--cert-key needs --cert");
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions options;
+  if (!ca.empty()) options.pem_root_certs = ReadPem("ca", ca);
+  if (!cert.empty()) {
+    options.pem_cert_chain = ReadPem("cert", cert);
+    options.pem_private_key =
+        cert_key.empty() ? options.pem_cert_chain : ReadPem("cert-key", cert_key);
+    if (options.pem_private_key.find("PRIVATE KEY-----") == std::string::npos) {
+      throw UsageError("--cert-key: no private key in '" + (cert_key.empty() ? cert : cert_key) +
+                       "'");
+    }
+  } else if (!cert_key.empty()) {
+    throw UsageError("--cert-key needs --cert");
+  }
+  return grpc::SslCredentials(options);
+}
+
 Context MakeContext(const Flags& f, const Command& cmd) {
   Context ctx;
   ctx.key = f.Get("key", EnvOr("HERALDCTL_API_KEY", ""));
@@ -161,8 +206,8 @@ Context MakeContext(const Flags& f, const Command& cmd) {
     }
     ctx.timeout = std::chrono::milliseconds(std::llround(seconds * 1000));
   }
-  ctx.channel = grpc::CreateChannel(f.Get("addr", EnvOr("HERALDCTL_ADDR", kDefaultAddr)),
-                                    grpc::InsecureChannelCredentials());
+  ctx.channel =
+      grpc::CreateChannel(f.Get("addr", EnvOr("HERALDCTL_ADDR", kDefaultAddr)), Credentials(f));
   return ctx;
 }
 

@@ -40,8 +40,8 @@ int Fail(int code, const std::string& message) {
 }  // namespace
 
 std::string InboundMailUsage() {
-  return "Usage: heraldctl inbound-mail [--url URL] [--secret-file FILE] [--timeout SECONDS] "
-         "< message.eml\n\n"
+  return "Usage: heraldctl inbound-mail [--url URL] [--secret-file FILE] [--timeout SECONDS]\n"
+         "                             [--ca FILE] [--cert FILE --cert-key FILE] < message.eml\n\n"
          "Posts one raw RFC 5322 message from standard input to heraldd's inbound mail hook\n"
          "(a Postfix pipe transport). Nothing is ever answered to the sender.\n\n"
          "  --url URL           the hook (HERALDCTL_INBOUND_URL; default " +
@@ -49,7 +49,11 @@ std::string InboundMailUsage() {
          ")\n"
          "  --secret-file FILE  file holding the bearer secret (otherwise\n"
          "                      HERALDCTL_INBOUND_SECRET)\n"
-         "  --timeout SECONDS   whole request timeout (default 30)\n\n"
+         "  --timeout SECONDS   whole request timeout (default 30)\n"
+         "  --ca FILE           PEM CA of an https:// hook's certificate (HERALDCTL_INBOUND_CA;\n"
+         "                      default: the system's CAs)\n"
+         "  --cert FILE         PEM client certificate, when the mail listener requires one\n"
+         "  --cert-key FILE     its private key (HERALDCTL_INBOUND_CERT, _CERT_KEY)\n\n"
          "Exit status (sysexits): 0 taken; 65 refused (not a message, too large); 75 try\n"
          "again later (unreachable, 5xx, 429, secret missing or refused); 64 usage; 74 stdin.\n";
 }
@@ -59,6 +63,9 @@ int RunInboundMail(const std::vector<std::string>& args) {
   if (url.empty()) url = kDefaultUrl;
   std::string secret = Env("HERALDCTL_INBOUND_SECRET");
   std::string secret_file;
+  std::string ca = Env("HERALDCTL_INBOUND_CA");
+  std::string cert = Env("HERALDCTL_INBOUND_CERT");
+  std::string cert_key = Env("HERALDCTL_INBOUND_CERT_KEY");
   int timeout_s = 30;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -73,6 +80,12 @@ int RunInboundMail(const std::vector<std::string>& args) {
         return kExOk;
       } else if (a.rfind("--url", 0) == 0) {
         url = value("--url");
+      } else if (a == "--ca" || a.rfind("--ca=", 0) == 0) {
+        ca = value("--ca");
+      } else if (a == "--cert" || a.rfind("--cert=", 0) == 0) {
+        cert = value("--cert");
+      } else if (a == "--cert-key" || a.rfind("--cert-key=", 0) == 0) {
+        cert_key = value("--cert-key");
       } else if (a.rfind("--secret-file", 0) == 0) {
         secret_file = value("--secret-file");
       } else if (a.rfind("--timeout", 0) == 0) {
@@ -104,6 +117,13 @@ int RunInboundMail(const std::vector<std::string>& args) {
   }
   std::string origin = m[1].str();
   std::string path = m[2].matched ? m[2].str() : "/hooks/email/inbound";
+  const bool https = origin.rfind("https://", 0) == 0;
+  if (!https && !(ca.empty() && cert.empty())) {
+    return Fail(kExUsage, "--ca and --cert need an https:// --url");
+  }
+  if (cert.empty() != cert_key.empty()) {
+    return Fail(kExUsage, "--cert and --cert-key go together");
+  }
 
   std::string body;
   {
@@ -115,7 +135,9 @@ int RunInboundMail(const std::vector<std::string>& args) {
   if (body.size() > kMaxRead) return Fail(kExDataErr, "message too large");
   if (body.empty()) return Fail(kExDataErr, "empty message on standard input");
 
-  httplib::Client client(origin);
+  httplib::Client client = cert.empty() ? httplib::Client(origin)
+                                         : httplib::Client(origin, cert, cert_key);
+  if (!ca.empty()) client.set_ca_cert_path(ca);
   client.set_connection_timeout(10, 0);
   client.set_read_timeout(timeout_s, 0);
   client.set_write_timeout(timeout_s, 0);

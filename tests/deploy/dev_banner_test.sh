@@ -21,6 +21,8 @@ check "the ops listener is shown" '[[ "$out" == *"http://127.0.0.1:9090/healthz"
 check "the JSON API is shown" '[[ "$out" == *"http://127.0.0.1:8082/v1/"* ]]'
 check "the JSON try-it line reads the key from its file" \
   '[[ "$out" == *"Bearer \$(cat $state/admin-key)"* ]]'
+check "it says TLS is off and why that is allowed" \
+  '[[ "$out" == *"TLS is off: every listener is plaintext on loopback only"* ]]'
 # The run script itself never loads the key into a variable it could print.
 check "deploy/dev/run never reads the admin key's value" \
   '! grep -nE "(cat|<)[^|;]*admin-key\"?\)" "$root/deploy/dev/run"'

@@ -131,7 +131,9 @@ void HeralddProcess::Start() {
           throw std::runtime_error("heraldd exited during start-up:\n" + Log());
         }
         if (!started) started = ReadBoundPorts();
-        return started && HttpGet(ops_port_, "/readyz") == 200;
+        if (!started) return false;
+        if (tls_) return HttpsRequest(ops_port_, *tls_, "GET", "/readyz", "", {}) == 200;
+        return HttpGet(ops_port_, "/readyz") == 200;
       },
       std::chrono::seconds(30), std::chrono::milliseconds(50));
   if (!ready) throw std::runtime_error("heraldd did not become ready in 30 s:\n" + Log());
@@ -194,13 +196,32 @@ bool HeralddProcess::WaitForLogLine(const std::vector<std::string>& parts,
 
 int HeralddProcess::Heraldctl(const std::string& key, const std::string& args,
                               std::string* out) const {
-  return RunCommand("HERALDCTL_ADDR=" + grpc_target() + " HERALDCTL_API_KEY=" + key + " " +
+  std::string tls;
+  if (tls_) {
+    // The same files heraldctl's operator would point it at.
+    auto write = [this](const std::string& name, const std::string& pem) {
+      std::string path = dir_ + "/heraldctl-" + name;
+      std::ofstream(path) << pem;
+      return path;
+    };
+    tls = " HERALDCTL_CA=" + write("ca.crt", tls_->ca_pem);
+    if (!tls_->cert_pem.empty()) {
+      tls += " HERALDCTL_CERT=" + write("client.crt", tls_->cert_pem) +
+             " HERALDCTL_CERT_KEY=" + write("client.key", tls_->key_pem);
+    }
+  }
+  return RunCommand("HERALDCTL_ADDR=" + grpc_target() + " HERALDCTL_API_KEY=" + key + tls + " " +
                         HERALD_HERALDCTL_PATH + " " + args + " 2>&1",
                     out);
 }
 
 std::shared_ptr<grpc::Channel> HeralddProcess::Channel() const {
-  return grpc::CreateChannel(grpc_target(), grpc::InsecureChannelCredentials());
+  if (!tls_) return grpc::CreateChannel(grpc_target(), grpc::InsecureChannelCredentials());
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = tls_->ca_pem;
+  options.pem_cert_chain = tls_->cert_pem;
+  options.pem_private_key = tls_->key_pem;
+  return grpc::CreateChannel(grpc_target(), grpc::SslCredentials(options));
 }
 
 }  // namespace herald::testing

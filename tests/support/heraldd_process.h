@@ -6,8 +6,11 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "tests/support/tls_client.h"
 
 namespace herald::testing {
 
@@ -27,6 +30,9 @@ class HeralddProcess {
 
   // Adds "NAME=value" to heraldd's environment (e.g. a provider secret); before Start().
   void AddEnv(const std::string& name_value) { env_.push_back(name_value); }
+  // Speaks TLS to every listener (the readiness probe, Channel(), Heraldctl()), trusting and
+  // showing what `client` says; the test configures heraldd's tls.* itself. Before Start().
+  void UseTls(TlsClientOptions client) { tls_ = std::move(client); }
 
   // Starts and waits until /readyz (ops listener) answers 200; throws with the log on failure.
   // A restart binds new ports.
@@ -64,6 +70,7 @@ class HeralddProcess {
   std::string extra_yaml_;
   std::vector<std::string> env_;
   std::string dir_;
+  std::optional<TlsClientOptions> tls_;
   int grpc_port_ = 0;
   int json_port_ = 0;
   int http_port_ = 0;
