@@ -30,8 +30,8 @@ std::shared_ptr<SSL_CTX> Build(const ServerFiles& f) {
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
   // Renegotiation only serves attacks on a server like this one; a peer that vanishes
   // without close_notify is an ordinary close, not an error to log.
-  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                             SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_options(
+      c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
   // The connection front retries a write with the rest of its buffer, which may have moved.
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (SSL_CTX_use_certificate_chain_file(c, f.cert_file.c_str()) != 1) {

@@ -26,8 +26,7 @@ bool TlsSettings::Enabled(std::string_view listener) const {
 }
 
 bool TlsSettings::RequiresClientCert(std::string_view listener) const {
-  return Enabled(listener) && !client_ca_file.empty() &&
-         Contains(client_cert_listeners, listener);
+  return Enabled(listener) && !client_ca_file.empty() && Contains(client_cert_listeners, listener);
 }
 
 bool TlsSettings::BehindProxy(std::string_view listener) const {

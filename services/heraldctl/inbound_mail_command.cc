@@ -135,8 +135,8 @@ int RunInboundMail(const std::vector<std::string>& args) {
   if (body.size() > kMaxRead) return Fail(kExDataErr, "message too large");
   if (body.empty()) return Fail(kExDataErr, "empty message on standard input");
 
-  httplib::Client client = cert.empty() ? httplib::Client(origin)
-                                         : httplib::Client(origin, cert, cert_key);
+  httplib::Client client =
+      cert.empty() ? httplib::Client(origin) : httplib::Client(origin, cert, cert_key);
   if (!ca.empty()) client.set_ca_cert_path(ca);
   client.set_connection_timeout(10, 0);
   client.set_read_timeout(timeout_s, 0);

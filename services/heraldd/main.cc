@@ -14,8 +14,8 @@
 #include "common/crypto/key_ring.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
-#include "common/files/file_watcher.h"
 #include "common/domain/topics.h"
+#include "common/files/file_watcher.h"
 #include "common/grpc/api_key_authenticator.h"
 #include "common/grpc/edge_interceptor.h"
 #include "common/grpc/reflection_service.h"
@@ -142,9 +142,9 @@ class ListenerTls {
   // The byte I/O of `listener`'s connections: TLS, or empty (plain TCP).
   web::ConnectionIoFactory For(const std::string& listener) {
     if (!settings_.Enabled(listener)) return {};
-    auto context = std::make_shared<tls::ServerContext>(tls::ServerFiles{
-        settings_.cert_file, settings_.key_file,
-        settings_.RequiresClientCert(listener) ? settings_.client_ca_file : ""});
+    auto context = std::make_shared<tls::ServerContext>(
+        tls::ServerFiles{settings_.cert_file, settings_.key_file,
+                         settings_.RequiresClientCert(listener) ? settings_.client_ca_file : ""});
     std::vector<std::string> paths = {context->files().cert_file, context->files().key_file};
     if (!context->files().client_ca_file.empty()) paths.push_back(context->files().client_ca_file);
     watcher_.Watch(paths, [context, listener] {
@@ -348,7 +348,8 @@ int Serve(const HeraldConfig& config) {
             v1::SubscriptionService::service_full_name(), v1::DispatchService::service_full_name(),
             v1::PrivacyService::service_full_name(), v1::CrmService::service_full_name()},
         runner, auth, config.json_api);
-    web::HttpServerOptions json_opts = ListenerOptions(config.http, config.json_api.listen, clock, listener_tls.For("json_api"));
+    web::HttpServerOptions json_opts =
+        ListenerOptions(config.http, config.json_api.listen, clock, listener_tls.For("json_api"));
     json_api->Configure(json_opts);
     json_http = std::make_unique<web::HttpServer>(json_opts);
     json_api->AddRoutes(*json_http);
@@ -362,7 +363,8 @@ int Serve(const HeraldConfig& config) {
 
   // The ops listener, started by every role (a worker-only replica is probed and scraped
   // too): liveness, readiness and metrics, never on the public listener.
-  web::HttpServerOptions ops_opts = ListenerOptions(config.http, config.core.ops_listen, clock, listener_tls.For("ops"));
+  web::HttpServerOptions ops_opts =
+      ListenerOptions(config.http, config.core.ops_listen, clock, listener_tls.For("ops"));
   ops_opts.threads = 4;
   ops_opts.max_body_bytes = 1024;
   ops_opts.limited_prefixes.clear();
@@ -384,7 +386,8 @@ int Serve(const HeraldConfig& config) {
   std::unique_ptr<web::HttpServer> mail_http;
   if (config.core.roles.count("web")) {
     // The public listener: recipients' pages and the providers' signed SMS hooks.
-    web::HttpServerOptions opts = ListenerOptions(config.http, config.http.listen, clock, listener_tls.For("http"));
+    web::HttpServerOptions opts =
+        ListenerOptions(config.http, config.http.listen, clock, listener_tls.For("http"));
     opts.threads = config.http.threads;
     // The providers' signed SMS hooks get a bucket of their own: a burst of receipts must not
     // use up the recipients' one, nor be deferred at the pages' rate.

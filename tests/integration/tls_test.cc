@@ -34,10 +34,10 @@ namespace {
 
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HeralddProcess;
 using testing::HttpsRequest;
 using testing::KeyPair;
+using ::testing::Not;
 using testing::TestCa;
 using testing::TlsClientOptions;
 using testing::TlsConnection;
@@ -220,9 +220,9 @@ TEST_F(TlsTest, TLS_2_EveryHttpListenerSpeaksTlsWithItsLimits) {
   const TlsClientOptions anonymous = Client(false);
   std::string body, error, peer;
   // ops: probes carry no client certificate.
-  EXPECT_EQ(HttpsRequest(server->ops_port(), anonymous, "GET", "/healthz", "", {}, &body, &error,
-                         &peer),
-            200)
+  EXPECT_EQ(
+      HttpsRequest(server->ops_port(), anonymous, "GET", "/healthz", "", {}, &body, &error, &peer),
+      200)
       << error;
   EXPECT_EQ(peer, "herald-1");
   // public: a recipient's browser has no client certificate either.
@@ -240,6 +240,22 @@ TEST_F(TlsTest, TLS_2_EveryHttpListenerSpeaksTlsWithItsLimits) {
                          {{"Content-Type", "message/rfc822"},
                           {"Authorization", std::string("Bearer ") + kMailSecret}}),
             200);
+  // heraldctl inbound-mail, the MTA's pipe, to an https:// hook with --ca.
+  std::ofstream(dir_ + "/mail-secret") << kMailSecret << "\n";
+  std::ofstream(dir_ + "/message.eml") << message;
+  std::ofstream(dir_ + "/server-ca.crt") << ca_.cert_pem();
+  const std::string pipe =
+      std::string(HERALD_HERALDCTL_PATH) +
+      " inbound-mail --url https://127.0.0.1:" + std::to_string(server->mail_port()) +
+      "/hooks/email/inbound" + " --secret-file " + dir_ + "/mail-secret";
+  std::string out;
+  EXPECT_EQ(testing::RunCommand(
+                pipe + " --ca " + dir_ + "/server-ca.crt < " + dir_ + "/message.eml 2>&1", &out),
+            0)
+      << out;
+  // Without the CA the server's certificate is not trusted: the mail stays queued (75).
+  EXPECT_EQ(testing::RunCommand(pipe + " < " + dir_ + "/message.eml 2>&1", &out), 75) << out;
+  EXPECT_THAT(out, HasSubstr("the mail stays queued"));
   // JSON API: mTLS, then the bearer key.
   const std::string topics = "/v1/SubscriptionService/ListTopics";
   const std::vector<std::pair<std::string, std::string>> json = {
@@ -362,8 +378,8 @@ TEST_F(TlsTest, TLS_3_ReplacedCertificatesServeNewConnectionsWhileOldOnesFinish)
   EXPECT_TRUE(testing::Eventually([&] { return RefusedReloads(*server) > refused; },
                                   std::chrono::seconds(15), std::chrono::milliseconds(100)));
   EXPECT_TRUE(server->LogHasLine({"reloading a changed file failed", "does not match"}));
-  EXPECT_EQ(HttpsRequest(server->ops_port(), anonymous, "GET", "/healthz", "", {}, nullptr,
-                         nullptr, &peer),
+  EXPECT_EQ(HttpsRequest(server->ops_port(), anonymous, "GET", "/healthz", "", {}, nullptr, nullptr,
+                         &peer),
             200);
   EXPECT_EQ(peer, "herald-2");
 }

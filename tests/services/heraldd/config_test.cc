@@ -146,7 +146,7 @@ TEST(LoadConfigTest, EveryScalarOptionFromEnvironment) {
                                             {"HERALD_DATABASE_ACQUIRE_TIMEOUT_MS", "750"},
                                             {"HERALD_GRPC_LISTEN", "[::]:7000"},
                                             {"HERALD_HTTP_LISTEN", "[::]:7001"},
-                              {"HERALD_TLS_PLAINTEXT_LISTENERS", "grpc,http"},
+                                            {"HERALD_TLS_PLAINTEXT_LISTENERS", "grpc,http"},
                                             {"HERALD_TLS_PLAINTEXT_LISTENERS", "grpc,http"},
                                             {"HERALD_HTTP_THREADS", "5"},
                                             {"HERALD_ROLES", "web"},
@@ -595,10 +595,9 @@ TEST(TlsConfigTest, ANonLoopbackListenerWithoutTlsIsRefusedNamingIt) {
   EXPECT_THAT(YamlError("http:\n  listen: 10.1.2.3:8080\n"), HasSubstr("http.listen"));
   // The mail listener counts only when the hook is on.
   EXPECT_NO_THROW(LoadYaml("inbound_mail:\n  listen: 0.0.0.0:0\n"));
-  EXPECT_THAT(
-      YamlError("inbound_mail:\n  listen: 0.0.0.0:0\n", WithEnv({{"HERALD_INBOUND_MAIL_SECRET",
-                                                                   std::string(32, 's')}})),
-      HasSubstr("inbound_mail.listen"));
+  EXPECT_THAT(YamlError("inbound_mail:\n  listen: 0.0.0.0:0\n",
+                        WithEnv({{"HERALD_INBOUND_MAIL_SECRET", std::string(32, 's')}})),
+              HasSubstr("inbound_mail.listen"));
   // A listener this process does not open is not checked.
   EXPECT_NO_THROW(LoadYaml("roles: [worker]\nhttp:\n  listen: 0.0.0.0:0\n"));
   for (const char* loopback : {"127.0.0.1:0", "127.0.0.2:0", "\"[::1]:0\"", "localhost:0"}) {
@@ -615,8 +614,8 @@ TEST(TlsConfigTest, ANonLoopbackListenerWithoutTlsIsRefusedNamingIt) {
 TEST(TlsConfigTest, ClientCertificatesAndPlaintextListenersAreChecked) {
   const std::string cert =
       "tls:\n  cert_file: /etc/herald/tls/tls.crt\n  key_file: /etc/herald/tls/tls.key\n";
-  HeraldConfig c = LoadYaml(cert + "  client_ca_file: /etc/herald/ca.crt\n" +
-                            "  plaintext_listeners: [http]\n");
+  HeraldConfig c =
+      LoadYaml(cert + "  client_ca_file: /etc/herald/ca.crt\n" + "  plaintext_listeners: [http]\n");
   EXPECT_TRUE(c.tls.RequiresClientCert("grpc"));
   EXPECT_TRUE(c.tls.RequiresClientCert("json_api"));
   EXPECT_FALSE(c.tls.RequiresClientCert("ops"));  // kubelet probes carry no certificate
@@ -641,8 +640,7 @@ TEST(KeyRingFileConfigTest, RingsComeFromFilesAndNotTwice) {
   const std::string dir = ::testing::TempDir();
   const std::string suppression = dir + "herald_ring_s_" + std::to_string(getpid());
   const std::string link = dir + "herald_ring_l_" + std::to_string(getpid());
-  const std::string other =
-      "k2:ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+  const std::string other = "k2:ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
   std::ofstream(suppression) << kKeys << "\n";
   std::ofstream(link) << other << "\n";
   HeraldConfig c = LoadHeraldConfig("", {{"HERALD_SUPPRESSION_KEYS_FILE", suppression}});
@@ -655,9 +653,9 @@ TEST(KeyRingFileConfigTest, RingsComeFromFilesAndNotTwice) {
   EXPECT_EQ(c.core.link_keys, other);
   EXPECT_THAT(EnvError(WithEnv({{"HERALD_SUPPRESSION_KEYS_FILE", suppression}})),
               HasSubstr("HERALD_SUPPRESSION_KEYS and HERALD_SUPPRESSION_KEYS_FILE: set one"));
-  EXPECT_THAT(EnvError({{"HERALD_SUPPRESSION_KEYS_FILE", dir + "no-such-ring"}}),
-              AllOf(HasSubstr("HERALD_SUPPRESSION_KEYS_FILE: cannot read"),
-                    HasSubstr("no-such-ring")));
+  EXPECT_THAT(
+      EnvError({{"HERALD_SUPPRESSION_KEYS_FILE", dir + "no-such-ring"}}),
+      AllOf(HasSubstr("HERALD_SUPPRESSION_KEYS_FILE: cannot read"), HasSubstr("no-such-ring")));
   std::ofstream(link) << "\n";
   EXPECT_THAT(EnvError(WithEnv({{"HERALD_LINK_KEYS_FILE", link}})),
               HasSubstr("HERALD_LINK_KEYS_FILE: the key ring file"));
