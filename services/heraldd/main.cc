@@ -73,6 +73,7 @@ constexpr char kUsage[] =
     "\n"
     "  --config FILE        YAML config file (also HERALD_CONFIG)\n"
     "  --wait-for-db SECS   how long to retry reaching PostgreSQL at start-up (default 60)\n"
+    "  --version            the version, then exit\n"
     "  --help               this text\n"
     "\n"
     "Roles: api (gRPC: SubscriptionService, DispatchService, PrivacyService, health,\n"
@@ -95,6 +96,9 @@ Args ParseArgs(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage << DescribeHeraldOptions();
+      std::exit(0);
+    } else if (arg == "--version") {
+      std::cout << "heraldd " << HERALD_VERSION << "\n";
       std::exit(0);
     } else if (arg == "--config" && i + 1 < argc) {
       a.config_path = argv[++i];

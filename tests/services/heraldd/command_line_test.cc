@@ -50,4 +50,10 @@ TEST(HeralddCommandLineTest, AWholeNumberIsAcceptedAndStartUpGoesOn) {
   EXPECT_THAT(r.output, Not(HasSubstr("--wait-for-db")));
 }
 
+TEST(HeralddCommandLineTest, VersionIsPrintedWithoutStartingAnything) {
+  Outcome r = Heraldd("--version");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::MatchesRegex("heraldd [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+}
+
 }  // namespace
