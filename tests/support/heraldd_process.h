@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/local_process.h"
 #include "tests/support/tls_client.h"
 
 namespace herald::testing {
@@ -79,12 +80,8 @@ class HeralddProcess {
   pid_t pid_ = -1;
 };
 
-// A free TCP port on 127.0.0.1 (bound to 0, then released).
-int FreePort();
 // GET http://127.0.0.1:port/path; returns the status (0 when unreachable) and body.
 int HttpGet(int port, const std::string& path, std::string* body = nullptr);
-// Runs a shell command; returns its exit status (-1 when it did not exit) and its stdout.
-int RunCommand(const std::string& command, std::string* out);
 // Adds the bearer key to a client context.
 void Authorize(grpc::ClientContext& ctx, const std::string& key);
 

@@ -30,18 +30,6 @@ struct Free {
 template <typename T>
 using Owned = std::unique_ptr<T, Free>;
 
-// The OpenSSL error queue as text, emptied, for an exception that says what failed.
-std::string OpenSslErrors() {
-  std::string out;
-  char buf[256];
-  while (unsigned long e = ERR_get_error()) {
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
-
 [[noreturn]] void Fail(const std::string& what) {
   throw std::runtime_error("TestCa: " + what + ": " + OpenSslErrors());
 }
@@ -196,6 +184,17 @@ std::string CommonNameOf(const std::string& cert_pem) {
   if (len < 0) return "";
   std::string out(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
   OPENSSL_free(utf8);
+  return out;
+}
+
+std::string OpenSslErrors() {
+  std::string out;
+  char buf[256];
+  while (unsigned long e = ERR_get_error()) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
   return out;
 }
 

@@ -42,4 +42,7 @@ void WriteFileAtomically(const std::string& path, const std::string& text);
 // "" when the text is not a certificate or has no common name.
 std::string CommonNameOf(const std::string& cert_pem);
 
+// OpenSSL's error queue as text ("; " between entries), emptied.
+std::string OpenSslErrors();
+
 }  // namespace herald::testing

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "tests/support/local_process.h"
 #include "tests/support/test_ca.h"
 #include "tests/support/test_database.h"
 
@@ -25,30 +26,11 @@ namespace herald::db {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::FreePort;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-               getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  close(fd);
-  if (!bound) throw std::runtime_error("FreePort: cannot bind a port on 127.0.0.1");
-  return ntohs(addr.sin_port);
-}
-
-// Runs a shell command; returns its exit status and output (stdout and stderr).
+// A shell command's exit status and output, its errors included.
 int RunShell(const std::string& command, std::string* out) {
-  out->clear();
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return testing::RunCommand(command + " 2>&1", out);
 }
 
 // The message of a connection attempt that failed, "" when it connected.
