@@ -264,3 +264,43 @@ test("what heraldd would refuse at start-up is refused at render time", () => {
   assert.equal(api.livenessProbe.httpGet.scheme, "HTTP");
   assert.deepEqual(api.readinessProbe.grpc, { port: 50051 });
 });
+
+test("the chart README lists every value", async () => {
+  const { readFileSync } = await import("node:fs");
+  const values = parse(readFileSync(`${chartDir}/values.yaml`, "utf8"));
+  const readme = readFileSync(`${chartDir}/README.md`, "utf8");
+  const keys = [];
+  const walk = (o, path) => {
+    for (const [k, v] of Object.entries(o)) {
+      const p = path ? `${path}.${k}` : k;
+      const leafish = v === null || typeof v !== "object" || Array.isArray(v) || Object.keys(v).length === 0 ||
+        ["resources", "labels"].includes(k) || /^probes\.[a-z]+$/.test(p) || /^networkPolicy\.egress\.dns$/.test(p);
+      if (leafish) keys.push(p);
+      else walk(v, p);
+    }
+  };
+  walk(values, "");
+  const missing = [...new Set(keys.map((k) => k.replace(/^roles\.(api|web|worker)\./, "roles.<role>.")))]
+    .filter((k) => !/^probes\./.test(k) && !readme.includes("`" + k + "`"));
+  assert.deepEqual(missing, []);
+  for (const p of ["startup", "liveness", "readiness"]) assert.ok(readme.includes(`\`probes.${p}.periodSeconds\``));
+});
+
+test("the CloudNativePG example replicates synchronously and its DSN is the one the tests render", async () => {
+  const { readFileSync } = await import("node:fs");
+  const text = readFileSync(`${chartDir}/../examples/cnpg-cluster.yaml`, "utf8");
+  const cluster = parse(text);
+  assert.equal(cluster.kind, "Cluster");
+  assert.ok(cluster.spec.minSyncReplicas >= 1, "synchronous replication");
+  assert.ok(cluster.spec.maxSyncReplicas >= cluster.spec.minSyncReplicas);
+  assert.ok(cluster.spec.maxSyncReplicas < cluster.spec.instances, "one standby may be down without blocking writes");
+  const name = cluster.metadata.name;
+  const ns = cluster.metadata.namespace;
+  const dsn = /url: (.*)$/m.exec(text)[1];
+  assert.match(dsn, new RegExp(`host=${name}-rw\\.${ns}\\.svc .*sslmode=verify-full sslrootcert=/etc/herald/pg-ca/ca\\.crt`));
+  assert.match(text, new RegExp(`caSecret: ${name}-ca`));
+  const minimal = parse(readFileSync(`${valuesDir}/minimal.yaml`, "utf8"));
+  assert.equal(minimal.database.caSecret, `${name}-ca`);
+  assert.equal(minimal.database.existingSecret, `${name}-app`);
+  assert.match(minimal.database.url, new RegExp(`host=${name}-rw\\.${ns}\\.svc .*sslmode=verify-full`));
+});
