@@ -293,7 +293,8 @@ test("the CloudNativePG example replicates synchronously and its DSN is the one 
   assert.equal(cluster.kind, "Cluster");
   assert.ok(cluster.spec.minSyncReplicas >= 1, "synchronous replication");
   assert.ok(cluster.spec.maxSyncReplicas >= cluster.spec.minSyncReplicas);
-  assert.ok(cluster.spec.maxSyncReplicas < cluster.spec.instances, "one standby may be down without blocking writes");
+  assert.ok(cluster.spec.maxSyncReplicas < cluster.spec.instances, "CloudNativePG refuses more sync replicas than standbys");
+  assert.ok(cluster.spec.minSyncReplicas < cluster.spec.instances - 1, "one standby may be down without blocking writes");
   const name = cluster.metadata.name;
   const ns = cluster.metadata.namespace;
   const dsn = /url: (.*)$/m.exec(text)[1];
