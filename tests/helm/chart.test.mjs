@@ -208,6 +208,10 @@ test("the migration hook Job runs before install and upgrade on existing Secrets
     if (v.configMap) assert.ok(!own.has(`ConfigMap/${v.configMap.name}`), "no ConfigMap of the release");
   }
   assert.equal(pod.serviceAccountName, undefined, "no ServiceAccount of the release");
+  // Without herald.yaml no provider is configured, and heraldd refuses a provider's variable
+  // it cannot place: the Job gets the database's and the key ring's settings only.
+  const names = pod.containers[0].env.map((e) => e.name).sort();
+  assert.deepEqual(names, ["HERALD_DATABASE_URL", "HERALD_SUPPRESSION_KEYS_FILE", "PGPASSWORD"]);
   assert.equal(of(rendered.get("minimal.yaml"), "Job").length, 0);
 });
 
@@ -250,6 +254,7 @@ test("what heraldd would refuse at start-up is refused at render time", () => {
     [["keys.existingSecret="], /keys.existingSecret is required/],
     [["roles.api.grpcReadinessProbe=true"], /kubelet's gRPC probe speaks no TLS/],
     [["inboundMail.enabled=true"], /inboundMail.existingSecret/],
+    [["providerSecrets[0].name=nobody", "providerSecrets[0].existingSecret=s", "providerSecrets[0].key=k"], /"nobody" is not a provider of config.providers/],
   ];
   for (const [set, message] of cases) {
     const args = ["template", "herald", chartDir, "--values", `${valuesDir}/minimal.yaml`];

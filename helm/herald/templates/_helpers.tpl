@@ -98,6 +98,13 @@ listens on the pod address, so each needs TLS or an entry in tls.plaintextListen
 {{- if and $v.inboundMail.enabled (not $v.inboundMail.existingSecret) -}}
 {{- fail "inboundMail.enabled needs inboundMail.existingSecret (HERALD_INBOUND_MAIL_SECRET)" -}}
 {{- end -}}
+{{- $providers := list -}}
+{{- range $v.config.providers }}{{ if kindIs "map" . }}{{ $providers = append $providers (toString .name) }}{{ end }}{{ end -}}
+{{- range $v.providerSecrets -}}
+{{- if not (has .name $providers) -}}
+{{- fail (printf "providerSecrets: %q is not a provider of config.providers; heraldd would refuse its variable HERALD_PROVIDER_..._SECRET as unknown" .name) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.ingress.enabled (not $v.roles.web.enabled) -}}
 {{- fail "ingress.enabled needs roles.web.enabled: the public pages and SMS hooks are the web role's" -}}
 {{- end -}}
@@ -136,8 +143,8 @@ listens on the pod address, so each needs TLS or an entry in tls.plaintextListen
 {{- toYaml $c -}}
 {{- end -}}
 
-{{/* Environment shared by the Deployments and the migration Job: secrets by reference only. */}}
-{{- define "herald.secretEnv" -}}
+{{/* The database's secrets, by reference: all the migration Job gets. */}}
+{{- define "herald.dbEnv" -}}
 {{- $v := .Values -}}
 {{- if $v.database.urlKey }}
 - name: HERALD_DATABASE_URL
@@ -147,6 +154,16 @@ listens on the pod address, so each needs TLS or an entry in tls.plaintextListen
 - name: PGPASSWORD
   valueFrom: {secretKeyRef: {name: {{ $v.database.existingSecret | quote }}, key: {{ $v.database.passwordKey | quote }}}}
 {{- end }}
+{{- end -}}
+
+{{/*
+Every secret the serving pods get, by reference only. heraldd refuses a HERALD_* variable it
+does not know, and a provider's variable is known only while config.providers names it: the
+migration Job, which has no herald.yaml, gets herald.dbEnv alone.
+*/}}
+{{- define "herald.secretEnv" -}}
+{{- $v := .Values -}}
+{{ include "herald.dbEnv" . }}
 {{- range $v.providerSecrets }}
 - name: {{ printf "HERALD_PROVIDER_%s_SECRET" (.name | upper | replace "-" "_") }}
   valueFrom: {secretKeyRef: {name: {{ .existingSecret | quote }}, key: {{ .key | quote }}}}
