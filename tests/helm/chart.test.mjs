@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { helm, chartDir, monitoringApis, render, valuesDir } from "./render.mjs";
 
@@ -244,6 +244,10 @@ test("every bad-*.yaml values file is refused by values.schema.json", () => {
     const r = helm(["template", "herald", chartDir, "--values", `${valuesDir}/${f}`], { allowFailure: true });
     assert.notEqual(r.status, 0, `${f} must be refused`);
     assert.match(r.stderr, /values don't meet the specifications of the schema/, f);
+    // Each file says which refusals it must cause (`# expect: <line of helm's report>`).
+    const expected = readFileSync(`${valuesDir}/${f}`, "utf8").split("\n").filter((l) => l.startsWith("# expect: ")).map((l) => l.slice(10));
+    assert.ok(expected.length >= 1, `${f} says what it expects`);
+    for (const e of expected) assert.ok(r.stderr.includes(e), `${f}: expected "${e}" in:\n${r.stderr}`);
   }
 });
 
@@ -309,4 +313,31 @@ test("the CloudNativePG example replicates synchronously and its DSN is the one 
   assert.equal(minimal.database.caSecret, `${name}-ca`);
   assert.equal(minimal.database.existingSecret, `${name}-app`);
   assert.match(minimal.database.url, new RegExp(`host=${name}-rw\\.${ns}\\.svc .*sslmode=verify-full`));
+});
+
+test("NOTES.txt renders and points at the private APIs, the public hooks and the mail Service", async () => {
+  // helm template never renders NOTES.txt, and helm install --dry-run wants a cluster: render
+  // it through tpl in a throwaway copy of the chart.
+  const { cpSync, mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(`${tmpdir()}/herald-notes-`);
+  try {
+    cpSync(chartDir, `${dir}/herald`, { recursive: true });
+    cpSync(`${chartDir}/templates/NOTES.txt`, `${dir}/herald/files/NOTES.txt`);
+    writeFileSync(
+      `${dir}/herald/templates/notes-check.yaml`,
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes-check}\ndata:\n  notes: {{ tpl (.Files.Get "files/NOTES.txt") . | toJson }}\n',
+    );
+    const args = ["template", "herald", `${dir}/herald`, "--namespace", "herald", "--show-only", "templates/notes-check.yaml"];
+    const notes = (values) => parse(helm([...args, "--values", `${valuesDir}/${values}`]).stdout).data.notes;
+    const on = notes("everything-on.yaml");
+    assert.match(on, /herald-api\.herald\.svc:50051/);
+    assert.match(on, /https:\/\/herald\.example\.org\/hooks\/sms\//);
+    assert.match(on, /herald-mail\.herald\.svc:8081/);
+    const minimal = notes("minimal.yaml");
+    assert.match(minimal, /ingress\.enabled is false/);
+    assert.doesNotMatch(minimal, /WARNING: no certificate/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
