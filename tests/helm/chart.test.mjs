@@ -341,3 +341,53 @@ test("NOTES.txt renders and points at the private APIs, the public hooks and the
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// heraldd refuses what it does not accept at start-up (exit 2, "configuration error"), before
+// it reaches PostgreSQL. Run it on each rendered herald.yaml, with the pod's files made in a
+// temporary folder, listeners moved to loopback port 0 and the database at a closed port: it
+// must get past its configuration and fail only on the connection. HERALDD is the built
+// heraldd (the ctest registration passes it); without it this check is skipped.
+const heraldd = process.env.HERALDD;
+test("heraldd accepts the herald.yaml and environment each values file renders", { skip: !heraldd && "HERALDD is not set" }, async () => {
+  const { mkdtempSync, rmSync, writeFileSync, mkdirSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { execFileSync, spawnSync } = await import("node:child_process");
+  const { randomBytes } = await import("node:crypto");
+  const dir = mkdtempSync(`${tmpdir()}/herald-config-`);
+  try {
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+      "-subj", "/CN=herald-api", "-keyout", `${dir}/tls.key`, "-out", `${dir}/tls.crt`], { stdio: "ignore" });
+    for (const [values, objects] of rendered) {
+      const cm = of(objects, "ConfigMap").find((c) => c.data["herald.yaml"]);
+      // Every mounted file the pods see, under dir instead of /etc/herald.
+      let text = cm.data["herald.yaml"].replaceAll("/etc/herald/", `${dir}/etc/`);
+      text = text.replace(/\b0\.0\.0\.0:[0-9]+/g, "127.0.0.1:0");
+      const config = parse(text);
+      config.database.url = config.database.url.replace(/host=\S+/, "host=127.0.0.1 port=1 connect_timeout=2");
+      for (const f of [config.suppression_keys_file, config.link_keys_file]) {
+        if (!f) continue;
+        mkdirSync(f.slice(0, f.lastIndexOf("/")), { recursive: true });
+        writeFileSync(f, `k1:${randomBytes(32).toString("hex")}\n`);
+      }
+      for (const f of [config.tls?.cert_file, config.tls?.key_file, config.tls?.client_ca_file, `${dir}/etc/pg-ca/ca.crt`]) {
+        if (!f) continue;
+        mkdirSync(f.slice(0, f.lastIndexOf("/")), { recursive: true });
+        const source = f.endsWith(".key") ? "tls.key" : "tls.crt";
+        writeFileSync(f, execFileSync("cat", [`${dir}/${source}`]));
+      }
+      writeFileSync(`${dir}/herald.yaml`, JSON.stringify(config));
+      for (const d of of(objects, "Deployment")) {
+        const c = d.spec.template.spec.containers[0];
+        const env = { PATH: process.env.PATH };
+        for (const e of c.env) env[e.name] = e.value ?? "0123456789abcdef0123456789abcdef";
+        const r = spawnSync(heraldd, ["serve", "--config", `${dir}/herald.yaml`, "--wait-for-db", "0"], { env, encoding: "utf8", timeout: 30000 });
+        const where = `${values} ${d.metadata.name}`;
+        assert.doesNotMatch(r.stderr, /configuration error/, `${where}:\n${r.stderr}`);
+        assert.equal(r.status, 1, `${where}: exits on the database only:\n${r.stderr}`);
+        assert.match(r.stderr, /127\.0\.0\.1.*port 1|Connection refused/i, where);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
