@@ -386,6 +386,19 @@ test("heraldd accepts the herald.yaml and environment each values file renders",
         assert.equal(r.status, 1, `${where}: exits on the database only:\n${r.stderr}`);
         assert.match(r.stderr, /127\.0\.0\.1.*port 1|Connection refused/i, where);
       }
+      // The migration hook Job: no herald.yaml, only its environment.
+      for (const job of of(objects, "Job")) {
+        const c = job.spec.template.spec.containers[0];
+        const env = { PATH: process.env.PATH };
+        for (const e of c.env) {
+          let v = e.value ?? "0123456789abcdef0123456789abcdef";
+          v = v.replaceAll("/etc/herald/", `${dir}/etc/`).replace(/host=\S+/, "host=127.0.0.1 port=1 connect_timeout=2");
+          env[e.name] = v;
+        }
+        const r = spawnSync(heraldd, [...c.args.slice(0, 1), "--wait-for-db", "0"], { env, encoding: "utf8", timeout: 30000 });
+        assert.doesNotMatch(r.stderr, /configuration error/, `${values} Job:\n${r.stderr}`);
+        assert.equal(r.status, 1, `${values} Job: exits on the database only:\n${r.stderr}`);
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
