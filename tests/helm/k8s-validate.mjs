@@ -11,9 +11,11 @@
 // for nothing (free-form: labels' values, RawExtension) are left alone; maps such as labels
 // are enumerated by the validator, so their keys count as read.
 //
-// The schema modules are loaded by file path, under node_modules, rather than through the
-// packages' index files: an index pulls in every model, which is slow and (for some of these
-// packages) breaks on Node 20.
+// The schema modules are loaded by file path, under node_modules: the model classes the
+// packages export keep their validator to themselves (and copy the object first, so the
+// Proxy would never see the reads), and a file import loads one kind's schema, not every
+// model. YAML is parsed with the `yaml` package; @kubernetes/client-node, whose index crashes
+// on Node 20, is not needed at all.
 import { readFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
