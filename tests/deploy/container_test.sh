@@ -197,7 +197,8 @@ fi
 rc=0
 wait "$pid" || rc=$?
 pid=""
-expect "SIGTERM: heraldd exited $rc" [ "$rc" -eq 0 ] || tail -20 "$state/heraldd.log"
+[ "$rc" -eq 0 ] || tail -20 "$state/heraldd.log"
+expect "SIGTERM: heraldd exited $rc" [ "$rc" -eq 0 ]
 refused=$(grep -iE "read-only file system|permission denied" "$state/heraldd.log" | head -3 || true)
 expect "no write refused in heraldd's log${refused:+: $refused}" [ -z "$refused" ]
 
