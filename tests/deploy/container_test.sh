@@ -68,12 +68,17 @@ fatal() {
 }
 
 # --- build ----------------------------------------------------------------------------
+# HERALD_IMAGE_REPRO=0 (one build) is for a developer's quicker loop; CI always checks.
+repro=${HERALD_IMAGE_REPRO:-1}
+[ "${CI:-}" = "true" ] && repro=1
 t0=$(date +%s)
-HERALD_IMAGE_STATE=$state HERALD_IMAGE_ARCHIVE=$state/herald.oci.tar \
+HERALD_IMAGE_STATE=$state HERALD_IMAGE_ARCHIVE=$state/herald.oci.tar HERALD_IMAGE_REPRO=$repro \
   "$root/deploy/container/build" "$build" | tee "$state/build.out" \
   || fatal "deploy/container/build (the build or its reproducibility check) failed"
 build_s=$(($(date +%s) - t0))
-grep -q '^reproducible: ' "$state/build.out" && ok "two builds give one image digest"
+if [ "$repro" = 1 ]; then
+  expect "two builds give one image digest" grep -q '^reproducible: ' "$state/build.out"
+fi
 # shellcheck source=/dev/null
 . "$state/image.env"
 t1=$(date +%s)
@@ -91,7 +96,7 @@ expect "created at the epoch, --timestamp 0 ($created)" [ "${created#1970-01-01}
 label=$(cfg '{{index .OCIv1.Config.Labels "org.opencontainers.image.version"}}')
 expect "version label $label" [ "$label" = "$IMAGE_VERSION" ]
 
-ctr=$("${bh[@]}" from --name "herald-smoke-$$" "$IMAGE")
+ctr=$("${bh[@]}" from --pull=never --name "herald-smoke-$$" "$IMAGE")
 # Never a network namespace: --network host with chroot isolation.
 brun=("${bh[@]}" run --isolation chroot --network host "$ctr" --)
 
