@@ -5,7 +5,7 @@
 # the test PostgreSQL, `heraldctl health` answering SERVING, and SIGTERM ending it with 0.
 #   tests/deploy/container_test.sh [BUILD_DIR]     (or BUILD_DIR=…; default: build)
 # Needs root, buildah (deploy/dev/packages.txt) and HERALD_TEST_DATABASE_URL (an admin DSN;
-# the test makes and drops its own database). Everything runs in this machine's network
+# the test makes and drops its own database) and the mail fixtures in tests/data. Everything runs in this machine's network
 # namespace on 127.0.0.x ports it picks: no network namespace is ever created.
 # Outside CI a missing prerequisite skips (exit 77); with CI=true it fails.
 set -euo pipefail
@@ -113,10 +113,10 @@ db_dsn="${base%/*}/$db_name$query"
 
 # --- free ports on a loopback address of the test's choosing ---------------------------------
 addr=127.0.0.$((20 + RANDOM % 200))
-read -r p_grpc p_json p_http p_ops < <(python3 - "$addr" <<'EOF'
+read -r p_grpc p_json p_http p_ops p_mail < <(python3 - "$addr" <<'EOF'
 import socket, sys
 socks = []
-for _ in range(4):
+for _ in range(5):
     s = socket.socket()
     s.bind((sys.argv[1], 0))
     socks.append(s)
@@ -134,6 +134,7 @@ rootfs=$("${bh[@]}" mount "$ctr")
 mapfile -t argv < <(cfg '{{range .OCIv1.Config.Entrypoint}}{{println .}}{{end}}{{range .OCIv1.Config.Cmd}}{{println .}}{{end}}')
 mapfile -t image_env < <(cfg '{{range .OCIv1.Config.Env}}{{println .}}{{end}}')
 suppression_key=smoke1:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+mail_secret=smoke-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 # shellcheck disable=SC2016 # the inner script's variables are its own positional arguments
 env -i "${image_env[@]}" \
   HERALD_DATABASE_URL="$db_dsn" \
@@ -142,6 +143,8 @@ env -i "${image_env[@]}" \
   HERALD_JSON_API_LISTEN="$addr:$p_json" \
   HERALD_HTTP_LISTEN="$addr:$p_http" \
   HERALD_OPS_LISTEN="$addr:$p_ops" \
+  HERALD_INBOUND_MAIL_LISTEN="$addr:$p_mail" \
+  HERALD_INBOUND_MAIL_SECRET="$mail_secret" \
   HERALD_PUBLIC_BASE_URL="http://$addr:$p_http" \
   unshare --mount --propagation private -- /bin/sh -c '
     set -e
@@ -191,6 +194,19 @@ if h=$("${brun[@]}" /usr/local/bin/heraldctl --addr "$addr:$p_grpc" health 2>&1)
 else
   fail "heraldctl health in the image: $h"
 fi
+
+# --- iconv inside the image: mail in KOI8-R and windows-1251 -----------------------------------
+# The markers are only recognised once GMime has decoded the subject through the image's
+# gconv modules; without them the mail would be "ignored". Fictional senders (fixtures).
+for fixture in refuse_ru_koi8r_base64.eml:refusal_applied rectify_ru_cp1251_qp.eml:rectification_recorded; do
+  file=${fixture%%:*}
+  want=${fixture#*:}
+  answer=$(curl -s --max-time 10 -H "Authorization: Bearer $mail_secret" \
+    -H 'Content-Type: message/rfc822' --data-binary "@$root/tests/data/inbound_mail/$file" \
+    "http://$addr:$p_mail/hooks/email/inbound" || true)
+  expect "mail hook: $file decoded in the image ($answer)" \
+    grep -q "\"outcome\": *\"$want\"" <<<"$answer"
+done
 
 # --- SIGTERM: finish and exit 0 ---------------------------------------------------------------
 kill -TERM "$pid"
