@@ -30,6 +30,7 @@
 #include "services/crm/grpc_service.h"
 #include "services/crm/import_runner.h"
 #include "services/crm/writeback_worker.h"
+#include "services/dispatch/dispatch_metrics.h"
 #include "services/dispatch/grpc_service.h"
 #include "services/dispatch/message_service.h"
 #include "services/dispatch/outbox/outbox.h"
@@ -266,6 +267,10 @@ int Serve(const HeraldConfig& config) {
   request_confirmation.SetRegistry(&registry);
   dispatch::ProviderRegistry providers(config.core.providers, config.core.home_jurisdictions,
                                        clock);
+  // Outbox, campaign, provider and gate figures for /metrics; observes `providers` and
+  // `gate` from here on, before any send or decision.
+  dispatch::DispatchMetrics dispatch_metrics(metrics.registry(), pool, clock, providers, gate);
+  metrics.OnCollect([&dispatch_metrics] { dispatch_metrics.Refresh(); });
   dispatch::Outbox outbox(
       pool, clock, gate, topics,
       [&providers](Channel ch, bool foreign_ok) { return providers.Pick(ch, foreign_ok); },

@@ -47,6 +47,23 @@ using Clock = std::chrono::steady_clock;
 // Outbox::Complete's history note for a message an open circuit refused: not an attempt.
 constexpr char kCircuitOpen[] = "provider circuit open; not attempted";
 
+// The value of the series `name` whose labels include every one of `labels` ("k=\"v\""), from
+// a scrape of the ops listener's /metrics; -1 when no such series is exported.
+double Metric(const HeralddProcess& server, const std::string& name,
+              const std::vector<std::string>& labels = {}) {
+  std::string text;
+  if (testing::HttpGet(server.ops_port(), "/metrics", &text) != 200) return -1;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
+    bool all = true;
+    for (const auto& l : labels) all = all && line.find(l) != std::string::npos;
+    if (all) return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
 // One SMTP provider entry of the providers list; `extra` adds keys such as a rate limit.
 std::string SmtpProvider(const std::string& name, int port, const std::string& extra = "") {
   return "  - name: " + name + "\n    kind: smtp\n    country: RU\n" + extra +
@@ -309,6 +326,7 @@ TEST(DispatchProvidersTest, FailingProviderIsTakenOutAndTrafficMovesToTheNext) {
                           "    priority: 1\n    breaker_failures: 5\n    breaker_open_s: 600\n") +
                  SmtpProvider("backup", backup_sink.port(), "    priority: 2\n"),
              kWorkers));
+  server.AddEnv("HERALD_OPS_METRICS_CACHE_MS=0");  // each scrape reads the figures anew
   server.Start();
   auto start = Clock::now();
   auto ids = SendEach(server, testing::MakeSubjects(*db, kMessages, "p"), "failover-");
@@ -373,6 +391,31 @@ TEST(DispatchProvidersTest, FailingProviderIsTakenOutAndTrafficMovesToTheNext) {
   EXPECT_GE(connects_to_primary, kBreakerFailures);
   EXPECT_LE(connects_to_primary, kBreakerFailures + kWorkers * kSendConcurrency - 1);
   EXPECT_GE(met_primary, kBreakerFailures);
+
+  // What an operator's dashboard and alerts read agrees with the messages' own records: the
+  // dead relay's circuit is open, every send and refusal is counted by provider and outcome,
+  // every message passed the gate, and the outbox is empty.
+  EXPECT_EQ(Metric(server, "herald_provider_circuit_open", {"provider=\"primary\""}), 1);
+  EXPECT_EQ(Metric(server, "herald_provider_circuit_open", {"provider=\"backup\""}), 0);
+  EXPECT_EQ(Metric(server, "herald_dispatch_sends_total",
+                   {"provider=\"backup\"", "outcome=\"sent\""}),
+            kMessages);
+  EXPECT_EQ(Metric(server, "herald_dispatch_sends_total",
+                   {"provider=\"primary\"", "outcome=\"retry\""}),
+            connects_to_primary);
+  EXPECT_EQ(Metric(server, "herald_dispatch_sends_total",
+                   {"provider=\"primary\"", "outcome=\"circuit_open\""}),
+            refused_by_breaker);
+  EXPECT_GE(Metric(server, "herald_gate_decisions_total",
+                   {"decision=\"allow\"", "reason=\"NONE\""}),
+            kMessages);
+  for (const char* state : {"queued", "retrying", "sending"}) {
+    EXPECT_EQ(Metric(server, "herald_outbox_messages",
+                     {std::string("state=\"") + state + "\""}),
+              0)
+        << state;
+  }
+  EXPECT_EQ(Metric(server, "herald_outbox_oldest_age_seconds"), 0);
 }
 
 // The only relay is down (nothing listens on its port): 20 messages are tried, fail with
@@ -386,6 +429,7 @@ TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
   HeralddProcess server(
       db->dsn(),
       Config(SmtpProvider("relay", port, "    breaker_failures: 5\n    breaker_open_s: 2\n")));
+  server.AddEnv("HERALD_OPS_METRICS_CACHE_MS=0");  // each scrape reads the figures anew
   server.Start();
   auto start = Clock::now();
   auto ids = SendEach(server, testing::MakeSubjects(*db, kMessages, "p"), "outage-");
@@ -405,6 +449,12 @@ TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
             0)
       << "an attempt against a dead relay did not fail as a transport failure";
   int64_t failed_attempts = Number(*db, "SELECT count(*) FROM message_attempts");
+  // The outage as the dashboard shows it: every message waits to be retried.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return Metric(server, "herald_outbox_messages", {"state=\"retrying\""}) == kMessages;
+      },
+      std::chrono::seconds(10), kDbPoll));
   // The breaker took the relay out, so recovery has to go through its half-open probe.
   EXPECT_GE(Number(*db, "SELECT count(*) FROM message_history WHERE note = '" +
                             std::string(kCircuitOpen) + "'"),
@@ -595,6 +645,35 @@ TEST(DispatchProvidersTest, ABatchLongerThanItsLeaseIsHandedBackNotSentTwice) {
                    "SELECT count(*) FROM message_history"
                    " WHERE note = 'lease nearly over; not attempted'"),
             1);
+}
+
+// With no worker to claim it (an api and web process only), a due message shows as waiting
+// for longer and longer: what the "outbox not draining" alert reads.
+TEST(DispatchMetricsTest, ADueMessageNobodyClaimsShowsAsWaiting) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  HeralddProcess server(db->dsn(), "roles: [api, web]\n" + Config(SmtpProvider("relay", 9)));
+  server.AddEnv("HERALD_OPS_METRICS_CACHE_MS=0");
+  server.Start();
+  SendEach(server, testing::MakeSubjects(*db, 1, "w"), "waiting-");
+  EXPECT_TRUE(Eventually(
+      [&] { return Metric(server, "herald_outbox_oldest_age_seconds") >= 1.0; },
+      std::chrono::seconds(10), std::chrono::milliseconds(200)))
+      << "the waiting message's age was never reported";
+  EXPECT_EQ(Metric(server, "herald_outbox_messages", {"state=\"queued\""}), 1);
+  EXPECT_EQ(Metric(server, "herald_dispatch_sends_total"), -1) << "nothing was sent";
+  // A campaign's progress, by state, as its messages stand.
+  std::string campaign = StartCampaign(server, testing::MakeSubjects(*db, 3, "c"));
+  const int64_t queued = Number(*db, "SELECT count(*) FROM messages WHERE status = 'queued'"
+                                     " AND campaign_id = '" + campaign + "'");
+  EXPECT_GE(queued, 3);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return Metric(server, "herald_campaign_messages",
+                      {"campaign_id=\"" + campaign + "\"", "state=\"queued\""}) == queued;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(200)))
+      << "the campaign's queued messages were not reported";
 }
 
 }  // namespace

@@ -63,6 +63,24 @@ SmsTransportPtr MakeJsonSms(const ProviderConfig& c, const AdapterSettings& s, c
 
 }  // namespace
 
+namespace {
+
+const char* OutcomeLabel(DeliveryOutcome o) {
+  switch (o) {
+    case DeliveryOutcome::kSent:
+      return "sent";
+    case DeliveryOutcome::kRetry:
+      return "retry";
+    case DeliveryOutcome::kFailed:
+      return "failed";
+    case DeliveryOutcome::kSuppress:
+      return "suppress";
+  }
+  return "retry";
+}
+
+}  // namespace
+
 struct ProviderRegistry::Provider {
   ProviderConfig config;
   Channel channel;  // EMAIL, or SMS
@@ -163,6 +181,7 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
     r.outcome = DeliveryOutcome::kRetry;
     r.detail = "provider circuit open";
     r.not_attempted = true;
+    if (observer_) observer_(p.config.name, "circuit_open");
     return r;
   }
   // Hold the provider's rate: every worker thread draws from the same bucket.
@@ -179,7 +198,16 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
   } else {
     p.breaker->RecordSuccess();
   }
+  if (observer_) observer_(p.config.name, OutcomeLabel(r.outcome));
   return r;
+}
+
+std::vector<std::pair<std::string, bool>> ProviderRegistry::Circuits() const {
+  std::vector<std::pair<std::string, bool>> out;
+  for (const auto& p : providers_) {
+    out.emplace_back(p->config.name, p->breaker->state() != CircuitBreaker::State::kClosed);
+  }
+  return out;
 }
 
 DeliveryResult ProviderRegistry::SendEmail(const std::string& provider,

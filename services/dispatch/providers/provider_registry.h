@@ -1,8 +1,10 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -41,6 +43,14 @@ class ProviderRegistry {
   DeliveryResult SendSms(const std::string& provider, const SmsMessage& message);
   bool empty() const { return providers_.empty(); }
 
+  // Called after every send with the provider's name and the outcome: "sent", "retry",
+  // "failed", "suppress", or "circuit_open" (nothing was attempted). Set once, before use.
+  using SendObserver = std::function<void(const std::string& provider, const char* outcome)>;
+  void ObserveSends(SendObserver observer) { observer_ = std::move(observer); }
+  // Each provider's name and whether its circuit is open now (half-open counts as open:
+  // only a probe gets through).
+  std::vector<std::pair<std::string, bool>> Circuits() const;
+
  private:
   struct Provider;
   Provider* Find(const std::string& name);
@@ -50,6 +60,7 @@ class ProviderRegistry {
   std::vector<std::string> home_;
   const Clock& clock_;
   std::vector<std::unique_ptr<Provider>> providers_;
+  SendObserver observer_;
 };
 
 }  // namespace herald::dispatch

@@ -364,6 +364,7 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     out[i].deciding_subject_id = std::move(v.subject_id);
     out[i].explanation = v.explanation;
   }
+  if (observer_) observer_(out);
   return out;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -72,7 +73,13 @@ class EligibilityGate {
   const std::string& default_region() const { return default_region_; }
   const crypto::SuppressionHasher& hasher() const { return hasher_; }
 
+  // Called with every batch Decide() returns (the request path and dispatch; not the CRM
+  // card's matrix), for counting. Set once, before the gate is used.
+  using DecisionObserver = std::function<void(const std::vector<GateDecision>&)>;
+  void ObserveDecisions(DecisionObserver observer) { observer_ = std::move(observer); }
+
  private:
+  DecisionObserver observer_;
   const crypto::SuppressionHasher& hasher_;
   std::string default_region_;
   std::vector<std::string> home_;
