@@ -39,9 +39,8 @@ constexpr size_t kUnknownSubject = 11;
 
 }  // namespace
 
-DispatchMetrics::DispatchMetrics(prometheus::Registry& registry, db::Pool& pool,
-                                 const Clock& clock, ProviderRegistry& providers,
-                                 subscriptions::EligibilityGate& gate)
+DispatchMetrics::DispatchMetrics(prometheus::Registry& registry, db::Pool& pool, const Clock& clock,
+                                 ProviderRegistry& providers, subscriptions::EligibilityGate& gate)
     : pool_(pool),
       clock_(clock),
       providers_(providers),
@@ -54,10 +53,11 @@ DispatchMetrics::DispatchMetrics(prometheus::Registry& registry, db::Pool& pool,
                   .Help("How long the oldest due message has waited to be claimed")
                   .Register(registry)
                   .Add({})),
-      campaign_(prometheus::BuildGauge()
-                    .Name("herald_campaign_messages")
-                    .Help("Messages of scheduled, running and paused campaigns, by campaign and state")
-                    .Register(registry)),
+      campaign_(
+          prometheus::BuildGauge()
+              .Name("herald_campaign_messages")
+              .Help("Messages of scheduled, running and paused campaigns, by campaign and state")
+              .Register(registry)),
       circuit_(prometheus::BuildGauge()
                    .Name("herald_provider_circuit_open")
                    .Help("1 while the provider's circuit breaker holds its traffic back")
@@ -94,8 +94,7 @@ void DispatchMetrics::CountSend(const std::string& provider, const char* outcome
     auto key = std::make_pair(provider, std::string(outcome));
     auto it = send_counters_.find(key);
     if (it == send_counters_.end()) {
-      it = send_counters_
-               .emplace(key, &sends_.Add({{"provider", provider}, {"outcome", outcome}}))
+      it = send_counters_.emplace(key, &sends_.Add({{"provider", provider}, {"outcome", outcome}}))
                .first;
     }
     counter = it->second;

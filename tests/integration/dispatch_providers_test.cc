@@ -397,22 +397,20 @@ TEST(DispatchProvidersTest, FailingProviderIsTakenOutAndTrafficMovesToTheNext) {
   // every message passed the gate, and the outbox is empty.
   EXPECT_EQ(Metric(server, "herald_provider_circuit_open", {"provider=\"primary\""}), 1);
   EXPECT_EQ(Metric(server, "herald_provider_circuit_open", {"provider=\"backup\""}), 0);
-  EXPECT_EQ(Metric(server, "herald_dispatch_sends_total",
-                   {"provider=\"backup\"", "outcome=\"sent\""}),
-            kMessages);
-  EXPECT_EQ(Metric(server, "herald_dispatch_sends_total",
-                   {"provider=\"primary\"", "outcome=\"retry\""}),
-            connects_to_primary);
+  EXPECT_EQ(
+      Metric(server, "herald_dispatch_sends_total", {"provider=\"backup\"", "outcome=\"sent\""}),
+      kMessages);
+  EXPECT_EQ(
+      Metric(server, "herald_dispatch_sends_total", {"provider=\"primary\"", "outcome=\"retry\""}),
+      connects_to_primary);
   EXPECT_EQ(Metric(server, "herald_dispatch_sends_total",
                    {"provider=\"primary\"", "outcome=\"circuit_open\""}),
             refused_by_breaker);
-  EXPECT_GE(Metric(server, "herald_gate_decisions_total",
-                   {"decision=\"allow\"", "reason=\"NONE\""}),
-            kMessages);
+  EXPECT_GE(
+      Metric(server, "herald_gate_decisions_total", {"decision=\"allow\"", "reason=\"NONE\""}),
+      kMessages);
   for (const char* state : {"queued", "retrying", "sending"}) {
-    EXPECT_EQ(Metric(server, "herald_outbox_messages",
-                     {std::string("state=\"") + state + "\""}),
-              0)
+    EXPECT_EQ(Metric(server, "herald_outbox_messages", {std::string("state=\"") + state + "\""}), 0)
         << state;
   }
   EXPECT_EQ(Metric(server, "herald_outbox_oldest_age_seconds"), 0);
@@ -451,9 +449,7 @@ TEST(DispatchProvidersTest, RelayDownThenUpLosesNothing) {
   int64_t failed_attempts = Number(*db, "SELECT count(*) FROM message_attempts");
   // The outage as the dashboard shows it: every message waits to be retried.
   EXPECT_TRUE(Eventually(
-      [&] {
-        return Metric(server, "herald_outbox_messages", {"state=\"retrying\""}) == kMessages;
-      },
+      [&] { return Metric(server, "herald_outbox_messages", {"state=\"retrying\""}) == kMessages; },
       std::chrono::seconds(10), kDbPoll));
   // The breaker took the relay out, so recovery has to go through its half-open probe.
   EXPECT_GE(Number(*db, "SELECT count(*) FROM message_history WHERE note = '" +
@@ -656,16 +652,17 @@ TEST(DispatchMetricsTest, ADueMessageNobodyClaimsShowsAsWaiting) {
   server.AddEnv("HERALD_OPS_METRICS_CACHE_MS=0");
   server.Start();
   SendEach(server, testing::MakeSubjects(*db, 1, "w"), "waiting-");
-  EXPECT_TRUE(Eventually(
-      [&] { return Metric(server, "herald_outbox_oldest_age_seconds") >= 1.0; },
-      std::chrono::seconds(10), std::chrono::milliseconds(200)))
+  EXPECT_TRUE(Eventually([&] { return Metric(server, "herald_outbox_oldest_age_seconds") >= 1.0; },
+                         std::chrono::seconds(10), std::chrono::milliseconds(200)))
       << "the waiting message's age was never reported";
   EXPECT_EQ(Metric(server, "herald_outbox_messages", {"state=\"queued\""}), 1);
   EXPECT_EQ(Metric(server, "herald_dispatch_sends_total"), -1) << "nothing was sent";
   // A campaign's progress, by state, as its messages stand.
   std::string campaign = StartCampaign(server, testing::MakeSubjects(*db, 3, "c"));
-  const int64_t queued = Number(*db, "SELECT count(*) FROM messages WHERE status = 'queued'"
-                                     " AND campaign_id = '" + campaign + "'");
+  const int64_t queued = Number(*db,
+                                "SELECT count(*) FROM messages WHERE status = 'queued'"
+                                " AND campaign_id = '" +
+                                    campaign + "'");
   EXPECT_GE(queued, 3);
   EXPECT_TRUE(Eventually(
       [&] {

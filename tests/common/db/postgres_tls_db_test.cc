@@ -25,8 +25,8 @@
 namespace herald::db {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FreePort;
+using ::testing::HasSubstr;
 
 // A shell command's exit status and output, its errors included.
 int RunShell(const std::string& command, std::string* out) {
