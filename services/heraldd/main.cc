@@ -167,7 +167,7 @@ class ListenerTls {
 // A key ring kept in a file: re-read when the file changes, and swapped in for every signer
 // and verifier made from `ring` once `check` accepts it (the old keys stay otherwise).
 void WatchKeyRing(FileWatcher& watcher, const std::string& path, const char* name,
-                  crypto::KeyRing ring, std::function<void(const crypto::KeyRing&)> check) {
+                  crypto::KeyRing ring, const std::function<void(const crypto::KeyRing&)>& check) {
   if (path.empty()) return;
   watcher.Watch({path}, [path, name, ring, check]() mutable {
     crypto::KeyRing next = crypto::KeyRing::Parse(crypto::ReadKeyRingFile(path));
