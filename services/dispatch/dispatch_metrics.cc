@@ -90,7 +90,7 @@ DispatchMetrics::DispatchMetrics(prometheus::Registry& registry, db::Pool& pool,
 void DispatchMetrics::CountSend(const std::string& provider, const char* outcome) {
   prometheus::Counter* counter = nullptr;
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(sends_mu_);
     auto key = std::make_pair(provider, std::string(outcome));
     auto it = send_counters_.find(key);
     if (it == send_counters_.end()) {
@@ -103,7 +103,7 @@ void DispatchMetrics::CountSend(const std::string& provider, const char* outcome
 }
 
 void DispatchMetrics::Refresh() {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(refresh_mu_);
   for (const auto& [name, open] : providers_.Circuits()) {
     circuit_.Add({{"provider", name}}).Set(open ? 1 : 0);
   }

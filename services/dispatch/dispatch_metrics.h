@@ -57,8 +57,10 @@ class DispatchMetrics {
   prometheus::Family<prometheus::Counter>& decisions_;
   // Indexed by DenyReason (0: allowed); the last one counts unknown subjects.
   std::array<prometheus::Counter*, 12> decision_counters_{};
-  std::mutex mu_;  // the maps below, and Refresh
+  // Separate, so a scrape waiting on the database never holds up a worker counting a send.
+  std::mutex sends_mu_;  // send_counters_
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> send_counters_;
+  std::mutex refresh_mu_;  // Refresh, campaign_gauges_
   std::map<std::pair<std::string, std::string>, prometheus::Gauge*> campaign_gauges_;
 };
 
