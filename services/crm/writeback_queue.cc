@@ -37,20 +37,19 @@ constexpr db::Statement kMarkAddressOwners{"crm_outbox.mark_address_owners", R"s
 constexpr db::Statement kClaimTurn{"crm_outbox.claim_turn", R"sql(
   SELECT pg_advisory_xact_lock(hashtext('herald.crm_outbox.claim'))
 )sql"};
+// The rows are picked by the (due_at, subject_id) index and updated through the primary key:
+// joining the picked ids to the table instead hashed every row of the queue on each claim.
 constexpr db::Statement kClaim{"crm_outbox.claim", R"sql(
-  WITH due AS (
+  UPDATE crm_outbox o
+  SET due_at = $3, attempts = o.attempts + 1
+  WHERE o.subject_id = ANY(ARRAY(
     SELECT subject_id
     FROM crm_outbox
     WHERE state = 'pending' AND due_at <= $2
       AND NOT EXISTS (SELECT 1 FROM crm_outbox p WHERE p.state IN ('parked', 'parked_auth'))
     ORDER BY due_at, subject_id
     LIMIT $1
-    FOR UPDATE SKIP LOCKED
-  )
-  UPDATE crm_outbox o
-  SET due_at = $3, attempts = o.attempts + 1
-  FROM due
-  WHERE o.subject_id = due.subject_id
+    FOR UPDATE SKIP LOCKED))
   RETURNING o.subject_id, o.contact_id, o.revision, o.attempts
 )sql"};
 constexpr db::Statement kRenew{"crm_outbox.renew", R"sql(
