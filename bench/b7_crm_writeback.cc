@@ -8,6 +8,7 @@
 // stand-in can take on this machine.
 //   build/bench/bench_b7 [--smoke]
 #include <httplib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <iostream>
@@ -216,6 +217,10 @@ int main(int argc, char** argv) try {
   const std::set<std::string> wanted(contacts.begin(), contacts.end());
   Server worker(pg.Dsn("herald"), 8, "roles: api,worker\n" + crm_yaml);
   worker.AddEnv("HERALD_CRM_PASSWORD=Supervisor!1");
+  // Where the CPU goes: this process (the stand-in; its polling here is a few counter reads),
+  // PostgreSQL and heraldd, read at both ends of the timed window.
+  const double bench_cpu_before = CpuSeconds(getpid());
+  const double pg_cpu_before = pg.ServerCpuSeconds();
   const auto start = SteadyClock::now();
   worker.Start();
   const double startup = Seconds(start);
@@ -242,6 +247,9 @@ int main(int argc, char** argv) try {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  const double heraldd_cpu = CpuSeconds(worker.pid());
+  const double pg_cpu = pg.ServerCpuSeconds() - pg_cpu_before;
+  const double stand_in_cpu = CpuSeconds(getpid()) - bench_cpu_before;
   const int batches = creatio.batches();
   const int single_writes = creatio.single_writes();
   worker.Stop();
@@ -252,7 +260,16 @@ int main(int argc, char** argv) try {
             << seconds << " s\n";
 
   creatio.ClearRecord();
+  const double reference_cpu_before = CpuSeconds(getpid());
   const double reference = StandInCapacity(creatio, contacts, bodies);
+  const double reference_cpu = CpuSeconds(getpid()) - reference_cpu_before;
+  auto per_contact = [&](double cpu) { return static_cast<long>(cpu / n * 1e6); };
+  std::cerr << "B7 CPU, in core-seconds (µs per contact): Herald's run of " << seconds << " s on "
+            << std::thread::hardware_concurrency() << " cores: heraldd " << heraldd_cpu << " ("
+            << per_contact(heraldd_cpu) << "), PostgreSQL " << pg_cpu << " (" << per_contact(pg_cpu)
+            << "), the stand-in " << stand_in_cpu << " (" << per_contact(stand_in_cpu)
+            << "); the reference's " << n / reference << " s: the stand-in and its client "
+            << reference_cpu << " (" << per_contact(reference_cpu) << ")\n";
   const double ratio = reference > 0 ? rate / reference : 0;
   Report({"B7",
           "contacts written back/s, " + std::to_string(n) +

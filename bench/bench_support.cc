@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -115,6 +117,32 @@ double PeakRssMb(pid_t pid) {
   return -1;
 }
 
+namespace {
+
+// The fields of /proc/PID/stat after the command name (which may hold spaces and parentheses):
+// [0] is the state, [1] the parent pid, [11] utime and [12] stime in clock ticks.
+std::vector<std::string> StatFields(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream rest(stat.substr(close + 1));
+  std::vector<std::string> fields;
+  for (std::string f; rest >> f;) fields.push_back(f);
+  return fields;
+}
+
+double TicksToSeconds(const std::vector<std::string>& f) {
+  if (f.size() < 13) return -1;
+  return static_cast<double>(std::stoll(f[11]) + std::stoll(f[12])) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+double CpuSeconds(pid_t pid) { return TicksToSeconds(StatFields(std::to_string(pid))); }
+
 int FreePortIn(int first, int last) {
   for (int port = first; port <= last; ++port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -185,6 +213,22 @@ std::string Pg::Dsn(const std::string& db) const {
 
 std::string Pg::ConnArgs() const {
   return "-h 127.0.0.1 -p " + std::to_string(port_) + " -U postgres";
+}
+
+double Pg::ServerCpuSeconds() const {
+  std::ifstream pidfile(dir_ + "/data/postmaster.pid");
+  std::string postmaster;
+  std::getline(pidfile, postmaster);
+  if (postmaster.empty()) return -1;
+  double total = TicksToSeconds(StatFields(postmaster));
+  if (total < 0) return -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto fields = StatFields(pid);  // empty when the process has gone meanwhile
+    if (fields.size() >= 13 && fields[1] == postmaster) total += TicksToSeconds(fields);
+  }
+  return total;
 }
 
 std::string Pg::Psql(const std::string& db, const std::string& sql) const {
@@ -271,6 +315,13 @@ void Server::Start() {
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       throw std::runtime_error("heraldd exited during start-up:\n" + LogTail());
+    }
+    if (ready_through_ops_) {
+      httplib::Client ops("127.0.0.1", ops_port_);
+      ops.set_connection_timeout(std::chrono::milliseconds(200));
+      if (auto r = ops.Get("/readyz"); r && r->status == 200) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
     }
     if (channel->WaitForConnected(std::chrono::system_clock::now() +
                                   std::chrono::milliseconds(20))) {

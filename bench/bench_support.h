@@ -40,6 +40,9 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log_file = 
 int WaitExit(pid_t pid);
 // VmHWM of a live process, in MB (-1 when unknown).
 double PeakRssMb(pid_t pid);
+// CPU time (user + system, every thread) a live process has used so far, in seconds; -1
+// when unknown. A figure's CPU share is the difference of two readings.
+double CpuSeconds(pid_t pid);
 // A free loopback TCP port in [first, last], or 0.
 int FreePortIn(int first, int last);
 
@@ -55,6 +58,10 @@ class Pg {
   void CreateDatabase(const std::string& db) const;
   // -h/-p arguments for the PostgreSQL client tools.
   std::string ConnArgs() const;
+  // CPU seconds used so far by the server: the postmaster and its live children (backends,
+  // WAL writer, checkpointer ...). A backend that has exited no longer counts, so read it
+  // while the clients that matter are still connected.
+  double ServerCpuSeconds() const;
 
  private:
   std::string dir_;
@@ -70,11 +77,15 @@ class Server {
   // An extra NAME=value in heraldd's environment (e.g. a secret such as HERALD_CRM_PASSWORD,
   // which the config file never carries); before Start().
   void AddEnv(std::string name_value) { env_.push_back(std::move(name_value)); }
+  // Start() waits for the gRPC listener; a process without the api role has none, and is
+  // taken as started when its ops listener answers /readyz instead.
+  void ReadyThroughOps() { ready_through_ops_ = true; }
   void Start();
   int Stop();
   pid_t pid() const { return pid_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   int json_port() const { return json_port_; }  // the JSON API (api role)
+  int ops_port() const { return ops_port_; }    // /healthz, /readyz, /metrics
   std::shared_ptr<grpc::Channel> Channel() const;
   std::string LogTail() const;
 
@@ -82,6 +93,7 @@ class Server {
   std::string database_url_, extra_yaml_, dir_;
   std::vector<std::string> env_;
   int pool_size_;
+  bool ready_through_ops_ = false;
   int grpc_port_ = 0, json_port_ = 0, http_port_ = 0, ops_port_ = 0;
   pid_t pid_ = -1;
 };

@@ -35,6 +35,7 @@
 #include "services/dispatch/message_service.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
+#include "services/dispatch/throttle/shared_rate.h"
 #include "services/dispatch/worker/dispatch_worker.h"
 #include "services/heraldd/herald_config.h"
 #include "services/heraldd/readiness.h"
@@ -267,6 +268,9 @@ int Serve(const HeraldConfig& config) {
   request_confirmation.SetRegistry(&registry);
   dispatch::ProviderRegistry providers(config.core.providers, config.core.home_jurisdictions,
                                        clock);
+  // Provider limits and campaign pacing hold for every process of this database together.
+  dispatch::SharedRate shared_rate(pool, metrics.registry());
+  providers.ShareLimits(shared_rate);
   // Outbox, campaign, provider and gate figures for /metrics; observes `providers` and
   // `gate` from here on, before any send or decision.
   dispatch::DispatchMetrics dispatch_metrics(metrics.registry(), pool, clock, providers, gate);
@@ -476,6 +480,7 @@ int Serve(const HeraldConfig& config) {
     opts.links = &links;
     opts.hasher = &hasher;
     opts.report_tags = &report_tags;
+    opts.shared_rate = &shared_rate;
     if (config.core.public_base_url.rfind("https://", 0) != 0) {
       log::Warn(
           "public_base_url is not https: marketing mail goes out without "

@@ -9,6 +9,7 @@
 #include "services/dispatch/adapters/sms/twilio_sms_sender.h"
 #include "services/dispatch/adapters/smtp/smtp_relay_sender.h"
 #include "services/dispatch/throttle/circuit_breaker.h"
+#include "services/dispatch/throttle/shared_rate.h"
 #include "services/dispatch/throttle/token_bucket.h"
 
 namespace herald::dispatch {
@@ -175,7 +176,8 @@ ProviderRegistry::Provider* ProviderRegistry::Find(const std::string& name) {
   return nullptr;
 }
 
-DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<DeliveryResult()>& send) {
+DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<DeliveryResult()>& send,
+                                         const std::atomic<bool>* stop) {
   if (!p.breaker->Allow()) {
     DeliveryResult r;
     r.outcome = DeliveryOutcome::kRetry;
@@ -184,10 +186,26 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
     if (observer_) observer_(p.config.name, "circuit_open");
     return r;
   }
-  // Hold the provider's rate: every worker thread draws from the same bucket.
-  while (!p.bucket->TryAcquire()) {
-    std::this_thread::sleep_for(
-        std::max(p.bucket->TimeUntilAvailable(), std::chrono::microseconds(200)));
+  // Hold the provider's rate: every worker thread (and, when shared, every process) draws
+  // from the same bucket.
+  auto stopping = [stop] { return stop && stop->load(); };
+  bool taken;
+  if (shared_) {
+    const std::string limit = "provider:" + p.config.name;
+    taken = shared_->Acquire(limit, limit, p.config.rate_per_second, p.config.burst, 1, stopping);
+  } else {
+    while (!(taken = p.bucket->TryAcquire()) && !stopping()) {
+      std::this_thread::sleep_for(std::clamp(p.bucket->TimeUntilAvailable(),
+                                             std::chrono::microseconds(200),
+                                             std::chrono::microseconds(100000)));
+    }
+  }
+  if (!taken) {
+    DeliveryResult r;
+    r.outcome = DeliveryOutcome::kRetry;
+    r.detail = "shutting down";
+    r.not_attempted = true;
+    return r;
   }
   DeliveryResult r = send();
   // Only transport trouble counts against the provider: a refused recipient is no sign of
@@ -202,6 +220,15 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
   return r;
 }
 
+void ProviderRegistry::ShareLimits(SharedRate& shared) {
+  shared_ = &shared;
+  for (const auto& p : providers_) {
+    if (p->config.rate_per_second > 0) {
+      shared.Describe("provider:" + p->config.name, p->config.rate_per_second, p->config.burst);
+    }
+  }
+}
+
 std::vector<std::pair<std::string, bool>> ProviderRegistry::Circuits() const {
   std::vector<std::pair<std::string, bool>> out;
   for (const auto& p : providers_) {
@@ -210,21 +237,24 @@ std::vector<std::pair<std::string, bool>> ProviderRegistry::Circuits() const {
   return out;
 }
 
-DeliveryResult ProviderRegistry::SendEmail(const std::string& provider,
-                                           const EmailMessage& message) {
+DeliveryResult ProviderRegistry::SendEmail(const std::string& provider, const EmailMessage& message,
+                                           const std::atomic<bool>* stop) {
   Provider* p = Find(provider);
   if (!p || !p->email) {
     return {DeliveryOutcome::kRetry, 0, "", "", "provider not configured", "", std::nullopt};
   }
-  return Guarded(*p, [&] { return p->email->Send(message); });
+  return Guarded(
+      *p, [&] { return p->email->Send(message); }, stop);
 }
 
-DeliveryResult ProviderRegistry::SendSms(const std::string& provider, const SmsMessage& message) {
+DeliveryResult ProviderRegistry::SendSms(const std::string& provider, const SmsMessage& message,
+                                         const std::atomic<bool>* stop) {
   Provider* p = Find(provider);
   if (!p || !p->sms) {
     return {DeliveryOutcome::kRetry, 0, "", "", "provider not configured", "", std::nullopt};
   }
-  return Guarded(*p, [&] { return p->sms->Send(message); });
+  return Guarded(
+      *p, [&] { return p->sms->Send(message); }, stop);
 }
 
 }  // namespace herald::dispatch

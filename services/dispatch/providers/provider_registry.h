@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -18,10 +19,12 @@ namespace herald::dispatch {
 
 class TokenBucket;
 class CircuitBreaker;
+class SharedRate;
 
 // The configured providers, each built from its kind's registration (common/config/
 // adapter_kinds.h: typed settings, secret) by that kind's factory, with its own rate
-// limit shared by every worker thread and its own circuit breaker. Picks the provider for a
+// limit (shared by every worker thread, and by every process once ShareLimits is called) and
+// its own circuit breaker. Picks the provider for a
 // channel by priority, skipping open circuits; a failing provider's traffic moves to the
 // next one until it recovers.
 class ProviderRegistry {
@@ -38,9 +41,17 @@ class ProviderRegistry {
   // The provider called `name` when it serves `channel` and its circuit is closed; a reply
   // goes back through the provider its keyword came in by when that one can take it.
   std::optional<ProviderChoice> PickNamed(const std::string& name, Channel channel) const;
-  // Waits for the provider's rate limit, sends, and feeds its circuit breaker.
-  DeliveryResult SendEmail(const std::string& provider, const EmailMessage& message);
-  DeliveryResult SendSms(const std::string& provider, const SmsMessage& message);
+  // From now on the providers' rate limits hold for all processes together (rate_buckets in
+  // PostgreSQL, "provider:<name>"); without it each process keeps its own bucket. Once,
+  // before any send; `shared` outlives the registry's sends.
+  void ShareLimits(SharedRate& shared);
+  // Waits for the provider's rate limit, sends, and feeds its circuit breaker. When `stop`
+  // turns true during the wait, nothing is sent: the result is a retry marked not attempted
+  // (shutdown must not hang behind a slow limit).
+  DeliveryResult SendEmail(const std::string& provider, const EmailMessage& message,
+                           const std::atomic<bool>* stop = nullptr);
+  DeliveryResult SendSms(const std::string& provider, const SmsMessage& message,
+                         const std::atomic<bool>* stop = nullptr);
   bool empty() const { return providers_.empty(); }
 
   // Called after every send with the provider's name and the outcome: "sent", "retry",
@@ -55,12 +66,14 @@ class ProviderRegistry {
   struct Provider;
   Provider* Find(const std::string& name);
   void Add(const ProviderConfig& config, EmailTransportPtr email, SmsTransportPtr sms);
-  DeliveryResult Guarded(Provider& p, const std::function<DeliveryResult()>& send);
+  DeliveryResult Guarded(Provider& p, const std::function<DeliveryResult()>& send,
+                         const std::atomic<bool>* stop);
 
   std::vector<std::string> home_;
   const Clock& clock_;
   std::vector<std::unique_ptr<Provider>> providers_;
   SendObserver observer_;
+  SharedRate* shared_ = nullptr;
 };
 
 }  // namespace herald::dispatch

@@ -1,5 +1,6 @@
 #include "services/dispatch/worker/dispatch_worker.h"
 
+#include <algorithm>
 #include <system_error>
 
 #include "common/error.h"
@@ -39,6 +40,7 @@ void DispatchWorker::Stop() {
 void DispatchWorker::Loop(int index) {
   std::string owner = options_.name + "-" + std::to_string(index);
   auto last_advance = std::chrono::steady_clock::time_point();
+  auto last_purge = std::chrono::steady_clock::time_point();
   while (!stopping_) {
     // One thread starts due campaigns and finishes done ones, about once a second.
     if (index == 0 && std::chrono::steady_clock::now() - last_advance > std::chrono::seconds(1)) {
@@ -47,6 +49,16 @@ void DispatchWorker::Loop(int index) {
         campaigns_.AdvanceCampaigns();
       } catch (const std::exception& e) {
         log::Warn("campaign housekeeping failed", {{"error_type", typeid(e).name()}});
+      }
+    }
+    // Ended campaigns leave their pacing rows behind; once an hour they go.
+    if (index == 0 && options_.shared_rate &&
+        std::chrono::steady_clock::now() - last_purge > std::chrono::hours(1)) {
+      last_purge = std::chrono::steady_clock::now();
+      try {
+        options_.shared_rate->PurgeIdle();
+      } catch (const std::exception& e) {
+        log::Warn("rate limit housekeeping failed", {{"error_type", typeid(e).name()}});
       }
     }
     int claimed = 0;
@@ -165,8 +177,12 @@ void DispatchWorker::AddUnsubscribeFooter(const ClaimedMessage& m, const std::st
   }
 }
 
-void DispatchWorker::PaceCampaign(const ClaimedMessage& m) {
-  if (m.campaign_id.empty() || m.campaign_rate <= 0) return;
+bool DispatchWorker::PaceCampaign(const ClaimedMessage& m) {
+  if (m.campaign_id.empty() || m.campaign_rate <= 0) return true;
+  if (options_.shared_rate) {
+    return options_.shared_rate->Acquire("campaign:" + m.campaign_id, "campaign", m.campaign_rate,
+                                         1.0, 1, [this] { return stopping_.load(); });
+  }
   TokenBucket* bucket;
   {
     std::lock_guard lock(campaign_mu_);
@@ -174,18 +190,28 @@ void DispatchWorker::PaceCampaign(const ClaimedMessage& m) {
     if (!slot) slot = std::make_unique<TokenBucket>(m.campaign_rate, 1.0, clock_);
     bucket = slot.get();
   }
-  while (!bucket->TryAcquire() && !stopping_) {
-    std::this_thread::sleep_for(
-        std::max(bucket->TimeUntilAvailable(), std::chrono::microseconds(200)));
+  while (!bucket->TryAcquire()) {
+    if (stopping_) return false;
+    std::this_thread::sleep_for(std::clamp(bucket->TimeUntilAvailable(),
+                                           std::chrono::microseconds(200),
+                                           std::chrono::microseconds(100000)));
   }
+  return true;
 }
 
 Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
-  PaceCampaign(m);
   Outcome o;
   o.message_id = m.id;
   o.attempt = m.attempt;
   o.provider = m.provider;
+  if (!PaceCampaign(m)) {
+    // Stopping: handed back unattempted, like a message whose lease ran short.
+    o.started = o.ended = clock_.Now();
+    o.result.outcome = DeliveryOutcome::kRetry;
+    o.result.not_attempted = true;
+    o.result.detail = "shutting down";
+    return o;
+  }
   o.started = clock_.Now();
   try {
     std::set<std::string> allowed = MessageService::BuiltInVariables();
@@ -218,7 +244,7 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
         e.list_unsubscribe_subject = kRefusalMarker;
       }
       e.date = o.started;
-      o.result = providers_.SendEmail(m.provider, e);
+      o.result = providers_.SendEmail(m.provider, e, &stopping_);
     } else {
       std::string body = rendered.text;
       if (m.marketing) {
@@ -228,7 +254,7 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
       auto enc = sms::AnalyzeSms(body);
       o.sms_encoding = enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2";
       o.sms_segments = enc.segments;
-      o.result = providers_.SendSms(m.provider, {m.id, m.address, body});
+      o.result = providers_.SendSms(m.provider, {m.id, m.address, body}, &stopping_);
     }
   } catch (const Error&) {
     // A template that cannot render will never render: fail it, keep the rest.

@@ -13,6 +13,7 @@
 #include "services/dispatch/campaign_service.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
+#include "services/dispatch/throttle/shared_rate.h"
 #include "services/dispatch/throttle/token_bucket.h"
 #include "services/subscriptions/registry.h"
 
@@ -42,6 +43,9 @@ struct WorkerOptions {
   // Marketing SMS footers by language ("az", "ru", "en"); Azerbaijani when the subject's
   // locale has none.
   std::map<std::string, std::string> sms_footers;
+  // Campaign pacing for all processes together (rate_buckets, "campaign:<id>"); null: each
+  // process paces its own sends at the campaign's rate.
+  SharedRate* shared_rate = nullptr;
 };
 
 // The policy's refusal marker (seed §4.2, Azerbaijani): the subject of the mailto
@@ -82,8 +86,8 @@ class DispatchWorker {
   subscriptions::SubscriptionRegistry& registry_;
   const Clock& clock_;
   WorkerOptions options_;
-  // Waits for the campaign's own rate (shared by this process's worker threads).
-  void PaceCampaign(const ClaimedMessage& m);
+  // Waits for the campaign's own rate; false when the worker stops first (nothing is sent).
+  bool PaceCampaign(const ClaimedMessage& m);
 
   std::mutex campaign_mu_;
   std::map<std::string, std::unique_ptr<TokenBucket>> campaign_buckets_;

@@ -1,0 +1,145 @@
+#include "services/dispatch/throttle/shared_rate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "common/error.h"
+#include "common/log/log.h"
+
+namespace herald::dispatch {
+namespace {
+
+// Takes $2 tokens of $1 (rate $3 per second, burst $4) when they are there; answers whether it
+// did and, when not, the seconds until they will be, read in the statement's snapshot (a
+// competitor may take them first: the caller then asks again). One statement in its own implicit transaction, one round trip;
+// the set_config makes that transaction's commit asynchronous (see the header).
+constexpr db::Statement kTake{"rate_buckets.take", R"sql(
+  WITH async AS (
+    SELECT set_config('synchronous_commit', 'off', true)
+  ), taken AS (
+    INSERT INTO rate_buckets AS b (name, tat)
+    VALUES ($1, statement_timestamp() + make_interval(secs => $2::float8 / $3::float8))
+    ON CONFLICT (name) DO UPDATE
+    SET tat = greatest(b.tat, statement_timestamp()) + make_interval(secs => $2::float8 / $3::float8)
+    WHERE greatest(b.tat, statement_timestamp()) + make_interval(secs => $2::float8 / $3::float8)
+          <= statement_timestamp() + make_interval(secs => $4::float8 / $3::float8)
+    RETURNING 1
+  )
+  SELECT EXISTS (SELECT 1 FROM taken),
+         (SELECT extract(epoch FROM greatest(tat, statement_timestamp()) - statement_timestamp())
+                 + ($2::float8 - $4::float8) / $3::float8
+          FROM rate_buckets WHERE name = $1)
+  FROM async
+)sql"};
+
+// A row whose next token fell due in the past behaves exactly as no row (max(tat, now) is
+// now), so idle rows can go at any time: those idle for an hour do (ended campaigns).
+constexpr db::Statement kPurgeIdle{"rate_buckets.purge_idle", R"sql(
+  DELETE FROM rate_buckets WHERE tat < statement_timestamp() - interval '1 hour'
+)sql"};
+
+constexpr auto kRetryEvery = std::chrono::milliseconds(100);
+
+void CheckLimit(double rate, double burst, int n) {
+  if (!std::isfinite(rate) || !std::isfinite(burst) || burst < 1) {
+    throw InvalidArgument("burst", "a rate limit needs finite numbers and a burst of at least 1");
+  }
+  if (n > burst) {
+    throw InvalidArgument("tokens", "more tokens than the burst can never be taken at once");
+  }
+}
+
+}  // namespace
+
+SharedRate::SharedRate(db::Pool& pool, prometheus::Registry& metrics)
+    : pool_(pool),
+      tokens_(prometheus::BuildCounter()
+                  .Name("herald_rate_limit_tokens_total")
+                  .Help("Tokens this process took from a limit shared by every process (one per "
+                        "message sent through a rate-limited provider or paced campaign); the "
+                        "sum over processes is the combined rate")
+                  .Register(metrics)),
+      waited_(prometheus::BuildCounter()
+                  .Name("herald_rate_limit_wait_seconds_total")
+                  .Help("Seconds this process's senders waited for a shared limit's tokens")
+                  .Register(metrics)),
+      limit_(prometheus::BuildGauge()
+                 .Name("herald_rate_limit_per_second")
+                 .Help("A shared limit's configured rate: for all processes together")
+                 .Register(metrics)),
+      burst_(prometheus::BuildGauge()
+                 .Name("herald_rate_limit_burst")
+                 .Help("A shared limit's configured burst: for all processes together")
+                 .Register(metrics)) {}
+
+void SharedRate::Describe(const std::string& label, double rate, double burst) {
+  limit_.Add({{"limit", label}}).Set(rate);
+  burst_.Add({{"limit", label}}).Set(burst);
+}
+
+std::chrono::microseconds SharedRate::TryAcquire(const std::string& name, double rate,
+                                                 double burst, int n) {
+  if (rate <= 0 || n <= 0) return std::chrono::microseconds(0);
+  CheckLimit(rate, burst, n);
+  auto conn = pool_.Acquire();
+  pqxx::nontransaction txn(conn->raw());
+  auto row = conn->Exec(txn, kTake, name, n, rate, burst)[0];
+  if (row[0].as<bool>()) return std::chrono::microseconds(0);
+  double wait_s = row[1].is_null() ? 0 : row[1].as<double>();
+  // Never zero when refused: the caller would ask again at once.
+  return std::max(std::chrono::microseconds(1),
+                  std::chrono::microseconds(static_cast<int64_t>(std::ceil(wait_s * 1e6))));
+}
+
+int64_t SharedRate::PurgeIdle() {
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  auto n = static_cast<int64_t>(conn->Exec(txn, kPurgeIdle).affected_rows());
+  txn.commit();
+  return n;
+}
+
+void SharedRate::Unavailable(const std::string& label) {
+  // PostgreSQL is away: no token, no send. One line a minute at most.
+  int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+  int64_t last = last_error_log_s_.load();
+  if (now_s - last >= 60 && last_error_log_s_.compare_exchange_strong(last, now_s)) {
+    log::Warn("shared rate limit unavailable: sends wait", {{"limit", label}});
+  }
+}
+
+bool SharedRate::Acquire(const std::string& name, const std::string& label, double rate,
+                         double burst, int n, const std::function<bool()>& stopping) {
+  if (rate <= 0 || n <= 0) return true;
+  CheckLimit(rate, burst, n);
+  const auto started = std::chrono::steady_clock::now();
+  bool taken = false;
+  while (!stopping()) {
+    std::chrono::microseconds wait = kRetryEvery;
+    try {
+      wait = TryAcquire(name, rate, burst, n);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kInvalidArgument) throw;
+      Unavailable(label);
+    } catch (const std::exception&) {
+      Unavailable(label);
+    }
+    if (wait.count() == 0) {
+      taken = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::min<std::chrono::microseconds>(
+        std::max(wait, std::chrono::microseconds(200)), kRetryEvery));
+  }
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  waited_.Add({{"limit", label}}).Increment(waited);
+  if (taken) tokens_.Add({{"limit", label}}).Increment(n);
+  return taken;
+}
+
+}  // namespace herald::dispatch
