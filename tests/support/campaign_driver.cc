@@ -35,7 +35,8 @@ std::vector<std::string> MakeSubjects(TestDatabase& db, int n, const std::string
 }
 
 std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>& subjects,
-                          const v1::Content& content, const std::string& key) {
+                          const v1::Content& content, const std::string& key,
+                          double rate_per_second) {
   auto stub = v1::DispatchService::NewStub(server.Channel());
   v1::CreateCampaignResponse created;
   {
@@ -47,6 +48,7 @@ std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>
     r.set_topic("special_offers");
     r.set_channel(v1::EMAIL);
     *r.mutable_content() = content;
+    if (rate_per_second > 0) r.set_rate_per_second(rate_per_second);
     auto status = stub->CreateCampaign(&ctx, r, &created);
     EXPECT_TRUE(status.ok()) << status.error_message();
   }

@@ -41,6 +41,8 @@ class HeralddProcess {
   // Sends `sig` and waits; returns the exit status (or 128 + signal).
   int Stop(int sig);
   bool running() const { return pid_ > 0; }
+  // The child's process id while it runs (-1 otherwise): a worker names its leases after it.
+  pid_t pid() const { return pid_; }
 
   std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   // The public listener (recipient pages, SMS hooks).

@@ -18,7 +18,7 @@ class SmtpCapture {
 
   int port() const { return server_->port(); }
   const std::string& dir() const { return dir_; }
-  // Every captured message, in arrival order.
+  // Every captured message, in arrival order (none under --index-only: index.jsonl only).
   std::vector<std::string> Messages() const;
 
  private:

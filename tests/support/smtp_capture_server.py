@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """A capturing SMTP server for the SMTP adapter's integration tests (aiosmtpd).
 
-Accepted messages are written to OUT/<n>.eml, each with a line in OUT/index.jsonl that
-records the envelope, the connection it came over, and the message as Python's email
-package parses it (decoded headers, parts, defects), so tests check the message with a
-parser that is not ours. Every connection opened gets a line in OUT/connections.jsonl,
-which is how tests see connection reuse.
+Accepted messages are written to OUT/<n>.eml (not with --index-only), each with a line in
+OUT/index.jsonl that records the envelope, the connection it came over, the time it was
+stored, and the message as Python's email package parses it (decoded headers, parts,
+defects), so tests check the message with a parser that is not ours. Every connection
+opened gets a line in OUT/connections.jsonl, which is how tests see connection reuse.
 
 Prints "READY <port>" on stdout once listening (--port 0 picks a free port) and exits
 cleanly on SIGTERM or SIGINT.
@@ -36,8 +36,9 @@ def now_iso():
 class Recorder:
     """Numbers connections and messages and writes them to the output directory."""
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir, index_only=False):
         self.out_dir = out_dir
+        self.index_only = index_only
         os.makedirs(out_dir, exist_ok=True)
         self._connections = itertools.count(1)
         self._messages = itertools.count(1)
@@ -54,11 +55,13 @@ class Recorder:
 
     def message(self, record, content):
         n = next(self._messages)
-        path = os.path.join(self.out_dir, f"{n}.eml")
-        # Written whole before the reply goes out, so a test that got its 250 finds it.
-        with open(path + ".tmp", "wb") as f:
-            f.write(content)
-        os.replace(path + ".tmp", path)
+        path = None
+        if not self.index_only:
+            path = os.path.join(self.out_dir, f"{n}.eml")
+            # Written whole before the reply goes out, so a test that got its 250 finds it.
+            with open(path + ".tmp", "wb") as f:
+                f.write(content)
+            os.replace(path + ".tmp", path)
         record = dict(record, n=n, file=path, time=now_iso(), parsed=parse(content))
         self._append("index.jsonl", record)
         return n
@@ -187,11 +190,14 @@ def main():
     p.add_argument("--delay-ms", type=int, default=0, help="sleep before answering DATA")
     p.add_argument("--drop-mail-after", type=int, default=0, metavar="N",
                    help="drop a connection, unanswered, at its (N+1)th MAIL FROM")
+    p.add_argument("--index-only", action="store_true",
+                   help="record messages in index.jsonl only, without an .eml file each"
+                        " (tens of thousands of files are slow to write and remove)")
     args = p.parse_args()
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    recorder = Recorder(args.out)
+    recorder = Recorder(args.out, args.index_only)
     handler = CaptureHandler(recorder, dict(args.fail_rcpt), args.delay_ms,
                              args.drop_mail_after, args.smtps)
     smtp_kwargs = {"server_hostname": "capture.test", "enable_SMTPUTF8": True}
