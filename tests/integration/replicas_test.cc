@@ -115,6 +115,15 @@ std::vector<Arrival> Arrivals(const testing::SmtpCapture& sink) {
   return out;
 }
 
+// A limit counts tokens when they are taken, the sink stamps a message when it has arrived. The
+// time between varies: a few milliseconds for a message on an open connection, tens for the
+// first messages of a burst, which wait for their SMTP connections to be opened: the burst's
+// ten arrive spread over up to 80 ms here, so a window starting at its second arrival still
+// holds most of it and reaches tokens taken after the window's end.
+// Windows are therefore held to rate × (1 s + this spread) + burst; a limit kept per process
+// instead of shared sends about twice the rate and fails by far.
+constexpr double kArrivalSpreadS = 0.1;
+
 // The most arrivals in any window of one second: every window that could hold the most starts
 // at an arrival.
 size_t BusiestSecond(std::vector<double> times) {
@@ -471,16 +480,17 @@ TEST_F(ReplicasTest, REPL_3_AProvidersRateIsTheLimitOfAllProcessesTogether) {
   std::cout << "REPL-3: configured " << kRate << "/s with a burst of " << kBurst
             << "; measured over both processes " << rate << "/s (" << times.size()
             << " messages in " << *last - *first << " s); busiest one-second window " << busiest
-            << " (allowed " << kRate + kBurst << "); sent by worker: " << Shares(sent) << "\n";
+            << " (allowed " << kRate * (1 + kArrivalSpreadS) + kBurst
+            << "); sent by worker: " << Shares(sent) << "\n";
   // Both processes sent: one process alone would hold the limit by itself.
   ASSERT_GT(SentBy(sent, name_a), 0) << Shares(sent);
   ASSERT_GT(SentBy(sent, name_b), 0) << Shares(sent);
-  EXPECT_LE(static_cast<double>(busiest), kRate * 1 + kBurst)
+  EXPECT_LE(static_cast<double>(busiest), kRate * (1 + kArrivalSpreadS) + kBurst)
       << "the processes together sent faster than the provider's limit";
 }
 
 // REPL-4: a worker started while a paced campaign runs shares the rest of it without sending
-// anything twice.
+// anything twice, and the campaign's pace (burst 1) holds for both processes together.
 TEST_F(ReplicasTest, REPL_4_AWorkerStartedMidCampaignJoinsWithoutDoubleSending) {
   constexpr int kRecipients = 2000;
   constexpr double kCampaignRate = 200;
@@ -519,6 +529,8 @@ TEST_F(ReplicasTest, REPL_4_AWorkerStartedMidCampaignJoinsWithoutDoubleSending) 
             << " messages in " << *end - *start << " s; " << sent_before_join
             << " sent before the second worker started; busiest one-second window "
             << BusiestSecond(times) << "; sent by worker: " << Shares(sent) << "\n";
+  EXPECT_LE(static_cast<double>(BusiestSecond(times)), kCampaignRate * (1 + kArrivalSpreadS) + 1)
+      << "the two processes together sent the campaign faster than its rate";
 }
 
 }  // namespace
