@@ -31,7 +31,6 @@ namespace {
 constexpr double kLimit = 100;  // messages/s, all processes together
 constexpr int kBurst = 10;
 
-
 // The tokens a process took from the provider's shared limit, from its /metrics.
 double TokensTaken(const Server& s) {
   httplib::Client ops("127.0.0.1", s.ops_port());
@@ -59,9 +58,9 @@ int main(int argc, char** argv) try {
   mkdir(messages.c_str(), 0777);
   chmod(messages.c_str(), 0777);
   const std::string target = "127.0.0.1:" + std::to_string(sink_port);
-  pid_t sink = Spawn(
-      {"/usr/sbin/smtp-sink", "-u", "postfix", "-d", messages + "/%H%M%S.", target, "1000"},
-      dir + "/sink.log");
+  pid_t sink =
+      Spawn({"/usr/sbin/smtp-sink", "-u", "postfix", "-d", messages + "/%H%M%S.", target, "1000"},
+            dir + "/sink.log");
 
   Pg pg("b8");
   pg.CreateDatabase("herald");
@@ -134,8 +133,8 @@ int main(int argc, char** argv) try {
     }
     if (static_cast<int>(files.size()) >= n) break;
     if (SteadyClock::now() > deadline) {
-      throw std::runtime_error("only " + std::to_string(files.size()) + " of " +
-                               std::to_string(n) + " messages reached the sink in time");
+      throw std::runtime_error("only " + std::to_string(files.size()) + " of " + std::to_string(n) +
+                               " messages reached the sink in time");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -184,7 +183,8 @@ int main(int argc, char** argv) try {
           "combined send rate of 2 worker processes under one shared provider limit, " +
               std::to_string(n) + " messages into smtp-sink",
           rate, "msg/s", "the configured limit for all processes together (burst 10)", kLimit,
-          ratio, "0.9 <= ratio <= 1, busiest 1 s window <= limit + burst", ratio >= 0.9 && ratio <= 1.0 + 1.0 / kLimit && within});
+          ratio, "0.9 <= ratio <= 1, busiest 1 s window <= limit + burst",
+          ratio >= 0.9 && ratio <= 1.0 + 1.0 / kLimit && within});
   const double smaller = std::min(shares[0], shares[1]);
   const double share = shares[0] + shares[1] > 0 ? smaller / (shares[0] + shares[1]) : 0;
   Report({"B8.share", "the smaller worker process's share of the tokens", share, "fraction",

@@ -13,8 +13,9 @@ namespace {
 
 // Takes $2 tokens of $1 (rate $3 per second, burst $4) when they are there; answers whether it
 // did and, when not, the seconds until they will be, read in the statement's snapshot (a
-// competitor may take them first: the caller then asks again). One statement in its own implicit transaction, one round trip;
-// the set_config makes that transaction's commit asynchronous (see the header).
+// competitor may take them first: the caller then asks again). One statement in its own implicit
+// transaction, one round trip; the set_config makes that transaction's commit asynchronous (see the
+// header).
 constexpr db::Statement kTake{"rate_buckets.take", R"sql(
   WITH async AS (
     SELECT set_config('synchronous_commit', 'off', true)
@@ -79,8 +80,8 @@ void SharedRate::Describe(const std::string& label, double rate, double burst) {
   burst_.Add({{"limit", label}}).Set(burst);
 }
 
-std::chrono::microseconds SharedRate::TryAcquire(const std::string& name, double rate,
-                                                 double burst, int n) {
+std::chrono::microseconds SharedRate::TryAcquire(const std::string& name, double rate, double burst,
+                                                 int n) {
   if (rate <= 0 || n <= 0) return std::chrono::microseconds(0);
   CheckLimit(rate, burst, n);
   auto conn = pool_.Acquire();

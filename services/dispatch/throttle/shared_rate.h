@@ -44,8 +44,8 @@ class SharedRate {
   // least every 100 ms). While PostgreSQL cannot be reached it keeps trying, every 100 ms:
   // nothing may be sent without its token. `label` names the limit in metrics and logs
   // ("provider:<name>", "campaign"), never a person's data.
-  bool Acquire(const std::string& name, const std::string& label, double rate, double burst,
-               int n, const std::function<bool()>& stopping);
+  bool Acquire(const std::string& name, const std::string& label, double rate, double burst, int n,
+               const std::function<bool()>& stopping);
 
   // Deletes the rows of limits idle for an hour (an idle row and no row are the same limit);
   // returns how many. Housekeeping: any process may call it any time.

@@ -1,7 +1,5 @@
 // The rate limits every heraldd process of a database shares (rate_buckets), each "process"
 // here a SharedRate with its own connection pool.
-#include "services/dispatch/throttle/shared_rate.h"
-
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "services/dispatch/throttle/shared_rate.h"
 #include "tests/support/test_database.h"
 
 namespace herald::dispatch {
@@ -20,7 +19,8 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
 struct Replica {
-  explicit Replica(const std::string& dsn) : pool(dsn, 4, std::chrono::seconds(5)), rate(pool, metrics) {}
+  explicit Replica(const std::string& dsn)
+      : pool(dsn, 4, std::chrono::seconds(5)), rate(pool, metrics) {}
   db::Pool pool;
   prometheus::Registry metrics;
   SharedRate rate;
@@ -131,7 +131,8 @@ TEST_F(SharedRateTest, StoppingEndsTheWaitWithoutTakingAToken) {
     std::this_thread::sleep_for(milliseconds(200));
     stop = true;
   });
-  EXPECT_FALSE(r.rate.Acquire("campaign:slow", "campaign", 0.01, 1, 1, [&] { return stop.load(); }));
+  EXPECT_FALSE(
+      r.rate.Acquire("campaign:slow", "campaign", 0.01, 1, 1, [&] { return stop.load(); }));
   stopper.join();
   EXPECT_GT(r.rate.TryAcquire("campaign:slow", 0.01, 1), std::chrono::seconds(90));
 }
@@ -146,7 +147,8 @@ TEST_F(SharedRateTest, NoDatabaseNoToken) {
     std::this_thread::sleep_for(milliseconds(300));
     stop = true;
   });
-  EXPECT_FALSE(r.rate.Acquire("provider:sink", "provider:sink", 10, 1, 1, [&] { return stop.load(); }));
+  EXPECT_FALSE(
+      r.rate.Acquire("provider:sink", "provider:sink", 10, 1, 1, [&] { return stop.load(); }));
   stopper.join();
 }
 
@@ -157,7 +159,8 @@ TEST_F(SharedRateTest, PurgeDropsOnlyRowsIdleForAnHour) {
   Replica r(db_->dsn());
   ASSERT_EQ(r.rate.TryAcquire("campaign:ended", 10, 1), microseconds(0));
   ASSERT_EQ(r.rate.TryAcquire("provider:busy", 0.01, 1), microseconds(0));  // next in 100 s
-  db_->Exec("UPDATE rate_buckets SET tat = now() - interval '2 hours' WHERE name = 'campaign:ended'");
+  db_->Exec(
+      "UPDATE rate_buckets SET tat = now() - interval '2 hours' WHERE name = 'campaign:ended'");
   EXPECT_EQ(r.rate.PurgeIdle(), 1);
   EXPECT_EQ(db_->Scalar("SELECT string_agg(name, ',') FROM rate_buckets"), "provider:busy");
   EXPECT_GT(r.rate.TryAcquire("provider:busy", 0.01, 1), std::chrono::seconds(90));
