@@ -31,6 +31,7 @@
 #include "tests/support/campaign_driver.h"
 #include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
+#include "tests/support/opt_out_race.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
 
@@ -152,21 +153,7 @@ class ReplicasTest : public ::testing::Test {
   void SetUp() override {
     db_ = testing::TestDatabase::Create();
     HERALD_REQUIRE_DB(db_);
-    // A witness of every status change as it commits: a row written by the transaction that
-    // made it (so pg_xact_commit_timestamp(xmin) is that change's commit time), with the lease
-    // owner and attempt number a claim wrote. The ledger clears the owner when the attempt
-    // completes, so no column of its own says which process sent a message.
-    db_->Exec(R"sql(
-      CREATE TABLE status_commits (
-        message_id uuid NOT NULL, status text NOT NULL, owner text, attempt integer NOT NULL);
-      CREATE FUNCTION witness_status_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        INSERT INTO status_commits VALUES (NEW.id, NEW.status, NEW.lease_owner, NEW.attempts);
-        RETURN NULL;
-      END $$;
-      CREATE TRIGGER witness_status_commit AFTER UPDATE OF status ON messages
-        FOR EACH ROW EXECUTE FUNCTION witness_status_commit();
-    )sql");
+    testing::InstallStatusWitness(*db_);
   }
 
   // Starts a heraldd with `roles` on the test's database; a process that does not become
@@ -276,23 +263,7 @@ TEST_F(ReplicasTest, REPL_1_TwoWorkersSendEachRecipientExactlyOnceWhileOptOutsRa
   std::shuffle(victims.begin(), victims.end(), rng);
   victims.resize(kOptOuts);
   std::map<std::string, int64_t> reported;  // subject -> in-flight count it was told
-  std::thread opt_outs([&] {
-    auto stub = v1::SubscriptionService::NewStub(api->Channel());
-    std::mt19937 pace(7);
-    for (const auto& id : victims) {
-      grpc::ClientContext ctx;
-      testing::Authorize(ctx, HeralddProcess::kCrmKey);
-      v1::OptOutRequest r;
-      r.set_subject_id(id);
-      r.set_scope(v1::ALL_MARKETING);
-      r.mutable_proof()->set_source(v1::LINK);
-      v1::OptOutResponse resp;
-      auto status = stub->OptOut(&ctx, r, &resp);
-      EXPECT_TRUE(status.ok()) << status.error_message();
-      reported[id] = resp.in_flight_messages();
-      std::this_thread::sleep_for(std::chrono::microseconds(pace() % 8000));
-    }
-  });
+  std::thread opt_outs([&] { reported = testing::OptOutWhileSending(*api, victims); });
   opt_outs.join();
   ASSERT_TRUE(WaitUntilAllSettled(std::chrono::seconds(150)))
       << "the campaign did not finish; sent by worker: " << Shares(SentByWorker());
@@ -303,49 +274,18 @@ TEST_F(ReplicasTest, REPL_1_TwoWorkersSendEachRecipientExactlyOnceWhileOptOutsRa
 
   pqxx::connection conn(db_->dsn());
   pqxx::work txn(conn);  // only the witness's index and a temporary table are written
-  // Indexed now, not while the campaign runs: the queries below look up each message's
-  // witness rows.
-  txn.exec("CREATE INDEX status_commits_message ON status_commits (message_id, status)");
-  txn.exec(
-      "CREATE TEMP TABLE opt_out_at AS SELECT subject_id, pg_xact_commit_timestamp(xmin) AS t"
-      " FROM events WHERE type = 'opt_out'");
-  // 1. No recipient received a message claimed (by either worker) after their opt-out
-  //    committed (through the api process).
   std::vector<std::string> ids;
   for (const auto& a : arrivals) ids.push_back(a.message_id);
-  auto late = txn.exec_params(
-                     "SELECT count(*) FROM messages m JOIN status_commits h ON h.message_id = m.id"
-                     " AND h.status = 'sending' JOIN opt_out_at o ON o.subject_id = m.subject_id"
-                     " WHERE m.id IN (SELECT unnest($1::uuid[]))"
-                     " AND pg_xact_commit_timestamp(h.xmin) > o.t",
-                     db::ToArrayLiteral(ids))[0][0]
-                  .as<int64_t>();
-  EXPECT_EQ(late, 0) << "messages delivered although claimed after the opt-out";
+  auto race = testing::JudgeOptOutRace(txn, ids, reported);
+  // 1. No recipient received a message claimed (by either worker) after their opt-out
+  //    committed (through the api process).
+  EXPECT_EQ(race.late, 0) << "messages delivered although claimed after the opt-out";
   // 2. Each opt-out's in-flight count equals that recipient's messages in SENDING at its
   //    commit, whichever process held them.
-  std::map<std::string, int64_t> truth;
-  for (const auto& r :
-       txn.exec("SELECT o.subject_id::text, count(m.id) FILTER (WHERE"
-                "  (SELECT min(pg_xact_commit_timestamp(h.xmin)) FROM status_commits h"
-                "    WHERE h.message_id = m.id AND h.status = 'sending') < o.t"
-                "  AND coalesce((SELECT min(pg_xact_commit_timestamp(h.xmin)) FROM status_commits h"
-                "    WHERE h.message_id = m.id AND h.status IN ('sent', 'failed', 'retrying')),"
-                "    'infinity') > o.t)"
-                " FROM opt_out_at o LEFT JOIN messages m ON m.subject_id = o.subject_id"
-                " GROUP BY o.subject_id")) {
-    truth[r[0].as<std::string>()] = r[1].as<int64_t>();
-  }
-  int mismatches = 0, in_flight_hits = 0;
-  for (const auto& [id, n] : reported) {
-    if (truth[id] != n) ++mismatches;
-    if (n > 0) ++in_flight_hits;
-  }
-  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(race.mismatches, 0);
   // 3. The race really happened.
-  int64_t denied = txn.exec(
-                          "SELECT count(*) FROM messages WHERE status = 'suppressed'"
-                          " AND deny_reason = 8")[0][0]
-                       .as<int64_t>();
+  const int64_t denied = race.denied;
+  const int in_flight_hits = race.in_flight_hits;
   EXPECT_GE(denied, 100) << "fewer than 100 messages were denied mid-campaign";
   EXPECT_GE(in_flight_hits, 1) << "no opt-out met a message in flight: the test did not race";
   txn.commit();
