@@ -71,54 +71,13 @@ int main(int argc, char** argv) try {
   server.Start();
   SeedSubjects(pg, "herald", n, 10);
   auto ids = SubjectIds(pg, "herald");
-  auto stub = herald::v1::DispatchService::NewStub(server.Channel());
   std::string body(2048, 'x');
   for (size_t i = 64; i < body.size(); i += 72) body[i] = '\n';
-  herald::v1::CreateCampaignResponse created;
-  {
-    grpc::ClientContext ctx;
-    Authorize(ctx);
-    herald::v1::CreateCampaignRequest r;
-    r.set_idempotency_key("b5");
-    r.set_name("Bench");
-    r.set_topic("special_offers");
-    r.set_channel(herald::v1::EMAIL);
-    r.mutable_content()->set_subject("Offer");
-    r.mutable_content()->set_text(body);
-    auto st = stub->CreateCampaign(&ctx, r, &created);
-    if (!st.ok()) throw std::runtime_error("CreateCampaign: " + st.error_message());
-  }
-  {
-    grpc::ClientContext ctx;
-    Authorize(ctx);
-    herald::v1::AddRecipientsResponse added;
-    auto writer = stub->AddRecipients(&ctx, &added);
-    herald::v1::AddRecipientsRequest m;
-    m.set_campaign_id(created.campaign().id());
-    for (const auto& id : ids) {
-      m.add_rows()->set_subject_id(id);
-      if (m.rows_size() == 5000) {
-        writer->Write(m);
-        m.clear_rows();
-      }
-    }
-    if (m.rows_size()) writer->Write(m);
-    writer->WritesDone();
-    auto st = writer->Finish();
-    if (!st.ok() || added.added() != n) throw std::runtime_error("AddRecipients failed");
-  }
+  const std::string campaign = CreateCampaign(server, "b5", body, ids);
   pqxx::connection conn(pg.Dsn("herald"));
   std::cout << "campaign starting; heraldd pid " << server.pid() << std::endl;
   auto start = SteadyClock::now();
-  {
-    grpc::ClientContext ctx;
-    Authorize(ctx);
-    herald::v1::StartCampaignRequest s;
-    s.set_campaign_id(created.campaign().id());
-    herald::v1::Campaign c;
-    auto st = stub->StartCampaign(&ctx, s, &c);
-    if (!st.ok()) throw std::runtime_error("StartCampaign: " + st.error_message());
-  }
+  StartCampaign(server, campaign);
   auto deadline = start + std::chrono::minutes(15);
   while (Count(conn, R"sql(
            SELECT count(*)

@@ -83,43 +83,7 @@ int main(int argc, char** argv) try {
   SeedSubjects(pg, "herald", n, 0);
   auto ids = SubjectIds(pg, "herald");
 
-  auto stub = herald::v1::DispatchService::NewStub(api.Channel());
-  herald::v1::CreateCampaignResponse created;
-  {
-    grpc::ClientContext ctx;
-    Authorize(ctx);
-    herald::v1::CreateCampaignRequest r;
-    r.set_idempotency_key("b8");
-    r.set_name("Bench");
-    r.set_topic("special_offers");
-    r.set_channel(herald::v1::EMAIL);
-    r.mutable_content()->set_subject("Offer");
-    r.mutable_content()->set_text("Hello");
-    auto st = stub->CreateCampaign(&ctx, r, &created);
-    if (!st.ok()) throw std::runtime_error("CreateCampaign: " + st.error_message());
-  }
-  {
-    grpc::ClientContext ctx;
-    Authorize(ctx);
-    herald::v1::AddRecipientsResponse added;
-    auto writer = stub->AddRecipients(&ctx, &added);
-    herald::v1::AddRecipientsRequest m;
-    m.set_campaign_id(created.campaign().id());
-    for (const auto& id : ids) m.add_rows()->set_subject_id(id);
-    writer->Write(m);
-    writer->WritesDone();
-    auto st = writer->Finish();
-    if (!st.ok() || added.added() != n) throw std::runtime_error("AddRecipients failed");
-  }
-  {
-    grpc::ClientContext ctx;
-    Authorize(ctx);
-    herald::v1::StartCampaignRequest s;
-    s.set_campaign_id(created.campaign().id());
-    herald::v1::Campaign c;
-    auto st = stub->StartCampaign(&ctx, s, &c);
-    if (!st.ok()) throw std::runtime_error("StartCampaign: " + st.error_message());
-  }
+  StartCampaign(api, CreateCampaign(api, "b8", "Hello", ids));
 
   // One file per accepted message (smtp-sink -d): its modification time is the moment the
   // sink had the whole message, to the nanosecond; its X-Rcpt-Args line, the recipient.

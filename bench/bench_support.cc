@@ -27,6 +27,7 @@
 #include "common/crypto/hash.h"
 #include "common/domain/enums.h"
 #include "common/strict_int.h"
+#include "herald/v1/dispatch.grpc.pb.h"
 
 namespace herald::bench {
 namespace {
@@ -261,6 +262,56 @@ Server::~Server() {
 
 void Authorize(grpc::ClientContext& ctx) {
   ctx.AddMetadata("authorization", std::string("Bearer ") + Server::kKey);
+}
+
+std::string CreateCampaign(const Server& api, const std::string& idempotency_key,
+                           const std::string& text, const std::vector<std::string>& subject_ids) {
+  auto stub = herald::v1::DispatchService::NewStub(api.Channel());
+  herald::v1::CreateCampaignResponse created;
+  {
+    grpc::ClientContext ctx;
+    Authorize(ctx);
+    herald::v1::CreateCampaignRequest r;
+    r.set_idempotency_key(idempotency_key);
+    r.set_name("Bench");
+    r.set_topic("special_offers");
+    r.set_channel(herald::v1::EMAIL);
+    r.mutable_content()->set_subject("Offer");
+    r.mutable_content()->set_text(text);
+    auto st = stub->CreateCampaign(&ctx, r, &created);
+    if (!st.ok()) throw std::runtime_error("CreateCampaign: " + st.error_message());
+  }
+  grpc::ClientContext ctx;
+  Authorize(ctx);
+  herald::v1::AddRecipientsResponse added;
+  auto writer = stub->AddRecipients(&ctx, &added);
+  herald::v1::AddRecipientsRequest m;
+  m.set_campaign_id(created.campaign().id());
+  for (const auto& id : subject_ids) {
+    m.add_rows()->set_subject_id(id);
+    if (m.rows_size() == 5000) {
+      writer->Write(m);
+      m.clear_rows();
+    }
+  }
+  if (m.rows_size()) writer->Write(m);
+  writer->WritesDone();
+  auto st = writer->Finish();
+  if (!st.ok() || added.added() != static_cast<int64_t>(subject_ids.size())) {
+    throw std::runtime_error("AddRecipients failed: " + st.error_message());
+  }
+  return created.campaign().id();
+}
+
+void StartCampaign(const Server& api, const std::string& campaign_id) {
+  auto stub = herald::v1::DispatchService::NewStub(api.Channel());
+  grpc::ClientContext ctx;
+  Authorize(ctx);
+  herald::v1::StartCampaignRequest s;
+  s.set_campaign_id(campaign_id);
+  herald::v1::Campaign c;
+  auto st = stub->StartCampaign(&ctx, s, &c);
+  if (!st.ok()) throw std::runtime_error("StartCampaign: " + st.error_message());
 }
 
 void Server::Start() {

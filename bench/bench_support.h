@@ -100,6 +100,13 @@ class Server {
 
 void Authorize(grpc::ClientContext& ctx);
 
+// A campaign on special_offers by e-mail (subject "Offer", `text` as its body) with
+// `subject_ids` as its recipients, added in AddRecipients messages of 5,000 rows; returns its
+// id. Throws std::runtime_error on any failure.
+std::string CreateCampaign(const Server& api, const std::string& idempotency_key,
+                           const std::string& text, const std::vector<std::string>& subject_ids);
+void StartCampaign(const Server& api, const std::string& campaign_id);
+
 // `n` consenting subjects (fixed ids md5('subject-<i>')::uuid, CRM id crm-<i>, e-mail
 // b<i>@example.com, i = 1..n), every `opted_out_every`-th opted out of all marketing (0: none).
 // Set-based SQL, the same data on every run.

@@ -132,36 +132,7 @@ v1::Message GetMessage(HeralddProcess& server, const std::string& id) {
   return m;
 }
 
-// A line of the capture's index.jsonl: which message arrived, and when (by the sink's clock).
-struct Arrival {
-  std::string message_id;
-  double time = 0;  // seconds since the epoch
-};
-
-// "2026-11-27T19:10:00.123456+00:00" (Python's isoformat of a UTC time) in seconds.
-double ParseIsoUtc(const std::string& text) {
-  std::tm tm{};
-  double seconds = 0;
-  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &seconds) != 6) {
-    throw std::runtime_error("not an ISO time: " + text);
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<double>(timegm(&tm)) + seconds;
-}
-
-std::vector<Arrival> Arrivals(const testing::SmtpCapture& sink) {
-  std::vector<Arrival> out;
-  std::ifstream in(sink.dir() + "/index.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto rec = nlohmann::json::parse(line);
-    out.push_back({rec["parsed"]["headers"]["X-Herald-Message-Id"].get<std::string>(),
-                   ParseIsoUtc(rec["time"].get<std::string>())});
-  }
-  return out;
-}
+using Arrival = testing::SmtpCapture::Arrival;
 
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -276,7 +247,7 @@ TEST(DispatchProvidersTest, RateLimitIsNeverExceededByMoreThanTenPercent) {
              "SELECT string_agg(status || '=' || n, ', ') FROM"
              " (SELECT status, count(*) n FROM messages GROUP BY status) s");
 
-  auto arrivals = Arrivals(sink);
+  auto arrivals = sink.Arrivals();
   ASSERT_EQ(arrivals.size(), static_cast<size_t>(kMessages));
   std::set<std::string> distinct;
   for (const auto& a : arrivals) distinct.insert(a.message_id);
@@ -590,7 +561,7 @@ TEST(DispatchProvidersTest, CampaignRateIsHeld) {
       },
       std::chrono::seconds(40), kDbPoll));
   std::vector<double> times;
-  for (const auto& a : Arrivals(sink)) times.push_back(a.time);
+  for (const auto& a : sink.Arrivals()) times.push_back(a.time);
   std::sort(times.begin(), times.end());
   std::vector<double> steady;
   for (double t : times) {

@@ -52,7 +52,8 @@ OptOutRaceFindings JudgeOptOutRace(pqxx::transaction_base& txn,
   OptOutRaceFindings f;
   // Indexed now, not while the campaign runs: the queries below look up each message's
   // witness rows.
-  txn.exec("CREATE INDEX IF NOT EXISTS status_commits_message ON status_commits (message_id, status)");
+  txn.exec(
+      "CREATE INDEX IF NOT EXISTS status_commits_message ON status_commits (message_id, status)");
   txn.exec(
       "CREATE TEMP TABLE opt_out_at AS SELECT subject_id, pg_xact_commit_timestamp(xmin) AS t"
       " FROM events WHERE type = 'opt_out'");
@@ -86,6 +87,13 @@ OptOutRaceFindings JudgeOptOutRace(pqxx::transaction_base& txn,
                     " AND deny_reason = 8")[0][0]
                  .as<int64_t>();
   return f;
+}
+
+void ExpectOptOutsHonoured(const OptOutRaceFindings& f, int64_t min_denied) {
+  EXPECT_EQ(f.late, 0) << "messages delivered although claimed after the opt-out";
+  EXPECT_EQ(f.mismatches, 0) << "opt-outs told a wrong number of messages in flight";
+  EXPECT_GE(f.denied, min_denied) << "too few messages were denied mid-campaign";
+  EXPECT_GE(f.in_flight_hits, 1) << "no opt-out met a message in flight: the test did not race";
 }
 
 }  // namespace herald::testing

@@ -39,4 +39,10 @@ OptOutRaceFindings JudgeOptOutRace(pqxx::transaction_base& txn,
                                    const std::vector<std::string>& delivered,
                                    const std::map<std::string, int64_t>& reported);
 
+// The race's verdicts as test expectations: nothing delivered that was claimed after its
+// opt-out committed, every reported in-flight count true, and the race really happened (at
+// least `min_denied` messages refused mid-campaign, at least one opt-out meeting a message in
+// flight), so that the first two cannot pass on a run that raced nothing.
+void ExpectOptOutsHonoured(const OptOutRaceFindings& f, int64_t min_denied);
+
 }  // namespace herald::testing

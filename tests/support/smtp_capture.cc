@@ -3,12 +3,31 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
 namespace herald::testing {
+namespace {
+
+// "2026-11-27T19:10:00.123456+00:00" (Python's isoformat of a UTC time) in seconds.
+double ParseIsoUtc(const std::string& text) {
+  std::tm tm{};
+  double seconds = 0;
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &seconds) != 6) {
+    throw std::runtime_error("not an ISO time: " + text);
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(timegm(&tm)) + seconds;
+}
+
+}  // namespace
 
 SmtpCapture::SmtpCapture(const std::vector<std::string>& extra_args) {
   char tmpl[] = "/tmp/smtp-capture.XXXXXX";
@@ -36,6 +55,23 @@ std::vector<std::string> SmtpCapture::Messages() const {
     std::stringstream ss;
     ss << in.rdbuf();
     out.push_back(ss.str());
+  }
+  return out;
+}
+
+}  // namespace herald::testing
+
+namespace herald::testing {
+
+std::vector<SmtpCapture::Arrival> SmtpCapture::Arrivals() const {
+  std::vector<Arrival> out;
+  std::ifstream in(dir_ + "/index.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto rec = nlohmann::json::parse(line);
+    const auto& rcpts = rec["rcpt_tos"];
+    out.push_back({rec["parsed"]["headers"]["X-Herald-Message-Id"].get<std::string>(),
+                   rcpts.size() == 1 ? rcpts[0].get<std::string>() : rcpts.dump(),
+                   ParseIsoUtc(rec["time"].get<std::string>())});
   }
   return out;
 }

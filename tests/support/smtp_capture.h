@@ -21,6 +21,14 @@ class SmtpCapture {
   // Every captured message, in arrival order (none under --index-only: index.jsonl only).
   std::vector<std::string> Messages() const;
 
+  // One message as the sink received it, from index.jsonl (also under --index-only).
+  struct Arrival {
+    std::string message_id;  // X-Herald-Message-Id
+    std::string recipient;   // the envelope's RCPT TO (a JSON list when there were several)
+    double time = 0;         // when the sink stored it, by its clock: seconds since the epoch
+  };
+  std::vector<Arrival> Arrivals() const;
+
  private:
   std::string dir_;
   std::unique_ptr<CaptureServer> server_;
