@@ -268,8 +268,11 @@ int Serve(const HeraldConfig& config) {
   request_confirmation.SetRegistry(&registry);
   dispatch::ProviderRegistry providers(config.core.providers, config.core.home_jurisdictions,
                                        clock);
-  // Provider limits and campaign pacing hold for every process of this database together.
-  dispatch::SharedRate shared_rate(pool, metrics.registry());
+  // Provider limits and campaign pacing hold for every process of this database together. Two
+  // connections of their own: senders waiting for tokens never hold up claims, completions or
+  // API calls.
+  db::Pool limits_pool(config.core.database_url, 2, std::chrono::seconds(2));
+  dispatch::SharedRate shared_rate(limits_pool, metrics.registry());
   providers.ShareLimits(shared_rate);
   // Outbox, campaign, provider and gate figures for /metrics; observes `providers` and
   // `gate` from here on, before any send or decision.

@@ -388,13 +388,18 @@ TEST_F(ReplicasTest, REPL_3_AProvidersRateIsTheLimitOfAllProcessesTogether) {
   ASSERT_GT(SentBy(sent, name_b), 0) << Shares(sent);
   EXPECT_LE(static_cast<double>(busiest), kRate * (1 + kArrivalSpreadS) + kBurst)
       << "the processes together sent faster than the provider's limit";
+  // The limit bound: some second came close to it. Otherwise the processes could not even
+  // send at the limit, and a limit kept per process would pass as well (nothing proved).
+  EXPECT_GE(static_cast<double>(busiest), 0.8 * kRate) << "the limit never bound";
 }
 
 // REPL-4: a worker started while a paced campaign runs shares the rest of it without sending
 // anything twice, and the campaign's pace (burst 1) holds for both processes together.
 TEST_F(ReplicasTest, REPL_4_AWorkerStartedMidCampaignJoinsWithoutDoubleSending) {
-  constexpr int kRecipients = 2000;
-  constexpr double kCampaignRate = 200;
+  // A pace both processes together reach even on a loaded machine (the check below), so that
+  // a pace kept per process would exceed it.
+  constexpr int kRecipients = 1200;
+  constexpr double kCampaignRate = 100;
   testing::SmtpCapture sink({"--index-only"});
   auto first = Start("worker", sink.port(), 30);
   auto api = Start("api", sink.port(), 30);
@@ -403,7 +408,7 @@ TEST_F(ReplicasTest, REPL_4_AWorkerStartedMidCampaignJoinsWithoutDoubleSending) 
   testing::StartCampaign(*api, subjects, OfferContent(), "replicas-join", kCampaignRate);
   // Partway: a few hundred sent, most still queued.
   ASSERT_TRUE(Eventually(
-      [&] { return Number(*db_, "SELECT count(*) FROM messages WHERE status = 'sent'") >= 300; },
+      [&] { return Number(*db_, "SELECT count(*) FROM messages WHERE status = 'sent'") >= 200; },
       std::chrono::seconds(30), kDbPoll));
   int64_t sent_before_join = Number(*db_, "SELECT count(*) FROM messages WHERE status = 'sent'");
   ASSERT_LT(sent_before_join, kRecipients / 2) << "the campaign was not paced";
@@ -432,6 +437,8 @@ TEST_F(ReplicasTest, REPL_4_AWorkerStartedMidCampaignJoinsWithoutDoubleSending) 
             << BusiestSecond(times) << "; sent by worker: " << Shares(sent) << "\n";
   EXPECT_LE(static_cast<double>(BusiestSecond(times)), kCampaignRate * (1 + kArrivalSpreadS) + 1)
       << "the two processes together sent the campaign faster than its rate";
+  EXPECT_GE(static_cast<double>(BusiestSecond(times)), 0.8 * kCampaignRate)
+      << "the pace never bound";
 }
 
 }  // namespace

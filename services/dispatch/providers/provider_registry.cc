@@ -177,35 +177,36 @@ ProviderRegistry::Provider* ProviderRegistry::Find(const std::string& name) {
 }
 
 DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<DeliveryResult()>& send,
-                                         const std::atomic<bool>* stop) {
-  if (!p.breaker->Allow()) {
+                                         const GiveUp& give_up) {
+  auto not_attempted = [](std::string detail) {
     DeliveryResult r;
     r.outcome = DeliveryOutcome::kRetry;
-    r.detail = "provider circuit open";
+    r.detail = std::move(detail);
     r.not_attempted = true;
-    if (observer_) observer_(p.config.name, "circuit_open");
     return r;
-  }
-  // Hold the provider's rate: every worker thread (and, when shared, every process) draws
-  // from the same bucket.
-  auto stopping = [stop] { return stop && stop->load(); };
+  };
+  // Hold the provider's rate first: every worker thread (and, when shared, every process)
+  // draws from the same bucket. A token whose message is then not sent only lowers the rate.
+  const char* reason = nullptr;
+  auto giving_up = [&] { return give_up && (reason = give_up()) != nullptr; };
   bool taken;
   if (shared_) {
     const std::string limit = "provider:" + p.config.name;
-    taken = shared_->Acquire(limit, limit, p.config.rate_per_second, p.config.burst, 1, stopping);
+    taken = shared_->Acquire(limit, limit, p.config.rate_per_second, p.config.burst, 1, giving_up);
   } else {
-    while (!(taken = p.bucket->TryAcquire()) && !stopping()) {
+    while (!(taken = p.bucket->TryAcquire()) && !giving_up()) {
       std::this_thread::sleep_for(std::clamp(p.bucket->TimeUntilAvailable(),
                                              std::chrono::microseconds(200),
                                              std::chrono::microseconds(100000)));
     }
   }
-  if (!taken) {
-    DeliveryResult r;
-    r.outcome = DeliveryOutcome::kRetry;
-    r.detail = "shutting down";
-    r.not_attempted = true;
-    return r;
+  // The wait may have been long: ask again right before sending.
+  if (!taken || giving_up()) return not_attempted(reason ? reason : "given up");
+  // The breaker is asked after the wait, so that it judges the provider as it is now and a
+  // half-open probe is always followed by its outcome.
+  if (!p.breaker->Allow()) {
+    if (observer_) observer_(p.config.name, "circuit_open");
+    return not_attempted("provider circuit open");
   }
   DeliveryResult r = send();
   // Only transport trouble counts against the provider: a refused recipient is no sign of
@@ -238,23 +239,23 @@ std::vector<std::pair<std::string, bool>> ProviderRegistry::Circuits() const {
 }
 
 DeliveryResult ProviderRegistry::SendEmail(const std::string& provider, const EmailMessage& message,
-                                           const std::atomic<bool>* stop) {
+                                           const GiveUp& give_up) {
   Provider* p = Find(provider);
   if (!p || !p->email) {
     return {DeliveryOutcome::kRetry, 0, "", "", "provider not configured", "", std::nullopt};
   }
   return Guarded(
-      *p, [&] { return p->email->Send(message); }, stop);
+      *p, [&] { return p->email->Send(message); }, give_up);
 }
 
 DeliveryResult ProviderRegistry::SendSms(const std::string& provider, const SmsMessage& message,
-                                         const std::atomic<bool>* stop) {
+                                         const GiveUp& give_up) {
   Provider* p = Find(provider);
   if (!p || !p->sms) {
     return {DeliveryOutcome::kRetry, 0, "", "", "provider not configured", "", std::nullopt};
   }
   return Guarded(
-      *p, [&] { return p->sms->Send(message); }, stop);
+      *p, [&] { return p->sms->Send(message); }, give_up);
 }
 
 }  // namespace herald::dispatch

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,13 +44,16 @@ class ProviderRegistry {
   // PostgreSQL, "provider:<name>"); without it each process keeps its own bucket. Once,
   // before any send; `shared` outlives the registry's sends.
   void ShareLimits(SharedRate& shared);
-  // Waits for the provider's rate limit, sends, and feeds its circuit breaker. When `stop`
-  // turns true during the wait, nothing is sent: the result is a retry marked not attempted
-  // (shutdown must not hang behind a slow limit).
+  // Waits for the provider's rate limit, then asks its circuit breaker, sends, and feeds the
+  // breaker. When `give_up` answers true during the wait (the worker stops, or the message's
+  // lease runs short: a send that started after another worker reclaimed it would go out
+  // twice), nothing is sent: the result is a retry marked not attempted, with `give_up`'s
+  // reason. An empty `give_up` waits as long as the limit takes.
+  using GiveUp = std::function<const char*()>;  // null: go on; else the reason
   DeliveryResult SendEmail(const std::string& provider, const EmailMessage& message,
-                           const std::atomic<bool>* stop = nullptr);
+                           const GiveUp& give_up = {});
   DeliveryResult SendSms(const std::string& provider, const SmsMessage& message,
-                         const std::atomic<bool>* stop = nullptr);
+                         const GiveUp& give_up = {});
   bool empty() const { return providers_.empty(); }
 
   // Called after every send with the provider's name and the outcome: "sent", "retry",
@@ -67,7 +69,7 @@ class ProviderRegistry {
   Provider* Find(const std::string& name);
   void Add(const ProviderConfig& config, EmailTransportPtr email, SmsTransportPtr sms);
   DeliveryResult Guarded(Provider& p, const std::function<DeliveryResult()>& send,
-                         const std::atomic<bool>* stop);
+                         const GiveUp& give_up);
 
   std::vector<std::string> home_;
   const Clock& clock_;

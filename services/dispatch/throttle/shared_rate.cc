@@ -13,23 +13,25 @@ namespace {
 
 // Takes $2 tokens of $1 (rate $3 per second, burst $4) when they are there; answers whether it
 // did and, when not, the seconds until they will be, read in the statement's snapshot (a
-// competitor may take them first: the caller then asks again). One statement in its own implicit
-// transaction, one round trip; the set_config makes that transaction's commit asynchronous (see the
-// header).
+// competitor may take them first: the caller then asks again). One statement in its own
+// implicit transaction, one round trip; the set_config makes that transaction's commit
+// asynchronous (see the header). Time is clock_timestamp(), read when the row is judged (after
+// its lock is held), not when the statement arrived: a statement that queued behind the lock
+// must not be granted tokens as of its arrival.
 constexpr db::Statement kTake{"rate_buckets.take", R"sql(
   WITH async AS (
     SELECT set_config('synchronous_commit', 'off', true)
   ), taken AS (
     INSERT INTO rate_buckets AS b (name, tat)
-    VALUES ($1, statement_timestamp() + make_interval(secs => $2::float8 / $3::float8))
+    VALUES ($1, clock_timestamp() + make_interval(secs => $2::float8 / $3::float8))
     ON CONFLICT (name) DO UPDATE
-    SET tat = greatest(b.tat, statement_timestamp()) + make_interval(secs => $2::float8 / $3::float8)
-    WHERE greatest(b.tat, statement_timestamp()) + make_interval(secs => $2::float8 / $3::float8)
-          <= statement_timestamp() + make_interval(secs => $4::float8 / $3::float8)
+    SET tat = greatest(b.tat, clock_timestamp()) + make_interval(secs => $2::float8 / $3::float8)
+    WHERE greatest(b.tat, clock_timestamp()) + make_interval(secs => $2::float8 / $3::float8)
+          <= clock_timestamp() + make_interval(secs => $4::float8 / $3::float8)
     RETURNING 1
   )
   SELECT EXISTS (SELECT 1 FROM taken),
-         (SELECT extract(epoch FROM greatest(tat, statement_timestamp()) - statement_timestamp())
+         (SELECT extract(epoch FROM greatest(tat, clock_timestamp()) - clock_timestamp())
                  + ($2::float8 - $4::float8) / $3::float8
           FROM rate_buckets WHERE name = $1)
   FROM async
@@ -133,8 +135,15 @@ bool SharedRate::Acquire(const std::string& name, const std::string& label, doub
       taken = true;
       break;
     }
-    std::this_thread::sleep_for(std::min<std::chrono::microseconds>(
-        std::max(wait, std::chrono::microseconds(200)), kRetryEvery));
+    // Asking again before the tokens are due would only load the row: sleep until then (at
+    // least 200 µs), looking at `stopping` every 100 ms.
+    const auto due =
+        std::chrono::steady_clock::now() + std::max(wait, std::chrono::microseconds(200));
+    for (auto now = std::chrono::steady_clock::now(); now < due && !stopping();
+         now = std::chrono::steady_clock::now()) {
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(due - now, kRetryEvery));
+    }
   }
   const double waited =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

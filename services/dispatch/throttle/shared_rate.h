@@ -24,9 +24,11 @@ namespace herald::dispatch {
 // combined rate is the configured one however many processes there are. Each process sends
 // as fast as its share of the tokens lets it; the processes compete for them.
 //
-// A token costs one short transaction (four round trips) on a pooled connection, with
-// synchronous_commit off: a token taken just before a PostgreSQL crash may be forgotten,
-// which at worst lets one more burst through; nothing is sent twice because of it.
+// A token costs one statement (one round trip) on a connection of `pool`, committed with
+// synchronous_commit off: the tokens taken in the last moments before a PostgreSQL crash (a few
+// WAL-writer delays) may be forgotten, letting that many more through once; nothing is sent
+// twice because of it. heraldd gives it a small pool of its own, so that senders waiting for
+// tokens never take the connections claims, completions and API calls need.
 //
 // Thread-safety: every method may be called from any thread.
 class SharedRate {
@@ -40,9 +42,11 @@ class SharedRate {
   std::chrono::microseconds TryAcquire(const std::string& name, double rate, double burst,
                                        int n = 1);
 
-  // Waits until `n` tokens are taken; false when `stopping` turned true first (checked at
-  // least every 100 ms). While PostgreSQL cannot be reached it keeps trying, every 100 ms:
-  // nothing may be sent without its token. `label` names the limit in metrics and logs
+  // Waits until `n` tokens are taken; false when `stopping` turned true first (asked between
+  // attempts and every 100 ms while sleeping until the tokens are due; an attempt itself can
+  // take as long as getting a connection does). While PostgreSQL cannot be reached it keeps
+  // trying, every 100 ms: nothing may be sent without its token. `label` names the limit in metrics
+  // and logs
   // ("provider:<name>", "campaign"), never a person's data.
   bool Acquire(const std::string& name, const std::string& label, double rate, double burst, int n,
                const std::function<bool()>& stopping);

@@ -100,7 +100,7 @@ int DispatchWorker::RunOnce(const std::string& owner) {
       const auto& m = claimed[i];
       if (clock_.Now() + margin > m.lease_until) continue;
       try {
-        Outcome o = Deliver(m);
+        Outcome o = Deliver(m, margin);
         if (o.result.outcome == DeliveryOutcome::kSuppress) Suppress(m, o.result);
         outcomes[i] = std::move(o);
       } catch (const std::exception&) {
@@ -177,11 +177,13 @@ void DispatchWorker::AddUnsubscribeFooter(const ClaimedMessage& m, const std::st
   }
 }
 
-bool DispatchWorker::PaceCampaign(const ClaimedMessage& m) {
+bool DispatchWorker::PaceCampaign(const ClaimedMessage& m,
+                                  const ProviderRegistry::GiveUp& give_up) {
   if (m.campaign_id.empty() || m.campaign_rate <= 0) return true;
+  auto giving_up = [&] { return give_up() != nullptr; };
   if (options_.shared_rate) {
     return options_.shared_rate->Acquire("campaign:" + m.campaign_id, "campaign", m.campaign_rate,
-                                         1.0, 1, [this] { return stopping_.load(); });
+                                         1.0, 1, giving_up);
   }
   TokenBucket* bucket;
   {
@@ -191,7 +193,7 @@ bool DispatchWorker::PaceCampaign(const ClaimedMessage& m) {
     bucket = slot.get();
   }
   while (!bucket->TryAcquire()) {
-    if (stopping_) return false;
+    if (giving_up()) return false;
     std::this_thread::sleep_for(std::clamp(bucket->TimeUntilAvailable(),
                                            std::chrono::microseconds(200),
                                            std::chrono::microseconds(100000)));
@@ -199,17 +201,24 @@ bool DispatchWorker::PaceCampaign(const ClaimedMessage& m) {
   return true;
 }
 
-Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
+Outcome DispatchWorker::Deliver(const ClaimedMessage& m, std::chrono::microseconds margin) {
   Outcome o;
   o.message_id = m.id;
   o.attempt = m.attempt;
   o.provider = m.provider;
-  if (!PaceCampaign(m)) {
-    // Stopping: handed back unattempted, like a message whose lease ran short.
+  // Asked after every wait for a rate limit, right before the send.
+  ProviderRegistry::GiveUp give_up = [&]() -> const char* {
+    if (stopping_) return "shutting down";
+    if (clock_.Now() + margin > m.lease_until) return "lease nearly over";
+    return nullptr;
+  };
+  if (!PaceCampaign(m, give_up)) {
+    // Handed back unattempted, like a message whose lease ran short before its turn.
     o.started = o.ended = clock_.Now();
     o.result.outcome = DeliveryOutcome::kRetry;
     o.result.not_attempted = true;
-    o.result.detail = "shutting down";
+    const char* reason = give_up();
+    o.result.detail = reason ? reason : "given up";
     return o;
   }
   o.started = clock_.Now();
@@ -244,7 +253,7 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
         e.list_unsubscribe_subject = kRefusalMarker;
       }
       e.date = o.started;
-      o.result = providers_.SendEmail(m.provider, e, &stopping_);
+      o.result = providers_.SendEmail(m.provider, e, give_up);
     } else {
       std::string body = rendered.text;
       if (m.marketing) {
@@ -254,7 +263,7 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m) {
       auto enc = sms::AnalyzeSms(body);
       o.sms_encoding = enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2";
       o.sms_segments = enc.segments;
-      o.result = providers_.SendSms(m.provider, {m.id, m.address, body}, &stopping_);
+      o.result = providers_.SendSms(m.provider, {m.id, m.address, body}, give_up);
     }
   } catch (const Error&) {
     // A template that cannot render will never render: fail it, keep the rest.

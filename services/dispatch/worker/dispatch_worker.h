@@ -72,7 +72,9 @@ class DispatchWorker {
 
  private:
   void Loop(int index);
-  Outcome Deliver(const ClaimedMessage& m);
+  // Sends `m` unless the worker stops or its lease would have less than `margin` left when
+  // sending starts (after any wait for a rate limit): then it is handed back unattempted.
+  Outcome Deliver(const ClaimedMessage& m, std::chrono::microseconds margin);
   // The recipient's one-click unsubscribe and preference links for this message.
   std::pair<std::string, std::string> Links(const ClaimedMessage& m) const;
   std::string SmsFooter(const ClaimedMessage& m) const;
@@ -86,8 +88,9 @@ class DispatchWorker {
   subscriptions::SubscriptionRegistry& registry_;
   const Clock& clock_;
   WorkerOptions options_;
-  // Waits for the campaign's own rate; false when the worker stops first (nothing is sent).
-  bool PaceCampaign(const ClaimedMessage& m);
+  // Waits for the campaign's own rate; false when `give_up` gave a reason first (nothing is
+  // sent).
+  bool PaceCampaign(const ClaimedMessage& m, const ProviderRegistry::GiveUp& give_up);
 
   std::mutex campaign_mu_;
   std::map<std::string, std::unique_ptr<TokenBucket>> campaign_buckets_;

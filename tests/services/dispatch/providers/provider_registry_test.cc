@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+
 namespace herald::dispatch {
 namespace {
 
@@ -48,6 +51,49 @@ TEST(ProviderRegistryTest, AValidEntryServesItsChannel) {
   ASSERT_TRUE(sms.has_value());
   EXPECT_EQ(sms->name, "tw");
   EXPECT_FALSE(registry.Pick(Channel::kEmail, true).has_value());
+}
+
+class CountingTransport : public EmailTransport {
+ public:
+  explicit CountingTransport(std::atomic<int>& sends) : sends_(sends) {}
+  DeliveryResult Send(const EmailMessage&) override {
+    ++sends_;
+    DeliveryResult r;
+    r.outcome = DeliveryOutcome::kSent;
+    return r;
+  }
+
+ private:
+  std::atomic<int>& sends_;
+};
+
+// A send that waits for its rate limit asks its caller again when the wait ends: a message
+// whose lease ran short meanwhile (another worker may have reclaimed and sent it) or whose
+// worker stops is handed back unattempted, with the caller's reason, and never reaches the
+// transport.
+TEST(ProviderRegistryTest, ASendThatWaitedForItsLimitIsGivenUpWhenItsCallerSaysSo) {
+  SystemClock clock;
+  ProviderRegistry registry({}, {"RU"}, clock);
+  ProviderConfig slow;
+  slow.name = "slow";
+  slow.kind = "smtp";
+  slow.country = "RU";
+  slow.rate_per_second = 0.01;  // the second token is 100 s away
+  slow.burst = 1;
+  std::atomic<int> sends{0};
+  registry.AddEmail(slow, std::make_unique<CountingTransport>(sends));
+  EmailMessage m;
+  ASSERT_EQ(registry.SendEmail("slow", m).outcome, DeliveryOutcome::kSent);
+  ASSERT_EQ(sends.load(), 1);
+
+  const auto give_up_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  auto r = registry.SendEmail("slow", m, [&]() -> const char* {
+    return std::chrono::steady_clock::now() >= give_up_at ? "lease nearly over" : nullptr;
+  });
+  EXPECT_EQ(r.outcome, DeliveryOutcome::kRetry);
+  EXPECT_TRUE(r.not_attempted);
+  EXPECT_EQ(r.detail, "lease nearly over");
+  EXPECT_EQ(sends.load(), 1) << "the message reached the transport";
 }
 
 }  // namespace

@@ -35,20 +35,21 @@ class SharedRateTest : public ::testing::Test {
 TEST_F(SharedRateTest, TakesTheBurstAtOnceThenOneTokenPerIntervalOfTheRate) {
   HERALD_REQUIRE_DB(db_);
   Replica r(db_->dsn());
+  // One token a second (so the statements' own time cannot matter), three at once.
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(r.rate.TryAcquire("provider:sink", 10, 3), microseconds(0)) << "token " << i;
+    EXPECT_EQ(r.rate.TryAcquire("provider:sink", 1, 3), microseconds(0)) << "token " << i;
   }
-  // The fourth is 1/10 s after the first (the wait is less the time the statements took).
-  const microseconds wait = r.rate.TryAcquire("provider:sink", 10, 3);
+  // The fourth is 1 s after the first (the wait is less the time the statements took).
+  const microseconds wait = r.rate.TryAcquire("provider:sink", 1, 3);
   EXPECT_GT(wait, microseconds(0));
-  EXPECT_LE(wait, milliseconds(100));
+  EXPECT_LE(wait, std::chrono::seconds(1));
   // A refusal takes nothing: asking again is refused, for no longer than the first answer.
-  const microseconds again = r.rate.TryAcquire("provider:sink", 10, 3);
+  const microseconds again = r.rate.TryAcquire("provider:sink", 1, 3);
   if (again > microseconds(0)) {
     EXPECT_LE(again, wait);
   }
   // Another limit is another row.
-  EXPECT_EQ(r.rate.TryAcquire("campaign:c1", 10, 1), microseconds(0));
+  EXPECT_EQ(r.rate.TryAcquire("campaign:c1", 1, 1), microseconds(0));
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM rate_buckets"), "2");
 }
 
@@ -134,7 +135,10 @@ TEST_F(SharedRateTest, StoppingEndsTheWaitWithoutTakingAToken) {
   EXPECT_FALSE(
       r.rate.Acquire("campaign:slow", "campaign", 0.01, 1, 1, [&] { return stop.load(); }));
   stopper.join();
-  EXPECT_GT(r.rate.TryAcquire("campaign:slow", 0.01, 1), std::chrono::seconds(90));
+  // Still the one token's 100 s (less the time passed): a second token would have made it 200.
+  const microseconds wait = r.rate.TryAcquire("campaign:slow", 0.01, 1);
+  EXPECT_GT(wait, std::chrono::seconds(90));
+  EXPECT_LE(wait, std::chrono::seconds(100));
 }
 
 // With PostgreSQL away nothing is sent: the wait goes on (until stopped), never past it.
