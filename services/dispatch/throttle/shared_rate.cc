@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -122,7 +123,8 @@ bool SharedRate::Acquire(const std::string& name, const std::string& label, doub
   const auto started = std::chrono::steady_clock::now();
   bool taken = false;
   while (!stopping()) {
-    std::chrono::microseconds wait = kRetryEvery;
+    // Nothing when PostgreSQL could not be asked.
+    std::optional<std::chrono::microseconds> wait;
     try {
       wait = TryAcquire(name, rate, burst, n);
     } catch (const Error& e) {
@@ -131,14 +133,15 @@ bool SharedRate::Acquire(const std::string& name, const std::string& label, doub
     } catch (const std::exception&) {
       Unavailable(label);
     }
-    if (wait.count() == 0) {
+    if (wait && wait->count() == 0) {
       taken = true;
       break;
     }
     // Asking again before the tokens are due would only load the row: sleep until then (at
-    // least 200 µs), looking at `stopping` every 100 ms.
+    // least 200 µs; 100 ms while PostgreSQL is away), looking at `stopping` every 100 ms.
     const auto due =
-        std::chrono::steady_clock::now() + std::max(wait, std::chrono::microseconds(200));
+        std::chrono::steady_clock::now() + (wait ? std::max(*wait, std::chrono::microseconds(200))
+                                                 : std::chrono::microseconds(kRetryEvery));
     for (auto now = std::chrono::steady_clock::now(); now < due && !stopping();
          now = std::chrono::steady_clock::now()) {
       std::this_thread::sleep_for(
