@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/db/pool.h"
@@ -59,6 +60,9 @@ class SharedRate {
   void Describe(const std::string& label, double rate, double burst);
 
  private:
+  // TryAcquire, with PostgreSQL's absence as nothing (logged) instead of an exception.
+  std::optional<std::chrono::microseconds> Ask(const std::string& name, const std::string& label,
+                                               double rate, double burst, int n);
   void Unavailable(const std::string& label);
 
   db::Pool& pool_;
