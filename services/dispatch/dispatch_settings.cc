@@ -18,6 +18,10 @@ const config::Section<DispatchSettings>& DispatchSection() {
       config::Int("dispatch.batch_size", &S::batch_size, 1, 10000, "Messages one claim takes."),
       config::Int("dispatch.lease_s", &S::lease_s, 5, 3600,
                   "Seconds a claim is held before another worker may reclaim it."),
+      config::Int("dispatch.reclaim_grace_s", &S::reclaim_grace_s, 0, 600,
+                  "After the database was unreachable, seconds during which claims that ran "
+                  "out meanwhile are left to their workers (to record what they sent) before "
+                  "they are reclaimed."),
       config::Int("dispatch.retry_base_s", &S::retry_base_s, 1, 3600,
                   "First retry delay; each retry doubles it (with jitter) up to an hour."),
       config::Int("dispatch.max_attempts", &S::max_attempts, 1, 100,

@@ -14,6 +14,7 @@ struct DispatchSettings {
   int workers = 2;
   int batch_size = 100;
   int lease_s = 120;
+  int reclaim_grace_s = 10;
   int retry_base_s = 30;
   int max_attempts = 8;
   int max_age_s = 86400;

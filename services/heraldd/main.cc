@@ -472,6 +472,7 @@ int Serve(const HeraldConfig& config) {
     opts.batch_size = config.dispatch.batch_size;
     opts.send_concurrency = config.dispatch.send_concurrency;
     opts.lease = std::chrono::seconds(config.dispatch.lease_s);
+    opts.reclaim_grace = std::chrono::seconds(config.dispatch.reclaim_grace_s);
     opts.from_address = config.dispatch.email_from_address;
     opts.from_name = config.dispatch.email_from_name;
     char host[256] = "heraldd";

@@ -28,9 +28,8 @@ RetentionSweepResult RetentionSweep::Run() {
   result.message_contents_purged = batches([&](pqxx::work& txn) {
     return dispatch::ledger::PurgeSettledContent(*conn, txn, cutoff, kBatch);
   });
-  result.erased_messages_scrubbed = batches([&](pqxx::work& txn) {
-    return dispatch::ledger::ScrubErasedMessages(*conn, txn, kBatch, now);
-  });
+  result.erased_messages_scrubbed = batches(
+      [&](pqxx::work& txn) { return dispatch::ledger::ScrubErasedMessages(*conn, txn, kBatch); });
   result.destruction_records_purged =
       batches([&](pqxx::work& txn) { return PurgeDestructionRecords(*conn, txn, now, kBatch); });
   return result;

@@ -47,10 +47,13 @@ using testing::Number;
 // does not load the processes whose sending is measured.
 constexpr std::chrono::milliseconds kDbPoll(100);
 
-// Each worker process runs this many outbox threads, each claiming up to kBatchSize messages:
-// a killed process can have had at most kWorkerThreads * kBatchSize messages in flight.
+// Each worker process runs this many outbox threads, each claiming up to kBatchSize messages
+// and sending kSendConcurrency of them at once. Each outcome is recorded before its lane sends
+// again, so a killed process can have sent at most kWorkerThreads * kSendConcurrency messages
+// whose outcome it did not record.
 constexpr int kWorkerThreads = 2;
 constexpr int kBatchSize = 50;
+constexpr int kSendConcurrency = 4;  // dispatch.send_concurrency's default
 
 v1::Content OfferContent() {
   v1::Content c;
@@ -90,9 +93,11 @@ using Arrival = testing::SmtpCapture::Arrival;
 // first messages of a burst, which wait for their SMTP connections to be opened: the burst's
 // ten arrive spread over up to 80 ms here, so a window starting at its second arrival still
 // holds most of it and reaches tokens taken after the window's end.
+// On a loaded machine (ctest runs other integration tests beside this one) the latency from
+// token to arrival varies by more than 100 ms at times: windows of 121 were seen against 120.
 // Windows are therefore held to rate × (1 s + this spread) + burst; a limit kept per process
 // instead of shared sends about twice the rate and fails by far.
-constexpr double kArrivalSpreadS = 0.1;
+constexpr double kArrivalSpreadS = 0.2;
 
 // The most arrivals in any window of one second: every window that could hold the most starts
 // at an arrival.
@@ -288,7 +293,8 @@ TEST_F(ReplicasTest, REPL_1_TwoWorkersSendEachRecipientExactlyOnceWhileOptOutsRa
 
 // REPL-2: one of two workers is killed with SIGKILL mid-campaign; the other finishes the
 // campaign (reclaiming the dead one's leases once they run out). Nothing is lost; duplicates
-// are bounded by what the dead process can have held, workers x batch_size.
+// are bounded by what the dead process can have sent without recording it, workers x
+// send_concurrency.
 TEST_F(ReplicasTest, REPL_2_KillNineOfOneWorkerLosesNothing) {
   constexpr int kRecipients = 3000;
   constexpr int kLeaseS = 5;
@@ -338,8 +344,8 @@ TEST_F(ReplicasTest, REPL_2_KillNineOfOneWorkerLosesNothing) {
   }
   EXPECT_EQ(lost, 0) << "recipients without a message";
   EXPECT_EQ(per_recipient.size(), static_cast<size_t>(kRecipients)) << "mail to strangers";
-  EXPECT_LE(duplicates, kWorkerThreads * kBatchSize)
-      << "more duplicates than the killed process can have held";
+  EXPECT_LE(duplicates, kWorkerThreads * kSendConcurrency)
+      << "more duplicates than the killed process can have sent unrecorded";
   EXPECT_LE(duplicates, held) << "duplicates of messages the killed process did not hold";
   auto sent = SentByWorker();
   EXPECT_GT(SentBy(sent, survivor_name), 0) << Shares(sent);
@@ -347,7 +353,7 @@ TEST_F(ReplicasTest, REPL_2_KillNineOfOneWorkerLosesNothing) {
   std::cout << "REPL-2: " << kRecipients << " recipients in " << seconds << " s; killed "
             << victim_name << " holding " << held << " after " << sent_at_kill
             << " were sent; duplicates at the sink " << duplicates << " (bound "
-            << kWorkerThreads * kBatchSize << "); sent by worker: " << Shares(sent) << "\n";
+            << kWorkerThreads * kSendConcurrency << "); sent by worker: " << Shares(sent) << "\n";
 }
 
 // REPL-3: a provider's rate_per_second and burst bound what every process sends through it

@@ -1,5 +1,7 @@
 #include "tests/support/outbox.h"
 
+#include <string>
+
 #include "tests/support/eventually.h"
 
 namespace herald::testing {
@@ -13,6 +15,11 @@ bool OutboxSettled(const TestDatabase& db) {
 
 bool WaitForOutboxSettled(const TestDatabase& db, std::chrono::milliseconds timeout) {
   return Eventually([&] { return OutboxSettled(db); }, timeout, std::chrono::milliseconds(50));
+}
+
+int64_t LeaseToken(const TestDatabase& db, const std::string& message_id) {
+  return std::stoll(
+      db.Scalar("SELECT coalesce(lease_token, 0) FROM messages WHERE id = '" + message_id + "'"));
 }
 
 std::string OutboxSummary(const TestDatabase& db) {

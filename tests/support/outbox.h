@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "tests/support/test_database.h"
@@ -14,6 +15,10 @@ bool OutboxSettled(const TestDatabase& db);
 // Waits until the outbox has settled; false (after `timeout`) when it never did.
 bool WaitForOutboxSettled(const TestDatabase& db,
                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// The lease token of the claim that holds the message now (0: none holds it), for a test
+// that completes a claim the way its worker would.
+int64_t LeaseToken(const TestDatabase& db, const std::string& message_id);
 
 // The messages per status ("queued=2, sent=5"), for failure messages.
 std::string OutboxSummary(const TestDatabase& db);

@@ -97,7 +97,8 @@ constexpr db::Statement kCancelCampaign{"ledger.cancel_campaign", R"sql(
 // every other decision is a history row. A message still SENDING was held by a worker whose
 // lease ran out: its abandoned claim, if kept only on the message, becomes a history row in
 // its own place first (so does one an older release's completion left there), and the
-// reclaim itself is a history row.
+// reclaim itself is a history row. The messages leased ($6 the worker, $7 the lease in
+// seconds, on PostgreSQL's clock) share one new lease token, returned.
 constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
   WITH u AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[], $5::text[])
@@ -122,14 +123,18 @@ constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
     SELECT u.id, u.status, nullif(u.reason, 0), u.note, $8
     FROM u JOIN prev b ON b.id = u.id
     WHERE NOT b.routine
-  )
+  ),
+  -- Volatile, so evaluated once: one token for the whole claim.
+  tok AS (SELECT nextval('message_lease_token_seq') AS token)
   UPDATE messages m SET
     status = u.status,
     deny_reason = nullif(u.reason, 0),
     provider = nullif(u.provider, ''),
     attempts = m.attempts + CASE WHEN u.status = 'sending' THEN 1 ELSE 0 END,
     lease_owner = CASE WHEN u.status = 'sending' THEN $6 END,
-    lease_expires_at = CASE WHEN u.status = 'sending' THEN $7::timestamptz END,
+    lease_expires_at = CASE WHEN u.status = 'sending'
+                       THEN clock_timestamp() + make_interval(secs => $7) END,
+    lease_token = CASE WHEN u.status = 'sending' THEN tok.token END,
     leased_at = CASE WHEN b.routine THEN $8::timestamptz END,
     lease_seq = CASE WHEN b.routine THEN nextval('message_history_id_seq') END,
     next_attempt_at = CASE WHEN u.status = 'retrying' THEN $9::timestamptz
@@ -137,8 +142,9 @@ constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
     first_attempt_at = CASE WHEN u.status = 'sending' THEN coalesce(m.first_attempt_at, $8)
                        ELSE m.first_attempt_at END,
     updated_at = $8
-  FROM u JOIN prev b ON b.id = u.id
+  FROM u JOIN prev b ON b.id = u.id, tok
   WHERE m.id = u.id
+  RETURNING m.lease_token
 )sql"};
 
 // History rows of completions: $6 is the row's place when it was drawn already (a claim
@@ -152,7 +158,9 @@ constexpr db::Statement kHistory{"ledger.history", R"sql(
 )sql"};
 
 // $12..$13: the claim kept on the message (NULL when it is a history row); $14..$15: the
-// completion when it is the routine move to SENT (its place is drawn here), at $16.
+// completion when it is the routine move to SENT (its place is drawn here), at $16. An
+// attempt recorded already (same message, number and start) is not recorded twice: a worker
+// records again when it cannot tell whether its commit went through.
 constexpr db::Statement kAttempts{"ledger.attempts", R"sql(
   INSERT INTO message_attempts (message_id, number, provider, started_at, ended_at, outcome,
     code, enhanced_status, provider_code, detail, provider_message_id, claimed_at,
@@ -167,15 +175,20 @@ constexpr db::Statement kAttempts{"ledger.attempts", R"sql(
               $12::timestamptz[], $13::bigint[], $14::boolean[], $15::text[])
     AS u(id, number, provider, started, ended, outcome, code, enhanced, pcode, detail, pid,
          claimed_at, claimed_seq, sent, sent_note)
+  WHERE NOT EXISTS (SELECT 1 FROM message_attempts a
+                    WHERE a.message_id = u.id AND a.number = u.number
+                      AND a.started_at = u.started)
 )sql"};
 
-// Only the attempt that still holds the message may complete it: a reclaimed message belongs
-// to its new attempt (attempts moved on). A report may have settled the held message already
-// (a bounce while SENDING): the completion keeps that status and still ends the lease. In SET,
-// m.status is the status before this statement; RETURNING shows the one after it, and (from
-// `held`, the row as this statement found it) the claim kept on the message for the
-// completion to record. Only a claim changes the lease columns, and it also moves attempts
-// on, so a row changed under this statement no longer matches at all.
+// Only the claim that still holds the message may complete it (its lease token, $9): a
+// reclaimed message belongs to its new claim, and a repeated completion (a commit whose
+// outcome was in doubt, recorded again) finds the lease ended and changes nothing. The lease
+// may have run out meanwhile: while nobody reclaimed the message, its worker's word stands. A
+// report may have settled the held message already (a bounce while SENDING): the completion keeps
+// that status and still ends the lease. In SET, m.status is the status before this statement;
+// RETURNING shows the one after it, and (from `held`, the row as this statement found it) the claim
+// kept on the message for the completion to record. Only a claim changes the lease columns, and it
+// also moves attempts on, so a row changed under this statement no longer matches at all.
 constexpr db::Statement kComplete{"ledger.complete", R"sql(
   UPDATE messages m SET
     status = CASE WHEN m.status = 'sending' THEN u.status ELSE m.status END,
@@ -183,15 +196,16 @@ constexpr db::Statement kComplete{"ledger.complete", R"sql(
     attempts = m.attempts - u.uncounted,
     lease_owner = NULL,
     lease_expires_at = NULL,
+    lease_token = NULL,
     updated_at = $5,
     leased_at = NULL,
     lease_seq = NULL,
     sms_encoding = coalesce(nullif(u.enc, ''), m.sms_encoding),
     sms_segments = coalesce(nullif(u.seg, 0), m.sms_segments)
   FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $6::text[], $7::int[],
-              $8::int[]) AS u(id, attempt, status, next_at, enc, seg, uncounted)
+              $8::int[], $9::bigint[]) AS u(id, attempt, status, next_at, enc, seg, uncounted, token)
     JOIN messages held ON held.id = u.id
-  WHERE m.id = u.id AND m.attempts = u.attempt
+  WHERE m.id = u.id AND m.lease_token = u.token AND m.attempts = u.attempt
     AND (m.status = 'sending'
          OR (m.status IN ('delivered', 'undelivered') AND m.lease_owner IS NOT NULL))
   RETURNING m.id::text, m.status, m.status <> u.status, held.leased_at::text, held.lease_seq
@@ -241,7 +255,7 @@ constexpr db::Statement kScrubForErasure{"ledger.scrub_for_erasure", R"sql(
     UPDATE messages m SET address = NULL, match_key = NULL, subject_template = NULL,
       text_template = NULL, html_template = NULL, variables = '{}', updated_at = $4
     WHERE m.status <> 'sending'
-      AND (m.lease_owner IS NULL OR m.lease_expires_at <= $4)
+      AND (m.lease_owner IS NULL OR m.lease_expires_at <= clock_timestamp())
       AND (m.subject_id = $1::uuid
            OR (m.match_key IS NOT NULL
                AND (m.channel, m.match_key) IN (SELECT * FROM unnest($2::smallint[], $3::text[]))))
@@ -296,7 +310,7 @@ constexpr db::Statement kScrubErased{"ledger.scrub_erased", R"sql(
     WHERE id IN (
       SELECT m.id FROM messages m JOIN subjects s ON s.id = m.subject_id
       WHERE s.state <> 'active' AND m.status NOT IN ('sending', 'queued', 'retrying')
-        AND (m.lease_owner IS NULL OR m.lease_expires_at <= $2)
+        AND (m.lease_owner IS NULL OR m.lease_expires_at <= clock_timestamp())
         AND (m.address IS NOT NULL OR m.match_key IS NOT NULL)
       LIMIT $1
     )
@@ -367,10 +381,10 @@ int64_t CancelCampaignMessages(db::Connection& conn, pqxx::transaction_base& txn
       conn.Exec(txn, kCancelCampaign, campaign_id, ToIso8601(now)).affected_rows());
 }
 
-void RecordClaims(db::Connection& conn, pqxx::transaction_base& txn,
-                  const std::vector<ClaimDecision>& decisions, const std::string& worker,
-                  Timestamp lease_until, Timestamp retry_at, Timestamp now) {
-  if (decisions.empty()) return;
+int64_t RecordClaims(db::Connection& conn, pqxx::transaction_base& txn,
+                     const std::vector<ClaimDecision>& decisions, const std::string& worker,
+                     std::chrono::seconds lease, Timestamp retry_at, Timestamp now) {
+  if (decisions.empty()) return 0;
   std::vector<std::string> ids, statuses, reasons, providers, notes;
   for (const auto& d : decisions) {
     ids.push_back(d.id);
@@ -379,9 +393,14 @@ void RecordClaims(db::Connection& conn, pqxx::transaction_base& txn,
     providers.push_back(d.provider);
     notes.push_back(d.note);
   }
-  conn.Exec(txn, kMarkClaimed, db::ToArrayLiteral(ids), db::ToArrayLiteral(statuses),
-            db::ToArrayLiteral(reasons), db::ToArrayLiteral(providers), db::ToArrayLiteral(notes),
-            worker, ToIso8601(lease_until), ToIso8601(now), ToIso8601(retry_at));
+  auto rows = conn.Exec(txn, kMarkClaimed, db::ToArrayLiteral(ids), db::ToArrayLiteral(statuses),
+                        db::ToArrayLiteral(reasons), db::ToArrayLiteral(providers),
+                        db::ToArrayLiteral(notes), worker, static_cast<double>(lease.count()),
+                        ToIso8601(now), ToIso8601(retry_at));
+  for (const auto& r : rows) {
+    if (!r[0].is_null()) return r[0].as<int64_t>();
+  }
+  return 0;
 }
 
 namespace {
@@ -410,11 +429,12 @@ std::vector<Completed> RecordCompletions(db::Connection& conn, pqxx::transaction
   if (completions.empty()) return {};
   const std::string now_text = ToIso8601(now);
   std::vector<std::string> ids, statuses, next_at, encodings;
-  std::vector<long long> attempts, segments, uncounted;
+  std::vector<long long> attempts, segments, uncounted, tokens;
   std::map<std::string, const Completion*> by_id;
   for (const auto& c : completions) {
     ids.push_back(c.message_id);
     attempts.push_back(c.attempt);
+    tokens.push_back(c.lease_token);
     statuses.emplace_back(StatusText(c.status));
     next_at.push_back(ToIso8601(c.status == MessageStatus::kRetrying ? c.next_attempt_at : now));
     encodings.push_back(c.sms_encoding);
@@ -425,7 +445,7 @@ std::vector<Completed> RecordCompletions(db::Connection& conn, pqxx::transaction
   auto done = conn.Exec(txn, kComplete, db::ToArrayLiteral(ids), db::ToArrayLiteral(attempts),
                         db::ToArrayLiteral(statuses), db::ToArrayLiteral(next_at), now_text,
                         db::ToArrayLiteral(encodings), db::ToArrayLiteral(segments),
-                        db::ToArrayLiteral(uncounted));
+                        db::ToArrayLiteral(uncounted), db::ToArrayLiteral(tokens));
 
   // The claim each completion ended, when it is kept on the message (a routine claim).
   struct Ended {
@@ -547,9 +567,8 @@ int64_t PurgeSettledContent(db::Connection& conn, pqxx::transaction_base& txn, T
   return conn.Exec(txn, kPurgeSettledContent, ToIso8601(cutoff), limit)[0][0].as<int64_t>();
 }
 
-int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit,
-                            Timestamp now) {
-  return conn.Exec(txn, kScrubErased, limit, ToIso8601(now))[0][0].as<int64_t>();
+int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit) {
+  return conn.Exec(txn, kScrubErased, limit)[0][0].as<int64_t>();
 }
 
 std::vector<Transition> History(db::Connection& conn, pqxx::transaction_base& txn,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <pqxx/pqxx>
@@ -74,9 +75,13 @@ struct ClaimDecision {
 // counts an attempt; RETRYING waits until `retry_at`. A routine claim is kept on the message
 // until its completion records it on the attempt row (or, when no attempt row follows, as a
 // history row); so a message whose worker died mid-send still shows SENDING in History().
-void RecordClaims(db::Connection& conn, pqxx::transaction_base& txn,
-                  const std::vector<ClaimDecision>& decisions, const std::string& worker,
-                  Timestamp lease_until, Timestamp retry_at, Timestamp now);
+//
+// The messages moved to SENDING are leased to `worker` for `lease` from now by PostgreSQL's
+// clock (so no process's clock decides when a lease has run out), under one new lease token:
+// returned (0 when nothing was leased). Only a completion carrying that token ends them.
+int64_t RecordClaims(db::Connection& conn, pqxx::transaction_base& txn,
+                     const std::vector<ClaimDecision>& decisions, const std::string& worker,
+                     std::chrono::seconds lease, Timestamp retry_at, Timestamp now);
 
 // One attempt that reached a provider (texts already storable: valid UTF-8, bounded).
 struct AttemptRecord {
@@ -93,6 +98,7 @@ struct AttemptRecord {
 struct Completion {
   std::string message_id;
   int attempt = 0;
+  int64_t lease_token = 0;  // the claim's (RecordClaims); a completion of another claim is void
   MessageStatus status = MessageStatus::kSent;  // SENT, RETRYING or FAILED
   Timestamp next_attempt_at;                    // RETRYING only
   std::string note;
@@ -108,8 +114,11 @@ struct Completed {
   bool settled_by_report = false;  // a report settled it first; its status stayed
 };
 
-// Records attempts and ends each attempt that still holds its message. A message reclaimed
-// meanwhile (another attempt holds it) is left alone: only its attempt row is written. SENT
+// Records attempts and ends each attempt whose claim still holds its message (by lease token,
+// even when the lease has run out but nobody reclaimed the message). A message reclaimed
+// meanwhile (another claim holds it) is left alone: only its attempt row is written. Recording
+// the same completions again changes nothing, so a caller that cannot tell whether its commit
+// went through may simply record them again. SENT
 // (unless a report settled the message first) is recorded on the attempt row; RETRYING,
 // FAILED and a report's status are history rows.
 std::vector<Completed> RecordCompletions(db::Connection& conn, pqxx::transaction_base& txn,
@@ -158,9 +167,9 @@ Scrubbed ScrubForErasure(db::Connection& conn, pqxx::transaction_base& txn, cons
 int64_t PurgeSettledContent(db::Connection& conn, pqxx::transaction_base& txn, Timestamp cutoff,
                             int64_t limit);
 // Retention: up to `limit` settled messages of erased subjects still carrying an address or
-// content (they were held when the subject was erased); returns how many.
-int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit,
-                            Timestamp now);
+// content (they were held when the subject was erased, and their lease has ended or run out
+// by PostgreSQL's clock); returns how many.
+int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit);
 
 // One entry of a message's history.
 struct Transition {

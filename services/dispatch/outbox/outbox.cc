@@ -18,7 +18,8 @@ namespace {
 // index order up to the limit and locked there (one OR over both made PostgreSQL
 // fetch, join and sort every due message, templates included, for each claim, so a campaign
 // of N recipients cost O(N) per batch). The locked rows' own columns are returned from the
-// locking scans, so a row changed since the statement's snapshot is read as locked.
+// locking scans, so a row changed since the statement's snapshot is read as locked. Leases
+// run out by PostgreSQL's clock (ledger::RecordClaims); $3 false leaves them for now.
 constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
   WITH due AS (
     SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,
@@ -36,7 +37,7 @@ constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
       m.attempts, m.subject_template, m.text_template, m.html_template, m.variables,
       m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound
     FROM messages m
-    WHERE m.status = 'sending' AND m.lease_expires_at <= $1
+    WHERE $3 AND m.status = 'sending' AND m.lease_expires_at <= clock_timestamp()
     ORDER BY m.lease_expires_at
     LIMIT $2
     FOR UPDATE OF m SKIP LOCKED
@@ -122,11 +123,13 @@ std::chrono::seconds Outbox::Backoff(const std::string& message_id, int attempt,
 }
 
 std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
-                                          std::chrono::seconds lease) {
+                                          std::chrono::seconds lease, bool reclaim_expired) {
   Timestamp now = clock_.Now();
+  // Before anything is asked of PostgreSQL, whose lease starts later than this.
+  const auto lease_deadline = std::chrono::steady_clock::now() + lease;
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
-  auto rows = conn->Exec(txn, kClaimDue, ToIso8601(now), limit);
+  auto rows = conn->Exec(txn, kClaimDue, ToIso8601(now), limit, reclaim_expired);
   if (rows.empty()) return {};
 
   struct Row {
@@ -249,15 +252,17 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     } else {
       d.status = MessageStatus::kSending;
       row.m.provider = providers[i]->name;
-      row.m.lease_until = now + lease;
+      row.m.lease_deadline = lease_deadline;
       if (row.previous_status == MessageStatus::kSending) d.note = "lease expired; reclaimed";
       claimed.push_back(row.m);
     }
     d.provider = providers[i] ? providers[i]->name : "";
     decided.push_back(std::move(d));
   }
-  ledger::RecordClaims(*conn, txn, decided, worker, now + lease, now + retry_.base_delay, now);
+  const int64_t token =
+      ledger::RecordClaims(*conn, txn, decided, worker, lease, now + retry_.base_delay, now);
   txn.commit();
+  for (auto& m : claimed) m.lease_token = token;
   return claimed;
 }
 
@@ -270,6 +275,7 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
     ledger::Completion c;
     c.message_id = o.message_id;
     c.attempt = o.attempt;
+    c.lease_token = o.lease_token;
     c.sms_encoding = o.sms_encoding;
     c.sms_segments = o.sms_segments;
     // Attempt rows only for what reached a provider; a message refused by an open circuit

@@ -28,8 +28,15 @@ struct ClaimedMessage {
   Channel channel;
   std::string topic;
   std::string provider;
-  int attempt = 0;        // this attempt's number (1-based)
-  Timestamp lease_until;  // after this another worker may reclaim it: do not send then
+  int attempt = 0;  // this attempt's number (1-based)
+  // The claim's lease token: its completion must carry it (a completion of an older claim is
+  // void).
+  int64_t lease_token = 0;
+  // When the lease runs out, on this process's steady clock (measured from before the claim
+  // was asked for, so never later than PostgreSQL's own reckoning): after it another worker
+  // may reclaim the message, so no send may start then. A steady clock, so a jump of the
+  // wall clock cannot make a running lease look longer.
+  std::chrono::steady_clock::time_point lease_deadline;
   // Content and values to render.
   std::string subject_template, text_template, html_template;
   std::map<std::string, std::string> variables;  // per-recipient and subject fields
@@ -57,6 +64,7 @@ struct Outcome {
   DeliveryResult result;
   std::string sms_encoding;  // of the text actually sent (SMS only)
   int sms_segments = 0;
+  int64_t lease_token = 0;  // the claim's (ClaimedMessage::lease_token)
 };
 
 struct RetryPolicy {
@@ -82,9 +90,14 @@ class Outbox {
   // Keyword replies prefer the provider their keyword came in by (if it can take them now).
   void PreferReplyProviders(NamedProviderPicker named) { named_picker_ = std::move(named); }
 
+  // `reclaim_expired` false leaves messages whose lease ran out to their workers for now: a
+  // worker back from a database outage gives the others a moment to record what they sent
+  // during it before it takes their messages again.
   std::vector<ClaimedMessage> Claim(const std::string& worker, int limit,
-                                    std::chrono::seconds lease);
-  // Records attempts and moves messages to SENT, RETRYING or FAILED in one transaction.
+                                    std::chrono::seconds lease, bool reclaim_expired = true);
+  // Records attempts and moves messages to SENT, RETRYING or FAILED in one transaction. Only
+  // outcomes whose claim still holds the message end it (ledger::RecordCompletions); the same
+  // outcomes may be recorded again after a commit whose result was unknown.
   void Complete(const std::vector<Outcome>& outcomes);
 
   // Delay before attempt `attempt` + 1: exponential with full jitter (seeded by message id,

@@ -75,37 +75,66 @@ void DispatchWorker::Loop(int index) {
 }
 
 int DispatchWorker::RunOnce(const std::string& owner) {
-  auto claimed = outbox_.Claim(owner, options_.batch_size, options_.lease);
+  // Back from a database outage, leases that ran out during it are left to their workers for
+  // a while: they may hold outcomes of messages they sent meanwhile and record them now.
+  const bool reclaim_expired = std::chrono::steady_clock::now() >= reclaim_not_before_.load();
+  std::vector<ClaimedMessage> claimed;
+  try {
+    claimed = outbox_.Claim(owner, options_.batch_size, options_.lease, reclaim_expired);
+  } catch (const std::exception& e) {
+    if (OutcomeRecorder::IsTransient(e)) DatabaseAnswered(false);
+    throw;
+  }
+  DatabaseAnswered(true);
+  if (claimed.empty()) return 0;
   // Never start a send that could outlive the lease: a message whose lease is nearly over is
-  // handed back (not an attempt), so a reclaiming worker cannot send it a second time. Every
-  // outcome starts as that hand-back and is replaced once the message has been sent.
+  // handed back (not an attempt), so a reclaiming worker cannot send it a second time.
   auto margin = std::min(std::chrono::duration_cast<std::chrono::microseconds>(options_.lease) / 2,
                          std::chrono::microseconds(std::chrono::seconds(35)));
-  std::vector<Outcome> outcomes(claimed.size());
-  for (size_t i = 0; i < claimed.size(); ++i) {
-    Outcome& back = outcomes[i];
-    back.message_id = claimed[i].id;
-    back.attempt = claimed[i].attempt;
-    back.provider = claimed[i].provider;
+  auto hand_back = [&](const ClaimedMessage& m, const char* why) {
+    Outcome back;
+    back.message_id = m.id;
+    back.attempt = m.attempt;
+    back.lease_token = m.lease_token;
+    back.provider = m.provider;
     back.started = back.ended = clock_.Now();
     back.result.outcome = DeliveryOutcome::kRetry;
     back.result.not_attempted = true;
-    back.result.detail = "lease nearly over";
-  }
-  // Sends run in `lanes` at once (one message at a time left the connection idle
-  // during every round trip). The gate invariant is untouched: every message here was moved
-  // to SENDING by the claim that ran the gate, and one Complete records the whole batch.
+    back.result.detail = why;
+    return back;
+  };
+  // Each outcome is recorded before its lane starts another send (OutcomeRecorder), so a crash
+  // leaves at most one sent-but-unrecorded message per lane. Once recording has been given up
+  // (a fault that is not an outage, or shutdown during one), no lane sends again: the rest of
+  // the batch waits for its lease to run out unsent.
+  OutcomeRecorder recorder([this](const std::vector<Outcome>& group) { outbox_.Complete(group); },
+                           stopping_, [this](bool ok) { DatabaseAnswered(ok); }, options_.recorder);
+  std::atomic<bool> abandoned{false};
+  // Sends run in `lanes` at once (one message at a time left the connection idle during every
+  // round trip). The gate invariant is untouched: every message here was moved to SENDING by
+  // the claim that ran the gate.
   auto lane = [&](size_t first, size_t step) {
-    for (size_t i = first; i < claimed.size(); i += step) {
+    for (size_t i = first; i < claimed.size() && !abandoned; i += step) {
       const auto& m = claimed[i];
-      if (clock_.Now() + margin > m.lease_until) continue;
-      try {
-        Outcome o = Deliver(m, margin);
-        if (o.result.outcome == DeliveryOutcome::kSuppress) Suppress(m, o.result);
-        outcomes[i] = std::move(o);
-      } catch (const std::exception&) {
-        // Deliver records its own failures; anything escaping it leaves the hand-back.
+      if (std::chrono::steady_clock::now() + margin > m.lease_deadline) {
+        recorder.Add(hand_back(m, "lease nearly over"));
+        continue;
       }
+      Outcome o;
+      try {
+        o = Deliver(m, margin);
+      } catch (const std::exception&) {
+        // Deliver records its own failures; anything escaping it is handed back.
+        o = hand_back(m, "internal error before sending");
+      }
+      // The suppression follows the recorded outcome; it does not hold up the next send.
+      const bool suppress = o.result.outcome == DeliveryOutcome::kSuppress;
+      DeliveryResult result = o.result;
+      if (!recorder.Record(std::move(o))) {
+        abandoned = true;
+        break;
+      }
+      if (suppress) Suppress(m, result);
     }
   };
   const size_t step =
@@ -122,8 +151,23 @@ int DispatchWorker::RunOnce(const std::string& owner) {
   lane(0, step);
   for (size_t r = started; r < step; ++r) lane(r, step);
   for (auto& t : helpers) t.join();
-  outbox_.Complete(outcomes);
+  recorder.Flush();
   return static_cast<int>(claimed.size());
+}
+
+void DispatchWorker::DatabaseAnswered(bool ok) {
+  if (!ok) {
+    database_away_ = true;
+    return;
+  }
+  if (database_away_.exchange(false)) {
+    reclaim_not_before_ = std::chrono::steady_clock::now() + options_.reclaim_grace;
+    log::Info(
+        "database reachable again; leases that ran out are left to their workers for now",
+        {{"grace_ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               options_.reclaim_grace)
+                                               .count())}});
+  }
 }
 
 std::pair<std::string, std::string> DispatchWorker::Links(const ClaimedMessage& m) const {
@@ -205,11 +249,12 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m, std::chrono::microsecon
   Outcome o;
   o.message_id = m.id;
   o.attempt = m.attempt;
+  o.lease_token = m.lease_token;
   o.provider = m.provider;
   // Asked after every wait for a rate limit, right before the send.
   ProviderRegistry::GiveUp give_up = [&]() -> const char* {
     if (stopping_) return "shutting down";
-    if (clock_.Now() + margin > m.lease_until) return "lease nearly over";
+    if (std::chrono::steady_clock::now() + margin > m.lease_deadline) return "lease nearly over";
     return nullptr;
   };
   if (!PaceCampaign(m, give_up)) {

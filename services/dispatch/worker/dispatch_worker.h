@@ -15,6 +15,7 @@
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/throttle/shared_rate.h"
 #include "services/dispatch/throttle/token_bucket.h"
+#include "services/dispatch/worker/outcome_recorder.h"
 #include "services/subscriptions/registry.h"
 
 namespace herald::dispatch {
@@ -46,6 +47,10 @@ struct WorkerOptions {
   // Campaign pacing for all processes together (rate_buckets, "campaign:<id>"); null: each
   // process paces its own sends at the campaign's rate.
   SharedRate* shared_rate = nullptr;
+  // After the database was away, how long leases that ran out meanwhile are left to the
+  // workers that held them (so they can record what they sent) before they are reclaimed.
+  std::chrono::milliseconds reclaim_grace{std::chrono::seconds(10)};
+  RecorderOptions recorder;
 };
 
 // The policy's refusal marker (seed §4.2, Azerbaijani): the subject of the mailto
@@ -53,9 +58,9 @@ struct WorkerOptions {
 inline constexpr char kRefusalMarker[] =
     "yeni məhsul və xidmətlər və xüsusi təkliflər barədə bildirişlərdən imtina";
 
-// Outbox workers: claim (gate inside), render, send through the chosen provider, record the
-// outcomes in one batch, and turn permanent address failures (SMTP 5.1.x, carrier opt-outs)
-// into suppressions.
+// Outbox workers: claim (gate inside), render, send through the chosen provider, record each
+// outcome before the next send of its lane (OutcomeRecorder), and turn permanent address
+// failures (SMTP 5.1.x, carrier opt-outs) into suppressions.
 class DispatchWorker {
  public:
   DispatchWorker(Outbox& outbox, ProviderRegistry& providers, CampaignService& campaigns,
@@ -81,6 +86,8 @@ class DispatchWorker {
   // Appends a localised unsubscribe link to the text (and HTML) body unless it is there.
   void AddUnsubscribeFooter(const ClaimedMessage& m, const std::string& url, EmailMessage& e) const;
   void Suppress(const ClaimedMessage& m, const DeliveryResult& r);
+  // What the last database call said: false (away) then true starts the reclaim grace.
+  void DatabaseAnswered(bool ok);
 
   Outbox& outbox_;
   ProviderRegistry& providers_;
@@ -95,6 +102,8 @@ class DispatchWorker {
   std::mutex campaign_mu_;
   std::map<std::string, std::unique_ptr<TokenBucket>> campaign_buckets_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> database_away_{false};
+  std::atomic<std::chrono::steady_clock::time_point> reclaim_not_before_{};
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::thread> threads_;

@@ -269,7 +269,8 @@ TEST_F(ErasureTest, MessageInFlightDuringDestructionIsScrubbedWhenItSettles) {
                       {dispatch::DeliveryOutcome::kSent, 250, "", "", "ok flight@example.com", "",
                        std::nullopt, false},
                       "",
-                      0}});
+                      0,
+                      claimed[0].lease_token}});
   RetentionSweep sweep(*pool_, clock_, settings_);
   EXPECT_EQ(sweep.Run().erased_messages_scrubbed, 1);
   EXPECT_EQ(Int("SELECT count(*) FROM messages WHERE address IS NOT NULL OR match_key IS NOT"

@@ -13,6 +13,8 @@
 #include "services/privacy/subject_erasure.h"
 #include "services/privacy/subject_export.h"
 #include "tests/services/subscriptions/registry_fixture.h"
+#include "tests/support/eventually.h"
+#include "tests/support/outbox.h"
 
 namespace herald::privacy {
 
@@ -63,7 +65,8 @@ class ErasureTest : public subscriptions::RegistryTest {
                         {outcome, outcome == dispatch::DeliveryOutcome::kSent ? 250 : 550, "", "",
                          detail, "pm-1", std::nullopt, false},
                         channel == v1::SMS ? "GSM-7" : "",
-                        channel == v1::SMS ? 1 : 0}});
+                        channel == v1::SMS ? 1 : 0,
+                        ::herald::testing::LeaseToken(*db_, sent.message_id())}});
     return sent.message_id();
   }
 

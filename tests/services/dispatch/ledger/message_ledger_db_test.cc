@@ -7,6 +7,8 @@
 #include "services/dispatch/message_service.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "tests/services/subscriptions/registry_fixture.h"
+#include "tests/support/eventually.h"
+#include "tests/support/outbox.h"
 
 namespace herald::dispatch {
 namespace {
@@ -53,11 +55,17 @@ class MessageLedgerTest : public subscriptions::RegistryTest {
     return out;
   }
 
+  // Under the lease of the claim that holds the message now.
   Outcome Finished(const std::string& id, DeliveryOutcome outcome, int code) {
-    return {id,           1,
-            "relay",      clock_.Now(),
-            clock_.Now(), {outcome, code, "", "", "", "", std::nullopt, false},
-            "",           0};
+    return {id,
+            1,
+            "relay",
+            clock_.Now(),
+            clock_.Now(),
+            {outcome, code, "", "", "", "", std::nullopt, false},
+            "",
+            0,
+            ::herald::testing::LeaseToken(*db_, id)};
   }
 
   // The end of attempt `attempt`; `not_attempted`: it never reached the provider.
@@ -184,16 +192,20 @@ TEST_F(MessageLedgerTest, AnAttemptThatNeverReachedAProviderIsAHistoryRow) {
 // only its attempt row.
 TEST_F(MessageLedgerTest, AMessageStuckInSendingShowsSending) {
   std::string id = Queue("stuck@example.com", "k-stuck");
-  ASSERT_EQ(outbox_->Claim("dead", 10, std::chrono::seconds(60)).size(), 1u);
+  auto dead = outbox_->Claim("dead", 10, std::chrono::seconds(1));
+  ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(StoredHistory(id), "queued");
   auto stuck = Get(id);
   EXPECT_EQ(stuck.status(), v1::SENDING);
   EXPECT_THAT(Statuses(stuck), ElementsAre(v1::QUEUED, v1::SENDING));
 
-  clock_.Advance(std::chrono::seconds(61));
-  ASSERT_EQ(outbox_->Claim("w2", 10, std::chrono::seconds(60)).size(), 1u);
+  // The lease runs out by PostgreSQL's clock.
+  ASSERT_TRUE(::herald::testing::Eventually(
+      [&] { return !outbox_->Claim("w2", 10, std::chrono::seconds(60)).empty(); }));
   EXPECT_EQ(StoredHistory(id), "queued,sending,sending");
-  outbox_->Complete({Ended(id, 1, DeliveryOutcome::kSent, 250)});  // the dead worker's
+  Outcome late = Ended(id, 1, DeliveryOutcome::kSent, 250);  // the dead worker's
+  late.lease_token = dead[0].lease_token;
+  outbox_->Complete({late});
   outbox_->Complete({Ended(id, 2, DeliveryOutcome::kSent, 250)});
   auto m = Get(id);
   EXPECT_EQ(m.status(), v1::SENT);
@@ -309,15 +321,16 @@ TEST_F(MessageLedgerTest, ErasureScrubsAHeldMessageOnlyAfterItsCompletion) {
 // longer held, and its worker's very late completion still ends cleanly.
 TEST_F(MessageLedgerTest, ErasureScrubsAHeldMessageOnceItsLeaseRunsOut) {
   std::string id = Queue("dead@example.com", "k-dead");
-  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(60)).size(), 1u);
+  ASSERT_EQ(outbox_->Claim("w1", 10, std::chrono::seconds(1)).size(), 1u);
   InTransaction([&](db::Connection& c, pqxx::work& t) {
     return ledger::ApplyBounce(c, t, id, "bounced", clock_.Now());
   });
-  clock_.Advance(std::chrono::seconds(61));
-  auto scrubbed = InTransaction([&](db::Connection& c, pqxx::work& t) {
-    return ledger::ScrubForErasure(c, t, {subject_, {}, {}}, clock_.Now());
-  });
-  EXPECT_EQ(scrubbed.messages, 1);
+  // The lease (a second) runs out by PostgreSQL's clock.
+  ASSERT_TRUE(::herald::testing::Eventually([&] {
+    return InTransaction([&](db::Connection& c, pqxx::work& t) {
+             return ledger::ScrubForErasure(c, t, {subject_, {}, {}}, clock_.Now());
+           }).messages == 1;
+  }));
   EXPECT_EQ(Field(id, "address IS NULL AND match_key IS NULL"), "t");
   outbox_->Complete({Finished(id, DeliveryOutcome::kSent, 250)});
   EXPECT_EQ(Field(id, "status || '/' || (lease_owner IS NULL)"), "undelivered/true");

@@ -6,6 +6,8 @@
 #include "services/dispatch/message_service.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "tests/services/subscriptions/registry_fixture.h"
+#include "tests/support/eventually.h"
+#include "tests/support/outbox.h"
 
 namespace herald::dispatch {
 namespace {
@@ -80,7 +82,8 @@ TEST_F(OutboxTest, AllowedMessageIsQueuedThenClaimedAsSending) {
                       clock_.Now(),
                       {DeliveryOutcome::kSent, 250, "2.0.0", "", "ok", "Q123", std::nullopt, false},
                       "",
-                      0}});
+                      0,
+                      ::herald::testing::LeaseToken(*db_, sent.message_id())}});
   EXPECT_EQ(Status(sent.message_id()), "sent");
   v1::GetMessageRequest g;
   g.set_message_id(sent.message_id());
@@ -135,7 +138,8 @@ TEST_F(OutboxTest, RetryRunsTheGateAgain) {
                       clock_.Now(),
                       {DeliveryOutcome::kRetry, 451, "4.3.0", "", "later", "", std::nullopt, false},
                       "",
-                      0}});
+                      0,
+                      ::herald::testing::LeaseToken(*db_, sent.message_id())}});
   EXPECT_EQ(Status(sent.message_id()), "retrying");
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());  // not due yet
   OptOutAddress("retry@example.com", v1::CHANNEL, v1::EMAIL);
@@ -151,10 +155,15 @@ TEST_F(OutboxTest, ExpiredLeaseIsReclaimedAndDecidedAgain) {
   ConsentAll(b);
   auto ma = SendTo(a, "", "k-ca");
   auto mb = SendTo(b, "", "k-cb");
-  ASSERT_EQ(outbox_->Claim("dead-worker", 10, std::chrono::seconds(60)).size(), 2u);
+  // Leases run out by PostgreSQL's clock: the dead worker's lasts a second.
+  auto dead = outbox_->Claim("dead-worker", 10, std::chrono::seconds(1));
+  ASSERT_EQ(dead.size(), 2u);
   OptOutSubject(b, v1::ALL_MARKETING);
-  clock_.Advance(std::chrono::seconds(61));
-  auto again = outbox_->Claim("w2", 10, std::chrono::seconds(60));
+  std::vector<ClaimedMessage> again;
+  ASSERT_TRUE(::herald::testing::Eventually([&] {
+    again = outbox_->Claim("w2", 10, std::chrono::seconds(60));
+    return !again.empty();
+  }));
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].id, ma.message_id());
   EXPECT_EQ(again[0].attempt, 2);
@@ -170,7 +179,8 @@ TEST_F(OutboxTest, ExpiredLeaseIsReclaimedAndDecidedAgain) {
                       clock_.Now(),
                       {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false},
                       "",
-                      0}});
+                      0,
+                      dead[0].id == ma.message_id() ? dead[0].lease_token : dead[1].lease_token}});
   EXPECT_EQ(Status(ma.message_id()), "sending");
 }
 
@@ -207,7 +217,8 @@ TEST_F(OutboxTest, GivesUpAfterMaxAttempts) {
                         clock_.Now(),
                         {DeliveryOutcome::kRetry, 421, "", "", "", "", std::nullopt, false},
                         "",
-                        0}});
+                        0,
+                        ::herald::testing::LeaseToken(*db_, sent.message_id())}});
     clock_.Advance(std::chrono::hours(3));
   }
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());
@@ -308,9 +319,111 @@ TEST_F(OutboxTest, ProviderTextThatIsNotUtf8IsStoredSafely) {
                       clock_.Now(),
                       {DeliveryOutcome::kFailed, 550, "5.7.1", "", detail, "", std::nullopt, false},
                       "",
-                      0}});
+                      0,
+                      ::herald::testing::LeaseToken(*db_, m.message_id())}});
   EXPECT_EQ(Status(m.message_id()), "failed");
   EXPECT_EQ(db_->Scalar("SELECT detail FROM message_attempts"), "550 ??? ???????");
+}
+
+// Completions are fenced by the claim's lease token.
+class OutboxLeaseTest : public OutboxTest {
+ protected:
+  Outcome Sent(const ClaimedMessage& m) {
+    Outcome o;
+    o.message_id = m.id;
+    o.attempt = m.attempt;
+    o.lease_token = m.lease_token;
+    o.provider = m.provider;
+    o.started = o.ended = clock_.Now();
+    o.result.outcome = DeliveryOutcome::kSent;
+    o.result.code = 250;
+    return o;
+  }
+  ClaimedMessage ClaimOne(const std::string& key, std::chrono::seconds lease) {
+    std::string id = NewSubject(key + "@example.com");
+    ConsentAll(id);
+    SendTo(id, "", key);
+    auto claimed = outbox_->Claim("w1", 10, lease);
+    EXPECT_EQ(claimed.size(), 1u);
+    return claimed.empty() ? ClaimedMessage{} : claimed[0];
+  }
+};
+
+TEST_F(OutboxLeaseTest, EveryClaimHasItsOwnToken) {
+  auto a = ClaimOne("tok-a", std::chrono::seconds(60));
+  auto b = ClaimOne("tok-b", std::chrono::seconds(60));
+  EXPECT_GT(a.lease_token, 0);
+  EXPECT_GT(b.lease_token, a.lease_token);
+}
+
+TEST_F(OutboxLeaseTest, ACompletionWithAnotherClaimsTokenChangesNothing) {
+  auto m = ClaimOne("fence", std::chrono::seconds(60));
+  Outcome forged = Sent(m);
+  forged.lease_token = m.lease_token + 1000;
+  outbox_->Complete({forged});
+  EXPECT_EQ(Status(m.id), "sending");
+  outbox_->Complete({Sent(m)});
+  EXPECT_EQ(Status(m.id), "sent");
+}
+
+// A worker that could not record its outcome before its lease ran out (the database was
+// away) still records it while nobody reclaimed the message: the message was sent.
+TEST_F(OutboxLeaseTest, TheHoldersOutcomeCountsAfterItsLeaseRanOutUntilAReclaim) {
+  auto m = ClaimOne("late", std::chrono::seconds(1));
+  ASSERT_TRUE(::herald::testing::Eventually([&] {
+    return db_->Scalar("SELECT lease_expires_at <= clock_timestamp() FROM messages WHERE id = '" +
+                       m.id + "'") == "t";
+  }));
+  outbox_->Complete({Sent(m)});
+  EXPECT_EQ(Status(m.id), "sent");
+  EXPECT_TRUE(outbox_->Claim("w2", 10, std::chrono::seconds(60)).empty());
+}
+
+// A commit whose result was unknown is recorded again: nothing is written twice.
+TEST_F(OutboxLeaseTest, RecordingTheSameOutcomesAgainChangesNothing) {
+  auto m = ClaimOne("twice", std::chrono::seconds(60));
+  Outcome o = Sent(m);
+  outbox_->Complete({o});
+  outbox_->Complete({o});
+  EXPECT_EQ(Status(m.id), "sent");
+  EXPECT_EQ(Count("message_attempts"), 1);
+  v1::GetMessageRequest g;
+  g.set_message_id(m.id);
+  auto got = messages_->GetMessage(crm_, g);
+  EXPECT_EQ(got.history_size(), 3);  // queued, sending, sent
+  EXPECT_EQ(got.attempt_log_size(), 1);
+}
+
+TEST_F(OutboxLeaseTest, AClaimCanLeaveLeasesThatRanOutToTheirWorkers) {
+  auto m = ClaimOne("grace", std::chrono::seconds(1));
+  ASSERT_TRUE(::herald::testing::Eventually([&] {
+    return db_->Scalar("SELECT lease_expires_at <= clock_timestamp() FROM messages WHERE id = '" +
+                       m.id + "'") == "t";
+  }));
+  EXPECT_TRUE(
+      outbox_->Claim("w2", 10, std::chrono::seconds(60), /*reclaim_expired=*/false).empty());
+  EXPECT_EQ(outbox_->Claim("w2", 10, std::chrono::seconds(60)).size(), 1u);
+}
+
+// The process's clock decides nothing about leases: a jump of it, forward or back, neither
+// frees a running lease nor holds one that ran out.
+TEST_F(OutboxLeaseTest, AJumpOfTheClockNeitherFreesNorHoldsALease) {
+  auto running = ClaimOne("jump-run", std::chrono::seconds(60));
+  clock_.Advance(std::chrono::hours(2));
+  EXPECT_TRUE(outbox_->Claim("w2", 10, std::chrono::seconds(60)).empty());
+  EXPECT_EQ(Status(running.id), "sending");
+  clock_.Advance(-std::chrono::hours(4));
+  auto short_lease = ClaimOne("jump-short", std::chrono::seconds(1));
+  std::vector<ClaimedMessage> again;
+  ASSERT_TRUE(::herald::testing::Eventually([&] {
+    again = outbox_->Claim("w3", 10, std::chrono::seconds(60));
+    return !again.empty();
+  }));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, short_lease.id);
+  // The steady deadline the worker goes by is a lease from before the claim.
+  EXPECT_LE(again[0].lease_deadline, std::chrono::steady_clock::now() + std::chrono::seconds(60));
+  EXPECT_GT(again[0].lease_deadline, std::chrono::steady_clock::now() + std::chrono::seconds(50));
 }
 
 }  // namespace
