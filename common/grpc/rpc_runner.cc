@@ -138,13 +138,30 @@ grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
     return grpc::Status(ToGrpcCode(static_cast<int>(err.code())), err.what());
   } catch (const pqxx::broken_connection&) {
     return grpc::Status(grpc::UNAVAILABLE, "database unavailable");
+  } catch (const pqxx::in_doubt_error&) {
+    // The connection broke during COMMIT: the change may or may not have been made. Every
+    // writing call is idempotent by its key, so repeating it is safe and settles which.
+    return grpc::Status(grpc::UNAVAILABLE,
+                        "database connection lost while committing: retry with the same "
+                        "idempotency key");
   } catch (const pqxx::sql_error& err) {
     // The server's message may quote values: log only the SQLSTATE.
     log::Error(
         "database error",
         {{"method", method}, {"request_id", caller.request_id}, {"sqlstate", err.sqlstate()}});
-    if (err.sqlstate() == "40001" || err.sqlstate() == "40P01") {
+    const std::string state = err.sqlstate();
+    if (state == "40001" || state == "40P01") {
       return grpc::Status(grpc::ABORTED, "concurrent update, retry");
+    }
+    // The transaction was rolled back: nothing was changed, and the call may be repeated.
+    if (state.rfind("53", 0) == 0) {
+      return grpc::Status(grpc::UNAVAILABLE,
+                          "database out of resources (disk full or out of memory): nothing was "
+                          "changed, retry later");
+    }
+    if (state.rfind("57", 0) == 0 || state.rfind("08", 0) == 0) {
+      return grpc::Status(grpc::UNAVAILABLE,
+                          "database restarting or unreachable: nothing was changed, retry later");
     }
     return grpc::Status(grpc::INTERNAL, "internal error");
   } catch (const std::exception& err) {

@@ -109,9 +109,8 @@ bool OutcomeRecorder::RecordWithRetry(const std::vector<Outcome>& group) {
       if (!transient) ++other_failures;
       auto now = std::chrono::steady_clock::now();
       if (stopping_ && stop_seen == std::chrono::steady_clock::time_point()) stop_seen = now;
-      const bool out_of_patience =
-          stop_seen != std::chrono::steady_clock::time_point() &&
-          now - stop_seen >= options_.shutdown_patience;
+      const bool out_of_patience = stop_seen != std::chrono::steady_clock::time_point() &&
+                                   now - stop_seen >= options_.shutdown_patience;
       if (out_of_patience || other_failures >= options_.tries_for_other_failures) {
         // Their messages stay SENDING until the lease runs out; then they are reclaimed and,
         // having been sent, may go out a second time.
@@ -123,9 +122,9 @@ bool OutcomeRecorder::RecordWithRetry(const std::vector<Outcome>& group) {
       }
       if (now - last_log > std::chrono::seconds(10)) {
         last_log = now;
-        log::Warn("cannot record outcomes yet; keeping them and trying again",
-                  {{"messages", static_cast<int64_t>(group.size())},
-                   {"error_type", typeid(e).name()}});
+        log::Warn(
+            "cannot record outcomes yet; keeping them and trying again",
+            {{"messages", static_cast<int64_t>(group.size())}, {"error_type", typeid(e).name()}});
       }
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, options_.max_backoff);

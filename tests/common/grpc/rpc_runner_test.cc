@@ -1,9 +1,11 @@
 // The RPC edge maps whatever a handler throws to one status; nothing escapes to the server.
 #include "common/grpc/rpc_runner.h"
 
+#include <gmock/gmock.h>
 #include <grpcpp/test/server_context_test_spouse.h>
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 
@@ -43,6 +45,27 @@ TEST_F(RpcRunnerTest, StandardExceptionsAnswerInternal) {
   auto status = Call([](const Caller&) { throw std::logic_error("secret detail"); });
   EXPECT_EQ(status.error_code(), grpc::INTERNAL);
   EXPECT_EQ(status.error_message(), "internal error");
+}
+
+// The database away or out of space answers UNAVAILABLE with what happened to the change:
+// the caller knows to retry later, not to report a bug.
+TEST_F(RpcRunnerTest, DatabaseOutagesAnswerUnavailableAndSayWhatBecameOfTheChange) {
+  auto status =
+      Call([](const Caller&) { throw pqxx::sql_error("could not extend file", "", "53100"); });
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("disk full"));
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("nothing was changed"));
+  status =
+      Call([](const Caller&) { throw pqxx::sql_error("terminating connection", "", "57P01"); });
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("restarting"));
+  status = Call([](const Caller&) { throw pqxx::in_doubt_error("commit result unknown"); });
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("same idempotency key"));
+  status = Call([](const Caller&) { throw pqxx::broken_connection("gone"); });
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE);
+  status = Call([](const Caller&) { throw pqxx::sql_error("syntax", "", "42601"); });
+  EXPECT_EQ(status.error_code(), grpc::INTERNAL);
 }
 
 // A thrown int (or any type not derived from std::exception) must not reach the gRPC

@@ -32,9 +32,11 @@ RecorderOptions Fast() {
 TEST(OutcomeRecorderTest, RecordReturnsOnceTheOutcomeIsRecorded) {
   std::atomic<bool> stopping{false};
   std::vector<std::string> recorded;
-  OutcomeRecorder r([&](const std::vector<Outcome>& g) {
-    for (const auto& o : g) recorded.push_back(o.message_id);
-  }, stopping, {}, Fast());
+  OutcomeRecorder r(
+      [&](const std::vector<Outcome>& g) {
+        for (const auto& o : g) recorded.push_back(o.message_id);
+      },
+      stopping, {}, Fast());
   EXPECT_TRUE(r.Record(Sent("a")));
   EXPECT_THAT(recorded, ::testing::ElementsAre("a"));
   r.Add(Sent("b"));
@@ -54,14 +56,16 @@ TEST(OutcomeRecorderTest, LanesThatFinishTogetherShareOneRecording) {
   std::vector<size_t> groups;
   std::atomic<bool> first_entered{false};
   std::atomic<bool> release_first{false};
-  OutcomeRecorder r([&](const std::vector<Outcome>& g) {
-    if (!first_entered.exchange(true)) {
-      while (!release_first) std::this_thread::yield();  // hold the first group open
-    }
-    std::lock_guard lock(mu);
-    groups.push_back(g.size());
-    for (const auto& o : g) recorded.insert(o.message_id);
-  }, stopping, {}, Fast());
+  OutcomeRecorder r(
+      [&](const std::vector<Outcome>& g) {
+        if (!first_entered.exchange(true)) {
+          while (!release_first) std::this_thread::yield();  // hold the first group open
+        }
+        std::lock_guard lock(mu);
+        groups.push_back(g.size());
+        for (const auto& o : g) recorded.insert(o.message_id);
+      },
+      stopping, {}, Fast());
   std::thread first([&] { EXPECT_TRUE(r.Record(Sent("m0"))); });
   while (!first_entered) std::this_thread::yield();
   std::vector<std::thread> lanes;
@@ -105,10 +109,12 @@ TEST(OutcomeRecorderTest, AnOutageIsWaitedOutAndTheOutcomeKept) {
 TEST(OutcomeRecorderTest, AFaultThatIsNotAnOutageIsGivenUpAfterAFewTries) {
   std::atomic<bool> stopping{false};
   int tries = 0;
-  OutcomeRecorder r([&](const std::vector<Outcome>&) {
-    ++tries;
-    throw std::runtime_error("a bug");
-  }, stopping, {}, Fast());
+  OutcomeRecorder r(
+      [&](const std::vector<Outcome>&) {
+        ++tries;
+        throw std::runtime_error("a bug");
+      },
+      stopping, {}, Fast());
   EXPECT_FALSE(r.Record(Sent("x")));
   EXPECT_EQ(tries, Fast().tries_for_other_failures);
   EXPECT_EQ(r.given_up(), 1);
@@ -122,10 +128,12 @@ TEST(OutcomeRecorderTest, AFaultThatIsNotAnOutageIsGivenUpAfterAFewTries) {
 TEST(OutcomeRecorderTest, StoppingDuringAnOutageGivesUpAfterThePatience) {
   std::atomic<bool> stopping{true};
   int tries = 0;
-  OutcomeRecorder r([&](const std::vector<Outcome>&) {
-    ++tries;
-    throw Unavailable("database: cannot connect");
-  }, stopping, {}, Fast());
+  OutcomeRecorder r(
+      [&](const std::vector<Outcome>&) {
+        ++tries;
+        throw Unavailable("database: cannot connect");
+      },
+      stopping, {}, Fast());
   auto start = std::chrono::steady_clock::now();
   EXPECT_FALSE(r.Record(Sent("x")));
   EXPECT_GE(std::chrono::steady_clock::now() - start, Fast().shutdown_patience);
