@@ -41,6 +41,8 @@ void DispatchWorker::Loop(int index) {
   std::string owner = options_.name + "-" + std::to_string(index);
   auto last_advance = std::chrono::steady_clock::time_point();
   auto last_purge = std::chrono::steady_clock::time_point();
+  auto last_failure_log = std::chrono::steady_clock::time_point();
+  int64_t failed_rounds = 0;
   while (!stopping_) {
     // One thread starts due campaigns and finishes done ones, about once a second.
     if (index == 0 && std::chrono::steady_clock::now() - last_advance > std::chrono::seconds(1)) {
@@ -65,7 +67,16 @@ void DispatchWorker::Loop(int index) {
     try {
       claimed = RunOnce(owner);
     } catch (const std::exception& e) {
-      log::Warn("dispatch round failed", {{"worker", owner}, {"error_type", typeid(e).name()}});
+      // While the database is away every round fails: one line per ten seconds says so.
+      ++failed_rounds;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_failure_log > std::chrono::seconds(10)) {
+        last_failure_log = now;
+        log::Warn("dispatch round failed", {{"worker", owner},
+                                            {"error_type", typeid(e).name()},
+                                            {"failed_rounds", failed_rounds}});
+        failed_rounds = 0;
+      }
     }
     if (claimed == 0) {
       std::unique_lock lock(mu_);
