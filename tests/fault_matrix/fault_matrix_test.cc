@@ -97,6 +97,33 @@ int64_t HeldBy(const std::string& dsn, const std::string& worker) {
       .as<int64_t>();
 }
 
+// Waits until `worker` is in the middle of a batch: it still holds at least `min_held`
+// messages and has claimed none for `quiet`, so part of its batch went out meanwhile. A kill
+// then lands where sent messages whose outcomes are recorded only at the end of the batch
+// would go out again; one at a random moment may hit a batch just claimed.
+bool WaitMidBatch(const std::string& dsn, const std::string& worker, int64_t min_held,
+                  std::chrono::milliseconds quiet) {
+  std::set<std::string> seen;
+  auto last_claim = std::chrono::steady_clock::now();
+  return Eventually(
+      [&] {
+        pqxx::connection conn(dsn);
+        pqxx::read_transaction txn(conn);
+        auto held = txn.exec_params(
+            "SELECT id::text FROM messages WHERE status = 'sending'"
+            " AND (lease_owner = $1 OR starts_with(lease_owner, $1 || '-'))",
+            worker);
+        for (const auto& r : held) {
+          if (seen.insert(r[0].as<std::string>()).second) {
+            last_claim = std::chrono::steady_clock::now();
+          }
+        }
+        return static_cast<int64_t>(held.size()) >= min_held &&
+               std::chrono::steady_clock::now() - last_claim >= quiet;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(20));
+}
+
 // A random tenth of the recipients (fixed seed).
 std::vector<std::string> Victims(std::vector<std::string> subjects, int n) {
   std::mt19937 rng(20261206);
@@ -134,6 +161,18 @@ std::vector<std::pair<std::string, std::string>> Figures(const Judgement& j, con
           {"failed", std::to_string(j.failed)},
           {"suppressed", std::to_string(j.suppressed)},
           {"sent_not_delivered", std::to_string(j.sent_not_delivered)}};
+}
+
+// The log scan's positive control: a line that names a recipient, shows their address in
+// another case or quotes their number is found; ordinary lines are not.
+TEST(FaultMatrixLogScan, FindsPlantedPersonalData) {
+  const std::string clean = R"({"level":"info","msg":"rpc","method":"OptOut"})";
+  EXPECT_TRUE(PersonalDataInLogs({clean + "\n"}).empty());
+  auto hits = PersonalDataInLogs({clean + "\n" + R"({"msg":"x","to":"FMZQ17@Example.com"})" + "\n",
+                                  R"({"msg":"y","number":"+994550000017"})"
+                                  "\n"
+                                  R"({"msg":"z","who":"fmzq3"})"});
+  EXPECT_EQ(hits.size(), 3u);
 }
 
 class FaultMatrix : public ::testing::Test {
@@ -208,6 +247,12 @@ TEST_F(FaultMatrix, PostgresRestartMidCampaign) {
   ExpectNoPersonalData(Logs({worker_a.get(), worker_b.get(), api.get()}));
 }
 
+// Three rounds of a worker thread's lanes at the sink's pace (a dozen messages of a batch of
+// 50 with four lanes): well inside a batch, past its first few messages.
+std::chrono::milliseconds MidBatch(const Size& size) {
+  return std::chrono::milliseconds(std::max(300, 3 * size.sink_delay_ms));
+}
+
 // FAULT-2, with two workers: one is killed with SIGKILL mid-campaign; the other finishes, and
 // only what the dead one had in flight may go out twice (send_concurrency per outbox thread;
 // one thread here, so the bound is send_concurrency).
@@ -231,10 +276,9 @@ TEST_F(FaultMatrix, KillNineOfOneOfTwoWorkers) {
   StartCampaign(*api, subjects, v1::EMAIL, "kill-one-of-two");
   OptOutRace race([&] { return api->Channel(); }, victims, 1,
                   Spread(ExpectedSeconds(size_, 2 * s.send_concurrency), size_.opt_outs));
-  ASSERT_TRUE(Eventually(
-      [&] { return sink.Arrivals().size() >= subjects.size() / 4 && HeldBy(dsn, victim_name) > 0; },
-      std::chrono::seconds(60), std::chrono::milliseconds(20)))
-      << "the worker to kill never held messages mid-campaign";
+  ASSERT_TRUE(WaitForArrivals(sink, subjects.size() / 4));
+  ASSERT_TRUE(WaitMidBatch(dsn, victim_name, 2 * s.send_concurrency, MidBatch(size_)))
+      << "the worker to kill was never in the middle of a batch";
   const std::string victim_log = victim->Log();
   EXPECT_EQ(victim->Stop(SIGKILL), 128 + SIGKILL);
   const int64_t held = HeldBy(dsn, victim_name);
@@ -277,10 +321,9 @@ TEST_F(FaultMatrix, KillNineOfTheOnlyWorkerThenRestart) {
   StartCampaign(*api, subjects, v1::EMAIL, "kill-alone");
   OptOutRace race([&] { return api->Channel(); }, victims, 1,
                   Spread(ExpectedSeconds(size_, s.send_concurrency), size_.opt_outs));
-  ASSERT_TRUE(Eventually(
-      [&] { return sink.Arrivals().size() >= subjects.size() / 4 && HeldBy(dsn, worker_name) > 0; },
-      std::chrono::seconds(60), std::chrono::milliseconds(20)))
-      << "the worker never held messages mid-campaign";
+  ASSERT_TRUE(WaitForArrivals(sink, subjects.size() / 4));
+  ASSERT_TRUE(WaitMidBatch(dsn, worker_name, 2 * s.send_concurrency, MidBatch(size_)))
+      << "the worker was never in the middle of a batch";
   std::vector<std::string> logs;
   logs.push_back(worker->Log());
   EXPECT_EQ(worker->Stop(SIGKILL), 128 + SIGKILL);
