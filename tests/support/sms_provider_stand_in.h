@@ -13,6 +13,7 @@ struct SmsRequest {
   std::string to, body;
   std::string via;  // "twilio" or "json"
   int status = 0;   // what the stand-in answered
+  double time = 0;  // when it arrived: seconds since the epoch
 };
 
 // An SMS provider on 127.0.0.1 speaking Twilio's Messages API (base_url(), any account) and
@@ -27,6 +28,9 @@ class SmsProviderStandIn {
 
   // Every Twilio request is answered with `status`; anything but 201 with an error body.
   void AnswerTwilioWith(int status);
+  // Every Twilio request is answered with `status` and a Retry-After of `retry_after_s`
+  // seconds (a rate limit: 429).
+  void AnswerTwilioWith(int status, int retry_after_s);
   // The n-th Twilio request (from 1) is refused with HTTP 400 and Twilio's error body, which
   // names the number.
   void RefuseTwilioRequest(int n);
@@ -46,6 +50,7 @@ class SmsProviderStandIn {
   int accepted_ = 0;
   int twilio_requests_ = 0;
   int twilio_status_ = 201;
+  int twilio_retry_after_s_ = 0;
   int refuse_twilio_request_ = 0;
 };
 

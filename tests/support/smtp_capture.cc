@@ -29,12 +29,27 @@ double ParseIsoUtc(const std::string& text) {
 
 }  // namespace
 
-SmtpCapture::SmtpCapture(const std::vector<std::string>& extra_args) {
+namespace {
+
+CaptureServerOptions WithArgs(const std::vector<std::string>& extra_args) {
+  CaptureServerOptions options;
+  options.extra_args = extra_args;
+  return options;
+}
+
+}  // namespace
+
+SmtpCapture::SmtpCapture(const std::vector<std::string>& extra_args)
+    : SmtpCapture(ByOptions{}, WithArgs(extra_args)) {}
+
+std::unique_ptr<SmtpCapture> SmtpCapture::WithOptions(const CaptureServerOptions& options) {
+  return std::unique_ptr<SmtpCapture>(new SmtpCapture(ByOptions{}, options));
+}
+
+SmtpCapture::SmtpCapture(ByOptions, const CaptureServerOptions& options) {
   char tmpl[] = "/tmp/smtp-capture.XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
-  CaptureServerOptions options;
-  options.extra_args = extra_args;
   server_ = std::make_unique<CaptureServer>(options, dir_);
   if (!server_->started()) {
     throw std::runtime_error("the capturing SMTP server did not start: " + server_->error());

@@ -16,7 +16,13 @@ class SmtpCapture {
   // server does not report READY.
   explicit SmtpCapture(const std::vector<std::string>& extra_args = {});
 
+  // A sink with the script's other options too (faults of a relay: scripted replies,
+  // refused connections).
+  static std::unique_ptr<SmtpCapture> WithOptions(const CaptureServerOptions& options);
+
   int port() const { return server_->port(); }
+  CaptureServer& server() { return *server_; }
+  const CaptureServer& server() const { return *server_; }
   const std::string& dir() const { return dir_; }
   // Every captured message, in arrival order (none under --index-only: index.jsonl only).
   std::vector<std::string> Messages() const;
@@ -30,6 +36,9 @@ class SmtpCapture {
   std::vector<Arrival> Arrivals() const;
 
  private:
+  struct ByOptions {};
+  SmtpCapture(ByOptions, const CaptureServerOptions& options);
+
   std::string dir_;
   std::unique_ptr<CaptureServer> server_;
 };

@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
 
 extern char** environ;
@@ -48,6 +51,19 @@ std::string ReadLineUntil(int fd, std::chrono::steady_clock::time_point deadline
   }
 }
 
+// "2026-11-27T19:10:00.123456+00:00" (Python's isoformat of a UTC time) in seconds.
+double ParseIsoSeconds(const std::string& text) {
+  std::tm tm{};
+  double seconds = 0;
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &seconds) != 6) {
+    throw std::runtime_error("not an ISO time: " + text);
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(timegm(&tm)) + seconds;
+}
+
 }  // namespace
 
 CaptureServer::CaptureServer(const CaptureServerOptions& options, std::string out_dir)
@@ -72,6 +88,10 @@ CaptureServer::CaptureServer(const CaptureServerOptions& options, std::string ou
   if (options.drop_mail_after > 0) {
     args.insert(args.end(), {"--drop-mail-after", std::to_string(options.drop_mail_after)});
   }
+  if (!options.rcpt_script.empty()) {
+    args.insert(args.end(), {"--rcpt-script", options.rcpt_script});
+  }
+  if (options.log_rcpts) args.insert(args.end(), {"--log-rcpts"});
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -135,6 +155,32 @@ std::vector<nlohmann::json> CaptureServer::Messages() const {
 
 int CaptureServer::ConnectionCount() const {
   return static_cast<int>(ReadLines(out_dir_ + "/connections.jsonl").size());
+}
+
+bool CaptureServer::RefuseConnections(bool refuse) {
+  if (pid_ <= 0) return false;
+  kill(pid_, refuse ? SIGUSR1 : SIGUSR2);
+  const std::string want = refuse ? "1" : "0";
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (ReadFile(out_dir_ + "/refusing") == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+int CaptureServer::RefusedCount() const {
+  return static_cast<int>(ReadLines(out_dir_ + "/refused.jsonl").size());
+}
+
+std::vector<CaptureServer::Rcpt> CaptureServer::RcptAttempts() const {
+  std::vector<Rcpt> out;
+  for (const std::string& line : ReadLines(out_dir_ + "/rcpts.jsonl")) {
+    auto rec = nlohmann::json::parse(line);
+    out.push_back({rec["rcpt"].get<std::string>(), rec["reply"].get<std::string>(),
+                   ParseIsoSeconds(rec["time"].get<std::string>())});
+  }
+  return out;
 }
 
 }  // namespace herald::testing

@@ -17,6 +17,10 @@ struct CaptureServerOptions {
   std::vector<std::string> fail_rcpt = {};  // "ADDR=CODE:ENHANCED:TEXT"
   int delay_ms = 0;                         // before answering DATA
   int drop_mail_after = 0;  // drop a connection, unanswered, at its (N+1)th MAIL FROM
+  // A JSON file {address: [reply, ...]}: the replies an address's RCPT TO gets in turn
+  // ("451 4.7.1 Try again later"), then 250.
+  std::string rcpt_script = {};
+  bool log_rcpts = false;  // every RCPT TO and its reply in rcpts.jsonl (RcptAttempts())
   std::vector<std::string> extra_args = {};  // more flags, after the ones above
 };
 
@@ -40,6 +44,21 @@ class CaptureServer {
   std::vector<nlohmann::json> Messages() const;
   // Connections the server has accepted so far (connections.jsonl).
   int ConnectionCount() const;
+
+  // A relay that is down: from now on every connection is reset before the greeting (and
+  // counted, RefusedCount()), and the open ones are dropped; false takes connections again.
+  // Returns once the server has taken the change (false if it did not within 5 s).
+  bool RefuseConnections(bool refuse);
+  // Connections reset while refusing.
+  int RefusedCount() const;
+
+  // One RCPT TO as the server answered it (with log_rcpts).
+  struct Rcpt {
+    std::string address;
+    std::string reply;  // "250" or the scripted reply
+    double time = 0;    // seconds since the epoch
+  };
+  std::vector<Rcpt> RcptAttempts() const;
 
  private:
   std::string out_dir_;

@@ -7,6 +7,11 @@ stored, and the message as Python's email package parses it (decoded headers, pa
 defects), so tests check the message with a parser that is not ours. Every connection
 opened gets a line in OUT/connections.jsonl, which is how tests see connection reuse.
 
+Faults a relay shows, for the fault matrix: --rcpt-script gives recipients a list of replies
+their RCPT TO gets in turn (then 250), --log-rcpts writes every RCPT TO and its reply to
+OUT/rcpts.jsonl, and SIGUSR1 makes the server refuse connections (each is reset at once and
+counted in OUT/refused.jsonl) until SIGUSR2.
+
 Prints "READY <port>" on stdout once listening (--port 0 picks a free port) and exits
 cleanly on SIGTERM or SIGINT.
 """
@@ -21,7 +26,9 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
+import struct
 import sys
 import warnings
 
@@ -36,9 +43,12 @@ def now_iso():
 class Recorder:
     """Numbers connections and messages and writes them to the output directory."""
 
-    def __init__(self, out_dir, index_only=False):
+    def __init__(self, out_dir, index_only=False, log_rcpts=False):
         self.out_dir = out_dir
         self.index_only = index_only
+        self.log_rcpts = log_rcpts
+        self.refusing = False
+        self.live = set()  # the sessions open now, dropped when refusing starts
         os.makedirs(out_dir, exist_ok=True)
         self._connections = itertools.count(1)
         self._messages = itertools.count(1)
@@ -52,6 +62,13 @@ class Recorder:
         self._append("connections.jsonl", {"connection": n, "peer": list(peer or ()),
                                            "time": now_iso()})
         return n
+
+    def refused(self, peer):
+        self._append("refused.jsonl", {"peer": list(peer or ()), "time": now_iso()})
+
+    def rcpt(self, address, reply):
+        if self.log_rcpts:
+            self._append("rcpts.jsonl", {"rcpt": address, "reply": reply, "time": now_iso()})
 
     def message(self, record, content):
         n = next(self._messages)
@@ -97,11 +114,27 @@ class CountingSMTP(SMTP):
         self.recorder = recorder
         self.connection_number = None
         self.mail_commands = 0
+        self.refused = False
 
     def connection_made(self, transport):
+        if self.recorder.refusing and self.connection_number is None:
+            # A relay that is down: the connection is reset before any greeting.
+            self.recorder.refused(transport.get_extra_info("peername"))
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.refused = True
+            transport.abort()
+            return
         super().connection_made(transport)
+        self.recorder.live.add(self)
         if self.connection_number is None:
             self.connection_number = self.recorder.connection_opened(self.session.peer)
+
+    def connection_lost(self, error):
+        self.recorder.live.discard(self)
+        if not self.refused:  # a refused connection never started a session to end
+            super().connection_lost(error)
 
 
 class CaptureController(UnthreadedController):
@@ -114,9 +147,12 @@ class CaptureController(UnthreadedController):
 
 
 class CaptureHandler:
-    def __init__(self, recorder, fail_rcpt, delay_ms, drop_mail_after, implicit_tls):
+    def __init__(self, recorder, fail_rcpt, delay_ms, drop_mail_after, implicit_tls,
+                 rcpt_script=None):
         self.recorder = recorder
         self.fail_rcpt = fail_rcpt
+        # address -> replies still to give, in order; a recipient whose list ran out is accepted.
+        self.rcpt_script = {a.lower(): list(r) for a, r in (rcpt_script or {}).items()}
         self.delay_ms = delay_ms
         self.drop_mail_after = drop_mail_after
         self.implicit_tls = implicit_tls
@@ -134,6 +170,10 @@ class CaptureHandler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.fail_rcpt.get(address.lower())
+        scripted = self.rcpt_script.get(address.lower())
+        if not reply and scripted:
+            reply = scripted.pop(0)
+        self.recorder.rcpt(address, reply or "250")
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
@@ -190,6 +230,11 @@ def main():
     p.add_argument("--delay-ms", type=int, default=0, help="sleep before answering DATA")
     p.add_argument("--drop-mail-after", type=int, default=0, metavar="N",
                    help="drop a connection, unanswered, at its (N+1)th MAIL FROM")
+    p.add_argument("--rcpt-script", metavar="FILE",
+                   help="JSON {address: [reply, ...]}: the replies its RCPT TO gets in turn,"
+                        " e.g. \"451 4.7.1 Try again later\"; then 250")
+    p.add_argument("--log-rcpts", action="store_true",
+                   help="write every RCPT TO and the reply it got to OUT/rcpts.jsonl")
     p.add_argument("--index-only", action="store_true",
                    help="record messages in index.jsonl only, without an .eml file each"
                         " (tens of thousands of files are slow to write and remove)")
@@ -197,9 +242,13 @@ def main():
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    recorder = Recorder(args.out, args.index_only)
+    recorder = Recorder(args.out, args.index_only, args.log_rcpts)
+    rcpt_script = None
+    if args.rcpt_script:
+        with open(args.rcpt_script, encoding="utf-8") as f:
+            rcpt_script = json.load(f)
     handler = CaptureHandler(recorder, dict(args.fail_rcpt), args.delay_ms,
-                             args.drop_mail_after, args.smtps)
+                             args.drop_mail_after, args.smtps, rcpt_script)
     smtp_kwargs = {"server_hostname": "capture.test", "enable_SMTPUTF8": True}
     if args.smtps:
         smtp_kwargs["ssl_context"] = server_tls_context(args)
@@ -225,6 +274,20 @@ def main():
     port = controller.server.sockets[0].getsockname()[1]
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, loop.stop)
+
+    def set_refusing(on):
+        recorder.refusing = on
+        if on:
+            # A relay that went down takes its open sessions with it.
+            for session in list(recorder.live):
+                if session.transport is not None:
+                    session.transport.abort()
+        # Acknowledged in a file, so the test knows from when the fault holds.
+        with open(os.path.join(args.out, "refusing"), "w", encoding="utf-8") as f:
+            f.write("1" if on else "0")
+
+    loop.add_signal_handler(signal.SIGUSR1, set_refusing, True)
+    loop.add_signal_handler(signal.SIGUSR2, set_refusing, False)
     print(f"READY {port}", flush=True)
     loop.run_forever()
 
