@@ -696,8 +696,9 @@ TEST_F(FaultMatrix, SmsProviderRateLimitStormThenServerErrors) {
     }
   }
   // The provider as a whole: requests to the primary (any number) sooner than the Retry-After
-  // of an earlier 429 from it. A figure, not a verdict: the breaker's open period, not the
-  // Retry-After, decides when the provider is asked again.
+  // of an earlier 429 from it. A figure, not a verdict: a 429 holds the provider from the
+  // moment its answer is read (ProviderRegistry), but the lanes' requests already on the way
+  // then (up to send_concurrency - 1) arrive after it and count here.
   int provider_early = 0;
   {
     auto asked = primary.requests();

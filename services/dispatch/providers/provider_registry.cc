@@ -1,6 +1,7 @@
 #include "services/dispatch/providers/provider_registry.h"
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -89,6 +90,24 @@ struct ProviderRegistry::Provider {
   SmsTransportPtr sms;
   std::unique_ptr<TokenBucket> bucket;
   std::unique_ptr<CircuitBreaker> breaker;
+  // A 429 or 503 with Retry-After asks the whole account to wait, not just that message:
+  // until then the provider is out for now, like an open circuit (traffic moves to the next
+  // one). Guarded by hold_mu.
+  mutable std::mutex hold_mu;
+  Timestamp hold_until;
+
+  // Whether the provider asked to be left alone until later than now. A hold further off
+  // than any Retry-After is taken (the clock was set back) is void.
+  bool Held(Timestamp now) const {
+    std::lock_guard lock(hold_mu);
+    return now < hold_until && hold_until - now <= kMaxHold;
+  }
+  void Hold(Timestamp now, std::chrono::seconds retry_after) {
+    std::lock_guard lock(hold_mu);
+    hold_until =
+        std::max(hold_until, now + std::min<std::chrono::microseconds>(retry_after, kMaxHold));
+  }
+  static constexpr std::chrono::microseconds kMaxHold = std::chrono::minutes(10);
 };
 
 ProviderRegistry::ProviderRegistry(const std::vector<ProviderConfig>& providers,
@@ -148,7 +167,7 @@ std::optional<ProviderChoice> ProviderRegistry::Pick(Channel channel, bool forei
     if (p->channel != wanted) continue;
     bool domestic = std::find(home_.begin(), home_.end(), p->config.country) != home_.end();
     if (!foreign_ok && !domestic) continue;
-    if (p->breaker->state() == CircuitBreaker::State::kOpen) {
+    if (p->breaker->state() == CircuitBreaker::State::kOpen || p->Held(clock_.Now())) {
       if (!out_for_now) out_for_now = ProviderChoice{p->config.name, p->config.country, false};
       continue;
     }
@@ -163,7 +182,9 @@ std::optional<ProviderChoice> ProviderRegistry::PickNamed(const std::string& nam
   Channel wanted = channel == Channel::kEmail ? Channel::kEmail : Channel::kSms;
   for (const auto& p : providers_) {
     if (p->config.name != name || p->channel != wanted) continue;
-    if (p->breaker->state() == CircuitBreaker::State::kOpen) return std::nullopt;
+    if (p->breaker->state() == CircuitBreaker::State::kOpen || p->Held(clock_.Now())) {
+      return std::nullopt;
+    }
     return ProviderChoice{p->config.name, p->config.country, true};
   }
   return std::nullopt;
@@ -202,6 +223,11 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
   }
   // The wait may have been long: ask again right before sending.
   if (!taken || giving_up()) return not_attempted(reason ? reason : "given up");
+  // Claimed before the provider asked to wait: not sent into its Retry-After.
+  if (p.Held(clock_.Now())) {
+    if (observer_) observer_(p.config.name, "held");
+    return not_attempted("provider asked to wait (Retry-After)");
+  }
   // The breaker is asked after the wait, so that it judges the provider as it is now and a
   // half-open probe is always followed by its outcome.
   if (!p.breaker->Allow()) {
@@ -209,6 +235,10 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
     return not_attempted("provider circuit open");
   }
   DeliveryResult r = send();
+  if (r.outcome == DeliveryOutcome::kRetry && r.retry_after && r.retry_after->count() > 0 &&
+      (r.code == 429 || r.code == 503)) {
+    p.Hold(clock_.Now(), *r.retry_after);
+  }
   // Only transport trouble counts against the provider: a refused recipient is no sign of
   // an unhealthy relay.
   bool provider_failure = r.outcome == DeliveryOutcome::kRetry;

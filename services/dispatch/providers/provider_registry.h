@@ -24,8 +24,9 @@ class SharedRate;
 // adapter_kinds.h: typed settings, secret) by that kind's factory, with its own rate
 // limit (shared by every worker thread, and by every process once ShareLimits is called) and
 // its own circuit breaker. Picks the provider for a
-// channel by priority, skipping open circuits; a failing provider's traffic moves to the
-// next one until it recovers.
+// channel by priority, skipping open circuits and providers that asked to be left alone (a
+// 429 or 503 with Retry-After holds the whole provider, in this process, until then); a
+// failing provider's traffic moves to the next one until it recovers.
 class ProviderRegistry {
  public:
   ProviderRegistry(const std::vector<ProviderConfig>& providers,
@@ -57,7 +58,8 @@ class ProviderRegistry {
   bool empty() const { return providers_.empty(); }
 
   // Called after every send with the provider's name and the outcome: "sent", "retry",
-  // "failed", "suppress", or "circuit_open" (nothing was attempted). Set once, before use.
+  // "failed", "suppress", "circuit_open" or "held" (nothing was attempted: the circuit is
+  // open, or the provider's Retry-After has not passed). Set once, before use.
   using SendObserver = std::function<void(const std::string& provider, const char* outcome)>;
   void ObserveSends(SendObserver observer) { observer_ = std::move(observer); }
   // Each provider's name and whether its circuit is open now (half-open counts as open:

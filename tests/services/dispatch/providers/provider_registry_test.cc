@@ -96,5 +96,68 @@ TEST(ProviderRegistryTest, ASendThatWaitedForItsLimitIsGivenUpWhenItsCallerSaysS
   EXPECT_EQ(sends.load(), 1) << "the message reached the transport";
 }
 
+class ScriptedSms : public SmsTransport {
+ public:
+  explicit ScriptedSms(std::atomic<int>& sends) : sends_(sends) {}
+  DeliveryResult Send(const SmsMessage&) override {
+    ++sends_;
+    DeliveryResult r;
+    r.outcome = DeliveryOutcome::kRetry;
+    r.code = 429;
+    r.retry_after = std::chrono::seconds(4);
+    return r;
+  }
+
+ private:
+  std::atomic<int>& sends_;
+};
+
+class AcceptingSms : public SmsTransport {
+ public:
+  DeliveryResult Send(const SmsMessage&) override {
+    DeliveryResult r;
+    r.outcome = DeliveryOutcome::kSent;
+    return r;
+  }
+};
+
+// A 429 with Retry-After holds the provider, not only the message: nothing more is sent to
+// it before then, its traffic moves to the next provider, and it is picked again afterwards.
+TEST(ProviderRegistryTest, RetryAfterHoldsTheWholeProviderUntilItPasses) {
+  ManualClock clock(ParseTimestamp("2026-12-06T09:00:00Z"));
+  ProviderRegistry registry({}, {"RU"}, clock);
+  ProviderConfig first;
+  first.name = "first";
+  first.kind = "json_sms";
+  first.country = "RU";
+  first.priority = 1;
+  ProviderConfig second = first;
+  second.name = "second";
+  second.priority = 2;
+  std::atomic<int> sends{0};
+  registry.AddSms(first, std::make_unique<ScriptedSms>(sends));
+  registry.AddSms(second, std::make_unique<AcceptingSms>());
+  ASSERT_EQ(registry.Pick(Channel::kSms, false)->name, "first");
+
+  auto r = registry.SendSms("first", {"m1", "+994501234567", "hi"});
+  EXPECT_EQ(r.code, 429);
+  EXPECT_EQ(sends.load(), 1);
+  EXPECT_EQ(registry.Pick(Channel::kSms, false)->name, "second");
+  EXPECT_FALSE(registry.PickNamed("first", Channel::kSms).has_value());
+  // A message claimed for it before the 429 is not sent into the wait.
+  r = registry.SendSms("first", {"m2", "+994501234568", "hi"});
+  EXPECT_TRUE(r.not_attempted);
+  EXPECT_THAT(r.detail, HasSubstr("Retry-After"));
+  EXPECT_EQ(sends.load(), 1);
+
+  clock.Advance(std::chrono::seconds(4));
+  EXPECT_EQ(registry.Pick(Channel::kSms, false)->name, "first");
+  registry.SendSms("first", {"m3", "+994501234569", "hi"});
+  EXPECT_EQ(sends.load(), 2);
+  // A clock set back does not turn the hold into an hour's.
+  clock.Advance(-std::chrono::hours(1));
+  EXPECT_EQ(registry.Pick(Channel::kSms, false)->name, "first");
+}
+
 }  // namespace
 }  // namespace herald::dispatch
