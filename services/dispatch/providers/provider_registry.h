@@ -57,7 +57,8 @@ class ProviderRegistry {
   bool empty() const { return providers_.empty(); }
 
   // Called after every send with the provider's name and the outcome: "sent", "retry",
-  // "failed", "suppress", or "circuit_open" (nothing was attempted). Set once, before use.
+  // "failed", "suppress", "maybe_sent" (no answer after the whole message was sent), or
+  // "circuit_open" (nothing was attempted). Set once, before use.
   using SendObserver = std::function<void(const std::string& provider, const char* outcome)>;
   void ObserveSends(SendObserver observer) { observer_ = std::move(observer); }
   // Each provider's name and whether its circuit is open now (half-open counts as open:
