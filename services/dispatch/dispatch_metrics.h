@@ -27,6 +27,8 @@ namespace herald::dispatch {
 //                                               campaigns (at most 100)
 //   herald_provider_circuit_open{provider}      1 while the provider's circuit is open
 //   herald_dispatch_sends_total{provider,outcome}  sends: sent, retry, failed, suppress,
+//                                               maybe_sent (no answer after the whole
+//                                               message went out; not retried),
 //                                               circuit_open (nothing attempted)
 //   herald_gate_decisions_total{decision,reason}   every decision of the gate on the request
 //                                               path and in dispatch (allow/NONE, or deny and

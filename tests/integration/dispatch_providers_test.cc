@@ -27,6 +27,7 @@
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "tests/support/campaign_driver.h"
 #include "tests/support/eventually.h"
+#include "tests/support/faulty_smtp_relay.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/outbox.h"
 #include "tests/support/smtp_capture.h"
@@ -642,6 +643,78 @@ TEST(DispatchMetricsTest, ADueMessageNobodyClaimsShowsAsWaiting) {
       },
       std::chrono::seconds(10), std::chrono::milliseconds(200)))
       << "the campaign's queued messages were not reported";
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+// The relay takes the first message whole, its "." included, and never answers; later ones
+// it answers. The first message ends SENT with one MAYBE_SENT attempt and is not sent again:
+// after a later message went through the same worker, the relay still holds it once and it
+// still has its one attempt. GetMessage and the metric show it under its own outcome.
+TEST(DispatchProvidersTest, AMessageTheRelayTookButNeverAnsweredIsSentOnceAsMaybeSent) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  testing::FaultySmtpRelay relay([](int n) {
+    return n == 0 ? testing::RelayFault::kHangAfterEndOfData : testing::RelayFault::kNone;
+  });
+  std::string provider =
+      "  - name: silent\n    kind: smtp\n    country: RU\n    settings:\n      url: " +
+      relay.Url() + "\n      starttls: none\n      max_connections: 4\n      timeout_s: 1\n";
+  HeralddProcess server(db->dsn(), Config(provider, /*workers=*/1));
+  server.AddEnv("HERALD_OPS_METRICS_CACHE_MS=0");  // each scrape reads the figures anew
+  server.Start();
+  auto subjects = testing::MakeSubjects(*db, 2, "m");
+  auto is_sent = [&](const std::string& id) {
+    return Number(*db, "SELECT count(*) FROM messages WHERE status = 'sent' AND id = '" + id + "'");
+  };
+
+  const std::string first = SendEach(server, {subjects[0]}, "maybe-first-").at(0);
+  ASSERT_TRUE(Eventually([&] { return is_sent(first) == 1; }, std::chrono::seconds(20), kDbPoll))
+      << server.Log();
+  // A later message, claimed only now, through the one worker; the relay answers it.
+  const std::string second = SendEach(server, {subjects[1]}, "maybe-second-").at(0);
+  ASSERT_TRUE(Eventually([&] { return is_sent(second) == 1; }, std::chrono::seconds(20), kDbPoll))
+      << server.Log();
+
+  v1::Message m = GetMessage(server, first);
+  EXPECT_EQ(m.status(), v1::SENT);
+  EXPECT_EQ(m.attempts(), 1);
+  ASSERT_EQ(m.attempt_log_size(), 1);
+  EXPECT_EQ(m.attempt_log(0).outcome(), "MAYBE_SENT");
+  EXPECT_EQ(m.attempt_log(0).code(), 0);
+  EXPECT_NE(m.attempt_log(0).detail().find("may have been delivered"), std::string::npos)
+      << m.attempt_log(0).detail();
+  for (const auto& h : m.history()) EXPECT_NE(h.status(), v1::RETRYING) << h.note();
+  v1::Message later = GetMessage(server, second);
+  ASSERT_EQ(later.attempt_log_size(), 1);
+  EXPECT_EQ(later.attempt_log(0).outcome(), "SENT");
+
+  // The relay's view: each message arrived once.
+  std::map<std::string, int> arrived;
+  for (const std::string& body : relay.Messages()) {
+    for (const std::string& id : {first, second}) {
+      if (body.find("X-Herald-Message-Id: " + id) != std::string::npos) ++arrived[id];
+    }
+  }
+  EXPECT_EQ(relay.Messages().size(), 2u);
+  EXPECT_EQ(arrived[first], 1);
+  EXPECT_EQ(arrived[second], 1);
+  EXPECT_EQ(Number(*db, "SELECT count(*) FROM message_attempts WHERE message_id = '" + first + "'"),
+            1);
+
+  EXPECT_EQ(Metric(server, "herald_dispatch_sends_total",
+                   {"provider=\"silent\"", "outcome=\"maybe_sent\""}),
+            1);
+  EXPECT_EQ(
+      Metric(server, "herald_dispatch_sends_total", {"provider=\"silent\"", "outcome=\"sent\""}),
+      1);
+  EXPECT_EQ(
+      Metric(server, "herald_dispatch_sends_total", {"provider=\"silent\"", "outcome=\"retry\""}),
+      -1);
 }
 
 }  // namespace

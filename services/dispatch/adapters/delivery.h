@@ -9,12 +9,18 @@ namespace herald::dispatch {
 // What a provider's answer means for the message.
 enum class DeliveryOutcome {
   kSent,      // accepted by the provider
-  kRetry,     // temporary: 4xx SMTP reply, HTTP 429/5xx, timeout, connection failure
+  kRetry,     // temporary: 4xx SMTP reply, HTTP 429/5xx, a timeout or connection failure
+              // before the provider had the whole message
   kFailed,    // permanent for this message: 5xx SMTP reply, other HTTP 4xx
   kSuppress,  // permanent for the address: SMTP 5.1.x, Twilio 21610 (recipient unsubscribed)
+  // The provider had the whole message (SMTP: the "." ending DATA was written; HTTP: the
+  // whole request body was sent) and then never answered: a timeout, a reset or a closed
+  // connection. It may have been delivered, so it is not sent again: a duplicate is worse
+  // than a possibly missing message, and the attempt row tells the operator which.
+  kMaybeSent,
 };
 
-// "SENT", "RETRY", "FAILED", "SUPPRESS": stored in message_attempts.outcome.
+// "SENT", "RETRY", "FAILED", "SUPPRESS", "MAYBE_SENT": stored in message_attempts.outcome.
 inline const char* DeliveryOutcomeName(DeliveryOutcome o) {
   switch (o) {
     case DeliveryOutcome::kSent:
@@ -25,6 +31,8 @@ inline const char* DeliveryOutcomeName(DeliveryOutcome o) {
       return "FAILED";
     case DeliveryOutcome::kSuppress:
       return "SUPPRESS";
+    case DeliveryOutcome::kMaybeSent:
+      return "MAYBE_SENT";
   }
   return "?";
 }

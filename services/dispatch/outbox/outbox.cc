@@ -296,6 +296,9 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
     }
     switch (o.result.outcome) {
       case DeliveryOutcome::kSent:
+      // The provider may have the message: sending it again could deliver it twice. The
+      // attempt row keeps MAYBE_SENT for the operator.
+      case DeliveryOutcome::kMaybeSent:
         c.status = MessageStatus::kSent;
         break;
       case DeliveryOutcome::kRetry:

@@ -77,6 +77,8 @@ const char* OutcomeLabel(DeliveryOutcome o) {
       return "failed";
     case DeliveryOutcome::kSuppress:
       return "suppress";
+    case DeliveryOutcome::kMaybeSent:
+      return "maybe_sent";
   }
   return "retry";
 }
@@ -240,8 +242,9 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
     p.Hold(clock_.Now(), *r.retry_after);
   }
   // Only transport trouble counts against the provider: a refused recipient is no sign of
-  // an unhealthy relay.
-  bool provider_failure = r.outcome == DeliveryOutcome::kRetry;
+  // an unhealthy relay, a provider that takes a message and never answers is.
+  bool provider_failure =
+      r.outcome == DeliveryOutcome::kRetry || r.outcome == DeliveryOutcome::kMaybeSent;
   if (provider_failure) {
     p.breaker->RecordFailure();
   } else {

@@ -58,8 +58,10 @@ class ProviderRegistry {
   bool empty() const { return providers_.empty(); }
 
   // Called after every send with the provider's name and the outcome: "sent", "retry",
-  // "failed", "suppress", "circuit_open" or "held" (nothing was attempted: the circuit is
-  // open, or the provider's Retry-After has not passed). Set once, before use.
+  // Called after every send with the provider's name and the outcome: "sent", "retry",
+  // "failed", "suppress", "maybe_sent" (no answer after the whole message was sent),
+  // "circuit_open" or "held" (nothing was attempted: the circuit is open, or the provider's
+  // Retry-After has not passed). Set once, before use.
   using SendObserver = std::function<void(const std::string& provider, const char* outcome)>;
   void ObserveSends(SendObserver observer) { observer_ = std::move(observer); }
   // Each provider's name and whether its circuit is open now (half-open counts as open:

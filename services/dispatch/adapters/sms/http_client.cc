@@ -70,6 +70,22 @@ void Append(Slist& list, const std::string& line) {
   if (!list) list.reset(head);  // the first append creates the list; later ones extend it
 }
 
+// libcurl counts the request's header bytes (CURLINFO_REQUEST_SIZE) and body bytes
+// (CURLINFO_SIZE_UPLOAD_T) as they are written to the connection, those of a body sent with
+// the headers included. Both complete and no answer: a timer ran out or the connection was
+// reset or closed while the provider had the whole request. A send error means some of it
+// could not be written, and a failure to connect or to set up TLS comes before any of it.
+bool WholeRequestSent(CURL* c, CURLcode rc, size_t body_size) {
+  if (rc != CURLE_OPERATION_TIMEDOUT && rc != CURLE_GOT_NOTHING && rc != CURLE_RECV_ERROR) {
+    return false;
+  }
+  long header_bytes = 0;  // NOLINT(google-runtime-int): curl's type
+  curl_off_t body_bytes = 0;
+  curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &header_bytes);
+  curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &body_bytes);
+  return header_bytes > 0 && body_bytes >= static_cast<curl_off_t>(body_size);
+}
+
 }  // namespace
 
 struct HttpClient::Handle {
@@ -152,6 +168,7 @@ HttpReply HttpClient::Post(const HttpPost& request) {
   } else {
     reply = HttpReply{};
     reply.transport_error = error[0] != '\0' ? error : curl_easy_strerror(rc);
+    reply.request_sent = WholeRequestSent(c, rc, request.body.size());
   }
   Release(std::move(handle));
   return reply;

@@ -22,6 +22,10 @@ struct HttpReply {
   std::string body;             // at most kMaxReplyBodyBytes; the rest is discarded
   std::string retry_after;      // the Retry-After header, as sent
   std::string transport_error;  // why there is no answer, when status is 0
+  // With status 0: the whole request, body included, had been written to the connection
+  // before the answer failed to come (a timeout, a reset, a connection closed without a
+  // reply). The provider may have acted on it.
+  bool request_sent = false;
 };
 
 inline constexpr size_t kMaxReplyBodyBytes = 64 * 1024;

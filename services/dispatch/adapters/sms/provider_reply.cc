@@ -24,9 +24,12 @@ DeliveryOutcome OutcomeForStatus(int status) {
 DeliveryResult ResultFromReply(const HttpReply& reply, Timestamp now) {
   DeliveryResult result;
   if (reply.status == 0) {
-    result.outcome = DeliveryOutcome::kRetry;
+    result.outcome = reply.request_sent ? DeliveryOutcome::kMaybeSent : DeliveryOutcome::kRetry;
     result.code = 0;
-    result.detail = DetailText(reply.transport_error);
+    result.detail = DetailText(reply.request_sent ? "no answer after the whole request was "
+                                                    "sent, may have been delivered: " +
+                                                        reply.transport_error
+                                                  : reply.transport_error);
     return result;
   }
   result.code = reply.status;

@@ -23,8 +23,10 @@ inline constexpr size_t kMaxDetailBytes = 300;
 DeliveryOutcome OutcomeForStatus(int status);
 
 // The outcome of a reply with everything the status and headers say: outcome, code and, for
-// kRetry, retry_after. A transport failure (status 0) is kRetry, code 0, with curl's reason
-// as detail. Providers then add what their body says.
+// kRetry, retry_after. A transport failure (status 0) is code 0 with curl's reason as detail:
+// kMaybeSent when the whole request had been sent (the provider may have taken the message;
+// sending it again could deliver it twice), kRetry otherwise. Providers then add what their
+// body says.
 DeliveryResult ResultFromReply(const HttpReply& reply, Timestamp now);
 
 // Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3), relative to `now`; a date

@@ -52,6 +52,18 @@ DeliveryOutcome OutcomeOfRejection(const SmtpReply& r) {
   }
 }
 
+// The 354 was the last word: the relay took the body and owes the final reply to DATA.
+bool AwaitsFinalDataReply(const std::optional<SmtpReply>& last_reply) {
+  return last_reply && last_reply->answers == SmtpCommand::kData && last_reply->code / 100 == 3;
+}
+
+// Failures that leave the client without an answer once everything was written: the timer
+// ran out, or the connection was reset or closed. A send error is not among them: it means
+// the "." itself could not be written, so the relay cannot have taken the message.
+bool IsNoAnswer(CURLcode rc) {
+  return rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING;
+}
+
 }  // namespace
 
 std::string QueueIdFromReply(std::string_view text) {
@@ -78,7 +90,8 @@ std::string QueueIdFromReply(std::string_view text) {
 }
 
 DeliveryResult ClassifySmtpTransfer(CURLcode rc, std::string_view curl_error,
-                                    const std::optional<SmtpReply>& last_reply) {
+                                    const std::optional<SmtpReply>& last_reply,
+                                    bool message_written) {
   DeliveryResult r;
   if (rc == CURLE_OK) {
     r.outcome = DeliveryOutcome::kSent;
@@ -100,6 +113,15 @@ DeliveryResult ClassifySmtpTransfer(CURLcode rc, std::string_view curl_error,
   if (!last_reply || last_reply->code < 400) {
     // No reply refused anything: the connection, TLS or a timer failed.
     std::string why(curl_error.empty() ? curl_easy_strerror(rc) : curl_error);
+    if (message_written && AwaitsFinalDataReply(last_reply) && IsNoAnswer(rc)) {
+      r.outcome = DeliveryOutcome::kMaybeSent;
+      r.detail = TruncateUtf8(
+          "no reply after the whole message was sent, may have been "
+          "delivered: " +
+              why,
+          kMaxDetail);
+      return r;
+    }
     r.detail = TruncateUtf8("transport failure: " + why, kMaxDetail);
     return r;
   }

@@ -21,14 +21,23 @@ namespace herald::dispatch {
 //   MAIL 5xx                                     -> kFailed, except 530/534/535/538 -> kRetry
 //   reply to greeting/EHLO/STARTTLS/AUTH >= 400  -> kRetry (relay, not message, problem)
 //   STARTTLS required but not offered            -> kRetry, code 0
+//   no final reply to DATA although the whole
+//     message and its "." were written (timeout,
+//     reset or closed connection)                -> kMaybeSent, code 0: the relay may have
+//                                                   queued it, so it is not sent again
 //   no error reply (connect, TLS, timeout, EOF)  -> kRetry, code 0
 //
 // Relay-side failures (authentication refused, TLS not offered, bad greeting) are kRetry
 // although retrying cannot fix them by itself: they are configuration faults that hit every
 // message alike, and failing the messages would lose them, while retrying keeps them until
 // an operator fixes the relay (the growing retry queue is the alarm).
+//
+// `message_written`: libcurl wrote the whole body, so that what follows is the "." ending
+// DATA and the wait for its reply. Everything before (connect, EHLO, MAIL, RCPT, the 354,
+// the body itself) cannot have delivered the message, and stays kRetry.
 DeliveryResult ClassifySmtpTransfer(CURLcode rc, std::string_view curl_error,
-                                    const std::optional<SmtpReply>& last_reply);
+                                    const std::optional<SmtpReply>& last_reply,
+                                    bool message_written);
 
 // The relay's queue id from a final 250 text ("2.0.0 Ok: queued as 4Bw..." from Postfix,
 // "OK id=1tH2e3-..." from Exim); empty when the text names none.

@@ -1,5 +1,7 @@
 #include "services/dispatch/adapters/smtp/smtp_relay_sender.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -132,6 +134,18 @@ size_t ReadMessage(char* buffer, size_t size, size_t count, void* userp) {
   return n;
 }
 
+// The bytes libcurl writes for `mime` between the 354 and the end-of-data line: it doubles
+// the dot of every line that starts with one (RFC 5321 4.5.2). Headers never start with a
+// dot, so only "CRLF." inside the message counts.
+curl_off_t DotStuffedSize(std::string_view mime) {
+  curl_off_t size = static_cast<curl_off_t>(mime.size());
+  for (size_t at = mime.find("\r\n."); at != std::string_view::npos;
+       at = mime.find("\r\n.", at + 3)) {
+    ++size;
+  }
+  return size;
+}
+
 int OnCurlDebug(CURL*, curl_infotype type, char* data, size_t size, void* userp) {
   // Cleanup of an idle handle sends QUIT after the transcript is gone: userp is null then.
   auto* transcript = static_cast<SmtpTranscript*>(userp);
@@ -146,6 +160,11 @@ struct Attempt {
   std::string error;
   SmtpTranscript transcript;
   bool reused_connection = false;
+  // The whole message went out on the connection: libcurl wrote every byte of the body (as
+  // it counts them, dots doubled), after which it writes the "." ending DATA and waits for
+  // the final reply. Only a failure after this point can have left the message with the
+  // relay.
+  bool message_written = false;
 };
 
 // One SMTP transaction on `handle`. Every pointer lent to the handle is taken back before
@@ -180,6 +199,19 @@ void Transfer(CURL* handle, const EmailMessage& m, const std::string& return_pat
   long connects = 0;
   curl_easy_getinfo(handle, CURLINFO_NUM_CONNECTS, &connects);
   attempt.reused_connection = connects == 0;
+  curl_off_t uploaded = 0;
+  curl_easy_getinfo(handle, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+  attempt.message_written = uploaded >= DotStuffedSize(mime);
+  curl_socket_t kept = CURL_SOCKET_BAD;
+  if (attempt.rc != CURLE_OK &&
+      curl_easy_getinfo(handle, CURLINFO_ACTIVESOCKET, &kept) == CURLE_OK &&
+      kept != CURL_SOCKET_BAD) {
+    // libcurl keeps a connection whose final reply to DATA never came. The relay may still
+    // send it, and the next message would read it as the answer to its MAIL FROM; closing
+    // the handle would send QUIT and wait minutes for the reply. Shut it down instead: the
+    // next Send finds it dead and opens another, and a cleanup's QUIT fails at once.
+    shutdown(kept, SHUT_RDWR);
+  }
 
   curl_easy_setopt(handle, CURLOPT_MAIL_RCPT, nullptr);
   curl_easy_setopt(handle, CURLOPT_READDATA, nullptr);
@@ -268,9 +300,11 @@ DeliveryResult SmtpRelaySender::Send(const EmailMessage& message) {
   if (first.rc != CURLE_OK && first.reused_connection && first.transcript.reply_count() == 0) {
     Attempt second;
     Transfer(lease.get(), message, config_.return_path, mime, deadline, second);
-    return ClassifySmtpTransfer(second.rc, second.error, second.transcript.last_reply());
+    return ClassifySmtpTransfer(second.rc, second.error, second.transcript.last_reply(),
+                                second.message_written);
   }
-  return ClassifySmtpTransfer(first.rc, first.error, first.transcript.last_reply());
+  return ClassifySmtpTransfer(first.rc, first.error, first.transcript.last_reply(),
+                              first.message_written);
 }
 
 }  // namespace herald::dispatch

@@ -426,5 +426,40 @@ TEST_F(OutboxLeaseTest, AJumpOfTheClockNeitherFreesNorHoldsALease) {
   EXPECT_GT(again[0].lease_deadline, std::chrono::steady_clock::now() + std::chrono::seconds(50));
 }
 
+// A provider that may have the message (no answer after all of it was sent): SENT, the
+// attempt recorded as MAYBE_SENT, and never claimed again however much time passes.
+TEST_F(OutboxTest, MaybeSentIsSentAndNeverRetried) {
+  std::string id = NewSubject("maybe@example.com");
+  ConsentAll(id);
+  auto m = SendTo(id, "", "k-maybe");
+  auto claimed = outbox_->Claim("w1", 10, std::chrono::seconds(60));
+  ASSERT_EQ(claimed.size(), 1u);
+  outbox_->Complete({{m.message_id(),
+                      1,
+                      "relay",
+                      clock_.Now(),
+                      clock_.Now(),
+                      {DeliveryOutcome::kMaybeSent, 0, "", "",
+                       "no reply after the whole message was sent, may have been delivered", "",
+                       std::nullopt, false},
+                      "",
+                      0,
+                      claimed[0].lease_token}});
+  EXPECT_EQ(Status(m.message_id()), "sent");
+  clock_.Advance(std::chrono::hours(2));
+  EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());
+  EXPECT_EQ(Status(m.message_id()), "sent");
+  v1::GetMessageRequest g;
+  g.set_message_id(m.message_id());
+  auto got = messages_->GetMessage(crm_, g);
+  EXPECT_EQ(got.status(), v1::SENT);
+  ASSERT_EQ(got.attempt_log_size(), 1);
+  EXPECT_EQ(got.attempt_log(0).outcome(), "MAYBE_SENT");
+  EXPECT_THAT(got.attempt_log(0).detail(), HasSubstr("may have been delivered"));
+  ASSERT_EQ(got.history_size(), 3);
+  EXPECT_EQ(got.history(2).status(), v1::SENT);
+  EXPECT_EQ(got.history(2).note(), "MAYBE_SENT 0");
+}
+
 }  // namespace
 }  // namespace herald::dispatch

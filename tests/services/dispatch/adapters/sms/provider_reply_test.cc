@@ -65,6 +65,20 @@ TEST(ProviderReplyTest, TransportFailureIsRetryWithCodeZero) {
   EXPECT_FALSE(r.retry_after.has_value());
 }
 
+TEST(ProviderReplyTest, NoAnswerAfterTheWholeRequestIsMaybeSent) {
+  HttpReply reply;
+  reply.transport_error = "Operation timed out after 1000 milliseconds with 0 bytes received";
+  reply.request_sent = true;
+  reply.retry_after = "7";  // cannot come without an answer; ignored if it did
+  DeliveryResult r = ResultFromReply(reply, kNow);
+  EXPECT_EQ(r.outcome, DeliveryOutcome::kMaybeSent);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.detail,
+            "no answer after the whole request was sent, may have been delivered: Operation "
+            "timed out after 1000 milliseconds with 0 bytes received");
+  EXPECT_FALSE(r.retry_after.has_value());
+}
+
 TEST(ProviderReplyTest, RetryAfterIsKeptOnlyForRetries) {
   HttpReply reply;
   reply.retry_after = "30";

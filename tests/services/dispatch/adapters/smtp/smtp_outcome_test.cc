@@ -79,6 +79,7 @@ struct Case {
   std::optional<SmtpReply> reply;
   DeliveryOutcome outcome;
   int code;
+  bool message_written = false;  // the whole body went out; next come "." and the reply
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -91,7 +92,7 @@ class ClassifyTest : public testing::TestWithParam<Case> {};
 
 TEST_P(ClassifyTest, MapsTheReplyToTheOutcome) {
   const Case& c = GetParam();
-  DeliveryResult r = ClassifySmtpTransfer(c.rc, "libcurl says no", c.reply);
+  DeliveryResult r = ClassifySmtpTransfer(c.rc, "libcurl says no", c.reply, c.message_written);
   EXPECT_EQ(r.outcome, c.outcome);
   EXPECT_EQ(r.code, c.code);
   if (c.reply && c.code != 0) {
@@ -136,8 +137,20 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"GreetingRefused", CURLE_WEIRD_SERVER_REPLY, Reply(C::kGreeting, 554, "", "go away"),
              kRetry, 554},
         Case{"ConnectionRefused", CURLE_COULDNT_CONNECT, std::nullopt, kRetry, 0},
-        Case{"TimeoutAfterDataStarted", CURLE_OPERATION_TIMEDOUT,
+        Case{"TimeoutWhileTheBodyIsWritten", CURLE_OPERATION_TIMEDOUT,
              Reply(C::kData, 354, "", "End data"), kRetry, 0},
+        Case{"TimeoutAwaitingTheFinalReply", CURLE_OPERATION_TIMEDOUT,
+             Reply(C::kData, 354, "", "End data"), kMaybeSent, 0, true},
+        Case{"ClosedOrResetAwaitingTheFinalReply", CURLE_RECV_ERROR,
+             Reply(C::kData, 354, "", "End data"), kMaybeSent, 0, true},
+        Case{"NothingAwaitingTheFinalReply", CURLE_GOT_NOTHING,
+             Reply(C::kData, 354, "", "End data"), kMaybeSent, 0, true},
+        Case{"EndOfDataCouldNotBeWritten", CURLE_SEND_ERROR, Reply(C::kData, 354, "", "End data"),
+             kRetry, 0, true},
+        Case{"FinalReplyStillDecides", CURLE_RECV_ERROR, Reply(C::kData, 452, "4.3.1", "Full"),
+             kRetry, 452, true},
+        Case{"NoMaybeWithoutThe354", CURLE_OPERATION_TIMEDOUT, Reply(C::kRcpt, 250, "", "Ok"),
+             kRetry, 0, true},
         Case{"StartTlsNotOffered", CURLE_USE_SSL_FAILED, Reply(C::kEhlo, 250, "", "HELP"), kRetry,
              0},
         Case{"TlsHandshake", CURLE_PEER_FAILED_VERIFICATION, std::nullopt, kRetry, 0}),
@@ -145,15 +158,15 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(ClassifySmtpTransferTest, SentCarriesTheQueueId) {
   DeliveryResult r = ClassifySmtpTransfer(
-      CURLE_OK, "", Reply(SmtpCommand::kData, 250, "2.0.0", "Ok: queued as 4BwSgb1Xm8z9rxK"));
+      CURLE_OK, "", Reply(SmtpCommand::kData, 250, "2.0.0", "Ok: queued as 4BwSgb1Xm8z9rxK"), true);
   EXPECT_EQ(r.provider_message_id, "4BwSgb1Xm8z9rxK");
 }
 
 TEST(ClassifySmtpTransferTest, DetailIsCutAt300BytesOnACharacterBoundary) {
   std::string text;
   for (int i = 0; i < 200; ++i) text += "ə";  // 400 bytes
-  DeliveryResult r = ClassifySmtpTransfer(CURLE_RECV_ERROR, "",
-                                          Reply(SmtpCommand::kRcpt, 550, "5.7.1", text.c_str()));
+  DeliveryResult r = ClassifySmtpTransfer(
+      CURLE_RECV_ERROR, "", Reply(SmtpCommand::kRcpt, 550, "5.7.1", text.c_str()), false);
   EXPECT_LE(r.detail.size(), 300u);
   EXPECT_GE(r.detail.size(), 290u);
   EXPECT_TRUE(smtp_test::IsValidUtf8(r.detail));
