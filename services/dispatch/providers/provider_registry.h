@@ -58,7 +58,6 @@ class ProviderRegistry {
   bool empty() const { return providers_.empty(); }
 
   // Called after every send with the provider's name and the outcome: "sent", "retry",
-  // Called after every send with the provider's name and the outcome: "sent", "retry",
   // "failed", "suppress", "maybe_sent" (no answer after the whole message was sent),
   // "circuit_open" or "held" (nothing was attempted: the circuit is open, or the provider's
   // Retry-After has not passed). Set once, before use.
