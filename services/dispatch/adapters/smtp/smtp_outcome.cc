@@ -57,12 +57,12 @@ bool AwaitsFinalDataReply(const std::optional<SmtpReply>& last_reply) {
   return last_reply && last_reply->answers == SmtpCommand::kData && last_reply->code / 100 == 3;
 }
 
-// Failures that leave the client without an answer once everything was written: the timer
-// ran out, or the connection was reset or closed. A send error is not among them: it means
-// the "." itself could not be written, so the relay cannot have taken the message.
-bool IsNoAnswer(CURLcode rc) {
-  return rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING;
-}
+// Silence once everything was written: the timer ran out while the relay, holding the whole
+// message, may still have been queueing it. A relay that closes or resets the connection
+// instead has said no: it may only answer 250 once it has taken responsibility (RFC 5321,
+// 4.1.1.4), and like Postfix ("lost connection after end of DATA") the message is retried.
+// A send error means the "." itself could not be written.
+bool IsSilence(CURLcode rc) { return rc == CURLE_OPERATION_TIMEDOUT; }
 
 }  // namespace
 
@@ -113,7 +113,7 @@ DeliveryResult ClassifySmtpTransfer(CURLcode rc, std::string_view curl_error,
   if (!last_reply || last_reply->code < 400) {
     // No reply refused anything: the connection, TLS or a timer failed.
     std::string why(curl_error.empty() ? curl_easy_strerror(rc) : curl_error);
-    if (message_written && AwaitsFinalDataReply(last_reply) && IsNoAnswer(rc)) {
+    if (message_written && AwaitsFinalDataReply(last_reply) && IsSilence(rc)) {
       r.outcome = DeliveryOutcome::kMaybeSent;
       r.detail = TruncateUtf8(
           "no reply after the whole message was sent, may have been "

@@ -21,10 +21,11 @@ namespace herald::dispatch {
 //   MAIL 5xx                                     -> kFailed, except 530/534/535/538 -> kRetry
 //   reply to greeting/EHLO/STARTTLS/AUTH >= 400  -> kRetry (relay, not message, problem)
 //   STARTTLS required but not offered            -> kRetry, code 0
-//   no final reply to DATA although the whole
-//     message and its "." were written (timeout,
-//     reset or closed connection)                -> kMaybeSent, code 0: the relay may have
+//   no final reply to DATA within the timeout
+//     although the whole message and its "."
+//     were written                               -> kMaybeSent, code 0: the relay may have
 //                                                   queued it, so it is not sent again
+//   the connection closed or reset instead       -> kRetry: no 250, no responsibility taken
 //   no error reply (connect, TLS, timeout, EOF)  -> kRetry, code 0
 //
 // Relay-side failures (authentication refused, TLS not offered, bad greeting) are kRetry

@@ -141,10 +141,11 @@ INSTANTIATE_TEST_SUITE_P(
              Reply(C::kData, 354, "", "End data"), kRetry, 0},
         Case{"TimeoutAwaitingTheFinalReply", CURLE_OPERATION_TIMEDOUT,
              Reply(C::kData, 354, "", "End data"), kMaybeSent, 0, true},
+        // A relay that hangs up without the 250 has not taken the message (RFC 5321 4.1.1.4).
         Case{"ClosedOrResetAwaitingTheFinalReply", CURLE_RECV_ERROR,
-             Reply(C::kData, 354, "", "End data"), kMaybeSent, 0, true},
+             Reply(C::kData, 354, "", "End data"), kRetry, 0, true},
         Case{"NothingAwaitingTheFinalReply", CURLE_GOT_NOTHING,
-             Reply(C::kData, 354, "", "End data"), kMaybeSent, 0, true},
+             Reply(C::kData, 354, "", "End data"), kRetry, 0, true},
         Case{"EndOfDataCouldNotBeWritten", CURLE_SEND_ERROR, Reply(C::kData, 354, "", "End data"),
              kRetry, 0, true},
         Case{"FinalReplyStillDecides", CURLE_RECV_ERROR, Reply(C::kData, 452, "4.3.1", "Full"),

@@ -571,12 +571,10 @@ TEST(SmtpRelayBoundaryTest, DottedMessageAnsweredIsSent) {
   EXPECT_THAT(relay.Messages()[0], HasSubstr("\r\n..our offers start with a dot\r\n"));
 }
 
-class SmtpRelayMaybeSentTest : public ::testing::TestWithParam<RelayFault> {};
-
-// After the "." was written the relay may have queued the message, whatever then went
-// wrong: not sent again.
-TEST_P(SmtpRelayMaybeSentTest, FailureAfterTheEndOfDataIsMaybeSent) {
-  FaultySmtpRelay relay(GetParam());
+// After the "." was written the relay went silent: it may be queueing the message, so it is
+// not sent again.
+TEST(SmtpRelayBoundaryTest, SilenceAfterTheEndOfDataIsMaybeSent) {
+  FaultySmtpRelay relay(RelayFault::kHangAfterEndOfData);
   SmtpRelaySender sender(FaultyRelayConfig(relay));
 
   auto start = std::chrono::steady_clock::now();
@@ -589,24 +587,33 @@ TEST_P(SmtpRelayMaybeSentTest, FailureAfterTheEndOfDataIsMaybeSent) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
 }
 
-INSTANTIATE_TEST_SUITE_P(Faults, SmtpRelayMaybeSentTest,
-                         ::testing::Values(RelayFault::kHangAfterEndOfData,
-                                           RelayFault::kCloseAfterEndOfData,
+class SmtpRelayHangUpTest : public ::testing::TestWithParam<RelayFault> {};
+
+// A relay that closes or resets the connection instead of answering the "." has not taken
+// responsibility for the message (no 250): it is tried again, as Postfix does.
+TEST_P(SmtpRelayHangUpTest, HangingUpAfterTheEndOfDataIsRetry) {
+  FaultySmtpRelay relay(GetParam());
+  SmtpRelaySender sender(FaultyRelayConfig(relay));
+
+  DeliveryResult r = sender.Send(DottedMessage("after-eod-1"));
+
+  EXPECT_EQ(r.outcome, DeliveryOutcome::kRetry) << r.detail;
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.detail, HasSubstr("transport failure"));
+  EXPECT_THAT(relay.Messages(), SizeIs(1));
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, SmtpRelayHangUpTest,
+                         ::testing::Values(RelayFault::kCloseAfterEndOfData,
                                            RelayFault::kResetAfterEndOfData),
                          [](const ::testing::TestParamInfo<RelayFault>& info) {
-                           switch (info.param) {
-                             case RelayFault::kHangAfterEndOfData:
-                               return "Timeout";
-                             case RelayFault::kCloseAfterEndOfData:
-                               return "Close";
-                             default:
-                               return "Reset";
-                           }
+                           return info.param == RelayFault::kCloseAfterEndOfData ? "Close"
+                                                                                 : "Reset";
                          });
 
 // The same large message goes out whole to a relay that takes it: the boundary tests below
 // fail for the reason they name, not because the message is too big for the adapter.
-TEST(SmtpRelayBoundaryTest, LargeMessageTakenWholeThenUnansweredIsMaybeSent) {
+TEST(SmtpRelayBoundaryTest, LargeMessageIsWrittenWholeBeforeTheRelayHangsUp) {
   FaultySmtpRelay relay(RelayFault::kCloseAfterEndOfData);
   SmtpRelayConfig config = FaultyRelayConfig(relay);
   config.timeout_s = 10;
@@ -614,7 +621,7 @@ TEST(SmtpRelayBoundaryTest, LargeMessageTakenWholeThenUnansweredIsMaybeSent) {
 
   DeliveryResult r = sender.Send(LargeMessage("large-1"));
 
-  EXPECT_EQ(r.outcome, DeliveryOutcome::kMaybeSent) << r.detail;
+  EXPECT_EQ(r.outcome, DeliveryOutcome::kRetry) << r.detail;
   EXPECT_THAT(relay.Messages(), SizeIs(1));
 }
 
