@@ -7,8 +7,6 @@
 //   1: a text body (QuotedPrintableEncode);
 //   2: the characters to keep, NUL, the bytes (PercentEncode);
 //   3: sender name, NUL, subject, NUL, unsubscribe-mailto subject, NUL, text body (RenderMime).
-#include <glib.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +23,8 @@
 namespace {
 
 using namespace herald::dispatch;
+using herald::fuzz::Base64Decode;
+using herald::fuzz::ValidUtf8;
 
 std::vector<std::string_view> Split(std::string_view s, std::string_view sep) {
   std::vector<std::string_view> parts;
@@ -36,19 +36,6 @@ std::vector<std::string_view> Split(std::string_view s, std::string_view sep) {
     if (at == std::string_view::npos) return parts;
     pos = at + sep.size();
   }
-}
-
-bool ValidUtf8(std::string_view s) {
-  return g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr);
-}
-
-std::string Base64Decode(std::string_view text) {
-  std::string copy(text);
-  gsize len = 0;
-  guchar* bytes = g_base64_decode(copy.c_str(), &len);
-  std::string out(reinterpret_cast<const char*>(bytes), len);
-  g_free(bytes);
-  return out;
 }
 
 void HeaderWords(herald::fuzz::Input& in) {

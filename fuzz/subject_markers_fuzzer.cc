@@ -1,7 +1,5 @@
 // The subject markers: a decoded subject (any bytes, invalid UTF-8 included) through
 // NormalizeSubject, FoldForMatch and FindMarkers, as the inbound mail service runs them.
-#include <glib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -10,16 +8,9 @@
 #include "fuzz/fuzz_support.h"
 #include "services/inbound/mail/subject_markers.h"
 
-namespace {
-
-bool ValidUtf8(const std::string& s) {
-  return g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr);
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace herald::inbound;
+  using herald::fuzz::ValidUtf8;
   std::string_view subject(reinterpret_cast<const char*>(data), size);
   std::string normalized = NormalizeSubject(subject);
   // "Invalid UTF-8 is replaced, never kept"; white space collapsed and trimmed.
