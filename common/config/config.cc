@@ -2,7 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <regex>
+#include <cctype>
+#include <string_view>
 
 #include "common/config/adapter_kinds.h"
 #include "common/crypto/key_ring.h"
@@ -37,15 +38,34 @@ std::set<std::string> ParseRoles(const std::string& key, const std::vector<std::
   return roles;
 }
 
+// A libpq key=value "password" keyword: any case, at the start or after white space, white
+// space allowed before its '='. Scanned by hand, not with std::regex, whose matcher recurses
+// once per character: a long run of white space overflowed the stack.
+bool HasPasswordKeyword(std::string_view url) {
+  auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  };
+  constexpr std::string_view kKeyword = "password";
+  for (size_t at = 0; at + kKeyword.size() <= url.size(); ++at) {
+    if (at > 0 && !space(url[at - 1])) continue;
+    bool same = true;
+    for (size_t k = 0; k < kKeyword.size() && same; ++k) {
+      same = std::tolower(static_cast<unsigned char>(url[at + k])) == kKeyword[k];
+    }
+    if (!same) continue;
+    size_t i = at + kKeyword.size();
+    while (i < url.size() && space(url[i])) ++i;
+    if (i < url.size() && url[i] == '=') return true;
+  }
+  return false;
+}
+
 std::string RejectPasswordInUrl(const std::string& key, const std::string& url) {
   auto scheme = url.find("://");
   auto at = url.find('@');
   bool userinfo_password = scheme != std::string::npos && at != std::string::npos &&
                            url.substr(scheme + 3, at - scheme - 3).find(':') != std::string::npos;
-  // libpq allows spaces around '=' in key=value strings and any case in the key.
-  static const std::regex kPasswordKeyword(R"((^|\s)password\s*=)", std::regex::icase);
-  if (userinfo_password || std::regex_search(url, kPasswordKeyword) ||
-      url.find("password=") != std::string::npos) {
+  if (userinfo_password || HasPasswordKeyword(url) || url.find("password=") != std::string::npos) {
     throw ConfigError(key +
                       ": a password may not be written in the config file; set "
                       "HERALD_DATABASE_URL or PGPASSWORD in the environment");

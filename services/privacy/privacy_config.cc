@@ -3,7 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <optional>
 #include <regex>
+#include <string_view>
 
 #include "common/config/section.h"
 #include "common/strict_int.h"
@@ -20,7 +22,7 @@ int ParseBounded(const std::string& key, const std::string& v, int lo, int hi) {
   return *n;
 }
 
-// A number the surrounding regex has already matched as 1-9 digits.
+// A number already checked to be 1-9 digits.
 int Digits(const std::string& text) { return ParseStrictInt<int>(text).value_or(0); }
 
 bool IsDate(const std::string& s) {
@@ -39,15 +41,53 @@ const std::vector<std::string>& PrivacyRequestKindNames() {
   return kNames;
 }
 
-PrivacyDeadline ParsePrivacyDeadline(const std::string& key, const std::string& text) {
-  static const std::regex kDeadline("\\s*([0-9]{1,4})\\s+(working\\s+)?days?\\s*");
-  std::smatch m;
-  if (!std::regex_match(text, m, kDeadline)) {
-    throw ConfigError(key + ": expected '<N> days' or '<N> working days'");
-  }
+namespace {
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// "<N> days" or "<N> working days" (N of 1-4 digits, "day" too, white space around): read by
+// hand, not with std::regex, whose matcher recurses once per character, so a value with a
+// long run of white space overflowed the stack instead of failing with a ConfigError.
+std::optional<PrivacyDeadline> ReadDeadline(std::string_view t) {
+  size_t i = 0;
+  auto spaces = [&] {
+    size_t from = i;
+    while (i < t.size() && IsSpace(t[i])) ++i;
+    return i - from;
+  };
+  auto word = [&](std::string_view w) {
+    if (t.substr(i, w.size()) != w) return false;
+    i += w.size();
+    return true;
+  };
+  spaces();
+  size_t digits_from = i;
+  while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+  size_t digits = i - digits_from;
+  if (digits < 1 || digits > 4 || spaces() == 0) return std::nullopt;
   PrivacyDeadline d;
-  d.count = Digits(m[1]);
-  d.working_days = m[2].matched;
+  d.count = Digits(std::string(t.substr(digits_from, digits)));
+  size_t before_working = i;
+  if (word("working") && spaces() > 0) {
+    d.working_days = true;
+  } else {
+    i = before_working;
+  }
+  if (!word("day")) return std::nullopt;
+  word("s");
+  spaces();
+  if (i != t.size()) return std::nullopt;
+  return d;
+}
+
+}  // namespace
+
+PrivacyDeadline ParsePrivacyDeadline(const std::string& key, const std::string& text) {
+  std::optional<PrivacyDeadline> read = ReadDeadline(text);
+  if (!read) throw ConfigError(key + ": expected '<N> days' or '<N> working days'");
+  PrivacyDeadline d = *read;
   if (d.count < 1 || d.count > 366) throw ConfigError(key + ": expected 1..366 days");
   return d;
 }

@@ -10,7 +10,7 @@
 #include <cctype>
 #include <map>
 #include <mutex>
-#include <regex>
+#include <string_view>
 
 namespace herald::inbound {
 namespace {
@@ -141,12 +141,34 @@ std::string AddressOfTypedField(const std::string& value) {
   return addr;
 }
 
-// "5.1.1 (bad destination mailbox)" -> "5.1.1"; anything else -> "".
+// ASCII classes, as std::regex's \s, \d and \w read them; never the locale's.
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlnum(char c) { return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// "5.1.1 (bad destination mailbox)" -> "5.1.1"; anything else -> "". Scanned by hand, not
+// with std::regex: libstdc++'s matcher recurses once per character, so a long run of white
+// space in a report from anyone overflowed the stack.
 std::string StatusCode(const std::string& value) {
-  static const std::regex kStatus(R"(^\s*([245])\.(\d{1,3})\.(\d{1,3})\b)");
-  std::smatch m;
-  if (!std::regex_search(value, m, kStatus)) return std::string();
-  return m[1].str() + "." + m[2].str() + "." + m[3].str();
+  size_t i = 0;
+  while (i < value.size() && IsSpace(value[i])) ++i;
+  if (i == value.size() || (value[i] != '2' && value[i] != '4' && value[i] != '5')) return "";
+  std::string code(1, value[i++]);
+  // ".subject" then ".detail", one to three digits each; the detail ends the word.
+  for (int part = 0; part < 2; ++part) {
+    if (i == value.size() || value[i] != '.') return "";
+    code += value[i++];
+    size_t digits = 0;
+    while (i < value.size() && IsDigit(value[i]) && digits < 3) {
+      code += value[i++];
+      ++digits;
+    }
+    if (digits == 0) return "";
+  }
+  if (i < value.size() && (IsAlnum(value[i]) || value[i] == '_')) return "";
+  return code;
 }
 
 std::string StripAngles(std::string id) {
@@ -214,20 +236,52 @@ void ReadFeedbackReport(GMimeObject* obj, const Options& options, ParsedMail& ou
 // exactly like that. So each B word is first re-spelt as the equivalent Q word (the same
 // bytes, every one as =XX), which GMime merges and decodes correctly; the decoding itself
 // (charsets, merging, white space between words) stays GMime's.
+//
+// The words are found by hand, not with std::regex, whose matcher recurses once per
+// character: a long subject from anyone overflowed the stack.
+struct BWord {
+  size_t length = 0;  // of the whole word; 0: none here
+  std::string_view charset, payload;
+};
+
+// "=?charset?B?payload?=" at raw[pos]: a charset of anything but '?' and white space, a
+// payload of base64 characters.
+BWord BWordAt(std::string_view raw, size_t pos) {
+  if (raw.compare(pos, 2, "=?") != 0) return {};
+  size_t i = pos + 2;
+  while (i < raw.size() && raw[i] != '?' && !IsSpace(raw[i])) ++i;
+  size_t charset_end = i;
+  if (charset_end == pos + 2 || raw.compare(i, 1, "?") != 0 || i + 2 >= raw.size() ||
+      (raw[i + 1] != 'B' && raw[i + 1] != 'b') || raw[i + 2] != '?') {
+    return {};
+  }
+  i += 3;
+  size_t payload_begin = i;
+  while (i < raw.size() && (IsAlnum(raw[i]) || raw[i] == '+' || raw[i] == '/' || raw[i] == '=')) {
+    ++i;
+  }
+  if (raw.compare(i, 2, "?=") != 0) return {};
+  return {i + 2 - pos, raw.substr(pos + 2, charset_end - pos - 2),
+          raw.substr(payload_begin, i - payload_begin)};
+}
+
 std::string RespellBase64Words(const std::string& raw) {
-  static const std::regex kBWord(R"(=\?([^?\s]+)\?[Bb]\?([A-Za-z0-9+/=]*)\?=)");
   std::string out;
-  auto begin = std::sregex_iterator(raw.begin(), raw.end(), kBWord);
   size_t last = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    out.append(raw, last, static_cast<size_t>(m.position(0)) - last);
-    last = static_cast<size_t>(m.position(0) + m.length(0));
-    std::string payload = m[2].str();
+  for (size_t pos = raw.find("=?"); pos != std::string::npos; pos = raw.find("=?", pos)) {
+    BWord word = BWordAt(raw, pos);
+    if (word.length == 0) {
+      ++pos;
+      continue;
+    }
+    out.append(raw, last, pos - last);
+    pos += word.length;
+    last = pos;
+    std::string payload(word.payload);
     gsize len = 0;
     guchar* bytes = g_base64_decode(payload.c_str(), &len);
     static const char kHex[] = "0123456789ABCDEF";
-    std::string q = "=?" + m[1].str() + "?Q?";
+    std::string q = "=?" + std::string(word.charset) + "?Q?";
     for (gsize i = 0; i < len; ++i) {
       q += '=';
       q += kHex[bytes[i] >> 4];

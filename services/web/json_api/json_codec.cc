@@ -350,6 +350,10 @@ Json ParseWithoutDuplicateKeys(std::string_view body) {
   } catch (const Json::parse_error& e) {
     // nlohmann's message quotes the text it last read: name only the position.
     Fail("", "malformed JSON at byte " + std::to_string(e.byte));
+  } catch (const Json::out_of_range&) {
+    // A number beyond a double ("1e400") is not a parse_error to nlohmann; its message
+    // quotes the number, so none of it is passed on.
+    Fail("", "a number in the body is out of range");
   }
 }
 

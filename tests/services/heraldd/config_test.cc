@@ -271,6 +271,22 @@ TEST(LoadConfigTest, PasswordKeywordWithSpacesAroundEqualsIsRejected) {
   }
 }
 
+// The keyword check was a std::regex, whose matcher recurses once per character: a long run
+// of white space after "password" (tried after fuzz/config_yaml_fuzzer found the same kind of
+// overflow in the mail parser) crashed start-up instead of refusing the file.
+TEST(LoadConfigTest, PasswordKeywordAfterLongWhiteSpaceIsRejectedWithoutOverflow) {
+  const std::string pad(1000000, ' ');
+  std::string msg = YamlError("database:\n  url: \"host=db PassWord" + pad + "= S3cr3tPw\"\n");
+  EXPECT_THAT(msg, HasSubstr("database.url"));
+  EXPECT_THAT(msg, Not(HasSubstr("S3cr3tPw")));
+  EXPECT_THAT(YamlError("database:\n  url: \"password\t=x\"\n"), HasSubstr("database.url"));
+  // Not the keyword: glued to a word before it, or no '=' after it.
+  HeraldConfig c = LoadYaml("database:\n  url: \"host=db mypassword = x" + pad + "\"\n");
+  EXPECT_EQ(c.core.database_url.substr(0, 9), "host=db m");
+  c = LoadYaml("database:\n  url: \"host=db password" + pad + "\"\n");
+  EXPECT_EQ(c.core.database_url.substr(0, 16), "host=db password");
+}
+
 TEST(LoadConfigTest, UrlWithUserButNoPasswordIsAccepted) {
   HeraldConfig c = LoadYaml("database:\n  url: postgresql://herald@db:5432/herald\n");
   EXPECT_EQ(c.core.database_url, "postgresql://herald@db:5432/herald");

@@ -129,6 +129,38 @@ TEST(PrivacyConfigTest, ParsesDeadlines) {
   EXPECT_THROW(ParsePrivacyDeadline("k", "5 weeks"), ConfigError);
 }
 
+// The deadline grammar was a std::regex, whose matcher recurses once per character: a value
+// with some 50 KB of white space (tried after fuzz/config_yaml_fuzzer found the same kind of
+// overflow in the mail parser) crashed start-up instead of naming the key.
+TEST(PrivacyConfigTest, DeadlinesAreReadAsBeforeAndLongValuesNeverOverflow) {
+  const std::string pad(1000000, ' ');
+  auto d = ParsePrivacyDeadline("k", pad + "30 days" + pad);
+  EXPECT_EQ(d.count, 30);
+  EXPECT_THROW(ParsePrivacyDeadline("k", "30" + pad + "x"), ConfigError);
+  EXPECT_THROW(ParsePrivacyDeadline("k", "30 working" + pad), ConfigError);
+  // The grammar: \s*N{1,4}\s+(working\s+)?days?\s*, N then checked to be 1..366.
+  struct Case {
+    const char* text;
+    int count;  // 0: refused
+    bool working;
+  };
+  const Case kCases[] = {
+      {"\t7\vday\n", 7, false}, {"7  working \f days", 7, true}, {"366 days", 366, false},
+      {"7days", 0, false},      {"7 workingdays", 0, false},     {"7 working", 0, false},
+      {"12345 days", 0, false}, {"7 dayss", 0, false},           {"7 Days", 0, false},
+      {"-7 days", 0, false},    {"7 days x", 0, false},          {"", 0, false}};
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.text);
+    if (c.count == 0) {
+      EXPECT_THROW(ParsePrivacyDeadline("k", c.text), ConfigError);
+      continue;
+    }
+    d = ParsePrivacyDeadline("k", c.text);
+    EXPECT_EQ(d.count, c.count);
+    EXPECT_EQ(d.working_days, c.working);
+  }
+}
+
 class PrivacyConfigFileTest : public ::testing::Test {
  protected:
   HeraldConfig Load(const std::string& yaml) {

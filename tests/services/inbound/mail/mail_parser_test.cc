@@ -200,6 +200,56 @@ TEST(MailParserTest, GarbageIsNotAMessageAndNeverCrashes) {
   EXPECT_EQ(m->kind, ParsedMail::Kind::kDeliveryStatus);
 }
 
+// Found by fuzz/mail_fuzzer: the encoded words of a subject and a DSN's Status were matched
+// with std::regex, whose matcher recurses once per character, and a subject or Status of
+// some 40 KB (under Postfix's 100 KB header limit) overflowed the stack of heraldd.
+TEST(MailParserTest, LongSubjectWordIsDecodedWithoutOverflowingTheStack) {
+  std::string payload;
+  for (int i = 0; i < 250000; ++i) payload += "QUFB";  // "AAA"
+  auto m = ParseMail("From: a@example.com\r\nSubject: =?UTF-8?B?" + payload + "?=\r\n\r\nbody\r\n");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->subject, std::string(750000, 'A'));
+  // A charset that never ends is no word at all, and no crash either.
+  m = ParseMail("From: a@example.com\r\nSubject: =?" + std::string(1000000, 'u') +
+                "\r\n\r\nbody\r\n");
+  ASSERT_TRUE(m);
+}
+
+TEST(MailParserTest, LongStatusFieldOfADsnIsReadWithoutOverflowingTheStack) {
+  auto dsn = [](const std::string& status) {
+    return ParseMail(
+        "From: postmaster@example.com\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        "Final-Recipient: rfc822; a@example.com\r\nAction: failed\r\nStatus: " +
+        status + "\r\n\r\n--b--\r\n");
+  };
+  auto m = dsn(std::string(1000000, '\v') + "5.1.1");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->dsn_recipients.size(), 1u);
+  EXPECT_EQ(m->dsn_recipients[0].status, "5.1.1");
+  // The code's shape, as before: one class digit, then one to three digits twice, whole.
+  const std::pair<const char*, const char*> kCases[] = {{"4.4.1", "4.4.1"},
+                                                        {"5.1.10 (x)", "5.1.10"},
+                                                        {"2.0.0", "2.0.0"},
+                                                        {"3.1.1", ""},
+                                                        {"5.1234.1", ""},
+                                                        {"5.1.1234", ""},
+                                                        {"5.1.1a", ""},
+                                                        {"5.1.1_", ""},
+                                                        {"5.1.1.2", "5.1.1"},
+                                                        {"5..1", ""},
+                                                        {"5.1", ""},
+                                                        {"x 5.1.1", ""},
+                                                        {"5.999.999", "5.999.999"}};
+  for (const auto& [status, want] : kCases) {
+    m = dsn(status);
+    ASSERT_TRUE(m);
+    ASSERT_EQ(m->dsn_recipients.size(), 1u) << status;
+    EXPECT_EQ(m->dsn_recipients[0].status, want) << status;
+  }
+}
+
 TEST(MailParserTest, MboxFromLineIsSkipped) {
   auto m = ParseMail("From someone@example.com Tue Nov 24 10:15:00 2026\n" +
                      Fixture("rectify_en_fwd.eml"));

@@ -154,6 +154,20 @@ TEST(JsonCodecTest, J3_IntegersAreWholeAndInRange) {
   EXPECT_EQ(Refusal<v1::RowError>(R"({"row": 18446744073709551615})").field, "row");
 }
 
+// Found by fuzz/json_api_fuzzer: a number beyond a double made nlohmann throw out_of_range,
+// not parse_error, which left ParseRequest and became a 503 with Retry-After for a request
+// that can never succeed.
+TEST(JsonCodecTest, J3_ANumberBeyondADoubleIsRefusedAsABadBody) {
+  for (const char* body : {R"({"page_size": 1e400})", R"({"page_size": -1e400})",
+                           R"({"x": [1, 2, 33333333333333e3333333333]})", "1e999"}) {
+    FieldProblem p = Refusal<v1::ListSubjectEventsRequest>(body);
+    EXPECT_EQ(p.field, "") << body;
+    EXPECT_EQ(p.description, "a number in the body is out of range") << body;
+  }
+  EXPECT_THAT(Refusal<v1::ListSubjectEventsRequest>(R"({"page_size": 1e400})").Text(),
+              Not(HasSubstr("400")));
+}
+
 TEST(JsonCodecTest, J3_TimestampsAreRfc3339) {
   v1::CreateCampaignRequest ok;
   ASSERT_FALSE(Parse(R"({"start_time": "2026-12-01T10:00:00Z"})", ok));
