@@ -67,6 +67,9 @@ JsonBodyTemplate::JsonBodyTemplate(std::string_view text) {
     // Only the byte offset: the parser's message quotes the input, which may hold an API key.
     throw TemplateError("not valid JSON after substitution (near byte " + std::to_string(e.byte) +
                         ")");
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number beyond a double ("1e400"): nlohmann says so with a message quoting it.
+    throw TemplateError("holds a number too large for JSON");
   }
   if (!parsed.is_object() && !parsed.is_array()) {
     throw TemplateError("must be a JSON object or array");

@@ -14,6 +14,17 @@ using ::nlohmann::json;
 constexpr TemplateFields kFields = {
     .to = "+994501234567", .from = "Herald", .body = "Salam", .message_id = "id-1"};
 
+// Found by fuzzing: nlohmann reads "1e400" as out of range, not as a parse error; the
+// template is refused like any other, in words that do not quote it.
+TEST(JsonBodyTemplateTest, ANumberBeyondADoubleIsRefusedWithoutQuotingIt) {
+  try {
+    JsonBodyTemplate tpl(R"({"to":"{{to}}","text":"{{body}}","n":1e400})");
+    FAIL() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).find("1e400"), std::string::npos) << e.what();
+  }
+}
+
 TEST(JsonBodyTemplateTest, SubstitutesEveryPlaceholderAsAJsonString) {
   JsonBodyTemplate t(
       R"({"to":"{{to}}","from":"{{from}}","text":"Note: {{body}}","ref":"{{message_id}}","n":1})");
