@@ -149,7 +149,7 @@ grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
     log::Error(
         "database error",
         {{"method", method}, {"request_id", caller.request_id}, {"sqlstate", err.sqlstate()}});
-    const std::string state = err.sqlstate();
+    const std::string& state = err.sqlstate();
     if (state == "40001" || state == "40P01") {
       return grpc::Status(grpc::ABORTED, "concurrent update, retry");
     }

@@ -27,7 +27,7 @@ bool OutcomeRecorder::IsTransient(const std::exception& e) {
     // 08: connection exception, 40: transaction rollback (serialization, deadlock),
     // 53: insufficient resources (disk full, out of memory), 57: operator intervention
     // (shutdown, cancel), 58: system error (I/O).
-    const std::string state = sql->sqlstate();
+    const std::string& state = sql->sqlstate();
     const std::string cls = state.substr(0, 2);
     return cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58";
   }
@@ -109,8 +109,12 @@ bool OutcomeRecorder::RecordWithRetry(const std::vector<Outcome>& group) {
       if (!transient) ++other_failures;
       auto now = std::chrono::steady_clock::now();
       if (stopping_ && stop_seen == std::chrono::steady_clock::time_point()) stop_seen = now;
-      const bool out_of_patience = stop_seen != std::chrono::steady_clock::time_point() &&
-                                   now - stop_seen >= options_.shutdown_patience;
+      // The patience is spent once per recorder: the groups after the first one given up
+      // while stopping are given up at once, so shutdown waits it out only once.
+      const bool out_of_patience =
+          stop_seen != std::chrono::steady_clock::time_point() &&
+          (patience_spent_ || now - stop_seen >= options_.shutdown_patience);
+      if (out_of_patience) patience_spent_ = true;
       if (out_of_patience || other_failures >= options_.tries_for_other_failures) {
         // Their messages stay SENDING until the lease runs out; then they are reclaimed and,
         // having been sent, may go out a second time.

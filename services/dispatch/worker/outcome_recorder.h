@@ -79,6 +79,7 @@ class OutcomeRecorder {
   // Sequence ranges [first, last] of the groups given up.
   std::vector<std::pair<uint64_t, uint64_t>> failed_;
   int64_t given_up_ = 0;
+  std::atomic<bool> patience_spent_{false};
 };
 
 }  // namespace herald::dispatch

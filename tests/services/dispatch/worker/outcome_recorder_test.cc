@@ -138,6 +138,11 @@ TEST(OutcomeRecorderTest, StoppingDuringAnOutageGivesUpAfterThePatience) {
   EXPECT_FALSE(r.Record(Sent("x")));
   EXPECT_GE(std::chrono::steady_clock::now() - start, Fast().shutdown_patience);
   EXPECT_GT(tries, 1);
+  // The patience is spent once: the next group is tried once and given up.
+  const int before = tries;
+  EXPECT_FALSE(r.Record(Sent("y")));
+  EXPECT_EQ(tries, before + 1);
+  EXPECT_EQ(r.given_up(), 2);
 }
 
 TEST(OutcomeRecorderTest, OutagesAreToldApartFromFaults) {
