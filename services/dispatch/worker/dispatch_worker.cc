@@ -20,7 +20,12 @@ DispatchWorker::DispatchWorker(Outbox& outbox, ProviderRegistry& providers,
       campaigns_(campaigns),
       registry_(registry),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      // One recorder for every thread's lanes: lanes of all threads that finish together share
+      // one transaction (a recorder per thread made four times as many).
+      recorder_(std::make_unique<OutcomeRecorder>(
+          [this](const std::vector<Outcome>& group) { outbox_.Complete(group); }, stopping_,
+          [this](bool ok) { DatabaseAnswered(ok); }, options_.recorder)) {}
 
 DispatchWorker::~DispatchWorker() { Stop(); }
 
@@ -118,8 +123,7 @@ int DispatchWorker::RunOnce(const std::string& owner) {
   // leaves at most one sent-but-unrecorded message per lane. Once recording has been given up
   // (a fault that is not an outage, or shutdown during one), no lane sends again: the rest of
   // the batch waits for its lease to run out unsent.
-  OutcomeRecorder recorder([this](const std::vector<Outcome>& group) { outbox_.Complete(group); },
-                           stopping_, [this](bool ok) { DatabaseAnswered(ok); }, options_.recorder);
+  OutcomeRecorder& recorder = *recorder_;
   std::atomic<bool> abandoned{false};
   // Sends run in `lanes` at once (one message at a time left the connection idle during every
   // round trip). The gate invariant is untouched: every message here was moved to SENDING by

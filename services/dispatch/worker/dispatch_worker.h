@@ -107,6 +107,7 @@ class DispatchWorker {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::thread> threads_;
+  std::unique_ptr<OutcomeRecorder> recorder_;  // declared after stopping_, which it reads
 };
 
 }  // namespace herald::dispatch
