@@ -25,8 +25,9 @@ struct RecorderOptions {
   int tries_for_other_failures = 3;
 };
 
-// Records a claimed batch's outcomes while the batch is being sent, a small group at a time
-// (group commit: whoever finds no recording under way records everything waiting).
+// Records the outcomes of a worker's sends as they happen, a small group at a time (group
+// commit: whoever finds no recording under way records everything waiting). One recorder
+// serves all of a DispatchWorker's threads, so their lanes share transactions.
 //
 // A lane that sent a message waits in Record() until the outcome is recorded before it starts
 // its next send. So when the process dies, at most one sent-but-unrecorded message per lane
