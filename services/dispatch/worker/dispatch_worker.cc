@@ -142,14 +142,13 @@ int DispatchWorker::RunOnce(const std::string& owner) {
         // Deliver records its own failures; anything escaping it is handed back.
         o = hand_back(m, "internal error before sending");
       }
-      // The suppression follows the recorded outcome; it does not hold up the next send.
-      const bool suppress = o.result.outcome == DeliveryOutcome::kSuppress;
-      DeliveryResult result = o.result;
+      // The address's suppression comes first: once the message shows FAILED, the address is
+      // suppressed; and a crash in between leaves a reclaimed message the gate refuses.
+      if (o.result.outcome == DeliveryOutcome::kSuppress) Suppress(m, o.result);
       if (!recorder.Record(std::move(o))) {
         abandoned = true;
         break;
       }
-      if (suppress) Suppress(m, result);
     }
   };
   const size_t step =
