@@ -84,7 +84,8 @@ std::map<std::string, int> CapturedMessageIds(const SmtpCapture& sink) {
   std::map<std::string, int> ids;
   std::ifstream in(sink.dir() + "/index.jsonl");
   std::string line;
-  while (std::getline(in, line)) {
+  // Read while the sink appends: a last line without its newline is still being written.
+  while (std::getline(in, line) && !in.eof()) {
     auto rec = nlohmann::json::parse(line);
     ++ids[rec["parsed"]["headers"]["X-Herald-Message-Id"].get<std::string>()];
   }

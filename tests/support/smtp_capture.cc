@@ -81,7 +81,8 @@ namespace herald::testing {
 std::vector<SmtpCapture::Arrival> SmtpCapture::Arrivals() const {
   std::vector<Arrival> out;
   std::ifstream in(dir_ + "/index.jsonl");
-  for (std::string line; std::getline(in, line);) {
+  // Read while the sink appends: a last line without its newline is still being written.
+  for (std::string line; std::getline(in, line) && !in.eof();) {
     auto rec = nlohmann::json::parse(line);
     const auto& rcpts = rec["rcpt_tos"];
     out.push_back({rec["parsed"]["headers"]["X-Herald-Message-Id"].get<std::string>(),
