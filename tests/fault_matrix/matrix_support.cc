@@ -19,6 +19,7 @@
 #include "common/db/migrations.h"
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
+#include "tests/support/campaign_driver.h"
 #include "tests/support/eventually.h"
 #include "tests/support/local_process.h"
 
@@ -167,47 +168,10 @@ std::vector<std::string> MakeRecipients(const std::string& dsn, int n, bool phon
 std::string StartCampaign(const testing::HeralddProcess& api,
                           const std::vector<std::string>& subjects, v1::Channel channel,
                           const std::string& key) {
-  auto stub = v1::DispatchService::NewStub(api.Channel());
-  v1::CreateCampaignResponse created;
-  {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, testing::HeralddProcess::kSchedulerKey);
-    v1::CreateCampaignRequest r;
-    r.set_idempotency_key(key);
-    r.set_name("Fault " + key);
-    r.set_topic("special_offers");
-    r.set_channel(channel);
-    if (channel == v1::EMAIL) r.mutable_content()->set_subject("Offer");
-    r.mutable_content()->set_text("Hello {{surname}}");
-    auto status = stub->CreateCampaign(&ctx, r, &created);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-  }
-  {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, testing::HeralddProcess::kSchedulerKey);
-    v1::AddRecipientsResponse added;
-    auto writer = stub->AddRecipients(&ctx, &added);
-    for (size_t i = 0; i < subjects.size(); i += 1000) {
-      v1::AddRecipientsRequest m;
-      if (i == 0) m.set_campaign_id(created.campaign().id());
-      for (size_t k = i; k < std::min(subjects.size(), i + 1000); ++k) {
-        m.add_rows()->set_subject_id(subjects[k]);
-      }
-      writer->Write(m);
-    }
-    writer->WritesDone();
-    auto status = writer->Finish();
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(added.added(), static_cast<int64_t>(subjects.size()));
-  }
-  grpc::ClientContext ctx;
-  testing::Authorize(ctx, testing::HeralddProcess::kSchedulerKey);
-  v1::StartCampaignRequest s;
-  s.set_campaign_id(created.campaign().id());
-  v1::Campaign started;
-  auto status = stub->StartCampaign(&ctx, s, &started);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return created.campaign().id();
+  v1::Content content;
+  if (channel == v1::EMAIL) content.set_subject("Offer");
+  content.set_text("Hello {{surname}}");
+  return testing::StartCampaign(api, subjects, content, key, 0, channel);
 }
 
 OptOutRace::OptOutRace(Target target, std::vector<std::string> victims, int threads,

@@ -34,9 +34,9 @@ std::vector<std::string> MakeSubjects(TestDatabase& db, int n, const std::string
   return ids;
 }
 
-std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>& subjects,
+std::string StartCampaign(const HeralddProcess& server, const std::vector<std::string>& subjects,
                           const v1::Content& content, const std::string& key,
-                          double rate_per_second) {
+                          double rate_per_second, v1::Channel channel) {
   auto stub = v1::DispatchService::NewStub(server.Channel());
   v1::CreateCampaignResponse created;
   {
@@ -46,7 +46,7 @@ std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>
     r.set_idempotency_key(key);
     r.set_name("Campaign " + key);
     r.set_topic("special_offers");
-    r.set_channel(v1::EMAIL);
+    r.set_channel(channel);
     *r.mutable_content() = content;
     if (rate_per_second > 0) r.set_rate_per_second(rate_per_second);
     auto status = stub->CreateCampaign(&ctx, r, &created);

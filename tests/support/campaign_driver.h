@@ -15,12 +15,12 @@ namespace herald::testing {
 // for speed; returns their ids in id order.
 std::vector<std::string> MakeSubjects(TestDatabase& db, int n, const std::string& prefix = "r");
 
-// Creates a campaign on special_offers by e-mail with `content` (paced at `rate_per_second`
+// Creates a campaign on special_offers on `channel` with `content` (paced at `rate_per_second`
 // when positive), streams `subjects` in as recipients (1,000 rows a message), starts it, and
 // returns its id. Failures are recorded as test failures.
-std::string StartCampaign(HeralddProcess& server, const std::vector<std::string>& subjects,
+std::string StartCampaign(const HeralddProcess& server, const std::vector<std::string>& subjects,
                           const v1::Content& content, const std::string& key = "campaign",
-                          double rate_per_second = 0);
+                          double rate_per_second = 0, v1::Channel channel = v1::EMAIL);
 
 // Message ids (X-Herald-Message-Id) the sink received, with how often each arrived.
 std::map<std::string, int> CapturedMessageIds(const SmtpCapture& sink);

@@ -12,7 +12,6 @@
 #include <stdexcept>
 
 namespace herald::testing {
-namespace {
 
 // "2026-11-27T19:10:00.123456+00:00" (Python's isoformat of a UTC time) in seconds.
 double ParseIsoUtc(const std::string& text) {
@@ -27,7 +26,7 @@ double ParseIsoUtc(const std::string& text) {
   return static_cast<double>(timegm(&tm)) + seconds;
 }
 
-}  // namespace
+namespace {}  // namespace
 
 namespace {
 

@@ -43,4 +43,8 @@ class SmtpCapture {
   std::unique_ptr<CaptureServer> server_;
 };
 
+// "2026-11-27T19:10:00.123456+00:00" (Python's isoformat of a UTC time, as the capture
+// server records arrivals) in seconds since the epoch.
+double ParseIsoUtc(const std::string& text);
+
 }  // namespace herald::testing

@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/smtp_capture.h"
+
 extern char** environ;
 
 namespace herald::testing {
@@ -49,19 +51,6 @@ std::string ReadLineUntil(int fd, std::chrono::steady_clock::time_point deadline
     if (read(fd, &c, 1) != 1 || c == '\n') return line;
     line += c;
   }
-}
-
-// "2026-11-27T19:10:00.123456+00:00" (Python's isoformat of a UTC time) in seconds.
-double ParseIsoSeconds(const std::string& text) {
-  std::tm tm{};
-  double seconds = 0;
-  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &seconds) != 6) {
-    throw std::runtime_error("not an ISO time: " + text);
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<double>(timegm(&tm)) + seconds;
 }
 
 }  // namespace
@@ -178,7 +167,7 @@ std::vector<CaptureServer::Rcpt> CaptureServer::RcptAttempts() const {
   for (const std::string& line : ReadLines(out_dir_ + "/rcpts.jsonl")) {
     auto rec = nlohmann::json::parse(line);
     out.push_back({rec["rcpt"].get<std::string>(), rec["reply"].get<std::string>(),
-                   ParseIsoSeconds(rec["time"].get<std::string>())});
+                   ParseIsoUtc(rec["time"].get<std::string>())});
   }
   return out;
 }
