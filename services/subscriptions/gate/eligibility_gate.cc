@@ -26,10 +26,15 @@ constexpr db::Statement kPrimaryAddresses{"gate.primary_addresses", R"sql(
   ) x
 )sql"};
 
-// One row per (recipient, subject): the explicit subject and every live owner of the
-// address. pref: 0 none, 1 all, 2 channel, 3 topic (the newest matching row decides);
-// $7 is the any-channel number.
-constexpr db::Statement kSubjectFacts{"gate.subject_facts", R"sql(
+// Everything the gate reads about the recipients, in one statement (one snapshot, one round
+// trip). Two kinds of rows, told apart by the second column:
+//   false: one per (recipient, subject), the explicit subject and every live owner of the
+//          address. pref: 0 none, 1 all, 2 channel, 3 topic (the newest matching row
+//          decides); $7 is the any-channel number.
+//   true:  one per recipient with an active suppression that applies ($8-$12: its keyed
+//          hashes under every live key). Service notices honour only hard bounces,
+//          revocations and manual entries ($13); the other columns are null.
+constexpr db::Statement kFacts{"gate.facts", R"sql(
   WITH req AS (
     SELECT *
     FROM unnest($1::int[], $2::uuid[], $3::smallint[], $4::text[], $5::smallint[], $6::text[])
@@ -45,7 +50,7 @@ constexpr db::Statement kSubjectFacts{"gate.subject_facts", R"sql(
     JOIN subjects o ON o.id = a.subject_id AND o.state = 'active'
     WHERE r.match_key IS NOT NULL
   )
-  SELECT rs.idx, s.id, s.state, s.blocked, s.revoked, s.processing_consent,
+  SELECT rs.idx, false, s.id, s.state, s.blocked, s.revoked, s.processing_consent,
          (s.marketing_channels & (1 << rs.channel)) <> 0,
          s.cross_border_consent,
          coalesce((
@@ -67,19 +72,16 @@ constexpr db::Statement kSubjectFacts{"gate.subject_facts", R"sql(
          )
   FROM rs
   JOIN subjects s ON s.id = rs.subject_id
-)sql"};
-
-// Recipients with an active suppression that applies. Service notices honour only hard
-// bounces, revocations and manual entries ($6); $7 is the any-channel number.
-constexpr db::Statement kSuppressed{"gate.suppressed", R"sql(
-  SELECT DISTINCT h.idx
-  FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], $5::bool[])
+  UNION ALL
+  SELECT DISTINCT h.idx, true, NULL::uuid, NULL::text, NULL::bool, NULL::bool, NULL::bool,
+         NULL::bool, NULL::bool, NULL::int, NULL::bool
+  FROM unnest($8::int[], $9::text[], $10::smallint[], $11::text[], $12::bool[])
     AS h(idx, key_hex, channel, topic, marketing)
   JOIN suppressions s ON s.address_key = decode(h.key_hex, 'hex')
     AND s.lifted_at IS NULL
     AND s.channel IN ($7, h.channel)
     AND s.topic IN ('', h.topic)
-    AND (h.marketing OR s.reason = ANY($6::smallint[]))
+    AND (h.marketing OR s.reason = ANY($13::smallint[]))
 )sql"};
 
 // The suppression reasons that also stop service notices; the others stop marketing only.
@@ -158,7 +160,7 @@ SubjectFacts::State ParseState(const std::string& s) {
   return SubjectFacts::State::kDestroyed;
 }
 
-// gate.subject_facts' preference code: 0 none, 1 all, 2 channel, 3 topic.
+// gate.facts' preference code: 0 none, 1 all, 2 channel, 3 topic.
 PreferenceDeny ParsePreference(int code) {
   switch (code) {
     case 1:
@@ -172,7 +174,7 @@ PreferenceDeny ParsePreference(int code) {
   }
 }
 
-// A stored preference row, as gate.subject_facts weighs it for one channel and topic.
+// A stored preference row, as gate.facts weighs it for one channel and topic.
 struct PreferenceRow {
   int channel;
   std::string topic;
@@ -180,7 +182,7 @@ struct PreferenceRow {
   int64_t seq;
 };
 
-// The newest row that covers (channel, topic) decides, as in gate.subject_facts.
+// The newest row that covers (channel, topic) decides, as in gate.facts.
 PreferenceDeny PreferenceFor(const std::vector<PreferenceRow>& rows, Channel channel,
                              const std::string& topic) {
   const PreferenceRow* newest = nullptr;
@@ -195,7 +197,7 @@ PreferenceDeny PreferenceFor(const std::vector<PreferenceRow>& rows, Channel cha
   return PreferenceDeny::kAll;
 }
 
-// Whether an active suppression (channel, topic, reason) applies, as in gate.suppressed.
+// Whether an active suppression (channel, topic, reason) applies, as in gate.facts.
 bool SuppressionApplies(int s_channel, const std::string& s_topic, int reason, Channel channel,
                         const TopicInfo& topic) {
   if (s_channel != kAnyChannel && s_channel != static_cast<int>(channel)) return false;
@@ -271,10 +273,12 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     }
   }
 
-  // 3. Subject facts, set-based.
+  // 3. Subject facts and address suppressions (under every live key), set-based, together.
   std::vector<long long> idx;
   std::vector<std::optional<std::string>> subject_ids, keys;
   std::vector<std::string> kinds, channels, topics;
+  std::vector<long long> h_idx;
+  std::vector<std::string> h_keys, h_channels, h_topics, h_marketing;
   for (size_t i = 0; i < n; ++i) {
     if (!facts[i].address_valid && !requests[i].subject_id) continue;
     idx.push_back(static_cast<long long>(i));
@@ -283,30 +287,44 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     keys.push_back(facts[i].address_valid ? match_keys[i] : std::nullopt);
     channels.push_back(std::to_string(static_cast<int>(requests[i].channel)));
     topics.push_back(requests[i].topic->name);
+    if (!facts[i].address_valid || !match_keys[i]) continue;
+    for (const auto& h : hasher_.All(KindName(KindOf(requests[i].channel)), *match_keys[i])) {
+      h_idx.push_back(static_cast<long long>(i));
+      h_keys.push_back(crypto::ToHex(h.hash));
+      h_channels.push_back(channels.back());
+      h_topics.push_back(requests[i].topic->name);
+      h_marketing.push_back(requests[i].topic->marketing ? "t" : "f");
+    }
   }
   std::vector<bool> explicit_seen(n, false);
   if (!idx.empty()) {
-    auto rows =
-        conn.Exec(txn, kSubjectFacts, db::ToArrayLiteral(idx), db::ToArrayLiteral(subject_ids),
-                  db::ToArrayLiteral(kinds), db::ToArrayLiteral(keys), db::ToArrayLiteral(channels),
-                  db::ToArrayLiteral(topics), kAnyChannel);
+    auto rows = conn.Exec(txn, kFacts, db::ToArrayLiteral(idx), db::ToArrayLiteral(subject_ids),
+                          db::ToArrayLiteral(kinds), db::ToArrayLiteral(keys),
+                          db::ToArrayLiteral(channels), db::ToArrayLiteral(topics), kAnyChannel,
+                          db::ToArrayLiteral(h_idx), db::ToArrayLiteral(h_keys),
+                          db::ToArrayLiteral(h_channels), db::ToArrayLiteral(h_topics),
+                          db::ToArrayLiteral(h_marketing), ReasonsStoppingServiceNotices());
     for (const auto& row : rows) {
       size_t i = row[0].as<size_t>();
+      if (row[1].as<bool>()) {
+        facts[i].address_suppressed = true;
+        continue;
+      }
       SubjectFacts s;
-      s.subject_id = row[1].as<std::string>();
+      s.subject_id = row[2].as<std::string>();
       if (requests[i].subject_id && s.subject_id == *requests[i].subject_id) {
         explicit_seen[i] = true;
       }
       // Asked about: the subject the request names, or, for a bare address, its owners.
       s.explicit_subject = !requests[i].subject_id || s.subject_id == *requests[i].subject_id;
-      s.state = ParseState(row[2].as<std::string>());
-      s.blocked = row[3].as<bool>();
-      s.revoked = row[4].as<bool>();
-      s.processing_consent = row[5].as<bool>();
-      s.marketing_consent = row[6].as<bool>();
-      s.cross_border_consent = row[7].as<bool>();
-      s.preference = ParsePreference(row[8].as<int>());
-      s.owns_address = row[9].as<bool>();
+      s.state = ParseState(row[3].as<std::string>());
+      s.blocked = row[4].as<bool>();
+      s.revoked = row[5].as<bool>();
+      s.processing_consent = row[6].as<bool>();
+      s.marketing_consent = row[7].as<bool>();
+      s.cross_border_consent = row[8].as<bool>();
+      s.preference = ParsePreference(row[9].as<int>());
+      s.owns_address = row[10].as<bool>();
       facts[i].subjects.push_back(s);
     }
   }
@@ -314,28 +332,7 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     if (requests[i].subject_id && !explicit_seen[i]) out[i].unknown_subject = true;
   }
 
-  // 4. Address suppressions under every live key.
-  std::vector<long long> h_idx;
-  std::vector<std::string> h_keys, h_channels, h_topics, h_marketing;
-  for (size_t i = 0; i < n; ++i) {
-    if (!facts[i].address_valid || !match_keys[i]) continue;
-    for (const auto& h : hasher_.All(KindName(KindOf(requests[i].channel)), *match_keys[i])) {
-      h_idx.push_back(static_cast<long long>(i));
-      h_keys.push_back(crypto::ToHex(h.hash));
-      h_channels.push_back(std::to_string(static_cast<int>(requests[i].channel)));
-      h_topics.push_back(requests[i].topic->name);
-      h_marketing.push_back(requests[i].topic->marketing ? "t" : "f");
-    }
-  }
-  if (!h_idx.empty()) {
-    auto rows =
-        conn.Exec(txn, kSuppressed, db::ToArrayLiteral(h_idx), db::ToArrayLiteral(h_keys),
-                  db::ToArrayLiteral(h_channels), db::ToArrayLiteral(h_topics),
-                  db::ToArrayLiteral(h_marketing), ReasonsStoppingServiceNotices(), kAnyChannel);
-    for (const auto& row : rows) facts[row[0].as<size_t>()].address_suppressed = true;
-  }
-
-  // 5. Keyword replies (SMS only), to the number that sent the keyword.
+  // 4. Keyword replies (SMS only), to the number that sent the keyword.
   std::vector<long long> k_idx;
   std::vector<std::string> k_inbound, k_keys, k_now;
   for (size_t i = 0; i < n; ++i) {

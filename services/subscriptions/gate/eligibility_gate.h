@@ -44,12 +44,14 @@ struct GateDecision {
 };
 
 // The gate: the one component that decides whether a message may go to a recipient. It
-// gathers facts for a whole batch with a fixed number of set-based statements (never one
-// query per recipient) inside the caller's transaction, then applies Decide().
+// gathers facts for a whole batch with set-based statements (never one query per
+// recipient): one, plus one for recipients named only by subject (their address comes
+// first) and one for SMS keyword replies, then applies Judge().
 //
 // Dispatch calls it inside the transaction that moves messages to `sending`, after locking
-// the recipients' gate rows for claim (gate_rows.h); CheckEligibility calls it in a
-// read-only transaction.
+// the recipients' gate rows for claim (gate_rows.h); CheckEligibility calls it outside a
+// transaction (pqxx::nontransaction): no BEGIN/COMMIT round trips, and each statement reads
+// the newest committed state.
 class EligibilityGate {
  public:
   EligibilityGate(const crypto::SuppressionHasher& hasher, std::string default_region,
