@@ -77,7 +77,7 @@ grpc::StatusCode RpcRunner::ToGrpcCode(int herald_error_code) {
   return grpc::INTERNAL;
 }
 
-std::string RpcRunner::RequestId(grpc::ServerContext* ctx) {
+std::string RpcRunner::RequestId(grpc::ServerContextBase* ctx) {
   auto it = ctx->client_metadata().find("x-request-id");
   if (it != ctx->client_metadata().end()) {
     std::string_view given(it->second.data(), it->second.size());
@@ -97,7 +97,8 @@ std::string RpcRunner::NewRequestId() {
   return crypto::ToHex(std::string_view(reinterpret_cast<char*>(buf), sizeof buf));
 }
 
-grpc::Status RpcRunner::Authorize(grpc::ServerContext* ctx, const RpcRule* rule, Caller& caller) {
+grpc::Status RpcRunner::Authorize(grpc::ServerContextBase* ctx, const RpcRule* rule,
+                                  Caller& caller) {
   // Fail closed: a method without a row in the access table is nobody's to call.
   if (!rule) return grpc::Status(grpc::PERMISSION_DENIED, "this method has no access rule");
   auto it = ctx->client_metadata().find("authorization");
@@ -177,6 +178,21 @@ grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
         {{"method", method}, {"request_id", caller.request_id}, {"type", "not a std::exception"}});
     return grpc::Status(grpc::INTERNAL, "internal error");
   }
+}
+
+void RpcRunner::FinishAsync(AsyncCall& call, std::exception_ptr error) {
+  grpc::Status status;
+  if (error) {
+    status = MapException(error, call.method, call.caller);
+  } else {
+    try {
+      if (call.response) Redact(*call.rule, call.caller, *call.response);
+    } catch (...) {
+      status = MapException(std::current_exception(), call.method, call.caller);
+    }
+  }
+  Finish(call.method, call.caller, status, std::chrono::steady_clock::now() - call.start);
+  call.reactor->Finish(status);
 }
 
 void RpcRunner::Finish(const char* method, const Caller& caller, const grpc::Status& status,

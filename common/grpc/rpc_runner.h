@@ -5,6 +5,7 @@
 #include <chrono>
 #include <exception>
 #include <initializer_list>
+#include <memory>
 #include <string>
 
 #include "common/config/config.h"
@@ -48,6 +49,37 @@ class RpcRunner {
     return status;
   }
 
+  // The same edge for a method served on gRPC's callback API. Everything before the
+  // handler runs on the gRPC thread; `handler(caller, finish)` checks the request and starts
+  // the work (throwing only before it has started it), and `finish(error)` — nullptr once
+  // `response` is filled — is called exactly once, from any thread, and ends the call.
+  template <typename Fn>
+  grpc::ServerUnaryReactor* RunAsync(grpc::CallbackServerContext* ctx, const char* method,
+                                     const google::protobuf::Message* request,
+                                     google::protobuf::Message* response, Fn&& handler) {
+    auto call = std::make_shared<AsyncCall>();
+    call->start = std::chrono::steady_clock::now();
+    call->method = method;
+    call->response = response;
+    call->reactor = ctx->DefaultReactor();
+    call->caller.request_id = RequestId(ctx);
+    call->rule = FindRpcRule(method);
+    grpc::Status status = Authorize(ctx, call->rule, call->caller);
+    if (status.ok()) {
+      try {
+        if (request) CheckRequestFields(*request);
+        handler(static_cast<const Caller&>(call->caller),
+                [this, call](std::exception_ptr error) { FinishAsync(*call, error); });
+        return call->reactor;
+      } catch (...) {
+        status = MapException(std::current_exception(), method, call->caller);
+      }
+    }
+    Finish(method, call->caller, status, std::chrono::steady_clock::now() - call->start);
+    call->reactor->Finish(status);
+    return call->reactor;
+  }
+
   // Records a call that never reached a handler (e.g. a request the library, or the JSON
   // API, could not parse) in the same log line and metric as every other call. Without a
   // request id a new one is logged.
@@ -60,8 +92,17 @@ class RpcRunner {
   static grpc::StatusCode ToGrpcCode(int herald_error_code);
 
  private:
-  std::string RequestId(grpc::ServerContext* ctx);
-  grpc::Status Authorize(grpc::ServerContext* ctx, const RpcRule* rule, Caller& caller);
+  struct AsyncCall {
+    std::chrono::steady_clock::time_point start;
+    const char* method = nullptr;
+    const RpcRule* rule = nullptr;
+    Caller caller;
+    google::protobuf::Message* response = nullptr;
+    grpc::ServerUnaryReactor* reactor = nullptr;
+  };
+  void FinishAsync(AsyncCall& call, std::exception_ptr error);
+  std::string RequestId(grpc::ServerContextBase* ctx);
+  grpc::Status Authorize(grpc::ServerContextBase* ctx, const RpcRule* rule, Caller& caller);
   static void Redact(const RpcRule& rule, const Caller& caller,
                      google::protobuf::Message& response);
   grpc::Status MapException(std::exception_ptr e, const char* method, const Caller& caller);

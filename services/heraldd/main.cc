@@ -324,9 +324,14 @@ int Serve(const HeraldConfig& config) {
         tls::GrpcServerCredentials(config.tls,
                                    std::chrono::seconds(config.core.files_reload_interval_s)),
         &grpc_port);
+    const int max_threads = std::max(16, config.core.database_pool_size * 4);
     grpc::ResourceQuota quota("heraldd");
-    quota.SetMaxThreads(std::max(16, config.core.database_pool_size * 4));
+    quota.SetMaxThreads(max_threads);
     builder.SetResourceQuota(quota);
+    // A thread that finished a call stays to poll for the next one. With gRPC's default of
+    // at most two idle pollers, every call beyond two in flight started a thread and ended
+    // one: under load the server spent its time creating threads.
+    builder.SetSyncServerOption(grpc::ServerBuilder::MAX_POLLERS, max_threads);
     builder.RegisterService(&subscription_service);
     builder.RegisterService(&dispatch_service);
     builder.RegisterService(&privacy_service);

@@ -18,12 +18,20 @@ HERALD_DELEGATE(RecordConsent)
 HERALD_DELEGATE(SetPreferences)
 HERALD_DELEGATE(GetPreferences)
 HERALD_DELEGATE(OptOut)
-HERALD_DELEGATE(CheckEligibility)
 HERALD_DELEGATE(CheckEligibilityBatch)
 HERALD_DELEGATE(ListSubjectEvents)
 HERALD_DELEGATE(ListTopics)
 HERALD_DELEGATE(MergeSubjects)
 
 #undef HERALD_DELEGATE
+
+grpc::ServerUnaryReactor* SubscriptionGrpcService::CheckEligibility(
+    grpc::CallbackServerContext* ctx, const v1::CheckEligibilityRequest* req,
+    v1::CheckEligibilityResponse* resp) {
+  return runner_.RunAsync(ctx, "CheckEligibility", req, resp,
+                          [&](const Caller& caller, std::function<void(std::exception_ptr)> done) {
+                            registry_.CheckEligibilityAsync(caller, *req, resp, std::move(done));
+                          });
+}
 
 }  // namespace herald::subscriptions

@@ -6,10 +6,15 @@
 
 namespace herald::subscriptions {
 
-// gRPC transport of SubscriptionService: authenticate, authorise by scope, delegate. The
-// synchronous API is used knowingly: handlers block on PostgreSQL, and gRPC's sync server
-// runs them on its own thread pool, bounded by the database pool behind it.
-class SubscriptionGrpcService final : public v1::SubscriptionService::Service {
+// gRPC transport of SubscriptionService: authenticate, authorise by scope, delegate. Most
+// handlers block on PostgreSQL, and gRPC's sync server runs them on its own thread pool,
+// bounded by the database pool behind it. CheckEligibility, the call every dispatch of a
+// CRM asks first, is served on the callback API: it waits for a gate run on the registry's
+// CheckCoalescer without holding a thread, so its database work is bounded by the
+// coalescer's few threads however many calls are in flight.
+class SubscriptionGrpcService final
+    : public v1::SubscriptionService::WithCallbackMethod_CheckEligibility<
+          v1::SubscriptionService::Service> {
  public:
   SubscriptionGrpcService(SubscriptionRegistry& registry, RpcRunner& runner)
       : registry_(registry), runner_(runner) {}
@@ -28,8 +33,9 @@ class SubscriptionGrpcService final : public v1::SubscriptionService::Service {
                               v1::GetPreferencesResponse* resp) override;
   grpc::Status OptOut(grpc::ServerContext* ctx, const v1::OptOutRequest* req,
                       v1::OptOutResponse* resp) override;
-  grpc::Status CheckEligibility(grpc::ServerContext* ctx, const v1::CheckEligibilityRequest* req,
-                                v1::CheckEligibilityResponse* resp) override;
+  grpc::ServerUnaryReactor* CheckEligibility(grpc::CallbackServerContext* ctx,
+                                             const v1::CheckEligibilityRequest* req,
+                                             v1::CheckEligibilityResponse* resp) override;
   grpc::Status CheckEligibilityBatch(grpc::ServerContext* ctx,
                                      const v1::CheckEligibilityBatchRequest* req,
                                      v1::CheckEligibilityBatchResponse* resp) override;

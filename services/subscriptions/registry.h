@@ -1,5 +1,7 @@
 #pragma once
 
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,9 +33,10 @@ class SubscriptionRegistry {
                        const crypto::SuppressionHasher& hasher, const EligibilityGate& gate);
   ~SubscriptionRegistry();
 
-  // Coalesces concurrent CheckEligibility calls into gate runs of up to `max_batch` checks,
-  // at most min(half the pool, the cores) runs at once; max_batch <= 1 runs each check alone
-  // (the default until this is called). Call before serving.
+  // Runs CheckEligibility on a CheckCoalescer: min(half the pool, the cores) threads, each
+  // taking up to `max_batch` queued checks into one gate run (max_batch <= 1: each check
+  // alone). Until this is called, each check runs on the caller's thread. Call before
+  // serving.
   void CoalesceChecks(int max_batch);
 
   v1::UpsertSubjectResponse UpsertSubject(const Caller& caller, const v1::UpsertSubjectRequest& r);
@@ -58,6 +61,12 @@ class SubscriptionRegistry {
                                   const Caller& caller, const v1::OptOutRequest& r, Timestamp now);
   v1::CheckEligibilityResponse CheckEligibility(const Caller& caller,
                                                 const v1::CheckEligibilityRequest& r);
+  // The same without holding the caller's thread while the gate runs: checks the request at
+  // once (throws as CheckEligibility does), then fills `resp` and calls `done` with nullptr,
+  // or calls it with the error, on the coalescer's thread.
+  void CheckEligibilityAsync(const Caller& caller, const v1::CheckEligibilityRequest& r,
+                             v1::CheckEligibilityResponse* resp,
+                             std::function<void(std::exception_ptr)> done);
   v1::CheckEligibilityBatchResponse CheckEligibilityBatch(
       const Caller& caller, const v1::CheckEligibilityBatchRequest& r);
   v1::ListSubjectEventsResponse ListSubjectEvents(const Caller& caller,
@@ -112,6 +121,7 @@ class SubscriptionRegistry {
                                    const Caller& caller, const v1::OptOutRequest& r, Timestamp now);
   // Validates an opt-out request; returns the subject id, or "" for an address opt-out.
   std::string CheckOptOut(const v1::OptOutRequest& r, Timestamp now) const;
+  GateRequest CheckEligibilityRequestOf(const v1::CheckEligibilityRequest& r) const;
   GateRequest ToGateRequest(const std::string& field, const v1::Recipient& recipient,
                             Channel channel, const TopicInfo& topic,
                             const std::string& provider_country) const;
@@ -121,7 +131,8 @@ class SubscriptionRegistry {
   const TopicCatalog& topics_;
   const crypto::SuppressionHasher& hasher_;
   const EligibilityGate& gate_;
-  // Concurrent CheckEligibility calls share one gate run (null: each runs alone).
+  // Runs CheckEligibility's gate runs; concurrent calls share one (null: each call runs its
+  // own on the caller's thread).
   std::unique_ptr<CheckCoalescer> coalescer_;
 };
 

@@ -41,16 +41,13 @@ SubscriptionRegistry::SubscriptionRegistry(db::Pool& pool, const Clock& clock,
 SubscriptionRegistry::~SubscriptionRegistry() = default;
 
 void SubscriptionRegistry::CoalesceChecks(int max_batch) {
-  if (max_batch <= 1) {
-    coalescer_.reset();
-    return;
-  }
-  // Runs at once: no more than half the pool (writers keep the rest) nor than the cores
+  // Gate runs at once: no more than half the pool (writers keep the rest) nor than the cores
   // (more concurrent runs only queue in PostgreSQL, and smaller batches cost more statements).
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int in_flight = std::max(1, std::min(pool_.Stats().size / 2, cores));
-  coalescer_ = std::make_unique<CheckCoalescer>(pool_, gate_, in_flight,
-                                                static_cast<std::size_t>(max_batch));
+  int threads = std::max(1, std::min(pool_.Stats().size / 2, cores));
+  coalescer_.reset();
+  coalescer_ = std::make_unique<CheckCoalescer>(pool_, gate_, threads,
+                                                static_cast<std::size_t>(std::max(1, max_batch)));
 }
 
 GateRequest SubscriptionRegistry::ToGateRequest(const std::string& field,
@@ -74,25 +71,54 @@ GateRequest SubscriptionRegistry::ToGateRequest(const std::string& field,
   return g;
 }
 
-v1::CheckEligibilityResponse SubscriptionRegistry::CheckEligibility(
-    const Caller&, const v1::CheckEligibilityRequest& r) {
+GateRequest SubscriptionRegistry::CheckEligibilityRequestOf(
+    const v1::CheckEligibilityRequest& r) const {
   Channel channel = validation::RequireChannel("channel", r.channel());
   const TopicInfo& topic = validation::RequireTopic(topics_, "topic", r.topic());
   std::string country = validation::CheckCountry("provider_country", r.provider_country());
-  std::vector<GateRequest> reqs = {
-      ToGateRequest("recipient", r.recipient(), channel, topic, country)};
-  std::vector<GateDecision> decisions;
-  if (coalescer_) {
-    decisions.push_back(coalescer_->Decide(reqs[0]));
-  } else {
-    auto conn = pool_.Acquire();
-    pqxx::read_transaction txn(conn->raw());
-    decisions = gate_.Decide(*conn, txn, reqs);
-  }
-  if (decisions[0].unknown_subject) throw NotFound("recipient.subject_id: subject");
+  return ToGateRequest("recipient", r.recipient(), channel, topic, country);
+}
+
+namespace {
+
+v1::CheckEligibilityResponse CheckEligibilityAnswer(const GateDecision& decision) {
+  if (decision.unknown_subject) throw NotFound("recipient.subject_id: subject");
   v1::CheckEligibilityResponse resp;
-  *resp.mutable_decision() = DecisionAnswer(decisions[0]);
+  *resp.mutable_decision() = DecisionAnswer(decision);
   return resp;
+}
+
+}  // namespace
+
+v1::CheckEligibilityResponse SubscriptionRegistry::CheckEligibility(
+    const Caller&, const v1::CheckEligibilityRequest& r) {
+  GateRequest request = CheckEligibilityRequestOf(r);
+  if (coalescer_) return CheckEligibilityAnswer(coalescer_->Decide(request));
+  auto conn = pool_.Acquire();
+  pqxx::nontransaction txn(conn->raw());  // as in CheckCoalescer: no BEGIN/COMMIT needed
+  return CheckEligibilityAnswer(gate_.Decide(*conn, txn, {request})[0]);
+}
+
+void SubscriptionRegistry::CheckEligibilityAsync(const Caller& caller,
+                                                 const v1::CheckEligibilityRequest& r,
+                                                 v1::CheckEligibilityResponse* resp,
+                                                 std::function<void(std::exception_ptr)> done) {
+  if (!coalescer_) {
+    *resp = CheckEligibility(caller, r);
+    done(nullptr);
+    return;
+  }
+  coalescer_->Submit(CheckEligibilityRequestOf(r),
+                     [resp, done = std::move(done)](GateDecision decision, std::exception_ptr e) {
+                       if (!e) {
+                         try {
+                           *resp = CheckEligibilityAnswer(decision);
+                         } catch (...) {
+                           e = std::current_exception();
+                         }
+                       }
+                       done(e);
+                     });
 }
 
 v1::CheckEligibilityBatchResponse SubscriptionRegistry::CheckEligibilityBatch(
@@ -109,7 +135,7 @@ v1::CheckEligibilityBatchResponse SubscriptionRegistry::CheckEligibilityBatch(
                                  topic, country));
   }
   auto conn = pool_.Acquire();
-  pqxx::read_transaction txn(conn->raw());
+  pqxx::nontransaction txn(conn->raw());  // as in CheckCoalescer: no BEGIN/COMMIT needed
   auto decisions = gate_.Decide(*conn, txn, reqs);
   v1::CheckEligibilityBatchResponse resp;
   for (size_t i = 0; i < decisions.size(); ++i) {

@@ -30,7 +30,8 @@ namespace herald::subscriptions {
 // So a claim that holds the rows has committed before a change takes them, every claim after
 // the change's commit sees the change, and a change's count of messages in `sending` is exact
 // at its commit. The gate itself (EligibilityGate) only reads; it runs after LockForClaim in
-// dispatch and in a read-only transaction for CheckEligibility.
+// dispatch and on its own for CheckEligibility: outside a transaction, each of its (at most
+// two) statements reads the newest committed state.
 
 // What the subject's gate row says about the subject, read while it is locked for change.
 struct SubjectGateRow {

@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "common/error.h"
@@ -77,6 +80,88 @@ TEST_F(RegistryTest, CoalescedCheckSeesAnOptOutCommittedBeforeIt) {
   EXPECT_TRUE(Check(id, "", v1::EMAIL).allowed());
   OptOutAddress("later@example.com", v1::ALL_MARKETING);
   EXPECT_EQ(Check(id, "", v1::EMAIL).reason(), v1::ADDRESS_SUPPRESSED);
+}
+
+// The callback API's path: calls submitted from one thread without waiting (as gRPC's
+// callback threads do) are each answered once, with their own decision or error, on the
+// coalescer's threads.
+TEST_F(RegistryTest, AsyncChecksAreEachAnsweredOnceWithTheirOwnDecision) {
+  std::string allowed = NewSubject("async-yes@example.com");
+  ConsentAll(allowed);
+  std::string refused = NewSubject("async-no@example.com");  // no consent
+  const std::string unknown = "00000000-0000-4000-8000-000000000002";
+  registry_->CoalesceChecks(1);
+  const v1::Decision alone_allowed = Check(allowed, "", v1::EMAIL);
+  const v1::Decision alone_refused = Check(refused, "", v1::EMAIL);
+  ASSERT_TRUE(alone_allowed.allowed());
+  ASSERT_FALSE(alone_refused.allowed());
+
+  registry_->CoalesceChecks(64);
+  constexpr int kCalls = 600;
+  std::vector<v1::CheckEligibilityRequest> requests(kCalls);
+  std::vector<v1::CheckEligibilityResponse> responses(kCalls);
+  std::vector<std::exception_ptr> errors(kCalls);
+  std::vector<int> answered(kCalls, 0);
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    requests[i].mutable_recipient()->set_subject_id(i % 3 == 0   ? allowed
+                                                    : i % 3 == 1 ? refused
+                                                                 : unknown);
+    requests[i].set_channel(v1::EMAIL);
+    requests[i].set_topic("product_news");
+    registry_->CheckEligibilityAsync(crm_, requests[i], &responses[i],
+                                     [&, i](std::exception_ptr e) {
+                                       std::lock_guard lock(mu);
+                                       errors[i] = e;
+                                       ++answered[i];
+                                       ++done;
+                                       cv.notify_all();
+                                     });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == kCalls; }))
+        << done << " of " << kCalls << " answered";
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(answered[i], 1) << i;
+    if (i % 3 == 2) {
+      ASSERT_TRUE(errors[i]) << i;
+      try {
+        std::rethrow_exception(errors[i]);
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kNotFound) << i;
+      }
+      continue;
+    }
+    ASSERT_FALSE(errors[i]) << i;
+    const auto& expected = i % 3 == 0 ? alone_allowed : alone_refused;
+    EXPECT_EQ(responses[i].decision().SerializeAsString(), expected.SerializeAsString()) << i;
+  }
+}
+
+// A coalescer being destroyed still answers every check queued before it.
+TEST_F(RegistryTest, CoalescerAnswersWhatIsQueuedBeforeItStops) {
+  std::string id = NewSubject("drain@example.com");
+  ConsentAll(id);
+  GateRequest request;
+  request.subject_id = id;
+  request.channel = Channel::kEmail;
+  request.topic = topics_.Find("product_news");
+  ASSERT_NE(request.topic, nullptr);
+  std::atomic<int> allowed{0}, failed{0};
+  {
+    CheckCoalescer coalescer(*pool_, *gate_, 1, 4);
+    for (int i = 0; i < 50; ++i) {
+      coalescer.Submit(request, [&](GateDecision d, std::exception_ptr e) {
+        (e ? failed : d.allowed() ? allowed : failed)++;
+      });
+    }
+  }
+  EXPECT_EQ(allowed, 50);
+  EXPECT_EQ(failed, 0);
 }
 
 }  // namespace
