@@ -476,8 +476,7 @@ void Server::Start() {
     dup2(fd, 1);
     dup2(fd, 2);
     std::string keys =
-        "HERALD_SUPPRESSION_KEYS=bench:"
-        "abababababababababababababababababababababababababababababababab";
+        std::string("HERALD_SUPPRESSION_KEYS=") + kSuppressionKeyId + ":" + kSuppressionKeyHex;
     std::string path = "PATH=/usr/bin:/bin";
     std::vector<char*> envp = {keys.data(), path.data()};
     for (auto& e : env_) envp.push_back(e.data());

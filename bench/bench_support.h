@@ -139,6 +139,10 @@ class Pg {
 class Server {
  public:
   static constexpr char kKey[] = "bench-key-0123456789abcdef";  // admin scope
+  // HERALD_SUPPRESSION_KEYS: one key, id "bench", 32 bytes of 0xab (hex).
+  static constexpr char kSuppressionKeyId[] = "bench";
+  static constexpr char kSuppressionKeyHex[] =
+      "abababababababababababababababababababababababababababababababab";
   Server(std::string database_url, int pool_size, std::string extra_yaml);
   ~Server();
   // An extra NAME=value in heraldd's environment (e.g. a secret such as HERALD_CRM_PASSWORD,
