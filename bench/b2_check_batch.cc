@@ -6,7 +6,7 @@
 // ratio is the share of that floor Herald keeps while adding the RPC, the gate's three round
 // trips and its judgement. B1's CheckEligibility rate on the same server is printed beside it
 // as information (it was the reference once, so every B1 gain lowered B2).
-//   build/bench/bench_b2 [--smoke]
+//   build/bench/bench_b2 [--smoke]      (HERALD_BENCH_EXPLAIN=1: the reference's plan)
 #include <unistd.h>
 
 #include <atomic>
@@ -31,12 +31,26 @@ constexpr int kCallers = 2;  // concurrent batch calls (the machine's cores)
 // address of the channel's kind (gate.primary_addresses), the facts of the subject and of
 // every live owner of that address (gate.subject_facts), and whether an active suppression of
 // the address applies under the suppression key (gate.suppressed, the keyed hash computed
-// here with pgcrypto's hmac instead of in heraldd).
-// $1 idx, $2 subject ids, $3 address kind, $4 channel, $5 topic, $6 kind name,
-// $7 suppression key, $8 the any-channel number.
+// here with pgcrypto's hmac instead of in heraldd). Every lookup is a LATERAL one with an
+// OFFSET 0 fence, as in the gate's matrix statements: told the batch's size, the planner
+// would otherwise hash whole tables for each batch (the subject's own address check too, as
+// gate.subject_facts' EXISTS, which it hashed over every address). The reference's sessions run
+// with jit off: compiling the statement took PostgreSQL some 0.9 s a batch, more than the batch
+// itself. $1 idx, $2 subject ids, $3 address kind, $4 channel, $5 topic, $6 kind name, $7
+// suppression key, $8 the any-channel number.
 constexpr char kSetBasedGate[] = R"sql(
   WITH req AS (
-    SELECT r.idx, r.subject_id, x.match_key
+    SELECT r.idx, r.subject_id, x.match_key,
+           EXISTS (
+             SELECT 1
+             FROM suppressions s
+             WHERE x.match_key IS NOT NULL
+               AND s.address_key = hmac(convert_to($6::text, 'UTF8') || '\x00'::bytea
+                                        || convert_to(x.match_key, 'UTF8'), $7::bytea, 'sha256')
+               AND s.lifted_at IS NULL
+               AND s.channel IN ($8::smallint, $4::smallint)
+               AND s.topic IN ('', $5::text)
+           ) AS suppressed
     FROM unnest($1::int[], $2::uuid[]) AS r(idx, subject_id)
     LEFT JOIN LATERAL (
       SELECT a.match_key
@@ -47,23 +61,19 @@ constexpr char kSetBasedGate[] = R"sql(
       LIMIT 1
     ) x ON true
   ), rs AS (
-    SELECT idx, subject_id, match_key
+    SELECT idx, subject_id, match_key, suppressed
     FROM req
     UNION
-    SELECT r.idx, a.subject_id, r.match_key
+    SELECT r.idx, o.subject_id, r.match_key, r.suppressed
     FROM req r
-    JOIN addresses a ON a.kind = $3::smallint AND a.match_key = r.match_key
-    JOIN subjects o ON o.id = a.subject_id AND o.state = 'active'
+    CROSS JOIN LATERAL (
+      SELECT a.subject_id
+      FROM addresses a
+      JOIN subjects o ON o.id = a.subject_id AND o.state = 'active'
+      WHERE a.kind = $3::smallint AND a.match_key = r.match_key
+      OFFSET 0
+    ) o
     WHERE r.match_key IS NOT NULL
-  ), suppressed AS (
-    SELECT DISTINCT r.idx
-    FROM req r
-    JOIN suppressions s
-      ON s.address_key = hmac(convert_to($6::text, 'UTF8') || '\x00'::bytea
-                              || convert_to(r.match_key, 'UTF8'), $7::bytea, 'sha256')
-     AND s.lifted_at IS NULL
-     AND s.channel IN ($8::smallint, $4::smallint)
-     AND s.topic IN ('', $5::text)
   )
   SELECT rs.idx, s.state, s.blocked, s.revoked, s.processing_consent,
          (s.marketing_channels & (1 << $4::int)) <> 0,
@@ -80,14 +90,16 @@ constexpr char kSetBasedGate[] = R"sql(
            ORDER BY p.seq DESC
            LIMIT 1
          ), 0),
-         EXISTS (
-           SELECT 1
-           FROM addresses o
-           WHERE o.subject_id = s.id AND o.kind = $3::smallint AND o.match_key = rs.match_key
-         ),
-         rs.idx IN (SELECT idx FROM suppressed)
+         owns.yes IS NOT NULL,
+         rs.suppressed
   FROM rs
-  JOIN subjects s ON s.id = rs.subject_id
+  CROSS JOIN LATERAL (SELECT * FROM subjects s WHERE s.id = rs.subject_id OFFSET 0) s
+  LEFT JOIN LATERAL (
+    SELECT true AS yes
+    FROM addresses o
+    WHERE o.subject_id = s.id AND o.kind = $3::smallint AND o.match_key = rs.match_key
+    LIMIT 1
+  ) owns ON true
 )sql";
 
 struct Pass {
@@ -145,7 +157,23 @@ Pass SqlPass(const Pg& pg, const std::vector<std::string>& ids, Costs costs) {
   std::vector<std::unique_ptr<pqxx::connection>> conns;
   for (int t = 0; t < kCallers; ++t) {
     conns.push_back(std::make_unique<pqxx::connection>(pg.Dsn("herald")));
+    pqxx::nontransaction(*conns.back()).exec("SET jit = off");
     conns.back()->prepare("gate", kSetBasedGate);
+  }
+  // HERALD_BENCH_EXPLAIN=1: how PostgreSQL runs the reference (its first batch), to stderr.
+  if (const char* v = std::getenv("HERALD_BENCH_EXPLAIN"); v && std::string(v) == "1") {
+    std::string idx = "{", subjects = "{";
+    for (size_t i = 0; i < std::min<size_t>(ids.size(), kBatch); ++i) {
+      idx += (i ? "," : "") + std::to_string(i);
+      subjects += (i ? "," : "") + ids[i];
+    }
+    pqxx::nontransaction txn(*conns[0]);
+    for (const auto& row :
+         txn.exec_params(std::string("EXPLAIN (ANALYZE, BUFFERS) ") + kSetBasedGate, idx + "}",
+                         subjects + "}", kind, channel, "special_offers",
+                         herald::KindName(herald::AddressKind::kEmail), key, any)) {
+      std::cerr << row[0].as<std::string>() << "\n";
+    }
   }
   std::atomic<size_t> next{0};
   std::atomic<int64_t> allowed{0}, denied{0}, rows{0};
