@@ -2,6 +2,8 @@
 // callers, each call a different subject, beside
 //   pgbench -N -M prepared -c 16 -j 2 -T 20   (scale 10, same server, same run).
 //   build/bench/bench_b3 [--smoke]
+#include <unistd.h>
+
 #include <iostream>
 
 #include "bench/bench_support.h"
@@ -40,7 +42,12 @@ int main(int argc, char** argv) try {
         q.mutable_proof()->set_source(herald::v1::CRM);
       },
       Server::kKey);
+  Costs costs(&pg, /*wal=*/true);
+  costs.AddProcess("heraldd", server.pid());
+  costs.AddProcess("client", getpid());
+  costs.Start();
   auto r = ClosedLoop(opt_out, 16, milliseconds(seconds * 1000));
+  costs.Stop();
   if (r.errors || r.ok == 0) {
     std::cerr << "B3: OptOut failed: " << r.errors << " (" << r.first_error << ")\n";
     return 1;
@@ -62,9 +69,18 @@ int main(int argc, char** argv) try {
   auto at = out.find("tps = ");
   if (at != std::string::npos) tps = std::stod(out.substr(at + 6));
   double ratio = tps > 0 ? r.rate / tps : 0;
-  Report({"B3", "OptOut calls/s, 16 concurrent callers, synchronous_commit=on", r.rate, "calls/s",
-          "pgbench -N -M prepared -c 16 -j 2 -T " + std::to_string(seconds) + " (scale 10)", tps,
-          ratio, "ratio >= 0.7", ratio >= 0.7});
+  Figure main{"B3",
+              "OptOut calls/s, 16 concurrent callers, synchronous_commit=on",
+              r.rate,
+              "calls/s",
+              "pgbench -N -M prepared -c 16 -j 2 -T " + std::to_string(seconds) + " (scale 10)",
+              tps,
+              ratio,
+              "ratio >= 0.7",
+              ratio >= 0.7};
+  costs.Attach(main, static_cast<double>(r.issued));
+  main.pg_settings = pg.Settings();
+  Report(main);
   Report({"B3.p99", "OptOut p99 at 16 concurrent callers (closed loop)", r.p99_ms, "ms", "", 0, 0,
           "", true});
   return 0;

@@ -4,6 +4,12 @@
 // into the same sink in the same run. The sink dumps every transaction (-D) so that the
 // recipients it accepted are checked: zero opted-out recipients delivered. heraldd's peak RSS
 // (VmHWM) must stay <= 100 MB.
+//
+// The end of the campaign is heraldd's own record of it: the last attempt's end (the sink's
+// acceptance) in message_attempts, not the moment the poll noticed. The poll only waits for
+// "nothing of the campaign queued, retrying or sending", every 500 ms, with an EXISTS that the
+// (campaign_id, status) index answers, so it takes almost nothing from what it measures.
+// Full mode runs three times (a fresh PostgreSQL, heraldd and sink each) and reports the median.
 //   build/bench/bench_b5 [--smoke]
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,22 +30,46 @@ using namespace herald::bench;
 
 namespace {
 
-int64_t Count(pqxx::connection& conn, const std::string& sql) {
-  pqxx::read_transaction txn(conn);
-  return txn.exec1(sql)[0].as<int64_t>();
+// Whether any message of the campaign still waits or is being sent: the first matching entry
+// of messages_campaign (campaign_id, status) answers it.
+constexpr char kCampaignPending[] = R"sql(
+  SELECT EXISTS (
+    SELECT 1
+    FROM messages
+    WHERE campaign_id = $1
+      AND status IN ('queued', 'retrying', 'sending')
+  )
+)sql";
+
+// When the provider accepted the campaign's last message, as heraldd recorded it, in seconds
+// since the epoch (the same clock as this process: one machine).
+constexpr char kLastAccepted[] = R"sql(
+  SELECT extract(epoch FROM max(a.ended_at))::float8
+  FROM message_attempts a
+  JOIN messages m ON m.id = a.message_id
+  WHERE m.campaign_id = $1
+)sql";
+
+constexpr char kCountByStatus[] = R"sql(
+  SELECT count(*) FILTER (WHERE status = 'sent'),
+         count(*) FILTER (WHERE status = 'suppressed')
+  FROM messages
+  WHERE campaign_id = $1
+)sql";
+
+double EpochSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-}  // namespace
+struct RunResult {
+  double rate = 0, reference = 0, seconds = 0, noticed_after = 0, rss = 0;
+  int64_t sent = 0, suppressed = 0, delivered = 0, distinct = 0, delivered_opted_out = 0;
+  Costs costs;
+  std::map<std::string, std::string> pg_settings;
+};
 
-int main(int argc, char** argv) try {
-  bool smoke = ParseSmoke(argc, argv);
-  // HERALD_BENCH_B5_RECIPIENTS: another size, for profiling (perf record -p the pid printed
-  // at the start of the campaign).
-  const int n = EnvCount("HERALD_BENCH_B5_RECIPIENTS", smoke ? 3000 : 100000, 100000000);
-  const std::string dispatch_yaml = std::getenv("HERALD_BENCH_B5_DISPATCH")
-                                        ? std::getenv("HERALD_BENCH_B5_DISPATCH")
-                                        : "  workers: 4\n  batch_size: 200\n";
-
+RunResult RunOnce(int n, const std::string& dispatch_yaml) {
+  RunResult out;
   int sink_port = FreePortIn(25250, 25259);
   if (sink_port == 0) throw std::runtime_error("no free port in 25250-25259 for smtp-sink");
   std::string dir = "/tmp/herald-bench-b5-" + std::to_string(getpid());
@@ -56,11 +86,12 @@ int main(int argc, char** argv) try {
   int code =
       WaitExit(Spawn({"/usr/sbin/smtp-source", "-d", "-s", "8", "-m", std::to_string(n), "-l",
                       "2048", "-f", "bench@herald.test", "-t", "sink@herald.test", target}));
-  double ref_rate = n / std::chrono::duration<double>(SteadyClock::now() - ref_start).count();
+  out.reference = n / std::chrono::duration<double>(SteadyClock::now() - ref_start).count();
   if (code != 0) throw std::runtime_error("smtp-source failed");
 
   Pg pg("b5");
   pg.CreateDatabase("herald");
+  out.pg_settings = pg.Settings();
   Server server(pg.Dsn("herald"), 8,
                 "email:\n  from_address: bench@herald.test\n"
                 "dispatch:\n" +
@@ -75,23 +106,43 @@ int main(int argc, char** argv) try {
   for (size_t i = 64; i < body.size(); i += 72) body[i] = '\n';
   const std::string campaign = CreateCampaign(server, "b5", body, ids);
   pqxx::connection conn(pg.Dsn("herald"));
+  conn.prepare("pending", kCampaignPending);
   std::cout << "campaign starting; heraldd pid " << server.pid() << std::endl;
-  auto start = SteadyClock::now();
+
+  out.costs = Costs(&pg, /*wal=*/true);
+  out.costs.AddProcess("heraldd", server.pid());
+  out.costs.AddProcess("bench", getpid());
+  out.costs.AddProcess("sink", sink);
+  out.costs.Start();
+  const auto wall_start = std::chrono::system_clock::now();
+  const auto start = SteadyClock::now();
   StartCampaign(server, campaign);
-  auto deadline = start + std::chrono::minutes(15);
-  while (Count(conn, R"sql(
-           SELECT count(*)
-           FROM messages
-           WHERE status IN ('queued', 'retrying', 'sending')
-         )sql") > 0) {
+  const auto deadline = start + std::chrono::minutes(15);
+  for (;;) {
+    pqxx::nontransaction poll(conn);
+    if (!poll.exec_prepared("pending", campaign)[0][0].as<bool>()) break;
     if (SteadyClock::now() > deadline)
       throw std::runtime_error("campaign did not finish in 15 min");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
-  int64_t sent = Count(conn, "SELECT count(*) FROM messages WHERE status = 'sent'");
-  int64_t suppressed = Count(conn, "SELECT count(*) FROM messages WHERE status = 'suppressed'");
-  double rss = PeakRssMb(server.pid());
+  out.noticed_after = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  out.costs.Stop();
+  {
+    pqxx::read_transaction txn(conn);
+    auto last = txn.exec_params(kLastAccepted, campaign)[0][0];
+    if (last.is_null()) throw std::runtime_error("no attempt recorded for the campaign");
+    out.seconds = last.as<double>() - EpochSeconds(wall_start);
+    auto counts = txn.exec_params(kCountByStatus, campaign)[0];
+    out.sent = counts[0].as<int64_t>();
+    out.suppressed = counts[1].as<int64_t>();
+  }
+  // The recorded end lies between the start and the poll that saw the campaign done.
+  if (out.seconds <= 0 || out.seconds > out.noticed_after + 0.5) {
+    throw std::runtime_error("the last attempt's end (" + std::to_string(out.seconds) +
+                             " s) is not within the campaign (noticed after " +
+                             std::to_string(out.noticed_after) + " s)");
+  }
+  out.rss = PeakRssMb(server.pid());
   server.Stop();
   kill(sink, SIGTERM);
   WaitExit(sink);
@@ -101,40 +152,79 @@ int main(int argc, char** argv) try {
   std::string line;
   std::regex rcpt("^X-Rcpt-Args: <b([0-9]+)@example\\.com>");
   std::smatch m;
-  int64_t delivered = 0, delivered_opted_out = 0;
   std::set<int> seen;
   while (std::getline(in, line)) {
     if (line.rfind("X-Rcpt-Args: <b", 0) != 0 || !std::regex_search(line, m, rcpt)) continue;
     int i = std::stoi(m[1]);
-    ++delivered;
+    ++out.delivered;
     seen.insert(i);
-    if (i % 10 == 0) ++delivered_opted_out;
+    if (i % 10 == 0) ++out.delivered_opted_out;
   }
+  out.distinct = static_cast<int64_t>(seen.size());
   (void)std::system(("rm -rf '" + dir + "'").c_str());
+  out.rate = out.sent / out.seconds;
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  bool smoke = ParseSmoke(argc, argv);
+  // HERALD_BENCH_B5_RECIPIENTS: another size, for profiling (perf record -p the pid printed
+  // at the start of the campaign).
+  const int n = EnvCount("HERALD_BENCH_B5_RECIPIENTS", smoke ? 3000 : 100000, 100000000);
+  const std::string dispatch_yaml = std::getenv("HERALD_BENCH_B5_DISPATCH")
+                                        ? std::getenv("HERALD_BENCH_B5_DISPATCH")
+                                        : "  workers: 4\n  batch_size: 200\n";
   const int64_t expected = n - n / 10;
-  double rate = sent / seconds;
-  double ratio = rate / ref_rate;
-  std::cout << "B5 campaign: " << sent << " sent, " << suppressed << " suppressed in " << seconds
-            << " s; sink accepted " << delivered << " (" << seen.size() << " distinct), "
-            << delivered_opted_out << " opted-out\n";
-  Report({"B5",
-          "campaign messages/s, StartCampaign to last accepted, " + std::to_string(n) +
-              " recipients (10% opted out), 2 KB, into smtp-sink",
-          rate, "msg/s",
-          "smtp-source -d -s 8 -m " + std::to_string(n) + " -l 2048 into the same sink", ref_rate,
-          ratio, "ratio >= 0.5", ratio >= 0.5});
-  Report({"B5.opted_out", "opted-out recipients delivered (checked at the sink)",
-          static_cast<double>(delivered_opted_out), "messages", "", 0, 0, "== 0",
-          delivered_opted_out == 0});
-  Report({"B5.rss", "heraldd peak RSS (VmHWM)", rss, "MB", "", 0, 0, "<= 100 MB",
-          rss > 0 && rss <= 100});
-  // Correctness, not speed: a wrong count is an error, not a figure.
-  if (sent != expected || suppressed != n / 10 || delivered != expected ||
-      static_cast<int64_t>(seen.size()) != expected || delivered_opted_out != 0) {
-    std::cerr << "B5: expected " << expected << " sent and delivered once each, " << n / 10
-              << " suppressed\n";
-    return 1;
+
+  std::vector<RunResult> runs;
+  std::vector<double> rates, references, ratios;
+  double worst_rss = 0;
+  int64_t opted_out_delivered = 0;
+  for (int run = 0; run < RunCount(smoke); ++run) {
+    RunResult r = RunOnce(n, dispatch_yaml);
+    std::cout << "B5 run " << run + 1 << ": " << r.sent << " sent, " << r.suppressed
+              << " suppressed in " << r.seconds << " s (the poll noticed after " << r.noticed_after
+              << " s); sink accepted " << r.delivered << " (" << r.distinct << " distinct), "
+              << r.delivered_opted_out << " opted-out; " << r.rate << " msg/s beside "
+              << r.reference << "; " << r.costs.Describe(static_cast<double>(r.sent)) << std::endl;
+    // Correctness, not speed: a wrong count is an error, not a figure.
+    if (r.sent != expected || r.suppressed != n / 10 || r.delivered != expected ||
+        r.distinct != expected || r.delivered_opted_out != 0) {
+      std::cerr << "B5: expected " << expected << " sent and delivered once each, " << n / 10
+                << " suppressed\n";
+      return 1;
+    }
+    rates.push_back(r.rate);
+    references.push_back(r.reference);
+    ratios.push_back(r.rate / r.reference);
+    worst_rss = std::max(worst_rss, r.rss);
+    opted_out_delivered += r.delivered_opted_out;
+    runs.push_back(std::move(r));
   }
+  // The run whose rate is the median lends the figure its CPU, WAL and settings.
+  const size_t middle = MedianIndex(rates);
+  const double ratio = Median(ratios);
+  Figure main{"B5",
+              "campaign messages/s, StartCampaign to last accepted (heraldd's record), " +
+                  std::to_string(n) + " recipients (10% opted out), 2 KB, into smtp-sink",
+              Median(rates),
+              "msg/s",
+              "smtp-source -d -s 8 -m " + std::to_string(n) + " -l 2048 into the same sink",
+              Median(references),
+              ratio,
+              "ratio >= 0.5",
+              ratio >= 0.5};
+  main.runs = rates;
+  runs[middle].costs.Attach(main, static_cast<double>(runs[middle].sent));
+  main.pg_settings = runs[middle].pg_settings;
+  Report(main);
+  Report({"B5.opted_out", "opted-out recipients delivered (checked at the sink, every run)",
+          static_cast<double>(opted_out_delivered), "messages", "", 0, 0, "== 0",
+          opted_out_delivered == 0});
+  Report({"B5.rss", "heraldd peak RSS (VmHWM, the largest of the runs)", worst_rss, "MB", "", 0, 0,
+          "<= 100 MB", worst_rss > 0 && worst_rss <= 100});
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "B5 failed: " << e.what() << "\n";

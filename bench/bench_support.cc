@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -69,7 +70,52 @@ void Report(const Figure& f) {
       {"id", f.id},       {"figure", f.figure},       {"value", f.value},
       {"unit", f.unit},   {"reference", f.reference}, {"reference_value", f.reference_value},
       {"ratio", f.ratio}, {"goal", f.goal},           {"pass", f.pass}};
+  if (f.runs.size() > 1) {
+    auto [lo, hi] = std::minmax_element(f.runs.begin(), f.runs.end());
+    std::cout << std::setprecision(*lo < 100 ? 3 : 0) << "    median of " << f.runs.size()
+              << " runs, spread " << *lo << ".." << *hi << " " << f.unit << "\n";
+    j["runs"] = f.runs;
+    j["min"] = *lo;
+    j["max"] = *hi;
+  }
+  if (!f.cpu_us_per_op.empty() || f.wal_bytes_per_op >= 0) {
+    std::cout << "    per operation:" << std::setprecision(1);
+    nlohmann::json cpu = nlohmann::json::object();
+    for (const auto& [party, us] : f.cpu_us_per_op) {
+      std::cout << " " << party << " " << us << " µs CPU,";
+      cpu[party] = us;
+    }
+    if (!f.cpu_us_per_op.empty()) j["cpu_us_per_op"] = cpu;
+    if (f.wal_bytes_per_op >= 0) {
+      std::cout << " WAL " << f.wal_bytes_per_op << " bytes";
+      j["wal_bytes_per_op"] = f.wal_bytes_per_op;
+    }
+    std::cout << "\n";
+  }
+  if (!f.pg_settings.empty()) {
+    std::cout << "    PostgreSQL:";
+    for (const auto& [name, value] : f.pg_settings) std::cout << " " << name << "=" << value;
+    std::cout << "\n";
+    j["pg_settings"] = f.pg_settings;
+  }
   std::cout << "BENCH_JSON " << j.dump() << std::endl;
+}
+
+int RunCount(bool smoke) { return EnvCount("HERALD_BENCH_RUNS", smoke ? 1 : 3, 99); }
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+size_t MedianIndex(const std::vector<double>& values) {
+  if (values.empty()) return 0;
+  std::vector<size_t> order(values.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return values[a] < values[b]; });
+  return order[(order.size() - 1) / 2];
 }
 
 std::string Sh(const std::string& command) {
@@ -137,6 +183,13 @@ std::vector<std::string> StatFields(const std::string& pid) {
 double TicksToSeconds(const std::vector<std::string>& f) {
   if (f.size() < 13) return -1;
   return static_cast<double>(std::stoll(f[11]) + std::stoll(f[12])) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// [13] cutime and [14] cstime: the children this process has waited for.
+double ChildTicksToSeconds(const std::vector<std::string>& f) {
+  if (f.size() < 15) return -1;
+  return static_cast<double>(std::stoll(f[13]) + std::stoll(f[14])) /
          static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
@@ -221,8 +274,10 @@ double Pg::ServerCpuSeconds() const {
   std::string postmaster;
   std::getline(pidfile, postmaster);
   if (postmaster.empty()) return -1;
-  double total = TicksToSeconds(StatFields(postmaster));
+  auto own = StatFields(postmaster);
+  double total = TicksToSeconds(own);
   if (total < 0) return -1;
+  total += ChildTicksToSeconds(own);  // backends that have exited and were reaped
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string pid = entry.path().filename();
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -230,6 +285,85 @@ double Pg::ServerCpuSeconds() const {
     if (fields.size() >= 13 && fields[1] == postmaster) total += TicksToSeconds(fields);
   }
   return total;
+}
+
+std::map<std::string, std::string> Pg::Settings() const {
+  std::map<std::string, std::string> out;
+  std::istringstream rows(Psql("postgres", R"sql(
+    SELECT name || '=' || current_setting(name)
+    FROM pg_settings
+    WHERE name IN ('shared_buffers', 'synchronous_commit', 'max_connections', 'work_mem',
+                   'fsync', 'wal_level', 'full_page_writes', 'max_wal_size',
+                   'checkpoint_timeout', 'effective_cache_size', 'maintenance_work_mem',
+                   'wal_buffers', 'commit_delay', 'jit', 'max_parallel_workers_per_gather')
+  )sql"));
+  for (std::string line; std::getline(rows, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string Pg::WalLsn() const {
+  std::string lsn = Psql("postgres", "SELECT pg_current_wal_lsn()");
+  while (!lsn.empty() && lsn.back() == '\n') lsn.pop_back();
+  return lsn;
+}
+
+double Pg::WalBytesSince(const std::string& lsn) const {
+  // The LSN is PostgreSQL's own text (hex/hex), checked before it is spliced in.
+  if (lsn.empty() || lsn.find_first_not_of("0123456789ABCDEFabcdef/") != std::string::npos) {
+    throw std::runtime_error("not a WAL position: " + lsn);
+  }
+  return std::stod(Psql("postgres", "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '" + lsn + "')"));
+}
+
+Costs::Costs(const Pg* pg, bool wal) : pg_(pg), wal_(wal && pg != nullptr) {}
+
+void Costs::AddProcess(std::string party, pid_t pid) {
+  parties_.push_back({std::move(party), [pid] { return herald::bench::CpuSeconds(pid); }});
+}
+
+void Costs::Start() {
+  if (pg_ && (parties_.empty() || parties_.back().name != "postgres")) {
+    parties_.push_back({"postgres", [pg = pg_] { return pg->ServerCpuSeconds(); }});
+  }
+  // The WAL position first and the CPU last, so psql's own backend stays outside the window.
+  if (wal_) lsn_ = pg_->WalLsn();
+  for (auto& p : parties_) p.at_start = p.read();
+}
+
+void Costs::Stop() {
+  for (auto& p : parties_) {
+    double now = p.read();
+    p.used = now >= 0 && p.at_start >= 0 ? now - p.at_start : -1;
+  }
+  if (wal_) wal_bytes_ = pg_->WalBytesSince(lsn_);
+}
+
+std::vector<std::pair<std::string, double>> Costs::CpuSeconds() const {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& p : parties_) out.emplace_back(p.name, p.used);
+  return out;
+}
+
+void Costs::Attach(Figure& f, double operations) const {
+  if (operations <= 0) return;
+  f.cpu_us_per_op.clear();
+  for (const auto& p : parties_) {
+    if (p.used >= 0) f.cpu_us_per_op.emplace_back(p.name, p.used / operations * 1e6);
+  }
+  if (wal_bytes_ >= 0) f.wal_bytes_per_op = wal_bytes_ / operations;
+}
+
+std::string Costs::Describe(double operations) const {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << "CPU µs/op:";
+  for (const auto& p : parties_) {
+    out << " " << p.name << " " << (operations > 0 ? p.used / operations * 1e6 : 0) << ",";
+  }
+  if (wal_bytes_ >= 0) out << " WAL " << wal_bytes_ / operations << " B/op";
+  return out.str();
 }
 
 std::string Pg::Psql(const std::string& db, const std::string& sql) const {
@@ -342,8 +476,7 @@ void Server::Start() {
     dup2(fd, 1);
     dup2(fd, 2);
     std::string keys =
-        "HERALD_SUPPRESSION_KEYS=bench:"
-        "abababababababababababababababababababababababababababababababab";
+        std::string("HERALD_SUPPRESSION_KEYS=") + kSuppressionKeyId + ":" + kSuppressionKeyHex;
     std::string path = "PATH=/usr/bin:/bin";
     std::vector<char*> envp = {keys.data(), path.data()};
     for (auto& e : env_) envp.push_back(e.data());

@@ -5,7 +5,10 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
+#include <functional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace herald::bench {
@@ -29,8 +32,26 @@ struct Figure {
   double ratio = 0;  // value / reference_value, or 0 when there is no ratio
   std::string goal;  // e.g. "ratio >= 0.7"; empty: no goal
   bool pass = true;
+  // Optional context, printed and put in the JSON when given:
+  // the value of each run when the figure is the median of several (spread: min..max);
+  std::vector<double> runs = {};
+  // CPU microseconds per operation of each party during the timed window (Costs);
+  std::vector<std::pair<std::string, double>> cpu_us_per_op = {};
+  // WAL bytes per operation (write rows; negative: not measured);
+  double wal_bytes_per_op = -1;
+  // the PostgreSQL settings the figure was measured with (Pg::Settings).
+  std::map<std::string, std::string> pg_settings = {};
 };
 void Report(const Figure& f);
+
+// How many times the main figure of a row is measured: 3 in full mode (the figure is their
+// median, the spread their min..max), 1 in smoke mode; HERALD_BENCH_RUNS overrides.
+int RunCount(bool smoke);
+// The median of `values` (the mean of the middle two for an even count); 0 when empty.
+double Median(std::vector<double> values);
+// The index of the run whose value is the median (the lower middle one for an even count), so
+// that run's CPU and WAL go with the median figure.
+size_t MedianIndex(const std::vector<double>& values);
 
 // Runs a shell command; returns its stdout. Throws (with stderr kept on the terminal) when it
 // exits non-zero.
@@ -45,6 +66,44 @@ double PeakRssMb(pid_t pid);
 double CpuSeconds(pid_t pid);
 // A free loopback TCP port in [first, last], or 0.
 int FreePortIn(int first, int last);
+
+class Pg;
+
+// What a timed window cost each party: CPU (user + system) of each process, read from /proc
+// at both ends, and, when asked, the WAL PostgreSQL wrote. One helper for every row:
+//   Costs costs(&pg, /*wal=*/true);
+//   costs.AddProcess("heraldd", server.pid());
+//   costs.AddProcess("client", getpid());
+//   costs.Start(); ...timed work...; costs.Stop();
+//   costs.Attach(figure, operations);  // fills cpu_us_per_op and wal_bytes_per_op
+// PostgreSQL (when `pg` is given) is the postmaster with all its children: backends,
+// WAL writer, checkpointer, including those that exited during the window.
+class Costs {
+ public:
+  explicit Costs(const Pg* pg = nullptr, bool wal = false);
+  void AddProcess(std::string party, pid_t pid);
+  void Start();
+  void Stop();
+  // CPU seconds of each party between Start and Stop, in the order they were added
+  // (PostgreSQL last).
+  std::vector<std::pair<std::string, double>> CpuSeconds() const;
+  double WalBytes() const { return wal_bytes_; }  // -1 when not measured
+  void Attach(Figure& f, double operations) const;
+  // One readable line: "CPU µs/op: heraldd 12.3, postgres 40.1, ...; WAL 812 B/op".
+  std::string Describe(double operations) const;
+
+ private:
+  struct Party {
+    std::string name;
+    std::function<double()> read;
+    double at_start = 0, used = 0;
+  };
+  const Pg* pg_;
+  bool wal_;
+  std::vector<Party> parties_;
+  std::string lsn_;
+  double wal_bytes_ = -1;
+};
 
 // A PostgreSQL 15 cluster of our own, stopped and removed on destruction.
 class Pg {
@@ -61,7 +120,15 @@ class Pg {
   // CPU seconds used so far by the server: the postmaster and its live children (backends,
   // WAL writer, checkpointer ...). A backend that has exited no longer counts, so read it
   // while the clients that matter are still connected.
+  // Children that have exited count too (the postmaster's cutime/cstime once it reaped them).
   double ServerCpuSeconds() const;
+  // The settings a figure depends on (shared_buffers, synchronous_commit, max_connections,
+  // work_mem, fsync, wal_level, ...), name -> value with its unit.
+  std::map<std::string, std::string> Settings() const;
+  // pg_current_wal_lsn() now, as text.
+  std::string WalLsn() const;
+  // WAL bytes written since `lsn` (pg_wal_lsn_diff).
+  double WalBytesSince(const std::string& lsn) const;
 
  private:
   std::string dir_;
@@ -72,6 +139,10 @@ class Pg {
 class Server {
  public:
   static constexpr char kKey[] = "bench-key-0123456789abcdef";  // admin scope
+  // HERALD_SUPPRESSION_KEYS: one key, id "bench", 32 bytes of 0xab (hex).
+  static constexpr char kSuppressionKeyId[] = "bench";
+  static constexpr char kSuppressionKeyHex[] =
+      "abababababababababababababababababababababababababababababababab";
   Server(std::string database_url, int pool_size, std::string extra_yaml);
   ~Server();
   // An extra NAME=value in heraldd's environment (e.g. a secret such as HERALD_CRM_PASSWORD,

@@ -120,7 +120,9 @@ LoadResult ClosedLoop(const IssueFn& issue, int concurrency, std::chrono::millis
   std::this_thread::sleep_until(stop_at);
   flight->WaitZero();
   *next = nullptr;
-  return rec->Finish(std::chrono::duration<double>(duration).count());
+  LoadResult result = rec->Finish(std::chrono::duration<double>(duration).count());
+  result.issued = seq->load();
+  return result;
 }
 
 LoadResult OpenLoop(const IssueFn& issue, double rate, std::chrono::milliseconds duration,
@@ -142,7 +144,9 @@ LoadResult OpenLoop(const IssueFn& issue, double rate, std::chrono::milliseconds
   }
   flight->WaitZero();
   double seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-  return rec->Finish(seconds);
+  LoadResult result = rec->Finish(seconds);
+  result.issued = total;
+  return result;
 }
 
 struct JsonPoster::Shared {

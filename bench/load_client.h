@@ -31,6 +31,8 @@ struct LoadResult {
   double p99_ms = 0;
   double max_ms = 0;
   std::string first_error;
+  // Every call made, warm-up and drain included: what the CPU of the whole run is divided by.
+  uint64_t issued = 0;
 };
 
 // `concurrency` calls in flight for `duration` (after `warmup`, not counted).
