@@ -105,3 +105,106 @@ BEGIN
   RETURN v_id;
 END
 $$;
+
+-- Owner: services/subscriptions (registry_opt_out.cc, SubscriptionRegistry::OptOutSubject).
+-- An opt-out by subject, in this order, which is the order the C++ steps took:
+--   1. the idempotency key (common/db/idempotency's rule: a repeat waits for the first call
+--      and gets its answer; the same key with another request is refused), when p_key is
+--      not empty;
+--   2. the subject's gate row, taken for change with its CRM mark
+--      (herald_lock_subject_for_change, rule 1 of services/subscriptions/gate/gate_rows.h);
+--      a merged subject's opt-out is its survivor's, whose gate row is taken next;
+--   3. whether any covered (topic, channel) is still subscribed: the newest of the rows for
+--      (any channel or the channel) x (all topics or the topic) decides, none means
+--      subscribed (SubscriptionRegistry::Deciding);
+--   4. when it is, the event (event_log's rule) and the preference row that says no;
+--   5. the messages already in `sending` to the subject or its addresses (claims that
+--      committed before the gate row was taken), which may still go out;
+--   6. the answer, stored with the key.
+-- p_topics x p_channels are the (topic, channel) pairs the scope covers. Errors roll the
+-- call back: HR001 the key was used with another request, HR002 no such subject, HR003 the
+-- subject was destroyed or depersonalized.
+CREATE FUNCTION herald_opt_out_subject(
+  p_subject uuid, p_scope_channel smallint, p_scope_topic text, p_any_channel smallint,
+  p_topics text[], p_channels smallint[],
+  p_client text, p_method text, p_key text, p_request_hash bytea,
+  p_event_type text, p_source smallint, p_now timestamptz, p_details jsonb, p_personal jsonb,
+  OUT target_id uuid, OUT changed boolean, OUT in_flight bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_claim record;
+  v_state text;
+  v_survivor uuid;
+  v_event bigint;
+BEGIN
+  IF p_key <> '' THEN
+    SELECT c.claimed, c.same_request, c.response
+    INTO v_claim
+    FROM herald_idempotency_claim(p_client, p_method, p_key, p_request_hash, p_now) AS c;
+    IF NOT v_claim.claimed THEN
+      IF NOT v_claim.same_request THEN
+        RAISE EXCEPTION 'idempotency_key: already used with a different request'
+          USING ERRCODE = 'HR001';
+      END IF;
+      changed := (v_claim.response ->> 'changed')::boolean;
+      in_flight := (v_claim.response ->> 'in_flight')::bigint;
+      RETURN;
+    END IF;
+  END IF;
+
+  SELECT l.state, l.merged_into
+  INTO v_state, v_survivor
+  FROM herald_lock_subject_for_change(p_subject, p_now) AS l;
+  IF v_state IS NULL THEN
+    RAISE EXCEPTION 'subject_id: subject' USING ERRCODE = 'HR002';
+  END IF;
+  IF v_state = 'merged' THEN
+    target_id := v_survivor;
+    PERFORM herald_lock_subject_for_change(v_survivor, p_now);
+  ELSIF v_state <> 'active' THEN
+    RAISE EXCEPTION 'subject_id: the subject was destroyed or depersonalized'
+      USING ERRCODE = 'HR003';
+  ELSE
+    target_id := p_subject;
+  END IF;
+
+  changed := EXISTS (
+    SELECT 1
+    FROM unnest(p_topics) AS t(topic)
+    CROSS JOIN unnest(p_channels) AS c(channel)
+    WHERE coalesce((
+      SELECT p.subscribed
+      FROM preferences p
+      WHERE p.subject_id = target_id
+        AND p.channel IN (p_any_channel, c.channel)
+        AND p.topic IN ('', t.topic)
+      ORDER BY p.seq DESC
+      LIMIT 1
+    ), true)
+  );
+
+  IF changed THEN
+    v_event := herald_append_event(target_id, NULL, p_event_type, p_client, p_source, p_now,
+                                   p_now, p_details, p_personal);
+    -- The newest row decides, so this one overrides every narrower opt-in below it. The same
+    -- upsert as kUpsertPreference (services/subscriptions/shared_statements.h).
+    INSERT INTO preferences (subject_id, channel, topic, subscribed, seq, updated_at)
+    VALUES (target_id, p_scope_channel, p_scope_topic, false, v_event, p_now)
+    ON CONFLICT (subject_id, channel, topic)
+    DO UPDATE SET subscribed = excluded.subscribed, seq = excluded.seq,
+                  updated_at = excluded.updated_at;
+  END IF;
+
+  SELECT count(*)
+  INTO in_flight
+  FROM messages m
+  WHERE m.status = 'sending'
+    AND (m.subject_id = target_id
+         OR m.match_key IN (SELECT a.match_key FROM addresses a WHERE a.subject_id = target_id));
+
+  IF p_key <> '' THEN
+    PERFORM herald_idempotency_complete(
+      p_client, p_method, p_key, jsonb_build_object('changed', changed, 'in_flight', in_flight));
+  END IF;
+END
+$$;
