@@ -7,28 +7,20 @@
 namespace herald::db {
 namespace {
 
+// The writes are server-side functions (migration V017), so a call that does all its work in
+// one server-side function (herald_opt_out_subject) claims and completes with the same text.
 constexpr Statement kClaim{"idempotency.claim", R"sql(
-  INSERT INTO idempotency_keys (client_id, method, key, request_hash, response, created_at)
-  VALUES ($1, $2, $3, decode($4, 'hex'), 'null'::jsonb, $5)
-  ON CONFLICT DO NOTHING
-  RETURNING 1
-)sql"};
-constexpr Statement kRead{"idempotency.read", R"sql(
-  SELECT encode(request_hash, 'hex'), response::text
-  FROM idempotency_keys
-  WHERE client_id = $1
-    AND method = $2
-    AND key = $3
+  SELECT claimed, same_request, response::text
+  FROM herald_idempotency_claim($1, $2, $3, decode($4, 'hex'), $5::timestamptz)
 )sql"};
 constexpr Statement kComplete{"idempotency.complete", R"sql(
-  UPDATE idempotency_keys
-  SET response = $4::jsonb
-  WHERE client_id = $1
-    AND method = $2
-    AND key = $3
+  SELECT herald_idempotency_complete($1, $2, $3, $4::jsonb)
 )sql"};
 
 }  // namespace
+
+const char* const IdempotencyKey::kKeyReused =
+    "idempotency_key: already used with a different request";
 
 IdempotencyKey::IdempotencyKey(const Caller& caller, const char* method, const std::string& key,
                                const google::protobuf::Message& request)
@@ -47,14 +39,11 @@ IdempotencyKey::IdempotencyKey(const Caller& caller, const char* method, const s
 std::optional<nlohmann::json> IdempotencyKey::Claim(Connection& conn, pqxx::transaction_base& txn,
                                                     Timestamp now) {
   if (key_.empty()) return std::nullopt;
-  auto claimed =
-      conn.Exec(txn, kClaim, client_id_, method_, key_, request_hash_hex_, ToIso8601(now));
-  if (!claimed.empty()) return std::nullopt;
-  auto row = conn.Exec(txn, kRead, client_id_, method_, key_)[0];
-  if (row[0].as<std::string>() != request_hash_hex_) {
-    throw AlreadyExists("idempotency_key: already used with a different request");
-  }
-  return nlohmann::json::parse(row[1].as<std::string>());
+  auto row =
+      conn.Exec(txn, kClaim, client_id_, method_, key_, request_hash_hex_, ToIso8601(now))[0];
+  if (row[0].as<bool>()) return std::nullopt;
+  if (!row[1].as<bool>()) throw AlreadyExists(kKeyReused);
+  return nlohmann::json::parse(row[2].as<std::string>());
 }
 
 void IdempotencyKey::Complete(Connection& conn, pqxx::transaction_base& txn,

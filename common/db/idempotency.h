@@ -28,6 +28,17 @@ class IdempotencyKey {
   std::optional<nlohmann::json> Claim(Connection& conn, pqxx::transaction_base& txn, Timestamp now);
   void Complete(Connection& conn, pqxx::transaction_base& txn, const nlohmann::json& response);
 
+  // For a server-side function that claims and completes the key itself with
+  // herald_idempotency_claim / herald_idempotency_complete (migration V017), in one round
+  // trip with its work. key() is empty when the call is not idempotent.
+  const std::string& client_id() const { return client_id_; }
+  const std::string& method() const { return method_; }
+  const std::string& key() const { return key_; }
+  const std::string& request_hash_hex() const { return request_hash_hex_; }
+
+  // The ALREADY_EXISTS message for a key used with a different request.
+  static const char* const kKeyReused;
+
  private:
   std::string client_id_;
   std::string method_;

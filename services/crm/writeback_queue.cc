@@ -11,14 +11,10 @@ namespace {
 // A subject is linked when its external_id is a Creatio Contact Id: a GUID (the pattern in
 // every statement below).
 
+// The insert is herald_crm_mark_subject (migration V017), so the gate row's server-side lock
+// (herald_lock_subject_for_change) marks with the same text.
 constexpr db::Statement kMarkSubject{"crm_outbox.mark_subject", R"sql(
-  INSERT INTO crm_outbox (subject_id, contact_id, enqueued_at, due_at)
-  SELECT id, lower(external_id)::uuid, $2, $2
-  FROM subjects
-  WHERE id = $1::uuid
-    AND external_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-  ON CONFLICT (subject_id)
-  DO UPDATE SET revision = crm_outbox.revision + 1
+  SELECT herald_crm_mark_subject($1::uuid, $2::timestamptz)
 )sql"};
 constexpr db::Statement kMarkAddressOwners{"crm_outbox.mark_address_owners", R"sql(
   INSERT INTO crm_outbox (subject_id, contact_id, enqueued_at, due_at)

@@ -7,17 +7,12 @@
 namespace herald::subscriptions {
 namespace {
 
-constexpr db::Statement kInsertEvent{"events.insert", R"sql(
-  INSERT INTO events (
-    subject_id, address_key, type, actor, source, occurred_at, recorded_at, details
-  )
-  VALUES ($1::uuid, decode($2, 'hex'), $3, $4, $5, $6, $7, $8::jsonb)
-  RETURNING id
-)sql"};
-
-constexpr db::Statement kInsertPersonal{"events.insert_personal", R"sql(
-  INSERT INTO event_personal (event_id, subject_id, address_key, data)
-  VALUES ($1, $2::uuid, decode($3, 'hex'), $4::jsonb)
+// The event and its personal values in one round trip; the function (migration V017) is the
+// one text of both inserts, shared with the one-call opt-out.
+constexpr db::Statement kAppendEvent{"events.append", R"sql(
+  SELECT herald_append_event(
+    $1::uuid, decode($2, 'hex'), $3, $4, $5::smallint, $6::timestamptz, $7::timestamptz,
+    $8::jsonb, $9::jsonb)
 )sql"};
 
 constexpr db::Statement kDeletePersonal{"events.delete_personal", R"sql(
@@ -39,14 +34,13 @@ constexpr db::Statement kMovePersonal{"events.move_personal", R"sql(
 int64_t AppendEvent(db::Connection& conn, pqxx::transaction_base& txn, const EventRecord& e) {
   std::optional<std::string> key_hex;
   if (e.address_key) key_hex = crypto::ToHex(*e.address_key);
-  auto row = conn.Exec(txn, kInsertEvent, e.subject_id, key_hex, std::string(EventTypeName(e.type)),
-                       e.actor, e.source, ToIso8601(e.occurred_at), ToIso8601(e.recorded_at),
-                       e.details.dump())[0];
-  int64_t id = row[0].as<int64_t>();
-  if (!e.personal.empty()) {
-    conn.Exec(txn, kInsertPersonal, id, e.subject_id, key_hex, e.personal.dump());
-  }
-  return id;
+  std::optional<std::string> personal;
+  if (!e.personal.empty()) personal = e.personal.dump();
+  return conn
+      .Exec(txn, kAppendEvent, e.subject_id, key_hex, std::string(EventTypeName(e.type)), e.actor,
+            e.source, ToIso8601(e.occurred_at), ToIso8601(e.recorded_at), e.details.dump(),
+            personal)[0][0]
+      .as<int64_t>();
 }
 
 int64_t DeletePersonalValues(db::Connection& conn, pqxx::transaction_base& txn,

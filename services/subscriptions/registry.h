@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
+#include "common/db/idempotency.h"
 #include "common/db/pool.h"
 #include "common/domain/topics.h"
 #include "common/grpc/caller.h"
@@ -103,10 +104,6 @@ class SubscriptionRegistry {
   static void CheckChangeable(db::Connection& conn, pqxx::transaction_base& txn,
                               const std::string& subject_id,
                               const std::optional<SubjectGateRow>& row);
-  // For an opt-out: takes the gate row of the subject and returns its id, or, for a merged
-  // subject, also takes its survivor's and returns that id.
-  std::string LockOptOutTarget(db::Connection& conn, pqxx::transaction_base& txn,
-                               const std::string& subject_id, Timestamp now);
   v1::Subject LoadSubject(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& subject_id);
   void RecomputeConsentState(db::Connection& conn, pqxx::transaction_base& txn,
@@ -114,9 +111,12 @@ class SubscriptionRegistry {
   void LiftSuppressions(db::Connection& conn, pqxx::transaction_base& txn,
                         const std::string& subject_id, Channel channel, Timestamp consent_time,
                         int64_t event_id, Timestamp now);
+  // The whole opt-out by subject in one statement; `idem` is claimed and completed by it (an
+  // empty key: not idempotent).
   v1::OptOutResponse OptOutSubject(db::Connection& conn, pqxx::transaction_base& txn,
                                    const Caller& caller, const v1::OptOutRequest& r,
-                                   const std::string& subject_id, Timestamp now);
+                                   const std::string& subject_id, Timestamp now,
+                                   const db::IdempotencyKey& idem);
   v1::OptOutResponse OptOutAddress(db::Connection& conn, pqxx::transaction_base& txn,
                                    const Caller& caller, const v1::OptOutRequest& r, Timestamp now);
   // Validates an opt-out request; returns the subject id, or "" for an address opt-out.

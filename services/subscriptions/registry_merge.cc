@@ -123,21 +123,6 @@ void CheckMergeable(const std::optional<SubjectGateRow>& row, bool survivor,
 
 }  // namespace
 
-std::string SubscriptionRegistry::LockOptOutTarget(db::Connection& conn,
-                                                   pqxx::transaction_base& txn,
-                                                   const std::string& subject_id, Timestamp now) {
-  auto row = subscriptions::LockSubjectForChange(conn, txn, subject_id, now);
-  if (!row || row->state != "merged") {
-    CheckChangeable(conn, txn, subject_id, row);
-    return subject_id;
-  }
-  // An unsubscribe link in a message sent before the merge still works: it now speaks for
-  // the survivor (M4).
-  std::string survivor = conn.Exec(txn, kMergedInto, subject_id)[0][0].as<std::string>();
-  LockSubjectForChange(conn, txn, survivor, now);
-  return survivor;
-}
-
 v1::MergeSubjectsResponse SubscriptionRegistry::MergeSubjects(const Caller& caller,
                                                               const v1::MergeSubjectsRequest& r) {
   std::string survivor = validation::RequireUuid("survivor_id", r.survivor_id());

@@ -16,15 +16,22 @@
 namespace herald::subscriptions {
 namespace {
 
-// Messages already moved to SENDING (by claims that committed before our gate-row update)
-// may still go out: the caller is told how many.
-constexpr db::Statement kInFlightOfSubject{"messages.in_flight_of_subject", R"sql(
-  SELECT count(*)
-  FROM messages
-  WHERE status = 'sending'
-    AND (subject_id = $1::uuid
-         OR match_key IN (SELECT match_key FROM addresses WHERE subject_id = $1::uuid))
+// An opt-out by subject is one call of herald_opt_out_subject (migration V017), which takes
+// the idempotency key, the gate row (and the survivor's, for a merged subject), decides
+// whether anything changes, writes the event and the preference, counts the messages already
+// in SENDING (they may still go out: the caller is told how many) and stores the answer with
+// the key, in the order of locks the separate statements took. One round trip instead of ten.
+constexpr db::Statement kOptOutSubject{"opt_out.subject", R"sql(
+  SELECT target_id::text, changed, in_flight
+  FROM herald_opt_out_subject(
+    $1::uuid, $2::smallint, $3, $4::smallint, $5::text[], $6::smallint[],
+    $7, $8, $9, decode($10, 'hex'), $11, $12::smallint, $13::timestamptz, $14::jsonb, $15::jsonb)
 )sql"};
+// The errors herald_opt_out_subject raises; each rolls its call back.
+constexpr const char* kKeyReusedState = "HR001";
+constexpr const char* kNoSubjectState = "HR002";
+constexpr const char* kNotChangeableState = "HR003";
+
 constexpr db::Statement kInFlightOfAddress{"messages.in_flight_of_address", R"sql(
   SELECT count(*)
   FROM messages
@@ -50,14 +57,18 @@ v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::
   db::IdempotencyKey idem(caller, "OptOut", r.idempotency_key(), r);
 
   auto conn = pool_.Acquire();
+  if (!subject_id.empty()) {
+    // One statement, so no BEGIN and COMMIT of our own: it commits as it returns.
+    pqxx::nontransaction txn(conn->raw());
+    return OptOutSubject(*conn, txn, caller, r, subject_id, now, idem);
+  }
   pqxx::work txn(conn->raw());
   v1::OptOutResponse resp;
   if (auto stored = idem.Claim(*conn, txn, now)) {
     resp.set_changed((*stored)["changed"]);
     resp.set_in_flight_messages((*stored)["in_flight"]);
   } else {
-    resp = subject_id.empty() ? OptOutAddress(*conn, txn, caller, r, now)
-                              : OptOutSubject(*conn, txn, caller, r, subject_id, now);
+    resp = OptOutAddress(*conn, txn, caller, r, now);
     idem.Complete(*conn, txn,
                   {{"changed", resp.changed()}, {"in_flight", resp.in_flight_messages()}});
   }
@@ -70,8 +81,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutWithin(db::Connection& conn,
                                                       const Caller& caller,
                                                       const v1::OptOutRequest& r, Timestamp now) {
   std::string subject_id = CheckOptOut(r, now);
-  return subject_id.empty() ? OptOutAddress(conn, txn, caller, r, now)
-                            : OptOutSubject(conn, txn, caller, r, subject_id, now);
+  if (subject_id.empty()) return OptOutAddress(conn, txn, caller, r, now);
+  return OptOutSubject(conn, txn, caller, r, subject_id, now,
+                       db::IdempotencyKey(caller, "OptOut", "", r));
 }
 
 std::string SubscriptionRegistry::CheckOptOut(const v1::OptOutRequest& r, Timestamp now) const {
@@ -117,29 +129,22 @@ std::string SubscriptionRegistry::CheckOptOut(const v1::OptOutRequest& r, Timest
 
 v1::OptOutResponse SubscriptionRegistry::OptOutSubject(
     db::Connection& conn, pqxx::transaction_base& txn, const Caller& caller,
-    const v1::OptOutRequest& r, const std::string& requested_id, Timestamp now) {
-  // A merged subject's opt-out is its survivor's: refusing it would lose a "no".
-  const std::string subject_id = LockOptOutTarget(conn, txn, requested_id, now);
+    const v1::OptOutRequest& r, const std::string& requested_id, Timestamp now,
+    const db::IdempotencyKey& idem) {
   SuppressionScope scope{
       r.scope() == v1::ALL_MARKETING ? kAnyChannel : static_cast<int>(r.channel()),
       r.scope() == v1::TOPIC ? r.topic() : std::string()};
-
-  // Changed when any covered (topic, channel) is still subscribed by the preferences.
-  PreferenceRows rows = LoadPreferences(conn, txn, subject_id);
-  bool changed = false;
+  // The (topic, channel) pairs the scope covers: the opt-out changes something when any of
+  // them is still subscribed.
+  std::vector<std::string> topics;
   for (const auto& topic : topics_.MarketingTopicNames()) {
-    if (!scope.topic.empty() && topic != scope.topic) continue;
-    for (Channel ch : kAllChannels) {
-      if (scope.channel != kAnyChannel && static_cast<int>(ch) != scope.channel) continue;
-      const PreferenceRow* row = Deciding(rows, ch, topic);
-      if (!row || row->subscribed) changed = true;
-    }
+    if (scope.topic.empty() || topic == scope.topic) topics.push_back(topic);
   }
-  v1::OptOutResponse resp;
-  resp.set_changed(changed);
-  if (!changed) {
-    resp.set_in_flight_messages(conn.Exec(txn, kInFlightOfSubject, subject_id)[0][0].as<int64_t>());
-    return resp;
+  std::vector<long long> channels;
+  for (Channel ch : kAllChannels) {
+    if (scope.channel == kAnyChannel || static_cast<int>(ch) == scope.channel) {
+      channels.push_back(static_cast<long long>(ch));
+    }
   }
 
   nlohmann::json details = {{"scope", v1::OptOutScope_Name(r.scope())}};
@@ -152,13 +157,29 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(
   nlohmann::json personal = nlohmann::json::object();
   if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
   if (!r.proof().user_agent().empty()) personal["user_agent"] = r.proof().user_agent();
-  int64_t event_id = AppendEvent(conn, txn,
-                                 {subject_id, std::nullopt, EventType::kOptOut, caller.client_id,
-                                  r.proof().source(), now, now, details, personal});
-  // The newest row decides, so this one overrides every narrower opt-in below it.
-  conn.Exec(txn, kUpsertPreference, subject_id, scope.channel, scope.topic, false, event_id,
-            ToIso8601(now));
-  resp.set_in_flight_messages(conn.Exec(txn, kInFlightOfSubject, subject_id)[0][0].as<int64_t>());
+  std::optional<std::string> personal_text;
+  if (!personal.empty()) personal_text = personal.dump();
+
+  pqxx::result rows;
+  try {
+    // A merged subject's opt-out is its survivor's (the function takes both gate rows):
+    // refusing it would lose a "no".
+    rows = conn.Exec(
+        txn, kOptOutSubject, requested_id, scope.channel, scope.topic, kAnyChannel,
+        db::ToArrayLiteral(topics), db::ToArrayLiteral(channels), caller.client_id, idem.method(),
+        idem.key(), idem.request_hash_hex(), std::string(EventTypeName(EventType::kOptOut)),
+        static_cast<int>(r.proof().source()), ToIso8601(now), details.dump(), personal_text);
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == kKeyReusedState) throw AlreadyExists(db::IdempotencyKey::kKeyReused);
+    if (e.sqlstate() == kNoSubjectState) throw NotFound("subject_id: subject");
+    if (e.sqlstate() == kNotChangeableState) {
+      throw FailedPrecondition("subject_id: the subject was destroyed or depersonalized");
+    }
+    throw;
+  }
+  v1::OptOutResponse resp;
+  resp.set_changed(rows[0][1].as<bool>());
+  resp.set_in_flight_messages(rows[0][2].as<int64_t>());
   return resp;
 }
 

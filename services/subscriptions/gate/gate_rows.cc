@@ -10,11 +10,11 @@
 namespace herald::subscriptions {
 namespace {
 
+// Takes the row FOR NO KEY UPDATE and marks the CRM write-back, in one round trip; the
+// function (migration V017) is shared with the one-call opt-out (herald_opt_out_subject).
 constexpr db::Statement kLockSubjectForChange{"gate_rows.lock_subject_for_change", R"sql(
-  UPDATE subjects
-  SET gate_version = gate_version + 1
-  WHERE id = $1::uuid
-  RETURNING state, blocked, revoked, marketing_channels
+  SELECT state, blocked, revoked, marketing_channels
+  FROM herald_lock_subject_for_change($1::uuid, $2::timestamptz)
 )sql"};
 constexpr db::Statement kLockAddressForChange{"gate_rows.lock_address_for_change", R"sql(
   INSERT INTO address_gates (address_key, version)
@@ -57,9 +57,8 @@ constexpr db::Statement kLockAddressesForClaim{"gate_rows.lock_addresses_for_cla
 std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
                                                    pqxx::transaction_base& txn,
                                                    const std::string& subject_id, Timestamp now) {
-  auto rows = conn.Exec(txn, kLockSubjectForChange, subject_id);
-  if (rows.empty()) return std::nullopt;
-  crm::MarkSubject(conn, txn, subject_id, now);
+  auto rows = conn.Exec(txn, kLockSubjectForChange, subject_id, ToIso8601(now));
+  if (rows[0][0].is_null()) return std::nullopt;
   return SubjectGateRow{rows[0][0].as<std::string>(), rows[0][1].as<bool>(), rows[0][2].as<bool>(),
                         rows[0][3].as<int>()};
 }

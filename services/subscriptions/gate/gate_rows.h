@@ -15,14 +15,17 @@ namespace herald::subscriptions {
 // The gate rows, and the rule the gate's correctness rests on. This is the only place that
 // states it and the only code that writes the rows; everything else calls these functions.
 //
-// Each subject's row in `subjects` (its gate_version) and each address's row in
+// Each subject's row in `subjects` and each address's row in
 // `address_gates` (keyed by the address's keyed hash under the newest suppression key) is a
 // gate row. Two rules:
 //
 //   1. Change a subject, or anything that decides for an address (a suppression, a
 //      preference, a consent, the addresses themselves), only after taking the gate row for
-//      change: LockSubjectForChange / LockAddressForChange. Both write the row, so the lock
-//      is exclusive and held until commit.
+//      change: LockSubjectForChange / LockAddressForChange. The first locks the subject's row
+//      FOR NO KEY UPDATE, the second writes the address's row: either lock is exclusive
+//      against a claim's FOR SHARE and held until commit. In SQL, the server-side function
+//      herald_lock_subject_for_change (migration V017) is the subject's half, for functions
+//      that do a whole change in one call (herald_opt_out_subject).
 //   2. Claim a message (move it into `sending`, or complete it out of `sending`) only after
 //      locking the same rows for claim: LockForClaim, FOR SHARE, in one fixed order
 //      (subjects by id, then address keys), so claims and changes cannot deadlock.
@@ -45,7 +48,8 @@ struct SubjectGateRow {
 // CRM write-back (services/crm/writeback_queue.h): the subject, or the live subjects owning
 // the address, are marked in the same transaction, and their cards are written after commit.
 
-// Rule 1 for a subject: bumps its gate_version. nullopt when there is no such subject.
+// Rule 1 for a subject: locks its row for change (gate_version is no longer bumped: nothing
+// read it, and the lock alone excludes claims). nullopt when there is no such subject.
 std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
                                                    pqxx::transaction_base& txn,
                                                    const std::string& subject_id, Timestamp now);

@@ -63,10 +63,9 @@ class OwnersTest : public RegistryTest {
   }
 };
 
-TEST_F(OwnersTest, LockSubjectForChangeBumpsTheGateRowAndReadsTheFlags) {
+TEST_F(OwnersTest, LockSubjectForChangeReadsTheFlags) {
   std::string id = NewSubject("owner@example.com");
   Consent(id, v1::MARKETING, v1::SMS);
-  std::string before = db_->Scalar("SELECT gate_version FROM subjects WHERE id = '" + id + "'");
   auto conn = pool_->Acquire();
   pqxx::work txn(conn->raw());
   auto row = LockSubjectForChange(*conn, txn, id, clock_.Now());
@@ -78,8 +77,23 @@ TEST_F(OwnersTest, LockSubjectForChangeBumpsTheGateRowAndReadsTheFlags) {
   EXPECT_FALSE(
       LockSubjectForChange(*conn, txn, "00000000-0000-4000-8000-000000000000", clock_.Now()));
   txn.commit();
-  EXPECT_EQ(db_->Scalar("SELECT gate_version FROM subjects WHERE id = '" + id + "'"),
-            std::to_string(std::stoll(before) + 1));
+}
+
+// Rule 1 of gate_rows.h without the version bump: the subject's gate row, taken for change,
+// shuts out a claim's FOR SHARE until the change commits.
+TEST_F(OwnersTest, TheGateRowTakenForChangeShutsOutClaimsUntilCommit) {
+  std::string id = NewSubject("held@example.com");
+  const std::string claim =
+      "SELECT id::text FROM subjects WHERE id = '" + id + "' FOR SHARE NOWAIT";
+  EXPECT_EQ(db_->Scalar(claim), id);  // positive control: nothing holds it yet
+  auto conn = pool_->Acquire();
+  {
+    pqxx::work txn(conn->raw());
+    ASSERT_TRUE(LockSubjectForChange(*conn, txn, id, clock_.Now()));
+    EXPECT_THROW(db_->Scalar(claim), pqxx::sql_error);
+    txn.commit();
+  }
+  EXPECT_EQ(db_->Scalar(claim), id);
 }
 
 TEST_F(OwnersTest, LockAddressForChangeCreatesThenBumpsTheAddressRow) {
