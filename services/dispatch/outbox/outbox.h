@@ -13,6 +13,7 @@
 #include "common/domain/topics.h"
 #include "services/dispatch/adapters/delivery.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/gate/gate_rows.h"
 
 namespace herald::dispatch {
 
@@ -65,7 +66,13 @@ struct Outcome {
   std::string sms_encoding;  // of the text actually sent (SMS only)
   int sms_segments = 0;
   int64_t lease_token = 0;  // the claim's (ClaimedMessage::lease_token)
+  // The message's recipient as claimed (OutcomeOf fills it): its completion locks the same gate
+  // rows without reading them back. Left empty (no match key), Complete reads it from the message.
+  subscriptions::ClaimRecipient recipient;
 };
+
+// An outcome of `m` to fill in: its message, attempt, lease token, provider and recipient.
+Outcome OutcomeOf(const ClaimedMessage& m);
 
 struct RetryPolicy {
   int max_attempts = 8;

@@ -108,11 +108,7 @@ int DispatchWorker::RunOnce(const std::string& owner) {
   auto margin = std::min(std::chrono::duration_cast<std::chrono::microseconds>(options_.lease) / 2,
                          std::chrono::microseconds(std::chrono::seconds(35)));
   auto hand_back = [&](const ClaimedMessage& m, const char* why) {
-    Outcome back;
-    back.message_id = m.id;
-    back.attempt = m.attempt;
-    back.lease_token = m.lease_token;
-    back.provider = m.provider;
+    Outcome back = OutcomeOf(m);
     back.started = back.ended = clock_.Now();
     back.result.outcome = DeliveryOutcome::kRetry;
     back.result.not_attempted = true;
@@ -260,11 +256,7 @@ bool DispatchWorker::PaceCampaign(const ClaimedMessage& m,
 }
 
 Outcome DispatchWorker::Deliver(const ClaimedMessage& m, std::chrono::microseconds margin) {
-  Outcome o;
-  o.message_id = m.id;
-  o.attempt = m.attempt;
-  o.lease_token = m.lease_token;
-  o.provider = m.provider;
+  Outcome o = OutcomeOf(m);
   // Asked after every wait for a rate limit, right before the send.
   ProviderRegistry::GiveUp give_up = [&]() -> const char* {
     if (stopping_) return "shutting down";

@@ -236,7 +236,8 @@ TEST_F(CampaignTest, ScheduledCampaignStartsWhenItsTimeComesAndFinishes) {
                       {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false},
                       "",
                       0,
-                      claimed[0].lease_token}});
+                      claimed[0].lease_token,
+                      {claimed[0].subject_id, claimed[0].channel, claimed[0].match_key}}});
   campaigns_->AdvanceCampaigns();
   auto done = campaigns_->Get(crm_, c.id());
   EXPECT_EQ(done.status(), v1::FINISHED);
