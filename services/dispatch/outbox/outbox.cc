@@ -19,7 +19,10 @@ namespace {
 // fetch, join and sort every due message, templates included, for each claim, so a campaign
 // of N recipients cost O(N) per batch). The locked rows' own columns are returned from the
 // locking scans, so a row changed since the statement's snapshot is read as locked. Leases
-// run out by PostgreSQL's clock (ledger::RecordClaims); $3 false leaves them for now.
+// run out by PostgreSQL's clock (ledger::RecordClaims); $3 false leaves them for now. A
+// campaign's content is not read here: it is the same for all its messages, and the worker
+// compiles it once per campaign (CampaignService::CompiledContent), so a batch no longer
+// carries a copy of it in every row.
 constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
   WITH due AS (
     SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,
@@ -45,9 +48,8 @@ constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
   d AS (SELECT * FROM due UNION ALL SELECT * FROM expired)
   SELECT d.id::text, coalesce(d.campaign_id::text, ''), coalesce(d.subject_id::text, ''),
     d.address, d.match_key, d.channel, d.topic, d.attempts,
-    coalesce(d.subject_template, c.subject_template, ''),
-    coalesce(d.text_template, c.text_template, ''),
-    coalesce(d.html_template, c.html_template, ''), d.variables::text, d.status,
+    coalesce(d.subject_template, ''), coalesce(d.text_template, ''),
+    coalesce(d.html_template, ''), d.variables::text, d.status,
     coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),
     coalesce(s.locale, ''), coalesce(c.rate_per_second, 0), coalesce(c.status, ''),
     coalesce(d.first_attempt_at, $1::timestamptz)::text, d.reply_to_inbound,

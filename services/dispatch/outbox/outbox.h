@@ -38,7 +38,8 @@ struct ClaimedMessage {
   // may reclaim the message, so no send may start then. A steady clock, so a jump of the
   // wall clock cannot make a running lease look longer.
   std::chrono::steady_clock::time_point lease_deadline;
-  // Content and values to render.
+  // Content and values to render. The content is a single message's own; a campaign's
+  // messages carry none (empty): theirs is the campaign's (CampaignService::CompiledContent).
   std::string subject_template, text_template, html_template;
   std::map<std::string, std::string> variables;  // per-recipient and subject fields
 };
