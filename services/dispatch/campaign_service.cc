@@ -66,6 +66,11 @@ constexpr db::Statement kCampaignsWithCounts{"campaigns.with_counts", R"sql(
   ORDER BY c.id
   LIMIT $3
 )sql"};
+constexpr db::Statement kContent{"campaigns.content", R"sql(
+  SELECT subject_template, text_template, html_template, variables::text
+  FROM campaigns
+  WHERE id = $1::uuid
+)sql"};
 constexpr db::Statement kLockCampaign{"campaigns.lock", R"sql(
   SELECT status, coalesce(start_at > $2, false), channel, topic, variables::text
   FROM campaigns
@@ -642,6 +647,19 @@ v1::Campaign CampaignService::Get(const Caller&, const std::string& campaign_id)
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   return Load(*conn, txn, id);
+}
+
+MessageTemplate CampaignService::CompiledContent(const std::string& campaign_id) {
+  auto conn = pool_.Acquire();
+  pqxx::read_transaction txn(conn->raw());
+  auto rows = conn->Exec(txn, kContent, campaign_id);
+  txn.commit();
+  if (rows.empty()) throw NotFound("campaign " + campaign_id);
+  std::set<std::string> allowed = MessageService::BuiltInVariables();
+  for (auto& v : ParseTextArray(rows[0][3].as<std::string>())) allowed.insert(std::move(v));
+  return MessageTemplate::Compile(
+      {rows[0][0].as<std::string>(), rows[0][1].as<std::string>(), rows[0][2].as<std::string>()},
+      allowed);
 }
 
 v1::ListCampaignsResponse CampaignService::List(const Caller&, const v1::ListCampaignsRequest& r) {

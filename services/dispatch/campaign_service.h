@@ -11,6 +11,7 @@
 #include "common/domain/topics.h"
 #include "common/grpc/caller.h"
 #include "herald/v1/dispatch.pb.h"
+#include "services/dispatch/content/message_template.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 
 namespace herald::dispatch {
@@ -43,6 +44,12 @@ class CampaignService {
   v1::Campaign Cancel(const Caller& caller, const std::string& campaign_id);
   v1::Campaign Get(const Caller& caller, const std::string& campaign_id);
   v1::ListCampaignsResponse List(const Caller& caller, const v1::ListCampaignsRequest& r);
+
+  // The campaign's content compiled for sending, with its declared variables and the
+  // built-in ones (what CreateCampaign checked it against; every recipient carries every
+  // declared variable). A campaign's content never changes once created, so the workers keep
+  // this per campaign id (TemplateCache). Throws NOT_FOUND for an unknown campaign.
+  MessageTemplate CompiledContent(const std::string& campaign_id);
 
   // Housekeeping run by the workers: scheduled campaigns whose time came start, running ones
   // with nothing left to do finish.

@@ -19,7 +19,10 @@ namespace {
 // fetch, join and sort every due message, templates included, for each claim, so a campaign
 // of N recipients cost O(N) per batch). The locked rows' own columns are returned from the
 // locking scans, so a row changed since the statement's snapshot is read as locked. Leases
-// run out by PostgreSQL's clock (ledger::RecordClaims); $3 false leaves them for now.
+// run out by PostgreSQL's clock (ledger::RecordClaims); $3 false leaves them for now. A
+// campaign's content is not read here: it is the same for all its messages, and the worker
+// compiles it once per campaign (CampaignService::CompiledContent), so a batch no longer
+// carries a copy of it in every row.
 constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
   WITH due AS (
     SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,
@@ -45,9 +48,8 @@ constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
   d AS (SELECT * FROM due UNION ALL SELECT * FROM expired)
   SELECT d.id::text, coalesce(d.campaign_id::text, ''), coalesce(d.subject_id::text, ''),
     d.address, d.match_key, d.channel, d.topic, d.attempts,
-    coalesce(d.subject_template, c.subject_template, ''),
-    coalesce(d.text_template, c.text_template, ''),
-    coalesce(d.html_template, c.html_template, ''), d.variables::text, d.status,
+    coalesce(d.subject_template, ''), coalesce(d.text_template, ''),
+    coalesce(d.html_template, ''), d.variables::text, d.status,
     coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),
     coalesce(s.locale, ''), coalesce(c.rate_per_second, 0), coalesce(c.status, ''),
     coalesce(d.first_attempt_at, $1::timestamptz)::text, d.reply_to_inbound,
@@ -71,6 +73,7 @@ constexpr db::Statement kAsyncCommit{"outbox.async_commit", R"sql(
   SELECT set_config('synchronous_commit', 'off', true)
 )sql"};
 
+// Recipients of outcomes that do not carry theirs (Outcome::recipient).
 constexpr db::Statement kRecipientsOf{"outbox.recipients_of", R"sql(
   SELECT coalesce(subject_id::text, ''), channel, coalesce(match_key, '')
   FROM messages
@@ -112,6 +115,16 @@ std::string StorableText(const std::string& in) {
 }
 
 }  // namespace
+
+Outcome OutcomeOf(const ClaimedMessage& m) {
+  Outcome o;
+  o.message_id = m.id;
+  o.attempt = m.attempt;
+  o.lease_token = m.lease_token;
+  o.provider = m.provider;
+  o.recipient = {m.subject_id, m.channel, m.match_key};
+  return o;
+}
 
 Outbox::Outbox(db::Pool& pool, const Clock& clock, const subscriptions::EligibilityGate& gate,
                const TopicCatalog& topics, ProviderPicker picker, RetryPolicy retry)
@@ -282,7 +295,9 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
   if (outcomes.empty()) return;
   Timestamp now = clock_.Now();
   std::vector<ledger::Completion> completions;
-  std::vector<std::string> ids;
+  // The recipients' gate rows: those the worker kept from the claim, the others read back.
+  std::vector<subscriptions::ClaimRecipient> recipients;
+  std::vector<std::string> unknown_recipients;
   for (const auto& o : outcomes) {
     ledger::Completion c;
     c.message_id = o.message_id;
@@ -327,17 +342,24 @@ void Outbox::Complete(const std::vector<Outcome>& outcomes) {
     c.note = o.result.not_attempted ? o.result.detail + "; not attempted"
                                     : std::string(DeliveryOutcomeName(o.result.outcome)) + " " +
                                           std::to_string(o.result.code);
-    ids.push_back(o.message_id);
+    if (o.recipient.match_key.empty()) {
+      unknown_recipients.push_back(o.message_id);
+    } else {
+      recipients.push_back(o.recipient);
+    }
     completions.push_back(std::move(c));
   }
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   conn->Exec(txn, kAsyncCommit);
   // Leaving SENDING is ordered against opt-outs like entering it.
-  std::vector<subscriptions::ClaimRecipient> recipients;
-  for (const auto& r : conn->Exec(txn, kRecipientsOf, db::ToArrayLiteral(ids))) {
-    recipients.push_back(
-        {r[0].as<std::string>(), static_cast<Channel>(r[1].as<int>()), r[2].as<std::string>()});
+  // A message's recipient does not change while a claim holds it (erasure leaves held
+  // messages alone), so the claim's copy names the same rows as the message does.
+  if (!unknown_recipients.empty()) {
+    for (const auto& r : conn->Exec(txn, kRecipientsOf, db::ToArrayLiteral(unknown_recipients))) {
+      recipients.push_back(
+          {r[0].as<std::string>(), static_cast<Channel>(r[1].as<int>()), r[2].as<std::string>()});
+    }
   }
   subscriptions::LockForClaim(*conn, txn, gate_.hasher(), recipients);
   // A message reclaimed meanwhile keeps only this attempt's row: it belongs to its new attempt.

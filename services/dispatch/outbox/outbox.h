@@ -13,6 +13,7 @@
 #include "common/domain/topics.h"
 #include "services/dispatch/adapters/delivery.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/gate/gate_rows.h"
 
 namespace herald::dispatch {
 
@@ -37,7 +38,8 @@ struct ClaimedMessage {
   // may reclaim the message, so no send may start then. A steady clock, so a jump of the
   // wall clock cannot make a running lease look longer.
   std::chrono::steady_clock::time_point lease_deadline;
-  // Content and values to render.
+  // Content and values to render. The content is a single message's own; a campaign's
+  // messages carry none (empty): theirs is the campaign's (CampaignService::CompiledContent).
   std::string subject_template, text_template, html_template;
   std::map<std::string, std::string> variables;  // per-recipient and subject fields
 };
@@ -65,7 +67,13 @@ struct Outcome {
   std::string sms_encoding;  // of the text actually sent (SMS only)
   int sms_segments = 0;
   int64_t lease_token = 0;  // the claim's (ClaimedMessage::lease_token)
+  // The message's recipient as claimed (OutcomeOf fills it): its completion locks the same gate
+  // rows without reading them back. Left empty (no match key), Complete reads it from the message.
+  subscriptions::ClaimRecipient recipient;
 };
+
+// An outcome of `m` to fill in: its message, attempt, lease token, provider and recipient.
+Outcome OutcomeOf(const ClaimedMessage& m);
 
 struct RetryPolicy {
   int max_attempts = 8;

@@ -1,6 +1,7 @@
 #include "services/dispatch/worker/dispatch_worker.h"
 
 #include <algorithm>
+#include <optional>
 #include <system_error>
 
 #include "common/error.h"
@@ -21,6 +22,9 @@ DispatchWorker::DispatchWorker(Outbox& outbox, ProviderRegistry& providers,
       registry_(registry),
       clock_(clock),
       options_(std::move(options)),
+      campaign_templates_([this](const std::string& campaign_id) {
+        return campaigns_.CompiledContent(campaign_id);
+      }),
       // One recorder for every thread's lanes: lanes of all threads that finish together share
       // one transaction (a recorder per thread made four times as many).
       recorder_(std::make_unique<OutcomeRecorder>(
@@ -108,11 +112,7 @@ int DispatchWorker::RunOnce(const std::string& owner) {
   auto margin = std::min(std::chrono::duration_cast<std::chrono::microseconds>(options_.lease) / 2,
                          std::chrono::microseconds(std::chrono::seconds(35)));
   auto hand_back = [&](const ClaimedMessage& m, const char* why) {
-    Outcome back;
-    back.message_id = m.id;
-    back.attempt = m.attempt;
-    back.lease_token = m.lease_token;
-    back.provider = m.provider;
+    Outcome back = OutcomeOf(m);
     back.started = back.ended = clock_.Now();
     back.result.outcome = DeliveryOutcome::kRetry;
     back.result.not_attempted = true;
@@ -260,11 +260,7 @@ bool DispatchWorker::PaceCampaign(const ClaimedMessage& m,
 }
 
 Outcome DispatchWorker::Deliver(const ClaimedMessage& m, std::chrono::microseconds margin) {
-  Outcome o;
-  o.message_id = m.id;
-  o.attempt = m.attempt;
-  o.lease_token = m.lease_token;
-  o.provider = m.provider;
+  Outcome o = OutcomeOf(m);
   // Asked after every wait for a rate limit, right before the send.
   ProviderRegistry::GiveUp give_up = [&]() -> const char* {
     if (stopping_) return "shutting down";
@@ -281,11 +277,35 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m, std::chrono::microsecon
     return o;
   }
   o.started = clock_.Now();
+  // A campaign's content is compiled once for all its messages; fetching it may find the
+  // database away: then nothing was sent, and the message is handed back, not failed.
+  std::optional<MessageTemplate> campaign_content;
+  if (!m.campaign_id.empty()) {
+    try {
+      campaign_content = campaign_templates_.Get(m.campaign_id);
+    } catch (const std::exception& e) {
+      const auto* error = dynamic_cast<const Error*>(&e);
+      o.ended = clock_.Now();
+      if (error && error->code() != ErrorCode::kUnavailable) {
+        // No such campaign, or content that does not compile: it will never render.
+        o.result.outcome = DeliveryOutcome::kFailed;
+        o.result.detail = "could not render the message";
+      } else {
+        o.result.outcome = DeliveryOutcome::kRetry;
+        o.result.not_attempted = true;
+        o.result.detail = "campaign content unavailable";
+      }
+      return o;
+    }
+  }
   try {
-    std::set<std::string> allowed = MessageService::BuiltInVariables();
-    for (const auto& [k, v] : m.variables) allowed.insert(k);
-    auto tpl =
-        MessageTemplate::Compile({m.subject_template, m.text_template, m.html_template}, allowed);
+    auto tpl = [&] {
+      if (campaign_content) return *campaign_content;
+      std::set<std::string> allowed = MessageService::BuiltInVariables();
+      for (const auto& [k, v] : m.variables) allowed.insert(k);
+      return MessageTemplate::Compile({m.subject_template, m.text_template, m.html_template},
+                                      allowed);
+    }();
     auto [unsubscribe_url, preferences_url] = Links(m);
     auto values = m.variables;
     values["unsubscribe_url"] = unsubscribe_url;

@@ -11,6 +11,7 @@
 #include "common/crypto/link_token.h"
 #include "common/crypto/report_tag.h"
 #include "services/dispatch/campaign_service.h"
+#include "services/dispatch/content/template_cache.h"
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/throttle/shared_rate.h"
@@ -99,6 +100,8 @@ class DispatchWorker {
   // sent).
   bool PaceCampaign(const ClaimedMessage& m, const ProviderRegistry::GiveUp& give_up);
 
+  // Campaigns' compiled content by campaign id: compiled once, not for every message.
+  TemplateCache campaign_templates_;
   std::mutex campaign_mu_;
   std::map<std::string, std::unique_ptr<TokenBucket>> campaign_buckets_;
   std::atomic<bool> stopping_{false};

@@ -170,10 +170,15 @@ TEST_F(CampaignTest, OnlyRunningCampaignsAreClaimedAndTheGateDecides) {
   EXPECT_EQ(campaigns_->Start(crm_, c.id()).status(), v1::RUNNING);
   auto claimed = outbox_->Claim("w", 100, std::chrono::seconds(60));
   ASSERT_EQ(claimed.size(), 4u);
+  // The claim carries the recipient's values, not the campaign's content: that is compiled
+  // once per campaign.
+  auto content = campaigns_->CompiledContent(c.id());
   for (const auto& m : claimed) {
     EXPECT_EQ(m.campaign_id, c.id());
-    EXPECT_EQ(m.text_template, "Hello {{given_name}}: {{discount}}% off");
+    EXPECT_EQ(m.text_template, "");
     EXPECT_FALSE(m.variables.at("discount").empty());
+    EXPECT_EQ(content.Render(m.variables).text, "Hello " + m.variables.at("given_name") + ": " +
+                                                    m.variables.at("discount") + "% off");
   }
   auto got = campaigns_->Get(crm_, c.id());
   EXPECT_EQ(got.counts_by_status().at("sending"), 4);
@@ -236,7 +241,8 @@ TEST_F(CampaignTest, ScheduledCampaignStartsWhenItsTimeComesAndFinishes) {
                       {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false},
                       "",
                       0,
-                      claimed[0].lease_token}});
+                      claimed[0].lease_token,
+                      {claimed[0].subject_id, claimed[0].channel, claimed[0].match_key}}});
   campaigns_->AdvanceCampaigns();
   auto done = campaigns_->Get(crm_, c.id());
   EXPECT_EQ(done.status(), v1::FINISHED);

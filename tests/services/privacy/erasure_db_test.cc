@@ -270,7 +270,8 @@ TEST_F(ErasureTest, MessageInFlightDuringDestructionIsScrubbedWhenItSettles) {
                        std::nullopt, false},
                       "",
                       0,
-                      claimed[0].lease_token}});
+                      claimed[0].lease_token,
+                      {claimed[0].subject_id, claimed[0].channel, claimed[0].match_key}}});
   RetentionSweep sweep(*pool_, clock_, settings_);
   EXPECT_EQ(sweep.Run().erased_messages_scrubbed, 1);
   EXPECT_EQ(Int("SELECT count(*) FROM messages WHERE address IS NOT NULL OR match_key IS NOT"

@@ -66,7 +66,8 @@ class ErasureTest : public subscriptions::RegistryTest {
                          detail, "pm-1", std::nullopt, false},
                         channel == v1::SMS ? "GSM-7" : "",
                         channel == v1::SMS ? 1 : 0,
-                        ::herald::testing::LeaseToken(*db_, sent.message_id())}});
+                        ::herald::testing::LeaseToken(*db_, sent.message_id()),
+                        {}}});
     return sent.message_id();
   }
 

@@ -65,7 +65,8 @@ class MessageLedgerTest : public subscriptions::RegistryTest {
             {outcome, code, "", "", "", "", std::nullopt, false},
             "",
             0,
-            ::herald::testing::LeaseToken(*db_, id)};
+            ::herald::testing::LeaseToken(*db_, id),
+            {}};
   }
 
   // The end of attempt `attempt`; `not_attempted`: it never reached the provider.

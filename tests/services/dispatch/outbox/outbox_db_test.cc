@@ -83,7 +83,8 @@ TEST_F(OutboxTest, AllowedMessageIsQueuedThenClaimedAsSending) {
                       {DeliveryOutcome::kSent, 250, "2.0.0", "", "ok", "Q123", std::nullopt, false},
                       "",
                       0,
-                      ::herald::testing::LeaseToken(*db_, sent.message_id())}});
+                      ::herald::testing::LeaseToken(*db_, sent.message_id()),
+                      {}}});
   EXPECT_EQ(Status(sent.message_id()), "sent");
   v1::GetMessageRequest g;
   g.set_message_id(sent.message_id());
@@ -139,7 +140,8 @@ TEST_F(OutboxTest, RetryRunsTheGateAgain) {
                       {DeliveryOutcome::kRetry, 451, "4.3.0", "", "later", "", std::nullopt, false},
                       "",
                       0,
-                      ::herald::testing::LeaseToken(*db_, sent.message_id())}});
+                      ::herald::testing::LeaseToken(*db_, sent.message_id()),
+                      {claimed[0].subject_id, claimed[0].channel, claimed[0].match_key}}});
   EXPECT_EQ(Status(sent.message_id()), "retrying");
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());  // not due yet
   OptOutAddress("retry@example.com", v1::CHANNEL, v1::EMAIL);
@@ -180,7 +182,8 @@ TEST_F(OutboxTest, ExpiredLeaseIsReclaimedAndDecidedAgain) {
                       {DeliveryOutcome::kSent, 250, "", "", "", "", std::nullopt, false},
                       "",
                       0,
-                      dead[0].id == ma.message_id() ? dead[0].lease_token : dead[1].lease_token}});
+                      dead[0].id == ma.message_id() ? dead[0].lease_token : dead[1].lease_token,
+                      {}}});
   EXPECT_EQ(Status(ma.message_id()), "sending");
 }
 
@@ -218,7 +221,8 @@ TEST_F(OutboxTest, GivesUpAfterMaxAttempts) {
                         {DeliveryOutcome::kRetry, 421, "", "", "", "", std::nullopt, false},
                         "",
                         0,
-                        ::herald::testing::LeaseToken(*db_, sent.message_id())}});
+                        ::herald::testing::LeaseToken(*db_, sent.message_id()),
+                        {}}});
     clock_.Advance(std::chrono::hours(3));
   }
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());
@@ -320,7 +324,8 @@ TEST_F(OutboxTest, ProviderTextThatIsNotUtf8IsStoredSafely) {
                       {DeliveryOutcome::kFailed, 550, "5.7.1", "", detail, "", std::nullopt, false},
                       "",
                       0,
-                      ::herald::testing::LeaseToken(*db_, m.message_id())}});
+                      ::herald::testing::LeaseToken(*db_, m.message_id()),
+                      {}}});
   EXPECT_EQ(Status(m.message_id()), "failed");
   EXPECT_EQ(db_->Scalar("SELECT detail FROM message_attempts"), "550 ??? ???????");
 }
@@ -444,7 +449,8 @@ TEST_F(OutboxTest, MaybeSentIsSentAndNeverRetried) {
                        std::nullopt, false},
                       "",
                       0,
-                      claimed[0].lease_token}});
+                      claimed[0].lease_token,
+                      {claimed[0].subject_id, claimed[0].channel, claimed[0].match_key}}});
   EXPECT_EQ(Status(m.message_id()), "sent");
   clock_.Advance(std::chrono::hours(2));
   EXPECT_TRUE(outbox_->Claim("w1", 10, std::chrono::seconds(60)).empty());
