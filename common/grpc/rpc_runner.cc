@@ -180,7 +180,7 @@ grpc::Status RpcRunner::MapException(std::exception_ptr e, const char* method,
   }
 }
 
-void RpcRunner::FinishAsync(AsyncCall& call, std::exception_ptr error) {
+void RpcRunner::FinishAsync(AsyncCall& call, const std::exception_ptr& error) {
   grpc::Status status;
   if (error) {
     status = MapException(error, call.method, call.caller);

@@ -69,7 +69,7 @@ class RpcRunner {
       try {
         if (request) CheckRequestFields(*request);
         handler(static_cast<const Caller&>(call->caller),
-                [this, call](std::exception_ptr error) { FinishAsync(*call, error); });
+                [this, call](const std::exception_ptr& error) { FinishAsync(*call, error); });
         return call->reactor;
       } catch (...) {
         status = MapException(std::current_exception(), method, call->caller);
@@ -100,7 +100,7 @@ class RpcRunner {
     google::protobuf::Message* response = nullptr;
     grpc::ServerUnaryReactor* reactor = nullptr;
   };
-  void FinishAsync(AsyncCall& call, std::exception_ptr error);
+  void FinishAsync(AsyncCall& call, const std::exception_ptr& error);
   std::string RequestId(grpc::ServerContextBase* ctx);
   grpc::Status Authorize(grpc::ServerContextBase* ctx, const RpcRule* rule, Caller& caller);
   static void Redact(const RpcRule& rule, const Caller& caller,

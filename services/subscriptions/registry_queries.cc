@@ -109,15 +109,19 @@ void SubscriptionRegistry::CheckEligibilityAsync(const Caller& caller,
     return;
   }
   coalescer_->Submit(CheckEligibilityRequestOf(r),
-                     [resp, done = std::move(done)](GateDecision decision, std::exception_ptr e) {
-                       if (!e) {
-                         try {
-                           *resp = CheckEligibilityAnswer(decision);
-                         } catch (...) {
-                           e = std::current_exception();
-                         }
+                     [resp, done = std::move(done)](const GateDecision& decision,
+                                                    const std::exception_ptr& error) {
+                       if (error) {
+                         done(error);
+                         return;
                        }
-                       done(e);
+                       try {
+                         *resp = CheckEligibilityAnswer(decision);
+                       } catch (...) {
+                         done(std::current_exception());
+                         return;
+                       }
+                       done(nullptr);
                      });
 }
 

@@ -31,7 +31,7 @@ void CheckCoalescer::Submit(GateRequest request, Done done) {
 GateDecision CheckCoalescer::Decide(const GateRequest& request) {
   std::promise<GateDecision> answer;
   auto decided = answer.get_future();
-  Submit(request, [&answer](GateDecision decision, std::exception_ptr error) {
+  Submit(request, [&answer](GateDecision decision, const std::exception_ptr& error) {
     if (error) {
       answer.set_exception(error);
     } else {

@@ -25,7 +25,7 @@ class CheckCoalescer {
  public:
   // Called on one of the coalescer's threads with the decision, or with the error of the
   // batch it was decided in (then `decision` is empty). It must not throw.
-  using Done = std::function<void(GateDecision decision, std::exception_ptr error)>;
+  using Done = std::function<void(GateDecision decision, const std::exception_ptr& error)>;
 
   CheckCoalescer(db::Pool& pool, const EligibilityGate& gate, int threads,
                  std::size_t max_batch = 256);

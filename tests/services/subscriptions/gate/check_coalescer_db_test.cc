@@ -112,7 +112,7 @@ TEST_F(RegistryTest, AsyncChecksAreEachAnsweredOnceWithTheirOwnDecision) {
     requests[i].set_channel(v1::EMAIL);
     requests[i].set_topic("product_news");
     registry_->CheckEligibilityAsync(crm_, requests[i], &responses[i],
-                                     [&, i](std::exception_ptr e) {
+                                     [&, i](const std::exception_ptr& e) {
                                        std::lock_guard lock(mu);
                                        errors[i] = e;
                                        ++answered[i];
@@ -155,7 +155,7 @@ TEST_F(RegistryTest, CoalescerAnswersWhatIsQueuedBeforeItStops) {
   {
     CheckCoalescer coalescer(*pool_, *gate_, 1, 4);
     for (int i = 0; i < 50; ++i) {
-      coalescer.Submit(request, [&](GateDecision d, std::exception_ptr e) {
+      coalescer.Submit(request, [&](const GateDecision& d, const std::exception_ptr& e) {
         (e ? failed : d.allowed() ? allowed : failed)++;
       });
     }
