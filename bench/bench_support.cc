@@ -6,10 +6,12 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/pqxx>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -590,6 +593,173 @@ std::vector<std::string> SubjectIds(const Pg& pg, const std::string& db) {
     if (!line.empty()) ids.push_back(line);
   }
   return ids;
+}
+
+SmtpSink::SmtpSink(const std::string& name, int first, int last, std::vector<std::string> options) {
+  dir_ = "/tmp/herald-bench-" + name + "-sink-" + std::to_string(getpid());
+  mkdir(dir_.c_str(), 0777);
+  chmod(dir_.c_str(), 0777);  // smtp-sink runs as postfix
+  dump_ = dir_ + "/sink.dump";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  for (;;) {
+    port_ = FreePortIn(first, last);
+    if (port_ != 0) {
+      std::vector<std::string> args = {"/usr/sbin/smtp-sink", "-u", "postfix", "-D", dump_};
+      args.insert(args.end(), options.begin(), options.end());
+      args.push_back(target());
+      args.push_back("1000");
+      pid_ = Spawn(args, dir_ + "/sink.log");
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == 0) return;  // listening
+      pid_ = -1;  // lost the port to another process between the probe and the bind
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("no smtp-sink could listen on a port in " + std::to_string(first) +
+                               "-" + std::to_string(last) + " for a minute");
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+SmtpSink::~SmtpSink() {
+  Stop();
+  (void)std::system(("rm -rf '" + dir_ + "'").c_str());
+}
+
+void SmtpSink::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  WaitExit(pid_);
+  pid_ = -1;
+}
+
+std::vector<int> SmtpSink::Recipients(int64_t* others) const {
+  std::vector<int> counts;
+  int64_t other = 0;
+  std::ifstream in(dump_);
+  constexpr std::string_view kPrefix = "X-Rcpt-Args: <b";
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, 13, kPrefix, 0, 13) != 0) continue;  // "X-Rcpt-Args: "
+    size_t i = kPrefix.size();
+    size_t digits = i;
+    while (digits < line.size() && std::isdigit(static_cast<unsigned char>(line[digits]))) {
+      ++digits;
+    }
+    if (line.compare(0, kPrefix.size(), kPrefix) != 0 || digits == i ||
+        line.compare(digits, 13, "@example.com>") != 0) {
+      ++other;
+      continue;
+    }
+    size_t n = std::stoul(line.substr(i, digits - i));
+    if (n >= counts.size()) counts.resize(n + 1, 0);
+    ++counts[n];
+  }
+  if (others) *others = other;
+  return counts;
+}
+
+std::string SinkProviderYaml(const std::string& target, int max_connections) {
+  return "email:\n  from_address: bench@herald.test\n"
+         "providers:\n  - name: sink\n    kind: smtp\n    country: RU\n"
+         "    settings:\n      url: smtp://" +
+         target +
+         "\n      starttls: none\n      max_connections: " + std::to_string(max_connections) + "\n";
+}
+
+namespace {
+
+constexpr char kCampaignPending[] = R"sql(
+  SELECT EXISTS (
+    SELECT 1
+    FROM messages
+    WHERE campaign_id = $1
+      AND status IN ('queued', 'retrying', 'sending')
+  )
+)sql";
+
+constexpr char kLastAccepted[] = R"sql(
+  SELECT extract(epoch FROM max(a.ended_at))::float8
+  FROM message_attempts a
+  JOIN messages m ON m.id = a.message_id
+  WHERE m.campaign_id = $1
+)sql";
+
+constexpr char kCountByStatus[] = R"sql(
+  SELECT count(*) FILTER (WHERE status = 'sent'),
+         count(*) FILTER (WHERE status = 'suppressed')
+  FROM messages
+  WHERE campaign_id = $1
+)sql";
+
+}  // namespace
+
+CampaignOutcome AwaitCampaign(const std::string& dsn, const std::string& campaign,
+                              std::chrono::system_clock::time_point wall_start,
+                              std::chrono::seconds timeout,
+                              const std::function<void()>& each_poll) {
+  CampaignOutcome out;
+  pqxx::connection conn(dsn);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + timeout;
+  for (;;) {
+    if (each_poll) each_poll();
+    bool pending = false;
+    {
+      pqxx::nontransaction poll(conn);
+      pending = poll.exec_params(kCampaignPending, campaign)[0][0].as<bool>();
+    }
+    if (!pending) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("the campaign did not finish in " + std::to_string(timeout.count()) +
+                               " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  out.noticed_after =
+      std::chrono::duration<double>(std::chrono::system_clock::now() - wall_start).count();
+  pqxx::read_transaction txn(conn);
+  auto last = txn.exec_params(kLastAccepted, campaign)[0][0];
+  if (last.is_null()) throw std::runtime_error("no attempt recorded for the campaign");
+  out.seconds =
+      last.as<double>() - std::chrono::duration<double>(wall_start.time_since_epoch()).count();
+  auto counts = txn.exec_params(kCountByStatus, campaign)[0];
+  out.sent = counts[0].as<int64_t>();
+  out.suppressed = counts[1].as<int64_t>();
+  if (out.seconds <= 0 || out.seconds > out.noticed_after + 0.5) {
+    throw std::runtime_error("the last attempt's end (" + std::to_string(out.seconds) +
+                             " s) is not within the campaign (noticed after " +
+                             std::to_string(out.noticed_after) + " s)");
+  }
+  return out;
+}
+
+double MetricValue(const Server& s, const std::string& series) {
+  httplib::Client ops("127.0.0.1", s.ops_port());
+  auto r = ops.Get("/metrics");
+  if (!r || r->status != 200) throw std::runtime_error("/metrics did not answer");
+  const std::string& body = r->body;
+  for (size_t at = body.find(series); at != std::string::npos; at = body.find(series, at + 1)) {
+    const bool line_start = at == 0 || body[at - 1] == '\n';
+    const size_t after = at + series.size();
+    if (line_start && after < body.size() && body[after] == ' ') {
+      return std::stod(body.substr(after + 1, body.find('\n', after) - after - 1));
+    }
+  }
+  return 0;
+}
+
+std::map<std::string, double> TableBytes(const Pg& pg, const std::string& db) {
+  std::map<std::string, double> out;
+  std::istringstream rows(pg.Psql(db, R"sql(
+    SELECT relname || '=' || pg_total_relation_size(relid)
+    FROM pg_stat_user_tables
+  )sql"));
+  for (std::string line; std::getline(rows, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = std::stod(line.substr(eq + 1));
+  }
+  return out;
 }
 
 std::string Uptime() {

@@ -1,10 +1,11 @@
 #pragma once
-// What every benchmark (rows B1-B7) needs: its own throwaway PostgreSQL (started
+// What every benchmark (rows B1-B12) needs: its own throwaway PostgreSQL (started
 // with deploy/dev/pg on a free port in 55460-55479), heraldd with its own config, child
 // processes, and the one-line-per-figure report that bench/run-all collects.
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -188,5 +189,54 @@ std::vector<std::string> SubjectIds(const Pg& pg, const std::string& db);
 std::string Uptime();
 
 std::string SourceDir();
+
+// Postfix's smtp-sink on a free loopback port in [first, last], appending every transaction to
+// one dump file (-D) so the recipients it accepted can be read back. `options` go before the
+// address, e.g. {"-W", "rcpt:1"} (a reply delayed by whole seconds). A port taken between the
+// probe and the sink's bind (another run on the machine) is retried on another one for up to
+// a minute. Stopped and its files removed on destruction.
+class SmtpSink {
+ public:
+  SmtpSink(const std::string& name, int first, int last, std::vector<std::string> options = {});
+  ~SmtpSink();
+  SmtpSink(const SmtpSink&) = delete;
+  SmtpSink& operator=(const SmtpSink&) = delete;
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
+  void Stop();
+  // After Stop(): how many times the sink accepted each recipient b<i>@example.com, indexed by
+  // i (SeedSubjects' addresses); `others` counts any other recipient.
+  std::vector<int> Recipients(int64_t* others = nullptr) const;
+
+ private:
+  std::string dir_, dump_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// heraldd's provider section for one SMTP provider "sink" at `target` (host:port), without
+// TLS, at most `max_connections` connections, plus the e-mail From address.
+std::string SinkProviderYaml(const std::string& target, int max_connections);
+
+// What heraldd recorded of a finished campaign.
+struct CampaignOutcome {
+  double seconds = 0;        // from `wall_start` to the last attempt's end (message_attempts)
+  double noticed_after = 0;  // when the poll saw nothing queued, retrying or sending
+  int64_t sent = 0, suppressed = 0;
+};
+// Polls every 200 ms until no message of `campaign` is queued, retrying or sending (throws
+// after `timeout`), calling `each_poll` (when given) at every poll; then reads heraldd's
+// record. Throws when the last attempt's end does not lie within the campaign.
+CampaignOutcome AwaitCampaign(const std::string& dsn, const std::string& campaign,
+                              std::chrono::system_clock::time_point wall_start,
+                              std::chrono::seconds timeout,
+                              const std::function<void()>& each_poll = {});
+
+// The value of one series of a process's /metrics, e.g.
+// `herald_db_statement_duration_seconds_count{statement="outbox.claim_due"}`; 0 when absent.
+double MetricValue(const Server& s, const std::string& series);
+
+// Every table's pg_total_relation_size in `db`, by name.
+std::map<std::string, double> TableBytes(const Pg& pg, const std::string& db);
 
 }  // namespace herald::bench
