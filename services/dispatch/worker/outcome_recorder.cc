@@ -41,7 +41,7 @@ bool OutcomeRecorder::Record(Outcome o) {
     pending_.push_back(std::move(o));
     seq = ++added_;
   }
-  return WaitFor(seq, seq);
+  return WaitFor(seq);
 }
 
 void OutcomeRecorder::Add(Outcome o) {
@@ -51,14 +51,12 @@ void OutcomeRecorder::Add(Outcome o) {
 }
 
 bool OutcomeRecorder::Flush() {
-  uint64_t from, to;
+  uint64_t seq;
   {
     std::lock_guard lock(mu_);
-    from = taken_ + 1;
-    for (const auto& g : in_flight_) from = std::min(from, g.first);
-    to = added_;
+    seq = added_;
   }
-  return from > to || WaitFor(from, to);
+  return WaitFor(seq);
 }
 
 int64_t OutcomeRecorder::given_up() const {
@@ -66,35 +64,32 @@ int64_t OutcomeRecorder::given_up() const {
   return given_up_;
 }
 
-bool OutcomeRecorder::WaitFor(uint64_t from, uint64_t to) {
-  auto overlaps = [from, to](const std::pair<uint64_t, uint64_t>& g) {
-    return g.first <= to && from <= g.second;
-  };
+bool OutcomeRecorder::WaitFor(uint64_t seq) {
   std::unique_lock lock(mu_);
-  for (;;) {
-    if (taken_ >= to) {
-      if (std::none_of(in_flight_.begin(), in_flight_.end(), overlaps)) break;
-    } else if (static_cast<int>(in_flight_.size()) < std::max(1, options_.groups_in_flight)) {
-      // Some of [from, to] still waits and a group may start: record everything waiting.
-      std::vector<Outcome> group = std::move(pending_);
-      pending_.clear();
-      const std::pair<uint64_t, uint64_t> range{taken_ + 1, taken_ + group.size()};
-      taken_ = range.second;
-      in_flight_.push_back(range);
-      lock.unlock();
-      const bool ok = RecordWithRetry(group);
-      lock.lock();
-      if (!ok) {
-        failed_.push_back(range);
-        given_up_ += static_cast<int64_t>(group.size());
-      }
-      in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), range));
-      cv_.notify_all();
+  while (resolved_ < seq) {
+    if (recording_) {
+      cv_.wait(lock);
       continue;
     }
-    cv_.wait(lock);
+    // Nobody records: this caller records everything waiting, its own outcome included.
+    recording_ = true;
+    std::vector<Outcome> group = std::move(pending_);
+    pending_.clear();
+    const uint64_t first = resolved_ + 1;
+    const uint64_t last = resolved_ + group.size();
+    lock.unlock();
+    const bool ok = RecordWithRetry(group);
+    lock.lock();
+    if (!ok) {
+      failed_.emplace_back(first, last);
+      given_up_ += static_cast<int64_t>(group.size());
+    }
+    resolved_ = last;
+    recording_ = false;
+    cv_.notify_all();
   }
-  return std::none_of(failed_.begin(), failed_.end(), overlaps);
+  return std::none_of(failed_.begin(), failed_.end(),
+                      [seq](const auto& r) { return r.first <= seq && seq <= r.second; });
 }
 
 bool OutcomeRecorder::RecordWithRetry(const std::vector<Outcome>& group) {

@@ -23,15 +23,10 @@ struct RecorderOptions {
   // A failure that is not the database being away (a fault in the data or the code) is tried
   // this often before the outcomes are given up, so it cannot hold the worker forever.
   int tries_for_other_failures = 3;
-  // Groups recorded at once. A group's transaction is a few round trips, mostly waiting; a
-  // second one overlaps them (completions of different messages take their gate rows FOR
-  // SHARE, which do not conflict), so the lanes wait less for one another.
-  int groups_in_flight = 2;
 };
 
 // Records the outcomes of a worker's sends as they happen, a small group at a time (group
-// commit: whoever finds fewer than `groups_in_flight` groups being recorded records
-// everything waiting). One recorder
+// commit: whoever finds no recording under way records everything waiting). One recorder
 // serves all of a DispatchWorker's threads, so their lanes share transactions.
 //
 // A lane that sent a message waits in Record() until the outcome is recorded before it starts
@@ -65,10 +60,9 @@ class OutcomeRecorder {
   static bool IsTransient(const std::exception& e);
 
  private:
-  // Waits until the outcomes numbered [from, to] have been recorded or given up, leading a
-  // group whenever one of them is still waiting and a group may start; false when any of them
-  // was given up.
-  bool WaitFor(uint64_t from, uint64_t to);
+  // Waits until everything up to sequence number `seq` has been recorded or given up, leading
+  // the recording whenever nobody else does.
+  bool WaitFor(uint64_t seq);
   // Records one group, retrying as RecorderOptions says; false when it was given up.
   bool RecordWithRetry(const std::vector<Outcome>& group);
 
@@ -80,10 +74,9 @@ class OutcomeRecorder {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Outcome> pending_;
-  uint64_t added_ = 0;  // sequence number of the last outcome added
-  uint64_t taken_ = 0;  // sequence number of the last outcome taken into a group
-  // Sequence ranges [first, last] of the groups being recorded.
-  std::vector<std::pair<uint64_t, uint64_t>> in_flight_;
+  uint64_t added_ = 0;     // sequence number of the last outcome added
+  uint64_t resolved_ = 0;  // every outcome up to this one is recorded or given up
+  bool recording_ = false;
   // Sequence ranges [first, last] of the groups given up.
   std::vector<std::pair<uint64_t, uint64_t>> failed_;
   int64_t given_up_ = 0;

@@ -4,9 +4,6 @@
 
 #include <gmock/gmock.h>
 
-#include <atomic>
-#include <chrono>
-#include <mutex>
 #include <pqxx/pqxx>
 #include <set>
 #include <thread>
@@ -29,12 +26,6 @@ RecorderOptions Fast() {
   o.first_backoff = std::chrono::milliseconds(1);
   o.max_backoff = std::chrono::milliseconds(5);
   o.shutdown_patience = std::chrono::milliseconds(50);
-  return o;
-}
-
-RecorderOptions OneGroupAtATime() {
-  RecorderOptions o = Fast();
-  o.groups_in_flight = 1;
   return o;
 }
 
@@ -74,7 +65,7 @@ TEST(OutcomeRecorderTest, LanesThatFinishTogetherShareOneRecording) {
         groups.push_back(g.size());
         for (const auto& o : g) recorded.insert(o.message_id);
       },
-      stopping, {}, OneGroupAtATime());
+      stopping, {}, Fast());
   std::thread first([&] { EXPECT_TRUE(r.Record(Sent("m0"))); });
   while (!first_entered) std::this_thread::yield();
   std::vector<std::thread> lanes;
@@ -91,58 +82,6 @@ TEST(OutcomeRecorderTest, LanesThatFinishTogetherShareOneRecording) {
   EXPECT_EQ(recorded.size(), 4u);
   EXPECT_EQ(groups.front(), 1u);
   EXPECT_LE(groups.size(), 4u);
-}
-
-// A slow group does not hold the lanes of the next one: with two groups in flight, an outcome
-// that arrives while the first group is still being recorded is recorded and returns at once;
-// a Flush still waits for the slow group.
-TEST(OutcomeRecorderTest, ASecondGroupIsRecordedWhileTheFirstIsSlow) {
-  std::atomic<bool> stopping{false};
-  std::mutex mu;
-  std::set<std::string> recorded;
-  std::atomic<bool> first_entered{false};
-  std::atomic<bool> release_first{false};
-  OutcomeRecorder r(
-      [&](const std::vector<Outcome>& g) {
-        if (!first_entered.exchange(true)) {
-          while (!release_first) std::this_thread::yield();
-        }
-        std::lock_guard lock(mu);
-        for (const auto& o : g) recorded.insert(o.message_id);
-      },
-      stopping, {}, Fast());
-  ASSERT_EQ(Fast().groups_in_flight, 2);
-  std::thread first([&] { EXPECT_TRUE(r.Record(Sent("slow"))); });
-  while (!first_entered) std::this_thread::yield();
-  EXPECT_TRUE(r.Record(Sent("quick")));  // would wait for "slow" with one group at a time
-  {
-    std::lock_guard lock(mu);
-    EXPECT_EQ(recorded.count("quick"), 1u);
-    EXPECT_EQ(recorded.count("slow"), 0u);
-  }
-  r.Add(Sent("handed-back"));
-  std::atomic<bool> flushed{false};
-  std::thread flusher([&] {
-    EXPECT_TRUE(r.Flush());
-    flushed = true;
-  });
-  // The hand-back is recorded in a group of its own, but Flush waits for "slow" too.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (;;) {
-    {
-      std::lock_guard lock(mu);
-      if (recorded.count("handed-back")) break;
-    }
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the hand-back was not recorded";
-    std::this_thread::yield();
-  }
-  EXPECT_FALSE(flushed);
-  release_first = true;
-  first.join();
-  flusher.join();
-  EXPECT_TRUE(flushed);
-  EXPECT_EQ(recorded.size(), 3u);
-  EXPECT_EQ(r.given_up(), 0);
 }
 
 // The database away: the outcome is kept and recorded once it is back, never dropped.
