@@ -124,16 +124,18 @@ constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
     FROM u JOIN prev b ON b.id = u.id
     WHERE NOT b.routine
   ),
-  -- Volatile, so evaluated once: one token for the whole claim.
-  tok AS (SELECT nextval('message_lease_token_seq') AS token)
+  -- Volatile, so evaluated once: one token and one expiry for the whole claim (read per
+  -- row, the expiries of one claim differed by microseconds, and a reclaim at that instant
+  -- took some of its messages and not the others).
+  tok AS (SELECT nextval('message_lease_token_seq') AS token,
+                 clock_timestamp() + make_interval(secs => $7) AS until)
   UPDATE messages m SET
     status = u.status,
     deny_reason = nullif(u.reason, 0),
     provider = nullif(u.provider, ''),
     attempts = m.attempts + CASE WHEN u.status = 'sending' THEN 1 ELSE 0 END,
     lease_owner = CASE WHEN u.status = 'sending' THEN $6 END,
-    lease_expires_at = CASE WHEN u.status = 'sending'
-                       THEN clock_timestamp() + make_interval(secs => $7) END,
+    lease_expires_at = CASE WHEN u.status = 'sending' THEN tok.until END,
     lease_token = CASE WHEN u.status = 'sending' THEN tok.token END,
     leased_at = CASE WHEN b.routine THEN $8::timestamptz END,
     lease_seq = CASE WHEN b.routine THEN nextval('message_history_id_seq') END,

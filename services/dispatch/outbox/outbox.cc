@@ -19,7 +19,8 @@ namespace {
 // fetch, join and sort every due message, templates included, for each claim, so a campaign
 // of N recipients cost O(N) per batch). The locked rows' own columns are returned from the
 // locking scans, so a row changed since the statement's snapshot is read as locked. Leases
-// run out by PostgreSQL's clock (ledger::RecordClaims); $3 false leaves them for now. A
+// run out by PostgreSQL's clock (ledger::RecordClaims), read once per claim so that a claim's
+// leases, which share one expiry, are reclaimed together; $3 false leaves them for now. A
 // campaign's content is not read here: it is the same for all its messages, and the worker
 // compiles it once per campaign (CampaignService::CompiledContent), so a batch no longer
 // carries a copy of it in every row.
@@ -40,7 +41,7 @@ constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
       m.attempts, m.subject_template, m.text_template, m.html_template, m.variables,
       m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound
     FROM messages m
-    WHERE $3 AND m.status = 'sending' AND m.lease_expires_at <= clock_timestamp()
+    WHERE $3 AND m.status = 'sending' AND m.lease_expires_at <= (SELECT clock_timestamp())
     ORDER BY m.lease_expires_at
     LIMIT $2
     FOR UPDATE OF m SKIP LOCKED
