@@ -714,7 +714,8 @@ CampaignOutcome AwaitCampaign(const std::string& dsn, const std::string& campaig
       throw std::runtime_error("the campaign did not finish in " + std::to_string(timeout.count()) +
                                " s");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // Every 500 ms: a cheap EXISTS, but not one that takes time from what is measured.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   out.noticed_after =
       std::chrono::duration<double>(std::chrono::system_clock::now() - wall_start).count();

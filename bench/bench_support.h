@@ -224,7 +224,7 @@ struct CampaignOutcome {
   double noticed_after = 0;  // when the poll saw nothing queued, retrying or sending
   int64_t sent = 0, suppressed = 0;
 };
-// Polls every 200 ms until no message of `campaign` is queued, retrying or sending (throws
+// Polls every 500 ms until no message of `campaign` is queued, retrying or sending (throws
 // after `timeout`), calling `each_poll` (when given) at every poll; then reads heraldd's
 // record. Throws when the last attempt's end does not lie within the campaign.
 CampaignOutcome AwaitCampaign(const std::string& dsn, const std::string& campaign,
