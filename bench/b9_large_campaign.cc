@@ -41,7 +41,7 @@ double DatabaseBytes(const Pg& pg) {
 
 int main(int argc, char** argv) try {
   const bool smoke = ParseSmoke(argc, argv);
-  const int n = EnvCount("HERALD_BENCH_B9_RECIPIENTS", smoke ? 20000 : 1000000, 100000000);
+  const int n = EnvCount("HERALD_BENCH_B9_RECIPIENTS", smoke ? 5000 : 1000000, 100000000);
   const int64_t expected = n - n / 10;
 
   SmtpSink sink("b9", 25270, 25299);
