@@ -651,9 +651,8 @@ v1::Campaign CampaignService::Get(const Caller&, const std::string& campaign_id)
 
 MessageTemplate CampaignService::CompiledContent(const std::string& campaign_id) {
   auto conn = pool_.Acquire();
-  pqxx::read_transaction txn(conn->raw());
+  pqxx::nontransaction txn(conn->raw());  // one read: no BEGIN/COMMIT needed
   auto rows = conn->Exec(txn, kContent, campaign_id);
-  txn.commit();
   if (rows.empty()) throw NotFound("campaign " + campaign_id);
   std::set<std::string> allowed = MessageService::BuiltInVariables();
   for (auto& v : ParseTextArray(rows[0][3].as<std::string>())) allowed.insert(std::move(v));
