@@ -434,10 +434,34 @@ std::string CreateCampaign(const Server& api, const std::string& idempotency_key
   if (m.rows_size()) writer->Write(m);
   writer->WritesDone();
   auto st = writer->Finish();
-  if (!st.ok() || added.added() != static_cast<int64_t>(subject_ids.size())) {
-    throw std::runtime_error("AddRecipients failed: " + st.error_message());
+  if (!st.ok()) throw std::runtime_error("AddRecipients failed: " + st.error_message());
+  auto upload = AwaitUpload(api.Channel(), created.campaign().id(), added.upload_id());
+  if (upload.added() != static_cast<int64_t>(subject_ids.size())) {
+    throw std::runtime_error("AddRecipients added " + std::to_string(upload.added()) + " of " +
+                             std::to_string(subject_ids.size()));
   }
   return created.campaign().id();
+}
+
+herald::v1::RecipientUpload AwaitUpload(const std::shared_ptr<grpc::Channel>& channel,
+                                        const std::string& campaign_id,
+                                        const std::string& upload_id,
+                                        std::chrono::seconds deadline) {
+  auto stub = herald::v1::DispatchService::NewStub(channel);
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    grpc::ClientContext ctx;
+    Authorize(ctx);
+    herald::v1::GetRecipientUploadRequest r;
+    r.set_campaign_id(campaign_id);
+    r.set_upload_id(upload_id);
+    herald::v1::RecipientUpload upload;
+    auto st = stub->GetRecipientUpload(&ctx, r, &upload);
+    if (!st.ok()) throw std::runtime_error("GetRecipientUpload: " + st.error_message());
+    if (upload.state() == herald::v1::UPLOAD_RESOLVED) return upload;
+    if (std::chrono::steady_clock::now() > until) throw std::runtime_error("the upload was not resolved in time");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 void StartCampaign(const Server& api, const std::string& campaign_id) {

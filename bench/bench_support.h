@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "herald/v1/dispatch.pb.h"
+
 namespace herald::bench {
 
 // --smoke (or HERALD_BENCH_SMOKE=1): a few-second run that only proves the benchmark works.
@@ -178,6 +180,13 @@ void Authorize(grpc::ClientContext& ctx);
 std::string CreateCampaign(const Server& api, const std::string& idempotency_key,
                            const std::string& text, const std::vector<std::string>& subject_ids);
 void StartCampaign(const Server& api, const std::string& campaign_id);
+
+// Polls GetRecipientUpload every 50 ms until the upload is resolved (AddRecipients answers
+// before its rows are queued); returns the resolved upload. Throws after `deadline`.
+herald::v1::RecipientUpload AwaitUpload(const std::shared_ptr<grpc::Channel>& channel,
+                                        const std::string& campaign_id,
+                                        const std::string& upload_id,
+                                        std::chrono::seconds deadline = std::chrono::minutes(10));
 
 // `n` consenting subjects (fixed ids md5('subject-<i>')::uuid, CRM id crm-<i>, e-mail
 // b<i>@example.com, i = 1..n), every `opted_out_every`-th opted out of all marketing (0: none).

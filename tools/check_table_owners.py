@@ -8,7 +8,8 @@ for `*` lists writers allowed for every table (migrations, test fixtures).
 
 What counts as a write, found case-insensitively and across line breaks in every SQL text:
   INSERT INTO t, UPDATE [ONLY] t [[AS] a] SET, DELETE FROM [ONLY] t, MERGE INTO t,
-  COPY t [(cols)] FROM, TRUNCATE [TABLE] [ONLY] t[, t ...], and every pqxx stream_to target.
+  COPY t [(cols)] FROM, TRUNCATE [TABLE] [ONLY] t[, t ...], and every pqxx stream_to (and
+  tablewriter) target.
 Table names may be schema-qualified and quoted. SQL texts are C++ string literals (adjacent
 literals joined, raw strings included), .sql files, and the bodies of server-side
 functions wherever they are defined. A function whose body writes a table makes every call
@@ -78,8 +79,9 @@ CREATE_TRIGGER = re.compile(
     % (IDENT, QNAME, QNAME),
     re.I | re.S,
 )
-# A stream_to being constructed (a bare mention, e.g. a parameter's type, is not a write).
-STREAM_TO = re.compile(r"\bstream_to\s*(?:::\s*(?:table|raw_table)\s*)?(?:[A-Za-z_]\w*\s*)?[({]")
+# A stream_to (or libpqxx 6's tablewriter) being constructed (a bare mention, e.g. a
+# parameter's type, is not a write).
+STREAM_TO = re.compile(r"\b(?:stream_to|tablewriter)\s*(?:::\s*(?:table|raw_table)\s*)?(?:[A-Za-z_]\w*\s*)?[({]")
 ROW_LINES = {}  # table -> line of its row in the owner document
 SQL_KEYWORDS = {"set", "only", "select", "values", "default", "table"}
 

@@ -106,6 +106,7 @@ VIOLATIONS = {
     "stream_to braced": ('void F(pqxx::work& t) { pqxx::stream_to s{t, "message_history"}; }', "message_history"),
     "stream_to table path": ('void F(pqxx::work& t) { auto s = pqxx::stream_to::table(t, {"public", "messages"}, {"id"}); }', "messages"),
     "stream_to raw_table": ('void F(pqxx::work& t) { auto s = pqxx::stream_to::raw_table(t, "messages"); }', "messages"),
+    "tablewriter": ('void F(pqxx::work& t) { pqxx::tablewriter w(t, "messages", c.begin(), c.end()); }', "messages"),
     "after a digit separator": ('long n = 1\'000; auto q = "UPDATE messages SET status = $1";', "messages"),
 }
 

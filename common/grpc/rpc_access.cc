@@ -67,6 +67,7 @@ std::vector<RpcRule> BuildTable() {
        B::kRefused},
       {disp, "CreateCampaign", dispatch_scopes, false, {}, B::kNoSubjectData},
       {disp, "AddRecipients", dispatch_scopes, false, {}, B::kDenied},
+      {disp, "GetRecipientUpload", dispatch_scopes, false, {}, B::kNoSubjectData},
       {disp, "StartCampaign", dispatch_scopes, false, {}, B::kNoSubjectData},
       {disp, "PauseCampaign", dispatch_scopes, false, {}, B::kNoSubjectData},
       {disp, "ResumeCampaign", dispatch_scopes, false, {}, B::kNoSubjectData},

@@ -1,9 +1,11 @@
 #include "services/dispatch/campaign_service.h"
 
+#include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/tablewriter>
 #include <regex>
-#include <tuple>
+#include <string_view>
 
 #include "common/db/idempotency.h"
 #include "common/db/sql_array.h"
@@ -41,7 +43,11 @@ constexpr db::Statement kCampaignsWithCounts{"campaigns.with_counts", R"sql(
          c.html_template, c.variables, c.status, coalesce(c.start_at::text, ''),
          c.rate_per_second, c.created_at::text, coalesce(c.started_at::text, ''),
          coalesce(c.finished_at::text, ''), c.complaints,
-         coalesce(s.counts, '{}'), coalesce(d.counts, '{}')
+         coalesce(s.counts, '{}'), coalesce(d.counts, '{}'),
+         (SELECT coalesce(sum(staged), 0)
+          FROM campaign_uploads
+          WHERE campaign_id = c.id
+            AND state = 'received')
   FROM campaigns c
   LEFT JOIN LATERAL (
     SELECT jsonb_object_agg(status, n)::text AS counts
@@ -110,123 +116,108 @@ constexpr db::Statement kFinishDone{"campaigns.finish_done", R"sql(
       WHERE m.campaign_id = c.id
         AND m.status IN ('queued', 'retrying', 'sending')
     )
-    AND NOT EXISTS (SELECT 1 FROM campaign_uploads u WHERE u.campaign_id = c.id)
+    AND NOT EXISTS (
+      SELECT 1
+      FROM campaign_uploads u
+      WHERE u.campaign_id = c.id
+        AND u.state <> 'resolved'
+    )
 )sql"};
 
 // A stream that adds at least this many messages refreshes the planner's statistics.
 constexpr int64_t kAnalyzeAfterRows = 1000;
 
-// An AddRecipients stream stages its rows in campaign_uploads / campaign_upload_rows (COPY,
+// An AddRecipients stream stores its rows in campaign_uploads / campaign_upload_rows (COPY,
 // one short transaction per batch) while the client streams, so a stalled stream holds no
-// pooled connection, transaction or campaign lock. At the end of the stream one transaction
-// takes the campaign row, moves the upload into a temporary stage and queues from there.
-constexpr std::size_t kUploadBatchRows = 5000;
-constexpr std::size_t kUploadBatchBytes = 8 << 20;
+// pooled connection, transaction or campaign lock. The end of the stream marks the upload
+// received and answers; the resolver (ResolveNextUpload) then takes the campaign row and
+// resolves, de-duplicates and queues the rows set-based in one transaction.
+constexpr std::size_t kUploadBatchRows = 50000;
+constexpr std::size_t kUploadBatchBytes = 16 << 20;
 constexpr db::Statement kCampaignForUpload{"recipients.campaign", R"sql(
   SELECT status, channel, topic, variables::text
   FROM campaigns
   WHERE id = $1::uuid
 )sql"};
 constexpr db::Statement kBeginUpload{"recipients.begin_upload", R"sql(
-  INSERT INTO campaign_uploads (id, campaign_id, started_at)
-  VALUES (gen_random_uuid(), $1::uuid, $2)
+  INSERT INTO campaign_uploads (id, campaign_id, client_id, started_at)
+  VALUES (gen_random_uuid(), $1::uuid, $2, $3)
   RETURNING id::text
 )sql"};
-constexpr db::Statement kTakeUpload{"recipients.take_upload", R"sql(
-  WITH u AS (
-    DELETE FROM campaign_upload_rows
-    WHERE upload_id = $1::uuid
-    RETURNING row_no, subject_id, external_id, address, match_key, variables
-  )
-  INSERT INTO recipients_stage
-  SELECT *
-  FROM u
+// The stream ended: the answer is given in this transaction's wake, so the upload must be
+// there for the resolver from its commit on.
+constexpr db::Statement kReceiveUpload{"recipients.receive_upload", R"sql(
+  UPDATE campaign_uploads
+  SET state = 'received', received = $2, staged = $3, skipped = $4::jsonb, errors = $5::jsonb,
+      received_at = $6
+  WHERE id = $1::uuid
+    AND state = 'receiving'
 )sql"};
 constexpr db::Statement kDropUpload{"recipients.drop_upload", R"sql(
   WITH u AS (DELETE FROM campaign_uploads WHERE id = $1::uuid RETURNING id)
   DELETE FROM campaign_upload_rows
   WHERE upload_id = $1::uuid
 )sql"};
-// Uploads whose stream died with its process (a live stream ends within minutes).
+// Streams that died with their process (a live stream ends within minutes). A received
+// upload is never dropped: it waits for a resolver.
 constexpr db::Statement kDropStaleUploads{"recipients.drop_stale_uploads", R"sql(
   WITH u AS (
     DELETE FROM campaign_uploads
     WHERE started_at < $1::timestamptz - interval '1 day'
+      AND state = 'receiving'
     RETURNING id
   )
   DELETE FROM campaign_upload_rows
   WHERE upload_id IN (SELECT id FROM u)
 )sql"};
+// The oldest received upload no other resolver holds.
+constexpr db::Statement kNextUpload{"recipients.next_upload", R"sql(
+  SELECT id::text, campaign_id::text, client_id, skipped::text, errors::text
+  FROM campaign_uploads
+  WHERE state = 'received'
+  ORDER BY received_at
+  LIMIT 1
+  FOR UPDATE SKIP LOCKED
+)sql"};
+constexpr db::Statement kResolvedUpload{"recipients.resolved_upload", R"sql(
+  UPDATE campaign_uploads
+  SET state = 'resolved', added = $2, duplicates = $3, skipped = $4::jsonb, errors = $5::jsonb,
+      resolved_at = $6
+  WHERE id = $1::uuid
+)sql"};
+// The rows of an upload whose campaign was cancelled before they were resolved.
+constexpr db::Statement kDropUploadRows{"recipients.drop_upload_rows", R"sql(
+  DELETE FROM campaign_upload_rows
+  WHERE upload_id = $1::uuid
+  RETURNING row_no
+)sql"};
+constexpr db::Statement kUploadsOfCampaign{"recipients.uploads_of_campaign", R"sql(
+  SELECT id::text, state, received, added, duplicates, skipped::text, received_at::text,
+         coalesce(resolved_at::text, ''), '[]'
+  FROM campaign_uploads
+  WHERE campaign_id = $1::uuid
+    AND state <> 'receiving'
+  ORDER BY received_at DESC, id
+  LIMIT 20
+)sql"};
+constexpr db::Statement kUpload{"recipients.upload", R"sql(
+  SELECT id::text, state, received, added, duplicates, skipped::text, received_at::text,
+         coalesce(resolved_at::text, ''), errors::text
+  FROM campaign_uploads
+  WHERE id = $1::uuid
+    AND campaign_id = $2::uuid
+    AND state <> 'receiving'
+)sql"};
 
-// The stage of one stream's end, filled from its upload; dropped at commit.
-constexpr char kCreateStage[] = R"sql(
-  CREATE TEMP TABLE recipients_stage (
-    row_no bigint, subject_id text, external_id text, address text, match_key text, variables text
-  ) ON COMMIT DROP
-)sql";
-// (B4) The end of a stream sorts and joins the whole stage. With the default 4 MB
-// of work_mem every sort spilled to disk, and JIT compiled the anti-join of a million rows
-// for ~0.2 s of nothing; both settings end with the transaction.
-constexpr char kStreamSettings[] = "SET LOCAL work_mem = '64MB'; SET LOCAL jit = off";
-// Rows given by subject id must name an active subject (checked before resolution, so rows
-// resolved from a CRM id below are not checked twice).
-constexpr db::Statement kUnknownGiven{"recipients.unknown_given", R"sql(
-  DELETE FROM recipients_stage r
-  WHERE r.subject_id <> ''
-    AND NOT EXISTS (
-      SELECT 1
-      FROM subjects s
-      WHERE s.id = r.subject_id::uuid
-        AND s.state = 'active'
-    )
-  RETURNING row_no
-)sql"};
-// A CRM id resolves to its active subject and, in the same pass, to the subject's primary
-// address of the channel's kind (the oldest; one index probe per row via
-// addresses (subject_id, kind, match_key)) unless the row gave its own address.
-constexpr db::Statement kResolveExternal{"recipients.resolve_external", R"sql(
-  UPDATE recipients_stage r
-  SET subject_id = s.id::text,
-      address = CASE WHEN r.address = '' THEN coalesce(a.value, '') ELSE r.address END,
-      match_key = CASE WHEN r.address = '' THEN coalesce(a.match_key, '') ELSE r.match_key END
-  FROM subjects s
-  LEFT JOIN LATERAL (
-    SELECT value, match_key
-    FROM addresses
-    WHERE subject_id = s.id
-      AND kind = $1
-    ORDER BY added_at, id
-    LIMIT 1
-  ) a ON true
-  WHERE r.subject_id = ''
-    AND r.external_id <> ''
-    AND s.external_id = r.external_id
-    AND s.state = 'active'
-)sql"};
-constexpr db::Statement kUnresolved{"recipients.unresolved", R"sql(
-  DELETE FROM recipients_stage
-  WHERE external_id <> ''
-    AND subject_id = ''
-  RETURNING row_no
-)sql"};
-// Rows given by subject id without an address: the subject's primary address of the kind.
-constexpr db::Statement kPrimaryAddresses{"recipients.primary_addresses", R"sql(
-  UPDATE recipients_stage r
-  SET (address, match_key) = (
-    SELECT coalesce(a.value, ''), coalesce(a.match_key, '')
-    FROM addresses a
-    WHERE a.subject_id = r.subject_id::uuid
-      AND a.kind = $1
-    ORDER BY a.added_at, a.id
-    LIMIT 1
-  )
-  WHERE r.address = ''
-    AND r.subject_id <> ''
-)sql"};
-constexpr db::Statement kNoAddress{"recipients.no_address", R"sql(
-  DELETE FROM recipients_stage
-  WHERE address IS NULL OR address = ''
-  RETURNING row_no
+// (B4) Resolution sorts and joins the whole upload and keeps what it resolved for a second
+// look (its skipped rows): with the default 4 MB of work_mem the sort and that store spilled
+// to disk, and JIT compiled the joins of a million rows for ~0.2 s of nothing. Both settings
+// end with the transaction.
+constexpr char kResolveSettings[] = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off";
+// The rows of a resolved upload: queued or skipped, they are no longer needed.
+constexpr db::Statement kClearUploadRows{"recipients.clear_upload_rows", R"sql(
+  DELETE FROM campaign_upload_rows
+  WHERE upload_id = $1::uuid
 )sql"};
 v1::CampaignStatus StatusFromText(const std::string& s) {
   if (s == "draft") return v1::DRAFT;
@@ -297,8 +288,82 @@ v1::Campaign CampaignFromRow(const pqxx::row& row) {
         static_cast<v1::DenyReason>(std::stoi(reason)))] = count.get<int64_t>();
   }
   c.set_recipients(total);
-  c.set_progress(total ? static_cast<double>(terminal) / static_cast<double>(total) : 0.0);
+  c.set_pending_recipients(row[17].as<int64_t>());
+  // Rows waiting for resolution will be messages (most of them): the share counts them.
+  const int64_t expected = total + c.pending_recipients();
+  c.set_progress(expected ? static_cast<double>(terminal) / static_cast<double>(expected) : 0.0);
   return c;
+}
+
+// Skipped rows by reason and the first of them by row number, as stored on an upload.
+struct SkipReport {
+  std::map<std::string, int64_t> by_reason;
+  std::vector<std::pair<int64_t, std::string>> first;
+
+  void Add(int64_t row, const std::string& reason) {
+    ++by_reason[reason];
+    first.emplace_back(row, reason);
+    // Rows come in no order; what cannot be among the first is let go as it comes.
+    if (first.size() >= 4 * CampaignService::kMaxReportedErrors) Trim();
+  }
+  // Keeps the first kMaxReportedErrors by row number.
+  void Trim() {
+    std::sort(first.begin(), first.end());
+    if (first.size() > CampaignService::kMaxReportedErrors) {
+      first.resize(CampaignService::kMaxReportedErrors);
+    }
+  }
+  int64_t Total() const {
+    int64_t n = 0;
+    for (const auto& [reason, count] : by_reason) n += count;
+    return n;
+  }
+  std::string ByReasonJson() const { return nlohmann::json(by_reason).dump(); }
+  std::string FirstJson() const { return nlohmann::json(first).dump(); }
+  static SkipReport Parse(const std::string& by_reason, const std::string& first) {
+    SkipReport r;
+    r.by_reason = nlohmann::json::parse(by_reason).get<std::map<std::string, int64_t>>();
+    r.first = nlohmann::json::parse(first).get<std::vector<std::pair<int64_t, std::string>>>();
+    return r;
+  }
+};
+
+// Appends `v` as a field of PostgreSQL's COPY text format, then a tab.
+void AppendCopyField(std::string& out, std::string_view v) {
+  for (char c : v) {
+    switch (c) {
+      case '\\': out.append("\\\\"); break;
+      case '\t': out.append("\\t"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      default: out.push_back(c);
+    }
+  }
+  out.push_back('\t');
+}
+
+// One row of kUpload / kUploadsOfCampaign.
+v1::RecipientUpload UploadFromRow(const pqxx::row& row, const std::string& campaign_id) {
+  v1::RecipientUpload u;
+  u.set_id(row[0].as<std::string>());
+  u.set_campaign_id(campaign_id);
+  u.set_state(row[1].as<std::string>() == "resolved" ? v1::UPLOAD_RESOLVED : v1::UPLOAD_RECEIVED);
+  u.set_received(row[2].as<int64_t>());
+  u.set_added(row[3].as<int64_t>());
+  u.set_duplicates(row[4].as<int64_t>());
+  auto report = SkipReport::Parse(row[5].as<std::string>(), row[8].as<std::string>());
+  for (const auto& [reason, n] : report.by_reason) (*u.mutable_skipped_by_reason())[reason] = n;
+  u.set_skipped(report.Total());
+  for (const auto& [r, reason] : report.first) {
+    auto* e = u.add_errors();
+    e->set_row(r);
+    e->set_reason(reason);
+  }
+  SetTimestamp(u.mutable_receive_time(), row[6].as<std::string>());
+  if (!row[7].as<std::string>().empty()) {
+    SetTimestamp(u.mutable_resolve_time(), row[7].as<std::string>());
+  }
+  return u;
 }
 
 constexpr db::Statement kCountComplaint{"campaigns.count_complaint", R"sql(
@@ -396,13 +461,14 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
     channel = static_cast<Channel>(rows[0][1].as<int>());
     topic = rows[0][2].as<std::string>();
     declared = ParseTextArray(rows[0][3].as<std::string>());
-    upload_id = conn->Exec(txn, kBeginUpload, campaign_id, ToIso8601(now))[0][0].as<std::string>();
+    upload_id = conn->Exec(txn, kBeginUpload, campaign_id, caller.client_id, ToIso8601(now))[0][0]
+                    .as<std::string>();
     txn.commit();
   }
   try {
-    return FinishUpload(caller, campaign_id, upload_id, channel, topic,
-                        StageUpload(upload_id, channel, declared, msg, next, campaign_id), now,
-                        cancelled);
+    return ReceiveUpload(campaign_id, upload_id,
+                         StageUpload(upload_id, channel, declared, msg, next, campaign_id),
+                         cancelled);
   } catch (...) {
     try {
       auto conn = pool_.Acquire();
@@ -427,26 +493,47 @@ CampaignService::StagedUpload CampaignService::StageUpload(
     ++up.skipped[reason];
     if (up.errors.size() < kMaxReportedErrors) up.errors.emplace_back(row, reason);
   };
-  using StagedRow = std::tuple<std::string, int64_t, std::string, std::string, std::string,
-                               std::string, std::string>;
-  std::vector<StagedRow> batch;
-  std::size_t batch_bytes = 0;
+  // The batch as COPY text, built as rows are checked: one buffer, no per-row objects.
+  std::string batch;
+  std::size_t batch_rows = 0;
   // One short transaction per batch: the connection goes back to the pool before the next
-  // message of the stream is awaited.
+  // message of the stream is awaited. A batch is written on a thread of its own while the
+  // stream reads and checks the next one (at most one batch in flight, so memory stays
+  // bounded); a failed write ends the stream at the next batch or at its end. The two
+  // buffers take turns, so the stream allocates them once.
+  std::future<std::string> writing;
+  std::string spare;
   auto flush = [&] {
+    if (writing.valid()) spare = writing.get();
     if (batch.empty()) return;
-    auto conn = pool_.Acquire();
-    pqxx::work txn(conn->raw());
-    pqxx::stream_to stage(
-        txn, "campaign_upload_rows",
-        std::vector<std::string>{"upload_id", "row_no", "subject_id", "external_id", "address",
-                                 "match_key", "variables"});
-    for (const auto& row : batch) stage << row;
-    stage.complete();
-    txn.commit();
+    batch.pop_back();  // write_raw_line ends the text with the last row's newline
+    writing = std::async(std::launch::async, [this, text = std::move(batch)]() mutable {
+      const std::vector<std::string> columns{"upload_id", "row_no",    "subject_id", "external_id",
+                                             "address",   "match_key", "variables"};
+      auto conn = pool_.Acquire();
+      pqxx::work txn(conn->raw());
+      {
+        // COPY data need not come a row per message: the whole batch, already in COPY text
+        // format, goes as one. libpqxx 6.4 takes such text only through tablewriter
+        // (stream_to, its successor, keeps write_raw_line private and escapes every field
+        // of every row itself, which cost more than the rest of the stream).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        pqxx::tablewriter stage(txn, "campaign_upload_rows", columns.begin(), columns.end());
+#pragma GCC diagnostic pop
+        stage.write_raw_line(text);
+        stage.complete();
+      }
+      txn.commit();
+      return std::move(text);
+    });
+    batch = std::move(spare);
     batch.clear();
-    batch_bytes = 0;
+    batch.reserve(kUploadBatchBytes + (kUploadBatchBytes >> 3));
+    batch_rows = 0;
   };
+  batch.reserve(kUploadBatchBytes + (kUploadBatchBytes >> 3));
+  std::string vars;
   do {
     if (!msg.campaign_id().empty() &&
         !(validation::IsUuid(msg.campaign_id()) &&
@@ -455,21 +542,15 @@ CampaignService::StagedUpload CampaignService::StageUpload(
     }
     for (const auto& row : msg.rows()) {
       int64_t row_no = ++up.received;
-      std::string subject_id, external_id, address, match_key;
-      if (!row.subject_id().empty()) {
-        if (!validation::IsUuid(row.subject_id())) {
-          skip(row_no, "bad subject id");
-          continue;
-        }
-        subject_id = row.subject_id();
+      if (!row.subject_id().empty() && !validation::IsUuid(row.subject_id())) {
+        skip(row_no, "bad subject id");
+        continue;
       }
-      if (!row.external_id().empty()) {
-        if (row.external_id().size() > 128) {
-          skip(row_no, "bad external id");
-          continue;
-        }
-        external_id = row.external_id();
+      if (row.external_id().size() > 128) {
+        skip(row_no, "bad external id");
+        continue;
       }
+      std::optional<validation::NormalizedAddress> address;
       if (!row.address().empty()) {
         auto res = email ? validation::NormalizeEmail(row.address())
                          : validation::NormalizePhone(row.address(), gate_.default_region());
@@ -478,114 +559,150 @@ CampaignService::StagedUpload CampaignService::StageUpload(
           skip(row_no, "bad address");
           continue;
         }
-        address = a->value;
-        match_key = a->match_key;
+        address = std::move(*a);
       }
-      if (subject_id.empty() && external_id.empty() && address.empty()) {
+      if (row.subject_id().empty() && row.external_id().empty() && !address) {
         skip(row_no, "no recipient");
         continue;
       }
-      nlohmann::json vars = nlohmann::json::object();
-      bool missing = false;
+      bool missing = false, bad_value = false;
       for (const auto& name : declared) {
         auto it = row.variables().find(name);
         if (it == row.variables().end()) {
           missing = true;
           break;
         }
-        vars[name] = it->second;
       }
       if (missing) {
         skip(row_no, "missing variable");
         continue;
       }
-      bool bad_value = false;
-      for (const auto& [name, value] : vars.items()) {
+      // Checked values are UTF-8 without control characters, and names are [a-z0-9_]: the
+      // JSON text needs only '"' and '\' escaped.
+      vars.assign("{");
+      for (const auto& name : declared) {
+        const std::string& value = row.variables().at(name);
         try {
-          validation::CheckText(name, value.get<std::string>(), 4096);
+          validation::CheckText(name, value, 4096);
         } catch (const Error&) {
           bad_value = true;
+          break;
         }
+        if (vars.size() > 1) vars.push_back(',');
+        vars.append("\"").append(name).append("\":\"");
+        for (char c : value) {
+          if (c == '"' || c == '\\') vars.push_back('\\');
+          vars.push_back(c);
+        }
+        vars.push_back('"');
       }
       if (bad_value) {
         skip(row_no, "bad variable value");
         continue;
       }
-      std::string text = vars.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      batch_bytes +=
-          subject_id.size() + external_id.size() + address.size() + match_key.size() + text.size();
-      batch.emplace_back(upload_id, row_no, std::move(subject_id), std::move(external_id),
-                         std::move(address), std::move(match_key), std::move(text));
-      if (batch.size() >= kUploadBatchRows || batch_bytes >= kUploadBatchBytes) flush();
+      vars.push_back('}');
+      batch.append(upload_id).push_back('\t');
+      batch.append(std::to_string(row_no)).push_back('\t');
+      AppendCopyField(batch, row.subject_id());
+      AppendCopyField(batch, row.external_id());
+      AppendCopyField(batch, address ? address->value : std::string());
+      AppendCopyField(batch, address ? address->match_key : std::string());
+      AppendCopyField(batch, vars);
+      batch.back() = '\n';
+      if (++batch_rows >= kUploadBatchRows || batch.size() >= kUploadBatchBytes) flush();
     }
   } while (next(&msg));
   flush();
+  if (writing.valid()) writing.get();
   return up;
 }
 
-v1::AddRecipientsResponse CampaignService::FinishUpload(const Caller& caller,
-                                                        const std::string& campaign_id,
-                                                        const std::string& upload_id,
-                                                        Channel channel, const std::string& topic,
-                                                        StagedUpload up, Timestamp now,
-                                                        const std::function<bool()>& cancelled) {
+v1::AddRecipientsResponse CampaignService::ReceiveUpload(const std::string& campaign_id,
+                                                         const std::string& upload_id,
+                                                         StagedUpload up,
+                                                         const std::function<bool()>& cancelled) {
   if (cancelled()) throw Error(ErrorCode::kUnavailable, "the stream was broken; nothing added");
-  auto skip = [&](int64_t row, const std::string& reason) {
-    ++up.skipped[reason];
-    if (up.errors.size() < kMaxReportedErrors) up.errors.emplace_back(row, reason);
-  };
-  auto conn = pool_.Acquire();
-  pqxx::work txn(conn->raw());
-  auto rows = conn->Exec(txn, kLockCampaign, campaign_id, ToIso8601(now));
-  if (rows.empty()) throw NotFound("campaign_id: campaign");
-  std::string status = rows[0][0].as<std::string>();
-  if (status == "cancelled" || status == "finished") {
-    throw FailedPrecondition("campaign_id: the campaign is " + status);
+  SkipReport report;
+  report.by_reason = up.skipped;
+  report.first = up.errors;
+  report.Trim();
+  const int64_t staged = up.received - report.Total();
+  {
+    auto conn = pool_.Acquire();
+    pqxx::work txn(conn->raw());
+    // Checked again at the end: the campaign may have ended while the client streamed. One
+    // ending after this is the resolver's to see.
+    auto rows = conn->Exec(txn, kCampaignForUpload, campaign_id);
+    if (rows.empty()) throw NotFound("campaign_id: campaign");
+    std::string status = rows[0][0].as<std::string>();
+    if (status == "cancelled" || status == "finished") {
+      throw FailedPrecondition("campaign_id: the campaign is " + status);
+    }
+    auto done = conn->Exec(txn, kReceiveUpload, upload_id, up.received, staged,
+                           report.ByReasonJson(), report.FirstJson(), ToIso8601(clock_.Now()));
+    if (done.affected_rows() != 1) {
+      throw Error(ErrorCode::kUnavailable,
+                "the upload was dropped as abandoned (over a day); nothing added, send again");
+    }
+    txn.commit();
   }
-  txn.exec(kStreamSettings);
-  txn.exec(kCreateStage);
-  conn->Exec(txn, kTakeUpload, upload_id);
-  conn->Exec(txn, kDropUpload, upload_id);
-
+  if (on_received_) on_received_();
   v1::AddRecipientsResponse resp;
   resp.set_received(up.received);
-  const int kind = channel == Channel::kEmail ? 1 : 2;
-  for (const auto& r : conn->Exec(txn, kUnknownGiven)) {
-    skip(r[0].as<int64_t>(), "unknown subject");
-  }
-  conn->Exec(txn, kResolveExternal, kind);
-  for (const auto& r : conn->Exec(txn, kUnresolved)) {
-    skip(r[0].as<int64_t>(), "unknown subject");
-  }
-  conn->Exec(txn, kPrimaryAddresses, kind);
-  for (const auto& r : conn->Exec(txn, kNoAddress)) {
-    skip(r[0].as<int64_t>(), "no address for the channel");
-  }
-  // Every received row is either staged or skipped, and every staged row not queued now is a
-  // duplicate (no count(*) pass over the stage).
-  int64_t skips = 0;
-  for (const auto& [reason, n] : up.skipped) skips += n;
-  int64_t valid = up.received - skips;
-  resp.set_added(ledger::EnqueueCampaignRecipients(*conn, txn, campaign_id, caller.client_id,
-                                                   static_cast<int>(channel), topic, now));
-  resp.set_duplicates(valid - resp.added());
-  int64_t total_skipped = 0;
-  for (const auto& [reason, n] : up.skipped) {
+  resp.set_upload_id(upload_id);
+  for (const auto& [reason, n] : report.by_reason) {
     (*resp.mutable_skipped_by_reason())[reason] = n;
-    total_skipped += n;
   }
-  resp.set_skipped(total_skipped);
-  std::sort(up.errors.begin(), up.errors.end());
-  for (size_t i = 0; i < up.errors.size() && i < kMaxReportedErrors; ++i) {
+  resp.set_skipped(report.Total());
+  for (const auto& [row, reason] : report.first) {
     auto* e = resp.add_errors();
-    e->set_row(up.errors[i].first);
-    e->set_reason(up.errors[i].second);
+    e->set_row(row);
+    e->set_reason(reason);
   }
+  return resp;
+}
+
+bool CampaignService::ResolveNextUpload() {
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  auto next = conn->Exec(txn, kNextUpload);
+  if (next.empty()) return false;
+  const std::string upload_id = next[0][0].as<std::string>();
+  const std::string campaign_id = next[0][1].as<std::string>();
+  const std::string client_id = next[0][2].as<std::string>();
+  SkipReport report = SkipReport::Parse(next[0][3].as<std::string>(), next[0][4].as<std::string>());
+  Timestamp now = clock_.Now();
+  // The campaign row, as every state change takes it: a cancel waits for this resolution or
+  // comes first, and then the rows are not queued.
+  auto campaign = conn->Exec(txn, kLockCampaign, campaign_id, ToIso8601(now));
+  const std::string status = campaign.empty() ? "cancelled" : campaign[0][0].as<std::string>();
+  int64_t added = 0;
+  if (status == "cancelled" || status == "finished") {
+    for (const auto& r : conn->Exec(txn, kDropUploadRows, upload_id)) {
+      report.Add(r[0].as<int64_t>(), "campaign " + status);
+    }
+  } else {
+    const auto channel = static_cast<Channel>(campaign[0][2].as<int>());
+    const std::string topic = campaign[0][3].as<std::string>();
+    txn.exec(kResolveSettings);
+    auto queued = ledger::EnqueueCampaignUpload(*conn, txn, upload_id, static_cast<int>(KindOf(channel)),
+                                                campaign_id, client_id,
+                                                static_cast<int>(channel), topic, now);
+    added = queued.added;
+    for (const auto& [row, reason] : queued.skipped) report.Add(row, reason);
+    conn->Exec(txn, kClearUploadRows, upload_id);
+  }
+  report.Trim();
+  auto received = conn->Exec(txn, kUpload, upload_id, campaign_id);
+  // Every received row is added, a duplicate or skipped (no count(*) pass over the stage).
+  const int64_t duplicates = received[0][2].as<int64_t>() - added - report.Total();
+  conn->Exec(txn, kResolvedUpload, upload_id, added, duplicates, report.ByReasonJson(),
+             report.FirstJson(), ToIso8601(clock_.Now()));
   txn.commit();
   // After a bulk load the planner still believes the outbox nearly empty and sorts every due
   // message for each claim instead of reading the due index in order (O(N) per batch).
-  // Autovacuum would analyze later; a campaign starting now would not wait for it.
-  if (resp.added() >= kAnalyzeAfterRows) {
+  // Autovacuum would analyze later; a campaign already running would not wait for it.
+  if (added >= kAnalyzeAfterRows) {
     try {
       pqxx::nontransaction analyze(conn->raw());
       analyze.exec0("ANALYZE messages");
@@ -593,7 +710,18 @@ v1::AddRecipientsResponse CampaignService::FinishUpload(const Caller& caller,
       log::Warn("could not analyze messages after a bulk load", {{"error_type", typeid(e).name()}});
     }
   }
-  return resp;
+  return true;
+}
+
+v1::RecipientUpload CampaignService::GetUpload(const Caller&,
+                                               const v1::GetRecipientUploadRequest& r) {
+  std::string campaign_id = validation::RequireUuid("campaign_id", r.campaign_id());
+  std::string upload_id = validation::RequireUuid("upload_id", r.upload_id());
+  auto conn = pool_.Acquire();
+  pqxx::nontransaction txn(conn->raw());  // one read: no BEGIN/COMMIT needed
+  auto rows = conn->Exec(txn, kUpload, upload_id, campaign_id);
+  if (rows.empty()) throw NotFound("upload_id: upload of this campaign");
+  return UploadFromRow(rows[0], campaign_id);
 }
 
 v1::Campaign CampaignService::Transition(
@@ -696,7 +824,11 @@ v1::Campaign CampaignService::Load(db::Connection& conn, pqxx::transaction_base&
   auto rows =
       conn.Exec(txn, kCampaignsWithCounts, std::string(), std::optional<std::string>(id), 1);
   if (rows.empty()) throw NotFound("campaign_id: campaign");
-  return CampaignFromRow(rows[0]);
+  v1::Campaign c = CampaignFromRow(rows[0]);
+  for (const auto& u : conn.Exec(txn, kUploadsOfCampaign, id)) {
+    *c.add_uploads() = UploadFromRow(u, id);
+  }
+  return c;
 }
 
 void CountCampaignComplaint(db::Connection& conn, pqxx::transaction_base& txn,

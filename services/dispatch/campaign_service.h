@@ -18,9 +18,10 @@ namespace herald::dispatch {
 
 // Campaigns: one content to many recipients on one topic and channel. Recipients are
 // bulk-loaded with COPY into an upload, one short transaction per batch while the client
-// streams, then resolved, de-duplicated and queued set-based in one transaction at the end
-// of the stream. The outbox claims a campaign's messages
-// only while it runs, through the same gate as every other message.
+// streams; the end of the stream answers with what was received, and a resolver (any
+// heraldd process, UploadResolver) then resolves, de-duplicates and queues the upload
+// set-based in one transaction. The outbox claims a campaign's messages only while it runs,
+// through the same gate as every other message.
 // A complaint report about one of the campaign's messages (counted once per message by the
 // caller): the campaign's complaint count feeds its complaint-rate stop.
 void CountCampaignComplaint(db::Connection& conn, pqxx::transaction_base& txn,
@@ -34,10 +35,18 @@ class CampaignService {
   v1::CreateCampaignResponse CreateCampaign(const Caller& caller,
                                             const v1::CreateCampaignRequest& r);
   // `next` fills the next stream message and returns false at the end of the stream;
-  // `cancelled` tells whether the stream was broken (then nothing is added).
+  // `cancelled` tells whether the stream was broken (then nothing is kept). Answers once the
+  // rows are stored; they are resolved later (ResolveNextUpload).
   v1::AddRecipientsResponse AddRecipients(
       const Caller& caller, const std::function<bool(v1::AddRecipientsRequest*)>& next,
       const std::function<bool()>& cancelled);
+  // Resolves the oldest received upload no other process is resolving: its rows become the
+  // campaign's messages, duplicates or skipped rows, and the upload keeps the report.
+  // Returns false when there was none.
+  bool ResolveNextUpload();
+  // Called after each upload is received (the resolver's wake-up), from the stream's thread.
+  void OnUploadReceived(std::function<void()> f) { on_received_ = std::move(f); }
+  v1::RecipientUpload GetUpload(const Caller& caller, const v1::GetRecipientUploadRequest& r);
   v1::Campaign Start(const Caller& caller, const std::string& campaign_id);
   v1::Campaign Pause(const Caller& caller, const std::string& campaign_id);
   v1::Campaign Resume(const Caller& caller, const std::string& campaign_id);
@@ -69,10 +78,9 @@ class CampaignService {
                            const std::vector<std::string>& declared, v1::AddRecipientsRequest& msg,
                            const std::function<bool(v1::AddRecipientsRequest*)>& next,
                            const std::string& campaign_id);
-  v1::AddRecipientsResponse FinishUpload(const Caller& caller, const std::string& campaign_id,
-                                         const std::string& upload_id, Channel channel,
-                                         const std::string& topic, StagedUpload up, Timestamp now,
-                                         const std::function<bool()>& cancelled);
+  v1::AddRecipientsResponse ReceiveUpload(const std::string& campaign_id,
+                                          const std::string& upload_id, StagedUpload up,
+                                          const std::function<bool()>& cancelled);
   v1::Campaign Load(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id);
   v1::Campaign Transition(const std::string& campaign_id, const char* verb,
                           const std::function<std::string(const std::string& status,
@@ -82,6 +90,7 @@ class CampaignService {
   const Clock& clock_;
   const TopicCatalog& topics_;
   const subscriptions::EligibilityGate& gate_;
+  std::function<void()> on_received_;
 };
 
 }  // namespace herald::dispatch

@@ -51,6 +51,13 @@ grpc::Status DispatchGrpcService::AddRecipients(
   });
 }
 
+grpc::Status DispatchGrpcService::GetRecipientUpload(grpc::ServerContext* ctx,
+                                                     const v1::GetRecipientUploadRequest* req,
+                                                     v1::RecipientUpload* resp) {
+  return runner_.Run(ctx, "GetRecipientUpload", req, resp,
+                     [&](const Caller& c) { *resp = campaigns_.GetUpload(c, *req); });
+}
+
 #define HERALD_CAMPAIGN_RPC(Rpc, Method)                                                       \
   grpc::Status DispatchGrpcService::Rpc(grpc::ServerContext* ctx, const v1::Rpc##Request* req, \
                                         v1::Campaign* resp) {                                  \

@@ -34,6 +34,9 @@ class DispatchGrpcService final : public v1::DispatchService::Service {
                               v1::Campaign* resp) override;
   grpc::Status CancelCampaign(grpc::ServerContext* ctx, const v1::CancelCampaignRequest* req,
                               v1::Campaign* resp) override;
+  grpc::Status GetRecipientUpload(grpc::ServerContext* ctx,
+                                  const v1::GetRecipientUploadRequest* req,
+                                  v1::RecipientUpload* resp) override;
   grpc::Status GetCampaign(grpc::ServerContext* ctx, const v1::GetCampaignRequest* req,
                            v1::Campaign* resp) override;
   grpc::Status ListCampaigns(grpc::ServerContext* ctx, const v1::ListCampaignsRequest* req,

@@ -36,6 +36,7 @@
 #include "services/dispatch/outbox/outbox.h"
 #include "services/dispatch/providers/provider_registry.h"
 #include "services/dispatch/throttle/shared_rate.h"
+#include "services/dispatch/upload_resolver.h"
 #include "services/dispatch/worker/dispatch_worker.h"
 #include "services/heraldd/herald_config.h"
 #include "services/heraldd/readiness.h"
@@ -469,6 +470,14 @@ int Serve(const HeraldConfig& config) {
     }
     http->Start();
   }
+  // Received recipient uploads are resolved by every process that takes them (api) or sends
+  // them (worker), so one left by a process that stopped is never stranded.
+  std::unique_ptr<dispatch::UploadResolver> upload_resolver;
+  if (config.core.roles.count("api") || config.core.roles.count("worker")) {
+    upload_resolver = std::make_unique<dispatch::UploadResolver>(campaigns);
+    campaigns.OnUploadReceived([r = upload_resolver.get()] { r->Wake(); });
+    upload_resolver->Start();
+  }
   std::unique_ptr<dispatch::DispatchWorker> worker;
   if (config.core.roles.count("worker")) {
     if (providers.empty()) log::Warn("worker role: no providers configured; messages wait");
@@ -553,6 +562,7 @@ int Serve(const HeraldConfig& config) {
     grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   }
   if (worker) worker->Stop();
+  if (upload_resolver) upload_resolver->Stop();
   if (privacy_job) privacy_job->Stop();
   if (crm_import_runner) crm_import_runner->Stop();
   if (crm_worker) crm_worker->Stop();

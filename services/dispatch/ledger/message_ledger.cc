@@ -52,33 +52,52 @@ constexpr db::Statement kCampaignHasChannel{"ledger.campaign_has_channel", R"sql
   SELECT EXISTS (SELECT 1 FROM messages WHERE campaign_id = $1::uuid AND channel = $2)
 )sql"};
 // The same insertion with and without the conflict arbiter (see above): kept as two texts
-// because the arbiter is what the first stream must not pay for.
-constexpr db::Statement kQueueStage{"ledger.queue_campaign_stage", R"sql(
-  INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key,
-    channel, topic, variables, status, next_attempt_at, created_at, updated_at)
-  SELECT (lpad(to_hex((extract(epoch FROM $5::timestamptz) * 1000)::bigint), 12, '0')
-      || '7' || p.r || lpad(to_hex(d.n % 4294967296), 8, '0'))::uuid,
-    $1::uuid, $2, nullif(d.subject_id, '')::uuid, d.address, d.match_key,
-    $3, $4, d.variables::jsonb, 'queued', $5, $5, $5
-  FROM (SELECT *, row_number() OVER () AS n
-        FROM (SELECT DISTINCT ON (match_key) * FROM recipients_stage
-              ORDER BY match_key, row_no) u) d,
-       (SELECT substr(h, 14, 3) || substr(h, 17, 8) AS r
-        FROM replace(gen_random_uuid()::text, '-', '') h) p
-  ON CONFLICT (campaign_id, channel, match_key) WHERE campaign_id IS NOT NULL DO NOTHING
+// because the arbiter is what the first stream must not pay for. The rows come from the
+// upload as its owner resolves them (herald_resolve_upload, inlined: one pass joins, inserts
+// and reports); the answer is the number added, and the skipped rows with their reasons (one
+// row with a NULL row number when none was skipped).
+constexpr db::Statement kQueueUpload{"ledger.queue_campaign_upload", R"sql(
+  WITH r AS MATERIALIZED (SELECT * FROM herald_resolve_upload($6::uuid, $7::smallint)),
+  ins AS (
+    INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key,
+      channel, topic, variables, status, next_attempt_at, created_at, updated_at)
+    SELECT (lpad(to_hex((extract(epoch FROM $5::timestamptz) * 1000)::bigint), 12, '0')
+        || '7' || p.r || lpad(to_hex(d.n % 4294967296), 8, '0'))::uuid,
+      $1::uuid, $2, d.subject_id, d.address, d.match_key,
+      $3, $4, d.variables::jsonb, 'queued', $5, $5, $5
+    FROM (SELECT *, row_number() OVER () AS n
+          FROM (SELECT DISTINCT ON (match_key) * FROM r
+                WHERE skip IS NULL
+                ORDER BY match_key, row_no) u) d,
+         (SELECT substr(h, 14, 3) || substr(h, 17, 8) AS r
+          FROM replace(gen_random_uuid()::text, '-', '') h) p
+    ON CONFLICT (campaign_id, channel, match_key) WHERE campaign_id IS NOT NULL DO NOTHING
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM ins), s.row_no, s.skip
+  FROM (SELECT 1) one
+  LEFT JOIN (SELECT row_no, skip FROM r WHERE skip IS NOT NULL) s ON true
 )sql"};
-constexpr db::Statement kQueueStageFresh{"ledger.queue_campaign_stage_fresh", R"sql(
-  INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key,
-    channel, topic, variables, status, next_attempt_at, created_at, updated_at)
-  SELECT (lpad(to_hex((extract(epoch FROM $5::timestamptz) * 1000)::bigint), 12, '0')
-      || '7' || p.r || lpad(to_hex(d.n % 4294967296), 8, '0'))::uuid,
-    $1::uuid, $2, nullif(d.subject_id, '')::uuid, d.address, d.match_key,
-    $3, $4, d.variables::jsonb, 'queued', $5, $5, $5
-  FROM (SELECT *, row_number() OVER () AS n
-        FROM (SELECT DISTINCT ON (match_key) * FROM recipients_stage
-              ORDER BY match_key, row_no) u) d,
-       (SELECT substr(h, 14, 3) || substr(h, 17, 8) AS r
-        FROM replace(gen_random_uuid()::text, '-', '') h) p
+constexpr db::Statement kQueueUploadFresh{"ledger.queue_campaign_upload_fresh", R"sql(
+  WITH r AS MATERIALIZED (SELECT * FROM herald_resolve_upload($6::uuid, $7::smallint)),
+  ins AS (
+    INSERT INTO messages (id, campaign_id, client_id, subject_id, address, match_key,
+      channel, topic, variables, status, next_attempt_at, created_at, updated_at)
+    SELECT (lpad(to_hex((extract(epoch FROM $5::timestamptz) * 1000)::bigint), 12, '0')
+        || '7' || p.r || lpad(to_hex(d.n % 4294967296), 8, '0'))::uuid,
+      $1::uuid, $2, d.subject_id, d.address, d.match_key,
+      $3, $4, d.variables::jsonb, 'queued', $5, $5, $5
+    FROM (SELECT *, row_number() OVER () AS n
+          FROM (SELECT DISTINCT ON (match_key) * FROM r
+                WHERE skip IS NULL
+                ORDER BY match_key, row_no) u) d,
+         (SELECT substr(h, 14, 3) || substr(h, 17, 8) AS r
+          FROM replace(gen_random_uuid()::text, '-', '') h) p
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM ins), s.row_no, s.skip
+  FROM (SELECT 1) one
+  LEFT JOIN (SELECT row_no, skip FROM r WHERE skip IS NOT NULL) s ON true
 )sql"};
 
 constexpr db::Statement kCancelCampaign{"ledger.cancel_campaign", R"sql(
@@ -368,13 +387,19 @@ std::string Enqueue(db::Connection& conn, pqxx::transaction_base& txn, const New
       .as<std::string>();
 }
 
-int64_t EnqueueCampaignRecipients(db::Connection& conn, pqxx::transaction_base& txn,
-                                  const std::string& campaign_id, const std::string& client_id,
-                                  int channel, const std::string& topic, Timestamp now) {
+QueuedUpload EnqueueCampaignUpload(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const std::string& upload_id, int address_kind,
+                                   const std::string& campaign_id, const std::string& client_id,
+                                   int channel, const std::string& topic, Timestamp now) {
   bool fresh = !conn.Exec(txn, kCampaignHasChannel, campaign_id, channel)[0][0].as<bool>();
-  auto added = conn.Exec(txn, fresh ? kQueueStageFresh : kQueueStage, campaign_id, client_id,
-                         channel, topic, ToIso8601(now));
-  return static_cast<int64_t>(added.affected_rows());
+  QueuedUpload out;
+  for (const auto& row : conn.Exec(txn, fresh ? kQueueUploadFresh : kQueueUpload, campaign_id,
+                                   client_id, channel, topic, ToIso8601(now), upload_id,
+                                   address_kind)) {
+    out.added = row[0].as<int64_t>();
+    if (!row[1].is_null()) out.skipped.emplace_back(row[1].as<int64_t>(), row[2].as<std::string>());
+  }
+  return out;
 }
 
 int64_t CancelCampaignMessages(db::Connection& conn, pqxx::transaction_base& txn,

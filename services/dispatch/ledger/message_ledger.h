@@ -5,6 +5,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -50,12 +51,19 @@ struct NewMessage {
 std::string Enqueue(db::Connection& conn, pqxx::transaction_base& txn, const NewMessage& m,
                     Timestamp now);
 
-// Queues a campaign's recipients from the stream's staging table `recipients_stage`
-// (distinct by match key; a recipient already queued for the campaign and channel is skipped).
-// The caller holds the campaign row FOR UPDATE. Returns how many messages were added.
-int64_t EnqueueCampaignRecipients(db::Connection& conn, pqxx::transaction_base& txn,
-                                  const std::string& campaign_id, const std::string& client_id,
-                                  int channel, const std::string& topic, Timestamp now);
+// Queues a received upload's rows as the campaign's messages, resolved by the upload's owner
+// (herald_resolve_upload): rows that cannot be sent to are not queued and come back with
+// their reasons, and of the rest one per match key (the first by row number) is queued,
+// unless the campaign already has a message to that recipient on the channel. Reads the
+// upload's rows and leaves them; the caller holds the campaign row FOR UPDATE.
+struct QueuedUpload {
+  int64_t added = 0;
+  std::vector<std::pair<int64_t, std::string>> skipped;  // row number, reason
+};
+QueuedUpload EnqueueCampaignUpload(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const std::string& upload_id, int address_kind,
+                                   const std::string& campaign_id, const std::string& client_id,
+                                   int channel, const std::string& topic, Timestamp now);
 
 // A cancelled campaign's messages that no worker holds: QUEUED and RETRYING become CANCELLED.
 int64_t CancelCampaignMessages(db::Connection& conn, pqxx::transaction_base& txn,
