@@ -459,7 +459,8 @@ herald::v1::RecipientUpload AwaitUpload(const std::shared_ptr<grpc::Channel>& ch
     auto st = stub->GetRecipientUpload(&ctx, r, &upload);
     if (!st.ok()) throw std::runtime_error("GetRecipientUpload: " + st.error_message());
     if (upload.state() == herald::v1::UPLOAD_RESOLVED) return upload;
-    if (std::chrono::steady_clock::now() > until) throw std::runtime_error("the upload was not resolved in time");
+    if (std::chrono::steady_clock::now() > until)
+      throw std::runtime_error("the upload was not resolved in time");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }

@@ -332,11 +332,20 @@ struct SkipReport {
 void AppendCopyField(std::string& out, std::string_view v) {
   for (char c : v) {
     switch (c) {
-      case '\\': out.append("\\\\"); break;
-      case '\t': out.append("\\t"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      default: out.push_back(c);
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      default:
+        out.push_back(c);
     }
   }
   out.push_back('\t');
@@ -642,7 +651,7 @@ v1::AddRecipientsResponse CampaignService::ReceiveUpload(const std::string& camp
                            report.ByReasonJson(), report.FirstJson(), ToIso8601(clock_.Now()));
     if (done.affected_rows() != 1) {
       throw Error(ErrorCode::kUnavailable,
-                "the upload was dropped as abandoned (over a day); nothing added, send again");
+                  "the upload was dropped as abandoned (over a day); nothing added, send again");
     }
     txn.commit();
   }
@@ -685,9 +694,9 @@ bool CampaignService::ResolveNextUpload() {
     const auto channel = static_cast<Channel>(campaign[0][2].as<int>());
     const std::string topic = campaign[0][3].as<std::string>();
     txn.exec(kResolveSettings);
-    auto queued = ledger::EnqueueCampaignUpload(*conn, txn, upload_id, static_cast<int>(KindOf(channel)),
-                                                campaign_id, client_id,
-                                                static_cast<int>(channel), topic, now);
+    auto queued = ledger::EnqueueCampaignUpload(*conn, txn, upload_id,
+                                                static_cast<int>(KindOf(channel)), campaign_id,
+                                                client_id, static_cast<int>(channel), topic, now);
     added = queued.added;
     for (const auto& [row, reason] : queued.skipped) report.Add(row, reason);
     conn->Exec(txn, kClearUploadRows, upload_id);

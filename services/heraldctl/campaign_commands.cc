@@ -1,4 +1,4 @@
-// `heraldctl campaign create|add-recipients|start|pause|resume|cancel|get|list`.
+// `heraldctl campaign create|add-recipients|get-upload|start|pause|resume|cancel|get|list`.
 #include "services/heraldctl/campaign_commands.h"
 
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "herald/v1/dispatch.grpc.pb.h"
@@ -94,10 +95,17 @@ void PrintCampaign(std::ostream& out, const v1::Campaign& c) {
                        {"started", FormatTime(c.has_started_time(), c.started_time())},
                        {"finished", FormatTime(c.has_finished_time(), c.finished_time())},
                        {"recipients", std::to_string(c.recipients())},
+                       {"waiting to be resolved", std::to_string(c.pending_recipients())},
                        {"progress", Percent(c.progress())},
                        {"complaints", std::to_string(c.complaints())}});
   PrintCounts(out, "by status", c.counts_by_status());
   PrintCounts(out, "by deny reason", c.counts_by_deny_reason());
+  for (const auto& u : c.uploads()) {
+    out << "upload " << u.id() << ": "
+        << (u.state() == v1::UPLOAD_RESOLVED ? "resolved" : "received") << ", " << u.received()
+        << " received, " << u.added() << " added, " << u.duplicates() << " duplicates, "
+        << u.skipped() << " skipped\n";
+  }
 }
 
 int Create(const Context& ctx, const Flags& f) {
@@ -165,6 +173,17 @@ class ProgressBar {
   int last_percent_ = -1;
 };
 
+// An upload's state and counts, without its errors.
+void PrintUpload(std::ostream& out, const v1::RecipientUpload& u) {
+  PrintKeyValues(out, {{"upload", u.id()},
+                       {"state", u.state() == v1::UPLOAD_RESOLVED ? "resolved" : "received"},
+                       {"received", std::to_string(u.received())},
+                       {"added", std::to_string(u.added())},
+                       {"duplicates", std::to_string(u.duplicates())},
+                       {"skipped", std::to_string(u.skipped())}});
+  for (const auto& [reason, n] : u.skipped_by_reason()) out << "  " << reason << ": " << n << '\n';
+}
+
 int AddRecipients(const Context& ctx, const Flags& f) {
   std::string campaign_id = f.Require("campaign-id");
   RecipientsCsv csv;
@@ -227,23 +246,58 @@ int AddRecipients(const Context& ctx, const Flags& f) {
   grpc::Status status = writer->Finish();
   bar.Done();
   if (!status.ok()) return Fail(status);
-  return Output(ctx, resp, [&] {
-    PrintKeyValues(std::cout, {{"received", std::to_string(resp.received())},
-                               {"added", std::to_string(resp.added())},
-                               {"duplicates", std::to_string(resp.duplicates())},
-                               {"skipped", std::to_string(resp.skipped())}});
-    for (const auto& [reason, n] : resp.skipped_by_reason()) {
-      std::cout << "  " << reason << ": " << n << '\n';
-    }
-    for (const auto& e : resp.errors()) {
-      // The server counts rows in stream order, which is the file's order.
-      size_t i = static_cast<size_t>(e.row() - 1);
-      std::string where = e.row() >= 1 && i < csv.lines.size()
-                              ? "line " + std::to_string(csv.lines[i])
-                              : "row " + std::to_string(e.row());
-      std::cout << where << ": " << e.reason() << '\n';
+  // The server counts rows in stream order, which is the file's order.
+  auto where = [&csv](int64_t row) {
+    size_t i = static_cast<size_t>(row - 1);
+    return row >= 1 && i < csv.lines.size() ? "line " + std::to_string(csv.lines[i])
+                                            : "row " + std::to_string(row);
+  };
+  if (f.Has("no-wait")) {
+    return Output(ctx, resp, [&] {
+      PrintKeyValues(std::cout, {{"upload", resp.upload_id()},
+                                 {"received", std::to_string(resp.received())},
+                                 {"skipped on receipt", std::to_string(resp.skipped())}});
+      for (const auto& [reason, n] : resp.skipped_by_reason()) {
+        std::cout << "  " << reason << ": " << n << '\n';
+      }
+      for (const auto& e : resp.errors()) std::cout << where(e.row()) << ": " << e.reason() << '\n';
+      std::cout << "resolving in the background: heraldctl campaign get-upload " << campaign_id
+                << " --upload-id " << resp.upload_id() << '\n';
+    });
+  }
+  // The rows are resolved in the background; their report is the upload's.
+  if (isatty(STDERR_FILENO)) std::cerr << "received " << resp.received() << " rows; resolving\n";
+  v1::GetRecipientUploadRequest ask;
+  ask.set_campaign_id(campaign_id);
+  ask.set_upload_id(resp.upload_id());
+  v1::RecipientUpload upload;
+  for (;;) {
+    grpc::ClientContext poll;
+    ctx.Prepare(&poll);
+    grpc::Status got = stub.GetRecipientUpload(&poll, ask, &upload);
+    if (!got.ok()) return Fail(got);
+    if (upload.state() == v1::UPLOAD_RESOLVED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return Output(ctx, upload, [&] {
+    PrintUpload(std::cout, upload);
+    for (const auto& e : upload.errors()) {
+      std::cout << where(e.row()) << ": " << e.reason() << '\n';
     }
   });
+}
+
+int GetUpload(const Context& ctx, const Flags& f) {
+  v1::GetRecipientUploadRequest req;
+  req.set_campaign_id(f.Require("campaign-id"));
+  req.set_upload_id(f.Require("upload-id"));
+  return Call(ctx, &DispatchService::Stub::GetRecipientUpload, req,
+              [](const v1::RecipientUpload& u) {
+                PrintUpload(std::cout, u);
+                for (const auto& e : u.errors()) {
+                  std::cout << "row " << e.row() << ": " << e.reason() << '\n';
+                }
+              });
 }
 
 // start, pause, resume, cancel and get take a campaign id and print the campaign.
@@ -285,7 +339,8 @@ Command CampaignCommand() {
   const std::string shows = "Prints the campaign with its counts.";
   Command group{"campaign",
                 "",
-                "Campaigns: create, add-recipients, start, pause, resume, cancel, get, list.",
+                "Campaigns: create, add-recipients, get-upload, start, pause, resume, cancel, get, "
+                "list.",
                 {},
                 nullptr};
   group.subcommands = {
@@ -315,11 +370,20 @@ Command CampaignCommand() {
       {"add-recipients",
        "--campaign-id ID [--file FILE] (default: standard input)",
        "Add recipients from a CSV file or standard input (a progress bar on a terminal).",
-       {campaign_id, {"file", "FILE", "the CSV file; - or none for standard input"}},
+       {campaign_id,
+        {"file", "FILE", "the CSV file; - or none for standard input"},
+        {"no-wait", "", "print what was received and leave the resolution to the background"}},
        AddRecipients,
        true,
        std::string(kRecipientsCsvHelp) +
-           "The whole input is one call: raise --timeout for large files.\n"},
+           "The whole input is one call: raise --timeout for large files. The rows are then\n"
+           "resolved in the background (CRM ids, primary addresses, duplicates); the command\n"
+           "waits for that and prints the upload's report, skipped rows by line.\n"},
+      {"get-upload",
+       "--campaign-id ID --upload-id U",
+       "Show an upload's report: received, added, duplicates, skipped rows by reason and row.",
+       {campaign_id, {"upload-id", "U", "the upload's id (add-recipients prints it)"}},
+       GetUpload},
       {"start",
        "--campaign-id ID",
        "Start a draft campaign (scheduled when it has a start time in the future).",

@@ -168,7 +168,12 @@ TEST(FaultMatrixClock, ClockJumpsForwardAndBackMidCampaign) {
         return true;
       },
       [] { return false; });
-  ASSERT_EQ(added.added(), static_cast<int64_t>(subjects.size()));
+  ASSERT_EQ(added.received(), static_cast<int64_t>(subjects.size()));
+  ASSERT_TRUE(campaigns.ResolveNextUpload());
+  v1::GetRecipientUploadRequest upload;
+  upload.set_campaign_id(campaign);
+  upload.set_upload_id(added.upload_id());
+  ASSERT_EQ(campaigns.GetUpload(scheduler, upload).added(), static_cast<int64_t>(subjects.size()));
 
   dispatch::DispatchWorker worker_a(outbox, providers, campaigns, registry, clock,
                                     options("clock-a"));

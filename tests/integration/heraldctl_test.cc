@@ -13,6 +13,7 @@
 #include <regex>
 #include <thread>
 
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/test_database.h"
 
@@ -142,6 +143,17 @@ TEST_F(HeraldctlTest, CampaignFromFilesRecipientsFromCsvAndStdinThroughItsLife) 
   EXPECT_THAT(out, MatchesRegex("(.|\n)*added: +1\n(.|\n)*"));
   EXPECT_THAT(out, MatchesRegex("(.|\n)*duplicates: +1\n(.|\n)*"));
   EXPECT_THAT(out, HasSubstr("line 4: unknown subject"));
+
+  // --no-wait answers with what was received; get-upload shows the report once resolved.
+  ASSERT_EQ(Ctl("campaign add-recipients --no-wait " + id, &out, "external_id,code\next-2,B2\n"), 0)
+      << out;
+  EXPECT_THAT(out, MatchesRegex("(.|\n)*received: +1\n(.|\n)*"));
+  std::smatch upload;
+  ASSERT_TRUE(std::regex_search(out, upload, std::regex("upload: +([0-9a-f-]{36})"))) << out;
+  const std::string get_upload = "campaign get-upload " + id + " --upload-id " + upload[1].str();
+  EXPECT_EVENTUALLY(Ctl(get_upload, &out) == 0 && out.find("resolved") != std::string::npos, 20000)
+      << out;
+  EXPECT_THAT(out, MatchesRegex("(.|\n)*duplicates: +1\n(.|\n)*"));
 
   // Bad input: a precise message naming the line, exit 2, nothing added.
   std::string bad = File("bad.csv", "external_id,code\next-4,X\next-5\next-6,Y\n");

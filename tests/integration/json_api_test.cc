@@ -18,6 +18,7 @@
 #include "herald/v1/dispatch.grpc.pb.h"
 #include "herald/v1/privacy.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/json_client.h"
 #include "tests/support/test_database.h"
@@ -529,6 +530,7 @@ TEST_F(JsonApiTest, J7_NdjsonUploadAddsEveryRowOrNone) {
   EXPECT_EQ(refused.status, 400);
   EXPECT_EQ(refused.Json()["message"], "line 2: rows[0].varables: unknown field");
   EXPECT_EQ(rows(), "0");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM campaign_uploads"), "0");
   std::string upload =
       Json{{"campaign_id", campaign}, {"rows", {{{"address", "a@example.com"}}}}}.dump() + "\n";
   for (int line = 0; line < 20; ++line) {
@@ -542,6 +544,20 @@ TEST_F(JsonApiTest, J7_NdjsonUploadAddsEveryRowOrNone) {
                         HeralddProcess::kSchedulerKey, {}, "application/x-ndjson");
   ASSERT_EQ(added.status, 200) << added.body;
   EXPECT_EQ(added.Json()["received"], "1001");
+  // The rows are resolved in the background; the upload's report says when, over JSON too.
+  const Json ask = {{"campaign_id", campaign}, {"upload_id", added.Json()["upload_id"]}};
+  Json report;
+  EXPECT_TRUE(testing::Eventually(
+      [&] {
+        auto got = Post("DispatchService", "GetRecipientUpload", ask.dump(),
+                        HeralddProcess::kSchedulerKey);
+        if (got.status != 200) return false;
+        report = got.Json();
+        return report["state"] == "UPLOAD_RESOLVED";
+      },
+      std::chrono::seconds(30)))
+      << report.dump();
+  EXPECT_EQ(report["added"], "1001");
   EXPECT_EQ(rows(), "1001");
 }
 

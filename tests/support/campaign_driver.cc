@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 
 #include "herald/v1/dispatch.grpc.pb.h"
+#include "tests/support/eventually.h"
 
 namespace herald::testing {
 
@@ -68,7 +69,9 @@ std::string StartCampaign(const HeralddProcess& server, const std::vector<std::s
     writer->WritesDone();
     auto status = writer->Finish();
     EXPECT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(added.added(), static_cast<int64_t>(subjects.size()));
+    EXPECT_EQ(added.received(), static_cast<int64_t>(subjects.size()));
+    EXPECT_EQ(AwaitUpload(server, created.campaign().id(), added.upload_id()).added(),
+              static_cast<int64_t>(subjects.size()));
   }
   grpc::ClientContext ctx;
   Authorize(ctx, HeralddProcess::kSchedulerKey);
@@ -78,6 +81,25 @@ std::string StartCampaign(const HeralddProcess& server, const std::vector<std::s
   auto status = stub->StartCampaign(&ctx, s, &started);
   EXPECT_TRUE(status.ok()) << status.error_message();
   return created.campaign().id();
+}
+
+v1::RecipientUpload AwaitUpload(const HeralddProcess& server, const std::string& campaign_id,
+                                const std::string& upload_id) {
+  auto stub = v1::DispatchService::NewStub(server.Channel());
+  v1::RecipientUpload upload;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        grpc::ClientContext ctx;
+        Authorize(ctx, HeralddProcess::kSchedulerKey);
+        v1::GetRecipientUploadRequest r;
+        r.set_campaign_id(campaign_id);
+        r.set_upload_id(upload_id);
+        auto status = stub->GetRecipientUpload(&ctx, r, &upload);
+        return status.ok() && upload.state() == v1::UPLOAD_RESOLVED;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(50)))
+      << "the upload was not resolved in 60 s";
+  return upload;
 }
 
 std::map<std::string, int> CapturedMessageIds(const SmtpCapture& sink) {

@@ -23,6 +23,10 @@ std::string StartCampaign(const HeralddProcess& server, const std::vector<std::s
                           double rate_per_second = 0, v1::Channel channel = v1::EMAIL);
 
 // Message ids (X-Herald-Message-Id) the sink received, with how often each arrived.
+// Polls GetRecipientUpload until the upload is resolved (a test failure after 60 s); returns
+// it.
+v1::RecipientUpload AwaitUpload(const HeralddProcess& server, const std::string& campaign_id,
+                                const std::string& upload_id);
 std::map<std::string, int> CapturedMessageIds(const SmtpCapture& sink);
 
 // The first column of the first row, as a number.

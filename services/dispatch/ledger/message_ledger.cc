@@ -36,23 +36,23 @@ constexpr db::Statement kEnqueue{"ledger.enqueue", R"sql(
 // counter in insertion order). Random v4 ids put every insertion into a random leaf of
 // messages_pkey; ordered ids append at its right edge, where PostgreSQL's btree skips the
 // descent. Rows are inserted in (match_key, row_no) order, which is also the order of the
-// campaign uniqueness index, so both indexes grow at one place per stream.
+// campaign uniqueness index, so both indexes grow at one place per upload.
 //
-// A campaign's first stream (nothing of the channel queued yet) inserts without ON CONFLICT:
+// A campaign's first upload (nothing of the channel queued yet) inserts without ON CONFLICT:
 // the speculative insertion behind ON CONFLICT DO NOTHING (a probe of the arbiter index, a
 // speculative-insertion lock and its confirmation per row) took about half of the statement.
 // This is safe because this is the only writer of campaign messages and its caller holds the
-// campaign row FOR UPDATE: no other stream of the campaign can add rows meanwhile, and the
-// stage is already distinct by match_key. Later streams keep ON CONFLICT;
+// campaign row FOR UPDATE: no other upload of the campaign can add rows meanwhile, and the
+// statement keeps one row per match_key (DISTINCT ON). Later uploads keep ON CONFLICT;
 // messages_campaign_recipient enforces uniqueness either way.
 //
 // Campaign messages get no history row when queued: their creation is created_at, and a
-// million-row stream would double its writes.
+// million-row upload would double its writes.
 constexpr db::Statement kCampaignHasChannel{"ledger.campaign_has_channel", R"sql(
   SELECT EXISTS (SELECT 1 FROM messages WHERE campaign_id = $1::uuid AND channel = $2)
 )sql"};
 // The same insertion with and without the conflict arbiter (see above): kept as two texts
-// because the arbiter is what the first stream must not pay for. The rows come from the
+// because the arbiter is what the first upload must not pay for. The rows come from the
 // upload as its owner resolves them (herald_resolve_upload, inlined: one pass joins, inserts
 // and reports); the answer is the number added, and the skipped rows with their reasons (one
 // row with a NULL row number when none was skipped).
@@ -393,9 +393,9 @@ QueuedUpload EnqueueCampaignUpload(db::Connection& conn, pqxx::transaction_base&
                                    int channel, const std::string& topic, Timestamp now) {
   bool fresh = !conn.Exec(txn, kCampaignHasChannel, campaign_id, channel)[0][0].as<bool>();
   QueuedUpload out;
-  for (const auto& row : conn.Exec(txn, fresh ? kQueueUploadFresh : kQueueUpload, campaign_id,
-                                   client_id, channel, topic, ToIso8601(now), upload_id,
-                                   address_kind)) {
+  for (const auto& row :
+       conn.Exec(txn, fresh ? kQueueUploadFresh : kQueueUpload, campaign_id, client_id, channel,
+                 topic, ToIso8601(now), upload_id, address_kind)) {
     out.added = row[0].as<int64_t>();
     if (!row[1].is_null()) out.skipped.emplace_back(row[1].as<int64_t>(), row[2].as<std::string>());
   }

@@ -10,6 +10,7 @@
 
 #include "services/dispatch/campaign_service.h"
 #include "services/dispatch/outbox/outbox.h"
+#include "services/dispatch/upload_resolver.h"
 #include "tests/services/subscriptions/registry_fixture.h"
 #include "tests/support/eventually.h"
 #include "tests/support/outbox.h"
@@ -45,9 +46,27 @@ class CampaignTest : public subscriptions::RegistryTest {
     return campaigns_->CreateCampaign(crm_, r).campaign();
   }
 
-  v1::AddRecipientsResponse Add(const std::string& campaign_id,
-                                const std::vector<v1::RecipientRow>& rows, int per_message = 3,
-                                bool break_stream = false) {
+  // Streams `rows` and resolves every received upload, as the resolver would; returns the
+  // upload's report.
+  v1::RecipientUpload Add(const std::string& campaign_id, const std::vector<v1::RecipientRow>& rows,
+                          int per_message = 3, bool break_stream = false) {
+    auto answer = Receive(campaign_id, rows, per_message, break_stream);
+    while (campaigns_->ResolveNextUpload()) {
+    }
+    return Upload(campaign_id, answer.upload_id());
+  }
+
+  v1::RecipientUpload Upload(const std::string& campaign_id, const std::string& upload_id) {
+    v1::GetRecipientUploadRequest r;
+    r.set_campaign_id(campaign_id);
+    r.set_upload_id(upload_id);
+    return campaigns_->GetUpload(crm_, r);
+  }
+
+  // The stream alone: AddRecipients' answer, nothing resolved yet.
+  v1::AddRecipientsResponse Receive(const std::string& campaign_id,
+                                    const std::vector<v1::RecipientRow>& rows, int per_message = 3,
+                                    bool break_stream = false) {
     size_t pos = 0;
     bool first = true;
     return campaigns_->AddRecipients(
@@ -342,6 +361,8 @@ TEST_F(CampaignTest, ListingAPageIsOneStatementWhateverItsSize) {
   ASSERT_EQ(listed.campaigns_size(), 6);
   for (const auto& c : listed.campaigns()) {
     auto got = campaigns_->Get(crm_, c.id());
+    EXPECT_EQ(got.uploads_size(), c.id() == first.id() || got.recipients() > 0 ? 1 : 0);
+    got.clear_uploads();  // a listing leaves them out (Campaign.uploads)
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(c, got))
         << c.DebugString() << "\nGet:\n"
         << got.DebugString();
@@ -414,13 +435,101 @@ TEST_F(CampaignTest, AStalledStreamHoldsNoConnectionAndNoCampaignLock) {
   go.set_value();
   stream.join();
   EXPECT_EQ(resp.received(), 4);
-  EXPECT_EQ(resp.added(), 2);
-  EXPECT_EQ(resp.duplicates(), 1);
-  EXPECT_EQ(resp.skipped_by_reason().at("bad address"), 1);
-  ASSERT_EQ(resp.errors_size(), 1);
-  EXPECT_EQ(resp.errors(0).row(), 2);
-  EXPECT_EQ(Count("campaign_uploads"), 0);
+  EXPECT_TRUE(small.ResolveNextUpload());
+  auto upload = Upload(c.id(), resp.upload_id());
+  EXPECT_EQ(upload.added(), 2);
+  EXPECT_EQ(upload.duplicates(), 1);
+  EXPECT_EQ(upload.skipped_by_reason().at("bad address"), 1);
+  ASSERT_EQ(upload.errors_size(), 1);
+  EXPECT_EQ(upload.errors(0).row(), 2);
+  EXPECT_EQ(Count("campaign_uploads"), 1);  // the report stays
   EXPECT_EQ(Count("campaign_upload_rows"), 0);
+}
+
+// B4: AddRecipients answers once the rows are stored; nothing is queued until the upload is
+// resolved, and the campaign shows the rows waiting meanwhile. The report then has every
+// received row added, a duplicate or skipped, the skips of receipt and of resolution merged
+// in row order.
+TEST_F(CampaignTest, TheAnswerComesBeforeResolutionAndTheReportAfter) {
+  std::string a = NewSubject("rc-a@example.com", "", "crm-rc-a");
+  auto c = Create("camp-receipt");
+  auto answer = Receive(c.id(), {Row("", "crm-nobody", ""), Row("", "", "not an address"),
+                                 Row("", "crm-rc-a", ""), Row(a, "", ""), Row("", "", "")});
+  EXPECT_EQ(answer.received(), 5);
+  EXPECT_EQ(answer.skipped(), 2);  // known on receipt: rows 2 and 5
+  EXPECT_EQ(answer.skipped_by_reason().at("bad address"), 1);
+  EXPECT_EQ(answer.skipped_by_reason().at("no recipient"), 1);
+  ASSERT_EQ(answer.errors_size(), 2);
+  EXPECT_EQ(answer.errors(0).row(), 2);
+  EXPECT_EQ(answer.errors(1).row(), 5);
+  EXPECT_EQ(Count("messages"), 0);
+  auto waiting = campaigns_->Get(crm_, c.id());
+  EXPECT_EQ(waiting.pending_recipients(), 3);
+  EXPECT_EQ(waiting.recipients(), 0);
+  ASSERT_EQ(waiting.uploads_size(), 1);
+  EXPECT_EQ(waiting.uploads(0).id(), answer.upload_id());
+  EXPECT_EQ(waiting.uploads(0).state(), v1::UPLOAD_RECEIVED);
+  EXPECT_EQ(waiting.uploads(0).errors_size(), 0);  // GetRecipientUpload has them
+  EXPECT_EQ(Upload(c.id(), answer.upload_id()).state(), v1::UPLOAD_RECEIVED);
+
+  EXPECT_TRUE(campaigns_->ResolveNextUpload());
+  EXPECT_FALSE(campaigns_->ResolveNextUpload());  // resolved once
+  auto upload = Upload(c.id(), answer.upload_id());
+  EXPECT_EQ(upload.state(), v1::UPLOAD_RESOLVED);
+  EXPECT_EQ(upload.received(), 5);
+  EXPECT_EQ(upload.added(), 1);
+  EXPECT_EQ(upload.duplicates(), 1);  // rows 3 and 4 are the same subject and address
+  EXPECT_EQ(upload.skipped(), 3);
+  EXPECT_EQ(upload.skipped_by_reason().at("unknown subject"), 1);
+  std::vector<int64_t> rows;
+  for (const auto& e : upload.errors()) rows.push_back(e.row());
+  EXPECT_THAT(rows, ::testing::ElementsAre(1, 2, 5));
+  EXPECT_TRUE(upload.has_resolve_time());
+  auto resolved = campaigns_->Get(crm_, c.id());
+  EXPECT_EQ(resolved.pending_recipients(), 0);
+  EXPECT_EQ(resolved.recipients(), 1);
+  EXPECT_EQ(resolved.uploads(0).state(), v1::UPLOAD_RESOLVED);
+  EXPECT_EQ(Count("campaign_upload_rows"), 0);
+
+  v1::GetRecipientUploadRequest wrong;
+  wrong.set_campaign_id(Create("camp-receipt-other").id());
+  wrong.set_upload_id(answer.upload_id());
+  try {
+    campaigns_->GetUpload(crm_, wrong);
+    ADD_FAILURE() << "another campaign's upload was shown";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+  }
+}
+
+// A campaign cancelled while its upload waits gets none of the upload's rows.
+TEST_F(CampaignTest, RowsOfACampaignCancelledBeforeResolutionAreNotQueued) {
+  std::string a = NewSubject("cx-a@example.com");
+  auto c = Create("camp-cancel-upload");
+  auto answer = Receive(c.id(), {Row(a, "", ""), Row("", "", "cx-b@example.com")});
+  campaigns_->Cancel(crm_, c.id());
+  EXPECT_TRUE(campaigns_->ResolveNextUpload());
+  auto upload = Upload(c.id(), answer.upload_id());
+  EXPECT_EQ(upload.state(), v1::UPLOAD_RESOLVED);
+  EXPECT_EQ(upload.added(), 0);
+  EXPECT_EQ(upload.skipped_by_reason().at("campaign cancelled"), 2);
+  EXPECT_EQ(Count("messages"), 0);
+  EXPECT_EQ(Count("campaign_upload_rows"), 0);
+}
+
+// An upload received by a process that stopped before resolving it is resolved by the
+// resolver of another (it looks for waiting uploads when idle, not only when woken).
+TEST_F(CampaignTest, AnotherProcesssResolverPicksUpAWaitingUpload) {
+  std::string a = NewSubject("pk-a@example.com");
+  auto c = Create("camp-pickup");
+  auto answer = Receive(c.id(), {Row(a, "", "")});
+  CampaignService other(*pool_, clock_, topics_, *gate_);
+  UploadResolver resolver(other);
+  resolver.Start(std::chrono::milliseconds(50));
+  EXPECT_EVENTUALLY(Upload(c.id(), answer.upload_id()).state() == v1::UPLOAD_RESOLVED, 20000);
+  resolver.Stop();
+  EXPECT_EQ(Upload(c.id(), answer.upload_id()).added(), 1);
+  EXPECT_EQ(Count("messages"), 1);
 }
 
 // Uploads go away with their stream however it ends, and one abandoned by a process that
@@ -449,6 +558,13 @@ TEST_F(CampaignTest, UploadsEndWithTheirStream) {
   campaigns_->AdvanceCampaigns();
   EXPECT_EQ(Count("campaign_uploads"), 0);
   EXPECT_EQ(Count("campaign_upload_rows"), 0);
+  // A received upload as old is not abandoned: it waits for a resolver.
+  auto waiting = Receive(c.id(), {Row(a, "", "")});
+  db_->Exec("UPDATE campaign_uploads SET started_at = started_at - interval '2 days'");
+  campaigns_->AdvanceCampaigns();
+  EXPECT_EQ(Count("campaign_uploads"), 1);
+  EXPECT_EQ(Count("campaign_upload_rows"), 1);
+  EXPECT_EQ(Upload(c.id(), waiting.upload_id()).state(), v1::UPLOAD_RECEIVED);
 }
 
 }  // namespace

@@ -65,7 +65,8 @@ class StandInSubscriptions final : public v1::SubscriptionService::Service {
   }
 };
 
-// Counts the messages of the stream and the rows in them.
+// Counts the messages of the stream and the rows in them; its upload id is the number of
+// messages of the call.
 class StandInDispatch final : public v1::DispatchService::Service {
  public:
   grpc::Status AddRecipients(grpc::ServerContext*,
@@ -78,7 +79,7 @@ class StandInDispatch final : public v1::DispatchService::Service {
       ++in_this_call;
       out->set_received(out->received() + r.rows_size());
     }
-    out->set_added(in_this_call);
+    out->set_upload_id(std::to_string(in_this_call));
     return grpc::Status::OK;
   }
   std::atomic<int> messages{0};
@@ -327,12 +328,12 @@ TEST_F(JsonApiTest, J7_AnUploadIsOneJsonMessageOrNdjsonLines) {
                       R"({"campaign_id": "c", "rows": [{"address": "a@example.com"}, {}]})", kKey);
   ASSERT_EQ(one.status, 200) << one.body;
   EXPECT_EQ(one.Json()["received"], "2");
-  EXPECT_EQ(one.Json()["added"], "1");  // one message
+  EXPECT_EQ(one.Json()["upload_id"], "1");  // one message
   std::string ndjson = "{\"campaign_id\": \"c\", \"rows\": [{}]}\r\n\n{\"rows\": [{}, {}]}\n";
   auto lines = PostJson(http_->port(), path, ndjson, kKey, {}, "application/x-ndjson");
   ASSERT_EQ(lines.status, 200) << lines.body;
   EXPECT_EQ(lines.Json()["received"], "3");
-  EXPECT_EQ(lines.Json()["added"], "2");
+  EXPECT_EQ(lines.Json()["upload_id"], "2");
 }
 
 TEST_F(JsonApiTest, J7_ABadLineSendsNothing) {

@@ -232,8 +232,9 @@ TEST(JsonCodecTest, J4_AnswersPrintEveryFieldByTheFixedOptions) {
   v1::AddRecipientsResponse counts;
   counts.set_received(3);
   (*counts.mutable_skipped_by_reason())["NO_CONSENT"] = 1;
-  EXPECT_EQ(PrintAnswer(counts), R"({"received":"3","added":"0","duplicates":"0","skipped":"0",)"
-                                 R"("skipped_by_reason":{"NO_CONSENT":"1"},"errors":[]})");
+  EXPECT_EQ(PrintAnswer(counts),
+            R"({"received":"3","skipped":"0",)"
+            R"("skipped_by_reason":{"NO_CONSENT":"1"},"errors":[],"upload_id":""})");
 }
 
 }  // namespace
