@@ -83,7 +83,8 @@ def skip_space_and_comments(src, i):
 
 
 def parse_initialiser(src, i):
-    """Parses `{ "name", <sql pieces> }` from just after the brace; returns the SQL pieces."""
+    """Parses `{ "name", <sql pieces> [, options] }` from just after the brace; returns the SQL
+    pieces (a comma ends them: what follows is a later member, e.g. plan_each_call)."""
     i = skip_space_and_comments(src, i)
     name = read_literal(src, i)
     if not name:
@@ -95,7 +96,7 @@ def parse_initialiser(src, i):
     pieces = []
     while True:
         i = skip_space_and_comments(src, i)
-        if i >= len(src) or src[i] == "}":
+        if i >= len(src) or src[i] == "}" or (src[i] == "," and pieces):
             return pieces
         lit = read_literal(src, i)
         if lit:

@@ -67,6 +67,18 @@ class CheckSqlTextTest(unittest.TestCase):
         self.assertIn("svc/a.cc:15:", found[0])
         self.assertIn("pieced together from 2 parts", found[0])
 
+    def test_a_later_member_is_not_sql(self):
+        self.write("svc/p.cc", textwrap.dedent('''\
+            constexpr db::Statement kLock{"rows.lock", R"sql(
+              SELECT 1 FROM address_gates WHERE address_key = ANY ($1::bytea[])
+            )sql", /*plan_each_call=*/true};
+            constexpr db::Statement kBad{"rows.bad", "SELECT 1 " "FROM t", true};
+            '''))
+        found = self.findings()
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("svc/p.cc:4:", found[0])
+        self.assertIn("pieced together from 2 parts", found[0])
+
     def test_macro_next_to_literal_fails(self):
         self.write("svc/m.h", textwrap.dedent('''\
             #define COMMON_SELECT "SELECT id FROM campaigns c"

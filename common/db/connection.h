@@ -24,15 +24,18 @@ class Connection {
   pqxx::connection& raw() { return conn_; }
   bool is_open() { return conn_.is_open(); }
 
-  // Runs a named statement in `txn`, preparing it on first use on this connection.
+  // Runs a named statement in `txn`, preparing it on first use on this connection (or
+  // planning it with its values on every call: Statement::plan_each_call).
   template <typename... Args>
   pqxx::result Exec(pqxx::transaction_base& txn, const Statement& stmt, Args&&... args) {
-    if (!prepared_.count(stmt.name)) {
+    if (!stmt.plan_each_call && !prepared_.count(stmt.name)) {
       conn_.prepare(stmt.name, stmt.sql);
       prepared_.insert(stmt.name);
     }
     auto start = std::chrono::steady_clock::now();
-    pqxx::result r = txn.exec_prepared(stmt.name, std::forward<Args>(args)...);
+    pqxx::result r = stmt.plan_each_call
+                         ? txn.exec_params(stmt.sql, std::forward<Args>(args)...)
+                         : txn.exec_prepared(stmt.name, std::forward<Args>(args)...);
     if (observer_) observer_(stmt.name, std::chrono::steady_clock::now() - start);
     return r;
   }

@@ -7,6 +7,13 @@ namespace herald::db {
 struct Statement {
   const char* name;
   const char* sql;
+  // Planned on every call with its values (an unnamed statement) instead of prepared once.
+  // For statements that join a parameter array to a table that grows fast from empty (a new
+  // database's first campaign): a prepared statement's generic plan, chosen while the table
+  // was small, kept scanning it whole for every call (a hash join over a sequential scan)
+  // until the next ANALYZE, so a campaign's cost per message grew with its size. Planning
+  // costs tens of microseconds a call; such statements run once per batch.
+  bool plan_each_call = false;
 };
 
 }  // namespace herald::db
