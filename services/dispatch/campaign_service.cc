@@ -536,12 +536,10 @@ CampaignService::StagedUpload CampaignService::StageUpload(
       txn.commit();
       return std::move(text);
     });
-    batch = std::move(spare);
+    batch = std::move(spare);  // keeps its capacity: it grew to a batch's size once
     batch.clear();
-    batch.reserve(kUploadBatchBytes + (kUploadBatchBytes >> 3));
     batch_rows = 0;
   };
-  batch.reserve(kUploadBatchBytes + (kUploadBatchBytes >> 3));
   std::string vars;
   do {
     if (!msg.campaign_id().empty() &&
