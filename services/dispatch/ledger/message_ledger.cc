@@ -199,7 +199,8 @@ constexpr db::Statement kAttempts{"ledger.attempts", R"sql(
   WHERE NOT EXISTS (SELECT 1 FROM message_attempts a
                     WHERE a.message_id = u.id AND a.number = u.number
                       AND a.started_at = u.started)
-)sql", /*plan_each_call=*/true};
+)sql",
+                                  /*plan_each_call=*/true};
 
 // Only the claim that still holds the message may complete it (its lease token, $9): a
 // reclaimed message belongs to its new claim, and a repeated completion (a commit whose

@@ -35,7 +35,8 @@ constexpr db::Statement kLockSubjectsForClaim{"gate_rows.lock_subjects_for_claim
   )
   ORDER BY id
   FOR SHARE
-)sql", /*plan_each_call=*/true};
+)sql",
+                                              /*plan_each_call=*/true};
 constexpr db::Statement kEnsureAddressRows{"gate_rows.ensure_address_rows", R"sql(
   INSERT INTO address_gates (address_key, version)
   SELECT decode(k, 'hex'), 0
@@ -50,7 +51,8 @@ constexpr db::Statement kLockAddressesForClaim{"gate_rows.lock_addresses_for_cla
   WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)
   ORDER BY address_key
   FOR SHARE
-)sql", /*plan_each_call=*/true};
+)sql",
+                                               /*plan_each_call=*/true};
 
 }  // namespace
 
