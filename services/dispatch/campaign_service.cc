@@ -626,7 +626,7 @@ CampaignService::StagedUpload CampaignService::StageUpload(
 
 v1::AddRecipientsResponse CampaignService::ReceiveUpload(const std::string& campaign_id,
                                                          const std::string& upload_id,
-                                                         StagedUpload up,
+                                                         const StagedUpload& up,
                                                          const std::function<bool()>& cancelled) {
   if (cancelled()) throw Error(ErrorCode::kUnavailable, "the stream was broken; nothing added");
   SkipReport report;

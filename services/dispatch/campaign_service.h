@@ -79,7 +79,7 @@ class CampaignService {
                            const std::function<bool(v1::AddRecipientsRequest*)>& next,
                            const std::string& campaign_id);
   v1::AddRecipientsResponse ReceiveUpload(const std::string& campaign_id,
-                                          const std::string& upload_id, StagedUpload up,
+                                          const std::string& upload_id, const StagedUpload& up,
                                           const std::function<bool()>& cancelled);
   v1::Campaign Load(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id);
   v1::Campaign Transition(const std::string& campaign_id, const char* verb,

@@ -277,9 +277,8 @@ class JsonApiTest : public ::testing::Test {
 
   JsonAnswer Post(const std::string& service, const std::string& method, const std::string& body,
                   const std::string& key = HeralddProcess::kAdminKey,
-                  std::map<std::string, std::string> headers = {}) {
-    return PostJson(server_->json_port(), "/v1/" + service + "/" + method, body, key,
-                    std::move(headers));
+                  const std::map<std::string, std::string>& headers = {}) {
+    return PostJson(server_->json_port(), "/v1/" + service + "/" + method, body, key, headers);
   }
 
   std::string NewSubject(const std::string& email) {

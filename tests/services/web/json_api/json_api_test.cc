@@ -114,10 +114,9 @@ class JsonApiTest : public ::testing::Test {
   }
 
   testing::JsonAnswer Check(const std::string& body,
-                            std::map<std::string, std::string> headers = {},
+                            const std::map<std::string, std::string>& headers = {},
                             const std::string& key = kKey) {
-    return PostJson(http_->port(), "/v1/SubscriptionService/CheckEligibility", body, key,
-                    std::move(headers));
+    return PostJson(http_->port(), "/v1/SubscriptionService/CheckEligibility", body, key, headers);
   }
 
   StandInSubscriptions subscriptions_;
