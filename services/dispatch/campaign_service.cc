@@ -351,6 +351,19 @@ void AppendCopyField(std::string& out, std::string_view v) {
   out.push_back('\t');
 }
 
+// The campaign an upload adds to (status, channel, topic, declared variables); NOT_FOUND, or
+// FAILED_PRECONDITION once it has ended.
+pqxx::row CampaignOpenForUpload(db::Connection& conn, pqxx::transaction_base& txn,
+                                const std::string& campaign_id) {
+  auto rows = conn.Exec(txn, kCampaignForUpload, campaign_id);
+  if (rows.empty()) throw NotFound("campaign_id: campaign");
+  std::string status = rows[0][0].as<std::string>();
+  if (status == "cancelled" || status == "finished") {
+    throw FailedPrecondition("campaign_id: the campaign is " + status);
+  }
+  return rows[0];
+}
+
 // One row of kUpload / kUploadsOfCampaign.
 v1::RecipientUpload UploadFromRow(const pqxx::row& row, const std::string& campaign_id) {
   v1::RecipientUpload u;
@@ -461,15 +474,10 @@ v1::AddRecipientsResponse CampaignService::AddRecipients(
   {
     auto conn = pool_.Acquire();
     pqxx::work txn(conn->raw());
-    auto rows = conn->Exec(txn, kCampaignForUpload, campaign_id);
-    if (rows.empty()) throw NotFound("campaign_id: campaign");
-    std::string status = rows[0][0].as<std::string>();
-    if (status == "cancelled" || status == "finished") {
-      throw FailedPrecondition("campaign_id: the campaign is " + status);
-    }
-    channel = static_cast<Channel>(rows[0][1].as<int>());
-    topic = rows[0][2].as<std::string>();
-    declared = ParseTextArray(rows[0][3].as<std::string>());
+    auto campaign = CampaignOpenForUpload(*conn, txn, campaign_id);
+    channel = static_cast<Channel>(campaign[1].as<int>());
+    topic = campaign[2].as<std::string>();
+    declared = ParseTextArray(campaign[3].as<std::string>());
     upload_id = conn->Exec(txn, kBeginUpload, campaign_id, caller.client_id, ToIso8601(now))[0][0]
                     .as<std::string>();
     txn.commit();
@@ -639,12 +647,7 @@ v1::AddRecipientsResponse CampaignService::ReceiveUpload(const std::string& camp
     pqxx::work txn(conn->raw());
     // Checked again at the end: the campaign may have ended while the client streamed. One
     // ending after this is the resolver's to see.
-    auto rows = conn->Exec(txn, kCampaignForUpload, campaign_id);
-    if (rows.empty()) throw NotFound("campaign_id: campaign");
-    std::string status = rows[0][0].as<std::string>();
-    if (status == "cancelled" || status == "finished") {
-      throw FailedPrecondition("campaign_id: the campaign is " + status);
-    }
+    CampaignOpenForUpload(*conn, txn, campaign_id);
     auto done = conn->Exec(txn, kReceiveUpload, upload_id, up.received, staged,
                            report.ByReasonJson(), report.FirstJson(), ToIso8601(clock_.Now()));
     if (done.affected_rows() != 1) {
