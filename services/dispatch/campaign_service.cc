@@ -172,7 +172,7 @@ constexpr db::Statement kDropStaleUploads{"recipients.drop_stale_uploads", R"sql
 )sql"};
 // The oldest received upload no other resolver holds.
 constexpr db::Statement kNextUpload{"recipients.next_upload", R"sql(
-  SELECT id::text, campaign_id::text, client_id, skipped::text, errors::text
+  SELECT id::text, campaign_id::text, client_id, skipped::text, errors::text, received
   FROM campaign_uploads
   WHERE state = 'received'
   ORDER BY received_at
@@ -681,6 +681,7 @@ bool CampaignService::ResolveNextUpload() {
   const std::string campaign_id = next[0][1].as<std::string>();
   const std::string client_id = next[0][2].as<std::string>();
   SkipReport report = SkipReport::Parse(next[0][3].as<std::string>(), next[0][4].as<std::string>());
+  const int64_t received = next[0][5].as<int64_t>();
   Timestamp now = clock_.Now();
   // The campaign row, as every state change takes it: a cancel waits for this resolution or
   // comes first, and then the rows are not queued.
@@ -703,9 +704,8 @@ bool CampaignService::ResolveNextUpload() {
     conn->Exec(txn, kClearUploadRows, upload_id);
   }
   report.Trim();
-  auto received = conn->Exec(txn, kUpload, upload_id, campaign_id);
   // Every received row is added, a duplicate or skipped (no count(*) pass over the stage).
-  const int64_t duplicates = received[0][2].as<int64_t>() - added - report.Total();
+  const int64_t duplicates = received - added - report.Total();
   conn->Exec(txn, kResolvedUpload, upload_id, added, duplicates, report.ByReasonJson(),
              report.FirstJson(), ToIso8601(clock_.Now()));
   txn.commit();

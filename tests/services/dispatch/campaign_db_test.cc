@@ -519,7 +519,7 @@ TEST_F(CampaignTest, RowsOfACampaignCancelledBeforeResolutionAreNotQueued) {
 
 // An upload received by a process that stopped before resolving it is resolved by the
 // resolver of another (it looks for waiting uploads when idle, not only when woken).
-TEST_F(CampaignTest, AnotherProcesssResolverPicksUpAWaitingUpload) {
+TEST_F(CampaignTest, AnotherProcessesResolverPicksUpAWaitingUpload) {
   std::string a = NewSubject("pk-a@example.com");
   auto c = Create("camp-pickup");
   auto answer = Receive(c.id(), {Row(a, "", "")});

@@ -334,11 +334,7 @@ TEST_F(OutboxTest, ProviderTextThatIsNotUtf8IsStoredSafely) {
 class OutboxLeaseTest : public OutboxTest {
  protected:
   Outcome Sent(const ClaimedMessage& m) {
-    Outcome o;
-    o.message_id = m.id;
-    o.attempt = m.attempt;
-    o.lease_token = m.lease_token;
-    o.provider = m.provider;
+    Outcome o = OutcomeOf(m);
     o.started = o.ended = clock_.Now();
     o.result.outcome = DeliveryOutcome::kSent;
     o.result.code = 250;
