@@ -77,7 +77,7 @@ TEST(DispatchRaceTest, OptOutsRacingACampaignAreHonouredFromTheirCommit) {
   std::shuffle(victims.begin(), victims.end(), rng);
   victims.resize(kOptOuts);
   std::map<std::string, int64_t> reported;  // subject -> in-flight count it was told
-  std::thread opt_outs([&] { reported = testing::OptOutWhileSending(server, victims); });
+  std::thread opt_outs([&] { reported = testing::OptOutWhileSending(server, *db, victims); });
   opt_outs.join();
   ASSERT_TRUE(Eventually(
       [&] {

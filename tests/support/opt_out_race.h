@@ -22,9 +22,10 @@ namespace herald::testing {
 void InstallStatusWitness(const TestDatabase& db);
 
 // Opts each of `subjects` out of all marketing through `api`, a few milliseconds apart at
-// random (a fixed seed); returns the in-flight count each answer reported. Every call must
-// succeed (a failure is a test failure).
-std::map<std::string, int64_t> OptOutWhileSending(const HeralddProcess& api,
+// random (a fixed seed), and after every tenth also a recipient whose message is in flight
+// (SENDING in `db`) at that moment; returns the in-flight count each answer reported, keyed
+// by every subject opted out. Every call must succeed (a failure is a test failure).
+std::map<std::string, int64_t> OptOutWhileSending(const HeralddProcess& api, const TestDatabase& db,
                                                   const std::vector<std::string>& subjects);
 
 struct OptOutRaceFindings {
