@@ -29,7 +29,7 @@ class IdempotencyKey {
   void Complete(Connection& conn, pqxx::transaction_base& txn, const nlohmann::json& response);
 
   // For a server-side function that claims and completes the key itself with
-  // herald_idempotency_claim / herald_idempotency_complete (migration V017), in one round
+  // herald_idempotency_claim / herald_idempotency_complete (migrations V017, V019), in one round
   // trip with its work. key() is empty when the call is not idempotent.
   const std::string& client_id() const { return client_id_; }
   const std::string& method() const { return method_; }

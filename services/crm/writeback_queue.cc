@@ -11,7 +11,7 @@ namespace {
 // A subject is linked when its external_id is a Creatio Contact Id: a GUID (the pattern in
 // every statement below).
 
-// The insert is herald_crm_mark_subject (migration V017), so the gate row's server-side lock
+// The insert is herald_crm_mark_subject (migrations V017, V019), so the gate row's server-side lock
 // (herald_lock_subject_for_change) marks with the same text.
 constexpr db::Statement kMarkSubject{"crm_outbox.mark_subject", R"sql(
   SELECT herald_crm_mark_subject($1::uuid, $2::timestamptz)
