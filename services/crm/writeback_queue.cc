@@ -16,17 +16,6 @@ namespace {
 constexpr db::Statement kMarkSubject{"crm_outbox.mark_subject", R"sql(
   SELECT herald_crm_mark_subject($1::uuid, $2::timestamptz)
 )sql"};
-constexpr db::Statement kMarkAddressOwners{"crm_outbox.mark_address_owners", R"sql(
-  INSERT INTO crm_outbox (subject_id, contact_id, enqueued_at, due_at)
-  SELECT DISTINCT s.id, lower(s.external_id)::uuid, $3::timestamptz, $3::timestamptz
-  FROM addresses a
-  JOIN subjects s ON s.id = a.subject_id
-  WHERE a.kind = $1 AND a.match_key = $2 AND s.state = 'active'
-    AND s.external_id
-      ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-  ON CONFLICT (subject_id)
-  DO UPDATE SET revision = crm_outbox.revision + 1
-)sql"};
 // Claims take turns (for the claiming transaction only, which is short): two workers
 // claiming at once from a short queue would otherwise split it between them and send two
 // part-filled $batch requests where one full one would do.
@@ -138,11 +127,6 @@ const char* StateName(StopReason reason) {
 void MarkSubject(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
                  Timestamp now) {
   conn.Exec(txn, kMarkSubject, subject_id, ToIso8601(now));
-}
-
-void MarkAddressOwners(db::Connection& conn, pqxx::transaction_base& txn, AddressKind kind,
-                       const std::string& match_key, Timestamp now) {
-  conn.Exec(txn, kMarkAddressOwners, static_cast<int>(kind), match_key, ToIso8601(now));
 }
 
 std::vector<ClaimedRow> ClaimDue(db::Connection& conn, pqxx::transaction_base& txn, int limit,

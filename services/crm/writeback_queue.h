@@ -25,9 +25,9 @@ namespace herald::crm {
 // changes cannot defeat the backoff) and a parked or dead row's state.
 void MarkSubject(db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
                  Timestamp now);
-// Marks every live linked subject owning the address (kind, match key).
-void MarkAddressOwners(db::Connection& conn, pqxx::transaction_base& txn, AddressKind kind,
-                       const std::string& match_key, Timestamp now);
+// Every live linked subject owning an address is marked by herald_crm_mark_address_owners
+// (migration V020), this queue's rule, which the gate rows' change of an address calls
+// server-side (gate_rows.h, LockAddressForChange).
 
 // One claimed row.
 struct ClaimedRow {

@@ -95,6 +95,9 @@ class SubscriptionRegistry {
                                        std::pair<int, std::string>* key = nullptr);
   std::vector<v1::Preference> BuildPreferences(db::Connection& conn, pqxx::transaction_base& txn,
                                                const std::string& subject_id);
+  // Every marketing topic x channel, from the subject's preference rows and its consented
+  // marketing channels (a bit per channel).
+  std::vector<v1::Preference> PreferencesOf(const PreferenceRows& rows, int channels) const;
   // Takes the subject's gate row for change (gate/gate_rows.h) and returns its consented
   // marketing channels; NOT_FOUND or FAILED_PRECONDITION when it cannot change.
   int LockSubjectForChange(db::Connection& conn, pqxx::transaction_base& txn,
@@ -117,8 +120,10 @@ class SubscriptionRegistry {
                                    const Caller& caller, const v1::OptOutRequest& r,
                                    const std::string& subject_id, Timestamp now,
                                    const db::IdempotencyKey& idem);
+  // The same for an opt-out by address.
   v1::OptOutResponse OptOutAddress(db::Connection& conn, pqxx::transaction_base& txn,
-                                   const Caller& caller, const v1::OptOutRequest& r, Timestamp now);
+                                   const Caller& caller, const v1::OptOutRequest& r, Timestamp now,
+                                   const db::IdempotencyKey& idem);
   // Validates an opt-out request; returns the subject id, or "" for an address opt-out.
   std::string CheckOptOut(const v1::OptOutRequest& r, Timestamp now) const;
   GateRequest CheckEligibilityRequestOf(const v1::CheckEligibilityRequest& r) const;

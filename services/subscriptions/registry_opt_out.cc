@@ -27,20 +27,26 @@ constexpr db::Statement kOptOutSubject{"opt_out.subject", R"sql(
     $1::uuid, $2::smallint, $3, $4::smallint, $5::text[], $6::smallint[],
     $7, $8, $9, decode($10, 'hex'), $11, $12::smallint, $13::timestamptz, $14::jsonb, $15::jsonb)
 )sql"};
-// The errors herald_opt_out_subject raises; each rolls its call back.
+// The errors herald_opt_out_subject (and, the first, herald_opt_out_address) raises; each
+// rolls its call back.
 constexpr const char* kKeyReusedState = "HR001";
 constexpr const char* kNoSubjectState = "HR002";
 constexpr const char* kNotChangeableState = "HR003";
 
-constexpr db::Statement kInFlightOfAddress{"messages.in_flight_of_address", R"sql(
-  SELECT count(*)
-  FROM messages
-  WHERE status = 'sending'
-    AND match_key = $1
-    AND channel = ANY($2::smallint[])
+// An opt-out by bare address is one call of herald_opt_out_address (migration V020): the
+// idempotency key, the address's gate row with its owners' CRM mark, whether a suppression
+// already covers the scope, the messages in SENDING to the address, the event and the
+// suppression, the answer stored with the key; the same order of locks as before.
+constexpr db::Statement kOptOutAddress{"opt_out.address", R"sql(
+  SELECT changed, in_flight
+  FROM herald_opt_out_address(
+    $1, decode($2, 'hex'), ARRAY(SELECT decode(k, 'hex') FROM unnest($3::text[]) AS k),
+    $4::smallint, $5, $6::smallint[], $7::smallint, $8,
+    $9::smallint, $10::smallint, $11, $12, $13, decode($14, 'hex'), $15, $16::smallint,
+    $17::timestamptz, $18::jsonb, $19::jsonb)
 )sql"};
 
-// The channels that reach an address of `kind`, as an array literal for kInFlightOfAddress.
+// The channels that reach an address of `kind`, as an array literal for kOptOutAddress.
 std::string ChannelsReaching(AddressKind kind) {
   std::vector<long long> channels;
   for (Channel c : kAllChannels) {
@@ -57,23 +63,10 @@ v1::OptOutResponse SubscriptionRegistry::OptOut(const Caller& caller, const v1::
   db::IdempotencyKey idem(caller, "OptOut", r.idempotency_key(), r);
 
   auto conn = pool_.Acquire();
-  if (!subject_id.empty()) {
-    // One statement, so no BEGIN and COMMIT of our own: it commits as it returns.
-    pqxx::nontransaction txn(conn->raw());
-    return OptOutSubject(*conn, txn, caller, r, subject_id, now, idem);
-  }
-  pqxx::work txn(conn->raw());
-  v1::OptOutResponse resp;
-  if (auto stored = idem.Claim(*conn, txn, now)) {
-    resp.set_changed((*stored)["changed"]);
-    resp.set_in_flight_messages((*stored)["in_flight"]);
-  } else {
-    resp = OptOutAddress(*conn, txn, caller, r, now);
-    idem.Complete(*conn, txn,
-                  {{"changed", resp.changed()}, {"in_flight", resp.in_flight_messages()}});
-  }
-  txn.commit();
-  return resp;
+  // One statement either way, so no BEGIN and COMMIT of our own: it commits as it returns.
+  pqxx::nontransaction txn(conn->raw());
+  if (!subject_id.empty()) return OptOutSubject(*conn, txn, caller, r, subject_id, now, idem);
+  return OptOutAddress(*conn, txn, caller, r, now, idem);
 }
 
 v1::OptOutResponse SubscriptionRegistry::OptOutWithin(db::Connection& conn,
@@ -81,9 +74,9 @@ v1::OptOutResponse SubscriptionRegistry::OptOutWithin(db::Connection& conn,
                                                       const Caller& caller,
                                                       const v1::OptOutRequest& r, Timestamp now) {
   std::string subject_id = CheckOptOut(r, now);
-  if (subject_id.empty()) return OptOutAddress(conn, txn, caller, r, now);
-  return OptOutSubject(conn, txn, caller, r, subject_id, now,
-                       db::IdempotencyKey(caller, "OptOut", "", r));
+  db::IdempotencyKey not_idempotent(caller, "OptOut", "", r);
+  if (subject_id.empty()) return OptOutAddress(conn, txn, caller, r, now, not_idempotent);
+  return OptOutSubject(conn, txn, caller, r, subject_id, now, not_idempotent);
 }
 
 std::string SubscriptionRegistry::CheckOptOut(const v1::OptOutRequest& r, Timestamp now) const {
@@ -186,7 +179,8 @@ v1::OptOutResponse SubscriptionRegistry::OptOutSubject(
 v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
                                                        pqxx::transaction_base& txn,
                                                        const Caller& caller,
-                                                       const v1::OptOutRequest& r, Timestamp now) {
+                                                       const v1::OptOutRequest& r, Timestamp now,
+                                                       const db::IdempotencyKey& idem) {
   auto res = validation::NormalizeAddress(r.address(), gate_.default_region());
   if (auto* err = std::get_if<validation::AddressError>(&res)) {
     throw InvalidArgument("address", err->message);
@@ -200,24 +194,13 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
   SuppressionScope scope{
       r.scope() == v1::ALL_MARKETING ? kAnyChannel : static_cast<int>(r.channel()),
       r.scope() == v1::TOPIC ? r.topic() : std::string()};
+  int reason = r.reason() == v1::SUPPRESSION_REASON_UNSPECIFIED ? v1::UNSUBSCRIBED : r.reason();
 
   crypto::SuppressionHash current = hasher_.Current(KindName(kind), address.match_key);
-  LockAddressForChange(conn, txn, crypto::ToHex(current.hash), kind, address.match_key, now);
-
   std::vector<std::string> all;
   for (const auto& h : hasher_.All(KindName(kind), address.match_key)) {
     all.push_back(crypto::ToHex(h.hash));
   }
-  int reason = r.reason() == v1::SUPPRESSION_REASON_UNSPECIFIED ? v1::UNSUBSCRIBED : r.reason();
-  v1::OptOutResponse resp;
-  bool covered =
-      CoveringSuppressionExists(conn, txn, all, scope, static_cast<SuppressionReason>(reason));
-  resp.set_changed(!covered);
-  resp.set_in_flight_messages(
-      conn.Exec(txn, kInFlightOfAddress, address.match_key, ChannelsReaching(kind))[0][0]
-          .as<int64_t>());
-  if (covered) return resp;
-
   nlohmann::json details = {
       {"scope", v1::OptOutScope_Name(r.scope())},
       {"kind", KindName(kind)},
@@ -231,14 +214,22 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
   nlohmann::json personal = {{"address", address.value}};
   if (!r.proof().ip().empty()) personal["ip"] = r.proof().ip();
   if (!r.proof().user_agent().empty()) personal["user_agent"] = r.proof().user_agent();
-  int64_t event_id =
-      AppendEvent(conn, txn,
-                  {std::nullopt, current.hash, EventType::kSuppressionAdded, caller.client_id,
-                   r.proof().source(), now, now, details, personal});
-  InsertSuppression(
-      conn, txn,
-      {current.key_id, crypto::ToHex(current.hash), scope, static_cast<SuppressionReason>(reason),
-       static_cast<int>(r.proof().source()), now, event_id});
+
+  pqxx::result rows;
+  try {
+    rows = conn.Exec(
+        txn, kOptOutAddress, current.key_id, crypto::ToHex(current.hash), db::ToArrayLiteral(all),
+        static_cast<int>(kind), address.match_key, ChannelsReaching(kind), scope.channel,
+        scope.topic, reason, kAnyChannel, caller.client_id, idem.method(), idem.key(),
+        idem.request_hash_hex(), std::string(EventTypeName(EventType::kSuppressionAdded)),
+        static_cast<int>(r.proof().source()), ToIso8601(now), details.dump(), personal.dump());
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == kKeyReusedState) throw AlreadyExists(db::IdempotencyKey::kKeyReused);
+    throw;
+  }
+  v1::OptOutResponse resp;
+  resp.set_changed(rows[0][0].as<bool>());
+  resp.set_in_flight_messages(rows[0][1].as<int64_t>());
   return resp;
 }
 

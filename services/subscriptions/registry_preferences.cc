@@ -1,5 +1,8 @@
 // Preferences per topic x channel: SetPreferences, GetPreferences.
+#include <regex>
+
 #include "common/db/idempotency.h"
+#include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/proto_time.h"
@@ -18,6 +21,23 @@ constexpr db::Statement kLoadPreferences{"preferences.load", R"sql(
   FROM preferences
   WHERE subject_id = $1::uuid
 )sql"};
+// SetPreferences is one call of herald_set_preferences (migration V021): the idempotency key,
+// the gate row, the consent check under it, each change's event and preference row, the
+// answer stored with the key, and the rows the response is built from.
+constexpr db::Statement kSetPreferences{"preferences.set", R"sql(
+  SELECT r_channels, r_channel, r_topic, r_subscribed, r_seq, r_updated_at
+  FROM herald_set_preferences(
+    $1::uuid, $2::text[], $3::smallint[], $4::boolean[], $5::jsonb, $6::smallint, $7, $8, $9,
+    decode($10, 'hex'), $11, $12::smallint, $13::timestamptz, $14::timestamptz, $15::jsonb)
+)sql"};
+// The errors herald_set_preferences raises; each rolls its call back.
+constexpr const char* kKeyReusedState = "HR001";
+constexpr const char* kNoSubjectState = "HR002";
+constexpr const char* kNotChangeableState = "HR003";
+constexpr const char* kMergedOnChangeState = "HR004";
+constexpr const char* kNoConsentState = "HR005";
+constexpr const char* kMergedOnReadState = "HR006";
+
 constexpr db::Statement kSubjectState{"subjects.consent_state", R"sql(
   SELECT state, marketing_channels
   FROM subjects
@@ -65,7 +85,11 @@ std::vector<v1::Preference> SubscriptionRegistry::BuildPreferences(db::Connectio
                     "; use that id");
   }
   int channels = state[0][1].as<int>();
-  PreferenceRows rows = LoadPreferences(conn, txn, subject_id);
+  return PreferencesOf(LoadPreferences(conn, txn, subject_id), channels);
+}
+
+std::vector<v1::Preference> SubscriptionRegistry::PreferencesOf(const PreferenceRows& rows,
+                                                                int channels) const {
   std::vector<v1::Preference> out;
   for (const auto& topic : topics_.MarketingTopicNames()) {
     for (Channel ch : kAllChannels) {
@@ -118,42 +142,74 @@ v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
   CheckedProof proof = CheckProof("proof", r.proof(), now, false);
   db::IdempotencyKey idem(caller, "SetPreferences", r.idempotency_key(), r);
 
+  std::vector<std::string> topics;
+  std::vector<long long> channels;
+  std::vector<std::string> subscribed;
+  nlohmann::json details = nlohmann::json::array();
+  for (const auto& c : changes) {
+    topics.push_back(c.topic);
+    channels.push_back(static_cast<long long>(c.channel));
+    subscribed.push_back(c.subscribed ? "t" : "f");
+    nlohmann::json d = {{"topic", c.topic},
+                        {"channel", ChannelName(c.channel)},
+                        {"subscribed", c.subscribed},
+                        {"form_id", proof.form_id}};
+    if (!proof.message_id.empty()) d["message_id"] = proof.message_id;
+    details.push_back(std::move(d));
+  }
+  nlohmann::json personal = nlohmann::json::object();
+  if (!proof.ip.empty()) personal["ip"] = proof.ip;
+  if (!proof.user_agent.empty()) personal["user_agent"] = proof.user_agent;
+  std::optional<std::string> personal_text;
+  if (!personal.empty()) personal_text = personal.dump();
+
   auto conn = pool_.Acquire();
-  pqxx::work txn(conn->raw());
-  if (!idem.Claim(*conn, txn, now)) {
-    int channels = LockSubjectForChange(*conn, txn, subject_id, now);
-    for (size_t i = 0; i < changes.size(); ++i) {
-      if (changes[i].subscribed && !(channels & (1 << static_cast<int>(changes[i].channel)))) {
-        throw FailedPrecondition("changes[" + std::to_string(i) +
-                                 "]: no marketing consent on that channel; record it first");
-      }
+  // One statement, so no BEGIN and COMMIT of our own: it commits as it returns.
+  pqxx::nontransaction txn(conn->raw());
+  pqxx::result result;
+  try {
+    result = conn->Exec(
+        txn, kSetPreferences, subject_id, db::ToArrayLiteral(topics), db::ToArrayLiteral(channels),
+        db::ToArrayLiteral(subscribed), details.dump(), kAnyChannel, caller.client_id,
+        idem.method(), idem.key(), idem.request_hash_hex(),
+        std::string(EventTypeName(EventType::kPreferenceChanged)), static_cast<int>(proof.source),
+        ToIso8601(proof.occurred_at), ToIso8601(now), personal_text);
+  } catch (const pqxx::sql_error& e) {
+    const std::string state = e.sqlstate();
+    if (state == kKeyReusedState) throw AlreadyExists(db::IdempotencyKey::kKeyReused);
+    if (state == kNoSubjectState) throw NotFound("subject_id: subject");
+    if (state == kNotChangeableState) {
+      throw FailedPrecondition("subject_id: the subject was destroyed or depersonalized");
     }
-    PreferenceRows rows = LoadPreferences(*conn, txn, subject_id);
-    for (const auto& c : changes) {
-      const PreferenceRow* current = Deciding(rows, c.channel, c.topic);
-      bool subscribed_now = !current || current->subscribed;
-      if (subscribed_now == c.subscribed) continue;  // no change, no event
-      nlohmann::json personal = nlohmann::json::object();
-      if (!proof.ip.empty()) personal["ip"] = proof.ip;
-      if (!proof.user_agent.empty()) personal["user_agent"] = proof.user_agent;
-      nlohmann::json details = {{"topic", c.topic},
-                                {"channel", ChannelName(c.channel)},
-                                {"subscribed", c.subscribed},
-                                {"form_id", proof.form_id}};
-      if (!proof.message_id.empty()) details["message_id"] = proof.message_id;
-      int64_t event_id =
-          AppendEvent(*conn, txn,
-                      {subject_id, std::nullopt, EventType::kPreferenceChanged, caller.client_id,
-                       proof.source, proof.occurred_at, now, details, personal});
-      conn->Exec(txn, kUpsertPreference, subject_id, static_cast<int>(c.channel), c.topic,
-                 c.subscribed, event_id, ToIso8601(now));
-      rows[{static_cast<int>(c.channel), c.topic}] = {c.subscribed, event_id, ToIso8601(now)};
+    if (state == kMergedOnChangeState || state == kMergedOnReadState) {
+      std::string message = "subject_id: the subject was merged into " +
+                            conn->Exec(txn, kMergedInto, subject_id)[0][0].as<std::string>() +
+                            "; use that id";
+      // A change is refused as before it; a repeat's answer is read, and reads of a merged
+      // subject are NOT_FOUND (M4).
+      if (state == kMergedOnReadState) throw Error(ErrorCode::kNotFound, message);
+      throw FailedPrecondition(message);
     }
-    idem.Complete(*conn, txn, nlohmann::json::object());
+    if (state == kNoConsentState) {
+      std::smatch m;
+      std::string text = e.what();
+      std::string field = std::regex_search(text, m, std::regex(R"(changes\[\d+\])"))
+                              ? m.str(0)
+                              : std::string("changes");
+      throw FailedPrecondition(field + ": no marketing consent on that channel; record it first");
+    }
+    throw;
+  }
+  int consented = 0;
+  PreferenceRows rows;
+  for (const auto& row : result) {
+    consented = row[0].as<int>();
+    if (row[1].is_null()) continue;
+    rows[{row[1].as<int>(), row[2].as<std::string>()}] = {row[3].as<bool>(), row[4].as<int64_t>(),
+                                                          row[5].as<std::string>()};
   }
   v1::SetPreferencesResponse resp;
-  for (auto& p : BuildPreferences(*conn, txn, subject_id)) *resp.add_preferences() = std::move(p);
-  txn.commit();
+  for (auto& p : PreferencesOf(rows, consented)) *resp.add_preferences() = std::move(p);
   return resp;
 }
 

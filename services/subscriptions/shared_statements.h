@@ -5,14 +5,6 @@
 namespace herald::subscriptions {
 
 // Statements used by more than one part of the registry.
-inline constexpr db::Statement kUpsertPreference{"preferences.upsert", R"sql(
-  INSERT INTO preferences (subject_id, channel, topic, subscribed, seq, updated_at)
-  VALUES ($1::uuid, $2, $3, $4, $5, $6)
-  ON CONFLICT (subject_id, channel, topic)
-  DO UPDATE SET subscribed = excluded.subscribed, seq = excluded.seq,
-                updated_at = excluded.updated_at
-)sql"};
-
 inline constexpr db::Statement kSubjectAddressKeys{"addresses.keys_of_subject", R"sql(
   SELECT kind, match_key
   FROM addresses

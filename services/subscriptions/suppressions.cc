@@ -7,21 +7,17 @@ namespace herald::subscriptions {
 namespace {
 
 // $5: the any-channel number.
+// The check and the insert are herald_suppression_covered and herald_insert_suppression
+// (migration V020), shared with the one-call opt-out by address.
 constexpr db::Statement kCovering{"suppressions.covering", R"sql(
-  SELECT 1
-  FROM suppressions
-  WHERE address_key IN (SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k)
-    AND lifted_at IS NULL
-    AND channel IN ($5, $2)
-    AND topic IN ('', $3)
-    AND reason = $4
-  LIMIT 1
+  SELECT herald_suppression_covered(
+    ARRAY(SELECT decode(k, 'hex') FROM unnest($1::text[]) AS k), $2::smallint, $3,
+    $4::smallint, $5::smallint)
 )sql"};
 constexpr db::Statement kInsert{"suppressions.insert", R"sql(
-  INSERT INTO suppressions (
-    key_id, address_key, channel, topic, reason, source, created_at, event_id
-  )
-  VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6, $7, $8)
+  SELECT herald_insert_suppression(
+    $1, decode($2, 'hex'), $3::smallint, $4, $5::smallint, $6::smallint, $7::timestamptz,
+    $8::bigint)
 )sql"};
 // $6 and $7: the reasons a consent never lifts; $8: the any-channel number.
 constexpr db::Statement kLiftByConsent{"suppressions.lift_by_consent", R"sql(
@@ -48,9 +44,10 @@ int Number(SuppressionReason r) { return static_cast<int>(r); }
 bool CoveringSuppressionExists(db::Connection& conn, pqxx::transaction_base& txn,
                                const std::vector<std::string>& key_hexes,
                                const SuppressionScope& scope, SuppressionReason reason) {
-  return !conn.Exec(txn, kCovering, db::ToArrayLiteral(key_hexes), scope.channel, scope.topic,
-                    Number(reason), kAnyChannel)
-              .empty();
+  return conn
+      .Exec(txn, kCovering, db::ToArrayLiteral(key_hexes), scope.channel, scope.topic,
+            Number(reason), kAnyChannel)[0][0]
+      .as<bool>();
 }
 
 void InsertSuppression(db::Connection& conn, pqxx::transaction_base& txn, const NewSuppression& s) {

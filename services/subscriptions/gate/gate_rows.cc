@@ -5,7 +5,6 @@
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
-#include "services/crm/writeback_queue.h"
 
 namespace herald::subscriptions {
 namespace {
@@ -16,11 +15,10 @@ constexpr db::Statement kLockSubjectForChange{"gate_rows.lock_subject_for_change
   SELECT state, blocked, revoked, marketing_channels
   FROM herald_lock_subject_for_change($1::uuid, $2::timestamptz)
 )sql"};
+// The bump (and, given the address, its owners' CRM mark) is herald_lock_address_for_change
+// (migration V020), shared with the one-call opt-out by address.
 constexpr db::Statement kLockAddressForChange{"gate_rows.lock_address_for_change", R"sql(
-  INSERT INTO address_gates (address_key, version)
-  VALUES (decode($1, 'hex'), 1)
-  ON CONFLICT (address_key)
-  DO UPDATE SET version = address_gates.version + 1
+  SELECT herald_lock_address_for_change(decode($1, 'hex'), $2::smallint, $3, $4::timestamptz)
 )sql"};
 
 constexpr db::Statement kLockSubjectsForClaim{"gate_rows.lock_subjects_for_claim", R"sql(
@@ -67,14 +65,14 @@ std::optional<SubjectGateRow> LockSubjectForChange(db::Connection& conn,
 
 void LockAddressForChange(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& key_hex) {
-  conn.Exec(txn, kLockAddressForChange, key_hex);
+  const std::optional<std::string> none;  // no address: no owners to mark
+  conn.Exec(txn, kLockAddressForChange, key_hex, none, none, none);
 }
 
 void LockAddressForChange(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& key_hex, AddressKind kind,
                           const std::string& match_key, Timestamp now) {
-  conn.Exec(txn, kLockAddressForChange, key_hex);
-  crm::MarkAddressOwners(conn, txn, kind, match_key, now);
+  conn.Exec(txn, kLockAddressForChange, key_hex, static_cast<int>(kind), match_key, ToIso8601(now));
 }
 
 void LockForClaim(db::Connection& conn, pqxx::transaction_base& txn,

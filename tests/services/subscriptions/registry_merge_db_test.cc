@@ -245,6 +245,12 @@ TEST_F(MergeTest, M4_TheMergedSubjectIsGoneAndPointsAtTheSurvivor) {
   prefs.set_subject_id(merged);
   EXPECT_EQ(CatchError([&] { registry_->GetPreferences(crm_, prefs); }).code(),
             ErrorCode::kNotFound);
+  // A change is refused with the survivor's id, and writes nothing.
+  int64_t events = Count("events");
+  Error set = CatchError([&] { Subscribe(merged, "webinars", v1::EMAIL); });
+  EXPECT_EQ(set.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(set.what(), HasSubstr("merged into " + survivor));
+  EXPECT_EQ(Count("events"), events);
 
   // The duplicate's external id leads to the survivor.
   v1::FindSubjectsRequest find;
