@@ -175,7 +175,7 @@ v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
         std::string(EventTypeName(EventType::kPreferenceChanged)), static_cast<int>(proof.source),
         ToIso8601(proof.occurred_at), ToIso8601(now), personal_text);
   } catch (const pqxx::sql_error& e) {
-    const std::string state = e.sqlstate();
+    const std::string& state = e.sqlstate();
     if (state == kKeyReusedState) throw AlreadyExists(db::IdempotencyKey::kKeyReused);
     if (state == kNoSubjectState) throw NotFound("subject_id: subject");
     if (state == kNotChangeableState) {
