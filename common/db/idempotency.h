@@ -29,8 +29,9 @@ class IdempotencyKey {
   void Complete(Connection& conn, pqxx::transaction_base& txn, const nlohmann::json& response);
 
   // For a server-side function that claims and completes the key itself with
-  // herald_idempotency_claim / herald_idempotency_complete (migrations V017, V019), in one round
-  // trip with its work. key() is empty when the call is not idempotent.
+  // herald_idempotency_claim (or herald_idempotency_claim_or_answer, V020) and
+  // herald_idempotency_complete (migrations V017, V019), in one round trip with its work.
+  // key() is empty when the call is not idempotent.
   const std::string& client_id() const { return client_id_; }
   const std::string& method() const { return method_; }
   const std::string& key() const { return key_; }

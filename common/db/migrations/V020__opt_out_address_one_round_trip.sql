@@ -5,6 +5,33 @@
 -- and the owners' C++ calls them too; herald_opt_out_address strings them together in the
 -- order the C++ steps took their locks.
 
+-- Owner: common/db/idempotency (IdempotencyKey's rule, as herald_opt_out_subject applies it).
+-- For the one-call writers: NULL when the call goes ahead (no key, or this call claimed it:
+-- complete it with herald_idempotency_complete before returning); otherwise the first call's
+-- answer, after waiting for it to commit. HR001: the key was used with another request.
+CREATE FUNCTION herald_idempotency_claim_or_answer(
+  p_client text, p_method text, p_key text, p_request_hash bytea, p_now timestamptz)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_claim record;
+BEGIN
+  IF p_key = '' THEN
+    RETURN NULL;
+  END IF;
+  SELECT c.claimed, c.same_request, c.response
+  INTO v_claim
+  FROM herald_idempotency_claim(p_client, p_method, p_key, p_request_hash, p_now) AS c;
+  IF v_claim.claimed THEN
+    RETURN NULL;
+  END IF;
+  IF NOT v_claim.same_request THEN
+    RAISE EXCEPTION 'idempotency_key: already used with a different request'
+      USING ERRCODE = 'HR001';
+  END IF;
+  RETURN v_claim.response;
+END
+$$;
+
 -- Owner: services/crm/writeback_queue (MarkAddressOwners). Marks for write-back every active,
 -- linked subject that has the address.
 CREATE FUNCTION herald_crm_mark_address_owners(
@@ -74,7 +101,7 @@ $$;
 
 -- Owner: services/subscriptions (registry_opt_out.cc, SubscriptionRegistry::OptOutAddress).
 -- An opt-out by bare address, in this order, which is the order the C++ steps took:
---   1. the idempotency key (as in herald_opt_out_subject), when p_key is not empty;
+--   1. the idempotency key (herald_idempotency_claim_or_answer), when p_key is not empty;
 --   2. the address's gate row under its current keyed hash p_address_key, with the CRM mark
 --      of the subjects that have it (herald_lock_address_for_change);
 --   3. whether a live suppression with this reason already covers the scope under any of
@@ -94,22 +121,14 @@ CREATE FUNCTION herald_opt_out_address(
   OUT changed boolean, OUT in_flight bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_claim record;
+  v_answer jsonb;
   v_event bigint;
 BEGIN
-  IF p_key <> '' THEN
-    SELECT c.claimed, c.same_request, c.response
-    INTO v_claim
-    FROM herald_idempotency_claim(p_client, p_method, p_key, p_request_hash, p_now) AS c;
-    IF NOT v_claim.claimed THEN
-      IF NOT v_claim.same_request THEN
-        RAISE EXCEPTION 'idempotency_key: already used with a different request'
-          USING ERRCODE = 'HR001';
-      END IF;
-      changed := (v_claim.response ->> 'changed')::boolean;
-      in_flight := (v_claim.response ->> 'in_flight')::bigint;
-      RETURN;
-    END IF;
+  v_answer := herald_idempotency_claim_or_answer(p_client, p_method, p_key, p_request_hash, p_now);
+  IF v_answer IS NOT NULL THEN
+    changed := (v_answer ->> 'changed')::boolean;
+    in_flight := (v_answer ->> 'in_flight')::bigint;
+    RETURN;
   END IF;
 
   PERFORM herald_lock_address_for_change(p_address_key, p_kind, p_match_key, p_now);

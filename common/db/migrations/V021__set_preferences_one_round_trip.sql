@@ -6,8 +6,8 @@
 -- Owner: services/subscriptions (registry_preferences.cc, SubscriptionRegistry::SetPreferences).
 -- Applies the changes (p_topics[i], p_channels[i], p_subscribed[i]; p_details->(i-1) the
 -- event's details of change i), in this order, which is the order the C++ steps took:
---   1. the idempotency key (as in herald_opt_out_subject), when p_key is not empty; a repeat
---      skips to 5;
+--   1. the idempotency key (herald_idempotency_claim_or_answer, V020), when p_key is not
+--      empty; a repeat skips to 5;
 --   2. the subject's gate row, taken for change with its CRM mark
 --      (herald_lock_subject_for_change);
 --   3. every change that subscribes needs marketing consent on its channel, checked under
@@ -34,26 +34,15 @@ RETURNS TABLE (
   r_updated_at text)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_claim record;
-  v_repeat boolean := false;
+  v_repeat boolean;
   v_state text;
   v_channels integer;
   v_now_subscribed boolean;
   v_event bigint;
   i integer;
 BEGIN
-  IF p_key <> '' THEN
-    SELECT c.claimed, c.same_request, c.response
-    INTO v_claim
-    FROM herald_idempotency_claim(p_client, p_method, p_key, p_request_hash, p_now) AS c;
-    IF NOT v_claim.claimed THEN
-      IF NOT v_claim.same_request THEN
-        RAISE EXCEPTION 'idempotency_key: already used with a different request'
-          USING ERRCODE = 'HR001';
-      END IF;
-      v_repeat := true;
-    END IF;
-  END IF;
+  v_repeat := herald_idempotency_claim_or_answer(
+    p_client, p_method, p_key, p_request_hash, p_now) IS NOT NULL;
 
   IF v_repeat THEN
     SELECT s.state, s.marketing_channels
