@@ -16,6 +16,7 @@ const config::Schema<HeraldConfig>& Schema() {
           .Add(&HeraldConfig::sms, inbound::sms::InboundSmsSection())
           .Add(&HeraldConfig::erasure, privacy::ErasureSection())
           .Add(&HeraldConfig::privacy, PrivacySection())
+          .Add(&HeraldConfig::capture, capture::CaptureSection())
           .Add(&HeraldConfig::crm, crm::CreatioSection())
           .Add(&HeraldConfig::tls, tls::TlsSection());
   return kSchema;

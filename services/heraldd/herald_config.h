@@ -6,6 +6,7 @@
 
 #include "common/config/config.h"
 #include "common/tls/tls_settings.h"
+#include "services/capture/capture_config.h"
 #include "services/crm/creatio_settings.h"
 #include "services/dispatch/dispatch_settings.h"
 #include "services/inbound/mail/inbound_mail_settings.h"
@@ -30,6 +31,7 @@ struct HeraldConfig {
   dispatch::DispatchSettings dispatch;
   privacy::ErasureSettings erasure;
   PrivacyConfig privacy;
+  capture::CaptureSettings capture;
   crm::CreatioSettings crm;
   tls::TlsSettings tls;
 };

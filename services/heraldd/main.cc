@@ -25,6 +25,8 @@
 #include "common/strict_int.h"
 #include "common/tls/grpc_credentials.h"
 #include "common/tls/server_context.h"
+#include "services/capture/capture_job.h"
+#include "services/capture/capture_service.h"
 #include "services/crm/creatio_client.h"
 #include "services/crm/crm_connector.h"
 #include "services/crm/grpc_service.h"
@@ -61,6 +63,7 @@
 #include "services/web/http_server.h"
 #include "services/web/json_api/json_api.h"
 #include "services/web/ops_routes.h"
+#include "services/web/recipient/capture_page.h"
 #include "services/web/recipient/privacy_confirmation_page.h"
 #include "services/web/recipient/recipient_pages.h"
 #include "services/web/tls_connection_io.h"
@@ -267,6 +270,10 @@ int Serve(const HeraldConfig& config) {
       pool, clock, confirmation_tokens, privacy_operations,
       std::chrono::hours(24) * config.privacy.confirmation_link_days);
   request_confirmation.SetRegistry(&registry);
+  // Consent capture: a form's pending request, its one confirmation, the consents it records.
+  privacy::ConfirmationTokens capture_tokens(link_ring, privacy::TokenPurpose::kConsentCapture);
+  capture::CaptureService capture_service(pool, clock, config.capture, topics, gate, registry,
+                                          capture_tokens, config.core.public_base_url);
   dispatch::ProviderRegistry providers(config.core.providers, config.core.home_jurisdictions,
                                        clock);
   // Provider limits and campaign pacing hold for every process of this database together. Two
@@ -404,6 +411,7 @@ int Serve(const HeraldConfig& config) {
   std::unique_ptr<subscriptions::RecipientLinks> recipient_links;
   std::unique_ptr<web::RecipientPages> recipient_pages;
   std::unique_ptr<web::PrivacyConfirmationPage> confirmation_page;
+  std::unique_ptr<web::CapturePage> capture_page;
   std::unique_ptr<web::HttpServer> http;
   std::unique_ptr<web::HttpServer> mail_http;
   if (config.core.roles.count("web")) {
@@ -419,7 +427,13 @@ int Serve(const HeraldConfig& config) {
     opts.rate_per_second = config.http.rate_limit_per_minute / 60.0;
     opts.rate_burst = config.http.rate_limit_burst;
     opts.trusted_proxies = config.http.trusted_proxies;
-    opts.limited_prefixes.push_back("/c/");  // privacy-request confirmation links
+    opts.limited_prefixes.push_back("/c/");   // privacy-request confirmation links
+    opts.limited_prefixes.push_back("/fc/");  // consent-capture confirmation links
+    // Consent forms get a bucket of their own, at the capture section's rate: a submission
+    // sends a message, so it is held to fewer per client than a page view.
+    opts.routes.push_back({"/f/", static_cast<size_t>(config.http.max_body_bytes),
+                           config.capture.per_ip_per_minute / 60.0,
+                           std::max(1.0, config.capture.per_ip_per_minute / 2.0)});
     http = std::make_unique<web::HttpServer>(opts);
     // SMS keyword replies and delivery receipts: /hooks/sms/{provider}/inbound|status.
     inbound_sms = std::make_unique<inbound::sms::InboundSmsService>(
@@ -440,6 +454,9 @@ int Serve(const HeraldConfig& config) {
     confirmation_page = std::make_unique<web::PrivacyConfirmationPage>(
         request_confirmation, link_csrf, config.core.public_base_url);
     confirmation_page->AddRoutes(*http);
+    capture_page = std::make_unique<web::CapturePage>(capture_service, link_csrf, clock,
+                                                      config.core.public_base_url);
+    capture_page->AddRoutes(*http);
     if (!config.inbound_mail.secret.empty()) {
       // The local MTA's listener: its own body limit (whole messages), and no per-client
       // limit, since every request carries the secret and a bounce storm must not be deferred.
@@ -520,6 +537,12 @@ int Serve(const HeraldConfig& config) {
     privacy_job->SetRetentionSweep(&retention_sweep, std::chrono::hours(1));
     privacy_job->Start();
   }
+  std::unique_ptr<capture::CaptureJob> capture_job;
+  if (config.core.roles.count("worker")) {
+    capture_job = std::make_unique<capture::CaptureJob>(
+        capture_service, std::chrono::seconds(config.capture.job_interval_s));
+    capture_job->Start();
+  }
   std::unique_ptr<crm::ImportRunner> crm_import_runner;
   if (crm_worker) {
     crm_worker->Start(config.crm.workers);
@@ -564,6 +587,7 @@ int Serve(const HeraldConfig& config) {
   if (worker) worker->Stop();
   if (upload_resolver) upload_resolver->Stop();
   if (privacy_job) privacy_job->Stop();
+  if (capture_job) capture_job->Stop();
   if (crm_import_runner) crm_import_runner->Stop();
   if (crm_worker) crm_worker->Stop();
   if (http) http->Stop();

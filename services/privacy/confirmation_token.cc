@@ -11,20 +11,23 @@
 namespace herald::privacy {
 namespace {
 
-constexpr char kVersion = 0x51;
-constexpr std::string_view kContext{"herald-privacy-confirmation\0", 28};
+constexpr std::string_view kPrivacyContext{"herald-privacy-confirmation\0", 28};
+constexpr std::string_view kCaptureContext{"herald-consent-capture\0", 23};
 constexpr size_t kMaxKeyId = 32;
 constexpr size_t kMaxTokenChars = 256;
 
-std::string Mac(const crypto::Key& key, std::string_view body) {
-  std::string input(kContext);
+std::string Mac(std::string_view context, const crypto::Key& key, std::string_view body) {
+  std::string input(context);
   input.append(body);
   return crypto::HmacSha256(key.secret, input);
 }
 
 }  // namespace
 
-ConfirmationTokens::ConfirmationTokens(crypto::KeyRing ring) : ring_(std::move(ring)) {
+ConfirmationTokens::ConfirmationTokens(crypto::KeyRing ring, TokenPurpose purpose)
+    : ring_(std::move(ring)),
+      version_(purpose == TokenPurpose::kConsentCapture ? 0x52 : 0x51),
+      context_(purpose == TokenPurpose::kConsentCapture ? kCaptureContext : kPrivacyContext) {
   const std::string id = ring_.newest().id;
   if (id.empty() || id.size() > kMaxKeyId) {
     throw std::invalid_argument("link keys: the newest key id must be 1..32 bytes");
@@ -36,7 +39,7 @@ std::string ConfirmationTokens::Sign(const std::string& request_id, Timestamp is
   if (!uuid) throw std::invalid_argument("request_id: not a UUID");
   const crypto::Key key = ring_.newest();
   std::string body;
-  body.push_back(kVersion);
+  body.push_back(version_);
   body.push_back(static_cast<char>(key.id.size()));
   body += key.id;
   body += *uuid;
@@ -44,13 +47,13 @@ std::string ConfirmationTokens::Sign(const std::string& request_id, Timestamp is
   for (int shift = 56; shift >= 0; shift -= 8) {
     body.push_back(static_cast<char>((static_cast<uint64_t>(secs) >> shift) & 0xff));
   }
-  return crypto::Base64UrlEncode(body + Mac(key, body));
+  return crypto::Base64UrlEncode(body + Mac(context_, key, body));
 }
 
 std::optional<ConfirmationClaims> ConfirmationTokens::Verify(std::string_view token) const {
   if (token.empty() || token.size() > kMaxTokenChars) return std::nullopt;
   auto raw = crypto::Base64UrlDecode(token);
-  if (!raw || raw->size() < 2 || (*raw)[0] != kVersion) return std::nullopt;
+  if (!raw || raw->size() < 2 || (*raw)[0] != version_) return std::nullopt;
   size_t k = static_cast<unsigned char>((*raw)[1]);
   if (k == 0 || k > kMaxKeyId || raw->size() != 2 + k + 16 + 8 + 32) return std::nullopt;
   std::string key_id = raw->substr(2, k);
@@ -61,7 +64,7 @@ std::optional<ConfirmationClaims> ConfirmationTokens::Verify(std::string_view to
   for (const auto& candidate : *keys) {
     if (candidate.id == key_id) key = &candidate;
   }
-  if (!key || !crypto::ConstantTimeEquals(Mac(*key, body), mac)) return std::nullopt;
+  if (!key || !crypto::ConstantTimeEquals(Mac(context_, *key, body), mac)) return std::nullopt;
   ConfirmationClaims claims;
   claims.request_id = validation::UuidFromBytes(raw->substr(2 + k, 16));
   uint64_t secs = 0;

@@ -26,11 +26,17 @@ struct ConfirmationClaims {
   Timestamp issued_at;     // whole seconds
 };
 
+// What a token confirms. Each purpose signs under its own version byte and context label
+// (0x52, "herald-consent-capture" for a double opt-in request), so a token of one purpose
+// never confirms the other.
+enum class TokenPurpose { kPrivacyRequest, kConsentCapture };
+
 // Immutable after construction; thread-safe.
 class ConfirmationTokens {
  public:
   // Throws std::invalid_argument when the newest key's id is empty or longer than 32 bytes.
-  explicit ConfirmationTokens(crypto::KeyRing ring);
+  explicit ConfirmationTokens(crypto::KeyRing ring,
+                              TokenPurpose purpose = TokenPurpose::kPrivacyRequest);
 
   // Throws std::invalid_argument unless request_id is a UUID.
   std::string Sign(const std::string& request_id, Timestamp issued_at) const;
@@ -40,6 +46,8 @@ class ConfirmationTokens {
 
  private:
   crypto::KeyRing ring_;
+  char version_;
+  std::string_view context_;
 };
 
 }  // namespace herald::privacy

@@ -34,7 +34,9 @@ enum class EventType {
   kPrivacyRequestReceived,  // a marker in an inbound e-mail, for privacy intake
   kPrivacyRequestOpened,
   kPrivacyRequestConfirmed,
-  kCrmCardReverted,  // Creatio's card allowed what Herald forbids; written back
+  kCrmCardReverted,   // Creatio's card allowed what Herald forbids; written back
+  kCaptureSubmitted,  // a consent form was submitted (the pending request)
+  kCaptureConfirmed,  // its confirmation link was POSTed
 };
 inline constexpr EventType kAllEventTypes[] = {
     EventType::kSubjectCreated,
@@ -57,6 +59,8 @@ inline constexpr EventType kAllEventTypes[] = {
     EventType::kPrivacyRequestOpened,
     EventType::kPrivacyRequestConfirmed,
     EventType::kCrmCardReverted,
+    EventType::kCaptureSubmitted,
+    EventType::kCaptureConfirmed,
 };
 constexpr const char* EventTypeName(EventType t) {
   switch (t) {
@@ -100,6 +104,10 @@ constexpr const char* EventTypeName(EventType t) {
       return "privacy_request.confirmed";
     case EventType::kCrmCardReverted:
       return "crm.card_reverted";
+    case EventType::kCaptureSubmitted:
+      return "capture.submitted";
+    case EventType::kCaptureConfirmed:
+      return "capture.confirmed";
   }
   return "?";
 }

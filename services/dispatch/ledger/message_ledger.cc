@@ -21,9 +21,10 @@ constexpr db::Statement kEnqueue{"ledger.enqueue", R"sql(
   WITH m AS (
     INSERT INTO messages (id, client_id, subject_id, address, match_key, channel, topic,
       subject_template, text_template, html_template, variables, status, deny_reason,
-      next_attempt_at, sms_encoding, sms_segments, reply_to_inbound, created_at, updated_at)
+      next_attempt_at, sms_encoding, sms_segments, reply_to_inbound, confirms_capture,
+      created_at, updated_at)
     VALUES (gen_random_uuid(), $1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11,
-      nullif($12, 0), $13, $14, $15, $16, $13, $13)
+      nullif($12, 0), $13, $14, $15, $16, $18::uuid, $13, $13)
     RETURNING id, status, deny_reason
   )
   INSERT INTO message_history (message_id, status, deny_reason, note, at)
@@ -300,6 +301,49 @@ constexpr db::Statement kScrubForErasure{"ledger.scrub_for_erasure", R"sql(
   SELECT (SELECT count(*) FROM m), (SELECT n FROM details)
 )sql"};
 
+// The confirmations of expired capture requests that no worker holds: a queued one is
+// cancelled, and each loses its address, content and provider texts as an erased
+// recipient's messages do. Returns the requests whose confirmation is held (left for later).
+constexpr db::Statement kForgetConfirmations{"ledger.forget_confirmations", R"sql(
+  WITH target AS (
+    SELECT m.id, m.status
+    FROM messages m
+    WHERE m.confirms_capture = ANY($1::uuid[])
+      AND m.status <> 'sending'
+      AND (m.lease_owner IS NULL OR m.lease_expires_at <= clock_timestamp())
+    FOR UPDATE
+  ),
+  m AS (
+    UPDATE messages m SET address = NULL, match_key = NULL, subject_template = NULL,
+      text_template = NULL, html_template = NULL, variables = '{}',
+      status = CASE WHEN t.status IN ('queued', 'retrying') THEN 'cancelled' ELSE m.status END,
+      next_attempt_at = CASE WHEN t.status IN ('queued', 'retrying') THEN NULL
+                             ELSE m.next_attempt_at END,
+      updated_at = $2
+    FROM target t
+    WHERE m.id = t.id
+    RETURNING m.id, t.status AS was
+  ),
+  c AS (
+    INSERT INTO message_history (message_id, status, note, at)
+    SELECT id, 'cancelled', $3, $2 FROM m WHERE was IN ('queued', 'retrying')
+  ),
+  a AS (
+    UPDATE message_attempts SET detail = '', sent_note = ''
+    WHERE message_id IN (SELECT id FROM m) AND (detail <> '' OR sent_note <> '')
+    RETURNING 1
+  ),
+  h AS (
+    UPDATE message_history SET note = ''
+    WHERE message_id IN (SELECT id FROM m) AND note <> ''
+    RETURNING 1
+  )
+  SELECT h.confirms_capture::text
+  FROM messages h
+  WHERE h.confirms_capture = ANY($1::uuid[])
+    AND h.id NOT IN (SELECT id FROM m)
+)sql"};
+
 // Settled: nothing will render or send this message again.
 constexpr db::Statement kPurgeSettledContent{"ledger.purge_settled_content", R"sql(
   WITH m AS (
@@ -384,7 +428,7 @@ std::string Enqueue(db::Connection& conn, pqxx::transaction_base& txn, const New
       .Exec(txn, kEnqueue, m.client_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,
             m.subject_template, m.text_template, m.html_template, m.variables_json,
             std::string(StatusText(m.status)), m.deny_reason, ToIso8601(now), m.sms_encoding,
-            m.sms_segments, m.reply_to_inbound, m.note)[0][0]
+            m.sms_segments, m.reply_to_inbound, m.note, m.confirms_capture)[0][0]
       .as<std::string>();
 }
 
@@ -593,6 +637,18 @@ Scrubbed ScrubForErasure(db::Connection& conn, pqxx::transaction_base& txn, cons
 int64_t PurgeSettledContent(db::Connection& conn, pqxx::transaction_base& txn, Timestamp cutoff,
                             int64_t limit) {
   return conn.Exec(txn, kPurgeSettledContent, ToIso8601(cutoff), limit)[0][0].as<int64_t>();
+}
+
+std::vector<std::string> ForgetCaptureConfirmations(db::Connection& conn,
+                                                    pqxx::transaction_base& txn,
+                                                    const std::vector<std::string>& request_ids,
+                                                    Timestamp now) {
+  std::vector<std::string> held;
+  for (const auto& r : conn.Exec(txn, kForgetConfirmations, db::ToArrayLiteral(request_ids),
+                                 ToIso8601(now), std::string(kExpiredCaptureNote))) {
+    held.push_back(r[0].as<std::string>());
+  }
+  return held;
 }
 
 int64_t ScrubErasedMessages(db::Connection& conn, pqxx::transaction_base& txn, int64_t limit) {

@@ -45,6 +45,9 @@ struct NewMessage {
   std::optional<int> sms_segments;
   std::optional<int64_t> reply_to_inbound;  // a keyword reply: the inbound SMS it answers
   std::string note;                         // the history row's note
+  // The confirmation of this pending capture request (a UUID); at most one message per
+  // request ever exists (a second Enqueue violates messages_confirms_capture).
+  std::optional<std::string> confirms_capture;
 };
 
 // Inserts the message and its first history row; returns its id.
@@ -174,6 +177,15 @@ Scrubbed ScrubForErasure(db::Connection& conn, pqxx::transaction_base& txn, cons
 // `cutoff`; returns how many messages.
 int64_t PurgeSettledContent(db::Connection& conn, pqxx::transaction_base& txn, Timestamp cutoff,
                             int64_t limit);
+// Expired capture requests (`request_ids`, UUIDs): their confirmations that no worker holds
+// are cancelled when still queued, and lose address, content and provider texts. Returns the
+// requests whose confirmation a worker holds now (try again once its lease ends).
+inline constexpr char kExpiredCaptureNote[] = "capture request expired";
+std::vector<std::string> ForgetCaptureConfirmations(db::Connection& conn,
+                                                    pqxx::transaction_base& txn,
+                                                    const std::vector<std::string>& request_ids,
+                                                    Timestamp now);
+
 // Retention: up to `limit` settled messages of erased subjects still carrying an address or
 // content (they were held when the subject was erased, and their lease has ended or run out
 // by PostgreSQL's clock); returns how many.

@@ -28,7 +28,8 @@ constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
   WITH due AS (
     SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,
       m.attempts, m.subject_template, m.text_template, m.html_template, m.variables,
-      m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound
+      m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound,
+      m.confirms_capture
     FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
     WHERE m.status IN ('queued', 'retrying') AND m.next_attempt_at <= $1
       AND (m.campaign_id IS NULL OR c.status IN ('running', 'cancelled'))
@@ -39,7 +40,8 @@ constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
   expired AS (
     SELECT m.id, m.campaign_id, m.subject_id, m.address, m.match_key, m.channel, m.topic,
       m.attempts, m.subject_template, m.text_template, m.html_template, m.variables,
-      m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound
+      m.status, m.first_attempt_at, m.next_attempt_at, m.reply_to_inbound,
+      m.confirms_capture
     FROM messages m
     WHERE $3 AND m.status = 'sending' AND m.lease_expires_at <= (SELECT clock_timestamp())
     ORDER BY m.lease_expires_at
@@ -54,7 +56,8 @@ constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
     coalesce(s.surname, ''), coalesce(s.given_name, ''), coalesce(s.patronymic, ''),
     coalesce(s.locale, ''), coalesce(c.rate_per_second, 0), coalesce(c.status, ''),
     coalesce(d.first_attempt_at, $1::timestamptz)::text, d.reply_to_inbound,
-    (SELECT i.provider FROM inbound_sms i WHERE i.id = d.reply_to_inbound)
+    (SELECT i.provider FROM inbound_sms i WHERE i.id = d.reply_to_inbound),
+    d.confirms_capture::text
   FROM d
     LEFT JOIN campaigns c ON c.id = d.campaign_id
     LEFT JOIN subjects s ON s.id = d.subject_id
@@ -165,8 +168,9 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     std::string campaign_status;
     Timestamp first_attempt;
     bool expired = false;
-    std::optional<int64_t> reply_to_inbound;  // a keyword reply: the gate's exception
-    std::string reply_provider;               // the provider its keyword came in by
+    std::optional<int64_t> reply_to_inbound;      // a keyword reply: the gate's exception
+    std::string reply_provider;                   // the provider its keyword came in by
+    std::optional<std::string> confirms_capture;  // a capture confirmation: exception two
   };
   std::vector<Row> batch;
   for (const auto& r : rows) {
@@ -195,6 +199,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     row.expired = now - row.first_attempt > retry_.max_age || row.m.attempt > retry_.max_attempts;
     if (!r[20].is_null()) row.reply_to_inbound = r[20].as<int64_t>();
     if (!r[21].is_null()) row.reply_provider = r[21].as<std::string>();
+    if (!r[22].is_null()) row.confirms_capture = r[22].as<std::string>();
     batch.push_back(std::move(row));
   }
 
@@ -214,6 +219,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     g.address = row.m.address;
     g.channel = row.m.channel;
     g.reply_to_inbound = row.reply_to_inbound;
+    g.confirms_capture = row.confirms_capture;
     g.now = now;
     g.topic = topics_.Find(row.m.topic);
     // A topic removed from config: the message cannot be decided; it fails below.

@@ -117,6 +117,9 @@ Verdict Judge(const GateFacts& facts) {
              DecidingFact::kAddress, nullptr);
   }
   for (const auto& s : facts.subjects) Consider(answer, SubjectRule(s, facts), FactOf(s), &s);
+  // Only service topics carry the fact, and below NO_CONSENT only marketing rules remain, so
+  // a NO_CONSENT answer here means nothing else refused the confirmation.
+  if (facts.capture_confirmation && answer.reason == DenyReason::kNoConsent) return Verdict{};
   return answer;
 }
 

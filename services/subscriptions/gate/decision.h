@@ -40,6 +40,9 @@ struct GateFacts {
   // The message answers an inbound SMS keyword (STOP/START/HELP) recorded within the last
   // 24 hours, and goes to the number that sent it (DESIGN "One exception").
   bool keyword_reply = false;
+  // The message is the confirmation of a pending double opt-in request, to the address
+  // that request gave, within its validity (DESIGN "Exception two"; service topics only).
+  bool capture_confirmation = false;
   // The explicit subject and every other live subject that owns the address (fail safe).
   std::vector<SubjectFacts> subjects;
 };
@@ -66,6 +69,9 @@ struct Verdict {
 // has just suppressed the number), but INVALID_ADDRESS, SUBJECT_DESTROYED and
 // SUBJECT_BLOCKED still deny it: a destroyed or blocked subject's number is not processed
 // for any purpose, even a confirmation.
+//
+// A capture confirmation overrides NO_CONSENT and nothing else: an invalid, suppressed,
+// destroyed, blocked, revoked or cross-border-refused recipient still gets nothing (CAP-2).
 Verdict Judge(const GateFacts& facts);
 inline DenyReason Decide(const GateFacts& facts) { return Judge(facts).reason; }
 

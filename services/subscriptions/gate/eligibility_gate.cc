@@ -107,6 +107,20 @@ constexpr db::Statement kKeywordReply{"gate.keyword_reply", R"sql(
     AND i.received_at > r.now - $5::interval
 )sql"};
 
+// Capture confirmations: the request is pending and valid at the decision time, and this is
+// its channel and the address it gave (DESIGN "Exception two").
+constexpr db::Statement kCaptureConfirmation{"gate.capture_confirmation", R"sql(
+  SELECT r.idx
+  FROM unnest($1::int[], $2::uuid[], $3::smallint[], $4::text[], $5::timestamptz[])
+    AS r(idx, request_id, channel, match_key, now)
+  JOIN capture_requests c ON c.id = r.request_id
+    AND c.status = 'pending'
+    AND c.channel = r.channel
+    AND c.match_key = r.match_key
+    AND c.submitted_at <= r.now
+    AND c.expires_at > r.now
+)sql"};
+
 // The matrix's subjects: one row per (address slot, subject), the explicit subject and every
 // live owner of the slot's address, with the facts that do not depend on channel or topic.
 // Each of them owns the slot's address when it has one (it is the explicit subject's own
@@ -352,6 +366,26 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
                   db::ToArrayLiteral(k_keys), db::ToArrayLiteral(k_now),
                   std::to_string(kKeywordReplyWindow.count()) + " hours");
     for (const auto& row : rows) facts[row[0].as<size_t>()].keyword_reply = true;
+  }
+
+  // 5. Capture confirmations (service topics), to the address the request gave.
+  std::vector<long long> c_idx;
+  std::vector<std::string> c_request, c_channel, c_key, c_now;
+  for (size_t i = 0; i < n; ++i) {
+    const GateRequest& r = requests[i];
+    if (!r.confirms_capture || r.topic->marketing) continue;
+    if (!facts[i].address_valid || !match_keys[i]) continue;
+    c_idx.push_back(static_cast<long long>(i));
+    c_request.push_back(*r.confirms_capture);
+    c_channel.push_back(std::to_string(static_cast<int>(r.channel)));
+    c_key.push_back(*match_keys[i]);
+    c_now.push_back(ToIso8601(r.now));
+  }
+  if (!c_idx.empty()) {
+    auto rows = conn.Exec(txn, kCaptureConfirmation, db::ToArrayLiteral(c_idx),
+                          db::ToArrayLiteral(c_request), db::ToArrayLiteral(c_channel),
+                          db::ToArrayLiteral(c_key), db::ToArrayLiteral(c_now));
+    for (const auto& row : rows) facts[row[0].as<size_t>()].capture_confirmation = true;
   }
 
   for (size_t i = 0; i < n; ++i) {

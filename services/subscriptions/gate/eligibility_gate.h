@@ -25,6 +25,10 @@ struct GateRequest {
   // rule applies when that inbound came from this very number within kKeywordReplyWindow
   // before `now` (the caller's clock; SQL never reads its own).
   std::optional<int64_t> reply_to_inbound;
+  // The message confirms this pending capture request (capture_requests.id, a UUID): the
+  // second exception applies when the request is pending, valid at `now`, on this channel
+  // and gave this very address, and the topic is a service one.
+  std::optional<std::string> confirms_capture;
   Timestamp now{};
 };
 
@@ -46,7 +50,8 @@ struct GateDecision {
 // The gate: the one component that decides whether a message may go to a recipient. It
 // gathers facts for a whole batch with set-based statements (never one query per
 // recipient): one, plus one for recipients named only by subject (their address comes
-// first) and one for SMS keyword replies, then applies Judge().
+// first), one for SMS keyword replies and one for capture confirmations, then applies
+// Judge().
 //
 // Dispatch calls it inside the transaction that moves messages to `sending`, after locking
 // the recipients' gate rows for claim (gate_rows.h); CheckEligibility calls it outside a

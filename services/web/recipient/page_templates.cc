@@ -52,7 +52,7 @@ const Template& TemplateNamed(std::string_view name) {
   static const auto* const all = [] {
     auto* m = new std::map<std::string, Template, std::less<>>;
     for (const char* n : {"layout", "unsubscribe", "unsubscribed", "undone", "preferences",
-                          "reduced_preferences", "refused", "privacy_confirmation"}) {
+                          "reduced_preferences", "refused", "privacy_confirmation", "capture"}) {
       m->emplace(n, Template(n));
     }
     return m;

@@ -712,4 +712,48 @@ TEST(DecidingFactTest, EveryReasonIsExplained) {
 }
 
 }  // namespace
+// DESIGN "Exception two", CAP-2: a capture confirmation overrides NO_CONSENT and nothing
+// else. Each stronger reason still refuses it; without the fact, NO_CONSENT refuses.
+TEST(CaptureConfirmationRuleTest, CAP_2_OverridesOnlyNoConsent) {
+  GateFacts bare;  // an address nobody owns: no consent on record
+  bare.marketing_topic = false;
+  EXPECT_EQ(Decide(bare), DenyReason::kNoConsent);
+  bare.capture_confirmation = true;
+  EXPECT_EQ(Decide(bare), DenyReason::kNone);
+
+  GateFacts owned;  // an owner without consent to processing
+  owned.marketing_topic = false;
+  owned.capture_confirmation = true;
+  owned.subjects = {SubjectFacts{}};
+  EXPECT_EQ(Decide(owned), DenyReason::kNone);
+  owned.capture_confirmation = false;
+  EXPECT_EQ(Decide(owned), DenyReason::kNoConsent);
+}
+
+TEST(CaptureConfirmationRuleTest, CAP_2_StrongerReasonsStillRefuse) {
+  auto with = [](auto change) {
+    GateFacts f;
+    f.marketing_topic = false;
+    f.capture_confirmation = true;
+    f.subjects = {SubjectFacts{}};
+    change(f);
+    return Decide(f);
+  };
+  EXPECT_EQ(with([](GateFacts& f) { f.address_valid = false; }), DenyReason::kInvalidAddress);
+  EXPECT_EQ(with([](GateFacts& f) { f.address_suppressed = true; }),
+            DenyReason::kAddressSuppressed);
+  EXPECT_EQ(with([](GateFacts& f) { f.subjects[0].blocked = true; }), DenyReason::kSubjectBlocked);
+  EXPECT_EQ(with([](GateFacts& f) { f.subjects[0].revoked = true; }), DenyReason::kConsentRevoked);
+  EXPECT_EQ(with([](GateFacts& f) { f.subjects[0].state = SubjectFacts::State::kDestroyed; }),
+            DenyReason::kSubjectDestroyed);
+  EXPECT_EQ(with([](GateFacts& f) { f.provider_foreign = true; }),
+            DenyReason::kCrossBorderNotAllowed);
+  // A bare address abroad has no cross-border consent either.
+  GateFacts bare;
+  bare.marketing_topic = false;
+  bare.capture_confirmation = true;
+  bare.provider_foreign = true;
+  EXPECT_EQ(Decide(bare), DenyReason::kCrossBorderNotAllowed);
+}
+
 }  // namespace herald::subscriptions

@@ -1,0 +1,47 @@
+-- Consent capture with double opt-in (STANDARDS C1-C6). A form on the operator's site (or
+-- Herald's hosted form) makes a pending request; the one confirmation it may send goes out
+-- under the gate's second exception; the POST of its link turns the request into consents.
+--
+--   pending    submitted, its confirmation queued; holds the address and the person's
+--              personal values until it is confirmed or expires (then it is deleted)
+--   confirmed  the link was POSTed; the consents are being recorded (a crash here is
+--              finished by the capture job, every step idempotent by the request's id)
+--   recorded   the subject is known and the trail has the request's events (submitted,
+--              confirmed), so a repeat of the rest does not write them twice
+--   applied    the consents are recorded on subject_id; the personal values are gone from
+--              this row (they live on the subject and in event_personal)
+CREATE TABLE capture_requests (
+  id                   uuid PRIMARY KEY,
+  form_id              text NOT NULL,
+  channel              smallint NOT NULL,             -- herald.v1.Channel: EMAIL 1, SMS 2
+  language             text NOT NULL CHECK (language IN ('az', 'ru', 'en')),
+  topics               text[] NOT NULL,               -- the topics ticked
+  offered              text[] NOT NULL,               -- the topics the form offered
+  processing_document  text NOT NULL,                 -- the version the person agreed to
+  marketing_document   text,                          -- null: the marketing box not ticked
+  status               text NOT NULL DEFAULT 'pending'
+                         CHECK (status IN ('pending', 'confirmed', 'recorded', 'applied')),
+  submitted_at         timestamptz NOT NULL,
+  expires_at           timestamptz NOT NULL,
+  confirmed_at         timestamptz,
+  -- Personal: cleared once applied, deleted with the row when it expires.
+  address              text,
+  match_key            text,
+  personal             jsonb,                         -- names, IP and user agent of each step
+  message_id           uuid,                          -- the confirmation message
+  subject_id           uuid,                          -- set when applied
+  CHECK (status <> 'pending' OR (address IS NOT NULL AND match_key IS NOT NULL))
+);
+-- The per-address limit counts a recipient's recent requests; the job finds what expired
+-- and what a crash left confirmed.
+CREATE INDEX capture_requests_address
+  ON capture_requests (channel, match_key, submitted_at) WHERE status = 'pending';
+CREATE INDEX capture_requests_expiry ON capture_requests (expires_at) WHERE status = 'pending';
+CREATE INDEX capture_requests_confirmed
+  ON capture_requests (confirmed_at) WHERE status IN ('confirmed', 'recorded');
+
+-- The confirmation a message carries: the gate's second exception applies to it alone, and
+-- a request has at most one (the unique index is the "once per request" of DESIGN).
+ALTER TABLE messages ADD COLUMN confirms_capture uuid;
+CREATE UNIQUE INDEX messages_confirms_capture
+  ON messages (confirms_capture) WHERE confirms_capture IS NOT NULL;

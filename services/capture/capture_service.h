@@ -1,0 +1,86 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/db/pool.h"
+#include "common/domain/topics.h"
+#include "services/capture/capture_config.h"
+#include "services/privacy/confirmation_token.h"
+#include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/registry.h"
+
+namespace herald::capture {
+
+// What a consent form sent (the hosted page or the operator's own site).
+struct Submission {
+  std::string form_id;
+  std::string language;  // az, ru or en
+  std::string email;     // as typed
+  std::string surname, given_name, patronymic;
+  std::vector<std::string> topics;  // ticked
+  bool processing = false;          // the consent-to-processing box
+  bool marketing = false;           // the consent-to-marketing box
+  std::string ip, user_agent;
+};
+
+// Consent capture with double opt-in (docs/consent-capture.md, CAP-1..CAP-7): a submission
+// becomes a pending request and one confirmation e-mail (the gate's second exception); the
+// POST of its link records the consents through the registry, each step idempotent by the
+// request's id, so a crash half-way is finished by the job or by the next POST.
+class CaptureService {
+ public:
+  // Throws ConfigError when a form offers a topic the catalog does not know or that is not a
+  // marketing one.
+  CaptureService(db::Pool& pool, const Clock& clock, const CaptureSettings& settings,
+                 const TopicCatalog& topics, const subscriptions::EligibilityGate& gate,
+                 subscriptions::SubscriptionRegistry& registry,
+                 const privacy::ConfirmationTokens& tokens, std::string public_base_url);
+
+  // Checks the submission (InvalidArgument naming the field; NotFound for an unknown form),
+  // then records a pending request and queues its confirmation. Past the per-address limit it
+  // records nothing. Returns nothing either way: a known, unknown, suppressed or limited
+  // address gets the same answer (CAP-6).
+  void Submit(const Submission& s);
+
+  struct View {
+    std::string status;    // pending, confirmed, recorded, applied
+    std::string language;  // the form's
+  };
+  // The request a link token names; nullopt for a bad token or a request that expired or is
+  // gone. Writes nothing (link scanners fetch every URL).
+  std::optional<View> Look(const std::string& token) const;
+
+  enum class Outcome { kConfirmed, kAlreadyConfirmed, kInvalid };
+  // The POST of the link: confirms a pending, valid request and records its consents.
+  Outcome Confirm(const std::string& token, const std::string& ip, const std::string& user_agent);
+
+  // The job (worker role): deletes expired pending requests with their personal data and
+  // scrubs their confirmations; finishes requests a crash left confirmed. Returns how many
+  // requests it expired and finished.
+  struct JobResult {
+    int64_t expired = 0;
+    int64_t finished = 0;
+  };
+  JobResult RunOnce();
+
+  const CaptureSettings& settings() const { return settings_; }
+  static constexpr char kClientId[] = "herald:capture";
+
+ private:
+  void Apply(const std::string& request_id);
+  std::string ConfirmUrl(const std::string& request_id) const;
+
+  db::Pool& pool_;
+  const Clock& clock_;
+  const CaptureSettings& settings_;
+  const TopicCatalog& topics_;
+  const subscriptions::EligibilityGate& gate_;
+  subscriptions::SubscriptionRegistry& registry_;
+  const privacy::ConfirmationTokens& tokens_;
+  std::string base_;
+};
+
+}  // namespace herald::capture

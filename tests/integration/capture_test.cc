@@ -1,0 +1,335 @@
+// CAP-1..CAP-7 end to end against a real heraldd, PostgreSQL and SMTP capture: the hosted form
+// records a pending request and mails one confirmation (the gate's second exception); GETs of
+// the link change nothing; the POST records the consents, and the trail shows the chain. A
+// suppressed address gets nothing, known and unknown addresses get the same answer, bad input
+// is refused naming the field in the form's language, and an expired request leaves no
+// personal data anywhere.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <regex>
+
+#include "herald/v1/subscriptions.grpc.pb.h"
+#include "tests/support/campaign_driver.h"
+#include "tests/support/consented_subject.h"
+#include "tests/support/eventually.h"
+#include "tests/support/heraldd_process.h"
+#include "tests/support/personal_data_scan.h"
+#include "tests/support/smtp_capture.h"
+#include "tests/support/test_database.h"
+
+namespace herald {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::HeralddProcess;
+
+// Quoted-printable soft breaks and =XX escapes, as the SMTP sender writes text parts.
+std::string DecodeQp(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '=') {
+      out.push_back(s[i]);
+    } else if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') {
+      i += 2;
+    } else if (i + 1 < s.size() && s[i + 1] == '\n') {
+      i += 1;
+    } else if (i + 2 < s.size() && isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+class CaptureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = testing::TestDatabase::Create();
+    HERALD_REQUIRE_DB(db_);
+    capture_ = std::make_unique<testing::SmtpCapture>();
+    std::string yaml =
+        "email:\n  from_address: news@herald.test\n"
+        "capture:\n  job_interval_s: 1\n  per_address_per_day: 2\n  per_ip_per_minute: 6000\n"
+        "  forms:\n    - id: newsletter\n      topics: [product_news, events]\n"
+        "      processing_document: pd-2025-09\n      marketing_document: mk-2025-09\n"
+        "      origins: [https://shop.example]\n"
+        "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
+        "    settings:\n      url: smtp://127.0.0.1:" +
+        std::to_string(capture_->port()) + "\n      starttls: none\n";
+    server_ = std::make_unique<HeralddProcess>(db_->dsn(), yaml);
+    server_->Start();
+    subs_ = v1::SubscriptionService::NewStub(server_->Channel());
+  }
+
+  httplib::Result Get(const std::string& path) {
+    httplib::Client client("127.0.0.1", server_->http_port());
+    return client.Get(path);
+  }
+  httplib::Result Post(const std::string& path, const std::string& body,
+                       const httplib::Headers& headers = {}) {
+    httplib::Client client("127.0.0.1", server_->http_port());
+    return client.Post(path, headers, body, "application/x-www-form-urlencoded");
+  }
+  static std::string CsrfOf(const std::string& page) {
+    std::smatch m;
+    static const std::regex kCsrf("name=\"csrf\" value=\"([A-Za-z0-9_-]+)\"");
+    return std::regex_search(page, m, kCsrf) ? std::string(m[1]) : "";
+  }
+
+  // The hosted form's submission with its csrf field, in `lang`.
+  httplib::Result Submit(const std::string& email, const std::string& extra,
+                         const std::string& lang = "en") {
+    auto page = Get("/f/newsletter/" + lang);
+    EXPECT_TRUE(page && page->status == 200) << server_->Log();
+    std::string csrf = page ? CsrfOf(page->body) : "";
+    EXPECT_FALSE(csrf.empty());
+    return Post("/f/newsletter", "csrf=" + csrf + "&lang=" + lang +
+                                     "&given_name=Anna&surname=Smith&email=" + email + extra);
+  }
+
+  // The path of the confirmation link mailed to `address` (waits for it).
+  std::string LinkAt(const std::string& address) {
+    std::string path;
+    EXPECT_TRUE(testing::Eventually(
+        [&] {
+          for (const auto& m : capture_->Messages()) {
+            if (m.find(address) == std::string::npos) continue;
+            std::smatch match;
+            static const std::regex kLink("https://herald\\.test(/fc/[A-Za-z0-9_-]+)");
+            std::string text = DecodeQp(m);
+            if (std::regex_search(text, match, kLink)) {
+              path = match[1];
+              return true;
+            }
+          }
+          return false;
+        },
+        std::chrono::seconds(30)))
+        << server_->Log();
+    return path;
+  }
+
+  std::vector<v1::Subject> Find(const std::string& address) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::FindSubjectsRequest r;
+    r.set_address(address);
+    v1::FindSubjectsResponse resp;
+    auto st = subs_->FindSubjects(&ctx, r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return {resp.subjects().begin(), resp.subjects().end()};
+  }
+
+  v1::DenyReason Check(const std::string& subject_id, const std::string& topic) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::CheckEligibilityRequest r;
+    r.mutable_recipient()->set_subject_id(subject_id);
+    r.set_channel(v1::EMAIL);
+    r.set_topic(topic);
+    v1::CheckEligibilityResponse resp;
+    auto st = subs_->CheckEligibility(&ctx, r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.decision().reason();
+  }
+
+  std::vector<std::string> EventTypes(const std::string& subject_id) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::ListSubjectEventsRequest r;
+    r.set_subject_id(subject_id);
+    r.set_page_size(100);
+    v1::ListSubjectEventsResponse resp;
+    auto st = subs_->ListSubjectEvents(&ctx, r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    std::vector<std::string> out;
+    for (const auto& e : resp.events()) out.push_back(e.type());
+    return out;
+  }
+
+  int64_t Count(const std::string& sql) { return testing::Number(*db_, sql); }
+
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<testing::SmtpCapture> capture_;
+  std::unique_ptr<HeralddProcess> server_;
+  std::unique_ptr<v1::SubscriptionService::Stub> subs_;
+};
+
+size_t IndexOf(const std::vector<std::string>& v, const std::string& x) {
+  return static_cast<size_t>(std::find(v.begin(), v.end(), x) - v.begin());
+}
+
+// CAP-1, CAP-3, CAP-4: pending until the POST; GETs (link scanners) change nothing; the POST
+// records both consents with the form's documents, the topic ticked, and the whole chain.
+TEST_F(CaptureTest, CAP_1_3_4_PendingUntilPostedNeverByGet) {
+  auto sent = Submit("anna@example.net", "&topic=events&consent_processing=on&consent_marketing=on");
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->status, 200) << sent->body;
+  EXPECT_THAT(sent->body, HasSubstr("id=\"sent\""));
+  EXPECT_EQ(Count("SELECT count(*) FROM capture_requests WHERE status = 'pending'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM subjects"), 0);  // no consent before confirmation
+
+  std::string link = LinkAt("anna@example.net");
+  ASSERT_FALSE(link.empty());
+  for (int i = 0; i < 2; ++i) {
+    auto page = Get(link);
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->status, 200);
+    EXPECT_THAT(page->body, HasSubstr("id=\"confirm\""));
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM capture_requests WHERE status = 'pending'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM subjects"), 0);
+
+  // A POST without the page's csrf field is refused and changes nothing.
+  auto forged = Post(link, "csrf=nope");
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 403);
+  EXPECT_EQ(Count("SELECT count(*) FROM subjects"), 0);
+
+  auto page = Get(link);
+  ASSERT_TRUE(page);
+  auto confirmed = Post(link, "csrf=" + CsrfOf(page->body));
+  ASSERT_TRUE(confirmed);
+  EXPECT_EQ(confirmed->status, 200) << confirmed->body;
+  EXPECT_THAT(confirmed->body, HasSubstr("id=\"confirmed\""));
+
+  auto subjects = Find("anna@example.net");
+  ASSERT_EQ(subjects.size(), 1u);
+  const std::string id = subjects[0].id();
+  EXPECT_EQ(Check(id, "events"), v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(Check(id, "product_news"), v1::UNSUBSCRIBED_TOPIC);  // offered, not ticked
+  EXPECT_EQ(Check(id, "service"), v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(Count("SELECT count(*) FROM consents WHERE granted AND source = 1 AND form_id = "
+                  "'newsletter' AND document_version IN ('pd-2025-09', 'mk-2025-09')"),
+            2);
+  auto types = EventTypes(id);
+  size_t submitted = IndexOf(types, "capture.submitted");
+  size_t confirmed_at = IndexOf(types, "capture.confirmed");
+  size_t consent = IndexOf(types, "consent.granted");
+  ASSERT_LT(consent, types.size());
+  EXPECT_LT(submitted, confirmed_at);
+  EXPECT_LT(confirmed_at, consent);
+  // The applied request keeps no personal values; the consent's proof names the message.
+  EXPECT_EQ(Count("SELECT count(*) FROM capture_requests WHERE status = 'applied' AND "
+                  "address IS NULL AND personal IS NULL AND message_id IS NOT NULL"),
+            1);
+
+  // A second POST answers the same and records nothing more.
+  auto again = Post(link, "csrf=" + CsrfOf(page->body));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(Count("SELECT count(*) FROM consents"), 2);
+}
+
+// CAP-2, CAP-6: an address with a manual suppression gets no confirmation; its answer is the
+// one an unknown address gets, and the answer past the per-address limit is the same too.
+TEST_F(CaptureTest, CAP_2_6_SuppressedGetsNothingAndAnswersAreIdentical) {
+  std::string known = testing::ConsentedSubject(
+      *subs_, testing::SubjectWith("Mary", {"mary@example.org"}, "en"));
+  ASSERT_FALSE(known.empty());
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::OptOutRequest r;
+    r.set_address("mary@example.org");
+    r.set_scope(v1::ALL_MARKETING);
+    r.set_reason(v1::MANUAL);
+    r.mutable_proof()->set_source(v1::OPERATOR);
+    v1::OptOutResponse resp;
+    auto st = subs_->OptOut(&ctx, r, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  const std::string boxes = "&consent_processing=on&consent_marketing=on";
+  auto suppressed = Submit("mary@example.org", boxes);
+  auto unknown = Submit("nobody@example.net", boxes);
+  ASSERT_TRUE(suppressed && unknown);
+  EXPECT_EQ(suppressed->status, unknown->status);
+  EXPECT_EQ(suppressed->body, unknown->body);
+
+  // The unknown address's confirmation arrives; the suppressed one is refused by the gate.
+  ASSERT_FALSE(LinkAt("nobody@example.net").empty());
+  EXPECT_EQ(Count("SELECT count(*) FROM messages WHERE confirms_capture IS NOT NULL AND status = "
+                  "'suppressed' AND deny_reason IS NOT NULL"),
+            1);
+  for (const auto& m : capture_->Messages()) {
+    EXPECT_EQ(m.find("mary@example.org"), std::string::npos);
+  }
+
+  // Past the per-address limit (2 a day): the same answer, no third request, no third mail.
+  auto second = Submit("nobody@example.net", boxes);
+  auto third = Submit("nobody@example.net", boxes);
+  ASSERT_TRUE(second && third);
+  EXPECT_EQ(third->body, unknown->body);
+  EXPECT_EQ(Count("SELECT count(*) FROM capture_requests WHERE match_key = 'nobody@example.net'"),
+            2);
+}
+
+// CAP-7: bad input answers 400 in the form's language naming the field; nothing is recorded.
+TEST_F(CaptureTest, CAP_7_BadInputNamesTheFieldInTheFormsLanguage) {
+  auto no_processing = Submit("anna@example.net", "&consent_marketing=on", "ru");
+  ASSERT_TRUE(no_processing);
+  EXPECT_EQ(no_processing->status, 400);
+  EXPECT_THAT(no_processing->body, HasSubstr("id=\"error-consent_processing\""));
+  EXPECT_THAT(no_processing->body, HasSubstr("Согласие на обработку персональных данных"));
+  auto bad_email = Submit("not-an-address", "&consent_processing=on", "az");
+  ASSERT_TRUE(bad_email);
+  EXPECT_EQ(bad_email->status, 400);
+  EXPECT_THAT(bad_email->body, HasSubstr("id=\"error-email\""));
+  EXPECT_THAT(bad_email->body, HasSubstr("E-poçt ünvanı düzgün deyil."));
+  auto foreign_topic = Submit("anna@example.net",
+                              "&topic=special_offers&consent_processing=on&consent_marketing=on");
+  ASSERT_TRUE(foreign_topic);
+  EXPECT_EQ(foreign_topic->status, 400);
+  EXPECT_THAT(foreign_topic->body, HasSubstr("id=\"error-topics\""));
+  // Without the hosted page's csrf and from no listed origin: refused.
+  auto forged = Post("/f/newsletter", "lang=en&given_name=A&email=a@example.net&consent_processing=on");
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 403);
+  // A listed origin (the operator's own page) needs no csrf field, and may ask for JSON.
+  auto from_site =
+      Post("/f/newsletter", "lang=en&given_name=A&email=bad&consent_processing=on",
+           {{"Origin", "https://shop.example"}, {"Accept", "application/json"}});
+  ASSERT_TRUE(from_site);
+  EXPECT_EQ(from_site->status, 400);
+  EXPECT_THAT(from_site->body, HasSubstr("\"field\":\"email\""));
+  EXPECT_EQ(from_site->get_header_value("Access-Control-Allow-Origin"), "https://shop.example");
+  // A bot filling the hidden field: the usual answer, nothing recorded.
+  auto bot = Submit("bot@example.net", "&website=http://spam&consent_processing=on");
+  ASSERT_TRUE(bot);
+  EXPECT_EQ(bot->status, 200);
+  EXPECT_EQ(Count("SELECT count(*) FROM capture_requests"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM messages"), 0);
+}
+
+// CAP-5: an unconfirmed request expires and is deleted with its personal data; its mailed
+// confirmation loses address and content (the destruction scan finds nothing), and the link
+// then confirms nothing.
+TEST_F(CaptureTest, CAP_5_ExpiredRequestLeavesNoPersonalData) {
+  auto sent = Submit("zara.unique@example.net",
+                     "&consent_processing=on&consent_marketing=on&patronymic=Qwertyovna");
+  ASSERT_TRUE(sent && sent->status == 200);
+  std::string link = LinkAt("zara.unique@example.net");
+  ASSERT_FALSE(link.empty());
+  // Its validity ends now (arranged in the database: the shortest configurable one is an hour).
+  Count("WITH u AS (UPDATE capture_requests SET expires_at = submitted_at RETURNING 1) "
+        "SELECT count(*) FROM u");
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return Count("SELECT count(*) FROM capture_requests") == 0; },
+      std::chrono::seconds(30)))
+      << server_->Log();
+  auto scan = testing::ScanEveryTable(db_->dsn(), {"zara.unique@example.net", "Qwertyovna"});
+  EXPECT_TRUE(scan.hits.empty()) << scan.hits.size() << " hits, first in "
+                                 << (scan.hits.empty() ? "" : scan.hits[0].table);
+  EXPECT_GT(scan.tables, 10);
+  auto page = Get(link);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 404);
+}
+
+}  // namespace
+}  // namespace herald
