@@ -6,7 +6,9 @@
 
 namespace herald::capture {
 
-void CaptureJob::Start() { thread_ = std::thread([this] { Loop(); }); }
+void CaptureJob::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void CaptureJob::Stop() {
   {

@@ -1,15 +1,20 @@
 #include "services/capture/capture_service.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/crypto/hash.h"
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/proto_time.h"
 #include "common/validation/address.h"
 #include "common/validation/input_checks.h"
+#include "common/validation/uuid.h"
 #include "services/capture/capture_store.h"
+#include "services/dispatch/adapters/sms/sms_encoding.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/subscriptions/event_log.h"
 
@@ -22,6 +27,7 @@ struct MailText {
   const char* action;  // open the link and press the button
   const char* ignore;  // not you: nothing is sent
   const char* link;    // the HTML link's text
+  const char* sms;     // after the code: what it is for
 };
 
 const MailText kMail[3] = {
@@ -29,20 +35,48 @@ const MailText kMail[3] = {
      "Bu ünvan saytımızdakı formada sizin razılığınızla göstərilib.",
      "Təsdiq etmək üçün linki açın və düyməni basın:",
      "Bunu siz etməmisinizsə, bu məktubu nəzərə almayın: sizə başqa məktub göndərilməyəcək.",
-     "Ünvanı təsdiq edin"},
+     "Ünvanı təsdiq edin", "- təsdiq kodunuz. Bunu siz etməmisinizsə, bu mesajı nəzərə almayın."},
     {"Подтвердите адрес электронной почты",
      "Этот адрес указали в форме на нашем сайте вместе с вашим согласием.",
      "Чтобы подтвердить, откройте ссылку и нажмите кнопку:",
      "Если это были не вы, просто не обращайте внимания на это письмо: других писем не будет.",
-     "Подтвердить адрес"},
-    {"Confirm your e-mail address", "This address was given in a form on our site, with your consent.",
+     "Подтвердить адрес", "- ваш код подтверждения. Если это были не вы, не обращайте внимания."},
+    {"Confirm your e-mail address",
+     "This address was given in a form on our site, with your consent.",
      "To confirm, open the link and press the button:",
      "If it was not you, ignore this message: nothing else will be sent to you.",
-     "Confirm the address"},
+     "Confirm the address", "is your confirmation code. If it was not you, ignore this message."},
 };
 
 const MailText& MailOf(const std::string& language) {
   return kMail[language == "ru" ? 1 : language == "en" ? 2 : 0];
+}
+
+// Six digits from OpenSSL's generator (rejection sampling keeps them uniform).
+std::string RandomCode() {
+  for (;;) {
+    uint32_t n = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&n), sizeof n) != 1) {
+      throw std::runtime_error("no random bytes");
+    }
+    if (n >= 4294000000u) continue;  // a multiple of 1,000,000
+    std::string code = std::to_string(n % 1000000);
+    return std::string(6 - code.size(), '0') + code;
+  }
+}
+
+std::string RandomUuid() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no random bytes");
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  return validation::UuidFromBytes(std::string(reinterpret_cast<char*>(b), sizeof b));
+}
+
+// The stored form of a code: bound to its request, so a hash of one request's code says
+// nothing about another's.
+std::string CodeHash(const std::string& request_id, const std::string& code) {
+  return crypto::ToHex(crypto::Sha256(request_id + ":" + code));
 }
 
 // How many expired requests one round of the job deletes.
@@ -103,7 +137,7 @@ std::string CaptureService::ConfirmUrl(const std::string& request_id) const {
   return base_ + "/fc/" + tokens_.Sign(request_id, clock_.Now());
 }
 
-void CaptureService::Submit(const Submission& s) {
+CaptureService::Submitted CaptureService::Submit(const Submission& s) {
   const CaptureForm* form = settings_.Find(s.form_id);
   if (!form) throw NotFound("form");
   if (s.language != "az" && s.language != "ru" && s.language != "en") {
@@ -116,12 +150,24 @@ void CaptureService::Submit(const Submission& s) {
   validation::CheckText("given_name", s.given_name, 256);
   validation::CheckText("patronymic", s.patronymic, 256);
   if (s.given_name.empty()) throw InvalidArgument("given_name", "required");
-  if (s.email.empty()) throw InvalidArgument("email", "required");
-  auto normalized = validation::NormalizeEmail(s.email);
-  if (auto* err = std::get_if<validation::AddressError>(&normalized)) {
-    throw InvalidArgument("email", err->message);
+  if (s.email.empty() && s.phone.empty()) {
+    throw InvalidArgument("email", "give an e-mail address or a phone number");
   }
-  const auto& address = std::get<validation::NormalizedAddress>(normalized);
+  std::optional<validation::NormalizedAddress> email, phone;
+  if (!s.email.empty()) {
+    auto n = validation::NormalizeEmail(s.email);
+    if (auto* err = std::get_if<validation::AddressError>(&n)) {
+      throw InvalidArgument("email", err->message);
+    }
+    email = std::get<validation::NormalizedAddress>(n);
+  }
+  if (!s.phone.empty()) {
+    auto n = validation::NormalizePhone(s.phone, gate_.default_region());
+    if (auto* err = std::get_if<validation::AddressError>(&n)) {
+      throw InvalidArgument("phone", err->message);
+    }
+    phone = std::get<validation::NormalizedAddress>(n);
+  }
   for (const auto& t : s.topics) {
     if (std::find(form->topics.begin(), form->topics.end(), t) == form->topics.end()) {
       throw InvalidArgument("topics", "a topic this form does not offer");
@@ -134,17 +180,31 @@ void CaptureService::Submit(const Submission& s) {
   std::vector<std::string> ticked = s.topics;
   if (s.marketing && ticked.empty()) ticked = form->topics;
 
+  Submitted out;
+  if (email) Request(*form, s, Channel::kEmail, email->value, email->match_key, ticked);
+  if (phone) {
+    std::string id = Request(*form, s, Channel::kSms, phone->value, phone->match_key, ticked);
+    // Held back by the limit: a token for no request, so the answer looks the same and every
+    // code posted to it is wrong.
+    out.code_token = tokens_.Sign(id.empty() ? RandomUuid() : id, clock_.Now());
+  }
+  return out;
+}
+
+std::string CaptureService::Request(const CaptureForm& form, const Submission& s, Channel channel,
+                                    const std::string& address, const std::string& match_key,
+                                    const std::vector<std::string>& ticked) {
   Timestamp now = clock_.Now();
   store::NewRequest r;
-  r.form_id = form->id;
-  r.channel = static_cast<int>(Channel::kEmail);
+  r.form_id = form.id;
+  r.channel = static_cast<int>(channel);
   r.language = s.language;
   r.topics = s.marketing ? ticked : std::vector<std::string>{};
-  r.offered = form->topics;
-  r.processing_document = form->processing_document;
-  if (s.marketing) r.marketing_document = form->marketing_document;
-  r.address = address.value;
-  r.match_key = address.match_key;
+  r.offered = form.topics;
+  r.processing_document = form.processing_document;
+  if (s.marketing) r.marketing_document = form.marketing_document;
+  r.address = address;
+  r.match_key = match_key;
   r.personal = {{"surname", s.surname},
                 {"given_name", s.given_name},
                 {"patronymic", s.patronymic},
@@ -152,21 +212,25 @@ void CaptureService::Submit(const Submission& s) {
                 {"user_agent", s.user_agent}};
   r.submitted_at = now;
   r.expires_at = now + std::chrono::hours(settings_.validity_hours);
+  // The request id is part of the code's hash, so it is made here rather than by the database.
+  std::string code = channel == Channel::kSms ? RandomCode() : std::string();
 
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   if (store::CountRecent(*conn, txn, r.channel, r.match_key, now - std::chrono::hours(24)) >=
       settings_.per_address_per_day) {
     // The same answer as any other submission: nothing tells the sender it was limited.
-    log::Info("capture request over the per-address limit", {{"form", form->id}});
-    return;
+    log::Info("capture request over the per-address limit", {{"form", form.id}});
+    return "";
   }
+  r.id = RandomUuid();
+  if (!code.empty()) r.code_hash = CodeHash(r.id, code);
   std::string id = store::Insert(*conn, txn, r);
 
   // The one confirmation: decided now and again when a worker claims it.
   subscriptions::GateRequest g;
   g.address = r.address;
-  g.channel = Channel::kEmail;
+  g.channel = channel;
   g.topic = topics_.Find("service");
   g.confirms_capture = id;
   g.now = now;
@@ -176,25 +240,36 @@ void CaptureService::Submit(const Submission& s) {
   m.client_id = kClientId;
   m.address = r.address;
   m.match_key = r.match_key;
-  m.channel = static_cast<int>(Channel::kEmail);
+  m.channel = static_cast<int>(channel);
   m.topic = "service";
-  m.subject_template = t.subject;
-  m.text_template = std::string(t.asked) + "\n\n" + t.action + "\n{{confirm_url}}\n\n" + t.ignore +
-                    "\n";
-  m.html_template = std::string("<p>") + t.asked + "</p>\n<p>" + t.action +
-                    "</p>\n<p><a href=\"{{confirm_url}}\">" + t.link + "</a></p>\n<p>" +
-                    t.ignore + "</p>\n";
-  m.variables_json = nlohmann::json{{"confirm_url", ConfirmUrl(id)}}.dump();
-  m.status = decision.allowed() ? dispatch::MessageStatus::kQueued
-                                : dispatch::MessageStatus::kSuppressed;
+  if (channel == Channel::kEmail) {
+    m.subject_template = t.subject;
+    m.text_template =
+        std::string(t.asked) + "\n\n" + t.action + "\n{{confirm_url}}\n\n" + t.ignore + "\n";
+    m.html_template = std::string("<p>") + t.asked + "</p>\n<p>" + t.action +
+                      "</p>\n<p><a href=\"{{confirm_url}}\">" + t.link + "</a></p>\n<p>" +
+                      t.ignore + "</p>\n";
+    m.variables_json = nlohmann::json{{"confirm_url", ConfirmUrl(id)}}.dump();
+  } else {
+    // The code in the text itself: an SMS template has no variables.
+    m.text_template = code + " " + t.sms;
+    auto enc = dispatch::sms::AnalyzeSms(*m.text_template);
+    m.sms_encoding = enc.kind == dispatch::sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2";
+    m.sms_segments = enc.segments;
+  }
+  m.status =
+      decision.allowed() ? dispatch::MessageStatus::kQueued : dispatch::MessageStatus::kSuppressed;
   m.deny_reason = decision.allowed() ? 0 : static_cast<int>(decision.reason);
   m.note = "confirmation of a consent capture request";
   m.confirms_capture = id;
   store::SetMessage(*conn, txn, id, dispatch::ledger::Enqueue(*conn, txn, m, now));
   txn.commit();
-  log::Info("capture request recorded", {{"form", form->id},
-                                          {"request_id", id},
-                                          {"confirmation", decision.allowed() ? "queued" : "refused"}});
+  log::Info("capture request recorded",
+            {{"form", form.id},
+             {"request_id", id},
+             {"channel", channel == Channel::kEmail ? "EMAIL" : "SMS"},
+             {"confirmation", decision.allowed() ? "queued" : "refused"}});
+  return id;
 }
 
 std::optional<CaptureService::View> CaptureService::Look(const std::string& token) const {
@@ -206,6 +281,8 @@ std::optional<CaptureService::View> CaptureService::Look(const std::string& toke
   txn.commit();
   if (!r) return std::nullopt;
   if (r->status == "pending" && r->expires_at <= clock_.Now()) return std::nullopt;
+  // An SMS request is confirmed by its code, never by a link.
+  if (!r->code_hash.empty()) return std::nullopt;
   return View{r->status, r->language};
 }
 
@@ -213,20 +290,43 @@ CaptureService::Outcome CaptureService::Confirm(const std::string& token, const 
                                                 const std::string& user_agent) {
   auto claims = tokens_.Verify(token);
   if (!claims) return Outcome::kInvalid;
-  const std::string& id = claims->request_id;
+  return ConfirmLocked(claims->request_id, "", /*by_code=*/false, ip, user_agent);
+}
+
+CaptureService::Outcome CaptureService::ConfirmCode(const std::string& token,
+                                                    const std::string& code, const std::string& ip,
+                                                    const std::string& user_agent) {
+  auto claims = tokens_.Verify(token);
+  if (!claims) return Outcome::kInvalid;
+  return ConfirmLocked(claims->request_id, code, /*by_code=*/true, ip, user_agent);
+}
+
+CaptureService::Outcome CaptureService::ConfirmLocked(const std::string& id,
+                                                      const std::string& code, bool by_code,
+                                                      const std::string& ip,
+                                                      const std::string& user_agent) {
   Timestamp now = clock_.Now();
   {
     auto conn = pool_.Acquire();
     pqxx::work txn(conn->raw());
     auto r = store::Load(*conn, txn, id, /*lock=*/true);
-    if (!r) return Outcome::kInvalid;
+    if (!r) return by_code ? Outcome::kWrongCode : Outcome::kInvalid;
+    // A link confirms e-mail requests, a code SMS ones.
+    if (by_code != !r->code_hash.empty()) return Outcome::kInvalid;
     if (r->status != "pending") {
       txn.commit();
       // A repeat, or the job's turn: finish what a crash may have left.
       if (r->status != "applied") Apply(id);
       return Outcome::kAlreadyConfirmed;
     }
-    if (r->expires_at <= now) return Outcome::kInvalid;
+    if (r->expires_at <= now) {
+      return r->code_tries >= kMaxCodeTries ? Outcome::kTooManyTries : Outcome::kInvalid;
+    }
+    if (by_code && !crypto::ConstantTimeEquals(CodeHash(id, code), r->code_hash)) {
+      int tries = store::RecordWrongCode(*conn, txn, id, kMaxCodeTries, now);
+      txn.commit();
+      return tries >= kMaxCodeTries ? Outcome::kTooManyTries : Outcome::kWrongCode;
+    }
     store::MarkConfirmed(*conn, txn, id, {{"confirm_ip", ip}, {"confirm_user_agent", user_agent}},
                          now);
     txn.commit();
@@ -262,7 +362,11 @@ void CaptureService::Apply(const std::string& id) {
     up.set_given_name(r->personal.value("given_name", ""));
     up.set_patronymic(r->personal.value("patronymic", ""));
     up.set_locale(r->language);
-    up.add_emails(r->address);
+    if (r->channel == static_cast<int>(Channel::kSms)) {
+      up.add_phones(r->address);
+    } else {
+      up.add_emails(r->address);
+    }
     up.set_source(v1::WEB_FORM);
     subjects.push_back(registry_.UpsertSubject(caller, up).subject().id());
   }
@@ -276,24 +380,34 @@ void CaptureService::Apply(const std::string& id) {
       Timestamp now = clock_.Now();
       nlohmann::json submitted = {{"request_id", id},
                                   {"form_id", r->form_id},
-                                  {"channel", "EMAIL"},
+                                  {"channel", ChannelName(static_cast<Channel>(r->channel))},
                                   {"processing_document", r->processing_document},
                                   {"topics", r->topics}};
       if (r->marketing_document) submitted["marketing_document"] = *r->marketing_document;
       nlohmann::json confirmed = {{"request_id", id}, {"message_id", r->message_id}};
       for (const auto& subject : subjects) {
-        subscriptions::AppendEvent(
-            *conn, txn,
-            {subject, std::nullopt, subscriptions::EventType::kCaptureSubmitted, kClientId,
-             v1::WEB_FORM, r->submitted_at, now, submitted,
-             {{"ip", r->personal.value("ip", "")},
-              {"user_agent", r->personal.value("user_agent", "")}}});
-        subscriptions::AppendEvent(
-            *conn, txn,
-            {subject, std::nullopt, subscriptions::EventType::kCaptureConfirmed, kClientId,
-             v1::WEB_FORM, r->confirmed_at.value_or(now), now, confirmed,
-             {{"ip", r->personal.value("confirm_ip", "")},
-              {"user_agent", r->personal.value("confirm_user_agent", "")}}});
+        subscriptions::AppendEvent(*conn, txn,
+                                   {subject,
+                                    std::nullopt,
+                                    subscriptions::EventType::kCaptureSubmitted,
+                                    kClientId,
+                                    v1::WEB_FORM,
+                                    r->submitted_at,
+                                    now,
+                                    submitted,
+                                    {{"ip", r->personal.value("ip", "")},
+                                     {"user_agent", r->personal.value("user_agent", "")}}});
+        subscriptions::AppendEvent(*conn, txn,
+                                   {subject,
+                                    std::nullopt,
+                                    subscriptions::EventType::kCaptureConfirmed,
+                                    kClientId,
+                                    v1::WEB_FORM,
+                                    r->confirmed_at.value_or(now),
+                                    now,
+                                    confirmed,
+                                    {{"ip", r->personal.value("confirm_ip", "")},
+                                     {"user_agent", r->personal.value("confirm_user_agent", "")}}});
       }
       store::MarkRecorded(*conn, txn, id, subjects.front());
     }
@@ -315,7 +429,7 @@ void CaptureService::Apply(const std::string& id) {
     marketing.set_idempotency_key(key + ":marketing");
     marketing.set_subject_id(subject);
     marketing.set_kind(v1::MARKETING);
-    marketing.set_channel(v1::EMAIL);
+    marketing.set_channel(static_cast<v1::Channel>(r->channel));
     marketing.set_granted(true);
     *marketing.mutable_proof() = ProofOf(*r, *r->marketing_document);
     registry_.RecordConsent(caller, marketing);
@@ -325,7 +439,7 @@ void CaptureService::Apply(const std::string& id) {
     for (const auto& t : r->offered) {
       auto* c = prefs.add_changes();
       c->set_topic(t);
-      c->set_channel(v1::EMAIL);
+      c->set_channel(static_cast<v1::Channel>(r->channel));
       c->set_subscribed(std::find(r->topics.begin(), r->topics.end(), t) != r->topics.end());
     }
     *prefs.mutable_proof() = ProofOf(*r, *r->marketing_document);

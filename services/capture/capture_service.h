@@ -18,7 +18,8 @@ namespace herald::capture {
 struct Submission {
   std::string form_id;
   std::string language;  // az, ru or en
-  std::string email;     // as typed
+  std::string email;     // as typed; e-mail and/or phone
+  std::string phone;     // as typed
   std::string surname, given_name, patronymic;
   std::vector<std::string> topics;  // ticked
   bool processing = false;          // the consent-to-processing box
@@ -26,9 +27,10 @@ struct Submission {
   std::string ip, user_agent;
 };
 
-// Consent capture with double opt-in (docs/consent-capture.md, CAP-1..CAP-7): a submission
-// becomes a pending request and one confirmation e-mail (the gate's second exception); the
-// POST of its link records the consents through the registry, each step idempotent by the
+// Consent capture with double opt-in (docs/consent-capture.md, CAP-1..CAP-8): a submission
+// becomes a pending request per address and one confirmation each (an e-mail with a link, an
+// SMS with a code; the gate's second exception); the POST of the link or the code records the
+// consents through the registry, each step idempotent by the
 // request's id, so a crash half-way is finished by the job or by the next POST.
 class CaptureService {
  public:
@@ -40,10 +42,14 @@ class CaptureService {
                  const privacy::ConfirmationTokens& tokens, std::string public_base_url);
 
   // Checks the submission (InvalidArgument naming the field; NotFound for an unknown form),
-  // then records a pending request and queues its confirmation. Past the per-address limit it
-  // records nothing. Returns nothing either way: a known, unknown, suppressed or limited
-  // address gets the same answer (CAP-6).
-  void Submit(const Submission& s);
+  // then records a pending request per address given and queues its confirmation: an e-mail
+  // with a link, an SMS with a code. Past the per-address limit it records nothing. A known,
+  // unknown, suppressed or limited address gets the same answer (CAP-6): for a phone, a
+  // token for the code form even when nothing was recorded.
+  struct Submitted {
+    std::string code_token;  // signed; names the SMS request (empty: no phone given)
+  };
+  Submitted Submit(const Submission& s);
 
   struct View {
     std::string status;    // pending, confirmed, recorded, applied
@@ -53,9 +59,14 @@ class CaptureService {
   // gone. Writes nothing (link scanners fetch every URL).
   std::optional<View> Look(const std::string& token) const;
 
-  enum class Outcome { kConfirmed, kAlreadyConfirmed, kInvalid };
+  enum class Outcome { kConfirmed, kAlreadyConfirmed, kInvalid, kWrongCode, kTooManyTries };
   // The POST of the link: confirms a pending, valid request and records its consents.
   Outcome Confirm(const std::string& token, const std::string& ip, const std::string& user_agent);
+  // The POST of an SMS code: the same, when `code` is the one sent; a wrong one counts, and
+  // the kMaxCodeTries-th ends the request (CAP-8).
+  Outcome ConfirmCode(const std::string& token, const std::string& code, const std::string& ip,
+                      const std::string& user_agent);
+  static constexpr int kMaxCodeTries = 5;
 
   // The job (worker role): deletes expired pending requests with their personal data and
   // scrubs their confirmations; finishes requests a crash left confirmed. Returns how many
@@ -72,6 +83,13 @@ class CaptureService {
  private:
   void Apply(const std::string& request_id);
   std::string ConfirmUrl(const std::string& request_id) const;
+  // One address's request and its confirmation; returns the request id ("" when the
+  // per-address limit held it back).
+  std::string Request(const CaptureForm& form, const Submission& s, Channel channel,
+                      const std::string& address, const std::string& match_key,
+                      const std::vector<std::string>& ticked);
+  Outcome ConfirmLocked(const std::string& id, const std::string& code, bool by_code,
+                        const std::string& ip, const std::string& user_agent);
 
   db::Pool& pool_;
   const Clock& clock_;

@@ -10,10 +10,10 @@ namespace {
 constexpr db::Statement kInsert{"capture.insert", R"sql(
   INSERT INTO capture_requests (
     id, form_id, channel, language, topics, offered, processing_document, marketing_document,
-    submitted_at, expires_at, address, match_key, personal
+    submitted_at, expires_at, address, match_key, personal, code_hash
   )
   VALUES (
-    gen_random_uuid(), $1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10, $11, $12::jsonb
+    $14::uuid, $1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10, $11, $12::jsonb, $13
   )
   RETURNING id::text
 )sql"};
@@ -29,7 +29,7 @@ constexpr db::Statement kLoad{"capture.load", R"sql(
   SELECT id::text, form_id, status, language, channel, topics, offered, processing_document,
     marketing_document, coalesce(address, ''), coalesce(personal, 'null'::jsonb)::text,
     coalesce(message_id::text, ''), coalesce(subject_id::text, ''), submitted_at::text,
-    expires_at::text, confirmed_at::text
+    expires_at::text, confirmed_at::text, coalesce(code_hash, ''), code_tries
   FROM capture_requests
   WHERE id = $1::uuid
 )sql"};
@@ -37,7 +37,7 @@ constexpr db::Statement kLoadForUpdate{"capture.load_for_update", R"sql(
   SELECT id::text, form_id, status, language, channel, topics, offered, processing_document,
     marketing_document, coalesce(address, ''), coalesce(personal, 'null'::jsonb)::text,
     coalesce(message_id::text, ''), coalesce(subject_id::text, ''), submitted_at::text,
-    expires_at::text, confirmed_at::text
+    expires_at::text, confirmed_at::text, coalesce(code_hash, ''), code_tries
   FROM capture_requests
   WHERE id = $1::uuid
   FOR UPDATE
@@ -46,6 +46,14 @@ constexpr db::Statement kSetMessage{"capture.set_message", R"sql(
   UPDATE capture_requests
   SET message_id = $2::uuid
   WHERE id = $1::uuid
+)sql"};
+constexpr db::Statement kWrongCode{"capture.wrong_code", R"sql(
+  UPDATE capture_requests
+  SET code_tries = code_tries + 1,
+    expires_at = CASE WHEN code_tries + 1 >= $2 THEN least(expires_at, $3) ELSE expires_at END
+  WHERE id = $1::uuid
+    AND status = 'pending'
+  RETURNING code_tries
 )sql"};
 constexpr db::Statement kMarkConfirmed{"capture.mark_confirmed", R"sql(
   UPDATE capture_requests
@@ -116,6 +124,8 @@ std::optional<Request> Read(const pqxx::result& rows) {
   q.submitted_at = ParseTimestamp(r[13].as<std::string>());
   q.expires_at = ParseTimestamp(r[14].as<std::string>());
   if (!r[15].is_null()) q.confirmed_at = ParseTimestamp(r[15].as<std::string>());
+  q.code_hash = r[16].as<std::string>();
+  q.code_tries = r[17].as<int>();
   return q;
 }
 
@@ -132,7 +142,7 @@ std::string Insert(db::Connection& conn, pqxx::transaction_base& txn, const NewR
       .Exec(txn, kInsert, r.form_id, r.channel, r.language, db::ToArrayLiteral(r.topics),
             db::ToArrayLiteral(r.offered), r.processing_document, r.marketing_document,
             ToIso8601(r.submitted_at), ToIso8601(r.expires_at), r.address, r.match_key,
-            r.personal.dump())[0][0]
+            r.personal.dump(), r.code_hash, r.id)[0][0]
       .as<std::string>();
 }
 
@@ -149,6 +159,12 @@ std::optional<Request> Load(db::Connection& conn, pqxx::transaction_base& txn,
 void SetMessage(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
                 const std::string& message_id) {
   conn.Exec(txn, kSetMessage, id, message_id);
+}
+
+int RecordWrongCode(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                    int max_tries, Timestamp now) {
+  auto rows = conn.Exec(txn, kWrongCode, id, max_tries, ToIso8601(now));
+  return rows.empty() ? max_tries : rows[0][0].as<int>();
 }
 
 bool MarkConfirmed(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,

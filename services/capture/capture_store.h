@@ -17,6 +17,7 @@
 namespace herald::capture::store {
 
 struct NewRequest {
+  std::string id;  // a UUID chosen by the caller
   std::string form_id;
   int channel = 1;
   std::string language;
@@ -24,7 +25,8 @@ struct NewRequest {
   std::string processing_document;
   std::optional<std::string> marketing_document;
   std::string address, match_key;
-  nlohmann::json personal;  // names, submission IP and user agent
+  nlohmann::json personal;               // names, submission IP and user agent
+  std::optional<std::string> code_hash;  // an SMS request's code (CodeHash)
   Timestamp submitted_at, expires_at;
 };
 
@@ -45,6 +47,8 @@ struct Request {
   nlohmann::json personal;  // null once applied
   std::string message_id;   // the confirmation; may be empty
   std::string subject_id;   // once applied
+  std::string code_hash;    // an SMS request's; empty for e-mail
+  int code_tries = 0;       // wrong codes so far
   Timestamp submitted_at, expires_at;
   std::optional<Timestamp> confirmed_at;
 };
@@ -55,6 +59,11 @@ std::optional<Request> Load(db::Connection& conn, pqxx::transaction_base& txn,
 
 void SetMessage(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
                 const std::string& message_id);
+
+// A wrong code for a pending request: counts it, and at `max_tries` ends the request's
+// validity now (the job then deletes it). Returns the wrong tries so far.
+int RecordWrongCode(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
+                    int max_tries, Timestamp now);
 
 // pending -> confirmed, adding the confirming browser's IP and user agent to the personal
 // values. False when the request is not pending.

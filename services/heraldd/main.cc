@@ -427,8 +427,9 @@ int Serve(const HeraldConfig& config) {
     opts.rate_per_second = config.http.rate_limit_per_minute / 60.0;
     opts.rate_burst = config.http.rate_limit_burst;
     opts.trusted_proxies = config.http.trusted_proxies;
-    opts.limited_prefixes.push_back("/c/");   // privacy-request confirmation links
-    opts.limited_prefixes.push_back("/fc/");  // consent-capture confirmation links
+    opts.limited_prefixes.push_back("/c/");     // privacy-request confirmation links
+    opts.limited_prefixes.push_back("/fc/");    // consent-capture confirmation links
+    opts.limited_prefixes.push_back("/fcode");  // consent-capture SMS codes
     // Consent forms get a bucket of their own, at the capture section's rate: a submission
     // sends a message, so it is held to fewer per client than a page view.
     opts.routes.push_back({"/f/", static_cast<size_t>(config.http.max_body_bytes),

@@ -155,12 +155,15 @@ class BrowserTest : public ::testing::TestWithParam<Language> {
         "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
         "    settings:\n      url: smtp://127.0.0.1:" +
         std::to_string(capture_->port()) + "\n      starttls: none\n" +
-        "links:\n  policy_url: " + kPolicyUrl + "\n";
+        "links:\n  policy_url: " + kPolicyUrl + "\n" + ExtraConfig();
     server_ = std::make_unique<HeralddProcess>(db_->dsn(), config);
     server_->Start();
     subs_ = v1::SubscriptionService::NewStub(server_->Channel());
     dispatch_ = v1::DispatchService::NewStub(server_->Channel());
   }
+
+  // More configuration sections for a derived suite.
+  virtual std::string ExtraConfig() const { return ""; }
 
   // A subject in `locale` with processing consent and e-mail marketing consent.
   std::string Subject(const std::string& email) {
@@ -470,6 +473,146 @@ TEST_P(BrowserUndoTest, UndoAfterUnsubscribingResubscribesTheTopic) {
   EXPECT_GE(link_events, 2) << "the unsubscribe and its undo";
   EXPECT_GE(naming_message, 2);
 }
+
+// CAP-1, CAP-3, CAP-4 in the browser: a person fills in the hosted form in each language
+// (the path's language, not the browser's), the confirmation arrives at the capturing SMTP
+// server, a scanner's GET of its link changes nothing, and pressing Confirm records the
+// consents: the topic ticked is allowed, the one left unticked is not. The screenshots
+// (<lang>-capture-*.png) are the ones in the README.
+class CaptureBrowserTest : public BrowserTest {
+ protected:
+  std::string ExtraConfig() const override {
+    return "capture:\n  forms:\n    - id: newsletter\n      topics: [product_news, events]\n"
+           "      processing_document: pd-2025-09\n      marketing_document: mk-2025-09\n";
+  }
+
+  json Capture(const std::string& url, const std::string& name, const std::string& steps,
+               const std::string& email = "") {
+    std::string out_dir = OutputDir();
+    std::filesystem::create_directories(out_dir);
+    auto run = RunChild({NodePath(),
+                         BrowserDir() + "/capture_flow.mjs",
+                         "--url",
+                         url,
+                         "--out",
+                         out_dir,
+                         "--name",
+                         name,
+                         "--steps",
+                         steps,
+                         "--email",
+                         email,
+                         "--given-name",
+                         GetParam().given_name,
+                         "--topic",
+                         "events",
+                         "--accept-language",
+                         GetParam().accept_language,
+                         "--chromium",
+                         ChromiumPath()},
+                        out_dir + "/" + name + "-" + steps + "-node.stderr", 120);
+    json result;
+    try {
+      result = json::parse(run.out);
+    } catch (const std::exception&) {
+      ADD_FAILURE() << "capture_flow.mjs printed no JSON (exit " << run.exit_code << "):\n"
+                    << run.out << "\nheraldd log:\n"
+                    << server_->Log();
+      return json();
+    }
+    EXPECT_EQ(run.exit_code, 0) << result.dump(2) << "\nheraldd log:\n" << server_->Log();
+    return run.exit_code == 0 ? result : json();
+  }
+
+  // The confirmation link of the delivered message, its origin moved to the web listener.
+  std::string ConfirmationLink() {
+    std::string local;
+    EXPECT_TRUE(testing::Eventually(
+        [&] {
+          json mail = Delivered();
+          if (!mail.is_object()) return false;
+          for (const auto& part : mail["parsed"]["parts"]) {
+            if (part["content_type"] != "text/plain") continue;
+            std::smatch m;
+            std::string text = part["content"].get<std::string>();
+            std::regex link_re(std::string(kPublicBase) + R"((/fc/[A-Za-z0-9_\-]+))");
+            if (!std::regex_search(text, m, link_re)) continue;
+            local = "http://127.0.0.1:" + std::to_string(server_->http_port()) + m[1].str();
+            return true;
+          }
+          return false;
+        },
+        std::chrono::seconds(30)))
+        << server_->Log();
+    return local;
+  }
+
+  std::vector<v1::Subject> Find(const std::string& address) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::FindSubjectsRequest r;
+    r.set_address(address);
+    v1::FindSubjectsResponse resp;
+    auto st = subs_->FindSubjects(&ctx, r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return {resp.subjects().begin(), resp.subjects().end()};
+  }
+};
+
+TEST_P(CaptureBrowserTest, CAP_1_3_4_FormThenConfirmationInTheBrowser) {
+  const Language& lang = GetParam();
+  const std::string email = "capture-" + lang.name + "@example.com";
+  const std::string form_url =
+      "http://127.0.0.1:" + std::to_string(server_->http_port()) + "/f/newsletter/" + lang.expected;
+  json form = Capture(form_url, lang.name + "-capture", "form", email);
+  ASSERT_TRUE(form.is_object());
+  ASSERT_EQ(form["steps"].size(), 3u) << form.dump(2);
+  for (const auto& step : form["steps"]) {
+    SCOPED_TRACE(step["step"].get<std::string>());
+    EXPECT_EQ(step["lang"], lang.expected);
+    EXPECT_EQ(step["status"], 200);
+    EXPECT_THAT(step["headers"]["content-security-policy"].get<std::string>(),
+                HasSubstr("frame-ancestors 'none'"));
+  }
+  EXPECT_TRUE(form["steps"][0]["ids"]["capture-form"]);
+  EXPECT_TRUE(form["steps"][0]["unlabelled"].empty()) << form["steps"][0].dump();
+  EXPECT_TRUE(form["steps"][2]["ids"]["sent"]);
+  EXPECT_TRUE(Find(email).empty()) << "consent before confirmation";
+
+  std::string link = ConfirmationLink();
+  ASSERT_FALSE(link.empty());
+  json scan = Capture(link, lang.name + "-capture-scan", "open");
+  ASSERT_TRUE(scan.is_object());
+  EXPECT_EQ(scan["steps"][0]["lang"], lang.expected);
+  EXPECT_TRUE(Find(email).empty()) << "a GET of the link confirmed (CAP-3)";
+
+  json confirm = Capture(link, lang.name + "-capture", "confirm");
+  ASSERT_TRUE(confirm.is_object());
+  ASSERT_EQ(confirm["steps"].size(), 2u) << confirm.dump(2);
+  for (const auto& step : confirm["steps"]) {
+    SCOPED_TRACE(step["step"].get<std::string>());
+    EXPECT_EQ(step["lang"], lang.expected);
+    EXPECT_EQ(step["status"], 200);
+  }
+  EXPECT_TRUE(confirm["steps"][1]["ids"]["confirmed"]);
+
+  auto subjects = Find(email);
+  ASSERT_EQ(subjects.size(), 1u);
+  EXPECT_EQ(subjects[0].locale(), lang.expected);
+  EXPECT_TRUE(Check(subjects[0].id(), "events").allowed());
+  EXPECT_EQ(Check(subjects[0].id(), "product_news").reason(), v1::UNSUBSCRIBED_TOPIC);
+  int chain = 0;
+  for (const auto& e : Events(subjects[0].id())) {
+    chain += e.type() == "capture.submitted" || e.type() == "capture.confirmed";
+  }
+  EXPECT_EQ(chain, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Languages, CaptureBrowserTest,
+                         ::testing::Values(Language{"az", "", "ru-RU,ru;q=0.9", "az", "Aysel"},
+                                           Language{"ru", "", "en-US,en;q=0.9", "ru", "Ольга"},
+                                           Language{"en", "", "az-AZ,az;q=0.9", "en", "Olivia"}),
+                         Name);
 
 INSTANTIATE_TEST_SUITE_P(Languages, BrowserUndoTest,
                          ::testing::Values(Language{"ru", "ru", "az", "ru", "Ольга"}), Name);

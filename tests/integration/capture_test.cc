@@ -16,6 +16,7 @@
 #include "tests/support/eventually.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/personal_data_scan.h"
+#include "tests/support/sms_provider_stand_in.h"
 #include "tests/support/smtp_capture.h"
 #include "tests/support/test_database.h"
 
@@ -61,7 +62,10 @@ class CaptureTest : public ::testing::Test {
         "providers:\n  - name: capture\n    kind: smtp\n    country: RU\n"
         "    settings:\n      url: smtp://127.0.0.1:" +
         std::to_string(capture_->port()) + "\n      starttls: none\n";
+    yaml += "  - name: texts\n    kind: twilio\n    country: RU\n    settings:\n      base_url: " +
+            sms_.base_url() + "\n      account_sid: AC123\n      from: Herald\n";
     server_ = std::make_unique<HeralddProcess>(db_->dsn(), yaml);
+    server_->AddEnv("HERALD_PROVIDER_TEXTS_SECRET=token-1");
     server_->Start();
     subs_ = v1::SubscriptionService::NewStub(server_->Channel());
   }
@@ -89,7 +93,8 @@ class CaptureTest : public ::testing::Test {
     std::string csrf = page ? CsrfOf(page->body) : "";
     EXPECT_FALSE(csrf.empty());
     return Post("/f/newsletter", "csrf=" + csrf + "&lang=" + lang +
-                                     "&given_name=Anna&surname=Smith&email=" + email + extra);
+                                     "&given_name=Anna&surname=Smith" +
+                                     (email.empty() ? "" : "&email=" + email) + extra);
   }
 
   // The path of the confirmation link mailed to `address` (waits for it).
@@ -154,8 +159,40 @@ class CaptureTest : public ::testing::Test {
 
   int64_t Count(const std::string& sql) { return testing::Number(*db_, sql); }
 
+  // The code the SMS stand-in was sent for `number` (waits for it).
+  std::string CodeSentTo(const std::string& number) {
+    std::string code;
+    EXPECT_TRUE(testing::Eventually(
+        [&] {
+          for (const auto& r : sms_.sent()) {
+            std::smatch m;
+            static const std::regex kCode("^([0-9]{6}) ");
+            if (r.to == number && std::regex_search(r.body, m, kCode)) {
+              code = m[1];
+              return true;
+            }
+          }
+          return false;
+        },
+        std::chrono::seconds(30)))
+        << server_->Log();
+    return code;
+  }
+
+  static std::string HiddenOf(const std::string& page, const std::string& name) {
+    std::smatch m;
+    std::regex re("name=\"" + name + "\" value=\"([A-Za-z0-9_-]+)\"");
+    return std::regex_search(page, m, re) ? std::string(m[1]) : "";
+  }
+
+  httplib::Result PostCode(const std::string& page, const std::string& code) {
+    return Post("/fcode", "lang=en&token=" + HiddenOf(page, "token") +
+                              "&csrf=" + HiddenOf(page, "csrf") + "&code=" + code);
+  }
+
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<testing::SmtpCapture> capture_;
+  testing::SmsProviderStandIn sms_;
   std::unique_ptr<HeralddProcess> server_;
   std::unique_ptr<v1::SubscriptionService::Stub> subs_;
 };
@@ -167,7 +204,8 @@ size_t IndexOf(const std::vector<std::string>& v, const std::string& x) {
 // CAP-1, CAP-3, CAP-4: pending until the POST; GETs (link scanners) change nothing; the POST
 // records both consents with the form's documents, the topic ticked, and the whole chain.
 TEST_F(CaptureTest, CAP_1_3_4_PendingUntilPostedNeverByGet) {
-  auto sent = Submit("anna@example.net", "&topic=events&consent_processing=on&consent_marketing=on");
+  auto sent =
+      Submit("anna@example.net", "&topic=events&consent_processing=on&consent_marketing=on");
   ASSERT_TRUE(sent);
   EXPECT_EQ(sent->status, 200) << sent->body;
   EXPECT_THAT(sent->body, HasSubstr("id=\"sent\""));
@@ -229,8 +267,8 @@ TEST_F(CaptureTest, CAP_1_3_4_PendingUntilPostedNeverByGet) {
 // CAP-2, CAP-6: an address with a manual suppression gets no confirmation; its answer is the
 // one an unknown address gets, and the answer past the per-address limit is the same too.
 TEST_F(CaptureTest, CAP_2_6_SuppressedGetsNothingAndAnswersAreIdentical) {
-  std::string known = testing::ConsentedSubject(
-      *subs_, testing::SubjectWith("Mary", {"mary@example.org"}, "en"));
+  std::string known =
+      testing::ConsentedSubject(*subs_, testing::SubjectWith("Mary", {"mary@example.org"}, "en"));
   ASSERT_FALSE(known.empty());
   {
     grpc::ClientContext ctx;
@@ -287,13 +325,13 @@ TEST_F(CaptureTest, CAP_7_BadInputNamesTheFieldInTheFormsLanguage) {
   EXPECT_EQ(foreign_topic->status, 400);
   EXPECT_THAT(foreign_topic->body, HasSubstr("id=\"error-topics\""));
   // Without the hosted page's csrf and from no listed origin: refused.
-  auto forged = Post("/f/newsletter", "lang=en&given_name=A&email=a@example.net&consent_processing=on");
+  auto forged =
+      Post("/f/newsletter", "lang=en&given_name=A&email=a@example.net&consent_processing=on");
   ASSERT_TRUE(forged);
   EXPECT_EQ(forged->status, 403);
   // A listed origin (the operator's own page) needs no csrf field, and may ask for JSON.
-  auto from_site =
-      Post("/f/newsletter", "lang=en&given_name=A&email=bad&consent_processing=on",
-           {{"Origin", "https://shop.example"}, {"Accept", "application/json"}});
+  auto from_site = Post("/f/newsletter", "lang=en&given_name=A&email=bad&consent_processing=on",
+                        {{"Origin", "https://shop.example"}, {"Accept", "application/json"}});
   ASSERT_TRUE(from_site);
   EXPECT_EQ(from_site->status, 400);
   EXPECT_THAT(from_site->body, HasSubstr("\"field\":\"email\""));
@@ -316,11 +354,12 @@ TEST_F(CaptureTest, CAP_5_ExpiredRequestLeavesNoPersonalData) {
   std::string link = LinkAt("zara.unique@example.net");
   ASSERT_FALSE(link.empty());
   // Its validity ends now (arranged in the database: the shortest configurable one is an hour).
-  Count("WITH u AS (UPDATE capture_requests SET expires_at = submitted_at RETURNING 1) "
-        "SELECT count(*) FROM u");
-  ASSERT_TRUE(testing::Eventually(
-      [&] { return Count("SELECT count(*) FROM capture_requests") == 0; },
-      std::chrono::seconds(30)))
+  Count(
+      "WITH u AS (UPDATE capture_requests SET expires_at = submitted_at RETURNING 1) "
+      "SELECT count(*) FROM u");
+  ASSERT_TRUE(
+      testing::Eventually([&] { return Count("SELECT count(*) FROM capture_requests") == 0; },
+                          std::chrono::seconds(30)))
       << server_->Log();
   auto scan = testing::ScanEveryTable(db_->dsn(), {"zara.unique@example.net", "Qwertyovna"});
   EXPECT_TRUE(scan.hits.empty()) << scan.hits.size() << " hits, first in "
@@ -329,6 +368,73 @@ TEST_F(CaptureTest, CAP_5_ExpiredRequestLeavesNoPersonalData) {
   auto page = Get(link);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 404);
+}
+
+// CAP-8: a phone is confirmed by the code in its SMS, on the page that answered the form;
+// wrong codes are refused and counted, the right one records SMS marketing consent.
+TEST_F(CaptureTest, CAP_8_SmsCodeConfirmsThePhone) {
+  auto sent = Submit("",
+                     "&phone=%2B994501234567&topic=events&consent_processing=on"
+                     "&consent_marketing=on");
+  ASSERT_TRUE(sent);
+  ASSERT_EQ(sent->status, 200) << sent->body;
+  EXPECT_THAT(sent->body, HasSubstr("id=\"code-form\""));
+  std::string code = CodeSentTo("+994501234567");
+  ASSERT_EQ(code.size(), 6u);
+  std::string wrong = code == "000000" ? "111111" : "000000";
+  for (int i = 0; i < 4; ++i) {
+    auto r = PostCode(sent->body, wrong);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    EXPECT_THAT(r->body, HasSubstr("id=\"error-code\""));
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM subjects"), 0);
+  // The link route never confirms an SMS request.
+  auto by_link =
+      Post("/fc/" + HiddenOf(sent->body, "token"), "csrf=" + HiddenOf(sent->body, "csrf"));
+  ASSERT_TRUE(by_link);
+  EXPECT_EQ(by_link->status, 404);
+  auto right = PostCode(sent->body, code);
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 200) << right->body;
+  EXPECT_THAT(right->body, HasSubstr("id=\"confirmed\""));
+  auto subjects = Find("+994501234567");
+  ASSERT_EQ(subjects.size(), 1u);
+  grpc::ClientContext ctx;
+  testing::Authorize(ctx, HeralddProcess::kAdminKey);
+  v1::CheckEligibilityRequest check;
+  check.mutable_recipient()->set_subject_id(subjects[0].id());
+  check.set_channel(v1::SMS);
+  check.set_topic("events");
+  v1::CheckEligibilityResponse resp;
+  ASSERT_TRUE(subs_->CheckEligibility(&ctx, check, &resp).ok());
+  EXPECT_EQ(resp.decision().reason(), v1::DENY_REASON_UNSPECIFIED);
+}
+
+// CAP-8: the fifth wrong code closes the request; the right one then confirms nothing, and
+// the closed request is deleted with its personal data.
+TEST_F(CaptureTest, CAP_8_FiveWrongCodesCloseTheRequest) {
+  auto sent = Submit("", "&phone=%2B994507654321&consent_processing=on");
+  ASSERT_TRUE(sent && sent->status == 200);
+  std::string code = CodeSentTo("+994507654321");
+  ASSERT_EQ(code.size(), 6u);
+  std::string wrong = code == "000000" ? "111111" : "000000";
+  for (int i = 1; i <= 5; ++i) {
+    auto r = PostCode(sent->body, wrong);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, i < 5 ? 400 : 404) << "try " << i;
+  }
+  auto right = PostCode(sent->body, code);
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 404);
+  EXPECT_EQ(Count("SELECT count(*) FROM subjects"), 0);
+  ASSERT_TRUE(
+      testing::Eventually([&] { return Count("SELECT count(*) FROM capture_requests") == 0; },
+                          std::chrono::seconds(30)))
+      << server_->Log();
+  auto scan = testing::ScanEveryTable(db_->dsn(), {"+994507654321", "994507654321"});
+  EXPECT_TRUE(scan.hits.empty()) << scan.hits.size() << " hits, first in "
+                                 << (scan.hits.empty() ? "" : scan.hits[0].table);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
--- Consent capture with double opt-in (STANDARDS C1-C6). A form on the operator's site (or
--- Herald's hosted form) makes a pending request; the one confirmation it may send goes out
--- under the gate's second exception; the POST of its link turns the request into consents.
+-- Consent capture with double opt-in (docs/consent-capture.md, CAP-1..CAP-7). A form on the
+-- operator's site (or Herald's hosted form) makes a pending request; the one confirmation it
+-- may send (an e-mail with a link, or an SMS with a code) goes out under the gate's second
+-- exception; the POST of its link, or of its code, turns the request into consents.
 --
 --   pending    submitted, its confirmation queued; holds the address and the person's
 --              personal values until it is confirmed or expires (then it is deleted)
@@ -28,6 +29,10 @@ CREATE TABLE capture_requests (
   address              text,
   match_key            text,
   personal             jsonb,                         -- names, IP and user agent of each step
+  -- An SMS request is confirmed by a short code: its SHA-256 with the request id, and the
+  -- wrong tries so far (the fifth ends the request).
+  code_hash            text,
+  code_tries           smallint NOT NULL DEFAULT 0,
   message_id           uuid,                          -- the confirmation message
   subject_id           uuid,                          -- set when applied
   CHECK (status <> 'pending' OR (address IS NOT NULL AND match_key IS NOT NULL))

@@ -17,6 +17,8 @@ namespace herald::web {
 //                                language naming the field (CAP-7), or JSON when asked
 //   GET  /fc/{token}             the confirmation link: a Confirm button; writes nothing
 //   POST /fc/{token}             confirms (csrf field + same origin) (CAP-3)
+//   POST /fcode                  an SMS request's code (fields token, code, csrf), from the
+//                                answer page's code form; five wrong codes end it (CAP-8)
 // A filled honeypot field (`website`, hidden from people) is answered as a success and
 // records nothing.
 class CapturePage {
@@ -30,6 +32,7 @@ class CapturePage {
   HttpResponse Submit(const HttpRequest& req);
   HttpResponse Link(const HttpRequest& req);
   HttpResponse Confirm(const HttpRequest& req);
+  HttpResponse Code(const HttpRequest& req);
 
  private:
   std::string FormCsrf(const std::string& form_id, int64_t hour) const;
