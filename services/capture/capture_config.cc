@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/strict_int.h"
+#include "herald/v1/common.pb.h"
 
 namespace herald::capture {
 namespace {
@@ -115,6 +116,18 @@ void ApplyCaptureConfig(CaptureSettings& c, const YAML::Node& node) {
       c.per_ip_per_minute = Bounded(key, v, 1, 10000);
     } else if (k == "job_interval_s") {
       c.job_interval_s = Bounded(key, v, 1, 86400);
+    } else if (k == "require_confirmation") {
+      c.require_confirmation.clear();
+      for (const auto& name : List(key, v)) {
+        v1::Source source;
+        if (!v1::Source_Parse(name, &source) || source == v1::SOURCE_UNSPECIFIED ||
+            source == v1::PROVIDER) {
+          throw ConfigError(key + ": '" + name +
+                            "' is not a consent source (WEB_FORM, CRM, IMPORT, SMS_REPLY, "
+                            "EMAIL_REPLY, LINK, OPERATOR)");
+        }
+        c.require_confirmation.insert(source);
+      }
     } else {
       throw ConfigError(key + ": unknown key");
     }
@@ -127,7 +140,9 @@ std::string DescribeCaptureConfig() {
          "      origins: [scheme://host]}]: the forms that capture consent (POST /f/{id}; the\n"
          "      hosted form at GET /f/{id}); validity_hours (48) of a pending request and its\n"
          "      link; per_address_per_day (3) confirmations; per_ip_per_minute (10)\n"
-         "      submissions; job_interval_s (60) of the capture job (expiry).\n";
+         "      submissions; job_interval_s (60) of the capture job (expiry);\n"
+         "      require_confirmation: [CRM, IMPORT, ...] sources whose RecordConsent grants\n"
+         "      wait for the subject's confirmation.\n";
 }
 
 const config::Section<CaptureSettings>& CaptureSection() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ struct CaptureSettings {
   int per_ip_per_minute = 10;
   // How often the worker role's capture job runs (expiry, finishing confirmed requests).
   int job_interval_s = 60;
+  // Sources (herald.v1.Source numbers) whose granted consents, recorded through RecordConsent,
+  // count only once the subject confirms them: the call answers pending_confirmation and a
+  // confirmation goes to the subject's address. Empty: every such consent counts at once.
+  std::set<int> require_confirmation;
 
   const CaptureForm* Find(const std::string& id) const;
 };

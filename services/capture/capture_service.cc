@@ -1,5 +1,6 @@
 #include "services/capture/capture_service.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -23,11 +24,12 @@ namespace {
 
 struct MailText {
   const char* subject;
-  const char* asked;   // this address was given in a form
-  const char* action;  // open the link and press the button
-  const char* ignore;  // not you: nothing is sent
-  const char* link;    // the HTML link's text
-  const char* sms;     // after the code: what it is for
+  const char* asked;     // this address was given in a form
+  const char* action;    // open the link and press the button
+  const char* ignore;    // not you: nothing is sent
+  const char* link;      // the HTML link's text
+  const char* sms;       // after the code: what it is for
+  const char* sms_link;  // before a link (a held API consent confirmed by phone)
 };
 
 const MailText kMail[3] = {
@@ -212,19 +214,30 @@ std::string CaptureService::Request(const CaptureForm& form, const Submission& s
                 {"user_agent", s.user_agent}};
   r.submitted_at = now;
   r.expires_at = now + std::chrono::hours(settings_.validity_hours);
+  // A phone typed into a form is confirmed by a code entered on the form's answer page.
+  return Queue(std::move(r), /*limited=*/true, /*by_code=*/channel == Channel::kSms);
+}
+
+std::string CaptureService::Queue(store::NewRequest r, bool limited, bool by_code) {
+  const Channel channel = static_cast<Channel>(r.channel);
+  const Timestamp now = r.submitted_at;
   // The request id is part of the code's hash, so it is made here rather than by the database.
-  std::string code = channel == Channel::kSms ? RandomCode() : std::string();
+  r.id = RandomUuid();
+  std::string code;
+  if (by_code) {
+    code = RandomCode();
+    r.code_hash = CodeHash(r.id, code);
+  }
 
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
-  if (store::CountRecent(*conn, txn, r.channel, r.match_key, now - std::chrono::hours(24)) >=
-      settings_.per_address_per_day) {
+  if (limited &&
+      store::CountRecent(*conn, txn, r.channel, r.match_key, now - std::chrono::hours(24)) >=
+          settings_.per_address_per_day) {
     // The same answer as any other submission: nothing tells the sender it was limited.
-    log::Info("capture request over the per-address limit", {{"form", form.id}});
+    log::Info("capture request over the per-address limit", {{"form", r.form_id}});
     return "";
   }
-  r.id = RandomUuid();
-  if (!code.empty()) r.code_hash = CodeHash(r.id, code);
   std::string id = store::Insert(*conn, txn, r);
 
   // The one confirmation: decided now and again when a worker claims it.
@@ -238,6 +251,7 @@ std::string CaptureService::Request(const CaptureForm& form, const Submission& s
   const MailText& t = MailOf(r.language);
   dispatch::ledger::NewMessage m;
   m.client_id = kClientId;
+  if (r.subject_id) m.subject_id = r.subject_id;
   m.address = r.address;
   m.match_key = r.match_key;
   m.channel = static_cast<int>(channel);
@@ -251,8 +265,8 @@ std::string CaptureService::Request(const CaptureForm& form, const Submission& s
                       t.ignore + "</p>\n";
     m.variables_json = nlohmann::json{{"confirm_url", ConfirmUrl(id)}}.dump();
   } else {
-    // The code in the text itself: an SMS template has no variables.
-    m.text_template = code + " " + t.sms;
+    // The code or the link in the text itself: an SMS template has no variables.
+    m.text_template = by_code ? code + " " + t.sms : std::string(t.sms_link) + " " + ConfirmUrl(id);
     auto enc = dispatch::sms::AnalyzeSms(*m.text_template);
     m.sms_encoding = enc.kind == dispatch::sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2";
     m.sms_segments = enc.segments;
@@ -265,11 +279,91 @@ std::string CaptureService::Request(const CaptureForm& form, const Submission& s
   store::SetMessage(*conn, txn, id, dispatch::ledger::Enqueue(*conn, txn, m, now));
   txn.commit();
   log::Info("capture request recorded",
-            {{"form", form.id},
+            {{"form", r.form_id},
              {"request_id", id},
-             {"channel", channel == Channel::kEmail ? "EMAIL" : "SMS"},
+             {"channel", ChannelName(channel)},
              {"confirmation", decision.allowed() ? "queued" : "refused"}});
   return id;
+}
+
+std::optional<v1::RecordConsentResponse> CaptureService::Hold(const Caller& caller,
+                                                              const v1::RecordConsentRequest& r) {
+  // The confirmed consent itself, recorded by Apply.
+  if (caller.client_id == kClientId) return std::nullopt;
+  Caller reader = CaptureCaller("hold");
+  v1::GetSubjectRequest get;
+  get.set_subject_id(r.subject_id());
+  v1::Subject subject;
+  try {
+    subject = registry_.GetSubject(reader, get).subject();
+  } catch (const herald::Error&) {
+    return std::nullopt;  // RecordConsent refuses it with its own error
+  }
+  if (subject.state() != v1::ACTIVE) return std::nullopt;
+  // Where to confirm: the channel's own address for marketing on it, else e-mail, then phone.
+  bool phone_first =
+      r.kind() == v1::MARKETING && (r.channel() == v1::SMS || r.channel() == v1::CALL);
+  std::string address;
+  Channel channel = Channel::kEmail;
+  if (!phone_first && subject.emails_size() > 0) {
+    address = subject.emails(0);
+  } else if (subject.phones_size() > 0 && (phone_first || r.kind() != v1::MARKETING)) {
+    address = subject.phones(0);
+    channel = Channel::kSms;
+  }
+  if (address.empty()) {
+    throw FailedPrecondition(
+        "subject_id: consents from this source need the subject's confirmation "
+        "(capture.require_confirmation), and the subject has no address to send it to");
+  }
+  auto normalized = channel == Channel::kEmail
+                        ? validation::NormalizeEmail(address)
+                        : validation::NormalizePhone(address, gate_.default_region());
+  const auto& a = std::get<validation::NormalizedAddress>(normalized);
+
+  std::string replay;
+  v1::RecordConsentRequest copy = r;
+  copy.clear_idempotency_key();
+  if (!copy.proof().has_occurred_at()) {
+    SetTimestamp(copy.mutable_proof()->mutable_occurred_at(), clock_.Now());
+  }
+  if (!google::protobuf::util::MessageToJsonString(copy, &replay).ok()) {
+    throw std::runtime_error("RecordConsent request not serialisable");
+  }
+  Timestamp now = clock_.Now();
+  store::NewRequest q;
+  q.form_id = r.proof().form_id().empty()
+                  ? std::string("api:") + v1::Source_Name(r.proof().source())
+                  : r.proof().form_id();
+  q.channel = static_cast<int>(channel);
+  std::string locale = subject.locale().substr(0, 2);
+  q.language = locale == "ru" || locale == "en" ? locale : "az";
+  q.topics = {};
+  q.offered = {};
+  q.processing_document =
+      r.proof().document_version().empty() ? std::string("-") : r.proof().document_version();
+  q.address = a.value;
+  q.match_key = a.match_key;
+  q.personal = {{"ip", r.proof().ip()},
+                {"user_agent", r.proof().user_agent()},
+                {"requested_by", caller.client_id}};
+  q.replay = replay;
+  q.subject_id = subject.id();
+  q.submitted_at = now;
+  q.expires_at = now + std::chrono::hours(settings_.validity_hours);
+  // The operator's own systems are not rate-limited per address; the person gets a link.
+  Queue(std::move(q), /*limited=*/false, /*by_code=*/false);
+
+  v1::RecordConsentResponse resp;
+  v1::Consent* c = resp.mutable_consent();
+  c->set_subject_id(subject.id());
+  c->set_kind(r.kind());
+  c->set_channel(r.channel());
+  c->set_granted(true);
+  *c->mutable_proof() = copy.proof();
+  c->set_actor(caller.client_id);
+  resp.set_pending_confirmation(true);
+  return resp;
 }
 
 std::optional<CaptureService::View> CaptureService::Look(const std::string& token) const {
@@ -345,6 +439,10 @@ void CaptureService::Apply(const std::string& id) {
   }
   if (!r || (r->status != "confirmed" && r->status != "recorded")) return;
   Caller caller = CaptureCaller(id);
+  if (!r->replay.empty()) {
+    ApplyReplay(*r);
+    return;
+  }
 
   // 1. The subjects: every live owner of the address (the gate needs each owner's consent:
   //    the person proved they read this mailbox), or a new subject from the form.
@@ -452,6 +550,51 @@ void CaptureService::Apply(const std::string& id) {
   store::MarkApplied(*conn, txn, id);
   txn.commit();
   log::Info("capture request applied", {{"request_id", id}});
+}
+
+void CaptureService::ApplyReplay(const store::Request& r) {
+  v1::RecordConsentRequest replay;
+  if (!google::protobuf::util::JsonStringToMessage(r.replay, &replay).ok()) {
+    throw std::runtime_error("capture request " + r.id + ": its consent does not parse");
+  }
+  if (r.status == "confirmed") {
+    auto conn = pool_.Acquire();
+    pqxx::work txn(conn->raw());
+    auto locked = store::Load(*conn, txn, r.id, /*lock=*/true);
+    if (locked && locked->status == "confirmed") {
+      Timestamp now = clock_.Now();
+      nlohmann::json held = {{"request_id", r.id},
+                             {"form_id", r.form_id},
+                             {"kind", v1::ConsentKind_Name(replay.kind())},
+                             {"source", v1::Source_Name(replay.proof().source())},
+                             {"requested_by", r.personal.value("requested_by", "")}};
+      subscriptions::AppendEvent(
+          *conn, txn,
+          {r.subject_id, std::nullopt, subscriptions::EventType::kCaptureSubmitted, kClientId,
+           replay.proof().source(), r.submitted_at, now, held, nlohmann::json::object()});
+      subscriptions::AppendEvent(*conn, txn,
+                                 {r.subject_id,
+                                  std::nullopt,
+                                  subscriptions::EventType::kCaptureConfirmed,
+                                  kClientId,
+                                  replay.proof().source(),
+                                  r.confirmed_at.value_or(now),
+                                  now,
+                                  {{"request_id", r.id}, {"message_id", r.message_id}},
+                                  {{"ip", r.personal.value("confirm_ip", "")},
+                                   {"user_agent", r.personal.value("confirm_user_agent", "")}}});
+      store::MarkRecorded(*conn, txn, r.id, r.subject_id);
+    }
+    txn.commit();
+  }
+  replay.set_idempotency_key("capture:" + r.id + ":replay");
+  if (!r.message_id.empty()) replay.mutable_proof()->set_message_id(r.message_id);
+  registry_.RecordConsent(CaptureCaller(r.id), replay);
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  store::MarkApplied(*conn, txn, r.id);
+  txn.commit();
+  log::Info("capture request applied", {{"request_id", r.id}});
 }
 
 CaptureService::JobResult CaptureService::RunOnce() {

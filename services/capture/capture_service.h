@@ -8,6 +8,7 @@
 #include "common/db/pool.h"
 #include "common/domain/topics.h"
 #include "services/capture/capture_config.h"
+#include "services/capture/capture_store.h"
 #include "services/privacy/confirmation_token.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/registry.h"
@@ -77,17 +78,29 @@ class CaptureService {
   };
   JobResult RunOnce();
 
+  // SubscriptionRegistry::HoldConsentsFrom's hold: a granted consent from a source in
+  // capture.require_confirmation becomes a request confirmed at the subject's address (the
+  // channel's own for marketing on it, else e-mail, then phone; always by link), and the
+  // answer says it is pending. nullopt for the confirmed consent itself (this service's own
+  // call) and for a subject RecordConsent will refuse anyway.
+  std::optional<v1::RecordConsentResponse> Hold(const Caller& caller,
+                                                const v1::RecordConsentRequest& r);
+
   const CaptureSettings& settings() const { return settings_; }
   static constexpr char kClientId[] = "herald:capture";
 
  private:
   void Apply(const std::string& request_id);
   std::string ConfirmUrl(const std::string& request_id) const;
-  // One address's request and its confirmation; returns the request id ("" when the
-  // per-address limit held it back).
+  // One address's request from a form; returns the request id ("" when the per-address
+  // limit held it back).
   std::string Request(const CaptureForm& form, const Submission& s, Channel channel,
                       const std::string& address, const std::string& match_key,
                       const std::vector<std::string>& ticked);
+  // Records the request and queues its one confirmation (a code when `by_code`, else a
+  // link); `limited`: subject to the per-address limit. Returns the id ("" when limited).
+  std::string Queue(store::NewRequest r, bool limited, bool by_code);
+  void ApplyReplay(const store::Request& r);
   Outcome ConfirmLocked(const std::string& id, const std::string& code, bool by_code,
                         const std::string& ip, const std::string& user_agent);
 

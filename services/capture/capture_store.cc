@@ -10,10 +10,11 @@ namespace {
 constexpr db::Statement kInsert{"capture.insert", R"sql(
   INSERT INTO capture_requests (
     id, form_id, channel, language, topics, offered, processing_document, marketing_document,
-    submitted_at, expires_at, address, match_key, personal, code_hash
+    submitted_at, expires_at, address, match_key, personal, code_hash, replay, subject_id
   )
   VALUES (
-    $14::uuid, $1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10, $11, $12::jsonb, $13
+    $14::uuid, $1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10, $11, $12::jsonb, $13,
+    $15::jsonb, $16::uuid
   )
   RETURNING id::text
 )sql"};
@@ -29,7 +30,8 @@ constexpr db::Statement kLoad{"capture.load", R"sql(
   SELECT id::text, form_id, status, language, channel, topics, offered, processing_document,
     marketing_document, coalesce(address, ''), coalesce(personal, 'null'::jsonb)::text,
     coalesce(message_id::text, ''), coalesce(subject_id::text, ''), submitted_at::text,
-    expires_at::text, confirmed_at::text, coalesce(code_hash, ''), code_tries
+    expires_at::text, confirmed_at::text, coalesce(code_hash, ''), code_tries,
+    coalesce(replay::text, '')
   FROM capture_requests
   WHERE id = $1::uuid
 )sql"};
@@ -37,7 +39,8 @@ constexpr db::Statement kLoadForUpdate{"capture.load_for_update", R"sql(
   SELECT id::text, form_id, status, language, channel, topics, offered, processing_document,
     marketing_document, coalesce(address, ''), coalesce(personal, 'null'::jsonb)::text,
     coalesce(message_id::text, ''), coalesce(subject_id::text, ''), submitted_at::text,
-    expires_at::text, confirmed_at::text, coalesce(code_hash, ''), code_tries
+    expires_at::text, confirmed_at::text, coalesce(code_hash, ''), code_tries,
+    coalesce(replay::text, '')
   FROM capture_requests
   WHERE id = $1::uuid
   FOR UPDATE
@@ -63,7 +66,7 @@ constexpr db::Statement kMarkConfirmed{"capture.mark_confirmed", R"sql(
 )sql"};
 constexpr db::Statement kMarkRecorded{"capture.mark_recorded", R"sql(
   UPDATE capture_requests
-  SET status = 'recorded', subject_id = $2::uuid
+  SET status = 'recorded', subject_id = coalesce(subject_id, $2::uuid)
   WHERE id = $1::uuid
     AND status = 'confirmed'
 )sql"};
@@ -126,6 +129,7 @@ std::optional<Request> Read(const pqxx::result& rows) {
   if (!r[15].is_null()) q.confirmed_at = ParseTimestamp(r[15].as<std::string>());
   q.code_hash = r[16].as<std::string>();
   q.code_tries = r[17].as<int>();
+  q.replay = r[18].as<std::string>();
   return q;
 }
 
@@ -142,7 +146,7 @@ std::string Insert(db::Connection& conn, pqxx::transaction_base& txn, const NewR
       .Exec(txn, kInsert, r.form_id, r.channel, r.language, db::ToArrayLiteral(r.topics),
             db::ToArrayLiteral(r.offered), r.processing_document, r.marketing_document,
             ToIso8601(r.submitted_at), ToIso8601(r.expires_at), r.address, r.match_key,
-            r.personal.dump(), r.code_hash, r.id)[0][0]
+            r.personal.dump(), r.code_hash, r.id, r.replay, r.subject_id)[0][0]
       .as<std::string>();
 }
 

@@ -27,6 +27,8 @@ struct NewRequest {
   std::string address, match_key;
   nlohmann::json personal;               // names, submission IP and user agent
   std::optional<std::string> code_hash;  // an SMS request's code (CodeHash)
+  // A held API consent: the RecordConsent request (JSON) and its subject.
+  std::optional<std::string> replay, subject_id;
   Timestamp submitted_at, expires_at;
 };
 
@@ -49,6 +51,7 @@ struct Request {
   std::string subject_id;   // once applied
   std::string code_hash;    // an SMS request's; empty for e-mail
   int code_tries = 0;       // wrong codes so far
+  std::string replay;       // a held API consent's RecordConsent request (JSON); empty if none
   Timestamp submitted_at, expires_at;
   std::optional<Timestamp> confirmed_at;
 };

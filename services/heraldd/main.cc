@@ -274,6 +274,13 @@ int Serve(const HeraldConfig& config) {
   privacy::ConfirmationTokens capture_tokens(link_ring, privacy::TokenPurpose::kConsentCapture);
   capture::CaptureService capture_service(pool, clock, config.capture, topics, gate, registry,
                                           capture_tokens, config.core.public_base_url);
+  if (!config.capture.require_confirmation.empty()) {
+    registry.HoldConsentsFrom(
+        config.capture.require_confirmation,
+        [&capture_service](const Caller& caller, const v1::RecordConsentRequest& r) {
+          return capture_service.Hold(caller, r);
+        });
+  }
   dispatch::ProviderRegistry providers(config.core.providers, config.core.home_jurisdictions,
                                        clock);
   // Provider limits and campaign pacing hold for every process of this database together. Two

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,16 @@ class SubscriptionRegistry {
   v1::GetSubjectResponse GetSubject(const Caller& caller, const v1::GetSubjectRequest& r);
   v1::FindSubjectsResponse FindSubjects(const Caller& caller, const v1::FindSubjectsRequest& r);
   v1::RecordConsentResponse RecordConsent(const Caller& caller, const v1::RecordConsentRequest& r);
+  // Granted consents whose proof's source is in `sources` (herald.v1.Source) go to `hold`
+  // once checked; an answer from it is RecordConsent's (the consent waits for the subject's
+  // confirmation), nullopt records the consent as usual (the confirmed consent itself). Set
+  // once, before serving (capture.require_confirmation).
+  using ConsentHold = std::function<std::optional<v1::RecordConsentResponse>(
+      const Caller&, const v1::RecordConsentRequest&)>;
+  void HoldConsentsFrom(std::set<int> sources, ConsentHold hold) {
+    hold_sources_ = std::move(sources);
+    hold_ = std::move(hold);
+  }
   v1::SetPreferencesResponse SetPreferences(const Caller& caller,
                                             const v1::SetPreferencesRequest& r);
   v1::GetPreferencesResponse GetPreferences(const Caller& caller,
@@ -139,6 +150,8 @@ class SubscriptionRegistry {
   // Runs CheckEligibility's gate runs; concurrent calls share one (null: each call runs its
   // own on the caller's thread).
   std::unique_ptr<CheckCoalescer> coalescer_;
+  std::set<int> hold_sources_;
+  ConsentHold hold_;
 };
 
 }  // namespace herald::subscriptions

@@ -123,6 +123,10 @@ v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& call
   }
   Timestamp now = clock_.Now();
   CheckedProof proof = CheckProof("proof", r.proof(), now, r.granted());
+  // A withdrawal is never held: it acts at once.
+  if (hold_ && r.granted() && hold_sources_.count(proof.source) > 0) {
+    if (auto held = hold_(caller, r)) return *held;
+  }
   db::IdempotencyKey idem(caller, "RecordConsent", r.idempotency_key(), r);
 
   auto conn = pool_.Acquire();

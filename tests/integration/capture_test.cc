@@ -10,6 +10,7 @@
 
 #include <regex>
 
+#include "herald/v1/privacy.grpc.pb.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/support/campaign_driver.h"
 #include "tests/support/consented_subject.h"
@@ -56,6 +57,7 @@ class CaptureTest : public ::testing::Test {
     std::string yaml =
         "email:\n  from_address: news@herald.test\n"
         "capture:\n  job_interval_s: 1\n  per_address_per_day: 2\n  per_ip_per_minute: 6000\n"
+        "  require_confirmation: [CRM]\n"
         "  forms:\n    - id: newsletter\n      topics: [product_news, events]\n"
         "      processing_document: pd-2025-09\n      marketing_document: mk-2025-09\n"
         "      origins: [https://shop.example]\n"
@@ -252,6 +254,22 @@ TEST_F(CaptureTest, CAP_1_3_4_PendingUntilPostedNeverByGet) {
   ASSERT_LT(consent, types.size());
   EXPECT_LT(submitted, confirmed_at);
   EXPECT_LT(confirmed_at, consent);
+  // The export shows the chain too, with the form and the confirmation message.
+  {
+    auto privacy = v1::PrivacyService::NewStub(server_->Channel());
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kPrivacyKey);
+    v1::ExportSubjectDataRequest r;
+    r.set_subject_id(id);
+    v1::ExportSubjectDataResponse resp;
+    auto st = privacy->ExportSubjectData(&ctx, r, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    size_t form = resp.json().find("capture.submitted");
+    size_t confirmation = resp.json().find("capture.confirmed");
+    EXPECT_NE(form, std::string::npos);
+    EXPECT_NE(confirmation, std::string::npos);
+    EXPECT_THAT(resp.json(), HasSubstr("pd-2025-09"));
+  }
   // The applied request keeps no personal values; the consent's proof names the message.
   EXPECT_EQ(Count("SELECT count(*) FROM capture_requests WHERE status = 'applied' AND "
                   "address IS NULL AND personal IS NULL AND message_id IS NOT NULL"),
@@ -435,6 +453,78 @@ TEST_F(CaptureTest, CAP_8_FiveWrongCodesCloseTheRequest) {
   auto scan = testing::ScanEveryTable(db_->dsn(), {"+994507654321", "994507654321"});
   EXPECT_TRUE(scan.hits.empty()) << scan.hits.size() << " hits, first in "
                                  << (scan.hits.empty() ? "" : scan.hits[0].table);
+}
+
+// CAP-9: with require_confirmation for CRM, a consent the CRM grants through RecordConsent
+// is pending until the subject confirms it by the link sent to their address; then it is
+// recorded with its own source and the confirmation in its proof. Another source counts at
+// once, and a withdrawal from the held source acts at once.
+TEST_F(CaptureTest, CAP_9_ConsentsFromAHeldSourceWaitForTheSubject) {
+  std::string subject;
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::UpsertSubjectResponse resp;
+    // Linked to a Creatio contact, so the write-back hears of the confirmed consent.
+    auto up = testing::SubjectWith("Leyla", {"leyla@example.az"}, "ru");
+    up.set_external_id("5b0f7c2e-1d2a-4c3b-9e8f-0a1b2c3d4e5f");
+    auto st = subs_->UpsertSubject(&ctx, up, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    subject = resp.subject().id();
+  }
+  auto record = [&](v1::ConsentKind kind, v1::Source source, bool granted) {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::RecordConsentRequest r;
+    r.set_subject_id(subject);
+    r.set_kind(kind);
+    if (kind == v1::MARKETING) r.set_channel(v1::EMAIL);
+    r.set_granted(granted);
+    r.mutable_proof()->set_source(source);
+    r.mutable_proof()->set_document_version("crm-2025");
+    v1::RecordConsentResponse resp;
+    auto st = subs_->RecordConsent(&ctx, r, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp;
+  };
+  auto held = record(v1::PROCESSING, v1::CRM, true);
+  EXPECT_TRUE(held.pending_confirmation());
+  EXPECT_TRUE(held.consent().id().empty());
+  EXPECT_EQ(Count("SELECT count(*) FROM consents"), 0);
+  EXPECT_EQ(Check(subject, "service"), v1::NO_CONSENT);
+  // Another source is not held.
+  auto at_once = record(v1::MARKETING, v1::WEB_FORM, true);
+  EXPECT_FALSE(at_once.pending_confirmation());
+  EXPECT_EQ(Count("SELECT count(*) FROM consents WHERE source = 1"), 1);
+
+  std::string link = LinkAt("leyla@example.az");
+  ASSERT_FALSE(link.empty());
+  auto page = Get(link);
+  ASSERT_TRUE(page);
+  EXPECT_THAT(page->body, HasSubstr("lang=\"ru\""));
+  EXPECT_EQ(Count("SELECT count(*) FROM consents WHERE source = 2"), 0);
+  int64_t revision = Count("SELECT coalesce(max(revision), 0) FROM crm_outbox");
+  auto confirmed = Post(link, "csrf=" + CsrfOf(page->body));
+  ASSERT_TRUE(confirmed);
+  EXPECT_EQ(confirmed->status, 200) << confirmed->body;
+  // The write-back queue holds the contact again (C1, C2): Creatio learns of the consent.
+  EXPECT_GT(Count("SELECT coalesce(max(revision), 0) FROM crm_outbox WHERE contact_id = "
+                  "'5b0f7c2e-1d2a-4c3b-9e8f-0a1b2c3d4e5f'"),
+            revision);
+  EXPECT_EQ(Count("SELECT count(*) FROM consents WHERE source = 2 AND granted AND kind = 1 AND "
+                  "document_version = 'crm-2025'"),
+            1);
+  EXPECT_EQ(Check(subject, "service"), v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(Count("SELECT count(*) FROM events e JOIN messages m ON e.details->>'message_id' = "
+                  "m.id::text WHERE e.type = 'consent.granted' AND m.confirms_capture IS NOT NULL"),
+            1);
+  auto types = EventTypes(subject);
+  EXPECT_LT(IndexOf(types, "capture.confirmed"), types.size());
+
+  // A withdrawal from the held source acts at once.
+  auto withdrawn = record(v1::PROCESSING, v1::CRM, false);
+  EXPECT_FALSE(withdrawn.pending_confirmation());
+  EXPECT_EQ(Check(subject, "service"), v1::CONSENT_REVOKED);
 }
 
 }  // namespace

@@ -33,8 +33,12 @@ CREATE TABLE capture_requests (
   -- wrong tries so far (the fifth ends the request).
   code_hash            text,
   code_tries           smallint NOT NULL DEFAULT 0,
+  -- A consent an API call asked for from a source the operator requires confirmation of
+  -- (capture.require_confirmation): the RecordConsent request to record once confirmed, for
+  -- subject_id (set at once). Null for a form's request.
+  replay               jsonb,
   message_id           uuid,                          -- the confirmation message
-  subject_id           uuid,                          -- set when applied
+  subject_id           uuid,                          -- set when recorded (a replay's at once)
   CHECK (status <> 'pending' OR (address IS NOT NULL AND match_key IS NOT NULL))
 );
 -- The per-address limit counts a recipient's recent requests; the job finds what expired
