@@ -371,7 +371,7 @@ std::optional<CaptureService::View> CaptureService::Look(const std::string& toke
   if (!claims) return std::nullopt;
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
-  auto r = store::Load(*conn, txn, claims->request_id, false);
+  auto r = store::Load(*conn, txn, claims->request_id);
   txn.commit();
   if (!r) return std::nullopt;
   if (r->status == "pending" && r->expires_at <= clock_.Now()) return std::nullopt;
@@ -403,7 +403,7 @@ CaptureService::Outcome CaptureService::ConfirmLocked(const std::string& id,
   {
     auto conn = pool_.Acquire();
     pqxx::work txn(conn->raw());
-    auto r = store::Load(*conn, txn, id, /*lock=*/true);
+    auto r = store::Load(*conn, txn, id);
     if (!r) return by_code ? Outcome::kWrongCode : Outcome::kInvalid;
     // A link confirms e-mail requests, a code SMS ones.
     if (by_code != !r->code_hash.empty()) return Outcome::kInvalid;
@@ -434,7 +434,7 @@ void CaptureService::Apply(const std::string& id) {
   {
     auto conn = pool_.Acquire();
     pqxx::work txn(conn->raw());
-    r = store::Load(*conn, txn, id, false);
+    r = store::Load(*conn, txn, id);
     txn.commit();
   }
   if (!r || (r->status != "confirmed" && r->status != "recorded")) return;
@@ -473,7 +473,7 @@ void CaptureService::Apply(const std::string& id) {
   if (r->status == "confirmed") {
     auto conn = pool_.Acquire();
     pqxx::work txn(conn->raw());
-    auto locked = store::Load(*conn, txn, id, /*lock=*/true);
+    auto locked = store::Load(*conn, txn, id);
     if (locked && locked->status == "confirmed") {
       Timestamp now = clock_.Now();
       nlohmann::json submitted = {{"request_id", id},
@@ -560,7 +560,7 @@ void CaptureService::ApplyReplay(const store::Request& r) {
   if (r.status == "confirmed") {
     auto conn = pool_.Acquire();
     pqxx::work txn(conn->raw());
-    auto locked = store::Load(*conn, txn, r.id, /*lock=*/true);
+    auto locked = store::Load(*conn, txn, r.id);
     if (locked && locked->status == "confirmed") {
       Timestamp now = clock_.Now();
       nlohmann::json held = {{"request_id", r.id},

@@ -34,15 +34,6 @@ constexpr db::Statement kLoad{"capture.load", R"sql(
     coalesce(replay::text, '')
   FROM capture_requests
   WHERE id = $1::uuid
-)sql"};
-constexpr db::Statement kLoadForUpdate{"capture.load_for_update", R"sql(
-  SELECT id::text, form_id, status, language, channel, topics, offered, processing_document,
-    marketing_document, coalesce(address, ''), coalesce(personal, 'null'::jsonb)::text,
-    coalesce(message_id::text, ''), coalesce(subject_id::text, ''), submitted_at::text,
-    expires_at::text, confirmed_at::text, coalesce(code_hash, ''), code_tries,
-    coalesce(replay::text, '')
-  FROM capture_requests
-  WHERE id = $1::uuid
   FOR UPDATE
 )sql"};
 constexpr db::Statement kSetMessage{"capture.set_message", R"sql(
@@ -156,8 +147,8 @@ int64_t CountRecent(db::Connection& conn, pqxx::transaction_base& txn, int chann
 }
 
 std::optional<Request> Load(db::Connection& conn, pqxx::transaction_base& txn,
-                            const std::string& id, bool lock) {
-  return Read(conn.Exec(txn, lock ? kLoadForUpdate : kLoad, id));
+                            const std::string& id) {
+  return Read(conn.Exec(txn, kLoad, id));
 }
 
 void SetMessage(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,

@@ -56,9 +56,10 @@ struct Request {
   std::optional<Timestamp> confirmed_at;
 };
 
-// The request, or nullopt; `lock` takes it FOR UPDATE.
+// The request, or nullopt. Taken FOR UPDATE: a confirmation and the job's steps each hold it
+// while they decide (a reader's lock ends with its short transaction).
 std::optional<Request> Load(db::Connection& conn, pqxx::transaction_base& txn,
-                            const std::string& id, bool lock);
+                            const std::string& id);
 
 void SetMessage(db::Connection& conn, pqxx::transaction_base& txn, const std::string& id,
                 const std::string& message_id);

@@ -15,7 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { chromium } from 'playwright-core';
+import { launch, need, submitAndWait } from './flow_support.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -77,35 +77,16 @@ async function snapshot(page, name, response) {
   return entry;
 }
 
-async function need(page, selector, entry) {
-  if ((await page.locator(selector).count()) === 0) {
-    throw new Error(`${entry.step} page (HTTP ${entry.status}, lang ${entry.lang}) has no ${selector}`);
-  }
-}
-
-async function submitAndWait(page, selector) {
-  const [response] = await Promise.all([
-    page.waitForNavigation({ waitUntil: 'load' }),
-    page.click(selector),
-  ]);
-  return response;
-}
-
 let browser;
 try {
-  browser = await chromium.launch({
+  let context;
+  ({ browser, context } = await launch({
     executablePath: opt.chromium,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: Number(opt.timeout) * 2,
-  });
-  result.browser = browser.version();
-  const context = await browser.newContext({
-    javaScriptEnabled: false,
+    timeoutMs: Number(opt.timeout),
+    acceptLanguage: opt['accept-language'],
     viewport: { width: 800, height: 900 },
-    extraHTTPHeaders: opt['accept-language'] ? { 'Accept-Language': opt['accept-language'] } : {},
-  });
-  context.setDefaultTimeout(Number(opt.timeout));
+  }));
+  result.browser = browser.version();
   const page = await context.newPage();
 
   let response = await page.goto(opt.url, { waitUntil: 'load' });

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { chromium } from 'playwright-core';
+import { launch, need, submitAndWait } from './flow_support.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -94,35 +94,16 @@ async function checkboxes(page) {
     })));
 }
 
-// Fails the run with a readable reason when the page lacks what the contract promises.
-async function need(page, selector, entry) {
-  if ((await page.locator(selector).count()) === 0) {
-    throw new Error(`${entry.step} page (HTTP ${entry.status}, lang ${entry.lang}) has no ${selector}`);
-  }
-}
-
-async function submitAndWait(page, selector) {
-  const [response] = await Promise.all([
-    page.waitForNavigation({ waitUntil: 'load' }),
-    page.click(selector),
-  ]);
-  return response;
-}
-
 let browser;
 try {
-  browser = await chromium.launch({
+  let context;
+  ({ browser, context } = await launch({
     executablePath: opt.chromium,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run'],
-    timeout: Number(opt.timeout) * 2,
-  });
-  result.browser = browser.version();
-  const context = await browser.newContext({
-    javaScriptEnabled: false,
+    timeoutMs: Number(opt.timeout),
+    acceptLanguage: opt['accept-language'],
     viewport: { width: 800, height: 720 },
-    extraHTTPHeaders: opt['accept-language'] ? { 'Accept-Language': opt['accept-language'] } : {},
-  });
-  context.setDefaultTimeout(Number(opt.timeout));
+  }));
+  result.browser = browser.version();
   const page = await context.newPage();
   page.on('response', (r) => {
     if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) {

@@ -548,14 +548,7 @@ class CaptureBrowserTest : public BrowserTest {
   }
 
   std::vector<v1::Subject> Find(const std::string& address) {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kAdminKey);
-    v1::FindSubjectsRequest r;
-    r.set_address(address);
-    v1::FindSubjectsResponse resp;
-    auto st = subs_->FindSubjects(&ctx, r, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return {resp.subjects().begin(), resp.subjects().end()};
+    return testing::SubjectsAt(*subs_, address);
   }
 };
 

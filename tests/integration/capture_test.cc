@@ -27,27 +27,6 @@ namespace {
 using ::testing::HasSubstr;
 using testing::HeralddProcess;
 
-// Quoted-printable soft breaks and =XX escapes, as the SMTP sender writes text parts.
-std::string DecodeQp(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '=') {
-      out.push_back(s[i]);
-    } else if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') {
-      i += 2;
-    } else if (i + 1 < s.size() && s[i + 1] == '\n') {
-      i += 1;
-    } else if (i + 2 < s.size() && isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 class CaptureTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -108,7 +87,7 @@ class CaptureTest : public ::testing::Test {
             if (m.find(address) == std::string::npos) continue;
             std::smatch match;
             static const std::regex kLink("https://herald\\.test(/fc/[A-Za-z0-9_-]+)");
-            std::string text = DecodeQp(m);
+            std::string text = testing::DecodeQuotedPrintable(m);
             if (std::regex_search(text, match, kLink)) {
               path = match[1];
               return true;
@@ -122,14 +101,7 @@ class CaptureTest : public ::testing::Test {
   }
 
   std::vector<v1::Subject> Find(const std::string& address) {
-    grpc::ClientContext ctx;
-    testing::Authorize(ctx, HeralddProcess::kAdminKey);
-    v1::FindSubjectsRequest r;
-    r.set_address(address);
-    v1::FindSubjectsResponse resp;
-    auto st = subs_->FindSubjects(&ctx, r, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return {resp.subjects().begin(), resp.subjects().end()};
+    return testing::SubjectsAt(*subs_, address);
   }
 
   v1::DenyReason Check(const std::string& subject_id, const std::string& topic) {
@@ -525,6 +497,33 @@ TEST_F(CaptureTest, CAP_9_ConsentsFromAHeldSourceWaitForTheSubject) {
   auto withdrawn = record(v1::PROCESSING, v1::CRM, false);
   EXPECT_FALSE(withdrawn.pending_confirmation());
   EXPECT_EQ(Check(subject, "service"), v1::CONSENT_REVOKED);
+}
+
+// CAP-6: submissions are limited per client IP (their own bucket on the public listener):
+// past capture.per_ip_per_minute, 429 with Retry-After, and nothing is recorded.
+TEST(CaptureLimitTest, CAP_6_SubmissionsPerIpAreLimited) {
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  HeralddProcess server(db->dsn(),
+                        "capture:\n  per_ip_per_minute: 2\n  forms:\n    - id: newsletter\n"
+                        "      topics: [events]\n      processing_document: pd-1\n"
+                        "      marketing_document: mk-1\n      origins: [https://shop.example]\n");
+  server.Start();
+  httplib::Client client("127.0.0.1", server.http_port());
+  httplib::Headers site = {{"Origin", "https://shop.example"}};
+  std::vector<int> statuses;
+  for (int i = 0; i < 4; ++i) {
+    // Each one bad (no consent box), so an answered one records nothing either.
+    auto r = client.Post("/f/newsletter", site, "lang=en&given_name=A&email=a@example.net",
+                         "application/x-www-form-urlencoded");
+    ASSERT_TRUE(r);
+    statuses.push_back(r->status);
+    if (r->status == 429) EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+  }
+  EXPECT_EQ(statuses.front(), 400);
+  EXPECT_EQ(statuses.back(), 429) << "statuses: " << statuses[0] << " " << statuses[1] << " "
+                                  << statuses[2] << " " << statuses[3];
+  EXPECT_EQ(testing::Number(*db, "SELECT count(*) FROM capture_requests"), 0);
 }
 
 }  // namespace

@@ -42,27 +42,6 @@ std::string Fixture(const std::string& name) {
   return ss.str();
 }
 
-// Quoted-printable (RFC 2045 §6.7) as the SMTP sender writes every text part.
-std::string DecodeQp(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '=') {
-      out.push_back(s[i]);
-    } else if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') {
-      i += 2;
-    } else if (i + 1 < s.size() && s[i + 1] == '\n') {
-      i += 1;
-    } else if (i + 2 < s.size() && isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 class PrivacyConfirmationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -129,7 +108,7 @@ class PrivacyConfirmationTest : public ::testing::Test {
         [&] {
           for (const auto& m : capture_->Messages()) {
             if (m.find(address) == std::string::npos) continue;
-            std::string text = DecodeQp(m);
+            std::string text = testing::DecodeQuotedPrintable(m);
             std::smatch match;
             static const std::regex kLink("https://herald\\.test(/c/[A-Za-z0-9_-]+)");
             if (std::regex_search(text, match, kLink)) {

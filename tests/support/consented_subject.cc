@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <utility>
 
 #include "tests/support/heraldd_process.h"
@@ -57,6 +58,38 @@ v1::UpsertSubjectRequest SubjectWith(const std::string& given_name,
   if (!locale.empty()) r.set_locale(locale);
   for (const auto& e : emails) r.add_emails(e);
   return r;
+}
+
+std::vector<v1::Subject> SubjectsAt(v1::SubscriptionService::Stub& subs,
+                                    const std::string& address) {
+  grpc::ClientContext ctx;
+  Authorize(ctx, HeralddProcess::kAdminKey);
+  v1::FindSubjectsRequest r;
+  r.set_address(address);
+  v1::FindSubjectsResponse resp;
+  auto st = subs.FindSubjects(&ctx, r, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return {resp.subjects().begin(), resp.subjects().end()};
+}
+
+std::string DecodeQuotedPrintable(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '=') {
+      out.push_back(s[i]);
+    } else if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') {
+      i += 2;
+    } else if (i + 1 < s.size() && s[i + 1] == '\n') {
+      i += 1;
+    } else if (i + 2 < s.size() && isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
 }
 
 }  // namespace herald::testing

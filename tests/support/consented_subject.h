@@ -24,6 +24,15 @@ std::string ConsentedSubject(v1::SubscriptionService::Stub& subs,
                              const std::vector<v1::Channel>& marketing = {v1::EMAIL},
                              const v1::Proof& proof = WebFormProof());
 
+// The subjects FindSubjects finds at `address`, asked with the admin key. A refused call is
+// a test failure (non-fatal).
+std::vector<v1::Subject> SubjectsAt(v1::SubscriptionService::Stub& subs,
+                                    const std::string& address);
+
+// A text part as the SMTP sender wrote it, quoted-printable (RFC 2045 §6.7), decoded: soft
+// line breaks dropped, =XX escapes turned into their bytes.
+std::string DecodeQuotedPrintable(const std::string& s);
+
 // An upsert request with a given name and e-mail addresses, for the common case.
 v1::UpsertSubjectRequest SubjectWith(const std::string& given_name,
                                      const std::vector<std::string>& emails,
