@@ -90,6 +90,10 @@ Caller CaptureCaller(const std::string& request_id) {
   c.client_id = CaptureService::kClientId;
   c.request_id = "capture-" + request_id;
   c.reads_subjects = true;
+  // A blocked owner is still found: a consent held for it waits like any other (its
+  // confirmation is refused by the gate), and a blocked owner among several does not stop
+  // the others' consents from being recorded.
+  c.privacy_scope = true;
   return c;
 }
 

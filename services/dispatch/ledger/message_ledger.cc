@@ -338,10 +338,10 @@ constexpr db::Statement kForgetConfirmations{"ledger.forget_confirmations", R"sq
     WHERE message_id IN (SELECT id FROM m) AND note <> ''
     RETURNING 1
   )
-  SELECT h.confirms_capture::text
-  FROM messages h
-  WHERE h.confirms_capture = ANY($1::uuid[])
-    AND h.id NOT IN (SELECT id FROM m)
+  SELECT held.confirms_capture::text
+  FROM messages held
+  WHERE held.confirms_capture = ANY($1::uuid[])
+    AND held.id NOT IN (SELECT id FROM m)
 )sql"};
 
 // Settled: nothing will render or send this message again.
