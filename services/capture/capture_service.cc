@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/proto_time.h"
+#include "common/translations.h"
 #include "common/validation/address.h"
 #include "common/validation/input_checks.h"
 #include "common/validation/uuid.h"
@@ -37,17 +38,20 @@ const MailText kMail[3] = {
      "Bu ünvan saytımızdakı formada sizin razılığınızla göstərilib.",
      "Təsdiq etmək üçün linki açın və düyməni basın:",
      "Bunu siz etməmisinizsə, bu məktubu nəzərə almayın: sizə başqa məktub göndərilməyəcək.",
-     "Ünvanı təsdiq edin", "- təsdiq kodunuz. Bunu siz etməmisinizsə, bu mesajı nəzərə almayın."},
+     "Ünvanı təsdiq edin", "- təsdiq kodunuz. Bunu siz etməmisinizsə, bu mesajı nəzərə almayın.",
+     "Razılığınızı təsdiq edin:"},
     {"Подтвердите адрес электронной почты",
      "Этот адрес указали в форме на нашем сайте вместе с вашим согласием.",
      "Чтобы подтвердить, откройте ссылку и нажмите кнопку:",
      "Если это были не вы, просто не обращайте внимания на это письмо: других писем не будет.",
-     "Подтвердить адрес", "- ваш код подтверждения. Если это были не вы, не обращайте внимания."},
+     "Подтвердить адрес", "- ваш код подтверждения. Если это были не вы, не обращайте внимания.",
+     "Подтвердите согласие:"},
     {"Confirm your e-mail address",
      "This address was given in a form on our site, with your consent.",
      "To confirm, open the link and press the button:",
      "If it was not you, ignore this message: nothing else will be sent to you.",
-     "Confirm the address", "is your confirmation code. If it was not you, ignore this message."},
+     "Confirm the address", "is your confirmation code. If it was not you, ignore this message.",
+     "Confirm your consent:"},
 };
 
 const MailText& MailOf(const std::string& language) {
@@ -128,6 +132,7 @@ CaptureService::CaptureService(db::Pool& pool, const Clock& clock, const Capture
       tokens_(tokens),
       base_(std::move(public_base_url)) {
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
+  RequireCompleteTranslations(kMail, "capture confirmation texts");
   for (const auto& f : settings_.forms) {
     for (const auto& t : f.topics) {
       const TopicInfo* info = topics_.Find(t);

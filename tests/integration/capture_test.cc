@@ -309,6 +309,11 @@ TEST_F(CaptureTest, CAP_7_BadInputNamesTheFieldInTheFormsLanguage) {
   EXPECT_EQ(bad_email->status, 400);
   EXPECT_THAT(bad_email->body, HasSubstr("id=\"error-email\""));
   EXPECT_THAT(bad_email->body, HasSubstr("E-poçt ünvanı düzgün deyil."));
+  auto bad_phone = Submit("", "&phone=12ab&consent_processing=on", "en");
+  ASSERT_TRUE(bad_phone);
+  EXPECT_EQ(bad_phone->status, 400);
+  EXPECT_THAT(bad_phone->body, HasSubstr("id=\"error-phone\""));
+  EXPECT_THAT(bad_phone->body, HasSubstr("The phone number is not valid."));
   auto foreign_topic = Submit("anna@example.net",
                               "&topic=special_offers&consent_processing=on&consent_marketing=on");
   ASSERT_TRUE(foreign_topic);
@@ -497,6 +502,63 @@ TEST_F(CaptureTest, CAP_9_ConsentsFromAHeldSourceWaitForTheSubject) {
   auto withdrawn = record(v1::PROCESSING, v1::CRM, false);
   EXPECT_FALSE(withdrawn.pending_confirmation());
   EXPECT_EQ(Check(subject, "service"), v1::CONSENT_REVOKED);
+}
+
+// CAP-9 by phone: marketing by SMS held for a subject with only a number is confirmed by the
+// link its SMS carries (a held consent was not typed into a form, so there is no code page).
+TEST_F(CaptureTest, CAP_9_HeldSmsConsentIsConfirmedByTheLinkInItsSms) {
+  std::string subject;
+  {
+    grpc::ClientContext ctx;
+    testing::Authorize(ctx, HeralddProcess::kAdminKey);
+    v1::UpsertSubjectRequest up;
+    up.set_given_name("Rauf");
+    up.set_locale("az");
+    up.add_phones("+994551112233");
+    v1::UpsertSubjectResponse resp;
+    auto st = subs_->UpsertSubject(&ctx, up, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    subject = resp.subject().id();
+  }
+  grpc::ClientContext ctx;
+  testing::Authorize(ctx, HeralddProcess::kAdminKey);
+  v1::RecordConsentRequest r;
+  r.set_subject_id(subject);
+  r.set_kind(v1::MARKETING);
+  r.set_channel(v1::SMS);
+  r.set_granted(true);
+  r.mutable_proof()->set_source(v1::CRM);
+  r.mutable_proof()->set_document_version("crm-2025");
+  v1::RecordConsentResponse resp;
+  auto st = subs_->RecordConsent(&ctx, r, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(resp.pending_confirmation());
+
+  std::string path;
+  ASSERT_TRUE(testing::Eventually(
+      [&] {
+        for (const auto& m : sms_.sent()) {
+          std::smatch match;
+          static const std::regex kLink("https://herald\\.test(/fc/[A-Za-z0-9_-]+)");
+          if (m.to == "+994551112233" && std::regex_search(m.body, match, kLink)) {
+            path = match[1];
+            return true;
+          }
+        }
+        return false;
+      },
+      std::chrono::seconds(30)))
+      << server_->Log();
+  auto page = Get(path);
+  ASSERT_TRUE(page);
+  EXPECT_THAT(page->body, HasSubstr("lang=\"az\""));
+  EXPECT_EQ(Count("SELECT count(*) FROM consents"), 0);
+  auto confirmed = Post(path, "csrf=" + CsrfOf(page->body));
+  ASSERT_TRUE(confirmed);
+  EXPECT_EQ(confirmed->status, 200) << confirmed->body;
+  EXPECT_EQ(Count("SELECT count(*) FROM consents WHERE source = 2 AND granted AND kind = 2 AND "
+                  "channel = 2"),
+            1);
 }
 
 // CAP-6: submissions are limited per client IP (their own bucket on the public listener):

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/proto_time.h"
+#include "common/translations.h"
 #include "services/web/client_ip.h"
 #include "services/web/recipient/language.h"
 #include "services/web/recipient/page_templates.h"
@@ -262,7 +263,9 @@ constexpr int64_t kHour = 3600;
 
 CapturePage::CapturePage(capture::CaptureService& capture, const CsrfGuard& csrf,
                          const Clock& clock, const std::string& public_base_url)
-    : capture_(capture), csrf_(csrf), clock_(clock), public_origin_(OriginOf(public_base_url)) {}
+    : capture_(capture), csrf_(csrf), clock_(clock), public_origin_(OriginOf(public_base_url)) {
+  RequireCompleteTranslations(kText, "capture page texts");
+}
 
 void CapturePage::AddRoutes(HttpServer& server) {
   server.Get(R"(/f/([A-Za-z0-9_-]{1,64})(?:/(az|ru|en))?)",
