@@ -580,7 +580,9 @@ TEST(CaptureLimitTest, CAP_6_SubmissionsPerIpAreLimited) {
                          "application/x-www-form-urlencoded");
     ASSERT_TRUE(r);
     statuses.push_back(r->status);
-    if (r->status == 429) EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+    if (r->status == 429) {
+      EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+    }
   }
   EXPECT_EQ(statuses.front(), 400);
   EXPECT_EQ(statuses.back(), 429) << "statuses: " << statuses[0] << " " << statuses[1] << " "

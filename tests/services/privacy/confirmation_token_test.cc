@@ -69,5 +69,25 @@ TEST(ConfirmationTokens, DomainSeparatedFromUnsubscribeLinks_SEC5) {
   EXPECT_FALSE(links.Verify(confirmation));
 }
 
+// A consent-capture link (CAP-3) and a privacy-request link are signed under their own
+// purposes: neither confirms the other's request, even with the same keys and request id.
+TEST(ConfirmationTokens, CapturePurposeIsDomainSeparated_CAP_3) {
+  ConfirmationTokens privacy(Ring());
+  ConfirmationTokens capture(Ring(), TokenPurpose::kConsentCapture);
+  Timestamp t = ParseTimestamp("2026-11-27T10:00:00Z");
+  std::string capture_token = capture.Sign(kRequest, t);
+  std::string privacy_token = privacy.Sign(kRequest, t);
+  ASSERT_TRUE(capture.Verify(capture_token));
+  EXPECT_EQ(capture.Verify(capture_token)->request_id, kRequest);
+  EXPECT_FALSE(privacy.Verify(capture_token));
+  EXPECT_FALSE(capture.Verify(privacy_token));
+  // The same bytes with the other purpose's version byte still fail: the MAC's context
+  // differs too.
+  auto raw = crypto::Base64UrlDecode(capture_token);
+  ASSERT_TRUE(raw);
+  (*raw)[0] = privacy_token.empty() ? 0 : crypto::Base64UrlDecode(privacy_token)->at(0);
+  EXPECT_FALSE(privacy.Verify(crypto::Base64UrlEncode(*raw)));
+}
+
 }  // namespace
 }  // namespace herald::privacy
