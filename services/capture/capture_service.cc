@@ -18,6 +18,7 @@
 #include "services/capture/capture_store.h"
 #include "services/dispatch/adapters/sms/sms_encoding.h"
 #include "services/dispatch/ledger/message_ledger.h"
+#include "services/privacy/confirmation_mail.h"
 #include "services/subscriptions/event_log.h"
 
 namespace herald::capture {
@@ -345,8 +346,7 @@ std::optional<v1::RecordConsentResponse> CaptureService::Hold(const Caller& call
                   ? std::string("api:") + v1::Source_Name(r.proof().source())
                   : r.proof().form_id();
   q.channel = static_cast<int>(channel);
-  std::string locale = subject.locale().substr(0, 2);
-  q.language = locale == "ru" || locale == "en" ? locale : "az";
+  q.language = privacy::ConfirmationLanguage(subject.locale());
   q.topics = {};
   q.offered = {};
   q.processing_document =
@@ -459,7 +459,9 @@ void CaptureService::Apply(const std::string& id) {
   v1::FindSubjectsRequest find;
   find.set_address(r->address);
   find.set_page_size(500);
-  for (const auto& s : registry_.FindSubjects(caller, find).subjects()) {
+  // Kept in a variable: a range-for over a temporary's member would read it after its end.
+  const v1::FindSubjectsResponse found = registry_.FindSubjects(caller, find);
+  for (const auto& s : found.subjects()) {
     if (s.state() == v1::ACTIVE) subjects.push_back(s.id());
   }
   if (subjects.empty()) {
@@ -479,47 +481,13 @@ void CaptureService::Apply(const std::string& id) {
   }
 
   // 2. The chain in the trail, once: the form, then its confirmation.
-  if (r->status == "confirmed") {
-    auto conn = pool_.Acquire();
-    pqxx::work txn(conn->raw());
-    auto locked = store::Load(*conn, txn, id);
-    if (locked && locked->status == "confirmed") {
-      Timestamp now = clock_.Now();
-      nlohmann::json submitted = {{"request_id", id},
-                                  {"form_id", r->form_id},
-                                  {"channel", ChannelName(static_cast<Channel>(r->channel))},
-                                  {"processing_document", r->processing_document},
-                                  {"topics", r->topics}};
-      if (r->marketing_document) submitted["marketing_document"] = *r->marketing_document;
-      nlohmann::json confirmed = {{"request_id", id}, {"message_id", r->message_id}};
-      for (const auto& subject : subjects) {
-        subscriptions::AppendEvent(*conn, txn,
-                                   {subject,
-                                    std::nullopt,
-                                    subscriptions::EventType::kCaptureSubmitted,
-                                    kClientId,
-                                    v1::WEB_FORM,
-                                    r->submitted_at,
-                                    now,
-                                    submitted,
-                                    {{"ip", r->personal.value("ip", "")},
-                                     {"user_agent", r->personal.value("user_agent", "")}}});
-        subscriptions::AppendEvent(*conn, txn,
-                                   {subject,
-                                    std::nullopt,
-                                    subscriptions::EventType::kCaptureConfirmed,
-                                    kClientId,
-                                    v1::WEB_FORM,
-                                    r->confirmed_at.value_or(now),
-                                    now,
-                                    confirmed,
-                                    {{"ip", r->personal.value("confirm_ip", "")},
-                                     {"user_agent", r->personal.value("confirm_user_agent", "")}}});
-      }
-      store::MarkRecorded(*conn, txn, id, subjects.front());
-    }
-    txn.commit();
-  }
+  nlohmann::json submitted = {{"request_id", id},
+                              {"form_id", r->form_id},
+                              {"channel", ChannelName(static_cast<Channel>(r->channel))},
+                              {"processing_document", r->processing_document},
+                              {"topics", r->topics}};
+  if (r->marketing_document) submitted["marketing_document"] = *r->marketing_document;
+  RecordChain(*r, subjects, v1::WEB_FORM, submitted);
 
   // 3. The consents and the topics, each idempotent by the request and the subject.
   for (const auto& subject : subjects) {
@@ -561,41 +529,55 @@ void CaptureService::Apply(const std::string& id) {
   log::Info("capture request applied", {{"request_id", id}});
 }
 
+void CaptureService::RecordChain(const store::Request& r, const std::vector<std::string>& subjects,
+                                 int source, const nlohmann::json& submitted) {
+  if (r.status != "confirmed") return;
+  auto conn = pool_.Acquire();
+  pqxx::work txn(conn->raw());
+  auto locked = store::Load(*conn, txn, r.id);
+  if (locked && locked->status == "confirmed") {
+    Timestamp now = clock_.Now();
+    nlohmann::json confirmed = {{"request_id", r.id}, {"message_id", r.message_id}};
+    for (const auto& subject : subjects) {
+      subscriptions::AppendEvent(*conn, txn,
+                                 {subject,
+                                  std::nullopt,
+                                  subscriptions::EventType::kCaptureSubmitted,
+                                  kClientId,
+                                  source,
+                                  r.submitted_at,
+                                  now,
+                                  submitted,
+                                  {{"ip", r.personal.value("ip", "")},
+                                   {"user_agent", r.personal.value("user_agent", "")}}});
+      subscriptions::AppendEvent(*conn, txn,
+                                 {subject,
+                                  std::nullopt,
+                                  subscriptions::EventType::kCaptureConfirmed,
+                                  kClientId,
+                                  source,
+                                  r.confirmed_at.value_or(now),
+                                  now,
+                                  confirmed,
+                                  {{"ip", r.personal.value("confirm_ip", "")},
+                                   {"user_agent", r.personal.value("confirm_user_agent", "")}}});
+    }
+    store::MarkRecorded(*conn, txn, r.id, subjects.front());
+  }
+  txn.commit();
+}
+
 void CaptureService::ApplyReplay(const store::Request& r) {
   v1::RecordConsentRequest replay;
   if (!google::protobuf::util::JsonStringToMessage(r.replay, &replay).ok()) {
     throw std::runtime_error("capture request " + r.id + ": its consent does not parse");
   }
-  if (r.status == "confirmed") {
-    auto conn = pool_.Acquire();
-    pqxx::work txn(conn->raw());
-    auto locked = store::Load(*conn, txn, r.id);
-    if (locked && locked->status == "confirmed") {
-      Timestamp now = clock_.Now();
-      nlohmann::json held = {{"request_id", r.id},
-                             {"form_id", r.form_id},
-                             {"kind", v1::ConsentKind_Name(replay.kind())},
-                             {"source", v1::Source_Name(replay.proof().source())},
-                             {"requested_by", r.personal.value("requested_by", "")}};
-      subscriptions::AppendEvent(
-          *conn, txn,
-          {r.subject_id, std::nullopt, subscriptions::EventType::kCaptureSubmitted, kClientId,
-           replay.proof().source(), r.submitted_at, now, held, nlohmann::json::object()});
-      subscriptions::AppendEvent(*conn, txn,
-                                 {r.subject_id,
-                                  std::nullopt,
-                                  subscriptions::EventType::kCaptureConfirmed,
-                                  kClientId,
-                                  replay.proof().source(),
-                                  r.confirmed_at.value_or(now),
-                                  now,
-                                  {{"request_id", r.id}, {"message_id", r.message_id}},
-                                  {{"ip", r.personal.value("confirm_ip", "")},
-                                   {"user_agent", r.personal.value("confirm_user_agent", "")}}});
-      store::MarkRecorded(*conn, txn, r.id, r.subject_id);
-    }
-    txn.commit();
-  }
+  RecordChain(r, {r.subject_id}, replay.proof().source(),
+              {{"request_id", r.id},
+               {"form_id", r.form_id},
+               {"kind", v1::ConsentKind_Name(replay.kind())},
+               {"source", v1::Source_Name(replay.proof().source())},
+               {"requested_by", r.personal.value("requested_by", "")}});
   replay.set_idempotency_key("capture:" + r.id + ":replay");
   if (!r.message_id.empty()) replay.mutable_proof()->set_message_id(r.message_id);
   registry_.RecordConsent(CaptureCaller(r.id), replay);

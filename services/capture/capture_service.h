@@ -101,6 +101,11 @@ class CaptureService {
   // link); `limited`: subject to the per-address limit. Returns the id ("" when limited).
   std::string Queue(store::NewRequest r, bool limited, bool by_code);
   void ApplyReplay(const store::Request& r);
+  // The chain in the trail, once: `capture.submitted` (with `submitted` as its details), then
+  // `capture.confirmed`, on each subject; the request becomes `recorded` in the same
+  // transaction, so a repeat of Apply after a crash does not write them twice.
+  void RecordChain(const store::Request& r, const std::vector<std::string>& subjects, int source,
+                   const nlohmann::json& submitted);
   Outcome ConfirmLocked(const std::string& id, const std::string& code, bool by_code,
                         const std::string& ip, const std::string& user_agent);
 

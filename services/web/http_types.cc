@@ -11,6 +11,15 @@ std::string HttpRequest::Header(const std::string& name) const {
   return {};
 }
 
+HttpResponse JsonResponse(int status, const nlohmann::json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = body.dump() + "\n";
+  r.headers["Cache-Control"] = "no-store";
+  return r;
+}
+
 std::string HttpRequest::FormValue(const std::string& name) const {
   auto it = form.find(name);
   return it == form.end() ? std::string() : it->second;

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct HttpResponse {
   std::string body;
   std::map<std::string, std::string> headers;
 };
+
+// A JSON answer: the body and a line break, never cached (answers name requests and outcomes).
+HttpResponse JsonResponse(int status, const nlohmann::json& body);
 
 // Decodes an application/x-www-form-urlencoded body ('+' is a space, %XX a byte). Malformed
 // escapes are kept literally; never throws.

@@ -18,17 +18,8 @@ const std::string* Header(const HttpRequest& req, const char* name) {
   return nullptr;
 }
 
-HttpResponse Json(int status, const nlohmann::json& body) {
-  HttpResponse r;
-  r.status = status;
-  r.content_type = "application/json";
-  r.body = body.dump() + "\n";
-  r.headers["Cache-Control"] = "no-store";
-  return r;
-}
-
 HttpResponse Problem(int status, const std::string& message) {
-  return Json(status, {{"error", message}});
+  return JsonResponse(status, {{"error", message}});
 }
 
 // "message/rfc822; charset=..." -> "message/rfc822"
@@ -68,7 +59,7 @@ HttpHandler MailHookHandler(MailHookOptions options, MailProcessor process) {
     }
     if (req.body.empty()) return Problem(400, "body: empty; expected a raw RFC 5322 message");
     try {
-      return Json(200, {{"outcome", process(req.body)}});
+      return JsonResponse(200, {{"outcome", process(req.body)}});
     } catch (const Error& e) {
       if (e.code() == ErrorCode::kInvalidArgument) return Problem(400, e.what());
       log::Warn("inbound mail not processed", {{"error_class", static_cast<int>(e.code())}});

@@ -249,14 +249,6 @@ bool WantsJson(const HttpRequest& req) {
   return req.Header("Accept").find("application/json") != std::string::npos;
 }
 
-HttpResponse Json(int status, const nlohmann::json& body) {
-  HttpResponse r;
-  r.status = status;
-  r.content_type = "application/json";
-  r.body = body.dump();
-  return r;
-}
-
 constexpr int64_t kHour = 3600;
 
 }  // namespace
@@ -337,7 +329,7 @@ HttpResponse CapturePage::Submit(const HttpRequest& req) {
   const bool json = WantsJson(req);
   const capture::CaptureForm* form = capture_.settings().Find(form_id);
   if (!form) {
-    return json ? Json(404, {{"error", {{"field", "form"}, {"message", t.no_form}}}})
+    return json ? JsonResponse(404, {{"error", {{"field", "form"}, {"message", t.no_form}}}})
                 : Page(lang, 404, t.no_form_title, "error", t.no_form);
   }
   // The operator's own pages post from an origin the form lists; the hosted page posts from
@@ -349,10 +341,10 @@ HttpResponse CapturePage::Submit(const HttpRequest& req) {
       SameOriginPost(req, public_origin_) && FormCsrfValid(form->id, req.FormValue("csrf"));
   if (!listed && !hosted) {
     log::Info("capture form refused", {{"form", form->id}, {"why", "origin or csrf"}});
-    return json ? Json(403, {{"error", {{"field", "csrf"}, {"message", t.forbidden}}}})
+    return json ? JsonResponse(403, {{"error", {{"field", "csrf"}, {"message", t.forbidden}}}})
                 : Page(lang, 403, t.forbidden_title, "error", t.forbidden);
   }
-  HttpResponse sent = json ? Json(200, {{"status", "received"}, {"message", t.sent}})
+  HttpResponse sent = json ? JsonResponse(200, {{"status", "received"}, {"message", t.sent}})
                            : Page(lang, 200, t.sent_title, "sent", t.sent);
   if (listed) sent.headers["Access-Control-Allow-Origin"] = origin;
   if (!req.FormValue("website").empty()) {
@@ -380,10 +372,10 @@ HttpResponse CapturePage::Submit(const HttpRequest& req) {
     // A phone was given: the answer carries the form its code is entered in.
     std::string csrf = csrf_.Token(submitted.code_token);
     if (json) {
-      HttpResponse r = Json(200, {{"status", "received"},
-                                  {"message", std::string(t.sent) + " " + t.code_sent},
-                                  {"code_token", submitted.code_token},
-                                  {"csrf", csrf}});
+      HttpResponse r = JsonResponse(200, {{"status", "received"},
+                                          {"message", std::string(t.sent) + " " + t.code_sent},
+                                          {"code_token", submitted.code_token},
+                                          {"csrf", csrf}});
       if (listed) r.headers["Access-Control-Allow-Origin"] = origin;
       return r;
     }
@@ -395,12 +387,13 @@ HttpResponse CapturePage::Submit(const HttpRequest& req) {
     if (e.code() == ErrorCode::kInvalidArgument) {
       std::string field = FieldOf(e);
       const char* message = FieldMessage(t, field);
-      HttpResponse r = json ? Json(400, {{"error", {{"field", field}, {"message", message}}}})
-                            : Page(lang, 400, t.bad_title, "error-" + field, message, [] {
-                                PageData d;
-                                d.set("error", true);
-                                return d;
-                              }());
+      HttpResponse r =
+          json ? JsonResponse(400, {{"error", {{"field", field}, {"message", message}}}})
+               : Page(lang, 400, t.bad_title, "error-" + field, message, [] {
+                   PageData d;
+                   d.set("error", true);
+                   return d;
+                 }());
       if (listed) r.headers["Access-Control-Allow-Origin"] = origin;
       return r;
     }
@@ -468,7 +461,7 @@ HttpResponse CapturePage::Code(const HttpRequest& req) {
   const CaptureText& t = TextOf(lang);
   const bool json = WantsJson(req);
   if (!csrf_.Verify(token, req.FormValue("csrf"))) {
-    return json ? Json(403, {{"error", {{"field", "csrf"}, {"message", t.forbidden}}}})
+    return json ? JsonResponse(403, {{"error", {{"field", "csrf"}, {"message", t.forbidden}}}})
                 : Page(lang, 403, t.forbidden_title, "error", t.forbidden);
   }
   try {
@@ -479,10 +472,10 @@ HttpResponse CapturePage::Code(const HttpRequest& req) {
     switch (outcome) {
       case Outcome::kConfirmed:
       case Outcome::kAlreadyConfirmed:
-        return json ? Json(200, {{"status", "confirmed"}, {"message", t.confirmed}})
+        return json ? JsonResponse(200, {{"status", "confirmed"}, {"message", t.confirmed}})
                     : Page(lang, 200, t.confirmed_title, "confirmed", t.confirmed);
       case Outcome::kWrongCode:
-        return json ? Json(400, {{"error", {{"field", "code"}, {"message", t.wrong_code}}}})
+        return json ? JsonResponse(400, {{"error", {{"field", "code"}, {"message", t.wrong_code}}}})
                     : CodePage(lang, 400, t.bad_title, "error-code", t.wrong_code, token,
                                req.FormValue("csrf"));
       case Outcome::kTooManyTries:
@@ -490,7 +483,7 @@ HttpResponse CapturePage::Code(const HttpRequest& req) {
         break;
     }
     const char* why = outcome == Outcome::kTooManyTries ? t.too_many : t.invalid;
-    return json ? Json(404, {{"error", {{"field", "code"}, {"message", why}}}})
+    return json ? JsonResponse(404, {{"error", {{"field", "code"}, {"message", why}}}})
                 : Page(lang, 404, t.invalid_title, "error", why);
   } catch (const std::exception&) {
     // A database error's text may quote values: not logged here.
