@@ -8,6 +8,11 @@
 // access table, the request id, the log line and metrics, no database), then CheckEligibility
 // (all that plus the gate's statements). Each step is its own figure with its CPU per call for
 // each process. Full mode measures the three steps in three rounds and reports medians.
+//
+// B1.fair: the same CheckEligibility against a second heraldd on the same database with
+// frequency caps and quiet hours configured (FairSendingYaml: the gate then reads the
+// subject's slots and computes the quiet hours of every allowed check), beside the plain
+// server in alternating rounds.
 //   build/bench/bench_b1 [--smoke]
 #include <unistd.h>
 
@@ -162,6 +167,33 @@ int main(int argc, char** argv) try {
     std::cerr << "B1: open-loop calls failed: " << half.first_error << "\n";
     return 1;
   }
+
+  Sum plain_rounds, fair_rounds;
+  {
+    Server fair(pg.Dsn("herald"), 32, "roles: api\n" + FairSendingYaml());
+    fair.Start();
+    auto fair_subs = herald::v1::SubscriptionService::NewStub(fair.Channel());
+    auto fair_call = Unary<CReq, CResp>(
+        [&](grpc::ClientContext* c, const CReq* q, CResp* r, std::function<void(grpc::Status)> cb) {
+          fair_subs->async()->CheckEligibility(c, q, r, std::move(cb));
+        },
+        [&](uint64_t seq, CReq& q) {
+          q.mutable_recipient()->set_subject_id(ids[seq % ids.size()]);
+          q.set_channel(herald::v1::EMAIL);
+          q.set_topic("special_offers");
+        },
+        Server::kKey);
+    for (int round = 0; round < 4; ++round) {
+      plain_rounds.Add(ClosedLoop(check_call, concurrency, run / 4));
+      fair_rounds.Add(ClosedLoop(fair_call, concurrency, run / 4));
+    }
+    fair.Stop();
+  }
+  if (plain_rounds.errors || fair_rounds.errors || fair_rounds.ok == 0) {
+    std::cerr << "B1: fair-sending rounds failed: " << plain_rounds.first_error << " / "
+              << fair_rounds.first_error << "\n";
+    return 1;
+  }
   server.Stop();
 
   // Reference on the same PostgreSQL: pgbench -S (select-only), same client concurrency.
@@ -221,6 +253,11 @@ int main(int argc, char** argv) try {
           "CheckEligibility over the JSON API, p99 at 64 concurrent calls (worst round)",
           json_rounds.worst_p99_ms, "ms", "gRPC CheckEligibility p99 (worst round)",
           grpc_rounds.worst_p99_ms, 0, "", true});
+  Report({"B1.fair",
+          "CheckEligibility with frequency caps and quiet hours configured, requests/s at 64 "
+          "concurrent calls",
+          fair_rounds.rate(), "req/s", "the same without them, alternating rounds",
+          plain_rounds.rate(), fair_rounds.rate() / plain_rounds.rate(), "", true});
   Report({"B1.p50",
           "CheckEligibility p50 at half the max rate (" +
               std::to_string(static_cast<int>(check_rate / 2)) + "/s, open loop)",

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -492,8 +493,12 @@ void Server::Start() {
         << "log_level: warn\n"
         << "clients:\n  - id: bench\n    key_sha256: " << crypto::ToHex(crypto::Sha256(kKey))
         << "\n    scopes: [admin]\n"
-        << "public_base_url: https://herald.test\n"
-        << extra_yaml_;
+        << "public_base_url: https://herald.test\n";
+    // Quiet hours hold marketing SMS back at night; a benchmark measures sending, not waiting.
+    if (extra_yaml_.find("quiet_hours:") == std::string::npos) {
+      out << "quiet_hours:\n  sms: \"\"\n  call: \"\"\n";
+    }
+    out << extra_yaml_;
     // For before/after figures of one knob, e.g. "gate:\n  coalesce_max_batch: 1\n".
     if (const char* extra = std::getenv("HERALD_BENCH_EXTRA_YAML")) out << extra << "\n";
   }
@@ -798,6 +803,20 @@ std::string Uptime() {
   } catch (...) {
     return "";
   }
+}
+
+std::string FairSendingYaml() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  const int hour = (utc.tm_hour + 12) % 24;
+  char window[32];
+  std::snprintf(window, sizeof window, "%02d:00-%02d:01", hour, hour);
+  return std::string(
+             "frequency_caps:\n  email: {max: 10000, window_hours: 168}\n"
+             "  topics:\n    special_offers: {max: 10000, window_hours: 168}\n"
+             "quiet_hours:\n  time_zone: UTC\n  sms: \"\"\n  call: \"\"\n  email: \"") +
+         window + "\"\n";
 }
 
 }  // namespace herald::bench

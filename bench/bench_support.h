@@ -227,6 +227,12 @@ class SmtpSink {
 // TLS, at most `max_connections` connections, plus the e-mail From address.
 std::string SinkProviderYaml(const std::string& target, int max_connections);
 
+// Fair sending switched on without changing who gets what (B1, B5 beside their plain rows):
+// frequency caps on e-mail and on special_offers far above what a run sends, and e-mail quiet
+// hours of one minute twelve hours away (UTC), so every decision computes them and none
+// waits. The servers' default is none of it (quiet hours off).
+std::string FairSendingYaml();
+
 // What heraldd recorded of a finished campaign.
 struct CampaignOutcome {
   double seconds = 0;        // from `wall_start` to the last attempt's end (message_attempts)

@@ -2,7 +2,7 @@
 """Lists the requirement ids cited in code and tests and fails when one is not defined in a
 document of the repository.
 
-Ids are E1, S1, L1, J1, M1 ... and CAP-1 ... (docs/requirements.md), SEC-1 ... and TLS-1 ... (docs/security.md), REPL-1 ...
+Ids are E1, S1, L1, J1, M1 ... CAP-1 ..., CALL-1 ... and FAIR-1 ... (docs/requirements.md), SEC-1 ... and TLS-1 ... (docs/security.md), REPL-1 ...
 (docs/dispatch.md), the fault matrix's FAULT-1 ... (tests/fault_matrix/README.md) and the benchmarks B1 ...
 (docs/performance.md); each family is defined in its document only. A citation is an id in a comment or an identifier
 (a test named `S1_CaseIsIgnored` cites S1); string literals are data and are not read. An
@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_table_owners import cpp_tokens, _bisect, _line_starts  # noqa: E402
 
-FAMILIES = r"(?:CAP-\d{1,2}|SEC-\d{1,2}|TLS-\d{1,2}|REPL-\d{1,2}|FAULT-\d{1,2}|[ESLJBCM]\d{1,2}[a-z]?)"
+FAMILIES = r"(?:CALL-\d{1,2}|FAIR-\d{1,2}|CAP-\d{1,2}|SEC-\d{1,2}|TLS-\d{1,2}|REPL-\d{1,2}|FAULT-\d{1,2}|[ESLJBCM]\d{1,2}[a-z]?)"
 CITED = re.compile(r"(?<![A-Za-z0-9\-])(%s)(?![A-Za-z0-9])" % FAMILIES)
 SOURCE_DIRS = ("common", "services", "tests", "bench", "proto", "tools")
 SOURCE_EXTENSIONS = (".cc", ".h", ".proto")
@@ -27,6 +27,8 @@ SOURCE_EXTENSIONS = (".cc", ".h", ".proto")
 DEFINING_DOCS = (
     (re.compile(r"^[ESLJCM]\d"), "docs/requirements.md"),
     (re.compile(r"^CAP-"), "docs/requirements.md"),
+    (re.compile(r"^CALL-"), "docs/requirements.md"),
+    (re.compile(r"^FAIR-"), "docs/requirements.md"),
     (re.compile(r"^SEC-"), "docs/security.md"),
     (re.compile(r"^TLS-"), "docs/security.md"),
     (re.compile(r"^REPL-"), "docs/dispatch.md"),

@@ -50,6 +50,7 @@ enum class DenyReason {
   kUnsubscribedAll = 8,
   kUnsubscribedChannel = 9,
   kUnsubscribedTopic = 10,
+  kFrequencyCapped = 11,
 };
 
 // Same numbers as suppressions.reason and herald.v1.SuppressionReason.

@@ -56,6 +56,10 @@ std::vector<RpcRule> BuildTable() {
       {subs, "ListTopics", {kCrm, kScheduler, kPrivacy}, false, {}, B::kNoSubjectData},
       // A merge only ever makes the survivor stricter, so it is served for a blocked subject.
       {subs, "MergeSubjects", {kCrm}, false, {}, B::kAllowed},
+      // The CRM's telephony records its agents' calls; the answer holds ids and counts only.
+      // Served for a blocked subject: most outcomes protect it, and a call that happened is
+      // recorded as it happened.
+      {subs, "RecordCallOutcome", {kCrm}, false, {}, B::kAllowed},
       // DispatchService: both crm and the campaign scheduler send; only crm reads the
       // rendered content and the addresses of messages.
       {disp, "Send", dispatch_scopes, false, {}, B::kDenied},

@@ -120,11 +120,12 @@ void ApplyCaptureConfig(CaptureSettings& c, const YAML::Node& node) {
       c.require_confirmation.clear();
       for (const auto& name : List(key, v)) {
         v1::Source source;
+        // PHONE_CALL is not held: a consent given on a call is proven by its recording.
         if (!v1::Source_Parse(name, &source) || source == v1::SOURCE_UNSPECIFIED ||
-            source == v1::PROVIDER) {
+            source == v1::PROVIDER || source == v1::PHONE_CALL) {
           throw ConfigError(key + ": '" + name +
-                            "' is not a consent source (WEB_FORM, CRM, IMPORT, SMS_REPLY, "
-                            "EMAIL_REPLY, LINK, OPERATOR)");
+                            "' is not a consent source that can be held (WEB_FORM, CRM, "
+                            "IMPORT, SMS_REPLY, EMAIL_REPLY, LINK, OPERATOR)");
         }
         c.require_confirmation.insert(source);
       }

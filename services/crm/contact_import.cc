@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "common/grpc/caller.h"
 #include "common/proto_time.h"
+#include "common/time/local_time.h"
 #include "common/validation/address.h"
 #include "services/crm/card_state.h"
 #include "services/subscriptions/proof_checks.h"
@@ -427,6 +428,7 @@ std::optional<int64_t> PageCount(const ODataAnswer& a) {
 struct Contact {
   std::string id;  // lower case
   std::string email, phone;
+  std::string time_zone;  // crm.fields.time_zone's value; used only when ICU knows the zone
   CardFlags flags;
 };
 
@@ -461,6 +463,8 @@ std::optional<std::pair<std::string, bool>> UpsertContact(
     full.add_emails(c.email);
   }
   if (!c.phone.empty()) full.add_phones(c.phone);
+  // A zone the CRM holds wrongly is left out rather than refusing the contact.
+  if (IsKnownTimeZone(c.time_zone)) full.set_time_zone(c.time_zone);
   std::vector<v1::UpsertSubjectRequest> attempts{full};
   if (full.phones_size() > 0 && full.emails_size() > 0) {
     attempts.push_back(full);
@@ -506,6 +510,7 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
   std::string url = s.contact_entity + "?$select=Id," + s.email_field + "," + s.mobile_phone_field +
                     "," + s.do_not_use_email_field + "," + s.do_not_use_sms_field + "," +
                     s.do_not_use_call_field +
+                    (s.time_zone_field.empty() ? "" : "," + s.time_zone_field) +
                     "&$orderby=Id&$top=" + std::to_string(s.import_page_size);
   if (!run.cursor.empty()) url += "&$filter=Id gt " + run.cursor;
   // The first page also asks for the number of contacts, for the progress report.
@@ -526,6 +531,7 @@ ContactImport::PageResult ContactImport::ContactsPage(db::Connection& conn,
     }
     c.email = Text(item, s.email_field);
     c.phone = Text(item, s.mobile_phone_field);
+    if (!s.time_zone_field.empty()) c.time_zone = Text(item, s.time_zone_field);
     c.flags.do_not_use_email = Flag(item, s.do_not_use_email_field);
     c.flags.do_not_use_sms = Flag(item, s.do_not_use_sms_field);
     c.flags.do_not_use_call = Flag(item, s.do_not_use_call_field);

@@ -165,6 +165,12 @@ const config::Section<CreatioSettings>& CreatioSection() {
           config::Text("crm.fields.mobile_phone", &S::mobile_phone_field,
                        "Contact property holding the mobile number (read by the import).",
                        Identifier),
+          config::Text("crm.fields.time_zone", &S::time_zone_field,
+                       "Contact property holding an IANA time zone for quiet hours (read by the "
+                       "import; a custom column such as UsrTimeZone); empty: not read.",
+                       [](const std::string& name, const std::string& value) {
+                         return value.empty() ? value : Identifier(name, value);
+                       }),
           config::Text("crm.fields.name", &S::name_field,
                        "Contact property holding the display name (read by the import).",
                        Identifier),

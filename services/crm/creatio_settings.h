@@ -32,6 +32,9 @@ struct CreatioSettings {
   std::string email_field = "Email";
   std::string mobile_phone_field = "MobilePhone";
   std::string name_field = "Name";
+  // A contact column holding an IANA time zone (a custom one: Creatio's own TimeZone lookup
+  // names Windows zones); empty: the import leaves subjects' zones alone.
+  std::string time_zone_field;
   std::string subscription_entity = "BulkEmailSubscription";
   std::string subscribed_status_id = "1a5cd9b8-b999-4b65-b8a8-bd3168792128";
   std::string unsubscribed_status_id = "c8947f80-a374-412a-bbc8-ea9068a8b78e";

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/log/log.h"
 #include "common/proto_time.h"
+#include "common/time/local_time.h"
 #include "common/validation/address.h"
 #include "common/validation/input_checks.h"
 #include "common/validation/uuid.h"
@@ -192,6 +193,14 @@ constexpr db::Statement kDropUploadRows{"recipients.drop_upload_rows", R"sql(
   DELETE FROM campaign_upload_rows
   WHERE upload_id = $1::uuid
   RETURNING row_no
+)sql"};
+// What is left of a campaign for its estimated finish: the messages not yet decided and
+// the latest time one of them waits for (quiet hours, a retry).
+constexpr db::Statement kLeft{"campaigns.left", R"sql(
+  SELECT count(*), coalesce(max(next_attempt_at)::text, '')
+  FROM messages
+  WHERE campaign_id = $1::uuid
+    AND status IN ('queued', 'retrying')
 )sql"};
 constexpr db::Statement kUploadsOfCampaign{"recipients.uploads_of_campaign", R"sql(
   SELECT id::text, state, received, added, duplicates, skipped::text, received_at::text,
@@ -850,7 +859,37 @@ v1::Campaign CampaignService::Load(db::Connection& conn, pqxx::transaction_base&
   for (const auto& u : conn.Exec(txn, kUploadsOfCampaign, id)) {
     *c.add_uploads() = UploadFromRow(u, id);
   }
+  EstimateFinish(conn, txn, c);
   return c;
+}
+
+void CampaignService::EstimateFinish(db::Connection& conn, pqxx::transaction_base& txn,
+                                     v1::Campaign& c) const {
+  if (c.status() != v1::SCHEDULED && c.status() != v1::RUNNING && c.status() != v1::PAUSED) {
+    return;
+  }
+  auto left = conn.Exec(txn, kLeft, c.id())[0];
+  const int64_t messages = left[0].as<int64_t>() + c.pending_recipients();
+  if (messages == 0) return;
+  Timestamp from = clock_.Now();
+  if (c.has_start_time()) from = std::max(from, *FromProtoTimestamp(c.start_time()));
+  // At the campaign's pace, outside the operator's quiet hours for a marketing topic (the
+  // zone most recipients live in; each message waits for its own recipient's).
+  std::chrono::microseconds work{0};
+  if (c.rate_per_second() > 0) {
+    work = std::chrono::microseconds(
+        static_cast<int64_t>(static_cast<double>(messages) / c.rate_per_second() * 1e6));
+  }
+  const TopicInfo* topic = topics_.Find(c.topic());
+  const auto& fair = gate_.fair_sending();
+  std::optional<DailyWindow> quiet;
+  if (topic && topic->marketing) quiet = fair.QuietHours(static_cast<Channel>(c.channel()));
+  Timestamp finish = FinishOutside(quiet, fair.time_zone, from, work);
+  // A message already held back past that (its recipient's quiet hours, a retry) ends later.
+  if (const std::string latest = left[1].as<std::string>(); !latest.empty()) {
+    finish = std::max(finish, ParseTimestamp(latest));
+  }
+  SetTimestamp(c.mutable_estimated_finish_time(), finish);
 }
 
 void CountCampaignComplaint(db::Connection& conn, pqxx::transaction_base& txn,

@@ -66,6 +66,9 @@ class CampaignService {
 
   static constexpr int kMaxReportedErrors = 1000;
 
+  // Sets estimated_finish_time of a scheduled, running or paused campaign with messages left.
+  void EstimateFinish(db::Connection& conn, pqxx::transaction_base& txn, v1::Campaign& c) const;
+
  private:
   // What a stream's rows left behind once checked and staged: the count, and the rows
   // skipped by reason (the first kMaxReportedErrors with their row numbers).

@@ -98,6 +98,7 @@ v1::SendResponse MessageService::Send(const Caller& caller, const v1::SendReques
   db::IdempotencyKey idem(caller, "Send", r.idempotency_key(), r);
 
   Timestamp now = clock_.Now();
+  g.now = now;
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
   v1::SendResponse resp;
@@ -163,6 +164,7 @@ v1::PreviewMessageResponse MessageService::PreviewMessage(const Caller& caller,
   if (!g.subject_id && !g.address) throw InvalidArgument("recipient", "give subject_id or address");
   g.channel = channel;
   g.topic = &topic;
+  g.now = clock_.Now();
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   auto decision = gate_.Decide(*conn, txn, {g})[0];

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -141,6 +142,32 @@ int OptOut(const Context& ctx, const Flags& f) {
   }
   return Call(ctx, &SubscriptionService::Stub::OptOut, req,
               [](const v1::OptOutResponse& r) { PrintOptOut(std::cout, r); });
+}
+
+// --outcome takes the enum's names, with '-' for '_' (wrong-number) as on a command line.
+int CallOutcome(const Context& ctx, const Flags& f) {
+  v1::RecordCallOutcomeRequest req;
+  req.set_idempotency_key(f.Get("idempotency-key"));
+  req.set_subject_id(f.Require("subject-id"));
+  req.set_phone(f.Require("phone"));
+  std::string outcome = f.Require("outcome");
+  std::replace(outcome.begin(), outcome.end(), '-', '_');
+  req.set_outcome(ParseEnum<v1::CallOutcome>("outcome", outcome, v1::CallOutcome_Parse));
+  req.set_agent(f.Require("agent"));
+  req.set_recording_reference(f.Get("recording"));
+  req.set_document_version(f.Get("document-version"));
+  if (auto t = TimeFlag(f, "occurred-at")) *req.mutable_occurred_at() = *t;
+  return Call(ctx, &SubscriptionService::Stub::RecordCallOutcome, req,
+              [](const v1::RecordCallOutcomeResponse& r) {
+                PrintKeyValues(std::cout,
+                               {{"changed", r.changed() ? "yes" : "no"},
+                                {"event_id", std::to_string(r.event_id())},
+                                {"suppression_added", r.suppression_added() ? "yes" : "no"},
+                                {"consent_id", r.consent_id().empty() ? "-" : r.consent_id()},
+                                {"address_detached", r.address_detached() ? "yes" : "no"},
+                                {"in_flight_messages", std::to_string(r.in_flight_messages())},
+                                {"suppressions_lifted", std::to_string(r.suppressions_lifted())}});
+              });
 }
 
 int Check(const Context& ctx, const Flags& f) {
@@ -320,6 +347,24 @@ std::vector<Command> SubscriptionCommands() {
             {idempotency}}),
        OptOut, true,
        "Prints whether anything changed, and how many messages were already being sent.\n"},
+      {"call-outcome",
+       "--subject-id ID --phone N --outcome OUTCOME --agent A [--recording REF] "
+       "[--document-version V] [--occurred-at TIME] [--idempotency-key K]",
+       "Record what the person said on a phone call (docs/calls.md).",
+       {subject_id,
+        {"phone", "N", "the number called; one of the subject's (required)"},
+        EnumSpec("outcome", "OUTCOME", "required; e.g. wrong-number or WRONG_NUMBER",
+                 v1::CallOutcome_descriptor()),
+        {"agent", "A", "the operator's agent id who made the call, not a name (required)"},
+        {"recording", "REF", "the call's recording id or URI (required for CONSENT_GIVEN)"},
+        {"document-version", "V", "the consent document agreed to (CONSENT_GIVEN only)"},
+        {"occurred-at", "TIME", "when the call took place, RFC 3339 (default: now)"},
+        idempotency},
+       CallOutcome,
+       true,
+       "DO_NOT_CALL suppresses the number for calls; REFUSED_MARKETING opts the subject out of\n"
+       "marketing calls; WRONG_NUMBER detaches the number and suppresses it for SMS and calls;\n"
+       "CONSENT_GIVEN records a marketing consent on CALL proven by the recording.\n"},
       {"check",
        "--channel CHANNEL --topic T (--subject-id ID and/or --address A) "
        "[--provider-country XX]",

@@ -13,6 +13,7 @@ const config::Schema<HeraldConfig>& Schema() {
           .Add(&HeraldConfig::inbound_mail, inbound::InboundMailSection())
           .Add(&HeraldConfig::dispatch, dispatch::DispatchSection())
           .Add(&HeraldConfig::gate, subscriptions::GateSection())
+          .Add(&HeraldConfig::fair_sending, subscriptions::FairSendingSection())
           .Add(&HeraldConfig::sms, inbound::sms::InboundSmsSection())
           .Add(&HeraldConfig::erasure, privacy::ErasureSection())
           .Add(&HeraldConfig::privacy, PrivacySection())

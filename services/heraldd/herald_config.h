@@ -13,6 +13,7 @@
 #include "services/inbound/sms/inbound_sms_config.h"
 #include "services/privacy/erasure_settings.h"
 #include "services/privacy/privacy_config.h"
+#include "services/subscriptions/gate/fair_sending.h"
 #include "services/subscriptions/gate/gate_settings.h"
 #include "services/web/http_settings.h"
 #include "services/web/json_api/json_api_settings.h"
@@ -24,6 +25,7 @@ namespace herald {
 struct HeraldConfig {
   CoreConfig core;
   subscriptions::GateSettings gate;
+  subscriptions::FairSendingSettings fair_sending;
   web::HttpSettings http;
   web::JsonApiSettings json_api;
   inbound::InboundMailSettings inbound_mail;

@@ -245,6 +245,8 @@ int Serve(const HeraldConfig& config) {
   TopicCatalog topics(config.core.topics);
   subscriptions::EligibilityGate gate(hasher, config.core.default_phone_region,
                                       config.core.home_jurisdictions);
+  subscriptions::CheckCapTopics(config.fair_sending, topics);
+  gate.SetFairSending(config.fair_sending);
   subscriptions::SubscriptionRegistry registry(pool, clock, topics, hasher, gate);
   registry.CoalesceChecks(config.gate.coalesce_max_batch);
   ApiKeyAuthenticator auth(config.core.clients);

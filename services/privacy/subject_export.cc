@@ -38,7 +38,8 @@ constexpr db::Statement kConsents{"export.consents", R"sql(
       'kind', CASE c.kind WHEN $2 THEN 'processing' WHEN $3 THEN 'marketing'
                 ELSE 'cross_border' END,
       'channel', c.channel, 'granted', c.granted, 'source', c.source, 'form_id', c.form_id,
-      'document_version', c.document_version, 'occurred_at', c.occurred_at,
+      'document_version', c.document_version, 'recording_reference', c.recording_reference,
+      'occurred_at', c.occurred_at,
       'recorded_at', c.recorded_at, 'actor', c.actor, 'event_id', c.event_id,
       'proof', coalesce(p.data, '{}'::jsonb))
     ORDER BY c.occurred_at, c.id), '[]')::text

@@ -37,6 +37,12 @@ enum class EventType {
   kCrmCardReverted,   // Creatio's card allowed what Herald forbids; written back
   kCaptureSubmitted,  // a consent form was submitted (the pending request)
   kCaptureConfirmed,  // its confirmation link was POSTed
+  // What the person said on a call (RecordCallOutcome), one type per outcome.
+  kCallAnswered,
+  kCallDoNotCall,
+  kCallRefusedMarketing,
+  kCallWrongNumber,
+  kCallConsentGiven,
 };
 inline constexpr EventType kAllEventTypes[] = {
     EventType::kSubjectCreated,
@@ -61,6 +67,11 @@ inline constexpr EventType kAllEventTypes[] = {
     EventType::kCrmCardReverted,
     EventType::kCaptureSubmitted,
     EventType::kCaptureConfirmed,
+    EventType::kCallAnswered,
+    EventType::kCallDoNotCall,
+    EventType::kCallRefusedMarketing,
+    EventType::kCallWrongNumber,
+    EventType::kCallConsentGiven,
 };
 constexpr const char* EventTypeName(EventType t) {
   switch (t) {
@@ -108,6 +119,16 @@ constexpr const char* EventTypeName(EventType t) {
       return "capture.submitted";
     case EventType::kCaptureConfirmed:
       return "capture.confirmed";
+    case EventType::kCallAnswered:
+      return "call.answered";
+    case EventType::kCallDoNotCall:
+      return "call.do_not_call";
+    case EventType::kCallRefusedMarketing:
+      return "call.refused_marketing";
+    case EventType::kCallWrongNumber:
+      return "call.wrong_number";
+    case EventType::kCallConsentGiven:
+      return "call.consent_given";
   }
   return "?";
 }

@@ -22,6 +22,7 @@ HERALD_DELEGATE(CheckEligibilityBatch)
 HERALD_DELEGATE(ListSubjectEvents)
 HERALD_DELEGATE(ListTopics)
 HERALD_DELEGATE(MergeSubjects)
+HERALD_DELEGATE(RecordCallOutcome)
 
 #undef HERALD_DELEGATE
 

@@ -45,6 +45,8 @@ class SubscriptionGrpcService final
                           v1::ListTopicsResponse* resp) override;
   grpc::Status MergeSubjects(grpc::ServerContext* ctx, const v1::MergeSubjectsRequest* req,
                              v1::MergeSubjectsResponse* resp) override;
+  grpc::Status RecordCallOutcome(grpc::ServerContext* ctx, const v1::RecordCallOutcomeRequest* req,
+                                 v1::RecordCallOutcomeResponse* resp) override;
 
  private:
   SubscriptionRegistry& registry_;

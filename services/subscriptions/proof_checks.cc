@@ -48,6 +48,13 @@ CheckedProof CheckProof(const std::string& field, const v1::Proof& proof, Timest
   if (!proof.message_id().empty()) {
     out.message_id = validation::RequireUuid(field + ".message_id", proof.message_id());
   }
+  validation::CheckText(field + ".recording_reference", proof.recording_reference(), 512);
+  // A consent given on a call is proven by its recording (CALL-5).
+  if (require_document_version && proof.source() == v1::PHONE_CALL &&
+      proof.recording_reference().empty()) {
+    throw InvalidArgument(field + ".recording_reference", "required when granting on a call");
+  }
+  out.recording_reference = proof.recording_reference();
   return out;
 }
 

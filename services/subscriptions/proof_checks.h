@@ -16,7 +16,8 @@ struct CheckedProof {
   Timestamp occurred_at;
   std::string ip;
   std::string user_agent;
-  std::string message_id;  // lower-case UUID or empty
+  std::string message_id;           // lower-case UUID or empty
+  std::string recording_reference;  // the call's recording (source PHONE_CALL), or empty
 };
 CheckedProof CheckProof(const std::string& field, const v1::Proof& proof, Timestamp now,
                         bool require_document_version);

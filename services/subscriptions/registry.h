@@ -19,6 +19,7 @@
 #include "services/subscriptions/gate/check_coalescer.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
 #include "services/subscriptions/gate/gate_rows.h"
+#include "services/subscriptions/proof_checks.h"
 
 namespace herald::subscriptions {
 
@@ -86,6 +87,11 @@ class SubscriptionRegistry {
   v1::ListTopicsResponse ListTopics(const Caller& caller, const v1::ListTopicsRequest& r);
   // Folds merged_id into survivor_id (registry_merge.cc); a repeat answers changed=false.
   v1::MergeSubjectsResponse MergeSubjects(const Caller& caller, const v1::MergeSubjectsRequest& r);
+  // What the person said on a call to one of the subject's numbers, and what follows from it,
+  // each effect through its owner: the trail, an opt-out, a consent record, the number's
+  // removal (registry_calls.cc; docs/calls.md).
+  v1::RecordCallOutcomeResponse RecordCallOutcome(const Caller& caller,
+                                                  const v1::RecordCallOutcomeRequest& r);
 
   static constexpr int kMaxBatch = 10000;
 
@@ -120,6 +126,17 @@ class SubscriptionRegistry {
                               const std::optional<SubjectGateRow>& row);
   v1::Subject LoadSubject(db::Connection& conn, pqxx::transaction_base& txn,
                           const std::string& subject_id);
+  // One consent record with its event, and the subject's consent state recomputed: the one
+  // text of that write for RecordConsent and RecordCallOutcome. `actor` is who acted (the API
+  // client, or a call's agent). The subject's gate row must be held (LockSubjectForChange).
+  struct AppendedConsent {
+    int64_t id = 0;
+    int64_t event_id = 0;
+    std::string record_time;
+  };
+  AppendedConsent AppendConsent(db::Connection& conn, pqxx::transaction_base& txn,
+                                const std::string& subject_id, int kind, int channel, bool granted,
+                                const CheckedProof& proof, const std::string& actor, Timestamp now);
   void RecomputeConsentState(db::Connection& conn, pqxx::transaction_base& txn,
                              const std::string& subject_id, int kind, int channel, Timestamp now);
   void LiftSuppressions(db::Connection& conn, pqxx::transaction_base& txn,

@@ -19,9 +19,9 @@ namespace {
 constexpr db::Statement kInsertConsent{"consents.insert", R"sql(
   INSERT INTO consents (
     subject_id, kind, channel, granted, source, form_id, document_version, occurred_at,
-    recorded_at, actor, event_id
+    recorded_at, actor, event_id, recording_reference
   )
-  VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+  VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
   RETURNING id, recorded_at::text
 )sql"};
 constexpr db::Statement kLatestConsent{"consents.latest", R"sql(
@@ -109,6 +109,35 @@ void SubscriptionRegistry::LiftSuppressions(db::Connection& conn, pqxx::transact
   LiftSuppressionsByConsent(conn, txn, hashes, channel, consent_time, event_id, now);
 }
 
+SubscriptionRegistry::AppendedConsent SubscriptionRegistry::AppendConsent(
+    db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id, int kind,
+    int channel, bool granted, const CheckedProof& proof, const std::string& actor, Timestamp now) {
+  nlohmann::json details = {{"kind", v1::ConsentKind_Name(static_cast<v1::ConsentKind>(kind))},
+                            {"granted", granted},
+                            {"form_id", proof.form_id},
+                            {"document_version", proof.document_version}};
+  if (channel != kAnyChannel) details["channel"] = ChannelName(static_cast<Channel>(channel));
+  if (!proof.message_id.empty()) details["message_id"] = proof.message_id;
+  if (!proof.recording_reference.empty()) {
+    details["recording_reference"] = proof.recording_reference;
+  }
+  nlohmann::json personal = nlohmann::json::object();
+  if (!proof.ip.empty()) personal["ip"] = proof.ip;
+  if (!proof.user_agent.empty()) personal["user_agent"] = proof.user_agent;
+  AppendedConsent out;
+  out.event_id = AppendEvent(conn, txn,
+                             {subject_id, std::nullopt,
+                              granted ? EventType::kConsentGranted : EventType::kConsentWithdrawn,
+                              actor, proof.source, proof.occurred_at, now, details, personal});
+  auto row = conn.Exec(txn, kInsertConsent, subject_id, kind, channel, granted, proof.source,
+                       proof.form_id, proof.document_version, ToIso8601(proof.occurred_at),
+                       ToIso8601(now), actor, out.event_id, proof.recording_reference)[0];
+  out.id = row[0].as<int64_t>();
+  out.record_time = row[1].as<std::string>();
+  RecomputeConsentState(conn, txn, subject_id, kind, channel, now);
+  return out;
+}
+
 v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& caller,
                                                               const v1::RecordConsentRequest& r) {
   std::string subject_id = validation::RequireUuid("subject_id", r.subject_id());
@@ -136,32 +165,15 @@ v1::RecordConsentResponse SubscriptionRegistry::RecordConsent(const Caller& call
   v1::Consent* c = resp.mutable_consent();
   if (!stored) {
     LockSubjectForChange(*conn, txn, subject_id, now);
-    nlohmann::json details = {{"kind", v1::ConsentKind_Name(r.kind())},
-                              {"granted", r.granted()},
-                              {"form_id", proof.form_id},
-                              {"document_version", proof.document_version}};
-    if (channel != kAnyChannel) details["channel"] = ChannelName(static_cast<Channel>(channel));
-    if (!proof.message_id.empty()) details["message_id"] = proof.message_id;
-    nlohmann::json personal = nlohmann::json::object();
-    if (!proof.ip.empty()) personal["ip"] = proof.ip;
-    if (!proof.user_agent.empty()) personal["user_agent"] = proof.user_agent;
-    int64_t event_id =
-        AppendEvent(*conn, txn,
-                    {subject_id, std::nullopt,
-                     r.granted() ? EventType::kConsentGranted : EventType::kConsentWithdrawn,
-                     caller.client_id, proof.source, proof.occurred_at, now, details, personal});
-    auto row =
-        conn->Exec(txn, kInsertConsent, subject_id, static_cast<int>(r.kind()), channel,
-                   r.granted(), proof.source, proof.form_id, proof.document_version,
-                   ToIso8601(proof.occurred_at), ToIso8601(now), caller.client_id, event_id)[0];
-    RecomputeConsentState(*conn, txn, subject_id, r.kind(), channel, now);
+    AppendedConsent row = AppendConsent(*conn, txn, subject_id, r.kind(), channel, r.granted(),
+                                        proof, caller.client_id, now);
     if (r.kind() == v1::MARKETING && r.granted()) {
       // A newer consent with proof lifts the address suppressions it postdates (DESIGN).
       LiftSuppressions(*conn, txn, subject_id, static_cast<Channel>(channel), proof.occurred_at,
-                       event_id, now);
+                       row.event_id, now);
     }
-    c->set_id(std::to_string(row[0].as<int64_t>()));
-    SetTimestamp(c->mutable_record_time(), row[1].as<std::string>());
+    c->set_id(std::to_string(row.id));
+    SetTimestamp(c->mutable_record_time(), row.record_time);
     idem.Complete(*conn, txn,
                   {{"consent_id", c->id()},
                    {"record_time", ToIso8601(now)},

@@ -67,15 +67,15 @@ constexpr db::Statement kCountOptOuts{"preferences.count_opt_outs", R"sql(
     AND NOT subscribed
 )sql"};
 // Consent records are append-only: the duplicate's are copied, each with its original proof
-// (source, form, document, time of the act, who recorded it and when) and event, which holds
-// the IP and user agent.
+// (source, form, document, call recording, time of the act, who recorded it and when) and
+// event, which holds the IP and user agent.
 constexpr db::Statement kCopyConsents{"consents.copy_to_survivor", R"sql(
   INSERT INTO consents (
     subject_id, kind, channel, granted, source, form_id, document_version, occurred_at,
-    recorded_at, actor, event_id
+    recorded_at, actor, event_id, recording_reference
   )
   SELECT $2::uuid, kind, channel, granted, source, form_id, document_version, occurred_at,
-         recorded_at, actor, event_id
+         recorded_at, actor, event_id, recording_reference
   FROM consents
   WHERE subject_id = $1::uuid
   ORDER BY id
@@ -88,6 +88,7 @@ constexpr db::Statement kConsentKeys{"consents.keys_of_subject", R"sql(
 constexpr db::Statement kMarkMerged{"subjects.mark_merged", R"sql(
   UPDATE subjects
   SET state = 'merged', merged_into = $2::uuid, surname = '', given_name = '', patronymic = '',
+      time_zone = NULL,
       updated_at = $3
   WHERE id = $1::uuid
 )sql"};

@@ -58,6 +58,7 @@ GateRequest SubscriptionRegistry::ToGateRequest(const std::string& field,
   g.channel = channel;
   g.topic = &topic;
   g.provider_country = provider_country;
+  g.now = clock_.Now();  // quiet hours and caps are judged at the time asked
   if (!recipient.subject_id().empty()) {
     g.subject_id = validation::RequireUuid(field + ".subject_id", recipient.subject_id());
   }

@@ -7,6 +7,7 @@
 #include "common/db/statement.h"
 #include "common/error.h"
 #include "common/proto_time.h"
+#include "common/time/local_time.h"
 #include "common/validation/address.h"
 #include "common/validation/input_checks.h"
 #include "services/subscriptions/blocked_reads.h"
@@ -39,13 +40,13 @@ constexpr db::Statement kOwners{"subjects.owners", R"sql(
 )sql"};
 constexpr db::Statement kInsertSubject{"subjects.insert", R"sql(
   INSERT INTO subjects (
-    id, external_id, surname, given_name, patronymic, locale, created_at, updated_at
+    id, external_id, surname, given_name, patronymic, locale, time_zone, created_at, updated_at
   )
-  VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $6)
+  VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, nullif($7, ''), $6, $6)
   RETURNING id::text
 )sql"};
 constexpr db::Statement kSelectForUpdate{"subjects.select_for_update", R"sql(
-  SELECT external_id, surname, given_name, patronymic, locale, state
+  SELECT external_id, surname, given_name, patronymic, locale, coalesce(time_zone, ''), state
   FROM subjects
   WHERE id = $1::uuid
   FOR UPDATE
@@ -53,7 +54,7 @@ constexpr db::Statement kSelectForUpdate{"subjects.select_for_update", R"sql(
 constexpr db::Statement kUpdateSubject{"subjects.update", R"sql(
   UPDATE subjects
   SET external_id = $2, surname = $3, given_name = $4, patronymic = $5, locale = $6,
-      updated_at = $7
+      time_zone = nullif($8, ''), updated_at = $7
   WHERE id = $1::uuid
 )sql"};
 constexpr db::Statement kInsertAddress{"addresses.insert", R"sql(
@@ -64,7 +65,8 @@ constexpr db::Statement kInsertAddress{"addresses.insert", R"sql(
 )sql"};
 constexpr db::Statement kLoadSubject{"subjects.load", R"sql(
   SELECT id::text, coalesce(external_id, ''), surname, given_name, patronymic, locale, state,
-         blocked, revoked, created_at::text, updated_at::text, coalesce(merged_into::text, '')
+         blocked, revoked, created_at::text, updated_at::text, coalesce(merged_into::text, ''),
+         coalesce(time_zone, '')
   FROM subjects
   WHERE id = $1::uuid
 )sql"};
@@ -144,6 +146,9 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
   validation::CheckText("given_name", r.given_name(), 256);
   validation::CheckText("patronymic", r.patronymic(), 256);
   if (!r.locale().empty()) validation::CheckLocale("locale", r.locale());
+  if (!r.time_zone().empty() && !IsKnownTimeZone(r.time_zone())) {
+    throw InvalidArgument("time_zone", "not an IANA time zone name (e.g. Europe/Moscow)");
+  }
   if (!v1::Source_IsValid(r.source())) throw InvalidArgument("source", "unknown");
   std::vector<NewAddress> addresses = NormalizeAll(r, gate_.default_region());
   if (r.external_id().empty() && addresses.empty()) {
@@ -208,7 +213,7 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
   if (!subject_id.empty()) {
     auto cur = conn->Exec(txn, kSelectForUpdate, subject_id)[0];
     // Merged or erased between the lookup and the lock: a retry finds where it went.
-    if (cur[5].as<std::string>() != "active") {
+    if (cur[6].as<std::string>() != "active") {
       throw FailedPrecondition(
           "the subject changed while it was being updated (merged or "
           "destroyed); retry");
@@ -216,11 +221,12 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
     std::string cur_external = cur[0].is_null() ? "" : cur[0].as<std::string>();
     {
       // Empty fields in the request leave the stored value as it is.
-      const char* names[] = {"surname", "given_name", "patronymic", "locale"};
-      const std::string* given[] = {&r.surname(), &r.given_name(), &r.patronymic(), &r.locale()};
-      std::string values[4];
+      const char* names[] = {"surname", "given_name", "patronymic", "locale", "time_zone"};
+      const std::string* given[] = {&r.surname(), &r.given_name(), &r.patronymic(), &r.locale(),
+                                    &r.time_zone()};
+      std::string values[5];
       nlohmann::json changed = nlohmann::json::array(), personal = nlohmann::json::object();
-      for (int i = 0; i < 4; ++i) {
+      for (int i = 0; i < 5; ++i) {
         values[i] = cur[i + 1].as<std::string>();
         if (!given[i]->empty() && *given[i] != values[i]) {
           values[i] = *given[i];
@@ -235,7 +241,7 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
       if (cur_external.empty() && external) changed.push_back("external_id");
       if (!changed.empty()) {
         conn->Exec(txn, kUpdateSubject, subject_id, external, values[0], values[1], values[2],
-                   values[3], ToIso8601(now));
+                   values[3], ToIso8601(now), values[4]);
         AppendEvent(*conn, txn,
                     {subject_id,
                      std::nullopt,
@@ -253,11 +259,12 @@ v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& call
     std::optional<std::string> external;
     if (!r.external_id().empty()) external = r.external_id();
     subject_id = conn->Exec(txn, kInsertSubject, external, r.surname(), r.given_name(),
-                            r.patronymic(), r.locale(), ToIso8601(now))[0][0]
+                            r.patronymic(), r.locale(), ToIso8601(now), r.time_zone())[0][0]
                      .as<std::string>();
     created = true;
     nlohmann::json personal = {
         {"surname", r.surname()}, {"given_name", r.given_name()}, {"patronymic", r.patronymic()}};
+    if (!r.time_zone().empty()) personal["time_zone"] = r.time_zone();
     AppendEvent(*conn, txn,
                 {subject_id,
                  std::nullopt,
@@ -309,6 +316,7 @@ v1::Subject SubscriptionRegistry::LoadSubject(db::Connection& conn, pqxx::transa
   s.set_given_name(row[3].as<std::string>());
   s.set_patronymic(row[4].as<std::string>());
   s.set_locale(row[5].as<std::string>());
+  s.set_time_zone(row[12].as<std::string>());
   std::string state = row[6].as<std::string>();
   s.set_state(state == "active"      ? v1::ACTIVE
               : state == "destroyed" ? v1::DESTROYED

@@ -40,7 +40,8 @@ constexpr db::Statement kDeletePreferences{"preferences.delete_of_subject", R"sq
 )sql"};
 constexpr db::Statement kBlank{"subjects.blank", R"sql(
   UPDATE subjects
-  SET surname = '', given_name = '', patronymic = '', external_id = NULL, state = $2,
+  SET surname = '', given_name = '', patronymic = '', external_id = NULL, time_zone = NULL,
+      state = $2,
       updated_at = $3
   WHERE id = $1::uuid
 )sql"};

@@ -236,6 +236,46 @@ TEST_F(HeraldctlTest, CampaignGetShowsLiveCountsByDenyReason) {
   EXPECT_THAT(out, HasSubstr(R"("counts_by_deny_reason":{")"));
 }
 
+// CALL-4: `call-outcome` records a wrong number: the number leaves the subject and the gate
+// refuses it; a number the subject does not have is refused (exit 1) without repeating it.
+TEST_F(HeraldctlTest, CALL4_CallOutcomeDetachesAWrongNumber) {
+  std::string out;
+  ASSERT_EQ(Ctl("--json upsert-subject --external-id call-1 --phone +994501234567 "
+                "--phone +994501234568",
+                &out),
+            0)
+      << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"re("id":"([0-9a-f-]{36})")re"))) << out;
+  const std::string id = m[1].str();
+  EXPECT_EQ(Ctl("call-outcome --subject-id " + id +
+                    " --phone +994509999999 --outcome wrong-number --agent agent-7",
+                &out),
+            1);
+  EXPECT_THAT(out, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(out, Not(HasSubstr("9999999")));
+  EXPECT_EQ(Ctl("call-outcome --subject-id " + id + " --phone +994501234567 --outcome bogus " +
+                    "--agent agent-7",
+                &out),
+            2);
+  EXPECT_THAT(out, HasSubstr("--outcome: unknown value"));
+
+  ASSERT_EQ(Ctl("call-outcome --subject-id " + id +
+                    " --phone +994501234567 --outcome wrong-number --agent agent-7 "
+                    "--idempotency-key call-1",
+                &out),
+            0)
+      << out;
+  EXPECT_THAT(out, MatchesRegex("(.|\n)*address_detached: +yes\n(.|\n)*"));
+  EXPECT_THAT(out, MatchesRegex("(.|\n)*suppression_added: +yes\n(.|\n)*"));
+  ASSERT_EQ(Ctl("get-subject --subject-id " + id, &out), 0) << out;
+  EXPECT_THAT(out, Not(HasSubstr("+994501234567")));
+  EXPECT_THAT(out, HasSubstr("+994501234568"));
+  ASSERT_EQ(Ctl("check --channel sms --topic product_news --address +994501234567", &out), 0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("DENY ADDRESS_SUPPRESSED"));
+}
+
 TEST_F(HeraldctlTest, OneExitStatusRuleAndHelpForEveryCommand) {
   std::string out;
   EXPECT_EQ(Ctl("--help", &out), 0);

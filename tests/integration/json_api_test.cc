@@ -176,6 +176,10 @@ std::vector<Fixture> Fixtures() {
       {"SubscriptionService", "MergeSubjects",
        R"({"idempotency_key": "j-merge-1", "survivor_id": "${SUBJECT}",
            "merged_id": "${FOURTH}", "proof": {"source": "CRM"}})"},
+      {"SubscriptionService", "RecordCallOutcome",
+       R"({"idempotency_key": "j-call-1", "subject_id": "${SUBJECT}", "phone": "+994501234567",
+           "outcome": "CONSENT_GIVEN", "agent": "agent-12", "recording_reference": "rec-1",
+           "document_version": "calls-v1"})"},
       {"SubscriptionService", "FindSubjects", R"({"address": "anna@example.com"})"},
       {"SubscriptionService", "CheckEligibility",
        R"({"recipient": {"subject_id": "${SUBJECT}"}, "channel": "EMAIL",
@@ -525,6 +529,47 @@ TEST_F(JsonApiTest, J6_TheGateNamesTheDuplicateThatDecided) {
                      HeralddProcess::kCrmKey);
   EXPECT_EQ(nobody.Json()["decision"]["decided_by"], "ADDRESS");
   EXPECT_EQ(nobody.Json()["decision"]["deciding_subject_id"], "");
+}
+
+// CALL-2, CALL-10: RecordCallOutcome over HTTP (POST /v1/SubscriptionService/RecordCallOutcome)
+// with the crm key: "do not call" makes the gate refuse calls to the number; the scheduler key
+// may not record calls. CALL-9: neither the answer nor the log repeats a number.
+TEST_F(JsonApiTest, CALL2_ACallOutcomeOverHttpSuppressesTheNumberForCalls) {
+  auto upsert =
+      Post("SubscriptionService", "UpsertSubject",
+           R"({"external_id": "call-json", "phones": ["+994501112233"]})", HeralddProcess::kCrmKey);
+  ASSERT_EQ(upsert.status, 200) << upsert.body;
+  std::string subject = upsert.Json()["subject"]["id"].get<std::string>();
+  const Json call = {{"subject_id", subject},
+                     {"phone", "+994 50 111 22 33"},
+                     {"outcome", "DO_NOT_CALL"},
+                     {"agent", "agent-12"}};
+  auto denied =
+      Post("SubscriptionService", "RecordCallOutcome", call.dump(), HeralddProcess::kSchedulerKey);
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  auto recorded =
+      Post("SubscriptionService", "RecordCallOutcome", call.dump(), HeralddProcess::kCrmKey);
+  ASSERT_EQ(recorded.status, 200) << recorded.body;
+  EXPECT_EQ(recorded.Json()["changed"], true);
+  EXPECT_EQ(recorded.Json()["suppression_added"], true);
+  auto check = Post("SubscriptionService", "CheckEligibility",
+                    Json{{"recipient", {{"subject_id", subject}, {"address", "+994501112233"}}},
+                         {"channel", "CALL"},
+                         {"topic", "product_news"}}
+                        .dump(),
+                    HeralddProcess::kCrmKey);
+  ASSERT_EQ(check.status, 200) << check.body;
+  EXPECT_EQ(check.Json()["decision"]["reason"], "ADDRESS_SUPPRESSED");
+  // A number the subject does not have: 400 FAILED_PRECONDITION, the number not repeated.
+  Json other = call;
+  other["phone"] = "+994507778899";
+  auto refused =
+      Post("SubscriptionService", "RecordCallOutcome", other.dump(), HeralddProcess::kCrmKey);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.Json()["status"], "FAILED_PRECONDITION");
+  EXPECT_THAT(refused.body, Not(HasSubstr("7778899")));
+  EXPECT_THAT(server_->Log(), Not(HasSubstr("7778899")));
+  EXPECT_THAT(server_->Log(), Not(HasSubstr("1112233")));
 }
 
 // J7: an NDJSON upload adds its rows through the same stream gRPC callers use; a bad line

@@ -362,6 +362,7 @@ const Schema& ContactSchema() {
       {"Name", FieldType::kString},
       {"Email", FieldType::kString},
       {"MobilePhone", FieldType::kString},
+      {"UsrTimeZone", FieldType::kString},
       {"DoNotUseEmail", FieldType::kBool},
       {"DoNotUseSms", FieldType::kBool},
       {"DoNotUseCall", FieldType::kBool},
@@ -384,6 +385,7 @@ json ContactRow(const CreatioContact& c) {
           {"Name", c.name},
           {"Email", c.email},
           {"MobilePhone", c.mobile_phone},
+          {"UsrTimeZone", c.time_zone},
           {"DoNotUseEmail", c.do_not_use_email},
           {"DoNotUseSms", c.do_not_use_sms},
           {"DoNotUseCall", c.do_not_use_call}};

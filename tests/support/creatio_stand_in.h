@@ -32,6 +32,8 @@ struct CreatioContact {
   std::string name;
   std::string email;
   std::string mobile_phone;
+  // A custom column an operator may add (crm.fields.time_zone): an IANA zone name.
+  std::string time_zone;
   bool do_not_use_email = false;
   bool do_not_use_sms = false;
   bool do_not_use_call = false;

@@ -121,8 +121,9 @@ constexpr db::Statement kCancelCampaign{"ledger.cancel_campaign", R"sql(
 // seconds, on PostgreSQL's clock) share one new lease token, returned.
 constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
   WITH u AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[], $5::text[])
-      AS u(id, status, reason, provider, note)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::text[], $5::text[],
+                         $10::timestamptz[])
+      AS u(id, status, reason, provider, note, defer)
   ),
   prev AS (
     SELECT m.id, m.status, m.leased_at, m.lease_seq,
@@ -159,7 +160,8 @@ constexpr db::Statement kMarkClaimed{"ledger.mark_claimed", R"sql(
     lease_token = CASE WHEN u.status = 'sending' THEN tok.token END,
     leased_at = CASE WHEN b.routine THEN $8::timestamptz END,
     lease_seq = CASE WHEN b.routine THEN nextval('message_history_id_seq') END,
-    next_attempt_at = CASE WHEN u.status = 'retrying' THEN $9::timestamptz
+    next_attempt_at = CASE WHEN u.defer IS NOT NULL THEN u.defer
+                           WHEN u.status = 'retrying' THEN $9::timestamptz
                       ELSE m.next_attempt_at END,
     first_attempt_at = CASE WHEN u.status = 'sending' THEN coalesce(m.first_attempt_at, $8)
                        ELSE m.first_attempt_at END,
@@ -458,17 +460,19 @@ int64_t RecordClaims(db::Connection& conn, pqxx::transaction_base& txn,
                      std::chrono::seconds lease, Timestamp retry_at, Timestamp now) {
   if (decisions.empty()) return 0;
   std::vector<std::string> ids, statuses, reasons, providers, notes;
+  std::vector<std::optional<std::string>> defers;
   for (const auto& d : decisions) {
     ids.push_back(d.id);
     statuses.emplace_back(StatusText(d.status));
     reasons.push_back(std::to_string(d.deny_reason));
     providers.push_back(d.provider);
     notes.push_back(d.note);
+    defers.push_back(d.defer_until ? std::optional(ToIso8601(*d.defer_until)) : std::nullopt);
   }
   auto rows = conn.Exec(txn, kMarkClaimed, db::ToArrayLiteral(ids), db::ToArrayLiteral(statuses),
                         db::ToArrayLiteral(reasons), db::ToArrayLiteral(providers),
                         db::ToArrayLiteral(notes), worker, static_cast<double>(lease.count()),
-                        ToIso8601(now), ToIso8601(retry_at));
+                        ToIso8601(now), ToIso8601(retry_at), db::ToArrayLiteral(defers));
   for (const auto& r : rows) {
     if (!r[0].is_null()) return r[0].as<int64_t>();
   }

@@ -75,17 +75,20 @@ int64_t CancelCampaignMessages(db::Connection& conn, pqxx::transaction_base& txn
 // What a claim decided for one locked message.
 struct ClaimDecision {
   std::string id;
-  // SENDING (leased to the worker), SUPPRESSED, CANCELLED, FAILED or RETRYING.
+  // SENDING (leased to the worker), SUPPRESSED, CANCELLED, FAILED or RETRYING; or QUEUED
+  // (or RETRYING) with defer_until: allowed, but held back until then (quiet hours).
   MessageStatus status = MessageStatus::kSending;
   int deny_reason = 0;
   std::string provider;  // may be empty
   std::string note;
+  std::optional<Timestamp> defer_until;
 };
 
 // Applies a claim's decisions to messages the caller locked. SENDING takes the lease and
-// counts an attempt; RETRYING waits until `retry_at`. A routine claim is kept on the message
-// until its completion records it on the attempt row (or, when no attempt row follows, as a
-// history row); so a message whose worker died mid-send still shows SENDING in History().
+// counts an attempt; RETRYING waits until `retry_at`; a deferred one until its defer_until. A
+// routine claim is kept on the message until its completion records it on the attempt row (or, when
+// no attempt row follows, as a history row); so a message whose worker died mid-send still shows
+// SENDING in History().
 //
 // The messages moved to SENDING are leased to `worker` for `lease` from now by PostgreSQL's
 // clock (so no process's clock decides when a lease has run out), under one new lease token:

@@ -8,6 +8,7 @@
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "services/dispatch/ledger/message_ledger.h"
+#include "services/subscriptions/gate/frequency_slots.h"
 #include "services/subscriptions/gate/gate_rows.h"
 
 namespace herald::dispatch {
@@ -253,13 +254,45 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     for (size_t k = 0; k < retry_domestic.size(); ++k) decisions[retry_domestic[k]] = again[k];
   }
 
+  // Fair sending: a message inside its recipient's quiet hours waits for their end; one
+  // about to be sent takes its frequency-cap slots here, under the claim's locks, and is
+  // capped when another claim took the last one (the gate's read above saw room).
+  auto sendable = [&](size_t i) {
+    const auto& row = batch[i];
+    return row.campaign_status != "cancelled" && topics_.Find(row.m.topic) && !row.expired &&
+           decisions[i].allowed() && providers[i] && providers[i]->available;
+  };
+  auto deferred = [&](size_t i) {
+    return decisions[i].not_before && *decisions[i].not_before > now;
+  };
+  std::vector<size_t> slot_idx;
+  std::vector<subscriptions::SlotNeed> slot_needs;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!sendable(i) || deferred(i) || decisions[i].cap_subject_id.empty()) continue;
+    slot_idx.push_back(i);
+    slot_needs.push_back({decisions[i].cap_subject_id, batch[i].m.channel, batch[i].m.topic});
+  }
+  if (!slot_needs.empty()) {
+    auto granted =
+        subscriptions::TakeFrequencySlots(*conn, txn, gate_.fair_sending(), slot_needs, now);
+    for (size_t k = 0; k < slot_idx.size(); ++k) {
+      if (!granted[k]) decisions[slot_idx[k]].reason = DenyReason::kFrequencyCapped;
+    }
+  }
+
   std::vector<ledger::ClaimDecision> decided;
   std::vector<ClaimedMessage> claimed;
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& row = batch[i];
     ledger::ClaimDecision d;
     d.id = row.m.id;
-    if (row.campaign_status == "cancelled") {
+    if (sendable(i) && deferred(i)) {
+      // Not a refusal: it goes when the quiet hours end (DESIGN), no attempt counted.
+      d.status = row.previous_status == MessageStatus::kRetrying ? MessageStatus::kRetrying
+                                                                 : MessageStatus::kQueued;
+      d.defer_until = decisions[i].not_before;
+      d.note = "quiet hours: waits until " + ToIso8601(*decisions[i].not_before);
+    } else if (row.campaign_status == "cancelled") {
       d.status = MessageStatus::kCancelled;
       d.note = "campaign cancelled";
     } else if (!topics_.Find(row.m.topic)) {

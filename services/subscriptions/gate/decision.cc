@@ -120,6 +120,15 @@ Verdict Judge(const GateFacts& facts) {
   // Only service topics carry the fact, and below NO_CONSENT only marketing rules remain, so
   // a NO_CONSENT answer here means nothing else refused the confirmation.
   if (facts.capture_confirmation && answer.reason == DenyReason::kNoConsent) return Verdict{};
+  if (facts.frequency_capped && facts.marketing_topic) {
+    SubjectFacts capped;
+    capped.subject_id = facts.capped_subject_id;
+    Consider(answer,
+             {DenyReason::kFrequencyCapped,
+              "the subject already had the most marketing messages allowed on this channel (or "
+              "of this topic) within the frequency cap's window"},
+             DecidingFact::kSubject, &capped);
+  }
   return answer;
 }
 

@@ -29,6 +29,8 @@ struct SubjectFacts {
   // The subject the caller asked about (for a bare address: each of its owners); any other
   // one only shares the address (fail safe).
   bool explicit_subject = false;
+  // Its IANA time zone for quiet hours; empty: the operator's.
+  std::string time_zone;
 };
 
 // Everything one decision needs, gathered set-based from the database by EligibilityGate.
@@ -43,6 +45,10 @@ struct GateFacts {
   // The message is the confirmation of a pending double opt-in request, to the address
   // that request gave, within its validity (DESIGN "Exception two"; service topics only).
   bool capture_confirmation = false;
+  // Marketing only: this subject (the one asked about, or the address's first owner) already
+  // had its cap of marketing messages on the channel, or of the topic, in the window.
+  bool frequency_capped = false;
+  std::string capped_subject_id;
   // The explicit subject and every other live subject that owns the address (fail safe).
   std::vector<SubjectFacts> subjects;
 };
@@ -72,6 +78,8 @@ struct Verdict {
 //
 // A capture confirmation overrides NO_CONSENT and nothing else: an invalid, suppressed,
 // destroyed, blocked, revoked or cross-border-refused recipient still gets nothing (CAP-2).
+//
+// FREQUENCY_CAPPED comes last: only a marketing message every other rule allows is capped.
 Verdict Judge(const GateFacts& facts);
 inline DenyReason Decide(const GateFacts& facts) { return Judge(facts).reason; }
 

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/proto_time.h"
+
 namespace herald::subscriptions {
 namespace {
 
@@ -25,7 +27,10 @@ v1::Decision DecisionAnswer(const GateDecision& d) {
   v1::Decision out;
   out.set_allowed(d.allowed());
   out.set_address(d.address);
-  if (d.allowed()) return out;
+  if (d.allowed()) {
+    if (d.not_before) SetTimestamp(out.mutable_not_before(), *d.not_before);
+    return out;
+  }
   out.set_reason(static_cast<v1::DenyReason>(d.reason));
   out.set_decided_by(ToProto(d.decided_by));
   out.set_deciding_subject_id(d.deciding_subject_id);

@@ -8,6 +8,7 @@
 #include "common/db/statement.h"
 #include "common/validation/address.h"
 #include "services/subscriptions/gate/decision.h"
+#include "services/subscriptions/gate/frequency_slots.h"
 
 namespace herald::subscriptions {
 namespace {
@@ -69,12 +70,13 @@ constexpr db::Statement kFacts{"gate.facts", R"sql(
            SELECT 1
            FROM addresses o
            WHERE o.subject_id = s.id AND o.kind = rs.kind AND o.match_key = rs.match_key
-         )
+         ),
+         coalesce(s.time_zone, '')
   FROM rs
   JOIN subjects s ON s.id = rs.subject_id
   UNION ALL
   SELECT DISTINCT h.idx, true, NULL::uuid, NULL::text, NULL::bool, NULL::bool, NULL::bool,
-         NULL::bool, NULL::bool, NULL::int, NULL::bool
+         NULL::bool, NULL::bool, NULL::int, NULL::bool, NULL::text
   FROM unnest($8::int[], $9::text[], $10::smallint[], $11::text[], $12::bool[])
     AS h(idx, key_hex, channel, topic, marketing)
   JOIN suppressions s ON s.address_key = decode(h.key_hex, 'hex')
@@ -339,6 +341,7 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
       s.cross_border_consent = row[8].as<bool>();
       s.preference = ParsePreference(row[9].as<int>());
       s.owns_address = row[10].as<bool>();
+      s.time_zone = row[11].as<std::string>();
       facts[i].subjects.push_back(s);
     }
   }
@@ -395,8 +398,62 @@ std::vector<GateDecision> EligibilityGate::Decide(db::Connection& conn, pqxx::tr
     out[i].deciding_subject_id = std::move(v.subject_id);
     out[i].explanation = v.explanation;
   }
+  ApplyFairSending(conn, txn, requests, facts, out);
   if (observer_) observer_(out);
   return out;
+}
+
+void EligibilityGate::ApplyFairSending(db::Connection& conn, pqxx::transaction_base& txn,
+                                       const std::vector<GateRequest>& requests,
+                                       std::vector<GateFacts>& facts,
+                                       std::vector<GateDecision>& out) const {
+  // The subject each allowed marketing message counts against: the one asked about, or the
+  // address's first owner (every owner allowed it, or it would not be allowed).
+  auto counted_subject = [&](size_t i) -> const SubjectFacts* {
+    const SubjectFacts* first = nullptr;
+    for (const auto& s : facts[i].subjects) {
+      if (requests[i].subject_id && s.subject_id == *requests[i].subject_id) return &s;
+      if (!first || s.subject_id < first->subject_id) first = &s;
+    }
+    return first;
+  };
+  std::vector<size_t> capped_idx;
+  std::vector<SlotNeed> needs;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].allowed() || !requests[i].topic->marketing) continue;
+    const SubjectFacts* s = counted_subject(i);
+    if (!s) continue;
+    facts[i].capped_subject_id = s->subject_id;
+    if (!fair_.ChannelCap(requests[i].channel).on() && !fair_.TopicCap(requests[i].topic->name)) {
+      continue;
+    }
+    out[i].cap_subject_id = s->subject_id;
+    capped_idx.push_back(i);
+    needs.push_back({s->subject_id, requests[i].channel, requests[i].topic->name});
+  }
+  if (!needs.empty()) {
+    // Each request's own time: a batch's share one (the claim's, or the check's).
+    auto over = OverFrequencyCap(conn, txn, fair_, needs, requests[capped_idx[0]].now);
+    for (size_t k = 0; k < capped_idx.size(); ++k) {
+      if (!over[k]) continue;
+      const size_t i = capped_idx[k];
+      facts[i].frequency_capped = true;
+      Verdict v = Judge(facts[i]);
+      out[i].reason = v.reason;
+      out[i].decided_by = v.fact;
+      out[i].deciding_subject_id = std::move(v.subject_id);
+      out[i].explanation = v.explanation;
+      out[i].cap_subject_id.clear();
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].allowed() || !requests[i].topic->marketing) continue;
+    auto window = fair_.QuietHours(requests[i].channel);
+    if (!window) continue;
+    const SubjectFacts* s = counted_subject(i);
+    const std::string& zone = s && !s->time_zone.empty() ? s->time_zone : fair_.time_zone;
+    out[i].not_before = WindowEnd(*window, zone, requests[i].now);
+  }
 }
 
 std::vector<GateDecision> EligibilityGate::DecideMatrix(

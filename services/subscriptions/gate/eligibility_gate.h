@@ -12,6 +12,7 @@
 #include "common/domain/enums.h"
 #include "common/domain/topics.h"
 #include "services/subscriptions/gate/decision.h"
+#include "services/subscriptions/gate/fair_sending.h"
 
 namespace herald::subscriptions {
 
@@ -44,6 +45,12 @@ struct GateDecision {
   DecidingFact decided_by = DecidingFact::kNone;
   std::string deciding_subject_id;
   const char* explanation = "";
+  // Allowed, but the recipient's quiet hours on this channel last until then (marketing
+  // only): a message waits in the queue until this time.
+  std::optional<Timestamp> not_before;
+  // The subject whose frequency caps a marketing message counts against (the one named, or
+  // the address's first owner); empty when no cap applies or the message is not allowed.
+  std::string cap_subject_id;
   bool allowed() const { return reason == DenyReason::kNone && !unknown_subject; }
 };
 
@@ -76,6 +83,11 @@ class EligibilityGate {
                                          const std::vector<Channel>& channels,
                                          const std::vector<const TopicInfo*>& topics) const;
 
+  // Frequency caps and quiet hours for marketing messages (none until set). Set once, before
+  // the gate is used.
+  void SetFairSending(FairSendingSettings settings) { fair_ = std::move(settings); }
+  const FairSendingSettings& fair_sending() const { return fair_; }
+
   bool IsForeign(const std::string& provider_country) const;
   const std::string& default_region() const { return default_region_; }
   const crypto::SuppressionHasher& hasher() const { return hasher_; }
@@ -86,7 +98,13 @@ class EligibilityGate {
   void ObserveDecisions(DecisionObserver observer) { observer_ = std::move(observer); }
 
  private:
+  // After Judge: caps (reads), then quiet hours, of the allowed marketing requests.
+  void ApplyFairSending(db::Connection& conn, pqxx::transaction_base& txn,
+                        const std::vector<GateRequest>& requests, std::vector<GateFacts>& facts,
+                        std::vector<GateDecision>& out) const;
+
   DecisionObserver observer_;
+  FairSendingSettings fair_ = NoFairSending();
   const crypto::SuppressionHasher& hasher_;
   std::string default_region_;
   std::vector<std::string> home_;

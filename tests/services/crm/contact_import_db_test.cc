@@ -210,6 +210,30 @@ TEST_F(ContactImportTest, ImportsEveryPageAndTheGateHonoursCreatiosFlags) {
             "true");
 }
 
+// FAIR-7: with crm.fields.time_zone naming a contact column, the import sets each subject's
+// zone for quiet hours; a value that is not an IANA zone is left out, the contact still
+// imported.
+TEST_F(ContactImportTest, FAIR_7_ImportReadsTheTimeZoneColumn) {
+  Populate(10);
+  auto zoned = *stand_in_.contact(ContactId(6));
+  zoned.time_zone = "Asia/Yekaterinburg";
+  stand_in_.PutContact(zoned);
+  auto wrong = *stand_in_.contact(ContactId(7));
+  wrong.time_zone = "Yekaterinburg time";
+  stand_in_.PutContact(wrong);
+  settings_.time_zone_field = "UsrTimeZone";
+  NewImport();
+  import_->Start(false);
+  EXPECT_EQ(RunToEnd().state(), v1::CrmImport::DONE);
+  EXPECT_EQ(db_->Scalar("SELECT coalesce(time_zone, '') FROM subjects WHERE external_id = '" +
+                        ContactId(6) + "'"),
+            "Asia/Yekaterinburg");
+  EXPECT_EQ(db_->Scalar("SELECT coalesce(time_zone, 'none') FROM subjects WHERE external_id = '" +
+                        ContactId(7) + "'"),
+            "none");
+  EXPECT_EQ(Count("subjects"), 10);
+}
+
 // Interruptions (the object destroyed between pages, Creatio answering 503, a crash in the
 // middle of a page) and a resume end in the same state as an uninterrupted run, without a
 // duplicate subject; a second run matches every contact and changes nothing.

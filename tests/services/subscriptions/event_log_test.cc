@@ -15,7 +15,7 @@ TEST(EventTypeTest, EveryTypeHasItsOwnName) {
     EXPECT_NE(name, "?");
     EXPECT_TRUE(names.insert(name).second) << name;
   }
-  EXPECT_EQ(names.size(), static_cast<size_t>(EventType::kCaptureConfirmed) + 1);
+  EXPECT_EQ(names.size(), static_cast<size_t>(EventType::kCallConsentGiven) + 1);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ constexpr DenyReason kPrecedence[] = {
     DenyReason::kAddressSuppressed,   DenyReason::kCrossBorderNotAllowed,
     DenyReason::kNoConsent,           DenyReason::kUnsubscribedAll,
     DenyReason::kUnsubscribedChannel, DenyReason::kUnsubscribedTopic,
+    DenyReason::kFrequencyCapped,
 };
 
 const char* Name(DenyReason r) {
@@ -46,6 +47,8 @@ const char* Name(DenyReason r) {
       return "UnsubscribedChannel";
     case DenyReason::kUnsubscribedTopic:
       return "UnsubscribedTopic";
+    case DenyReason::kFrequencyCapped:
+      return "FrequencyCapped";
   }
   return "?";
 }
@@ -127,6 +130,9 @@ void SwitchOn(GateFacts& f, DenyReason r, size_t who = 0,
     case DenyReason::kUnsubscribedTopic:
       f.subjects.at(who).preference = PreferenceDeny::kTopic;
       break;
+    case DenyReason::kFrequencyCapped:
+      f.frequency_capped = true;
+      break;
   }
 }
 
@@ -203,6 +209,19 @@ std::vector<Row> DecisionTable() {
       {"UnsubscribedTopic",
        Build([](GateFacts& f) { f.subjects[0].preference = PreferenceDeny::kTopic; }),
        R::kUnsubscribedTopic},
+      // FAIR-1: the cap is the weakest reason and marketing only.
+      {"FAIR_1_FrequencyCapped", Build([](GateFacts& f) { f.frequency_capped = true; }),
+       R::kFrequencyCapped},
+      {"FAIR_1_UnsubscribedTopicBeatsFrequencyCapped", Build([](GateFacts& f) {
+         f.frequency_capped = true;
+         f.subjects[0].preference = PreferenceDeny::kTopic;
+       }),
+       R::kUnsubscribedTopic},
+      {"FAIR_3_ServiceTopicIsNeverCapped", Build([](GateFacts& f) {
+         f.marketing_topic = false;
+         f.frequency_capped = true;
+       }),
+       R::kNone},
       {"EveryConditionAtOnceGivesInvalidAddress", Build([](GateFacts& f) {
          for (DenyReason r : kPrecedence) {
            if (!IsPreference(r)) SwitchOn(f, r);
@@ -369,8 +388,8 @@ INSTANTIATE_TEST_SUITE_P(DesignGate, PrecedenceAcrossSubjectsTest,
                          ::testing::ValuesIn(OrderedPairs()), PairName);
 
 TEST(PrecedencePairsTest, EveryOrderedPairIsGenerated) {
-  EXPECT_EQ(OrderedPairs().size(), 45u);       // 10 choose 2
-  EXPECT_EQ(PairsOnOneSubject().size(), 42u);  // less the 3 preference-only pairs
+  EXPECT_EQ(OrderedPairs().size(), 55u);       // 11 choose 2
+  EXPECT_EQ(PairsOnOneSubject().size(), 52u);  // less the 3 preference-only pairs
 }
 
 // With no subject at all only address-level reasons and the bare-address rules apply.
@@ -385,7 +404,7 @@ TEST(PrecedenceBareAddressTest, AddressLevelReasonsKeepTheirOrder) {
 }
 
 TEST(PrecedenceOrderTest, EnumOrderMatchesDesignOrder) {
-  // DESIGN: gate — DenyReason's numbers are the precedence (lower wins), 1..10.
+  // DESIGN: gate — DenyReason's numbers are the precedence (lower wins), 1..11.
   int expected = 1;
   for (DenyReason r : kPrecedence) EXPECT_EQ(static_cast<int>(r), expected++) << Name(r);
 }
