@@ -70,7 +70,7 @@ std::optional<Timestamp> WindowEnd(const DailyWindow& window, const std::string&
   icu::GregorianCalendar cal(tz->clone(), status);
   if (U_FAILURE(status)) return std::nullopt;
   const auto micros = now.time_since_epoch().count();
-  cal.setTime(static_cast<UDate>(micros / 1000), status);
+  cal.setTime(static_cast<UDate>(micros) / 1000.0, status);
   const int minute = cal.get(UCAL_HOUR_OF_DAY, status) * 60 + cal.get(UCAL_MINUTE, status);
   if (U_FAILURE(status) || !window.Contains(minute)) return std::nullopt;
   // Past midnight already when the window wraps and we are before its end: today's end;
@@ -94,7 +94,7 @@ std::optional<Timestamp> NextWindowStart(const DailyWindow& window, const std::s
   UErrorCode status = U_ZERO_ERROR;
   icu::GregorianCalendar cal(tz->clone(), status);
   if (U_FAILURE(status)) return std::nullopt;
-  const UDate now_ms = static_cast<UDate>(now.time_since_epoch().count() / 1000);
+  const UDate now_ms = static_cast<UDate>(now.time_since_epoch().count()) / 1000.0;
   cal.setTime(now_ms, status);
   cal.set(UCAL_HOUR_OF_DAY, window.start_minute / 60);
   cal.set(UCAL_MINUTE, window.start_minute % 60);
