@@ -87,8 +87,8 @@ TEST(FairSendingTest, FAIR_1_NoMoreThanTheCapReachesTheProvider) {
   auto db = testing::TestDatabase::Create();
   HERALD_REQUIRE_DB(db);
   testing::SmsProviderStandIn provider;
-  HeralddProcess server(db->dsn(), "frequency_caps:\n  sms: {max: 2, window_hours: 24}\n" +
-                                       Provider(provider));
+  HeralddProcess server(
+      db->dsn(), "frequency_caps:\n  sms: {max: 2, window_hours: 24}\n" + Provider(provider));
   server.AddEnv("HERALD_PROVIDER_SMS_SECRET=token-1");
   server.Start();
   SeedSubjects(*db);
@@ -152,9 +152,9 @@ TEST(FairSendingTest, FAIR_4_QuietHoursKeepMarketingAwayFromTheProvider) {
   ASSERT_EVENTUALLY(db->Scalar("SELECT count(*) FROM message_history WHERE message_id = '" +
                                marketing + "' AND note LIKE 'quiet hours: waits until%'") == "1",
                     std::chrono::seconds(30));
-  EXPECT_EQ(db->Scalar("SELECT status || ' ' || attempts FROM messages WHERE id = '" + marketing +
-                       "'"),
-            "queued 0");
+  EXPECT_EQ(
+      db->Scalar("SELECT status || ' ' || attempts FROM messages WHERE id = '" + marketing + "'"),
+      "queued 0");
   EXPECT_EQ(To(provider, "+994501230001"), 0u);
   EXPECT_THAT(server.Log(), ::testing::Not(HasSubstr("994501230001")));
 }
