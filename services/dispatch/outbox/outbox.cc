@@ -58,7 +58,7 @@ constexpr db::Statement kClaimDue{"outbox.claim_due", R"sql(
     coalesce(s.locale, ''), coalesce(c.rate_per_second, 0), coalesce(c.status, ''),
     coalesce(d.first_attempt_at, $1::timestamptz)::text, d.reply_to_inbound,
     (SELECT i.provider FROM inbound_sms i WHERE i.id = d.reply_to_inbound),
-    d.confirms_capture::text
+    d.confirms_capture::text, d.first_attempt_at IS NOT NULL
   FROM d
     LEFT JOIN campaigns c ON c.id = d.campaign_id
     LEFT JOIN subjects s ON s.id = d.subject_id
@@ -172,6 +172,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     std::optional<int64_t> reply_to_inbound;      // a keyword reply: the gate's exception
     std::string reply_provider;                   // the provider its keyword came in by
     std::optional<std::string> confirms_capture;  // a capture confirmation: exception two
+    bool claimed_before = false;  // moved to SENDING once already: holds its cap slots
   };
   std::vector<Row> batch;
   for (const auto& r : rows) {
@@ -201,6 +202,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     if (!r[20].is_null()) row.reply_to_inbound = r[20].as<int64_t>();
     if (!r[21].is_null()) row.reply_provider = r[21].as<std::string>();
     if (!r[22].is_null()) row.confirms_capture = r[22].as<std::string>();
+    row.claimed_before = r[23].as<bool>();
     batch.push_back(std::move(row));
   }
 
@@ -221,6 +223,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
     g.channel = row.m.channel;
     g.reply_to_inbound = row.reply_to_inbound;
     g.confirms_capture = row.confirms_capture;
+    g.holds_cap_slots = row.claimed_before;
     g.now = now;
     g.topic = topics_.Find(row.m.topic);
     // A topic removed from config: the message cannot be decided; it fails below.
@@ -268,7 +271,10 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
   std::vector<size_t> slot_idx;
   std::vector<subscriptions::SlotNeed> slot_needs;
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (!sendable(i) || deferred(i) || decisions[i].cap_subject_id.empty()) continue;
+    if (!sendable(i) || deferred(i) || decisions[i].cap_subject_id.empty() ||
+        batch[i].claimed_before) {
+      continue;
+    }
     slot_idx.push_back(i);
     slot_needs.push_back({decisions[i].cap_subject_id, batch[i].m.channel, batch[i].m.topic});
   }

@@ -424,6 +424,7 @@ void EligibilityGate::ApplyFairSending(db::Connection& conn, pqxx::transaction_b
     const SubjectFacts* s = counted_subject(i);
     if (!s) continue;
     facts[i].capped_subject_id = s->subject_id;
+    if (requests[i].holds_cap_slots) continue;
     if (!fair_.ChannelCap(requests[i].channel).on() && !fair_.TopicCap(requests[i].topic->name)) {
       continue;
     }

@@ -30,6 +30,9 @@ struct GateRequest {
   // second exception applies when the request is pending, valid at `now`, on this channel
   // and gave this very address, and the topic is a service one.
   std::optional<std::string> confirms_capture;
+  // The message took its frequency-cap slots when it was first moved to sending (a retry, a
+  // reclaimed lease): the caps count it already, so they are not applied to it again.
+  bool holds_cap_slots = false;
   Timestamp now{};
 };
 

@@ -107,6 +107,30 @@ TEST_F(FairSendingTest, FAIR_1_ThirdMessageInTheWindowIsCapped) {
             "1");
 }
 
+// FAIR-1: a slot is taken once per message: a retry after a failed attempt is not capped by
+// the slot its own first claim took, and takes no second one.
+TEST_F(FairSendingTest, FAIR_1_ARetryKeepsItsSlot) {
+  Configure(Caps(1));
+  std::string id = NewSubject("retry@example.com");
+  ConsentAll(id);
+  auto m = Send(id, v1::EMAIL, "product_news", "retry");
+  auto outbox = NewOutbox();
+  auto claimed = outbox->Claim("w1", 10, seconds(60));
+  ASSERT_EQ(claimed.size(), 1u);
+  Outcome failed = OutcomeOf(claimed[0]);
+  failed.started = failed.ended = clock_.Now();
+  failed.result.outcome = DeliveryOutcome::kRetry;
+  failed.result.code = 451;
+  outbox->Complete({failed});
+  ASSERT_EQ(Status(m), "retrying");
+  clock_.Advance(std::chrono::hours(1));
+  claimed = outbox->Claim("w1", 10, seconds(60));
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].attempt, 2);
+  EXPECT_EQ(Status(m), "sending");
+  EXPECT_EQ(db_->Scalar("SELECT cardinality(taken) FROM frequency_slots"), "1");
+}
+
 // FAIR-2: a topic's own cap counts that topic only, beside the channel's; a message the
 // channel's cap refuses gives its topic slot back.
 TEST_F(FairSendingTest, FAIR_2_TopicCapCountsItsTopicBesideTheChannel) {
