@@ -62,51 +62,65 @@ bool IsKnownTimeZone(const std::string& zone) {
   return U_SUCCESS(status) && system;
 }
 
+namespace {
+
+UDate Millis(Timestamp t) { return static_cast<UDate>(t.time_since_epoch().count()) / 1000.0; }
+
+Timestamp FromMillis(UDate ms) {
+  return Timestamp(std::chrono::microseconds(static_cast<int64_t>(ms) * 1000));
+}
+
+// A calendar of `zone` set to `now`; null for an unknown zone.
+std::unique_ptr<icu::GregorianCalendar> CalendarAt(const std::string& zone, Timestamp now) {
+  const icu::TimeZone* tz = CachedZone(zone);
+  if (!tz) return nullptr;
+  UErrorCode status = U_ZERO_ERROR;
+  auto cal = std::make_unique<icu::GregorianCalendar>(tz->clone(), status);
+  cal->setTime(Millis(now), status);
+  return U_SUCCESS(status) ? std::move(cal) : nullptr;
+}
+
+// Moves the calendar to `minute_of_day` of its current day, to the second.
+void SetTimeOfDay(icu::GregorianCalendar& cal, int minute_of_day) {
+  cal.set(UCAL_HOUR_OF_DAY, minute_of_day / 60);
+  cal.set(UCAL_MINUTE, minute_of_day % 60);
+  cal.set(UCAL_SECOND, 0);
+  cal.set(UCAL_MILLISECOND, 0);
+}
+
+}  // namespace
+
 std::optional<Timestamp> WindowEnd(const DailyWindow& window, const std::string& zone,
                                    Timestamp now) {
-  const icu::TimeZone* tz = CachedZone(zone);
-  if (!tz) return std::nullopt;
+  auto cal = CalendarAt(zone, now);
+  if (!cal) return std::nullopt;
   UErrorCode status = U_ZERO_ERROR;
-  icu::GregorianCalendar cal(tz->clone(), status);
-  if (U_FAILURE(status)) return std::nullopt;
-  const auto micros = now.time_since_epoch().count();
-  cal.setTime(static_cast<UDate>(micros) / 1000.0, status);
-  const int minute = cal.get(UCAL_HOUR_OF_DAY, status) * 60 + cal.get(UCAL_MINUTE, status);
+  const int minute = cal->get(UCAL_HOUR_OF_DAY, status) * 60 + cal->get(UCAL_MINUTE, status);
   if (U_FAILURE(status) || !window.Contains(minute)) return std::nullopt;
   // Past midnight already when the window wraps and we are before its end: today's end;
   // before midnight: tomorrow's.
   const bool ends_tomorrow =
       window.start_minute > window.end_minute && minute >= window.start_minute;
-  cal.set(UCAL_HOUR_OF_DAY, window.end_minute / 60);
-  cal.set(UCAL_MINUTE, window.end_minute % 60);
-  cal.set(UCAL_SECOND, 0);
-  cal.set(UCAL_MILLISECOND, 0);
-  if (ends_tomorrow) cal.add(UCAL_DATE, 1, status);
-  UDate end = cal.getTime(status);
+  SetTimeOfDay(*cal, window.end_minute);
+  if (ends_tomorrow) cal->add(UCAL_DATE, 1, status);
+  UDate end = cal->getTime(status);
   if (U_FAILURE(status)) return std::nullopt;
-  return Timestamp(std::chrono::microseconds(static_cast<int64_t>(end) * 1000));
+  return FromMillis(end);
 }
 
 std::optional<Timestamp> NextWindowStart(const DailyWindow& window, const std::string& zone,
                                          Timestamp now) {
-  const icu::TimeZone* tz = CachedZone(zone);
-  if (!tz) return std::nullopt;
+  auto cal = CalendarAt(zone, now);
+  if (!cal) return std::nullopt;
   UErrorCode status = U_ZERO_ERROR;
-  icu::GregorianCalendar cal(tz->clone(), status);
-  if (U_FAILURE(status)) return std::nullopt;
-  const UDate now_ms = static_cast<UDate>(now.time_since_epoch().count()) / 1000.0;
-  cal.setTime(now_ms, status);
-  cal.set(UCAL_HOUR_OF_DAY, window.start_minute / 60);
-  cal.set(UCAL_MINUTE, window.start_minute % 60);
-  cal.set(UCAL_SECOND, 0);
-  cal.set(UCAL_MILLISECOND, 0);
-  UDate start = cal.getTime(status);
-  if (start <= now_ms) {
-    cal.add(UCAL_DATE, 1, status);
-    start = cal.getTime(status);
+  SetTimeOfDay(*cal, window.start_minute);
+  UDate start = cal->getTime(status);
+  if (start <= Millis(now)) {
+    cal->add(UCAL_DATE, 1, status);
+    start = cal->getTime(status);
   }
   if (U_FAILURE(status)) return std::nullopt;
-  return Timestamp(std::chrono::microseconds(static_cast<int64_t>(start) * 1000));
+  return FromMillis(start);
 }
 
 Timestamp FinishOutside(const std::optional<DailyWindow>& window, const std::string& zone,

@@ -3,19 +3,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/domain/topics.h"
-#include "common/strict_int.h"
 
 namespace herald::subscriptions {
 namespace {
 
 int Bounded(const std::string& key, const YAML::Node& v, int lo, int hi) {
-  if (!v.IsScalar()) throw ConfigError(key + ": expected a value");
-  auto n = ParseStrictInt<int>(v.as<std::string>());
-  if (!n || *n < lo || *n > hi) {
-    throw ConfigError(key + ": expected a whole number " + std::to_string(lo) + ".." +
-                      std::to_string(hi));
-  }
-  return *n;
+  if (!v.IsScalar()) throw ConfigError(key + ": expected a whole number");
+  return config::ParseInt(key, v.as<std::string>(), lo, hi);
 }
 
 FrequencyCap ReadCap(const std::string& where, const YAML::Node& node) {

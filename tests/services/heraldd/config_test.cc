@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/domain/topics.h"
 #include "services/heraldd/herald_config.h"
 
 namespace herald {
@@ -677,6 +678,51 @@ TEST(KeyRingFileConfigTest, RingsComeFromFilesAndNotTwice) {
               HasSubstr("HERALD_LINK_KEYS_FILE: the key ring file"));
   std::remove(suppression.c_str());
   std::remove(link.c_str());
+}
+
+// FAIR-1, FAIR-2, FAIR-4: the fair-sending sections: caps per channel and topic, quiet hours
+// per channel in an IANA zone; every bad value stops start-up naming its key.
+TEST(FairSendingConfigTest, CapsAndQuietHoursLoadAndBadValuesAreNamed) {
+  HeraldConfig c = LoadYaml(
+      "frequency_caps:\n  email: {max: 4, window_hours: 168}\n"
+      "  topics:\n    special_offers: {max: 1}\n"
+      "quiet_hours:\n  time_zone: Asia/Yekaterinburg\n  sms: \"22:00-08:30\"\n  call: \"\"\n");
+  const auto& f = c.fair_sending;
+  EXPECT_EQ(f.email.max, 4);
+  EXPECT_EQ(f.email.window_hours, 168);
+  EXPECT_FALSE(f.sms.on());
+  ASSERT_NE(f.TopicCap("special_offers"), nullptr);
+  EXPECT_EQ(f.TopicCap("special_offers")->window_hours, 168);
+  EXPECT_EQ(f.time_zone, "Asia/Yekaterinburg");
+  EXPECT_EQ(f.QuietHours(Channel::kSms)->start_minute, 22 * 60);
+  EXPECT_FALSE(f.QuietHours(Channel::kCall));
+  EXPECT_FALSE(f.QuietHours(Channel::kEmail));
+  // The defaults: SMS and calls 21:00-09:00 in Baku, no caps.
+  HeraldConfig d = LoadYaml("");
+  EXPECT_EQ(d.fair_sending.quiet_sms, "21:00-09:00");
+  EXPECT_EQ(d.fair_sending.quiet_call, "21:00-09:00");
+  EXPECT_FALSE(d.fair_sending.any_cap());
+
+  EXPECT_THAT(YamlError("frequency_caps:\n  email: {max: -1}\n"),
+              ::testing::HasSubstr("frequency_caps.email.max"));
+  EXPECT_THAT(YamlError("frequency_caps:\n  fax: {max: 1}\n"),
+              ::testing::HasSubstr("frequency_caps.fax"));
+  EXPECT_THAT(YamlError("frequency_caps:\n  sms: {max: 1, window: 2}\n"),
+              ::testing::HasSubstr("frequency_caps.sms.window"));
+  EXPECT_THAT(YamlError("quiet_hours:\n  sms: \"9pm-9am\"\n"),
+              ::testing::HasSubstr("quiet_hours.sms"));
+  EXPECT_THAT(YamlError("quiet_hours:\n  time_zone: MSK\n"),
+              ::testing::HasSubstr("quiet_hours.time_zone"));
+  // A capped topic must be a known marketing topic (checked against the catalog at start).
+  TopicCatalog topics({});
+  auto with = [](const char* topic) {
+    subscriptions::FairSendingSettings s;
+    s.topics[topic] = {1, 24};
+    return s;
+  };
+  EXPECT_NO_THROW(subscriptions::CheckCapTopics(with("events"), topics));
+  EXPECT_THROW(subscriptions::CheckCapTopics(with("service"), topics), ConfigError);
+  EXPECT_THROW(subscriptions::CheckCapTopics(with("nope"), topics), ConfigError);
 }
 
 }  // namespace
