@@ -169,6 +169,8 @@ void PrintOptOut(std::ostream& out, const v1::OptOutResponse& r) {
 std::string FormatDecision(const v1::Decision& d) {
   std::string out = d.allowed() ? "ALLOW" : "DENY " + Name(d.reason());
   if (!d.address().empty()) out += " (" + d.address() + ")";
+  // Quiet hours: allowed, but a message waits until then.
+  if (d.has_not_before()) out += " not before " + FormatTime(true, d.not_before());
   if (d.decided_by() == v1::OTHER_SUBJECT) out += " [subject " + d.deciding_subject_id() + "]";
   if (!d.explanation().empty()) out += ": " + d.explanation();
   return out;
