@@ -375,9 +375,11 @@ TEST(DispatchProvidersTest, FailingProviderIsTakenOutAndTrafficMovesToTheNext) {
   EXPECT_EQ(
       Metric(server, "herald_dispatch_sends_total", {"provider=\"primary\"", "outcome=\"retry\""}),
       connects_to_primary);
-  EXPECT_EQ(Metric(server, "herald_dispatch_sends_total",
-                   {"provider=\"primary\"", "outcome=\"circuit_open\""}),
-            refused_by_breaker);
+  // A counter never incremented is not exported: when the breaker opened only after the
+  // last message had left the primary (it happens), there is no refusal series at all.
+  const double refusals = Metric(server, "herald_dispatch_sends_total",
+                                 {"provider=\"primary\"", "outcome=\"circuit_open\""});
+  EXPECT_EQ(refused_by_breaker == 0 && refusals < 0 ? 0 : refusals, refused_by_breaker);
   EXPECT_GE(
       Metric(server, "herald_gate_decisions_total", {"decision=\"allow\"", "reason=\"NONE\""}),
       kMessages);
