@@ -1,5 +1,5 @@
-// The fault matrix (tests/fault_matrix/README.md), FAULT-1 to FAULT-7: a campaign to the
-// capturing SMTP sink (the SMS stand-ins for FAULT-6) with opt-outs racing it, one fault per
+// The fault matrix (tests/fault_matrix/README.md), FAULT-1 to FAULT-7 and FAULT-9: a campaign to
+// the capturing SMTP sink (the SMS stand-ins for FAULT-6) with opt-outs racing it, one fault per
 // row, judged at the sink and never from heraldd's own counters: nothing lost, nobody reached
 // after an acknowledged opt-out beyond what it reported in flight, duplicates against the row's
 // target, and no recipient's name, address or number in any log. Each row prints one
@@ -29,6 +29,7 @@
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "tests/fault_matrix/matrix_support.h"
 #include "tests/support/eventually.h"
+#include "tests/support/faulty_smtp_relay.h"
 #include "tests/support/heraldd_process.h"
 #include "tests/support/sms_provider_stand_in.h"
 #include "tests/support/smtp_capture.h"
@@ -732,6 +733,97 @@ TEST_F(FaultMatrix, SmsProviderRateLimitStormThenServerErrors) {
   EXPECT_EQ(j.duplicates, 0);
   ExpectNothingLostAndOptOutsKept(j);
   ExpectNoPersonalData({worker->Log(), api->Log()});
+}
+
+// Message ids (X-Herald-Message-Id) in the messages a FaultySmtpRelay read to their end, with
+// how often each came.
+std::map<std::string, int> RelayedIds(const testing::FaultySmtpRelay& relay) {
+  std::map<std::string, int> ids;
+  for (const auto& m : relay.Messages()) {
+    const std::string field = "X-Herald-Message-Id: ";
+    size_t at = m.find(field);
+    if (at == std::string::npos) continue;
+    at += field.size();
+    ++ids[m.substr(at, m.find("\r\n", at) - at)];
+  }
+  return ids;
+}
+
+// FAULT-9: SIGTERM while the worker's sends wait: lanes wait for the relay's slow rate, and one
+// send is stalled at the relay (its DATA never answered) with a relay timeout far beyond the
+// drain period. heraldd exits 0 within the drain period instead of sitting the waits out; the
+// messages it had not sent are handed back, and after a restart every recipient gets the
+// campaign exactly once.
+TEST_F(FaultMatrix, SigtermWhileSendsWait) {
+  FAULT_REQUIRE_ENVIRONMENT();
+  auto db = testing::TestDatabase::Create();
+  HERALD_REQUIRE_DB(db);
+  const std::string dsn = db->dsn();
+  // The rate, not the size, sets this row's length: a fixed small campaign.
+  constexpr int kRecipients = 24;
+  auto subjects = MakeRecipients(dsn, kRecipients);
+  // The third DATA command (over all connections) is never answered; every other one is.
+  testing::FaultySmtpRelay relay([](int n) {
+    return n == 2 ? testing::RelayFault::kNoAnswerToData : testing::RelayFault::kNone;
+  });
+  constexpr int kRelayTimeoutS = 120;
+  // heraldd's drain: in-flight calls get 10 s (main.cc), the worker stops meanwhile; the
+  // deployment's grace period is 30 s. A generous bound, still far below the relay timeout
+  // that a stalled send used to sit out.
+  constexpr auto kDrainBound = std::chrono::seconds(25);
+  const std::string config =
+      "roles: [api, worker]\n"
+      "email:\n  from_address: news@herald.test\n"
+      "dispatch:\n  workers: 2\n  batch_size: 50\n  lease_s: 30\n  send_concurrency: 4\n"
+      "  retry_base_s: 1\n"
+      "providers:\n  - name: relay\n    kind: smtp\n    country: RU\n"
+      "    rate_per_second: 2\n    burst: 1\n"
+      "    settings:\n      url: " +
+      relay.Url() + "\n      starttls: none\n      max_connections: 16\n      timeout_s: " +
+      std::to_string(kRelayTimeoutS) + "\n";
+  auto first = Start(dsn, config);
+  StartCampaign(*first, subjects, v1::EMAIL, "sigterm-waits");
+  // Four messages through means the stalled DATA (the third) is under way, and the other
+  // lanes are waiting for their tokens.
+  ASSERT_TRUE(Eventually([&] { return relay.Messages().size() >= 4; }, std::chrono::seconds(60),
+                         std::chrono::milliseconds(20)))
+      << "the campaign never got going: " << relay.Messages().size() << " messages";
+  ASSERT_LT(relay.Messages().size(), static_cast<size_t>(kRecipients)) << "nothing left to wait";
+
+  const auto stop_started = std::chrono::steady_clock::now();
+  const int status = first->Stop(SIGTERM);
+  const auto stop_took = std::chrono::steady_clock::now() - stop_started;
+  const size_t before_restart = relay.Messages().size();
+
+  auto second = Start(dsn, config);
+  const bool settled = WaitUntilSettled(dsn, std::chrono::seconds(120));
+  const auto ids = RelayedIds(relay);
+  int64_t duplicates = 0, missing = 0;
+  pqxx::connection conn(dsn);
+  pqxx::read_transaction txn(conn);
+  for (const auto& r : txn.exec("SELECT id::text, status FROM messages")) {
+    auto it = ids.find(r[0].as<std::string>());
+    const int copies = it == ids.end() ? 0 : it->second;
+    duplicates += std::max(0, copies - 1);
+    missing += copies == 0;
+    EXPECT_EQ(r[1].as<std::string>(), "sent") << "message " << r[0].as<std::string>();
+  }
+  PrintRow("sigterm_while_waiting",
+           {{"recipients", std::to_string(kRecipients)},
+            {"exit_status", std::to_string(status)},
+            {"stop_s", Fixed(std::chrono::duration<double>(stop_took).count(), 2)},
+            {"sent_before_stop", std::to_string(before_restart)},
+            {"duplicates", std::to_string(duplicates)},
+            {"lost", std::to_string(missing)}});
+
+  EXPECT_EQ(status, 0) << first->Log();
+  EXPECT_LT(stop_took, kDrainBound)
+      << "SIGTERM waited for the relay's timeout (" << kRelayTimeoutS << " s) or a rate limit";
+  ASSERT_TRUE(settled) << "the campaign did not finish after the restart";
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kRecipients));
+  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(duplicates, 0) << "a message interrupted by the shutdown went out twice";
+  ExpectNoPersonalData({first->Log(), second->Log()});
 }
 
 // Fills the file system at `dir` with one file until it refuses more; returns its path.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <stop_token>
 #include <string>
 
 #include "common/clock.h"
@@ -36,6 +37,15 @@ class EmailTransport {
   virtual ~EmailTransport() = default;
   // Thread-safe; blocks for at most the transport's timeout.
   virtual DeliveryResult Send(const EmailMessage& message) = 0;
+  // The same, but once `stop` is requested a send that has not yet handed the whole message
+  // to the provider ends early: a retry marked not attempted (the provider cannot have it).
+  // One that has waits for the provider's answer as Send does. Transports that cannot be
+  // interrupted just send.
+  virtual DeliveryResult SendUnlessStopped(const EmailMessage& message,
+                                           const std::stop_token& stop) {
+    (void)stop;
+    return Send(message);
+  }
 };
 using EmailTransportPtr = std::unique_ptr<EmailTransport>;
 

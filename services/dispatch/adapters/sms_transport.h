@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <stop_token>
 #include <string>
 
 #include "services/dispatch/adapters/delivery.h"
@@ -18,6 +19,12 @@ class SmsTransport {
   virtual ~SmsTransport() = default;
   // Thread-safe; blocks for at most the transport's timeout.
   virtual DeliveryResult Send(const SmsMessage& message) = 0;
+  // As EmailTransport::SendUnlessStopped: a stop ends a send whose request has not been
+  // written in full (not attempted); one that has been waits for its answer.
+  virtual DeliveryResult SendUnlessStopped(const SmsMessage& message, const std::stop_token& stop) {
+    (void)stop;
+    return Send(message);
+  }
 };
 using SmsTransportPtr = std::unique_ptr<SmsTransport>;
 

@@ -153,7 +153,8 @@ std::chrono::seconds Outbox::Backoff(const std::string& message_id, int attempt,
 }
 
 std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
-                                          std::chrono::seconds lease, bool reclaim_expired) {
+                                          std::chrono::seconds lease, bool reclaim_expired,
+                                          const Admit& admit) {
   Timestamp now = clock_.Now();
   // Before anything is asked of PostgreSQL, whose lease starts later than this.
   const auto lease_deadline = std::chrono::steady_clock::now() + lease;
@@ -268,10 +269,18 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
   auto deferred = [&](size_t i) {
     return decisions[i].not_before && *decisions[i].not_before > now;
   };
+  // Rate limits: a message its limits cannot send within the lease stays as it is, untouched
+  // (no cap slot, no history), for a later claim; only messages about to be sent are asked.
+  std::vector<bool> admitted(batch.size(), true);
+  if (admit) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (sendable(i) && !deferred(i)) admitted[i] = admit(providers[i]->name, batch[i].m);
+    }
+  }
   std::vector<size_t> slot_idx;
   std::vector<subscriptions::SlotNeed> slot_needs;
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (!sendable(i) || deferred(i) || decisions[i].cap_subject_id.empty() ||
+    if (!admitted[i] || !sendable(i) || deferred(i) || decisions[i].cap_subject_id.empty() ||
         batch[i].claimed_before) {
       continue;
     }
@@ -289,6 +298,7 @@ std::vector<ClaimedMessage> Outbox::Claim(const std::string& worker, int limit,
   std::vector<ledger::ClaimDecision> decided;
   std::vector<ClaimedMessage> claimed;
   for (size_t i = 0; i < batch.size(); ++i) {
+    if (!admitted[i]) continue;
     auto& row = batch[i];
     ledger::ClaimDecision d;
     d.id = row.m.id;

@@ -101,8 +101,14 @@ class Outbox {
   // `reclaim_expired` false leaves messages whose lease ran out to their workers for now: a
   // worker back from a database outage gives the others a moment to record what they sent
   // during it before it takes their messages again.
+  //
+  // `admit`, when given, is asked in order for each message the claim would move to SENDING,
+  // with the provider chosen for it: false leaves the message as it was (not claimed, nothing
+  // written), so a claim takes no more than its rate limits can send within the lease.
+  using Admit = std::function<bool(const std::string& provider, const ClaimedMessage& m)>;
   std::vector<ClaimedMessage> Claim(const std::string& worker, int limit,
-                                    std::chrono::seconds lease, bool reclaim_expired = true);
+                                    std::chrono::seconds lease, bool reclaim_expired = true,
+                                    const Admit& admit = {});
   // Records attempts and moves messages to SENT, RETRYING or FAILED in one transaction. Only
   // outcomes whose claim still holds the message end it (ledger::RecordCompletions); the same
   // outcomes may be recorded again after a commit whose result was unknown.

@@ -11,6 +11,7 @@
 #include "services/dispatch/adapters/smtp/smtp_relay_sender.h"
 #include "services/dispatch/throttle/circuit_breaker.h"
 #include "services/dispatch/throttle/shared_rate.h"
+#include "services/dispatch/throttle/stop_wait.h"
 #include "services/dispatch/throttle/token_bucket.h"
 
 namespace herald::dispatch {
@@ -200,7 +201,7 @@ ProviderRegistry::Provider* ProviderRegistry::Find(const std::string& name) {
 }
 
 DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<DeliveryResult()>& send,
-                                         const GiveUp& give_up) {
+                                         const GiveUp& give_up, const std::stop_token& stop) {
   auto not_attempted = [](std::string detail) {
     DeliveryResult r;
     r.outcome = DeliveryOutcome::kRetry;
@@ -211,16 +212,23 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
   // Hold the provider's rate first: every worker thread (and, when shared, every process)
   // draws from the same bucket. A token whose message is then not sent only lowers the rate.
   const char* reason = nullptr;
-  auto giving_up = [&] { return give_up && (reason = give_up()) != nullptr; };
+  auto giving_up = [&] {
+    if (stop.stop_requested()) {
+      reason = "shutting down";
+      return true;
+    }
+    return give_up && (reason = give_up()) != nullptr;
+  };
   bool taken;
   if (shared_) {
     const std::string limit = "provider:" + p.config.name;
-    taken = shared_->Acquire(limit, limit, p.config.rate_per_second, p.config.burst, 1, giving_up);
+    taken = shared_->Acquire(limit, limit, p.config.rate_per_second, p.config.burst, 1, giving_up,
+                             stop);
   } else {
     while (!(taken = p.bucket->TryAcquire()) && !giving_up()) {
-      std::this_thread::sleep_for(std::clamp(p.bucket->TimeUntilAvailable(),
-                                             std::chrono::microseconds(200),
-                                             std::chrono::microseconds(100000)));
+      SleepUnlessStopped(stop,
+                         std::clamp(p.bucket->TimeUntilAvailable(), std::chrono::microseconds(200),
+                                    std::chrono::microseconds(100000)));
     }
   }
   // The wait may have been long: ask again right before sending.
@@ -237,6 +245,9 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
     return not_attempted("provider circuit open");
   }
   DeliveryResult r = send();
+  // Ended by the worker's stop before the provider could have the message: no send, and
+  // nothing the breaker should hear of (a half-open probe's slot is freed after its period).
+  if (r.not_attempted) return r;
   if (r.outcome == DeliveryOutcome::kRetry && r.retry_after && r.retry_after->count() > 0 &&
       (r.code == 429 || r.code == 503)) {
     p.Hold(clock_.Now(), *r.retry_after);
@@ -252,6 +263,19 @@ DeliveryResult ProviderRegistry::Guarded(Provider& p, const std::function<Delive
   }
   if (observer_) observer_(p.config.name, OutcomeLabel(r.outcome));
   return r;
+}
+
+std::optional<double> ProviderRegistry::TokensWithin(const std::string& provider,
+                                                     std::chrono::microseconds within) {
+  Provider* p = Find(provider);
+  if (!p || p->config.rate_per_second <= 0) return std::nullopt;
+  const double refill = p->config.rate_per_second * std::chrono::duration<double>(within).count();
+  if (shared_) {
+    return shared_->Available("provider:" + p->config.name, p->config.rate_per_second,
+                              p->config.burst) +
+           refill;
+  }
+  return p->bucket->Available() + refill;
 }
 
 void ProviderRegistry::ShareLimits(SharedRate& shared) {
@@ -272,23 +296,23 @@ std::vector<std::pair<std::string, bool>> ProviderRegistry::Circuits() const {
 }
 
 DeliveryResult ProviderRegistry::SendEmail(const std::string& provider, const EmailMessage& message,
-                                           const GiveUp& give_up) {
+                                           const GiveUp& give_up, const std::stop_token& stop) {
   Provider* p = Find(provider);
   if (!p || !p->email) {
     return {DeliveryOutcome::kRetry, 0, "", "", "provider not configured", "", std::nullopt};
   }
   return Guarded(
-      *p, [&] { return p->email->Send(message); }, give_up);
+      *p, [&] { return p->email->SendUnlessStopped(message, stop); }, give_up, stop);
 }
 
 DeliveryResult ProviderRegistry::SendSms(const std::string& provider, const SmsMessage& message,
-                                         const GiveUp& give_up) {
+                                         const GiveUp& give_up, const std::stop_token& stop) {
   Provider* p = Find(provider);
   if (!p || !p->sms) {
     return {DeliveryOutcome::kRetry, 0, "", "", "provider not configured", "", std::nullopt};
   }
   return Guarded(
-      *p, [&] { return p->sms->Send(message); }, give_up);
+      *p, [&] { return p->sms->SendUnlessStopped(message, stop); }, give_up, stop);
 }
 
 }  // namespace herald::dispatch

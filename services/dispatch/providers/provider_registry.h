@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,12 +50,18 @@ class ProviderRegistry {
   // breaker. When `give_up` answers true during the wait (the worker stops, or the message's
   // lease runs short: a send that started after another worker reclaimed it would go out
   // twice), nothing is sent: the result is a retry marked not attempted, with `give_up`'s
-  // reason. An empty `give_up` waits as long as the limit takes.
+  // reason. An empty `give_up` waits as long as the limit takes. `stop` (the worker's
+  // shutdown) ends the wait at once, and the send itself while the provider cannot have the
+  // message yet (EmailTransport::SendUnlessStopped): then too nothing was attempted.
   using GiveUp = std::function<const char*()>;  // null: go on; else the reason
   DeliveryResult SendEmail(const std::string& provider, const EmailMessage& message,
-                           const GiveUp& give_up = {});
+                           const GiveUp& give_up = {}, const std::stop_token& stop = {});
   DeliveryResult SendSms(const std::string& provider, const SmsMessage& message,
-                         const GiveUp& give_up = {});
+                         const GiveUp& give_up = {}, const std::stop_token& stop = {});
+  // How many messages `provider` can send from now until `within` has passed, by its rate
+  // limit: the tokens there now and those that fall due meanwhile (shared: as PostgreSQL
+  // sees them now). nullopt: unlimited. A worker sizes its claims by it.
+  std::optional<double> TokensWithin(const std::string& provider, std::chrono::microseconds within);
   bool empty() const { return providers_.empty(); }
 
   // Called after every send with the provider's name and the outcome: "sent", "retry",
@@ -72,7 +79,7 @@ class ProviderRegistry {
   Provider* Find(const std::string& name);
   void Add(const ProviderConfig& config, EmailTransportPtr email, SmsTransportPtr sms);
   DeliveryResult Guarded(Provider& p, const std::function<DeliveryResult()>& send,
-                         const GiveUp& give_up);
+                         const GiveUp& give_up, const std::stop_token& stop);
 
   std::vector<std::string> home_;
   const Clock& clock_;

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <pqxx/pqxx>
 #include <thread>
 
 #include "common/error.h"
 #include "common/log/log.h"
+#include "services/dispatch/throttle/stop_wait.h"
 
 namespace herald::dispatch {
 namespace {
@@ -42,6 +44,16 @@ constexpr db::Statement kTake{"rate_buckets.take", R"sql(
 // now), so idle rows can go at any time: those idle for an hour do (ended campaigns).
 constexpr db::Statement kPurgeIdle{"rate_buckets.purge_idle", R"sql(
   DELETE FROM rate_buckets WHERE tat < statement_timestamp() - interval '1 hour'
+)sql"};
+
+// The tokens of $1 (rate $2, burst $3) there now, taking none: a bucket's level is its burst
+// less what its next-token time runs ahead of now. No row is a full bucket.
+constexpr db::Statement kAvailable{"rate_buckets.available", R"sql(
+  SELECT coalesce(
+    (SELECT greatest(0::float8, $3::float8 - $2::float8
+                     * extract(epoch FROM greatest(tat - clock_timestamp(), interval '0'))::float8)
+     FROM rate_buckets WHERE name = $1),
+    $3::float8)
 )sql"};
 
 constexpr auto kRetryEvery = std::chrono::milliseconds(100);
@@ -97,6 +109,17 @@ std::chrono::microseconds SharedRate::TryAcquire(const std::string& name, double
                   std::chrono::microseconds(static_cast<int64_t>(std::ceil(wait_s * 1e6))));
 }
 
+double SharedRate::Available(const std::string& name, double rate, double burst) {
+  if (rate <= 0) return std::numeric_limits<double>::infinity();
+  try {
+    auto conn = pool_.Acquire();
+    pqxx::nontransaction txn(conn->raw());
+    return std::min(burst, conn->Exec(txn, kAvailable, name, rate, burst)[0][0].as<double>());
+  } catch (const std::exception&) {
+    return burst;
+  }
+}
+
 int64_t SharedRate::PurgeIdle() {
   auto conn = pool_.Acquire();
   pqxx::work txn(conn->raw());
@@ -133,12 +156,14 @@ std::optional<std::chrono::microseconds> SharedRate::Ask(const std::string& name
 }
 
 bool SharedRate::Acquire(const std::string& name, const std::string& label, double rate,
-                         double burst, int n, const std::function<bool()>& stopping) {
+                         double burst, int n, const std::function<bool()>& stopping,
+                         const std::stop_token& stop) {
   if (rate <= 0 || n <= 0) return true;
   CheckLimit(rate, burst, n);
   const auto started = std::chrono::steady_clock::now();
   bool taken = false;
-  while (!stopping()) {
+  auto stopped = [&] { return stop.stop_requested() || stopping(); };
+  while (!stopped()) {
     // Nothing when PostgreSQL could not be asked.
     const std::optional<std::chrono::microseconds> wait = Ask(name, label, rate, burst, n);
     if (wait && wait->count() == 0) {
@@ -146,14 +171,15 @@ bool SharedRate::Acquire(const std::string& name, const std::string& label, doub
       break;
     }
     // Asking again before the tokens are due would only load the row: sleep until then (at
-    // least 200 µs; 100 ms while PostgreSQL is away), looking at `stopping` every 100 ms.
+    // least 200 µs; 100 ms while PostgreSQL is away), looking at `stopping` every 100 ms and
+    // waking at once when `stop` is requested.
     const auto due =
         std::chrono::steady_clock::now() + (wait ? std::max(*wait, std::chrono::microseconds(200))
                                                  : std::chrono::microseconds(kRetryEvery));
-    for (auto now = std::chrono::steady_clock::now(); now < due && !stopping();
+    for (auto now = std::chrono::steady_clock::now(); now < due && !stopped();
          now = std::chrono::steady_clock::now()) {
-      std::this_thread::sleep_for(
-          std::min<std::chrono::steady_clock::duration>(due - now, kRetryEvery));
+      SleepUnlessStopped(stop,
+                         std::min<std::chrono::steady_clock::duration>(due - now, kRetryEvery));
     }
   }
   const double waited =

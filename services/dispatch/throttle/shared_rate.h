@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include "common/db/pool.h"
@@ -49,8 +50,14 @@ class SharedRate {
   // trying, every 100 ms: nothing may be sent without its token. `label` names the limit in metrics
   // and logs
   // ("provider:<name>", "campaign"), never a person's data.
+  // `stop` (the worker's shutdown) ends the sleep between attempts at once.
   bool Acquire(const std::string& name, const std::string& label, double rate, double burst, int n,
-               const std::function<bool()>& stopping);
+               const std::function<bool()>& stopping, const std::stop_token& stop = {});
+
+  // The tokens of `name` there now (fractional, at most `burst`) as PostgreSQL's clock sees it,
+  // read without taking any: one statement. rate <= 0: infinity. While PostgreSQL cannot be
+  // asked: `burst` (what a full bucket holds; the token itself is still taken before a send).
+  double Available(const std::string& name, double rate, double burst);
 
   // Deletes the rows of limits idle for an hour (an idle row and no row are the same limit);
   // returns how many. Housekeeping: any process may call it any time.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "common/error.h"
 
@@ -36,6 +37,12 @@ double TokenBucket::TokensAtLocked(Timestamp now) const {
   if (now <= last_) return tokens_;  // a clock that stepped back mints nothing
   const double elapsed_us = static_cast<double>((now - last_).count());
   return std::min(burst_, tokens_ + elapsed_us * rate_per_s_ / kMicrosPerSecond);
+}
+
+double TokenBucket::Available() const {
+  std::lock_guard lock(mu_);
+  if (Unlimited(rate_per_s_)) return std::numeric_limits<double>::infinity();
+  return TokensAtLocked(clock_.Now());
 }
 
 bool TokenBucket::TryAcquire(int n) {

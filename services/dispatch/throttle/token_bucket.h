@@ -34,6 +34,9 @@ class TokenBucket {
   // microseconds::max() if n > burst (it never will).
   std::chrono::microseconds TimeUntilAvailable(int n = 1) const;
 
+  // The tokens there now (fractional; the burst at most). Unlimited: infinity.
+  double Available() const;
+
   // Changes the rate from now on; tokens earned so far at the old rate are kept. Going from
   // unlimited to limited starts the bucket full, like a new one.
   // Same rules for rate_per_s as the constructor.

@@ -86,6 +86,21 @@ bool WholeRequestSent(CURL* c, CURLcode rc, size_t body_size) {
   return header_bytes > 0 && body_bytes >= static_cast<curl_off_t>(body_size);
 }
 
+// Abandons a request once a stop is asked for, as long as its body is not all written (see
+// HttpPost::stop). libcurl calls this at least once a second, connecting included.
+struct StopWatch {
+  const std::stop_token* stop = nullptr;
+  curl_off_t body_size = 0;
+  bool stopped = false;
+};
+
+int OnProgress(void* userp, curl_off_t, curl_off_t, curl_off_t, curl_off_t uploaded) {
+  auto* watch = static_cast<StopWatch*>(userp);
+  if (!watch->stop->stop_requested() || uploaded >= watch->body_size) return 0;
+  watch->stopped = true;
+  return 1;
+}
+
 }  // namespace
 
 struct HttpClient::Handle {
@@ -160,6 +175,13 @@ HttpReply HttpClient::Post(const HttpPost& request) {
     curl_easy_setopt(c, CURLOPT_PASSWORD, request.basic_password.c_str());
   }
 
+  StopWatch watch{&request.stop, static_cast<curl_off_t>(request.body.size())};
+  if (request.stop.stop_possible()) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &watch);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
+
   CURLcode rc = curl_easy_perform(c);
   if (rc == CURLE_OK) {
     long status = 0;  // NOLINT(google-runtime-int): curl's type
@@ -169,6 +191,7 @@ HttpReply HttpClient::Post(const HttpPost& request) {
     reply = HttpReply{};
     reply.transport_error = error[0] != '\0' ? error : curl_easy_strerror(rc);
     reply.request_sent = WholeRequestSent(c, rc, request.body.size());
+    reply.stopped = watch.stopped;
   }
   Release(std::move(handle));
   return reply;

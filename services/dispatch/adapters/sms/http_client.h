@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@ struct HttpPost {
   std::string basic_user;            // HTTP basic auth when not empty
   std::string basic_password;
   int timeout_s = 15;  // for the whole exchange, connecting included
+  // Once requested, a request not yet written in full is abandoned (HttpReply::stopped); one
+  // that was written waits for its answer.
+  std::stop_token stop;
 };
 
 struct HttpReply {
@@ -26,6 +30,9 @@ struct HttpReply {
   // before the answer failed to come (a timeout, a reset, a connection closed without a
   // reply). The provider may have acted on it.
   bool request_sent = false;
+  // With status 0: abandoned on HttpPost::stop before the whole request was written, so the
+  // provider cannot have acted on it.
+  bool stopped = false;
 };
 
 inline constexpr size_t kMaxReplyBodyBytes = 64 * 1024;

@@ -65,7 +65,13 @@ JsonSmsSender::JsonSmsSender(JsonSmsConfig config, const Clock& clock)
       clock_(clock) {}
 
 DeliveryResult JsonSmsSender::Send(const SmsMessage& message) {
+  return SendUnlessStopped(message, std::stop_token());
+}
+
+DeliveryResult JsonSmsSender::SendUnlessStopped(const SmsMessage& message,
+                                                const std::stop_token& stop) {
   HttpPost post;
+  post.stop = stop;
   post.url = config_.url;
   post.content_type = "application/json";
   post.body = template_.Render({.to = message.to_e164,

@@ -40,6 +40,7 @@ class JsonSmsSender final : public SmsTransport {
   JsonSmsSender(JsonSmsConfig config, const Clock& clock);
 
   DeliveryResult Send(const SmsMessage& message) override;
+  DeliveryResult SendUnlessStopped(const SmsMessage& message, const std::stop_token& stop) override;
 
  private:
   JsonSmsConfig config_;

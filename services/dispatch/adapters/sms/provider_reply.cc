@@ -23,6 +23,12 @@ DeliveryOutcome OutcomeForStatus(int status) {
 
 DeliveryResult ResultFromReply(const HttpReply& reply, Timestamp now) {
   DeliveryResult result;
+  if (reply.stopped) {
+    result.outcome = DeliveryOutcome::kRetry;
+    result.not_attempted = true;
+    result.detail = "shutting down";
+    return result;
+  }
   if (reply.status == 0) {
     result.outcome = reply.request_sent ? DeliveryOutcome::kMaybeSent : DeliveryOutcome::kRetry;
     result.code = 0;

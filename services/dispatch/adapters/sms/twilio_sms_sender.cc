@@ -70,7 +70,13 @@ TwilioSmsSender::TwilioSmsSender(TwilioConfig config, const Clock& clock)
 }
 
 DeliveryResult TwilioSmsSender::Send(const SmsMessage& message) {
+  return SendUnlessStopped(message, std::stop_token());
+}
+
+DeliveryResult TwilioSmsSender::SendUnlessStopped(const SmsMessage& message,
+                                                  const std::stop_token& stop) {
   HttpPost post;
+  post.stop = stop;
   post.url = messages_url_;
   post.content_type = "application/x-www-form-urlencoded";
   AppendFormField(post.body, "To", message.to_e164);

@@ -27,6 +27,7 @@ class TwilioSmsSender final : public SmsTransport {
   TwilioSmsSender(TwilioConfig config, const Clock& clock);
 
   DeliveryResult Send(const SmsMessage& message) override;
+  DeliveryResult SendUnlessStopped(const SmsMessage& message, const std::stop_token& stop) override;
 
  private:
   TwilioConfig config_;

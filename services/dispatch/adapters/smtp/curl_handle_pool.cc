@@ -9,10 +9,11 @@ CurlHandlePool::Lease::~Lease() {
   if (pool_ != nullptr && handle_ != nullptr) pool_->Return(std::move(handle_));
 }
 
-CurlHandlePool::Lease CurlHandlePool::Acquire(std::chrono::steady_clock::time_point deadline) {
+CurlHandlePool::Lease CurlHandlePool::Acquire(std::chrono::steady_clock::time_point deadline,
+                                              const std::stop_token& stop) {
   std::unique_lock lock(mu_);
   bool available = returned_.wait_until(
-      lock, deadline, [this] { return !idle_.empty() || created_ < max_handles_; });
+      lock, stop, deadline, [this] { return !idle_.empty() || created_ < max_handles_; });
   if (!available) return Lease();
   if (!idle_.empty()) {
     CurlEasyPtr handle = std::move(idle_.back());

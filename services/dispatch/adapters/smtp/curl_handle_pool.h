@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <vector>
 
 namespace herald::dispatch {
@@ -47,9 +48,9 @@ class CurlHandlePool {
     CurlEasyPtr handle_;
   };
 
-  // Waits until `deadline` for a handle; an empty lease if none came free in time (or
-  // libcurl could not create one).
-  Lease Acquire(std::chrono::steady_clock::time_point deadline);
+  // Waits until `deadline` for a handle; an empty lease if none came free in time, `stop` was
+  // requested first, or libcurl could not create one.
+  Lease Acquire(std::chrono::steady_clock::time_point deadline, const std::stop_token& stop = {});
 
  private:
   void Return(CurlEasyPtr handle);
@@ -57,7 +58,7 @@ class CurlHandlePool {
   const std::size_t max_handles_;
   const std::function<void(CURL*)> configure_;
   std::mutex mu_;
-  std::condition_variable returned_;
+  std::condition_variable_any returned_;
   std::vector<CurlEasyPtr> idle_;  // guarded by mu_
   std::size_t created_ = 0;        // handles alive, idle or lent; guarded by mu_
 };

@@ -146,6 +146,23 @@ curl_off_t DotStuffedSize(std::string_view mime) {
   return size;
 }
 
+// A stop requested while the message is not yet written in full ends the transfer: the relay
+// cannot have a message whose end-of-data line never came, so nothing can go out twice. Once
+// it is written, the relay's reply is awaited as usual (ending now would leave a message the
+// relay may have queued). libcurl calls this at least once a second, in every phase.
+struct StopWatch {
+  const std::stop_token* stop = nullptr;
+  curl_off_t whole = 0;  // the message's size on the wire (DotStuffedSize)
+  bool stopped = false;
+};
+
+int OnCurlProgress(void* userp, curl_off_t, curl_off_t, curl_off_t, curl_off_t uploaded) {
+  auto* watch = static_cast<StopWatch*>(userp);
+  if (watch == nullptr || !watch->stop->stop_requested() || uploaded >= watch->whole) return 0;
+  watch->stopped = true;
+  return 1;
+}
+
 int OnCurlDebug(CURL*, curl_infotype type, char* data, size_t size, void* userp) {
   // Cleanup of an idle handle sends QUIT after the transcript is gone: userp is null then.
   auto* transcript = static_cast<SmtpTranscript*>(userp);
@@ -165,12 +182,15 @@ struct Attempt {
   // the final reply. Only a failure after this point can have left the message with the
   // relay.
   bool message_written = false;
+  // Ended by a stop before the message was written (OnCurlProgress).
+  bool stopped = false;
 };
 
 // One SMTP transaction on `handle`. Every pointer lent to the handle is taken back before
 // returning, so the idle handle holds nothing that dies with this frame.
 void Transfer(CURL* handle, const EmailMessage& m, const std::string& return_path,
-              std::string_view mime, Clock::time_point deadline, Attempt& attempt) {
+              std::string_view mime, Clock::time_point deadline, const std::stop_token& stop,
+              Attempt& attempt) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   if (left.count() <= 0) {
     attempt.rc = CURLE_OPERATION_TIMEDOUT;
@@ -193,8 +213,15 @@ void Transfer(CURL* handle, const EmailMessage& m, const std::string& return_pat
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(left.count()));
+  StopWatch watch{&stop, DotStuffedSize(mime)};
+  if (stop.stop_possible()) {
+    curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, OnCurlProgress);
+    curl_easy_setopt(handle, CURLOPT_XFERINFODATA, &watch);
+    curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+  }
 
   attempt.rc = curl_easy_perform(handle);
+  attempt.stopped = watch.stopped;
   attempt.error = error;
   long connects = 0;
   curl_easy_getinfo(handle, CURLINFO_NUM_CONNECTS, &connects);
@@ -213,6 +240,8 @@ void Transfer(CURL* handle, const EmailMessage& m, const std::string& return_pat
     shutdown(kept, SHUT_RDWR);
   }
 
+  curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 1L);
+  curl_easy_setopt(handle, CURLOPT_XFERINFODATA, nullptr);
   curl_easy_setopt(handle, CURLOPT_MAIL_RCPT, nullptr);
   curl_easy_setopt(handle, CURLOPT_READDATA, nullptr);
   curl_easy_setopt(handle, CURLOPT_DEBUGDATA, nullptr);
@@ -279,6 +308,11 @@ void SmtpRelaySender::ConfigureHandle(CURL* h) const {
 }
 
 DeliveryResult SmtpRelaySender::Send(const EmailMessage& message) {
+  return SendUnlessStopped(message, std::stop_token());
+}
+
+DeliveryResult SmtpRelaySender::SendUnlessStopped(const EmailMessage& message,
+                                                  const std::stop_token& stop) {
   Clock::time_point deadline = Clock::now() + std::chrono::seconds(config_.timeout_s);
   std::string mime;
   try {
@@ -289,17 +323,25 @@ DeliveryResult SmtpRelaySender::Send(const EmailMessage& message) {
     r.detail = std::string("not sent, message is malformed: ") + e.what();
     return r;
   }
-  CurlHandlePool::Lease lease = pool_.Acquire(deadline);
+  auto stopped = [] {
+    DeliveryResult r = Retry("shutting down");
+    r.not_attempted = true;
+    return r;
+  };
+  CurlHandlePool::Lease lease = pool_.Acquire(deadline, stop);
+  if (stop.stop_requested() && !lease) return stopped();
   if (!lease) return Retry("no relay connection came free within the timeout");
 
   Attempt first;
-  Transfer(lease.get(), message, config_.return_path, mime, deadline, first);
+  Transfer(lease.get(), message, config_.return_path, mime, deadline, stop, first);
+  if (first.stopped) return stopped();
   // A relay may close an idle session just as we reuse it. If that connection failed
   // before the server said a word, nothing was accepted, and one try on a fresh connection
   // (libcurl opens one, the dead one is gone) cannot duplicate the message.
   if (first.rc != CURLE_OK && first.reused_connection && first.transcript.reply_count() == 0) {
     Attempt second;
-    Transfer(lease.get(), message, config_.return_path, mime, deadline, second);
+    Transfer(lease.get(), message, config_.return_path, mime, deadline, stop, second);
+    if (second.stopped) return stopped();
     return ClassifySmtpTransfer(second.rc, second.error, second.transcript.last_reply(),
                                 second.message_written);
   }

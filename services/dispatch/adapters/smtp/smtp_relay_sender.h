@@ -47,6 +47,11 @@ class SmtpRelaySender final : public EmailTransport {
   explicit SmtpRelaySender(SmtpRelayConfig config);
 
   DeliveryResult Send(const EmailMessage& message) override;
+  // Once `stop` is requested, a send still waiting for a connection, or one in the SMTP
+  // dialogue before the whole message is written, ends within about a second; one whose
+  // message is written waits for the relay's reply (up to timeout_s).
+  DeliveryResult SendUnlessStopped(const EmailMessage& message,
+                                   const std::stop_token& stop) override;
 
  private:
   void ConfigureHandle(CURL* handle) const;

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <stop_token>
+#include <thread>
 
 namespace herald::dispatch {
 namespace {
@@ -94,6 +96,65 @@ TEST(ProviderRegistryTest, ASendThatWaitedForItsLimitIsGivenUpWhenItsCallerSaysS
   EXPECT_TRUE(r.not_attempted);
   EXPECT_EQ(r.detail, "lease nearly over");
   EXPECT_EQ(sends.load(), 1) << "the message reached the transport";
+}
+
+// FAULT-9: the worker's stop ends a wait for the rate limit at once, even for a caller that
+// gives no reason to give up (the limit alone would keep it 100 s): nothing is sent.
+TEST(ProviderRegistryTest, AStopEndsTheWaitForTheLimit) {
+  SystemClock clock;
+  ProviderRegistry registry({}, {"RU"}, clock);
+  ProviderConfig slow;
+  slow.name = "slow";
+  slow.kind = "smtp";
+  slow.country = "RU";
+  slow.rate_per_second = 0.01;
+  slow.burst = 1;
+  std::atomic<int> sends{0};
+  registry.AddEmail(slow, std::make_unique<CountingTransport>(sends));
+  EmailMessage m;
+  ASSERT_EQ(registry.SendEmail("slow", m).outcome, DeliveryOutcome::kSent);
+  std::stop_source stop;
+  std::atomic<bool> done{false};
+  DeliveryResult r;
+  std::thread waiting([&] {
+    r = registry.SendEmail("slow", m, {}, stop.get_token());
+    done = true;
+  });
+  stop.request_stop();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool ended = done.load();
+  waiting.join();
+  EXPECT_TRUE(ended) << "the wait for the limit outlived the stop";
+  EXPECT_EQ(r.outcome, DeliveryOutcome::kRetry);
+  EXPECT_TRUE(r.not_attempted);
+  EXPECT_EQ(r.detail, "shutting down");
+  EXPECT_EQ(sends.load(), 1);
+}
+
+// The tokens a provider can give within a time: those there now plus those falling due.
+TEST(ProviderRegistryTest, TokensWithinCountsTheBucketAndItsRefill) {
+  SystemClock clock;
+  ProviderRegistry registry({}, {"RU"}, clock);
+  ProviderConfig limited;
+  limited.name = "limited";
+  limited.kind = "smtp";
+  limited.country = "RU";
+  limited.rate_per_second = 2;
+  limited.burst = 3;
+  std::atomic<int> sends{0};
+  registry.AddEmail(limited, std::make_unique<CountingTransport>(sends));
+  ProviderConfig unlimited = limited;
+  unlimited.name = "free";
+  unlimited.rate_per_second = 0;
+  registry.AddEmail(unlimited, std::make_unique<CountingTransport>(sends));
+  EXPECT_NEAR(*registry.TokensWithin("limited", std::chrono::seconds(5)), 13, 0.1);
+  EmailMessage m;
+  ASSERT_EQ(registry.SendEmail("limited", m).outcome, DeliveryOutcome::kSent);
+  EXPECT_NEAR(*registry.TokensWithin("limited", std::chrono::seconds(5)), 12, 0.1);
+  EXPECT_FALSE(registry.TokensWithin("free", std::chrono::seconds(5)).has_value());
 }
 
 class ScriptedSms : public SmsTransport {

@@ -53,6 +53,24 @@ TEST_F(SharedRateTest, TakesTheBurstAtOnceThenOneTokenPerIntervalOfTheRate) {
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM rate_buckets"), "2");
 }
 
+// The level a claim is sized by, read without taking anything: a limit never used is full,
+// each token taken lowers it by one, and time refills it.
+TEST_F(SharedRateTest, AvailableReadsTheLevelWithoutTakingAny) {
+  HERALD_REQUIRE_DB(db_);
+  Replica r(db_->dsn());
+  EXPECT_DOUBLE_EQ(r.rate.Available("provider:sink", 1, 3), 3);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM rate_buckets"), "0");
+  ASSERT_EQ(r.rate.TryAcquire("provider:sink", 1, 3), microseconds(0));
+  ASSERT_EQ(r.rate.TryAcquire("provider:sink", 1, 3), microseconds(0));
+  // Two taken of three, at one a second: a little over one left (the statements' own time).
+  const double left = r.rate.Available("provider:sink", 1, 3);
+  EXPECT_GE(left, 1);
+  EXPECT_LT(left, 1.5);
+  // Reading again finds at least as many: reading took none.
+  EXPECT_GE(r.rate.Available("provider:sink", 1, 3), left) << "reading took a token";
+  EXPECT_TRUE(std::isinf(r.rate.Available("provider:free", 0, 1)));
+}
+
 TEST_F(SharedRateTest, UnlimitedTakesNoTokenAndWritesNothing) {
   HERALD_REQUIRE_DB(db_);
   Replica r(db_->dsn());

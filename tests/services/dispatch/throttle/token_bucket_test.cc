@@ -52,6 +52,21 @@ TEST(TokenBucketTest, RefillsAtTheRate) {
   EXPECT_EQ(Drain(bucket), 3);
 }
 
+// What a claim is sized by: the level now, fractional, never above the burst.
+TEST(TokenBucketTest, AvailableIsTheLevelNow) {
+  ManualClock clock(Start());
+  TokenBucket bucket(10, 5, clock);
+  EXPECT_DOUBLE_EQ(bucket.Available(), 5);
+  Drain(bucket);
+  EXPECT_DOUBLE_EQ(bucket.Available(), 0);
+  clock.Advance(milliseconds(250));
+  EXPECT_NEAR(bucket.Available(), 2.5, 1e-9);
+  clock.Advance(std::chrono::hours(1));
+  EXPECT_DOUBLE_EQ(bucket.Available(), 5);
+  TokenBucket unlimited(0, 1, clock);
+  EXPECT_TRUE(std::isinf(unlimited.Available()));
+}
+
 TEST(TokenBucketTest, IdleTimeFillsNoMoreThanTheBurst) {
   ManualClock clock(Start());
   TokenBucket bucket(10, 5, clock);

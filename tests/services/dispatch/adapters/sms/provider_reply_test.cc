@@ -32,6 +32,18 @@ TEST(ProviderReplyTest, OutcomeForStatus) {
   }
 }
 
+// A request abandoned on the worker's stop before it was written in full: the provider cannot
+// have it, so it is handed back unattempted (no attempt used, nothing for the breaker).
+TEST(ProviderReplyTest, AbandonedOnStopIsNotAttempted) {
+  HttpReply reply;
+  reply.transport_error = "Operation was aborted by an application callback";
+  reply.stopped = true;
+  DeliveryResult r = ResultFromReply(reply, kNow);
+  EXPECT_EQ(r.outcome, DeliveryOutcome::kRetry);
+  EXPECT_TRUE(r.not_attempted);
+  EXPECT_EQ(r.detail, "shutting down");
+}
+
 TEST(ProviderReplyTest, RetryAfterSeconds) {
   EXPECT_EQ(ParseRetryAfter("7", kNow), seconds(7));
   EXPECT_EQ(ParseRetryAfter("0", kNow), seconds(0));

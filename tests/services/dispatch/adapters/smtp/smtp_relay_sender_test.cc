@@ -10,13 +10,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <stop_token>
 #include <thread>
 
 #include "tests/services/dispatch/adapters/delivery_printers.h"
+#include "tests/support/eventually.h"
 #include "tests/support/faulty_smtp_relay.h"
 #include "tests/support/smtp_capture_server.h"
 
@@ -528,6 +532,7 @@ TEST_F(SmtpRelaySenderTest, FourThreadsTimesTenMessagesArriveExactlyOnce) {
 
 // Against a relay written by hand that fails at one exact point of the transaction: on
 // which side of "the '.' ending DATA was written" each failure falls.
+using herald::testing::Eventually;
 using herald::testing::FaultySmtpRelay;
 using herald::testing::RelayFault;
 
@@ -585,6 +590,56 @@ TEST(SmtpRelayBoundaryTest, SilenceAfterTheEndOfDataIsMaybeSent) {
   EXPECT_THAT(r.detail, HasSubstr("may have been delivered"));
   EXPECT_THAT(relay.Messages(), SizeIs(1));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+}
+
+// FAULT-9: a stop (the worker's shutdown) while the relay sits on the DATA command, with
+// nothing of the message written, ends the send instead of waiting out the timeout: not
+// attempted, since the relay cannot have the message.
+TEST(SmtpRelayStopTest, StopBeforeTheMessageIsWrittenEndsTheSendUnattempted) {
+  FaultySmtpRelay relay(RelayFault::kNoAnswerToData);
+  SmtpRelayConfig config = FaultyRelayConfig(relay);
+  config.timeout_s = 120;
+  SmtpRelaySender sender(config);
+  std::stop_source stop;
+  std::atomic<bool> done{false};
+  DeliveryResult r;
+  std::thread sending([&] {
+    r = sender.SendUnlessStopped(DottedMessage("stopped-1"), stop.get_token());
+    done = true;
+  });
+  const bool connected = Eventually([&] { return relay.connections() >= 1; },
+                                    std::chrono::seconds(10), std::chrono::milliseconds(10));
+  stop.request_stop();
+  // The relay timeout is two minutes; libcurl looks at the stop at least once a second.
+  const bool ended = Eventually([&] { return done.load(); }, std::chrono::seconds(30),
+                                std::chrono::milliseconds(10));
+  sending.join();
+  EXPECT_TRUE(connected);
+  EXPECT_TRUE(ended) << "the send sat out the relay's timeout after the stop";
+  EXPECT_EQ(r.outcome, DeliveryOutcome::kRetry) << r.detail;
+  EXPECT_TRUE(r.not_attempted);
+  EXPECT_EQ(r.detail, "shutting down");
+  EXPECT_THAT(relay.Messages(), SizeIs(0));
+}
+
+// Once the whole message is written the relay may be queueing it: a stop does not abandon the
+// send, which waits for the answer (here: none, until the timeout) and is MAYBE_SENT, never
+// handed back to be sent again.
+TEST(SmtpRelayStopTest, StopAfterTheMessageIsWrittenWaitsForTheAnswer) {
+  FaultySmtpRelay relay(RelayFault::kHangAfterEndOfData);
+  SmtpRelayConfig config = FaultyRelayConfig(relay);
+  config.timeout_s = 3;
+  SmtpRelaySender sender(config);
+  std::stop_source stop;
+  DeliveryResult r;
+  std::thread sending(
+      [&] { r = sender.SendUnlessStopped(DottedMessage("written-1"), stop.get_token()); });
+  ASSERT_TRUE(Eventually([&] { return relay.Messages().size() == 1; }, std::chrono::seconds(10),
+                         std::chrono::milliseconds(10)));
+  stop.request_stop();
+  sending.join();
+  EXPECT_EQ(r.outcome, DeliveryOutcome::kMaybeSent) << r.detail;
+  EXPECT_FALSE(r.not_attempted);
 }
 
 class SmtpRelayHangUpTest : public ::testing::TestWithParam<RelayFault> {};
