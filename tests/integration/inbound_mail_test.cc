@@ -511,6 +511,60 @@ TEST_F(InboundMailTest, ForgedReportsAboutOtherRecipientsChangeNothing) {
   EXPECT_EQ(GetMessage(ids[1]).status(), v1::SENT);
 }
 
+// SEC-14, end to end: plain-text bounces (no multipart/report) of two real messages. One
+// naming the second recipient's address and bare id is forged: nothing changes, and
+// /metrics counts it as unverified without naming anyone. Genuine ones act: qmail's notice
+// quoting our Message-ID as the relay received it, and Exim's arriving at the VERP address.
+TEST_F(InboundMailTest, PlainTextBouncesSuppressOnlyWithAVerifiedTag) {
+  constexpr char kQmailId[] = "7d9f0a52-3c1e-4b6a-9e1f-2a7c5b8d4e11";
+  constexpr char kEximId[] = "7d9f0a52-3c1e-4b6a-9e1f-2a7c5b8d4e12";
+  std::string id = SendAndWait("plain-bounce@example.com", "plain-1");
+  std::string victim = SendAndWait("plain-victim@example.com", "plain-2");
+  auto metrics = [&] {
+    std::string text;
+    EXPECT_EQ(testing::HttpGet(server_->ops_port(), "/metrics", &text), 200);
+    return text;
+  };
+  EXPECT_THAT(metrics(),
+              HasSubstr("herald_inbound_bounces_unrecognised_total{reason=\"unverified\"} 0"));
+
+  std::string forged = Replace(Replace(Replace(Fixture("bounce_qmail_5_1_1.eml"),
+                                               "gone@example.org", "plain-victim@example.com"),
+                                       kQmailId, victim),
+                               "<bounce-qmail-1@", "<bounce-qmail-forged@");
+  Posted p = Post(forged);
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(p.outcome, "ignored");
+  EXPECT_EQ(Check("", "plain-victim@example.com", v1::EMAIL), v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(GetMessage(victim).status(), v1::SENT);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions"), 0);
+  std::string after_forgery = metrics();
+  EXPECT_THAT(after_forgery,
+              HasSubstr("herald_inbound_bounces_unrecognised_total{reason=\"unverified\"} 1"));
+  EXPECT_THAT(after_forgery, Not(HasSubstr("plain-victim")));
+
+  // Genuine: qmail quoting our Message-ID (with its token) in the copy below the notice.
+  p = Post(Genuine("bounce_qmail_5_1_1.eml", kQmailId, id));
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(p.outcome, "bounce_recorded");
+  v1::Message m = GetMessage(id);
+  EXPECT_EQ(m.status(), v1::UNDELIVERED);
+  ASSERT_GT(m.history_size(), 0);
+  EXPECT_THAT(m.history(m.history_size() - 1).note(), HasSubstr("qmail): failed 5.1.1"));
+  EXPECT_EQ(Check("", "plain-bounce@example.com", v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check("", "plain-victim@example.com", v1::EMAIL), v1::DENY_REASON_UNSPECIFIED);
+  // Genuine: Exim's notice quoting nothing of ours, delivered to the VERP address.
+  std::string exim = "Delivered-To: " + Envelope(victim).mail_from + "\r\n" +
+                     Replace(Fixture("bounce_exim_5_2_1.eml"),
+                             "<" + std::string(kEximId) + "@herald.test>", "<lost@relay.example>");
+  EXPECT_EQ(Post(exim).outcome, "bounce_recorded");
+  EXPECT_EQ(GetMessage(victim).status(), v1::UNDELIVERED);
+  EXPECT_EQ(Check("", "plain-victim@example.com", v1::EMAIL), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Count("SELECT count(*) FROM suppressions WHERE reason = 3 AND source = 8"), 2);
+  EXPECT_THAT(metrics(),
+              HasSubstr("herald_inbound_bounces_unrecognised_total{reason=\"unverified\"} 1"));
+}
+
 TEST_F(InboundMailTest, UnrecognisedMailIsIgnoredAndNeverAnswered) {
   EXPECT_EQ(Post(Fixture("plain_no_marker.eml")).outcome, "ignored");
   EXPECT_EQ(Post(Fixture("auto_reply.eml")).outcome, "ignored");

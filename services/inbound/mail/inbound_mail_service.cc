@@ -11,6 +11,7 @@
 #include "services/dispatch/campaign_service.h"
 #include "services/dispatch/ledger/message_ledger.h"
 #include "services/inbound/mail/mail_parser.h"
+#include "services/inbound/mail/plain_bounce.h"
 #include "services/inbound/mail/sender_authentication.h"
 #include "services/inbound/mail/subject_markers.h"
 #include "services/subscriptions/event_log.h"
@@ -67,6 +68,31 @@ std::vector<std::string> CandidateTokens(const ParsedMail& m) {
   return out;
 }
 
+// A plain-text bounce has no fields naming the original: its MTA wrote our token where it
+// wrote our addresses and headers. The envelope recipient first (our VERP return path), then
+// the notice's In-Reply-To and References, then anywhere in its text and the returned
+// message (the copies of our Message-ID and Return-Path). Of the quoted ones at most
+// kMaxQuotedTokens: each costs an HMAC per key of the ring, and a text is anyone's.
+constexpr size_t kMaxQuotedTokens = 16;
+std::vector<std::string> PlainBounceTokens(const ParsedMail& m) {
+  std::vector<std::string> out;
+  for (const auto& r : m.envelope_recipients) {
+    for (auto& t : crypto::FindReportTokens(r)) out.push_back(std::move(t));
+  }
+  size_t quoted = 0;
+  auto add = [&](const std::string& text) {
+    for (auto& t : crypto::FindReportTokens(text)) {
+      if (quoted >= kMaxQuotedTokens) return;
+      ++quoted;
+      out.push_back(std::move(t));
+    }
+  };
+  for (const auto& r : m.references) add(r);
+  add(m.body_text);
+  add(m.attached_original);
+  return out;
+}
+
 struct KnownMessage {
   std::string id, campaign_id, address;
 };
@@ -77,9 +103,9 @@ struct Lookup {
 };
 
 Lookup FindMessage(db::Connection& conn, pqxx::transaction_base& txn,
-                   const crypto::ReportTagger& tags, const ParsedMail& m) {
+                   const crypto::ReportTagger& tags, const std::vector<std::string>& tokens) {
   Lookup out;
-  for (const auto& token : CandidateTokens(m)) {
+  for (const auto& token : tokens) {
     auto id = tags.Verify(token);
     if (!id) continue;
     out.tagged = true;
@@ -97,6 +123,13 @@ const char* UnmatchedWhy(const Lookup& l) {
                   : "report without a verifiable report tag";
 }
 
+// The reasons of herald_inbound_bounces_unrecognised_total: fixed, never personal.
+constexpr char kUnknownFormat[] = "unknown_format";
+constexpr char kUnverified[] = "unverified";
+constexpr char kUnknownMessage[] = "unknown_message";
+
+const char* UnmatchedReason(const Lookup& l) { return l.tagged ? kUnknownMessage : kUnverified; }
+
 std::optional<std::string> OrNull(const std::string& s) {
   return s.empty() ? std::nullopt : std::optional<std::string>(s);
 }
@@ -106,7 +139,9 @@ struct Finding {
   MailOutcome outcome = MailOutcome::kIgnored;
   std::string kind = "other";
   std::string message_id, campaign_id, status_code;
-  std::string why;  // for the log: never personal
+  std::string why;                     // for the log: never personal
+  const char* format = nullptr;        // a plain-text bounce's format, for the log
+  const char* unrecognised = nullptr;  // a bounce that changed nothing: the metric's reason
 };
 
 }  // namespace
@@ -232,9 +267,10 @@ class Processor {
   Finding DeliveryStatus(const ParsedMail& m) {
     Finding f;
     f.kind = "dsn";
-    Lookup found = FindMessage(conn_, txn_, tags_, m);
+    Lookup found = FindMessage(conn_, txn_, tags_, CandidateTokens(m));
     if (!found.message) {
       f.why = UnmatchedWhy(found);
+      f.unrecognised = UnmatchedReason(found);
       return f;
     }
     const KnownMessage* message = &*found.message;
@@ -257,19 +293,7 @@ class Processor {
     if (failed) {
       f.status_code = failed->status;
       f.outcome = MailOutcome::kBounceRecorded;
-      // A message already failed (or bounced before) keeps its status; the history says
-      // what arrived either way.
-      dispatch::ledger::ApplyBounce(conn_, txn_, message->id,
-                                    "delivery status notification: failed " + failed->status, now_);
-      if (!message->address.empty()) {
-        v1::OptOutRequest req;
-        req.set_address(message->address);
-        req.set_scope(v1::CHANNEL);
-        req.set_channel(v1::EMAIL);
-        req.set_reason(v1::HARD_BOUNCE);
-        req.mutable_proof()->set_source(v1::PROVIDER);
-        registry_.OptOutWithin(conn_, txn_, caller_, req, now_);
-      }
+      HardBounce(*message, "delivery status notification: failed " + failed->status);
     } else if (delayed || other) {
       const DsnRecipient* r = delayed ? delayed : other;
       f.status_code = r->status;
@@ -284,6 +308,35 @@ class Processor {
     return f;
   }
 
+  // A plain-text bounce (plain_bounce.h) about a message a verified token names: a
+  // permanent one exactly as a DSN's failed 5.x.x, a temporary one history only. The
+  // address it writes is never read: the message's own is suppressed.
+  Finding PlainTextBounce(const ParsedMail& m, const PlainBounce& bounce) {
+    Finding f;
+    f.kind = "dsn";
+    f.format = bounce.format;
+    f.status_code = bounce.status;
+    Lookup found = FindMessage(conn_, txn_, tags_, PlainBounceTokens(m));
+    if (!found.message) {
+      f.why = UnmatchedWhy(found);
+      f.unrecognised = UnmatchedReason(found);
+      return f;
+    }
+    const KnownMessage& message = *found.message;
+    f.message_id = message.id;
+    f.campaign_id = message.campaign_id;
+    std::string note = std::string("plain-text bounce (") + bounce.format + "): ";
+    if (bounce.bounce_class == BounceClass::kPermanent) {
+      f.outcome = MailOutcome::kBounceRecorded;
+      HardBounce(message, note + "failed " + bounce.status);
+    } else {
+      f.outcome = MailOutcome::kDelayRecorded;
+      dispatch::ledger::NoteReport(conn_, txn_, message.id, note + "delayed " + bounce.status,
+                                   now_);
+    }
+    return f;
+  }
+
   Finding Complaint(const ParsedMail& m) {
     Finding f;
     f.kind = "arf";
@@ -293,7 +346,7 @@ class Processor {
     }
     // Only the address of the message a verified tag names; never an address the report
     // writes itself (Original-Rcpt-To, the returned To:): anyone can write any address.
-    Lookup found = FindMessage(conn_, txn_, tags_, m);
+    Lookup found = FindMessage(conn_, txn_, tags_, CandidateTokens(m));
     if (!found.message) {
       f.why = UnmatchedWhy(found);
       return f;
@@ -325,6 +378,20 @@ class Processor {
   }
 
  private:
+  // The message undelivered (one already failed, or bounced before, keeps its status; the
+  // history says what arrived either way) and its address suppressed on e-mail.
+  void HardBounce(const KnownMessage& message, const std::string& note) {
+    dispatch::ledger::ApplyBounce(conn_, txn_, message.id, note, now_);
+    if (message.address.empty()) return;
+    v1::OptOutRequest req;
+    req.set_address(message.address);
+    req.set_scope(v1::CHANNEL);
+    req.set_channel(v1::EMAIL);
+    req.set_reason(v1::HARD_BOUNCE);
+    req.mutable_proof()->set_source(v1::PROVIDER);
+    registry_.OptOutWithin(conn_, txn_, caller_, req, now_);
+  }
+
   db::Connection& conn_;
   pqxx::transaction_base& txn_;
   subscriptions::SubscriptionRegistry& registry_;
@@ -336,6 +403,19 @@ class Processor {
 };
 
 }  // namespace
+
+void InboundMailService::SetMetrics(prometheus::Registry& registry) {
+  unrecognised_ = &prometheus::BuildCounter()
+                       .Name("herald_inbound_bounces_unrecognised_total")
+                       .Help(
+                           "Bounces (DSN or plain text) that changed nothing, by reason: "
+                           "unknown_format, unverified, unknown_message")
+                       .Register(registry);
+  // Every series exists from the start, so rate() and alerts see the first one.
+  for (const char* reason : {kUnknownFormat, kUnverified, kUnknownMessage}) {
+    unrecognised_->Add({{"reason", reason}});
+  }
+}
 
 MailResult InboundMailService::Process(std::string_view raw) {
   auto parsed = ParseMail(raw);
@@ -364,11 +444,19 @@ MailResult InboundMailService::Process(std::string_view raw) {
       f = p.Complaint(m);
       break;
     case ParsedMail::Kind::kPlain: {
+      // A bounce first: its subject may quote ours, and a notice is no request.
+      if (auto bounce = RecognisePlainBounce(m)) {
+        f = p.PlainTextBounce(m, *bounce);
+        break;
+      }
       auto requests = FindMarkers(m.subject);
-      if (requests.empty()) {
-        f.why = "no request marker";
-      } else {
+      if (!requests.empty()) {
         f = p.Markers(m, requests, raw, trusted_authserv_ids_);
+      } else if (FromMailDeliverySystem(m)) {
+        f.why = "bounce in a format Herald does not read";
+        f.unrecognised = kUnknownFormat;
+      } else {
+        f.why = "no request marker";
       }
       break;
     }
@@ -376,9 +464,11 @@ MailResult InboundMailService::Process(std::string_view raw) {
   conn->Exec(txn, kFinishMail, id, f.kind, OutcomeName(f.outcome), OrNull(f.message_id),
              OrNull(f.campaign_id), f.status_code);
   txn.commit();
+  if (f.unrecognised && unrecognised_) unrecognised_->Add({{"reason", f.unrecognised}}).Increment();
   log::Fields fields = {
       {"inbound_mail_id", id}, {"kind", f.kind}, {"outcome", OutcomeName(f.outcome)}};
   if (!f.why.empty()) fields.Add("why", f.why);
+  if (f.format) fields.Add("bounce_format", f.format);
   if (!f.message_id.empty()) fields.Add("message_id", f.message_id);
   if (!f.status_code.empty()) fields.Add("status", f.status_code);
   log::Info("inbound mail", fields);

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,8 +20,9 @@ enum class MailOutcome {
   kRefusalApplied,         // refusal marker (or our List-Unsubscribe mailto): all marketing stopped
   kRevocationApplied,      // revocation marker: all marketing stopped, request recorded
   kRectificationRecorded,  // update marker: request event only
-  kBounceRecorded,         // DSN, failed 5.x.x about our message: undelivered + hard bounce
-  kDelayRecorded,          // DSN, delayed / 4.x.x: history only
+  kBounceRecorded,         // DSN or plain-text bounce, failed 5.x.x about our message:
+                           // undelivered + hard bounce
+  kDelayRecorded,          // DSN or plain-text bounce, delayed / 4.x.x: history only
   kDeliveryRecorded,       // DSN, delivered / relayed / expanded: history only
   kComplaintRecorded,      // ARF abuse report: complaint suppression, counted on the campaign
   kIgnored,                // anything else: recorded, never answered
@@ -32,12 +36,14 @@ struct MailResult {
 };
 
 // Inbound e-mail: seed markers (STANDARDS §2b), our own mailto unsubscribe, delivery status
-// notifications (RFC 3464) and complaint reports (ARF, RFC 5965). A plain class: the HTTP
-// hook and heraldctl only carry bytes to it.
+// notifications (RFC 3464), the plain-text bounces of MTAs that send none
+// (plain_bounce.h) and complaint reports (ARF, RFC 5965). A plain class: the HTTP hook and
+// heraldctl only carry bytes to it.
 //
-// A DSN or a complaint acts only on the message named by a report token whose tag verifies
-// (the one in our Message-ID or VERP return path), and only on the address that message was
-// sent to: ids alone are guessable, and an address written in a report is never acted on.
+// A bounce or a complaint acts only on the message named by a report token whose tag
+// verifies (the one in our Message-ID or VERP return path), and only on the address that
+// message was sent to: ids alone are guessable, and an address written in a report is never
+// acted on. Bounces that change nothing are counted by why (SetMetrics).
 //
 // Each message is handled in one transaction that also records it (under a hash of its
 // Message-ID) in inbound_mail, so a replay changes nothing, and a refusal stops all
@@ -61,6 +67,13 @@ class InboundMailService {
     trusted_authserv_ids_ = std::move(ids);
   }
 
+  // Registers herald_inbound_bounces_unrecognised_total{reason}: bounces (DSN or plain
+  // text) that changed nothing, by a fixed reason — unknown_format (from a mail delivery
+  // system, in no wording Herald reads), unverified (no report token whose tag verifies),
+  // unknown_message (a verified token naming no e-mail we have). Never an address. Before
+  // the first Process; without it nothing is counted.
+  void SetMetrics(prometheus::Registry& registry);
+
  private:
   db::Pool& pool_;
   const Clock& clock_;
@@ -68,6 +81,7 @@ class InboundMailService {
   const crypto::SuppressionHasher& hasher_;
   const crypto::ReportTagger& report_tags_;
   std::vector<std::string> trusted_authserv_ids_;
+  prometheus::Family<prometheus::Counter>* unrecognised_ = nullptr;
 };
 
 }  // namespace herald::inbound

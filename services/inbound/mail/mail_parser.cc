@@ -1,7 +1,8 @@
-// Reads inbound mail with GMime 3: headers, RFC 2047 subjects in any charset, and the parts
-// of multipart/report (RFC 6522) for delivery status notifications (RFC 3464) and feedback
-// reports (ARF, RFC 5965). No MIME syntax is parsed here by hand: even the field blocks of
-// message/delivery-status and message/feedback-report go through GMime's header parser.
+// Reads inbound mail with GMime 3: headers, RFC 2047 subjects in any charset, the parts of
+// multipart/report (RFC 6522) for delivery status notifications (RFC 3464) and feedback
+// reports (ARF, RFC 5965), and the text of any other message for plain-text bounces. No MIME syntax
+// is parsed here by hand: even the field blocks of message/delivery-status and
+// message/feedback-report go through GMime's header parser.
 #include "services/inbound/mail/mail_parser.h"
 
 #include <gmime/gmime.h>
@@ -354,6 +355,34 @@ void ReadReport(GMimeMultipart* report, const Options& options, ParsedMail& out)
   }
 }
 
+void AppendCapped(std::string& to, const std::string& text) {
+  if (to.size() >= kMaxBounceText) return;
+  to.append(text, 0, kMaxBounceText - to.size());
+  if (to.size() < kMaxBounceText) to += '\n';
+}
+
+// The text of a message that is not a report, for plain-text bounces: text/plain leaves as
+// the notice, returned messages (attached whole or as headers) apart. Nested multiparts a
+// few levels deep only: notices are never deeper, and the walk must not recurse without end.
+void ReadPlainText(GMimeObject* obj, int depth, ParsedMail& out) {
+  if (!obj || depth > 8) return;
+  if (GMIME_IS_MULTIPART(obj)) {
+    GMimeMultipart* mp = GMIME_MULTIPART(obj);
+    for (int i = 0; i < g_mime_multipart_get_count(mp); ++i) {
+      ReadPlainText(g_mime_multipart_get_part(mp, i), depth + 1, out);
+    }
+    return;
+  }
+  if (GMIME_IS_MESSAGE_PART(obj) || IsType(obj, "message", "rfc822") ||
+      IsType(obj, "message", "global") || IsType(obj, "text", "rfc822-headers") ||
+      IsType(obj, "message", "global-headers")) {
+    AppendCapped(out.attached_original, PartText(obj));
+    return;
+  }
+  if (GMIME_IS_PART(obj) && IsType(obj, "text", "plain"))
+    AppendCapped(out.body_text, PartText(obj));
+}
+
 }  // namespace
 
 std::optional<ParsedMail> ParseMail(std::string_view raw) {
@@ -394,6 +423,16 @@ std::optional<ParsedMail> ParseMail(std::string_view raw) {
   }
   if (GMimeMultipart* report = FindReport(g_mime_message_get_mime_part(message.get()))) {
     ReadReport(report, options, out);
+  }
+  GMimeObject* top = GMIME_OBJECT(message.get());
+  out.return_path = Trim(Str(g_mime_object_get_header(top, "Return-Path")));
+  out.failed_recipients_header = g_mime_object_get_header(top, "X-Failed-Recipients") != nullptr;
+  for (const char* name : {"In-Reply-To", "References"}) {
+    std::string value = Trim(Str(g_mime_object_get_header(top, name)));
+    if (!value.empty()) out.references.push_back(std::move(value));
+  }
+  if (out.kind == ParsedMail::Kind::kPlain) {
+    ReadPlainText(g_mime_message_get_mime_part(message.get()), 0, out);
   }
   out.original_message_id = StripAngles(out.original_message_id);
   out.original_envelope_id = StripAngles(out.original_envelope_id);

@@ -40,7 +40,22 @@ struct ParsedMail {
   // ARF (RFC 5965 §3.1)
   std::string feedback_type;     // abuse, fraud, virus, other, not-spam ... (lower case)
   std::string original_rcpt_to;  // address part of Original-Rcpt-To (personal)
+
+  // For plain-text bounces (services/inbound/mail/plain_bounce.h); the texts only when the
+  // message is not a report. Personal (they quote addresses): never logged.
+  std::string return_path;                // Return-Path as the MTA added it; "<>": null sender
+  bool failed_recipients_header = false;  // Exim's X-Failed-Recipients is present
+  // In-Reply-To and References, raw (a notice may refer to the message it returns).
+  std::vector<std::string> references;
+  // The transfer-decoded text/plain parts outside any returned message, in order (bytes of
+  // their own charset: the notices are ASCII), then the returned message when attached
+  // (message/rfc822, message/global, text/rfc822-headers) as text. Each at most
+  // kMaxBounceText bytes.
+  std::string body_text;
+  std::string attached_original;
 };
+
+inline constexpr size_t kMaxBounceText = 256 * 1024;
 
 // Parses a raw RFC 5322 message. Returns nullopt when the bytes are not a message at all
 // (no header could be read). Never throws on malformed input.

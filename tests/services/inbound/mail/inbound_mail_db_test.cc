@@ -2,6 +2,7 @@
 // concurrent replays of one message, and time from the injected clock.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include <atomic>
 #include <fstream>
@@ -339,6 +340,186 @@ TEST_F(ReportDbTest, TokensOfAnOlderKeyStillVerify) {
             v1::ADDRESS_SUPPRESSED);
   EXPECT_EQ(Check(subjects_[kOtherId], "", v1::EMAIL, "webinars").reason(),
             v1::DENY_REASON_UNSPECIFIED);
+}
+
+// --- Plain-text bounces (SEC-14) ---
+
+class PlainBounceDbTest : public ReportDbTest {
+ protected:
+  void SetUp() override {
+    ReportDbTest::SetUp();
+    if (service_) service_->SetMetrics(metrics_);
+  }
+
+  // herald_inbound_bounces_unrecognised_total{reason}; every label value, to prove none is
+  // an address.
+  double Unrecognised(const std::string& reason) {
+    for (const auto& family : metrics_.Collect()) {
+      if (family.name != "herald_inbound_bounces_unrecognised_total") continue;
+      for (const auto& metric : family.metric) {
+        for (const auto& label : metric.label) {
+          EXPECT_EQ(label.name, "reason");
+          EXPECT_EQ(label.value.find('@'), std::string::npos) << label.value;
+          if (label.value == reason) return metric.counter.value;
+        }
+      }
+    }
+    return -1;  // no such series
+  }
+
+  // A bounce fixture made about `message_id` the way the test needs it: its returned copy's
+  // Message-ID replaced by `quoted_message_id`, the returned X-Herald-Message-Id by the id,
+  // the address it names by `address`, and its own Message-ID made unique by `label`.
+  static std::string Bounce(const std::string& fixture, const std::string& fixture_tail,
+                            const std::string& label, const std::string& message_id,
+                            const std::string& quoted_message_id, const std::string& address,
+                            const std::string& fixture_address) {
+    std::string raw = Fixture(fixture);
+    const std::string fixture_id = "7d9f0a52-3c1e-4b6a-9e1f-2a7c5b8d4e" + fixture_tail;
+    auto replace_all = [&](const std::string& from, const std::string& to) {
+      for (size_t p = raw.find(from); p != std::string::npos; p = raw.find(from, p + to.size())) {
+        raw.replace(p, from.size(), to);
+      }
+    };
+    replace_all("<" + fixture_id + "@herald.test>", quoted_message_id);
+    replace_all(fixture_id, message_id);
+    replace_all(fixture_address, address);
+    // The notice's own Message-ID: the first one in the file.
+    size_t at = raw.find("Message-I");
+    size_t lt = raw.find('<', at);
+    raw.insert(lt + 1, label + "-");
+    return raw;
+  }
+
+  prometheus::Registry metrics_;
+};
+
+// SEC-14: a plain-text bounce (qmail, Exim, Exchange ... without multipart/report) naming
+// another recipient's address and id, bare, glued to the forger's own tag, tagged with a key
+// not in the ring, or in a wording Herald does not read, changes nothing and is counted by
+// reason; one whose token verifies but names no e-mail of ours too. Before, none of these
+// was even recognised: every plain-text bounce, genuine or not, was ignored uncounted.
+TEST_F(PlainBounceDbTest, UnverifiedPlainTextBouncesChangeNothingAndAreCounted_SEC14) {
+  if (!service_) return;
+  const std::string victim = kVictimId;
+  const std::string glued = Compact(victim) + "." + tags_.Token(kAttackerId).substr(33);
+  crypto::ReportTagger stranger(crypto::KeyRing::Parse("r1:" + std::string(64, 'f')));
+  for (const char* reason : {"unknown_format", "unverified", "unknown_message"}) {
+    EXPECT_EQ(Unrecognised(reason), 0) << reason;
+  }
+  int n = 0;
+  for (const std::string& forged : {
+           // The victim's address and bare id only (as a genuine old bounce would read).
+           Bounce("bounce_qmail_5_1_1.eml", "11", "f1", victim, "<" + victim + "@herald.test>",
+                  "victim@example.com", "gone@example.org"),
+           // The forger's tag glued to the victim's id, quoted and as the envelope recipient.
+           "Delivered-To: news+" + glued + "@herald.test\r\n" +
+               Bounce("bounce_exim_5_2_1.eml", "12", "f2", victim, "<" + glued + "@herald.invalid>",
+                      "victim@example.com", "disabled@example.com"),
+           // A well-formed token made with a key Herald does not hold.
+           Bounce("bounce_exchange_ndr.eml", "17", "f3", victim,
+                  "<" + stranger.Token(victim) + "@herald.invalid>", "victim@example.com",
+                  "left.company@corp.example.com"),
+       }) {
+    SCOPED_TRACE(++n);
+    EXPECT_EQ(service_->Process(forged).outcome, MailOutcome::kIgnored);
+  }
+  EXPECT_EQ(Unrecognised("unverified"), 3);
+  // A DSN without a verifying token is counted the same way.
+  EXPECT_EQ(service_
+                ->Process(Dsn("f4", "news@herald.test", victim, "victim@example.com",
+                              "Message-ID: <" + victim + "@herald.test>\r\n"))
+                .outcome,
+            MailOutcome::kIgnored);
+  EXPECT_EQ(Unrecognised("unverified"), 4);
+  // A genuine token of a message that is not (or no longer) in `messages`.
+  const std::string gone_id = "0190f5a2-7c3e-7a10-8b2c-000000000099";
+  EXPECT_EQ(service_
+                ->Process(Bounce("bounce_gmail_plain.eml", "19", "f5", gone_id,
+                                 "<" + tags_.Token(gone_id) + "@herald.invalid>",
+                                 "victim@example.com", "nobody.here@example.com"))
+                .outcome,
+            MailOutcome::kIgnored);
+  EXPECT_EQ(Unrecognised("unknown_message"), 1);
+  // From MAILER-DAEMON, quoting the victim's genuine token, but in no wording Herald reads.
+  EXPECT_EQ(service_
+                ->Process(Bounce("bounce_unknown_format.eml", "1c", "f6", victim,
+                                 "<" + tags_.Token(victim) + "@herald.invalid>",
+                                 "victim@example.com", "someone@example.org"))
+                .outcome,
+            MailOutcome::kIgnored);
+  EXPECT_EQ(Unrecognised("unknown_format"), 1);
+
+  EXPECT_EQ(Count("suppressions"), 0);
+  ExpectVictimsUntouched(0);
+  EXPECT_EQ(Check(subjects_[kAttackerId], "", v1::EMAIL, "webinars").reason(),
+            v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(kind || '/' || outcome, ',' ORDER BY id)"
+                        " FROM inbound_mail"),
+            "dsn/ignored,dsn/ignored,dsn/ignored,dsn/ignored,dsn/ignored,other/ignored");
+  // Replies and auto-replies are no bounces: not counted.
+  service_->Process(Fixture("auto_reply.eml"));
+  service_->Process(Fixture("plain_no_marker.eml"));
+  EXPECT_EQ(Unrecognised("unknown_format"), 1);
+  EXPECT_EQ(Unrecognised("unverified"), 4);
+}
+
+// SEC-14 positive controls: a recognised permanent plain-text bounce suppresses exactly as a
+// DSN's failed 5.x.x does, when its token verifies — quoted in the returned copy, or as the
+// VERP address it was delivered to — and only the address of the message that token names,
+// whatever address the text writes. A temporary one is history only.
+TEST_F(PlainBounceDbTest, VerifiedPlainTextBounceSuppressesTheTaggedMessagesAddress_SEC14) {
+  if (!service_) return;
+  const std::string victim = kVictimId, other = kOtherId, attacker = kAttackerId;
+  // qmail, our Message-ID quoted in the copy below the notice; the text names another address.
+  auto r = service_->Process(Bounce("bounce_qmail_5_1_1.eml", "11", "g1", victim,
+                                    "<" + tags_.Token(victim) + "@herald.invalid>",
+                                    "other@example.net", "gone@example.org"));
+  EXPECT_EQ(r.outcome, MailOutcome::kBounceRecorded);
+  EXPECT_EQ(Check(subjects_[kVictimId], "", v1::EMAIL, "webinars").reason(),
+            v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id = '" + victim + "'"), "undelivered");
+  EXPECT_EQ(db_->Scalar("SELECT note FROM message_history WHERE message_id = '" + victim +
+                        "' ORDER BY id DESC LIMIT 1"),
+            "plain-text bounce (qmail): failed 5.1.1");
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(reason::text || '/' || source::text, ',')"
+                        " FROM suppressions"),
+            "3/8");  // HARD_BOUNCE from PROVIDER, as a DSN
+  EXPECT_EQ(Check(subjects_[kOtherId], "", v1::EMAIL, "webinars").reason(),
+            v1::DENY_REASON_UNSPECIFIED);
+
+  // An Exchange NDR that quotes nothing of ours but reached the third message's VERP address.
+  std::string ndr = Bounce("bounce_exchange_ndr.eml", "17", "g2", "none", "<lost@relay.example>",
+                           "left.company@corp.example.com", "left.company@corp.example.com");
+  r = service_->Process("Delivered-To: news+" + tags_.Token(other) + "@herald.test\r\n" + ndr);
+  EXPECT_EQ(r.outcome, MailOutcome::kBounceRecorded);
+  EXPECT_EQ(Check(subjects_[kOtherId], "", v1::EMAIL, "webinars").reason(), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(db_->Scalar("SELECT status_code FROM inbound_mail ORDER BY id DESC LIMIT 1"), "5.1.1");
+
+  // Exim's delay warning for the attacker's message: history only, nothing suppressed.
+  r = service_->Process(Bounce("bounce_exim_delayed.eml", "13", "g3", attacker,
+                               "<" + tags_.Token(attacker) + "@herald.invalid>", "slow@example.com",
+                               "slow@example.com"));
+  EXPECT_EQ(r.outcome, MailOutcome::kDelayRecorded);
+  EXPECT_EQ(db_->Scalar("SELECT status FROM messages WHERE id = '" + attacker + "'"), "sent");
+  EXPECT_EQ(db_->Scalar("SELECT note FROM message_history WHERE message_id = '" + attacker +
+                        "' ORDER BY id DESC LIMIT 1"),
+            "plain-text bounce (exim): delayed 4.2.2");
+  EXPECT_EQ(Check(subjects_[kAttackerId], "", v1::EMAIL, "webinars").reason(),
+            v1::DENY_REASON_UNSPECIFIED);
+  EXPECT_EQ(Count("suppressions"), 2);
+  // Gmail's notice returning nothing, but naming our Message-ID in its In-Reply-To.
+  std::string gmail = Bounce("bounce_gmail_plain.eml", "19", "g4", "none", "<lost@relay.example>",
+                             "nobody.here@example.com", "nobody.here@example.com");
+  r = service_->Process("In-Reply-To: <" + tags_.Token(attacker) + "@herald.invalid>\r\n" + gmail);
+  EXPECT_EQ(r.outcome, MailOutcome::kBounceRecorded);
+  EXPECT_EQ(Check(subjects_[kAttackerId], "", v1::EMAIL, "webinars").reason(),
+            v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Count("suppressions"), 3);
+  // What acted is not counted as unrecognised.
+  for (const char* reason : {"unknown_format", "unverified", "unknown_message"}) {
+    EXPECT_EQ(Unrecognised(reason), 0) << reason;
+  }
 }
 
 }  // namespace
