@@ -73,6 +73,25 @@ std::string RejectPasswordInUrl(const std::string& key, const std::string& url) 
   return url;
 }
 
+// A topic's texts by language: a map of az, ru and en, each a non-empty string.
+std::map<std::string, std::string> ParseTexts(const std::string& where, const YAML::Node& node) {
+  if (!node.IsMap()) {
+    throw ConfigError(where + ": expected a map of texts by language: {az: ..., ru: ..., en: ...}");
+  }
+  std::map<std::string, std::string> texts;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string language = it->first.as<std::string>();
+    bool known = false;
+    for (const char* l : kTextLanguages) known = known || language == l;
+    if (!known) throw ConfigError(where + "." + language + ": unknown language (az, ru, en)");
+    if (!it->second.IsScalar() || it->second.as<std::string>().empty()) {
+      throw ConfigError(where + "." + language + ": expected a non-empty text");
+    }
+    texts[language] = it->second.as<std::string>();
+  }
+  return texts;
+}
+
 // Top-level keys whose value is a list of maps rather than a scalar option.
 void ApplyTopics(CoreConfig& c, const YAML::Node& node) {
   if (!node.IsSequence()) throw ConfigError("topics: expected a list");
@@ -87,8 +106,10 @@ void ApplyTopics(CoreConfig& c, const YAML::Node& node) {
         topic.name = it->second.as<std::string>();
       else if (k == "marketing")
         topic.marketing = it->second.as<bool>();
+      else if (k == "label")
+        topic.label = ParseTexts(where + ".label", it->second);
       else if (k == "description")
-        topic.description = it->second.as<std::string>();
+        topic.description = ParseTexts(where + ".description", it->second);
       else
         throw ConfigError(where + "." + k + ": unknown key");
     }
@@ -97,6 +118,19 @@ void ApplyTopics(CoreConfig& c, const YAML::Node& node) {
       if (!(islower(static_cast<unsigned char>(ch)) || isdigit(static_cast<unsigned char>(ch)) ||
             ch == '_')) {
         throw ConfigError(where + ".name: use lower-case letters, digits and '_'");
+      }
+    }
+    // E9: a page never mixes languages, so a topic without a text in one of them would show
+    // that language's readers another's; refused here, naming the topic and the language.
+    for (const auto& [field, texts] :
+         {std::pair<const char*, const std::map<std::string, std::string>*>{"label", &topic.label},
+          {"description", &topic.description}}) {
+      for (const char* language : kTextLanguages) {
+        if (!texts->count(language)) {
+          throw ConfigError(where + "." + field + "." + language + ": topic '" + topic.name +
+                            "' has no " + field + " in language '" + language +
+                            "' (every topic needs az, ru and en)");
+        }
       }
     }
     c.topics.push_back(topic);
@@ -209,7 +243,8 @@ void ApplyProviders(CoreConfig& c, const YAML::Node& node) {
 
 std::string DescribeTopics() {
   return "  topics  (file only)\n"
-         "      Extra topics: list of {name, marketing (default true), description}. Built in:\n"
+         "      Extra topics: list of {name, marketing (default true), label, description};\n"
+         "      label and description are maps {az, ru, en}, every language required. Built in:\n"
          "      product_news, special_offers, events (marketing) and service.\n";
 }
 

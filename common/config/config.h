@@ -18,10 +18,17 @@ struct ApiClient {
   std::set<Scope> scopes;
 };
 
+// The languages every text a recipient reads is written in: a configured topic carries its
+// label and description in each of them (E9).
+inline constexpr const char* kTextLanguages[] = {"az", "ru", "en"};
+
 struct TopicConfig {
   std::string name;
   bool marketing = true;
-  std::string description;
+  // By language code (every one of kTextLanguages): the topic's name as pages show it, and
+  // a sentence saying what it sends.
+  std::map<std::string, std::string> label;
+  std::map<std::string, std::string> description;
 };
 
 // An outbound adapter instance (an SMTP relay, an SMS provider).

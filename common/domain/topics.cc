@@ -4,14 +4,22 @@ namespace herald {
 
 TopicCatalog::TopicCatalog(const std::vector<TopicConfig>& extra)
     : topics_({
-          {"product_news", true, "News about products and services", true},
-          {"special_offers", true, "Special offers", true},
-          {"events", true, "Events, webinars and conferences", true},
-          {"service", false, "Notices about the person's own requests (not marketing)", true},
+          {"product_news", true, "News about products and services", true, {}, {}},
+          {"special_offers", true, "Special offers", true, {}, {}},
+          {"events", true, "Events, webinars and conferences", true, {}, {}},
+          {"service",
+           false,
+           "Notices about the person's own requests (not marketing)",
+           true,
+           {},
+           {}},
       }) {
   for (const auto& t : extra) {
     if (Find(t.name)) throw ConfigError("topics: '" + t.name + "' is defined twice");
-    topics_.push_back({t.name, t.marketing, t.description, false});
+    auto english = t.description.find("en");
+    topics_.push_back({t.name, t.marketing,
+                       english == t.description.end() ? std::string() : english->second, false,
+                       t.label, t.description});
   }
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,8 +12,12 @@ namespace herald {
 struct TopicInfo {
   std::string name;
   bool marketing;
-  std::string description;
+  std::string description;  // in English: what ListTopics' `description` says
   bool built_in;
+  // A configured topic's texts by language (az, ru, en, all present); empty for the built-in
+  // topics, whose texts are the pages' own.
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> descriptions;
 };
 
 // The built-in topics of the design (product_news, special_offers, events: marketing;

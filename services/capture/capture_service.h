@@ -87,6 +87,7 @@ class CaptureService {
                                                 const v1::RecordConsentRequest& r);
 
   const CaptureSettings& settings() const { return settings_; }
+  const TopicCatalog& topics() const { return topics_; }
   static constexpr char kClientId[] = "herald:capture";
 
  private:

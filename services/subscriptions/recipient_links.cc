@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/log/log.h"
+#include "common/proto_time.h"
 
 namespace herald::subscriptions {
 namespace {
@@ -103,18 +104,56 @@ bool RecipientLinks::Unsubscribe(const OpenedLink& link, const LinkVisitor& visi
   return changed;
 }
 
-UndoOutcome RecipientLinks::Undo(const OpenedLink& link, const LinkVisitor& visitor) {
-  if (!link.manages_preferences()) return UndoOutcome::kNotAllowed;
+std::vector<std::string> RecipientLinks::SubscribedTopics(const OpenedLink& link) {
+  std::vector<std::string> on;
+  if (!link.for_subject()) return on;
+  v1::GetPreferencesRequest g;
+  g.set_subject_id(link.claims.subject_id);
+  v1::GetPreferencesResponse prefs;
+  try {
+    prefs = registry_.GetPreferences(kCaller, g);
+  } catch (const herald::Error&) {
+    return on;  // merged, blocked or destroyed: the unsubscribe is honoured, nothing to undo
+  }
+  for (const auto& p : prefs.preferences()) {
+    const TopicInfo* info = topics_.Find(p.topic());
+    if (p.channel() != link.claims.channel || !p.subscribed() || !info || !info->marketing) {
+      continue;
+    }
+    if (link.topic.empty() || p.topic() == link.topic) on.push_back(p.topic());
+  }
+  return on;
+}
+
+UndoOutcome RecipientLinks::Undo(const OpenedLink& link, const LinkVisitor& visitor,
+                                 const std::vector<std::string>& topics,
+                                 Timestamp unsubscribed_at) {
+  if (!link.for_subject()) return UndoOutcome::kNotAllowed;
+  // Anything recorded for the subject since (a refusal elsewhere, a preference saved, a
+  // revocation) stands: the undo is for the unsubscribe alone.
+  v1::ListSubjectEventsRequest l;
+  l.set_subject_id(link.claims.subject_id);
+  l.set_page_size(500);
+  do {
+    auto events = registry_.ListSubjectEvents(kCaller, l);
+    for (const auto& e : events.events()) {
+      auto recorded = FromProtoTimestamp(e.record_time());
+      if (!recorded || *recorded > unsubscribed_at) return UndoOutcome::kChangedSince;
+    }
+    l.set_page_token(events.next_page_token());
+  } while (!l.page_token().empty());
   v1::SetPreferencesRequest s;
   s.set_subject_id(link.claims.subject_id);
-  std::vector<std::string> topics =
-      link.topic.empty() ? topics_.MarketingTopicNames() : std::vector{link.topic};
   for (const auto& topic : topics) {
+    const TopicInfo* info = topics_.Find(topic);
+    if (!info || !info->marketing) continue;  // no longer a marketing topic
+    if (!link.topic.empty() && topic != link.topic) continue;
     auto* c = s.add_changes();
     c->set_topic(topic);
     c->set_channel(static_cast<v1::Channel>(link.claims.channel));
     c->set_subscribed(true);
   }
+  if (s.changes_size() == 0) return UndoOutcome::kNotAllowed;
   *s.mutable_proof() = ProofFor(link, visitor);
   try {
     registry_.SetPreferences(kCaller, s);
@@ -122,7 +161,7 @@ UndoOutcome RecipientLinks::Undo(const OpenedLink& link, const LinkVisitor& visi
     if (e.code() != ErrorCode::kFailedPrecondition) throw;
     return UndoOutcome::kNoConsent;
   }
-  log::Info("link undo", {{"channel", ChannelName(ChannelOf(link))}});
+  log::Info("link undo", {{"channel", ChannelName(ChannelOf(link))}, {"topics", s.changes_size()}});
   return UndoOutcome::kUndone;
 }
 

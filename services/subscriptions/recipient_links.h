@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/crypto/link_token.h"
@@ -42,8 +43,9 @@ struct LinkVisitor {
 
 enum class UndoOutcome {
   kUndone,
-  kNotAllowed,  // the link does not manage preferences (address-only or expired)
-  kNoConsent,   // nothing to re-subscribe to: no marketing consent on that channel
+  kNotAllowed,    // an address-only link (no subject to subscribe again), or nothing to undo
+  kChangedSince,  // the subject's state changed after the unsubscribe: a later "no" stands
+  kNoConsent,     // nothing to re-subscribe to: no marketing consent on that channel
 };
 
 // A toggle of the preference center: (channel, topic).
@@ -80,9 +82,19 @@ class RecipientLinks {
   // Returns whether anything changed.
   bool Unsubscribe(const OpenedLink& link, const LinkVisitor& visitor);
 
-  // Subscribes the link's topic (every marketing topic for an all-marketing link) on its
-  // channel again.
-  UndoOutcome Undo(const OpenedLink& link, const LinkVisitor& visitor);
+  // The marketing topics the link acts on that are subscribed now on its channel (its own
+  // topic, or every marketing topic for an all-marketing link): what an unsubscribe through
+  // it would turn off. Empty for an address-only link or a subject that cannot be read.
+  std::vector<std::string> SubscribedTopics(const OpenedLink& link);
+
+  // Subscribes `topics` on the link's channel again, with the link's proof (source LINK):
+  // the topics its unsubscribe turned off, at `unsubscribed_at`. Refused (kChangedSince) when
+  // anything was recorded for the subject after that, so an undo never overrides a later
+  // refusal. An expired token may undo too: the caller allows an undo only from the page that
+  // has just unsubscribed, in its browser session, within minutes (E8; RecipientPages), so an
+  // old or forwarded link never re-subscribes anyone who said no before.
+  UndoOutcome Undo(const OpenedLink& link, const LinkVisitor& visitor,
+                   const std::vector<std::string>& topics, Timestamp unsubscribed_at);
 
   // The subject's preferences. Only for a link that manages_preferences().
   v1::GetPreferencesResponse Preferences(const OpenedLink& link);

@@ -157,6 +157,25 @@ class RecipientPagesTest : public ::testing::Test {
     return c.Post(path, headers, body, "application/x-www-form-urlencoded");
   }
 
+  // The undo form's ticket, and the session cookie the same response set (E8).
+  static std::string UndoTicket(const std::string& html) {
+    const std::string field = "name=\"undo\" value=\"";
+    auto pos = html.find(field);
+    if (pos == std::string::npos) return "";
+    pos += field.size();
+    return html.substr(pos, html.find('"', pos) - pos);
+  }
+  // The ticket with one character of its MAC changed (its time and topics kept).
+  static std::string Tampered(std::string ticket) {
+    char& c = ticket[ticket.size() - 3];
+    c = c == 'A' ? 'B' : 'A';
+    return ticket;
+  }
+  static std::string UndoCookie(const httplib::Response& r) {
+    std::string set = r.get_header_value("Set-Cookie");
+    return set.substr(0, set.find(';'));
+  }
+
   static std::string Csrf(const std::string& html) {
     auto pos = html.find("name=\"csrf\" value=\"");
     if (pos == std::string::npos) return "";
@@ -281,6 +300,41 @@ TEST_F(RecipientPagesTest, E2_OneClickMultipartAndEmptyTopicIsWholeChannel) {
   EXPECT_EQ(Snapshot(), before);
 }
 
+// E9: a configured topic is shown in the page's language, label and description, on the
+// preference center and on the unsubscribe page; the page never falls back to another
+// language's text.
+TEST_F(RecipientPagesTest, E9_ConfiguredTopicIsShownInThePagesLanguage) {
+  StartServer();
+  struct Case {
+    const char* locale;
+    const char* label;
+    const char* description;
+  };
+  for (const Case& c : {Case{"ru", "Вебинары", "Онлайн-семинары и демонстрации"},
+                        Case{"az", "Vebinarlar", "Onlayn seminarlar və nümayişlər"},
+                        Case{"en", "Webinars", "Online seminars and demos"}}) {
+    SCOPED_TRACE(c.locale);
+    std::string subject = MakeSubject(c.locale, std::string("web-") + c.locale + "@example.org");
+    auto client = Client();
+    auto p = client.Get("/p/" + Sign("k2:" + kHex2, Claims(subject)));
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->status, 200);
+    EXPECT_THAT(p->body, HasSubstr(std::string("<legend>") + c.label + "</legend>"));
+    EXPECT_THAT(p->body, HasSubstr(c.description));
+    auto u = client.Get("/u/" + Sign("k2:" + kHex2, Claims(subject, "webinars")));
+    ASSERT_TRUE(u);
+    EXPECT_THAT(u->body, HasSubstr(c.label));
+    for (const Case& other : {Case{"ru", "Вебинары", "Онлайн-семинары и демонстрации"},
+                              Case{"az", "Vebinarlar", "Onlayn seminarlar və nümayişlər"},
+                              Case{"en", "Webinars", "Online seminars and demos"}}) {
+      if (std::string(other.locale) == c.locale) continue;
+      EXPECT_THAT(p->body, Not(HasSubstr(other.label))) << other.locale;
+      EXPECT_THAT(p->body, Not(HasSubstr(other.description))) << other.locale;
+      EXPECT_THAT(u->body, Not(HasSubstr(std::string(">") + other.label))) << other.locale;
+    }
+  }
+}
+
 // STANDARDS E3: forged, tampered, truncated, extended, unknown-key and garbage tokens get
 // 4xx, never a redirect, and change nothing.
 TEST_F(RecipientPagesTest, E3_ForgedTamperedTruncatedTokensRefused) {
@@ -343,7 +397,8 @@ TEST_F(RecipientPagesTest, E3_OldKeyVerifiesAfterRotationRetiredKeyDoesNot) {
 }
 
 // STANDARDS E3: a genuine token never stops unsubscribing; past its lifetime it opens only a
-// reduced page (no preference editing, no undo).
+// reduced page (no preference editing). E8: the page that has just unsubscribed may still
+// undo that, in the same browser session; a repeat of the old link never re-subscribes.
 TEST_F(RecipientPagesTest, E3_ExpiredTokenStillUnsubscribesWithReducedPage) {
   StartServer();  // lifetime 30 days
   std::string subject = MakeSubject("en");
@@ -367,10 +422,96 @@ TEST_F(RecipientPagesTest, E3_ExpiredTokenStillUnsubscribesWithReducedPage) {
   EXPECT_EQ(r->status, 200);
   EXPECT_THAT(r->body, HasSubstr("id=\"unsubscribed\""));
   EXPECT_THAT(r->body, Not(HasSubstr("preferences-link")));
-  EXPECT_THAT(r->body, Not(HasSubstr("id=\"undo\"")));
   auto prefs = Preferences(subject);
   EXPECT_FALSE(prefs.at("EMAIL:special_offers"));
   EXPECT_TRUE(prefs.at("EMAIL:product_news"));
+
+  // The old link again: nothing changes, so nothing can be undone.
+  auto again = PostForm("/u/" + token, "List-Unsubscribe=One-Click");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  EXPECT_THAT(again->body, Not(HasSubstr("id=\"undo\"")));
+  EXPECT_FALSE(again->has_header("Set-Cookie"));
+
+  // The first page's undo, in its session, works and is recorded with source LINK.
+  auto undo = PostForm("/u/" + token, "action=undo&undo=" + UndoTicket(r->body),
+                       {{"Cookie", UndoCookie(*r)}});
+  ASSERT_TRUE(undo);
+  EXPECT_EQ(undo->status, 200) << undo->body;
+  EXPECT_TRUE(Preferences(subject).at("EMAIL:special_offers"));
+  EXPECT_THAT(undo->body, Not(HasSubstr("preferences-link"))) << "the old link edits nothing";
+}
+
+// E8: the undo is offered only by the page that has just unsubscribed, works only in the
+// browser session that page started, and never through the preference center's CSRF field
+// (which any holder of a fresh link can read) or a copied page without its cookie.
+TEST_F(RecipientPagesTest, E8_UndoOnlyFromThePageThatJustUnsubscribed) {
+  StartServer();
+  std::string subject = MakeSubject("ru");
+  std::string token = Sign("k2:" + kHex2, Claims(subject, "events"));
+  auto c = Client();
+  std::string csrf = Csrf(c.Get("/p/" + token)->body);
+  ASSERT_FALSE(csrf.empty());
+  auto r = PostForm("/u/" + token, "List-Unsubscribe=One-Click");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  ASSERT_THAT(r->body, HasSubstr("id=\"undo\""));
+  const std::string ticket = UndoTicket(r->body);
+  const std::string cookie = UndoCookie(*r);
+  ASSERT_FALSE(ticket.empty());
+  ASSERT_THAT(cookie, ::testing::StartsWith("herald_undo="));
+  EXPECT_THAT(r->get_header_value("Set-Cookie"), HasSubstr("HttpOnly"));
+  EXPECT_THAT(r->get_header_value("Set-Cookie"), HasSubstr("SameSite=Strict"));
+  EXPECT_THAT(r->get_header_value("Set-Cookie"), HasSubstr("Max-Age=900"));
+  EXPECT_FALSE(Preferences(subject).at("EMAIL:events"));
+
+  const std::string before = Snapshot();
+  struct Case {
+    std::string what;
+    std::string body;
+    httplib::Headers headers;
+  };
+  const std::vector<Case> refused = {
+      {"the preference center's csrf", "action=undo&csrf=" + csrf, {}},
+      {"csrf and cookie", "action=undo&csrf=" + csrf, {{"Cookie", cookie}}},
+      {"ticket without its cookie", "action=undo&undo=" + ticket, {}},
+      {"ticket with another session",
+       "action=undo&undo=" + ticket,
+       {{"Cookie", "herald_undo=AAAAAAAAAAAAAAAAAAAAAA"}}},
+      {"tampered ticket", "action=undo&undo=" + Tampered(ticket), {{"Cookie", cookie}}},
+      {"cross-site",
+       "action=undo&undo=" + ticket,
+       {{"Cookie", cookie}, {"Sec-Fetch-Site", "cross-site"}}},
+  };
+  for (const auto& k : refused) {
+    auto u = PostForm("/u/" + token, k.body, k.headers);
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->status, 403) << k.what;
+  }
+  // The ticket is bound to its link: another topic's link of the same subject refuses it.
+  std::string other = Sign("k2:" + kHex2, Claims(subject, "product_news"));
+  auto o = PostForm("/u/" + other, "action=undo&undo=" + ticket, {{"Cookie", cookie}});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->status, 403);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_FALSE(Preferences(subject).at("EMAIL:events"));
+
+  auto undo = PostForm("/u/" + token, "action=undo&undo=" + ticket, {{"Cookie", cookie}});
+  ASSERT_TRUE(undo);
+  EXPECT_EQ(undo->status, 200) << undo->body;
+  EXPECT_TRUE(Preferences(subject).at("EMAIL:events"));
+  EXPECT_THAT(undo->get_header_value("Set-Cookie"), HasSubstr("Max-Age=0"))
+      << "the session ends with its undo";
+
+  // Unsubscribed again from the confirmation page: a new undo for the new change; a repeat
+  // that changes nothing offers none.
+  auto second = PostForm("/u/" + token, "List-Unsubscribe=One-Click");
+  ASSERT_TRUE(second);
+  EXPECT_THAT(second->body, HasSubstr("id=\"undo\""));
+  auto repeat = PostForm("/u/" + token, "List-Unsubscribe=One-Click");
+  ASSERT_TRUE(repeat);
+  EXPECT_THAT(repeat->body, Not(HasSubstr("id=\"undo\"")));
+  EXPECT_FALSE(Preferences(subject).at("EMAIL:events"));
 }
 
 // The preference center: every topic x channel, disabled without consent, toggles saved over
@@ -493,9 +634,9 @@ TEST_F(RecipientPagesTest, UndoResubscribesTheTopic) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200);
   EXPECT_FALSE(Preferences(subject).at("EMAIL:events"));
-  std::string csrf = Csrf(r->body);
-  ASSERT_FALSE(csrf.empty());
-  auto undo = PostForm("/u/" + token, "action=undo&csrf=" + csrf);
+  std::string ticket = UndoTicket(r->body);
+  ASSERT_FALSE(ticket.empty());
+  auto undo = PostForm("/u/" + token, "action=undo&undo=" + ticket, {{"Cookie", UndoCookie(*r)}});
   ASSERT_TRUE(undo);
   EXPECT_EQ(undo->status, 200);
   EXPECT_THAT(undo->body, HasSubstr("id=\"status\""));

@@ -1,14 +1,20 @@
 #include "services/dispatch/worker/dispatch_worker.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
 #include <optional>
+#include <set>
 #include <system_error>
 
 #include "common/error.h"
 #include "common/log/log.h"
 #include "services/dispatch/adapters/sms/sms_encoding.h"
 #include "services/dispatch/content/message_template.h"
+#include "services/dispatch/content/recipient_footer.h"
 #include "services/dispatch/message_service.h"
+#include "services/dispatch/throttle/stop_wait.h"
 
 namespace herald::dispatch {
 
@@ -37,9 +43,14 @@ void DispatchWorker::Start() {
   for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] { Loop(i); });
 }
 
-void DispatchWorker::Stop() {
+void DispatchWorker::RequestStop() {
   stopping_ = true;
+  stop_.request_stop();
   cv_.notify_all();
+}
+
+void DispatchWorker::Stop() {
+  RequestStop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -98,19 +109,41 @@ int DispatchWorker::RunOnce(const std::string& owner) {
   // Back from a database outage, leases that ran out during it are left to their workers for
   // a while: they may hold outcomes of messages they sent meanwhile and record them now.
   const bool reclaim_expired = std::chrono::steady_clock::now() >= reclaim_not_before_.load();
-  std::vector<ClaimedMessage> claimed;
-  try {
-    claimed = outbox_.Claim(owner, options_.batch_size, options_.lease, reclaim_expired);
-  } catch (const std::exception& e) {
-    if (OutcomeRecorder::IsTransient(e)) DatabaseAnswered(false);
-    throw;
-  }
-  DatabaseAnswered(true);
-  if (claimed.empty()) return 0;
   // Never start a send that could outlive the lease: a message whose lease is nearly over is
   // handed back (not an attempt), so a reclaiming worker cannot send it a second time.
   auto margin = std::min(std::chrono::duration_cast<std::chrono::microseconds>(options_.lease) / 2,
                          std::chrono::microseconds(std::chrono::seconds(35)));
+  // And claim no more than the rate limits let go before then: a message that would wait for
+  // its token past that point would only be handed back, its lease held meanwhile.
+  std::vector<ClaimedMessage> claimed;
+  std::vector<std::string> admitted;
+  try {
+    claimed = outbox_.Claim(owner, options_.batch_size, options_.lease, reclaim_expired,
+                            Admission(options_.lease - margin, admitted));
+  } catch (const std::exception& e) {
+    for (const auto& id : admitted) Release(id);
+    if (OutcomeRecorder::IsTransient(e)) DatabaseAnswered(false);
+    throw;
+  }
+  {
+    // Admitted, then suppressed by the rest of the claim (a frequency cap): not sent here.
+    std::set<std::string> kept;
+    for (const auto& m : claimed) kept.insert(m.id);
+    for (const auto& id : admitted) {
+      if (!kept.count(id)) Release(id);
+    }
+  }
+  DatabaseAnswered(true);
+  if (claimed.empty()) return 0;
+  // Whatever ends this batch (an exception from recording included), its admissions end
+  // with it: a promise left behind would shrink its limit for the life of the process.
+  struct ReleaseAdmissions {
+    DispatchWorker& worker;
+    const std::vector<ClaimedMessage>& claimed;
+    ~ReleaseAdmissions() {
+      for (const auto& m : claimed) worker.Release(m.id);
+    }
+  } release_admissions{*this, claimed};
   auto hand_back = [&](const ClaimedMessage& m, const char* why) {
     Outcome back = OutcomeOf(m);
     back.started = back.ended = clock_.Now();
@@ -132,6 +165,7 @@ int DispatchWorker::RunOnce(const std::string& owner) {
     for (size_t i = first; i < claimed.size() && !abandoned; i += step) {
       const auto& m = claimed[i];
       if (std::chrono::steady_clock::now() + margin > m.lease_deadline) {
+        Release(m.id);
         recorder.Add(hand_back(m, "lease nearly over"));
         continue;
       }
@@ -142,6 +176,7 @@ int DispatchWorker::RunOnce(const std::string& owner) {
         // Deliver records its own failures; anything escaping it is handed back.
         o = hand_back(m, "internal error before sending");
       }
+      Release(m.id);
       // The address's suppression comes first: once the message shows FAILED, the address is
       // suppressed; and a crash in between leaves a reclaimed message the gate refuses.
       if (o.result.outcome == DeliveryOutcome::kSuppress) Suppress(m, o.result);
@@ -165,6 +200,8 @@ int DispatchWorker::RunOnce(const std::string& owner) {
   lane(0, step);
   for (size_t r = started; r < step; ++r) lane(r, step);
   for (auto& t : helpers) t.join();
+  // Lanes that stopped early (recording given up) leave their messages to the lease; their
+  // admissions end with release_admissions.
   recorder.Flush();
   return static_cast<int>(claimed.size());
 }
@@ -203,8 +240,7 @@ std::pair<std::string, std::string> DispatchWorker::Links(const ClaimedMessage& 
 }
 
 std::string DispatchWorker::SmsFooter(const ClaimedMessage& m) const {
-  auto locale = m.variables.count("locale") ? m.variables.at("locale") : std::string();
-  std::string language = locale.substr(0, 2);
+  std::string language = Locale(m).substr(0, 2);
   auto it = options_.sms_footers.find(language);
   if (it == options_.sms_footers.end() || it->second.empty()) {
     it = options_.sms_footers.find("az");
@@ -212,27 +248,16 @@ std::string DispatchWorker::SmsFooter(const ClaimedMessage& m) const {
   return it == options_.sms_footers.end() ? std::string() : it->second;
 }
 
-void DispatchWorker::AddUnsubscribeFooter(const ClaimedMessage& m, const std::string& url,
-                                          EmailMessage& e) const {
-  auto locale = m.variables.count("locale") ? m.variables.at("locale") : std::string();
-  std::string language = locale.substr(0, 2);
-  const char* label = language == "ru"   ? "Отписаться от этих писем"
-                      : language == "en" ? "Unsubscribe from these e-mails"
-                                         : "Bu məktublardan abunəlikdən çıxmaq";
-  if (e.text_body.find(url) == std::string::npos) {
-    e.text_body += std::string("\n\n-- \n") + label + ": " + url + "\n";
-  }
-  if (!e.html_body.empty() && e.html_body.find(url) == std::string::npos) {
-    // The URL is base64url and the base ours: nothing in it needs HTML escaping.
-    std::string footer =
-        "<p style=\"font-size:small\"><a href=\"" + url + "\">" + label + "</a></p>";
-    size_t body_end = e.html_body.rfind("</body>");
-    if (body_end == std::string::npos) {
-      e.html_body += footer;
-    } else {
-      e.html_body.insert(body_end, footer);
-    }
-  }
+std::string DispatchWorker::Locale(const ClaimedMessage& m) {
+  auto it = m.variables.find("locale");
+  return it == m.variables.end() ? std::string() : it->second;
+}
+
+TokenBucket& DispatchWorker::CampaignBucket(const ClaimedMessage& m) {
+  std::lock_guard lock(campaign_mu_);
+  auto& slot = campaign_buckets_[m.campaign_id];
+  if (!slot) slot = std::make_unique<TokenBucket>(m.campaign_rate, 1.0, clock_);
+  return *slot;
 }
 
 bool DispatchWorker::PaceCampaign(const ClaimedMessage& m,
@@ -241,22 +266,92 @@ bool DispatchWorker::PaceCampaign(const ClaimedMessage& m,
   auto giving_up = [&] { return give_up() != nullptr; };
   if (options_.shared_rate) {
     return options_.shared_rate->Acquire("campaign:" + m.campaign_id, "campaign", m.campaign_rate,
-                                         1.0, 1, giving_up);
+                                         1.0, 1, giving_up, stop_.get_token());
   }
-  TokenBucket* bucket;
-  {
-    std::lock_guard lock(campaign_mu_);
-    auto& slot = campaign_buckets_[m.campaign_id];
-    if (!slot) slot = std::make_unique<TokenBucket>(m.campaign_rate, 1.0, clock_);
-    bucket = slot.get();
-  }
-  while (!bucket->TryAcquire()) {
-    if (giving_up()) return false;
-    std::this_thread::sleep_for(std::clamp(bucket->TimeUntilAvailable(),
-                                           std::chrono::microseconds(200),
-                                           std::chrono::microseconds(100000)));
+  TokenBucket& bucket = CampaignBucket(m);
+  while (!bucket.TryAcquire()) {
+    if (giving_up() || stop_.stop_requested()) return false;
+    SleepUnlessStopped(stop_.get_token(),
+                       std::clamp(bucket.TimeUntilAvailable(), std::chrono::microseconds(200),
+                                  std::chrono::microseconds(100000)));
   }
   return true;
+}
+
+Outbox::Admit DispatchWorker::Admission(std::chrono::microseconds window,
+                                        std::vector<std::string>& admitted) {
+  // What each limit can still take in this claim; read once per limit and claim.
+  auto left = std::make_shared<std::map<std::string, double>>();
+  // A token that falls due right at the end of the window would be a send started at the
+  // edge of the margin: count the refill of most of the window only.
+  const auto refill_window = window * 4 / 5;
+  if (options_.shared_rate) {
+    // Shared limits live in PostgreSQL, and the claim holds a connection while it admits:
+    // asking the pool for a second one there could wait on every other claim doing the same.
+    // So each provider's level is read here, before the claim starts; a campaign's shared
+    // limit is not read at all (its messages are admitted, and a send that would start too
+    // late is still handed back).
+    for (const auto& [provider, open] : providers_.Circuits()) {
+      std::optional<double> t = providers_.TokensWithin(provider, refill_window);
+      double room = std::numeric_limits<double>::infinity();
+      if (t) {
+        std::lock_guard lock(promised_mu_);
+        room = std::floor(*t) - promised_["provider:" + provider];
+      }
+      left->emplace("provider:" + provider, room);
+    }
+  }
+  return
+      [this, left, refill_window, &admitted](const std::string& provider, const ClaimedMessage& m) {
+        // The limits this message must take a token of, with how to read each one's tokens.
+        std::vector<std::pair<std::string, std::function<std::optional<double>()>>> limits;
+        limits.emplace_back("provider:" + provider,
+                            [&] { return providers_.TokensWithin(provider, refill_window); });
+        if (!m.campaign_id.empty() && m.campaign_rate > 0) {
+          limits.emplace_back("campaign:" + m.campaign_id, [&]() -> std::optional<double> {
+            const double refill =
+                m.campaign_rate * std::chrono::duration<double>(refill_window).count();
+            if (options_.shared_rate) return std::nullopt;  // see above: not read in a claim
+            return CampaignBucket(m).Available() + refill;
+          });
+        }
+        std::vector<std::string> binding;
+        for (auto& [key, tokens] : limits) {
+          auto it = left->find(key);
+          if (it == left->end()) {
+            // Read outside promised_mu_: a shared limit asks PostgreSQL.
+            std::optional<double> t = tokens();
+            double room = std::numeric_limits<double>::infinity();
+            if (t) {
+              std::lock_guard lock(promised_mu_);
+              room = std::floor(*t) - promised_[key];
+            }
+            it = left->emplace(key, room).first;
+          }
+          if (it->second < 1) return false;
+          if (std::isfinite(it->second)) binding.push_back(key);
+        }
+        std::lock_guard lock(promised_mu_);
+        for (const auto& key : binding) {
+          (*left)[key] -= 1;
+          ++promised_[key];
+        }
+        if (!binding.empty()) {
+          promised_by_[m.id] = binding;
+          admitted.push_back(m.id);
+        }
+        return true;
+      };
+}
+
+void DispatchWorker::Release(const std::string& id) {
+  std::lock_guard lock(promised_mu_);
+  auto it = promised_by_.find(id);
+  if (it == promised_by_.end()) return;
+  for (const auto& key : it->second) {
+    if (--promised_[key] <= 0) promised_.erase(key);
+  }
+  promised_by_.erase(it);
 }
 
 Outcome DispatchWorker::Deliver(const ClaimedMessage& m, std::chrono::microseconds margin) {
@@ -321,18 +416,21 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m, std::chrono::microsecon
       e.subject = rendered.subject;
       e.text_body = rendered.text;
       e.html_body = rendered.html;
-      // E4 and the bulk-sender rules: a visible unsubscribe link in the body too. A template
-      // that placed {{unsubscribe_url}} itself is left alone; otherwise a footer is added.
-      if (m.marketing && !unsubscribe_url.empty()) AddUnsubscribeFooter(m, unsubscribe_url, e);
-      // E4: marketing mail carries one-click List-Unsubscribe (HTTPS only) and the mailto
-      // fallback whose subject is the refusal marker.
+      // E4, E7 and the bulk-sender rules: visible unsubscribe and preference-center links in
+      // the body too, in the recipient's language; a link the template placed itself is not
+      // repeated.
+      if (m.marketing && !unsubscribe_url.empty()) {
+        AddRecipientFooter(Locale(m), {unsubscribe_url, preferences_url}, e.text_body, e.html_body);
+      }
+      // E4, E6: marketing mail carries one-click List-Unsubscribe (HTTPS only) and the mailto
+      // fallback whose subject is the refusal marker in the recipient's language.
       if (m.marketing && unsubscribe_url.rfind("https://", 0) == 0) {
         e.list_unsubscribe_url = unsubscribe_url;
         e.list_unsubscribe_mailto = options_.unsubscribe_mailto;
-        e.list_unsubscribe_subject = kRefusalMarker;
+        e.list_unsubscribe_subject = FooterTextFor(Locale(m)).refusal_marker;
       }
       e.date = o.started;
-      o.result = providers_.SendEmail(m.provider, e, give_up);
+      o.result = providers_.SendEmail(m.provider, e, give_up, stop_.get_token());
     } else {
       std::string body = rendered.text;
       if (m.marketing) {
@@ -342,7 +440,8 @@ Outcome DispatchWorker::Deliver(const ClaimedMessage& m, std::chrono::microsecon
       auto enc = sms::AnalyzeSms(body);
       o.sms_encoding = enc.kind == sms::SmsEncoding::Kind::kGsm7 ? "GSM7" : "UCS2";
       o.sms_segments = enc.segments;
-      o.result = providers_.SendSms(m.provider, {m.id, m.address, body}, give_up);
+      o.result =
+          providers_.SendSms(m.provider, {m.id, m.address, body}, give_up, stop_.get_token());
     }
   } catch (const Error&) {
     // A template that cannot render will never render: fail it, keep the rest.

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,11 +55,6 @@ struct WorkerOptions {
   RecorderOptions recorder;
 };
 
-// The policy's refusal marker (seed §4.2, Azerbaijani): the subject of the mailto
-// unsubscribe, recognised again when the mail comes back.
-inline constexpr char kRefusalMarker[] =
-    "yeni məhsul və xidmətlər və xüsusi təkliflər barədə bildirişlərdən imtina";
-
 // Outbox workers: claim (gate inside), render, send through the chosen provider, record each
 // outcome before the next send of its lane (OutcomeRecorder), and turn permanent address
 // failures (SMTP 5.1.x, carrier opt-outs) into suppressions.
@@ -70,8 +66,13 @@ class DispatchWorker {
   ~DispatchWorker();
 
   void Start();
-  // Finishes the batch in hand, then returns. Messages claimed but not completed keep their
-  // lease and are reclaimed later (nothing is lost).
+  // Tells the threads to stop and returns at once: every wait for a rate limit or a relay
+  // connection ends now, a send that has not handed its message over yet is abandoned, and
+  // the messages not sent are handed back unattempted (retried soon, by any worker).
+  void RequestStop();
+  // RequestStop, then waits for the threads: they record the outcomes in hand and return.
+  // Messages claimed but not completed keep their lease and are reclaimed later (nothing is
+  // lost).
   void Stop();
   // One claim-send-complete round on the calling thread; returns how many were claimed.
   int RunOnce(const std::string& owner);
@@ -84,8 +85,8 @@ class DispatchWorker {
   // The recipient's one-click unsubscribe and preference links for this message.
   std::pair<std::string, std::string> Links(const ClaimedMessage& m) const;
   std::string SmsFooter(const ClaimedMessage& m) const;
-  // Appends a localised unsubscribe link to the text (and HTML) body unless it is there.
-  void AddUnsubscribeFooter(const ClaimedMessage& m, const std::string& url, EmailMessage& e) const;
+  // The subject's locale, from the message's variables ("" when unknown).
+  static std::string Locale(const ClaimedMessage& m);
   void Suppress(const ClaimedMessage& m, const DeliveryResult& r);
   // What the last database call said: false (away) then true starts the reclaim grace.
   void DatabaseAnswered(bool ok);
@@ -99,12 +100,28 @@ class DispatchWorker {
   // Waits for the campaign's own rate; false when `give_up` gave a reason first (nothing is
   // sent).
   bool PaceCampaign(const ClaimedMessage& m, const ProviderRegistry::GiveUp& give_up);
+  // This process's bucket for a campaign's pacing (without a shared rate).
+  TokenBucket& CampaignBucket(const ClaimedMessage& m);
+  // The claim's admission: a message is claimed only while each of its rate limits (its
+  // provider's, its campaign's) has a token for it within `window` (the part of the lease in
+  // which a send may start), counting the tokens there now, those that fall due meanwhile and
+  // the messages other claims of this process hold for the limit and have not sent yet. Each
+  // admitted message is promised to its limits until Release.
+  // `admitted` collects the ids of the messages it promised.
+  Outbox::Admit Admission(std::chrono::microseconds window, std::vector<std::string>& admitted);
+  // Ends the promises of message `id` (sent, handed back or never claimed).
+  void Release(const std::string& id);
 
   // Campaigns' compiled content by campaign id: compiled once, not for every message.
   TemplateCache campaign_templates_;
   std::mutex campaign_mu_;
   std::map<std::string, std::unique_ptr<TokenBucket>> campaign_buckets_;
   std::atomic<bool> stopping_{false};
+  // Requested with stopping_: ends the dispatch path's waits and interrupts sends.
+  std::stop_source stop_;
+  std::mutex promised_mu_;
+  std::map<std::string, int> promised_;                          // by limit; guarded
+  std::map<std::string, std::vector<std::string>> promised_by_;  // message -> its limits
   std::atomic<bool> database_away_{false};
   std::atomic<std::chrono::steady_clock::time_point> reclaim_not_before_{};
   std::mutex mu_;

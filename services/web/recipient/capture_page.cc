@@ -309,12 +309,10 @@ HttpResponse CapturePage::Form(const HttpRequest& req) {
   data.set("processing_document", form->processing_document);
   data.set("marketing_document", form->marketing_document);
   PageData topics{PageData::type::list};
-  const PageText& pt = TextFor(lang);
   for (const auto& name : form->topics) {
     PageData topic;
     topic.set("name", name);
-    const char* label = BuiltInTopicLabel(pt, name);
-    topic.set("label", label ? std::string(label) : name);
+    topic.set("label", TopicLabel(lang, capture_.topics(), name));
     topics.push_back(topic);
   }
   data.set("topics", topics);

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/crypto/key_ring.h"
 #include "services/web/http_types.h"
@@ -17,6 +20,22 @@ class CsrfGuard {
   explicit CsrfGuard(crypto::KeyRing ring) : ring_(std::move(ring)) {}
   std::string Token(std::string_view link_token) const;
   bool Verify(std::string_view link_token, std::string_view csrf) const;
+
+  // The undo offered by the page that has just unsubscribed (E8): "<issued unix
+  // microseconds>.<topics, comma-separated>.<HMAC>" bound to the link token, to `session` (a
+  // random id the same response keeps in a cookie of that browser) and to the topics that
+  // request turned off, under its own context label. It verifies for kUndoWindow after
+  // `issued`, and only with that session, so an old or forwarded link, or the page's HTML
+  // copied elsewhere, never re-subscribes.
+  static constexpr int64_t kUndoWindowSeconds = 15 * 60;
+  struct UndoGrant {
+    int64_t issued_micros = 0;
+    std::vector<std::string> topics;
+  };
+  std::string UndoTicket(std::string_view link_token, std::string_view session,
+                         int64_t issued_micros, const std::vector<std::string>& topics) const;
+  std::optional<UndoGrant> VerifyUndoTicket(std::string_view link_token, std::string_view session,
+                                            std::string_view ticket, int64_t now_micros) const;
 
  private:
   crypto::KeyRing ring_;

@@ -46,6 +46,8 @@ const PageText kAz = {
     "Xüsusi təkliflər",
     "Tədbirlər, vebinarlar və konfranslar",
     "Xidməti bildirişlər",
+    "Geri qaytarma yalnız abunəlikdən indicə çıxdığınız səhifədə, 15 dəqiqə ərzində mümkündür. "
+    "Heç nə dəyişdirilmədi; seçimlərinizi son mesajdakı keçidlə dəyişə bilərsiniz.",
 };
 
 const PageText kRu = {
@@ -91,6 +93,8 @@ const PageText kRu = {
     "Специальные предложения",
     "Мероприятия, вебинары и конференции",
     "Служебные уведомления",
+    "Отменить отписку можно только на странице, где вы только что отписались, в течение 15 "
+    "минут. Ничего не изменено; изменить подписки можно по ссылке из последнего сообщения.",
 };
 
 const PageText kEn = {
@@ -136,6 +140,9 @@ const PageText kEn = {
     "Special offers",
     "Events, webinars and conferences",
     "Service notices",
+    "An unsubscribe can be undone only on the page where you just unsubscribed, within 15 "
+    "minutes. Nothing was changed; you can change your subscriptions from the link in the "
+    "latest message.",
 };
 
 }  // namespace
@@ -171,6 +178,21 @@ const char* BuiltInTopicLabel(const PageText& t, const std::string& topic) {
   if (topic == "events") return t.topic_events;
   if (topic == "service") return t.topic_service;
   return nullptr;
+}
+
+std::string TopicLabel(Language lang, const TopicCatalog& topics, const std::string& topic) {
+  if (const char* built_in = BuiltInTopicLabel(TextFor(lang), topic)) return built_in;
+  const TopicInfo* info = topics.Find(topic);
+  if (!info) return topic;
+  auto it = info->labels.find(LanguageCode(lang));
+  return it == info->labels.end() ? topic : it->second;
+}
+
+std::string TopicDescription(Language lang, const TopicCatalog& topics, const std::string& topic) {
+  const TopicInfo* info = topics.Find(topic);
+  if (!info) return "";
+  auto it = info->descriptions.find(LanguageCode(lang));
+  return it == info->descriptions.end() ? std::string() : it->second;
 }
 
 }  // namespace herald::web

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/domain/topics.h"
 #include "services/web/recipient/language.h"
 
 namespace herald::web {
@@ -47,13 +48,20 @@ struct PageText {
   const char* topic_special_offers;
   const char* topic_events;
   const char* topic_service;
+  const char* undo_unavailable;
 };
 
 const PageText& TextFor(Language l);
 // Channel 1..3 by name in that language; "" otherwise.
 const char* ChannelLabel(const PageText& t, int channel);
-// A built-in topic's name in that language; nullptr for configured topics (their
-// description, or name, is shown instead).
+// A built-in topic's name in that language; nullptr for configured topics.
 const char* BuiltInTopicLabel(const PageText& t, const std::string& topic);
+
+// A topic's name in the page's language: a built-in topic's from the page texts, a
+// configured topic's from its config (E9: every language is there, checked at start-up);
+// the bare name only for a topic the catalog does not know.
+std::string TopicLabel(Language lang, const TopicCatalog& topics, const std::string& topic);
+// A configured topic's description in the page's language; "" for a built-in or unknown one.
+std::string TopicDescription(Language lang, const TopicCatalog& topics, const std::string& topic);
 
 }  // namespace herald::web

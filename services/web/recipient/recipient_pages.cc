@@ -1,9 +1,14 @@
 #include "services/web/recipient/recipient_pages.h"
 
+#include <openssl/rand.h>
+#include <strings.h>
+
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
+#include "common/crypto/link_token.h"
 #include "common/domain/enums.h"
 #include "common/error.h"
 #include "common/log/log.h"
@@ -84,6 +89,32 @@ PageData LinkData(Language lang, const std::string& topic_label, int channel) {
   return d;
 }
 
+// A cookie's value from the request's Cookie headers; "" when absent.
+std::string CookieValue(const HttpRequest& req, std::string_view name) {
+  for (const auto& [header, value] : req.headers) {
+    if (strcasecmp(header.c_str(), "Cookie") != 0) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      size_t semi = rest.find(';');
+      std::string_view pair = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+        return std::string(pair.substr(eq + 1));
+      }
+    }
+  }
+  return "";
+}
+
+// A new undo session id: 128 random bits, base64url.
+std::string NewUndoSession() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no random bytes");
+  return crypto::Base64UrlEncode(std::string(reinterpret_cast<char*>(bytes), sizeof bytes));
+}
+
 subscriptions::LinkVisitor VisitorOf(const HttpRequest& req) {
   return {ParseIp(req.client_ip) ? req.client_ip : std::string(), req.Header("User-Agent")};
 }
@@ -91,10 +122,12 @@ subscriptions::LinkVisitor VisitorOf(const HttpRequest& req) {
 }  // namespace
 
 RecipientPages::RecipientPages(subscriptions::RecipientLinks& links, const CsrfGuard& csrf,
-                               const TopicCatalog& topics, RecipientPagesOptions options)
+                               const TopicCatalog& topics, const Clock& clock,
+                               RecipientPagesOptions options)
     : links_(links),
       csrf_(csrf),
       topics_(topics),
+      clock_(clock),
       options_(std::move(options)),
       public_origin_(OriginOf(options_.public_base_url)) {}
 
@@ -127,12 +160,8 @@ Language RecipientPages::LanguageFor(const HttpRequest& req, const Link* link) {
 }
 
 std::string RecipientPages::TopicLabel(Language lang, const std::string& topic) const {
-  const PageText& t = TextFor(lang);
-  if (topic.empty()) return t.all_marketing;
-  if (const char* built_in = BuiltInTopicLabel(t, topic)) return built_in;
-  const TopicInfo* info = topics_.Find(topic);
-  if (info && !info->description.empty()) return info->description;
-  return topic;
+  if (topic.empty()) return TextFor(lang).all_marketing;
+  return web::TopicLabel(lang, topics_, topic);
 }
 
 HttpResponse RecipientPages::Refused(Language lang, const std::string& title,
@@ -181,16 +210,63 @@ HttpResponse RecipientPages::GetUnsubscribe(const HttpRequest& req) {
   return RenderPage(lang, 200, TextFor(lang).confirm_title, "unsubscribe", d);
 }
 
-HttpResponse RecipientPages::Unsubscribed(Language lang, const Link& link) const {
+HttpResponse RecipientPages::Unsubscribed(Language lang, const Link& link,
+                                          const std::vector<std::string>& turned_off) const {
   PageData d = LinkData(lang, TopicLabel(lang, link.topic), link.claims.channel);
   if (link.for_subject()) d.set("subject", true);
   if (link.manages_preferences()) {
-    d.set("can_undo", true);
-    d.set("csrf", csrf_.Token(link.token));
+    d.set("manages_preferences", true);
     d.set("token", link.token);
   }
   if (link.expired) d.set("expired", true);
-  return RenderPage(lang, 200, TextFor(lang).unsubscribed_title, "unsubscribed", d);
+  // E8: only this page, which has just unsubscribed, may undo, and only the topics it turned
+  // off (a repeat that changed nothing, or a topic refused earlier, would otherwise
+  // re-subscribe someone who said no); the ticket is bound to a session cookie of this
+  // browser and lasts 15 minutes.
+  std::string session;
+  if (!turned_off.empty() && link.for_subject()) {
+    session = NewUndoSession();
+    d.set("can_undo", true);
+    d.set("undo", csrf_.UndoTicket(link.token, session, ToUnixMicros(clock_.Now()), turned_off));
+  }
+  HttpResponse r = RenderPage(lang, 200, TextFor(lang).unsubscribed_title, "unsubscribed", d);
+  if (!session.empty()) {
+    r.headers["Set-Cookie"] = std::string(kUndoCookie) + "=" + session + "; Path=/u/; Max-Age=" +
+                              std::to_string(CsrfGuard::kUndoWindowSeconds) +
+                              "; HttpOnly; SameSite=Strict" +
+                              (options_.public_base_url.starts_with("https://") ? "; Secure" : "");
+  }
+  return r;
+}
+
+HttpResponse RecipientPages::Undo(const HttpRequest& req, Language lang, const Link& link) {
+  const PageText& t = TextFor(lang);
+  // Our own form: same origin, and the ticket of the page that unsubscribed, in the browser
+  // that holds its session, within the window. Anything else changes nothing.
+  if (!SameOriginPost(req, public_origin_)) {
+    return Refused(lang, t.forbidden_title, t.forbidden_text, 403);
+  }
+  auto grant = csrf_.VerifyUndoTicket(link.token, CookieValue(req, kUndoCookie),
+                                      req.FormValue("undo"), ToUnixMicros(clock_.Now()));
+  if (!grant) return Refused(lang, t.forbidden_title, t.undo_unavailable, 403);
+  switch (links_.Undo(link, VisitorOf(req), grant->topics, FromUnixMicros(grant->issued_micros))) {
+    case UndoOutcome::kNotAllowed:
+    case UndoOutcome::kChangedSince:
+      return Refused(lang, t.forbidden_title, t.undo_unavailable, 403);
+    case UndoOutcome::kNoConsent:
+      return Refused(lang, t.unavailable_title, t.no_consent_undo, 409);
+    case UndoOutcome::kUndone:
+      break;
+  }
+  PageData d = LinkData(lang, TopicLabel(lang, link.topic), link.claims.channel);
+  if (link.manages_preferences()) {
+    d.set("manages_preferences", true);
+    d.set("token", link.token);
+  }
+  HttpResponse r = RenderPage(lang, 200, t.preferences_title, "undone", d);
+  // One undo per unsubscribe: the session ends here.
+  r.headers["Set-Cookie"] = std::string(kUndoCookie) + "=; Path=/u/; Max-Age=0; HttpOnly";
+  return r;
 }
 
 HttpResponse RecipientPages::PostUnsubscribe(const HttpRequest& req) {
@@ -199,31 +275,15 @@ HttpResponse RecipientPages::PostUnsubscribe(const HttpRequest& req) {
   Language lang = LanguageFor(req, &*link);
   const PageText& t = TextFor(lang);
   try {
-    if (req.FormValue("action") == "undo") {
-      // The undo is a preference change like any other: our own form, so CSRF-checked.
-      if (!SameOriginPost(req, public_origin_) ||
-          !csrf_.Verify(link->token, req.FormValue("csrf"))) {
-        return Refused(lang, t.forbidden_title, t.forbidden_text, 403);
-      }
-      switch (links_.Undo(*link, VisitorOf(req))) {
-        case UndoOutcome::kNotAllowed:
-          return Refused(lang, t.forbidden_title, t.forbidden_text, 403);
-        case UndoOutcome::kNoConsent:
-          return Refused(lang, t.unavailable_title, t.no_consent_undo, 409);
-        case UndoOutcome::kUndone:
-          break;
-      }
-      PageData d = LinkData(lang, TopicLabel(lang, link->topic), link->claims.channel);
-      d.set("token", link->token);
-      return RenderPage(lang, 200, t.preferences_title, "undone", d);
-    }
+    if (req.FormValue("action") == "undo") return Undo(req, lang, *link);
     // RFC 8058 one-click: no cookie, no CSRF token, no Origin check (mail providers post it
     // from their own servers). The body must say List-Unsubscribe=One-Click.
     if (req.FormValue("List-Unsubscribe") != "One-Click") {
       return Refused(lang, t.bad_request_title, t.bad_request_text, 400);
     }
-    links_.Unsubscribe(*link, VisitorOf(req));
-    return Unsubscribed(lang, *link);
+    const std::vector<std::string> on = links_.SubscribedTopics(*link);
+    const bool changed = links_.Unsubscribe(*link, VisitorOf(req));
+    return Unsubscribed(lang, *link, changed ? on : std::vector<std::string>());
   } catch (const herald::Error& e) {
     return ErrorPage(lang, e);
   }
@@ -268,6 +328,8 @@ HttpResponse RecipientPages::PreferencesPage(
     }
     PageData entry;
     entry.set("label", TopicLabel(lang, topic));
+    std::string description = TopicDescription(lang, topics_, topic);
+    if (!description.empty()) entry.set("description", description);
     entry.set("choices", choices);
     topics.push_back(entry);
   }

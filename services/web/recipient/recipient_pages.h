@@ -2,7 +2,9 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "common/clock.h"
 #include "common/domain/topics.h"
 #include "common/error.h"
 #include "services/subscriptions/recipient_links.h"
@@ -20,7 +22,9 @@ struct RecipientPagesOptions {
 // The pages a recipient reaches from a message (docs/recipient-pages.md):
 //   GET  /u/{token}  confirmation page; changes nothing (E1)
 //   POST /u/{token}  List-Unsubscribe=One-Click: unsubscribes, 200, idempotent (E2);
-//                    action=undo (+ csrf): subscribes that topic on that channel again
+//                    action=undo (+ the undo ticket and session cookie of the page that
+//                    has just unsubscribed, within 15 minutes: E8): subscribes that topic
+//                    on that channel again
 //   GET  /p/{token}  preference center (reduced page for old or address-only tokens)
 //   POST /p/{token}  save toggles / unsubscribe from everything (csrf + same origin)
 //   GET  /static/recipient.css
@@ -30,7 +34,10 @@ struct RecipientPagesOptions {
 class RecipientPages {
  public:
   RecipientPages(subscriptions::RecipientLinks& links, const CsrfGuard& csrf,
-                 const TopicCatalog& topics, RecipientPagesOptions options);
+                 const TopicCatalog& topics, const Clock& clock, RecipientPagesOptions options);
+
+  // The cookie holding the undo session of the page that has just unsubscribed.
+  static constexpr char kUndoCookie[] = "herald_undo";
 
   void AddRoutes(HttpServer& server);
 
@@ -54,11 +61,15 @@ class RecipientPages {
   HttpResponse PreferencesPage(Language lang, const Link& link,
                                const google::protobuf::RepeatedPtrField<v1::Preference>& prefs,
                                const std::string& status_text) const;
-  HttpResponse Unsubscribed(Language lang, const Link& link) const;
+  // `turned_off`: the topics this request unsubscribed, which its page offers to undo (E8).
+  HttpResponse Unsubscribed(Language lang, const Link& link,
+                            const std::vector<std::string>& turned_off) const;
+  HttpResponse Undo(const HttpRequest& req, Language lang, const Link& link);
 
   subscriptions::RecipientLinks& links_;
   const CsrfGuard& csrf_;
   const TopicCatalog& topics_;
+  const Clock& clock_;
   RecipientPagesOptions options_;
   std::string public_origin_;
 };

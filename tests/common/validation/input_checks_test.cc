@@ -166,7 +166,7 @@ TEST(RequireChannelTest, UnknownNumbersAreRejected) {
 // --- RequireTopic. ---
 
 TEST(RequireTopicTest, FindsBuiltInAndConfiguredTopics) {
-  TopicCatalog topics({{"webinars", true, "Online events"}});
+  TopicCatalog topics({{"webinars", true, {{"en", "Webinars"}}, {{"en", "Online events"}}}});
   EXPECT_EQ(RequireTopic(topics, "topic", "product_news").name, "product_news");
   EXPECT_FALSE(RequireTopic(topics, "topic", "service").marketing);
   EXPECT_EQ(RequireTopic(topics, "topic", "webinars").name, "webinars");

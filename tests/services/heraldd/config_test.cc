@@ -355,26 +355,61 @@ TEST(LoadConfigTest, RegionsAreUpperCasedAndValidated) {
   EXPECT_THAT(YamlError("home_jurisdictions: [RU, Russia]\n"), HasSubstr("home_jurisdictions"));
 }
 
-TEST(LoadConfigTest, TopicsAreParsed) {
+TEST(LoadConfigTest, E9_TopicsAreParsedWithTextsInEveryLanguage) {
   HeraldConfig c = LoadYaml(R"(
 topics:
   - name: webinars
-    description: Online events
+    label: {az: Vebinarlar, ru: Вебинары, en: Webinars}
+    description: {az: Onlayn tədbirlər, ru: Онлайн-мероприятия, en: Online events}
   - name: billing_notices
     marketing: false
+    label: {az: Hesablar, ru: Счета, en: Bills}
+    description: {az: Hesablar barədə, ru: О счетах, en: About bills}
 )");
   ASSERT_EQ(c.core.topics.size(), 2u);
   EXPECT_EQ(c.core.topics[0].name, "webinars");
   EXPECT_TRUE(c.core.topics[0].marketing);
-  EXPECT_EQ(c.core.topics[0].description, "Online events");
+  EXPECT_EQ(c.core.topics[0].label.at("ru"), "Вебинары");
+  EXPECT_EQ(c.core.topics[0].label.at("az"), "Vebinarlar");
+  EXPECT_EQ(c.core.topics[0].description.at("en"), "Online events");
   EXPECT_EQ(c.core.topics[1].name, "billing_notices");
   EXPECT_FALSE(c.core.topics[1].marketing);
+  TopicCatalog catalog(c.core.topics);
+  ASSERT_NE(catalog.Find("webinars"), nullptr);
+  EXPECT_EQ(catalog.Find("webinars")->description, "Online events") << "ListTopics' English";
+  EXPECT_EQ(catalog.Find("webinars")->labels.at("ru"), "Вебинары");
+}
+
+// E9: a topic without a text in one of the pages' languages stops start-up, naming the topic
+// and the language.
+TEST(LoadConfigTest, E9_TopicMissingATranslationNamesTopicAndLanguage) {
+  const std::string both = "    description: {az: a, ru: b, en: c}\n";
+  std::string error = YamlError("topics:\n  - name: webinars\n    label: {az: a, en: c}\n" + both);
+  EXPECT_THAT(error, HasSubstr("topics[0].label.ru"));
+  EXPECT_THAT(error, HasSubstr("'webinars'"));
+  EXPECT_THAT(error, HasSubstr("language 'ru'"));
+  error = YamlError(
+      "topics:\n  - name: webinars\n    label: {az: a, ru: b, en: c}\n"
+      "    description: {ru: b, en: c}\n");
+  EXPECT_THAT(error, HasSubstr("topics[0].description.az"));
+  EXPECT_THAT(error, HasSubstr("'webinars'"));
+  EXPECT_THAT(YamlError("topics:\n  - name: webinars\n" + both), HasSubstr("topics[0].label.az"))
+      << "no label at all";
+  EXPECT_THAT(YamlError("topics:\n  - name: webinars\n    label: Webinars\n" + both),
+              HasSubstr("topics[0].label: expected a map of texts by language"))
+      << "a single-language string is refused";
+  EXPECT_THAT(
+      YamlError("topics:\n  - name: webinars\n    label: {az: a, ru: b, en: c, de: d}\n" + both),
+      HasSubstr("topics[0].label.de: unknown language"));
+  EXPECT_THAT(YamlError("topics:\n  - name: webinars\n    label: {az: a, ru: '', en: c}\n" + both),
+              HasSubstr("topics[0].label.ru: expected a non-empty text"));
 }
 
 TEST(LoadConfigTest, TopicErrorsNameTheKey) {
-  EXPECT_THAT(YamlError("topics:\n  - description: x\n"), HasSubstr("topics[0].name"));
-  EXPECT_THAT(YamlError("topics:\n  - name: ok\n  - name: Bad-Name\n"),
-              HasSubstr("topics[1].name"));
+  EXPECT_THAT(YamlError("topics:\n  - description: x\n"), HasSubstr("topics[0]"));
+  EXPECT_THAT(YamlError("topics:\n  - label: {az: a, ru: b, en: c}\n"),
+              HasSubstr("topics[0].name"));
+  EXPECT_THAT(YamlError("topics:\n  - name: Bad-Name\n"), HasSubstr("topics[0].name"));
   EXPECT_THAT(YamlError("topics:\n  - name: ok\n    colour: red\n"), HasSubstr("topics[0].colour"));
   EXPECT_THAT(YamlError("topics: webinars\n"), HasSubstr("topics"));
 }

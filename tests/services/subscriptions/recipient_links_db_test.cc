@@ -3,6 +3,7 @@
 // save and unsubscribe-all, and the proof every change records.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -102,14 +103,55 @@ TEST_F(RecipientLinksTest, OldTokensStillUnsubscribeButManageNothing) {
   EXPECT_FALSE(link.manages_preferences());
   EXPECT_TRUE(links_->Unsubscribe(link, visitor_));
   EXPECT_EQ(Check(id, "", v1::EMAIL, "product_news").reason(), v1::UNSUBSCRIBED_TOPIC);
-  EXPECT_EQ(links_->Undo(link, visitor_), UndoOutcome::kNotAllowed);
-  EXPECT_EQ(Check(id, "", v1::EMAIL, "product_news").reason(), v1::UNSUBSCRIBED_TOPIC);
   Error e = CatchError([&] { links_->Preferences(link); });
   EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
   e = CatchError(
       [&] { links_->ChangePreferences(link, PreferenceAction::kUnsubscribeAll, {}, visitor_); });
   EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
   EXPECT_TRUE(Check(id, "", v1::EMAIL, "events").allowed());
+  // E8: what the old link's own page has just done may be undone; whether this is that page,
+  // in its session and window, is the pages' check (RecipientPages), not the link's.
+  EXPECT_EQ(links_->Undo(link, visitor_, {"product_news"}, clock_.Now()), UndoOutcome::kUndone);
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "product_news").allowed());
+}
+
+// E8: an all-marketing unsubscribe's undo brings back only the topics it turned off, never one
+// refused before; and a refusal recorded after the unsubscribe stands.
+TEST_F(RecipientLinksTest, E8_UndoRestoresOnlyWhatTheUnsubscribeTurnedOff) {
+  std::string id = NewSubject("undo@example.org");
+  ConsentAll(id);
+  EXPECT_TRUE(links_->Unsubscribe(OpenOrFail(SubjectToken(id, "special_offers")), visitor_));
+  clock_.Advance(std::chrono::seconds(5));
+  OpenedLink all = OpenOrFail(SubjectToken(id, ""));
+  std::vector<std::string> on = links_->SubscribedTopics(all);
+  EXPECT_EQ(std::count(on.begin(), on.end(), "special_offers"), 0) << "refused before";
+  EXPECT_EQ(std::count(on.begin(), on.end(), "product_news"), 1);
+  EXPECT_TRUE(links_->Unsubscribe(all, visitor_));
+  const Timestamp unsubscribed = clock_.Now();
+  clock_.Advance(std::chrono::seconds(5));
+  EXPECT_EQ(links_->Undo(all, visitor_, on, unsubscribed), UndoOutcome::kUndone);
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "product_news").allowed());
+  EXPECT_FALSE(Check(id, "", v1::EMAIL, "special_offers").allowed())
+      << "the earlier refusal stands";
+  EXPECT_FALSE(Subscribed(id, v1::EMAIL, "special_offers"));
+
+  // Unsubscribed again, then a refusal elsewhere: the first page's undo is refused.
+  on = links_->SubscribedTopics(all);
+  EXPECT_TRUE(links_->Unsubscribe(all, visitor_));
+  const Timestamp again = clock_.Now();
+  clock_.Advance(std::chrono::seconds(5));
+  OpenedLink events = OpenOrFail(SubjectToken(id, "events"));
+  EXPECT_EQ(links_->Undo(events, visitor_, {"events"}, again), UndoOutcome::kUndone);
+  EXPECT_EQ(links_->Undo(all, visitor_, on, again), UndoOutcome::kChangedSince)
+      << "the undo above is a change recorded after the unsubscribe";
+  EXPECT_FALSE(Check(id, "", v1::EMAIL, "product_news").allowed());
+}
+
+// An address-only link has no subject a preference could be set on: no undo.
+TEST_F(RecipientLinksTest, E8_AddressOnlyLinkHasNoUndo) {
+  OpenedLink link = OpenOrFail(AddressToken("nobody@example.org", ""));
+  EXPECT_FALSE(link.for_subject());
+  EXPECT_EQ(links_->Undo(link, visitor_, {"product_news"}, clock_.Now()), UndoOutcome::kNotAllowed);
 }
 
 TEST_F(RecipientLinksTest, OneClickUnsubscribesTheTopicOnTheChannelOnce) {
@@ -150,7 +192,7 @@ TEST_F(RecipientLinksTest, AddressLinkSuppressesTheBareAddress) {
   ConsentAll(id);
   v1::Decision d = Check(id, "bare@example.org", v1::EMAIL);
   EXPECT_FALSE(d.allowed());
-  EXPECT_EQ(links_->Undo(link, visitor_), UndoOutcome::kNotAllowed);
+  EXPECT_EQ(links_->Undo(link, visitor_, {"product_news"}, clock_.Now()), UndoOutcome::kNotAllowed);
 }
 
 TEST_F(RecipientLinksTest, UndoSubscribesAgainOnlyWhereThereIsConsent) {
@@ -158,19 +200,20 @@ TEST_F(RecipientLinksTest, UndoSubscribesAgainOnlyWhereThereIsConsent) {
   ConsentAll(id, {v1::EMAIL});
   OpenedLink email = OpenOrFail(SubjectToken(id, "webinars"));
   ASSERT_TRUE(links_->Unsubscribe(email, visitor_));
-  EXPECT_EQ(links_->Undo(email, visitor_), UndoOutcome::kUndone);
+  EXPECT_EQ(links_->Undo(email, visitor_, {"webinars"}, clock_.Now()), UndoOutcome::kUndone);
   EXPECT_TRUE(Check(id, "", v1::EMAIL, "webinars").allowed());
 
-  // An all-marketing link's undo subscribes every marketing topic on its channel again.
+  // An all-marketing link's undo subscribes the topics its unsubscribe turned off again.
   OpenedLink all = OpenOrFail(SubjectToken(id, ""));
-  OptOutSubject(id, v1::TOPIC, v1::EMAIL, "events");
-  OptOutSubject(id, v1::TOPIC, v1::EMAIL, "product_news");
-  EXPECT_EQ(links_->Undo(all, visitor_), UndoOutcome::kUndone);
+  std::vector<std::string> on = links_->SubscribedTopics(all);
+  ASSERT_TRUE(links_->Unsubscribe(all, visitor_));
+  EXPECT_FALSE(Subscribed(id, v1::EMAIL, "events"));
+  EXPECT_EQ(links_->Undo(all, visitor_, on, clock_.Now()), UndoOutcome::kUndone);
   EXPECT_TRUE(Subscribed(id, v1::EMAIL, "events"));
   EXPECT_TRUE(Subscribed(id, v1::EMAIL, "product_news"));
 
   OpenedLink sms = OpenOrFail(SubjectToken(id, "webinars", v1::SMS));
-  EXPECT_EQ(links_->Undo(sms, visitor_), UndoOutcome::kNoConsent);
+  EXPECT_EQ(links_->Undo(sms, visitor_, {"webinars"}, clock_.Now()), UndoOutcome::kNoConsent);
 }
 
 TEST_F(RecipientLinksTest, SaveChangesOnlyConsentedTogglesAndRecordsTheLinkProof) {

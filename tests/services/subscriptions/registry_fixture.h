@@ -122,7 +122,8 @@ class RegistryTest : public ::testing::Test {
 
   std::unique_ptr<herald::testing::TestDatabase> db_;
   ManualClock clock_{ParseTimestamp("2026-11-27T10:00:00Z")};
-  TopicCatalog topics_{{{"webinars", true, "Webinars"}, {"billing", false, "Invoices"}}};
+  TopicCatalog topics_{{{"webinars", true, {{"en", "Webinars"}}, {{"en", "Online events"}}},
+                        {"billing", false, {{"en", "Invoices"}}, {{"en", "Invoices sent"}}}}};
   std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<crypto::SuppressionHasher> hasher_;
   std::unique_ptr<EligibilityGate> gate_;

@@ -119,7 +119,10 @@ class HostileTopicTest : public ::testing::Test {
   }
 
   ManualClock clock_{ParseTimestamp("2026-11-27T10:00:00Z")};
-  TopicCatalog topics_{{{"hostile", true, kHostile}}};
+  TopicCatalog topics_{{{"hostile",
+                         true,
+                         {{"az", kHostile}, {"ru", kHostile}, {"en", kHostile}},
+                         {{"az", kHostile}, {"ru", kHostile}, {"en", kHostile}}}}};
   crypto::LinkSigner signer_{crypto::KeyRing::Parse(kKeys)};
   crypto::SuppressionHasher hasher_{crypto::KeyRing::Parse(kKeys)};
   // Never connected: nothing these pages do for an address-only link reads the database.
@@ -128,7 +131,8 @@ class HostileTopicTest : public ::testing::Test {
   subscriptions::SubscriptionRegistry registry_{pool_, clock_, topics_, hasher_, gate_};
   subscriptions::RecipientLinks links_{signer_, registry_, topics_, clock_, std::chrono::hours(24)};
   CsrfGuard csrf_{crypto::KeyRing::Parse(kKeys)};
-  RecipientPages pages_{links_, csrf_, topics_, {"https://operator.example/?a=1&b=\"2\"", ""}};
+  RecipientPages pages_{
+      links_, csrf_, topics_, clock_, {"https://operator.example/?a=1&b=\"2\"", ""}};
 };
 
 TEST_F(HostileTopicTest, ConfirmationPageShowsTheLabelEscaped) {

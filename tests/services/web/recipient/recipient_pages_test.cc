@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "common/crypto/key_ring.h"
 #include "services/web/recipient/csrf.h"
@@ -96,6 +97,45 @@ HttpRequest Post(std::initializer_list<std::pair<std::string, std::string>> head
   r.method = "POST";
   for (const auto& [k, v] : headers) r.headers.emplace(k, v);
   return r;
+}
+
+// E8: the undo ticket verifies only with its link token, its session and within 15 minutes,
+// and carries exactly the topics its unsubscribe turned off.
+TEST(CsrfTest, E8_UndoTicketIsBoundToTokenSessionTopicsAndWindow) {
+  CsrfGuard guard(crypto::KeyRing::Parse("k1:" + kHex1));
+  const int64_t issued = 1'800'000'000'000'000;
+  const int64_t window = 15 * 60 * 1'000'000LL;
+  const std::vector<std::string> topics = {"product_news", "events"};
+  std::string ticket = guard.UndoTicket("token-a", "session-1", issued, topics);
+  auto grant = guard.VerifyUndoTicket("token-a", "session-1", ticket, issued);
+  ASSERT_TRUE(grant);
+  EXPECT_EQ(grant->issued_micros, issued);
+  EXPECT_EQ(grant->topics, topics);
+  EXPECT_TRUE(guard.VerifyUndoTicket("token-a", "session-1", ticket, issued + window));
+  EXPECT_FALSE(guard.VerifyUndoTicket("token-a", "session-1", ticket, issued + window + 1))
+      << "past the window";
+  EXPECT_FALSE(guard.VerifyUndoTicket("token-a", "session-1", ticket, issued - 1))
+      << "from the future";
+  EXPECT_FALSE(guard.VerifyUndoTicket("token-b", "session-1", ticket, issued)) << "other link";
+  EXPECT_FALSE(guard.VerifyUndoTicket("token-a", "session-2", ticket, issued)) << "other browser";
+  EXPECT_FALSE(guard.VerifyUndoTicket("token-a", "", ticket, issued)) << "no session cookie";
+  // The time and the topics are under the MAC: neither can be moved or widened.
+  const std::string mac = ticket.substr(ticket.rfind('.'));
+  std::string moved = std::to_string(issued + 600'000'000) + ".product_news,events" + mac;
+  EXPECT_FALSE(guard.VerifyUndoTicket("token-a", "session-1", moved, issued + window));
+  std::string widened = std::to_string(issued) + ".product_news,events,special_offers" + mac;
+  EXPECT_FALSE(guard.VerifyUndoTicket("token-a", "session-1", widened, issued));
+  std::string tampered = ticket;
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+  for (const std::string& bad :
+       {std::string(), std::string("."), std::string("x.y"), std::string("1..x"),
+        ticket.substr(0, ticket.size() - 2), ticket + "A", tampered, guard.Token("token-a")}) {
+    EXPECT_FALSE(guard.VerifyUndoTicket("token-a", "session-1", bad, issued)) << bad;
+  }
+  // Not a CSRF field either: each MAC has its own context label.
+  EXPECT_FALSE(guard.Verify("token-a", ticket.substr(ticket.rfind('.') + 1)));
+  CsrfGuard other(crypto::KeyRing::Parse("k9:" + kHex2));
+  EXPECT_FALSE(other.VerifyUndoTicket("token-a", "session-1", ticket, issued));
 }
 
 TEST(CsrfTest, SameOriginPost) {
