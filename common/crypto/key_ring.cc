@@ -94,4 +94,10 @@ std::vector<SuppressionHash> SuppressionHasher::All(std::string_view kind,
   return out;
 }
 
+std::vector<std::string> SuppressionHasher::key_ids() const {
+  std::vector<std::string> ids;
+  for (const Key& key : *ring_.Snapshot()) ids.push_back(key.id);
+  return ids;
+}
+
 }  // namespace herald::crypto

@@ -60,6 +60,11 @@ class SuppressionHasher {
   // Under every live key: what lookups compare against.
   std::vector<SuppressionHash> All(std::string_view kind, std::string_view match_key) const;
   std::string newest_key_id() const { return ring_.newest().id; }
+  // The ring's key ids, newest first.
+  std::vector<std::string> key_ids() const;
+  // A hasher over the ring's keys as they are now, which a later Replace does not change: for
+  // work that must hash every value under one ring (a re-hash batch).
+  SuppressionHasher Frozen() const { return SuppressionHasher(KeyRing(*ring_.Snapshot())); }
 
  private:
   KeyRing ring_;

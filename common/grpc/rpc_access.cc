@@ -60,6 +60,9 @@ std::vector<RpcRule> BuildTable() {
       // Served for a blocked subject: most outcomes protect it, and a call that happened is
       // recorded as it happened.
       {subs, "RecordCallOutcome", {kCrm}, false, {}, B::kAllowed},
+      // Re-keying suppressions is an operator's maintenance (heraldctl suppressions); the
+      // answer holds key ids and counts only.
+      {subs, "RehashSuppressions", {kAdmin}, false, {}, B::kNoSubjectData},
       // DispatchService: both crm and the campaign scheduler send; only crm reads the
       // rendered content and the addresses of messages.
       {disp, "Send", dispatch_scopes, false, {}, B::kDenied},

@@ -26,6 +26,14 @@ HERALD_DELEGATE(RecordCallOutcome)
 
 #undef HERALD_DELEGATE
 
+grpc::Status SubscriptionGrpcService::RehashSuppressions(grpc::ServerContext* ctx,
+                                                         const v1::RehashSuppressionsRequest* req,
+                                                         v1::RehashSuppressionsResponse* resp) {
+  return runner_.Run(ctx, "RehashSuppressions", req, resp, [&](const Caller&) {
+    *resp = subscriptions::RehashSuppressions(pool_, hasher_, *req);
+  });
+}
+
 grpc::ServerUnaryReactor* SubscriptionGrpcService::CheckEligibility(
     grpc::CallbackServerContext* ctx, const v1::CheckEligibilityRequest* req,
     v1::CheckEligibilityResponse* resp) {

@@ -3,6 +3,7 @@
 #include "common/grpc/rpc_runner.h"
 #include "herald/v1/subscriptions.grpc.pb.h"
 #include "services/subscriptions/registry.h"
+#include "services/subscriptions/suppressions.h"
 
 namespace herald::subscriptions {
 
@@ -16,8 +17,10 @@ class SubscriptionGrpcService final
     : public v1::SubscriptionService::WithCallbackMethod_CheckEligibility<
           v1::SubscriptionService::Service> {
  public:
-  SubscriptionGrpcService(SubscriptionRegistry& registry, RpcRunner& runner)
-      : registry_(registry), runner_(runner) {}
+  // `pool` and `hasher` serve RehashSuppressions (suppressions.h).
+  SubscriptionGrpcService(SubscriptionRegistry& registry, RpcRunner& runner, db::Pool& pool,
+                          const crypto::SuppressionHasher& hasher)
+      : registry_(registry), runner_(runner), pool_(pool), hasher_(hasher) {}
 
   grpc::Status UpsertSubject(grpc::ServerContext* ctx, const v1::UpsertSubjectRequest* req,
                              v1::UpsertSubjectResponse* resp) override;
@@ -47,10 +50,15 @@ class SubscriptionGrpcService final
                              v1::MergeSubjectsResponse* resp) override;
   grpc::Status RecordCallOutcome(grpc::ServerContext* ctx, const v1::RecordCallOutcomeRequest* req,
                                  v1::RecordCallOutcomeResponse* resp) override;
+  grpc::Status RehashSuppressions(grpc::ServerContext* ctx,
+                                  const v1::RehashSuppressionsRequest* req,
+                                  v1::RehashSuppressionsResponse* resp) override;
 
  private:
   SubscriptionRegistry& registry_;
   RpcRunner& runner_;
+  db::Pool& pool_;
+  const crypto::SuppressionHasher& hasher_;
 };
 
 }  // namespace herald::subscriptions

@@ -308,6 +308,25 @@ TEST(SuppressionHasherTest, RetiredKeyNoLongerMatches) {
 
 // TLS-5: a rotation read from a mounted file reaches every signer and verifier made from
 // the ring, while a snapshot taken before it stays whole.
+// The re-hash pairs each address's hash under an older key with its hash under the newest
+// one (SEC-16): both must come from one ring even if the ring file is reloaded meanwhile.
+TEST(SuppressionHasherTest, AFrozenHasherKeepsItsKeysThroughAReplace) {
+  KeyRing ring = KeyRing::Parse("new:" + kSecretNew + ",old:" + kSecretOld);
+  SuppressionHasher live(ring);
+  SuppressionHasher frozen = live.Frozen();
+  EXPECT_EQ(frozen.key_ids(), (std::vector<std::string>{"new", "old"}));
+  auto before = frozen.All("email", "a@example.com");
+
+  ring.Replace(KeyRing::Parse("newer:" + std::string(64, 'c')));
+  EXPECT_EQ(live.key_ids(), std::vector<std::string>{"newer"});
+  EXPECT_EQ(frozen.key_ids(), (std::vector<std::string>{"new", "old"}));
+  auto after = frozen.All("email", "a@example.com");
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].hash, before[0].hash);
+  EXPECT_EQ(after[1].hash, before[1].hash);
+  EXPECT_EQ(frozen.Current("email", "a@example.com").key_id, "new");
+}
+
 TEST(KeyRingReplaceTest, ReachesEveryCopyAndLeavesSnapshotsWhole) {
   KeyRing ring = KeyRing::Parse("old:" + kSecretOld);
   LinkSigner signer(ring);
