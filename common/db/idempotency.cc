@@ -1,5 +1,10 @@
 #include "common/db/idempotency.h"
 
+#include <openssl/rand.h>
+
+#include <mutex>
+#include <stdexcept>
+
 #include "common/crypto/hash.h"
 #include "common/db/statement.h"
 #include "common/error.h"
@@ -17,7 +22,51 @@ constexpr Statement kComplete{"idempotency.complete", R"sql(
   SELECT herald_idempotency_complete($1, $2, $3, $4::jsonb)
 )sql"};
 
+// Keeps these hashes apart from every other use of the same keys (suppression hashes).
+constexpr std::string_view kHashContext{"herald idempotency request\0", 27};
+
+struct HashKeys {
+  std::mutex mu;
+  std::optional<crypto::KeyRing> ring;
+};
+
+HashKeys& InstalledKeys() {
+  static HashKeys keys;
+  return keys;
+}
+
+crypto::KeyRing ProcessKey() {
+  unsigned char secret[32];
+  if (RAND_bytes(secret, sizeof secret) != 1) {
+    throw std::runtime_error("no random bytes for the idempotency hash key");
+  }
+  return crypto::KeyRing(
+      {{"process", std::string(reinterpret_cast<char*>(secret), sizeof secret)}});
+}
+
+crypto::KeyRing CurrentRing() {
+  HashKeys& keys = InstalledKeys();
+  std::lock_guard lock(keys.mu);
+  if (!keys.ring) keys.ring = ProcessKey();
+  return *keys.ring;
+}
+
+// The request's keyed hash under every live key, newest first, concatenated.
+std::string CandidateHashes(const google::protobuf::Message& request) {
+  std::string data(kHashContext);
+  data += request.SerializeAsString();
+  std::string out;
+  for (const auto& key : *CurrentRing().Snapshot()) out += crypto::HmacSha256(key.secret, data);
+  return out;
+}
+
 }  // namespace
+
+void IdempotencyKey::UseRequestHashKeys(const crypto::KeyRing& ring) {
+  HashKeys& keys = InstalledKeys();
+  std::lock_guard lock(keys.mu);
+  keys.ring = ring;
+}
 
 const char* const IdempotencyKey::kKeyReused =
     "idempotency_key: already used with a different request";
@@ -32,7 +81,7 @@ IdempotencyKey::IdempotencyKey(const Caller& caller, const char* method, const s
     }
   }
   if (!key_.empty()) {
-    request_hash_hex_ = crypto::ToHex(crypto::Sha256(request.SerializeAsString()));
+    request_hash_hex_ = crypto::ToHex(CandidateHashes(request));
   }
 }
 

@@ -48,6 +48,7 @@ void PrintRequest(const v1::PrivacyRequest& r) {
                              {"source", v1::Source_Name(r.source())},
                              {"received", FormatTime(r.has_received_time(), r.received_time())},
                              {"due", FormatTime(r.has_due_time(), r.due_time())},
+                             {"legal basis", r.legal_basis().empty() ? "-" : r.legal_basis()},
                              {"status", v1::PrivacyRequestStatus_Name(r.status()) +
                                             (r.overdue() ? " OVERDUE" : "")},
                              {"handled by", r.handled_by().empty() ? "-" : r.handled_by()},
@@ -57,14 +58,15 @@ void PrintRequest(const v1::PrivacyRequest& r) {
                              {"details", r.details_json()}});
 }
 
-// DUE  OVERDUE  KIND  STATUS  ID  SUBJECT  CONFIRMATION
+// DUE  OVERDUE  KIND  STATUS  ID  SUBJECT  CONFIRMATION  LEGAL BASIS
 void PrintRequestTable(const google::protobuf::RepeatedPtrField<v1::PrivacyRequest>& list) {
   Table t;
-  t.AddRow({"DUE", "", "KIND", "STATUS", "ID", "SUBJECT", "CONFIRMATION"});
+  t.AddRow({"DUE", "", "KIND", "STATUS", "ID", "SUBJECT", "CONFIRMATION", "LEGAL BASIS"});
   for (const auto& r : list) {
     t.AddRow({FormatTime(r.has_due_time(), r.due_time()), r.overdue() ? "OVERDUE" : "",
               KindName(r.kind()), v1::PrivacyRequestStatus_Name(r.status()), r.id(),
-              r.subject_id().empty() ? "-" : r.subject_id(), ConfirmationName(r.confirmation())});
+              r.subject_id().empty() ? "-" : r.subject_id(), ConfirmationName(r.confirmation()),
+              r.legal_basis().empty() ? "-" : r.legal_basis()});
   }
   t.Print(std::cout);
 }
@@ -78,9 +80,10 @@ const FlagSpec kPageSize{"page-size", "N", "results per page (default 50, at mos
 std::vector<Command> Subcommands() {
   return {
       {"due",
-       "[--kind KIND]",
+       "[--kind KIND] [--csv]",
        "Open requests, earliest due first; OVERDUE marks those past their deadline.",
-       {{"kind", "KIND", "only this kind", false, v1::PrivacyRequestKind_descriptor()}},
+       {{"kind", "KIND", "only this kind", false, v1::PrivacyRequestKind_descriptor()},
+        {"csv", "", "the officer's register: CSV (RFC 4180) with a header row, nothing else"}},
        [](const Context& ctx, const Flags& f) {
          // Every open request, page after page.
          v1::ListPrivacyRequestsResponse all;
@@ -103,6 +106,10 @@ std::vector<Command> Subcommands() {
            req.set_page_token(resp.next_page_token());
          }
          if (ctx.json) return Output(ctx, all, [] {});
+         if (f.Has("csv")) {
+           std::cout << PrivacyRequestsCsv(all.requests()) << std::flush;
+           return 0;
+         }
          int overdue = 0;
          for (const auto& r : all.requests()) overdue += r.overdue() ? 1 : 0;
          PrintRequestTable(all.requests());
@@ -216,14 +223,19 @@ std::vector<Command> Subcommands() {
        }},
       {"rectify",
        "--subject-id ID [--request-id ID] [--surname S] [--given-name G] [--patronymic P] "
-       "[--locale L] [--idempotency-key K]",
-       "Correct personal fields; answers the subject's open rectification request.",
+       "[--locale L] [--old-email A --email A] [--old-phone N --phone N] [--idempotency-key K]",
+       "Correct personal fields and addresses; answers the subject's open rectification "
+       "request.",
        {kSubjectId,
         kRequestId,
         {"surname", "S", ""},
         {"given-name", "G", ""},
         {"patronymic", "P", ""},
         {"locale", "L", "BCP 47, e.g. az, ru, en"},
+        {"old-email", "A", "the subject's e-mail address to correct (with --email)"},
+        {"email", "A", "the corrected e-mail address"},
+        {"old-phone", "N", "the subject's phone number to correct (with --phone)"},
+        {"phone", "N", "the corrected phone number"},
         kIdempotency},
        [](const Context& ctx, const Flags& f) {
          v1::RectifySubjectRequest req;
@@ -240,8 +252,20 @@ std::vector<Command> Subcommands() {
            req.set_patronymic(f.Get("patronymic"));
          }
          if (f.Has("locale")) req.add_update_fields("locale"), req.set_locale(f.Get("locale"));
+         if (f.Has("email")) {
+           req.add_update_fields("email");
+           req.set_email(f.Get("email"));
+           req.set_old_email(f.Require("old-email"));
+         }
+         if (f.Has("phone")) {
+           req.add_update_fields("phone");
+           req.set_phone(f.Get("phone"));
+           req.set_old_phone(f.Require("old-phone"));
+         }
          if (req.update_fields().empty()) {
-           throw UsageError("give at least one of --surname, --given-name, --patronymic, --locale");
+           throw UsageError(
+               "give at least one of --surname, --given-name, --patronymic, --locale, --email, "
+               "--phone");
          }
          return Call(ctx, &PrivacyService::Stub::RectifySubject, req,
                      [](const v1::RectifySubjectResponse& r) {
@@ -276,6 +300,44 @@ std::vector<Command> Subcommands() {
 }
 
 }  // namespace
+
+std::string CsvField(std::string_view value) {
+  bool quote = !value.empty() && (value.front() == ' ' || value.back() == ' ');
+  for (char c : value) quote = quote || c == ',' || c == '"' || c == '\r' || c == '\n';
+  if (!quote) return std::string(value);
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string PrivacyRequestsCsv(
+    const google::protobuf::RepeatedPtrField<v1::PrivacyRequest>& requests) {
+  std::string out =
+      "id,kind,subject_id,source,received,due,status,overdue,confirmation,legal_basis\r\n";
+  for (const auto& r : requests) {
+    const std::string cells[] = {r.id(),
+                                 KindName(r.kind()),
+                                 r.subject_id(),
+                                 v1::Source_Name(r.source()),
+                                 r.has_received_time() ? FormatTime(true, r.received_time()) : "",
+                                 r.has_due_time() ? FormatTime(true, r.due_time()) : "",
+                                 v1::PrivacyRequestStatus_Name(r.status()),
+                                 r.overdue() ? "yes" : "no",
+                                 ConfirmationName(r.confirmation()),
+                                 r.legal_basis()};
+    bool first = true;
+    for (const auto& cell : cells) {
+      if (!first) out += ',';
+      out += CsvField(cell);
+      first = false;
+    }
+    out += "\r\n";
+  }
+  return out;
+}
 
 Command PrivacyCommand() {
   Command group{"privacy",

@@ -39,6 +39,34 @@ const char* KindName(RequestKind k) {
   return "?";
 }
 
+const char* LegalBasis(RequestKind k, const std::string& language) {
+  // [kind - 1][az, ru, en]
+  static constexpr const char* kBasis[6][3] = {
+      {"152-FZ maddə 14, maddə 20 (subyektin məlumat almaq hüququ)",
+       "152-ФЗ ст. 14, ст. 20 (право субъекта на доступ к данным)",
+       "152-FZ art. 14, art. 20 (the subject's right of access)"},
+      {"152-FZ maddə 21 b. 5.1, maddə 15; 38-FZ maddə 18 (emalın dayandırılması tələbi)",
+       "152-ФЗ ст. 21 ч. 5.1, ст. 15; 38-ФЗ ст. 18 (требование прекратить обработку)",
+       "152-FZ art. 21 p. 5.1, art. 15; 38-FZ art. 18 (demand to stop processing)"},
+      {"152-FZ maddə 21 b. 1-2 (qeyri-dəqiq məlumatlar)",
+       "152-ФЗ ст. 21 ч. 1-2 (неточные персональные данные)",
+       "152-FZ art. 21 p. 1-2 (inaccurate personal data)"},
+      {"152-FZ maddə 9 b. 2, maddə 21 b. 5 (razılığın geri götürülməsi)",
+       "152-ФЗ ст. 9 ч. 2, ст. 21 ч. 5 (отзыв согласия)",
+       "152-FZ art. 9 p. 2, art. 21 p. 5 (consent revoked)"},
+      {"152-FZ maddə 21 b. 3-4 (məhv etmə tələbi)",
+       "152-ФЗ ст. 21 ч. 3-4 (требование уничтожить данные)",
+       "152-FZ art. 21 p. 3-4 (destruction demanded)"},
+      {"152-FZ maddə 21 b. 4-5 (CRM-dəki nüsxənin məhv edilməsi)",
+       "152-ФЗ ст. 21 ч. 4-5 (уничтожение копии в CRM)",
+       "152-FZ art. 21 p. 4-5 (destruction of the CRM's copy)"},
+  };
+  int kind = static_cast<int>(k);
+  if (kind < 1 || kind > 6) return "";
+  int lang = language == "az" ? 0 : language == "ru" ? 1 : 2;
+  return kBasis[kind - 1][lang];
+}
+
 std::optional<RequestKind> KindFromName(const std::string& name) {
   for (int i = 1; i <= 6; ++i) {
     auto k = static_cast<RequestKind>(i);

@@ -23,6 +23,10 @@ enum class RequestKind {
 const char* KindName(RequestKind k);
 std::optional<RequestKind> KindFromName(const std::string& name);
 
+// The provision of law a request of this kind is made under (STANDARDS §3), in "az", "ru" or
+// "en" (anything else: en). The en text is what the API and the officer's register show.
+const char* LegalBasis(RequestKind k, const std::string& language = "en");
+
 // Days as the law counts them: in the operator's time zone, Monday to Friday, not a holiday.
 // Pure: no clock, no I/O.
 class WorkingCalendar {

@@ -5,6 +5,7 @@
 
 #include "common/db/idempotency.h"
 #include "common/db/statement.h"
+#include "common/domain/enums.h"
 #include "common/error.h"
 #include "common/proto_time.h"
 #include "common/validation/input_checks.h"
@@ -13,6 +14,7 @@
 #include "services/privacy/request_store.h"
 #include "services/privacy/subject_state.h"
 #include "services/subscriptions/event_log.h"
+#include "services/subscriptions/registry.h"
 #include "services/subscriptions/subject_rows.h"
 
 namespace herald::privacy {
@@ -176,9 +178,26 @@ v1::OpenPrivacyRequestResponse PrivacyOperations::OpenRequest(
     return resp;
   }
   // Every kind needs a subject we know, even when it acts on nothing by itself.
-  LockSubject(*conn, txn, subject_id, now);
+  SubjectFlags flags = LockSubject(*conn, txn, subject_id, now);
+  // A refusal of marketing is harmless to act on and the caller is authenticated: all
+  // marketing to the subject stops with the request, as the refusal marker stops it at once
+  // (L8). A destroyed or depersonalized subject gets nothing anyway.
+  const bool stop_marketing = r.kind() == v1::STOP_PROCESSING && flags.state == "active";
+  if (stop_marketing && !registry_) {
+    throw Error(ErrorCode::kInternal, "privacy operations have no registry to opt out through");
+  }
+  nlohmann::json details = nlohmann::json::object();
+  if (stop_marketing) details["marketing_stopped"] = true;
   Opened opened = OpenInTxn(*conn, txn, static_cast<RequestKind>(r.kind()), subject_id,
-                            std::nullopt, source, caller.client_id, received, now);
+                            std::nullopt, source, caller.client_id, received, now, details);
+  if (stop_marketing) {
+    v1::OptOutRequest opt_out;
+    opt_out.set_subject_id(subject_id);
+    opt_out.set_scope(v1::ALL_MARKETING);
+    opt_out.mutable_proof()->set_source(static_cast<v1::Source>(source));
+    SetTimestamp(opt_out.mutable_proof()->mutable_occurred_at(), received);
+    registry_->OptOutWithin(*conn, txn, caller, opt_out, now);
+  }
   idem.Complete(*conn, txn, {{"request_id", *opened.request_id}});
   *resp.mutable_request() = LoadRequest(*conn, txn, *opened.request_id, now);
   txn.commit();
@@ -334,27 +353,52 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
   if (r.update_fields().empty()) {
     throw InvalidArgument("update_fields",
                           "name at least one of surname, given_name, "
-                          "patronymic, locale");
+                          "patronymic, locale, email, phone");
   }
   std::map<std::string, std::string> wanted;
+  // Address corrections (L7): the old address's match key, the new value and match key.
+  struct AddressFix {
+    AddressKind kind;
+    std::string old_match_key, value, match_key;
+  };
+  std::vector<AddressFix> address_fixes;
   for (const auto& f : r.update_fields()) {
+    const bool address = f == "email" || f == "phone";
     const std::string* value = f == "surname"      ? &r.surname()
                                : f == "given_name" ? &r.given_name()
                                : f == "patronymic" ? &r.patronymic()
                                : f == "locale"     ? &r.locale()
+                               : f == "email"      ? &r.email()
+                               : f == "phone"      ? &r.phone()
                                                    : nullptr;
     if (!value) {
-      throw InvalidArgument("update_fields",
-                            "unknown field (surname, given_name, patronymic, locale)");
+      throw InvalidArgument(
+          "update_fields", "unknown field (surname, given_name, patronymic, locale, email, phone)");
     }
     if (!wanted.emplace(f, *value).second) {
       throw InvalidArgument("update_fields", "a field is named twice");
     }
-    if (f == "locale") {
+    if (address) {
+      if (!registry_) {
+        throw Error(ErrorCode::kInternal, "privacy operations have no registry for addresses");
+      }
+      const AddressKind kind = f == "email" ? AddressKind::kEmail : AddressKind::kPhone;
+      const std::string old_field = "old_" + f;
+      const std::string& old_value = f == "email" ? r.old_email() : r.old_phone();
+      if (old_value.empty()) throw InvalidArgument(old_field, "required with " + f);
+      if (value->empty()) throw InvalidArgument(f, "required");
+      auto old_address = registry_->NormalizeAddressOf(kind, old_field, old_value);
+      auto new_address = registry_->NormalizeAddressOf(kind, f, *value);
+      address_fixes.push_back({kind, old_address.second, new_address.first, new_address.second});
+    } else if (f == "locale") {
       validation::CheckLocale("locale", *value);
     } else {
       CheckText(f, *value, 256);
     }
+  }
+  if (address_fixes.empty() && (!r.old_email().empty() || !r.old_phone().empty())) {
+    throw InvalidArgument(r.old_email().empty() ? "old_phone" : "old_email",
+                          "only with email or phone in update_fields");
   }
   std::optional<std::string> request_id = OptionalRequestId(r.request_id());
   IdempotencyKey idem(caller, "RectifySubject", r.idempotency_key(), r);
@@ -369,6 +413,16 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
     if (!rid.empty()) *resp.mutable_request() = LoadRequest(*conn, txn, rid, now);
     txn.commit();
     return resp;
+  }
+  if (!address_fixes.empty()) {
+    // Before the subject's gate row, as UpsertSubject takes them: no upsert hands the new
+    // address to another subject while it is checked and written.
+    std::vector<std::pair<AddressKind, std::string>> keys;
+    for (const auto& a : address_fixes) {
+      keys.emplace_back(a.kind, a.old_match_key);
+      keys.emplace_back(a.kind, a.match_key);
+    }
+    registry_->LockAddressesForChange(*conn, txn, keys);
   }
   SubjectFlags flags = LockSubject(*conn, txn, subject_id, now);
   if (flags.state != "active") throw FailedPrecondition(kLiveOnly);
@@ -404,6 +458,16 @@ v1::RectifySubjectResponse PrivacyOperations::RectifySubject(const Caller& calle
     subscriptions::RectifySubject(
         *conn, txn, subject_id,
         {values["surname"], values["given_name"], values["patronymic"], values["locale"]}, now);
+  }
+  for (const auto& a : address_fixes) {
+    const char* f = a.kind == AddressKind::kEmail ? "email" : "phone";
+    std::string old_value = registry_->ReplaceAddressWithin(
+        *conn, txn, subject_id, a.kind, a.old_match_key, a.value, a.match_key, now);
+    if (old_value == a.value) continue;
+    old_values[f] = old_value;
+    new_values[f] = a.value;
+    changed.push_back(f);
+    resp.add_changed_fields(f);
   }
   // Old and new values sit in the personal side table, so destruction removes them.
   nlohmann::json details = {{"fields", changed}};

@@ -11,6 +11,10 @@
 #include "herald/v1/privacy.pb.h"
 #include "services/privacy/deadlines.h"
 
+namespace herald::subscriptions {
+class SubscriptionRegistry;
+}
+
 namespace herald::privacy {
 
 // Data-subject requests and the operations that answer them: tracked requests with their
@@ -21,6 +25,11 @@ namespace herald::privacy {
 class PrivacyOperations {
  public:
   PrivacyOperations(db::Pool& pool, const Clock& clock, const DeadlinePolicy& deadlines);
+
+  // The registry a STOP_PROCESSING request opened here (API, operator) opts the subject out
+  // of all marketing through, in the request's transaction, as the mail hook does at once for
+  // the refusal marker (L8). Such a request is refused (INTERNAL) until one is set.
+  void SetRegistry(subscriptions::SubscriptionRegistry* registry) { registry_ = registry; }
 
   v1::OpenPrivacyRequestResponse OpenRequest(const Caller& caller,
                                              const v1::OpenPrivacyRequestRequest& r);
@@ -77,6 +86,7 @@ class PrivacyOperations {
   db::Pool& pool_;
   const Clock& clock_;
   const DeadlinePolicy& deadlines_;
+  subscriptions::SubscriptionRegistry* registry_ = nullptr;
 };
 
 }  // namespace herald::privacy

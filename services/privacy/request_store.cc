@@ -104,6 +104,7 @@ v1::PrivacyRequest RequestFromRow(const pqxx::row& row, Timestamp now) {
   auto kind = KindFromName(row[1].as<std::string>());
   p.set_kind(kind ? static_cast<v1::PrivacyRequestKind>(*kind)
                   : v1::PRIVACY_REQUEST_KIND_UNSPECIFIED);
+  if (kind) p.set_legal_basis(LegalBasis(*kind));
   p.set_subject_id(row[2].as<std::string>());
   p.set_source(static_cast<v1::Source>(row[3].as<int>()));
   SetTimestamp(p.mutable_received_time(), row[4].as<std::string>());

@@ -1,14 +1,20 @@
 #include "services/privacy/subject_export.h"
 
+#include <array>
+#include <map>
 #include <sstream>
+#include <string_view>
 
 #include "common/crypto/hash.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/domain/enums.h"
 #include "common/error.h"
+#include "common/translations.h"
 #include "common/validation/input_checks.h"
 #include "herald/v1/subscriptions.pb.h"
+#include "services/privacy/confirmation_mail.h"
+#include "services/privacy/deadlines.h"
 
 namespace herald::privacy {
 namespace {
@@ -112,6 +118,85 @@ constexpr db::Statement kMessages{"export.messages", R"sql(
       WHERE a.match_key = m.match_key AND (a.kind = $5) = (m.channel = $4)))
 )sql"};
 
+// The document's words in the subject's language (L10), as the recipient pages and the
+// confirmation mail speak it: az, ru, en (az when the locale is none of them).
+struct DocumentText {
+  const char* title;
+  const char* prepared_at;
+  const char* none;
+  const char* subject;
+  const char* addresses;
+  const char* consents;
+  const char* preferences;
+  const char* suppressions;
+  const char* events;
+  const char* privacy_requests;
+  const char* messages;
+};
+
+// [az, ru, en]
+constexpr DocumentText kDocumentTexts[3] = {
+    {"SUBYEKT HAQQINDA SAXLANILAN ŞƏXSİ MƏLUMATLAR (152-FZ maddə 14)", "Hazırlanma vaxtı",
+     "(yoxdur)", "Şəxsi məlumatlar", "Ünvanlar", "Razılıqlar və onların sübutu", "Abunə seçimləri",
+     "Ünvanlarınızın bloklanması", "Hadisələr jurnalı", "Şəxsi məlumatlarınızla bağlı sorğularınız",
+     "Sizə göndərilən və ya hazırlanan mesajlar"},
+    {"ПЕРСОНАЛЬНЫЕ ДАННЫЕ СУБЪЕКТА, КОТОРЫЕ У НАС ХРАНЯТСЯ (152-ФЗ ст. 14)", "Подготовлено",
+     "(нет)", "Персональные данные", "Адреса", "Согласия и их подтверждение", "Настройки подписки",
+     "Блокировки ваших адресов", "Журнал событий", "Ваши запросы о персональных данных",
+     "Сообщения, отправленные или подготовленные для вас"},
+    {"PERSONAL DATA HELD ABOUT A DATA SUBJECT (152-FZ art. 14)", "Prepared at", "(none)",
+     "Personal data", "Addresses", "Consents and their proof", "Subscription preferences",
+     "Suppressions of your addresses", "Event log", "Your requests about your personal data",
+     "Messages sent or prepared for you"},
+};
+
+// Field labels the person reads; a key not listed here is shown as it is named in the JSON.
+// [az, ru, en]
+const std::map<std::string, std::array<const char*, 3>>& FieldLabels() {
+  static const std::map<std::string, std::array<const char*, 3>> k = {
+      {"surname", {"Soyad", "Фамилия", "Surname"}},
+      {"given_name", {"Ad", "Имя", "Given name"}},
+      {"patronymic", {"Ata adı", "Отчество", "Patronymic"}},
+      {"locale", {"Dil", "Язык", "Language"}},
+      {"state", {"Vəziyyət", "Состояние", "State"}},
+      {"blocked", {"Bloklanıb", "Заблокирован", "Blocked"}},
+      {"revoked", {"Razılıq geri götürülüb", "Согласие отозвано", "Consent revoked"}},
+      {"external_id", {"CRM identifikatoru", "Идентификатор в CRM", "CRM identifier"}},
+      {"value", {"Dəyər", "Значение", "Value"}},
+      {"kind", {"Növ", "Вид", "Kind"}},
+      {"added_at", {"Əlavə olunub", "Добавлен", "Added at"}},
+      {"created_at", {"Yaradılıb", "Создано", "Created at"}},
+      {"updated_at", {"Yenilənib", "Изменено", "Updated at"}},
+      {"granted", {"Verilib", "Дано", "Granted"}},
+      {"channel", {"Kanal", "Канал", "Channel"}},
+      {"topic", {"Mövzu", "Тема", "Topic"}},
+      {"subscribed", {"Abunədir", "Подписан", "Subscribed"}},
+      {"source", {"Mənbə", "Источник", "Source"}},
+      {"reason", {"Səbəb", "Причина", "Reason"}},
+      {"status", {"Status", "Статус", "Status"}},
+      {"received_at", {"Daxil olub", "Получен", "Received at"}},
+      {"due_at", {"Son icra tarixi", "Срок исполнения", "Due at"}},
+      {"legal_basis", {"Hüquqi əsas", "Правовое основание", "Legal basis"}},
+      {"handled_at", {"İcra olunub", "Исполнен", "Handled at"}},
+      {"address", {"Ünvan", "Адрес", "Address"}},
+      {"occurred_at", {"Baş verib", "Произошло", "Occurred at"}},
+      {"type", {"Tip", "Тип", "Type"}},
+  };
+  return k;
+}
+
+int LanguageIndexOf(const nlohmann::json& d) {
+  std::string locale;
+  if (d.contains("subject") && d["subject"].is_object() && d["subject"].contains("locale") &&
+      d["subject"]["locale"].is_string()) {
+    locale = d["subject"]["locale"].get<std::string>();
+  }
+  std::string language = ConfirmationLanguage(locale);
+  return language == "ru" ? 1 : language == "en" ? 2 : 0;
+}
+
+const char* const kLanguageCodes[3] = {"az", "ru", "en"};
+
 nlohmann::json Json(const pqxx::result& r) { return nlohmann::json::parse(r[0][0].c_str()); }
 
 std::string Scalar(const nlohmann::json& v) {
@@ -121,20 +206,24 @@ std::string Scalar(const nlohmann::json& v) {
 }
 
 void RenderValue(std::ostringstream& out, const std::string& indent, const std::string& key,
-                 const nlohmann::json& v) {
+                 const nlohmann::json& v, int lang) {
+  std::string label = key;
+  if (auto it = FieldLabels().find(key); it != FieldLabels().end()) label = it->second[lang];
   if (v.is_object()) {
     if (v.empty()) return;
-    out << indent << key << ":\n";
+    out << indent << label << ":\n";
     for (auto it = v.begin(); it != v.end(); ++it) {
-      RenderValue(out, indent + "  ", it.key(), it.value());
+      RenderValue(out, indent + "  ", it.key(), it.value(), lang);
     }
   } else if (v.is_array()) {
     if (v.empty()) return;
-    out << indent << key << ":\n";
+    out << indent << label << ":\n";
     int n = 0;
-    for (const auto& item : v) RenderValue(out, indent + "  ", "#" + std::to_string(++n), item);
+    for (const auto& item : v) {
+      RenderValue(out, indent + "  ", "#" + std::to_string(++n), item, lang);
+    }
   } else {
-    out << indent << key << ": " << Scalar(v) << "\n";
+    out << indent << label << ": " << Scalar(v) << "\n";
   }
 }
 
@@ -142,7 +231,9 @@ void RenderValue(std::ostringstream& out, const std::string& indent, const std::
 
 SubjectExport::SubjectExport(db::Pool& pool, const Clock& clock,
                              const crypto::SuppressionHasher& hasher)
-    : pool_(pool), clock_(clock), hasher_(hasher) {}
+    : pool_(pool), clock_(clock), hasher_(hasher) {
+  RequireCompleteTranslations(kDocumentTexts, "subject export");
+}
 
 SubjectExportData SubjectExport::Export(const std::string& subject_id_in) {
   std::string subject_id = validation::RequireUuid("subject_id", subject_id_in);
@@ -178,6 +269,11 @@ SubjectExportData SubjectExport::Export(const std::string& subject_id_in) {
   d["suppressions"] = Json(conn->Exec(txn, kSuppressions, hashes_lit));
   d["events"] = Json(conn->Exec(txn, kEvents, subject_id, hashes_lit));
   d["privacy_requests"] = Json(conn->Exec(txn, kRequests, subject_id));
+  // Each request with the provision it is made under, beside its due date (L9).
+  for (auto& request : d["privacy_requests"]) {
+    auto kind = KindFromName(request.value("kind", ""));
+    request["legal_basis"] = kind ? LegalBasis(*kind) : "";
+  }
   d["messages"] = Json(conn->Exec(txn, kMessages, subject_id, db::ToArrayLiteral(kinds),
                                   db::ToArrayLiteral(keys), static_cast<int>(Channel::kEmail),
                                   static_cast<int>(AddressKind::kEmail)));
@@ -187,32 +283,41 @@ SubjectExportData SubjectExport::Export(const std::string& subject_id_in) {
 }
 
 std::string SubjectExport::RenderDocument(const nlohmann::json& d) {
-  static const std::pair<const char*, const char*> kSections[] = {
-      {"subject", "Personal data"},
-      {"addresses", "Addresses"},
-      {"consents", "Consents and their proof"},
-      {"preferences", "Subscription preferences"},
-      {"suppressions", "Suppressions of your addresses"},
-      {"events", "Event log"},
-      {"privacy_requests", "Your requests about your personal data"},
-      {"messages", "Messages sent or prepared for you"},
+  const int lang = LanguageIndexOf(d);
+  const DocumentText& t = kDocumentTexts[lang];
+  const std::pair<const char*, const char*> sections[] = {
+      {"subject", t.subject},
+      {"addresses", t.addresses},
+      {"consents", t.consents},
+      {"preferences", t.preferences},
+      {"suppressions", t.suppressions},
+      {"events", t.events},
+      {"privacy_requests", t.privacy_requests},
+      {"messages", t.messages},
   };
   std::ostringstream out;
-  out << "PERSONAL DATA HELD ABOUT A DATA SUBJECT (152-FZ art. 14)\n";
-  if (d.contains("generated_at")) out << "Prepared at: " << Scalar(d["generated_at"]) << "\n";
-  for (const auto& [key, title] : kSections) {
+  out << t.title << "\n";
+  if (d.contains("generated_at")) out << t.prepared_at << ": " << Scalar(d["generated_at"]) << "\n";
+  for (const auto& [key, title] : sections) {
     out << "\n== " << title << " ==\n";
     if (!d.contains(key) || d[key].empty()) {
-      out << "  (none)\n";
+      out << "  " << t.none << "\n";
       continue;
     }
-    const auto& v = d[key];
+    nlohmann::json v = d[key];
+    if (std::string_view(key) == "privacy_requests" && v.is_array()) {
+      // The provision of law in the reader's language too.
+      for (auto& request : v) {
+        auto kind = KindFromName(request.value("kind", ""));
+        if (kind) request["legal_basis"] = LegalBasis(*kind, kLanguageCodes[lang]);
+      }
+    }
     if (v.is_array()) {
       int n = 0;
-      for (const auto& item : v) RenderValue(out, "  ", "#" + std::to_string(++n), item);
+      for (const auto& item : v) RenderValue(out, "  ", "#" + std::to_string(++n), item, lang);
     } else {
       for (auto it = v.begin(); it != v.end(); ++it) {
-        RenderValue(out, "  ", it.key(), it.value());
+        RenderValue(out, "  ", it.key(), it.value(), lang);
       }
     }
   }

@@ -43,6 +43,29 @@ class SubscriptionRegistry {
   void CoalesceChecks(int max_batch);
 
   v1::UpsertSubjectResponse UpsertSubject(const Caller& caller, const v1::UpsertSubjectRequest& r);
+
+  // Address rectification for the privacy service (152-FZ art. 21 p. 1-2). The registry owns
+  // the addresses; the caller records the change (old and new values in the personal side
+  // table) and answers the request.
+  //
+  // `input` as an address of `kind`, normalized as UpsertSubject normalizes it; throws
+  // INVALID_ARGUMENT naming `field` (never the value).
+  std::pair<std::string, std::string> NormalizeAddressOf(AddressKind kind, const std::string& field,
+                                                         const std::string& input) const;
+  // UpsertSubject's lock on each (kind, match key), so no upsert gives one of them to another
+  // subject meanwhile. Take it before the subject's gate row, in the upsert's order.
+  void LockAddressesForChange(db::Connection& conn, pqxx::transaction_base& txn,
+                              std::vector<std::pair<AddressKind, std::string>> match_keys) const;
+  // With the subject's gate row taken for change: the subject's address of `kind` whose
+  // match key is `old_match_key` becomes (`value`, `match_key`), and both addresses' gate
+  // rows are bumped. Suppressions stay under their keyed hashes (the old address's remain
+  // in place). Returns the old stored value. NOT_FOUND when the subject has no such address;
+  // ALREADY_EXISTS when another live subject holds the new one; FAILED_PRECONDITION when
+  // the subject already holds it as another address.
+  std::string ReplaceAddressWithin(db::Connection& conn, pqxx::transaction_base& txn,
+                                   const std::string& subject_id, AddressKind kind,
+                                   const std::string& old_match_key, const std::string& value,
+                                   const std::string& match_key, Timestamp now);
   v1::GetSubjectResponse GetSubject(const Caller& caller, const v1::GetSubjectRequest& r);
   v1::FindSubjectsResponse FindSubjects(const Caller& caller, const v1::FindSubjectsRequest& r);
   v1::RecordConsentResponse RecordConsent(const Caller& caller, const v1::RecordConsentRequest& r);

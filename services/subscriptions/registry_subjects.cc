@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/crypto/hash.h"
 #include "common/db/idempotency.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
@@ -13,6 +14,7 @@
 #include "services/subscriptions/blocked_reads.h"
 #include "services/subscriptions/event_log.h"
 #include "services/subscriptions/registry.h"
+#include "services/subscriptions/subject_rows.h"
 
 namespace herald::subscriptions {
 namespace {
@@ -95,6 +97,23 @@ constexpr db::Statement kFindByExternalId{"subjects.find_by_external_id", R"sql(
   LIMIT $3
 )sql"};
 
+// Address rectification: the subject's old address, locked, and the new one among its others.
+constexpr db::Statement kOwnAddress{"addresses.own_for_update", R"sql(
+  SELECT value
+  FROM addresses
+  WHERE subject_id = $1::uuid
+    AND kind = $2
+    AND match_key = $3
+  FOR UPDATE
+)sql"};
+constexpr db::Statement kReplaceAddress{"addresses.replace", R"sql(
+  UPDATE addresses
+  SET value = $4, match_key = $5, added_at = $6
+  WHERE subject_id = $1::uuid
+    AND kind = $2
+    AND match_key = $3
+)sql"};
+
 struct NewAddress {
   AddressKind kind;
   std::string value;
@@ -138,6 +157,59 @@ std::vector<NewAddress> NormalizeAll(const v1::UpsertSubjectRequest& r, const st
 }
 
 }  // namespace
+
+std::pair<std::string, std::string> SubscriptionRegistry::NormalizeAddressOf(
+    AddressKind kind, const std::string& field, const std::string& input) const {
+  auto res = kind == AddressKind::kEmail
+                 ? validation::NormalizeEmail(input)
+                 : validation::NormalizePhone(input, gate_.default_region());
+  if (auto* err = std::get_if<validation::AddressError>(&res)) {
+    throw InvalidArgument(field, err->message);
+  }
+  const auto& a = std::get<validation::NormalizedAddress>(res);
+  return {a.value, a.match_key};
+}
+
+void SubscriptionRegistry::LockAddressesForChange(
+    db::Connection& conn, pqxx::transaction_base& txn,
+    std::vector<std::pair<AddressKind, std::string>> match_keys) const {
+  std::vector<std::string> lock_keys;
+  for (const auto& [kind, match_key] : match_keys) {
+    lock_keys.push_back(std::string("subject-a:") + KindName(kind) + ":" + match_key);
+  }
+  std::sort(lock_keys.begin(), lock_keys.end());
+  lock_keys.erase(std::unique(lock_keys.begin(), lock_keys.end()), lock_keys.end());
+  for (const auto& k : lock_keys) conn.Exec(txn, kLockKey, k);
+}
+
+std::string SubscriptionRegistry::ReplaceAddressWithin(
+    db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id,
+    AddressKind kind, const std::string& old_match_key, const std::string& value,
+    const std::string& match_key, Timestamp now) {
+  const std::string old_field = kind == AddressKind::kEmail ? "old_email" : "old_phone";
+  const std::string new_field = kind == AddressKind::kEmail ? "email" : "phone";
+  auto own = conn.Exec(txn, kOwnAddress, subject_id, static_cast<int>(kind), old_match_key);
+  if (own.empty()) throw Error(ErrorCode::kNotFound, old_field + ": not an address of the subject");
+  std::string old_value = own[0][0].as<std::string>();
+  if (match_key != old_match_key) {
+    for (const auto& owner : LiveOwnersOf(conn, txn, kind, match_key)) {
+      if (owner.subject_id != subject_id) {
+        throw AlreadyExists(new_field + ": the address belongs to another subject");
+      }
+      throw FailedPrecondition(new_field + ": the subject already has that address");
+    }
+  }
+  // Both addresses' gate rows, after the subject's: a claim deciding for either is ordered
+  // against the change.
+  for (const std::string* key : {&old_match_key, &match_key}) {
+    LockAddressForChange(conn, txn, crypto::ToHex(hasher_.Current(KindName(kind), *key).hash), kind,
+                         *key, now);
+    if (match_key == old_match_key) break;
+  }
+  conn.Exec(txn, kReplaceAddress, subject_id, static_cast<int>(kind), old_match_key, value,
+            match_key, ToIso8601(now));
+  return old_value;
+}
 
 v1::UpsertSubjectResponse SubscriptionRegistry::UpsertSubject(const Caller& caller,
                                                               const v1::UpsertSubjectRequest& r) {

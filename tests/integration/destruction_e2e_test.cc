@@ -134,6 +134,15 @@ class DestructionE2eTest : public ::testing::Test {
     privacy_ = v1::PrivacyService::NewStub(server_->Channel());
   }
 
+  // Plain SHA-256 digests of the idempotent requests that carried the subject's data: what
+  // idempotency_keys.request_hash held before it was keyed (L6). None may be stored.
+  std::vector<std::string> request_digests_;
+  std::vector<std::string> AllNeedles() {
+    std::vector<std::string> out = NeedlesWithDigests();
+    out.insert(out.end(), request_digests_.begin(), request_digests_.end());
+    return out;
+  }
+
   std::string Upsert(bool with_names) {
     grpc::ClientContext ctx;
     testing::Authorize(ctx, HeralddProcess::kCrmKey);
@@ -147,6 +156,8 @@ class DestructionE2eTest : public ::testing::Test {
     r.set_locale("ru");
     r.add_emails(kEmailGiven);
     r.add_phones(kPhoneGiven);
+    r.set_idempotency_key(with_names ? "import-named" : "import-again");
+    request_digests_.push_back(crypto::ToHex(crypto::Sha256(r.SerializeAsString())));
     v1::UpsertSubjectResponse resp;
     auto st = subs_->UpsertSubject(&ctx, r, &resp);
     EXPECT_TRUE(st.ok()) << st.error_message();
@@ -179,6 +190,7 @@ class DestructionE2eTest : public ::testing::Test {
     } else {
       r.mutable_content()->set_text("{{given_name}}, offers this week. STOP to opt out");
     }
+    request_digests_.push_back(crypto::ToHex(crypto::Sha256(r.SerializeAsString())));
     v1::SendResponse resp;
     auto st = dispatch_->Send(&ctx, r, &resp);
     EXPECT_TRUE(st.ok()) << st.error_message();
@@ -334,7 +346,7 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
   EXPECT_EQ(Check(id, v1::EMAIL), v1::ADDRESS_SUPPRESSED);
 
   // Before: the scan sees the data where it is expected (so it could see it after).
-  auto before = testing::ScanEveryTable(db_->dsn(), NeedlesWithDigests());
+  auto before = testing::ScanEveryTable(db_->dsn(), AllNeedles());
   EXPECT_GE(before.tables, 15);
   auto tables_hit = before.TablesHit();
   std::string hit_list;
@@ -391,7 +403,7 @@ TEST_F(DestructionE2eTest, L1_L3_NothingOfTheSubjectSurvivesItsRealPathsButTheDe
     ASSERT_TRUE(st.ok()) << st.error_message();
     record_id = resp.destruction_record_id();
   }
-  auto after = testing::ScanEveryTable(db_->dsn(), NeedlesWithDigests());
+  auto after = testing::ScanEveryTable(db_->dsn(), AllNeedles());
   EXPECT_EQ(after.tables, before.tables);
   std::set<std::string> in_record;
   for (const auto& h : after.hits) {

@@ -291,6 +291,7 @@ int RunHeraldctl(const HeralddProcess& server, const std::string& args, std::str
   return server.Heraldctl(HeralddProcess::kPrivacyKey, args, out);
 }
 
+// L9 for the CSV register and the legal basis column.
 TEST_F(PrivacyIntegrationTest, HeraldctlPrivacyDueListsOpenRequestsAndMarksOverdueOnes) {
   std::string late = Subject("late@example.com");
   std::string fresh = Subject("fresh@example.com");
@@ -316,6 +317,20 @@ TEST_F(PrivacyIntegrationTest, HeraldctlPrivacyDueListsOpenRequestsAndMarksOverd
   EXPECT_LT(access, revoke);
   EXPECT_THAT(out, HasSubstr("OVERDUE"));
   EXPECT_THAT(out, HasSubstr("2 open, 1 overdue"));
+  // Each row names its legal basis (L9).
+  EXPECT_THAT(out, HasSubstr("152-FZ art. 14, art. 20 (the subject's right of access)"));
+  // L9: the officer's register as CSV: a header row, then the same rows, quoted per RFC 4180.
+  ASSERT_EQ(RunHeraldctl(*server_, "privacy due --csv", &out), 0) << out;
+  EXPECT_EQ(out.rfind("id,kind,subject_id,source,received,due,status,overdue,confirmation,"
+                      "legal_basis\r\n",
+                      0),
+            0u)
+      << out;
+  EXPECT_THAT(out, HasSubstr(",ACCESS," + late + ",OPERATOR," + std::string(when)));
+  EXPECT_THAT(out, HasSubstr(",OPEN,yes,-,\"152-FZ art. 14, art. 20 (the subject's right of "
+                             "access)\"\r\n"));
+  EXPECT_THAT(out, HasSubstr(",REVOKE," + fresh + ",OPERATOR,"));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("open, ")));
   ASSERT_EQ(RunHeraldctl(*server_, "privacy block --subject-id " + late, &out), 0) << out;
   EXPECT_THAT(out, HasSubstr("BLOCKED"));
   EXPECT_EQ(RunHeraldctl(*server_, "privacy unblock --subject-id " + fresh, &out), 1);

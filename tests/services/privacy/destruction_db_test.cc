@@ -8,6 +8,8 @@
 // real recipient paths of a running heraldd is tests/integration/destruction_e2e_test.cc.
 #include <pqxx/pqxx>
 
+#include "common/crypto/hash.h"
+#include "common/db/idempotency.h"
 #include "tests/services/privacy/erasure_fixture.h"
 #include "tests/support/personal_data_scan.h"
 
@@ -48,10 +50,21 @@ const std::vector<std::string>& Needles() {
   return k;
 }
 
+// The plain SHA-256 of a request, hex: what idempotency_keys.request_hash held before it was
+// keyed (row_to_json writes a bytea as its hex digits).
+std::string PlainRequestDigest(const google::protobuf::Message& request) {
+  return crypto::ToHex(crypto::Sha256(request.SerializeAsString()));
+}
+
 class DestructionTest : public ErasureTest {
  protected:
+  // Plain digests of the idempotent requests that carried the subject's data (L6): an
+  // unkeyed digest re-identifies a request by enumeration, so none may be stored anywhere.
+  std::vector<std::string> request_digests_;
+
   std::string NewDistinctSubject() {
     v1::UpsertSubjectRequest r;
+    r.set_idempotency_key("import-4711");
     r.set_external_id("crm-4711");
     r.set_surname(kSurname);
     r.set_given_name(kGivenName);
@@ -59,6 +72,7 @@ class DestructionTest : public ErasureTest {
     r.set_locale("ru");
     r.add_emails(kEmailGiven);
     r.add_phones(kPhoneGiven);
+    request_digests_.push_back(PlainRequestDigest(r));
     return registry_->UpsertSubject(crm_, r).subject().id();
   }
 
@@ -74,6 +88,8 @@ class DestructionTest : public ErasureTest {
     r.mutable_proof()->set_source(source);
     r.mutable_proof()->set_ip(kIp);
     r.mutable_proof()->set_user_agent(kUserAgent);
+    r.set_idempotency_key("opt-out-" + std::to_string(request_digests_.size()));
+    request_digests_.push_back(PlainRequestDigest(r));
     registry_->OptOut(crm_, r);
   }
 
@@ -94,7 +110,8 @@ class DestructionTest : public ErasureTest {
 };
 
 // L3, L1 at the registry level (see destruction_e2e_test.cc for the real inbound paths):
-// nothing of the subject is left anywhere but in its destruction record.
+// nothing of the subject is left anywhere but in its destruction record. L6: that includes
+// plain digests of the idempotent requests that carried its data.
 TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionRecord) {
   std::string id = NewDistinctSubject();
   Grant(id, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED, kIp, kUserAgent);
@@ -130,7 +147,10 @@ TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionR
   RegistryLevelOptOuts();
 
   // Before: the data is there (the scan can see it), and the export holds it.
-  auto before = testing::ScanEveryTable(db_->dsn(), Needles());
+  std::vector<std::string> needles = Needles();
+  needles.insert(needles.end(), request_digests_.begin(), request_digests_.end());
+  EXPECT_EQ(Int("SELECT count(*) FROM idempotency_keys"), 7);
+  auto before = testing::ScanEveryTable(db_->dsn(), needles);
   EXPECT_GE(before.tables, 15);
   std::set<std::string> tables_hit = before.TablesHit();
   for (const char* t : {"public.subjects", "public.addresses", "public.event_personal",
@@ -144,7 +164,7 @@ TEST_F(DestructionTest, L3_NoFormOfTheSubjectsDataSurvivesOutsideTheDestructionR
   clock_.Advance(std::chrono::minutes(5));
   std::string record_id = erasure_->Destroy(id, "consent revoked", "operator:anna");
 
-  auto after = testing::ScanEveryTable(db_->dsn(), Needles());
+  auto after = testing::ScanEveryTable(db_->dsn(), needles);
   std::set<std::string> allowed_hits;
   for (const auto& h : after.hits) {
     if (h.table == "public.destruction_records") {
@@ -239,6 +259,65 @@ TEST_F(DestructionTest, BadInputIsRejectedByFieldWithoutEchoAndChangesNothing) {
   EXPECT_EQ(Count("events"), events);
   EXPECT_EQ(db_->Scalar("SELECT state FROM subjects WHERE id = '" + id + "'"), "active");
   EXPECT_EQ(Count("addresses"), 1);
+}
+
+// L3 as docs/privacy-destruction.md states it: the REVOKED suppression a destruction leaves
+// stops service notices too, not only marketing, until a new marketing consent lifts it.
+TEST_F(DestructionTest, L3_DestroyedAddressGetsNoServiceNoticeEither) {
+  std::string id = NewSubject("notices@example.com", "+994501234568");
+  ConsentAll(id);
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "billing").allowed());
+  erasure_->Destroy(id, "consent revoked", "operator:anna");
+
+  v1::UpsertSubjectRequest again;
+  again.add_emails("notices@example.com");
+  again.add_phones("+994501234568");
+  std::string new_id = registry_->UpsertSubject(crm_, again).subject().id();
+  Consent(new_id, v1::PROCESSING, v1::CHANNEL_UNSPECIFIED);
+  EXPECT_EQ(Check(new_id, "", v1::EMAIL, "billing").reason(), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check(new_id, "", v1::SMS, "billing").reason(), v1::ADDRESS_SUPPRESSED);
+  EXPECT_EQ(Check(new_id, "", v1::EMAIL, "webinars").reason(), v1::ADDRESS_SUPPRESSED);
+  // A marketing consent with proof on e-mail given afterwards lifts the e-mail's suppression:
+  // service notices reach the address again; the phone stays suppressed.
+  clock_.Advance(std::chrono::minutes(1));
+  Consent(new_id, v1::MARKETING, v1::EMAIL);
+  EXPECT_TRUE(Check(new_id, "", v1::EMAIL, "billing").allowed());
+  EXPECT_EQ(Check(new_id, "", v1::SMS, "billing").reason(), v1::ADDRESS_SUPPRESSED);
+}
+
+// L6: idempotency hashes are keyed with the ring installed, stored under its newest key, and
+// a repeat still matches after a rotation for as long as the old key is in the ring.
+TEST_F(DestructionTest, L6_IdempotencyHashIsKeyedAndSurvivesARotation) {
+  const std::string old_secret(32, 'a'), new_secret(32, 'b');
+  db::IdempotencyKey::UseRequestHashKeys(crypto::KeyRing({{"i1", old_secret}}));
+  std::string id = NewSubject("replay@example.com");
+  v1::OptOutRequest r;
+  r.set_idempotency_key("replay-1");
+  r.set_subject_id(id);
+  r.set_scope(v1::ALL_MARKETING);
+  r.mutable_proof()->set_source(v1::CRM);
+  auto first = registry_->OptOut(crm_, r);
+  std::string stored = db_->Scalar(
+      "SELECT encode(request_hash, 'hex') FROM idempotency_keys WHERE key = 'replay-1'");
+  EXPECT_NE(stored, PlainRequestDigest(r));
+  std::string keyed_data = std::string("herald idempotency request", 27) + r.SerializeAsString();
+  EXPECT_EQ(stored, crypto::ToHex(crypto::HmacSha256(old_secret, keyed_data)));
+
+  // Rotated: "i2" hashes new rows, "i1" still matches.
+  db::IdempotencyKey::UseRequestHashKeys(crypto::KeyRing({{"i2", new_secret}, {"i1", old_secret}}));
+  int64_t events = Count("events");
+  auto again = registry_->OptOut(crm_, r);
+  EXPECT_EQ(again.changed(), first.changed());
+  EXPECT_EQ(Count("events"), events);
+  v1::OptOutRequest other = r;
+  other.set_scope(v1::CHANNEL);
+  other.set_channel(v1::EMAIL);
+  EXPECT_EQ(CatchError([&] { registry_->OptOut(crm_, other); }).code(), ErrorCode::kAlreadyExists);
+
+  // "i1" retired: the row can no longer be matched, so the key is refused, never run twice.
+  db::IdempotencyKey::UseRequestHashKeys(crypto::KeyRing({{"i2", new_secret}}));
+  EXPECT_EQ(CatchError([&] { registry_->OptOut(crm_, r); }).code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(Count("events"), events);
 }
 
 // A blocked subject can be destroyed.

@@ -1,5 +1,6 @@
 // Export (L4), depersonalization, destruction records and the act, and the retention sweep,
 // on a real PostgreSQL with a manual clock.
+#include <map>
 #include <pqxx/pqxx>
 #include <set>
 
@@ -97,13 +98,86 @@ TEST_F(ErasureTest, L4_ExportHoldsEverythingWrittenForTheSubject) {
   EXPECT_EQ(m["attempt_log"][0]["detail"], "250 accepted for reader@example.com");
   EXPECT_FALSE(m["history"].empty());
 
-  // The readable document carries the same values.
-  for (const char* s :
-       {"Personal data", "Məmmədov", "reader@example.com", "second.reader@example.com",
-        "+994501112233", "198.51.100.8", "ExportUA/2", "Consents and their proof",
-        "Messages sent or prepared", "250 accepted for reader@example.com", "access"}) {
+  // The readable document carries the same values, in the subject's language (az, L10).
+  for (const char* s : {"Şəxsi məlumatlar", "Məmmədov", "reader@example.com",
+                        "second.reader@example.com", "+994501112233", "198.51.100.8", "ExportUA/2",
+                        "Razılıqlar və onların sübutu", "Sizə göndərilən və ya hazırlanan mesajlar",
+                        "250 accepted for reader@example.com", "access"}) {
     EXPECT_THAT(out.document, HasSubstr(s));
   }
+}
+
+// L9: every privacy request in the export shows its legal basis beside its due date, in the
+// JSON (the API's English citation) and in the document (the reader's language).
+TEST_F(ErasureTest, L9_ExportShowsEachRequestsLegalBasisAndDueDate) {
+  std::string id = NewSubject("basis@example.com");
+  db_->Exec(
+      "INSERT INTO privacy_requests (id, kind, subject_id, source, received_at, due_at) VALUES"
+      " ('11111111-2222-4333-8444-555555555551', 'stop_processing', '" +
+      id +
+      "', 7, '2026-11-27T10:00:00Z', '2026-12-11T12:00:00Z'),"
+      " ('11111111-2222-4333-8444-555555555552', 'revoke', '" +
+      id + "', 7, '2026-11-27T10:00:00Z', '2026-12-27T12:00:00Z')");
+  auto out = export_->Export(id);
+  std::map<std::string, std::string> basis;
+  for (const auto& r : out.data["privacy_requests"]) {
+    basis[r["kind"].get<std::string>()] = r["legal_basis"].get<std::string>();
+    EXPECT_FALSE(r["due_at"].get<std::string>().empty());
+  }
+  EXPECT_EQ(basis["stop_processing"],
+            "152-FZ art. 21 p. 5.1, art. 15; 38-FZ art. 18 (demand to stop processing)");
+  EXPECT_EQ(basis["revoke"], "152-FZ art. 9 p. 2, art. 21 p. 5 (consent revoked)");
+  // The subject is az: the document names the basis and the due date in Azerbaijani.
+  EXPECT_THAT(out.document, HasSubstr("Hüquqi əsas: 152-FZ maddə 9 b. 2, maddə 21 b. 5"));
+  EXPECT_THAT(out.document, HasSubstr("Son icra tarixi: 2026-12-27"));
+}
+
+// L10: the document is in the subject's language, as the recipient pages are: a ru subject
+// reads Russian labels, an az one Azerbaijani, an en one English; the JSON stays the same.
+TEST_F(ErasureTest, L10_ExportDocumentSpeaksTheSubjectsLanguage) {
+  auto subject_in = [&](const std::string& email, const std::string& locale) {
+    v1::UpsertSubjectRequest r;
+    r.set_surname("Petrova");
+    r.set_locale(locale);
+    r.add_emails(email);
+    std::string id = registry_->UpsertSubject(crm_, r).subject().id();
+    db_->Exec(
+        "INSERT INTO privacy_requests (id, kind, subject_id, source, received_at, due_at)"
+        " VALUES (gen_random_uuid(), 'access', '" +
+        id + "', 7, '2026-11-27T10:00:00Z', '2026-12-11T12:00:00Z')");
+    return export_->Export(id);
+  };
+  auto ru = subject_in("ru@example.com", "ru-RU");
+  for (const char* s :
+       {"ПЕРСОНАЛЬНЫЕ ДАННЫЕ СУБЪЕКТА", "Подготовлено: ", "== Персональные данные ==",
+        "== Адреса ==", "Фамилия: Petrova", "Правовое основание: 152-ФЗ ст. 14",
+        "Срок исполнения: 2026-12-11", "== Журнал событий =="}) {
+    EXPECT_THAT(ru.document, HasSubstr(s));
+  }
+  EXPECT_THAT(ru.document, ::testing::Not(HasSubstr("Personal data")));
+  EXPECT_THAT(ru.document, ::testing::Not(HasSubstr("Surname")));
+
+  auto az = subject_in("az@example.com", "az");
+  for (const char* s : {"SUBYEKT HAQQINDA SAXLANILAN ŞƏXSİ MƏLUMATLAR", "Hazırlanma vaxtı: ",
+                        "== Şəxsi məlumatlar ==", "== Ünvanlar ==", "Soyad: Petrova",
+                        "Hüquqi əsas: 152-FZ maddə 14", "Son icra tarixi: 2026-12-11"}) {
+    EXPECT_THAT(az.document, HasSubstr(s));
+  }
+  EXPECT_THAT(az.document, ::testing::Not(HasSubstr("Personal data")));
+
+  auto en = subject_in("en@example.com", "en-GB");
+  for (const char* s :
+       {"PERSONAL DATA HELD ABOUT A DATA SUBJECT", "== Personal data ==", "Surname: Petrova",
+        "Legal basis: 152-FZ art. 14, art. 20", "Due at: 2026-12-11"}) {
+    EXPECT_THAT(en.document, HasSubstr(s));
+  }
+  // A locale none of the three: Azerbaijani, as the pages default.
+  auto other = subject_in("de@example.com", "de");
+  EXPECT_THAT(other.document, HasSubstr("== Şəxsi məlumatlar =="));
+  // The machine-readable form keeps its keys whatever the language.
+  EXPECT_EQ(ru.data["subject"]["surname"], "Petrova");
+  EXPECT_EQ(ru.data["privacy_requests"][0]["legal_basis"],
+            "152-FZ art. 14, art. 20 (the subject's right of access)");
 }
 
 TEST_F(ErasureTest, DepersonalizeRemovesIdentityButKeepsAggregateCounts) {

@@ -5,6 +5,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "common/proto_time.h"
 #include "services/privacy/deadlines.h"
 #include "services/privacy/privacy_job.h"
 #include "services/privacy/privacy_operations.h"
@@ -54,6 +55,7 @@ class PrivacyTest : public RegistryTest {
     config.holidays = {"2026-12-08"};
     policy_ = std::make_unique<DeadlinePolicy>(config);
     ops_ = std::make_unique<PrivacyOperations>(*pool_, clock_, *policy_);
+    ops_->SetRegistry(registry_.get());
     intake_ = std::make_unique<RequestIntake>(*pool_, clock_, *ops_);
     intake_->SetConfirmationMailer(&mailer_);
     confirmation_ = std::make_unique<RequestConfirmation>(*pool_, clock_, tokens_, *ops_,
@@ -263,6 +265,132 @@ TEST_F(PrivacyTest, RectifyRecordsChangesPrivatelyAndLiftsItsOwnBlock) {
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE details::text LIKE '%Əliyev%'"
                         " OR details::text LIKE '%Məmmədov%'"),
             "0");
+}
+
+// L7: a subject corrects an e-mail address and a phone number. The registry's address rows
+// change; the old addresses' suppressions stay where they are (keyed hashes); the change is on
+// the trail with old and new values in the personal side table only.
+TEST_F(PrivacyTest, L7_RectifyingAddressesKeepsTheOldSuppressionsAndRecordsTheChange) {
+  std::string id = NewSubject("old.box@example.com", "+994501234567");
+  ConsentAll(id);
+  OptOutAddress("old.box@example.com", v1::ALL_MARKETING);
+  v1::PrivacyRequest req = Open(id, v1::RECTIFY);
+  int64_t suppressions = Count("suppressions");
+  std::string suppressed_keys =
+      db_->Scalar("SELECT string_agg(encode(address_key, 'hex'), ',') FROM suppressions");
+
+  v1::RectifySubjectRequest r;
+  r.set_subject_id(id);
+  r.set_request_id(req.id());
+  r.add_update_fields("email");
+  r.set_old_email("Old.Box@EXAMPLE.com");  // matched as the registry matches addresses
+  r.set_email("New.Box@Пример.рф");
+  r.add_update_fields("phone");
+  r.set_old_phone("+994 50 123 45 67");
+  r.set_phone("+994501234599");
+  auto resp = ops_->RectifySubject(privacy_, r);
+  EXPECT_THAT(resp.changed_fields(), ::testing::ElementsAre("email", "phone"));
+  EXPECT_TRUE(resp.unblocked());
+  EXPECT_EQ(resp.request().status(), v1::DONE);
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(value, ',' ORDER BY kind) FROM addresses"
+                        " WHERE subject_id = '" +
+                        id + "'"),
+            "New.Box@xn--e1afmkfd.xn--p1ai,+994501234599");
+  // The old address's suppression stays in place, untouched; the new one has none.
+  EXPECT_EQ(Count("suppressions"), suppressions);
+  EXPECT_EQ(db_->Scalar("SELECT string_agg(encode(address_key, 'hex'), ',') FROM suppressions"
+                        " WHERE lifted_at IS NULL"),
+            suppressed_keys);
+  EXPECT_EQ(Check("", "old.box@example.com", v1::EMAIL, "webinars").reason(),
+            v1::ADDRESS_SUPPRESSED);
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "webinars").allowed());
+  EXPECT_EQ(Check(id, "", v1::EMAIL, "webinars").address(), "New.Box@xn--e1afmkfd.xn--p1ai");
+  EXPECT_EQ(Check(id, "", v1::SMS, "webinars").address(), "+994501234599");
+  // Recorded: which fields in the trail, the values only in the personal side table.
+  EXPECT_EQ(db_->Scalar("SELECT details->>'fields' FROM events WHERE type = 'subject.rectified'"),
+            R"(["email", "phone"])");
+  EXPECT_EQ(db_->Scalar("SELECT p.data::text FROM event_personal p JOIN events e"
+                        " ON e.id = p.event_id WHERE e.type = 'subject.rectified'"),
+            R"({"new": {"email": "New.Box@xn--e1afmkfd.xn--p1ai", "phone": "+994501234599"},)"
+            R"( "old": {"email": "old.box@example.com", "phone": "+994501234567"}})");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE details::text ILIKE '%box%'"
+                        " OR details::text LIKE '%1234567%' OR details::text LIKE '%1234599%'"),
+            "0");
+}
+
+// L7: a bad address correction gets a precise status naming the field (never the value) and
+// changes nothing: not an address, no old address, not the subject's, another subject's.
+TEST_F(PrivacyTest, L7_BadAddressRectificationIsRefusedAndChangesNothing) {
+  std::string id = NewSubject("mine@example.com", "+994501230001");
+  NewSubject("theirs@example.com", "+994501230002");
+  {
+    v1::UpsertSubjectRequest more;  // the subject's second e-mail address
+    more.set_external_id("");
+    more.add_emails("mine@example.com");
+    more.add_emails("mine.too@example.com");
+    registry_->UpsertSubject(crm_, more);
+  }
+  std::string before = Snapshot();
+  std::string addresses =
+      db_->Scalar("SELECT string_agg(subject_id || ':' || value, ',' ORDER BY id) FROM addresses");
+  auto refused = [&](const std::function<void(v1::RectifySubjectRequest&)>& spoil) {
+    v1::RectifySubjectRequest r;
+    r.set_subject_id(id);
+    r.add_update_fields("email");
+    r.set_old_email("mine@example.com");
+    r.set_email("fixed@example.com");
+    spoil(r);
+    return CatchError([&] { ops_->RectifySubject(privacy_, r); });
+  };
+  Error bad = refused([](auto& r) { r.set_email("not-an-address@"); });
+  EXPECT_EQ(bad.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(bad.what(), HasSubstr("email"));
+  EXPECT_THAT(bad.what(), ::testing::Not(HasSubstr("not-an-address")));
+  Error bad_phone = refused([](auto& r) {
+    r.clear_update_fields();
+    r.add_update_fields("phone");
+    r.set_old_phone("+994501230001");
+    r.set_phone("12");
+  });
+  EXPECT_EQ(bad_phone.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(bad_phone.what(), HasSubstr("phone"));
+  Error no_old = refused([](auto& r) { r.clear_old_email(); });
+  EXPECT_EQ(no_old.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(no_old.what(), HasSubstr("old_email"));
+  Error stray_old = refused([](auto& r) {
+    r.clear_update_fields();
+    r.add_update_fields("locale");
+    r.set_locale("ru");
+  });
+  EXPECT_EQ(stray_old.code(), ErrorCode::kInvalidArgument);
+  Error not_mine = refused([](auto& r) { r.set_old_email("theirs@example.com"); });
+  EXPECT_EQ(not_mine.code(), ErrorCode::kNotFound);
+  EXPECT_THAT(not_mine.what(), HasSubstr("old_email"));
+  EXPECT_THAT(not_mine.what(), ::testing::Not(HasSubstr("theirs")));
+  Error taken = refused([](auto& r) { r.set_email("Theirs@Example.com"); });
+  EXPECT_EQ(taken.code(), ErrorCode::kAlreadyExists);
+  EXPECT_THAT(taken.what(), HasSubstr("email: the address belongs to another subject"));
+  EXPECT_THAT(taken.what(), ::testing::Not(HasSubstr("theirs")));
+  Error taken_phone = refused([](auto& r) {
+    r.clear_update_fields();
+    r.add_update_fields("phone");
+    r.set_old_phone("+994501230001");
+    r.set_phone("+994501230002");
+  });
+  EXPECT_EQ(taken_phone.code(), ErrorCode::kAlreadyExists);
+  Error own = refused([](auto& r) { r.set_email("mine.too@example.com"); });
+  EXPECT_EQ(own.code(), ErrorCode::kFailedPrecondition);
+  // Together with a valid name change: the whole call changes nothing.
+  Error mixed = refused([](auto& r) {
+    r.add_update_fields("surname");
+    r.set_surname("Changed");
+    r.set_email("theirs@example.com");
+  });
+  EXPECT_EQ(mixed.code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(
+      db_->Scalar("SELECT string_agg(subject_id || ':' || value, ',' ORDER BY id) FROM addresses"),
+      addresses);
 }
 
 TEST_F(PrivacyTest, RectifyKeepsABlockItDidNotSet) {
@@ -542,6 +670,57 @@ TEST_F(PrivacyTest, OverdueRequestsAreListedFirstFlaggedAndCounted) {
   list.set_page_token("zz");
   EXPECT_EQ(CatchError([&] { ops_->ListRequests(privacy_, list); }).code(),
             ErrorCode::kInvalidArgument);
+}
+
+// L8: a STOP_PROCESSING request opened through the API stops all marketing to the subject
+// at once, as the e-mail refusal marker does, and is tracked with its legal due date; service
+// notices still go. A repeat with the same key does nothing twice.
+TEST_F(PrivacyTest, L8_ApiStopProcessingStopsAllMarketingAtOnceWithItsDueDate) {
+  std::string id = LiveSubject("stop@example.com");
+  std::string other = LiveSubject("other@example.com");
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "webinars").allowed());
+  Timestamp received = clock_.Now() - std::chrono::hours(2);
+  v1::OpenPrivacyRequestRequest r;
+  r.set_subject_id(id);
+  r.set_kind(v1::STOP_PROCESSING);
+  r.set_source(v1::CRM);  // an API client
+  r.set_idempotency_key("stop-1");
+  SetTimestamp(r.mutable_received_time(), received);
+  v1::PrivacyRequest req = ops_->OpenRequest(privacy_, r).request();
+  EXPECT_EQ(req.status(), v1::OPEN);
+  EXPECT_EQ(FromProtoTimestamp(req.due_time()),
+            policy_->DueAt(RequestKind::kStopProcessing, received));
+  EXPECT_EQ(nlohmann::json::parse(req.details_json()).value("marketing_stopped", false), true);
+  for (auto channel : {v1::EMAIL, v1::SMS, v1::CALL}) {
+    EXPECT_FALSE(Check(id, "", channel, "webinars").allowed()) << channel;
+    EXPECT_FALSE(Check(id, "", channel, "product_news").allowed()) << channel;
+  }
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "billing").allowed());
+  EXPECT_TRUE(Check(other, "", v1::EMAIL, "webinars").allowed());
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM events WHERE type = 'opt_out' AND subject_id = '" +
+                        id + "' AND source = " + std::to_string(v1::CRM)),
+            "1");
+  std::string snapshot = Snapshot();
+  EXPECT_EQ(ops_->OpenRequest(privacy_, r).request().id(), req.id());
+  EXPECT_EQ(Snapshot(), snapshot);
+}
+
+// L8: a bad STOP_PROCESSING request is refused precisely and stops nothing.
+TEST_F(PrivacyTest, L8_BadStopProcessingRequestStopsNothing) {
+  std::string id = LiveSubject("stop-bad@example.com");
+  std::string snapshot = Snapshot();
+  v1::OpenPrivacyRequestRequest r;
+  r.set_subject_id(id);
+  r.set_kind(v1::STOP_PROCESSING);
+  SetTimestamp(r.mutable_received_time(), clock_.Now() + std::chrono::hours(1));
+  auto future = CatchError([&] { ops_->OpenRequest(privacy_, r); });
+  EXPECT_EQ(future.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(future.what(), ::testing::HasSubstr("received_time"));
+  r.clear_received_time();
+  r.set_subject_id("6f1c2a52-0000-4000-8000-000000000001");
+  EXPECT_EQ(CatchError([&] { ops_->OpenRequest(privacy_, r); }).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(Snapshot(), snapshot);
+  EXPECT_TRUE(Check(id, "", v1::EMAIL, "webinars").allowed());
 }
 
 TEST_F(PrivacyTest, ClosingARectificationRequestLiftsTheBlockItSet) {

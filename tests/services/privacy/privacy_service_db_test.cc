@@ -20,6 +20,7 @@ class PrivacyServiceTest : public ErasureTest {
     if (IsSkipped() || HasFatalFailure()) return;
     deadlines_ = std::make_unique<DeadlinePolicy>(PrivacyConfig{});
     service_ = std::make_unique<PrivacyService>(*pool_, clock_, *hasher_, *deadlines_, settings_);
+    service_->operations().SetRegistry(registry_.get());
   }
 
   std::string OpenRequest(const std::string& subject_id, v1::PrivacyRequestKind kind) {
