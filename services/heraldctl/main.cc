@@ -15,6 +15,7 @@
 #include "services/heraldctl/inbound_mail_command.h"
 #include "services/heraldctl/privacy_commands.h"
 #include "services/heraldctl/subscription_commands.h"
+#include "services/heraldctl/suppression_commands.h"
 
 int main(int argc, char** argv) {
   using namespace herald::ctl;
@@ -25,5 +26,6 @@ int main(int argc, char** argv) {
   commands.push_back(PrivacyCommand());
   commands.push_back(CrmCommand());
   commands.push_back(InboundMailCommand());
+  commands.push_back(SuppressionsCommand());
   return RunCommandLine(std::vector<std::string>(argv + 1, argv + argc), commands);
 }

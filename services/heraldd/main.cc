@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
+#include "common/db/idempotency.h"
 #include "common/db/migrations.h"
 #include "common/db/pool.h"
 #include "common/domain/topics.h"
@@ -58,6 +59,7 @@
 #include "services/subscriptions/grpc_service.h"
 #include "services/subscriptions/recipient_links.h"
 #include "services/subscriptions/registry.h"
+#include "services/subscriptions/suppressions.h"
 #include "services/web/hooks/mail_hook.h"
 #include "services/web/hooks/sms_hooks.h"
 #include "services/web/http_server.h"
@@ -222,13 +224,14 @@ int Serve(const HeraldConfig& config) {
   ListenerTls listener_tls(config.tls, files);
   crypto::KeyRing suppression_ring = crypto::KeyRing::Parse(config.core.suppression_keys);
   crypto::KeyRing link_ring = crypto::KeyRing::Parse(config.core.link_keys);
-  WatchKeyRing(files, config.core.suppression_keys_file, "suppression", suppression_ring, nullptr);
   WatchKeyRing(files, config.core.link_keys_file, "link", link_ring,
                [](const crypto::KeyRing& next) {
                  crypto::LinkSigner check_links(next);
                  privacy::ConfirmationTokens check_confirmations(next);
                });
   crypto::SuppressionHasher hasher(suppression_ring);
+  // Idempotency rows outlive a destroyed subject: their request hashes are keyed too (L6).
+  db::IdempotencyKey::UseRequestHashKeys(suppression_ring);
   crypto::LinkSigner links(link_ring);
   // Report tags share the link keys' ring (their own MAC context keeps them apart): both
   // must keep verifying for as long as mail sent under a key can come back.
@@ -238,6 +241,30 @@ int Serve(const HeraldConfig& config) {
                 [&metrics](const char* name, std::chrono::nanoseconds d) {
                   metrics.ObserveStatement(name, d);
                 });
+  // A suppression matches only while its key is in the ring: refuse to serve, and refuse a
+  // changed ring file, while active suppressions use a key the ring lacks (SEC-15).
+  auto require_suppression_keys = [&pool](const crypto::KeyRing& ring) {
+    auto conn = pool.Acquire();
+    subscriptions::RequireSuppressionKeysInRing(*conn, *ring.Snapshot());
+  };
+  require_suppression_keys(suppression_ring);
+  WatchKeyRing(
+      files, config.core.suppression_keys_file, "suppression", suppression_ring,
+      [&require_suppression_keys, current = suppression_ring](const crypto::KeyRing& next) {
+        // New suppressions are being written under the current newest key, here and
+        // on replicas still on the old file: a ring without it would let rows written
+        // after the count below slip under a key nobody checks any more.
+        const std::string newest = current.newest().id;
+        bool kept = false;
+        for (const auto& key : *next.Snapshot()) kept = kept || key.id == newest;
+        if (!kept) {
+          throw std::invalid_argument(
+              "the new suppression ring drops key '" + newest +
+              "', the one suppressions are written under now: add the new key first, "
+              "then remove the old one once `heraldctl suppressions keys` says so");
+        }
+        require_suppression_keys(next);
+      });
   metrics.OnCollect([&pool, &metrics] {
     auto s = pool.Stats();
     metrics.SetPool(s.size, s.open, s.in_use, s.waiting);
@@ -251,7 +278,7 @@ int Serve(const HeraldConfig& config) {
   registry.CoalesceChecks(config.gate.coalesce_max_batch);
   ApiKeyAuthenticator auth(config.core.clients);
   RpcRunner runner(auth, metrics);
-  subscriptions::SubscriptionGrpcService subscription_service(registry, runner);
+  subscriptions::SubscriptionGrpcService subscription_service(registry, runner, pool, hasher);
   dispatch::MessageService messages(pool, clock, topics, gate);
   dispatch::CampaignService campaigns(pool, clock, topics, gate);
   dispatch::DispatchGrpcService dispatch_service(messages, campaigns, runner);
@@ -261,6 +288,8 @@ int Serve(const HeraldConfig& config) {
   const privacy::ErasureSettings& erasure_settings = config.erasure;
   privacy::PrivacyService privacy(pool, clock, hasher, privacy_deadlines, erasure_settings);
   privacy::PrivacyOperations& privacy_operations = privacy.operations();
+  // A STOP_PROCESSING request opened by the API or an operator stops all marketing at once.
+  privacy_operations.SetRegistry(&registry);
   privacy::PrivacyGrpcService privacy_service(privacy, runner);
   privacy::RetentionSweep retention_sweep(pool, clock, erasure_settings);
   privacy::RequestIntake privacy_intake(pool, clock, privacy_operations);
@@ -327,6 +356,7 @@ int Serve(const HeraldConfig& config) {
 
   inbound::InboundMailService inbound_mail(pool, clock, registry, hasher, report_tags);
   inbound_mail.SetTrustedAuthservIds(config.inbound_mail.trusted_authserv_ids);
+  inbound_mail.SetMetrics(metrics.registry());
   inbound::ComplaintMetrics complaint_metrics(metrics, pool, clock);
   metrics.OnCollect([&complaint_metrics] { complaint_metrics.Refresh(); });
 
@@ -458,8 +488,8 @@ int Serve(const HeraldConfig& config) {
     web::RecipientPagesOptions page_opts;
     page_opts.policy_url = config.http.links_policy_url;
     page_opts.public_base_url = config.core.public_base_url;
-    recipient_pages =
-        std::make_unique<web::RecipientPages>(*recipient_links, link_csrf, topics, page_opts);
+    recipient_pages = std::make_unique<web::RecipientPages>(*recipient_links, link_csrf, topics,
+                                                            clock, page_opts);
     recipient_pages->AddRoutes(*http);
     confirmation_page = std::make_unique<web::PrivacyConfirmationPage>(
         request_confirmation, link_csrf, config.core.public_base_url);
@@ -587,6 +617,9 @@ int Serve(const HeraldConfig& config) {
   // Unready for good before anything drains: a probe finishing now must not report the
   // database fine and turn health back to SERVING while calls drain.
   readiness.Drain();
+  // The outbox workers end their waits and hand back what they have not sent while the calls
+  // drain, not after: the two together stay within the drain period.
+  if (worker) worker->RequestStop();
   // JSON callers first: their calls end through the gRPC server, which drains next.
   if (json_http) json_http->Stop();
   if (grpc_server) {

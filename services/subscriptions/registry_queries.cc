@@ -207,6 +207,8 @@ v1::ListTopicsResponse SubscriptionRegistry::ListTopics(const Caller&,
     p->set_marketing(t.marketing);
     p->set_description(t.description);
     p->set_built_in(t.built_in);
+    p->mutable_labels()->insert(t.labels.begin(), t.labels.end());
+    p->mutable_descriptions()->insert(t.descriptions.begin(), t.descriptions.end());
   }
   return resp;
 }

@@ -181,6 +181,8 @@ std::vector<Fixture> Fixtures() {
            "outcome": "CONSENT_GIVEN", "agent": "agent-12", "recording_reference": "rec-1",
            "document_version": "calls-v1"})"},
       {"SubscriptionService", "FindSubjects", R"({"address": "anna@example.com"})"},
+      // A dry run: both transports answer the same counts.
+      {"SubscriptionService", "RehashSuppressions", R"({"dry_run": true})"},
       {"SubscriptionService", "CheckEligibility",
        R"({"recipient": {"subject_id": "${SUBJECT}"}, "channel": "EMAIL",
            "topic": "product_news"})"},
@@ -350,10 +352,12 @@ TEST_F(JsonApiTest, J1_EveryUnaryRpcAnswersWhatGrpcAnswers) {
       expected =
           CallOverGrpc(channel, FindMethod(f.service, f.method), body, HeralddProcess::kAdminKey);
     }
+    // Compared as JSON values: the members of a protobuf map field (Topic.labels) print in
+    // the map's hash order, which two messages need not share, and JSON objects are unordered.
     if (f.compare == Compare::kSameButTime) {
-      EXPECT_EQ(WithoutTimes(a.body), WithoutTimes(expected));
+      EXPECT_EQ(Json::parse(WithoutTimes(a.body)), Json::parse(WithoutTimes(expected)));
     } else {
-      EXPECT_EQ(a.body, expected);
+      EXPECT_EQ(Json::parse(a.body), Json::parse(expected)) << a.body << "\n" << expected;
     }
     ++compared;
   }
