@@ -122,6 +122,9 @@ int Rehash(const Context& ctx, const Flags& f) {
     return Fail(status);
   }
   last.set_rehashed(rehashed);
+  // The pass is complete: whatever is still under an older key cannot move. The last batch's
+  // per-key counts were that batch's moves, not what is left movable.
+  for (auto& k : *last.mutable_keys()) k.set_rehashed(0);
   return Output(ctx, last, [&] {
     std::cout << "re-hashed " << rehashed << " suppression(s) onto key "
               << Quoted(last.newest_key_id()) << '\n';
