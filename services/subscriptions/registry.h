@@ -54,8 +54,9 @@ class SubscriptionRegistry {
                                                          const std::string& input) const;
   // UpsertSubject's lock on each (kind, match key), so no upsert gives one of them to another
   // subject meanwhile. Take it before the subject's gate row, in the upsert's order.
-  void LockAddressesForChange(db::Connection& conn, pqxx::transaction_base& txn,
-                              std::vector<std::pair<AddressKind, std::string>> match_keys) const;
+  void LockAddressesForChange(
+      db::Connection& conn, pqxx::transaction_base& txn,
+      const std::vector<std::pair<AddressKind, std::string>>& match_keys) const;
   // With the subject's gate row taken for change: the subject's address of `kind` whose
   // match key is `old_match_key` becomes (`value`, `match_key`), and both addresses' gate
   // rows are bumped. Suppressions stay under their keyed hashes (the old address's remain

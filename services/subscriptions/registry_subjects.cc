@@ -172,7 +172,7 @@ std::pair<std::string, std::string> SubscriptionRegistry::NormalizeAddressOf(
 
 void SubscriptionRegistry::LockAddressesForChange(
     db::Connection& conn, pqxx::transaction_base& txn,
-    std::vector<std::pair<AddressKind, std::string>> match_keys) const {
+    const std::vector<std::pair<AddressKind, std::string>>& match_keys) const {
   std::vector<std::string> lock_keys;
   for (const auto& [kind, match_key] : match_keys) {
     lock_keys.push_back(std::string("subject-a:") + KindName(kind) + ":" + match_key);

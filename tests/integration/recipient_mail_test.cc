@@ -18,7 +18,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::HeralddProcess;
-using ::testing::Not;
 
 // RFC 3986 percent-decoding of a mailto URI's subject.
 std::string PercentDecode(const std::string& s) {

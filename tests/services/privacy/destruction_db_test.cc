@@ -300,7 +300,7 @@ TEST_F(DestructionTest, L6_IdempotencyHashIsKeyedAndSurvivesARotation) {
   std::string stored = db_->Scalar(
       "SELECT encode(request_hash, 'hex') FROM idempotency_keys WHERE key = 'replay-1'");
   EXPECT_NE(stored, PlainRequestDigest(r));
-  std::string keyed_data = std::string("herald idempotency request", 27) + r.SerializeAsString();
+  std::string keyed_data = std::string("herald idempotency request\0", 27) + r.SerializeAsString();
   EXPECT_EQ(stored, crypto::ToHex(crypto::HmacSha256(old_secret, keyed_data)));
 
   // Rotated: "i2" hashes new rows, "i1" still matches.
