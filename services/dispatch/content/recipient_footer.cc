@@ -45,11 +45,10 @@ void AddRecipientFooter(std::string_view locale, const RecipientLinks& links, st
   for (const auto& [label, url] : wanted) {
     if (url->empty() || html.find(*url) != std::string::npos) continue;
     // The URLs are base64url tokens under our own base: nothing in them needs escaping.
+    if (!html_footer.empty()) html_footer += " &middot; ";
     html_footer += "<a href=\"" + *url + "\">" + label + "</a>";
-    html_footer += " &middot; ";
   }
   if (html_footer.empty()) return;
-  html_footer.resize(html_footer.size() - std::string(" &middot; ").size());
   html_footer = "<p style=\"font-size:small\">" + html_footer + "</p>";
   size_t body_end = html.rfind("</body>");
   if (body_end == std::string::npos) {
