@@ -4,7 +4,6 @@
 
 #include "common/error.h"
 #include "common/log/log.h"
-#include "common/proto_time.h"
 
 namespace herald::subscriptions {
 namespace {
@@ -129,19 +128,6 @@ UndoOutcome RecipientLinks::Undo(const OpenedLink& link, const LinkVisitor& visi
                                  const std::vector<std::string>& topics,
                                  Timestamp unsubscribed_at) {
   if (!link.for_subject()) return UndoOutcome::kNotAllowed;
-  // Anything recorded for the subject since (a refusal elsewhere, a preference saved, a
-  // revocation) stands: the undo is for the unsubscribe alone.
-  v1::ListSubjectEventsRequest l;
-  l.set_subject_id(link.claims.subject_id);
-  l.set_page_size(500);
-  do {
-    auto events = registry_.ListSubjectEvents(kCaller, l);
-    for (const auto& e : events.events()) {
-      auto recorded = FromProtoTimestamp(e.record_time());
-      if (!recorded || *recorded > unsubscribed_at) return UndoOutcome::kChangedSince;
-    }
-    l.set_page_token(events.next_page_token());
-  } while (!l.page_token().empty());
   v1::SetPreferencesRequest s;
   s.set_subject_id(link.claims.subject_id);
   for (const auto& topic : topics) {
@@ -156,7 +142,11 @@ UndoOutcome RecipientLinks::Undo(const OpenedLink& link, const LinkVisitor& visi
   if (s.changes_size() == 0) return UndoOutcome::kNotAllowed;
   *s.mutable_proof() = ProofFor(link, visitor);
   try {
-    registry_.SetPreferences(kCaller, s);
+    // Anything recorded for the subject since (a refusal elsewhere, a preference saved, a
+    // revocation), even while this runs, stands: the undo is for the unsubscribe alone.
+    if (!registry_.SetPreferencesUnlessChangedSince(kCaller, s, unsubscribed_at)) {
+      return UndoOutcome::kChangedSince;
+    }
   } catch (const herald::Error& e) {
     if (e.code() != ErrorCode::kFailedPrecondition) throw;
     return UndoOutcome::kNoConsent;

@@ -82,6 +82,12 @@ class SubscriptionRegistry {
   }
   v1::SetPreferencesResponse SetPreferences(const Caller& caller,
                                             const v1::SetPreferencesRequest& r);
+  // SetPreferences, unless anything was recorded for the subject or about one of its
+  // addresses (what ListSubjectEvents lists) after `since`: nullopt then, and nothing
+  // changed. The check and the change are one transaction under the subject's gate row, so a
+  // change recorded meanwhile is never overridden (a recipient's undo, RecipientLinks).
+  std::optional<v1::SetPreferencesResponse> SetPreferencesUnlessChangedSince(
+      const Caller& caller, const v1::SetPreferencesRequest& r, Timestamp since);
   v1::GetPreferencesResponse GetPreferences(const Caller& caller,
                                             const v1::GetPreferencesRequest& r);
   v1::OptOutResponse OptOut(const Caller& caller, const v1::OptOutRequest& r);
@@ -134,6 +140,12 @@ class SubscriptionRegistry {
   static const PreferenceRow* Deciding(const PreferenceRows& rows, Channel channel,
                                        const std::string& topic,
                                        std::pair<int, std::string>* key = nullptr);
+  std::optional<v1::SetPreferencesResponse> SetPreferencesIf(
+      const Caller& caller, const v1::SetPreferencesRequest& r,
+      std::optional<Timestamp> unchanged_since);
+  // The hex keyed hashes, under every live key, of the subject's addresses.
+  std::vector<std::string> SubjectAddressKeyHexes(db::Connection& conn, pqxx::transaction_base& txn,
+                                                  const std::string& subject_id) const;
   std::vector<v1::Preference> BuildPreferences(db::Connection& conn, pqxx::transaction_base& txn,
                                                const std::string& subject_id);
   // Every marketing topic x channel, from the subject's preference rows and its consented

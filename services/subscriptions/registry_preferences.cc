@@ -1,4 +1,6 @@
 // Preferences per topic x channel: SetPreferences, GetPreferences.
+#include <memory>
+#include <optional>
 #include <regex>
 
 #include "common/db/idempotency.h"
@@ -37,6 +39,17 @@ constexpr const char* kNotChangeableState = "HR003";
 constexpr const char* kMergedOnChangeState = "HR004";
 constexpr const char* kNoConsentState = "HR005";
 constexpr const char* kMergedOnReadState = "HR006";
+
+// Whether anything was recorded for the subject, or about one of its addresses (hex keyed
+// hashes), after a time: the events ListSubjectEvents would list.
+constexpr db::Statement kRecordedAfter{"events.recorded_after_for_subject", R"sql(
+  SELECT EXISTS (
+    SELECT 1
+    FROM events e
+    WHERE (e.subject_id = $1::uuid
+           OR e.address_key IN (SELECT decode(k, 'hex') FROM unnest($2::text[]) AS k))
+      AND e.recorded_at > $3::timestamptz)
+)sql"};
 
 constexpr db::Statement kSubjectState{"subjects.consent_state", R"sql(
   SELECT state, marketing_channels
@@ -119,6 +132,17 @@ v1::GetPreferencesResponse SubscriptionRegistry::GetPreferences(
 
 v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
     const Caller& caller, const v1::SetPreferencesRequest& r) {
+  return *SetPreferencesIf(caller, r, std::nullopt);
+}
+
+std::optional<v1::SetPreferencesResponse> SubscriptionRegistry::SetPreferencesUnlessChangedSince(
+    const Caller& caller, const v1::SetPreferencesRequest& r, Timestamp since) {
+  return SetPreferencesIf(caller, r, since);
+}
+
+std::optional<v1::SetPreferencesResponse> SubscriptionRegistry::SetPreferencesIf(
+    const Caller& caller, const v1::SetPreferencesRequest& r,
+    std::optional<Timestamp> unchanged_since) {
   std::string subject_id = validation::RequireUuid("subject_id", r.subject_id());
   if (r.changes_size() == 0) throw InvalidArgument("changes", "at least one change");
   if (r.changes_size() > 100) throw InvalidArgument("changes", "at most 100 per call");
@@ -164,8 +188,24 @@ v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
   if (!personal.empty()) personal_text = personal.dump();
 
   auto conn = pool_.Acquire();
-  // One statement, so no BEGIN and COMMIT of our own: it commits as it returns.
-  pqxx::nontransaction txn(conn->raw());
+  std::unique_ptr<pqxx::transaction_base> work;
+  if (unchanged_since) {
+    // The check and the change under the subject's gate row, in one transaction: a change
+    // committed before the lock was granted is seen by the check, and one after it waits
+    // for this commit, so nothing recorded meanwhile is overridden.
+    work = std::make_unique<pqxx::work>(conn->raw());
+    LockSubjectForChange(*conn, *work, subject_id, now);
+    if (conn->Exec(*work, kRecordedAfter, subject_id,
+                   db::ToArrayLiteral(SubjectAddressKeyHexes(*conn, *work, subject_id)),
+                   ToIso8601(*unchanged_since))[0][0]
+            .as<bool>()) {
+      return std::nullopt;  // rolled back as `work` ends
+    }
+  } else {
+    // One statement, so no BEGIN and COMMIT of our own: it commits as it returns.
+    work = std::make_unique<pqxx::nontransaction>(conn->raw());
+  }
+  pqxx::transaction_base& txn = *work;
   pqxx::result result;
   try {
     result = conn->Exec(
@@ -200,6 +240,7 @@ v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
     }
     throw;
   }
+  if (unchanged_since) work->commit();
   int consented = 0;
   PreferenceRows rows;
   for (const auto& row : result) {

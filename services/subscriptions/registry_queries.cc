@@ -152,6 +152,19 @@ v1::CheckEligibilityBatchResponse SubscriptionRegistry::CheckEligibilityBatch(
   return resp;
 }
 
+std::vector<std::string> SubscriptionRegistry::SubjectAddressKeyHexes(
+    db::Connection& conn, pqxx::transaction_base& txn, const std::string& subject_id) const {
+  std::vector<std::string> keys;
+  for (const auto& row : conn.Exec(txn, kSubjectAddressKeys, subject_id)) {
+    const char* kind =
+        row[0].as<int>() == static_cast<int>(AddressKind::kEmail) ? "email" : "phone";
+    for (const auto& h : hasher_.All(kind, row[1].as<std::string>())) {
+      keys.push_back(crypto::ToHex(h.hash));
+    }
+  }
+  return keys;
+}
+
 v1::ListSubjectEventsResponse SubscriptionRegistry::ListSubjectEvents(
     const Caller& caller, const v1::ListSubjectEventsRequest& r) {
   std::string subject_id = validation::RequireUuid("subject_id", r.subject_id());
@@ -168,15 +181,9 @@ v1::ListSubjectEventsResponse SubscriptionRegistry::ListSubjectEvents(
   auto conn = pool_.Acquire();
   pqxx::read_transaction txn(conn->raw());
   if (!RefuseBlockedRead(*conn, txn, caller, subject_id)) throw NotFound("subject_id: subject");
-  std::vector<std::string> keys;
-  for (const auto& row : conn->Exec(txn, kSubjectAddressKeys, subject_id)) {
-    const char* kind =
-        row[0].as<int>() == static_cast<int>(AddressKind::kEmail) ? "email" : "phone";
-    for (const auto& h : hasher_.All(kind, row[1].as<std::string>())) {
-      keys.push_back(crypto::ToHex(h.hash));
-    }
-  }
-  auto rows = conn->Exec(txn, kListEvents, subject_id, db::ToArrayLiteral(keys), after, limit + 1);
+  auto rows = conn->Exec(txn, kListEvents, subject_id,
+                         db::ToArrayLiteral(SubjectAddressKeyHexes(*conn, txn, subject_id)), after,
+                         limit + 1);
   v1::ListSubjectEventsResponse resp;
   for (int i = 0; i < static_cast<int>(rows.size()) && i < limit; ++i) {
     const auto& row = rows[i];

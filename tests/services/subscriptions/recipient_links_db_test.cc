@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/validation/address.h"
 #include "services/subscriptions/recipient_links.h"
@@ -145,6 +148,47 @@ TEST_F(RecipientLinksTest, E8_UndoRestoresOnlyWhatTheUnsubscribeTurnedOff) {
   EXPECT_EQ(links_->Undo(all, visitor_, on, again), UndoOutcome::kChangedSince)
       << "the undo above is a change recorded after the unsubscribe";
   EXPECT_FALSE(Check(id, "", v1::EMAIL, "product_news").allowed());
+}
+
+// E8: a refusal recorded while the undo runs stands too. The opt-out holds the subject's gate
+// row, uncommitted, while the undo starts; once the undo waits for that row the opt-out
+// commits, and the undo must see it (a check read before the wait would not).
+TEST_F(RecipientLinksTest, E8_ARefusalCommittedWhileTheUndoWaitsStands) {
+  std::string id = NewSubject("race@example.org");
+  ConsentAll(id);
+  OpenedLink all = OpenOrFail(SubjectToken(id, ""));
+  const std::vector<std::string> on = links_->SubscribedTopics(all);
+  ASSERT_FALSE(on.empty());
+  EXPECT_TRUE(links_->Unsubscribe(all, visitor_));
+  const Timestamp unsubscribed = clock_.Now();
+  clock_.Advance(std::chrono::seconds(5));
+
+  auto conn = pool_->Acquire();
+  auto refusal = std::make_unique<pqxx::work>(conn->raw());
+  v1::OptOutRequest o;
+  o.set_subject_id(id);
+  o.set_scope(v1::ALL_MARKETING);
+  o.mutable_proof()->set_source(v1::CRM);
+  registry_->OptOutWithin(*conn, *refusal, crm_, o, clock_.Now());
+
+  auto undo =
+      std::async(std::launch::async, [&] { return links_->Undo(all, visitor_, on, unsubscribed); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::stoll(db_->Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND wait_event_type = 'Lock'")) == 0 &&
+         undo.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(undo.wait_for(std::chrono::milliseconds(0)), std::future_status::ready)
+      << "the undo finished while the subject's gate row was held: it took no lock";
+  refusal->commit();
+  refusal.reset();
+  EXPECT_EQ(undo.get(), UndoOutcome::kChangedSince);
+  for (const auto& topic : on) {
+    EXPECT_FALSE(Subscribed(id, v1::EMAIL, topic)) << topic;
+    EXPECT_FALSE(Check(id, "", v1::EMAIL, topic).allowed()) << topic;
+  }
 }
 
 // An address-only link has no subject a preference could be set on: no undo.
