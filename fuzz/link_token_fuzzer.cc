@@ -6,8 +6,9 @@
 // Input: one byte choosing the mode, then
 //   0: the token text as a recipient's browser sends it;
 //   1: a token body (everything before the MAC), signed here and verified;
-//   2: claims (16 or 32 recipient bytes, topic, channel, message id, time) signed and
-//      verified back, then verified again with one character changed.
+//   2: claims (16 or 32 recipient bytes, a suppression key id with the 32, topic, channel,
+//      message id, time) signed and verified back, then verified again with one character
+//      changed.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -37,6 +38,9 @@ void VerifyText(std::string_view token) {
   HERALD_FUZZ_CHECK(claims->subject_id.empty() != claims->address_key.empty());
   HERALD_FUZZ_CHECK(claims->channel >= 1 && claims->channel <= 3);
   HERALD_FUZZ_CHECK(claims->topic.size() <= kMaxLinkTopicBytes);
+  HERALD_FUZZ_CHECK(
+      claims->address_key_id.empty() ||
+      (!claims->address_key.empty() && claims->address_key_id.size() <= kMaxLinkKeyIdBytes));
 }
 
 void SignBody(std::string_view body) {
@@ -61,6 +65,7 @@ void RoundTrip(herald::fuzz::Input& in) {
   LinkClaims claims;
   if (flags & 1) {
     claims.address_key = Padded(in, 32);
+    if (flags & 4) claims.address_key_id = std::string(in.Bytes(in.Byte() % 40));
   } else {
     claims.subject_id = herald::validation::UuidFromBytes(Padded(in, 16));
   }
@@ -78,7 +83,7 @@ void RoundTrip(herald::fuzz::Input& in) {
   } catch (const std::invalid_argument&) {
     return;  // claims Sign refuses, as documented
   }
-  HERALD_FUZZ_CHECK(token.size() <= 254);
+  HERALD_FUZZ_CHECK(token.size() <= 298);
   auto back = Signer().Verify(token);
   HERALD_FUZZ_CHECK(back.has_value());
   HERALD_FUZZ_CHECK(*back == claims);

@@ -14,6 +14,7 @@ namespace {
 constexpr unsigned char kVersion = 0x01;
 constexpr unsigned char kRecipientSubject = 0x01;
 constexpr unsigned char kRecipientAddressKey = 0x02;
+constexpr unsigned char kRecipientAddressKeyWithId = 0x03;
 constexpr unsigned char kMessageIdAbsent = 0x00;
 constexpr unsigned char kMessageIdPresent = 0x01;
 constexpr size_t kUuidBytes = 16;
@@ -143,6 +144,11 @@ std::string LinkSigner::Sign(const LinkClaims& claims) const {
   } else if (claims.address_key.size() != kAddressKeyBytes) {
     throw std::invalid_argument("link claims: address_key must be 32 bytes");
   }
+  if (!claims.address_key_id.empty() &&
+      (has_subject || claims.address_key_id.size() > kMaxLinkKeyIdBytes)) {
+    throw std::invalid_argument(
+        "link claims: address_key_id goes with an address_key, 1 to 32 bytes");
+  }
   if (claims.topic.size() > kMaxLinkTopicBytes) {
     throw std::invalid_argument("link claims: topic is longer than 64 bytes");
   }
@@ -168,8 +174,13 @@ std::string LinkSigner::Sign(const LinkClaims& claims) const {
   if (has_subject) {
     body.push_back(static_cast<char>(kRecipientSubject));
     body.append(*subject);
-  } else {
+  } else if (claims.address_key_id.empty()) {
     body.push_back(static_cast<char>(kRecipientAddressKey));
+    body.append(claims.address_key);
+  } else {
+    body.push_back(static_cast<char>(kRecipientAddressKeyWithId));
+    body.push_back(static_cast<char>(claims.address_key_id.size()));
+    body.append(claims.address_key_id);
     body.append(claims.address_key);
   }
   body.push_back(static_cast<char>(claims.topic.size()));
@@ -238,7 +249,14 @@ std::optional<LinkClaims> LinkSigner::Verify(std::string_view token) const {
   if (recipient == kRecipientSubject) {
     if (!r.Bytes(kUuidBytes, &recipient_bytes)) return std::nullopt;
     claims.subject_id = validation::UuidFromBytes(recipient_bytes);
-  } else if (recipient == kRecipientAddressKey) {
+  } else if (recipient == kRecipientAddressKey || recipient == kRecipientAddressKeyWithId) {
+    if (recipient == kRecipientAddressKeyWithId) {
+      unsigned char id_size = 0;
+      std::string_view id;
+      if (!r.Byte(&id_size) || id_size == 0 || id_size > kMaxLinkKeyIdBytes) return std::nullopt;
+      if (!r.Bytes(id_size, &id)) return std::nullopt;
+      claims.address_key_id = std::string(id);
+    }
     if (!r.Bytes(kAddressKeyBytes, &recipient_bytes)) return std::nullopt;
     claims.address_key = std::string(recipient_bytes);
   } else {

@@ -18,7 +18,10 @@ namespace herald::crypto {
 //   0       1     version, always 0x01
 //   1       1     key id length K, 1..kMaxLinkKeyIdBytes
 //   2       K     key id (the ring key whose secret made the MAC)
-//   .       1     recipient type: 0x01 subject, 0x02 address key
+//   .       1     recipient type: 0x01 subject, 0x02 address key, 0x03 address key with
+//                 the id of the suppression key it was made under
+//   .       0|1+S type 0x03 only: suppression key id length S, 1..kMaxLinkKeyIdBytes, and
+//                 its S bytes
 //   .       16|32 subject: the UUID's 16 raw bytes; address key: its 32 raw bytes
 //   .       1     topic length T, 0..kMaxLinkTopicBytes
 //   .       T     topic bytes (empty = all marketing)
@@ -34,7 +37,9 @@ namespace herald::crypto {
 // may follow the MAC, and no field may be short, so a truncated or extended token fails.
 // A subject token with a message id is 1+1+K+1+16+1+T+1+1+16+8+32 bytes: for key id "k1"
 // and topic "news", 84 bytes or 112 characters. The largest possible token (32-byte key id,
-// address key, 64-byte topic, message id) is 190 bytes, 254 characters.
+// address key with a 32-byte suppression key id, 64-byte topic, message id) is 223 bytes,
+// 298 characters. Type 0x02 is what signers wrote before the suppression key id was carried;
+// such tokens still verify, with an empty address_key_id.
 //
 // What the token reveals to whoever holds it: the key id, topic, channel, issue time, and
 // the subject / message UUIDs as raw bytes (not their text, but someone who already knows a
@@ -49,13 +54,15 @@ inline constexpr size_t kMaxLinkKeyIdBytes = 32;
 inline constexpr size_t kMaxLinkTopicBytes = 64;
 
 struct LinkClaims {
-  std::string subject_id;   // UUID text, or empty for a bare-address link
-  std::string address_key;  // raw 32-byte keyed hash of the address (suppression key) when
-                            // there is no subject; else empty
-  std::string topic;        // may be empty (all marketing); at most 64 bytes
-  int channel = 0;          // 1 EMAIL, 2 SMS, 3 CALL
-  std::string message_id;   // UUID text, may be empty
-  Timestamp issued_at;      // carried with whole-second precision (rounded down)
+  std::string subject_id;      // UUID text, or empty for a bare-address link
+  std::string address_key;     // raw 32-byte keyed hash of the address (suppression key) when
+                               // there is no subject; else empty
+  std::string address_key_id;  // the id of the suppression key address_key was made under
+                               // (1..32 bytes); empty in older tokens, and with a subject
+  std::string topic;           // may be empty (all marketing); at most 64 bytes
+  int channel = 0;             // 1 EMAIL, 2 SMS, 3 CALL
+  std::string message_id;      // UUID text, may be empty
+  Timestamp issued_at;         // carried with whole-second precision (rounded down)
 
   friend bool operator==(const LinkClaims&, const LinkClaims&) = default;
 };
@@ -71,7 +78,8 @@ class LinkSigner {
 
   // Signs with the ring's newest key. Returns URL-safe base64 without '=' padding.
   // Throws std::invalid_argument (naming the field, never echoing its value) unless exactly
-  // one of subject_id (a UUID, either case) and address_key (exactly 32 bytes) is set, topic
+  // one of subject_id (a UUID, either case) and address_key (exactly 32 bytes) is set,
+  // address_key_id is empty or (with an address_key) 1..kMaxLinkKeyIdBytes bytes, topic
   // is at most 64 bytes, channel is 1..3, message_id is empty or a UUID, and issued_at is
   // representable in whole seconds.
   std::string Sign(const LinkClaims& claims) const;

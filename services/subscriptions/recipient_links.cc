@@ -92,10 +92,10 @@ bool RecipientLinks::Unsubscribe(const OpenedLink& link, const LinkVisitor& visi
       if (e.code() != ErrorCode::kNotFound && e.code() != ErrorCode::kFailedPrecondition) throw;
     }
   } else {
-    changed =
-        registry_
-            .OptOutAddressKey(kCaller, link.claims.address_key, ChannelOf(link), link.topic, proof)
-            .changed();
+    changed = registry_
+                  .OptOutAddressKey(kCaller, link.claims.address_key, link.claims.address_key_id,
+                                    ChannelOf(link), link.topic, proof)
+                  .changed();
   }
   log::Info("link unsubscribe", {{"channel", ChannelName(ChannelOf(link))},
                                  {"changed", changed},

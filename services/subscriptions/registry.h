@@ -92,11 +92,12 @@ class SubscriptionRegistry {
                                             const v1::GetPreferencesRequest& r);
   v1::OptOutResponse OptOut(const Caller& caller, const v1::OptOutRequest& r);
   // Opt-out of a bare address known only by its keyed hash (a link token's address key,
-  // raw 32 bytes): unsubscribes `topic` (empty: all marketing) on `channel`. Idempotent:
-  // changed is false when an equal or broader unsubscribe is already active.
+  // raw 32 bytes, made under the suppression key `address_key_id`, "" when the token does not
+  // say): unsubscribes `topic` (empty: all marketing) on `channel`. Idempotent: changed is
+  // false when an equal or broader unsubscribe is already active.
   v1::OptOutResponse OptOutAddressKey(const Caller& caller, const std::string& address_key,
-                                      Channel channel, const std::string& topic,
-                                      const v1::Proof& proof);
+                                      const std::string& address_key_id, Channel channel,
+                                      const std::string& topic, const v1::Proof& proof);
   // The same opt-out inside the caller's transaction, for callers that must change several
   // things at once (an inbound refusal: the address and every subject owning it). The
   // idempotency key is not used: the caller dedupes.

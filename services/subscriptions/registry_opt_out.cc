@@ -1,9 +1,14 @@
 // Opt-outs: by subject (preferences) or by bare address (keyed-hash suppressions).
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "common/crypto/hash.h"
 #include "common/db/idempotency.h"
 #include "common/db/sql_array.h"
 #include "common/db/statement.h"
 #include "common/error.h"
+#include "common/log/log.h"
 #include "common/validation/address.h"
 #include "common/validation/input_checks.h"
 #include "services/subscriptions/event_log.h"
@@ -234,11 +239,15 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddress(db::Connection& conn,
 }
 
 // A link token of a message sent to a bare address carries only the address's keyed hash
-// (under the suppression key that was newest when it was sent): the address itself is not
-// known here, so the suppression is stored under that hash as it is. The gate compares
+// (under the suppression key that was newest when it was sent) and that key's id: the
+// address itself is not known here, so the suppression is stored under that hash as it is,
+// filed under that key, which the start-up check then keeps in the ring. The gate compares
 // against the hashes under every live key, so it matches while that key is in the ring.
+// Tokens signed before they named the key are filed under the newest key (theirs may be
+// older: the runbook keeps a key for as long as links made under it may be followed).
 v1::OptOutResponse SubscriptionRegistry::OptOutAddressKey(const Caller& caller,
                                                           const std::string& address_key,
+                                                          const std::string& address_key_id,
                                                           Channel channel, const std::string& topic,
                                                           const v1::Proof& proof) {
   if (address_key.size() != 32) throw InvalidArgument("address_key", "must be 32 bytes");
@@ -252,7 +261,17 @@ v1::OptOutResponse SubscriptionRegistry::OptOutAddressKey(const Caller& caller,
   Timestamp now = clock_.Now();
   CheckedProof checked = CheckProof("proof", proof, now, false);
   const std::string hex = crypto::ToHex(address_key);
-  const std::string key_id = hasher_.newest_key_id();  // see the note above
+  std::string key_id = hasher_.newest_key_id();  // see the note above
+  if (!address_key_id.empty()) {
+    const std::vector<std::string> ring = hasher_.key_ids();
+    if (std::find(ring.begin(), ring.end(), address_key_id) != ring.end()) {
+      key_id = address_key_id;
+    } else {
+      // Its key left the ring: the hash can no longer match an address, whatever its label.
+      log::Warn("link opt-out under a suppression key no longer in the ring",
+                {{"key_id", address_key_id}});
+    }
+  }
   const SuppressionReason reason = SuppressionReason::kUnsubscribed;
   const int scope_channel = static_cast<int>(channel);
 

@@ -657,6 +657,7 @@ TEST_F(RecipientPagesTest, AddressOnlyTokenSuppressesTheAddress) {
   crypto::SuppressionHasher hasher(crypto::KeyRing::Parse(kSuppressionKeys));
   crypto::LinkClaims c;
   c.address_key = hasher.Current("email", "lonely@example.org").hash;
+  c.address_key_id = "it";
   c.topic = "";
   c.channel = 1;
   c.message_id = kMessageId;
@@ -688,6 +689,7 @@ TEST_F(RecipientPagesTest, AddressOnlyTokenSuppressesTheAddress) {
   EXPECT_THAT(r->body, Not(HasSubstr("preferences-link")));
   EXPECT_EQ(check().reason(), v1::ADDRESS_SUPPRESSED);
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM suppressions"), "1");
+  EXPECT_EQ(db_->Scalar("SELECT key_id FROM suppressions"), "it");  // the key the link names
   EXPECT_EQ(db_->Scalar("SELECT details->>'message_id' FROM events WHERE type = "
                         "'suppression.added'"),
             kMessageId);

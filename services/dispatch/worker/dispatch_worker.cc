@@ -227,7 +227,10 @@ std::pair<std::string, std::string> DispatchWorker::Links(const ClaimedMessage& 
   if (!m.subject_id.empty()) {
     claims.subject_id = m.subject_id;
   } else if (options_.hasher) {
-    claims.address_key = options_.hasher->Current(KindName(KindOf(m.channel)), m.match_key).hash;
+    crypto::SuppressionHash key =
+        options_.hasher->Current(KindName(KindOf(m.channel)), m.match_key);
+    claims.address_key = std::move(key.hash);
+    claims.address_key_id = std::move(key.key_id);
   } else {
     return {};
   }

@@ -204,6 +204,20 @@ TEST(LinkSignerTest, RoundTripsAddressKeyWithEmptyTopicAndNoMessageId) {
   EXPECT_EQ(*got, claims);
 }
 
+// A bare address's link names the suppression key its address key was made under, so an
+// opt-out through it is filed under that key (SEC-15).
+TEST(LinkSignerTest, RoundTripsAddressKeyWithItsSuppressionKeyId) {
+  LinkClaims claims = AddressClaims();
+  claims.address_key_id = "s1";
+  std::optional<LinkClaims> got = K1().Verify(K1().Sign(claims));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->address_key, AddressKey());
+  EXPECT_EQ(got->address_key_id, "s1");
+  EXPECT_EQ(*got, claims);
+  claims.address_key_id = std::string(32, 'x');
+  EXPECT_EQ(K1().Verify(K1().Sign(claims)), claims);
+}
+
 TEST(LinkSignerTest, RoundTripsEveryChannelAndLongestTopic) {
   for (int channel : {1, 2, 3}) {
     LinkClaims claims = SubjectClaims();
@@ -290,6 +304,30 @@ TEST(LinkSignerTest, AddressKeyLayout) {
   EXPECT_EQ(bytes.substr(37, 3), std::string("\x00\x02\x00", 3));
 }
 
+TEST(LinkSignerTest, AddressKeyWithKeyIdLayout) {
+  LinkClaims claims = AddressClaims();
+  claims.address_key_id = "s1";
+  const std::string bytes = Decoded(K1().Sign(claims));
+  ASSERT_EQ(bytes.size(), 1u + 1 + 2 + 1 + 1 + 2 + 32 + 1 + 0 + 1 + 1 + 8 + 32);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x01\x02k1\x03\x02s1", 8));
+  EXPECT_EQ(bytes.substr(8, 32), AddressKey());
+  EXPECT_EQ(bytes.substr(40, 3), std::string("\x00\x02\x00", 3));
+}
+
+// Tokens signed before the key id was carried (type 0x02) still verify, with no key id.
+TEST(LinkSignerTest, AddressKeyWithoutKeyIdStillVerifies) {
+  LinkClaims with_id = AddressClaims();
+  with_id.address_key_id = "s1";
+  std::string old_body = Decoded(K1().Sign(with_id));
+  old_body = old_body.substr(0, old_body.size() - 32);
+  old_body.erase(5, 3);  // the key id's size and bytes
+  old_body[4] = '\x02';
+  std::optional<LinkClaims> got = K1().Verify(MacedToken(old_body, kSecret1));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->address_key, AddressKey());
+  EXPECT_EQ(got->address_key_id, "");
+}
+
 TEST(LinkSignerTest, TokensAreUrlSafeWithoutPadding) {
   // Many tokens, so that every output position sees many byte values.
   const LinkSigner signer = K1();
@@ -328,10 +366,11 @@ TEST(LinkSignerTest, TokenDoesNotContainSubjectIdText) {
 TEST(LinkSignerTest, LargestTokenFitsTheLengthLimit) {
   LinkSigner signer = Signer(std::string(32, 'k') + ":" + kSecret1);
   LinkClaims claims = AddressClaims();
+  claims.address_key_id = std::string(32, 's');
   claims.topic = std::string(64, 'z');
   claims.message_id = kMessage;
   const std::string token = signer.Sign(claims);
-  EXPECT_EQ(token.size(), 254u);
+  EXPECT_EQ(token.size(), 298u);
   EXPECT_LE(token.size(), kMaxLinkTokenChars);
   EXPECT_EQ(signer.Verify(token), claims);
 }
@@ -441,7 +480,8 @@ TEST(LinkSignerTest, AuthenticButMalformedBodiesFail) {
       {"version 0", with(0, '\x00')},
       {"version 2", with(0, '\x02')},
       {"recipient type 0", with(4, '\x00')},
-      {"recipient type 3", with(4, '\x03')},
+      {"recipient type 4", with(4, '\x04')},
+      {"recipient type 3 with subject-sized field", with(4, '\x03')},
       {"address type with subject-sized field", with(4, '\x02')},
       {"topic size too long for body", with(21, '\x05')},
       {"topic size too short for body", with(21, '\x03')},
@@ -457,6 +497,21 @@ TEST(LinkSignerTest, AuthenticButMalformedBodiesFail) {
   bad.push_back({"topic 65 bytes", long_topic});
   std::string time_overflow = good.substr(0, 44) + FromHex("7fffffffffffffff");
   bad.push_back({"time overflows microseconds", time_overflow});
+  // Type 0x03: the suppression key id's size must be 1..32 and its bytes present.
+  LinkClaims with_id = AddressClaims();
+  with_id.address_key_id = "s1";
+  std::string id_body = Decoded(K1().Sign(with_id));
+  id_body = id_body.substr(0, id_body.size() - 32);
+  ASSERT_EQ(K1().Verify(MacedToken(id_body, kSecret1)), with_id);
+  std::string no_id = id_body;
+  no_id.replace(5, 3, std::string(1, '\x00'));
+  bad.push_back({"suppression key id size 0", no_id});
+  std::string long_id = id_body;
+  long_id.replace(5, 3, std::string(1, '\x21') + std::string(33, 's'));
+  bad.push_back({"suppression key id 33 bytes", long_id});
+  std::string short_body = id_body;
+  short_body[5] = '\x20';
+  bad.push_back({"suppression key id longer than the body", short_body.substr(0, 40)});
   for (const auto& [what, body] : bad) {
     EXPECT_FALSE(K1().Verify(MacedToken(body, kSecret1)).has_value()) << what;
   }
@@ -576,6 +631,13 @@ TEST(LinkSignerTest, SignRejectsInvalidClaimsWithoutEchoingThem) {
     c.address_key = std::string(size, 'a');
     EXPECT_THAT(SignError(c), HasSubstr("address_key")) << size;
   }
+
+  LinkClaims subject_with_key_id = SubjectClaims();
+  subject_with_key_id.address_key_id = "s1";
+  EXPECT_THAT(SignError(subject_with_key_id), HasSubstr("address_key_id"));
+  LinkClaims long_key_id = AddressClaims();
+  long_key_id.address_key_id = std::string(33, 's');
+  EXPECT_THAT(SignError(long_key_id), HasSubstr("address_key_id"));
 
   LinkClaims long_topic = SubjectClaims();
   long_topic.topic = std::string(65, 't');

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -11,10 +12,12 @@
 
 #include "common/clock.h"
 #include "common/crypto/key_ring.h"
+#include "common/crypto/link_token.h"
 #include "common/db/pool.h"
 #include "common/domain/topics.h"
 #include "common/error.h"
 #include "services/subscriptions/gate/eligibility_gate.h"
+#include "services/subscriptions/recipient_links.h"
 #include "services/subscriptions/registry.h"
 #include "services/subscriptions/suppressions.h"
 #include "tests/support/test_database.h"
@@ -171,6 +174,39 @@ TEST_F(SuppressionKeysTest, SEC15_ARingMissingAUsedKeyIsRefusedNamingTheKeyAndIt
 
   db_->Exec("UPDATE suppressions SET lifted_at = now()");
   EXPECT_EQ(RingRefusal(kNewRing), "");
+}
+
+// SEC-15: a one-click link to a bare address carries only the address's keyed hash, made
+// under the key that was newest when the mail went out. Clicked after a rotation, its
+// suppression is filed under that key, so the ring check keeps the key that makes it match;
+// filed under the newest key (as before links named their key), dropping the old key would
+// pass the check and make the address mailable again. Links that name no key, or a key the
+// ring lost, are filed under the newest key.
+TEST_F(SuppressionKeysTest, SEC15_ALinkOptOutIsFiledUnderTheKeyItsHashWasMadeWith) {
+  const crypto::LinkSigner signer(crypto::KeyRing::Parse(kNewRing));
+  RecipientLinks links(signer, *rotated_.registry, topics_, clock_, std::chrono::hours(24 * 30));
+  // The link of a mail sent before the rotation (its hash under k1), naming `key_id`.
+  auto click = [&](const std::string& email, const std::string& key_id) {
+    crypto::LinkClaims c;
+    c.address_key = before_.hasher->Current("email", email).hash;
+    c.address_key_id = key_id;
+    c.channel = v1::EMAIL;
+    c.issued_at = clock_.Now();
+    auto link = links.Open(signer.Sign(c));
+    ASSERT_TRUE(link.has_value());
+    EXPECT_TRUE(links.Unsubscribe(*link, LinkVisitor{}));
+  };
+  click("sent-under-k1@example.com", "k1");
+  EXPECT_EQ(RowsUnder("k1"), 1);
+  EXPECT_EQ(RowsUnder("k2"), 0);
+  EXPECT_TRUE(Suppressed(*rotated_.registry, "sent-under-k1@example.com"));
+  EXPECT_THAT(RingRefusal(kNewRing), HasSubstr("'k1' (1 active suppressions)"))
+      << "k1 could be dropped while the address's only suppression needs it";
+
+  click("older-link@example.com", "");
+  click("lost-key@example.com", "k0");
+  EXPECT_EQ(RowsUnder("k2"), 2);
+  EXPECT_TRUE(Suppressed(*rotated_.registry, "older-link@example.com"));
 }
 
 // SEC-16: the re-hash moves the rows of addresses Herald still holds onto the newest key, and
