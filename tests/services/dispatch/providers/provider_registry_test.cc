@@ -115,18 +115,30 @@ TEST(ProviderRegistryTest, AStopEndsTheWaitForTheLimit) {
   ASSERT_EQ(registry.SendEmail("slow", m).outcome, DeliveryOutcome::kSent);
   std::stop_source stop;
   std::atomic<bool> done{false};
+  // Asked on every round of the wait and never giving up itself: two rounds mean the wait
+  // is under way, so the stop below ends a wait in progress, not one that never began.
+  std::atomic<int> rounds{0};
+  auto count_rounds = [&]() -> const char* {
+    ++rounds;
+    return nullptr;
+  };
   DeliveryResult r;
   std::thread waiting([&] {
-    r = registry.SendEmail("slow", m, {}, stop.get_token());
+    r = registry.SendEmail("slow", m, count_rounds, stop.get_token());
     done = true;
   });
-  stop.request_stop();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (rounds < 2 && !done && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool waited = rounds >= 2 && !done;
+  stop.request_stop();
   while (!done && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const bool ended = done.load();
   waiting.join();
+  EXPECT_TRUE(waited) << "the send never waited for the limit";
   EXPECT_TRUE(ended) << "the wait for the limit outlived the stop";
   EXPECT_EQ(r.outcome, DeliveryOutcome::kRetry);
   EXPECT_TRUE(r.not_attempted);
