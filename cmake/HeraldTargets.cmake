@@ -59,6 +59,13 @@ function(herald_executable name)
   endif()
 endfunction()
 
+# A test's own sources (and the test-only libraries, tests/CMakeLists.txt) need correctness,
+# not speed, and line tables, not variables: -O1 -g1 instead of RelWithDebInfo's -O2 -g
+# halves their compile time (json_api_test.cc: 41 s of CPU down to 22 s), and they are most
+# of the tree's. The code under test, the stand-ins the benchmarks share and the benchmarks
+# keep their flags.
+set(HERALD_TEST_CODE_OPTIONS "$<$<CONFIG:RelWithDebInfo>:-O1;-g1>")
+
 function(herald_test name)
   if(ARGC GREATER 1 AND NOT "${ARGV1}" STREQUAL "LABEL")
     # The short form: herald_test(name label sources...).
@@ -72,7 +79,7 @@ function(herald_test name)
     message(FATAL_ERROR "herald_test(${name}): LABEL must be unit, db or integration")
   endif()
   add_executable(${name} ${arg_SOURCES})
-  target_compile_options(${name} PRIVATE ${HERALD_WARNINGS})
+  target_compile_options(${name} PRIVATE ${HERALD_WARNINGS} ${HERALD_TEST_CODE_OPTIONS})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PRIVATE ${arg_DEPS} GTest::gtest GTest::gmock
                         GTest::gtest_main)
