@@ -31,6 +31,11 @@ const config::Section<DispatchSettings>& DispatchSection() {
       config::Int("dispatch.send_concurrency", &S::send_concurrency, 1, 64,
                   "Messages of one claimed batch a worker thread sends at once, each over its "
                   "own provider connection."),
+      config::Bool("dispatch.link_suppression_key_ids", &S::link_suppression_key_ids,
+                   "Links to a bare address carry the id of the suppression key their address "
+                   "hash was made under, so an unsubscribe through one is filed under that key. "
+                   "Turn on once no heraldd older than this release runs: older ones refuse "
+                   "such links."),
       // Footers of outgoing marketing SMS.
       config::Slot("sms.footer_az", &S::sms_footers, "az",
                    "Opt-out footer of marketing SMS for Azerbaijani (the default language), "

@@ -20,6 +20,9 @@ struct DispatchSettings {
   int max_age_s = 86400;
   // Messages of one claimed batch sent at once by a worker thread.
   int send_concurrency = 4;
+  // Links to a bare address name the suppression key of their address hash (link token type
+  // 0x03). Off until every heraldd reads such links: older ones refuse them.
+  bool link_suppression_key_ids = false;
   std::string email_from_address = "no-reply@herald.invalid";
   std::string email_from_name;
   std::string unsubscribe_mailto;

@@ -554,6 +554,7 @@ int Serve(const HeraldConfig& config) {
     opts.sms_footers = config.dispatch.sms_footers;
     opts.links = &links;
     opts.hasher = &hasher;
+    opts.link_suppression_key_ids = config.dispatch.link_suppression_key_ids;
     opts.report_tags = &report_tags;
     opts.shared_rate = &shared_rate;
     if (config.core.public_base_url.rfind("https://", 0) != 0) {

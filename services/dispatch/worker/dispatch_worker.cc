@@ -230,7 +230,9 @@ std::pair<std::string, std::string> DispatchWorker::Links(const ClaimedMessage& 
     crypto::SuppressionHash key =
         options_.hasher->Current(KindName(KindOf(m.channel)), m.match_key);
     claims.address_key = std::move(key.hash);
-    claims.address_key_id = std::move(key.key_id);
+    if (options_.link_suppression_key_ids && key.key_id.size() <= crypto::kMaxLinkKeyIdBytes) {
+      claims.address_key_id = std::move(key.key_id);
+    }
   } else {
     return {};
   }

@@ -40,6 +40,9 @@ struct WorkerOptions {
   std::string unsubscribe_mailto;  // empty: no mailto fallback
   const crypto::LinkSigner* links = nullptr;
   const crypto::SuppressionHasher* hasher = nullptr;
+  // A bare address's link names its hash's suppression key (dispatch.link_suppression_key_ids;
+  // a key id longer than a token can carry is left out).
+  bool link_suppression_key_ids = false;
   // Tags every e-mail's Message-ID and return path so that bounces and complaints about it
   // can be verified (services/inbound/mail); null: untagged, and reports about it are ignored.
   const crypto::ReportTagger* report_tags = nullptr;

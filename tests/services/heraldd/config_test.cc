@@ -592,6 +592,18 @@ TEST(LoadConfigTest, DispatchSendConcurrency) {
               HasSubstr("dispatch.send_concurrency"));
 }
 
+// SEC-15: bare-address links name their suppression key only once turned on (older heraldd
+// processes refuse such links).
+TEST(LoadConfigTest, DispatchLinkSuppressionKeyIds) {
+  EXPECT_FALSE(LoadHeraldConfig("", MinimalEnv()).dispatch.link_suppression_key_ids);
+  EXPECT_TRUE(
+      LoadYaml("dispatch:\n  link_suppression_key_ids: true\n").dispatch.link_suppression_key_ids);
+  EXPECT_TRUE(LoadHeraldConfig("", WithEnv({{"HERALD_DISPATCH_LINK_SUPPRESSION_KEY_IDS", "true"}}))
+                  .dispatch.link_suppression_key_ids);
+  EXPECT_THAT(YamlError("dispatch:\n  link_suppression_key_ids: 2\n"),
+              HasSubstr("dispatch.link_suppression_key_ids"));
+}
+
 // SEC-8: one listener table; every listener has its own address, checked at start-up.
 TEST(LoadConfigTest, ListenerTable) {
   HeraldConfig d = LoadHeraldConfig("", MinimalEnv());
