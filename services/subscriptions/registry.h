@@ -85,7 +85,10 @@ class SubscriptionRegistry {
   // SetPreferences, unless anything was recorded for the subject or about one of its
   // addresses (what ListSubjectEvents lists) after `since`: nullopt then, and nothing
   // changed. The check and the change are one transaction under the subject's gate row, so a
-  // change recorded meanwhile is never overridden (a recipient's undo, RecipientLinks).
+  // change to the subject recorded meanwhile is never overridden (an address's suppression
+  // is not under that row, but no preference overrides a suppression). For a recipient's
+  // undo (RecipientLinks); an idempotency key is refused (INVALID_ARGUMENT): a repeat would
+  // find its own change and answer nullopt.
   std::optional<v1::SetPreferencesResponse> SetPreferencesUnlessChangedSince(
       const Caller& caller, const v1::SetPreferencesRequest& r, Timestamp since);
   v1::GetPreferencesResponse GetPreferences(const Caller& caller,

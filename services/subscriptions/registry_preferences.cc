@@ -137,6 +137,9 @@ v1::SetPreferencesResponse SubscriptionRegistry::SetPreferences(
 
 std::optional<v1::SetPreferencesResponse> SubscriptionRegistry::SetPreferencesUnlessChangedSince(
     const Caller& caller, const v1::SetPreferencesRequest& r, Timestamp since) {
+  if (!r.idempotency_key().empty()) {
+    throw InvalidArgument("idempotency_key", "not taken by a change conditional on the trail");
+  }
   return SetPreferencesIf(caller, r, since);
 }
 

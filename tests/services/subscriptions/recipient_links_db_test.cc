@@ -191,6 +191,23 @@ TEST_F(RecipientLinksTest, E8_ARefusalCommittedWhileTheUndoWaitsStands) {
   }
 }
 
+// The conditional change takes no idempotency key: a repeat would find its own change.
+TEST_F(RecipientLinksTest, TheUndosConditionalChangeRefusesAnIdempotencyKey) {
+  std::string id = NewSubject("keyed@example.org");
+  ConsentAll(id);
+  v1::SetPreferencesRequest s;
+  s.set_subject_id(id);
+  s.set_idempotency_key("undo-1");
+  auto* c = s.add_changes();
+  c->set_topic("product_news");
+  c->set_channel(v1::EMAIL);
+  c->set_subscribed(false);
+  s.mutable_proof()->set_source(v1::LINK);
+  Error e = CatchError([&] { registry_->SetPreferencesUnlessChangedSince(crm_, s, clock_.Now()); });
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(Subscribed(id, v1::EMAIL, "product_news")) << "nothing changed";
+}
+
 // An address-only link has no subject a preference could be set on: no undo.
 TEST_F(RecipientLinksTest, E8_AddressOnlyLinkHasNoUndo) {
   OpenedLink link = OpenOrFail(AddressToken("nobody@example.org", ""));
