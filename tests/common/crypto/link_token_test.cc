@@ -69,6 +69,13 @@ LinkClaims AddressClaims() {
   return c;
 }
 
+// A bare address's claims naming the suppression key "s1" (recipient type 0x03).
+LinkClaims AddressClaimsWithKeyId() {
+  LinkClaims c = AddressClaims();
+  c.address_key_id = "s1";
+  return c;
+}
+
 std::string Decoded(const std::string& token) {
   std::optional<std::string> bytes = Base64UrlDecode(token);
   EXPECT_TRUE(bytes.has_value()) << token;
@@ -207,8 +214,7 @@ TEST(LinkSignerTest, RoundTripsAddressKeyWithEmptyTopicAndNoMessageId) {
 // A bare address's link names the suppression key its address key was made under, so an
 // opt-out through it is filed under that key (SEC-15).
 TEST(LinkSignerTest, RoundTripsAddressKeyWithItsSuppressionKeyId) {
-  LinkClaims claims = AddressClaims();
-  claims.address_key_id = "s1";
+  LinkClaims claims = AddressClaimsWithKeyId();
   std::optional<LinkClaims> got = K1().Verify(K1().Sign(claims));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->address_key, AddressKey());
@@ -305,9 +311,7 @@ TEST(LinkSignerTest, AddressKeyLayout) {
 }
 
 TEST(LinkSignerTest, AddressKeyWithKeyIdLayout) {
-  LinkClaims claims = AddressClaims();
-  claims.address_key_id = "s1";
-  const std::string bytes = Decoded(K1().Sign(claims));
+  const std::string bytes = Decoded(K1().Sign(AddressClaimsWithKeyId()));
   ASSERT_EQ(bytes.size(), 1u + 1 + 2 + 1 + 1 + 2 + 32 + 1 + 0 + 1 + 1 + 8 + 32);
   EXPECT_EQ(bytes.substr(0, 8), std::string("\x01\x02k1\x03\x02s1", 8));
   EXPECT_EQ(bytes.substr(8, 32), AddressKey());
@@ -316,11 +320,9 @@ TEST(LinkSignerTest, AddressKeyWithKeyIdLayout) {
 
 // Tokens signed before the key id was carried (type 0x02) still verify, with no key id.
 TEST(LinkSignerTest, AddressKeyWithoutKeyIdStillVerifies) {
-  LinkClaims with_id = AddressClaims();
-  with_id.address_key_id = "s1";
-  std::string old_body = Decoded(K1().Sign(with_id));
-  old_body = old_body.substr(0, old_body.size() - 32);
-  old_body.erase(5, 3);  // the key id's size and bytes
+  std::string old_body = Decoded(K1().Sign(AddressClaimsWithKeyId()));
+  old_body.resize(old_body.size() - 32);  // the MAC
+  old_body.erase(5, 3);                   // the key id's size and bytes
   old_body[4] = '\x02';
   std::optional<LinkClaims> got = K1().Verify(MacedToken(old_body, kSecret1));
   ASSERT_TRUE(got.has_value());
@@ -498,11 +500,9 @@ TEST(LinkSignerTest, AuthenticButMalformedBodiesFail) {
   std::string time_overflow = good.substr(0, 44) + FromHex("7fffffffffffffff");
   bad.push_back({"time overflows microseconds", time_overflow});
   // Type 0x03: the suppression key id's size must be 1..32 and its bytes present.
-  LinkClaims with_id = AddressClaims();
-  with_id.address_key_id = "s1";
-  std::string id_body = Decoded(K1().Sign(with_id));
-  id_body = id_body.substr(0, id_body.size() - 32);
-  ASSERT_EQ(K1().Verify(MacedToken(id_body, kSecret1)), with_id);
+  std::string id_body = Decoded(K1().Sign(AddressClaimsWithKeyId()));
+  id_body.resize(id_body.size() - 32);  // the MAC
+  ASSERT_EQ(K1().Verify(MacedToken(id_body, kSecret1)), AddressClaimsWithKeyId());
   std::string no_id = id_body;
   no_id.replace(5, 3, std::string(1, '\x00'));
   bad.push_back({"suppression key id size 0", no_id});
